@@ -1,0 +1,43 @@
+"""ISO 8583:1987 response codes (field 39): the one enum the core speaks.
+
+Scheme adapters translate their own tables to and from these values (jPOS CMF result codes do the same job).
+Values and meanings follow ISO 8583:1987 DE 39 as used by generic hosts.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ResponseCode(str, Enum):
+    APPROVED = "00"
+    REFER_TO_ISSUER = "01"
+    DO_NOT_HONOUR = "05"
+    APPROVED_PARTIAL = "10"
+    INVALID_TRANSACTION = "12"
+    INVALID_AMOUNT = "13"
+    INVALID_CARD_NUMBER = "14"
+    NO_SUCH_ISSUER = "15"
+    FORMAT_ERROR = "30"
+    LOST_CARD = "41"
+    STOLEN_CARD = "43"
+    INSUFFICIENT_FUNDS = "51"
+    EXPIRED_CARD = "54"
+    INCORRECT_PIN = "55"
+    NOT_PERMITTED_CARDHOLDER = "57"
+    NOT_PERMITTED_TERMINAL = "58"
+    EXCEEDS_AMOUNT_LIMIT = "61"
+    RESTRICTED_CARD = "62"
+    SECURITY_VIOLATION = "63"
+    EXCEEDS_COUNT_LIMIT = "65"
+    RESPONSE_TOO_LATE = "68"
+    PIN_TRIES_EXCEEDED = "75"
+    CUTOVER_IN_PROGRESS = "90"
+    ISSUER_INOPERATIVE = "91"
+    NO_ROUTE = "92"
+    DUPLICATE = "94"
+    SYSTEM_MALFUNCTION = "96"
+
+    @property
+    def approved(self) -> bool:
+        return self in (ResponseCode.APPROVED, ResponseCode.APPROVED_PARTIAL)

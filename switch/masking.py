@@ -1,0 +1,38 @@
+"""Masking of card data for logs, exceptions, journal rows and CLI output.
+
+PCI DSS allows at most the first six and last four digits of a PAN to be shown. Track data, PIN blocks,
+CVVs, EMV cryptograms and keys are never shown at all: only their length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+# Fields that are never shown, only their length (ISO 8583:1987 numbering).
+SECRET_FIELDS = frozenset({14, 35, 36, 45, 52, 53, 55, 64, 96, 125, 128})
+# Fields that contain a PAN (2) or may embed one (34 extended PAN, 102/103 account ids).
+PAN_FIELDS = frozenset({2, 34, 102, 103})
+
+
+def mask_pan(pan: str) -> str:
+    """First six and last four digits; everything between as '*'. Short values are fully hidden."""
+    if len(pan) < 13:
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def pan_hash(pan: str, key: bytes) -> str:
+    """Keyed hash of a PAN (HMAC-SHA256, hex) so that a card can be found without storing the number."""
+    return hmac.new(key, pan.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def mask_field(number: int, value: str | bytes) -> str:
+    """The form of a field value that may appear in a log line, a journal row or CLI output."""
+    if number in SECRET_FIELDS:
+        return f"<{len(value)} {'bytes' if isinstance(value, bytes) else 'chars'} hidden>"
+    if number in PAN_FIELDS and isinstance(value, str):
+        return mask_pan(value)
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    return value
