@@ -18,7 +18,6 @@ $(BIN)/.installed-test: $(BIN)/.installed
 
 run: $(BIN)/.installed
 	$(BIN)/bulkhead db upgrade --conf $(CONF)
-	$(BIN)/bulkhead demo seed --conf $(CONF)
 	$(BIN)/bulkhead run --conf $(CONF)
 
 test: $(BIN)/.installed-test

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import iso8583
+
 from switch.codes import ResponseCode
 from switch.errors import DecodeError, EncodeError, RemoteProtocolError, UnknownMtiError
 from switch.message import DEFAULT_ECHO_FIELDS, FieldValue, Message, MessageMeta, match_mti
@@ -111,6 +113,28 @@ class SchemeAdapter:
             else:
                 out[number] = value
         return msg.mti, out
+
+    def salvage(self, body: bytes) -> Message | None:
+        """What can be read of a body that failed to decode: the MTI and the fields before the bad one.
+
+        Used only on the error path, to answer 30 with the request's identifying fields where possible.
+        pyiso8583 keeps the partial result on its DecodeError, so the reference decoder does the salvage
+        whatever codec the hot path uses.
+        """
+        try:
+            doc, _ = iso8583.decode(bytes(body), self.codec.spec)
+        except iso8583.DecodeError as exc:
+            doc = {k: v for k, v in exc.doc_dec.items() if k != exc.field}
+        except Exception:
+            return None
+        mti = doc.get("t")
+        if not isinstance(mti, str) or len(mti) != 4 or not mti.isdigit() or mti[2] not in "0246":
+            return None
+        fields = {int(k): v for k, v in doc.items() if k not in ("h", "t", "p", "1") and k.isdigit()}
+        try:
+            return self.to_canonical(mti, fields)
+        except RemoteProtocolError:
+            return Message(mti, {k: v for k, v in fields.items() if k not in self.binary_fields})
 
     def _check_mti(self, mti: str) -> None:
         if len(mti) != 4 or not mti.isdigit() or mti[0] != "0" or mti[1] not in self.mti_classes:

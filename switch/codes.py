@@ -6,10 +6,10 @@ Values and meanings follow ISO 8583:1987 DE 39 as used by generic hosts.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ResponseCode(str, Enum):
+class ResponseCode(StrEnum):
     APPROVED = "00"
     REFER_TO_ISSUER = "01"
     DO_NOT_HONOUR = "05"

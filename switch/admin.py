@@ -1,0 +1,229 @@
+"""The admin channel: a Unix socket that only the node's user can open (mode 0600 in a 0700 folder, and the
+peer's uid checked with SO_PEERCRED), carrying one JSON request and one JSON answer per line.
+
+The CLI's commands that act on a running node (`routes reload`, `links signon`, `saf retry`, ...) go through
+here. Every command returns ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``; a failed
+command leaves the node's state as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from switch.errors import BulkheadError, ConfigError
+from switch.pipeline import now_utc
+from switch.routing import load_routes
+from switch.storage.audit import record_route_reload
+
+if TYPE_CHECKING:
+    from switch.node import Node
+
+log = logging.getLogger("bulkhead.admin")
+
+MAX_REQUEST = 64 * 1024
+
+
+class AdminError(BulkheadError):
+    pass
+
+
+Command = Callable[["Node", dict[str, Any], str], Awaitable[Any]]
+
+
+def _peer_uid(sock: trio.socket.SocketType) -> int | None:
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _user(uid: int | None) -> str:
+    if uid is None:
+        return "unknown"
+    try:
+        return f"{pwd.getpwuid(uid).pw_name}(uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+async def serve_admin(node: Node, *, task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
+    path = node.config.admin_socket
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # the socket file is created 0600: no window where others could connect
+    try:
+        await sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    sock.listen(16)
+    listener = trio.SocketListener(sock)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, lambda s: _handle(node, s), [listener])
+            task_status.started(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _handle(node: Node, stream: trio.SocketStream) -> None:
+    try:
+        uid = _peer_uid(stream.socket)
+        if uid is not None and uid not in (os.getuid(), 0):
+            log.warning("admin: refused connection from %s", _user(uid))
+            return
+        actor = _user(uid)
+        buf = b""
+        while b"\n" not in buf:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return
+            buf += chunk
+            if len(buf) > MAX_REQUEST:
+                return
+        line = buf.split(b"\n", 1)[0]
+        answer = await dispatch(node, line, actor)
+        await stream.send_all(json.dumps(answer, default=str).encode() + b"\n")
+    except Exception as exc:
+        log.error("admin: connection failed: %s", type(exc).__name__)
+    finally:
+        await stream.aclose()
+
+
+async def dispatch(node: Node, line: bytes, actor: str) -> dict[str, Any]:
+    try:
+        request = json.loads(line)
+        command = COMMANDS[request["cmd"]]
+        args = request.get("args") or {}
+        if not isinstance(args, dict):
+            raise AdminError("args must be an object")
+    except (ValueError, KeyError, TypeError):
+        return {"ok": False, "error": f"bad request (commands: {', '.join(sorted(COMMANDS))})"}
+    except AdminError as exc:
+        return {"ok": False, "error": str(exc)}
+    try:
+        return {"ok": True, "result": await command(node, args, actor)}
+    except BulkheadError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+# -- commands --------------------------------------------------------------------------------------------
+async def _status(node: Node, args: dict[str, Any], actor: str) -> Any:
+    status = node.status()
+    status["saf_pending"] = await trio.to_thread.run_sync(node.saf.pending_count, None)
+    return status
+
+
+async def _links_status(node: Node, args: dict[str, Any], actor: str) -> Any:
+    return node.status()["links"]
+
+
+def _link(node: Node, args: dict[str, Any]) -> Any:
+    name = args.get("name")
+    if name not in node.outbound:
+        raise AdminError(f"no connector named {name!r} (connectors: {', '.join(sorted(node.outbound))})")
+    return node.outbound[name]
+
+
+async def _signon(node: Node, args: dict[str, Any], actor: str) -> Any:
+    link = _link(node, args)
+    log.info("admin: %s asked link %s to sign on", actor, link.name)
+    return {"link": link.name, "response_code": await link.signon(), "state": link.state.value}
+
+
+async def _signoff(node: Node, args: dict[str, Any], actor: str) -> Any:
+    link = _link(node, args)
+    log.info("admin: %s asked link %s to sign off", actor, link.name)
+    return {"link": link.name, "response_code": await link.signoff(), "state": link.state.value}
+
+
+async def _echo(node: Node, args: dict[str, Any], actor: str) -> Any:
+    link = _link(node, args)
+    start = trio.current_time()
+    code = await link.network("echo")
+    return {"link": link.name, "response_code": code, "ms": round((trio.current_time() - start) * 1000, 2)}
+
+
+async def _routes_show(node: Node, args: dict[str, Any], actor: str) -> Any:
+    return {"source": node.table.source, "digest": node.table.digest, "table": node.table.describe()}
+
+
+async def _routes_reload(node: Node, args: dict[str, Any], actor: str) -> Any:
+    """Validate a new table off to the side, then swap the reference: in-flight exchanges keep the table they
+    captured when they started. A broken table is rejected with its reason and the old one stays."""
+    path = Path(args["path"]) if args.get("path") else node.config.routes
+    old = node.table
+    known = frozenset(node.outbound)
+    try:
+        new = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=known))
+    except ConfigError as exc:
+        reason = str(exc)
+        await trio.to_thread.run_sync(lambda: record_route_reload(
+            node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=None, diff="",
+            outcome="rejected", reason=reason, at=now_utc()))
+        log.warning("admin: %s: routing table %s rejected: %s", actor, path, exc)
+        raise
+    diff = old.diff(new)
+    node.table = new
+    await trio.to_thread.run_sync(lambda: record_route_reload(
+        node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=new.digest,
+        diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
+    log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, path, old.digest[:12],
+             new.digest[:12], len(diff))
+    return {"source": str(path), "old_digest": old.digest, "new_digest": new.digest, "diff": diff}
+
+
+async def _saf_retry(node: Node, args: dict[str, Any], actor: str) -> Any:
+    from switch.safd import SafForwarder
+
+    n = await SafForwarder(node).retry_now(args.get("destination"))
+    return {"made_due": n}
+
+
+COMMANDS: dict[str, Command] = {
+    "status": _status,
+    "links.status": _links_status,
+    "links.signon": _signon,
+    "links.signoff": _signoff,
+    "links.echo": _echo,
+    "routes.show": _routes_show,
+    "routes.reload": _routes_reload,
+    "saf.retry": _saf_retry,
+}
+
+
+def call(path: Path, cmd: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Client side (blocking, for the CLI): send one command, return the node's answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise AdminError(f"no node is running with admin socket {path}") from None
+        except PermissionError:
+            raise AdminError(f"permission denied on {path}: only the node's user may use it") from None
+        sock.sendall(json.dumps({"cmd": cmd, "args": args or {}}).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    if not buf:
+        raise AdminError("the node closed the admin connection without answering")
+    answer: dict[str, Any] = json.loads(buf)
+    return answer

@@ -1,0 +1,360 @@
+"""Node configuration: TOML parsed into frozen dataclasses, validated at load time.
+
+Every error names the file, the dotted key and the reason (:class:`switch.errors.ConfigError`); unknown keys
+are errors with a "did you mean" suggestion, because a misspelt timeout silently ignored is how outages start.
+Relative paths are resolved against the folder of the file that names them.
+
+Layout of ``node.toml`` (see ``conf/demo/node.toml`` for a commented example)::
+
+    [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file
+    [journal]     max_batch, max_wait_ms
+    [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
+    [[listeners]] name, host, port, scheme, framing{...}, max_connections, allow, idle_timeout_s,
+                  on_format_error, tls{cert, key}
+    [[connectors]] name, hosts, scheme, framing{...}, timeout_ms, echo_interval_s, signon,
+                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight
+    [[simulators]] name, host, port, scheme, framing{...}, rules   (demo only: an issuer simulator
+                  started inside the node)
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from switch.errors import ConfigError
+from switch.wire.framing import FramingConfig, framing_config_from_dict
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    name: str
+    host: str
+    port: int
+    scheme: str
+    framing: FramingConfig
+    max_connections: int = 100
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    idle_timeout_s: float = 300.0
+    on_format_error: str = "keep"  # "keep" the connection after a frame we could not answer, or "close"
+    tls: TlsConfig | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    name: str
+    hosts: tuple[tuple[str, int], ...]
+    scheme: str
+    framing: FramingConfig
+    timeout_ms: int = 5000
+    echo_interval_s: float = 30.0
+    signon: bool = True
+    connect_timeout_s: float = 5.0
+    backoff_initial_ms: int = 200
+    backoff_max_ms: int = 30_000
+    max_inflight: int = 10_000
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    name: str
+    host: str
+    port: int
+    scheme: str
+    framing: FramingConfig
+    rules: Path | None = None
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    max_batch: int = 500
+    max_wait_ms: float = 2.0
+
+
+@dataclass(frozen=True)
+class SafConfig:
+    initial_delay_ms: int = 1000
+    retry_interval_ms: int = 5000
+    max_interval_ms: int = 60_000
+    expire_after_s: int = 86_400
+    send_timeout_ms: int = 5000
+    poll_interval_ms: int = 500
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    file: Path
+    name: str
+    var_dir: Path
+    database_url: str
+    routes: Path
+    admin_socket: Path
+    hash_key_file: Path
+    listeners: tuple[ListenerConfig, ...]
+    connectors: tuple[ConnectorConfig, ...]
+    simulators: tuple[SimulatorConfig, ...] = ()
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    saf: SafConfig = field(default_factory=SafConfig)
+
+    @property
+    def link_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.connectors) | frozenset(x.name for x in self.listeners)
+
+
+class _Table:
+    """A TOML table being read: tracks which keys were used so leftovers become errors."""
+
+    def __init__(self, data: Mapping[str, Any], file: str, prefix: str) -> None:
+        self.data = data
+        self.file = file
+        self.prefix = prefix
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), reason)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if required or default is ...:
+                raise self.error(name, "is required")
+            return default
+        value = self.data[name]
+        # bool is an int in Python; a TOML `true` where a number belongs is still a mistake.
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self.error(name, f"expected {_kind_name(kind)}, got a boolean")
+        if not isinstance(value, kind):
+            raise self.error(name, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+    def positive(self, name: str, default: float | int, *, integer: bool = True) -> Any:
+        value = self.get(name, int if integer else (int, float), default)
+        if value <= 0:
+            raise self.error(name, "must be greater than zero")
+        return value
+
+    def table(self, name: str, *, required: bool = False) -> _Table | None:
+        value = self.get(name, dict, None, required=required)
+        return None if value is None else _Table(value, self.file, self.key(name))
+
+    def done(self) -> None:
+        for extra in sorted(set(self.data) - self.used):
+            hint = difflib.get_close_matches(extra, sorted(self.used), n=1)
+            reason = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            raise self.error(extra, reason)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean", list: "a list",
+             dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _path(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _port(t: _Table, name: str = "port") -> int:
+    port = t.get(name, int, required=True)
+    if not 0 <= port <= 65535:
+        raise t.error(name, "must be between 0 and 65535")
+    return int(port)
+
+
+def _framing(t: _Table) -> FramingConfig:
+    t.used.add("framing")
+    raw = t.data.get("framing", {"kind": "binary2"})
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if not isinstance(raw, dict):
+        raise t.error("framing", "expected a table or a framing name")
+    return framing_config_from_dict(raw, t.file, t.key("framing"))
+
+
+def _scheme(t: _Table) -> str:
+    from schemes.registry import registry
+
+    name = t.get("scheme", str, "generic")
+    known = registry()
+    if name not in known:
+        raise t.error("scheme", f"unknown scheme {name!r} (known: {', '.join(sorted(known))})")
+    return str(name)
+
+
+def _listener(t: _Table, base: Path) -> ListenerConfig:
+    allow = []
+    for i, cidr in enumerate(t.get("allow", list, [])):
+        try:
+            allow.append(ipaddress.ip_network(cidr, strict=False))
+        except (ValueError, TypeError):
+            raise t.error(f"allow[{i}]", f"not an IP network: {cidr!r}") from None
+    policy = t.get("on_format_error", str, "keep")
+    if policy not in ("keep", "close"):
+        raise t.error("on_format_error", "must be 'keep' or 'close'")
+    tls = None
+    tls_t = t.table("tls")
+    if tls_t is not None:
+        tls = TlsConfig(_path(base, tls_t.get("cert", str, required=True)),
+                        _path(base, tls_t.get("key", str, required=True)))
+        tls_t.done()
+    cfg = ListenerConfig(
+        name=t.get("name", str, required=True),
+        host=t.get("host", str, "127.0.0.1"),
+        port=_port(t),
+        scheme=_scheme(t),
+        framing=_framing(t),
+        max_connections=t.positive("max_connections", 100),
+        allow=tuple(allow),
+        idle_timeout_s=float(t.positive("idle_timeout_s", 300.0, integer=False)),
+        on_format_error=policy,
+        tls=tls,
+    )
+    t.done()
+    return cfg
+
+
+def _hostport(t: _Table, i: int, value: Any) -> tuple[str, int]:
+    key = f"hosts[{i}]"
+    if not isinstance(value, str) or ":" not in value:
+        raise t.error(key, "expected 'host:port'")
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) <= 65535:
+        raise t.error(key, f"bad port in {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _connector(t: _Table) -> ConnectorConfig:
+    hosts = tuple(_hostport(t, i, v) for i, v in enumerate(t.get("hosts", list, required=True)))
+    if not hosts:
+        raise t.error("hosts", "needs at least one 'host:port'")
+    cfg = ConnectorConfig(
+        name=t.get("name", str, required=True),
+        hosts=hosts,
+        scheme=_scheme(t),
+        framing=_framing(t),
+        timeout_ms=t.positive("timeout_ms", 5000),
+        echo_interval_s=float(t.positive("echo_interval_s", 30.0, integer=False)),
+        signon=t.get("signon", bool, True),
+        connect_timeout_s=float(t.positive("connect_timeout_s", 5.0, integer=False)),
+        backoff_initial_ms=t.positive("backoff_initial_ms", 200),
+        backoff_max_ms=t.positive("backoff_max_ms", 30_000),
+        max_inflight=t.positive("max_inflight", 10_000),
+    )
+    t.done()
+    return cfg
+
+
+def _simulator(t: _Table, base: Path) -> SimulatorConfig:
+    rules = t.get("rules", str, None)
+    cfg = SimulatorConfig(
+        name=t.get("name", str, required=True),
+        host=t.get("host", str, "127.0.0.1"),
+        port=_port(t),
+        scheme=_scheme(t),
+        framing=_framing(t),
+        rules=_path(base, rules) if rules else None,
+    )
+    t.done()
+    return cfg
+
+
+def _array(root: _Table, name: str) -> list[_Table]:
+    items = root.get(name, list, [])
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise root.error(f"{name}[{i}]", "expected a table")
+        out.append(_Table(item, root.file, f"{name}[{i}]"))
+    return out
+
+
+def load_config(conf: Path) -> NodeConfig:
+    """Load ``node.toml`` from a folder (or the file itself)."""
+    file = conf / "node.toml" if conf.is_dir() else conf
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(file), "", f"cannot read: {exc.strerror}") from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: Path) -> NodeConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), "", f"TOML syntax error: {exc}") from None
+    base = file.parent.resolve()
+    root = _Table(data, str(file), "")
+    node = root.table("node", required=True)
+    assert node is not None
+    var_dir = _path(base, node.get("var_dir", str, "var"))
+    db = node.get("database_url", str, "")
+    journal_t = root.table("journal")
+    saf_t = root.table("saf")
+    cfg = NodeConfig(
+        file=file,
+        name=node.get("name", str, "bulkhead"),
+        var_dir=var_dir,
+        database_url=db or f"sqlite:///{var_dir / 'bulkhead.db'}",
+        routes=_path(base, node.get("routes", str, "routes.toml")),
+        admin_socket=_path(base, node.get("admin_socket", str, str(var_dir / "admin.sock"))),
+        hash_key_file=_path(base, node.get("hash_key_file", str, str(var_dir / "data.key"))),
+        listeners=tuple(_listener(t, base) for t in _array(root, "listeners")),
+        connectors=tuple(_connector(t) for t in _array(root, "connectors")),
+        simulators=tuple(_simulator(t, base) for t in _array(root, "simulators")),
+        journal=_journal(journal_t) if journal_t else JournalConfig(),
+        saf=_saf(saf_t) if saf_t else SafConfig(),
+    )
+    node.done()
+    root.done()
+    _check_names(cfg)
+    return cfg
+
+
+def _journal(t: _Table) -> JournalConfig:
+    cfg = JournalConfig(t.positive("max_batch", 500), float(t.positive("max_wait_ms", 2.0, integer=False)))
+    t.done()
+    return cfg
+
+
+def _saf(t: _Table) -> SafConfig:
+    cfg = SafConfig(
+        initial_delay_ms=t.positive("initial_delay_ms", 1000),
+        retry_interval_ms=t.positive("retry_interval_ms", 5000),
+        max_interval_ms=t.positive("max_interval_ms", 60_000),
+        expire_after_s=t.positive("expire_after_s", 86_400),
+        send_timeout_ms=t.positive("send_timeout_ms", 5000),
+        poll_interval_ms=t.positive("poll_interval_ms", 500),
+    )
+    t.done()
+    return cfg
+
+
+def _check_names(cfg: NodeConfig) -> None:
+    seen: dict[str, str] = {}
+    named: list[tuple[str, list[str]]] = [
+        ("listeners", [x.name for x in cfg.listeners]),
+        ("connectors", [x.name for x in cfg.connectors]),
+        ("simulators", [x.name for x in cfg.simulators]),
+    ]
+    for kind, names in named:
+        for i, name in enumerate(names):
+            if name in seen:
+                raise ConfigError(str(cfg.file), f"{kind}[{i}].name", f"name {name!r} already used in {seen[name]}")
+            seen[name] = kind

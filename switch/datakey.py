@@ -1,0 +1,78 @@
+"""The node's data key: the keyed hash of PANs in the journal, and the encryption of store-and-forward payloads.
+
+A reversal in the SAF queue must carry the PAN to the issuer, but a clear PAN must never be stored, so each
+payload is sealed with AES-256-GCM. Two independent keys are derived from one 32-byte master with HKDF-SHA256
+(RFC 5869) so the hash key and the encryption key never coincide.
+
+The master lives in a file that only the node's user may read (created with mode 0600 on first start, refused
+if group or others can read it). A production deployment keeps it under the HSM's LMK instead; that is the
+job of the processors' data-key work (issue 4), and this file is the interface it will replace.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from switch.errors import BulkheadError, ConfigError
+from switch.masking import pan_hash
+
+_NONCE = 12
+
+
+class SealError(BulkheadError):
+    """A sealed payload failed authentication: wrong key or tampered data."""
+
+
+def _derive(master: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+
+
+class DataKeys:
+    def __init__(self, master: bytes) -> None:
+        if len(master) != 32:
+            raise ValueError("the data master key is 32 bytes")
+        self._hash_key = _derive(master, b"bulkhead/pan-hash/v1")
+        self._aead = AESGCM(_derive(master, b"bulkhead/saf-payload/v1"))
+
+    def __repr__(self) -> str:
+        return "<DataKeys (hidden)>"
+
+    def pan_hash(self, pan: str) -> str:
+        return pan_hash(pan, self._hash_key)
+
+    def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext, context)
+
+    def open(self, sealed: bytes, context: bytes = b"") -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], context)
+        except (InvalidTag, ValueError):
+            raise SealError("sealed payload failed authentication") from None
+
+
+def load_or_create(path: Path) -> DataKeys:
+    """Read the master key file, creating it (mode 0600) when it does not exist."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, os.urandom(32))
+        finally:
+            os.close(fd)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(str(path), "hash_key_file",
+                          f"readable by group or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it")
+    master = path.read_bytes()
+    if len(master) != 32:
+        raise ConfigError(str(path), "hash_key_file", "must hold exactly 32 bytes")
+    return DataKeys(master)

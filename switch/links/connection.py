@@ -1,0 +1,149 @@
+"""One connection: a framer, one reader, one writer that sends everything queued in one call.
+
+Batching the writes is what lets trio carry tens of thousands of messages a second
+(reference/performance.md: one send_all per batch is about 20x one send_all per message).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import trio
+
+from switch.errors import FramingError
+from switch.wire.framing import Frame, Framer
+
+log = logging.getLogger("bulkhead.link")
+
+READ_SIZE = 65536
+
+
+class ConnectionClosed(Exception):
+    """The connection is closed (or was closed for queueing too much)."""
+
+
+class Connection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        framer: Framer,
+        *,
+        link: str,
+        peer: str,
+        idle_timeout: float | None = None,
+        max_queued_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.stream = stream
+        self.framer = framer
+        self.link = link
+        self.peer = peer
+        self.idle_timeout = idle_timeout
+        self.max_queued_bytes = max_queued_bytes
+        self.closed = False
+        self.last_activity = trio.current_time()
+        self._out: list[bytes] = []
+        self._queued = 0
+        self._wake = trio.Event()
+
+    # -- writing ------------------------------------------------------------------------------------
+    def send_nowait(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionClosed(self.link)
+        self._out.append(data)
+        self._queued += len(data)
+        if self._queued > self.max_queued_bytes:
+            # A peer that does not read its responses would make us buffer without bound.
+            log.warning("link %s peer %s: output queue over %d bytes, closing", self.link, self.peer,
+                        self.max_queued_bytes)
+            self.close()
+            raise ConnectionClosed(self.link)
+        self._wake.set()
+
+    def send_frame(self, body: bytes, reply_to: Frame | None = None) -> None:
+        self.send_nowait(self.framer.encode(body, reply_to))
+
+    async def run_writer(self) -> None:
+        try:
+            while not self.closed or self._out:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                if not self._out:
+                    continue
+                batch, self._out, self._queued = self._out, [], 0
+                await self.stream.send_all(batch[0] if len(batch) == 1 else b"".join(batch))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self.close()
+
+    # -- reading ------------------------------------------------------------------------------------
+    async def frames(self) -> AsyncIterator[Frame]:
+        """Frames as they arrive; keep-alives are answered here and not yielded.
+
+        Ends on EOF, on a connection error, on idle timeout, or with FramingError when the byte stream
+        cannot be delimited any more (the caller logs it and closes).
+        """
+        while not self.closed:
+            try:
+                if self.idle_timeout is None:
+                    data = await self.stream.receive_some(READ_SIZE)
+                else:
+                    with trio.move_on_after(self.idle_timeout) as scope:
+                        data = await self.stream.receive_some(READ_SIZE)
+                    if scope.cancelled_caught:
+                        log.info("link %s peer %s: idle for %.0fs, closing", self.link, self.peer,
+                                 self.idle_timeout)
+                        return
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+            if not data:
+                return
+            self.last_activity = trio.current_time()
+            self.framer.receive_data(bytes(data))
+            while True:
+                frame = self.framer.next_frame()
+                if frame is None:
+                    break
+                if frame.keepalive:
+                    reply = self.framer.keepalive_reply(frame)
+                    if reply is not None:
+                        self.send_nowait(reply)
+                    continue
+                yield frame
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        self.close()
+        with trio.move_on_after(1) as scope:
+            scope.shield = True
+            await self.stream.aclose()
+
+
+FrameHandler = Callable[[Connection, Frame], None]
+
+
+async def run_connection(conn: Connection, on_frame: FrameHandler) -> None:
+    """Read frames until the connection ends, passing each to ``on_frame``; the writer runs beside it.
+
+    ``on_frame`` must not block for long: it handles the frame inline or hands it to a task.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run_writer)
+            try:
+                async for frame in conn.frames():
+                    on_frame(conn, frame)
+            except FramingError as exc:
+                log.warning("link %s peer %s: framing error, closing: %s", conn.link, conn.peer, exc)
+            finally:
+                conn.close()
+                # Let the writer flush what is queued (responses already decided), then stop it.
+                with trio.move_on_after(1):
+                    while conn._out:
+                        await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+    finally:
+        await conn.aclose()
+

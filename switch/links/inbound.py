@@ -1,0 +1,130 @@
+"""Listeners: accept connections on a configured port with a connection limit, an IP allow-list, an idle
+timeout and optional TLS. Each connection is served in its own task with every error caught there, so one
+failing or hostile peer never affects another connection or the node (trio's serve_listeners pattern)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+
+import trio
+
+from schemes.base import SchemeAdapter
+from switch.config import ListenerConfig
+from switch.errors import RemoteProtocolError
+from switch.links.connection import Connection, run_connection
+from switch.links.outbound import FormatErrorHandler, RequestHandler
+from switch.wire.framing import Frame, make_framer
+
+log = logging.getLogger("bulkhead.link")
+
+
+class Listener:
+    def __init__(
+        self,
+        config: ListenerConfig,
+        scheme: SchemeAdapter,
+        on_request: RequestHandler,
+        on_format_error: FormatErrorHandler,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.scheme = scheme
+        self.on_request = on_request
+        self.on_format_error = on_format_error
+        self.active: set[Connection] = set()
+        self.port: int | None = None
+        self.accepted = 0
+        self.refused = 0
+        self.received = 0
+
+    def status(self) -> dict[str, object]:
+        return {
+            "name": self.name, "kind": "listener", "state": "listening" if self.port else "down",
+            "port": self.port, "scheme": self.scheme.name, "connections": len(self.active),
+            "accepted": self.accepted, "refused": self.refused, "received": self.received,
+        }
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.tls is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.config.tls.cert), str(self.config.tls.key))
+        return ctx
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        ctx = self._ssl_context()
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        log.info("listener %s: %s:%d scheme %s framing %s", self.name, self.config.host, self.port,
+                 self.scheme.name, self.config.framing.kind)
+        wrapped: list[trio.abc.Listener[trio.abc.Stream]] = (
+            [trio.SSLListener(lst, ctx, https_compatible=False) for lst in listeners] if ctx else
+            list(listeners)
+        )
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._handle, wrapped)
+            task_status.started(self.port)
+
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        peer = _peer(stream)
+        try:
+            if not self._allowed(peer):
+                self.refused += 1
+                log.warning("listener %s: refused %s (not in allow-list)", self.name, peer)
+                return
+            if len(self.active) >= self.config.max_connections:
+                self.refused += 1
+                log.warning("listener %s: refused %s (%d connections open)", self.name, peer, len(self.active))
+                return
+            self.accepted += 1
+            conn = Connection(stream, make_framer(self.config.framing), link=self.name, peer=peer,
+                              idle_timeout=self.config.idle_timeout_s)
+            self.active.add(conn)
+            try:
+                await run_connection(conn, self._on_frame)
+            finally:
+                self.active.discard(conn)
+        except Exception as exc:  # one peer's failure must never reach the node
+            log.error("listener %s: connection from %s failed: %s", self.name, peer, type(exc).__name__)
+        finally:
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                await stream.aclose()
+
+    def _allowed(self, peer: str) -> bool:
+        if not self.config.allow:
+            return True
+        try:
+            address = ipaddress.ip_address(peer.rsplit(":", 1)[0].strip("[]"))
+        except ValueError:
+            return False
+        return any(address in network for network in self.config.allow)
+
+    def _on_frame(self, conn: Connection, frame: Frame) -> None:
+        self.received += 1
+        try:
+            msg = self.scheme.decode(frame.body)
+        except RemoteProtocolError as exc:
+            self.on_format_error(self.name, self.scheme, conn, frame, exc)
+            if self.config.on_format_error == "close":
+                conn.close()
+            return
+        msg.meta.source_link = self.name
+        msg.meta.header = frame.header or None
+        if msg.is_response:
+            log.warning("listener %s: unsolicited response %s from %s dropped", self.name, msg.mti, conn.peer)
+            return
+        self.on_request(self.name, conn, frame, msg)
+
+
+def _peer(stream: trio.abc.Stream) -> str:
+    inner = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if isinstance(inner, trio.SocketStream):
+        try:
+            host, port = inner.socket.getpeername()[:2]
+            return f"{host}:{port}"
+        except OSError:
+            pass
+    return "?"

@@ -1,0 +1,76 @@
+"""The pending-request table of an outbound link (jPOS QMUX, moov iso8583-connection).
+
+A request is registered under its match key before it is written; the link's single reader hands every
+response to :meth:`Mux.deliver`. A second request with a key already in flight is refused. A response that
+matches nothing (it came after its request timed out, or was never asked for) goes to the late handler:
+nothing unmatched is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+import trio
+
+from switch.errors import BulkheadError
+from switch.message import Message
+
+
+class DuplicateKeyError(BulkheadError):
+    """A request with the same match key is already in flight on this link."""
+
+
+class Pending:
+    __slots__ = ("event", "key", "response")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.event = trio.Event()
+        self.response: Message | None = None
+
+
+class Mux:
+    def __init__(
+        self,
+        name: str,
+        match_key: Callable[[Message], Hashable],
+        late_handler: Callable[[Message], None],
+    ) -> None:
+        self.name = name
+        self.match_key = match_key
+        self.late_handler = late_handler
+        self._pending: dict[Hashable, Pending] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def register(self, request: Message) -> Pending:
+        key = self.match_key(request)
+        if key in self._pending:
+            raise DuplicateKeyError(f"link {self.name}: a request with the same key is in flight")
+        pending = Pending(key)
+        self._pending[key] = pending
+        return pending
+
+    def forget(self, pending: Pending) -> None:
+        """Drop a registration (timeout, cancellation, send failure). Idempotent."""
+        if self._pending.get(pending.key) is pending:
+            del self._pending[pending.key]
+
+    def deliver(self, response: Message) -> bool:
+        """Hand a response to its waiting request; False (and the late handler) when none waits."""
+        pending = self._pending.pop(self.match_key(response), None)
+        if pending is None:
+            self.late_handler(response)
+            return False
+        pending.response = response
+        pending.event.set()
+        return True
+
+    def fail_all(self) -> int:
+        """The connection is gone: wake every waiter with no response; they decide what that means."""
+        waiting = list(self._pending.values())
+        self._pending.clear()
+        for pending in waiting:
+            pending.event.set()
+        return len(waiting)

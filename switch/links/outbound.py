@@ -1,0 +1,219 @@
+"""An outbound link (connector): keeps a connection to one of its hosts, signs on, echoes when idle,
+carries many requests in flight matched by key, and signs off on shutdown.
+
+Requests may also arrive on an outbound link (a scheme sends issuer traffic down the connection the bank
+opened): those go to the node's request handler exactly like requests on a listener.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import trio
+
+from schemes.base import SchemeAdapter
+from switch.config import ConnectorConfig
+from switch.errors import BulkheadError, RemoteProtocolError
+from switch.links.connection import Connection, ConnectionClosed, run_connection
+from switch.links.mux import Mux
+from switch.links.state import LinkEvent, LinkState, next_state
+from switch.message import Message
+from switch.wire.framing import Frame, make_framer
+
+log = logging.getLogger("bulkhead.link")
+
+RequestHandler = Callable[[str, Connection, Frame, Message], None]
+FormatErrorHandler = Callable[[str, SchemeAdapter, Connection, Frame, Exception], None]
+
+
+class LinkDown(BulkheadError):
+    """The link cannot carry a request now (not connected or not signed on)."""
+
+
+def transmission_time() -> str:
+    """Field 7, MMDDhhmmss in UTC (ISO 8583:1987 transmission date and time)."""
+    return datetime.now(UTC).strftime("%m%d%H%M%S")
+
+
+class OutboundLink:
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        scheme: SchemeAdapter,
+        on_request: RequestHandler,
+        on_format_error: FormatErrorHandler,
+        on_late: Callable[[str, Message], None],
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.scheme = scheme
+        self.on_request = on_request
+        self.on_format_error = on_format_error
+        self.state = LinkState.DOWN
+        self.conn: Connection | None = None
+        self.peer: str | None = None
+        self.mux = Mux(self.name, scheme.match_key, lambda m: on_late(self.name, m))
+        self._stan = itertools.count(1)
+        self._wanted_signed_on = config.signon
+        self.sent = 0
+        self.received = 0
+        self.timeouts = 0
+        self.connects = 0
+
+    # -- state --------------------------------------------------------------------------------------
+    def _event(self, event: LinkEvent) -> None:
+        new, legal = next_state(self.state, event)
+        if not legal:
+            log.debug("link %s: event %s ignored in state %s", self.name, event.value, self.state.value)
+        elif new is not self.state:
+            log.info("link %s: %s -> %s", self.name, self.state.value, new.value)
+        self.state = new
+
+    def is_up(self) -> bool:
+        if self.conn is None or self.conn.closed:
+            return False
+        if self.config.signon:
+            return self.state is LinkState.SIGNED_ON
+        return self.state in (LinkState.CONNECTED, LinkState.SIGNED_ON)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "name": self.name, "kind": "connector", "state": self.state.value, "peer": self.peer,
+            "scheme": self.scheme.name, "in_flight": len(self.mux), "sent": self.sent,
+            "received": self.received, "timeouts": self.timeouts, "connects": self.connects,
+        }
+
+    def next_stan(self) -> str:
+        return f"{next(self._stan) % 1_000_000:06d}"
+
+    # -- requests -----------------------------------------------------------------------------------
+    async def request(self, msg: Message) -> Message | None:
+        """Send ``msg`` and wait for its response; None when the connection drops first.
+
+        The caller bounds the wait with a cancel scope (the timeout decision belongs where its consequence,
+        a 91 and a reversal, is decided); cancellation forgets the pending entry.
+        """
+        conn = self.conn
+        if conn is None or (not self.is_up() and not msg.is_network):
+            raise LinkDown(self.name)
+        body = self.scheme.encode(msg)
+        pending = self.mux.register(msg)
+        try:
+            try:
+                conn.send_frame(body)
+            except ConnectionClosed:
+                raise LinkDown(self.name) from None
+            self.sent += 1
+            await pending.event.wait()
+            return pending.response
+        finally:
+            if pending.response is None:
+                self.timeouts += 1
+            self.mux.forget(pending)
+
+    async def network(self, kind: str, timeout: float | None = None) -> str | None:
+        """Send a 0800 (sign-on, sign-off or echo) and return field 39 of the answer, None on timeout."""
+        msg = self.scheme.network_request(kind, self.next_stan(), transmission_time())
+        with trio.move_on_after(timeout if timeout is not None else self.config.timeout_ms / 1000):
+            response = await self.request(msg)
+            return response.response_code if response is not None else None
+        return None
+
+    async def signon(self) -> str | None:
+        code = await self.network("signon")
+        if code == "00":
+            self._wanted_signed_on = True
+            self._event(LinkEvent.SIGNED_ON)
+        return code
+
+    async def signoff(self) -> str | None:
+        code = await self.network("signoff")
+        self._wanted_signed_on = False
+        self._event(LinkEvent.SIGNED_OFF)
+        return code
+
+    # -- the connection loop ------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        backoff = self.config.backoff_initial_ms / 1000
+        for attempt in itertools.count():
+            host, port = self.config.hosts[attempt % len(self.config.hosts)]
+            self._event(LinkEvent.CONNECTING)
+            try:
+                with trio.fail_after(self.config.connect_timeout_s):
+                    stream = await trio.open_tcp_stream(host, port)
+            except (OSError, trio.TooSlowError) as exc:
+                self._event(LinkEvent.LOST)
+                log.warning("link %s: cannot connect to %s:%d (%s); retry in %.1fs", self.name, host, port,
+                            type(exc).__name__, backoff)
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.backoff_max_ms / 1000)
+                continue
+            backoff = self.config.backoff_initial_ms / 1000
+            await self._session(stream, f"{host}:{port}")
+            await trio.sleep(backoff)
+
+    async def _session(self, stream: trio.SocketStream, peer: str) -> None:
+        conn = Connection(stream, make_framer(self.config.framing), link=self.name, peer=peer)
+        self.conn, self.peer = conn, peer
+        self.connects += 1
+        self._event(LinkEvent.CONNECTED)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._keeper, conn)
+                await run_connection(conn, self._on_frame)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.conn = None
+            self._event(LinkEvent.LOST)
+            lost = self.mux.fail_all()
+            if lost:
+                log.warning("link %s: connection to %s lost with %d requests in flight", self.name, peer, lost)
+
+    async def _keeper(self, conn: Connection) -> None:
+        """Sign on after connecting, then send an echo whenever the link has been idle too long."""
+        if self.config.signon:
+            while not conn.closed and self.state is not LinkState.SIGNED_ON:
+                if self._wanted_signed_on:
+                    code = await self.signon()
+                    if code == "00":
+                        break
+                    log.warning("link %s: sign-on answered %s", self.name, code)
+                await trio.sleep(self.config.backoff_initial_ms / 1000 * 5)
+        interval = self.config.echo_interval_s
+        while not conn.closed:
+            idle = trio.current_time() - conn.last_activity
+            if idle < interval:
+                await trio.sleep(interval - idle)
+                continue
+            code = await self.network("echo")
+            if code is None:
+                log.warning("link %s: echo unanswered, reconnecting", self.name)
+                conn.close()
+                return
+            conn.last_activity = trio.current_time()
+
+    def _on_frame(self, conn: Connection, frame: Frame) -> None:
+        try:
+            msg = self.scheme.decode(frame.body)
+        except RemoteProtocolError as exc:
+            self.on_format_error(self.name, self.scheme, conn, frame, exc)
+            return
+        msg.meta.source_link = self.name
+        msg.meta.header = frame.header or None
+        if msg.is_response:
+            self.received += 1
+            self.mux.deliver(msg)
+        else:
+            self.on_request(self.name, conn, frame, msg)
+
+    async def shutdown(self) -> None:
+        """Sign off (when signed on) before the node stops; bounded so shutdown cannot hang."""
+        if self.state is LinkState.SIGNED_ON and self.conn is not None:
+            with trio.move_on_after(2) as scope:
+                scope.shield = True
+                await self.signoff()
+        self._event(LinkEvent.DRAINING)

@@ -1,0 +1,226 @@
+"""The switch node: one trio process owning the listeners, the outbound links, the journal writer, the
+store-and-forward forwarder and the admin socket.
+
+Request tasks run in the node's work nursery, not in the connection that brought them, so an acquirer that
+disconnects mid-transaction does not cancel its upstream leg: the exchange completes, is journaled, and an
+approval that cannot be delivered is reversed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import trio
+
+from schemes.base import SchemeAdapter
+from schemes.registry import get_scheme
+from switch.codes import ResponseCode
+from switch.config import NodeConfig
+from switch.datakey import DataKeys, load_or_create
+from switch.links.connection import Connection, ConnectionClosed
+from switch.links.inbound import Listener
+from switch.links.outbound import OutboundLink
+from switch.message import Message
+from switch.pipeline import Exchange, now_utc, process
+from switch.reversal import to_payload
+from switch.routing import PoolSelector, RoutingTable, load_routes
+from switch.storage.db import make_engine, upgrade
+from switch.storage.journal import JournalRecord, JournalWriter
+from switch.storage.saf import SafStore
+from switch.wire.framing import Frame
+
+log = logging.getLogger("bulkhead.node")
+
+
+class JournalUnavailable(Exception):
+    pass
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.table: RoutingTable = load_routes(config.routes, known_links=self._known_links())
+        self.selector = PoolSelector()
+        self.outbound: dict[str, OutboundLink] = {}
+        self.listeners: dict[str, Listener] = {}
+        for c in config.connectors:
+            self.outbound[c.name] = OutboundLink(c, get_scheme(c.scheme), self.on_request,
+                                                 self.on_format_error, self.on_late_response)
+        for lc in config.listeners:
+            self.listeners[lc.name] = Listener(lc, get_scheme(lc.scheme), self.on_request, self.on_format_error)
+        self.keys: DataKeys = load_or_create(config.hash_key_file)
+        self.engine = make_engine(config.database_url)
+        self.journal = JournalWriter(self.engine, max_batch=config.journal.max_batch,
+                                     max_wait=config.journal.max_wait_ms / 1000)
+        self.saf = SafStore(self.engine)
+        self.started_at = time.time()
+        self.in_flight = 0
+        self.late_responses = 0
+        self.exchanges = 0
+        self._trace = itertools.count(1)
+        self._trace_prefix = f"{int(self.started_at):x}{os.getpid() % 0x10000:04x}"
+        self._work: trio.Nursery | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self.saf_wake = trio.Event()
+        self.simulator_ports: dict[str, int] = {}
+
+    def _known_links(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.config.connectors)
+
+    def link_is_up(self, name: str) -> bool:
+        link = self.outbound.get(name)
+        return link is not None and link.is_up()
+
+    # -- inbound requests ---------------------------------------------------------------------------
+    def on_request(self, source: str, conn: Connection, frame: Frame, msg: Message) -> None:
+        """Called inline by a link's reader for every decoded request."""
+        assert self._work is not None
+        msg.meta.received_ns = time.perf_counter_ns()
+        msg.meta.trace_id = f"{self._trace_prefix}{next(self._trace):010x}"
+        scheme = self.listeners[source].scheme if source in self.listeners else self.outbound[source].scheme
+        x = Exchange(request=msg, source=source, scheme=scheme, conn=conn, frame=frame, table=self.table,
+                     received_at=now_utc(), t0=time.perf_counter())
+        self.in_flight += 1
+        self._work.start_soon(self._run_exchange, x)
+
+    async def _run_exchange(self, x: Exchange) -> None:
+        try:
+            await process(self, x)
+        finally:
+            self.in_flight -= 1
+            self.exchanges += 1
+
+    def on_format_error(self, source: str, scheme: SchemeAdapter, conn: Connection, frame: Frame,
+                        exc: Exception) -> None:
+        """A frame that does not decode: answer 30 when enough of it is readable to build a response."""
+        salvaged = scheme.salvage(frame.body)
+        if salvaged is None or not salvaged.is_request:
+            log.warning("link %s peer %s: undecodable frame of %d bytes dropped: %s", source, conn.peer,
+                        len(frame.body), exc)
+            return
+        log.warning("link %s peer %s: format error in %s: %s; answering 30", source, conn.peer, salvaged.mti,
+                    exc)
+        try:
+            conn.send_frame(scheme.encode(scheme.make_response(salvaged, ResponseCode.FORMAT_ERROR)),
+                            reply_to=frame)
+        except ConnectionClosed:
+            pass
+        except Exception as exc2:  # what we salvaged may itself not re-encode; then the frame is dropped
+            log.warning("link %s: cannot answer the malformed frame (%s)", source, type(exc2).__name__)
+
+    def on_late_response(self, link: str, msg: Message) -> None:
+        """A response nobody waits for: its request timed out (and was reversed) or was never sent."""
+        self.late_responses += 1
+        log.warning("link %s: late or unmatched response %s stan %s rc %s pan %s", link, msg.mti, msg.stan,
+                    msg.response_code, msg.masked_pan)
+
+    # -- durability ---------------------------------------------------------------------------------
+    async def _durable(self, submit: Callable[[Callable[[BaseException | None], None]], None]) -> None:
+        assert self._token is not None
+        token = self._token
+        done = trio.Event()
+        outcome: list[BaseException | None] = []
+
+        def callback(exc: BaseException | None) -> None:  # runs on the writer thread
+            outcome.append(exc)
+            token.run_sync_soon(done.set)
+
+        submit(callback)
+        await done.wait()
+        if outcome[0] is not None:
+            raise JournalUnavailable(type(outcome[0]).__name__)
+
+    async def journal_exchange(self, x: Exchange) -> None:
+        req, resp = x.request, x.response
+        pan = req.pan
+        now = now_utc()
+        record = JournalRecord(
+            trace_id=req.meta.trace_id, node=self.name, source_link=x.source,
+            destination=x.link.name if x.link else None,
+            route=x.decision.route if x.decision else None,
+            mti_in=req.mti, mti_out=resp.mti if resp else None, processing_code=req.processing_code,
+            stan=req.stan, rrn=req.rrn, terminal_id=req.terminal_id,
+            pan_masked=req.masked_pan, pan_hash=self.keys.pan_hash(pan) if pan else None,
+            amount=req.amount, currency=req.currency, response_code=resp.response_code if resp else None,
+            outcome=x.outcome, received_at=x.received_at, responded_at=now,
+            latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,
+            request=req.masked(), response=resp.masked() if resp else None,
+        )
+        await self._durable(lambda cb: self.journal.submit(record, cb))
+
+    # -- store and forward --------------------------------------------------------------------------
+    async def saf_enqueue(self, destination: str, msg: Message, trace_id: str) -> None:
+        now = now_utc()
+        payload = self.keys.seal(to_payload(msg), destination.encode())
+        expires = now + timedelta(seconds=self.config.saf.expire_after_s)
+
+        def write() -> int:
+            return self.saf.enqueue(
+                destination=destination, mti=msg.mti, stan=msg.stan, rrn=msg.rrn, pan_masked=msg.masked_pan,
+                amount=msg.amount, currency=msg.currency, payload=payload, original_trace_id=trace_id,
+                now=now, expires_at=expires,
+            )
+
+        item_id = await trio.to_thread.run_sync(write)
+        log.info("saf: queued %s #%d for %s (stan %s, pan %s)", msg.mti, item_id, destination, msg.stan,
+                 msg.masked_pan)
+        self.saf_wake.set()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+        from switch.admin import serve_admin
+        from switch.safd import SafForwarder
+
+        await trio.to_thread.run_sync(upgrade, self.config.database_url)
+        self._token = trio.lowlevel.current_trio_token()
+        self.journal.start()
+        try:
+            async with trio.open_nursery() as services, trio.open_nursery() as work:
+                self._work = work
+                await self._start_simulators(services)
+                for link in self.outbound.values():
+                    await services.start(link.run)
+                for listener in self.listeners.values():
+                    await services.start(listener.run)
+                services.start_soon(SafForwarder(self).run)
+                await services.start(serve_admin, self)
+                log.info("node %s: up (%d listeners, %d connectors)", self.name, len(self.listeners),
+                         len(self.outbound))
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                for link in self.outbound.values():
+                    await link.shutdown()
+            await trio.to_thread.run_sync(self.journal.close)
+            self.engine.dispose()
+
+    async def _start_simulators(self, nursery: trio.Nursery) -> None:
+        if not self.config.simulators:
+            return
+        from switch.sim.issuer import IssuerConfig, serve_issuer
+
+        for sim in self.config.simulators:
+            cfg = IssuerConfig.from_node_config(sim)
+            self.simulator_ports[sim.name] = await nursery.start(serve_issuer, cfg)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "node": self.name,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "in_flight": self.in_flight,
+            "exchanges": self.exchanges,
+            "late_responses": self.late_responses,
+            "routes": {"source": self.table.source, "digest": self.table.digest},
+            "journal": {"batches": self.journal.batches, "rows": self.journal.rows},
+            "links": [link.status() for link in self.outbound.values()]
+            + [lst.status() for lst in self.listeners.values()],
+            "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
+        }

@@ -1,0 +1,213 @@
+"""Request processing: small steps over a per-transaction context (jPOS TransactionManager participants).
+
+validate -> route -> forward -> respond, journaled before the response leaves. A step that fails decides the
+response code; the response is sent only once the outcome is final. Per-transaction state lives in
+:class:`Exchange`, never on the node.
+
+Every request gets exactly one response:
+- a request that fails validation gets 30 (format error);
+- no route (or a reject rule) gets 92;
+- no usable link, or no answer within the destination's timeout, gets 91; a financial request that was sent
+  and not answered is reversed through the store-and-forward queue (0400, repeated as 0401);
+- advices and reversals (which the receiver must accept, ISO 8583 MTI rules) that cannot be delivered now are
+  accepted by the switch (00) and queued for delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import trio
+
+from schemes.base import FieldError, SchemeAdapter
+from switch.codes import ResponseCode
+from switch.errors import EncodeError, RemoteProtocolError
+from switch.links.connection import Connection, ConnectionClosed
+from switch.links.mux import DuplicateKeyError
+from switch.links.outbound import LinkDown, OutboundLink, transmission_time
+from switch.message import Message
+from switch.reversal import REASON_TIMEOUT, REASON_UNDELIVERED, build_reversal
+from switch.routing import RouteDecision, RouteQuery, RoutingTable
+from switch.wire.framing import Frame
+
+if TYPE_CHECKING:
+    from switch.node import Node
+
+log = logging.getLogger("bulkhead.pipeline")
+
+# Fields of the upstream response that belong to the request's identity: the source gets its own values
+# back, whatever the destination echoed.
+_IDENTITY_FIELDS = frozenset({2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 90})
+
+
+@dataclass(slots=True)
+class Exchange:
+    request: Message
+    source: str
+    scheme: SchemeAdapter
+    conn: Connection
+    frame: Frame
+    table: RoutingTable
+    received_at: datetime
+    t0: float
+    decision: RouteDecision | None = None
+    link: OutboundLink | None = None
+    upstream_us: int | None = None
+    response: Message | None = None
+    outcome: str = "error"
+    sent_upstream: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_must_accept(msg: Message) -> bool:
+    """Advices (xx2x) and reversals are accepted by their receiver; the switch holds them if it must."""
+    return msg.is_advice or msg.is_reversal
+
+
+async def process(node: Node, x: Exchange) -> None:
+    try:
+        await _decide(node, x)
+    except trio.Cancelled:
+        raise
+    except Exception as exc:  # a bug in one exchange must not take the node down; answer 96
+        log.error("exchange %s: internal error %s", x.request.meta.trace_id, type(exc).__name__,
+                  exc_info=log.isEnabledFor(logging.DEBUG))
+        x.response = x.scheme.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
+        x.outcome = "error"
+    await _finish(node, x)
+
+
+async def _decide(node: Node, x: Exchange) -> None:
+    msg = x.request
+    try:
+        x.scheme.validate(msg)
+    except FieldError as exc:
+        log.info("exchange %s from %s: format error in field %d: %s", msg.meta.trace_id, x.source,
+                 exc.field, exc.reason)
+        x.response = x.scheme.make_response(msg, ResponseCode.FORMAT_ERROR)
+        x.outcome = "format_error"
+        return
+    if msg.is_network:
+        # Sign-on, sign-off and echo from a peer: the switch answers for itself.
+        x.response = x.scheme.make_response(msg, ResponseCode.APPROVED)
+        x.outcome = "network"
+        return
+    x.decision = decision = x.table.route(RouteQuery(
+        pan=msg.pan, processing_code=msg.processing_code, mti=msg.mti, source_link=x.source,
+        currency=msg.currency, amount=msg.amount,
+    ))
+    if decision.destination is None:
+        x.response = x.scheme.make_response(msg, decision.response_code or ResponseCode.NO_ROUTE)
+        x.outcome = "no_route"
+        return
+    link_name = node.selector.choose(decision.destination, node.link_is_up)
+    link = node.outbound.get(link_name) if link_name else None
+    if link is None:
+        x.link = node.outbound.get(decision.destination.links[0])
+        await _unavailable(node, x)
+        return
+    x.link = link
+    timeout = (decision.destination.timeout_ms or link.config.timeout_ms) / 1000
+    await _forward(node, x, link, timeout)
+
+
+async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) -> None:
+    msg = x.request
+    out = msg.copy()
+    out.meta.header = None
+    response: Message | None = None
+    t1 = time.perf_counter()
+    with trio.move_on_after(timeout):
+        try:
+            x.sent_upstream = True
+            response = await link.request(out)
+        except LinkDown:
+            x.sent_upstream = False
+        except DuplicateKeyError:
+            x.sent_upstream = False
+            x.response = x.scheme.make_response(msg, ResponseCode.DUPLICATE)
+            x.outcome = "declined"
+            return
+        except EncodeError as exc:
+            # The destination's format cannot carry this request (a field too long for its spec).
+            x.sent_upstream = False
+            log.warning("exchange %s: cannot encode for %s: %s", msg.meta.trace_id, link.name, exc)
+            x.response = x.scheme.make_response(msg, ResponseCode.FORMAT_ERROR)
+            x.outcome = "format_error"
+            return
+    x.upstream_us = int((time.perf_counter() - t1) * 1e6)
+    if response is None:
+        await _unavailable(node, x)
+        return
+    x.response = _answer_from_upstream(x, response)
+    code = x.response.response_code
+    x.outcome = "approved" if code in ("00", "10") else "declined"
+
+
+def _answer_from_upstream(x: Exchange, upstream: Message) -> Message:
+    answer = x.scheme.make_response(x.request, upstream.response_code or ResponseCode.SYSTEM_MALFUNCTION)
+    for number, value in upstream.fields.items():
+        if number not in _IDENTITY_FIELDS:
+            answer.fields[number] = value
+    return answer
+
+
+async def _unavailable(node: Node, x: Exchange) -> None:
+    """No answer (link down, timeout, connection lost): 91, or hold what the receiver must accept."""
+    msg = x.request
+    destination = x.link.name if x.link else None
+    if _is_must_accept(msg) and destination is not None:
+        await node.saf_enqueue(destination, msg.copy(), x.request.meta.trace_id)
+        x.response = x.scheme.make_response(msg, ResponseCode.APPROVED)
+        x.outcome = "stored"
+        x.notes.append("held in store-and-forward")
+        return
+    x.response = x.scheme.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)
+    x.outcome = "timeout" if x.sent_upstream else "unavailable"
+    if x.sent_upstream and destination is not None and msg.mti_class in "12":
+        # The destination may have approved it: reverse so the cardholder is not charged for a 91.
+        reversal = build_reversal(msg, REASON_TIMEOUT, transmission_time=transmission_time())
+        await node.saf_enqueue(destination, reversal, msg.meta.trace_id)
+        x.notes.append("reversal queued")
+
+
+async def _finish(node: Node, x: Exchange) -> None:
+    """Journal (durable first), then send the response to the source."""
+    assert x.response is not None
+    response = x.response
+    try:
+        body = x.scheme.encode(response)
+    except (EncodeError, RemoteProtocolError) as exc:
+        log.warning("exchange %s: response not encodable (%s); answering 96", x.request.meta.trace_id, exc)
+        response = x.scheme.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
+        x.response, x.outcome = response, "error"
+        body = x.scheme.encode(response)
+    try:
+        await node.journal_exchange(x)
+    except Exception as exc:
+        # Durable-before-response failed: do not tell the acquirer "approved" for something we cannot prove.
+        log.error("exchange %s: journal write failed (%s); answering 96", x.request.meta.trace_id,
+                  type(exc).__name__)
+        await _reverse_if_approved(node, x, REASON_UNDELIVERED)
+        response = x.scheme.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
+        body = x.scheme.encode(response)
+    try:
+        x.conn.send_frame(body, reply_to=x.frame)
+    except ConnectionClosed:
+        log.warning("exchange %s: source %s gone before the response", x.request.meta.trace_id, x.source)
+        await _reverse_if_approved(node, x, REASON_UNDELIVERED)
+
+
+async def _reverse_if_approved(node: Node, x: Exchange, reason: str) -> None:
+    if x.outcome == "approved" and x.link is not None and x.request.mti_class in "12":
+        approval = x.response.text(38) if x.response else None
+        reversal = build_reversal(x.request, reason, approval, transmission_time())
+        await node.saf_enqueue(x.link.name, reversal, x.request.meta.trace_id)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,67 @@
+"""Building reversals and store-and-forward payloads (sans-I/O).
+
+ISO 8583:1987: a reversal (0400, repeated as 0401) carries the original's identifying fields and, in field 90,
+the original data elements: original MTI (4) + STAN (6) + transmission date/time (10) + acquiring institution
+(11) + forwarding institution (11), n42. Field 39 gives the reason: 68 "response received too late" after a
+timeout, 22 "suspected malfunction" when the answer could not be delivered to the acquirer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from switch.message import FieldValue, Message
+
+# Fields a reversal never carries: card-security data has no business in a reversal (and must not be queued).
+_NEVER_IN_REVERSAL = frozenset({14, 35, 36, 45, 52, 53, 55, 64, 128})
+_REVERSAL_FIELDS = (2, 3, 4, 7, 11, 12, 13, 18, 22, 32, 33, 37, 38, 41, 42, 43, 49, 102, 103)
+
+REASON_TIMEOUT = "68"
+REASON_UNDELIVERED = "22"
+
+
+def original_data_elements(original: Message) -> str:
+    def n(value: FieldValue | None, width: int) -> str:
+        text = value if isinstance(value, str) else ""
+        return text.rjust(width, "0")[-width:]
+
+    return (original.mti + n(original.get(11), 6) + n(original.get(7), 10) + n(original.get(32), 11)
+            + n(original.get(33), 11))
+
+
+def build_reversal(original: Message, reason: str, approval_code: str | None = None,
+                   transmission_time: str | None = None) -> Message:
+    """The 0400 reversing ``original`` (an 0100/0200 request)."""
+    fields: dict[int, FieldValue] = {n: original.fields[n] for n in _REVERSAL_FIELDS if n in original.fields}
+    if 2 not in fields and original.pan:
+        fields[2] = original.pan  # the PAN came in track 2, which a reversal must not carry
+    if transmission_time:
+        fields[7] = transmission_time
+    if approval_code:
+        fields[38] = approval_code
+    fields[39] = reason
+    fields[90] = original_data_elements(original)
+    return Message("0400", fields)
+
+
+def repeat_mti(mti: str) -> str:
+    """0400 -> 0401, 0420 -> 0421: the repeat of a request sent again after no answer (ISO 8583 MTI origin)."""
+    return mti[:3] + str(int(mti[3]) | 1)
+
+
+def to_payload(msg: Message) -> bytes:
+    """Serialise a message for the SAF queue (the caller seals it; this is never stored as is)."""
+    data = {str(k): (v.hex() if isinstance(v, bytes) else v) for k, v in msg.fields.items()}
+    binary = [k for k, v in msg.fields.items() if isinstance(v, bytes)]
+    return json.dumps({"mti": msg.mti, "fields": data, "binary": binary}, separators=(",", ":")).encode()
+
+
+def from_payload(payload: bytes) -> Message:
+    data = json.loads(payload)
+    binary = set(data.get("binary", []))
+    fields: dict[int, FieldValue] = {
+        int(k): (bytes.fromhex(v) if int(k) in binary else v) for k, v in data["fields"].items()
+    }
+    for k in _NEVER_IN_REVERSAL & fields.keys():
+        del fields[k]
+    return Message(data["mti"], fields)

@@ -1,0 +1,153 @@
+"""``bulkhead sim issuer`` and ``bulkhead sim acquirer``: thin commands over :mod:`switch.sim`.
+
+Output is masked like everything else: PANs as first six and last four, secret fields as their length.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+import trio
+
+from switch.errors import BulkheadError
+from switch.message import Message
+from switch.sim.acquirer import AcquirerConfig, run_acquirer
+from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
+from switch.sim.requests import RequestTemplate
+from switch.sim.rules import IssuerRules, load_rules
+from switch.wire.framing import FramingConfig, framing_config_from_dict
+
+sim = click.Group("sim", help="Issuer and acquirer simulators for demos, tests and benchmarks.")
+
+_FRAMING_HELP = "binary2 | bcd2 | ascii4 | visa | unionpay"
+_OPT_HELP = "framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096); repeatable"
+
+
+def _framing(kind: str, options: tuple[str, ...]) -> FramingConfig:
+    table: dict[str, object] = {"kind": kind}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--framing-opt")
+        table[key.strip()] = _scalar(value.strip())
+    try:
+        return framing_config_from_dict(table, "command line", "framing")
+    except BulkheadError as exc:
+        raise click.BadParameter(str(exc), param_hint="--framing-opt") from None
+
+
+def _scalar(value: str) -> object:
+    """TOML-like reading of a command-line value: true/false, integers, else text."""
+    if value in ("true", "false"):
+        return value == "true"
+    return int(value) if value.isdigit() else value
+
+
+def _common(func: click.decorators.FC) -> click.decorators.FC:
+    for decorator in reversed((
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--scheme", default="generic", show_default=True, help="scheme adapter name"),
+        click.option("--framing", "framing_kind", default="binary2", show_default=True, help=_FRAMING_HELP),
+        click.option("--framing-opt", "framing_opts", multiple=True, metavar="KEY=VALUE", help=_OPT_HELP),
+    )):
+        func = decorator(func)
+    return func
+
+
+@sim.command()
+@_common
+@click.option("--port", type=click.IntRange(0, 65535), required=True, help="0 picks a free port")
+@click.option("--rules", type=click.Path(path_type=Path, dir_okay=False), help="rules TOML file")
+@click.option("--approve-all", is_flag=True, help="approve every request, ignoring the rules")
+def issuer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, ...], port: int,
+           rules: Path | None, approve_all: bool) -> None:
+    """Answer ISO 8583 requests by rules until interrupted."""
+    from switch import logs
+
+    logs.setup("info", json_lines=False)
+    try:
+        config = IssuerConfig(
+            host=host, port=port, scheme=scheme, framing=_framing(framing_kind, framing_opts),
+            rules=load_rules(rules) if rules is not None else IssuerRules(), approve_all=approve_all,
+        )
+        stats = IssuerStats()
+        trio.run(_serve_until_signal, config, stats)
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    received = ", ".join(f"{mti}: {n}" for mti, n in sorted(stats.received.items())) or "-"
+    answered = ", ".join(f"{code}: {n}" for code, n in sorted(stats.answered.items())) or "-"
+    click.echo(f"received {received}; answered {answered}; dropped {stats.dropped}; "
+               f"malformed {stats.malformed}; connections {stats.connections}")
+
+
+async def _serve_until_signal(config: IssuerConfig, stats: IssuerStats) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(lambda task_status: serve_issuer(config, stats=stats,
+                                                                        task_status=task_status))
+            click.echo(f"issuer simulator listening on {config.host}:{port} "
+                       f"({config.scheme}, {config.framing.kind}); Ctrl-C to stop", err=True)
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
+
+
+@sim.command()
+@_common
+@click.option("--port", type=click.IntRange(1, 65535), required=True)
+@click.option("--count", type=click.IntRange(min=1), help="requests to send [default: 1, or the file once]")
+@click.option("--connections", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--inflight", type=click.IntRange(min=1), default=1, show_default=True,
+              help="requests in flight per connection")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="seconds before a request counts as timed out")
+@click.option("--file", "requests_file", type=click.Path(path_type=Path, dir_okay=False),
+              help='JSON lines: {"mti": "0200", "fields": {"2": "...", ...}}')
+@click.option("--pan", default=RequestTemplate.pan, show_default=True)
+@click.option("--amount", type=click.IntRange(0, 10**12 - 1), default=RequestTemplate.amount,
+              show_default=True, help="minor units")
+@click.option("--mti", default=RequestTemplate.mti, show_default=True)
+@click.option("--processing-code", default=RequestTemplate.processing_code, show_default=True)
+@click.option("--currency", default=RequestTemplate.currency, show_default=True)
+@click.option("--terminal-id", default=RequestTemplate.terminal_id, show_default=True)
+@click.option("--verbose", is_flag=True, help="print every response (masked)")
+def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, ...], port: int,
+             count: int | None, connections: int, inflight: int, timeout_s: float,
+             requests_file: Path | None, pan: str, amount: int, mti: str, processing_code: str,
+             currency: str, terminal_id: str, verbose: bool) -> None:
+    """Send requests, match the answers and print a summary (codes, timeouts, TPS, latency)."""
+    _check_template(pan, mti, processing_code, currency, terminal_id)
+    config = AcquirerConfig(
+        host=host, port=port, scheme=scheme, framing=_framing(framing_kind, framing_opts), count=count,
+        connections=connections, inflight=inflight, timeout_s=timeout_s, requests_file=requests_file,
+        template=RequestTemplate(mti=mti, pan=pan, amount=amount, processing_code=processing_code,
+                                 currency=currency, terminal_id=terminal_id),
+    )
+    hook = _print_response if verbose else None
+    try:
+        report = trio.run(run_acquirer, config, hook)
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+
+
+def _check_template(pan: str, mti: str, processing_code: str, currency: str, terminal_id: str) -> None:
+    if not (pan.isdigit() and 12 <= len(pan) <= 19):
+        raise click.BadParameter("expected 12 to 19 digits", param_hint="--pan")
+    if not (mti.isdigit() and len(mti) == 4 and int(mti[2]) % 2 == 0):
+        raise click.BadParameter("expected a 4-digit request MTI", param_hint="--mti")
+    if not (processing_code.isdigit() and len(processing_code) == 6):
+        raise click.BadParameter("expected 6 digits", param_hint="--processing-code")
+    if not (currency.isdigit() and len(currency) == 3):
+        raise click.BadParameter("expected a 3-digit ISO 4217 code", param_hint="--currency")
+    if not 1 <= len(terminal_id) <= 8:
+        raise click.BadParameter("expected 1 to 8 characters", param_hint="--terminal-id")
+
+
+def _print_response(index: int, msg: Message, latency: float) -> None:
+    fields = " ".join(f"{k}={v}" for k, v in msg.masked().items() if k != "mti")
+    click.echo(f"#{index} {msg.mti} {latency * 1000:.2f} ms {fields}")

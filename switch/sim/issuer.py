@@ -1,0 +1,172 @@
+"""The issuer simulator: an ISO 8583 host that answers requests by rules (:mod:`switch.sim.rules`).
+
+One reader per connection handles each received batch inline and queues the answers on the connection's
+:class:`~switch.sim.outbox.Outbox`; only delayed answers get a task of their own. Nothing a peer sends can
+stop the server: undecodable messages are counted and skipped, a framing error closes that one connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from schemes.base import FieldError, SchemeAdapter
+from schemes.registry import get_scheme
+from switch.codes import ResponseCode
+from switch.errors import FramingError, LocalProtocolError, RemoteProtocolError
+from switch.message import Message
+from switch.sim.outbox import Outbox
+from switch.sim.rules import Approver, Decision, IssuerRules, load_rules
+from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
+
+if TYPE_CHECKING:
+    from switch.config import SimulatorConfig
+
+log = logging.getLogger("bulkhead.sim.issuer")
+READ_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: let the system pick; serve_issuer reports the port through task_status
+    scheme: str = "generic"
+    framing: FramingConfig = field(default_factory=lambda: FramingConfig("binary2"))
+    rules: IssuerRules = field(default_factory=IssuerRules)
+    approve_all: bool = False
+
+    @classmethod
+    def from_node_config(cls, sim: SimulatorConfig) -> IssuerConfig:
+        """From a node's ``[[simulators]]`` entry (rules file read now, so errors surface at start)."""
+        return cls(
+            host=sim.host,
+            port=sim.port,
+            scheme=sim.scheme,
+            framing=sim.framing,
+            rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules(),
+        )
+
+
+@dataclass
+class IssuerStats:
+    """What the simulator saw, for tests and the CLI's exit summary."""
+
+    received: Counter[str] = field(default_factory=Counter)  # per request MTI
+    answered: Counter[str] = field(default_factory=Counter)  # per field 39 sent
+    dropped: int = 0
+    malformed: int = 0  # undecodable messages and framing errors
+    connections: int = 0
+    keepalives: int = 0
+
+
+async def serve_issuer(
+    config: IssuerConfig,
+    *,
+    stats: IssuerStats | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen and answer until cancelled. ``task_status.started(port)`` once listening."""
+    issuer = _Issuer(config, get_scheme(config.scheme), stats if stats is not None else IssuerStats())
+    listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+    port: int = listeners[0].socket.getsockname()[1]
+    log.info("issuer simulator listening on %s:%d (%s, %s)", config.host, port, config.scheme,
+             config.framing.kind)
+    task_status.started(port)
+    await trio.serve_listeners(issuer.handle, listeners)
+
+
+class _Issuer:
+    def __init__(self, config: IssuerConfig, adapter: SchemeAdapter, stats: IssuerStats) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.stats = stats
+        self.approver = Approver(config.rules, config.approve_all)
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        self.stats.connections += 1
+        outbox = Outbox()
+        async with stream:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(outbox.run, stream, nursery.cancel_scope)
+                    await self._read(stream, make_framer(self.config.framing), outbox, nursery)
+                    nursery.cancel_scope.cancel()
+            except Exception as exc:  # one peer must never take the server down
+                log.warning("issuer simulator: connection ended by %s", type(exc).__name__)
+
+    async def _read(self, stream: trio.SocketStream, framer: Framer, outbox: Outbox,
+                    nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                data = await stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            framer.receive_data(data)
+            try:
+                while (frame := framer.next_frame()) is not None:
+                    self._on_frame(frame, framer, outbox, nursery)
+            except FramingError as exc:
+                self.stats.malformed += 1
+                log.warning("issuer simulator: closing connection: %s", exc)
+                return
+
+    def _on_frame(self, frame: Frame, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
+        if frame.keepalive:
+            self.stats.keepalives += 1
+            reply = framer.keepalive_reply(frame)
+            if reply is not None:
+                outbox.put(reply)
+            return
+        try:
+            request = self.adapter.decode(frame.body)
+        except RemoteProtocolError as exc:
+            self.stats.malformed += 1
+            log.warning("issuer simulator: undecodable message skipped: %s", exc)
+            return
+        self.stats.received[request.mti] += 1
+        if not request.is_request:
+            return  # a stray response: nothing to answer
+        try:
+            self.adapter.validate(request)
+        except FieldError as exc:
+            log.info("issuer simulator: %s %s: answering format error", request.mti, exc)
+            self._send(self.adapter.make_response(request, ResponseCode.FORMAT_ERROR), frame, framer, outbox)
+            return
+        decision = self.approver.decide(request)
+        if decision.code is None:
+            self.stats.dropped += 1
+            return
+        response = self._response(request, decision)
+        if decision.delay_ms > 0:
+            nursery.start_soon(self._send_later, decision.delay_ms, response, frame, framer, outbox)
+        else:
+            self._send(response, frame, framer, outbox)
+
+    def _response(self, request: Message, decision: Decision) -> Message:
+        assert decision.code is not None
+        response = self.adapter.make_response(request, decision.code)
+        if decision.code == ResponseCode.APPROVED.value and request.mti_class in "12" and not request.is_advice:
+            response[38] = self.approver.approval_code()
+            if decision.balances:
+                response[54] = self.approver.balance_field(request)
+        return response
+
+    async def _send_later(self, delay_ms: float, response: Message, frame: Frame, framer: Framer,
+                          outbox: Outbox) -> None:
+        await trio.sleep(delay_ms / 1000)
+        self._send(response, frame, framer, outbox)
+
+    def _send(self, response: Message, frame: Frame, framer: Framer, outbox: Outbox) -> None:
+        try:
+            data = framer.encode(self.adapter.encode(response), reply_to=frame)
+        except LocalProtocolError as exc:
+            log.warning("issuer simulator: cannot encode %s: %s", response.mti, exc)
+            return
+        self.stats.answered[response.response_code or ""] += 1
+        outbox.put(data)

@@ -1,0 +1,172 @@
+"""Typed SQLAlchemy 2 models of the switch node's database.
+
+Every constraint and index gets its name from :data:`NAMING_CONVENTION` (Alembic's "naming conventions"
+advice), so a migration can drop or alter one by a name that is the same on SQLite and PostgreSQL.
+The migrations in ``migrations/versions`` create exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" aliases the rowid and autoincrements.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+SAF_STATUSES = ("pending", "acked", "expired", "failed")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant in UTC: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite.
+
+    Binding a naive datetime is an error (it has no instant); results are always aware UTC datetimes,
+    whatever the backend or the session's TimeZone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        # SQLite has no time zone type; its text form is compared as text, so it must always be UTC.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime()}
+
+
+class JournalEntry(Base):
+    """One exchange: the request as received, the response as sent, timings, route and outcome.
+
+    Card data only in protected form: ``pan_masked`` (first six / last four) and ``pan_hash`` (keyed
+    HMAC for lookup). ``request``/``response`` are JSON text of the masked field dicts.
+    """
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(64), index=True)
+    node: Mapped[str] = mapped_column(String(64))
+    source_link: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str | None] = mapped_column(String(64))
+    route: Mapped[str | None] = mapped_column(String(128))
+    mti_in: Mapped[str] = mapped_column(String(4))
+    mti_out: Mapped[str | None] = mapped_column(String(4))
+    processing_code: Mapped[str | None] = mapped_column(String(6))
+    stan: Mapped[str | None] = mapped_column(String(12), index=True)
+    rrn: Mapped[str | None] = mapped_column(String(12), index=True)
+    terminal_id: Mapped[str | None] = mapped_column(String(16))
+    pan_masked: Mapped[str | None] = mapped_column(String(19))
+    pan_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    response_code: Mapped[str | None] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    responded_at: Mapped[datetime]
+    latency_us: Mapped[int] = mapped_column(BigInteger)
+    upstream_us: Mapped[int | None] = mapped_column(BigInteger)
+    request: Mapped[str] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+
+
+class SafEntry(Base):
+    """A reversal or advice waiting for its destination's acknowledgement.
+
+    ``payload`` is opaque to storage: the caller stores the message encrypted under its data key.
+    Entries of one destination are sent in ``id`` order, hence the (destination, status, id) index.
+    """
+
+    __tablename__ = "saf_entries"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in SAF_STATUSES) + ")", name="status"
+        ),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_saf_entries_destination_status_id", "destination", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    mti: Mapped[str] = mapped_column(String(4))
+    stan: Mapped[str | None] = mapped_column(String(12))
+    rrn: Mapped[str | None] = mapped_column(String(12))
+    pan_masked: Mapped[str | None] = mapped_column(String(19))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_response_code: Mapped[str | None] = mapped_column(String(3))
+    expires_at: Mapped[datetime | None]
+    original_trace_id: Mapped[str | None] = mapped_column(String(64))
+    completed_at: Mapped[datetime | None]
+
+
+class RouteReloadEntry(Base):
+    """An audit row per routing-table reload attempt, applied or rejected."""
+
+    __tablename__ = "route_reloads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(512))
+    old_digest: Mapped[str | None] = mapped_column(String(128))
+    new_digest: Mapped[str | None] = mapped_column(String(128))
+    diff: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model (for executemany inserts and bulk updates without ORM overhead)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+JOURNAL = table_of(JournalEntry)
+SAF = table_of(SafEntry)
+ROUTE_RELOADS = table_of(RouteReloadEntry)

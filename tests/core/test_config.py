@@ -1,0 +1,80 @@
+"""Bad configuration names the file, the key and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from switch.config import NodeConfig, load_config, parse_config
+from switch.errors import ConfigError
+
+GOOD = """
+[node]
+name = "n1"
+var_dir = "var"
+
+[[listeners]]
+name = "acq"
+port = 8583
+scheme = "generic"
+framing = { kind = "binary2" }
+allow = ["127.0.0.0/8"]
+
+[[connectors]]
+name = "up"
+hosts = ["127.0.0.1:9583", "[::1]:9584"]
+timeout_ms = 1500
+"""
+
+
+def parse(text: str) -> NodeConfig:
+    return parse_config(text, Path("/etc/bulkhead/node.toml"))
+
+
+def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
+    cfg = parse(GOOD)
+    assert cfg.name == "n1"
+    assert cfg.var_dir == Path("/etc/bulkhead/var")
+    assert cfg.database_url == "sqlite:////etc/bulkhead/var/bulkhead.db"
+    (lst,) = cfg.listeners
+    assert (lst.port, lst.scheme, lst.framing.kind, lst.on_format_error) == (8583, "generic", "binary2", "keep")
+    (con,) = cfg.connectors
+    assert con.hosts == (("127.0.0.1", 9583), ("::1", 9584))
+    assert con.timeout_ms == 1500
+
+
+@pytest.mark.parametrize(("snippet", "key", "reason"), [
+    (GOOD.replace("timeout_ms = 1500", "timeout_msec = 1500"), "connectors[0].timeout_msec",
+     "did you mean 'timeout_ms'"),
+    (GOOD.replace("port = 8583", 'port = "8583"'), "listeners[0].port", "expected an integer"),
+    (GOOD.replace("port = 8583", "port = 70000"), "listeners[0].port", "between 0 and 65535"),
+    (GOOD.replace('scheme = "generic"', 'scheme = "visa2"'), "listeners[0].scheme", "unknown scheme"),
+    (GOOD.replace('"127.0.0.0/8"', '"localhost"'), "listeners[0].allow[0]", "not an IP network"),
+    (GOOD.replace('"127.0.0.1:9583"', '"127.0.0.1"'), "connectors[0].hosts[0]", "host:port"),
+    (GOOD.replace("timeout_ms = 1500", "timeout_ms = -1"), "connectors[0].timeout_ms", "greater than zero"),
+    (GOOD.replace('name = "up"', 'name = "acq"'), "connectors[0].name", "already used"),
+    (GOOD + "\n[surprise]\nx = 1\n", "surprise", "unknown key"),
+    (GOOD.replace("[node]", "[nod]"), "node", "is required"),
+])
+def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(snippet)
+    assert info.value.file == "/etc/bulkhead/node.toml"
+    assert info.value.key == key
+    assert reason in str(info.value)
+
+
+def test_toml_syntax_error_names_the_file() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("[node\nname=1")
+    assert "TOML syntax error" in str(info.value)
+    assert str(info.value).startswith("/etc/bulkhead/node.toml")
+
+
+def test_demo_configuration_loads() -> None:
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "conf" / "demo")
+    assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
+    assert [c.name for c in cfg.connectors] == ["issuer-sim"]
+    assert cfg.routes.name == "routes.toml"

@@ -1,0 +1,138 @@
+"""Migrations run from code on an empty database, match the models, and go down and up again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from switch.storage import (
+    SafStore,
+    StorageError,
+    current_revision,
+    downgrade,
+    head_revision,
+    make_engine,
+    sqlite_url,
+    upgrade,
+)
+from switch.storage.models import Base
+
+TABLES = {"journal", "saf_entries", "route_reloads"}
+
+
+def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) is None
+        assert TABLES.isdisjoint(inspect(engine).get_table_names())
+        upgrade(db_url)
+        assert current_revision(engine) == head_revision() == "0001"
+        inspector = inspect(engine)
+        assert set(inspector.get_table_names()) >= TABLES
+        journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
+        assert journal_indexes == {
+            "ix_journal_rrn": ["rrn"],
+            "ix_journal_stan": ["stan"],
+            "ix_journal_received_at": ["received_at"],
+            "ix_journal_pan_hash": ["pan_hash"],
+            "ix_journal_trace_id": ["trace_id"],
+        }
+        saf_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("saf_entries")}
+        assert saf_indexes == {"ix_saf_entries_destination_status_id": ["destination", "status", "id"]}
+        checks = {ck["name"] for ck in inspector.get_check_constraints("saf_entries")}
+        assert checks == {"ck_saf_entries_status", "ck_saf_entries_attempts"}
+        if engine.dialect.name == "postgresql":  # SQLite does not keep primary key names
+            assert inspector.get_pk_constraint("journal")["name"] == "pk_journal"
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_describe_the_same_schema(db_engine: Engine) -> None:
+    with db_engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_upgrade_again_is_a_no_op_and_downgrade_to_base_drops_everything(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        downgrade(db_url, "base")
+        assert current_revision(engine) is None
+        assert TABLES.isdisjoint(inspect(engine).get_table_names())
+        upgrade(db_url)
+        assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()
+
+
+def test_unknown_revision_is_a_storage_error(db_url: str) -> None:
+    with pytest.raises(StorageError) as info:
+        upgrade(db_url, "9999")
+    assert "9999" in str(info.value)
+
+
+def test_sqlite_engine_creates_folder_and_sets_wal_full_sync_busy_timeout_foreign_keys(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "var" / "deeper" / "switch.db"
+    engine = make_engine(sqlite_url(path), busy_timeout_ms=1234)
+    try:
+        with engine.connect() as connection:
+            pragma = {
+                name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+        assert pragma == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 1234, "foreign_keys": 1}
+        assert path.exists()
+    finally:
+        engine.dispose()
+
+
+def test_timestamps_come_back_as_the_same_instant_in_aware_utc(db_engine: Engine) -> None:
+    india = timezone(timedelta(hours=5, minutes=30))
+    created = datetime(2026, 3, 14, 15, 0, 0, 123456, tzinfo=india)
+    store = SafStore(db_engine)
+    item_id = store.enqueue(
+        destination="visa", mti="0420", stan=None, rrn=None, pan_masked=None, amount=None,
+        currency=None, payload=b"x", original_trace_id=None, now=created, expires_at=None,
+    )
+    item = store.get(item_id)
+    assert item is not None
+    assert item.created_at == created
+    assert item.created_at.tzinfo is UTC
+    assert (item.created_at.hour, item.created_at.minute, item.created_at.microsecond) == (9, 30, 123456)
+
+
+def test_naive_timestamps_are_refused(db_engine: Engine) -> None:
+    with pytest.raises(StorageError, match="naive"):
+        SafStore(db_engine).enqueue(
+            destination="visa", mti="0420", stan=None, rrn=None, pan_masked=None, amount=None,
+            currency=None, payload=b"x", original_trace_id=None, now=datetime(2026, 1, 1),
+            expires_at=None,
+        )
+    assert SafStore(db_engine).pending_count() == 0
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_utc_is_kept_whatever_the_postgresql_session_time_zone(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url.replace("options=", "options=-ctimezone%3DAsia%2FTokyo%20"))
+    try:
+        at = datetime(2026, 3, 14, 23, 59, 59, tzinfo=UTC)
+        item_id = SafStore(engine).enqueue(
+            destination="d", mti="0420", stan=None, rrn=None, pan_masked=None, amount=None,
+            currency=None, payload=b"", original_trace_id=None, now=at, expires_at=None,
+        )
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW timezone").scalar() == "Asia/Tokyo"
+        item = SafStore(engine).get(item_id)
+        assert item is not None and item.created_at == at and item.created_at.tzinfo is UTC
+    finally:
+        engine.dispose()
