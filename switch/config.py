@@ -147,6 +147,12 @@ class _Table:
             raise self.error(name, "must be greater than zero")
         return value
 
+    def non_negative(self, name: str, default: int) -> int:
+        value = self.get(name, int, default)
+        if value < 0:
+            raise self.error(name, "must not be negative")
+        return int(value)
+
     def table(self, name: str, *, required: bool = False) -> _Table | None:
         value = self.get(name, dict, None, required=required)
         return None if value is None else _Table(value, self.file, self.key(name))
@@ -335,7 +341,7 @@ def _journal(t: _Table) -> JournalConfig:
 
 def _saf(t: _Table) -> SafConfig:
     cfg = SafConfig(
-        initial_delay_ms=t.positive("initial_delay_ms", 1000),
+        initial_delay_ms=t.non_negative("initial_delay_ms", 1000),
         retry_interval_ms=t.positive("retry_interval_ms", 5000),
         max_interval_ms=t.positive("max_interval_ms", 60_000),
         expire_after_s=t.positive("expire_after_s", 86_400),

@@ -16,8 +16,9 @@ PAN_FIELDS = frozenset({2, 34, 102, 103})
 
 
 def mask_pan(pan: str) -> str:
-    """First six and last four digits; everything between as '*'. Short values are fully hidden."""
-    if len(pan) < 13:
+    """First six and last four digits; everything between as '*'. Short values, and values that are not all
+    digits (a malformed field 2 may carry anything), are fully hidden."""
+    if len(pan) < 13 or not pan.isdigit():
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 

@@ -35,7 +35,8 @@ from switch.storage.models import JOURNAL
 log = logging.getLogger(__name__)
 
 OUTCOMES: Final = frozenset(
-    {"approved", "declined", "timeout", "no_route", "format_error", "stand_in", "network", "error"}
+    {"approved", "declined", "timeout", "unavailable", "stored", "no_route", "format_error", "stand_in", "network",
+     "error"}
 )
 # What switch.masking.mask_pan produces: at most the first six and last four digits in clear.
 _MASKED_PAN = re.compile(r"\d{0,6}\*+\d{0,4}")

@@ -1,0 +1,141 @@
+"""Clear keys inside the HSM and their cryptograms under the LMK or a key-encrypting key.
+
+:class:`ClearKey` is the only holder of clear key material; its repr shows the algorithm and length only.
+:class:`KeyCodec` turns Thales-notation cryptograms into clear keys and back, checking parity (errors 10/11)
+and scheme/length compatibility (26/27) the way a payShield does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hsm import tr31
+from hsm.cipher import force_odd_parity, has_odd_parity, tdes_encrypt
+from hsm.errors import KeyBlockError, KeyLengthError, KeyParityError, KeySchemeError
+from hsm.lmk import Lmk, key_type
+from hsm.mac import cmac
+from hsm.variant import SCHEME_LENGTH, decrypt_key, encrypt_key, format_cryptogram, parse_cryptogram
+
+# TR-31 key usage and mode of use for each key type (ANSI X9.143 Table 6 / Table 8), TDES and AES.
+TR31_USAGE: dict[str, tuple[str, str]] = {
+    "000": ("K0", "B"),
+    "001": ("P0", "B"),
+    "002": ("P0", "B"),
+    "402": ("C0", "C"),
+    "003": ("M3", "C"),
+    "008": ("M3", "C"),
+    "009": ("B0", "X"),
+    "109": ("E0", "X"),
+}
+# Key usage -> key type on import, when the caller does not say (002 covers TPK, TMK and PVK).
+TR31_KEY_TYPE: dict[str, str] = {
+    "K0": "000",
+    "K1": "000",
+    "P0": "001",
+    "V0": "002",
+    "V1": "002",
+    "V2": "002",
+    "C0": "402",
+    "M0": "003",
+    "M1": "003",
+    "M3": "003",
+    "M6": "003",
+    "B0": "009",
+    "E0": "109",
+}
+
+
+class ClearKey:
+    """A clear key held inside the HSM. Never formatted: repr shows only algorithm and length."""
+
+    __slots__ = ("aes", "value")
+
+    def __init__(self, value: bytes, *, aes: bool = False) -> None:
+        self.value = value
+        self.aes = aes
+
+    def __repr__(self) -> str:
+        return f"ClearKey({'AES' if self.aes else 'TDES'}, {len(self.value)} bytes)"
+
+    def check_value(self, full: bool = False) -> str:
+        """KCV: TDES of 8 zero bytes, or (AES) CMAC of a zero block; 6H or 16H."""
+        raw = cmac(self.value, bytes(16)) if self.aes else tdes_encrypt(self.value, bytes(8))
+        return raw[: 8 if full else 3].hex().upper()
+
+
+def random_tdes(length: int) -> ClearKey:
+    """A random odd-parity DES/TDES key of 8, 16 or 24 bytes."""
+    return ClearKey(force_odd_parity(os.urandom(length)))
+
+
+class KeyCodec:
+    """Encrypts and decrypts keys under the LMK (by key type) and under ZMKs/TMKs (by scheme)."""
+
+    def __init__(self, lmk: Lmk) -> None:
+        self._lmk = lmk
+
+    # -------------------------------------------------------------------------------------- the LMK
+
+    def from_lmk(self, code: str, cryptogram: str, *, destination: bool = False) -> ClearKey:
+        """Decrypt a key of type ``code`` from under the LMK; error 10 (11 for a destination key) on parity."""
+        parsed = parse_cryptogram(cryptogram)
+        if parsed.scheme == "R":
+            try:
+                _, value = tr31.unwrap(self._lmk.aes_type_key(code), parsed.text)
+            except KeyBlockError:
+                raise KeyParityError(
+                    f"AES key does not verify under the LMK as key type {code}", destination=destination
+                ) from None
+            return ClearKey(value, aes=True)
+        value = decrypt_key(self._lmk.type_key(code), parsed)
+        if not has_odd_parity(value):
+            raise KeyParityError(f"key of type {code} fails its parity check", destination=destination)
+        return ClearKey(value)
+
+    def to_lmk(self, code: str, key: ClearKey, scheme: str) -> str:
+        """Encrypt a clear key of type ``code`` under the LMK in ``scheme``."""
+        scheme = scheme.upper()
+        if key.aes or scheme == "R":
+            if not key.aes:
+                raise KeySchemeError("scheme R holds AES keys only")
+            usage, mode = TR31_USAGE.get(code, ("K0", "B"))
+            header = tr31.Header("D", usage, "A", mode, "00", "E")
+            return "R" + tr31.wrap(self._lmk.aes_type_key(code), header, key.value)
+        key_type(code)
+        lmk_scheme = "" if scheme == "Z" else scheme
+        return format_cryptogram(lmk_scheme, encrypt_key(self._lmk.type_key(code), key.value, lmk_scheme))
+
+    # ---------------------------------------------------------------------------------- a ZMK / TMK
+
+    @staticmethod
+    def from_kek(kek: ClearKey, cryptogram: str) -> tuple[ClearKey, bool]:
+        """Decrypt a key from under a ZMK/TMK; returns it with parity forced and whether that changed it."""
+        if kek.aes:
+            raise KeySchemeError("AES key-encrypting keys exchange keys as TR-31 blocks only")
+        parsed = parse_cryptogram(cryptogram)
+        if parsed.scheme == "R":
+            raise KeySchemeError("TR-31 blocks are imported with the TR-31 function")
+        value = decrypt_key(kek.value if len(kek.value) > 8 else kek.value * 2, parsed)
+        fixed = force_odd_parity(value)
+        return ClearKey(fixed), fixed != value
+
+    @staticmethod
+    def to_kek(kek: ClearKey, key: ClearKey, scheme: str) -> str:
+        """Encrypt a clear TDES key under a ZMK/TMK in ``scheme`` (U/T variant, X/Y/Z X9.17)."""
+        scheme = scheme.upper()
+        if kek.aes or key.aes:
+            raise KeySchemeError("AES keys are exchanged as TR-31 blocks only")
+        if scheme not in SCHEME_LENGTH and scheme != "":
+            raise KeySchemeError(f"key scheme {scheme!r} is not a ZMK scheme")
+        # A single-length KEK works as TDES with equal halves, i.e. single DES (X9.17 with a DES ZMK).
+        kek_value = kek.value if len(kek.value) > 8 else kek.value * 2
+        out_scheme = "" if scheme == "Z" else scheme
+        return format_cryptogram(out_scheme, encrypt_key(kek_value, key.value, out_scheme))
+
+    @staticmethod
+    def aes_random(length: int) -> ClearKey:
+        """A random AES key of 16, 24 or 32 bytes."""
+        if length not in (16, 24, 32):
+            raise KeyLengthError("AES keys are 16, 24 or 32 bytes")
+        return ClearKey(os.urandom(length), aes=True)
+

@@ -1,0 +1,168 @@
+"""A node on loopback, driven by a real ISO 8583 client: the answers a switch team checks first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+from sqlalchemy import text
+
+from schemes.generic import SCHEME
+from switch.storage.journal import find_exchanges
+from tests.integration.harness import (
+    PAN,
+    ROUTES_ONE,
+    client,
+    issuer,
+    port_of,
+    purchase,
+    running_node,
+    write_config,
+)
+
+
+async def test_purchase_approved_end_to_end_and_journaled_masked(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            req = purchase(amount=1234)
+            resp = await c.call(req)
+            assert resp.mti == "0210"
+            assert resp[39] == "00"
+            assert len(str(resp[38])) == 6
+            for n in (2, 3, 4, 11, 37, 41, 49):
+                assert resp[n] == req[n]
+            assert iss.stats.received["0200"] == 1
+            rows = await trio.to_thread.run_sync(lambda: find_exchanges(node.engine, stan=str(req[11])))
+    (row,) = rows
+    assert (row.mti_in, row.mti_out, row.response_code, row.outcome) == ("0200", "0210", "00", "approved")
+    assert (row.source_link, row.destination, row.route) == ("acquirer", "up", "(default)")
+    assert row.pan_masked == "476173******0010"
+    assert row.pan_hash and len(row.pan_hash) == 64
+    assert row.amount == 1234 and row.currency == "840"
+    assert row.request["2"] == "476173******0010"
+    assert row.upstream_us is not None and row.latency_us >= row.upstream_us
+
+
+async def test_no_clear_pan_anywhere_in_the_database(tmp_path: Path, db_url: str) -> None:
+    async with issuer({"rules": [{"action": "drop", "bin": "4761739001010051"}]}) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), timeout_ms=300)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            await c.call(purchase())
+            await c.call(purchase(pan="4761739001010051"))  # times out: a reversal is queued (sealed)
+            engine = node.engine
+
+            def dump() -> str:
+                out = []
+                with engine.connect() as conn:
+                    for table in ("journal", "saf_entries", "route_reloads"):
+                        for row in conn.execute(text(f"SELECT * FROM {table}")):
+                            out.append(repr(tuple(row)))
+                return "\n".join(out)
+
+            everything = await trio.to_thread.run_sync(dump)
+    assert "476173******0051" in everything
+    assert PAN not in everything and "4761739001010051" not in everything
+
+
+async def test_switch_answers_network_management_itself(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            from switch.message import Message
+
+            echo = Message("0800", {7: "1122101010", 11: "000777", 70: "301"})
+            resp = await c.call(echo)
+            assert (resp.mti, resp[39], resp[70]) == ("0810", "00", "301")
+            assert iss.stats.received["0800"] == 1  # only the node's own sign-on reached the issuer
+
+
+async def test_reject_rule_answers_92_without_forwarding(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            resp = await c.call(purchase(pan="9999990000000006"))
+            assert resp[39] == "92"
+            assert iss.stats.received["0200"] == 0
+
+
+async def test_missing_mandatory_field_gets_30(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            req = purchase()
+            del req[3]
+            resp = await c.call(req)
+            assert (resp.mti, resp[39]) == ("0210", "30")
+            assert iss.stats.received["0200"] == 0
+
+
+async def test_truncated_field_gets_30_and_connection_keeps_working(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            bad = purchase()
+            body = SCHEME.encode(bad)
+            # Cut inside field 49 (the last one): 2 ... 42 are readable, so the 30 carries 11 and 41 back.
+            await c.send_raw(c.framer.encode(body[:-2]))
+            c.waiting.setdefault(c.key(bad), trio.Event())
+            resp = await c.wait(bad)
+            assert (resp.mti, resp[39]) == ("0210", "30")
+            # garbage that is not even an MTI is dropped; the connection stays usable
+            await c.send_raw(c.framer.encode(b"\xff\xfe garbage"))
+            good = await c.call(purchase())
+            assert good[39] == "00"
+
+
+async def test_unanswered_financial_request_gets_91_and_is_reversed(tmp_path: Path, db_url: str) -> None:
+    rules = {"rules": [{"action": "delay", "bin": "4761739001010044", "ms": 800}]}
+    async with issuer(rules) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), timeout_ms=300)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            start = trio.current_time()
+            resp = await c.call(purchase(pan="4761739001010044"))
+            assert resp[39] == "91"
+            assert trio.current_time() - start < 1.0  # answered within the timeout, not after the issuer
+            # The reversal is delayed as well (800 ms) but within the SAF send timeout: acknowledged once.
+            with trio.fail_after(10):
+                while not (iss.stats.received["0400"] + iss.stats.received["0401"]):
+                    await trio.sleep(0.05)
+                while await trio.to_thread.run_sync(node.saf.pending_count, None):
+                    await trio.sleep(0.05)
+            (item,) = await trio.to_thread.run_sync(lambda: node.saf.list_items())
+            assert (item.mti, item.status, item.destination) == ("0400", "acked", "up")
+            assert item.pan_masked == "476173******0044"
+            assert node.late_responses >= 1  # the original's answer came late and went to the late handler
+
+
+async def test_destination_down_gets_91_without_reversal(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node:
+            iss.cancel.cancel()
+            with trio.fail_after(5):
+                while node.outbound["up"].is_up():
+                    await trio.sleep(0.01)
+            async with client(port_of(node)) as c:
+                resp = await c.call(purchase())
+            assert resp[39] == "91"
+            assert await trio.to_thread.run_sync(node.saf.pending_count, None) == 0
+
+
+async def test_reversal_queue_survives_a_restart(tmp_path: Path, db_url: str) -> None:
+    async with issuer({"rules": [{"action": "drop", "bin": "4761739001010051"}]}) as first:
+        conf = write_config(tmp_path, db_url, {"up": first.port}, ROUTES_ONE.format(link="up"), timeout_ms=200,
+                            saf_delay_ms=60_000)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            assert (await c.call(purchase(pan="4761739001010051")))[39] == "91"
+            assert await trio.to_thread.run_sync(node.saf.pending_count, None) == 1
+        port = first.port
+        first.cancel.cancel()
+    # A new issuer on the same port that answers; a new node process on the same database and key.
+    async with issuer(port=port) as second:
+        conf = write_config(tmp_path, db_url, {"up": port}, ROUTES_ONE.format(link="up"), saf_delay_ms=0)
+        async with running_node(conf) as node:
+            with trio.fail_after(10):
+                while await trio.to_thread.run_sync(node.saf.pending_count, None):
+                    await trio.sleep(0.05)
+            assert second.stats.received["0400"] == 1
