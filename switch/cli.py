@@ -70,15 +70,33 @@ def run(conf: Path, log_level: str, plain_logs: bool) -> None:
         except BulkheadError as exc:
             raise click.ClickException(str(exc)) from None
         async with trio.open_nursery() as nursery:
-            await nursery.start(node.run)
+
+            async def run_node(task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+                await node.run(task_status=task_status)
+                nursery.cancel_scope.cancel()  # the node has stopped: stop watching signals
+
+            await nursery.start(run_node)
             click.echo(_banner(node), err=True)
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    click.echo("bulkhead: shutting down (signing off links, flushing the journal)", err=True)
-                    nursery.cancel_scope.cancel()
-                    break
+            nursery.start_soon(_signals, node, nursery.cancel_scope)
 
     trio.run(main_task)
+
+
+async def _signals(node: Any, scope: Any) -> None:
+    """First SIGINT/SIGTERM: orderly stop. A second one: stop at once."""
+    import trio
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for _ in signals:
+            count += 1
+            if count == 1:
+                click.echo("bulkhead: stopping (finishing exchanges in flight, signing off links, flushing the "
+                           "journal); a second signal stops at once", err=True)
+                node.stop()
+            else:
+                scope.cancel()
+                return
 
 
 def _banner(node: Any) -> str:

@@ -43,6 +43,8 @@ class JournalUnavailable(Exception):
 
 
 class Node:
+    DRAIN_SECONDS = 5.0
+
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.name = config.name
@@ -69,6 +71,8 @@ class Node:
         self._work: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self.saf_wake = trio.Event()
+        self._stop = trio.Event()
+        self.draining = False
         self.simulator_ports: dict[str, int] = {}
 
     def _known_links(self) -> frozenset[str]:
@@ -194,13 +198,28 @@ class Node:
                 log.info("node %s: up (%d listeners, %d connectors)", self.name, len(self.listeners),
                          len(self.outbound))
                 task_status.started(self)
-                await trio.sleep_forever()
+                await self._stop.wait()
+                await self._drain()
+                services.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                for link in self.outbound.values():
-                    await link.shutdown()
-            await trio.to_thread.run_sync(self.journal.close)
+                await trio.to_thread.run_sync(self.journal.close)
             self.engine.dispose()
+
+    def stop(self) -> None:
+        """Ask for an orderly stop: new requests get 91, in-flight ones finish, links sign off."""
+        self._stop.set()
+
+    async def _drain(self) -> None:
+        self.draining = True
+        with trio.move_on_after(self.DRAIN_SECONDS):
+            while self.in_flight:
+                await trio.sleep(0.01)
+        if self.in_flight:
+            log.warning("node %s: stopping with %d exchanges still in flight", self.name, self.in_flight)
+        async with trio.open_nursery() as nursery:
+            for link in self.outbound.values():
+                nursery.start_soon(link.shutdown)
 
     async def _start_simulators(self, nursery: trio.Nursery) -> None:
         if not self.config.simulators:

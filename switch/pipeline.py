@@ -91,6 +91,11 @@ async def _decide(node: Node, x: Exchange) -> None:
         x.response = x.scheme.make_response(msg, ResponseCode.FORMAT_ERROR)
         x.outcome = "format_error"
         return
+    if node.draining:
+        # The node is stopping: say so at once rather than start an exchange it may not finish.
+        x.response = x.scheme.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)
+        x.outcome = "unavailable"
+        return
     if msg.is_network:
         # Sign-on, sign-off and echo from a peer: the switch answers for itself.
         x.response = x.scheme.make_response(msg, ResponseCode.APPROVED)

@@ -117,7 +117,7 @@ async def running_node(conf: Path) -> AsyncIterator[Node]:
             while not all(link.is_up() for link in node.outbound.values()):
                 await trio.sleep(0.01)
         yield node
-        nursery.cancel_scope.cancel()
+        node.stop()
 
 
 def port_of(node: Node, listener: str = "acquirer") -> int:
