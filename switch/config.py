@@ -64,6 +64,9 @@ class ConnectorConfig:
     backoff_initial_ms: int = 200
     backoff_max_ms: int = 30_000
     max_inflight: int = 10_000
+    # Fields that, with the folded MTI, pair a response with its request on this link; None: the scheme's
+    # default (11 + 41). Some hosts match on 37 (RRN) or on 11 alone.
+    match_fields: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,9 +264,22 @@ def _connector(t: _Table) -> ConnectorConfig:
         backoff_initial_ms=t.positive("backoff_initial_ms", 200),
         backoff_max_ms=t.positive("backoff_max_ms", 30_000),
         max_inflight=t.positive("max_inflight", 10_000),
+        match_fields=_match_fields(t),
     )
     t.done()
     return cfg
+
+
+def _match_fields(t: _Table) -> tuple[int, ...] | None:
+    raw = t.get("match_fields", list, None)
+    if raw is None:
+        return None
+    if not raw:
+        raise t.error("match_fields", "needs at least one field number")
+    for i, number in enumerate(raw):
+        if isinstance(number, bool) or not isinstance(number, int) or not 2 <= number <= 128:
+            raise t.error(f"match_fields[{i}]", "expected a field number between 2 and 128")
+    return tuple(raw)
 
 
 def _simulator(t: _Table, base: Path) -> SimulatorConfig:

@@ -85,20 +85,22 @@ class SafForwarder:
         if item.attempts > 0:
             msg.mti = repeat_mti(msg.mti)
         msg.fields[7] = transmission_time()
+        # The attempt is recorded before the send: if the node stops while it is in flight, the next life
+        # sends the repeat MTI, as the destination may already have seen the original.
+        now = now_utc()
+        delay_ms = min(self.cfg.retry_interval_ms * 2 ** min(item.attempts, 16), self.cfg.max_interval_ms)
+        await trio.to_thread.run_sync(store.record_attempt, item.id, now, now + timedelta(milliseconds=delay_ms))
         response = None
         with trio.move_on_after(self.cfg.send_timeout_ms / 1000):
             try:
                 response = await link.request(msg)
             except (LinkDown, DuplicateKeyError):
                 response = None
-        now = now_utc()
         code = response.response_code if response is not None else None
         if code is not None and code not in RETRY_CODES:
-            await trio.to_thread.run_sync(store.acknowledge, item.id, code, now)
+            await trio.to_thread.run_sync(store.acknowledge, item.id, code, now_utc())
             log.info("saf: #%d %s to %s acknowledged (%s)", item.id, msg.mti, item.destination, code)
             return True
-        delay_ms = min(self.cfg.retry_interval_ms * 2 ** min(item.attempts, 16), self.cfg.max_interval_ms)
-        await trio.to_thread.run_sync(store.record_attempt, item.id, now, now + timedelta(milliseconds=delay_ms))
         log.info("saf: #%d %s to %s not acknowledged (%s); next try in %.1fs", item.id, msg.mti,
                  item.destination, code or "no answer", delay_ms / 1000)
         return False

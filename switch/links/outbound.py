@@ -7,6 +7,7 @@ opened): those go to the node's request handler exactly like requests on a liste
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable
@@ -55,7 +56,10 @@ class OutboundLink:
         self.state = LinkState.DOWN
         self.conn: Connection | None = None
         self.peer: str | None = None
-        self.mux = Mux(self.name, scheme.match_key, lambda m: on_late(self.name, m))
+        match_key = scheme.match_key
+        if config.match_fields is not None:
+            match_key = dataclasses.replace(scheme, match_fields=config.match_fields).match_key
+        self.mux = Mux(self.name, match_key, lambda m: on_late(self.name, m))
         self._stan = itertools.count(1)
         self._wanted_signed_on = config.signon
         self.sent = 0
@@ -99,6 +103,9 @@ class OutboundLink:
         conn = self.conn
         if conn is None or (not self.is_up() and not msg.is_network):
             raise LinkDown(self.name)
+        if len(self.mux) >= self.config.max_inflight:
+            # Back-pressure: a destination that stopped answering must not collect unbounded work.
+            raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
         body = self.scheme.encode(msg)
         pending = self.mux.register(msg)
         try:

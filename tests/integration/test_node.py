@@ -149,20 +149,29 @@ async def test_destination_down_gets_91_without_reversal(tmp_path: Path, db_url:
             assert await trio.to_thread.run_sync(node.saf.pending_count, None) == 0
 
 
-async def test_reversal_queue_survives_a_restart(tmp_path: Path, db_url: str) -> None:
+async def test_reversal_queue_survives_a_restart_and_repeats_as_0401(tmp_path: Path, db_url: str) -> None:
+    # First life: the issuer drops everything for this card, so the original times out (91) and the reversal
+    # is sent once (0400) and goes unanswered too.
     async with issuer({"rules": [{"action": "drop", "bin": "4761739001010051"}]}) as first:
         conf = write_config(tmp_path, db_url, {"up": first.port}, ROUTES_ONE.format(link="up"), timeout_ms=200,
-                            saf_delay_ms=60_000)
+                            saf_delay_ms=0, saf_send_timeout_ms=200)
         async with running_node(conf) as node, client(port_of(node)) as c:
             assert (await c.call(purchase(pan="4761739001010051")))[39] == "91"
-            assert await trio.to_thread.run_sync(node.saf.pending_count, None) == 1
+            with trio.fail_after(10):
+                while not first.stats.received["0400"]:
+                    await trio.sleep(0.02)
+            node.stop()
         port = first.port
         first.cancel.cancel()
-    # A new issuer on the same port that answers; a new node process on the same database and key.
+    # Second life: a new node on the same database and data key, and an issuer that answers. The queued
+    # reversal goes out again, as the repeat 0401, and is acknowledged.
     async with issuer(port=port) as second:
         conf = write_config(tmp_path, db_url, {"up": port}, ROUTES_ONE.format(link="up"), saf_delay_ms=0)
         async with running_node(conf) as node:
             with trio.fail_after(10):
                 while await trio.to_thread.run_sync(node.saf.pending_count, None):
                     await trio.sleep(0.05)
-            assert second.stats.received["0400"] == 1
+            (item,) = await trio.to_thread.run_sync(lambda: node.saf.list_items())
+    assert second.stats.received["0401"] == 1
+    assert second.stats.received["0400"] == 0
+    assert (item.status, item.attempts, item.last_response_code) == ("acked", 2, "00")  # 0400 then 0401
