@@ -317,9 +317,12 @@ def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | Non
 
 def _register_optional_groups() -> None:
     """Command groups owned by other packages (simulators, HSM, keys)."""
+    from hsm.cli import hsm_group, keys_group
     from switch.sim.cli import sim
 
     main.add_command(sim)
+    main.add_command(keys_group)
+    main.add_command(hsm_group)
 
 
 _register_optional_groups()
