@@ -82,7 +82,7 @@ class SimulatorConfig:
 @dataclass(frozen=True)
 class JournalConfig:
     max_batch: int = 500
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,12 @@ class _Table:
         if value < 0:
             raise self.error(name, "must not be negative")
         return int(value)
+
+    def non_negative_number(self, name: str, default: float) -> float:
+        value = self.get(name, (int, float), default)
+        if value < 0:
+            raise self.error(name, "must not be negative")
+        return float(value)
 
     def table(self, name: str, *, required: bool = False) -> _Table | None:
         value = self.get(name, dict, None, required=required)
@@ -350,7 +356,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
 
 
 def _journal(t: _Table) -> JournalConfig:
-    cfg = JournalConfig(t.positive("max_batch", 500), float(t.positive("max_wait_ms", 2.0, integer=False)))
+    cfg = JournalConfig(t.positive("max_batch", 500), float(t.non_negative_number("max_wait_ms", 0.5)))
     t.done()
     return cfg
 

@@ -170,6 +170,8 @@ class Node:
                 destination=destination, mti=msg.mti, stan=msg.stan, rrn=msg.rrn, pan_masked=msg.masked_pan,
                 amount=msg.amount, currency=msg.currency, payload=payload, original_trace_id=trace_id,
                 now=now, expires_at=expires,
+                # jPOS-EE's initial-delay: give the destination time to finish the original before the reversal.
+                due_at=now + timedelta(milliseconds=self.config.saf.initial_delay_ms),
             )
 
         item_id = await trio.to_thread.run_sync(write)

@@ -67,9 +67,6 @@ class SafForwarder:
             item = await trio.to_thread.run_sync(store.next_due, destination, now)
             if item is None:
                 return
-            # jPOS-EE's initial-delay: give the destination time to finish the original before reversing it.
-            if item.attempts == 0 and now - item.created_at < timedelta(milliseconds=self.cfg.initial_delay_ms):
-                return
             if not await self.deliver(item):
                 return
 

@@ -45,6 +45,9 @@ class Connection:
         self._out: list[bytes] = []
         self._queued = 0
         self._wake = trio.Event()
+        # Set by run_connection: close() from another task (an unanswered echo, an overfull queue) must
+        # also end a reader blocked on a peer that sends nothing, or the connection is never given up.
+        self._read_scope: trio.CancelScope | None = None
 
     # -- writing ------------------------------------------------------------------------------------
     def send_nowait(self, data: bytes) -> None:
@@ -99,20 +102,25 @@ class Connection:
                 return
             self.last_activity = trio.current_time()
             self.framer.receive_data(bytes(data))
-            while True:
+            while not self.closed:  # a frame handler may close (format-error policy): stop there
                 frame = self.framer.next_frame()
                 if frame is None:
                     break
                 if frame.keepalive:
                     reply = self.framer.keepalive_reply(frame)
                     if reply is not None:
-                        self.send_nowait(reply)
+                        try:
+                            self.send_nowait(reply)
+                        except ConnectionClosed:  # queue bound hit: this connection ends, quietly
+                            return
                     continue
                 yield frame
 
     def close(self) -> None:
         self.closed = True
         self._wake.set()
+        if self._read_scope is not None:
+            self._read_scope.cancel()
 
     async def aclose(self) -> None:
         self.close()
@@ -133,8 +141,9 @@ async def run_connection(conn: Connection, on_frame: FrameHandler) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(conn.run_writer)
             try:
-                async for frame in conn.frames():
-                    on_frame(conn, frame)
+                with trio.CancelScope() as conn._read_scope:
+                    async for frame in conn.frames():
+                        on_frame(conn, frame)
             except FramingError as exc:
                 log.warning("link %s peer %s: framing error, closing: %s", conn.link, conn.peer, exc)
             finally:

@@ -73,10 +73,13 @@ class Listener:
             if not self._allowed(peer):
                 self.refused += 1
                 log.warning("listener %s: refused %s (not in allow-list)", self.name, peer)
+                # Forcefully: a graceful TLS close would first complete the handshake with the refused peer.
+                await trio.aclose_forcefully(stream)
                 return
             if len(self.active) >= self.config.max_connections:
                 self.refused += 1
                 log.warning("listener %s: refused %s (%d connections open)", self.name, peer, len(self.active))
+                await trio.aclose_forcefully(stream)
                 return
             self.accepted += 1
             conn = Connection(stream, make_framer(self.config.framing), link=self.name, peer=peer,

@@ -102,7 +102,7 @@ class OutboundLink:
         """
         conn = self.conn
         if conn is None or (not self.is_up() and not msg.is_network):
-            raise LinkDown(self.name)
+            raise LinkDown(f"link {self.name} is {self.state.value}")
         if len(self.mux) >= self.config.max_inflight:
             # Back-pressure: a destination that stopped answering must not collect unbounded work.
             raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
@@ -112,7 +112,7 @@ class OutboundLink:
             try:
                 conn.send_frame(body)
             except ConnectionClosed:
-                raise LinkDown(self.name) from None
+                raise LinkDown(f"link {self.name}: connection closed") from None
             self.sent += 1
             await pending.event.wait()
             return pending.response
@@ -222,5 +222,8 @@ class OutboundLink:
         if self.state is LinkState.SIGNED_ON and self.conn is not None:
             with trio.move_on_after(2) as scope:
                 scope.shield = True
-                await self.signoff()
+                try:
+                    await self.signoff()
+                except LinkDown:  # the connection went away meanwhile: there is nothing to sign off from
+                    log.info("link %s: connection gone before the sign-off", self.name)
         self._event(LinkEvent.DRAINING)

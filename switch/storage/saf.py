@@ -9,7 +9,7 @@ two node threads cannot interleave half an update.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ class SafItem:
     pan_masked: str | None
     amount: int | None
     currency: str | None
-    payload: bytes  # opaque: the caller stores the message encrypted
+    payload: bytes = field(repr=False)  # opaque: the caller stores the message encrypted
     status: str  # "pending" | "acked" | "expired" | "failed"
     attempts: int
     created_at: datetime
@@ -70,12 +70,13 @@ class SafStore:
         original_trace_id: str | None,
         now: datetime,
         expires_at: datetime | None,
+        due_at: datetime | None = None,
     ) -> int:
-        """Queue an entry, due at once; returns its id (ids grow in enqueue order)."""
+        """Queue an entry, due at ``due_at`` (default: at once); returns its id (ids grow in enqueue order)."""
         values = {
             "destination": destination, "mti": mti, "stan": stan, "rrn": rrn, "pan_masked": pan_masked,
             "amount": amount, "currency": currency, "payload": payload, "status": "pending",
-            "attempts": 0, "created_at": now, "next_attempt_at": now, "last_attempt_at": None,
+            "attempts": 0, "created_at": now, "next_attempt_at": due_at or now, "last_attempt_at": None,
             "last_response_code": None, "expires_at": expires_at,
             "original_trace_id": original_trace_id, "completed_at": None,
         }

@@ -4,8 +4,9 @@ ISO 8583 client that speaks the node's acquirer format over a real socket."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +31,9 @@ routes = "routes.toml"
 
 [saf]
 initial_delay_ms = {saf_delay}
-retry_interval_ms = 200
-max_interval_ms = 1000
-send_timeout_ms = 2000
+retry_interval_ms = {saf_retry}
+max_interval_ms = {saf_max}
+send_timeout_ms = {send_timeout}
 poll_interval_ms = 100
 
 [[listeners]]
@@ -52,14 +53,22 @@ framing = {{ kind = "binary2" }}
 CONNECTOR_TOML = """
 [[connectors]]
 name = "{name}"
-hosts = ["127.0.0.1:{port}"]
+hosts = [{hosts}]
 scheme = "generic"
 framing = {{ kind = "binary2" }}
 timeout_ms = {timeout_ms}
-echo_interval_s = 30
+echo_interval_s = {echo_interval_s}
 backoff_initial_ms = 50
 backoff_max_ms = 200
 """
+
+
+def connector_toml(name: str, ports: int | list[int], *, timeout_ms: int = 2000,
+                   echo_interval_s: float = 30) -> str:
+    """A ``[[connectors]]`` section to 127.0.0.1 on ``ports`` (several: alternate hosts, tried in order)."""
+    hosts = ", ".join(f'"127.0.0.1:{p}"' for p in ([ports] if isinstance(ports, int) else ports))
+    return CONNECTOR_TOML.format(name=name, hosts=hosts, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s)
+
 
 ROUTES_ONE = """
 default = "issuer"
@@ -97,10 +106,15 @@ async def issuer(rules: dict[str, object] | None = None, port: int = 0) -> Async
 
 
 def write_config(tmp: Path, db_url: str, connectors: dict[str, int], routes: str, *, timeout_ms: int = 2000,
-                 saf_delay_ms: int = 100) -> Path:
-    text = NODE_TOML.format(var=tmp / "var", db=db_url, saf_delay=saf_delay_ms)
+                 saf_delay_ms: int = 100, saf_send_timeout_ms: int = 2000, saf_retry_ms: int = 200,
+                 echo_interval_s: float = 30, extra: str = "") -> Path:
+    """Write node.toml and routes.toml into ``tmp``; ``extra`` is TOML appended as is (more listeners or
+    connectors, e.g. from :func:`connector_toml`)."""
+    text = NODE_TOML.format(var=tmp / "var", db=db_url, saf_delay=saf_delay_ms, send_timeout=saf_send_timeout_ms,
+                            saf_retry=saf_retry_ms, saf_max=max(1000, saf_retry_ms))
     for name, port in connectors.items():
-        text += CONNECTOR_TOML.format(name=name, port=port, timeout_ms=timeout_ms)
+        text += connector_toml(name, port, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s)
+    text += extra
     (tmp / "node.toml").write_text(text)
     (tmp / "routes.toml").write_text(routes)
     return tmp / "node.toml"
@@ -200,3 +214,60 @@ async def client(port: int) -> AsyncIterator[Client]:
         yield c
         nursery.cancel_scope.cancel()
     await stream.aclose()
+
+
+@dataclass
+class Recorder:
+    """A minimal issuer host that keeps every message it receives (field 70 and all) and answers 00."""
+
+    port: int
+    received: list[Message]
+    cancel: trio.CancelScope
+
+    def network_codes(self) -> list[str]:
+        """Field 70 of every 0800 received, in order (001 sign-on, 002 sign-off, 301 echo)."""
+        return [str(m[70]) for m in self.received if m.mti == "0800"]
+
+
+@asynccontextmanager
+async def recording_issuer(unanswered: frozenset[str] = frozenset()) -> AsyncIterator[Recorder]:
+    """``unanswered``: field 70 codes of 0800s to receive and never answer (a host that ignores echoes)."""
+    received: list[Message] = []
+
+    async def handle(stream: trio.SocketStream) -> None:
+        framer = make_framer(FramingConfig("binary2"))
+        async with stream:
+            try:
+                while data := await stream.receive_some(65536):
+                    framer.receive_data(bytes(data))
+                    while (frame := framer.next_frame()) is not None:
+                        if frame.keepalive:
+                            continue
+                        msg = SCHEME.decode(frame.body)
+                        received.append(msg)
+                        if msg.is_request and not (msg.mti == "0800" and msg.get(70) in unanswered):
+                            answer = SCHEME.encode(SCHEME.make_response(msg, "00"))
+                            await stream.send_all(framer.encode(answer, reply_to=frame))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        scope = trio.CancelScope()
+
+        async def serve() -> None:
+            with scope:
+                await trio.serve_listeners(handle, listeners)
+
+        nursery.start_soon(serve)
+        yield Recorder(port, received, scope)
+        scope.cancel()
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nobody else takes it) but not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

@@ -1,0 +1,118 @@
+"""Straight-line decoding code generated for one hot plan.
+
+The generated function decodes the common case of each field inline: a length found in the length table,
+within ``max_len`` and not zero, enough bytes, data that decodes. Anything else (a short message, a
+length outside the table, bad text, an odd nibble count, a field the spec lacks) makes it give up and run the
+plan's exact steps from the first field, which raise pyiso8583's error or return the same values. So the
+generated code never decides to reject anything: it is only ever a faster way to the exact steps' result.
+
+The source is built from integers, slices and ``repr()`` of codec names taken from the spec: no message data
+ever reaches ``exec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from switch.wire.compiled._fields import Step
+from switch.wire.compiled._lengths import LengthTable
+from switch.wire.compiled._plans import Group
+from switch.wire.compiled._runs import byte_size
+from switch.wire.compiled._spec import FieldFormat
+
+
+class _GiveUp(Exception):
+    """Raised by generated code when a field is not the common case."""
+
+
+def compile_plan(
+    groups: list[Group],
+    formats: Mapping[int, FieldFormat],
+    tables: Mapping[tuple[str, int], LengthTable],
+    steps: tuple[Step, ...],
+) -> Step:
+    """A step decoding all ``groups`` at once, falling back to ``steps`` (the exact ones) on anything odd."""
+    namespace: dict[str, object] = {"_GiveUp": _GiveUp, "_steps": steps}
+    body: list[str] = []
+    for index, (kind, numbers) in enumerate(groups):
+        fmt = formats.get(numbers[0])
+        if kind is not None:
+            body += _run([(n, formats[n]) for n in numbers], kind[0] == "hex", kind[1])
+        elif fmt is not None and _inline(fmt):
+            lookup = f"_len{index}"
+            if fmt.len_type:
+                namespace[lookup] = tables[(fmt.len_enc, fmt.len_type)].by_prefix.get
+            body += _variable(numbers[0], fmt, lookup) if fmt.len_type else _fixed(numbers[0], fmt)
+        else:
+            # Odd cases (nibble lengths, pad nibbles, empty fixed fields, undefined fields) call the field's
+            # exact step; its error, if any, also sends us to the fallback, which raises it again.
+            namespace[f"_step{index}"] = steps[index]
+            body.append(f"i = _step{index}(s, i, out)")
+    source = "\n".join(
+        [
+            "def plan(s, start, out):",
+            "    i = start",
+            "    try:",
+            *("        " + line for line in body or ["pass"]),
+            "    except Exception:",
+            "        out.clear()",
+            "        i = start",
+            "        for step in _steps:",
+            "            i = step(s, i, out)",
+            "    return i",
+        ]
+    )
+    exec(compile(source, "<bulkhead compiled plan>", "exec"), namespace)
+    plan = namespace["plan"]
+    assert callable(plan)
+    return plan
+
+
+def _value(fmt: FieldFormat) -> str:
+    return "raw.hex().upper()" if fmt.binary else f"raw.decode({fmt.data_enc!r})"
+
+
+def _inline(fmt: FieldFormat) -> bool:
+    return not fmt.nibbles and (fmt.len_type > 0 or fmt.max_len > 0)
+
+
+def _fixed(number: int, fmt: FieldFormat) -> list[str]:
+    return [
+        f"j = i + {fmt.max_len}",
+        "raw = s[i:j]",
+        f"if len(raw) != {fmt.max_len}: raise _GiveUp",
+        f"out[{number}] = {_value(fmt)}",
+        "i = j",
+    ]
+
+
+def _variable(number: int, fmt: FieldFormat, lookup: str) -> list[str]:
+    # ``None`` (not in the table) makes the comparison raise TypeError, which gives up as well.
+    return [
+        f"k = i + {fmt.len_type}",
+        f"n = {lookup}(s[i:k])",
+        f"if not 0 < n <= {fmt.max_len}: raise _GiveUp",
+        "j = k + n",
+        "raw = s[k:j]",
+        "if len(raw) != n: raise _GiveUp",
+        f"out[{number}] = {_value(fmt)}",
+        "i = j",
+    ]
+
+
+def _run(members: list[tuple[int, FieldFormat]], hexadecimal: bool, enc: str) -> list[str]:
+    total = sum(byte_size(fmt) for _, fmt in members)
+    lines = [
+        f"j = i + {total}",
+        "raw = s[i:j]",
+        f"if len(raw) != {total}: raise _GiveUp",
+        "text = raw.hex().upper()" if hexadecimal else f"text = raw.decode({enc!r})",
+    ]
+    scale = 2 if hexadecimal else 1
+    at = 0
+    for number, fmt in members:
+        size = byte_size(fmt) * scale
+        lines.append(f"out[{number}] = text[{at}:{at + size}]")
+        at += size
+    lines.append("i = j")
+    return lines
