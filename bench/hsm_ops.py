@@ -69,10 +69,10 @@ def _rate(operation: Callable[[], object], seconds: float) -> float:
             return count / (now - start)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per operation (default 1)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     lmk = Lmk.thales_test()
     hsm = SoftwareHsm(lmk)
     print(f"software HSM, test LMK {lmk.check_value()[:6]}, {args.seconds:g} s per operation, one thread")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from schemes.base import FieldError, SchemeAdapter
 from schemes.generic import SPEC
 from switch.message import Message
-from switch.wire.codec import PyIsoCodec
+from switch.wire.compiled import compile_codec
 
 _ATM_MANDATORY_0200 = (3, 4, 7, 11, 12, 13, 22, 35, 37, 41, 49)
 _ATM_TRANSACTION_TYPES = frozenset({"01", "30", "31", "40"})
@@ -47,7 +47,7 @@ class AtmAdapter(SchemeAdapter):
 
 SCHEME = AtmAdapter(
     name="atm",
-    codec=PyIsoCodec("atm", SPEC),
+    codec=compile_codec("atm", SPEC),
     mti_classes=frozenset({"2", "4", "8"}),
     description="bank ATM host interface, ISO 8583:1987 generic layout",
 )

@@ -48,17 +48,21 @@ def compile_plan(
             # exact step; its error, if any, also sends us to the fallback, which raises it again.
             namespace[f"_step{index}"] = steps[index]
             body.append(f"i = _step{index}(s, i, out)")
+    # The fallback runs after the try statement, not inside its handler, so that the error it raises does not
+    # carry the abandoned attempt's exception (and whatever bytes that quotes) as its context.
     source = "\n".join(
         [
             "def plan(s, start, out):",
-            "    i = start",
             "    try:",
-            *("        " + line for line in body or ["pass"]),
-            "    except Exception:",
-            "        out.clear()",
             "        i = start",
-            "        for step in _steps:",
-            "            i = step(s, i, out)",
+            *("        " + line for line in body),
+            "        return i",
+            "    except Exception:",
+            "        pass",
+            "    out.clear()",
+            "    i = start",
+            "    for step in _steps:",
+            "        i = step(s, i, out)",
             "    return i",
         ]
     )

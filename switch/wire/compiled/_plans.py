@@ -17,13 +17,19 @@ from switch.wire.compiled._fields import EncodeStep, Step
 from switch.wire.compiled._runs import encode_run_kind, make_encode_run, make_run, run_kind
 from switch.wire.compiled._spec import HEADER, PRIMARY, SECONDARY, FieldFormat, SpecLayout
 
+S = TypeVar("S")
+Kind = tuple[str, str]
+# A group of field numbers decoded or encoded together: a run of one kind (two or more fixed fields), or a
+# single field (kind None), possibly one the spec does not define.
+Group = tuple[Kind | None, list[int]]
+
 
 class DecodePlan:
     """What one bitmap selects. ``run`` decodes the fields into a dict and returns the next position.
 
-    ``run`` starts as the loop over ``steps``; once the plan has been used :data:`HOT_AFTER` times the codec
-    swaps in generated straight-line code (:mod:`._fastpath`), so that a peer sending ever new bitmaps does not
-    make us compile code for each.
+    ``run`` starts as the loop over ``steps``; once the plan has decoded ``hot_after`` messages the codec swaps
+    in generated straight-line code (:mod:`._fastpath`), so that a peer sending ever new bitmaps does not make
+    us compile code for each.
     """
 
     __slots__ = ("groups", "last", "run", "size", "steps", "uses")
@@ -62,12 +68,6 @@ def _missing_encoder(number: int) -> EncodeStep:
 
     return missing
 
-
-S = TypeVar("S")
-Kind = tuple[str, str]
-# A group of field numbers decoded or encoded together: a run of one kind (two or more fixed fields), or a
-# single field (kind None), possibly one the spec does not define.
-Group = tuple[Kind | None, list[int]]
 
 
 def group_runs(

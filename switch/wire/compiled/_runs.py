@@ -88,7 +88,7 @@ def make_run(kind: tuple[str, str], members: list[tuple[int, FieldFormat]], sing
             raw = s[i:j]
             if len(raw) != total:
                 return one_by_one(s, i, out)
-            # zip/map keep the per-field work in C: no Python-level loop.
+            # zip, itemgetter and update keep the per-field work in C: no Python-level loop.
             out.update(zip(numbers, cut(raw.hex().upper()), strict=True))
             return j
 
@@ -103,6 +103,8 @@ def make_run(kind: tuple[str, str], members: list[tuple[int, FieldFormat]], sing
         try:
             text = raw.decode(enc)
         except UnicodeDecodeError:
+            text = None
+        if text is None:  # outside the handler: the field's own error must not chain the run's
             return one_by_one(s, i, out)
         out.update(zip(numbers, cut(text), strict=True))
         return j

@@ -112,7 +112,10 @@ def read_spec(spec_name: str, spec: Mapping[str, Mapping[str, Any]]) -> SpecLayo
         if required not in spec:
             raise SpecError(spec_name, required, "missing")
     header_entry = spec[HEADER]
-    has_header = isinstance(header_entry, Mapping) and _int(spec_name, HEADER, header_entry, "max_len") > 0
+    if not isinstance(header_entry, Mapping):
+        raise SpecError(spec_name, HEADER, "field spec must be a mapping")
+    # decoder._decode_header: a header max_len <= 0 means "no header", and nothing else of it is read.
+    has_header = _int(spec_name, HEADER, header_entry, "max_len") > 0
     # pyiso8583 looks fields up as spec[str(number)]; 65 is the tertiary-bitmap bit and is never carried as a
     # field (encoder.encode pops it, decoder.decode removes it), so its entry is never read.
     fields = {
