@@ -114,18 +114,20 @@ async def _serve_until_signal(config: IssuerConfig, stats: IssuerStats) -> None:
 @click.option("--processing-code", default=RequestTemplate.processing_code, show_default=True)
 @click.option("--currency", default=RequestTemplate.currency, show_default=True)
 @click.option("--terminal-id", default=RequestTemplate.terminal_id, show_default=True)
+@click.option("--atm", is_flag=True,
+              help="ATM withdrawals (track 2, PIN block, processing code 011000 unless given) for the atm scheme")
 @click.option("--verbose", is_flag=True, help="print every response (masked)")
 def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, ...], port: int,
              count: int | None, connections: int, inflight: int, timeout_s: float,
              requests_file: Path | None, pan: str, amount: int, mti: str, processing_code: str,
-             currency: str, terminal_id: str, verbose: bool) -> None:
+             currency: str, terminal_id: str, atm: bool, verbose: bool) -> None:
     """Send requests, match the answers and print a summary (codes, timeouts, TPS, latency)."""
     _check_template(pan, mti, processing_code, currency, terminal_id)
     config = AcquirerConfig(
         host=host, port=port, scheme=scheme, framing=_framing(framing_kind, framing_opts), count=count,
         connections=connections, inflight=inflight, timeout_s=timeout_s, requests_file=requests_file,
         template=RequestTemplate(mti=mti, pan=pan, amount=amount, processing_code=processing_code,
-                                 currency=currency, terminal_id=terminal_id),
+                                 currency=currency, terminal_id=terminal_id, atm=atm),
     )
     hook = _print_response if verbose else None
     try:

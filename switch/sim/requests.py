@@ -29,11 +29,14 @@ class RequestTemplate:
     currency: str = "840"
     terminal_id: str = "BHSIM001"
     merchant_id: str = "BULKHEADSIM0001"
+    atm: bool = False  # an ATM withdrawal: track 2 and a PIN block instead of a keyed PAN
 
     def build(self) -> Message:
         """The template as a message; :class:`Numbering` adds 7, 11, 12, 13 and 37 per request."""
         if self.mti[1:2] == "8":
             return Message(self.mti, {70: "301"})
+        if self.atm:
+            return self._atm()
         return Message(self.mti, {
             2: self.pan,
             3: self.processing_code,
@@ -44,6 +47,22 @@ class RequestTemplate:
             41: self.terminal_id,
             42: self.merchant_id,
             49: self.currency,
+        })
+
+
+    def _atm(self) -> Message:
+        # Track 2 equivalent data: PAN '=' expiry YYMM, service code 101, discretionary data. The PIN block is
+        # random bytes: the simulator holds no keys, and the switch forwards the block without reading it
+        # (PIN translation through the HSM is the processors' and ATM issues' work).
+        return Message(self.mti, {
+            3: self.processing_code if self.processing_code != "000000" else "011000",
+            4: f"{self.amount:012d}",
+            18: "6011",
+            22: "021",  # magnetic stripe read, PIN entered
+            35: f"{self.pan}=2812101000000000",
+            41: self.terminal_id,
+            49: self.currency,
+            52: random.randbytes(8),
         })
 
 

@@ -175,3 +175,26 @@ async def test_reversal_queue_survives_a_restart_and_repeats_as_0401(tmp_path: P
     assert second.stats.received["0401"] == 1
     assert second.stats.received["0400"] == 0
     assert (item.status, item.attempts, item.last_response_code) == ("acked", 2, "00")  # 0400 then 0401
+
+
+async def test_atm_withdrawal_and_balance_inquiry_on_the_atm_port(tmp_path: Path, db_url: str) -> None:
+    from switch.sim.requests import Numbering, RequestTemplate
+
+    numbering = Numbering(seed=7)
+    withdrawal = numbering.stamp(RequestTemplate(pan=PAN, amount=5000, atm=True).build(), 0, "ATM00001")
+    inquiry = numbering.stamp(RequestTemplate(pan=PAN, processing_code="301000", atm=True).build(), 1, "ATM00001")
+    async with issuer({"approve": {"balance": 250000, "available": 200000}}) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node, "atm")) as c:
+            w = await c.call(withdrawal)
+            b = await c.call(inquiry)
+            no_pin = withdrawal.copy()
+            no_pin[11] = "999999"
+            del no_pin[52]
+            refused = await c.call(no_pin)
+    assert (w.mti, w[39], w[3], w[4]) == ("0210", "00", "011000", "000000005000")
+    assert (b[39], b[3]) == ("00", "301000")
+    # field 54: account type, amount type (01 ledger, 02 available), currency, sign, 12-digit amount
+    assert b[54] == "1001840C000000250000" + "1002840C000000200000"
+    assert refused[39] == "30"  # PIN entered (22 = 021) but no PIN block: format error from the ATM rules
+    assert iss.stats.received["0200"] == 2
