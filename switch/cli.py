@@ -110,6 +110,8 @@ def _banner(node: Any) -> str:
     for name, port in node.simulator_ports.items():
         lines.append(f"  simulator {name:<12} 127.0.0.1:{port}  (demo issuer)")
     lines.append(f"  admin socket {node.config.admin_socket}")
+    if node.metrics_port:
+        lines.append(f"  metrics   http://{node.config.metrics.host}:{node.metrics_port}/metrics")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ Layout of ``node.toml`` (see ``conf/demo/node.toml`` for a commented example)::
     [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file
     [journal]     max_batch, max_wait_ms
     [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
+    [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
     [[listeners]] name, host, port, scheme, framing{...}, max_connections, allow, idle_timeout_s,
                   on_format_error, tls{cert, key}
     [[connectors]] name, hosts, scheme, framing{...}, timeout_ms, echo_interval_s, signon,
@@ -96,6 +97,12 @@ class SafConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: no metrics endpoint
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     file: Path
     name: str
@@ -109,6 +116,7 @@ class NodeConfig:
     simulators: tuple[SimulatorConfig, ...] = ()
     journal: JournalConfig = field(default_factory=JournalConfig)
     saf: SafConfig = field(default_factory=SafConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def link_names(self) -> frozenset[str]:
@@ -335,6 +343,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
     db = node.get("database_url", str, "")
     journal_t = root.table("journal")
     saf_t = root.table("saf")
+    metrics_t = root.table("metrics")
     cfg = NodeConfig(
         file=file,
         name=node.get("name", str, "bulkhead"),
@@ -348,15 +357,23 @@ def parse_config(text: str, file: Path) -> NodeConfig:
         simulators=tuple(_simulator(t, base) for t in _array(root, "simulators")),
         journal=_journal(journal_t) if journal_t else JournalConfig(),
         saf=_saf(saf_t) if saf_t else SafConfig(),
+        metrics=_metrics(metrics_t) if metrics_t else MetricsConfig(),
     )
     node.done()
     root.done()
     _check_names(cfg)
+    _check_paths(cfg)
     return cfg
 
 
 def _journal(t: _Table) -> JournalConfig:
     cfg = JournalConfig(t.positive("max_batch", 500), float(t.non_negative_number("max_wait_ms", 0.5)))
+    t.done()
+    return cfg
+
+
+def _metrics(t: _Table) -> MetricsConfig:
+    cfg = MetricsConfig(host=t.get("host", str, "127.0.0.1"), port=_port(t))
     t.done()
     return cfg
 
@@ -372,6 +389,17 @@ def _saf(t: _Table) -> SafConfig:
     )
     t.done()
     return cfg
+
+
+# sockaddr_un.sun_path holds 108 bytes on Linux, including the terminating NUL.
+_MAX_UNIX_PATH = 107
+
+
+def _check_paths(cfg: NodeConfig) -> None:
+    if len(str(cfg.admin_socket).encode()) > _MAX_UNIX_PATH:
+        raise ConfigError(str(cfg.file), "node.admin_socket",
+                          f"path {cfg.admin_socket} is longer than a Unix socket allows ({_MAX_UNIX_PATH} bytes); "
+                          "set a shorter admin_socket or var_dir")
 
 
 def _check_names(cfg: NodeConfig) -> None:

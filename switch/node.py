@@ -27,6 +27,7 @@ from switch.links.connection import Connection, ConnectionClosed
 from switch.links.inbound import Listener
 from switch.links.outbound import OutboundLink
 from switch.message import Message
+from switch.metrics import Metrics, registry_for
 from switch.pipeline import Exchange, now_utc, process
 from switch.reversal import to_payload
 from switch.routing import PoolSelector, RoutingTable, load_routes
@@ -74,6 +75,8 @@ class Node:
         self._stop = trio.Event()
         self.draining = False
         self.simulator_ports: dict[str, int] = {}
+        self.metrics = Metrics()
+        self.metrics_port: int | None = None
 
     def _known_links(self) -> frozenset[str]:
         return frozenset(c.name for c in self.config.connectors)
@@ -100,6 +103,9 @@ class Node:
         finally:
             self.in_flight -= 1
             self.exchanges += 1
+            resp = x.response
+            self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
+                                (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
 
     def on_format_error(self, source: str, scheme: SchemeAdapter, conn: Connection, frame: Frame,
                         exc: Exception) -> None:
@@ -187,6 +193,7 @@ class Node:
         await trio.to_thread.run_sync(upgrade, self.config.database_url)
         self._token = trio.lowlevel.current_trio_token()
         self.journal.start()
+        httpd = self._start_metrics()
         try:
             async with trio.open_nursery() as services, trio.open_nursery() as work:
                 self._work = work
@@ -204,9 +211,22 @@ class Node:
                 await self._drain()
                 services.cancel_scope.cancel()
         finally:
+            if httpd is not None:
+                httpd.shutdown()
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self.journal.close)
             self.engine.dispose()
+
+    def _start_metrics(self) -> Any:
+        cfg = self.config.metrics
+        if cfg.port is None:
+            return None
+        from prometheus_client import start_http_server
+
+        httpd, _thread = start_http_server(cfg.port, cfg.host, registry_for(self))
+        self.metrics_port = int(httpd.server_port)
+        log.info("node %s: metrics on http://%s:%d/metrics", self.name, cfg.host, self.metrics_port)
+        return httpd
 
     def stop(self) -> None:
         """Ask for an orderly stop: new requests get 91, in-flight ones finish, links sign off."""

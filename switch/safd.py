@@ -53,6 +53,7 @@ class SafForwarder:
         expired = await trio.to_thread.run_sync(store.expire, now)
         if expired:
             log.warning("saf: %d entries expired undelivered", expired)
+        self.node.metrics.saf_pending = await trio.to_thread.run_sync(store.pending_count, None)
         destinations = await trio.to_thread.run_sync(store.destinations_with_pending)
         async with trio.open_nursery() as nursery:
             for destination in destinations:
@@ -76,8 +77,9 @@ class SafForwarder:
         try:
             msg = from_payload(self.node.keys.open(item.payload, item.destination.encode()))
         except SealError:
+            # Another node's key, or tampering: the entry can never be sent; keep it, marked, for the operator.
             log.error("saf: entry #%d cannot be opened with this node's data key; marking failed", item.id)
-            await trio.to_thread.run_sync(store.acknowledge, item.id, "XX", now_utc())
+            await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
             return True
         if item.attempts > 0:
             msg.mti = repeat_mti(msg.mti)

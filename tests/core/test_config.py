@@ -78,3 +78,10 @@ def test_demo_configuration_loads() -> None:
     assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
     assert [c.name for c in cfg.connectors] == ["issuer-sim"]
     assert cfg.routes.name == "routes.toml"
+
+
+def test_admin_socket_path_too_long_for_a_unix_socket_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(GOOD.replace('var_dir = "var"', f'var_dir = "{"v" * 120}"'))
+    assert info.value.key == "node.admin_socket"
+    assert "Unix socket" in info.value.reason

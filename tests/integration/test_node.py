@@ -198,3 +198,25 @@ async def test_atm_withdrawal_and_balance_inquiry_on_the_atm_port(tmp_path: Path
     assert b[54] == "1001840C000000250000" + "1002840C000000200000"
     assert refused[39] == "30"  # PIN entered (22 = 021) but no PIN block: format error from the ATM rules
     assert iss.stats.received["0200"] == 2
+
+
+async def test_prometheus_metrics_count_exchanges_and_show_link_state(tmp_path: Path, db_url: str) -> None:
+    import urllib.request
+
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"),
+                            extra="\n[metrics]\nport = 0\n")
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            await c.call(purchase())
+            await c.call(purchase())
+            await c.call(purchase(pan="9999990000000006"))
+            url = f"http://127.0.0.1:{node.metrics_port}/metrics"
+            text = await trio.to_thread.run_sync(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    assert ('bulkhead_exchanges_total{destination="up",mti="0200",outcome="approved",response_code="00",'
+            'source="acquirer"} 2.0') in text
+    assert ('bulkhead_exchanges_total{destination="",mti="0200",outcome="no_route",response_code="92",'
+            'source="acquirer"} 1.0') in text
+    assert 'bulkhead_exchange_latency_seconds_count{source="acquirer"} 3.0' in text
+    assert 'bulkhead_link_up{link="up"} 1.0' in text
+    assert "bulkhead_journal_rows_total" in text
+    assert PAN not in text

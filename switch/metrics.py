@@ -1,0 +1,103 @@
+"""Prometheus metrics, built at scrape time from counters the node keeps anyway.
+
+The hot path only increments plain dict counters and one histogram bucket (well under a microsecond); the
+collector turns them into Prometheus families when Prometheus scrapes, on prometheus_client's HTTP thread.
+Per link, scheme-independent: exchanges by source, destination, MTI, outcome and response code; latency
+histogram per source; in-flight requests; link state, in-flight and timeouts per connector; late responses;
+SAF depth; journal rows and batches.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from switch.node import Node
+
+# Seconds. A switch's answers live between a millisecond (stand-in, format errors) and the issuer timeout.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _Histogram:
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
+            running += count
+            out.append((bound, float(running)))
+        return out
+
+
+class Metrics:
+    """Counters owned by the node's event loop; read (copied) by the collector on scrape."""
+
+    def __init__(self) -> None:
+        self.exchanges: dict[tuple[str, str, str, str, str], int] = {}
+        self.latency: dict[str, _Histogram] = {}
+        self.saf_pending = 0
+
+    def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float) -> None:
+        key = (source, destination, mti, outcome, code)
+        self.exchanges[key] = self.exchanges.get(key, 0) + 1
+        hist = self.latency.get(source)
+        if hist is None:
+            hist = self.latency[source] = _Histogram()
+        hist.observe(seconds)
+
+
+class NodeCollector(Collector):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        node, metrics = self.node, self.node.metrics
+        exchanges = CounterMetricFamily(
+            "bulkhead_exchanges", "Requests answered, by source link, destination, MTI, outcome and field 39",
+            labels=["source", "destination", "mti", "outcome", "response_code"])
+        for labels, value in dict(metrics.exchanges).items():
+            exchanges.add_metric(list(labels), value)
+        yield exchanges
+        latency = HistogramMetricFamily("bulkhead_exchange_latency_seconds",
+                                        "Time from request received to response sent", labels=["source"])
+        for source, hist in dict(metrics.latency).items():
+            latency.add_metric([source], hist.cumulative(), hist.total)
+        yield latency
+        yield GaugeMetricFamily("bulkhead_in_flight", "Exchanges in progress", value=node.in_flight)
+        yield CounterMetricFamily("bulkhead_late_responses", "Responses that matched no waiting request",
+                                  value=node.late_responses)
+        yield GaugeMetricFamily("bulkhead_saf_pending", "Store-and-forward entries waiting for delivery",
+                                value=metrics.saf_pending)
+        yield CounterMetricFamily("bulkhead_journal_rows", "Journal rows committed", value=node.journal.rows)
+        yield CounterMetricFamily("bulkhead_journal_batches", "Journal group commits", value=node.journal.batches)
+        up = GaugeMetricFamily("bulkhead_link_up", "1 when the connector can carry requests", labels=["link"])
+        pending = GaugeMetricFamily("bulkhead_link_in_flight", "Requests waiting for an answer", labels=["link"])
+        timeouts = CounterMetricFamily("bulkhead_link_timeouts", "Requests unanswered in time", labels=["link"])
+        for link in list(node.outbound.values()):
+            up.add_metric([link.name], 1.0 if link.is_up() else 0.0)
+            pending.add_metric([link.name], len(link.mux))
+            timeouts.add_metric([link.name], link.timeouts)
+        yield from (up, pending, timeouts)
+        conns = GaugeMetricFamily("bulkhead_listener_connections", "Open connections", labels=["listener"])
+        for listener in list(node.listeners.values()):
+            conns.add_metric([listener.name], len(listener.active))
+        yield conns
+
+
+def registry_for(node: Node) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(node))
+    return registry
