@@ -13,6 +13,7 @@ import logging
 import os
 import pwd
 import socket
+import stat
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -60,9 +61,12 @@ def _user(uid: int | None) -> str:
 
 async def serve_admin(node: Node, *, task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
     path = node.config.admin_socket
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    if path.exists() or path.is_symlink():
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    # Replace a stale socket from a previous run, but never delete anything else that sits at the path.
+    if path.is_symlink() or (path.exists() and not stat.S_ISSOCK(path.stat().st_mode)):
+        raise AdminError(f"{path} exists and is not a socket; refusing to replace it")
+    if path.exists():
         path.unlink()
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)  # the socket file is created 0600: no window where others could connect
@@ -83,7 +87,7 @@ async def serve_admin(node: Node, *, task_status: trio.TaskStatus[Path] = trio.T
 async def _handle(node: Node, stream: trio.SocketStream) -> None:
     try:
         uid = _peer_uid(stream.socket)
-        if uid is not None and uid not in (os.getuid(), 0):
+        if uid is None or uid not in (os.getuid(), 0):
             log.warning("admin: refused connection from %s", _user(uid))
             return
         actor = _user(uid)
@@ -166,22 +170,25 @@ async def _routes_reload(node: Node, args: dict[str, Any], actor: str) -> Any:
     """Validate a new table off to the side, then swap the reference: in-flight exchanges keep the table they
     captured when they started. A broken table is rejected with its reason and the old one stays."""
     path = Path(args["path"]) if args.get("path") else node.config.routes
-    old = node.table
-    known = frozenset(node.outbound)
-    try:
-        new = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=known))
-    except ConfigError as exc:
-        reason = str(exc)
+    async with node.reload_lock:  # one reload at a time: each is validated against the table it replaces
+        old = node.table
+        known = frozenset(node.outbound)
+        try:
+            new = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=known))
+        except ConfigError as exc:
+            reason = str(exc)
+            await trio.to_thread.run_sync(lambda: record_route_reload(
+                node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=None, diff="",
+                outcome="rejected", reason=reason, at=now_utc()))
+            log.warning("admin: %s: routing table %s rejected: %s", actor, path, exc)
+            raise
+        diff = old.diff(new)
+        # Audit first, swap second: if the audit cannot be written the reload fails and the old table stays, so
+        # the live table is never one that nobody can account for.
         await trio.to_thread.run_sync(lambda: record_route_reload(
-            node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=None, diff="",
-            outcome="rejected", reason=reason, at=now_utc()))
-        log.warning("admin: %s: routing table %s rejected: %s", actor, path, exc)
-        raise
-    diff = old.diff(new)
-    node.table = new
-    await trio.to_thread.run_sync(lambda: record_route_reload(
-        node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=new.digest,
-        diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
+            node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=new.digest,
+            diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
+        node.table = new
     log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, path, old.digest[:12],
              new.digest[:12], len(diff))
     return {"source": str(path), "old_digest": old.digest, "new_digest": new.digest, "diff": diff}

@@ -79,7 +79,21 @@ def run(conf: Path, log_level: str, plain_logs: bool) -> None:
             click.echo(_banner(node), err=True)
             nursery.start_soon(_signals, node, nursery.cancel_scope)
 
-    trio.run(main_task)
+    try:
+        trio.run(main_task)
+    except BaseExceptionGroup as group:
+        # trio wraps errors from its tasks in groups; a configuration or storage error still deserves one
+        # clear line (file, key, reason) rather than a traceback.
+        leaf = _first_leaf(group)
+        if isinstance(leaf, (BulkheadError, OSError)):
+            raise click.ClickException(f"{type(leaf).__name__}: {leaf}") from None
+        raise
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _signals(node: Any, scope: Any) -> None:

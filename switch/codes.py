@@ -13,7 +13,10 @@ class ResponseCode(StrEnum):
     APPROVED = "00"
     REFER_TO_ISSUER = "01"
     DO_NOT_HONOUR = "05"
+    HONOUR_WITH_ID = "08"
     APPROVED_PARTIAL = "10"
+    APPROVED_VIP = "11"
+    APPROVED_UPDATE_TRACK3 = "16"
     INVALID_TRANSACTION = "12"
     INVALID_AMOUNT = "13"
     INVALID_CARD_NUMBER = "14"
@@ -40,4 +43,12 @@ class ResponseCode(StrEnum):
 
     @property
     def approved(self) -> bool:
-        return self in (ResponseCode.APPROVED, ResponseCode.APPROVED_PARTIAL)
+        return self.value in APPROVAL_CODES
+
+
+# ISO 8583:1987 field 39 values that approve the transaction (money moves, so an undelivered one is reversed).
+APPROVAL_CODES = frozenset({"00", "08", "10", "11", "16"})
+
+
+def is_approval(code: str | None) -> bool:
+    return code in APPROVAL_CODES

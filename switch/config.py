@@ -50,6 +50,8 @@ class ListenerConfig:
     idle_timeout_s: float = 300.0
     on_format_error: str = "keep"  # "keep" the connection after a frame we could not answer, or "close"
     tls: TlsConfig | None = None
+    # Requests one connection may have in progress; beyond it the node stops reading that connection.
+    max_inflight_per_connection: int = 256
 
 
 @dataclass(frozen=True)
@@ -223,9 +225,11 @@ def _scheme(t: _Table) -> str:
 def _listener(t: _Table, base: Path) -> ListenerConfig:
     allow = []
     for i, cidr in enumerate(t.get("allow", list, [])):
+        if not isinstance(cidr, str):
+            raise t.error(f"allow[{i}]", f"expected a network like '10.1.0.0/16', got {type(cidr).__name__}")
         try:
             allow.append(ipaddress.ip_network(cidr, strict=False))
-        except (ValueError, TypeError):
+        except ValueError:
             raise t.error(f"allow[{i}]", f"not an IP network: {cidr!r}") from None
     policy = t.get("on_format_error", str, "keep")
     if policy not in ("keep", "close"):
@@ -247,6 +251,7 @@ def _listener(t: _Table, base: Path) -> ListenerConfig:
         idle_timeout_s=float(t.positive("idle_timeout_s", 300.0, integer=False)),
         on_format_error=policy,
         tls=tls,
+        max_inflight_per_connection=t.positive("max_inflight_per_connection", 256),
     )
     t.done()
     return cfg
@@ -280,6 +285,8 @@ def _connector(t: _Table) -> ConnectorConfig:
         max_inflight=t.positive("max_inflight", 10_000),
         match_fields=_match_fields(t),
     )
+    if cfg.backoff_initial_ms > cfg.backoff_max_ms:
+        raise t.error("backoff_initial_ms", f"is larger than backoff_max_ms ({cfg.backoff_max_ms})")
     t.done()
     return cfg
 
@@ -363,6 +370,8 @@ def parse_config(text: str, file: Path) -> NodeConfig:
     root.done()
     _check_names(cfg)
     _check_paths(cfg)
+    _check_ports(cfg)
+    _check_database_url(cfg)
     return cfg
 
 
@@ -387,12 +396,42 @@ def _saf(t: _Table) -> SafConfig:
         send_timeout_ms=t.positive("send_timeout_ms", 5000),
         poll_interval_ms=t.positive("poll_interval_ms", 500),
     )
+    if cfg.retry_interval_ms > cfg.max_interval_ms:
+        raise t.error("retry_interval_ms", f"is larger than max_interval_ms ({cfg.max_interval_ms})")
     t.done()
     return cfg
 
 
 # sockaddr_un.sun_path holds 108 bytes on Linux, including the terminating NUL.
 _MAX_UNIX_PATH = 107
+
+
+def _check_database_url(cfg: NodeConfig) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(cfg.database_url)
+    except ArgumentError:
+        # The text may hold a password: say what is wrong, never echo it.
+        raise ConfigError(str(cfg.file), "node.database_url", "not a database URL") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(str(cfg.file), "node.database_url",
+                          f"unsupported database {url.get_backend_name()!r} (sqlite or postgresql)")
+
+
+def _check_ports(cfg: NodeConfig) -> None:
+    seen: dict[tuple[str, int], str] = {}
+    bound = [(x.host, x.port, f"listeners[{i}]") for i, x in enumerate(cfg.listeners)]
+    bound += [(x.host, x.port, f"simulators[{i}]") for i, x in enumerate(cfg.simulators)]
+    if cfg.metrics.port:
+        bound.append((cfg.metrics.host, cfg.metrics.port, "metrics"))
+    for host, port, key in bound:
+        if port == 0:
+            continue
+        if (host, port) in seen:
+            raise ConfigError(str(cfg.file), f"{key}.port", f"{host}:{port} is already used by {seen[host, port]}")
+        seen[host, port] = key
 
 
 def _check_paths(cfg: NodeConfig) -> None:

@@ -28,7 +28,7 @@ from switch.links.inbound import Listener
 from switch.links.outbound import OutboundLink
 from switch.message import Message
 from switch.metrics import Metrics, registry_for
-from switch.pipeline import Exchange, now_utc, process
+from switch.pipeline import Exchange, now_utc, process, reverse_abandoned
 from switch.reversal import to_payload
 from switch.routing import PoolSelector, RoutingTable, load_routes
 from switch.storage.db import make_engine, upgrade
@@ -44,7 +44,7 @@ class JournalUnavailable(Exception):
 
 
 class Node:
-    DRAIN_SECONDS = 5.0
+    JOURNAL_TIMEOUT_S = 5.0
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -66,6 +66,7 @@ class Node:
         self.started_at = time.time()
         self.in_flight = 0
         self.late_responses = 0
+        self.lost_reversals = 0
         self.exchanges = 0
         self._trace = itertools.count(1)
         self._trace_prefix = f"{int(self.started_at):x}{os.getpid() % 0x10000:04x}"
@@ -73,6 +74,7 @@ class Node:
         self._token: trio.lowlevel.TrioToken | None = None
         self.saf_wake = trio.Event()
         self._stop = trio.Event()
+        self.reload_lock = trio.Lock()
         self.draining = False
         self.simulator_ports: dict[str, int] = {}
         self.metrics = Metrics()
@@ -95,12 +97,20 @@ class Node:
         x = Exchange(request=msg, source=source, scheme=scheme, conn=conn, frame=frame, table=self.table,
                      received_at=now_utc(), t0=time.perf_counter())
         self.in_flight += 1
+        conn.exchange_started()
         self._work.start_soon(self._run_exchange, x)
 
     async def _run_exchange(self, x: Exchange) -> None:
         try:
             await process(self, x)
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await reverse_abandoned(self, x)
+            raise
+        except Exception as exc:  # last line of defence: one exchange never takes the node down
+            log.error("exchange %s: unhandled %s", x.request.meta.trace_id, type(exc).__name__)
         finally:
+            x.conn.exchange_done()
             self.in_flight -= 1
             self.exchanges += 1
             resp = x.response
@@ -143,7 +153,12 @@ class Node:
             token.run_sync_soon(done.set)
 
         submit(callback)
-        await done.wait()
+        # A database that hangs (rather than fails) must not hold the answer forever: after the timeout the
+        # exchange is answered 96 (and reversed if approved), even if the row commits later.
+        with trio.move_on_after(self.JOURNAL_TIMEOUT_S):
+            await done.wait()
+        if not outcome:
+            raise JournalUnavailable("journal commit timed out")
         if outcome[0] is not None:
             raise JournalUnavailable(type(outcome[0]).__name__)
 
@@ -228,13 +243,19 @@ class Node:
         log.info("node %s: metrics on http://%s:%d/metrics", self.name, cfg.host, self.metrics_port)
         return httpd
 
+    def _drain_seconds(self) -> float:
+        """Long enough for every exchange in flight to reach its own timeout and be answered."""
+        timeouts = [c.timeout_ms for c in self.config.connectors]
+        timeouts += [d.timeout_ms or 0 for d in self.table.destinations.values()]
+        return max(timeouts, default=0) / 1000 + 2.0
+
     def stop(self) -> None:
         """Ask for an orderly stop: new requests get 91, in-flight ones finish, links sign off."""
         self._stop.set()
 
     async def _drain(self) -> None:
         self.draining = True
-        with trio.move_on_after(self.DRAIN_SECONDS):
+        with trio.move_on_after(self._drain_seconds()):
             while self.in_flight:
                 await trio.sleep(0.01)
         if self.in_flight:
@@ -259,6 +280,7 @@ class Node:
             "in_flight": self.in_flight,
             "exchanges": self.exchanges,
             "late_responses": self.late_responses,
+            "lost_reversals": self.lost_reversals,
             "routes": {"source": self.table.source, "digest": self.table.digest},
             "journal": {"batches": self.journal.batches, "rows": self.journal.rows},
             "links": [link.status() for link in self.outbound.values()]

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 import trio
 
 from schemes.base import FieldError, SchemeAdapter
-from switch.codes import ResponseCode
+from switch.codes import ResponseCode, is_approval
 from switch.errors import EncodeError, RemoteProtocolError
 from switch.links.connection import Connection, ConnectionClosed
 from switch.links.mux import DuplicateKeyError
 from switch.links.outbound import LinkDown, OutboundLink, transmission_time
 from switch.message import Message
-from switch.reversal import REASON_TIMEOUT, REASON_UNDELIVERED, build_reversal
+from switch.reversal import REASON_TIMEOUT, REASON_UNDELIVERED, build_reversal, repeat_mti
 from switch.routing import RouteDecision, RouteQuery, RoutingTable
 from switch.wire.framing import Frame
 
@@ -149,14 +149,16 @@ async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) 
         await _unavailable(node, x)
         return
     x.response = _answer_from_upstream(x, response)
-    code = x.response.response_code
-    x.outcome = "approved" if code in ("00", "10") else "declined"
+    x.outcome = "approved" if is_approval(x.response.response_code) else "declined"
 
 
 def _answer_from_upstream(x: Exchange, upstream: Message) -> Message:
-    answer = x.scheme.make_response(x.request, upstream.response_code or ResponseCode.SYSTEM_MALFUNCTION)
+    code = upstream.response_code or ResponseCode.SYSTEM_MALFUNCTION
+    answer = x.scheme.make_response(x.request, code)
+    # A partial approval (10) carries the approved amount in field 4 (and 6): the issuer's, not the request's.
+    identity = _IDENTITY_FIELDS - {4, 6} if code == ResponseCode.APPROVED_PARTIAL else _IDENTITY_FIELDS
     for number, value in upstream.fields.items():
-        if number not in _IDENTITY_FIELDS:
+        if number not in identity:
             answer.fields[number] = value
     return answer
 
@@ -166,7 +168,18 @@ async def _unavailable(node: Node, x: Exchange) -> None:
     msg = x.request
     destination = x.link.name if x.link else None
     if _is_must_accept(msg) and destination is not None:
-        await node.saf_enqueue(destination, msg.copy(), x.request.meta.trace_id)
+        held = msg.copy()
+        if x.sent_upstream:
+            held.mti = repeat_mti(held.mti)  # the destination may have seen it: the next send is a repeat
+        try:
+            await node.saf_enqueue(destination, held, x.request.meta.trace_id)
+        except Exception as exc:
+            # Not stored, so not accepted: the acquirer keeps it and sends it again.
+            log.error("exchange %s: could not hold %s for %s: %s", msg.meta.trace_id, msg.mti, destination,
+                      type(exc).__name__)
+            x.response = x.scheme.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)
+            x.outcome = "unavailable"
+            return
         x.response = x.scheme.make_response(msg, ResponseCode.APPROVED)
         x.outcome = "stored"
         x.notes.append("held in store-and-forward")
@@ -175,19 +188,34 @@ async def _unavailable(node: Node, x: Exchange) -> None:
     x.outcome = "timeout" if x.sent_upstream else "unavailable"
     if x.sent_upstream and destination is not None and msg.mti_class in "12":
         # The destination may have approved it: reverse so the cardholder is not charged for a 91.
-        reversal = build_reversal(msg, REASON_TIMEOUT, transmission_time=transmission_time())
-        await node.saf_enqueue(destination, reversal, msg.meta.trace_id)
+        await _queue_reversal(node, x, build_reversal(msg, REASON_TIMEOUT, transmission_time=transmission_time()))
+
+
+async def _queue_reversal(node: Node, x: Exchange, reversal: Message) -> None:
+    """Queue ``reversal`` for the exchange's destination. Never raises (the database may be the very thing
+    that failed): a reversal that cannot be queued is logged as critical and counted for the operator."""
+    assert x.link is not None
+    try:
+        await node.saf_enqueue(x.link.name, reversal, x.request.meta.trace_id)
         x.notes.append("reversal queued")
+    except Exception as exc:
+        node.lost_reversals += 1
+        log.critical("exchange %s: REVERSAL NOT QUEUED for %s (stan %s, pan %s, amount %s): %s",
+                     x.request.meta.trace_id, x.link.name, x.request.stan, x.request.masked_pan,
+                     x.request.amount, type(exc).__name__)
 
 
 async def _finish(node: Node, x: Exchange) -> None:
-    """Journal (durable first), then send the response to the source."""
+    """Journal (durable first), then send the response to the source. Never raises: whatever fails here,
+    the source still gets its one answer, and an approval it cannot get is reversed."""
     assert x.response is not None
     response = x.response
     try:
         body = x.scheme.encode(response)
     except (EncodeError, RemoteProtocolError) as exc:
+        # The destination approved something the source's format cannot carry: reverse it, answer 96.
         log.warning("exchange %s: response not encodable (%s); answering 96", x.request.meta.trace_id, exc)
+        await _reverse_if_approved(node, x, REASON_UNDELIVERED)
         response = x.scheme.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
         x.response, x.outcome = response, "error"
         body = x.scheme.encode(response)
@@ -208,10 +236,19 @@ async def _finish(node: Node, x: Exchange) -> None:
 
 
 async def _reverse_if_approved(node: Node, x: Exchange, reason: str) -> None:
-    if x.outcome == "approved" and x.link is not None and x.request.mti_class in "12":
-        approval = x.response.text(38) if x.response else None
-        reversal = build_reversal(x.request, reason, approval, transmission_time())
-        await node.saf_enqueue(x.link.name, reversal, x.request.meta.trace_id)
+    """Reverse an approval the acquirer will not see."""
+    if x.outcome != "approved" or x.link is None or x.request.mti_class not in "12":
+        return
+    approval = x.response.text(38) if x.response else None
+    await _queue_reversal(node, x, build_reversal(x.request, reason, approval, transmission_time()))
+
+
+async def reverse_abandoned(node: Node, x: Exchange) -> None:
+    """The node is stopping while ``x`` waits for its destination: reverse what may have been approved.
+    Called shielded and time-bounded from the exchange's cancellation path."""
+    if not x.sent_upstream or x.response is not None or x.link is None or x.request.mti_class not in "12":
+        return
+    await _queue_reversal(node, x, build_reversal(x.request, REASON_TIMEOUT, transmission_time=transmission_time()))
 
 
 def now_utc() -> datetime:

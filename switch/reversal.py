@@ -12,8 +12,11 @@ import json
 
 from switch.message import FieldValue, Message
 
-# Fields a reversal never carries: card-security data has no business in a reversal (and must not be queued).
-_NEVER_IN_REVERSAL = frozenset({14, 35, 36, 45, 52, 53, 55, 64, 128})
+# Sensitive authentication data (tracks, PIN block, chip data) never goes into the SAF queue; MACs (64, 128)
+# belong to one transmission and are computed afresh for each send.
+_NEVER_STORED = frozenset({35, 36, 45, 52, 55, 64, 128})
+# A reversal carries the original's identity, not its card-security data.
+_NEVER_IN_REVERSAL = _NEVER_STORED | {14, 53}
 _REVERSAL_FIELDS = (2, 3, 4, 7, 11, 12, 13, 18, 22, 32, 33, 37, 38, 41, 42, 43, 49, 102, 103)
 
 REASON_TIMEOUT = "68"
@@ -50,9 +53,16 @@ def repeat_mti(mti: str) -> str:
 
 
 def to_payload(msg: Message) -> bytes:
-    """Serialise a message for the SAF queue (the caller seals it; this is never stored as is)."""
-    data = {str(k): (v.hex() if isinstance(v, bytes) else v) for k, v in msg.fields.items()}
-    binary = [k for k, v in msg.fields.items() if isinstance(v, bytes)]
+    """Serialise a message for the SAF queue (the caller seals it; this is never stored as is).
+
+    Track data, PIN blocks, CVV-bearing and chip fields are dropped first: PCI DSS requirement 3.3 forbids
+    keeping sensitive authentication data after authorisation, encrypted or not.
+    """
+    kept = {k: v for k, v in msg.fields.items() if k not in _NEVER_STORED}
+    if 2 not in kept and msg.pan:
+        kept[2] = msg.pan  # the PAN came in track 2; the destination still needs it
+    data = {str(k): (v.hex() if isinstance(v, bytes) else v) for k, v in kept.items()}
+    binary = [k for k, v in kept.items() if isinstance(v, bytes)]
     return json.dumps({"mti": msg.mti, "fields": data, "binary": binary}, separators=(",", ":")).encode()
 
 
@@ -62,6 +72,6 @@ def from_payload(payload: bytes) -> Message:
     fields: dict[int, FieldValue] = {
         int(k): (bytes.fromhex(v) if int(k) in binary else v) for k, v in data["fields"].items()
     }
-    for k in _NEVER_IN_REVERSAL & fields.keys():
+    for k in _NEVER_STORED & fields.keys():
         del fields[k]
     return Message(data["mti"], fields)

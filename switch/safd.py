@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from switch.datakey import SealError
+from switch.errors import EncodeError
 from switch.links.mux import DuplicateKeyError
 from switch.links.outbound import LinkDown, transmission_time
 from switch.pipeline import now_utc
@@ -95,6 +96,12 @@ class SafForwarder:
                 response = await link.request(msg)
             except (LinkDown, DuplicateKeyError):
                 response = None
+            except EncodeError as exc:
+                # The destination's format cannot carry this entry: it never will, and it must not block
+                # every entry behind it. Marked failed for the operator.
+                log.error("saf: #%d cannot be encoded for %s (%s); marking failed", item.id, item.destination, exc)
+                await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
+                return True
         code = response.response_code if response is not None else None
         if code is not None and code not in RETRY_CODES:
             await trio.to_thread.run_sync(store.acknowledge, item.id, code, now_utc())

@@ -33,6 +33,7 @@ class Connection:
         peer: str,
         idle_timeout: float | None = None,
         max_queued_bytes: int = 8 * 1024 * 1024,
+        max_inflight: int = 256,
     ) -> None:
         self.stream = stream
         self.framer = framer
@@ -45,9 +46,26 @@ class Connection:
         self._out: list[bytes] = []
         self._queued = 0
         self._wake = trio.Event()
+        # Requests from this peer still being processed: past max_inflight the reader stops reading, so one
+        # peer cannot take every slot of a slow destination or pile up unbounded work (TCP pushes back).
+        self.max_inflight = max_inflight
+        self.inflight = 0
+        self._slot_free = trio.Event()
         # Set by run_connection: close() from another task (an unanswered echo, an overfull queue) must
         # also end a reader blocked on a peer that sends nothing, or the connection is never given up.
         self._read_scope: trio.CancelScope | None = None
+
+    def exchange_started(self) -> None:
+        self.inflight += 1
+
+    def exchange_done(self) -> None:
+        self.inflight -= 1
+        self._slot_free.set()
+
+    async def wait_for_slot(self) -> None:
+        while self.inflight >= self.max_inflight and not self.closed:
+            self._slot_free = trio.Event()
+            await self._slot_free.wait()
 
     # -- writing ------------------------------------------------------------------------------------
     def send_nowait(self, data: bytes) -> None:
@@ -144,6 +162,8 @@ async def run_connection(conn: Connection, on_frame: FrameHandler) -> None:
                 with trio.CancelScope() as conn._read_scope:
                     async for frame in conn.frames():
                         on_frame(conn, frame)
+                        if conn.inflight >= conn.max_inflight:
+                            await conn.wait_for_slot()
             except FramingError as exc:
                 log.warning("link %s peer %s: framing error, closing: %s", conn.link, conn.peer, exc)
             finally:

@@ -83,7 +83,8 @@ class Listener:
                 return
             self.accepted += 1
             conn = Connection(stream, make_framer(self.config.framing), link=self.name, peer=peer,
-                              idle_timeout=self.config.idle_timeout_s)
+                              idle_timeout=self.config.idle_timeout_s,
+                              max_inflight=self.config.max_inflight_per_connection)
             self.active.add(conn)
             try:
                 await run_connection(conn, self._on_frame)

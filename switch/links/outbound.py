@@ -103,8 +103,9 @@ class OutboundLink:
         conn = self.conn
         if conn is None or (not self.is_up() and not msg.is_network):
             raise LinkDown(f"link {self.name} is {self.state.value}")
-        if len(self.mux) >= self.config.max_inflight:
-            # Back-pressure: a destination that stopped answering must not collect unbounded work.
+        if len(self.mux) >= self.config.max_inflight and not msg.is_network:
+            # Back-pressure: a destination that stopped answering must not collect unbounded work. Network
+            # management (echo, sign-on) is exempt: it is how the link finds out the destination is gone.
             raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
         body = self.scheme.encode(msg)
         pending = self.mux.register(msg)
@@ -116,6 +117,13 @@ class OutboundLink:
             self.sent += 1
             await pending.event.wait()
             return pending.response
+        except trio.Cancelled:
+            # The timeout fired; if the answer was matched in the same instant, it is late: hand it to the
+            # late handler rather than lose it (the caller has already decided 91 and a reversal).
+            if pending.response is not None:
+                self.mux.late_handler(pending.response)
+                pending.response = None
+            raise
         finally:
             if pending.response is None:
                 self.timeouts += 1
@@ -160,7 +168,10 @@ class OutboundLink:
                 backoff = min(backoff * 2, self.config.backoff_max_ms / 1000)
                 continue
             backoff = self.config.backoff_initial_ms / 1000
-            await self._session(stream, f"{host}:{port}")
+            try:
+                await self._session(stream, f"{host}:{port}")
+            except Exception as exc:  # a bug in one session must not take the node down: log, reconnect
+                log.error("link %s: session with %s:%d failed: %s", self.name, host, port, type(exc).__name__)
             await trio.sleep(backoff)
 
     async def _session(self, stream: trio.SocketStream, peer: str) -> None:
@@ -185,7 +196,12 @@ class OutboundLink:
         if self.config.signon:
             while not conn.closed and self.state is not LinkState.SIGNED_ON:
                 if self._wanted_signed_on:
-                    code = await self.signon()
+                    try:
+                        code = await self.signon()
+                    except BulkheadError as exc:
+                        log.warning("link %s: sign-on could not be sent (%s)", self.name, exc)
+                        conn.close()
+                        return
                     if code == "00":
                         break
                     log.warning("link %s: sign-on answered %s", self.name, code)
@@ -196,7 +212,12 @@ class OutboundLink:
             if idle < interval:
                 await trio.sleep(interval - idle)
                 continue
-            code = await self.network("echo")
+            try:
+                code = await self.network("echo")
+            except BulkheadError as exc:
+                log.warning("link %s: echo could not be sent (%s), reconnecting", self.name, exc)
+                conn.close()
+                return
             if code is None:
                 log.warning("link %s: echo unanswered, reconnecting", self.name)
                 conn.close()

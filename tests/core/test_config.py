@@ -85,3 +85,21 @@ def test_admin_socket_path_too_long_for_a_unix_socket_is_refused() -> None:
         parse(GOOD.replace('var_dir = "var"', f'var_dir = "{"v" * 120}"'))
     assert info.value.key == "node.admin_socket"
     assert "Unix socket" in info.value.reason
+
+
+@pytest.mark.parametrize(("snippet", "key", "reason"), [
+    (GOOD.replace('var_dir = "var"', 'var_dir = "var"\ndatabase_url = "nosuchdriver://u:secret@x/db"'),
+     "node.database_url", "unsupported database"),
+    (GOOD.replace('var_dir = "var"', 'var_dir = "var"\ndatabase_url = "::not a url::secret"'),
+     "node.database_url", "not a database URL"),
+    (GOOD + '\n[[listeners]]\nname = "again"\nport = 8583\n', "listeners[1].port", "already used"),
+    (GOOD.replace("timeout_ms = 1500", "timeout_ms = 1500\nbackoff_initial_ms = 9000\nbackoff_max_ms = 100"),
+     "connectors[0].backoff_initial_ms", "larger than backoff_max_ms"),
+    (GOOD.replace('"127.0.0.0/8"', "5"), "listeners[0].allow[0]", "expected a network"),
+])
+def test_values_that_only_fail_later_are_refused_at_load(snippet: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(snippet)
+    assert info.value.key == key
+    assert reason in str(info.value)
+    assert "secret" not in str(info.value)

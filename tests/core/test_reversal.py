@@ -35,3 +35,15 @@ def test_payload_round_trip() -> None:
     back = from_payload(to_payload(rev))
     assert back.mti == "0400"
     assert back.fields == {k: v for k, v in rev.fields.items() if k != 64}
+
+
+def test_payload_never_holds_sensitive_authentication_data() -> None:
+    advice = original()
+    advice.mti = "0420"
+    advice[45] = "B4761739001010119^TEST/CARD^2512"
+    payload = to_payload(advice)
+    assert b"=2512201" not in payload  # track 2
+    assert b"TEST/CARD" not in payload  # track 1
+    back = from_payload(payload)
+    assert not ({35, 45, 52, 55} & back.fields.keys())
+    assert back[2] == "4761739001010119"  # the PAN is kept (the payload is sealed before it is stored)

@@ -1,0 +1,122 @@
+"""Failure paths found in review: the node stays up, every request is answered once, and an approval the
+acquirer cannot get is reversed (or, if even that is impossible, counted and logged as critical)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from switch.config import parse_config
+from switch.node import Node
+from switch.storage.db import make_engine
+from switch.storage.saf import SafStore
+from tests.integration.harness import (
+    ROUTES_ONE,
+    client,
+    issuer,
+    port_of,
+    purchase,
+    running_node,
+    write_config,
+)
+
+SLOW_PAN = "4761739001010044"
+
+
+def _connector(port: int, **settings: object) -> str:
+    lines = [f"{k} = {v}" for k, v in settings.items()]
+    head = f'\n[[connectors]]\nname = "up"\nhosts = ["127.0.0.1:{port}"]\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n'
+    return head + "\n".join(lines) + "\n"
+
+
+async def test_echo_due_on_a_full_link_does_not_take_the_node_down(tmp_path: Path, db_url: str) -> None:
+    rules = {"rules": [{"action": "delay", "bin": SLOW_PAN, "ms": 900}]}
+    async with issuer(rules) as iss:
+        conf = write_config(tmp_path, db_url, {}, ROUTES_ONE.format(link="up"),
+                            extra=_connector(iss.port, max_inflight=2, echo_interval_s=0.2, timeout_ms=3000))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            slow = [purchase(pan=SLOW_PAN) for _ in range(2)]
+            for msg in slow:
+                await c.send(msg)
+            await trio.sleep(0.6)  # the link is full (max_inflight 2) and idle long enough for an echo
+            answers = [await c.wait(msg) for msg in slow]
+            after = await c.call(purchase())
+            assert node.outbound["up"].is_up()
+    assert [a[39] for a in answers] == ["00", "00"]
+    assert after[39] == "00"
+    assert iss.stats.received["0800"] >= 2  # sign-on and at least one echo sent while the link was full
+
+
+async def test_database_outage_answers_96_counts_the_lost_reversal_and_keeps_serving(
+    tmp_path: Path, db_url: str
+) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+
+            def failing_submit(record: object, done: object) -> None:
+                done(RuntimeError("database gone"))  # type: ignore[operator]
+
+            def failing_enqueue(**kwargs: object) -> int:
+                raise RuntimeError("database gone")
+
+            node.journal.submit = failing_submit  # type: ignore[method-assign]
+            node.saf.enqueue = failing_enqueue  # type: ignore[method-assign]
+            first = await c.call(purchase())
+            second = await c.call(purchase())
+            assert node.lost_reversals == 2
+    # The issuer approved both; the acquirer must not be told so when nothing could be recorded.
+    assert (first[39], second[39]) == ("96", "96")
+    assert iss.stats.received["0200"] == 2
+
+
+async def test_hard_stop_with_an_exchange_in_flight_queues_its_reversal(tmp_path: Path, db_url: str) -> None:
+    rules = {"rules": [{"action": "delay", "bin": SLOW_PAN, "ms": 3000}]}
+    async with issuer(rules) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), timeout_ms=5000,
+                            saf_delay_ms=60_000)
+        node = Node(parse_config(conf.read_text(), conf))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            with trio.fail_after(10):
+                while not node.outbound["up"].is_up():
+                    await trio.sleep(0.01)
+            async with client(port_of(node)) as c:
+                await c.send(purchase(pan=SLOW_PAN))
+                with trio.fail_after(5):
+                    while not iss.stats.received["0200"]:
+                        await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()  # a second Ctrl-C: no drain
+    engine = make_engine(db_url)
+    try:
+        items = SafStore(engine).list_items()
+    finally:
+        engine.dispose()
+    assert [(i.mti, i.status, i.pan_masked) for i in items] == [("0400", "pending", "476173******0044")]
+
+
+async def test_one_connection_cannot_hold_more_than_its_share_in_flight(tmp_path: Path, db_url: str) -> None:
+    rules = {"rules": [{"action": "delay", "bin": SLOW_PAN, "ms": 150}]}
+    async with issuer(rules) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        text = conf.read_text().replace('name = "acquirer"', 'name = "acquirer"\nmax_inflight_per_connection = 4')
+        conf.write_text(text)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            batch = [purchase(pan=SLOW_PAN) for _ in range(20)]
+            peak = 0
+
+            async def watch() -> None:
+                nonlocal peak
+                while True:
+                    peak = max(peak, node.in_flight)
+                    await trio.sleep(0.005)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                for msg in batch:
+                    await c.send(msg)
+                answers = [await c.wait(msg, timeout=10) for msg in batch]
+                nursery.cancel_scope.cancel()
+    assert [a[39] for a in answers] == ["00"] * 20
+    assert 1 <= peak <= 4
