@@ -26,8 +26,9 @@ SLOW_PAN = "4761739001010044"
 
 def _connector(port: int, **settings: object) -> str:
     lines = [f"{k} = {v}" for k, v in settings.items()]
-    head = f'\n[[connectors]]\nname = "up"\nhosts = ["127.0.0.1:{port}"]\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n'
-    return head + "\n".join(lines) + "\n"
+    head = ["", "[[connectors]]", 'name = "up"', f'hosts = ["127.0.0.1:{port}"]', "backoff_initial_ms = 50",
+            "backoff_max_ms = 200"]
+    return "\n".join(head + lines) + "\n"
 
 
 async def test_echo_due_on_a_full_link_does_not_take_the_node_down(tmp_path: Path, db_url: str) -> None:
