@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-# Fields that are never shown, only their length (ISO 8583:1987 numbering).
-SECRET_FIELDS = frozenset({14, 35, 36, 45, 52, 53, 55, 64, 96, 125, 128})
+# Fields that are never shown, only their length (ISO 8583:1987 numbering). 126/127 are private fields where
+# schemes carry CVV2 and similar (Visa 126.10); 48 stays readable until each scheme adapter says
+# which of its subelements are secret (Mastercard DE 48 may carry CVC2).
+SECRET_FIELDS = frozenset({14, 35, 36, 45, 52, 53, 55, 64, 96, 125, 126, 127, 128})
 # Fields that contain a PAN (2) or may embed one (34 extended PAN, 102/103 account ids).
 PAN_FIELDS = frozenset({2, 34, 102, 103})
 
