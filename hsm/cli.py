@@ -3,9 +3,10 @@
 Every command works on cryptograms and check values only: what it prints is a key under the LMK or under a
 ZMK, a KCV, a key type and a label; nothing it prints or stores is a clear key.
 
-LMK: ``--lmk FILE`` loads an LMK file, refused unless readable by its owner only (as :meth:`hsm.lmk.Lmk.load`
-does). Without ``--lmk`` the commands use the public Thales *test* LMK shipped in ``hsm/data`` (a demo and test
-key everyone knows; a warning says so on stderr).
+LMK: every command needs exactly one of ``--lmk FILE`` (an LMK file, refused unless it is a regular file of this
+user readable by its owner only, as :meth:`hsm.lmk.Lmk.load` checks) or ``--test-lmk`` (the public Thales *test*
+LMK shipped in ``hsm/data``: a key everyone knows, for demos and tests only; a warning says so on stderr).
+Neither is a usage error: a server or key store must never end up on the public test LMK by omission.
 
 Key store (``--store``, default ``var/hsm-keys.json``): a JSON file of named keys so that operators and the
 demo can refer to keys by label::
@@ -25,7 +26,9 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import click
@@ -34,6 +37,7 @@ from hsm.errors import HsmError
 from hsm.lmk import KEY_TYPES, TEST_LMK_RESOURCE, Lmk
 from hsm.software import SoftwareHsm
 from hsm.thales.profile import DEFAULT_PROFILE, PROFILES
+from hsm.thales.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 
 STORE_FORMAT = "bulkhead-keystore/1"
 DEFAULT_STORE = "var/hsm-keys.json"
@@ -41,18 +45,30 @@ DEFAULT_STORE = "var/hsm-keys.json"
 # Key type names accepted on the command line ("ZPK", "tpk", "MK-AC") -> payShield key type code.
 KEY_TYPE_NAMES = {name.upper(): kt.code for kt in KEY_TYPES.values() for name in kt.name.split("/")}
 
-lmk_option = click.option(
-    "--lmk", "lmk_file", type=click.Path(path_type=Path), default=None,
-    help=f"LMK file (owner-only permissions). Default: the public Thales test LMK ({TEST_LMK_RESOURCE}).",
-)
+
+def lmk_option(command: Callable[..., None]) -> Callable[..., None]:
+    """``--lmk FILE`` / ``--test-lmk``: the command receives ``lmk_file`` and ``test_lmk``."""
+    command = click.option(
+        "--test-lmk", "test_lmk", is_flag=True,
+        help=f"use the public Thales TEST LMK ({TEST_LMK_RESOURCE}): demos and tests only, never production",
+    )(command)
+    return click.option(
+        "--lmk", "lmk_file", type=click.Path(path_type=Path), default=None,
+        help="LMK file: a regular file of this user with owner-only permissions (chmod 600)",
+    )(command)
+
+
 store_option = click.option(
     "--store", type=click.Path(path_type=Path), default=DEFAULT_STORE, show_default=True,
     help="key store file (cryptograms, KCVs, key types and labels only)",
 )
 
 
-def load_hsm(lmk_file: Path | None) -> SoftwareHsm:
-    """The software HSM for ``--lmk`` (or the shipped test LMK, with a warning on stderr)."""
+def load_hsm(lmk_file: Path | None, test_lmk: bool) -> SoftwareHsm:
+    """The software HSM for ``--lmk FILE``, or for ``--test-lmk`` (with a warning on stderr); one is required."""
+    if (lmk_file is None) == (not test_lmk):
+        raise click.UsageError("give exactly one of --lmk FILE (the node's LMK) or --test-lmk (the public Thales "
+                               "test LMK: demos and tests only)")
     try:
         if lmk_file is None:
             click.echo("bulkhead: using the public Thales TEST LMK: for demos and tests only", err=True)
@@ -154,9 +170,9 @@ def keys_group() -> None:
 @lmk_option
 @store_option
 def generate(key_type: str, scheme: str, zmk: str | None, zmk_scheme: str, tmk: bool, label: str | None,
-             lmk_file: Path | None, store: Path) -> None:
+             lmk_file: Path | None, test_lmk: bool, store: Path) -> None:
     """A0: generate a key; print it under the LMK (and under the ZMK) with its KCV."""
-    hsm = load_hsm(lmk_file)
+    hsm = load_hsm(lmk_file, test_lmk)
     code = key_type_code(key_type)
     try:
         if zmk is None:
@@ -183,9 +199,9 @@ def generate(key_type: str, scheme: str, zmk: str | None, zmk_scheme: str, tmk: 
 @lmk_option
 @store_option
 def import_(key_type: str, zmk: str, key_under_zmk: str, scheme: str, label: str | None, lmk_file: Path | None,
-            store: Path) -> None:
+            test_lmk: bool, store: Path) -> None:
     """A6: import a key from under a ZMK; print it under the LMK with its KCV."""
-    hsm = load_hsm(lmk_file)
+    hsm = load_hsm(lmk_file, test_lmk)
     code = key_type_code(key_type)
     try:
         if key_under_zmk.startswith("R"):
@@ -215,9 +231,9 @@ def import_(key_type: str, zmk: str, key_under_zmk: str, scheme: str, label: str
 @lmk_option
 @store_option
 def export(key_type: str, zmk: str, key: str | None, label: str | None, scheme: str, tr31_version: str,
-           lmk_file: Path | None, store: Path) -> None:
+           lmk_file: Path | None, test_lmk: bool, store: Path) -> None:
     """A8: export a key under a ZMK (or as a TR-31 key block); print it with its KCV."""
-    hsm = load_hsm(lmk_file)
+    hsm = load_hsm(lmk_file, test_lmk)
     code = key_type_code(key_type)
     cryptogram = _resolve(open_store(store, hsm) if label else None, key, label, "key")
     try:
@@ -242,9 +258,9 @@ def export(key_type: str, zmk: str, key: str | None, label: str | None, scheme: 
 @lmk_option
 @store_option
 def kcv(key_type: str, key: str | None, label: str | None, full: bool, lmk_file: Path | None,
-        store: Path) -> None:
+        test_lmk: bool, store: Path) -> None:
     """BU: key check value of a key under the LMK."""
-    hsm = load_hsm(lmk_file)
+    hsm = load_hsm(lmk_file, test_lmk)
     code = key_type_code(key_type)
     cryptogram = _resolve(open_store(store, hsm) if label else None, key, label, "key")
     try:
@@ -256,9 +272,9 @@ def kcv(key_type: str, key: str | None, label: str | None, full: bool, lmk_file:
 @keys_group.command("list")
 @lmk_option
 @store_option
-def list_(lmk_file: Path | None, store: Path) -> None:
+def list_(lmk_file: Path | None, test_lmk: bool, store: Path) -> None:
     """List the keys in the key store: label, type, KCV, cryptogram."""
-    hsm = load_hsm(lmk_file)
+    hsm = load_hsm(lmk_file, test_lmk)
     keys = open_store(store, hsm).keys
     if not keys:
         click.echo(f"no keys in {store}")
@@ -291,10 +307,18 @@ def hsm_group() -> None:
 @click.option("--header-length", type=click.IntRange(0, 16), default=4, show_default=True)
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), default=DEFAULT_PROFILE.name, show_default=True,
               help="firmware profile: layouts of M6/M8 and KW, error for unknown commands")
+@click.option("--idle-timeout", type=click.FloatRange(0, min_open=True), default=DEFAULT_IDLE_TIMEOUT,
+              show_default=True, help="seconds without a request before a connection is closed")
+@click.option("--max-connections", type=click.IntRange(1), default=DEFAULT_MAX_CONNECTIONS, show_default=True,
+              help="connections served at once; more are closed on arrival")
 @click.option("--log-level", default="info", show_default=True)
 @lmk_option
-def serve(host: str, port: int, header_length: int, profile: str, log_level: str, lmk_file: Path | None) -> None:
-    """Serve the software HSM over the payShield host protocol until SIGINT / SIGTERM."""
+def serve(host: str, port: int, header_length: int, profile: str, idle_timeout: float, max_connections: int,
+          log_level: str, lmk_file: Path | None, test_lmk: bool) -> None:
+    """Serve the software HSM over the payShield host protocol until SIGINT / SIGTERM.
+
+    Needs --lmk FILE, or --test-lmk for demos and tests (the public Thales test LMK).
+    """
     import logging
 
     import trio
@@ -303,13 +327,14 @@ def serve(host: str, port: int, header_length: int, profile: str, log_level: str
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    hsm = load_hsm(lmk_file)
+    hsm = load_hsm(lmk_file, test_lmk)
     chosen = PROFILES[profile]
 
     async def main() -> str | None:
         async with trio.open_nursery() as nursery:
             try:
-                bound = await nursery.start(serve_hsm, hsm, host, port, header_length, chosen)
+                bound = await nursery.start(partial(serve_hsm, hsm, host, port, header_length, chosen,
+                                                    idle_timeout=idle_timeout, max_connections=max_connections))
             except OSError as exc:
                 return f"cannot listen on {host}:{port}: {exc.strerror}"
             click.echo(f"bulkhead hsm: serving on {host}:{bound} (header length {header_length}, profile "

@@ -3,8 +3,9 @@
 One root, :class:`HsmError`, whose ``code`` is the two-character payShield error code the host protocol
 answers with (payShield host command manual, error code table): 01 verification failure, 04 key type code,
 10/11 source/destination key parity, 13 LMK, 15 invalid input, 20 PIN block, 22 account, 23 PIN block format,
-24 PIN length, 25 decimalisation table, 26 key scheme, 27 key length, 28 key type for the operation, 41
-internal error, 80 data length, 83/84 key block format/MAC, A1-BE other key block errors. The
+24 PIN length, 25 decimalisation table, 26 key scheme, 27 key length, 28 key type for the operation, 29 key
+function not permitted, 41 internal error, 80 data length, 83/84 key block format/MAC, A1-BE other key block
+errors (A6 key usage, A8 mode of use, AA exportability, BE key block version). The
 payShield-compatible server turns any :class:`HsmError` into a response carrying ``code``; any other exception
 is a bug and answers 41.
 
@@ -63,6 +64,12 @@ class KeyParityError(HsmError):
         self.destination = destination
 
 
+class KeyFunctionError(HsmError):
+    """29: key function not permitted (e.g. exporting a key that arrived as non-exportable)."""
+
+    code = "29"
+
+
 class LmkError(HsmError):
     """13: the LMK is missing, malformed or its file is not protected."""
 
@@ -113,7 +120,8 @@ class PinLengthError(HsmError):
 
 
 class DecimalisationError(HsmError):
-    """25: the decimalisation table is not 16 decimal digits."""
+    """25: the decimalisation table is not 16 decimal digits, or fails the table check (every digit 0-9
+    present, none more than 4 times; see :func:`hsm.pinverify.check_decimalisation_table`)."""
 
     code = "25"
 

@@ -16,7 +16,8 @@ from hsm.lmk import Lmk, key_type
 from hsm.mac import cmac
 from hsm.variant import SCHEME_LENGTH, decrypt_key, encrypt_key, format_cryptogram, parse_cryptogram
 
-# TR-31 key usage and mode of use for each key type (ANSI X9.143 Table 6 / Table 8), TDES and AES.
+# TR-31 key usage and mode of use for each key type (ANSI X9.143 Table 6 / Table 8), TDES and AES: what a key
+# leaves as when the caller does not say.
 TR31_USAGE: dict[str, tuple[str, str]] = {
     "000": ("K0", "B"),
     "001": ("P0", "B"),
@@ -43,19 +44,66 @@ TR31_KEY_TYPE: dict[str, str] = {
     "B0": "009",
     "E0": "109",
 }
+# Key usage -> the key types a block of that usage may become (and, inverted, the usages a key type may leave
+# as). A key is never re-typed across functions: a PIN key (P0) cannot become a ZMK, nor a KEK (K0) a PIN key.
+# P0 is a ZPK (001) or a TPK (002); V0-V2 (PIN verification) a PVK (002); MAC usages a TAK or ZAK. Under the
+# variant LMK 002 also means TMK, but a TMK is imported as such with A6, never from a K0 block.
+TR31_KEY_TYPES: dict[str, frozenset[str]] = {
+    "K0": frozenset({"000"}),
+    "K1": frozenset({"000"}),
+    "P0": frozenset({"001", "002"}),
+    "V0": frozenset({"002"}),
+    "V1": frozenset({"002"}),
+    "V2": frozenset({"002"}),
+    "C0": frozenset({"402"}),
+    "M0": frozenset({"003", "008"}),
+    "M1": frozenset({"003", "008"}),
+    "M3": frozenset({"003", "008"}),
+    "M6": frozenset({"003", "008"}),
+    "B0": frozenset({"009"}),
+    "E0": frozenset({"109"}),
+}
+TR31_USAGES: dict[str, frozenset[str]] = {
+    code: frozenset(usage for usage, codes in TR31_KEY_TYPES.items() if code in codes) for code in TR31_USAGE
+}
+# Modes of use defined for each usage (X9.143 Table 8: B both, D decrypt/unwrap only, E encrypt/wrap only, C
+# generate and verify, G generate only, V verify only, X key derivation, N no special restriction). A key may
+# leave with any of them (a narrower mode only restricts the receiver).
+_ENCRYPTING, _CHECKING, _DERIVING = ("K0", "K1", "P0"), ("V0", "V1", "V2", "C0", "M0", "M1", "M3", "M6"), ("B0", "E0")
+TR31_MODES: dict[str, frozenset[str]] = {
+    **{usage: frozenset("BDEN") for usage in _ENCRYPTING},
+    **{usage: frozenset("CGVN") for usage in _CHECKING},
+    **{usage: frozenset("XN") for usage in _DERIVING},
+}
+# Modes a block must have to be imported. A key under a variant LMK carries no attributes: once imported it
+# can do everything its key type does here (a ZPK both encrypts and decrypts PIN blocks, a CVK generates and
+# verifies), so a block restricted to less (E, D, G, V) is refused rather than silently widened.
+TR31_IMPORT_MODES: dict[str, frozenset[str]] = {
+    **{usage: frozenset("BN") for usage in _ENCRYPTING},
+    **{usage: frozenset("CN") for usage in _CHECKING},
+    **{usage: frozenset("XN") for usage in _DERIVING},
+}
+TR31_EXPORTABILITY = frozenset("ENS")
+"""X9.143 exportability: E exportable under a KEK, N non-exportable, S sensitive (exportable, any KEK)."""
 
 
 class ClearKey:
-    """A clear key held inside the HSM. Never formatted: repr shows only algorithm and length."""
+    """A clear key held inside the HSM. Never formatted: repr shows only algorithm and length.
 
-    __slots__ = ("aes", "value")
+    ``exportable`` is ``False`` for a key that arrived in a TR-31 block with exportability ``N``: it may be used
+    but never leave the HSM (only AES keys, held as key blocks, can carry that attribute under the LMK).
+    """
 
-    def __init__(self, value: bytes, *, aes: bool = False) -> None:
+    __slots__ = ("aes", "exportable", "value")
+
+    def __init__(self, value: bytes, *, aes: bool = False, exportable: bool = True) -> None:
         self.value = value
         self.aes = aes
+        self.exportable = exportable
 
     def __repr__(self) -> str:
-        return f"ClearKey({'AES' if self.aes else 'TDES'}, {len(self.value)} bytes)"
+        extra = "" if self.exportable else ", non-exportable"
+        return f"ClearKey({'AES' if self.aes else 'TDES'}, {len(self.value)} bytes{extra})"
 
     def check_value(self, full: bool = False) -> str:
         """KCV: TDES of 8 zero bytes, or (AES) CMAC of a zero block; 6H or 16H."""
@@ -81,12 +129,12 @@ class KeyCodec:
         parsed = parse_cryptogram(cryptogram)
         if parsed.scheme == "R":
             try:
-                _, value = tr31.unwrap(self._lmk.aes_type_key(code), parsed.text)
+                header, value = tr31.unwrap(self._lmk.aes_type_key(code), parsed.text)
             except KeyBlockError:
                 raise KeyParityError(
                     f"AES key does not verify under the LMK as key type {code}", destination=destination
                 ) from None
-            return ClearKey(value, aes=True)
+            return ClearKey(value, aes=True, exportable=header.exportability != "N")
         value = decrypt_key(self._lmk.type_key(code), parsed)
         if not has_odd_parity(value):
             raise KeyParityError(f"key of type {code} fails its parity check", destination=destination)
@@ -99,8 +147,11 @@ class KeyCodec:
             if not key.aes:
                 raise KeySchemeError("scheme R holds AES keys only")
             usage, mode = TR31_USAGE.get(code, ("K0", "B"))
-            header = tr31.Header("D", usage, "A", mode, "00", "E")
+            header = tr31.Header("D", usage, "A", mode, "00", "E" if key.exportable else "N")
             return "R" + tr31.wrap(self._lmk.aes_type_key(code), header, key.value)
+        if not key.exportable:
+            # A variant cryptogram cannot record "non-exportable": refuse rather than lose the attribute.
+            raise KeyBlockError("a non-exportable TDES key cannot be held under a variant LMK", "AA")
         key_type(code)
         lmk_scheme = "" if scheme == "Z" else scheme
         return format_cryptogram(lmk_scheme, encrypt_key(self._lmk.type_key(code), key.value, lmk_scheme))

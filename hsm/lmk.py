@@ -6,12 +6,14 @@ key-scheme variant XORed into the first byte of the pair's right half, per 8-byt
 (payShield host command manual, "Variant LMK"; see :mod:`hsm.variant` for the arithmetic).
 
 The LMK file is text: ``#`` comments, then one line per pair, optionally prefixed with its number
-(``04-05``), 32 hex digits with optional spaces. It must be readable by its owner only: a file readable or
-writable by group or others is refused with :class:`~hsm.errors.LmkFileError` naming the file and mode.
+(``04-05``), 32 hex digits with optional spaces. It must be a regular file (not a symbolic link, FIFO or
+device) owned by the user the node runs as, readable by its owner only: anything else is refused with
+:class:`~hsm.errors.LmkFileError` naming the file and the reason (and the mode, for permission refusals).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -90,22 +92,12 @@ class Lmk:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Lmk:
-        """Read an LMK file, refusing it unless only its owner can read or write it."""
+        """Read an LMK file, refusing it unless it is a regular file of this user that only this user can use.
+
+        See :func:`read_owner_only` for the checks; errors name the file and the reason, never its content.
+        """
         name = os.fspath(path)
-        try:
-            st = os.stat(name)
-        except OSError as exc:
-            raise LmkFileError(name, f"cannot stat: {exc.strerror}") from None
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise LmkFileError(name, "must be readable by its owner only (chmod 600)", mode)
-        try:
-            text = Path(name).read_text(encoding="ascii")
-        except OSError as exc:
-            raise LmkFileError(name, f"cannot read: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise LmkFileError(name, "not an ASCII text file") from None
-        return cls.parse(text, source=name)
+        return cls.parse(read_owner_only(name), source=name)
 
     @classmethod
     def parse(cls, text: str, *, source: str = "<text>") -> Lmk:
@@ -183,6 +175,69 @@ class Lmk:
 
     def __repr__(self) -> str:
         return f"Lmk(check_value={self.check_value()[:6]})"
+
+
+LMK_FILE_MAX = 64 * 1024
+"""An LMK file is about 1 KiB; anything much larger is not one (and is not read into memory)."""
+
+
+def read_owner_only(name: str) -> str:
+    """The text of the LMK file ``name``, read from one descriptor after checking that descriptor.
+
+    Checking the path and then reopening it would let the file be swapped in between (a symlink flipped to a
+    world-readable copy), so the file is opened once with ``O_NOFOLLOW`` (a symbolic link is refused) and
+    ``O_NONBLOCK`` (a FIFO cannot block the open), and the open descriptor is checked with ``fstat``: a
+    regular file, owned by the effective user, with no group or other permission bits. The text is then read
+    from that same descriptor.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LmkFileError(name, "is a symbolic link; give the path of the file itself") from None
+        raise LmkFileError(name, f"cannot open: {exc.strerror}") from None
+    try:
+        _check_descriptor(name, fd)
+        data = _read_limited(name, fd)
+    except OSError as exc:
+        raise LmkFileError(name, f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise LmkFileError(name, "not an ASCII text file") from None
+
+
+def _check_descriptor(name: str, fd: int) -> None:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise LmkFileError(name, f"is not a regular file ({_file_kind(st.st_mode)})")
+    euid = os.geteuid()
+    if st.st_uid != euid:
+        raise LmkFileError(name, f"is owned by uid {st.st_uid}, not by this process's user (uid {euid})")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise LmkFileError(name, "must be readable by its owner only (chmod 600)", mode)
+
+
+def _read_limited(name: str, fd: int) -> bytes:
+    os.set_blocking(fd, True)
+    data = b""
+    while chunk := os.read(fd, 8192):
+        data += chunk
+        if len(data) > LMK_FILE_MAX:
+            raise LmkFileError(name, f"is larger than {LMK_FILE_MAX} bytes: not an LMK file")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "unknown file type"
 
 
 def write_test_lmk(path: str | os.PathLike[str]) -> Path:

@@ -14,17 +14,40 @@ under the PVK pair and decimalised (decimal digits first, then hex digits A-F mi
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from hsm.cipher import tdes_encrypt
 from hsm.errors import DecimalisationError, InvalidInputError, PinLengthError
 
 _VALIDATION = re.compile(r"^[0-9A-FN]{1,16}$")
+_TABLE = re.compile(r"^[0-9]{16}\Z")
+_MAX_REPEAT = 4
 _OFFSET = re.compile(r"^[0-9]*F*$")
 
 
-def _decimalise_with_table(hex_text: str, table: str) -> str:
-    if len(table) != 16 or not table.isdigit():
+def check_decimalisation_table(table: str) -> None:
+    """Refuse a decimalisation table that could serve the decimalisation-table attack (error 25).
+
+    The attack (Bond and Zielinski, "Decimalisation table attacks for PIN cracking", 2003) submits DA/EA with
+    doctored tables (all zeros, or one digit replaced by another everywhere) and learns the PIN's digits from
+    which tables still verify. payShield offers an optional decimalisation table check in its security
+    settings; Bulkhead's rule is its own and always on: 16 ASCII decimal digits, every digit 0-9 present, none
+    more than 4 times. The standard table ``0123456789012345`` passes; an all-zero table, and any table
+    with a digit removed (the attack's probes), do not. A fixed rule cannot recognise every doctored table
+    (changing only how A-F decimalise keeps all ten digits): closing that needs the table bound to the PVK
+    (supplied encrypted, or from configuration), which Bulkhead does not do.
+    """
+    if not _TABLE.match(table):
         raise DecimalisationError("decimalisation table must be 16 decimal digits")
+    counts = Counter(table)
+    if len(counts) != 10:
+        raise DecimalisationError(f"decimalisation table lacks {10 - len(counts)} of the digits 0-9")
+    if max(counts.values()) > _MAX_REPEAT:
+        raise DecimalisationError(f"decimalisation table repeats a digit more than {_MAX_REPEAT} times")
+
+
+def _decimalise_with_table(hex_text: str, table: str) -> str:
+    check_decimalisation_table(table)
     return hex_text.translate(str.maketrans("0123456789ABCDEF", table))
 
 

@@ -34,13 +34,25 @@ from hsm.errors import (
     AccountError,
     InvalidInputError,
     KeyBlockError,
+    KeyFunctionError,
     KeyLengthError,
     KeySchemeError,
     KeyTypeError,
     PinBlockFormatError,
     PinLengthError,
 )
-from hsm.keys import TR31_KEY_TYPE, TR31_USAGE, ClearKey, KeyCodec, random_tdes
+from hsm.keys import (
+    TR31_EXPORTABILITY,
+    TR31_IMPORT_MODES,
+    TR31_KEY_TYPE,
+    TR31_KEY_TYPES,
+    TR31_MODES,
+    TR31_USAGE,
+    TR31_USAGES,
+    ClearKey,
+    KeyCodec,
+    random_tdes,
+)
 from hsm.lmk import Lmk
 from hsm.lmk import key_type as lookup_key_type
 from hsm.mac import CMAC, mac_chain, mac_final
@@ -91,11 +103,19 @@ class Tr31Imported(NamedTuple):
 
 
 class PinTranslation(NamedTuple):
-    """CA / CC / CI / G0 result: PIN length, the destination PIN block (hex) and its format code."""
+    """CA / CC / CI / G0 result: PIN length, the destination PIN block (hex) and its format code.
+
+    Its repr (and so its str) shows the PIN block's length only: an encrypted PIN block is still PIN data
+    (PCI PIN) and must not reach logs through a formatted result.
+    """
 
     pin_length: int
     pin_block: str
     pin_format: str
+
+    def __repr__(self) -> str:
+        return (f"PinTranslation(pin_length={self.pin_length}, pin_block=<{len(self.pin_block)}>, "
+                f"pin_format={self.pin_format!r})")
 
 
 class Diagnostics(NamedTuple):
@@ -111,10 +131,13 @@ class SoftwareHsm:
     Thread-safe: methods keep no state between calls.
     """
 
-    def __init__(self, lmk: Lmk, *, firmware: str = FIRMWARE) -> None:
+    def __init__(self, lmk: Lmk, *, firmware: str = FIRMWARE, tr31_legacy_versions: bool = False) -> None:
+        """``tr31_legacy_versions``: also import TR-31 versions A and C (key variant binding), which TR-31:2018
+        deprecates; off by default."""
         self._lmk = lmk
         self._codec = KeyCodec(lmk)
         self._firmware = firmware
+        self._tr31_legacy_versions = tr31_legacy_versions
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> SoftwareHsm:
@@ -196,6 +219,7 @@ class SoftwareHsm:
         """A8: translate a key from under the LMK to under a ZMK (or TMK with ``zmk_type="002"``)."""
         kek = self._key(zmk_type, zmk)
         key = self._key(key_type, key_under_lmk, destination=True)
+        _check_exportable(key)
         return KeyUnderZmk(KeyCodec.to_kek(kek, key, zmk_scheme), key.check_value())
 
     def diagnostics(self) -> Diagnostics:
@@ -217,28 +241,32 @@ class SoftwareHsm:
     ) -> str:
         """Export a key under the LMK as an ANSI TR-31 key block protected by ``kbpk`` (a ZMK or TMK).
 
-        ``version`` ``"B"`` (TDES KBPK, key derivation binding) or ``"D"`` (AES KBPK). ``usage`` and
-        ``mode_of_use`` default from ``key_type`` (e.g. ZPK -> ``P0``/``B``). Returns the key block text.
+        ``version`` ``"B"`` (TDES KBPK, key derivation binding) or ``"D"`` (AES KBPK); the variant-binding
+        versions A and C are never produced (error BE). ``usage`` must be one of the key type's own (ZPK ``P0``;
+        PVK ``P0``/``V0``-``V2``; see :data:`hsm.keys.TR31_USAGES`; error A6) and ``mode_of_use`` one defined
+        for that usage (A8); both default from ``key_type`` (e.g. ZPK -> ``P0``/``B``). ``exportability`` E, N
+        or S (AA). A key that arrived as non-exportable is refused (29). Returns the key block text.
         """
         protector = self._key(kbpk_type, kbpk)
         clear = self._key(key_type, key, destination=True)
+        _check_exportable(clear)
         version = version.upper()
         if version not in ("B", "D"):
-            raise KeyBlockError(f"key block version {version!r} is not exported", "A1")
+            raise KeyBlockError(f"key block version {version!r} is not exported (B or D)", "BE")
         if (version == "D") != protector.aes:
             raise KeyLengthError(f"key block version {version} needs {'an AES' if version == 'D' else 'a TDES'} KBPK")
         default_usage, default_mode = TR31_USAGE.get(key_type, ("K0", "B"))
         if clear.aes and default_usage == "M3":
             default_usage = "M6"  # AES MAC keys are CMAC keys (ANSI X9.143 usage M6)
-        algorithm = "A" if clear.aes else ("D" if len(clear.value) == 8 else "T")
         header = tr31.Header(
             version,
             usage or default_usage,
-            algorithm,
+            "A" if clear.aes else ("D" if len(clear.value) == 8 else "T"),
             mode_of_use or default_mode,
             key_version,
             exportability,
         )
+        _check_export_header(key_type, header)
         return tr31.wrap(protector.value, header, clear.value)
 
     def tr31_import(
@@ -250,27 +278,51 @@ class SoftwareHsm:
         kbpk_type: str = "000",
         key_type: str | None = None,
     ) -> Tr31Imported:
-        """Import a TR-31 key block (versions B and D) protected by ``kbpk`` to under the LMK.
+        """Import a TR-31 key block protected by ``kbpk`` to under the LMK.
 
-        The key type comes from the block's usage unless ``key_type`` says otherwise (usage ``P0`` is a ZPK by
-        default; pass ``"002"`` for a TPK). AES keys come out as scheme ``"R"``.
+        Versions B and D; A and C (key variant binding, deprecated by TR-31:2018) only if this HSM was built
+        with ``tr31_legacy_versions`` (error BE otherwise). The key type comes from the block's usage unless
+        ``key_type`` says otherwise, and must be one that usage allows (:data:`hsm.keys.TR31_KEY_TYPES`: ``P0``
+        is a ZPK by default, pass ``"002"`` for a TPK; error A6). The mode of use must grant everything the key
+        type does here, since the LMK cryptogram will not remember a narrower one (A8). A non-exportable block
+        (``N``) imports only as an AES key, whose key block under the LMK keeps the attribute (AA otherwise).
+        AES keys come out as scheme ``"R"``.
         """
+        header, _ = tr31.parse_header(key_block)
+        if header.version in ("A", "C") and not self._tr31_legacy_versions:
+            raise KeyBlockError(f"key block version {header.version} is not accepted (B or D)", "BE")
+        code = self._tr31_import_type(header, key_type)
         protector = self._key(kbpk_type, kbpk)
         header, value = tr31.unwrap(protector.value, key_block)
         if (header.version == "D") != protector.aes:
             raise KeyLengthError(f"key block version {header.version} does not suit this KBPK")
-        code = key_type or TR31_KEY_TYPE.get(header.usage)
-        if code is None:
-            raise KeyTypeError(f"no key type for TR-31 key usage {header.usage!r}", "28")
-        lookup_key_type(code)
+        exportable = header.exportability != "N"
         if header.algorithm == "A":
-            key = ClearKey(value, aes=True)
+            key = ClearKey(value, aes=True, exportable=exportable)
             scheme = "R"
         else:
             # Parity bits carry no key material (DES ignores them), so fix them as A6 does.
-            key = ClearKey(force_odd_parity(value))
+            key = ClearKey(force_odd_parity(value), exportable=exportable)
             scheme = lmk_scheme
         return Tr31Imported(code, self._codec.to_lmk(code, key, scheme), key.check_value())
+
+    @staticmethod
+    def _tr31_import_type(header: tr31.Header, key_type: str | None) -> str:
+        """The key type a block imports as, once its usage, mode of use and exportability allow it."""
+        allowed = TR31_KEY_TYPES.get(header.usage)
+        if allowed is None:
+            raise KeyBlockError(f"TR-31 key usage {header.usage!r} has no key type in this HSM", "A6")
+        code = TR31_KEY_TYPE[header.usage] if key_type is None else lookup_key_type(key_type).code
+        if code not in allowed:
+            raise KeyBlockError(f"key usage {header.usage} cannot be imported as key type {code}", "A6")
+        if header.mode_of_use not in TR31_IMPORT_MODES[header.usage]:
+            raise KeyBlockError(f"mode of use {header.mode_of_use!r} is narrower than key type {code} allows "
+                                f"(the LMK cryptogram could not enforce it)", "A8")
+        if header.exportability not in TR31_EXPORTABILITY:
+            raise KeyBlockError(f"exportability {header.exportability!r} is not E, N or S", "AA")
+        if header.exportability == "N" and header.algorithm != "A":
+            raise KeyBlockError("a non-exportable TDES key cannot be held under a variant LMK", "AA")
+        return code
 
     # ----------------------------------------------------------------------------------------------- PINs
 
@@ -652,6 +704,22 @@ class SoftwareHsm:
         pin = _decrypt_pin(source, pin_block, source_format, account, pan, max_pin_length)
         block = _encrypt_pin(destination, pin, destination_format, account, pan)
         return PinTranslation(len(pin), block, destination_format)
+
+
+def _check_exportable(key: ClearKey) -> None:
+    if not key.exportable:
+        raise KeyFunctionError("the key was imported as non-exportable (TR-31 exportability N)")
+
+
+def _check_export_header(key_type: str, header: tr31.Header) -> None:
+    """Refuse a key block header that would re-type the key or carry an undefined attribute."""
+    if header.usage not in TR31_USAGES.get(key_type, frozenset()):
+        raise KeyBlockError(f"key type {key_type} cannot be exported with key usage {header.usage!r}", "A6")
+    if header.mode_of_use not in TR31_MODES[header.usage]:
+        raise KeyBlockError(f"mode of use {header.mode_of_use!r} is not defined for key usage {header.usage}",
+                            "A8")
+    if header.exportability not in TR31_EXPORTABILITY:
+        raise KeyBlockError(f"exportability {header.exportability!r} is not E, N or S", "AA")
 
 
 def _hex(name: str, value: str, length: int) -> bytes:

@@ -13,6 +13,7 @@ the key is padded to the algorithm's longest key so the block does not reveal th
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def _derive(kbpk: bytes, aes: bool) -> tuple[bytes, bytes]:
 def _check_kbpk(version: str, kbpk: bytes) -> None:
     allowed = {"A": (8, 16, 24), "B": (16, 24), "C": (8, 16, 24), "D": (16, 24, 32)}.get(version)
     if allowed is None:
-        raise KeyBlockError(f"unsupported key block version {version!r}", "A1")
+        raise KeyBlockError(f"unsupported key block version {version!r}", "BE")
     if len(kbpk) not in allowed:
         raise KeyLengthError(f"KBPK length does not suit key block version {version}")
 
@@ -142,7 +143,11 @@ def wrap(kbpk: bytes, header: Header, key: bytes) -> str:
 
 
 def unwrap(kbpk: bytes, block: str) -> tuple[Header, bytes]:
-    """Verify and decrypt a key block; returns its header and the clear key."""
+    """Verify and decrypt a key block; returns its header and the clear key.
+
+    MACs are compared in constant time (``hmac.compare_digest``) so that timing tells nothing about how much of
+    a forged MAC was right.
+    """
     header, start = parse_header(block)
     _check_kbpk(header.version, kbpk)
     mac_len = {"A": 4, "B": 8, "C": 4, "D": 16}[header.version]
@@ -157,17 +162,17 @@ def unwrap(kbpk: bytes, block: str) -> tuple[Header, bytes]:
     header_bytes = block[:start].encode()
     if header.version in "AC":
         kbek, kbmk = xor(kbpk, b"\x45" * len(kbpk)), xor(kbpk, b"\x4d" * len(kbpk))
-        if mac_final(kbmk, header_bytes + enc, ALG1, 0)[:4] != received:
+        if not hmac.compare_digest(mac_final(kbmk, header_bytes + enc, ALG1, 0)[:4], received):
             raise KeyBlockMacError("key block MAC does not verify")
         clear = tdes_cbc_decrypt(kbek, enc, header_bytes[:8])
     else:
         kbek, kbmk = _derive(kbpk, header.version == "D")
         if header.version == "D":
             clear = aes_cbc_decrypt(kbek, enc, received)
-            ok = cmac(kbmk, header_bytes + clear) == received
+            ok = hmac.compare_digest(cmac(kbmk, header_bytes + clear), received)
         else:
             clear = tdes_cbc_decrypt(kbek, enc, received)
-            ok = tdes_cmac(kbmk, header_bytes + clear) == received
+            ok = hmac.compare_digest(tdes_cmac(kbmk, header_bytes + clear), received)
         if not ok:
             raise KeyBlockMacError("key block MAC does not verify")
     bits = int.from_bytes(clear[:2], "big")

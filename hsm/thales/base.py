@@ -60,9 +60,21 @@ class Command(Message, Generic[R]):
     FIELDS_ON: ClassVar[frozenset[str]] = frozenset({"00"})
 
 
+_NEXT = str.maketrans(
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    "1234567890BCDEFGHIJKLMNOPQRSTUVWXYZAbcdefghijklmnopqrstuvwxyza",
+)
+
+
 def response_code(command_code: str) -> str:
-    """The response code for a command code: its second character incremented (A0 -> A1, CY -> CZ)."""
-    return command_code[0] + chr(ord(command_code[1]) + 1)
+    """The response code for a command code: its second character incremented (A0 -> A1, CY -> CZ).
+
+    payShield host commands never end in ``9``, ``Z`` or ``z``, but an unknown command the server answers may:
+    there the increment wraps within the character's own class (``9`` -> ``0``, ``Z`` -> ``A``, ``z`` -> ``a``;
+    Bulkhead's choice) so that a response code is always two alphanumerics, as clients parse it (``ZZ`` ->
+    ``ZA``, where plain ASCII arithmetic would give ``Z[``).
+    """
+    return command_code[0] + command_code[1].translate(_NEXT)
 
 
 @dataclass(frozen=True, slots=True)

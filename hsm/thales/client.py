@@ -10,7 +10,9 @@
   is logged (header, response code, error code and length only) and dropped. With a zero-length header there
   is nothing to match on: one command at a time, and a cancelled command closes the connection.
 - Each pool slot reconnects on its own with exponential backoff. Commands in flight on a connection that drops
-  fail with :class:`~hsm.thales.errors.HsmUnavailableError`; they are not resent (the caller decides).
+  fail with :class:`~hsm.thales.errors.HsmUnavailableError`; they are not resent (the caller decides). A caller
+  never sees the transport's own exceptions (trio's ``BrokenResourceError`` / ``ClosedResourceError``,
+  ``OSError``): every failure of :meth:`ThalesClient.call` is an :class:`~hsm.errors.HsmError`.
 """
 
 from __future__ import annotations
@@ -103,11 +105,19 @@ class _Connection:
 
     async def _send(self, data: bytes) -> None:
         async with self.send_lock:
+            # The connection may have dropped while this task waited for the lock (the stream is then closed
+            # under it): callers must see HsmUnavailableError, never the transport's own exceptions.
+            if self.closed.is_set():
+                raise HsmUnavailableError(f"connection {self.name} closed")
             try:
                 await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self.closed.set()
+                raise HsmUnavailableError(f"connection {self.name} lost while sending "
+                                          f"({type(exc).__name__})") from exc
             except BaseException:
-                # A send cut short (cancelled or failed) may leave half a frame on the wire: the connection
-                # can no longer be trusted. Close it; the pool slot reconnects.
+                # A send cut short (cancelled) may leave half a frame on the wire: the connection can no longer
+                # be trusted. Close it; the pool slot reconnects.
                 self.closed.set()
                 raise
 

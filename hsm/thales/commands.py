@@ -21,7 +21,8 @@ Error handling on the server side (:func:`decode_request` returns a :class:`Reje
   ``ZZ``;
 - a command code this HSM does not execute: the profile's error (68 "command disabled", as a payShield 9000
   v2+ answers any host command not enabled in its security settings; 67 "not licensed" on request), with
-  the usual response code (second character incremented);
+  the usual response code (second character incremented, wrapping 9 -> 0, Z -> A, z -> a so that it is
+  always two alphanumerics: see :func:`~hsm.thales.base.response_code`);
 - a field that does not match the layout, or bytes left after the last field that are neither ``%`` + LMK
   id nor a trailer: error 15 (invalid input data).
 """
@@ -196,6 +197,9 @@ def _read_suffix(r: Reader) -> tuple[str | None, bytes | None]:
         trailer = r.take(r.remaining, "trailer")
         if len(trailer) > 32:
             raise r.fail("trailer", "longer than 32 characters")
+        if TRAILER_MARK in trailer:
+            # The client side refuses to send such a trailer (_checked_trailer): one X'19' delimits it.
+            raise r.fail("trailer", "contains a second X'19'")
     if r.remaining:
         raise r.fail("end of message", f"{r.remaining} unexpected bytes after the last field")
     return lmk_id, trailer

@@ -94,7 +94,8 @@ def _key_check_value(hsm: SoftwareHsm, c: keys.KeyCheckValue, p: Profile) -> Out
     schemes = _LENGTH_FLAG_SCHEMES.get(c.key_length_flag)
     if schemes is None:
         raise HsmError("BU key length flag must be 0, 1 or 2", "05")
-    if c.key[0] in "ZUXTY" and c.key[0] not in schemes:
+    scheme = c.key[:1]  # empty key: no scheme to compare; key_check_value answers 15 for it
+    if scheme and scheme in "ZUXTY" and scheme not in schemes:
         raise HsmError("BU key length flag does not match the key", "05")
     return OK, keys.CheckValue(hsm.key_check_value(c.resolved_key_type, c.key, full=c.kcv_type != 1))
 

@@ -8,9 +8,11 @@ PINs, clear PIN blocks and PANs: none may appear.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -39,7 +41,9 @@ CRYPTOGRAM = re.compile(r"under (?:LMK|ZMK): (\S+)")
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(keys_group, list(args), catch_exceptions=False)
+    """``bulkhead keys ARGS`` on the public test LMK (``--test-lmk`` unless the test gives ``--lmk``)."""
+    lmk = [] if "--lmk" in args else ["--test-lmk"]
+    return CliRunner().invoke(keys_group, [*args, *lmk], catch_exceptions=False)
 
 
 def printed_cryptograms(result: Result) -> list[str]:
@@ -51,7 +55,7 @@ def clear_hex(code: str, cryptogram: str) -> str:
 
 
 def test_generate_prints_cryptogram_and_kcv_only(tmp_path: Path) -> None:
-    result = CliRunner().invoke(keys_group, ["generate", "--type", "ZPK"])
+    result = CliRunner().invoke(keys_group, ["generate", "--type", "ZPK", "--test-lmk"])
     assert result.exit_code == 0, result.output
     (under_lmk,) = printed_cryptograms(result)
     assert under_lmk.startswith("U") and len(under_lmk) == 33
@@ -129,17 +133,38 @@ def test_store_under_another_lmk_is_refused(tmp_path: Path) -> None:
 
 
 def test_usage_errors() -> None:
-    bad_type = CliRunner().invoke(keys_group, ["generate", "--type", "FOO"])
+    bad_type = CliRunner().invoke(keys_group, ["generate", "--type", "FOO", "--test-lmk"])
     assert bad_type.exit_code == 2 and "001 (ZPK)" in bad_type.output
-    both = CliRunner().invoke(keys_group, ["kcv", "--type", "ZPK"])
+    both = CliRunner().invoke(keys_group, ["kcv", "--type", "ZPK", "--test-lmk"])
     assert both.exit_code != 0 and "--key or --label" in both.output
-    hsm_error = CliRunner().invoke(keys_group, ["kcv", "--type", "ZPK", "--key", ZMK])
+    hsm_error = CliRunner().invoke(keys_group, ["kcv", "--type", "ZPK", "--key", ZMK, "--test-lmk"])
     assert hsm_error.exit_code == 1 and "HSM error 10" in hsm_error.output
+
+
+@pytest.mark.parametrize("args", [["kcv", "--type", "ZMK", "--key", ZMK], ["generate", "--type", "ZPK"], ["list"]])
+def test_keys_need_an_explicit_lmk(args: list[str], tmp_path: Path) -> None:
+    neither = CliRunner().invoke(keys_group, [*args, "--store", str(tmp_path / "k.json")])
+    assert neither.exit_code == 2 and "--lmk FILE" in neither.output and "--test-lmk" in neither.output
+    lmk = write_test_lmk(tmp_path / "lmk.txt")
+    both = CliRunner().invoke(keys_group, [*args, "--store", str(tmp_path / "k.json"), "--lmk", str(lmk),
+                                           "--test-lmk"])
+    assert both.exit_code == 2 and "exactly one" in both.output
+    assert not (tmp_path / "k.json").exists()
+
+
+def test_serve_without_an_lmk_is_a_usage_error() -> None:
+    # The port is taken, so a server that wrongly started would fail with "cannot listen" rather than hang.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = CliRunner().invoke(hsm_group, ["serve", "--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 2 and "--test-lmk" in result.output and "TEST LMK" not in result.output
 
 
 def test_serve_help_lists_the_options() -> None:
     result = CliRunner().invoke(hsm_group, ["serve", "--help"])
-    for option in ("--host", "--port", "--header-length", "--lmk", "--profile"):
+    for option in ("--host", "--port", "--header-length", "--lmk", "--test-lmk", "--profile", "--idle-timeout",
+                   "--max-connections"):
         assert option in result.output
 
 
@@ -151,6 +176,8 @@ SECRET_PAN = "4000001234567899"
 TPK_CLEAR = force_odd_parity(bytes.fromhex("3D9E5B7A1C2F4E6D8A0B1C2D3E4F5A6B"))
 ZPK_CLEAR = force_odd_parity(bytes.fromhex("6B5A4F3E2D1C0B8A6D4E2F1C7A5B9E3D"))
 CVK_CLEAR = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+CVV = "689"  # CVV of SECRET_PAN, expiry 2612, service code 101 under CVK_CLEAR (checked in _drive)
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}")
 
 
 def _secrets(clear_block: str) -> list[str]:
@@ -169,7 +196,8 @@ async def _drive(port: int) -> list[str]:
         hsm = ThalesBackend(client, DEFAULT_PROFILE, timeout=5)
         out = await hsm.translate_pin_tpk_to_zpk(tpk, zpk, block, SECRET_PAN)
         seen.append(repr(out))
-        seen.append(await hsm.generate_cvv(cvk, SECRET_PAN, "2612", "101"))
+        cvv = await hsm.generate_cvv(cvk, SECRET_PAN, "2612", "101")
+        assert cvv == CVV and await hsm.verify_cvv(cvk, SECRET_PAN, "2612", "101", cvv)
         seen.append(await hsm.generate_mac("003", CODEC.to_lmk("003", ClearKey(CVK_CLEAR), "U"), b"msg"))
         for bad in (lambda: hsm.translate_pin_tpk_to_zpk(zpk, tpk, block, SECRET_PAN),
                     lambda: hsm.verify_pin_pvv("002", tpk, cvk, block, "01", SECRET_PAN, 1, "1234")):
@@ -185,10 +213,17 @@ async def _drive(port: int) -> list[str]:
     return seen
 
 
-def test_full_server_run_prints_no_secrets(tmp_path: Path) -> None:
+def _standalone(number: str, text: str) -> list[str]:
+    """Lines where ``number`` appears as a number of its own, log timestamps (``,mmm`` milliseconds) removed."""
+    pattern = re.compile(rf"(?<![0-9A-Za-z]){number}(?![0-9A-Za-z])")
+    return [line for line in text.splitlines() if pattern.search(TIMESTAMP.sub("", line))]
+
+
+def test_full_server_run_prints_no_secrets(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # the client's own log lines are scanned too
     code = "from hsm.cli import hsm_group; hsm_group()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--port", "0", "--log-level", "debug"],
+        [sys.executable, "-c", code, "serve", "--port", "0", "--log-level", "debug", "--test-lmk"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
@@ -207,12 +242,16 @@ def test_full_server_run_prints_no_secrets(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    printed = banner + out + err + "\n".join(seen)
+    logs = banner + out + err + caplog.text
+    printed = logs + "\n".join(seen)
     assert "stopping" in err and proc.returncode == 0
     assert "HSM client" in err  # connection logging happened, so there was something to scan
+    assert "HSM connection" in caplog.text  # and the client logged too
     clear_block = pinblock.encode(0, SECRET_PIN, SECRET_PAN).hex().upper()
     for secret in _secrets(clear_block):
         assert secret not in printed, "a secret was printed"
+    # The CVV went over the wire both ways (CW answer, CY request): no log line may carry it.
+    assert not _standalone(CVV, logs), "the CVV was logged"
     # The CLI paths too.
     cli = run("generate", "--type", "ZPK", "--zmk", ZMK).output + run("kcv", "--type", "ZMK", "--key", ZMK).output
     assert ZMK_CLEAR not in cli
@@ -220,11 +259,9 @@ def test_full_server_run_prints_no_secrets(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile", ["payshield-9000-v3", "payshield-9000-legacy"])
 def test_serve_refuses_a_port_in_use(profile: str) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(hsm_group, ["serve", "--port", str(port), "--profile", profile])
+        result = CliRunner().invoke(hsm_group, ["serve", "--port", str(port), "--profile", profile, "--test-lmk"])
     assert result.exit_code == 1 and "cannot listen" in result.output

@@ -6,7 +6,7 @@ import pytest
 
 from hsm import tr31
 from hsm.cipher import force_odd_parity, tdes_encrypt
-from hsm.errors import KeyBlockMacError, KeyLengthError, KeyParityError, KeySchemeError, KeyTypeError
+from hsm.errors import KeyBlockMacError, KeyLengthError, KeyParityError, KeySchemeError
 from hsm.keys import ClearKey, KeyCodec
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
@@ -122,13 +122,3 @@ def test_tr31_wrong_kbpk_is_mac_failure() -> None:
     with pytest.raises(KeyBlockMacError) as excinfo:
         HSM.tr31_import(other, block)
     assert excinfo.value.code == "84"
-
-
-def test_tr31_unknown_usage_needs_key_type() -> None:
-    kbpk_clear = force_odd_parity(bytes(range(16)))
-    kbpk = CODEC.to_lmk("000", ClearKey(kbpk_clear), "U")
-    block = tr31.wrap(kbpk_clear, tr31.Header("B", "D0", "T", "B"), force_odd_parity(bytes(16)))
-    with pytest.raises(KeyTypeError) as excinfo:
-        HSM.tr31_import(kbpk, block)
-    assert excinfo.value.code == "28"
-    assert HSM.tr31_import(kbpk, block, key_type="001").key_type == "001"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from Crypto.Cipher import DES, DES3
@@ -200,3 +202,85 @@ def test_unknown_key_type() -> None:
 def test_scheme_length_mismatch_on_generate() -> None:
     with pytest.raises(KeySchemeError):
         HSM.generate_key("001", "Q")
+
+
+# ------------------------------------------------------------------------- the file, as an attacker sees it
+
+def _other_lmk_text() -> str:
+    """The test LMK with pair 00-01 changed: another LMK, so a different check value."""
+    return "\n".join(["2323232323232323" + TEST_LMK_PAIRS[0][16:], *TEST_LMK_PAIRS[1:]]) + "\n"
+
+
+def test_file_swapped_after_the_check_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Swap a world-readable LMK into place right after the permission check, whichever call makes it: what
+    # gets loaded must be the file that was checked, not the one now at the path.
+    path = write_test_lmk(tmp_path / "lmk.txt")
+    intruder = tmp_path / "intruder.txt"
+    intruder.write_text(_other_lmk_text())
+    intruder.chmod(0o644)
+    real_stat, real_fstat = os.stat, os.fstat
+    swapped: list[bool] = []
+
+    def swap_after(real: Any) -> Any:
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            result = real(*args, **kwargs)
+            if not swapped:
+                swapped.append(True)
+                os.replace(intruder, path)
+            return result
+        return checked
+
+    monkeypatch.setattr(os, "stat", swap_after(real_stat))
+    monkeypatch.setattr(os, "fstat", swap_after(real_fstat))
+    loaded = Lmk.load(path)
+    monkeypatch.undo()
+    assert swapped and not intruder.exists()  # the swap did happen
+    assert loaded.check_value() == LMK.check_value()
+
+
+def test_symbolic_link_is_refused(tmp_path: Path) -> None:
+    target = write_test_lmk(tmp_path / "lmk.txt")
+    link = tmp_path / "lmk-link"
+    link.symlink_to(target)
+    with pytest.raises(LmkFileError) as excinfo:
+        Lmk.load(link)
+    assert str(link) in str(excinfo.value) and "symbolic link" in str(excinfo.value)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "lmk.fifo"
+    os.mkfifo(fifo, 0o600)
+    outcome: list[BaseException | Lmk] = []
+
+    def load() -> None:
+        try:
+            outcome.append(Lmk.load(fifo))
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    loader.join(timeout=5)
+    if loader.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # release the blocked reader
+        loader.join(timeout=5)
+        pytest.fail("loading a FIFO blocked")
+    (error,) = outcome
+    assert isinstance(error, LmkFileError)
+    assert str(fifo) in str(error) and "FIFO" in str(error)
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "lmk.d"
+    folder.mkdir(mode=0o700)
+    with pytest.raises(LmkFileError, match="not a regular file"):
+        Lmk.load(folder)
+
+
+def test_file_of_another_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_test_lmk(tmp_path / "lmk.txt")
+    owner = path.stat().st_uid
+    monkeypatch.setattr(os, "geteuid", lambda: owner + 1)  # the node runs as someone else
+    with pytest.raises(LmkFileError) as excinfo:
+        Lmk.load(path)
+    assert str(path) in str(excinfo.value) and f"owned by uid {owner}" in str(excinfo.value)

@@ -178,3 +178,35 @@ def test_ibm_offset_field_must_be_digits_then_f() -> None:
     with pytest.raises(InvalidInputError) as excinfo:
         HSM.verify_pin_ibm("002", TPK, PVK, block, "01", ACCOUNT, 4, DEC_TABLE, "4012N", "12AB")
     assert excinfo.value.code == "15"
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "0000000000000000",  # everything decimalises to 0: offset 0000 verifies for PIN 0000
+        "1123456789112345",  # digit 0 removed (the attack's probe for "is there a 0 in the PIN?")
+        "0123456789999999",  # all ten digits, but 9 seven times
+        "012345678901234",  # 15 digits
+        "01234567890123456",  # 17 digits
+        "0123456789ABCDEF",  # not decimal
+        "０１２３４５６７８９０１２３４５",  # fullwidth digits: str.isdigit() says yes, the HSM must not
+    ],
+)
+def test_decimalisation_tables_fit_for_the_attack_are_refused(table: str) -> None:
+    block = tpk_block("7391", 0)
+    offset = HSM.generate_ibm_offset("002", TPK, PVK, block, "01", ACCOUNT, 4, DEC_TABLE, "4012N")
+    for call in (
+        lambda: HSM.verify_pin_ibm("002", TPK, PVK, block, "01", ACCOUNT, 4, table, "4012N", offset),
+        lambda: HSM.generate_ibm_offset("002", TPK, PVK, block, "01", ACCOUNT, 4, table, "4012N"),
+    ):
+        with pytest.raises(HsmError) as excinfo:
+            call()
+        assert excinfo.value.code == "25"
+        assert table not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("table", ["0123456789012345", "9876543210543210", "3819027456019283"])
+def test_decimalisation_tables_with_every_digit_at_most_four_times_are_accepted(table: str) -> None:
+    block = tpk_block("7391", 0)
+    offset = HSM.generate_ibm_offset("002", TPK, PVK, block, "01", ACCOUNT, 4, table, "4012N")
+    assert HSM.verify_pin_ibm("002", TPK, PVK, block, "01", ACCOUNT, 4, table, "4012N", offset)

@@ -71,3 +71,13 @@ def test_results_and_reprs_hold_no_secrets() -> None:
     for text in outputs:
         for secret in SECRETS:
             assert secret not in text
+
+
+def test_pin_translation_shows_the_pin_block_length_only() -> None:
+    done = HSM.translate_pin_tpk_to_zpk(TPK, ZPK, BLOCK, "01", "47", ACCOUNT)
+    aes_zpk = HSM.generate_key("001", "R").under_lmk
+    four = HSM.translate_pin_tpk_to_zpk(TPK, aes_zpk, BLOCK, "01", "48", ACCOUNT, pan=PAN)
+    assert repr(done) == "PinTranslation(pin_length=6, pin_block=<16>, pin_format='47')"
+    assert str(four) == "PinTranslation(pin_length=6, pin_block=<32>, pin_format='48')"
+    for result in (done, four):
+        assert result.pin_block not in f"{result!r} {result!s} {[result]}"

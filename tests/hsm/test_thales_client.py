@@ -7,6 +7,8 @@ never, or hangs up, to put the client in each situation it must survive.
 from __future__ import annotations
 
 import socket
+import struct
+from collections import Counter
 
 import pytest
 import trio
@@ -192,3 +194,41 @@ async def test_a_command_that_cannot_be_encoded_fails_alone() -> None:
         assert info.value.code == "15"
         assert (await client.call(keys.Echo(b"fine"))).result().data == b"fine"
         assert client.connected == 1
+
+
+async def _resetting_server(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    """Accepts, reads the start of a request, then resets the connection (RST: SO_LINGER 0)."""
+    listener = trio.socket.socket()
+    await listener.bind((LOCALHOST, 0))
+    listener.listen(128)
+    task_status.started(listener.getsockname()[1])
+    with listener:
+        while True:
+            sock, _ = await listener.accept()
+            with sock:
+                await sock.recv(10)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+async def test_a_server_that_resets_under_load_fails_every_call_with_hsm_unavailable() -> None:
+    outcomes: Counter[str] = Counter()
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(_resetting_server)
+        fast_reconnect = ClientConfig(LOCALHOST, port, backoff_initial=0.001, backoff_max=0.005)
+        async with open_thales_client(fast_reconnect) as client:
+
+            async def one() -> None:
+                try:
+                    await client.call(keys.Echo(b"x" * 4000))
+                except Exception as exc:  # what the caller sees is the point of the test
+                    outcomes[type(exc).__name__] += 1
+                    assert isinstance(exc, HsmUnavailableError), repr(exc)
+                else:
+                    outcomes["answered"] += 1
+
+            with trio.fail_after(30):
+                async with trio.open_nursery() as calls:
+                    for _ in range(300):
+                        calls.start_soon(one)
+        nursery.cancel_scope.cancel()
+    assert outcomes == {"HsmUnavailableError": 300}

@@ -278,7 +278,8 @@ def test_pin_under_lmk_ends_before_the_lmk_identifier() -> None:
         (b"0001BUFF1" + b"U" + b"G" * 32, b"0001BV15", MalformedCommandError),  # not hex
         (b"0001NC%1", b"0001ND15", MalformedCommandError),  # LMK id not 2 digits
         (b"0001NC\x19" + b"t" * 33, b"0001ND15", MalformedCommandError),  # trailer too long
-        (b"0001ZZ", b"0001Z[68", UnsupportedCommandError),
+        (b"0001NC\x19t\x19u", b"0001ND15\x19u", MalformedCommandError),  # X'19' inside the trailer
+        (b"0001ZZ", b"0001ZA68", UnsupportedCommandError),
         (b"0001JA123456789012", b"0001JB68", UnsupportedCommandError),  # a real command this HSM does not do
         (b"000", b"000 ZZ51", HeaderError),  # shorter than header + command
         (b"0001\x00\xff", b"0001ZZ51", HeaderError),  # no command code where it should be
@@ -293,7 +294,29 @@ def test_rejections(message: bytes, answer: bytes, error_type: type[Exception]) 
 def test_unsupported_error_code_follows_the_profile() -> None:
     licensed = Profile(name="licence-check", unsupported_error="67")
     decoded = decode_request(b"0001ZZ", 4, licensed)
-    assert isinstance(decoded, Rejected) and encode_rejection(decoded) == b"0001Z[67"
+    assert isinstance(decoded, Rejected) and encode_rejection(decoded) == b"0001ZA67"
+
+
+ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def test_every_command_code_is_answered_with_an_alphanumeric_response_code() -> None:
+    # All 62 x 62 codes, known or not: the answer's response code is two alphanumerics, the second character
+    # incremented, wrapping within its class (9 -> 0, Z -> A, z -> a).
+    wrapped = {"9": "0", "Z": "A", "z": "a"}
+    for first in ALNUM:
+        for second in ALNUM:
+            answer = encode_rejection_or_response(b"0001" + (first + second).encode())
+            expected = first + wrapped.get(second, chr(ord(second) + 1))
+            assert answer[4:6].decode() == expected and answer[4:6].isalnum(), (first + second, answer)
+
+
+def encode_rejection_or_response(message: bytes) -> bytes:
+    """The server's answer to ``message`` (empty commands are malformed for most codes, answered for NC)."""
+    decoded = decode_request(message, 4, V3)
+    if isinstance(decoded, Rejected):
+        return encode_rejection(decoded)
+    return encode_response(decoded, "15", None, V3)
 
 
 def test_malformed_error_names_field_and_position() -> None:

@@ -13,6 +13,7 @@ import pytest
 from hsm import dukpt, pinblock, tr31
 from hsm.cipher import force_odd_parity, tdes_decrypt, tdes_encrypt, xor
 from hsm.cvv import visa_cvv
+from hsm.errors import HsmError
 from hsm.keys import ClearKey, KeyCodec
 from hsm.lmk import Lmk
 from hsm.mac import cmac, mac_final
@@ -222,9 +223,19 @@ def test_tr31_vectors(kbpk: str, key: str, block: str) -> None:
     header, clear = tr31.unwrap(bytes.fromhex(kbpk), block)
     assert clear.hex().upper() == key
     assert (header.usage, header.algorithm, header.mode_of_use, header.exportability) == ("P0", "T", "E", "E")
-    # Through the HSM: the KBPK is a ZMK under the test LMK; the imported key comes back under the LMK.
-    # The published KBPKs have even-parity bytes; DES ignores parity bits, so the ZMK is stored parity-fixed.
-    imported = HSM.tr31_import(under_lmk("000", force_odd_parity(bytes.fromhex(kbpk)).hex()), block)
+    # Through the HSM: the KBPK is a ZMK under the test LMK. The published KBPKs have even-parity bytes; DES
+    # ignores parity bits, so the ZMK is stored parity-fixed. Both blocks are P0 with mode of use E (encrypt
+    # only, as a PIN pad receives it): a ZPK under the variant LMK would also decrypt, so the HSM refuses them
+    # (A8), and version A is refused before that (BE) unless legacy versions are enabled.
+    zmk = under_lmk("000", force_odd_parity(bytes.fromhex(kbpk)).hex())
+    legacy = SoftwareHsm(LMK, tr31_legacy_versions=True)
+    for hsm, expected in ((HSM, "BE" if block[0] == "A" else "A8"), (legacy, "A8")):
+        with pytest.raises(HsmError) as refused:
+            hsm.tr31_import(zmk, block)
+        assert refused.value.code == expected
+    # The same key in a block that grants both directions (mode B) imports, with the published key's KCV.
+    both_ways = tr31.wrap(bytes.fromhex(kbpk), tr31.Header(block[0], "P0", "T", "B"), bytes.fromhex(key))
+    imported = legacy.tr31_import(zmk, both_ways)
     assert imported.key_type == "001"
     assert imported.kcv == tdes_encrypt(bytes.fromhex(key), bytes(8))[:3].hex().upper()
     tampered = block[:-1] + ("0" if block[-1] != "0" else "1")
