@@ -220,3 +220,36 @@ async def test_prometheus_metrics_count_exchanges_and_show_link_state(tmp_path: 
     assert 'bulkhead_link_up{link="up"} 1.0' in text
     assert "bulkhead_journal_rows_total" in text
     assert PAN not in text
+
+
+POOL_ROUTES = """
+default = "pool"
+[destinations.pool]
+links = ["primary", "secondary"]
+strategy = "{strategy}"
+"""
+
+
+async def test_primary_secondary_pool_fails_over_and_back(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as primary, issuer() as secondary:
+        conf = write_config(tmp_path, db_url, {"primary": primary.port, "secondary": secondary.port},
+                            POOL_ROUTES.format(strategy="primary_secondary"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            assert (await c.call(purchase()))[39] == "00"
+            primary.cancel.cancel()  # the primary host goes away
+            with trio.fail_after(5):
+                while node.outbound["primary"].is_up():
+                    await trio.sleep(0.01)
+            assert (await c.call(purchase()))[39] == "00"
+            assert (await c.call(purchase()))[39] == "00"
+    assert (primary.stats.received["0200"], secondary.stats.received["0200"]) == (1, 2)
+
+
+async def test_round_robin_pool_spreads_requests(tmp_path: Path, db_url: str) -> None:
+    async with issuer() as a, issuer() as b:
+        conf = write_config(tmp_path, db_url, {"primary": a.port, "secondary": b.port},
+                            POOL_ROUTES.format(strategy="round_robin"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            for _ in range(10):
+                assert (await c.call(purchase()))[39] == "00"
+    assert (a.stats.received["0200"], b.stats.received["0200"]) == (5, 5)
