@@ -122,14 +122,12 @@ async def _decide(node: Node, x: Exchange) -> None:
 
 async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) -> None:
     msg = x.request
-    out = msg.copy()
-    out.meta.header = None
     response: Message | None = None
     t1 = time.perf_counter()
     with trio.move_on_after(timeout):
         try:
             x.sent_upstream = True
-            response = await link.request(out)
+            response = await link.request(msg)  # the destination's own framing header, not the source's
         except LinkDown:
             x.sent_upstream = False
         except DuplicateKeyError:
