@@ -61,6 +61,9 @@ class FrameEncodeError(LocalProtocolError):
     """We were asked to frame something the framing cannot carry (empty or too long a body)."""
 
 
+# A zero-length frame: the keep-alive of every framing that defines one.
+KEEPALIVE = Frame(b"", b"", True)
+
 # Compact the buffer once the consumed prefix is at least this big even if part of a frame is left,
 # so a slow trickle of partial frames after a big batch does not keep the batch's memory alive.
 _COMPACT_AT = 1 << 16
@@ -109,6 +112,26 @@ class BufferedFramer:
         # Checked on the length alone, before any of the frame is buffered for it.
         if length > self.max_frame:
             raise FramingError(f"frame length {length} exceeds the maximum of {self.max_frame}")
+
+    def _claim(self, start: int, length: int) -> int | None:
+        """The frame's ``length`` bytes start at ``start``: once all are buffered, move the read position past
+        them and return their end; None while some are missing. (A zero length is the caller's keep-alive.)"""
+        self._check_size(length)
+        end = start + length
+        if len(self._buf) < end:
+            return None
+        self._pos = end
+        return end
+
+    @staticmethod
+    def _without_prefix(length: int, adjust: int, prefix: str) -> int:
+        """A host that counts the prefix in the length (jPOS include-header-length) sends at least the prefix's
+        own size; a bare zero is still the usual keep-alive."""
+        if not adjust or not length:
+            return length
+        if length < adjust:
+            raise FramingError(f"length {length} is shorter than its own {prefix} prefix")
+        return length - adjust
 
 
 def check_body(body: bytes, limit: int) -> None:

@@ -11,10 +11,9 @@ TPDU (jPOS ``NACChannel``): ``id(1) destination(2) source(2)``; a reply swaps de
 from __future__ import annotations
 
 from switch.errors import FramingError
-from switch.wire.framing.base import BufferedFramer, Frame, check_body
+from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 
 TPDU_LEN = 5
-_KEEPALIVE = Frame(b"", b"", True)
 
 
 def swap_tpdu(tpdu: bytes) -> bytes:
@@ -59,22 +58,14 @@ class LengthPrefixFramer(BufferedFramer):
         pos = self._pos
         if len(buf) - pos < self.PREFIX:
             return None
-        length = self._read_length(buf, pos)
-        if self._adjust and length:
-            # A host that counts the prefix sends at least the prefix's own size (a bare zero is still
-            # accepted below as the usual keep-alive).
-            if length < self._adjust:
-                raise FramingError(f"length {length} is shorter than its own {self._adjust}-byte prefix")
-            length -= self._adjust
+        length = self._without_prefix(self._read_length(buf, pos), self._adjust, f"{self._adjust}-byte")
         start = pos + self.PREFIX
         if length == 0:
             self._pos = start
-            return _KEEPALIVE
-        self._check_size(length)
-        end = start + length
-        if len(buf) < end:
+            return KEEPALIVE
+        end = self._claim(start, length)
+        if end is None:
             return None
-        self._pos = end
         if not self._tpdu:
             return Frame(bytes(buf[start:end]))
         if length <= TPDU_LEN:

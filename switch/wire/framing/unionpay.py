@@ -25,7 +25,7 @@ treated as a zero-length keep-alive like the other ASCII-length framings (also u
 from __future__ import annotations
 
 from switch.errors import FramingError
-from switch.wire.framing.base import BufferedFramer, Frame, check_body
+from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 from switch.wire.framing.length import read_ascii_digits
 
 CUPS_HEADER_LEN = 46
@@ -34,7 +34,6 @@ MAX_TOTAL = 9999  # F3 is four digits
 # Version 2 in the low 7 bits of F2 (one public implementation sends 0x82 = test flag + version 2).
 _VERSION = 0x02
 _TEST_FLAG = 0x80
-_KEEPALIVE = Frame(b"", b"", True)
 _PREFIX = 4
 
 
@@ -101,22 +100,16 @@ class UnionPayFramer(BufferedFramer):
         pos = self._pos
         if len(buf) - pos < _PREFIX:
             return None
-        length = read_ascii_digits(buf, pos, _PREFIX)
-        if self._adjust and length:
-            if length < self._adjust:
-                raise FramingError(f"length {length} is shorter than its own {_PREFIX}-digit prefix")
-            length -= self._adjust
+        length = self._without_prefix(read_ascii_digits(buf, pos, _PREFIX), self._adjust, f"{_PREFIX}-digit")
         start = pos + _PREFIX
         if length == 0:
             self._pos = start
-            return _KEEPALIVE
-        self._check_size(length)
-        end = start + length
-        if len(buf) < end:
+            return KEEPALIVE
+        end = self._claim(start, length)
+        if end is None:
             return None
         # The prefix delimits the frame; F3 must still be well-formed but is not required to agree.
         self._check_header_start(buf, start, end)
-        self._pos = end
         return self._split(buf, start, end)
 
     def _parse_bare(self) -> Frame | None:

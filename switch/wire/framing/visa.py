@@ -14,7 +14,7 @@ follows, as in a reject: a 26-byte reject header then the original 22-byte heade
 from __future__ import annotations
 
 from switch.errors import FramingError
-from switch.wire.framing.base import BufferedFramer, Frame, check_body
+from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 
 VMLH_LEN = 4
 BASE1_HEADER_LEN = 22
@@ -22,7 +22,6 @@ KEEPALIVE_BYTES = bytes(VMLH_LEN)
 _SESSION_CONTROL = 2
 # A reject chain is two headers; allow one more before calling the stream garbage.
 _MAX_CHAINED_HEADERS = 3
-_KEEPALIVE = Frame(b"", b"", True)
 # H2 header flag and format as jPOS sends it (setHFormat(1)); H3 text format 2 (jPOS default).
 _H2_FORMAT = 0x01
 _H3_TEXT_FORMAT = 0x02
@@ -90,12 +89,10 @@ class VisaFramer(BufferedFramer):
         start = pos + VMLH_LEN
         if length == 0:
             self._pos = start
-            return _KEEPALIVE
-        self._check_size(length)
-        end = start + length
-        if len(buf) < end:
+            return KEEPALIVE
+        end = self._claim(start, length)
+        if end is None:
             return None
-        self._pos = end
         if buf[pos + 3] >> 4 == _SESSION_CONTROL:
             return Frame(bytes(buf[start:end]), b"", True)
         split = self._header_end(buf, start, end)
