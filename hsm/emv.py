@@ -48,14 +48,20 @@ def profile(cvn: int) -> CvnProfile:
         raise InvalidInputError(f"unsupported cryptogram version number {cvn}") from None
 
 
-def icc_master_key(issuer_mk: bytes, pan: str, psn: str) -> bytes:
-    """ICC master key, EMV option A: encrypt the 16 right-most digits of PAN || PSN and their complement."""
+def option_a_input(pan: str, psn: str) -> bytes:
+    """EMV option A input: the 16 right-most digits of PAN || PSN (PSN 00 when absent), as BCD. Both backends
+    use it, so both refuse the same inputs with error 22."""
     digits = pan + (psn or "00")
     if not digits.isdigit() or len(psn) not in (0, 2):
         raise AccountError("PAN and PAN sequence number must be digits")
     if len(pan) > 16:
         raise AccountError("option A is defined for PANs of at most 16 digits")
-    y = bytes.fromhex(digits[-16:].rjust(16, "0"))
+    return bytes.fromhex(digits[-16:].rjust(16, "0"))
+
+
+def icc_master_key(issuer_mk: bytes, pan: str, psn: str) -> bytes:
+    """ICC master key, EMV option A: encrypt the 16 right-most digits of PAN || PSN and their complement."""
+    y = option_a_input(pan, psn)
     return force_odd_parity(tdes_encrypt(issuer_mk, y) + tdes_encrypt(issuer_mk, xor(y, b"\xff" * 8)))
 
 
@@ -66,7 +72,8 @@ def common_session_key(icc_mk: bytes, r: bytes) -> bytes:
     return force_odd_parity(tdes_encrypt(icc_mk, left) + tdes_encrypt(icc_mk, right))
 
 
-def _bytes(name: str, value: str, length: int) -> bytes:
+def hex_bytes(name: str, value: str, length: int) -> bytes:
+    """``value`` (hex text) as exactly ``length`` bytes, or error 15 naming the field (never its value)."""
     try:
         raw = bytes.fromhex(value)
     except ValueError:
@@ -79,14 +86,14 @@ def _bytes(name: str, value: str, length: int) -> bytes:
 def ac_session_key(cvn: int, icc_mk: bytes, atc: str, unpredictable_number: str | None) -> bytes:
     """The application cryptogram key for ``cvn`` (the ICC master key itself for CVN 10)."""
     kind = profile(cvn).session_key
-    atc_raw = _bytes("ATC", atc, 2)
+    atc_raw = hex_bytes("ATC", atc, 2)
     if kind == "none":
         return icc_mk
     if kind == "common":
         return common_session_key(icc_mk, atc_raw + bytes(6))
     if unpredictable_number is None:
         raise InvalidInputError("Mastercard session keys need the unpredictable number")
-    return common_session_key(icc_mk, atc_raw + bytes(2) + _bytes("UN", unpredictable_number, 4))
+    return common_session_key(icc_mk, atc_raw + bytes(2) + hex_bytes("UN", unpredictable_number, 4))
 
 
 def application_cryptogram(session_key: bytes, data: bytes, padding: int) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from hsm import emv
-from hsm.errors import AccountError, InvalidInputError, KeyTypeError
+from hsm.errors import InvalidInputError, KeyTypeError
 from hsm.interface import NewKey, default_ksn_descriptor
 from hsm.mac import pad
 from hsm.pinblock import account_field
@@ -203,13 +203,13 @@ class ThalesBackend:
         if method == 1:
             if arc is None:
                 raise InvalidInputError("ARPC method 1 needs the authorisation response code")
-            arpc = (await self._result(self._kq(2, fields, b"", arc=_hex("ARC", arc, 2)))).arpc
+            arpc = (await self._result(self._kq(2, fields, b"", arc=emv.hex_bytes("ARC", arc, 2)))).arpc
         else:
             if csu is None:
                 raise InvalidInputError("ARPC method 2 needs the card status update")
             if len(proprietary_data) > 8:
                 raise InvalidInputError("proprietary authentication data is at most 8 bytes")
-            command = self._kw(2, fields, b"", csu=_hex("CSU", csu, 4), proprietary=proprietary_data)
+            command = self._kw(2, fields, b"", csu=emv.hex_bytes("CSU", csu, 4), proprietary=proprietary_data)
             arpc = (await self._result(command)).arpc
         assert arpc is not None
         return arpc.hex().upper()
@@ -278,35 +278,12 @@ class _EmvFields:
         emv.profile(cvn)  # unsupported CVN: error 15, as the software HSM
         self.cvn = cvn
         self.mk_ac = mk_ac
-        self.pan_psn = _pan_psn(pan, psn)
-        self.atc = _hex("ATC", atc, 2)
-        self.arqc = _hex("ARQC", arqc, 8)
+        self.pan_psn = emv.option_a_input(pan, psn)
+        self.atc = emv.hex_bytes("ATC", atc, 2)
+        self.arqc = emv.hex_bytes("ARQC", arqc, 8)
         if un is None and cvn in (16, 17):
             raise InvalidInputError("Mastercard session keys need the unpredictable number")
-        self.un = _hex("UN", un, 4) if un is not None else bytes(4)
-
-
-def _pan_psn(pan: str, psn: str) -> bytes:
-    """EMV option A input: the 16 right-most digits of PAN || PSN (PSN 00 when absent), as BCD.
-
-    Same checks as :func:`hsm.emv.icc_master_key`, so both backends refuse the same inputs with error 22.
-    """
-    digits = pan + (psn or "00")
-    if not digits.isdigit() or len(psn) not in (0, 2):
-        raise AccountError("PAN and PAN sequence number must be digits")
-    if len(pan) > 16:
-        raise AccountError("option A is defined for PANs of at most 16 digits")
-    return bytes.fromhex(digits[-16:].rjust(16, "0"))
-
-
-def _hex(name: str, value: str, length: int) -> bytes:
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise InvalidInputError(f"{name} must be hex") from None
-    if len(raw) != length:
-        raise InvalidInputError(f"{name} must be {length} bytes")
-    return raw
+        self.un = emv.hex_bytes("UN", un, 4) if un is not None else bytes(4)
 
 
 def _f_padded(name: str, value: str, width: int = 12) -> str:
