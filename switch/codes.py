@@ -21,6 +21,7 @@ class ResponseCode(StrEnum):
     INVALID_AMOUNT = "13"
     INVALID_CARD_NUMBER = "14"
     NO_SUCH_ISSUER = "15"
+    UNABLE_TO_LOCATE = "25"  # unable to locate record on file (a reversal whose original is unknown)
     FORMAT_ERROR = "30"
     LOST_CARD = "41"
     STOLEN_CARD = "43"

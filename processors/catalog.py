@@ -1,0 +1,140 @@
+"""The bank's product catalogue: reference data every cell loads at start (``products.toml``).
+
+Products give defaults (limits, fees, pricing, credit terms); cards and accounts override them. The parser
+(:func:`load_catalog`) lives in :mod:`processors.catalog_file`; this module is only the shape.
+
+Layout of ``products.toml``::
+
+    [bank]
+    country = "840"                 # ISO 3166 numeric: DE 19 different from this makes a transaction cross-border
+    own_acquirers = ["00000000001"] # DE 32 values of the bank's own ATMs/terminals ("foreign" otherwise)
+    hold_days = 7                   # pre-authorization holds expire after this many days unless completed
+    pin_tries = 3                   # wrong PINs in a row before 75
+    txn_retention_days = 35         # decided transactions kept in memory for reversals and duplicates
+
+    [keys.demo]                     # one key set, all as LMK cryptograms (test LMK in the demo)
+    zpk = "U..."                    # zone PIN key the switch uses towards the cells (DE 52 arrives under it)
+    pvk = "U..."                    # VISA PVV key pair
+    cvk = "U..."                    # CVV/iCVV key pair
+    imk_ac = "U..."                 # issuer master key for application cryptograms (ARQC/ARPC)
+
+    [products.debit-classic]
+    kind = "debit"
+    bins = ["476173"]
+    currency = "USD"
+    keys = "demo"
+    validity_months = 36
+    service_code = "201"
+    cvn = 18                        # EMV cryptogram version for ARQC checks
+    [products.debit-classic.limits.atm]     # per channel: per_txn, daily_amount, daily_count (absent: none)
+    per_txn = 50000
+    daily_amount = 100000
+    daily_count = 10
+    [products.debit-classic.fees]           # "<txn type>.<channel>[.foreign]" -> fee
+    "withdrawal.atm.foreign" = { fixed = 250 }
+    "withdrawal.atm.cross_border" = { fixed = 300, rate_bp = 100, min = 300, max = 1500 }
+    [products.debit-classic.pricing]        # named pricing items (processors.pricing), product level
+    "overdraft" = 0
+
+    [products.credit-gold]
+    kind = "credit"
+    bins = ["520000"]
+    currency = "USD"
+    keys = "demo"
+    credit_limit = 500000           # default customer-level line when the first credit card is issued
+    cash_limit = 100000
+    allowed = ["purchase", "withdrawal", "refund", "balance"]   # transaction types the product permits (57 else)
+    [products.credit-gold.pricing]
+    "installment.fee_rate_bp" = 150 # per plan, of the principal
+    "installment.max_count" = 24
+    "cash_advance.fee" = { fixed = 500, rate_bp = 300 }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.model import ProductKind
+
+
+@dataclass(frozen=True)
+class Fee:
+    """A fee: ``fixed`` minor units plus ``rate_bp`` basis points of the amount, clamped to [min, max]
+    (``max`` 0 = no cap)."""
+
+    fixed: int = 0
+    rate_bp: int = 0
+    min: int = 0
+    max: int = 0
+
+    def on(self, amount: int) -> int:
+        fee = self.fixed + (amount * self.rate_bp + 5_000) // 10_000  # rounded half up to the minor unit
+        if fee < self.min:
+            fee = self.min
+        if self.max and fee > self.max:
+            fee = self.max
+        return fee
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One channel's limit; ``None`` means no limit of that kind."""
+
+    per_txn: int | None = None
+    daily_amount: int | None = None
+    daily_count: int | None = None
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """Key cryptograms under the LMK (never clear keys)."""
+
+    name: str
+    zpk: str
+    pvk: str
+    cvk: str
+    imk_ac: str
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    kind: ProductKind
+    bins: tuple[str, ...]
+    currency: str
+    keys: str
+    validity_months: int = 36
+    service_code: str = "201"
+    cvn: int = 18
+    limits: dict[str, Limit] = field(default_factory=dict)  # channel -> limit
+    fees: dict[str, Fee] = field(default_factory=dict)  # "<txn type>.<channel>[.foreign|.cross_border]" -> fee
+    pricing: dict[str, Any] = field(default_factory=dict)  # product-level pricing items
+    allowed: frozenset[str] = frozenset()  # txn types permitted; empty: every type the kind supports
+    credit_limit: int = 0
+    cash_limit: int = 0
+
+
+@dataclass(frozen=True)
+class Bank:
+    country: str = "840"
+    own_acquirers: frozenset[str] = frozenset()
+    hold_days: int = 7
+    pin_tries: int = 3
+    txn_retention_days: int = 35
+
+
+@dataclass(frozen=True)
+class Catalog:
+    bank: Bank
+    products: dict[str, Product]
+    keys: dict[str, KeySet]
+
+    def product(self, code: str) -> Product:
+        return self.products[code]
+
+    def product_for_bin(self, bin_: str) -> Product | None:
+        for product in self.products.values():
+            if bin_ in product.bins:
+                return product
+        return None

@@ -1,0 +1,312 @@
+"""The cell's data model: what a debit or credit processor cell knows about its customers.
+
+These are plain mutable dataclasses. A running cell keeps all of them in memory (:class:`CellState`), decides
+every authorization against that state without touching the database, and hands the rows it changed to the
+storage writer as an :class:`Effects` batch; the answer leaves the cell only once the batch is committed
+(group commit, one database transaction per batch). On restart the state is loaded back from the database,
+so the database is the truth and memory is a cache that is never ahead of it for anything already answered.
+
+Conventions
+-----------
+- Money is ``int`` minor units with an ISO 4217 alpha currency code (``"USD"``): :mod:`processors.money`.
+- Ledger sign: every :class:`Entry` carries a signed amount and every :class:`Posting`'s entries sum to zero
+  per currency. An account's balance is the plain sum of its entries. A debit (deposit) account in credit has
+  a positive balance; a credit-card account that owes money has a negative balance.
+- Identifiers carry their cell so that any of them finds its cell without a directory lookup:
+  customer numbers and account numbers are ``CC`` + 8 digits (``CC`` = the two-digit cell), card numbers are
+  BIN + ``CC`` + sequence + Luhn digit (:mod:`processors.cardnumber`).
+- No clear PAN anywhere: cards are found by ``pan_hash`` (keyed hash, see :mod:`switch.datakey`); the full PAN
+  needed later for clearing files is ``pan_sealed`` (AES-GCM under the data key).
+- Times are timezone-aware UTC ``datetime``; business days are ``date``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class CardStatus(StrEnum):
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+    LOST = "lost"
+    STOLEN = "stolen"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    REPLACED = "replaced"  # superseded by a replacement card with a new number (answers 14 like a closed card)
+
+
+class ProductKind(StrEnum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class Channel(StrEnum):
+    ATM = "atm"
+    POS = "pos"
+    ECOMMERCE = "ecommerce"
+    CROSS_BORDER = "cross_border"  # applies on top of the channel the transaction came through
+
+
+class TxnType(StrEnum):
+    """What the cardholder did, from DE 3 positions 1-2 (ISO 8583:1987 processing code)."""
+
+    PURCHASE = "purchase"  # 00
+    WITHDRAWAL = "withdrawal"  # 01 (a cash advance on a credit card)
+    REFUND = "refund"  # 20
+    DEPOSIT = "deposit"  # 21
+    BALANCE = "balance"  # 30
+    TRANSFER = "transfer"  # 40
+
+
+class HoldStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"  # turned into a posting by a completion
+    RELEASED = "released"  # reversed
+    EXPIRED = "expired"
+
+
+class TxnStatus(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    REVERSED = "reversed"  # fully reversed
+    PARTIALLY_REVERSED = "partially_reversed"
+    COMPLETED = "completed"  # a pre-authorization whose completion has posted
+
+
+class Row:
+    """Base of every persisted entity: ``KEY`` names the primary-key attribute(s)."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("id",)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the row's current values (what the writer stores); taken when the effect is recorded so
+        later in-memory changes cannot leak into an earlier batch."""
+        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+@dataclass(slots=True)
+class Customer(Row):
+    id: str  # customer number: CC + 8 digits
+    cell: int
+    name: str
+    external_ref: str  # the bank's customer reference (CIF); the stable input of the cell assignment rule
+    status: str = "active"  # active | closed
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Account(Row):
+    """A deposit account (debit) or a card account under a credit line (credit)."""
+
+    id: str  # account number: CC + 8 digits
+    customer_id: str
+    kind: str  # "checking" | "savings" | "credit"
+    currency: str  # ISO 4217 alpha
+    product: str  # product code (conf products.toml)
+    ledger_balance: int = 0  # sum of this account's ledger entries
+    held: int = 0  # sum of open holds on this account (available = ledger_balance - held, debit)
+    status: str = "active"  # active | frozen | closed
+    credit_line_id: str | None = None  # credit accounts: the customer-level line they share
+    pricing: dict[str, Any] = field(default_factory=dict)  # account-level pricing overrides (processors.pricing)
+    opened_at: datetime | None = None
+
+    @property
+    def available(self) -> int:
+        return self.ledger_balance - self.held
+
+
+@dataclass(slots=True)
+class CreditLine(Row):
+    """The customer-level limit shared by all the customer's credit cards (the "unified quota")."""
+
+    id: str  # CC + 8 digits
+    customer_id: str
+    currency: str
+    limit: int  # total credit limit, minor units
+    cash_limit: int  # cash-advance sub-limit
+    owed: int = 0  # posted amount owed across the line's accounts (>= 0), installments' unbilled part included
+    cash_owed: int = 0  # the part of ``owed`` that came from cash advances
+    held: int = 0  # open authorization holds across the line
+    cash_held: int = 0
+    status: str = "active"
+
+    @property
+    def open_to_buy(self) -> int:
+        return self.limit - self.owed - self.held
+
+    @property
+    def cash_open_to_buy(self) -> int:
+        return min(self.open_to_buy, self.cash_limit - self.cash_owed - self.cash_held)
+
+
+@dataclass(slots=True)
+class Card(Row):
+    id: str  # surrogate card id ("K" + CC + 8 digits); never the PAN
+    pan_hash: str
+    last4: str
+    bin: str
+    pan_sealed: bytes  # AES-GCM under the data key; opened only for clearing files
+    customer_id: str
+    product: str
+    account_id: str  # default account (the one DE 3 account type "00" means)
+    accounts: dict[str, str] = field(default_factory=dict)  # DE 3 account type ("10","20","30") -> account id
+    status: CardStatus = CardStatus.INACTIVE
+    status_reason: str = ""
+    expiry: str = ""  # YYMM
+    psn: str = "00"  # PAN sequence number (EMV 5F34)
+    service_code: str = "201"
+    pvki: int = 1
+    pvv: str = ""  # PIN verification value from the HSM (FW); empty: no PIN set
+    pin_tries: int = 0  # consecutive wrong PINs
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> overrides (see Limits)
+    replaces: str | None = None  # card id this card replaced
+    issued_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Hold(Row):
+    id: str
+    card_id: str
+    account_id: str
+    credit_line_id: str | None
+    txn_id: str
+    amount: int
+    currency: str
+    cash: bool  # counts against the cash-advance sub-limit
+    created_at: datetime
+    expires_at: datetime
+    status: HoldStatus = HoldStatus.OPEN
+
+
+@dataclass(slots=True)
+class Usage(Row):
+    """Limit usage of one card on one business day through one channel (approved, not reversed)."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("card_id", "day", "channel")
+    card_id: str
+    day: date
+    channel: str
+    amount: int = 0
+    count: int = 0
+
+
+@dataclass(slots=True)
+class Txn(Row):
+    """One authorization-log row per request the cell decided (approved or declined)."""
+
+    id: str
+    dup_key: str  # MTI class + DE 11 + 7 + 41 + 32: a repeat of a request already decided answers 94
+    mti: str
+    processing_code: str
+    txn_type: str
+    channel: str
+    card_id: str | None
+    account_id: str | None
+    amount: int  # in the account's currency
+    currency: str
+    fee: int
+    response_code: str
+    approval_code: str
+    stan: str
+    rrn: str
+    terminal: str
+    acquirer: str
+    created_at: datetime
+    status: TxnStatus
+    decline_reason: str = ""
+    original_id: str | None = None  # reversals, completions: the transaction they act on
+    hold_id: str | None = None
+    posting_id: str | None = None
+    reversed_amount: int = 0
+
+
+@dataclass(slots=True)
+class Entry(Row):
+    id: str
+    posting_id: str
+    account: str  # a customer account id, or a GL account name such as "GL:SETTLEMENT"
+    amount: int  # signed, see module docstring
+    currency: str
+
+
+@dataclass(slots=True)
+class Posting(Row):
+    """A balanced double-entry event. ``entries`` are persisted as their own rows."""
+
+    id: str
+    txn_id: str | None
+    created_at: datetime
+    description: str
+    entries: list[Entry] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        row = Row.snapshot(self)
+        del row["entries"]  # stored as Entry rows of their own (Effects.add)
+        return row
+
+
+@dataclass(slots=True)
+class InstallmentPlan(Row):
+    id: str
+    credit_line_id: str
+    account_id: str
+    source_txn_id: str
+    currency: str
+    principal: int
+    count: int
+    fee: int  # total fee of the plan, billed with the installments
+    rate_bp: int  # fee rate applied (basis points), recorded for statements
+    billed: int = 0  # installments billed so far
+    created_at: datetime | None = None
+    status: str = "active"  # active | completed | cancelled
+
+
+@dataclass(slots=True)
+class Sequence(Row):
+    """Counters for identifiers (customer/account/card sequence numbers per cell, per BIN)."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("name",)
+    name: str
+    value: int = 0
+
+
+# Every persisted row type, in an order that respects references (for loading and for the writer).
+ROW_TYPES: tuple[type[Row], ...] = (
+    Sequence, Customer, CreditLine, Account, Card, Hold, Usage, Txn, Posting, Entry, InstallmentPlan,
+)
+
+
+@dataclass
+class Effects:
+    """Rows changed by one decision or command, as snapshots, in the order they changed.
+
+    The writer upserts each snapshot by its type's KEY (a later snapshot of the same row in one batch wins),
+    except :class:`Posting`, whose snapshot carries its entries, written as :class:`Entry` rows.
+    """
+
+    rows: list[tuple[type[Row], dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, *rows: Row) -> None:
+        for row in rows:
+            self.rows.append((type(row), row.snapshot()))
+            if isinstance(row, Posting):
+                for entry in row.entries:
+                    self.rows.append((Entry, entry.snapshot()))
+
+    def extend(self, other: Effects) -> None:
+        self.rows.extend(other.rows)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
