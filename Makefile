@@ -29,8 +29,20 @@ lint: $(BIN)/.installed-test
 	$(BIN)/ruff check switch schemes hsm processors atmp settlement tests bench
 	$(BIN)/mypy
 
+# `make bench` runs the codec figures and every end-to-end scenario (bench/__main__.py); BENCH_ARGS passes
+# options, e.g. BENCH_ARGS="scenario fin-sim --duration 60 --rate 5000". The venv's interpreter runs it: to
+# measure another one, give it a venv of its own, e.g. `make bench PYTHON=/usr/bin/python3 VENV=.venv-system`.
+# A PYTHON given without such a VENV is refused rather than silently ignored.
+BENCH_ARGS ?=
 bench: $(BIN)/.installed-test
-	$(BIN)/python -m bench
+ifneq ($(filter command line environment,$(origin PYTHON)),)
+	@want=$$($(PYTHON) -c 'import os, sys; print(os.path.realpath(sys.executable))'); \
+	have=$$($(BIN)/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))'); \
+	if [ "$$want" != "$$have" ]; then \
+		echo "make bench: $(VENV) runs $$have, not PYTHON=$(PYTHON) ($$want); add VENV=.venv-<name>" >&2; exit 2; \
+	fi
+endif
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -1,24 +1,114 @@
-"""`make bench`: the micro-benchmarks that exist so far, one after the other.
+"""`make bench` / ``python -m bench``: the codec side by side, the software HSM, and end-to-end scenarios.
 
-- the codec side by side (pyiso8583 against the compiled codec) on the realistic 0200 and its 0210;
-- the software HSM's operations per second for the commands behind CA, CC, DC, CY, M6 and KQ.
+Commands::
 
-The end-to-end harness (node + cells under load, TPS and latency percentiles) belongs to the throughput issue
-and will be added here; until then `bulkhead sim acquirer` against `make run` gives end-to-end figures.
+    python -m bench [all]              codec figures, then every scenario with the defaults (about 2 minutes)
+    python -m bench scenario NAME ...  one scenario (``--list`` shows them); --duration, --rate (0 = open
+                                       throttle), --connections, --inflight, --generators, --warmup, --issuer
+    python -m bench codec              pyiso8583 against the compiled codec (bench/codec.py)
+    python -m bench hsm                software HSM operations per second (bench/hsm_ops.py)
+
+End-to-end reports are printed as a table and saved as JSON under bench/results/ (git-ignored). The
+interpreter that ran them is part of every report: say which one when quoting figures.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+
 from bench import codec, hsm_ops
+from bench.harness import BenchError, Options, Report, run_scenario
+from bench.report import format_table, save
+from bench.scenarios import DEFAULT_ORDER, SCENARIOS
+
+# `bench all`: long enough for a steady state, short enough that the whole run stays under three minutes.
+ALL_DURATION = 15.0
 
 
-def main() -> None:
-    print("== codec: pyiso8583 vs compiled")
-    codec.main([])
+def _add_load_options(parser: argparse.ArgumentParser, duration: float) -> None:
+    d = Options()
+    parser.add_argument("--duration", type=float, default=duration, help=f"measured seconds (default {duration:g})")
+    parser.add_argument("--warmup", type=float, default=d.warmup, help=f"seconds before measuring ({d.warmup:g})")
+    parser.add_argument("--rate", type=float, default=d.rate,
+                        help="requests per second in total, paced; 0 = open throttle (default)")
+    parser.add_argument("--connections", type=int, default=d.connections,
+                        help=f"connections per generator process ({d.connections})")
+    parser.add_argument("--inflight", type=int, default=d.inflight,
+                        help=f"requests in flight per connection ({d.inflight})")
+    parser.add_argument("--generators", type=int, default=d.generators,
+                        help=f"generator processes ({d.generators})")
+    parser.add_argument("--issuer", choices=("process", "in-node"), default=d.issuer,
+                        help="issuer simulator in its own process (default) or inside the node")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (config, logs, db)")
+    parser.add_argument("--no-save", action="store_true", help="do not write JSON under bench/results/")
+
+
+def _options(args: argparse.Namespace) -> Options:
+    if args.duration <= 0 or args.warmup < 0 or args.rate < 0:
+        raise SystemExit("duration must be positive, warmup and rate not negative")
+    if args.connections < 1 or args.inflight < 1 or args.generators < 1:
+        raise SystemExit("connections, inflight and generators must be at least 1")
+    return Options(duration=args.duration, warmup=args.warmup, rate=args.rate, connections=args.connections,
+                   inflight=args.inflight, generators=args.generators, issuer=args.issuer, keep=args.keep)
+
+
+def _run(names: list[str], options: Options, save_json: bool, extra: dict[str, object] | None = None) -> int:
+    reports: list[Report] = []
+    for name in names:
+        print(f"-- {name}: {SCENARIOS[name].description}", flush=True)
+        try:
+            reports.append(run_scenario(SCENARIOS[name], options))
+        except BenchError as exc:
+            print(f"   failed: {exc}", file=sys.stderr)
+            return 1
     print()
-    print("== software HSM")
-    hsm_ops.main(["--seconds", "1"])
+    print(codec.interpreter())
+    print(format_table(reports))
+    if save_json:
+        print(f"saved {save(reports, extra)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    all_parser = sub.add_parser("all", help="codec figures, then every scenario")
+    _add_load_options(all_parser, ALL_DURATION)
+    one = sub.add_parser("scenario", help="run one scenario")
+    one.add_argument("name", nargs="?", help=f"one of: {', '.join(SCENARIOS)}")
+    one.add_argument("--list", action="store_true", help="list the scenarios")
+    _add_load_options(one, Options().duration)
+    sub.add_parser("codec", help="pyiso8583 against the compiled codec")
+    sub.add_parser("hsm", help="software HSM operations per second")
+    args = parser.parse_args(argv)
+
+    if args.command == "codec":
+        codec.main([])
+        return 0
+    if args.command == "hsm":
+        hsm_ops.main(["--seconds", "1"])
+        return 0
+    if args.command == "scenario":
+        if args.list or args.name is None:
+            for scenario in SCENARIOS.values():
+                print(f"{scenario.name:<15} {scenario.description}")
+            return 0 if args.list else 2
+        if args.name not in SCENARIOS:
+            parser.error(f"unknown scenario {args.name!r}; one of: {', '.join(SCENARIOS)}")
+        return _run([args.name], _options(args), not args.no_save)
+    if args.command is None:
+        args = all_parser.parse_args([])
+    options = _options(args)
+    print("== codec: pyiso8583 vs compiled", flush=True)
+    figures = codec.measure(3)
+    print(codec.interpreter())
+    print(codec.format_table(figures))
+    print()
+    print(f"== end to end ({options.duration:g} s per scenario after a {options.warmup:g} s warm-up)", flush=True)
+    extra: dict[str, object] = {"codec": [dict(vars(f), ratio=f.ratio) for f in figures]}
+    return _run(list(DEFAULT_ORDER), options, not args.no_save, extra)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,463 @@
+"""Run one benchmark scenario end to end: configuration, processes, load, measurement, clean stop.
+
+For a scenario (:mod:`bench.scenarios`) the harness
+1. writes a benchmark configuration (node.toml, routes.toml, issuer rules) into a temporary folder, with
+   free loopback ports and the node's SQLite journal in that folder (a durable journal: every exchange is
+   committed before its answer leaves, by group commit);
+2. starts the issuer simulator (``bulkhead sim issuer``) and the node (``bulkhead run``) as processes of the
+   same interpreter as the harness, and waits until the node answers the scenario's first request with
+   something other than 91/96 (its connector has signed on);
+3. starts the generator processes (:mod:`bench.loadgen`), gives them one common start time, and samples the
+   CPU time of every process (node and its child processes, simulator, generators) from /proc at the start
+   and at the end of the measured window;
+4. stops everything (SIGTERM: the node drains and flushes its journal), counts the journal rows, and returns
+   a :class:`Report`.
+
+CPU is reported as a percentage of one core over the measured window (utime + stime deltas, proc(5)).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.codec import interpreter
+from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
+from bench.scenarios import Scenario
+from schemes.generic import SCHEME, SPEC
+from switch.wire.framing import FramingConfig, make_framer
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = "from switch.cli import main; main()"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+NOT_READY = {b"91", b"96"}  # the node answers these while its connector is not yet signed on
+
+NODE_TOML = """\
+# Benchmark node written by bench/harness.py: everything on loopback, journal in this folder.
+[node]
+name = "bench"
+var_dir = "{var}"
+routes = "routes.toml"
+
+[journal]
+max_batch = {max_batch}
+max_wait_ms = {max_wait_ms}
+
+[[listeners]]
+name = "acquirer"
+host = "127.0.0.1"
+port = {port}
+scheme = "generic"
+framing = {{ kind = "binary2" }}
+max_connections = 1000
+allow = ["127.0.0.0/8"]
+idle_timeout_s = 600
+
+[[connectors]]
+name = "issuer"
+hosts = ["127.0.0.1:{issuer_port}"]
+scheme = "generic"
+framing = {{ kind = "binary2" }}
+timeout_ms = 5000
+echo_interval_s = 30
+signon = true
+"""
+
+IN_NODE_SIMULATOR_TOML = """
+[[simulators]]
+name = "bench-issuer"
+host = "127.0.0.1"
+port = {issuer_port}
+scheme = "generic"
+framing = {{ kind = "binary2" }}
+rules = "issuer-rules.toml"
+"""
+
+ROUTES_TOML = """\
+default = "issuer"
+
+[destinations.issuer]
+links = ["issuer"]
+timeout_ms = 5000
+"""
+
+# No decline, delay or drop rules: every request is approved; balance inquiries get DE 54.
+ISSUER_RULES_TOML = """\
+[approve]
+balance = 250000
+available = 200000
+currency = "840"
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not run (a process did not start, the node never became ready)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: float = 10.0
+    rate: float = 0.0  # total requests per second over all generators; 0 = open throttle (closed loop)
+    connections: int = 8  # per generator process
+    inflight: int = 32  # per connection
+    generators: int = 1
+    warmup: float = 1.0
+    drain: float = 5.0
+    issuer: str = "process"  # "process": its own process; "in-node": the node's [[simulators]] entry
+    max_batch: int = 1000  # journal group commit
+    max_wait_ms: float = 2.0
+    keep: bool = False  # keep the temporary folder (configuration, logs, database)
+
+
+@dataclass
+class Report:
+    scenario: str
+    description: str
+    interpreter: str
+    machine: dict[str, Any]
+    parameters: dict[str, Any]
+    started_at: str
+    tps: float = 0.0
+    sent: int = 0
+    answered: int = 0
+    timeouts: int = 0
+    unmatched: int = 0
+    errors: int = 0
+    backlog_max: int = 0
+    codes: dict[str, int] = field(default_factory=dict)
+    unexpected_codes: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    cpu_percent: dict[str, float] = field(default_factory=dict)  # per process, % of one core
+    journal_rows: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- processes ---------------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` in seconds (proc(5) fields 14 and 15), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces: split after its closing one.
+    rest = stat[stat.rindex(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (proc(5) /proc/<pid>/task/<tid>/children)."""
+    out: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Proc:
+    label: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise BenchError(f"{self.label} exited with status {self.popen.returncode}:\n{tail}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def _start(label: str, args: list[str], folder: Path) -> _Proc:
+    log = folder / f"{label}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen([sys.executable, "-c", CLI, *args], cwd=REPO, stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return _Proc(label, popen, log)
+
+
+def _wait_port(proc: _Proc, port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.check_alive()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{proc.label} did not listen on port {port} within {timeout:.0f} s")
+
+
+# -- requests ----------------------------------------------------------------------------------------------
+def field_plan() -> FieldPlan:
+    """The response walker's table for the ``generic`` spec (pyiso8583's ``default``: ASCII lengths)."""
+    lengths = [(0, 0), (0, 0)]
+    for number in range(2, 40):
+        entry = SPEC[str(number)]
+        if entry["len_enc"] != "ascii" or entry["data_enc"] not in ("ascii", "b"):
+            raise BenchError(f"field {number}: the generator reads ASCII lengths and ASCII/binary data only")
+        len_type, max_len = entry["len_type"], entry["max_len"]
+        assert isinstance(len_type, int) and isinstance(max_len, int)
+        lengths.append((len_type, max_len))
+    return FieldPlan(tuple(lengths), header=2)
+
+
+def templates_for(scenario: Scenario, terminal_id: str, now: time.struct_time) -> list[Template]:
+    """The scenario's request mix for one connection, framed, with the offsets of STAN and RRN found by
+    encoding each request twice with different values (every other byte is the same)."""
+    framer = make_framer(FramingConfig("binary2"))
+    out = []
+    for mix in scenario.sequence():
+        msg = mix.build(terminal_id, now)
+        has_rrn = msg.mti[1] != "8"
+        frames = []
+        for digit in "120":
+            stamped = msg.copy()
+            stamped[11] = digit * 6
+            if has_rrn:
+                stamped[37] = digit * 12
+            frames.append(framer.encode(SCHEME.encode(stamped)))
+        diff = [i for i, (a, b) in enumerate(zip(frames[0], frames[1], strict=True)) if a != b]
+        if len(diff) != (18 if has_rrn else 6):
+            raise BenchError(f"{mix.label}: cannot locate STAN/RRN in the encoded request")
+        out.append(Template(frames[2], diff[0], diff[6] if has_rrn else None))
+    return out
+
+
+def _probe(port: int, scenario: Scenario, timeout: float = 30.0) -> None:
+    """Send the scenario's first request until the answer is neither 91 nor 96 (links up)."""
+    template = templates_for(scenario, "BENCHPRB", time.gmtime())[0]
+    walker = _Walker(field_plan())
+    frame = bytearray(template.frame)
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        frame[template.stan_at:template.stan_at + 6] = b"%06d" % (900_000 + attempt)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(frame)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise BenchError("the node closed the probe connection")
+                data += chunk
+        _, code = walker.read(data[2:2 + int.from_bytes(data[:2], "big")])
+        if code not in NOT_READY:
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(f"the node still answers {code.decode()} after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+# -- one run -----------------------------------------------------------------------------------------------
+def _percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile of sorted values (0.0 when there are none)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int) -> Path:
+    text = NODE_TOML.format(var=folder / "var", port=port, issuer_port=issuer_port, max_batch=options.max_batch,
+                            max_wait_ms=options.max_wait_ms)
+    if options.issuer == "in-node":
+        text += IN_NODE_SIMULATOR_TOML.format(issuer_port=issuer_port)
+    text += scenario.node_toml.replace("{var}", str(folder))
+    (folder / "node.toml").write_text(text)
+    (folder / "routes.toml").write_text(scenario.routes_toml or ROUTES_TOML)
+    (folder / "issuer-rules.toml").write_text(ISSUER_RULES_TOML)
+    return folder / "node.toml"
+
+
+def _journal_rows(folder: Path) -> int | None:
+    db = folder / "var" / "bulkhead.db"
+    if not db.exists():
+        return None
+    with sqlite3.connect(db) as con:
+        (count,) = con.execute("SELECT count(*) FROM journal").fetchone()
+    return int(count)
+
+
+def _cpu_sample(procs: dict[str, int]) -> dict[str, float]:
+    """CPU seconds per labelled process, and per child of each (a node's cells), at this instant."""
+    out: dict[str, float] = {}
+    for label, pid in procs.items():
+        value = cpu_seconds(pid)
+        if value is not None:
+            out[label] = value
+        for child in children(pid):
+            value = cpu_seconds(child)
+            if value is not None:
+                out[f"{label}/child-{child}"] = value
+    return out
+
+
+def run_scenario(scenario: Scenario, options: Options) -> Report:
+    """Start what ``scenario`` needs, drive it for ``options.duration`` seconds after the warm-up, stop
+    everything and return the figures."""
+    if options.issuer not in ("process", "in-node"):
+        raise BenchError(f"issuer: expected 'process' or 'in-node', not {options.issuer!r}")
+    if options.issuer == "in-node" and not scenario.through_node:
+        raise BenchError(f"{scenario.name} drives the issuer simulator directly: it needs issuer='process'")
+    folder = Path(tempfile.mkdtemp(prefix=f"bulkhead-bench-{scenario.name}-"))
+    procs: list[_Proc] = []
+    report = Report(
+        scenario=scenario.name, description=scenario.description, interpreter=interpreter(),
+        machine={"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
+        parameters={k: v for k, v in asdict(options).items() if k != "keep"},
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    try:
+        issuer_port, port = free_port(), free_port()
+        conf = _write_config(folder, scenario, options, port, issuer_port)
+        pids: dict[str, int] = {}
+        if options.issuer == "process":
+            issuer = _start("issuer", ["sim", "issuer", "--port", str(issuer_port), "--rules",
+                                       str(folder / "issuer-rules.toml")], folder)
+            procs.append(issuer)
+            _wait_port(issuer, issuer_port)
+            pids["issuer"] = issuer.popen.pid
+        target = issuer_port
+        if scenario.through_node:
+            node = _start("node", ["run", "--conf", str(conf), "--log-level", "warning"], folder)
+            procs.append(node)
+            _wait_port(node, port)
+            _probe(port, scenario)
+            pids["node"] = node.popen.pid
+            target = port
+        results = _drive(scenario, options, target, pids, report)
+    finally:
+        for proc in reversed(procs):  # the node first: it drains against a live issuer
+            proc.stop()
+        if scenario.through_node and folder.exists():
+            try:
+                report.journal_rows = _journal_rows(folder)
+            except sqlite3.Error:
+                report.journal_rows = None
+        if options.keep:
+            print(f"kept {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    _merge(report, results, scenario, options)
+    return report
+
+
+def _drive(scenario: Scenario, options: Options, port: int, pids: dict[str, int],
+           report: Report) -> list[WorkerResult]:
+    now = time.gmtime()
+    plan = field_plan()
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing inherited from the harness
+    workers = []
+    for g in range(options.generators):
+        connections = [templates_for(scenario, f"BN{g:02d}{c:04d}", now) for c in range(options.connections)]
+        spec = WorkerSpec(
+            host="127.0.0.1", port=port, connections=connections, inflight=options.inflight,
+            rate=options.rate / options.generators, warmup=options.warmup, duration=options.duration,
+            drain=options.drain, plan=plan, rrn_prefix=f"{g:03d}",
+        )
+        parent, child = context.Pipe()
+        process = context.Process(target=worker_main, args=(spec, child), name=f"bench-generator-{g}")
+        process.start()
+        child.close()
+        workers.append((process, parent))
+    try:
+        for _, pipe in workers:
+            if not pipe.poll(30):
+                raise BenchError("a generator did not connect within 30 s")
+            message = pipe.recv()
+            if message != "ready":
+                raise BenchError(f"generator: {message}")
+        for g, (process, _) in enumerate(workers):
+            assert process.pid is not None
+            pids[f"generator-{g}"] = process.pid
+        t0 = time.monotonic() + 0.2
+        for _, pipe in workers:
+            pipe.send(t0)
+        time.sleep(max(0.0, t0 + options.warmup - time.monotonic()))
+        before = _cpu_sample(pids)
+        time.sleep(max(0.0, t0 + options.warmup + options.duration - time.monotonic()))
+        after = _cpu_sample(pids)
+        report.cpu_percent = {
+            label: round((after[label] - before[label]) / options.duration * 100, 1)
+            for label in after if label in before
+        }
+        results = []
+        for _, pipe in workers:
+            if not pipe.poll(options.drain + 30):
+                raise BenchError("a generator did not report")
+            message = pipe.recv()
+            if not isinstance(message, WorkerResult):
+                raise BenchError(f"generator: {message}")
+            results.append(message)
+        return results
+    finally:
+        for process, pipe in workers:
+            pipe.close()
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _merge(report: Report, results: list[WorkerResult], scenario: Scenario, options: Options) -> None:
+    codes: Counter[str] = Counter()
+    latencies = array("d")
+    for r in results:
+        report.sent += r.sent
+        report.answered += r.answered
+        report.timeouts += r.timeouts
+        report.unmatched += r.unmatched
+        report.errors += r.errors
+        report.backlog_max = max(report.backlog_max, r.backlog_max)
+        codes.update(r.codes)
+        latencies.frombytes(r.latencies)
+    report.tps = round(report.answered / options.duration, 1)
+    report.codes = dict(sorted(codes.items()))
+    report.unexpected_codes = {c: n for c, n in report.codes.items() if c not in scenario.expected_codes}
+    ordered = sorted(latencies)
+    ms = 1000.0
+    report.latency_ms = {
+        "p50": round(_percentile(ordered, 50) * ms, 3),
+        "p95": round(_percentile(ordered, 95) * ms, 3),
+        "p99": round(_percentile(ordered, 99) * ms, 3),
+        "max": round((ordered[-1] if ordered else 0.0) * ms, 3),
+        "mean": round(sum(ordered) / len(ordered) * ms if ordered else 0.0, 3),
+    }

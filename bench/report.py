@@ -1,0 +1,63 @@
+"""Printing and saving benchmark reports: a table for the terminal, JSON under ``bench/results/`` (git-ignored).
+
+Figures only; nothing is judged here except that a run whose answers include codes outside the scenario's
+expected set, timeouts or lost requests is flagged, because its TPS would not mean what it says.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Report
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def problems(report: Report) -> list[str]:
+    """What makes a run's figures suspect (empty when the run is clean)."""
+    out = []
+    if report.unexpected_codes:
+        out.append("unexpected codes " + ", ".join(f"{c}: {n}" for c, n in report.unexpected_codes.items()))
+    if report.timeouts or report.errors or report.unmatched:
+        out.append(f"timeouts {report.timeouts}, errors {report.errors}, unmatched {report.unmatched}")
+    if report.answered == 0:
+        out.append("nothing answered in the measured window")
+    return out
+
+
+def format_table(reports: list[Report]) -> str:
+    """One line per scenario: TPS, latency percentiles, codes and CPU per process (% of one core)."""
+    head = (f"{'scenario':<15} {'TPS':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'answered':>9}  codes / CPU % of one core per process")
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        lat = r.latency_ms
+        codes = " ".join(f"{c}:{n}" for c, n in r.codes.items()) or "-"
+        cpu = " ".join(f"{label}={value:.0f}" for label, value in r.cpu_percent.items())
+        lines.append(f"{r.scenario:<15} {r.tps:>9,.0f} {lat['p50']:>8.2f} {lat['p95']:>8.2f} {lat['p99']:>8.2f} "
+                     f"{lat['max']:>8.2f} {r.answered:>9}  {codes} | {cpu}")
+        rate = r.parameters["rate"]
+        lines.append(f"{'':<15} {'':>9} rate {'open' if not rate else f'{rate:g}/s'}, "
+                     f"{r.parameters['generators']}x{r.parameters['connections']} connections x "
+                     f"{r.parameters['inflight']} in flight, {r.parameters['duration']:g} s"
+                     + (f", journal rows {r.journal_rows}" if r.journal_rows is not None else ""))
+        for problem in problems(r):
+            lines.append(f"{'':<15} !! {problem}")
+    return "\n".join(lines)
+
+
+def save(reports: list[Report], extra: dict[str, Any] | None = None, folder: Path = RESULTS) -> Path:
+    """Write ``<UTC time>-<scenarios>.json`` and ``latest.json`` into ``folder``; return the first path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = reports[0].scenario if len(reports) == 1 else "all"
+    path = folder / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{names}.json"
+    document: dict[str, Any] = {"scenarios": [r.to_json() for r in reports]}
+    if extra:
+        document.update(extra)
+    text = json.dumps(document, indent=2) + "\n"
+    path.write_text(text)
+    (folder / "latest.json").write_text(text)
+    return path
