@@ -1,0 +1,160 @@
+"""Loading a cell's working set and writing its effects: Core statements, no ORM objects.
+
+:func:`load_rows` reads what a cell keeps in memory (:class:`~processors.state.CellState`); :func:`write_batch`
+stores the snapshots of one or more :class:`~processors.model.Effects` inside the caller's transaction
+(the cell's group-commit writer: one transaction per batch of decisions, the answers leave only after it).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, Executable, Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from processors.model import (
+    ROW_TYPES,
+    Customer,
+    Effects,
+    Entry,
+    Hold,
+    HoldStatus,
+    Posting,
+    Row,
+    Txn,
+    Usage,
+)
+from processors.state import CellState
+from processors.storage.db import current_revision, head_revision
+from processors.storage.tables import TABLES, field_names
+from switch.storage.errors import StorageError, storage_errors
+
+# Postings and entries are the ledger's history: written, checked, never loaded into a cell's memory.
+_INSERT_ONLY: Final = frozenset({Posting, Entry})
+LOADED_TYPES: Final = tuple(row_type for row_type in ROW_TYPES if row_type not in _INSERT_ONLY)
+# Usage of today and yesterday (UTC business days): a restart just after midnight still sees the day before.
+USAGE_DAYS: Final = 2
+
+
+def _select(row_type: type[Row], now: datetime, retention_days: int) -> Select[Any]:
+    table = TABLES[row_type]
+    query = select(*(table.c[name] for name in field_names(row_type)))
+    if row_type is Hold:
+        query = query.where(table.c.status == HoldStatus.OPEN)
+    elif row_type is Usage:
+        query = query.where(table.c.day > now.date() - timedelta(days=USAGE_DAYS))
+    elif row_type is Txn:
+        # In creation order, so that of two transactions with one duplicate key the later one is indexed.
+        return query.where(table.c.created_at >= now - timedelta(days=retention_days)).order_by(
+            table.c.created_at, table.c.id
+        )
+    # In key order: card ids grow with issuance, so a replacement card comes after the card it replaces
+    # and CellState.put indexes the newer one for a shared PAN hash.
+    return query.order_by(*(table.c[name] for name in row_type.KEY))
+
+
+def load_rows(engine: Engine, cell: int, now: datetime, retention_days: int) -> list[Row]:
+    """Every row a running cell keeps in memory, from its database at ``engine``.
+
+    That is all sequences, customers, credit lines, accounts, cards and installment plans; open holds;
+    usage of the last two business days; transactions created within ``retention_days`` of ``now``
+    (aware). Postings and entries stay in the database. Refuses a database that is not migrated to the
+    newest revision, or that holds customers of another cell (a ``database_url`` mix-up).
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if retention_days < 0:
+        raise ValueError("retention_days must not be negative")
+    _check_revision(engine)
+    rows: list[Row] = []
+    with storage_errors(f"load cell {cell:02d}"), engine.connect() as connection, _gc_paused():
+        for row_type in LOADED_TYPES:
+            result = connection.execute(_select(row_type, now, retention_days)).all()
+            # Columns are selected in dataclass field order, so a result row is the constructor's arguments.
+            rows.extend(row_type(*values) for values in result)
+    for row in rows:
+        if isinstance(row, Customer) and row.cell != cell:
+            raise StorageError(
+                f"cell {cell:02d} database holds customer {row.id} of cell {row.cell:02d}: wrong database?"
+            )
+    return rows
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while hundreds of thousands of rows are built (none of them is garbage):
+    the collector's repeated full passes over the growing heap cost about a third of a large load."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_state(engine: Engine, cell: int, now: datetime, retention_days: int) -> CellState:
+    """The cell's working state (:func:`load_rows` indexed by :meth:`CellState.from_rows`)."""
+    return CellState.from_rows(cell, load_rows(engine, cell, now, retention_days))
+
+
+def _check_revision(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise StorageError(
+            f"cell database is at revision {current or 'none'}, this version needs {head}: run the migrations"
+        )
+
+
+def write_batch(connection: Connection, batches: Sequence[Effects]) -> int:
+    """Store the snapshots of ``batches`` inside the caller's transaction; returns the rows written.
+
+    Every snapshot is upserted by its type's KEY; of several snapshots of one row the last one wins (they
+    are deduplicated here first, so each row is written once). Postings and entries are insert-only: a row
+    already there is kept as it is. Rows go in per table with one executemany, tables in ROW_TYPES order.
+    The caller owns the transaction (``with engine.begin() as connection: write_batch(connection, ...)``),
+    so a failure leaves nothing of the batch behind once it rolls back.
+    """
+    latest: dict[type[Row], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for effects in batches:
+        for row_type, snapshot in effects.rows:
+            if row_type not in TABLES:
+                raise TypeError(f"{row_type.__name__} is not a stored row type")
+            latest.setdefault(row_type, {})[tuple(snapshot[name] for name in row_type.KEY)] = snapshot
+    written = 0
+    with storage_errors("write cell batch"):
+        for row_type in ROW_TYPES:
+            rows = latest.get(row_type)
+            if rows:
+                connection.execute(_upsert(connection.dialect.name, row_type), list(rows.values()))
+                written += len(rows)
+    return written
+
+
+_STATEMENTS: dict[tuple[str, type[Row]], Executable] = {}
+
+
+def _upsert(dialect: str, row_type: type[Row]) -> Executable:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET every other column (DO NOTHING for the ledger)."""
+    statement = _STATEMENTS.get((dialect, row_type))
+    if statement is None:
+        statement = _STATEMENTS[dialect, row_type] = _build_upsert(dialect, row_type)
+    return statement
+
+
+def _build_upsert(dialect: str, row_type: type[Row]) -> Executable:
+    table = TABLES[row_type]
+    if dialect == "postgresql":
+        insert: postgresql.Insert | sqlite.Insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(table)
+    else:
+        raise StorageError(f"cell storage supports SQLite and PostgreSQL, not {dialect}")
+    if row_type in _INSERT_ONLY:
+        return insert.on_conflict_do_nothing(index_elements=list(row_type.KEY))
+    updates = {name: insert.excluded[name] for name in field_names(row_type) if name not in row_type.KEY}
+    return insert.on_conflict_do_update(index_elements=list(row_type.KEY), set_=updates)

@@ -1,0 +1,382 @@
+"""A cell's database: migrations, the writer's upserts and the working set loaded back (SQLite and PostgreSQL).
+
+No ``__init__.py`` in this folder: as a package it would be named ``processors`` and shadow the real one.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, select
+
+from processors.model import (
+    Account,
+    Card,
+    CardStatus,
+    CreditLine,
+    Customer,
+    Effects,
+    Entry,
+    Hold,
+    HoldStatus,
+    InstallmentPlan,
+    Posting,
+    Row,
+    Sequence,
+    Txn,
+    TxnStatus,
+    Usage,
+)
+from processors.storage import (
+    TABLE_NAMES,
+    TABLES,
+    StorageError,
+    current_revision,
+    downgrade,
+    head_revision,
+    load_rows,
+    load_state,
+    make_engine,
+    upgrade,
+    write_batch,
+)
+from processors.storage.tables import metadata
+from switch.storage import upgrade as upgrade_switch
+
+T0 = datetime(2026, 5, 20, 10, 30, 15, 123456, tzinfo=UTC)
+CEST = timezone(timedelta(hours=2))  # a non-UTC offset: what comes back must be the same instant, in UTC
+RETENTION = 35
+CELL_TABLES = set(TABLE_NAMES.values())
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a cell database migrated to the newest revision."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def write(engine: Engine, *batches: Effects) -> int:
+    with engine.begin() as connection:
+        return write_batch(connection, batches)
+
+
+def effects(*rows: Row) -> Effects:
+    result = Effects()
+    result.add(*rows)
+    return result
+
+
+# -- builders: one realistic row of every type ---------------------------------------------------------------
+
+def customer(seq: int = 1, cell: int = 1) -> Customer:
+    return Customer(f"{cell:02d}{seq:08d}", cell, "Ada Lovelace", f"CIF-{seq}", created_at=T0.astimezone(CEST))
+
+
+def credit_line() -> CreditLine:
+    return CreditLine("0100000002", "0100000001", "USD", limit=500_000, cash_limit=100_000, owed=1200, held=300)
+
+
+def debit_account() -> Account:
+    return Account(
+        "0100000001", "0100000001", "checking", "USD", "debit-classic", ledger_balance=98_800, held=1500,
+        pricing={"overdraft": 0, "fees": {"withdrawal.atm.foreign": {"fixed": 250, "rate_bp": 100}}},
+        opened_at=T0,
+    )
+
+
+def credit_account() -> Account:
+    return Account(
+        "0100000003", "0100000001", "credit", "USD", "credit-gold", ledger_balance=-1200,
+        credit_line_id="0100000002", opened_at=T0,
+    )
+
+
+def card(seq: int = 1, *, pan_hash: str = "a" * 64, replaces: str | None = None) -> Card:
+    return Card(
+        f"K01{seq:08d}", pan_hash, "0119", "476173", pan_sealed=bytes(range(256)) + b"\x00\xff",
+        customer_id="0100000001", product="debit-classic", account_id="0100000001",
+        accounts={"10": "0100000001", "20": "0100000004"}, status=CardStatus.ACTIVE, expiry="2905",
+        pvv="1234", limits={"atm": {"per_txn": 50_000, "daily_count": 10}, "pos": {}}, replaces=replaces,
+        issued_at=T0.astimezone(CEST),
+    )
+
+
+def hold(n: int = 1, status: HoldStatus = HoldStatus.OPEN, amount: int = 1500) -> Hold:
+    return Hold(
+        f"H01-{n}", "K0100000001", "0100000001", None, f"T01-{n}", amount, "USD", cash=False,
+        created_at=T0, expires_at=T0 + timedelta(days=7), status=status,
+    )
+
+
+def txn(n: int = 1, created_at: datetime = T0, dup_key: str | None = None) -> Txn:
+    return Txn(
+        f"T01-{n}", dup_key or f"010-{n:06d}-0520103015-ATM00001-00000000001", "0100", "010000", "withdrawal",
+        "atm", "K0100000001", "0100000001", 1500, "USD", 0, "00", "A1B2C3", f"{n:06d}", f"{n:012d}",
+        "ATM00001", "00000000001", created_at, TxnStatus.APPROVED, hold_id=f"H01-{n}",
+    )
+
+
+def posting(n: int = 1) -> Posting:
+    posting = Posting(f"P01-{n}", f"T01-{n}", T0, "withdrawal")
+    posting.entries = [
+        Entry(f"E01-{n}-1", posting.id, "0100000001", -1500, "USD"),
+        Entry(f"E01-{n}-2", posting.id, "GL:SETTLEMENT", 1500, "USD"),
+    ]
+    return posting
+
+
+def plan() -> InstallmentPlan:
+    return InstallmentPlan(
+        "I01-1", "0100000002", "0100000003", "T01-9", "USD", principal=1200, count=3, fee=36, rate_bp=300,
+        created_at=T0,
+    )
+
+
+def every_row() -> list[Row]:
+    return [
+        Sequence("customer", 1), Sequence("card:476173", 7), customer(), credit_line(), debit_account(),
+        credit_account(), card(), hold(), Usage("K0100000001", T0.date(), "atm", 1500, 1), txn(), posting(),
+        plan(),
+    ]
+
+
+# -- migrations ----------------------------------------------------------------------------------------------
+
+def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) is None
+        upgrade(db_url)
+        assert current_revision(engine) == head_revision() == "0001"
+        inspector = inspect(engine)
+        assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
+        indexes = {
+            (ix["name"], table, tuple(ix["column_names"]))
+            for table in CELL_TABLES for ix in inspector.get_indexes(table)
+        }
+        assert indexes == {
+            ("ix_cell_cards_pan_hash", "cell_cards", ("pan_hash",)),
+            ("ix_cell_holds_status", "cell_holds", ("status",)),
+            ("ix_cell_txns_dup_key", "cell_txns", ("dup_key",)),
+            ("ix_cell_txns_created_at", "cell_txns", ("created_at",)),
+            ("ix_cell_entries_account", "cell_entries", ("account",)),
+            ("ix_cell_entries_posting_id", "cell_entries", ("posting_id",)),
+        }
+        assert inspector.get_pk_constraint("cell_usage")["constrained_columns"] == ["card_id", "day", "channel"]
+    finally:
+        engine.dispose()
+
+
+def test_tables_and_migrations_describe_the_same_schema(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"include_name": _cell_tables_only})
+        assert compare_metadata(context, metadata) == []
+
+
+def _cell_tables_only(name: str | None, type_: str, _parents: object) -> bool:
+    return type_ != "table" or name in CELL_TABLES
+
+
+def test_downgrade_to_base_drops_every_cell_table_and_upgrade_restores_them(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)  # at head already: nothing to do
+    engine = make_engine(db_url)
+    try:
+        downgrade(db_url, "base")
+        assert current_revision(engine) is None
+        assert CELL_TABLES.isdisjoint(inspect(engine).get_table_names())
+        upgrade(db_url)
+        assert set(inspect(engine).get_table_names()) >= CELL_TABLES
+    finally:
+        engine.dispose()
+
+
+def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> None:
+    upgrade_switch(db_url)
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) == "0001"
+        downgrade(db_url, "base")
+        names = set(inspect(engine).get_table_names())
+        assert {"journal", "saf_entries", "alembic_version"} <= names
+        assert CELL_TABLES.isdisjoint(names)
+    finally:
+        engine.dispose()
+
+
+def test_unknown_revision_is_a_storage_error(db_url: str) -> None:
+    with pytest.raises(StorageError, match="9999"):
+        upgrade(db_url, "9999")
+
+
+# -- write and load ------------------------------------------------------------------------------------------
+
+def test_every_row_type_round_trips_with_aware_times_json_bytes_and_enums(engine: Engine) -> None:
+    rows = every_row()
+    assert write(engine, effects(*rows)) == len(rows) + 2  # the posting's two entries are rows of their own
+    loaded = load_rows(engine, 1, T0, RETENTION)
+    expected = [row for row in rows if not isinstance(row, Posting)]
+    assert _same(loaded, expected)
+    by_type = {type(row): row for row in loaded}
+    loaded_card = by_type[Card]
+    assert isinstance(loaded_card, Card)
+    assert loaded_card == card()
+    assert loaded_card.issued_at is not None and loaded_card.issued_at.tzinfo == UTC
+    assert type(loaded_card.pan_sealed) is bytes and loaded_card.pan_sealed == card().pan_sealed
+    assert type(loaded_card.status) is CardStatus and loaded_card.limits["atm"] == {"per_txn": 50_000,
+                                                                                     "daily_count": 10}
+    loaded_hold = by_type[Hold]
+    assert isinstance(loaded_hold, Hold) and type(loaded_hold.status) is HoldStatus and loaded_hold.cash is False
+    loaded_txn = by_type[Txn]
+    assert isinstance(loaded_txn, Txn) and type(loaded_txn.status) is TxnStatus
+    assert loaded_txn.created_at.tzinfo == UTC and loaded_txn.created_at == T0
+    loaded_usage = by_type[Usage]
+    assert isinstance(loaded_usage, Usage) and type(loaded_usage.day) is date
+    with engine.connect() as connection:
+        entries = connection.execute(select(TABLES[Entry]).order_by(TABLES[Entry].c.id)).all()
+        postings = connection.execute(select(TABLES[Posting])).all()
+    assert [Entry(*row) for row in entries] == posting().entries
+    assert [(row.id, row.created_at) for row in postings] == [("P01-1", T0)]
+    assert postings[0].created_at.tzinfo == UTC
+
+
+def _same(loaded: list[Row], expected: list[Row]) -> bool:
+    """Equality of row lists regardless of order (dataclass ``==`` compares instants across offsets)."""
+    remaining = list(expected)
+    for row in loaded:
+        if row not in remaining:
+            return False
+        remaining.remove(row)
+    return not remaining
+
+
+def test_load_state_indexes_what_was_loaded(engine: Engine) -> None:
+    write(engine, effects(*every_row()))
+    state = load_state(engine, 1, T0, RETENTION)
+    assert gc.isenabled()  # paused during the load only
+    assert state.cell == 1
+    assert set(state.customers) == {"0100000001"}
+    assert set(state.accounts) == {"0100000001", "0100000003"}
+    assert state.credit_lines["0100000002"] == credit_line()
+    assert state.cards_by_hash["a" * 64].id == "K0100000001"
+    assert set(state.holds) == {"H01-1"}
+    assert set(state.usage) == {("K0100000001", T0.date(), "atm")}
+    assert state.txns_by_dup_key[txn().dup_key].id == "T01-1"
+    assert set(state.plans) == {"I01-1"}
+    assert {name: seq.value for name, seq in state.sequences.items()} == {"customer": 1, "card:476173": 7}
+
+
+def test_a_later_snapshot_of_the_same_row_wins_within_and_across_calls(engine: Engine) -> None:
+    account = debit_account()
+    first = effects(account)
+    account.ledger_balance = 50
+    second = effects(account)
+    account.ledger_balance = 70
+    account.pricing["overdraft"] = 5000  # the earlier snapshots are copies: they must not see this
+    second.add(account, Usage("K0100000001", T0.date(), "atm", 100, 1), Usage("K0100000001", T0.date(), "atm",
+                                                                              300, 2))
+    assert write(engine, first, second) == 2  # deduplicated: one account, one usage row
+    assert first.rows[0][1]["ledger_balance"] == 98_800 and first.rows[0][1]["pricing"]["overdraft"] == 0
+    state = load_state(engine, 1, T0, RETENTION)
+    assert state.accounts[account.id].ledger_balance == 70
+    assert state.accounts[account.id].pricing["overdraft"] == 5000
+    assert (state.usage[("K0100000001", T0.date(), "atm")].amount,
+            state.usage[("K0100000001", T0.date(), "atm")].count) == (300, 2)
+
+    account.status, account.held = "frozen", 0
+    assert write(engine, effects(account)) == 1  # an existing row is updated in place
+    reloaded = load_state(engine, 1, T0, RETENTION).accounts[account.id]
+    assert (reloaded.status, reloaded.held, reloaded.ledger_balance) == ("frozen", 0, 70)
+
+
+def test_postings_and_entries_are_insert_only(engine: Engine) -> None:
+    write(engine, effects(posting()))
+    changed = posting()
+    changed.description = "rewritten"
+    changed.entries[0].amount = -1
+    write(engine, effects(changed))
+    with engine.connect() as connection:
+        assert connection.execute(select(TABLES[Posting].c.description)).scalar_one() == "withdrawal"
+        amounts = connection.execute(select(TABLES[Entry].c.amount).order_by(TABLES[Entry].c.id)).scalars().all()
+    assert amounts == [-1500, 1500]
+
+
+def test_a_failed_batch_leaves_nothing_behind(engine: Engine) -> None:
+    bad = txn(2)
+    bad.created_at = datetime(2026, 5, 20, 10, 30)  # naive: no instant, refused
+    with pytest.raises(StorageError, match="write cell batch"), engine.begin() as connection:
+        write_batch(connection, [effects(customer(), debit_account(), bad)])
+    assert load_rows(engine, 1, T0, RETENTION) == []
+
+
+def test_an_unknown_row_type_is_refused(engine: Engine) -> None:
+    class Stray(Row):
+        pass
+
+    with pytest.raises(TypeError, match="Stray"), engine.begin() as connection:
+        write_batch(connection, [Effects([(Stray, {"id": "x"})])])
+
+
+# -- what a cell loads ---------------------------------------------------------------------------------------
+
+def test_load_keeps_open_holds_recent_usage_and_transactions_within_retention(engine: Engine) -> None:
+    cutoff = T0 - timedelta(days=RETENTION)
+    write(engine, effects(
+        hold(1), hold(2, HoldStatus.COMPLETED), hold(3, HoldStatus.RELEASED), hold(4, HoldStatus.EXPIRED),
+        Usage("K0100000001", T0.date(), "atm", 1, 1),
+        Usage("K0100000001", T0.date() - timedelta(days=1), "atm", 2, 1),
+        Usage("K0100000001", T0.date() - timedelta(days=2), "atm", 3, 1),
+        txn(1, T0), txn(2, cutoff.astimezone(CEST)), txn(3, cutoff - timedelta(microseconds=1)), posting(1),
+    ))
+    state = load_state(engine, 1, T0, RETENTION)
+    assert set(state.holds) == {"H01-1"}
+    assert {day for (_, day, _) in state.usage} == {T0.date(), T0.date() - timedelta(days=1)}
+    assert set(state.txns) == {"T01-1", "T01-2"}
+    loaded = load_rows(engine, 1, T0, RETENTION)
+    assert not any(isinstance(row, Posting | Entry) for row in loaded)
+
+
+def test_the_latest_transaction_answers_for_a_duplicate_key(engine: Engine) -> None:
+    write(engine, effects(txn(2, T0, dup_key="same"), txn(1, T0 - timedelta(seconds=5), dup_key="same")))
+    assert load_state(engine, 1, T0, RETENTION).txns_by_dup_key["same"].id == "T01-2"
+
+
+def test_the_newest_card_of_a_replacement_chain_answers_for_the_pan(engine: Engine) -> None:
+    first, second, third = card(1), card(2, replaces="K0100000001"), card(3, replaces="K0100000002")
+    first.status = second.status = CardStatus.REPLACED
+    # Stored out of issue order: indexing them in storage order would leave the middle card answering.
+    write(engine, effects(first, third, second))
+    state = load_state(engine, 1, T0, RETENTION)
+    assert state.cards_by_hash[first.pan_hash].id == third.id
+    assert set(state.cards) == {first.id, second.id, third.id}
+
+
+def test_load_refuses_a_database_not_migrated(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with pytest.raises(StorageError, match="run the migrations"):
+            load_rows(engine, 1, T0, RETENTION)
+    finally:
+        engine.dispose()
+
+
+def test_load_refuses_another_cells_database(engine: Engine) -> None:
+    write(engine, effects(customer(1, cell=1), customer(2, cell=2)))
+    with pytest.raises(StorageError, match="customer 0200000002 of cell 02"):
+        load_rows(engine, 1, T0, RETENTION)
+
+
+def test_load_needs_an_aware_now(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        load_rows(engine, 1, T0.replace(tzinfo=None), RETENTION)
