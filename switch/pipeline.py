@@ -1,12 +1,13 @@
 """Request processing: small steps over a per-transaction context (jPOS TransactionManager participants).
 
-validate -> route -> forward -> respond, journaled before the response leaves. A step that fails decides the
-response code; the response is sent only once the outcome is final. Per-transaction state lives in
-:class:`Exchange`, never on the node.
+validate -> route -> security (PIN translation) -> forward -> respond, journaled before the response leaves.
+A step that fails decides the response code; the response is sent only once the outcome is final.
+Per-transaction state lives in :class:`Exchange`, never on the node.
 
 Every request gets exactly one response:
 - a request that fails validation gets 30 (format error);
 - no route (or a reject rule) gets 92;
+- a PIN block that the HSM cannot decipher under the source's key gets 55; no HSM answer, 96;
 - no usable link, or no answer within the destination's timeout, gets 91; a financial request that was sent
   and not answered is reversed through the store-and-forward queue (0400, repeated as 0401);
 - advices and reversals (which the receiver must accept, ISO 8583 MTI rules) that cannot be delivered now are
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from hsm.errors import HsmError
 from schemes.base import FieldError, SchemeAdapter
 from switch.codes import ResponseCode, is_approval
 from switch.errors import EncodeError, RemoteProtocolError
@@ -116,8 +118,55 @@ async def _decide(node: Node, x: Exchange) -> None:
         await _unavailable(node, x)
         return
     x.link = link
+    if 52 in msg.fields and not await _translate_pin(node, x, link):
+        return
     timeout = (decision.destination.timeout_ms or link.config.timeout_ms) / 1000
     await _forward(node, x, link, timeout)
+
+
+# HSM error codes that mean the PIN block itself is bad (the cardholder's or terminal's data, not the switch):
+# 20 PIN block does not contain valid values, 24 PIN length out of range (payShield host command manual).
+_PIN_DATA_ERRORS = frozenset({"20", "24"})
+
+
+async def _translate_pin(node: Node, x: Exchange, link: OutboundLink) -> bool:
+    """Re-encrypt DE 52 from the source's key (terminal TPK: CA, zone ZPK: CC) to the destination's ZPK.
+
+    A source without a configured key forwards DE 52 as it came (source and destination share the zone key).
+    Returns False with ``x.response`` set when the exchange ends here.
+    """
+    msg = x.request
+    source_key = node.pin_keys.get(x.source)
+    if source_key is None:
+        return True
+    destination_key = link.config.pin_key
+    block = msg.fields[52]
+    pan = msg.pan
+    if destination_key is None or node.hsm is None or not isinstance(block, bytes) or not pan or len(pan) < 13:
+        why = ("no pin_key on " + link.name) if destination_key is None else "no PAN or PIN block to translate"
+        log.warning("exchange %s: PIN cannot be translated (%s)", msg.meta.trace_id, why)
+        x.response = x.scheme.make_response(msg, ResponseCode.SYSTEM_MALFUNCTION if destination_key is None
+                                            else ResponseCode.FORMAT_ERROR)
+        x.outcome = "error"
+        return False
+    account = pan[-13:-1]  # 12 right-most digits without the check digit (ISO 9564-1 format 0)
+    try:
+        if source_key.type == "TPK":
+            result = await node.hsm.translate_pin_tpk_to_zpk(source_key.key, destination_key.key, block.hex().upper(),
+                                                             account)
+        else:
+            result = await node.hsm.translate_pin_zpk_to_zpk(source_key.key, destination_key.key,
+                                                             block.hex().upper(), account)
+    except HsmError as exc:
+        bad_block = exc.code in _PIN_DATA_ERRORS
+        log.info("exchange %s: PIN translation failed (HSM error %s)", msg.meta.trace_id, exc.code)
+        x.response = x.scheme.make_response(
+            msg, ResponseCode.INCORRECT_PIN if bad_block else ResponseCode.SYSTEM_MALFUNCTION)
+        x.outcome = "declined" if bad_block else "error"
+        x.notes.append(f"PIN translation failed: HSM error {exc.code}")
+        return False
+    msg.fields[52] = bytes.fromhex(result.pin_block)
+    return True
 
 
 async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) -> None:

@@ -1,0 +1,44 @@
+"""The node's (or a cell's) HSM, opened from its ``[hsm]`` configuration.
+
+``software``: the software HSM in process, loaded from the LMK file (owner-only, see :mod:`hsm.lmk`) or, for
+demos and tests only, the public Thales test LMK. ``thales``: a payShield (or ``bulkhead hsm serve``) over TCP
+through the pipelining client pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from hsm.interface import Hsm, SoftwareBackend
+from hsm.lmk import Lmk
+from hsm.software import SoftwareHsm
+from switch.config import HsmConfig
+
+log = logging.getLogger("bulkhead.hsm")
+
+
+def software_hsm(cfg: HsmConfig) -> SoftwareHsm:
+    """The in-process software HSM of a ``kind = "software"`` configuration."""
+    if cfg.test_lmk:
+        log.warning("HSM: using the public Thales TEST LMK: for demos and tests only")
+        return SoftwareHsm(Lmk.thales_test())
+    assert cfg.lmk is not None
+    return SoftwareHsm.from_file(cfg.lmk)
+
+
+@asynccontextmanager
+async def open_hsm(cfg: HsmConfig) -> AsyncIterator[Hsm]:
+    """An :class:`~hsm.interface.Hsm` for the configuration, connected (thales) while the context is open."""
+    if cfg.kind == "software":
+        yield SoftwareBackend(software_hsm(cfg))
+        return
+    from hsm.thales.backend import ThalesBackend
+    from hsm.thales.client import ClientConfig, open_thales_client
+    from hsm.thales.profile import DEFAULT_PROFILE
+
+    client_cfg = ClientConfig(host=cfg.host, port=cfg.port, header_length=cfg.header_length,
+                              pool_size=cfg.pool_size)
+    async with open_thales_client(client_cfg, wait=False) as client:
+        yield ThalesBackend(client, DEFAULT_PROFILE, timeout=cfg.timeout_ms / 1000)
