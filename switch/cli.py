@@ -331,14 +331,35 @@ def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | Non
             click.echo("  response: " + " ".join(f"{k}={v}" for k, v in r.response.items()))
 
 
+# -- cell ------------------------------------------------------------------------------------------------
+@main.group()
+def cell() -> None:
+    """Issuer processor cells ([cells] in node.toml)."""
+
+
+@cell.command("run")
+@conf_option
+@click.option("--cell", "number", type=int, required=True, help="cell number, 0 .. count - 1")
+@click.option("--log-level", default="info", show_default=True)
+@click.option("--plain-logs", is_flag=True, help="human-readable log lines instead of JSON lines")
+def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool) -> None:
+    """Run one cell in the foreground (the node does this itself when [cells] supervise = true)."""
+    from switch.cells.host import main as run_cell_process
+
+    sys.exit(run_cell_process(conf, number, log_level=log_level, json_logs=not plain_logs))
+
+
 def _register_optional_groups() -> None:
-    """Command groups owned by other packages (simulators, HSM, keys)."""
+    """Command groups owned by other packages (simulators, HSM, keys, card and account lifecycle)."""
     from hsm.cli import hsm_group, keys_group
+    from switch.cardcli import GROUPS
     from switch.sim.cli import sim
 
     main.add_command(sim)
     main.add_command(keys_group)
     main.add_command(hsm_group)
+    for group in GROUPS:
+        main.add_command(group)
 
 
 _register_optional_groups()

@@ -10,12 +10,16 @@ Layout of ``node.toml`` (see ``conf/demo/node.toml`` for a commented example)::
     [journal]     max_batch, max_wait_ms
     [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
     [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
+    [hsm]         kind = "software" (lmk = FILE | test_lmk = true) | "thales" (host, port, header_length,
+                  pool_size, timeout_ms); needed when a link has a pin_key
     [[listeners]] name, host, port, scheme, framing{...}, max_connections, allow, idle_timeout_s,
-                  on_format_error, tls{cert, key}
+                  on_format_error, tls{cert, key}, pin_key{type = TPK|ZPK, key = LMK cryptogram}
     [[connectors]] name, hosts, scheme, framing{...}, timeout_ms, echo_interval_s, signon,
-                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight
+                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, pin_key{type = ZPK, key}
     [[simulators]] name, host, port, scheme, framing{...}, rules   (demo only: an issuer simulator
                   started inside the node)
+    [cells]       count, host, base_port, database_url, products, timeout_ms, hsm{...}, ... (issuer processor
+                  cells: switch.cells.config; each adds a connector named cell-00, cell-01, ...)
 """
 
 from __future__ import annotations
@@ -26,16 +30,45 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switch.errors import ConfigError
 from switch.wire.framing import FramingConfig, framing_config_from_dict
+
+if TYPE_CHECKING:
+    from switch.cells.config import CellsConfig
 
 
 @dataclass(frozen=True)
 class TlsConfig:
     cert: Path
     key: Path
+
+
+@dataclass(frozen=True)
+class PinKey:
+    """The key PIN blocks travel under on a link: a TPK (terminals) or ZPK (zone), as an LMK cryptogram."""
+
+    type: str  # "TPK" | "ZPK"
+    key: str
+
+    def __repr__(self) -> str:
+        return f"PinKey({self.type}, {self.key[:5]}...)"  # a cryptogram, but no need to print it whole
+
+
+@dataclass(frozen=True)
+class HsmConfig:
+    """``[hsm]``: the node's HSM. ``software``: the in-process software HSM with an LMK file (or the public test
+    LMK, demos only); ``thales``: a payShield (or ``bulkhead hsm serve``) over TCP."""
+
+    kind: str  # "software" | "thales"
+    lmk: Path | None = None
+    test_lmk: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1500
+    header_length: int = 4
+    pool_size: int = 2
+    timeout_ms: int = 2000
 
 
 @dataclass(frozen=True)
@@ -52,6 +85,7 @@ class ListenerConfig:
     tls: TlsConfig | None = None
     # Requests one connection may have in progress; beyond it the node stops reading that connection.
     max_inflight_per_connection: int = 256
+    pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,7 @@ class ConnectorConfig:
     # Fields that, with the folded MTI, pair a response with its request on this link; None: the scheme's
     # default (11 + 41). Some hosts match on 37 (RRN) or on 11 alone.
     match_fields: tuple[int, ...] | None = None
+    pin_key: PinKey | None = None  # the zone key this destination expects DE 52 under
 
 
 @dataclass(frozen=True)
@@ -119,6 +154,8 @@ class NodeConfig:
     journal: JournalConfig = field(default_factory=JournalConfig)
     saf: SafConfig = field(default_factory=SafConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    hsm: HsmConfig | None = None
+    cells: CellsConfig | None = None  # [cells]: issuer processor cells (their connectors are in `connectors`)
 
     @property
     def link_names(self) -> frozenset[str]:
@@ -252,6 +289,7 @@ def _listener(t: _Table, base: Path) -> ListenerConfig:
         on_format_error=policy,
         tls=tls,
         max_inflight_per_connection=t.positive("max_inflight_per_connection", 256),
+        pin_key=_pin_key(t, ("TPK", "ZPK")),
     )
     t.done()
     return cfg
@@ -284,9 +322,48 @@ def _connector(t: _Table) -> ConnectorConfig:
         backoff_max_ms=t.positive("backoff_max_ms", 30_000),
         max_inflight=t.positive("max_inflight", 10_000),
         match_fields=_match_fields(t),
+        pin_key=_pin_key(t, ("ZPK",)),
     )
     if cfg.backoff_initial_ms > cfg.backoff_max_ms:
         raise t.error("backoff_initial_ms", f"is larger than backoff_max_ms ({cfg.backoff_max_ms})")
+    t.done()
+    return cfg
+
+
+def _pin_key(t: _Table, types: tuple[str, ...]) -> PinKey | None:
+    """``pin_key = { type = "TPK", key = "U..." }``: the key must be an LMK cryptogram (variant scheme U/T or
+    X9.17 X; 16 hex digits single length), never a clear key."""
+    k = t.table("pin_key")
+    if k is None:
+        return None
+    kind = k.get("type", str, required=True).upper()
+    if kind not in types:
+        raise k.error("type", f"must be {' or '.join(types)} here, got {kind!r}")
+    key = k.get("key", str, required=True).upper()
+    body = key[1:] if key[:1] in ("U", "T", "X") else key
+    expected = {"U": 32, "X": 32, "T": 48}.get(key[:1], 16)
+    if len(body) != expected or any(c not in "0123456789ABCDEF" for c in body):
+        raise k.error("key", "must be a key cryptogram under the LMK (U + 32 hex digits, T + 48, or 16 hex)")
+    k.done()
+    return PinKey(kind, key)
+
+
+def _hsm(t: _Table, base: Path) -> HsmConfig:
+    kind = t.get("kind", str, required=True)
+    if kind == "software":
+        lmk = t.get("lmk", str, None)
+        test_lmk = t.get("test_lmk", bool, False)
+        if (lmk is None) == (not test_lmk):
+            raise t.error("lmk", "give exactly one of lmk = \"FILE\" or test_lmk = true (demos and tests only)")
+        cfg = HsmConfig(kind, lmk=_path(base, lmk) if lmk else None, test_lmk=test_lmk)
+    elif kind == "thales":
+        cfg = HsmConfig(kind, host=t.get("host", str, "127.0.0.1"), port=_port(t),
+                        header_length=t.non_negative("header_length", 4), pool_size=t.positive("pool_size", 2),
+                        timeout_ms=t.positive("timeout_ms", 2000))
+        if cfg.header_length > 16:
+            raise t.error("header_length", "must be 0 to 16")
+    else:
+        raise t.error("kind", f"must be 'software' or 'thales', got {kind!r}")
     t.done()
     return cfg
 
@@ -351,6 +428,10 @@ def parse_config(text: str, file: Path) -> NodeConfig:
     journal_t = root.table("journal")
     saf_t = root.table("saf")
     metrics_t = root.table("metrics")
+    hsm_t = root.table("hsm")
+    hash_key_file = _path(base, node.get("hash_key_file", str, str(var_dir / "data.key")))
+    cells = _cells(root, base, file, var_dir, hash_key_file)
+    connectors = tuple(_connector(t) for t in _array(root, "connectors"))
     cfg = NodeConfig(
         file=file,
         name=node.get("name", str, "bulkhead"),
@@ -358,21 +439,39 @@ def parse_config(text: str, file: Path) -> NodeConfig:
         database_url=db or f"sqlite:///{var_dir / 'bulkhead.db'}",
         routes=_path(base, node.get("routes", str, "routes.toml")),
         admin_socket=_path(base, node.get("admin_socket", str, str(var_dir / "admin.sock"))),
-        hash_key_file=_path(base, node.get("hash_key_file", str, str(var_dir / "data.key"))),
+        hash_key_file=hash_key_file,
         listeners=tuple(_listener(t, base) for t in _array(root, "listeners")),
-        connectors=tuple(_connector(t) for t in _array(root, "connectors")),
+        connectors=connectors + (cells.connectors() if cells else ()),
         simulators=tuple(_simulator(t, base) for t in _array(root, "simulators")),
         journal=_journal(journal_t) if journal_t else JournalConfig(),
         saf=_saf(saf_t) if saf_t else SafConfig(),
         metrics=_metrics(metrics_t) if metrics_t else MetricsConfig(),
+        hsm=_hsm(hsm_t, base) if hsm_t else None,
+        cells=cells,
     )
     node.done()
     root.done()
     _check_names(cfg)
+    _check_hsm(cfg)
     _check_paths(cfg)
     _check_ports(cfg)
     _check_database_url(cfg)
+    if cells is not None:
+        from switch.cells.config import check_cell_ports
+
+        check_cell_ports(cells, cfg.listeners, file)
     return cfg
+
+
+def _cells(root: _Table, base: Path, file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig | None:
+    """The optional ``[cells]`` table, read by :mod:`switch.cells.config` (imported here, not at the top:
+    it builds on this module's table reader)."""
+    cells_t = root.table("cells")
+    if cells_t is None:
+        return None
+    from switch.cells.config import parse_cells
+
+    return parse_cells(cells_t, base, node_file=file, var_dir=var_dir, hash_key_file=hash_key_file)
 
 
 def _journal(t: _Table) -> JournalConfig:
@@ -418,6 +517,15 @@ def _check_database_url(cfg: NodeConfig) -> None:
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(str(cfg.file), "node.database_url",
                           f"unsupported database {url.get_backend_name()!r} (sqlite or postgresql)")
+
+
+def _check_hsm(cfg: NodeConfig) -> None:
+    if cfg.hsm is not None:
+        return
+    keyed = [f"listeners[{i}]" for i, x in enumerate(cfg.listeners) if x.pin_key is not None]
+    keyed += [f"connectors[{i}]" for i, c in enumerate(cfg.connectors) if c.pin_key is not None]
+    if keyed:
+        raise ConfigError(str(cfg.file), f"{keyed[0]}.pin_key", "PIN translation needs an HSM: add an [hsm] table")
 
 
 def _check_ports(cfg: NodeConfig) -> None:

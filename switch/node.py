@@ -13,16 +13,19 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import trio
 
+from hsm.interface import Hsm
 from schemes.base import SchemeAdapter
 from schemes.registry import get_scheme
 from switch.codes import ResponseCode
-from switch.config import NodeConfig
+from switch.config import NodeConfig, PinKey
 from switch.datakey import DataKeys, load_or_create
+from switch.hsmlink import open_hsm
 from switch.links.connection import Connection, ConnectionClosed
 from switch.links.inbound import Listener
 from switch.links.outbound import OutboundLink
@@ -79,6 +82,20 @@ class Node:
         self.simulator_ports: dict[str, int] = {}
         self.metrics = Metrics()
         self.metrics_port: int | None = None
+        # Keys DE 52 arrives under, per source link (listeners and connectors that carry issuer traffic in).
+        self.pin_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
+        self.pin_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
+        self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
+        self.cells = self._cell_supervisor()
+
+    def _cell_supervisor(self) -> Any:
+        """[cells] with supervise = true: the node runs the cell processes (switch.cells.supervisor)."""
+        cells = self.config.cells
+        if cells is None or not cells.supervise:
+            return None
+        from switch.cells.supervisor import CellSupervisor
+
+        return CellSupervisor(cells)
 
     def _known_links(self) -> frozenset[str]:
         return frozenset(c.name for c in self.config.connectors)
@@ -202,35 +219,43 @@ class Node:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
-        from switch.admin import serve_admin
-        from switch.safd import SafForwarder
-
         await trio.to_thread.run_sync(upgrade, self.config.database_url)
         self._token = trio.lowlevel.current_trio_token()
         self.journal.start()
         httpd = self._start_metrics()
         try:
-            async with trio.open_nursery() as services, trio.open_nursery() as work:
-                self._work = work
-                await self._start_simulators(services)
-                for link in self.outbound.values():
-                    await services.start(link.run)
-                for listener in self.listeners.values():
-                    await services.start(listener.run)
-                services.start_soon(SafForwarder(self).run)
-                await services.start(serve_admin, self)
-                log.info("node %s: up (%d listeners, %d connectors)", self.name, len(self.listeners),
-                         len(self.outbound))
-                task_status.started(self)
-                await self._stop.wait()
-                await self._drain()
-                services.cancel_scope.cancel()
+            async with AsyncExitStack() as stack:
+                if self.config.hsm is not None:
+                    self.hsm = await stack.enter_async_context(open_hsm(self.config.hsm))
+                await self._serve(task_status)
         finally:
             if httpd is not None:
                 httpd.shutdown()
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self.journal.close)
             self.engine.dispose()
+
+    async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
+        from switch.admin import serve_admin
+        from switch.safd import SafForwarder
+
+        async with trio.open_nursery() as services, trio.open_nursery() as work:
+            self._work = work
+            await self._start_simulators(services)
+            if self.cells is not None:  # before the links, so the cell links find their cells sooner
+                await services.start(self.cells.run)
+            for link in self.outbound.values():
+                await services.start(link.run)
+            for listener in self.listeners.values():
+                await services.start(listener.run)
+            services.start_soon(SafForwarder(self).run)
+            await services.start(serve_admin, self)
+            log.info("node %s: up (%d listeners, %d connectors)", self.name, len(self.listeners),
+                     len(self.outbound))
+            task_status.started(self)
+            await self._stop.wait()
+            await self._drain()
+            services.cancel_scope.cancel()
 
     def _start_metrics(self) -> Any:
         cfg = self.config.metrics
@@ -274,6 +299,14 @@ class Node:
             self.simulator_ports[sim.name] = await nursery.start(serve_issuer, cfg)
 
     def status(self) -> dict[str, Any]:
+        links = [link.status() for link in self.outbound.values()]
+        if self.cells is not None:
+            # A cell's link line also says how its process is doing (pid, restarts, last exit code).
+            processes = {p["name"]: p for p in self.cells.status()}
+            for entry in links:
+                process = processes.get(str(entry["name"]))
+                if process is not None:
+                    entry.update({k: v for k, v in process.items() if k not in ("name", "cell")})
         return {
             "node": self.name,
             "uptime_s": round(time.time() - self.started_at, 1),
@@ -283,7 +316,6 @@ class Node:
             "lost_reversals": self.lost_reversals,
             "routes": {"source": self.table.source, "digest": self.table.digest},
             "journal": {"batches": self.journal.batches, "rows": self.journal.rows},
-            "links": [link.status() for link in self.outbound.values()]
-            + [lst.status() for lst in self.listeners.values()],
+            "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
         }

@@ -1,0 +1,167 @@
+"""The ``[cells]`` table of ``node.toml``: the issuer processor cells the node starts and routes to.
+
+A cell is one OS process with its own database (see :mod:`switch.cells.host`). The node reaches cell ``k``
+through an ordinary connector named ``cell-kk`` (scheme ``generic``, framing ``binary2``, sign-on) to
+``host:base_port + k``, so routing, link status and timeouts treat a cell like any other issuer host::
+
+    [cells]
+    count = 4                     # 1..100; a customer's cell is crc32(external_ref) % count (changing it
+                                  # needs a migration of every cell's data)
+    host = "127.0.0.1"            # where the cells listen (loopback: the internal link is not encrypted)
+    base_port = 9700              # cell k listens on base_port + k
+    database_url = "sqlite:///var/cells/cell-{cell:02d}.db"   # template; {cell} is the cell number
+    products = "products.toml"    # the product catalogue every cell loads
+    timeout_ms = 2000             # the node's answer timeout towards a cell (then 91)
+    hsm = { kind = "software", test_lmk = true }   # as the node's [hsm] (switch.config.HsmConfig): or
+                                                   # { kind = "software", lmk = "path" }, or
+                                                   # { kind = "thales", host, port, pool_size, timeout_ms }
+    restart_backoff_ms = 500      # first delay before restarting a crashed cell (doubles up to the max)
+    restart_backoff_max_ms = 30000
+    max_batch = 500               # group commit of the cell's writer (rows of decisions per transaction)
+    max_wait_ms = 0.5
+    supervise = true              # the node starts, restarts and stops the cell processes itself
+
+The cells share the node's data key file (PAN hashes must agree between node journal and cells).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from switch.config import ConnectorConfig, HsmConfig, ListenerConfig
+from switch.errors import ConfigError
+from switch.wire.framing import FramingConfig
+
+if TYPE_CHECKING:
+    from switch.config import _Table
+
+MAX_CELLS = 100
+# sockaddr_un.sun_path: 108 bytes on Linux including the NUL (as switch.config checks the node's socket).
+_MAX_UNIX_PATH = 107
+# Context bound into the AES-GCM seal of a card's PAN (Card.pan_sealed), so a sealed PAN cannot be passed
+# off as any other sealed payload of the same data key (the node's SAF payloads use the destination name).
+PAN_SEAL_CONTEXT = b"bulkhead/card-pan/v1"
+
+
+@dataclass(frozen=True)
+class CellsConfig:
+    count: int
+    host: str
+    base_port: int
+    database_url: str  # template with {cell}
+    products: Path
+    var_dir: Path  # cells/ under the node's var_dir: lock files and admin sockets
+    hash_key_file: Path  # the node's data key (shared)
+    node_file: Path  # the node.toml a cell process is started with
+    timeout_ms: int = 2000
+    hsm: HsmConfig | None = None
+    restart_backoff_ms: int = 500
+    restart_backoff_max_ms: int = 30_000
+    max_batch: int = 500
+    max_wait_ms: float = 0.5
+    supervise: bool = True
+
+    def name(self, cell: int) -> str:
+        """The connector (link) name of a cell: ``cell-00`` ... ``cell-99``."""
+        return f"cell-{cell:02d}"
+
+    def port(self, cell: int) -> int:
+        return self.base_port + cell
+
+    def url(self, cell: int) -> str:
+        """The database URL of one cell."""
+        return self.database_url.format(cell=cell)
+
+    def admin_socket(self, cell: int) -> Path:
+        return self.var_dir / f"cell-{cell:02d}.sock"
+
+    def lock_file(self, cell: int) -> Path:
+        return self.var_dir / f"cell-{cell:02d}.lock"
+
+    def check_cell(self, cell: int) -> None:
+        if not 0 <= cell < self.count:
+            raise ConfigError(str(self.node_file), "cells.count",
+                              f"there is no cell {cell} (cells 0..{self.count - 1})")
+
+    def connectors(self) -> tuple[ConnectorConfig, ...]:
+        """One connector per cell. Reconnects are quick (a restarted cell is back within a second or two) and
+        the echo interval short, so a cell that hangs without closing its socket is noticed."""
+        return tuple(
+            ConnectorConfig(
+                name=self.name(k), hosts=((self.host, self.port(k)),), scheme="generic",
+                framing=FramingConfig("binary2"), timeout_ms=self.timeout_ms, echo_interval_s=10.0, signon=True,
+                connect_timeout_s=2.0, backoff_initial_ms=50, backoff_max_ms=1000,
+            )
+            for k in range(self.count)
+        )
+
+
+def parse_cells(t: _Table, base: Path, *, node_file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig:
+    """Read the ``[cells]`` table (``t`` is switch.config's table reader: unknown keys are errors)."""
+    from switch.config import _path
+
+    count = t.positive("count", 1)
+    if count > MAX_CELLS:
+        raise t.error("count", f"must be at most {MAX_CELLS}")
+    base_port = t.get("base_port", int, required=True)
+    if base_port < 1 or base_port + count - 1 > 65535:
+        raise t.error("base_port", f"cells use ports base_port .. base_port + {count - 1}: must fit in 1..65535")
+    cells_dir = var_dir / "cells"
+    template = t.get("database_url", str, f"sqlite:///{cells_dir}/cell-{{cell:02d}}.db")
+    _check_template(t, template)
+    hsm_t = t.table("hsm")
+    from switch.config import _hsm
+    cfg = CellsConfig(
+        count=count,
+        host=t.get("host", str, "127.0.0.1"),
+        base_port=base_port,
+        database_url=template,
+        products=_path(base, t.get("products", str, "products.toml")),
+        var_dir=cells_dir,
+        hash_key_file=hash_key_file,
+        node_file=node_file,
+        timeout_ms=t.positive("timeout_ms", 2000),
+        hsm=_hsm(hsm_t, base) if hsm_t is not None else None,
+        restart_backoff_ms=t.positive("restart_backoff_ms", 500),
+        restart_backoff_max_ms=t.positive("restart_backoff_max_ms", 30_000),
+        max_batch=t.positive("max_batch", 500),
+        max_wait_ms=t.non_negative_number("max_wait_ms", 0.5),
+        supervise=t.get("supervise", bool, True),
+    )
+    if cfg.restart_backoff_ms > cfg.restart_backoff_max_ms:
+        raise t.error("restart_backoff_ms", f"is larger than restart_backoff_max_ms ({cfg.restart_backoff_max_ms})")
+    longest = cfg.admin_socket(count - 1)
+    if len(str(longest).encode()) > _MAX_UNIX_PATH:
+        raise t.error("count", f"cell admin socket {longest} is longer than a Unix socket allows; set a shorter "
+                               "node.var_dir")
+    t.done()
+    return cfg
+
+
+def _check_template(t: _Table, template: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        first, second = template.format(cell=0), template.format(cell=1)
+    except (KeyError, IndexError, ValueError):
+        raise t.error("database_url", "bad template: the only placeholder allowed is {cell}") from None
+    if first == second:
+        raise t.error("database_url", "must contain {cell} (every cell has its own database)")
+    try:
+        url = make_url(first)
+    except ArgumentError:
+        raise t.error("database_url", "not a database URL") from None  # never echo: it may hold a password
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise t.error("database_url", f"unsupported database {url.get_backend_name()!r} (sqlite or postgresql)")
+
+
+def check_cell_ports(cells: CellsConfig, listeners: tuple[ListenerConfig, ...], file: Path) -> None:
+    """A cell port that is also a node listener's port would make one of them fail at start."""
+    ports = range(cells.base_port, cells.base_port + cells.count)
+    for i, lst in enumerate(listeners):
+        if lst.port in ports and lst.host in (cells.host, "0.0.0.0", "::"):
+            raise ConfigError(str(file), f"listeners[{i}].port",
+                              f"{lst.host}:{lst.port} is also the port of {cells.name(lst.port - cells.base_port)}")

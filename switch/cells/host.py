@@ -1,0 +1,438 @@
+"""The cell process: one issuer processor cell serving the node over its internal link.
+
+All of the cell's state is in memory. Per request the engine decides (HSM checks first, then a synchronous
+decision that changes the state) and returns the rows it changed; the host hands them to the group-commit
+writer (:mod:`switch.cells.writer`) together with the encoded answer, and the answer goes out only once the
+batch holding it has committed. Answers are released per committed batch, in submission order, through one
+``run_sync_soon`` per batch.
+
+Fail-stop: if a commit fails, memory is ahead of the database, so the cell must not answer anything decided
+after it. It stops serving at once and exits non-zero; the node's supervisor restarts it and the new process
+loads the state the database holds. The node answers the requests that were in flight 91 (and reverses them).
+
+The link is the node's ``cell-NN`` connector: scheme ``generic``, framing ``binary2``, sign-on and echoes
+(0800) answered by the engine like any request. One reader per connection handles each received batch
+inline, as the issuer simulator does (:mod:`switch.sim.issuer`); each request becomes a small task because
+the engine's ``handle`` is a coroutine (it may wait for the HSM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+from sqlalchemy import Engine
+
+from processors.model import Effects
+from schemes.base import FieldError
+from schemes.generic import SCHEME
+from switch.cells.config import CellsConfig
+from switch.codes import ResponseCode
+from switch.errors import BulkheadError, FramingError, LocalProtocolError, RemoteProtocolError
+from switch.message import Message
+from switch.sim.outbox import Outbox
+from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
+
+from .writer import CommitFailedError, EffectsWriter, WriteBatch, WriterClosedError, default_write_batch
+
+if TYPE_CHECKING:
+    from processors.engine import CellEngine
+
+log = logging.getLogger("bulkhead.cells.host")
+READ_SIZE = 65536
+STOP_GRACE_S = 2.0
+HOUSEKEEPING_S = 60.0  # an orderly stop waits this long for decisions in flight to commit and be answered
+
+
+class DecisionLike(Protocol):
+    @property
+    def response(self) -> Message | None: ...
+
+    @property
+    def effects(self) -> Effects: ...
+
+
+class EngineLike(Protocol):
+    """What the host needs of :class:`processors.engine.CellEngine`."""
+
+    async def handle(self, request: Message) -> DecisionLike: ...
+
+
+class CommandsLike(Protocol):
+    """What the host needs of :class:`processors.commands.CellCommands`."""
+
+    async def run(self, name: str, args: dict[str, Any]) -> tuple[Any, Effects]: ...
+
+
+class CellFailedError(BulkheadError):
+    """The cell stopped because its state could not be made durable (exit non-zero: fail-stop)."""
+
+
+Ticket = Callable[[], None]  # runs on the trio thread once the decision's batch has committed
+
+
+class CellHost:
+    """Serve one cell: the internal link (TCP) and, optionally, the admin socket."""
+
+    def __init__(self, cell: int, engine: EngineLike, db: Engine, *, commands: CommandsLike | None = None,
+                 host: str = "127.0.0.1", port: int = 0, admin_socket: Path | None = None,
+                 max_batch: int = 500, max_wait: float = 0.0005, write: WriteBatch = default_write_batch,
+                 describe_state: Callable[[], dict[str, int]] | None = None) -> None:
+        self.cell = cell
+        self.engine = engine
+        self.commands = commands
+        self.db = db
+        self.host = host
+        self.port = port
+        self.admin_socket = admin_socket
+        self.writer = EffectsWriter(db, self._on_batch_done, max_batch=max_batch, max_wait=max_wait, write=write)
+        self.describe_state = describe_state
+        self.adapter = SCHEME
+        self.failure: BaseException | None = None
+        self.started_at = time.time()
+        self.connections = 0
+        self.received: Counter[str] = Counter()  # per request MTI
+        self.answered: Counter[str] = Counter()  # per field 39 released
+        self.malformed = 0
+        self.errors = 0
+        self.in_flight = 0  # requests received and not yet answered (or dropped)
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop = trio.Event()
+        self._idle = trio.Event()
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until :meth:`stop` or cancellation; ``task_status.started(port)`` once listening. Raises
+        :class:`CellFailedError` after a failed commit."""
+        from switch.cells.admin import serve_cell_admin
+
+        self._token = trio.lowlevel.current_trio_token()
+        self.writer.start()
+        try:
+            async with trio.open_nursery() as nursery:
+                listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+                self.port = listeners[0].socket.getsockname()[1]
+                nursery.start_soon(trio.serve_listeners, self._handle, listeners)
+                if self.admin_socket is not None:
+                    await nursery.start(serve_cell_admin, self, self.admin_socket)
+                log.info("cell %d: serving on %s:%d", self.cell, self.host, self.port)
+                task_status.started(self.port)
+                await self._stop.wait()
+                if self.failure is None:
+                    with trio.move_on_after(STOP_GRACE_S):
+                        while self.in_flight:
+                            self._idle = trio.Event()
+                            await self._idle.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                # Everything submitted is written before the process ends, so the database holds every
+                # decision the cell made (answered or not: the node reverses what it answered 91).
+                await trio.to_thread.run_sync(self.writer.close)
+        if self.failure is not None:
+            raise CellFailedError(f"cell {self.cell}: {self.failure}") from self.failure
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Orderly stop: give the requests in flight up to STOP_GRACE_S to commit and be answered, then close
+        the link (the node signs off and drains before it stops its cells, so normally nothing is in flight)."""
+        self._stop.set()
+
+    # -- committed batches --------------------------------------------------------------------------
+    def _on_batch_done(self, tickets: list[Ticket], exc: BaseException | None) -> None:
+        """Writer thread: hand the batch back to trio (one wake-up per batch, not per answer)."""
+        assert self._token is not None
+        # RunFinishedError: the cell is already down; these answers have nobody to go to.
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(self._release, tickets, exc)
+
+    def _release(self, tickets: list[Ticket], exc: BaseException | None) -> None:
+        if exc is not None:
+            if self.failure is None:
+                self.failure = exc
+                log.critical("cell %d: commit failed, stopping without answering (fail-stop): %s", self.cell,
+                             exc)
+                self._stop.set()
+            return
+        if self.failure is not None:
+            return
+        for ticket in tickets:
+            ticket()
+        if not self.in_flight:
+            self._idle.set()
+
+    async def commit(self, effects: Effects) -> None:
+        """Submit ``effects`` and wait until they are committed (admin commands)."""
+        done = trio.Event()
+        self.writer.submit(effects, done.set)
+        await done.wait()
+
+    # -- the internal link --------------------------------------------------------------------------
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        self.connections += 1
+        outbox = Outbox()
+        async with stream:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(outbox.run, stream, nursery.cancel_scope)
+                    await self._read(stream, make_framer(FramingConfig("binary2")), outbox, nursery)
+                    nursery.cancel_scope.cancel()
+            except Exception as exc:  # one connection must never take the cell down
+                log.warning("cell %d: connection ended by %s", self.cell, type(exc).__name__)
+
+    async def _read(self, stream: trio.SocketStream, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                data = await stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            framer.receive_data(data)
+            try:
+                while (frame := framer.next_frame()) is not None:
+                    self._on_frame(frame, framer, outbox, nursery)
+            except FramingError as exc:
+                self.malformed += 1
+                log.warning("cell %d: closing connection: %s", self.cell, exc)
+                return
+
+    def _on_frame(self, frame: Frame, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
+        if frame.keepalive:
+            reply = framer.keepalive_reply(frame)
+            if reply is not None:
+                outbox.put(reply)
+            return
+        try:
+            request = self.adapter.decode(frame.body)
+        except RemoteProtocolError as exc:
+            self.malformed += 1
+            log.warning("cell %d: undecodable message skipped: %s", self.cell, exc)
+            return
+        if not request.is_request:
+            return  # a stray response: nothing to answer
+        self.received[request.mti] += 1
+        self.in_flight += 1
+        try:
+            self.adapter.validate(request)
+        except FieldError as exc:
+            log.info("cell %d: %s %s: answering format error", self.cell, request.mti, exc)
+            self._submit(Effects(), self.adapter.make_response(request, ResponseCode.FORMAT_ERROR), frame, framer,
+                         outbox)
+            return
+        nursery.start_soon(self._decide, request, frame, framer, outbox)
+
+    async def _decide(self, request: Message, frame: Frame, framer: Framer, outbox: Outbox) -> None:
+        try:
+            decision = await self.engine.handle(request)
+        except trio.Cancelled:
+            self.in_flight -= 1  # the connection went away before a decision: nothing was applied
+            raise
+        except Exception as exc:
+            # An engine bug: answer 96 rather than leave the node waiting; never take the cell down for one
+            # request. The message is not logged (it may describe card data); the MTI and STAN are enough.
+            self.errors += 1
+            log.error("cell %d: %s stan %s: engine failed: %s", self.cell, request.mti, request.stan,
+                      type(exc).__name__)
+            self._submit(Effects(), self.adapter.make_response(request, ResponseCode.SYSTEM_MALFUNCTION), frame,
+                         framer, outbox)
+            return
+        self._submit(decision.effects, decision.response, frame, framer, outbox)
+
+    def _submit(self, effects: Effects, response: Message | None, frame: Frame, framer: Framer,
+                outbox: Outbox) -> None:
+        """Queue the decision's rows; its answer is released after they commit (and after every earlier
+        batch, even when this decision changed nothing: it may have read what an earlier one changed)."""
+        data = None
+        code = ""
+        if response is not None:
+            try:
+                data = framer.encode(self.adapter.encode(response), reply_to=frame)
+                code = response.response_code or ""
+            except LocalProtocolError as exc:
+                self.errors += 1
+                log.error("cell %d: cannot encode %s: %s", self.cell, response.mti, exc)
+        try:
+            self.writer.submit(effects, functools.partial(self._answer, outbox, data, code))
+        except Exception:
+            self.in_flight -= 1
+            raise
+
+    def _answer(self, outbox: Outbox, data: bytes | None, code: str) -> None:
+        self.in_flight -= 1
+        if data is not None:
+            self.answered[code] += 1
+            outbox.put(data)
+
+    # -- admin --------------------------------------------------------------------------------------
+    async def run_command(self, name: str, args: dict[str, Any]) -> Any:
+        """A lifecycle command through the engine's state; its effects commit before it answers."""
+        if self.commands is None:
+            raise BulkheadError("this cell runs without commands")
+        if self.failure is not None:
+            raise CellFailedError(f"cell {self.cell} is stopping after a failed commit")
+        result, effects = await self.commands.run(name, args)
+        await self.commit(effects)
+        if self.failure is not None:
+            raise CommitFailedError(f"cell {self.cell}: command {name} not committed: {self.failure}")
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        w = self.writer
+        out: dict[str, Any] = {
+            "cell": self.cell, "pid": os.getpid(), "port": self.port,
+            "uptime_s": round(time.time() - self.started_at, 1), "connections": self.connections,
+            "received": dict(self.received), "answered": dict(self.answered), "in_flight": self.in_flight,
+            "malformed": self.malformed, "errors": self.errors,
+            "writer": {"batches": w.batches, "decisions": w.items, "rows": w.rows, "largest_batch": w.largest_batch,
+                       "queue_depth": w.queue_depth, "commit_seconds": round(w.commit_seconds, 3)},
+        }
+        if self.describe_state is not None:
+            out["state"] = self.describe_state()
+        return out
+
+
+# -- the process ------------------------------------------------------------------------------------------
+EXIT_OK = 0
+EXIT_FAILED = 1  # fail-stop after a failed commit, or an unexpected error
+EXIT_CONFIG = 2  # configuration, catalogue or database unusable: a restart will not help until someone acts
+EXIT_LOCKED = 3  # another process holds the cell's lock
+
+
+async def run_cell(cells: CellsConfig, cell: int, *, watch_parent: bool = False, signals: bool = True,
+                   task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    """Lock the cell, load it, and serve until SIGTERM/SIGINT (or cancellation); ``started(port)``."""
+    from processors.commands import CellCommands
+    from processors.engine import CellEngine
+    from switch.cells.loading import CellLock, load_cell, open_hsm
+
+    cells.check_cell(cell)
+    lock = CellLock(cells.lock_file(cell))
+    lock.acquire()  # before loading: nobody may write the cell's database behind the state we load
+    try:
+        loaded = await trio.to_thread.run_sync(load_cell, cells, cell)
+        state = loaded.state
+        try:
+            async with open_hsm(cells.hsm) as hsm:
+                engine = CellEngine(state, loaded.catalog, hsm=hsm, pan_hash=loaded.pan_hash)
+                commands = CellCommands(state, loaded.catalog, cell_count=cells.count, hsm=hsm,
+                                        pan_hash=loaded.pan_hash, seal=loaded.seal, unseal=loaded.unseal)
+                host = CellHost(
+                    cell, engine, loaded.db, commands=commands, host=cells.host, port=cells.port(cell),
+                    admin_socket=cells.admin_socket(cell), max_batch=cells.max_batch,
+                    max_wait=cells.max_wait_ms / 1000,
+                    describe_state=lambda: {"customers": len(state.customers), "accounts": len(state.accounts),
+                                            "cards": len(state.cards), "open_holds": len(state.holds),
+                                            "txns": len(state.txns)},
+                )
+                async with trio.open_nursery() as nursery:
+                    if signals:
+                        nursery.start_soon(_stop_on_signals, host)
+                    if watch_parent:
+                        nursery.start_soon(_stop_when_orphaned, host, os.getppid())
+                    nursery.start_soon(_housekeeping, host, engine)
+                    try:
+                        await host.serve(task_status=task_status)
+                    finally:
+                        nursery.cancel_scope.cancel()  # the cell has stopped: stop the watchers
+        finally:
+            loaded.db.dispose()
+    finally:
+        lock.release()
+
+
+async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
+    """Now and then: release expired holds (requests release them lazily too, but a card nobody uses would
+    keep its funds held) and forget decided transactions past the retention (memory only)."""
+    while True:
+        await trio.sleep(HOUSEKEEPING_S)
+        if host.stopping:
+            return
+        effects = engine.expire_holds()
+        if effects:
+            try:
+                await host.commit(effects)
+            except WriterClosedError:
+                return
+        engine.prune()
+
+
+async def _stop_on_signals(host: CellHost) -> None:
+    """First SIGTERM/SIGINT: orderly stop; a second one: stop at once (by cancelling the cell's scope)."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            if host.stopping:
+                raise KeyboardInterrupt
+            log.info("cell %d: stopping on signal", host.cell)
+            host.stop()
+
+
+async def _stop_when_orphaned(host: CellHost, parent: int) -> None:
+    """A supervised cell whose node died (SIGKILL leaves no chance to stop it) stops too, rather than keep
+    the port and the lock from the node's next start."""
+    while os.getppid() == parent:
+        await trio.sleep(1.0)
+    log.warning("cell %d: the supervising node (pid %d) is gone; stopping", host.cell, parent)
+    host.stop()
+
+
+def main(conf: Path, cell: int, *, log_level: str = "info", json_logs: bool = True,
+         watch_parent: bool = False) -> int:
+    """The cell process (``bulkhead cell run`` and ``python -m switch.cells``); returns the exit code."""
+    from switch import logs
+    from switch.config import load_config
+    from switch.errors import ConfigError
+
+    logs.setup(log_level, json_lines=json_logs)
+    try:
+        cfg = load_config(conf)
+        if cfg.cells is None:
+            raise ConfigError(str(cfg.file), "cells", "no [cells] table: this node has no cells")
+        cells = cfg.cells
+        cells.check_cell(cell)
+    except BulkheadError as exc:
+        log.error("cell %d: %s", cell, exc)
+        return EXIT_CONFIG
+    try:
+        trio.run(functools.partial(run_cell, cells, cell, watch_parent=watch_parent))
+    except BaseException as exc:  # every way out of the cell becomes an exit code
+        return _exit_code(cell, _first_leaf(exc))
+    log.info("cell %d: stopped", cell)
+    return EXIT_OK
+
+
+def _exit_code(cell: int, exc: BaseException) -> int:
+    from switch.cells.loading import CellLockedError
+
+    if isinstance(exc, CellLockedError):
+        log.error("cell %d: not started: %s (is it running already?)", cell, exc)
+        return EXIT_LOCKED
+    if isinstance(exc, CellFailedError):
+        log.critical("%s", exc)
+        return EXIT_FAILED
+    if isinstance(exc, KeyboardInterrupt):
+        log.warning("cell %d: stopped at once on a second signal", cell)
+        return EXIT_FAILED
+    if isinstance(exc, (BulkheadError, OSError)):
+        log.critical("cell %d: cannot run: %s: %s", cell, type(exc).__name__, exc)
+        return EXIT_CONFIG
+    log.critical("cell %d: stopped by %s", cell, type(exc).__name__, exc_info=exc)
+    return EXIT_FAILED
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

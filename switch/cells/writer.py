@@ -1,0 +1,179 @@
+"""The cell's group-commit writer: a dedicated thread that writes the :class:`~processors.model.Effects` of
+many decisions in one database transaction (the pattern of :class:`switch.storage.journal.JournalWriter`).
+
+Each submitted item is ``(effects, ticket)``; the ticket is whatever the caller needs to release the answer
+(the host uses a callable that queues the encoded response on its connection). Once a batch has committed,
+``on_done(tickets, None)`` is called on the writer thread with the tickets of that batch, in submission order;
+if it failed, ``on_done(tickets, exc)``. Items with empty effects still travel through the queue: their answer
+may depend on state that an earlier, not yet committed batch changed, so they are released in order after it.
+
+A failed commit is final: the rows in memory are then ahead of the database, so nothing decided after it may
+be answered either. The writer stops writing and fails every later item with the same error; the host exits
+(fail-stop) and its restart reloads the state from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine
+
+from processors.model import Effects
+from switch.storage.errors import describe
+
+log = logging.getLogger("bulkhead.cells.writer")
+
+WriteBatch = Callable[[Connection, Sequence[Effects]], object]
+OnDone = Callable[[list[Any], BaseException | None], None]
+
+
+class WriterClosedError(RuntimeError):
+    """Submitted after :meth:`EffectsWriter.close`."""
+
+
+class CommitFailedError(RuntimeError):
+    """A batch did not commit; every item submitted after it fails with this too."""
+
+
+class _Stop:
+    pass
+
+
+_STOP: Final = _Stop()
+_Item = tuple[Effects, Any]
+
+
+def default_write_batch(connection: Connection, batches: Sequence[Effects]) -> None:
+    from processors.storage import write_batch
+
+    write_batch(connection, batches)
+
+
+class EffectsWriter:
+    """Group commit on a dedicated thread: one transaction per batch of decisions."""
+
+    def __init__(self, engine: Engine, on_done: OnDone, *, max_batch: int = 500, max_wait: float = 0.0005,
+                 write: WriteBatch = default_write_batch) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if max_wait < 0:
+            raise ValueError("max_wait must not be negative")
+        self._engine = engine
+        self._on_done = on_done
+        self._write_batch = write
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._queue: queue.SimpleQueue[_Item | _Stop] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # makes "check closed, then enqueue" atomic against close()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        # statistics, written by the writer thread only
+        self.batches = 0
+        self.items = 0
+        self.rows = 0
+        self.largest_batch = 0
+        self.commit_seconds = 0.0
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("writer already started")
+            self._thread = threading.Thread(target=self._run, name="cell-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, effects: Effects, ticket: Any) -> None:
+        """Queue one decision's effects; thread-safe, never waits for the database."""
+        with self._lock:
+            if self._closed:
+                raise WriterClosedError("cell writer is closed")
+            self._queue.put((effects, ticket))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write everything submitted so far, then stop the thread."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+            thread = self._thread
+        if thread is None:
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"cell writer still writing after {timeout} s")
+
+    # -- writer thread ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if isinstance(first, _Stop):
+                return
+            batch: list[_Item] = [first]
+            stopping = self._fill(batch)
+            self._write(batch)
+
+    def _fill(self, batch: list[_Item]) -> bool:
+        """Add queued items until the batch is full or ``max_wait`` has passed; True if told to stop. Items
+        that arrive while a commit runs join the next batch, so a busy cell batches even with max_wait 0."""
+        deadline = time.monotonic() + self._max_wait
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    return False
+            if isinstance(item, _Stop):
+                return True
+            batch.append(item)
+        return False
+
+    def _write(self, batch: list[_Item]) -> None:
+        tickets = [ticket for _, ticket in batch]
+        if self.failure is None:
+            effects = [e for e, _ in batch if e]
+            try:
+                if effects:
+                    start = time.perf_counter()
+                    with self._engine.begin() as connection:
+                        self._write_batch(connection, effects)
+                    self.commit_seconds += time.perf_counter() - start
+                    self.batches += 1
+                    self.rows += sum(len(e.rows) for e in effects)
+            except Exception as exc:
+                # Any failure, a refused row included: the decisions were already applied in memory, so
+                # retrying rows one by one (as the journal does) would store a state the cell never had.
+                log.error("cell writer: batch of %d decisions (%d rows) not committed: %s", len(batch),
+                          sum(len(e.rows) for e in effects), describe(exc))
+                failure = CommitFailedError(f"batch of {len(batch)} decisions not committed: {describe(exc)}")
+                failure.__cause__ = exc
+                self.failure = failure
+        self.items += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        try:
+            self._on_done(tickets, self.failure)
+        except Exception:
+            log.exception("cell writer: on_done raised")
+
+
+def write_now(engine: Engine, effects: Sequence[Effects], write: WriteBatch = default_write_batch) -> None:
+    """Write ``effects`` in one transaction on the calling thread (commands run without a cell process)."""
+    batches = [e for e in effects if e]
+    if not batches:
+        return
+    with engine.begin() as connection:
+        write(connection, batches)

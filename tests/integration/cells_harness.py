@@ -1,0 +1,124 @@
+"""Helpers for the cell integration tests: a node.toml with [cells], a product catalogue without limits (so
+continuous load is never declined for a daily count), routes BIN+cell -> cell-NN, and seeding through the
+CLI's command client (in-process while no cell runs)."""
+
+from __future__ import annotations
+
+import socket
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from switch.cells.client import run_commands
+from switch.cells.config import CellsConfig
+from switch.config import NodeConfig, parse_config
+
+BIN = "476173"
+
+PRODUCTS = """
+[bank]
+country = "840"
+own_acquirers = ["00000000001"]
+
+[keys.demo]
+zpk = "U51D62F096A9511A3D11B86968C8C1BA9"
+pvk = "U99BF45E2A2BCB73698167E7AE0FC3FDF"
+cvk = "UEC04202152DDFA3B2955B8BBB3074E4F"
+imk_ac = "U67E7070D9A6E871313E59653CD8B1D1A"
+
+[products.debit-test]
+kind = "debit"
+bins = ["476173"]
+currency = "USD"
+keys = "demo"
+"""
+
+NODE = """
+[node]
+name = "cells-itest"
+var_dir = "{var}"
+database_url = "{db}"
+routes = "routes.toml"
+
+[[listeners]]
+name = "acquirer"
+port = 0
+scheme = "generic"
+framing = {{ kind = "binary2" }}
+
+[cells]
+count = {count}
+base_port = {base_port}
+products = "products.toml"
+timeout_ms = {timeout_ms}
+hsm = {{ kind = "software", test_lmk = true }}
+restart_backoff_ms = 100
+restart_backoff_max_ms = 500
+max_wait_ms = 0.5
+"""
+
+
+def free_port_block(count: int) -> int:
+    """A base port with ``count`` consecutive loopback ports free right now (probed by binding each)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no block of free ports")
+
+
+def write_cells_config(tmp: Path, *, count: int = 4, timeout_ms: int = 1000, db: str | None = None) -> NodeConfig:
+    """node.toml, products.toml and routes.toml (prefix BIN + cell -> cell-NN) in ``tmp``."""
+    var = tmp / "var"
+    text = NODE.format(var=var, db=db or f"sqlite:///{var / 'node.db'}", count=count,
+                       base_port=free_port_block(count), timeout_ms=timeout_ms)
+    (tmp / "node.toml").write_text(text)
+    (tmp / "products.toml").write_text(PRODUCTS)
+    routes = 'default = "c00"\n'
+    for k in range(count):
+        routes += f'\n[destinations.c{k:02d}]\nlinks = ["cell-{k:02d}"]\n'
+        routes += f'\n[[routes]]\nname = "cards-cell-{k:02d}"\nbins = ["{BIN}{k:02d}"]\ndestination = "c{k:02d}"\n'
+    (tmp / "routes.toml").write_text(routes)
+    return parse_config(text, tmp / "node.toml")
+
+
+def ref_for_cell(cell: int, count: int, start: int = 0) -> str:
+    """An external reference that the cell rule (crc32 % count) puts in ``cell``."""
+    n = start
+    while zlib.crc32(f"CIF-{n}".encode()) % count != cell:
+        n += 1
+    return f"CIF-{n}"
+
+
+@dataclass
+class SeededCard:
+    cell: int
+    pan: str
+    account: str
+    customer: str
+
+
+def seed_cell(cells: CellsConfig, cell: int, *, deposit: int = 100_000_000, start: int = 0) -> SeededCard:
+    """One customer with a funded checking account and an active debit card, in ``cell``."""
+    ref = ref_for_cell(cell, cells.count, start)
+    customer, account, _deposit, card = run_commands(cells, cell, [
+        ("customer.open", {"name": f"Customer {ref}", "external_ref": ref}),
+        ("account.open", {"customer": f"ref:{ref}", "kind": "checking", "product": "debit-test"}),
+        ("account.deposit", {"account": f"ref:{ref}/checking", "amount": deposit, "reference": f"seed-{ref}"}),
+        ("card.issue", {"customer": f"ref:{ref}", "product": "debit-test", "activate": True}),
+    ])
+    return SeededCard(cell, card["pan"], account["account"], customer["customer"])
