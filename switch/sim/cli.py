@@ -116,18 +116,28 @@ async def _serve_until_signal(config: IssuerConfig, stats: IssuerStats) -> None:
 @click.option("--terminal-id", default=RequestTemplate.terminal_id, show_default=True)
 @click.option("--atm", is_flag=True,
               help="ATM withdrawals (track 2, PIN block, processing code 011000 unless given) for the atm scheme")
+@click.option("--test-card", "test_card_conf", type=click.Path(path_type=Path), default=None,
+              help="with --atm: a node configuration (e.g. conf/demo) whose test-LMK keys give the card a real "
+                   "track 2 (CVV from the product's CVK) and a PIN block under the listener's TPK")
+@click.option("--expiry", default="3012", show_default=True, help="with --test-card: the card's expiry YYMM")
+@click.option("--pin", default=None, help="with --test-card: the PIN typed at the ATM (test cards only)")
 @click.option("--verbose", is_flag=True, help="print every response (masked)")
 def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, ...], port: int,
              count: int | None, connections: int, inflight: int, timeout_s: float,
              requests_file: Path | None, pan: str, amount: int, mti: str, processing_code: str,
-             currency: str, terminal_id: str, atm: bool, verbose: bool) -> None:
+             currency: str, terminal_id: str, atm: bool, test_card_conf: Path | None, expiry: str,
+             pin: str | None, verbose: bool) -> None:
     """Send requests, match the answers and print a summary (codes, timeouts, TPS, latency)."""
     _check_template(pan, mti, processing_code, currency, terminal_id)
+    track2, pin_block = None, None
+    if test_card_conf is not None:
+        track2, pin_block = _test_card(test_card_conf, port, pan, expiry, pin)
     config = AcquirerConfig(
         host=host, port=port, scheme=scheme, framing=_framing(framing_kind, framing_opts), count=count,
         connections=connections, inflight=inflight, timeout_s=timeout_s, requests_file=requests_file,
         template=RequestTemplate(mti=mti, pan=pan, amount=amount, processing_code=processing_code,
-                                 currency=currency, terminal_id=terminal_id, atm=atm),
+                                 currency=currency, terminal_id=terminal_id, atm=atm, track2=track2,
+                                 pin_block=pin_block),
     )
     hook = _print_response if verbose else None
     try:
@@ -135,6 +145,28 @@ def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str,
     except BulkheadError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.summary())
+
+
+def _test_card(conf: Path, port: int, pan: str, expiry: str, pin: str | None) -> tuple[str, bytes | None]:
+    """Track 2 and PIN block of a demo card, from the node configuration's catalogue and listener keys."""
+    from switch.config import load_config
+    from switch.sim.cards import test_card
+
+    try:
+        cfg = load_config(conf)
+        cells = getattr(cfg, "cells", None)
+        if cells is None:
+            raise click.BadParameter(f"{cfg.file} has no [cells] table (no card catalogue)",
+                                     param_hint="--test-card")
+        listener = next((x for x in cfg.listeners if x.port == port), None)
+        tpk = listener.pin_key.key if listener is not None and listener.pin_key is not None else None
+        if pin is not None and tpk is None:
+            raise click.BadParameter(f"no listener on port {port} with a pin_key in {cfg.file}",
+                                     param_hint="--pin")
+        card = test_card(cells.products, pan, expiry, pin=pin, tpk=tpk)
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+    return card.track2, card.pin_block
 
 
 def _check_template(pan: str, mti: str, processing_code: str, currency: str, terminal_id: str) -> None:

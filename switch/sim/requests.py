@@ -30,6 +30,10 @@ class RequestTemplate:
     terminal_id: str = "BHSIM001"
     merchant_id: str = "BULKHEADSIM0001"
     atm: bool = False  # an ATM withdrawal: track 2 and a PIN block instead of a keyed PAN
+    # A real card's track 2 and PIN block (see switch.sim.cards); without them, an ATM request carries a dummy
+    # track and random PIN block bytes, which a switch can forward but an issuer will not accept.
+    track2: str | None = None
+    pin_block: bytes | None = None
 
     def build(self) -> Message:
         """The template as a message; :class:`Numbering` adds 7, 11, 12, 13 and 37 per request."""
@@ -51,18 +55,16 @@ class RequestTemplate:
 
 
     def _atm(self) -> Message:
-        # Track 2 equivalent data: PAN '=' expiry YYMM, service code 101, discretionary data. The PIN block is
-        # random bytes: the simulator holds no keys, and the switch forwards the block without reading it
-        # (PIN translation through the HSM is the processors' and ATM issues' work).
+        # Track 2 equivalent data: PAN '=' expiry YYMM, service code, discretionary data.
         return Message(self.mti, {
             3: self.processing_code if self.processing_code != "000000" else "011000",
             4: f"{self.amount:012d}",
             18: "6011",
             22: "021",  # magnetic stripe read, PIN entered
-            35: f"{self.pan}=2812101000000000",
+            35: self.track2 or f"{self.pan}=2812101000000000",
             41: self.terminal_id,
             49: self.currency,
-            52: random.randbytes(8),
+            52: self.pin_block if self.pin_block is not None else random.randbytes(8),
         })
 
 
