@@ -84,16 +84,23 @@ class Row:
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the row's current values (what the writer stores); taken when the effect is recorded so
-        later in-memory changes cannot leak into an earlier batch."""
-        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        later in-memory changes cannot leak into an earlier batch. Field names are cached per class: this runs
+        several times per authorization."""
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        row = {}
+        for name in names:
+            value = getattr(self, name)
+            if type(value) is dict:
+                value = dict(value)
+            elif type(value) is list:
+                value = list(value)
+            row[name] = value
+        return row
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, list):
-        return list(value)
-    return value
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(slots=True)

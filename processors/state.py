@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from processors.fields import original_key
 from processors.model import (
     Account,
     Card,
@@ -22,6 +23,7 @@ from processors.model import (
     Row,
     Sequence,
     Txn,
+    TxnStatus,
     Usage,
 )
 
@@ -38,6 +40,8 @@ class CellState:
     usage: dict[tuple[str, date, str], Usage] = field(default_factory=dict)
     txns: dict[str, Txn] = field(default_factory=dict)  # recent decided transactions, by id
     txns_by_dup_key: dict[str, Txn] = field(default_factory=dict)
+    # DE 90 match key (processors.fields.match_key) -> the request a reversal or completion names
+    txns_by_original: dict[str, Txn] = field(default_factory=dict)
     plans: dict[str, InstallmentPlan] = field(default_factory=dict)
     sequences: dict[str, Sequence] = field(default_factory=dict)
 
@@ -74,6 +78,12 @@ class CellState:
         elif isinstance(row, Txn):
             self.txns[row.id] = row
             self.txns_by_dup_key[row.dup_key] = row
+            key = original_key(row)
+            if key is not None:
+                # An approved request wins the key over a declined one (a stand-in advice after our decline).
+                known = self.txns_by_original.get(key)
+                if known is None or known.id == row.id or known.status == TxnStatus.DECLINED:
+                    self.txns_by_original[key] = row
         elif isinstance(row, InstallmentPlan):
             self.plans[row.id] = row
         elif isinstance(row, Sequence):

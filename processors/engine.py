@@ -1,0 +1,687 @@
+"""The cell's authorization engine: one request in, one :class:`Decision` (answer + rows changed) out.
+
+Sans-I/O except for the HSM: :meth:`CellEngine.handle` first runs the PIN/CVV/ARQC checks the request needs
+(awaits), then decides **synchronously** - no await between reading the state and changing it, so concurrent
+requests on one card or account never interleave inside a decision - and returns the answer with the
+:class:`~processors.model.Effects` the host must commit before sending it.
+
+Messages (ISO 8583:1987, canonical form of :mod:`switch.message`):
+
+====================  ==============================================================================
+0100                  authorization / pre-authorization: purchases and withdrawals place a hold
+0120                  authorization advice (stand-in): applied without checks, 0130 "00"
+0200                  financial request: posted at once
+0220                  completion of a 0100 named by DE 90, else a forced-post advice; applied, 0230 "00"
+0400/0420 (+ repeat)  reversal, full or partial (DE 95); idempotent; unknown original "25"
+0800                  network management: 0810 "00"
+====================  ==============================================================================
+
+A repeat (xx01, xx21) of a request already decided gets the first answer again; any other request with the
+same duplicate key (:func:`processors.fields.dup_key`) gets 94. Reversals are always answered idempotently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from hsm.interface import Hsm
+from processors import money, security
+from processors.booking import (
+    Changes,
+    HoldExpiry,
+    add_usage,
+    limit_code,
+    place_hold,
+    post,
+    reduce_hold,
+    release_hold,
+)
+from processors.catalog import Catalog, Product
+from processors.credit import funds_for
+from processors.emvtlv import TlvError
+from processors.fees import fee_for
+from processors.fields import (
+    CREDITING,
+    SPENDING,
+    TXN_TYPES,
+    channel_of,
+    dup_key,
+    is_chip,
+    keys_from_de90,
+    replacement_amount,
+    txn_channel,
+)
+from processors.model import (
+    Account,
+    Card,
+    CardStatus,
+    Effects,
+    Hold,
+    HoldStatus,
+    ProductKind,
+    Txn,
+    TxnStatus,
+    TxnType,
+)
+from processors.state import CellState
+from switch.codes import ResponseCode
+from switch.message import Message
+
+RC = ResponseCode
+# One counter numbers a decision's txn, hold and posting: T01-7, H01-7, P01-T7 (commands number their own
+# postings P01-<n> from the "posting" sequence, so the engine's carry the T).
+TXN_SEQUENCE = "txn"
+
+# Transaction types each product kind supports when the product does not list ``allowed``.
+KIND_TYPES: dict[ProductKind, frozenset[str]] = {
+    ProductKind.DEBIT: frozenset(TxnType),
+    ProductKind.CREDIT: frozenset({TxnType.PURCHASE, TxnType.WITHDRAWAL, TxnType.REFUND, TxnType.DEPOSIT,
+                                   TxnType.BALANCE}),
+}
+# DE 3 / DE 54 account type (ISO 8583:1987: 10 savings, 20 checking, 30 credit) of each account kind.
+ACCOUNT_TYPES = {"savings": "10", "checking": "20", "credit": "30"}
+_STATUS_CODES: dict[CardStatus, tuple[ResponseCode, str]] = {
+    CardStatus.LOST: (RC.LOST_CARD, "card lost"),
+    CardStatus.STOLEN: (RC.STOLEN_CARD, "card stolen"),
+    CardStatus.BLOCKED: (RC.RESTRICTED_CARD, "card blocked"),
+    CardStatus.INACTIVE: (RC.RESTRICTED_CARD, "card not activated"),
+    CardStatus.EXPIRED: (RC.EXPIRED_CARD, "card expired"),
+    CardStatus.REPLACED: (RC.INVALID_CARD_NUMBER, "card replaced"),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Decision:
+    """The answer to send (None: nothing to answer) and the rows to commit before sending it."""
+
+    response: Message | None
+    effects: Effects
+
+
+@dataclass(slots=True)
+class Checks:
+    """HSM results for one request; None where nothing was checked."""
+
+    pin: bool | None = None
+    cvv: bool | None = None
+    arqc: bool | None = None
+    arqc_request: security.ArqcRequest | None = None
+    unavailable: str = ""  # why the HSM could not answer (the request gets 96)
+
+
+class Declined(Exception):
+    """A check failed: the decision is this response code (control flow inside a decision only)."""
+
+    def __init__(self, code: ResponseCode, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Per-request context of a decision (never kept on the engine)."""
+
+    request: Message
+    now: datetime
+    key: str
+    changes: Changes
+    pc: str = ""
+    txn_type: TxnType | None = None
+    channel: str = ""
+    cross_border: bool = False
+    foreign: bool = False
+    card: Card | None = None
+    product: Product | None = None
+    account: Account | None = None
+    to_account: Account | None = None
+    amount: int = 0
+    fee: int = 0
+
+
+def _text(request: Message, number: int) -> str:
+    value = request.fields.get(number)
+    return value if isinstance(value, str) else ""
+
+
+class CellEngine:
+    """Decides every card request of one cell against its in-memory :class:`CellState`."""
+
+    def __init__(
+        self, state: CellState, catalog: Catalog, *, hsm: Hsm | None, pan_hash: Callable[[str], str],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.state = state
+        self.catalog = catalog
+        self.hsm = hsm
+        self.pan_hash = pan_hash
+        self.clock = clock
+        self.bank = catalog.bank
+        self.hold_period = timedelta(days=catalog.bank.hold_days)
+        self.expiry = HoldExpiry(state.holds)
+        self._prefix = f"{state.cell:02d}-"
+
+    # -- entry points -----------------------------------------------------------------------------------
+    async def handle(self, request: Message) -> Decision:
+        """Decide one request (see the module docstring for the messages handled)."""
+        mti = request.mti
+        if len(mti) != 4 or not mti.isdigit() or int(mti[2]) % 2:
+            return Decision(None, Effects())  # a stray response: nothing to answer
+        cls, function = mti[1], mti[2]
+        if cls == "8":
+            return Decision(request.make_response(RC.APPROVED), Effects())
+        if cls == "4" and function in "02":
+            return self._reversal(request)
+        if cls not in "12" or function not in "02":
+            return Decision(request.make_response(RC.INVALID_TRANSACTION), Effects())
+        if function == "2":
+            return self._advice(request)
+        pan = request.pan
+        hashed = self.pan_hash(pan) if pan else ""
+        checks: Checks | None = None
+        card = self._card_needing_checks(request, hashed)
+        if card is not None and pan:
+            checks = await self._run_checks(request, card, pan)
+        decision, ctx = self._authorize(request, hashed, checks)
+        if (checks is not None and checks.arqc and checks.arqc_request is not None and ctx.card is not None
+                and ctx.product is not None and decision.response is not None and pan):
+            await self._add_arpc(decision.response, ctx.product, ctx.card, pan, checks.arqc_request)
+        return decision
+
+    def expire_holds(self) -> Effects:
+        """Release every hold past its expiry (the host calls this now and then; requests also do it)."""
+        changes = Changes()
+        self.expiry.expire(self.state, self.clock(), changes)
+        return changes.effects()
+
+    def prune(self) -> int:
+        """Forget decided transactions older than the bank's retention (memory only: the rows stay in the
+        database). Returns how many were dropped."""
+        cutoff = self.clock() - timedelta(days=self.bank.txn_retention_days)
+        state = self.state
+        old = [txn for txn in state.txns.values() if txn.created_at < cutoff]
+        drop = {txn.id for txn in old}
+        for txn in old:
+            del state.txns[txn.id]
+            if state.txns_by_dup_key.get(txn.dup_key) is txn:
+                del state.txns_by_dup_key[txn.dup_key]
+        for key in [k for k, t in state.txns_by_original.items() if t.id in drop]:
+            del state.txns_by_original[key]
+        return len(old)
+
+    # -- HSM checks (the only awaits) -------------------------------------------------------------------
+    def _card_needing_checks(self, request: Message, hashed: str) -> Card | None:
+        """The card when the request carries PIN, track 2 or chip data and would otherwise be decided by
+        them (a duplicate or a card that is not active is answered without asking the HSM)."""
+        fields = request.fields
+        if 52 not in fields and 35 not in fields and 55 not in fields:
+            return None
+        if dup_key(request) in self.state.txns_by_dup_key:
+            return None
+        card = self.state.cards_by_hash.get(hashed)
+        if card is None or card.status != CardStatus.ACTIVE:
+            return None
+        return card
+
+    async def _run_checks(self, request: Message, card: Card, pan: str) -> Checks:
+        checks = Checks()
+        product = self.catalog.products.get(card.product)
+        keys = self.catalog.keys.get(product.keys) if product is not None else None
+        if product is None or keys is None:
+            checks.unavailable = "no key set for the card's product"
+            return checks
+        if self.hsm is None:
+            checks.unavailable = "no HSM configured"
+            return checks
+        hsm = self.hsm
+        try:
+            pin_block = request.fields.get(52)
+            if isinstance(pin_block, bytes) and card.pvv and card.pin_tries < self.bank.pin_tries:
+                checks.pin = len(pin_block) == 8 and await security.verify_pin(
+                    hsm, keys, pan, pin_block, card.pvki, card.pvv)
+            track_text = _text(request, 35)
+            if track_text:
+                track = security.parse_track2(track_text)
+                checks.cvv = track is not None and await security.verify_track_cvv(
+                    hsm, keys, pan, track, chip=is_chip(request))
+            icc = request.fields.get(55)
+            if isinstance(icc, bytes):
+                try:
+                    arqc = security.arqc_request(product.cvn, icc)
+                except (security.IccDataError, TlvError):
+                    checks.arqc = False
+                else:
+                    checks.arqc = await security.verify_arqc(hsm, keys, product.cvn, pan, card.psn, arqc)
+                    checks.arqc_request = arqc
+        except security.HsmUnavailable as exc:
+            checks.unavailable = exc.reason
+        return checks
+
+    async def _add_arpc(
+        self, response: Message, product: Product, card: Card, pan: str, arqc: security.ArqcRequest,
+    ) -> None:
+        """DE 55 tag 91 with the ARPC for the decided response code. The decision is already made: if the HSM
+        fails here the answer goes without DE 55 (the card then sees no issuer authentication)."""
+        keys = self.catalog.keys.get(product.keys)
+        if self.hsm is None or keys is None:
+            return
+        code = _text(response, 39)
+        try:
+            response[55] = await security.arpc_field(self.hsm, keys, product.cvn, pan, card.psn, arqc, code)
+        except security.HsmUnavailable:
+            return
+
+    # -- authorization (0100) and financial request (0200) ---------------------------------------------
+    def _authorize(self, request: Message, hashed: str, checks: Checks | None) -> tuple[Decision, Ctx]:
+        ctx = self._begin(request)
+        dup = self.state.txns_by_dup_key.get(ctx.key)
+        if dup is not None:
+            if request.mti[3] in "13":
+                return self._replay(ctx, dup), ctx
+            return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects()), ctx
+        try:
+            self._validate(ctx, hashed)
+            if checks is not None:
+                self._security(ctx, checks)
+            self._limits_and_funds(ctx)
+        except Declined as declined:
+            if declined.code == RC.SYSTEM_MALFUNCTION:
+                return Decision(request.make_response(declined.code), ctx.changes.effects()), ctx
+            return self._decline(ctx, declined.code, declined.reason), ctx
+        return self._approve_request(ctx), ctx
+
+    def _begin(self, request: Message) -> Ctx:
+        now = self.clock()
+        ctx = Ctx(request, now, dup_key(request), Changes())
+        if self.expiry.due(now):
+            self.expiry.expire(self.state, now, ctx.changes)
+        pc = _text(request, 3)
+        ctx.pc = pc
+        ctx.txn_type = TXN_TYPES.get(pc[:2]) if len(pc) == 6 and pc.isdigit() else None
+        ctx.channel = channel_of(request).value
+        country = _text(request, 19)
+        ctx.cross_border = bool(country) and country != self.bank.country
+        ctx.foreign = _text(request, 32) not in self.bank.own_acquirers
+        return ctx
+
+    def _validate(self, ctx: Ctx, hashed: str) -> None:
+        """12, 14, 41, 43, 62, 54, 57, 13: everything decided without the HSM and without the funds."""
+        request = ctx.request
+        if ctx.txn_type is None:
+            raise Declined(RC.INVALID_TRANSACTION, "unknown processing code")
+        card = self._find_card(ctx, hashed)
+        status = _STATUS_CODES.get(card.status)
+        if status is not None:
+            raise Declined(*status)
+        yymm = ctx.now.strftime("%y%m")
+        if card.expiry and card.expiry < yymm:
+            raise Declined(RC.EXPIRED_CARD, "card past its expiry date")
+        de14 = _text(request, 14)
+        if de14 and card.expiry and de14 != card.expiry:
+            raise Declined(RC.EXPIRED_CARD, "expiry date does not match the card")
+        product = self.catalog.products.get(card.product)
+        if product is None:
+            raise Declined(RC.SYSTEM_MALFUNCTION, "card's product is not in the catalogue")
+        ctx.product = product
+        allowed = product.allowed or KIND_TYPES[product.kind]
+        if ctx.txn_type not in allowed:
+            raise Declined(RC.NOT_PERMITTED_CARDHOLDER, f"{ctx.txn_type} not permitted by product {product.code}")
+        if request.mti[1] == "1" and ctx.txn_type == TxnType.TRANSFER:
+            raise Declined(RC.INVALID_TRANSACTION, "transfers are financial requests (0200)")
+        self._resolve_accounts(ctx, card)
+        self._resolve_amount(ctx)
+
+    def _find_card(self, ctx: Ctx, hashed: str) -> Card:
+        card = self.state.cards_by_hash.get(hashed) if hashed else None
+        if card is None:
+            raise Declined(RC.INVALID_CARD_NUMBER, "no such card")
+        ctx.card = card
+        return card
+
+    def _resolve_accounts(self, ctx: Ctx, card: Card) -> None:
+        """The account DE 3 names (positions 3-4 "from", 5-6 "to"; 00 = the card's default account), or DE
+        102/103 naming one of the cardholder's own accounts; 12 when it is not the cardholder's."""
+        pc = ctx.pc
+        request = ctx.request
+        if ctx.txn_type in CREDITING:
+            account = self._card_account(card, pc[4:6], _text(request, 103))
+        else:
+            account = self._card_account(card, pc[2:4], _text(request, 102))
+        if account is None:
+            raise Declined(RC.INVALID_TRANSACTION, "account type not linked to the card")
+        ctx.account = account
+        if ctx.txn_type == TxnType.TRANSFER:
+            to = self._card_account(card, pc[4:6], _text(request, 103))
+            if to is None or to is account:
+                raise Declined(RC.INVALID_TRANSACTION, "transfer destination is not another own account")
+            if to.currency != account.currency:
+                raise Declined(RC.INVALID_TRANSACTION, "transfer between currencies")
+            ctx.to_account = to
+
+    def _card_account(self, card: Card, account_type: str, explicit: str) -> Account | None:
+        accounts = self.state.accounts
+        if explicit:
+            account = accounts.get(explicit)
+            return account if account is not None and account.customer_id == card.customer_id else None
+        account_id = card.account_id if account_type in ("00", "") else card.accounts.get(account_type)
+        return accounts.get(account_id) if account_id else None
+
+    def _resolve_amount(self, ctx: Ctx) -> None:
+        """DE 4 in DE 49's currency, which must be the account's; or DE 6 when DE 51 (cardholder billing
+        currency) is the account's. Balance inquiries need no amount."""
+        request = ctx.request
+        assert ctx.account is not None
+        currency = ctx.account.currency
+        amount = money.parse_amount(_text(request, 4))
+        code = _text(request, 49)
+        if code:
+            given = money.alpha(code)
+            if given is None:
+                raise Declined(RC.INVALID_AMOUNT, "unknown currency")
+            if given != currency:
+                billing = money.parse_amount(_text(request, 6))
+                if money.alpha(_text(request, 51)) != currency or billing is None:
+                    raise Declined(RC.INVALID_AMOUNT, "currency is not the account's")
+                amount = billing
+        if ctx.txn_type == TxnType.BALANCE:
+            ctx.amount = amount or 0
+            return
+        if amount is None or amount <= 0:
+            raise Declined(RC.INVALID_AMOUNT, "amount missing or zero")
+        ctx.amount = amount
+
+    def _security(self, ctx: Ctx, checks: Checks) -> None:
+        """96 (HSM unavailable), 75 / 55 (PIN), 05 (CVV, iCVV, ARQC); keeps the PIN try counter."""
+        if checks.unavailable:
+            raise Declined(RC.SYSTEM_MALFUNCTION, checks.unavailable)
+        card = ctx.card
+        assert card is not None
+        if 52 in ctx.request.fields:
+            limit = self.bank.pin_tries
+            if card.pin_tries >= limit:
+                raise Declined(RC.PIN_TRIES_EXCEEDED, "PIN tries exceeded")
+            if not card.pvv:
+                raise Declined(RC.INCORRECT_PIN, "no PIN set for the card")
+            if checks.pin is not True:
+                card.pin_tries += 1
+                ctx.changes.add(card)
+                if card.pin_tries >= limit:
+                    raise Declined(RC.PIN_TRIES_EXCEEDED, "wrong PIN, tries now exhausted")
+                raise Declined(RC.INCORRECT_PIN, "wrong PIN")
+            if card.pin_tries:
+                card.pin_tries = 0
+                ctx.changes.add(card)
+        if checks.cvv is False:
+            raise Declined(RC.DO_NOT_HONOUR, "iCVV mismatch" if is_chip(ctx.request) else "CVV mismatch")
+        if checks.arqc is False:
+            raise Declined(RC.DO_NOT_HONOUR, "ARQC did not verify")
+
+    def _limits_and_funds(self, ctx: Ctx) -> None:
+        """61 / 65 on spending, then 51 (or 61 on a credit line's cash sub-limit) on amount + fee."""
+        card, product, account = ctx.card, ctx.product, ctx.account
+        assert card is not None and product is not None and account is not None
+        txn_type = ctx.txn_type
+        assert txn_type is not None
+        amount = ctx.amount
+        if txn_type in SPENDING:
+            over = limit_code(self.state, product, card, ctx.now.date(), ctx.channel, ctx.cross_border, amount)
+            if over is not None:
+                raise Declined(*over)
+        ctx.fee = fee_for(product, account, txn_type, ctx.channel, foreign=ctx.foreign,
+                          cross_border=ctx.cross_border, amount=amount)
+        total = ctx.fee - amount if txn_type in CREDITING else amount + ctx.fee
+        code = funds_for(account).check(self.state, account, product, total, self._cash_amount(ctx))
+        if code is not None:
+            raise Declined(code, "insufficient funds" if code == RC.INSUFFICIENT_FUNDS else
+                           "cash advance sub-limit" if code == RC.EXCEEDS_AMOUNT_LIMIT else "account not active")
+        if ctx.to_account is not None:
+            code = funds_for(ctx.to_account).check(self.state, ctx.to_account, product, -amount, 0)
+            if code is not None:
+                raise Declined(code, "destination account not active")
+
+    @staticmethod
+    def _cash_amount(ctx: Ctx) -> int:
+        """The part of the amount that is a cash advance (counts on a credit line's cash sub-limit)."""
+        if ctx.txn_type == TxnType.WITHDRAWAL:
+            return ctx.amount
+        if ctx.txn_type == TxnType.TRANSFER and ctx.account is not None and ctx.account.kind == "credit":
+            return ctx.amount
+        return 0
+
+    def _approve_request(self, ctx: Ctx) -> Decision:
+        """Apply an approved 0100 / 0200: a hold for a pre-authorization of spending, a posting otherwise."""
+        n, txn = self._new_txn(ctx, RC.APPROVED, TxnStatus.APPROVED)
+        if ctx.txn_type == TxnType.BALANCE:
+            if ctx.fee:  # an inquiry moves no money but may pay a fee
+                self._post_txn(ctx, n, txn)
+        elif ctx.request.mti[1] == "1":
+            if ctx.txn_type in SPENDING:
+                self._hold(ctx, n, txn)
+        else:
+            self._post_txn(ctx, n, txn)
+        self._count_usage(ctx, txn)
+        return self._approved(ctx, txn)
+
+    # -- advices (0120, 0220) ---------------------------------------------------------------------------
+    def _advice(self, request: Message) -> Decision:
+        """Apply what the switch (or acquirer) already approved: no PIN, limit or funds checks."""
+        ctx = self._begin(request)
+        dup = self.state.txns_by_dup_key.get(ctx.key)
+        if dup is not None:
+            if request.mti[3] in "13":
+                return self._replay(ctx, dup)
+            return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects())
+        pan = request.pan
+        try:
+            if ctx.txn_type is None:
+                raise Declined(RC.INVALID_TRANSACTION, "unknown processing code")
+            card = self._find_card(ctx, self.pan_hash(pan) if pan else "")
+            product = ctx.product = self.catalog.products.get(card.product)
+            if product is None:
+                raise Declined(RC.SYSTEM_MALFUNCTION, "card's product is not in the catalogue")
+            self._resolve_accounts(ctx, card)
+            self._resolve_amount(ctx)
+        except Declined as declined:
+            if declined.code == RC.SYSTEM_MALFUNCTION:
+                return Decision(request.make_response(declined.code), ctx.changes.effects())
+            return self._decline(ctx, declined.code, declined.reason)
+        original = None
+        for key in keys_from_de90(request):
+            original = self.state.txns_by_original.get(key)
+            if original is not None:
+                break
+        if original is not None and original.card_id == card.id and original.response_code == RC.APPROVED:
+            if original.mti[1] == "1" and request.mti[1] == "2":
+                return self._complete(ctx, original)
+            if original.mti[1] == request.mti[1]:
+                # The request this advice stands in for was already approved here: nothing more to apply.
+                return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+        assert ctx.account is not None and ctx.txn_type is not None
+        ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
+                          cross_border=ctx.cross_border, amount=ctx.amount)
+        return self._approve_request(ctx)
+
+    def _complete(self, ctx: Ctx, original: Txn) -> Decision:
+        """0220 completion of a pre-authorization: close its hold and post the completed amount."""
+        state = self.state
+        hold = state.holds.get(original.hold_id) if original.hold_id else None
+        if hold is not None and hold.expires_at <= ctx.now:
+            release_hold(state, hold, HoldStatus.EXPIRED, ctx.changes)
+            hold = None
+        if hold is not None:
+            release_hold(state, hold, HoldStatus.COMPLETED, ctx.changes)
+        account = state.accounts.get(original.account_id or "")
+        if account is not None:
+            ctx.account = account
+        ctx.fee = original.fee
+        ctx.txn_type = TxnType(original.txn_type)
+        n, txn = self._new_txn(ctx, RC.APPROVED, TxnStatus.APPROVED)
+        txn.original_id = original.id
+        txn.hold_id = original.hold_id
+        self._post_txn(ctx, n, txn)
+        original.status = TxnStatus.COMPLETED
+        ctx.changes.add(original)
+        return self._approved(ctx, txn)
+
+    # -- reversals (0400, 0420) -------------------------------------------------------------------------
+    def _reversal(self, request: Message) -> Decision:
+        ctx = self._begin(request)
+        state = self.state
+        dup = state.txns_by_dup_key.get(ctx.key)
+        if dup is not None:
+            return self._replay(ctx, dup)  # any repeat of a reversal gets the same answer, never 94
+        original = None
+        for key in keys_from_de90(request):
+            original = state.txns_by_original.get(key)
+            if original is not None:
+                break
+        pan = request.pan
+        if original is not None and pan:
+            card = state.cards_by_hash.get(self.pan_hash(pan))
+            if card is None or card.id != original.card_id:
+                original = None
+        if original is None:
+            # Not recorded: the original may still arrive (a reversal overtaking it), a repeat looks again.
+            return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
+        ctx.card = state.cards.get(original.card_id or "")
+        ctx.account = state.accounts.get(original.account_id or "")
+        acknowledge = Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+        if original.response_code != RC.APPROVED or ctx.account is None or ctx.card is None:
+            return acknowledge  # nothing was approved, so nothing to give back
+        replacement = replacement_amount(request)
+        target = original.amount - replacement if replacement is not None else original.amount
+        target = max(target, 0)
+        delta = target - original.reversed_amount
+        full = target >= original.amount
+        fee = original.fee if full and original.status != TxnStatus.REVERSED else 0
+        if delta <= 0 and not fee:
+            return acknowledge
+        delta = max(delta, 0)
+        hold = state.holds.get(original.hold_id) if original.hold_id else None
+        if original.hold_id and hold is None and original.posting_id is None:
+            return acknowledge  # a pre-authorization already completed or expired: reverse the completion
+        return self._apply_reversal(ctx, original, hold, delta, fee, target, full)
+
+    def _apply_reversal(
+        self, ctx: Ctx, original: Txn, hold: Hold | None, delta: int, fee: int, target: int, full: bool,
+    ) -> Decision:
+        state = self.state
+        account = ctx.account
+        card = ctx.card
+        assert account is not None and card is not None
+        ctx.amount, ctx.fee = delta, fee
+        ctx.txn_type = TxnType(original.txn_type)
+        ctx.channel = original.channel
+        n, txn = self._new_txn(ctx, RC.APPROVED, TxnStatus.APPROVED)
+        txn.original_id = original.id
+        txn.channel = original.channel
+        if hold is not None:
+            txn.fee = 0
+            reduce_hold(state, hold, hold.amount if full else delta, ctx.changes)
+            txn.hold_id = hold.id
+        elif original.posting_id is not None:
+            to_account = None
+            if original.txn_type == TxnType.TRANSFER:
+                to_id = card.accounts.get(original.processing_code[4:6])
+                to_account = state.accounts.get(to_id) if to_id else None
+            posting = post(state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
+                           description=f"reversal of {original.id}", txn_type=original.txn_type,
+                           account=account, to_account=to_account, amount=delta, fee=fee,
+                           cash=self._cash_of(original, account), reverse=True)
+            txn.posting_id = posting.id
+        if original.txn_type in SPENDING and delta:
+            add_usage(state, ctx.changes, card.id, original.created_at.date(), original.channel, -delta,
+                      -1 if full else 0)
+        original.reversed_amount = target
+        original.status = TxnStatus.REVERSED if full else TxnStatus.PARTIALLY_REVERSED
+        ctx.changes.add(original)
+        return self._approved(ctx, txn)
+
+    @staticmethod
+    def _cash_of(txn: Txn, account: Account) -> bool:
+        return txn.txn_type == TxnType.WITHDRAWAL or (txn.txn_type == TxnType.TRANSFER and account.kind == "credit")
+
+    # -- shared steps -----------------------------------------------------------------------------------
+    def _new_txn(self, ctx: Ctx, code: ResponseCode, status: TxnStatus) -> tuple[int, Txn]:
+        seq = self.state.next_value(TXN_SEQUENCE)
+        ctx.changes.add(seq)
+        n = seq.value
+        request = ctx.request
+        account = ctx.account
+        currency = account.currency if account is not None else (ctx.product.currency if ctx.product else "")
+        txn = Txn(
+            id=f"T{self._prefix}{n}", dup_key=ctx.key, mti=request.mti, processing_code=ctx.pc,
+            txn_type=ctx.txn_type.value if ctx.txn_type is not None else "",
+            channel=txn_channel(ctx.channel, ctx.cross_border),
+            card_id=ctx.card.id if ctx.card is not None else None,
+            account_id=account.id if account is not None else None, amount=ctx.amount, currency=currency,
+            fee=ctx.fee, response_code=code.value, approval_code=f"{n % 1_000_000:06d}" if code.approved else "",
+            stan=_text(request, 11), rrn=_text(request, 37), terminal=_text(request, 41),
+            acquirer=_text(request, 32), created_at=ctx.now, status=status,
+        )
+        ctx.changes.add(txn)
+        return n, txn
+
+    def _hold(self, ctx: Ctx, n: int, txn: Txn) -> None:
+        account, card = ctx.account, ctx.card
+        assert account is not None and card is not None
+        hold = Hold(f"H{self._prefix}{n}", card.id, account.id, account.credit_line_id, txn.id, ctx.amount,
+                    account.currency, self._cash_amount(ctx) > 0, ctx.now, ctx.now + self.hold_period)
+        place_hold(self.state, hold, ctx.changes)
+        self.expiry.push(hold)
+        txn.hold_id = hold.id
+
+    def _post_txn(self, ctx: Ctx, n: int, txn: Txn) -> None:
+        account = ctx.account
+        assert account is not None and ctx.txn_type is not None
+        posting = post(self.state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
+                       description=f"{ctx.txn_type.value} {ctx.request.mti}", txn_type=ctx.txn_type,
+                       account=account, to_account=ctx.to_account, amount=ctx.amount, fee=ctx.fee,
+                       cash=self._cash_amount(ctx) > 0)
+        txn.posting_id = posting.id
+
+    def _count_usage(self, ctx: Ctx, txn: Txn) -> None:
+        if ctx.txn_type in SPENDING and ctx.card is not None:
+            add_usage(self.state, ctx.changes, ctx.card.id, ctx.now.date(), txn.channel, ctx.amount, 1)
+
+    def _approved(self, ctx: Ctx, txn: Txn) -> Decision:
+        self.state.put(txn)
+        response = ctx.request.make_response(RC.APPROVED)
+        response[38] = txn.approval_code
+        if txn.fee:
+            response[28] = money.fee_field(txn.fee)
+        self._balances(response, ctx.account, ctx.to_account)
+        return Decision(response, ctx.changes.effects())
+
+    def _balances(self, response: Message, account: Account | None, to_account: Account | None) -> None:
+        """DE 54: ledger and available balance of the account (and of a transfer's destination)."""
+        parts = []
+        for acct in (account, to_account):
+            if acct is not None:
+                ledger, available = funds_for(acct).balances(self.state, acct)
+                parts.append(money.balances_field(ACCOUNT_TYPES.get(acct.kind, "00"), acct.currency, ledger,
+                                                  available))
+        if parts:
+            response[54] = "".join(parts)
+
+    def _decline(self, ctx: Ctx, code: ResponseCode, reason: str) -> Decision:
+        _, txn = self._new_txn(ctx, code, TxnStatus.DECLINED)
+        txn.decline_reason = reason
+        self.state.put(txn)
+        return Decision(ctx.request.make_response(code), ctx.changes.effects())
+
+    def _replay(self, ctx: Ctx, txn: Txn) -> Decision:
+        """The first answer again, for a repeat of a request already decided (nothing is applied twice)."""
+        response = ctx.request.make_response(txn.response_code)
+        if txn.response_code == RC.APPROVED:
+            response[38] = txn.approval_code
+            if txn.fee:
+                response[28] = money.fee_field(txn.fee)
+            self._balances(response, self.state.accounts.get(txn.account_id or ""), None)
+        return Decision(response, ctx.changes.effects())
+

@@ -1,0 +1,103 @@
+"""Reading a request the way the cell's rules need it: keys, channel, accounts, amounts (ISO 8583:1987).
+
+Plain functions over :class:`switch.message.Message`; no state, no I/O.
+"""
+
+from __future__ import annotations
+
+from processors.model import Channel, Txn, TxnType
+from switch.message import Message
+
+# DE 3 positions 1-2 (ISO 8583:1987 processing code, transaction type) -> what the cardholder did.
+TXN_TYPES: dict[str, TxnType] = {
+    "00": TxnType.PURCHASE,
+    "01": TxnType.WITHDRAWAL,
+    "20": TxnType.REFUND,
+    "21": TxnType.DEPOSIT,
+    "30": TxnType.BALANCE,
+    "40": TxnType.TRANSFER,
+}
+# Transaction types that put money into the card account (their account is DE 3 positions 5-6, "to").
+CREDITING = frozenset({TxnType.REFUND, TxnType.DEPOSIT})
+# Transaction types that count against the card's spending limits.
+SPENDING = frozenset({TxnType.PURCHASE, TxnType.WITHDRAWAL})
+
+ATM_MCC = "6011"  # DE 18 merchant type of an automated cash disbursement (ISO 18245)
+ECOMMERCE_CONDITION = "59"  # DE 25 POS condition code: electronic commerce
+ECOMMERCE_ENTRY = ("81", "01")  # DE 22 entry mode: e-commerce / PAN key entered
+CHIP_ENTRY = ("05", "07")  # DE 22 entry mode: ICC contact / contactless chip
+
+CROSS_BORDER_SUFFIX = "+" + Channel.CROSS_BORDER.value
+
+
+def dup_key(msg: Message) -> str:
+    """Duplicate-detection key: MTI class/function (first three digits, so a repeat xx01 matches its xx00),
+    DE 11, DE 7, DE 41, DE 32. The layout is also what :func:`original_key` reads back."""
+    get = msg.fields.get
+    return f"{msg.mti[:3]}|{get(11, '')!s}|{get(7, '')!s}|{get(41, '')!s}|{get(32, '')!s}"
+
+
+def match_key(mti_class: str, stan: str, transmitted: str, acquirer: str) -> str:
+    """Key of an original transaction as a reversal or completion names it (DE 90 parts). The class digit
+    only (1 authorization, 2 financial), so an advice is found under the request it stood in for."""
+    return f"{mti_class}|{stan}|{transmitted}|{acquirer.zfill(11)}"
+
+
+def original_key(txn: Txn) -> str | None:
+    """The :func:`match_key` of a decided request, from its MTI and dup key (None for reversals and rows
+    whose dup key was not made by :func:`dup_key`)."""
+    parts = txn.dup_key.split("|")
+    if len(parts) != 5 or len(txn.mti) != 4 or txn.mti[1] not in "12":
+        return None
+    return match_key(txn.mti[1], parts[1], parts[2], parts[4])
+
+
+def keys_from_de90(msg: Message) -> list[str]:
+    """Candidate :func:`match_key` values for the original a reversal or completion refers to.
+
+    DE 90 (ISO 8583:1987 original data elements, n42): original MTI 4, STAN 6, transmission date and time 10,
+    acquiring institution 11, forwarding institution 11. Without DE 90 the request's own DE 11/7/32 are tried
+    (acquirers that reverse with the original's STAN), financial class first."""
+    de90 = msg.fields.get(90)
+    if isinstance(de90, str) and len(de90) >= 31 and de90[:4].isdigit():
+        return [match_key(de90[1], de90[4:10], de90[10:20], de90[20:31].lstrip("0"))]
+    get = msg.fields.get
+    stan, transmitted, acquirer = str(get(11, "")), str(get(7, "")), str(get(32, ""))
+    return [match_key("2", stan, transmitted, acquirer), match_key("1", stan, transmitted, acquirer)]
+
+
+def channel_of(msg: Message) -> Channel:
+    """ATM when DE 18 is 6011; e-commerce when DE 25 is 59 or DE 22 starts 81/01; POS otherwise."""
+    get = msg.fields.get
+    if get(18) == ATM_MCC:
+        return Channel.ATM
+    entry = get(22)
+    if get(25) == ECOMMERCE_CONDITION or (isinstance(entry, str) and entry[:2] in ECOMMERCE_ENTRY):
+        return Channel.ECOMMERCE
+    return Channel.POS
+
+
+def is_chip(msg: Message) -> bool:
+    entry = msg.fields.get(22)
+    return isinstance(entry, str) and entry[:2] in CHIP_ENTRY
+
+
+def txn_channel(channel: str, cross_border: bool) -> str:
+    """What :attr:`Txn.channel` records: the channel, plus ``+cross_border`` when the cross-border limits
+    also counted it (a reversal gives the usage back to both)."""
+    return channel + CROSS_BORDER_SUFFIX if cross_border else channel
+
+
+def split_txn_channel(value: str) -> tuple[str, bool]:
+    if value.endswith(CROSS_BORDER_SUFFIX):
+        return value[: -len(CROSS_BORDER_SUFFIX)], True
+    return value, False
+
+
+def replacement_amount(msg: Message) -> int | None:
+    """DE 95 (replacement amounts, an42): the first 12 digits are the actual transaction amount. None when
+    absent, so the reversal is full."""
+    de95 = msg.fields.get(95)
+    if isinstance(de95, str) and len(de95) >= 12 and de95[:12].isdigit():
+        return int(de95[:12])
+    return None

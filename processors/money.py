@@ -1,0 +1,108 @@
+"""Money on the wire: ISO 4217 currency codes and the ISO 8583:1987 amount fields a cell answers with.
+
+Inside a cell money is always ``int`` minor units plus an ISO 4217 alpha code. The wire speaks numeric codes
+(DE 49, 50, 51) and fixed-width digit strings (DE 4, 6, 28, 54, 95); this module converts between the two.
+
+Sources: ISO 4217 (list one, current codes with their minor-unit exponents); ISO 8583:1987 field formats
+(DE 28 ``x+n8``, DE 54 ``an..120``: repeated 20-character additional amounts).
+"""
+
+from __future__ import annotations
+
+from switch.errors import BulkheadError
+
+
+class CurrencyError(BulkheadError):
+    """A currency code that is not in the ISO 4217 table."""
+
+
+# ISO 4217: alpha code -> (numeric code, minor-unit exponent). The currencies a bank in this project is likely
+# to see; a code outside the table is refused (13 on the wire) rather than guessed.
+ISO_4217: dict[str, tuple[str, int]] = {
+    "AED": ("784", 2), "ARS": ("032", 2), "AUD": ("036", 2), "BDT": ("050", 2), "BGN": ("975", 2),
+    "BHD": ("048", 3), "BRL": ("986", 2), "CAD": ("124", 2), "CHF": ("756", 2), "CLF": ("990", 4),
+    "CLP": ("152", 0), "CNY": ("156", 2), "COP": ("170", 2), "CZK": ("203", 2), "DKK": ("208", 2),
+    "DZD": ("012", 2), "EGP": ("818", 2), "EUR": ("978", 2), "GBP": ("826", 2), "GHS": ("936", 2),
+    "HKD": ("344", 2), "HUF": ("348", 2), "IDR": ("360", 2), "ILS": ("376", 2), "INR": ("356", 2),
+    "IQD": ("368", 3), "ISK": ("352", 0), "JOD": ("400", 3), "JPY": ("392", 0), "KES": ("404", 2),
+    "KRW": ("410", 0), "KWD": ("414", 3), "LKR": ("144", 2), "LYD": ("434", 3), "MAD": ("504", 2),
+    "MXN": ("484", 2), "MYR": ("458", 2), "NGN": ("566", 2), "NOK": ("578", 2), "NZD": ("554", 2),
+    "OMR": ("512", 3), "PEN": ("604", 2), "PHP": ("608", 2), "PKR": ("586", 2), "PLN": ("985", 2),
+    "PYG": ("600", 0), "QAR": ("634", 2), "RON": ("946", 2), "RUB": ("643", 2), "SAR": ("682", 2),
+    "SEK": ("752", 2), "SGD": ("702", 2), "THB": ("764", 2), "TND": ("788", 3), "TRY": ("949", 2),
+    "TWD": ("901", 2), "UAH": ("980", 2), "UGX": ("800", 0), "USD": ("840", 2), "UYU": ("858", 2),
+    "VND": ("704", 0), "XAF": ("950", 0), "XOF": ("952", 0), "ZAR": ("710", 2),
+}
+_BY_NUMERIC: dict[str, str] = {numeric: alpha for alpha, (numeric, _) in ISO_4217.items()}
+
+# ISO 8583 amounts are 12 digits (DE 4, 6, 54, 95); fees 8 (DE 28).
+MAX_AMOUNT = 10**12 - 1
+MAX_FEE = 10**8 - 1
+
+# DE 54 amount types (ISO 8583:1987 annex, positions 3-4 of each additional amount).
+LEDGER_BALANCE = "01"
+AVAILABLE_BALANCE = "02"
+
+
+def numeric(alpha: str) -> str:
+    """ISO 4217 numeric code of an alpha code (``"USD"`` -> ``"840"``)."""
+    try:
+        return ISO_4217[alpha][0]
+    except KeyError:
+        raise CurrencyError(f"unknown currency {alpha!r}") from None
+
+
+def alpha(code: str) -> str | None:
+    """The alpha code for a numeric (``"840"``) or alpha (``"USD"``) code; None when unknown."""
+    if code in ISO_4217:
+        return code
+    return _BY_NUMERIC.get(code)
+
+
+def exponent(alpha_code: str) -> int:
+    """Minor-unit exponent (USD 2, JPY 0, KWD 3)."""
+    try:
+        return ISO_4217[alpha_code][1]
+    except KeyError:
+        raise CurrencyError(f"unknown currency {alpha_code!r}") from None
+
+
+def parse_amount(text: str | None) -> int | None:
+    """A DE 4/6 style amount (up to 12 digits) as minor units; None when absent or not digits."""
+    if not text or len(text) > 12 or not text.isdigit():
+        return None
+    return int(text)
+
+
+def additional_amount(account_type: str, amount_type: str, currency_alpha: str, value: int) -> str:
+    """One 20-character DE 54 additional amount: account type 2n, amount type 2n, currency 3n, sign C/D
+    (C = a credit balance, the cardholder's money), amount 12n (ISO 8583:1987 DE 54)."""
+    sign = "C" if value >= 0 else "D"
+    return f"{account_type}{amount_type}{numeric(currency_alpha)}{sign}{min(abs(value), MAX_AMOUNT):012d}"
+
+
+def balances_field(account_type: str, currency_alpha: str, ledger: int, available: int) -> str:
+    """DE 54 with the ledger (01) and available (02) balances of one account."""
+    return (additional_amount(account_type, LEDGER_BALANCE, currency_alpha, ledger)
+            + additional_amount(account_type, AVAILABLE_BALANCE, currency_alpha, available))
+
+
+def parse_additional_amounts(text: str) -> list[tuple[str, str, str, int]]:
+    """DE 54 back into (account type, amount type, currency alpha, signed amount) tuples (tests, tooling)."""
+    if len(text) % 20:
+        raise ValueError("DE 54 is a sequence of 20-character additional amounts")
+    out = []
+    for i in range(0, len(text), 20):
+        part = text[i:i + 20]
+        cur = alpha(part[4:7])
+        if cur is None or part[7] not in "CD" or not part[8:].isdigit():
+            raise ValueError(f"malformed additional amount at offset {i}")
+        value = int(part[8:])
+        out.append((part[:2], part[2:4], cur, value if part[7] == "C" else -value))
+    return out
+
+
+def fee_field(fee: int) -> str:
+    """DE 28 (amount, transaction fee, ``x+n8``): ``D`` + 8 digits for a fee debited to the cardholder,
+    ``C`` for one credited (ISO 8583:1987: the sign says which way the fee moves for the card account)."""
+    return f"{'D' if fee >= 0 else 'C'}{min(abs(fee), MAX_FEE):08d}"

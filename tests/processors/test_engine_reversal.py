@@ -1,0 +1,222 @@
+"""Pre-authorizations, completions, hold expiry, reversals (full, partial, repeated) and advices."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.model import Hold, HoldStatus, Txn, TxnStatus
+from processors.state import CellState
+from tests.processors.engine_kit import (
+    FOREIGN_ACQUIRER,
+    OTHER_PAN,
+    World,
+    atm,
+    de90,
+    make_world,
+    request,
+    reversal_of,
+)
+
+CHECKING = "0100000011"
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+def held(world: World) -> int:
+    return world.account(CHECKING).held
+
+
+def usage(world: World, channel: str = "atm") -> tuple[int, int]:
+    card = world.card("4761730100000011")
+    row = world.state.usage.get((card.id, world.clock.now.date(), channel))
+    return (row.amount, row.count) if row else (0, 0)
+
+
+def test_preauth_holds_then_completion_posts_and_releases(world: World) -> None:
+    auth = request("0100", "000000", 30_000)
+    decision = world.handle(auth)
+    assert decision.response is not None and decision.response.mti == "0110" and decision.response[39] == "00"
+    assert held(world) == 30_000 and world.account(CHECKING).ledger_balance == 100_000
+    hold = next(row for k, row in decision.effects.rows if k is Hold)
+    assert hold["status"] == HoldStatus.OPEN and hold["amount"] == 30_000
+    assert hold["expires_at"] == world.clock.now.replace(day=22)
+    # Available falls, so a second purchase beyond it is declined.
+    assert world.handle(request("0200", "000000", 70_001)).response[39] == "51"  # type: ignore[index]
+
+    completion = request("0220", "000000", 25_000, f90=de90(auth))
+    done = world.handle(completion)
+    assert done.response is not None and done.response.mti == "0230" and done.response[39] == "00"
+    assert held(world) == 0
+    assert world.account(CHECKING).ledger_balance == 75_000
+    assert world.state.holds == {}
+    statuses = {row["id"]: row["status"] for k, row in done.effects.rows if k in (Hold, Txn)}
+    assert HoldStatus.COMPLETED in statuses.values() and TxnStatus.COMPLETED in statuses.values()
+
+
+def test_hold_expiry_releases_lazily_and_by_expire_holds(world: World) -> None:
+    world.handle(request("0100", "000000", 30_000))
+    world.clock.advance(days=7, seconds=1)
+    # The next request of any card releases it first (lazily).
+    decision = world.handle(request("0200", "000000", 1_000, pan=OTHER_PAN))
+    assert held(world) == 0
+    assert any(k is Hold and row["status"] == HoldStatus.EXPIRED for k, row in decision.effects.rows)
+    world.handle(request("0100", "000000", 10_000))
+    world.clock.advance(days=8)
+    effects = world.engine.expire_holds()
+    assert held(world) == 0 and any(k is Hold for k, _ in effects.rows)
+    assert not world.engine.expire_holds()
+
+
+def test_completion_after_expiry_still_posts(world: World) -> None:
+    auth = request("0100", "000000", 30_000)
+    world.handle(auth)
+    world.clock.advance(days=10)
+    done = world.handle(request("0220", "000000", 30_000,
+                                f90=de90(auth)))
+    assert done.response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 70_000 and held(world) == 0
+
+
+def test_full_reversal_restores_balance_and_usage(world: World) -> None:
+    original = atm("010000", 20_000, f32=FOREIGN_ACQUIRER)
+    assert world.handle(original).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000 - 20_250
+    assert usage(world) == (20_000, 1)
+    decision = world.handle(reversal_of(original))
+    assert decision.response is not None and decision.response.mti == "0410" and decision.response[39] == "00"
+    assert world.account(CHECKING).ledger_balance == 100_000  # fee given back too
+    assert usage(world) == (0, 0)
+    orig_txn = next(t for t in world.state.txns.values() if t.dup_key.startswith("020|" + str(original[11])))
+    assert orig_txn.status == TxnStatus.REVERSED and orig_txn.reversed_amount == 20_000
+
+
+def test_reversal_is_idempotent(world: World) -> None:
+    original = request("0200", "000000", 5_000)
+    world.handle(original)
+    rev = reversal_of(original)
+    assert world.handle(rev).response[39] == "00"  # type: ignore[index]
+    repeat = rev.copy()
+    repeat.mti = "0401"
+    again = world.handle(repeat)
+    assert again.response is not None and again.response.mti == "0410" and again.response[39] == "00"
+    assert not again.effects
+    same = world.handle(rev)  # the same 0400 again: answered the same, never 94
+    assert same.response[39] == "00" and not same.effects  # type: ignore[index]
+    advice = world.handle(reversal_of(original, "0420"))  # a reversal advice of the same original
+    assert advice.response is not None and advice.response.mti == "0430" and advice.response[39] == "00"
+    assert world.account(CHECKING).ledger_balance == 100_000
+
+
+def test_partial_reversal_with_de95(world: World) -> None:
+    original = request("0200", "000000", 10_000)
+    world.handle(original)
+    decision = world.handle(reversal_of(original, replacement=6_000))
+    assert decision.response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 94_000
+    assert usage(world, "pos") == (6_000, 1)
+    txn = next(t for t in world.state.txns.values() if t.id == world.postings[0].txn_id)
+    assert txn.status == TxnStatus.PARTIALLY_REVERSED and txn.reversed_amount == 4_000
+    # A second partial to 2 000 gives back 4 000 more; then the full reversal the rest.
+    world.handle(reversal_of(original, replacement=2_000))
+    assert world.account(CHECKING).ledger_balance == 98_000
+    world.handle(reversal_of(original, replacement=5_000))  # above what is left: nothing to do
+    assert world.account(CHECKING).ledger_balance == 98_000
+    world.handle(reversal_of(original))
+    assert world.account(CHECKING).ledger_balance == 100_000
+    assert usage(world, "pos") == (0, 0)
+    assert world.state.txns[txn.id].status is TxnStatus.REVERSED
+
+
+def test_reversal_of_preauth_releases_hold(world: World) -> None:
+    auth = request("0100", "000000", 40_000)
+    world.handle(auth)
+    world.handle(reversal_of(auth, replacement=15_000))
+    assert held(world) == 15_000
+    world.handle(reversal_of(auth))
+    assert held(world) == 0 and world.state.holds == {}
+    assert world.account(CHECKING).ledger_balance == 100_000
+
+
+def test_unknown_original_25_and_not_recorded(world: World) -> None:
+    ghost = request("0200", "000000", 5_000)
+    decision = world.handle(reversal_of(ghost))
+    assert decision.response is not None and decision.response[39] == "25"
+    assert not any(k is Txn for k, _ in decision.effects.rows)
+    # The original arrives late; a repeat of the reversal now finds it.
+    world.handle(ghost)
+    repeat = reversal_of(ghost, "0401")
+    assert world.handle(repeat).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000
+
+
+def test_reversal_with_another_card_is_25(world: World) -> None:
+    original = request("0200", "000000", 5_000)
+    world.handle(original)
+    assert world.handle(reversal_of(original, f2=OTHER_PAN)).response[39] == "25"  # type: ignore[index]
+
+
+def test_reversal_of_declined_is_acknowledged_without_effect(world: World) -> None:
+    original = request("0200", "000000", 150_000)
+    assert world.handle(original).response[39] == "51"  # type: ignore[index]
+    decision = world.handle(reversal_of(original))
+    assert decision.response[39] == "00" and not decision.effects  # type: ignore[index]
+
+
+def test_advice_0120_applied_over_limits_and_funds(world: World) -> None:
+    decision = world.handle(request("0120", "010000", 150_000, f18="6011"))
+    assert decision.response is not None and decision.response.mti == "0130" and decision.response[39] == "00"
+    assert held(world) == 150_000
+    assert world.account(CHECKING).available == -50_000
+    assert usage(world) == (150_000, 1)
+
+
+def test_advice_for_an_already_approved_request_is_not_applied_twice(world: World) -> None:
+    auth = request("0100", "000000", 10_000)
+    world.handle(auth)
+    advice = auth.copy()
+    advice.mti = "0120"
+    decision = world.handle(advice)
+    assert decision.response[39] == "00" and held(world) == 10_000  # type: ignore[index]
+
+
+def test_advice_unknown_card_14_and_duplicate_94(world: World) -> None:
+    assert world.handle(request("0120", "000000", 1, pan="4761739999999999")).response[39] == "14"  # type: ignore[index]
+    advice = request("0220", "000000", 1_000)
+    assert world.handle(advice).response[39] == "00"  # type: ignore[index]
+    assert world.handle(advice).response[39] == "94"  # type: ignore[index]
+    repeat = advice.copy()
+    repeat.mti = "0221"
+    replay = world.handle(repeat)
+    assert replay.response is not None and replay.response.mti == "0230" and replay.response[39] == "00"
+    assert world.account(CHECKING).ledger_balance == 99_000
+
+
+def test_forced_post_0220_ignores_lost_card_and_funds(world: World) -> None:
+    world.card("4761730100000011").status = "lost"  # type: ignore[assignment]
+    decision = world.handle(request("0220", "000000", 120_000))
+    assert decision.response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == -20_000
+
+
+def test_state_reloaded_from_rows_finds_originals(world: World) -> None:
+    original = request("0200", "000000", 5_000)
+    world.handle(original)
+    rows = [*world.state.accounts.values(), *world.state.cards.values(), *world.state.txns.values(),
+            *world.state.customers.values(), *world.state.credit_lines.values()]
+    reloaded = CellState.from_rows(1, rows)
+    assert set(reloaded.txns_by_original) == set(world.state.txns_by_original)
+
+
+def test_prune_forgets_old_transactions_only(world: World) -> None:
+    old = request("0200", "000000", 1_000)
+    world.handle(old)
+    world.clock.advance(days=36)
+    recent = request("0200", "000000", 1_000)
+    world.handle(recent)
+    assert world.engine.prune() == 1
+    assert len(world.state.txns) == 1 and len(world.state.txns_by_dup_key) == 1
+    assert len(world.state.txns_by_original) == 1
+    assert world.handle(reversal_of(old)).response[39] == "25"  # type: ignore[index]
