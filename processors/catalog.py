@@ -26,6 +26,7 @@ Layout of ``products.toml``::
     validity_months = 36
     service_code = "201"
     cvn = 18                        # EMV cryptogram version for ARQC checks
+    pan_length = 16                 # BIN 6 + cell 2 + sequence 7 + Luhn 1
     [products.debit-classic.limits.atm]     # per channel: per_txn, daily_amount, daily_count (absent: none)
     per_txn = 50000
     daily_amount = 100000
@@ -107,6 +108,7 @@ class Product:
     validity_months: int = 36
     service_code: str = "201"
     cvn: int = 18
+    pan_length: int = 16  # digits of the PANs issued: BIN 6 + cell 2 + sequence + Luhn 1 (13..19)
     limits: dict[str, Limit] = field(default_factory=dict)  # channel -> limit
     fees: dict[str, Fee] = field(default_factory=dict)  # "<txn type>.<channel>[.foreign|.cross_border]" -> fee
     pricing: dict[str, Any] = field(default_factory=dict)  # product-level pricing items

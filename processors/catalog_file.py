@@ -1,0 +1,311 @@
+"""``products.toml`` parsed into a :class:`~processors.catalog.Catalog`, validated at load time.
+
+The layout is documented in :mod:`processors.catalog`. As for ``node.toml`` (:mod:`switch.config`), every
+error is a :class:`~switch.errors.ConfigError` naming the file, the dotted key and the reason, and an unknown
+key is an error with a "did you mean" suggestion: a misspelt daily limit silently ignored means cards with no
+limit. Cross-references are checked too (a product's key set exists, a BIN belongs to one product only).
+
+Key cryptograms are checked for their form only (scheme letter and length, Thales notation); whether they are
+under this node's LMK is only known to the HSM (``bulkhead keys kcv``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from processors import money, pricing
+from processors.catalog import Bank, Catalog, Fee, KeySet, Limit, Product
+from processors.model import Channel, ProductKind, TxnType
+from switch.errors import ConfigError
+
+# Double-length TDES keys under a variant LMK: "U" + 32H, "X" + 32H (X9.17), or bare 32H; the ZPK may also be
+# triple length ("T"/"Y" + 48H). payShield host command manual, key scheme table.
+_DOUBLE = re.compile(r"^(?:[UX]?[0-9A-F]{32})$")
+_DOUBLE_OR_TRIPLE = re.compile(r"^(?:[UX]?[0-9A-F]{32}|[TY]?[0-9A-F]{48})$")
+_CVNS = (10, 16, 17, 18)  # EMV cryptogram versions hsm.verify_arqc supports
+_LIMIT_FIELDS = ("per_txn", "daily_amount", "daily_count")
+
+
+class _Table:
+    """A TOML table being read: remembers the keys used so that leftovers become errors."""
+
+    def __init__(self, data: Mapping[str, Any], file: str, prefix: str) -> None:
+        self.data = data
+        self.file = file
+        self.prefix = prefix
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        # Dotted keys with dots in a part (fee keys) are quoted as TOML would.
+        part = f'"{name}"' if "." in name else name
+        return f"{self.prefix}.{part}" if self.prefix else part
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), reason)
+
+    def get(self, name: str, kind: type, default: Any = ...) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if default is ...:
+                raise self.error(name, "is required")
+            return default
+        value = self.data[name]
+        # bool is an int in Python; `true` where a number belongs is still a mistake.
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise self.error(name, f"expected {_KIND_NAMES.get(kind, kind.__name__)}, got {_type_name(value)}")
+        return value
+
+    def integer(self, name: str, default: Any = ..., *, low: int = 0, high: int | None = None) -> int:
+        value = self.optional_integer(name, default, low=low, high=high)
+        assert value is not None
+        return value
+
+    def optional_integer(self, name: str, default: Any = None, *, low: int = 0,
+                         high: int | None = None) -> int | None:
+        value = self.get(name, int, default)
+        if value is None:
+            return None
+        if value < low:
+            raise self.error(name, "must not be negative" if low == 0 else f"must be at least {low}")
+        if high is not None and value > high:
+            raise self.error(name, f"must be at most {high}")
+        return int(value)
+
+    def table(self, name: str) -> _Table | None:
+        value = self.get(name, dict, None)
+        return None if value is None else _Table(value, self.file, self.key(name))
+
+    def done(self) -> None:
+        for extra in sorted(set(self.data) - self.used):
+            hint = difflib.get_close_matches(extra, sorted(self.used), n=1)
+            raise self.error(extra, "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+
+
+_KIND_NAMES = {int: "an integer", str: "a string", bool: "a boolean", list: "a list", dict: "a table"}
+
+
+def _type_name(value: Any) -> str:
+    return "a boolean" if isinstance(value, bool) else _KIND_NAMES.get(type(value), type(value).__name__)
+
+
+def load_catalog(path: Path | str) -> Catalog:
+    """Read and validate ``products.toml``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(file), "", f"cannot read: {exc.strerror}") from None
+    return parse_catalog(text, file)
+
+
+def parse_catalog(text: str, file: Path | str = "products.toml") -> Catalog:
+    """Validate the TOML text of a catalogue (``file`` only names it in errors)."""
+    name = str(file)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, "", f"TOML syntax error: {exc}") from None
+    root = _Table(data, name, "")
+    bank_t = root.table("bank")
+    bank = _bank(bank_t) if bank_t is not None else Bank()
+    keys_t = root.table("keys")
+    keys = _named(keys_t, _key_set) if keys_t is not None else {}
+    products_t = root.table("products")
+    if products_t is None or not products_t.data:
+        raise root.error("products", "is required: at least one [products.<code>] table")
+    products = _named(products_t, lambda t, code: _product(t, code, keys))
+    root.done()
+    _check_bins(name, products)
+    return Catalog(bank=bank, products=products, keys=keys)
+
+
+def _named(parent: _Table, build: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for code in parent.data:
+        t = parent.table(code)
+        if t is None:  # pragma: no cover - table() only returns None for an absent key
+            continue
+        out[code] = build(t, code)
+    return out
+
+
+def _bank(t: _Table) -> Bank:
+    country = t.get("country", str, "840")
+    if len(country) != 3 or not country.isdigit():
+        raise t.error("country", "expected an ISO 3166 numeric country code (3 digits), like '840'")
+    acquirers = t.get("own_acquirers", list, [])
+    for i, acquirer in enumerate(acquirers):
+        # DE 32, acquiring institution identification code: n..11 (ISO 8583:1987).
+        if not isinstance(acquirer, str) or not acquirer.isdigit() or not 1 <= len(acquirer) <= 11:
+            raise t.error(f"own_acquirers[{i}]", "expected an acquirer id of 1 to 11 digits (DE 32), as a string")
+    bank = Bank(
+        country=country,
+        own_acquirers=frozenset(acquirers),
+        hold_days=t.integer("hold_days", 7, low=1, high=90),
+        pin_tries=t.integer("pin_tries", 3, low=1, high=9),
+        txn_retention_days=t.integer("txn_retention_days", 35, low=1),
+    )
+    t.done()
+    return bank
+
+
+def _key_set(t: _Table, name: str) -> KeySet:
+    def key(field: str, pattern: re.Pattern[str], what: str) -> str:
+        value = t.get(field, str).upper()
+        if not pattern.match(value):
+            raise t.error(field, f"expected {what} under the LMK in Thales notation (e.g. 'U' + 32 hex digits)")
+        return str(value)
+
+    keys = KeySet(
+        name=name,
+        zpk=key("zpk", _DOUBLE_OR_TRIPLE, "a double or triple length ZPK"),
+        pvk=key("pvk", _DOUBLE, "a double length PVK pair"),
+        cvk=key("cvk", _DOUBLE, "a double length CVK pair"),
+        imk_ac=key("imk_ac", _DOUBLE, "a double length IMK-AC"),
+    )
+    t.done()
+    return keys
+
+
+def _product(t: _Table, code: str, keys: Mapping[str, KeySet]) -> Product:
+    kind_text = t.get("kind", str)
+    try:
+        kind = ProductKind(kind_text)
+    except ValueError:
+        raise t.error("kind", f"must be 'debit' or 'credit', not {kind_text!r}") from None
+    bins = t.get("bins", list)
+    if not bins:
+        raise t.error("bins", "needs at least one 6-digit BIN")
+    for i, bin_ in enumerate(bins):
+        if not isinstance(bin_, str) or len(bin_) != 6 or not bin_.isdigit():
+            raise t.error(f"bins[{i}]", "expected a 6-digit BIN as a string")
+    if len(set(bins)) != len(bins):
+        raise t.error("bins", "lists a BIN twice")
+    currency = t.get("currency", str)
+    if currency not in money.ISO_4217:
+        raise t.error("currency", f"expected an ISO 4217 alphabetic code like 'USD', not {currency!r}")
+    key_set = t.get("keys", str)
+    if key_set not in keys:
+        known = ", ".join(sorted(keys)) or "none defined"
+        raise t.error("keys", f"no key set [keys.{key_set}] (known: {known})")
+    service_code = t.get("service_code", str, "201")
+    if len(service_code) != 3 or not service_code.isdigit():
+        raise t.error("service_code", "expected 3 digits (ISO/IEC 7813 service code)")
+    cvn = t.integer("cvn", 18)
+    if cvn not in _CVNS:
+        raise t.error("cvn", f"unsupported cryptogram version {cvn} (supported: {', '.join(map(str, _CVNS))})")
+    credit = kind is ProductKind.CREDIT
+    product = Product(
+        code=code,
+        kind=kind,
+        bins=tuple(bins),
+        currency=currency,
+        keys=key_set,
+        validity_months=t.integer("validity_months", 36, low=1, high=120),
+        service_code=service_code,
+        cvn=cvn,
+        pan_length=t.integer("pan_length", 16, low=13, high=19),
+        limits=_limits(t),
+        fees=_fees(t),
+        pricing=_pricing(t),
+        allowed=_allowed(t),
+        credit_limit=_credit_amount(t, "credit_limit", credit),
+        cash_limit=_credit_amount(t, "cash_limit", credit),
+    )
+    if credit and product.cash_limit > product.credit_limit:
+        raise t.error("cash_limit", f"is above credit_limit ({product.credit_limit})")
+    t.done()
+    return product
+
+
+def _credit_amount(t: _Table, name: str, credit: bool) -> int:
+    if not credit:
+        if name in t.data:
+            t.used.add(name)
+            raise t.error(name, "only credit products have a credit line")
+        return 0
+    return t.integer(name, 0)
+
+
+def _limits(t: _Table) -> dict[str, Limit]:
+    limits_t = t.table("limits")
+    if limits_t is None:
+        return {}
+    channels = [c.value for c in Channel]
+    out: dict[str, Limit] = {}
+    for channel in limits_t.data:
+        if channel not in channels:
+            hint = difflib.get_close_matches(channel, channels, n=1)
+            raise limits_t.error(channel, f"unknown channel (channels: {', '.join(channels)})"
+                                 + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        ct = limits_t.table(channel)
+        assert ct is not None
+        out[channel] = Limit(*(ct.optional_integer(f) for f in _LIMIT_FIELDS))
+        ct.done()
+    limits_t.done()
+    return out
+
+
+def _fees(t: _Table) -> dict[str, Fee]:
+    fees_t = t.table("fees")
+    if fees_t is None:
+        return {}
+    out: dict[str, Fee] = {}
+    for key, value in fees_t.data.items():
+        fees_t.used.add(key)
+        if not pricing.is_fee_key(key):
+            types = "|".join(x.value for x in TxnType)
+            raise fees_t.error(key, f"expected '<{types}>.<{'|'.join(pricing.FEE_CHANNELS)}>"
+                               "[.foreign|.cross_border]'")
+        try:
+            out[key] = pricing.fee_from(key, value)
+        except pricing.PricingError as exc:
+            raise ConfigError(fees_t.file, f"{fees_t.prefix}.{_quote(exc.item)}", exc.reason) from None
+    return out
+
+
+def _pricing(t: _Table) -> dict[str, Any]:
+    pricing_t = t.table("pricing")
+    if pricing_t is None:
+        return {}
+    out: dict[str, Any] = {}
+    for item, value in pricing_t.data.items():
+        pricing_t.used.add(item)
+        try:
+            out[item] = pricing.validate_item(item, value)
+        except pricing.PricingError as exc:
+            raise ConfigError(pricing_t.file, f"{pricing_t.prefix}.{_quote(exc.item)}", exc.reason) from None
+    return out
+
+
+def _quote(item: str) -> str:
+    # "fee.purchase.pos.max" -> the fee key quoted, the field after it: '"fee.purchase.pos".max'
+    for field in pricing.FEE_FIELDS:
+        if item.endswith("." + field):
+            head = item[: -len(field) - 1]
+            return (f'"{head}"' if "." in head else head) + "." + field
+    return f'"{item}"' if "." in item else item
+
+
+def _allowed(t: _Table) -> frozenset[str]:
+    allowed = t.get("allowed", list, [])
+    types = [x.value for x in TxnType]
+    for i, name in enumerate(allowed):
+        if name not in types:
+            raise t.error(f"allowed[{i}]", f"unknown transaction type {name!r} (types: {', '.join(types)})")
+    return frozenset(allowed)
+
+
+def _check_bins(file: str, products: Mapping[str, Product]) -> None:
+    seen: dict[str, str] = {}
+    for code, product in products.items():
+        for i, bin_ in enumerate(product.bins):
+            if bin_ in seen:
+                raise ConfigError(file, f"products.{code}.bins[{i}]", f"BIN {bin_} is already used by product "
+                                  f"{seen[bin_]!r}")
+            seen[bin_] = code
