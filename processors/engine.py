@@ -96,6 +96,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# ISO 8583:1987 DE 39 for a DE 3 account type the card has no account of: 52 no cheque (checking, "20"),
+# 53 no savings ("10"), 39 no credit account ("30"); any other type is an invalid transaction (12).
+_NO_ACCOUNT: dict[str, RC] = {"20": RC.NO_CHEQUE_ACCOUNT, "10": RC.NO_SAVINGS_ACCOUNT, "30": RC.NO_CREDIT_ACCOUNT}
+
+
 @dataclass
 class Decision:
     """The answer to send (None: nothing to answer) and the rows to commit before sending it."""
@@ -353,7 +358,8 @@ class CellEngine:
         else:
             account = self._card_account(card, pc[2:4], _text(request, 102))
         if account is None:
-            raise Declined(RC.INVALID_TRANSACTION, "account type not linked to the card")
+            kind = pc[4:6] if ctx.txn_type in CREDITING else pc[2:4]
+            raise Declined(_NO_ACCOUNT.get(kind, RC.INVALID_TRANSACTION), "account type not linked to the card")
         ctx.account = account
         if ctx.txn_type == TxnType.TRANSFER:
             to = self._card_account(card, pc[4:6], _text(request, 103))

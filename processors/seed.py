@@ -8,7 +8,7 @@ the PIN **1234** (its PIN block formed under the key set's ZPK by :class:`hsm.te
 works under the public Thales test LMK: demo data only).
 
 Demo PANs with ``cell_count = 2`` (BIN + cell + vanity + Luhn; other cell counts change digits 7-8), expiry
-``validity_months`` after the seeding day, PIN 1234:
+12/30 (``DEMO_EXPIRY``), PIN 1234:
 
 ================== ============ ==== ==================================================================
 PAN                customer     cell what it shows
@@ -36,6 +36,9 @@ from processors.catalog import Catalog, Product
 Step = tuple[int, str, dict[str, Any]]
 
 DEMO_PIN = "1234"
+# A fixed expiry (December 2030) so the simulator can build the cards' track 2: `bulkhead sim acquirer --atm
+# --test-card conf/demo --expiry 3012` (its default).
+DEMO_EXPIRY = "3012"
 
 
 def _pin_block(pad: TestPinPad, catalog: Catalog, product: Product, pan: str) -> str:
@@ -60,7 +63,7 @@ def demo_commands(catalog: Catalog, cell_count: int, *, debit: str = "debit-clas
     def card(cell: int, who: str, product: Product, vanity: str) -> str:
         pan = vanity_pan(product.bins[0], cell, vanity, product.pan_length)
         steps.append((cell, "card.issue", {"customer": who, "product": product.code, "vanity": vanity,
-                                           "activate": True}))
+                                           "expiry": DEMO_EXPIRY, "activate": True}))
         steps.append((cell, "card.set_pin", {"card": pan, "pin_block": _pin_block(pad, catalog, product, pan)}))
         return pan
 

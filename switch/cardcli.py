@@ -60,10 +60,13 @@ def _run(cfg: NodeConfig, cell: int, name: str, args: dict[str, Any]) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
-def _cell_of(identifier: str) -> int:
-    from processors.cardnumber import CardNumberError, cell_of_id, cell_of_pan, is_pan
+def _cell_of(identifier: str, cfg: NodeConfig) -> int:
+    """The cell of a PAN, an id (customer, account, line, card) or ``ref:<bank reference>``."""
+    from processors.cardnumber import CardNumberError, cell_for_external_ref, cell_of_id, cell_of_pan, is_pan
 
     try:
+        if identifier.startswith("ref:"):
+            return cell_for_external_ref(identifier[4:], _cells(cfg).count)
         return cell_of_pan(identifier) if identifier.isdigit() and is_pan(identifier) else cell_of_id(identifier)
     except CardNumberError as exc:
         raise click.ClickException(str(exc)) from None
@@ -140,7 +143,7 @@ def customers_open(conf: Path, name: str, external_ref: str, as_json: bool) -> N
 def customers_show(conf: Path, customer: str, as_json: bool) -> None:
     """A customer with their accounts, cards (masked) and credit line."""
     cfg = _config(conf)
-    _show(_run(cfg, _cell_of(customer), "customer.show", {"customer": customer}), as_json)
+    _show(_run(cfg, _cell_of(customer, cfg), "customer.show", {"customer": customer}), as_json)
 
 
 # -- accounts -------------------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def accounts_open(conf: Path, customer: str, kind: str, product: str, currency: 
     args: dict[str, Any] = {"customer": customer, "kind": kind, "product": product}
     if currency:
         args["currency"] = currency.upper()
-    _show(_run(cfg, _cell_of(customer), "account.open", args), as_json)
+    _show(_run(cfg, _cell_of(customer, cfg), "account.open", args), as_json)
 
 
 @accounts.command("show")
@@ -172,7 +175,7 @@ def accounts_open(conf: Path, customer: str, kind: str, product: str, currency: 
 def accounts_show(conf: Path, account: str, as_json: bool) -> None:
     """Balances (ledger, held, available) and open holds of an account."""
     cfg = _config(conf)
-    _show(_run(cfg, _cell_of(account), "account.show", {"account": account}), as_json)
+    _show(_run(cfg, _cell_of(account, cfg), "account.show", {"account": account}), as_json)
 
 
 @accounts.command("deposit")
@@ -185,7 +188,7 @@ def accounts_deposit(conf: Path, account: str, amount: str, reference: str, as_j
     """Post a branch cash deposit to an account (a balanced posting against GL:CASH)."""
     cfg = _config(conf)
     args = {"account": account, "amount": _minor(amount), "reference": reference}
-    _show(_run(cfg, _cell_of(account), "account.deposit", args), as_json)
+    _show(_run(cfg, _cell_of(account, cfg), "account.deposit", args), as_json)
 
 
 # -- cards ----------------------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ def cards_issue(conf: Path, customer: str, product: str, account: str | None, va
         args["account"] = account
     if vanity:
         args["vanity"] = vanity
-    result = _run(cfg, _cell_of(customer), "card.issue", args)
+    result = _run(cfg, _cell_of(customer, cfg), "card.issue", args)
     _write_perso(perso_file, [result])
     _show(_public(result), as_json)
 
@@ -249,7 +252,7 @@ def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path | None) -> No
                 if row.get(optional, "").strip():
                     args[optional] = row[optional].strip()
             try:
-                result = _run(cfg, _cell_of(args["customer"]), "card.issue", args)
+                result = _run(cfg, _cell_of(args["customer"], cfg), "card.issue", args)
             except click.ClickException as exc:
                 failed.append(f"{csv_file}:{line}: {exc.message}")
                 continue
@@ -269,7 +272,7 @@ def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path | None) -> No
 def cards_show(conf: Path, card: str, as_json: bool) -> None:
     """A card (masked PAN), its status, limits and linked accounts."""
     cfg = _config(conf)
-    _show(_run(cfg, _cell_of(card), "card.show", {"card": card}), as_json)
+    _show(_run(cfg, _cell_of(card, cfg), "card.show", {"card": card}), as_json)
 
 
 def _simple_card_command(name: str, command: str, doc: str) -> None:
@@ -279,7 +282,7 @@ def _simple_card_command(name: str, command: str, doc: str) -> None:
     @json_option
     def run_it(conf: Path, card: str, as_json: bool) -> None:
         cfg = _config(conf)
-        _show(_run(cfg, _cell_of(card), command, {"card": card}), as_json)
+        _show(_run(cfg, _cell_of(card, cfg), command, {"card": card}), as_json)
 
 
 _simple_card_command("activate", "card.activate", "Activate an issued card.")
@@ -297,7 +300,7 @@ _simple_card_command("reset-pin", "card.reset_pin",
 def cards_block(conf: Path, card: str, status: str, reason: str, as_json: bool) -> None:
     """Block a card (lost and stolen answer 41 and 43 from now on)."""
     cfg = _config(conf)
-    _show(_run(cfg, _cell_of(card), "card.block", {"card": card, "status": status, "reason": reason}), as_json)
+    _show(_run(cfg, _cell_of(card, cfg), "card.block", {"card": card, "status": status, "reason": reason}), as_json)
 
 
 @cards.command("replace")
@@ -311,7 +314,7 @@ def cards_replace(conf: Path, card: str, new_number: bool, reason: str, perso_fi
                   as_json: bool) -> None:
     """Replace a card; the old one stops working."""
     cfg = _config(conf)
-    result = _run(cfg, _cell_of(card), "card.replace", {"card": card, "new_number": new_number, "reason": reason})
+    result = _run(cfg, _cell_of(card, cfg), "card.replace", {"card": card, "new_number": new_number, "reason": reason})
     _write_perso(perso_file, [result])
     _show(_public(result), as_json)
 
@@ -331,7 +334,7 @@ def cards_set_pin(conf: Path, card: str, pin_block: str | None, test_pin: bool, 
         raise click.UsageError("give exactly one of --pin-block HEX or --test-pin")
     if pin_block is None:
         pin_block = _test_pin_block(cfg, card, click.prompt("PIN", hide_input=True, confirmation_prompt=True))
-    _show(_run(cfg, _cell_of(card), "card.set_pin", {"card": card, "pin_block": pin_block}), as_json)
+    _show(_run(cfg, _cell_of(card, cfg), "card.set_pin", {"card": card, "pin_block": pin_block}), as_json)
 
 
 def _test_pin_block(cfg: NodeConfig, card: str, pin: str) -> str:
@@ -343,7 +346,7 @@ def _test_pin_block(cfg: NodeConfig, card: str, pin: str) -> str:
 
     if not (card.isdigit() and is_pan(card)):
         raise click.UsageError("--test-pin needs the card's PAN (the PIN block is formed with it)")
-    shown = _run(cfg, _cell_of(card), "card.show", {"card": card})
+    shown = _run(cfg, _cell_of(card, cfg), "card.show", {"card": card})
     try:
         catalog = load_catalog(_cells(cfg).products)
         zpk = catalog.keys[catalog.product(shown["product"]).keys].zpk
@@ -373,7 +376,7 @@ def cards_set_limits(conf: Path, card: str, channel: str, per_txn: str | None, d
         args["daily_count"] = daily_count
     if len(args) == 2:
         raise click.UsageError("give at least one of --per-txn, --daily-amount, --daily-count")
-    _show(_run(cfg, _cell_of(card), "card.set_limits", args), as_json)
+    _show(_run(cfg, _cell_of(card, cfg), "card.set_limits", args), as_json)
 
 
 # -- credit ---------------------------------------------------------------------------------------------
@@ -389,7 +392,7 @@ def credit() -> None:
 def credit_show(conf: Path, customer: str, as_json: bool) -> None:
     """The customer's credit line: limit, cash limit, owed, held, open-to-buy, installment plans."""
     cfg = _config(conf)
-    _show(_run(cfg, _cell_of(customer), "credit.show", {"customer": customer}), as_json)
+    _show(_run(cfg, _cell_of(customer, cfg), "credit.show", {"customer": customer}), as_json)
 
 
 @credit.command("set-limit")
@@ -408,7 +411,7 @@ def credit_set_limit(conf: Path, customer: str, limit: str | None, cash_limit: s
         args["cash_limit"] = _minor(cash_limit)
     if len(args) == 1:
         raise click.UsageError("give --limit and/or --cash-limit")
-    _show(_run(cfg, _cell_of(customer), "credit.set_limit", args), as_json)
+    _show(_run(cfg, _cell_of(customer, cfg), "credit.set_limit", args), as_json)
 
 
 @credit.command("installments")
@@ -425,7 +428,7 @@ def credit_installments(conf: Path, account: str, txn: str, count: int, rate_bp:
     args: dict[str, Any] = {"account": account, "txn": txn, "count": count}
     if rate_bp is not None:
         args["rate_bp"] = rate_bp
-    _show(_run(cfg, _cell_of(account), "credit.installments", args), as_json)
+    _show(_run(cfg, _cell_of(account, cfg), "credit.installments", args), as_json)
 
 
 # -- ledger ---------------------------------------------------------------------------------------------
@@ -440,6 +443,7 @@ def ledger() -> None:
 def ledger_check(conf: Path, only: int | None) -> None:
     """Verify each cell's ledger: every posting balances, every balance and hold total matches its entries.
     Exits 1 when a problem is found."""
+    from processors.storage import current_revision
     from processors.storage.ledger import ledger_check as check
     from switch.storage.db import make_engine
 
@@ -449,6 +453,9 @@ def ledger_check(conf: Path, only: int | None) -> None:
     for cell in ([only] if only is not None else range(cells.count)):
         engine = make_engine(cells.url(cell))
         try:
+            if current_revision(engine) is None:
+                click.echo(f"cell {cell:02d}: OK (no database yet: nothing posted)")
+                continue
             report = check(engine)
         except BulkheadError as exc:
             raise click.ClickException(f"cell {cell:02d}: {exc}") from None

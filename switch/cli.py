@@ -349,6 +349,33 @@ def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool) -> None:
     sys.exit(run_cell_process(conf, number, log_level=log_level, json_logs=not plain_logs))
 
 
+@cell.command("seed")
+@conf_option
+def cell_seed(conf: Path) -> None:
+    """Seed the demo customers, accounts and cards into empty cells (a cell that already has customers is left
+    alone, so `make run` can call this every time). Demo data only: the PINs are formed under the test LMK."""
+    from processors.catalog_file import load_catalog
+    from processors.seed import demo_commands
+    from switch.cells.client import run_command, run_commands
+
+    cfg = _config(conf)
+    if cfg.cells is None:
+        raise click.ClickException(f"{cfg.file}: no [cells] table")
+    cells = cfg.cells
+    try:
+        steps = demo_commands(load_catalog(cells.products), cells.count)
+        for number in range(cells.count):
+            mine = [(name, args) for cell_no, name, args in steps if cell_no == number]
+            stats = run_command(cells, number, "cell.stats", {})
+            if stats["customers"]:
+                click.echo(f"cell {number:02d}: {stats['customers']} customer(s) already, not seeded")
+                continue
+            run_commands(cells, number, mine)
+            click.echo(f"cell {number:02d}: seeded ({len(mine)} commands)")
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _register_optional_groups() -> None:
     """Command groups owned by other packages (simulators, HSM, keys, card and account lifecycle)."""
     from hsm.cli import hsm_group, keys_group

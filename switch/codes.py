@@ -23,9 +23,12 @@ class ResponseCode(StrEnum):
     NO_SUCH_ISSUER = "15"
     UNABLE_TO_LOCATE = "25"  # unable to locate record on file (a reversal whose original is unknown)
     FORMAT_ERROR = "30"
+    NO_CREDIT_ACCOUNT = "39"
     LOST_CARD = "41"
     STOLEN_CARD = "43"
     INSUFFICIENT_FUNDS = "51"
+    NO_CHEQUE_ACCOUNT = "52"
+    NO_SAVINGS_ACCOUNT = "53"
     EXPIRED_CARD = "54"
     INCORRECT_PIN = "55"
     NOT_PERMITTED_CARDHOLDER = "57"

@@ -20,6 +20,7 @@ through an ordinary connector named ``cell-kk`` (scheme ``generic``, framing ``b
     max_batch = 500               # group commit of the cell's writer (rows of decisions per transaction)
     max_wait_ms = 0.5
     supervise = true              # the node starts, restarts and stops the cell processes itself
+    pin_key = { type = "ZPK", key = "U..." }   # zone PIN key of the internal links (= the key sets' zpk)
 
 The cells share the node's data key file (PAN hashes must agree between node journal and cells).
 """
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switch.config import ConnectorConfig, HsmConfig, ListenerConfig
+from switch.config import ConnectorConfig, HsmConfig, ListenerConfig, PinKey
 from switch.errors import ConfigError
 from switch.wire.framing import FramingConfig
 
@@ -62,6 +63,9 @@ class CellsConfig:
     max_batch: int = 500
     max_wait_ms: float = 0.5
     supervise: bool = True
+    # The zone PIN key of the internal links: the node translates DE 52 to it before a request goes to a cell,
+    # and the cells verify PINs under it (it must be the zpk of the catalogue's key sets).
+    pin_key: PinKey | None = None
 
     def name(self, cell: int) -> str:
         """The connector (link) name of a cell: ``cell-00`` ... ``cell-99``."""
@@ -92,7 +96,7 @@ class CellsConfig:
             ConnectorConfig(
                 name=self.name(k), hosts=((self.host, self.port(k)),), scheme="generic",
                 framing=FramingConfig("binary2"), timeout_ms=self.timeout_ms, echo_interval_s=10.0, signon=True,
-                connect_timeout_s=2.0, backoff_initial_ms=50, backoff_max_ms=1000,
+                connect_timeout_s=2.0, backoff_initial_ms=50, backoff_max_ms=1000, pin_key=self.pin_key,
             )
             for k in range(self.count)
         )
@@ -112,7 +116,7 @@ def parse_cells(t: _Table, base: Path, *, node_file: Path, var_dir: Path, hash_k
     template = t.get("database_url", str, f"sqlite:///{cells_dir}/cell-{{cell:02d}}.db")
     _check_template(t, template)
     hsm_t = t.table("hsm")
-    from switch.config import _hsm
+    from switch.config import _hsm, _pin_key
     cfg = CellsConfig(
         count=count,
         host=t.get("host", str, "127.0.0.1"),
@@ -129,6 +133,7 @@ def parse_cells(t: _Table, base: Path, *, node_file: Path, var_dir: Path, hash_k
         max_batch=t.positive("max_batch", 500),
         max_wait_ms=t.non_negative_number("max_wait_ms", 0.5),
         supervise=t.get("supervise", bool, True),
+        pin_key=_pin_key(t, ("ZPK",)),
     )
     if cfg.restart_backoff_ms > cfg.restart_backoff_max_ms:
         raise t.error("restart_backoff_ms", f"is larger than restart_backoff_max_ms ({cfg.restart_backoff_max_ms})")

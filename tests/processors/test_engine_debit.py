@@ -109,10 +109,15 @@ def test_unsupported_mti_12_and_stray_response_ignored(world: World) -> None:
     assert world.handle(request("0210", "000000", 100)).response is None
 
 
-def test_account_type_not_linked_12(world: World) -> None:
+@pytest.mark.parametrize(("processing_code", "code"), [
+    ("003000", "39"),  # no credit account on a debit card
+    ("009000", "12"),  # an account type ISO 8583:1987 does not define
+])
+def test_account_type_not_linked(world: World, processing_code: str, code: str) -> None:
     assert world.handle(request("0200", "001000", 100)).response[39] == "00"  # type: ignore[index]
-    decision = world.handle(request("0200", "003000", 100))  # no credit account on the debit card
-    assert decision.response is not None and decision.response[39] == "12"
+    decision = world.handle(request("0200", processing_code, 100))
+    assert decision.response is not None and decision.response[39] == code
+    assert {t.__name__ for t, _ in decision.effects.rows} <= {"Txn", "Sequence"}  # the decline is logged, no money moves
 
 
 @pytest.mark.parametrize(("amount", "extra"), [

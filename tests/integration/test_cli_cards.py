@@ -1,0 +1,165 @@
+"""``bulkhead customers|accounts|cards|credit|ledger`` and ``cell seed`` as an operator uses them, with the
+cells stopped (commands run in-process under each cell's lock). Every output is scanned: no clear PAN."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from hsm.terminal import TestPinPad
+from processors.catalog_file import load_catalog
+from switch.cli import main
+
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo"
+PAN_RE = re.compile(r"\b(476173|520000)\d{10}\b")
+
+NODE = """
+[node]
+name = "cli-cards"
+var_dir = "{var}"
+routes = "routes.toml"
+
+[hsm]
+kind = "software"
+test_lmk = true
+
+[cells]
+count = 2
+base_port = 19700
+products = "products.toml"
+hsm = {{ kind = "software", test_lmk = true }}
+"""
+
+
+class Cli:
+    def __init__(self, conf: Path) -> None:
+        self.conf = conf
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None) -> Result:
+        result = CliRunner().invoke(main, [*args, "--conf", str(self.conf)], input=input)
+        self.outputs.append(result.output)
+        if ok:
+            assert result.exit_code == 0, result.output
+        else:
+            assert result.exit_code != 0, result.output
+        return result
+
+    def fields(self, *args: str) -> dict[str, str]:
+        out = self(*args).output
+        return dict(line.split(None, 1) if " " in line.strip() else (line.strip(), "")
+                    for line in out.splitlines() if line.strip())
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    (tmp_path / "node.toml").write_text(NODE.format(var=tmp_path / "var"))
+    shutil.copy(DEMO / "products.toml", tmp_path / "products.toml")
+    (tmp_path / "routes.toml").write_text('default = "cell"\n[destinations.cell]\nlinks = ["cell-00"]\n')
+    c = Cli(tmp_path / "node.toml")
+    yield c
+    for output in c.outputs:
+        assert not PAN_RE.search(output), output
+
+
+def test_customer_account_card_lifecycle(cli: Cli, tmp_path: Path) -> None:
+    customer = cli.fields("customers", "open", "--name", "Ann Example", "--ref", "CIF-0001")["customer"]
+    cell = int(customer[:2])
+    account = cli.fields("accounts", "open", "--customer", customer, "--kind", "checking",
+                         "--product", "debit-classic")["account"]
+    assert account[:2] == customer[:2]
+    cli("accounts", "deposit", account, "--amount", "125.50", "--reference", "first deposit")
+    shown = cli.fields("accounts", "show", account)
+    assert shown["ledger_balance"] == "12550" and shown["available"] == "12550"
+
+    perso = tmp_path / "perso.csv"
+    issued = cli.fields("cards", "issue", "--customer", customer, "--product", "debit-classic",
+                        "--vanity", "4242424", "--perso-file", str(perso))
+    assert stat.S_IMODE(perso.stat().st_mode) == 0o600
+    card_id, pan, expiry, product = next(csv.reader(perso.open()))
+    assert card_id == issued["card"] and product == "debit-classic" and len(expiry) == 4
+    assert pan.startswith(f"476173{cell:02d}4242424") and len(pan) == 16
+    assert issued["masked_pan"] == f"{pan[:6]}******{pan[-4:]}"
+    assert issued["status"] == "inactive"
+
+    cli("cards", "activate", card_id)
+    # PIN through the HSM: a PIN block under the key set's ZPK, as a PIN pad would produce it.
+    zpk = load_catalog(tmp_path / "products.toml").keys["demo"].zpk
+    block = TestPinPad().pin_block("ZPK", zpk, "2468", pan).hex().upper()
+    cli("cards", "set-pin", card_id, "--pin-block", block)
+    assert cli.fields("cards", "show", card_id)["pin_set"] == "True"
+    cli("cards", "reset-pin", card_id)
+    assert cli.fields("cards", "show", card_id)["pin_set"] == "False"
+
+    cli("cards", "block", card_id, "--status", "lost", "--reason", "lost on the bus")
+    assert cli.fields("cards", "show", card_id)["status"] == "lost"
+    cli("cards", "unblock", card_id, ok=False)  # lost is final: only blocked cards unblock
+    cli("cards", "set-limits", card_id, "--channel", "atm", "--per-txn", "20", "--daily-count", "2")
+    assert '"per_txn": 2000' in cli.fields("cards", "show", card_id)["limits"]
+
+    replaced = cli.fields("cards", "replace", card_id, "--new-number", "--reason", "lost", "--perso-file",
+                          str(perso))
+    assert replaced["card"] != card_id
+    assert cli.fields("cards", "show", card_id)["status"] == "replaced"
+    assert len(list(csv.reader(perso.open()))) == 2
+
+    result = cli("ledger", "check")
+    assert "cell 00: OK" in result.output and "cell 01: OK" in result.output
+
+
+def test_failed_commands_change_nothing(cli: Cli) -> None:
+    customer = cli.fields("customers", "open", "--name", "Bea Example", "--ref", "CIF-0002")["customer"]
+    account = cli.fields("accounts", "open", "--customer", customer, "--kind", "checking",
+                         "--product", "debit-classic")["account"]
+    cli("accounts", "deposit", account, "--amount", "10.00", "--reference", "dep-1")
+    before = cli("customers", "show", customer).output
+    cli("accounts", "deposit", account, "--amount", "10.00", "--reference", "dep-1", ok=False)  # reused reference
+    cli("accounts", "deposit", account, "--amount", "1.001", ok=False)  # more decimals than USD has
+    cli("accounts", "open", "--customer", customer, "--kind", "checking", "--product", "no-such", ok=False)
+    cli("cards", "issue", "--customer", customer, "--product", "debit-classic", "--vanity", "12", ok=False)
+    cli("customers", "open", "--name", "Bea Again", "--ref", "CIF-0002", ok=False)  # same reference
+    assert cli("customers", "show", customer).output == before
+    assert "OK" in cli("ledger", "check").output
+
+
+def test_credit_line_and_installments(cli: Cli) -> None:
+    customer = cli.fields("customers", "open", "--name", "Cy Example", "--ref", "CIF-0003")["customer"]
+    cli("accounts", "open", "--customer", customer, "--kind", "credit", "--product", "credit-gold")
+    shown = cli("credit", "show", customer, "--json").output
+    assert '"limit": 500000' in shown
+    cli("credit", "set-limit", customer, "--limit", "2000", "--cash-limit", "300")
+    assert '"limit": 200000' in cli("credit", "show", "ref:CIF-0003", "--json").output
+    cli("credit", "set-limit", customer, "--limit", "-5", ok=False)
+
+
+def test_issue_batch_from_csv(cli: Cli, tmp_path: Path) -> None:
+    customers = []
+    for n in range(3):
+        cid = cli.fields("customers", "open", "--name", f"Batch {n}", "--ref", f"CIF-B{n}")["customer"]
+        cli("accounts", "open", "--customer", cid, "--kind", "checking", "--product", "debit-classic")
+        customers.append(cid)
+    rows = tmp_path / "cards.csv"
+    rows.write_text("customer,product,activate\n" + "".join(f"{c},debit-classic,yes\n" for c in customers)
+                    + "0099999999,debit-classic,no\n")
+    perso = tmp_path / "batch.csv"
+    result = cli("cards", "issue-batch", "--csv", str(rows), "--perso-file", str(perso), ok=False)
+    assert "issued 3 card(s), 1 failed" in result.output
+    assert len(list(csv.reader(perso.open()))) == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer,product\n,debit-classic\n")
+    assert "customer and product are required" in cli("cards", "issue-batch", "--csv", str(bad), ok=False).output
+
+
+def test_demo_seed_is_idempotent(cli: Cli) -> None:
+    first = cli("cell", "seed").output
+    assert "cell 00: seeded" in first and "cell 01: seeded" in first
+    second = cli("cell", "seed").output
+    assert "not seeded" in second
+    assert cli.fields("cards", "show", "4761730110000042")["status"] == "lost"
+    assert "OK" in cli("ledger", "check").output
