@@ -117,7 +117,8 @@ def test_account_type_not_linked(world: World, processing_code: str, code: str) 
     assert world.handle(request("0200", "001000", 100)).response[39] == "00"  # type: ignore[index]
     decision = world.handle(request("0200", processing_code, 100))
     assert decision.response is not None and decision.response[39] == code
-    assert {t.__name__ for t, _ in decision.effects.rows} <= {"Txn", "Sequence"}  # the decline is logged, no money moves
+    # The decline is logged; no money moves.
+    assert {t.__name__ for t, _ in decision.effects.rows} <= {"Txn", "Sequence"}
 
 
 @pytest.mark.parametrize(("amount", "extra"), [
