@@ -8,34 +8,32 @@ stores the snapshots of one or more :class:`~processors.model.Effects` inside th
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Executable, Select, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Select, select
 
 from processors.model import (
     ROW_TYPES,
     Customer,
     Effects,
-    Entry,
     Hold,
     HoldStatus,
-    Posting,
     Row,
     Txn,
     Usage,
 )
 from processors.state import CellState
 from processors.storage.db import current_revision, head_revision
+from processors.storage.fast import INSERT_ONLY, write_latest
 from processors.storage.tables import TABLES, field_names
 from switch.storage.errors import StorageError, storage_errors
 
 # Postings and entries are the ledger's history: written, checked, never loaded into a cell's memory.
-_INSERT_ONLY: Final = frozenset({Posting, Entry})
-LOADED_TYPES: Final = tuple(row_type for row_type in ROW_TYPES if row_type not in _INSERT_ONLY)
+LOADED_TYPES: Final = tuple(row_type for row_type in ROW_TYPES if row_type not in INSERT_ONLY)
 # Usage of today and yesterday (UTC business days): a restart just after midnight still sees the day before.
 USAGE_DAYS: Final = 2
 
@@ -115,46 +113,26 @@ def write_batch(connection: Connection, batches: Sequence[Effects]) -> int:
 
     Every snapshot is upserted by its type's KEY; of several snapshots of one row the last one wins (they
     are deduplicated here first, so each row is written once). Postings and entries are insert-only: a row
-    already there is kept as it is. Rows go in per table with one executemany, tables in ROW_TYPES order.
+    already there is kept as it is. Rows go in with one driver call per table, tables in ROW_TYPES order
+    (:mod:`processors.storage.fast`: rendered statements, no per-row SQLAlchemy parameter processing).
     The caller owns the transaction (``with engine.begin() as connection: write_batch(connection, ...)``),
     so a failure leaves nothing of the batch behind once it rolls back.
     """
-    latest: dict[type[Row], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    latest: dict[type[Row], dict[Any, dict[str, Any]]] = {}
+    keys = _KEY_GETTERS
     for effects in batches:
         for row_type, snapshot in effects.rows:
-            if row_type not in TABLES:
-                raise TypeError(f"{row_type.__name__} is not a stored row type")
-            latest.setdefault(row_type, {})[tuple(snapshot[name] for name in row_type.KEY)] = snapshot
-    written = 0
-    with storage_errors("write cell batch"):
-        for row_type in ROW_TYPES:
             rows = latest.get(row_type)
-            if rows:
-                connection.execute(_upsert(connection.dialect.name, row_type), list(rows.values()))
-                written += len(rows)
-    return written
+            if rows is None:
+                if row_type not in TABLES:
+                    raise TypeError(f"{row_type.__name__} is not a stored row type")
+                rows = latest[row_type] = {}
+            rows[keys[row_type](snapshot)] = snapshot
+    with storage_errors("write cell batch"):
+        return write_latest(connection, latest)
 
 
-_STATEMENTS: dict[tuple[str, type[Row]], Executable] = {}
-
-
-def _upsert(dialect: str, row_type: type[Row]) -> Executable:
-    """INSERT ... ON CONFLICT (key) DO UPDATE SET every other column (DO NOTHING for the ledger)."""
-    statement = _STATEMENTS.get((dialect, row_type))
-    if statement is None:
-        statement = _STATEMENTS[dialect, row_type] = _build_upsert(dialect, row_type)
-    return statement
-
-
-def _build_upsert(dialect: str, row_type: type[Row]) -> Executable:
-    table = TABLES[row_type]
-    if dialect == "postgresql":
-        insert: postgresql.Insert | sqlite.Insert = postgresql.insert(table)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(table)
-    else:
-        raise StorageError(f"cell storage supports SQLite and PostgreSQL, not {dialect}")
-    if row_type in _INSERT_ONLY:
-        return insert.on_conflict_do_nothing(index_elements=list(row_type.KEY))
-    updates = {name: insert.excluded[name] for name in field_names(row_type) if name not in row_type.KEY}
-    return insert.on_conflict_do_update(index_elements=list(row_type.KEY), set_=updates)
+# A snapshot's key (a scalar for one-column keys, a tuple otherwise: only compared within one row type).
+_KEY_GETTERS: Final[dict[type[Row], Callable[[dict[str, Any]], Any]]] = {
+    row_type: itemgetter(*row_type.KEY) for row_type in TABLES
+}
