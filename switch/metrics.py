@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -95,6 +95,21 @@ class NodeCollector(Collector):
         for listener in list(node.listeners.values()):
             conns.add_metric([listener.name], len(listener.active))
         yield conns
+        if node.cells is not None:
+            yield from _cell_metrics(node.cells.status())
+
+
+def _cell_metrics(cells: list[dict[str, Any]]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """Cell health as the supervisor sees it (the cells' approval rates are in bulkhead_exchanges, by
+    destination ``cell-NN``)."""
+    running = GaugeMetricFamily("bulkhead_cell_running", "1 while the cell's process runs", labels=["cell"])
+    restarts = CounterMetricFamily("bulkhead_cell_restarts", "Times the cell's process was restarted",
+                                   labels=["cell"])
+    for cell in cells:
+        running.add_metric([cell["name"]], 1.0 if cell["process"] == "running" else 0.0)
+        restarts.add_metric([cell["name"]], cell["restarts"])
+    yield running
+    yield restarts
 
 
 def registry_for(node: Node) -> CollectorRegistry:

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 import trio
+from prometheus_client import generate_latest
 
 from processors.model import Txn
 from processors.storage import ledger_check, load_rows, make_engine
 from switch.cells.config import CellsConfig
 from switch.config import NodeConfig
+from switch.metrics import registry_for
 from switch.node import Node
 from tests.integration.cells_harness import SeededCard, seed_cell, write_cells_config
 from tests.integration.harness import Client, client, port_of, purchase
@@ -120,6 +122,9 @@ async def test_a_killed_cell_is_isolated_restarted_and_lost_nothing(tmp_path: Pa
         links = {entry["name"]: entry for entry in node.status()["links"]}  # what `bulkhead links status` shows
         assert links[cells.name(KILLED)]["restarts"] == 1 and links[cells.name(KILLED)]["process"] == "running"
         assert links[cells.name(KILLED)]["pid"] == supervisor.pid(KILLED) != victim
+        scraped = generate_latest(registry_for(node)).decode()  # what Prometheus sees
+        assert f'bulkhead_cell_restarts_total{{cell="{cells.name(KILLED)}"}} 1.0' in scraped
+        assert f'bulkhead_cell_running{{cell="{cells.name(KILLED)}"}} 1.0' in scraped
     assert status[cells.name(KILLED)]["restarts"] == 1
     assert status[cells.name(KILLED)]["last_exit"] == -signal.SIGKILL
     assert all(status[cells.name(k)]["restarts"] == 0 for k in range(4) if k != KILLED)
