@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import pwd
 import socket
-import stat
-import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from switch.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket, user_name
 from switch.errors import BulkheadError, ConfigError
 from switch.pipeline import now_utc
 from switch.routing import load_routes
@@ -41,65 +38,22 @@ class AdminError(BulkheadError):
 Command = Callable[["Node", dict[str, Any], str], Awaitable[Any]]
 
 
-def _peer_uid(sock: trio.socket.SocketType) -> int | None:
-    try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    except (OSError, AttributeError):
-        return None
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
-
-
-def _user(uid: int | None) -> str:
-    if uid is None:
-        return "unknown"
-    try:
-        return f"{pwd.getpwuid(uid).pw_name}(uid {uid})"
-    except KeyError:
-        return f"uid {uid}"
-
-
 async def serve_admin(node: Node, *, task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
-    path = node.config.admin_socket
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    # Replace a stale socket from a previous run, but never delete anything else that sits at the path.
-    if path.is_symlink() or (path.exists() and not stat.S_ISSOCK(path.stat().st_mode)):
-        raise AdminError(f"{path} exists and is not a socket; refusing to replace it")
-    if path.exists():
-        path.unlink()
-    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)  # the socket file is created 0600: no window where others could connect
-    try:
-        await sock.bind(str(path))
-    finally:
-        os.umask(old_umask)
-    sock.listen(16)
-    listener = trio.SocketListener(sock)
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, lambda s: _handle(node, s), [listener])
-            task_status.started(path)
-    finally:
-        path.unlink(missing_ok=True)
+    """Serve the node's admin socket (``config.admin_socket``) until cancelled."""
+    await serve_admin_socket(node.config.admin_socket, lambda s: _handle(node, s), refuse=AdminError,
+                             task_status=task_status)
 
 
 async def _handle(node: Node, stream: trio.SocketStream) -> None:
     try:
-        uid = _peer_uid(stream.socket)
-        if uid is None or uid not in (os.getuid(), 0):
-            log.warning("admin: refused connection from %s", _user(uid))
+        uid = peer_uid(stream.socket)
+        if not allowed(uid):
+            log.warning("admin: refused connection from %s", user_name(uid))
             return
-        actor = _user(uid)
-        buf = b""
-        while b"\n" not in buf:
-            chunk = await stream.receive_some(4096)
-            if not chunk:
-                return
-            buf += chunk
-            if len(buf) > MAX_REQUEST:
-                return
-        line = buf.split(b"\n", 1)[0]
+        actor = user_name(uid)
+        line = await LineReader(stream, MAX_REQUEST).next_line()
+        if line is None:
+            return
         answer = await dispatch(node, line, actor)
         await stream.send_all(json.dumps(answer, default=str).encode() + b"\n")
     except Exception as exc:

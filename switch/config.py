@@ -24,15 +24,14 @@ Layout of ``node.toml`` (see ``conf/demo/node.toml`` for a commented example)::
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from switch.errors import ConfigError
+from switch.tomltable import TomlTable
 from switch.wire.framing import FramingConfig, framing_config_from_dict
 
 if TYPE_CHECKING:
@@ -162,84 +161,19 @@ class NodeConfig:
         return frozenset(c.name for c in self.connectors) | frozenset(x.name for x in self.listeners)
 
 
-class _Table:
-    """A TOML table being read: tracks which keys were used so leftovers become errors."""
-
-    def __init__(self, data: Mapping[str, Any], file: str, prefix: str) -> None:
-        self.data = data
-        self.file = file
-        self.prefix = prefix
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, self.key(name), reason)
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False) -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            if required or default is ...:
-                raise self.error(name, "is required")
-            return default
-        value = self.data[name]
-        # bool is an int in Python; a TOML `true` where a number belongs is still a mistake.
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.error(name, f"expected {_kind_name(kind)}, got a boolean")
-        if not isinstance(value, kind):
-            raise self.error(name, f"expected {_kind_name(kind)}, got {type(value).__name__}")
-        return value
-
-    def positive(self, name: str, default: float | int, *, integer: bool = True) -> Any:
-        value = self.get(name, int if integer else (int, float), default)
-        if value <= 0:
-            raise self.error(name, "must be greater than zero")
-        return value
-
-    def non_negative(self, name: str, default: int) -> int:
-        value = self.get(name, int, default)
-        if value < 0:
-            raise self.error(name, "must not be negative")
-        return int(value)
-
-    def non_negative_number(self, name: str, default: float) -> float:
-        value = self.get(name, (int, float), default)
-        if value < 0:
-            raise self.error(name, "must not be negative")
-        return float(value)
-
-    def table(self, name: str, *, required: bool = False) -> _Table | None:
-        value = self.get(name, dict, None, required=required)
-        return None if value is None else _Table(value, self.file, self.key(name))
-
-    def done(self) -> None:
-        for extra in sorted(set(self.data) - self.used):
-            hint = difflib.get_close_matches(extra, sorted(self.used), n=1)
-            reason = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            raise self.error(extra, reason)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean", list: "a list",
-             dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
 def _path(base: Path, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def _port(t: _Table, name: str = "port") -> int:
+def _port(t: TomlTable, name: str = "port") -> int:
     port = t.get(name, int, required=True)
     if not 0 <= port <= 65535:
         raise t.error(name, "must be between 0 and 65535")
     return int(port)
 
 
-def _framing(t: _Table) -> FramingConfig:
+def _framing(t: TomlTable) -> FramingConfig:
     t.used.add("framing")
     raw = t.data.get("framing", {"kind": "binary2"})
     if isinstance(raw, str):
@@ -249,7 +183,7 @@ def _framing(t: _Table) -> FramingConfig:
     return framing_config_from_dict(raw, t.file, t.key("framing"))
 
 
-def _scheme(t: _Table) -> str:
+def _scheme(t: TomlTable) -> str:
     from schemes.registry import registry
 
     name = t.get("scheme", str, "generic")
@@ -259,7 +193,7 @@ def _scheme(t: _Table) -> str:
     return str(name)
 
 
-def _listener(t: _Table, base: Path) -> ListenerConfig:
+def _listener(t: TomlTable, base: Path) -> ListenerConfig:
     allow = []
     for i, cidr in enumerate(t.get("allow", list, [])):
         if not isinstance(cidr, str):
@@ -295,7 +229,7 @@ def _listener(t: _Table, base: Path) -> ListenerConfig:
     return cfg
 
 
-def _hostport(t: _Table, i: int, value: Any) -> tuple[str, int]:
+def _hostport(t: TomlTable, i: int, value: Any) -> tuple[str, int]:
     key = f"hosts[{i}]"
     if not isinstance(value, str) or ":" not in value:
         raise t.error(key, "expected 'host:port'")
@@ -305,7 +239,7 @@ def _hostport(t: _Table, i: int, value: Any) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _connector(t: _Table) -> ConnectorConfig:
+def _connector(t: TomlTable) -> ConnectorConfig:
     hosts = tuple(_hostport(t, i, v) for i, v in enumerate(t.get("hosts", list, required=True)))
     if not hosts:
         raise t.error("hosts", "needs at least one 'host:port'")
@@ -330,7 +264,7 @@ def _connector(t: _Table) -> ConnectorConfig:
     return cfg
 
 
-def _pin_key(t: _Table, types: tuple[str, ...]) -> PinKey | None:
+def _pin_key(t: TomlTable, types: tuple[str, ...]) -> PinKey | None:
     """``pin_key = { type = "TPK", key = "U..." }``: the key must be an LMK cryptogram (variant scheme U/T or
     X9.17 X; 16 hex digits single length), never a clear key."""
     k = t.table("pin_key")
@@ -348,7 +282,7 @@ def _pin_key(t: _Table, types: tuple[str, ...]) -> PinKey | None:
     return PinKey(kind, key)
 
 
-def _hsm(t: _Table, base: Path) -> HsmConfig:
+def _hsm(t: TomlTable, base: Path) -> HsmConfig:
     kind = t.get("kind", str, required=True)
     if kind == "software":
         lmk = t.get("lmk", str, None)
@@ -368,7 +302,7 @@ def _hsm(t: _Table, base: Path) -> HsmConfig:
     return cfg
 
 
-def _match_fields(t: _Table) -> tuple[int, ...] | None:
+def _match_fields(t: TomlTable) -> tuple[int, ...] | None:
     raw = t.get("match_fields", list, None)
     if raw is None:
         return None
@@ -380,7 +314,7 @@ def _match_fields(t: _Table) -> tuple[int, ...] | None:
     return tuple(raw)
 
 
-def _simulator(t: _Table, base: Path) -> SimulatorConfig:
+def _simulator(t: TomlTable, base: Path) -> SimulatorConfig:
     rules = t.get("rules", str, None)
     cfg = SimulatorConfig(
         name=t.get("name", str, required=True),
@@ -394,13 +328,13 @@ def _simulator(t: _Table, base: Path) -> SimulatorConfig:
     return cfg
 
 
-def _array(root: _Table, name: str) -> list[_Table]:
+def _array(root: TomlTable, name: str) -> list[TomlTable]:
     items = root.get(name, list, [])
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise root.error(f"{name}[{i}]", "expected a table")
-        out.append(_Table(item, root.file, f"{name}[{i}]"))
+        out.append(TomlTable(item, root.file, f"{name}[{i}]"))
     return out
 
 
@@ -420,7 +354,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(file), "", f"TOML syntax error: {exc}") from None
     base = file.parent.resolve()
-    root = _Table(data, str(file), "")
+    root = TomlTable(data, str(file), "")
     node = root.table("node", required=True)
     assert node is not None
     var_dir = _path(base, node.get("var_dir", str, "var"))
@@ -463,7 +397,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
     return cfg
 
 
-def _cells(root: _Table, base: Path, file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig | None:
+def _cells(root: TomlTable, base: Path, file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig | None:
     """The optional ``[cells]`` table, read by :mod:`switch.cells.config` (imported here, not at the top:
     it builds on this module's table reader)."""
     cells_t = root.table("cells")
@@ -474,19 +408,19 @@ def _cells(root: _Table, base: Path, file: Path, var_dir: Path, hash_key_file: P
     return parse_cells(cells_t, base, node_file=file, var_dir=var_dir, hash_key_file=hash_key_file)
 
 
-def _journal(t: _Table) -> JournalConfig:
+def _journal(t: TomlTable) -> JournalConfig:
     cfg = JournalConfig(t.positive("max_batch", 500), float(t.non_negative_number("max_wait_ms", 0.5)))
     t.done()
     return cfg
 
 
-def _metrics(t: _Table) -> MetricsConfig:
+def _metrics(t: TomlTable) -> MetricsConfig:
     cfg = MetricsConfig(host=t.get("host", str, "127.0.0.1"), port=_port(t))
     t.done()
     return cfg
 
 
-def _saf(t: _Table) -> SafConfig:
+def _saf(t: TomlTable) -> SafConfig:
     cfg = SafConfig(
         initial_delay_ms=t.non_negative("initial_delay_ms", 1000),
         retry_interval_ms=t.positive("retry_interval_ms", 5000),

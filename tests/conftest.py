@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,12 +55,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             admin.dispose()
 
 
-@pytest.fixture
-def db_engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a database migrated to the newest revision."""
-    upgrade(db_url)
-    engine = make_engine(db_url)
+@contextmanager
+def migrated_engine(url: str, upgrade: Callable[[str], None]) -> Iterator[Engine]:
+    """An engine on the database at ``url`` once ``upgrade(url)`` has migrated it (the switch's schema or a
+    cell's), disposed of afterwards."""
+    upgrade(url)
+    engine = make_engine(url)
     try:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to the newest revision."""
+    with migrated_engine(db_url, upgrade) as engine:
+        yield engine

@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from switch.admin import _peer_uid
+from switch.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket
 from switch.errors import BulkheadError
 
 if TYPE_CHECKING:
@@ -38,41 +36,17 @@ async def serve_cell_admin(host: CellHost, path: Path, *,
                            task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
     """Listen on ``path`` until cancelled. The caller holds the cell's lock, so a socket file already there is
     a leftover of a cell that died, and is replaced (anything that is not a socket is refused)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.is_symlink() or (path.exists() and not stat.S_ISSOCK(path.stat().st_mode)):
-        raise CellAdminError(f"{path} exists and is not a socket; refusing to replace it")
-    path.unlink(missing_ok=True)
-    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)  # created 0600: no window in which another user could connect
-    try:
-        await sock.bind(str(path))
-    finally:
-        os.umask(old_umask)
-    sock.listen(16)
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, lambda s: _handle(host, s), [trio.SocketListener(sock)])
-            task_status.started(path)
-    finally:
-        path.unlink(missing_ok=True)
+    await serve_admin_socket(path, lambda s: _handle(host, s), refuse=CellAdminError, task_status=task_status)
 
 
 async def _handle(host: CellHost, stream: trio.SocketStream) -> None:
     try:
-        uid = _peer_uid(stream.socket)
-        if uid is None or uid not in (os.getuid(), 0):
+        uid = peer_uid(stream.socket)
+        if not allowed(uid):
             log.warning("cell %d admin: refused connection from uid %s", host.cell, uid)
             return
-        buf = b""
-        while True:
-            while b"\n" not in buf:
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    return
-                buf += chunk
-                if len(buf) > MAX_REQUEST:
-                    return
-            line, buf = buf.split(b"\n", 1)
+        lines = LineReader(stream, MAX_REQUEST)
+        while (line := await lines.next_line()) is not None:
             answer = await dispatch(host, line)
             await stream.send_all(json.dumps(answer, default=str).encode() + b"\n")
     except (trio.BrokenResourceError, trio.ClosedResourceError):

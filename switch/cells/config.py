@@ -29,14 +29,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from switch.config import ConnectorConfig, HsmConfig, ListenerConfig, PinKey
 from switch.errors import ConfigError
+from switch.tomltable import TomlTable
 from switch.wire.framing import FramingConfig
-
-if TYPE_CHECKING:
-    from switch.config import _Table
 
 MAX_CELLS = 100
 # sockaddr_un.sun_path: 108 bytes on Linux including the NUL (as switch.config checks the node's socket).
@@ -102,8 +99,8 @@ class CellsConfig:
         )
 
 
-def parse_cells(t: _Table, base: Path, *, node_file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig:
-    """Read the ``[cells]`` table (``t`` is switch.config's table reader: unknown keys are errors)."""
+def parse_cells(t: TomlTable, base: Path, *, node_file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig:
+    """Read the ``[cells]`` table (``t`` is the node file's table reader: unknown keys are errors)."""
     from switch.config import _path
 
     count = t.positive("count", 1)
@@ -145,7 +142,7 @@ def parse_cells(t: _Table, base: Path, *, node_file: Path, var_dir: Path, hash_k
     return cfg
 
 
-def _check_template(t: _Table, template: str) -> None:
+def _check_template(t: TomlTable, template: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 

@@ -1,5 +1,6 @@
 """The cell's group-commit writer: a dedicated thread that writes the :class:`~processors.model.Effects` of
-many decisions in one database transaction (the pattern of :class:`switch.storage.journal.JournalWriter`).
+many decisions in one database transaction (the queue and thread of
+:class:`switch.storage.groupcommit.GroupCommit`, like :class:`switch.storage.journal.JournalWriter`).
 
 Each submitted item is ``(effects, ticket)``; the ticket is whatever the caller needs to release the answer
 (the host uses a callable that queues the encoded response on its connection). Once a batch has committed,
@@ -15,16 +16,15 @@ be answered either. The writer stops writing and fails every later item with the
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from processors.model import Effects
 from switch.storage.errors import describe
+from switch.storage.groupcommit import GroupCommit
 
 log = logging.getLogger("bulkhead.cells.writer")
 
@@ -40,11 +40,6 @@ class CommitFailedError(RuntimeError):
     """A batch did not commit; every item submitted after it fails with this too."""
 
 
-class _Stop:
-    pass
-
-
-_STOP: Final = _Stop()
 _Item = tuple[Effects, Any]
 
 
@@ -55,23 +50,15 @@ def default_write_batch(connection: Connection, batches: Sequence[Effects]) -> N
 
 
 class EffectsWriter:
-    """Group commit on a dedicated thread: one transaction per batch of decisions."""
+    """Group commit on a dedicated thread (:class:`~switch.storage.groupcommit.GroupCommit`): one transaction
+    per batch of decisions."""
 
     def __init__(self, engine: Engine, on_done: OnDone, *, max_batch: int = 500, max_wait: float = 0.0005,
                  write: WriteBatch = default_write_batch) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
-        if max_wait < 0:
-            raise ValueError("max_wait must not be negative")
         self._engine = engine
         self._on_done = on_done
         self._write_batch = write
-        self._max_batch = max_batch
-        self._max_wait = max_wait
-        self._queue: queue.SimpleQueue[_Item | _Stop] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # makes "check closed, then enqueue" atomic against close()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._thread = GroupCommit(self._write, what="cell writer", max_batch=max_batch, max_wait=max_wait)
         self.failure: BaseException | None = None
         # statistics, written by the writer thread only
         self.batches = 0
@@ -82,66 +69,22 @@ class EffectsWriter:
 
     @property
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return self._thread.queue_depth
 
     def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                raise RuntimeError("writer already started")
-            self._thread = threading.Thread(target=self._run, name="cell-writer", daemon=True)
-            self._thread.start()
+        self._thread.start()
 
     def submit(self, effects: Effects, ticket: Any) -> None:
         """Queue one decision's effects; thread-safe, never waits for the database."""
-        with self._lock:
-            if self._closed:
-                raise WriterClosedError("cell writer is closed")
-            self._queue.put((effects, ticket))
+        if not self._thread.put((effects, ticket)):
+            raise WriterClosedError("cell writer is closed")
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything submitted so far, then stop the thread."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(_STOP)
-            thread = self._thread
-        if thread is None:
-            return
-        thread.join(timeout)
-        if thread.is_alive():
+        if not self._thread.close(timeout):
             raise TimeoutError(f"cell writer still writing after {timeout} s")
 
     # -- writer thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if isinstance(first, _Stop):
-                return
-            batch: list[_Item] = [first]
-            stopping = self._fill(batch)
-            self._write(batch)
-
-    def _fill(self, batch: list[_Item]) -> bool:
-        """Add queued items until the batch is full or ``max_wait`` has passed; True if told to stop. Items
-        that arrive while a commit runs join the next batch, so a busy cell batches even with max_wait 0."""
-        deadline = time.monotonic() + self._max_wait
-        while len(batch) < self._max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    return False
-            if isinstance(item, _Stop):
-                return True
-            batch.append(item)
-        return False
-
     def _write(self, batch: list[_Item]) -> None:
         tickets = [ticket for _, ticket in batch]
         if self.failure is None:

@@ -20,6 +20,7 @@ from switch.codes import ResponseCode
 from switch.errors import FramingError, LocalProtocolError, RemoteProtocolError
 from switch.message import Message
 from switch.sim.outbox import Outbox
+from switch.sim.reader import read_frames
 from switch.sim.rules import Approver, Decision, IssuerRules, load_rules
 from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from switch.config import SimulatorConfig
 
 log = logging.getLogger("bulkhead.sim.issuer")
-READ_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -100,21 +100,11 @@ class _Issuer:
 
     async def _read(self, stream: trio.SocketStream, framer: Framer, outbox: Outbox,
                     nursery: trio.Nursery) -> None:
-        while True:
-            try:
-                data = await stream.receive_some(READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            framer.receive_data(data)
-            try:
-                while (frame := framer.next_frame()) is not None:
-                    self._on_frame(frame, framer, outbox, nursery)
-            except FramingError as exc:
-                self.stats.malformed += 1
-                log.warning("issuer simulator: closing connection: %s", exc)
-                return
+        try:
+            await read_frames(stream, framer, lambda frame: self._on_frame(frame, framer, outbox, nursery))
+        except FramingError as exc:
+            self.stats.malformed += 1
+            log.warning("issuer simulator: closing connection: %s", exc)
 
     def _on_frame(self, frame: Frame, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
         if frame.keepalive:

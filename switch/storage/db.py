@@ -1,7 +1,8 @@
 """Engines and migrations for the switch node's database.
 
 SQLite (WAL) is the embedded default; PostgreSQL through psycopg 3 is the production database. Migrations
-are Alembic scripts shipped inside this package and driven from code: no ``alembic.ini`` is needed.
+are Alembic scripts shipped inside this package and driven from code (:mod:`switch.storage.migrate`): no
+``alembic.ini`` is needed.
 
 A PostgreSQL schema other than ``public`` is chosen the libpq way, in the URL:
 ``postgresql+psycopg://user@host/db?options=-csearch_path%3Dswitch`` (the Alembic version table follows the
@@ -10,21 +11,14 @@ search path too).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import Pool
 
-from switch.storage.errors import StorageError, storage_errors
+from switch.storage.migrate import Migrations
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -98,45 +92,10 @@ def _sqlite_engine(parsed: URL, busy_timeout_ms: int, kwargs: dict[str, Any]) ->
     return engine
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic configuration built in code, for ``alembic.command`` calls (revision, history, ...).
-
-    The URL travels in ``attributes`` rather than a config option, so '%' in it needs no escaping.
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("path_separator", "os")
-    config.attributes["url"] = url
-    return config
-
-
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision`` (creates every table on an empty database)."""
-    with storage_errors(f"upgrade to {revision}"), _alembic_errors(f"upgrade to {revision}"):
-        command.upgrade(alembic_config(url), revision)
-
-
-def downgrade(url: str, revision: str) -> None:
-    """Migrate the database at ``url`` down to ``revision`` ("base" drops every table)."""
-    with storage_errors(f"downgrade to {revision}"), _alembic_errors(f"downgrade to {revision}"):
-        command.downgrade(alembic_config(url), revision)
-
-
-@contextmanager
-def _alembic_errors(action: str) -> Iterator[None]:
-    """Alembic's own errors (unknown revision, multiple heads) as StorageError."""
-    try:
-        yield
-    except CommandError as exc:
-        raise StorageError(f"{action}: {exc}") from exc
-
-
-def head_revision() -> str | None:
-    """The newest migration shipped with this version of the package."""
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The migration the database is at, or None for an empty (never migrated) database."""
-    with storage_errors("read schema revision"), engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+# The switch's migrations, recorded in Alembic's default version table "alembic_version".
+MIGRATIONS: Final = Migrations(MIGRATIONS_DIR)
+alembic_config = MIGRATIONS.config
+upgrade = MIGRATIONS.upgrade
+downgrade = MIGRATIONS.downgrade
+head_revision = MIGRATIONS.head_revision
+current_revision = MIGRATIONS.current_revision

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import re
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +27,7 @@ from switch.storage.errors import (
     describe,
     storage_errors,
 )
+from switch.storage.groupcommit import GroupCommit
 from switch.storage.models import JOURNAL
 
 log = logging.getLogger(__name__)
@@ -155,16 +153,12 @@ def _sqlite_rows(connection: Connection, rows: Sequence[Values]) -> None:
     connection.exec_driver_sql(sql, [tuple(row) for row in rows])
 
 
-class _Stop:
-    """Queue marker: everything queued before it is flushed, then the thread ends."""
-
-
-_STOP: Final = _Stop()
 _Item = tuple[JournalRecord, Done]
 
 
 class JournalWriter:
-    """Group commit on a dedicated thread: one transaction per batch, not per message.
+    """Group commit on a dedicated thread (:class:`~switch.storage.groupcommit.GroupCommit`): one
+    transaction per batch, not per message.
 
     ``submit`` is thread-safe and never waits for the database. When a batch fails because of one bad
     row (a constraint or data error) the rows are retried one by one so only that row fails; any other
@@ -172,18 +166,8 @@ class JournalWriter:
     """
 
     def __init__(self, engine: Engine, *, max_batch: int = 500, max_wait: float = 0.002) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
-        if max_wait < 0:
-            raise ValueError("max_wait must not be negative")
         self._engine = engine
-        self._max_batch = max_batch
-        self._max_wait = max_wait
-        self._queue: queue.SimpleQueue[_Item | _Stop] = queue.SimpleQueue()
-        # Held only to make "check closed, then enqueue" atomic against close(); never across I/O.
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._thread = GroupCommit(self._write, what="journal writer", max_batch=max_batch, max_wait=max_wait)
         self._batches = 0
         self._rows = 0
         self._largest_batch = 0
@@ -212,70 +196,26 @@ class JournalWriter:
     @property
     def queue_depth(self) -> int:
         """Records submitted and not yet taken by the writer (approximate; for metrics)."""
-        return self._queue.qsize()
+        return self._thread.queue_depth
 
     # -- life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                raise RuntimeError("journal writer already started")
-            self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
-            self._thread.start()
+        self._thread.start()
 
     def submit(self, record: JournalRecord, done: Done) -> None:
         """Queue a record. ``done(None)`` is called on the writer thread once it is committed,
         ``done(exc)`` (a :class:`JournalWriteError`) if its batch failed. Raises ``ValueError`` for
         an invalid record and :class:`JournalClosedError` after :meth:`close`."""
         validate(record)
-        with self._lock:
-            if self._closed:
-                raise JournalClosedError("journal writer is closed")
-            self._queue.put((record, done))
+        if not self._thread.put((record, done)):
+            raise JournalClosedError("journal writer is closed")
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush everything submitted so far, then stop the thread (starting it first if needed)."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(_STOP)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
-                self._thread.start()
-            thread = self._thread
-        thread.join(timeout)
-        if thread.is_alive():
+        if not self._thread.close(timeout, start=True):
             raise JournalTimeoutError(f"journal writer still flushing after {timeout} s")
 
     # -- writer thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if isinstance(first, _Stop):
-                return
-            batch: list[_Item] = [first]
-            stopping = self._fill(batch)
-            self._write(batch)
-
-    def _fill(self, batch: list[_Item]) -> bool:
-        """Add queued items until the batch is full or ``max_wait`` has passed; True if told to stop."""
-        deadline = time.monotonic() + self._max_wait
-        while len(batch) < self._max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    return False
-            if isinstance(item, _Stop):
-                return True
-            batch.append(item)
-        return False
-
     def _write(self, batch: list[_Item]) -> None:
         batch, rows = self._convert(batch)
         if not batch:

@@ -6,7 +6,6 @@ No ``__init__.py`` in this folder: as a package it would be named ``processors``
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -52,17 +51,6 @@ T0 = datetime(2026, 5, 20, 10, 30, 15, 123456, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))  # a non-UTC offset: what comes back must be the same instant, in UTC
 RETENTION = 35
 CELL_TABLES = set(TABLE_NAMES.values())
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a cell database migrated to the newest revision."""
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def write(engine: Engine, *batches: Effects) -> int:
@@ -157,7 +145,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
         indexes = {
@@ -177,8 +165,8 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
         engine.dispose()
 
 
-def test_tables_and_migrations_describe_the_same_schema(engine: Engine) -> None:
-    with engine.connect() as connection:
+def test_tables_and_migrations_describe_the_same_schema(cell_engine: Engine) -> None:
+    with cell_engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"include_name": _cell_tables_only})
         assert compare_metadata(context, metadata) == []
 
@@ -206,7 +194,7 @@ def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> No
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         downgrade(db_url, "base")
         names = set(inspect(engine).get_table_names())
         assert {"journal", "saf_entries", "alembic_version"} <= names
@@ -222,10 +210,10 @@ def test_unknown_revision_is_a_storage_error(db_url: str) -> None:
 
 # -- write and load ------------------------------------------------------------------------------------------
 
-def test_every_row_type_round_trips_with_aware_times_json_bytes_and_enums(engine: Engine) -> None:
+def test_every_row_type_round_trips_with_aware_times_json_bytes_and_enums(cell_engine: Engine) -> None:
     rows = every_row()
-    assert write(engine, effects(*rows)) == len(rows) + 2  # the posting's two entries are rows of their own
-    loaded = load_rows(engine, 1, T0, RETENTION)
+    assert write(cell_engine, effects(*rows)) == len(rows) + 2  # the posting's two entries are rows of their own
+    loaded = load_rows(cell_engine, 1, T0, RETENTION)
     expected = [row for row in rows if not isinstance(row, Posting)]
     assert _same(loaded, expected)
     by_type = {type(row): row for row in loaded}
@@ -243,7 +231,7 @@ def test_every_row_type_round_trips_with_aware_times_json_bytes_and_enums(engine
     assert loaded_txn.created_at.tzinfo == UTC and loaded_txn.created_at == T0
     loaded_usage = by_type[Usage]
     assert isinstance(loaded_usage, Usage) and type(loaded_usage.day) is date
-    with engine.connect() as connection:
+    with cell_engine.connect() as connection:
         entries = connection.execute(select(TABLES[Entry]).order_by(TABLES[Entry].c.id)).all()
         postings = connection.execute(select(TABLES[Posting])).all()
     assert [Entry(*row) for row in entries] == posting().entries
@@ -261,9 +249,9 @@ def _same(loaded: list[Row], expected: list[Row]) -> bool:
     return not remaining
 
 
-def test_load_state_indexes_what_was_loaded(engine: Engine) -> None:
-    write(engine, effects(*every_row()))
-    state = load_state(engine, 1, T0, RETENTION)
+def test_load_state_indexes_what_was_loaded(cell_engine: Engine) -> None:
+    write(cell_engine, effects(*every_row()))
+    state = load_state(cell_engine, 1, T0, RETENTION)
     assert gc.isenabled()  # paused during the load only
     assert state.cell == 1
     assert set(state.customers) == {"0100000001"}
@@ -277,7 +265,7 @@ def test_load_state_indexes_what_was_loaded(engine: Engine) -> None:
     assert {name: seq.value for name, seq in state.sequences.items()} == {"customer": 1, "card:476173": 7}
 
 
-def test_a_later_snapshot_of_the_same_row_wins_within_and_across_calls(engine: Engine) -> None:
+def test_a_later_snapshot_of_the_same_row_wins_within_and_across_calls(cell_engine: Engine) -> None:
     account = debit_account()
     first = effects(account)
     account.ledger_balance = 50
@@ -286,78 +274,78 @@ def test_a_later_snapshot_of_the_same_row_wins_within_and_across_calls(engine: E
     account.pricing["overdraft"] = 5000  # the earlier snapshots are copies: they must not see this
     second.add(account, Usage("K0100000001", T0.date(), "atm", 100, 1), Usage("K0100000001", T0.date(), "atm",
                                                                               300, 2))
-    assert write(engine, first, second) == 2  # deduplicated: one account, one usage row
+    assert write(cell_engine, first, second) == 2  # deduplicated: one account, one usage row
     assert first.rows[0][1]["ledger_balance"] == 98_800 and first.rows[0][1]["pricing"]["overdraft"] == 0
-    state = load_state(engine, 1, T0, RETENTION)
+    state = load_state(cell_engine, 1, T0, RETENTION)
     assert state.accounts[account.id].ledger_balance == 70
     assert state.accounts[account.id].pricing["overdraft"] == 5000
     assert (state.usage[("K0100000001", T0.date(), "atm")].amount,
             state.usage[("K0100000001", T0.date(), "atm")].count) == (300, 2)
 
     account.status, account.held = "frozen", 0
-    assert write(engine, effects(account)) == 1  # an existing row is updated in place
-    reloaded = load_state(engine, 1, T0, RETENTION).accounts[account.id]
+    assert write(cell_engine, effects(account)) == 1  # an existing row is updated in place
+    reloaded = load_state(cell_engine, 1, T0, RETENTION).accounts[account.id]
     assert (reloaded.status, reloaded.held, reloaded.ledger_balance) == ("frozen", 0, 70)
 
 
-def test_postings_and_entries_are_insert_only(engine: Engine) -> None:
-    write(engine, effects(posting()))
+def test_postings_and_entries_are_insert_only(cell_engine: Engine) -> None:
+    write(cell_engine, effects(posting()))
     changed = posting()
     changed.description = "rewritten"
     changed.entries[0].amount = -1
-    write(engine, effects(changed))
-    with engine.connect() as connection:
+    write(cell_engine, effects(changed))
+    with cell_engine.connect() as connection:
         assert connection.execute(select(TABLES[Posting].c.description)).scalar_one() == "withdrawal"
         amounts = connection.execute(select(TABLES[Entry].c.amount).order_by(TABLES[Entry].c.id)).scalars().all()
     assert amounts == [-1500, 1500]
 
 
-def test_a_failed_batch_leaves_nothing_behind(engine: Engine) -> None:
+def test_a_failed_batch_leaves_nothing_behind(cell_engine: Engine) -> None:
     bad = txn(2)
     bad.created_at = datetime(2026, 5, 20, 10, 30)  # naive: no instant, refused
-    with pytest.raises(StorageError, match="write cell batch"), engine.begin() as connection:
+    with pytest.raises(StorageError, match="write cell batch"), cell_engine.begin() as connection:
         write_batch(connection, [effects(customer(), debit_account(), bad)])
-    assert load_rows(engine, 1, T0, RETENTION) == []
+    assert load_rows(cell_engine, 1, T0, RETENTION) == []
 
 
-def test_an_unknown_row_type_is_refused(engine: Engine) -> None:
+def test_an_unknown_row_type_is_refused(cell_engine: Engine) -> None:
     class Stray(Row):
         pass
 
-    with pytest.raises(TypeError, match="Stray"), engine.begin() as connection:
+    with pytest.raises(TypeError, match="Stray"), cell_engine.begin() as connection:
         write_batch(connection, [Effects([(Stray, {"id": "x"})])])
 
 
 # -- what a cell loads ---------------------------------------------------------------------------------------
 
-def test_load_keeps_open_holds_recent_usage_and_transactions_within_retention(engine: Engine) -> None:
+def test_load_keeps_open_holds_recent_usage_and_transactions_within_retention(cell_engine: Engine) -> None:
     cutoff = T0 - timedelta(days=RETENTION)
-    write(engine, effects(
+    write(cell_engine, effects(
         hold(1), hold(2, HoldStatus.COMPLETED), hold(3, HoldStatus.RELEASED), hold(4, HoldStatus.EXPIRED),
         Usage("K0100000001", T0.date(), "atm", 1, 1),
         Usage("K0100000001", T0.date() - timedelta(days=1), "atm", 2, 1),
         Usage("K0100000001", T0.date() - timedelta(days=2), "atm", 3, 1),
         txn(1, T0), txn(2, cutoff.astimezone(CEST)), txn(3, cutoff - timedelta(microseconds=1)), posting(1),
     ))
-    state = load_state(engine, 1, T0, RETENTION)
+    state = load_state(cell_engine, 1, T0, RETENTION)
     assert set(state.holds) == {"H01-1"}
     assert {day for (_, day, _) in state.usage} == {T0.date(), T0.date() - timedelta(days=1)}
     assert set(state.txns) == {"T01-1", "T01-2"}
-    loaded = load_rows(engine, 1, T0, RETENTION)
+    loaded = load_rows(cell_engine, 1, T0, RETENTION)
     assert not any(isinstance(row, Posting | Entry) for row in loaded)
 
 
-def test_the_latest_transaction_answers_for_a_duplicate_key(engine: Engine) -> None:
-    write(engine, effects(txn(2, T0, dup_key="same"), txn(1, T0 - timedelta(seconds=5), dup_key="same")))
-    assert load_state(engine, 1, T0, RETENTION).txns_by_dup_key["same"].id == "T01-2"
+def test_the_latest_transaction_answers_for_a_duplicate_key(cell_engine: Engine) -> None:
+    write(cell_engine, effects(txn(2, T0, dup_key="same"), txn(1, T0 - timedelta(seconds=5), dup_key="same")))
+    assert load_state(cell_engine, 1, T0, RETENTION).txns_by_dup_key["same"].id == "T01-2"
 
 
-def test_the_newest_card_of_a_replacement_chain_answers_for_the_pan(engine: Engine) -> None:
+def test_the_newest_card_of_a_replacement_chain_answers_for_the_pan(cell_engine: Engine) -> None:
     first, second, third = card(1), card(2, replaces="K0100000001"), card(3, replaces="K0100000002")
     first.status = second.status = CardStatus.REPLACED
     # Stored out of issue order: indexing them in storage order would leave the middle card answering.
-    write(engine, effects(first, third, second))
-    state = load_state(engine, 1, T0, RETENTION)
+    write(cell_engine, effects(first, third, second))
+    state = load_state(cell_engine, 1, T0, RETENTION)
     assert state.cards_by_hash[first.pan_hash].id == third.id
     assert set(state.cards) == {first.id, second.id, third.id}
 
@@ -371,12 +359,37 @@ def test_load_refuses_a_database_not_migrated(db_url: str) -> None:
         engine.dispose()
 
 
-def test_load_refuses_another_cells_database(engine: Engine) -> None:
-    write(engine, effects(customer(1, cell=1), customer(2, cell=2)))
+def test_load_refuses_another_cells_database(cell_engine: Engine) -> None:
+    write(cell_engine, effects(customer(1, cell=1), customer(2, cell=2)))
     with pytest.raises(StorageError, match="customer 0200000002 of cell 02"):
-        load_rows(engine, 1, T0, RETENTION)
+        load_rows(cell_engine, 1, T0, RETENTION)
 
 
-def test_load_needs_an_aware_now(engine: Engine) -> None:
+def test_load_needs_an_aware_now(cell_engine: Engine) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        load_rows(engine, 1, T0.replace(tzinfo=None), RETENTION)
+        load_rows(cell_engine, 1, T0.replace(tzinfo=None), RETENTION)
+
+
+def test_revision_0002_adds_the_card_and_txn_fields_and_keeps_old_rows(db_url: str) -> None:
+    """A 0001 database with rows upgrades to 0002: old rows get the model's defaults; new values round-trip."""
+    upgrade(db_url, "0001")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            old_card = {c: v for c, v in card().snapshot().items() if c not in ("last_atc", "status_before_block")}
+            old_txn = {c: v for c, v in txn().snapshot().items()
+                       if c not in ("to_account_id", "request_amount", "request_currency")}
+            connection.execute(TABLES[Card].insert().values(**old_card))
+            connection.execute(TABLES[Txn].insert().values(**old_txn))
+        upgrade(db_url)
+        loaded = {type(row): row for row in load_rows(engine, 1, T0, RETENTION)}
+        assert loaded[Card] == card() and loaded[Txn] == txn()
+        newer_card = card()
+        newer_card.last_atc, newer_card.status_before_block = 0x1234, "inactive"
+        newer_txn = txn()
+        newer_txn.to_account_id, newer_txn.request_amount, newer_txn.request_currency = "0100000002", 9_000, "EUR"
+        write(engine, effects(newer_card, newer_txn))
+        loaded = {type(row): row for row in load_rows(engine, 1, T0, RETENTION)}
+        assert loaded[Card] == newer_card and loaded[Txn] == newer_txn
+    finally:
+        engine.dispose()

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from processors.cardnumber import cell_for_external_ref
 from processors.catalog_file import load_catalog
 from processors.commands import CellCommands
 from processors.state import CellState
-from processors.storage import ledger_check, load_state, make_engine, upgrade, write_batch
+from processors.storage import ledger_check, load_state, write_batch
 
 PRODUCTS = Path(__file__).resolve().parents[2] / "conf" / "demo" / "products.toml"
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
@@ -25,28 +23,18 @@ CELLS = 4
 CELL = 1
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
 def _pan_hash(pan: str) -> str:
     return hashlib.sha256(b"test-only key" + pan.encode()).hexdigest()
 
 
-async def test_command_effects_round_trip_and_keep_the_ledger_consistent(engine: Engine) -> None:
+async def test_command_effects_round_trip_and_keep_the_ledger_consistent(cell_engine: Engine) -> None:
     state = CellState(CELL)
     commands = CellCommands(state, load_catalog(PRODUCTS), cell_count=CELLS, hsm=None, pan_hash=_pan_hash,
                             seal=lambda data: b"sealed:" + data[::-1], clock=lambda: NOW)
 
     async def run(command: str, **args: Any) -> dict[str, Any]:
         result, effects = await commands.run(command, args)
-        with engine.begin() as connection:
+        with cell_engine.begin() as connection:
             write_batch(connection, [effects])
         return result
 
@@ -64,10 +52,10 @@ async def test_command_effects_round_trip_and_keep_the_ledger_consistent(engine:
         await run("card.issue", customer=customer, product="debit-classic" if account == debit else "credit-gold",
                   account=account)
 
-    loaded = load_state(engine, CELL, NOW, retention_days=35)
+    loaded = load_state(cell_engine, CELL, NOW, retention_days=35)
     for index in dataclasses.fields(CellState):  # every index, including any added later
         assert getattr(loaded, index.name) == getattr(state, index.name), index.name
     assert len(state.plans) == 1 and len(state.cards) == 2
-    report = ledger_check(engine)
+    report = ledger_check(cell_engine)
     assert report.problems == []
     assert report.counts["installment_plans"] == 1 and report.counts["postings"] >= 5

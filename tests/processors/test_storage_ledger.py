@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +20,7 @@ from processors.model import (
     Posting,
     Row,
 )
-from processors.storage import ledger_check, make_engine, upgrade, write_batch
+from processors.storage import ledger_check, write_batch
 from processors.storage.ledger import MAX_PROBLEMS_PER_CHECK
 
 T0 = datetime(2026, 5, 20, 10, 30, tzinfo=UTC)
@@ -28,16 +28,6 @@ DEBIT = "0100000001"
 CARD_ACCOUNT = "0100000003"
 LINE = "0100000002"
 PLAN = "I01-1"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _posting(posting_id: str, *legs: tuple[str, int], currency: str = "USD") -> Posting:
@@ -97,9 +87,9 @@ def _store(engine: Engine, book: Book) -> None:
         write_batch(connection, [effects])
 
 
-def test_a_consistent_ledger_passes_and_is_counted(engine: Engine) -> None:
-    _store(engine, Book())
-    report = ledger_check(engine)
+def test_a_consistent_ledger_passes_and_is_counted(cell_engine: Engine) -> None:
+    _store(cell_engine, Book())
+    report = ledger_check(cell_engine)
     assert report.problems == []
     assert report.ok
     assert report.counts == {
@@ -107,8 +97,8 @@ def test_a_consistent_ledger_passes_and_is_counted(engine: Engine) -> None:
     }
 
 
-def test_an_empty_database_is_consistent(engine: Engine) -> None:
-    report = ledger_check(engine)
+def test_an_empty_database_is_consistent(cell_engine: Engine) -> None:
+    report = ledger_check(cell_engine)
     assert report.ok and report.counts["postings"] == 0
 
 
@@ -178,23 +168,23 @@ BREAKS: list[tuple[Callable[[Book], None], str]] = [
 
 
 @pytest.mark.parametrize(("damage", "problem"), BREAKS, ids=[damage.__name__[1:] for damage, _ in BREAKS])
-def test_each_break_is_reported_by_its_ids(engine: Engine, damage: Callable[[Book], None], problem: str) -> None:
+def test_each_break_is_reported_by_its_ids(cell_engine: Engine, damage: Callable[[Book], None], problem: str) -> None:
     book = Book()
     damage(book)
-    _store(engine, book)
-    report = ledger_check(engine)
+    _store(cell_engine, book)
+    report = ledger_check(cell_engine)
     assert not report.ok
     assert problem in report.problems
     if damage is not _mixed_currency:  # that one is two unbalanced currencies: two lines
         assert report.problems == [problem]
 
 
-def test_a_badly_broken_ledger_lists_a_bounded_number_of_problems(engine: Engine) -> None:
+def test_a_badly_broken_ledger_lists_a_bounded_number_of_problems(cell_engine: Engine) -> None:
     effects = Effects()
     effects.add(*(_posting(f"P-{n:03d}", ("GL:FEES", 1), ("GL:CASH", 0)) for n in range(MAX_PROBLEMS_PER_CHECK + 5)))
-    with engine.begin() as connection:
+    with cell_engine.begin() as connection:
         write_batch(connection, [effects])
-    problems = ledger_check(engine).problems
+    problems = ledger_check(cell_engine).problems
     assert len(problems) == MAX_PROBLEMS_PER_CHECK + 1
     assert problems[0] == "posting P-000: entries in USD sum to 1, not 0"
     assert problems[-1].startswith("... and more")
