@@ -45,6 +45,7 @@ Layout of ``products.toml``::
     credit_limit = 500000           # default customer-level line when the first credit card is issued
     cash_limit = 100000
     allowed = ["purchase", "withdrawal", "refund", "balance"]   # transaction types the product permits (57 else)
+    pin_required = ["atm"]          # channels where a request without a PIN block gets 55
     [products.credit-gold.pricing]
     "installment.fee_rate_bp" = 150 # per plan, of the principal
     "installment.max_count" = 24
@@ -113,6 +114,7 @@ class Product:
     fees: dict[str, Fee] = field(default_factory=dict)  # "<txn type>.<channel>[.foreign|.cross_border]" -> fee
     pricing: dict[str, Any] = field(default_factory=dict)  # product-level pricing items
     allowed: frozenset[str] = frozenset()  # txn types permitted; empty: every type the kind supports
+    pin_required: frozenset[str] = frozenset()  # channels where a financial request without DE 52 gets 55
     credit_limit: int = 0
     cash_limit: int = 0
 

@@ -22,6 +22,7 @@ from processors import money, pricing
 from processors.catalog import Bank, Catalog, Fee, KeySet, Limit, Product
 from processors.model import Channel, ProductKind, TxnType
 from switch.errors import ConfigError
+from switch.tomltable import TomlTable, kind_name
 
 # Double-length TDES keys under a variant LMK: "U" + 32H, "X" + 32H (X9.17), or bare 32H; the ZPK may also be
 # triple length ("T"/"Y" + 48H). payShield host command manual, key scheme table.
@@ -31,66 +32,11 @@ _CVNS = (10, 16, 17, 18)  # EMV cryptogram versions hsm.verify_arqc supports
 _LIMIT_FIELDS = ("per_txn", "daily_amount", "daily_count")
 
 
-class _Table:
-    """A TOML table being read: remembers the keys used so that leftovers become errors."""
+class _Table(TomlTable):
+    """The catalogue's reader names a wrong value's type in words ("expected an integer, got a string")."""
 
-    def __init__(self, data: Mapping[str, Any], file: str, prefix: str) -> None:
-        self.data = data
-        self.file = file
-        self.prefix = prefix
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        # Dotted keys with dots in a part (fee keys) are quoted as TOML would.
-        part = f'"{name}"' if "." in name else name
-        return f"{self.prefix}.{part}" if self.prefix else part
-
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, self.key(name), reason)
-
-    def get(self, name: str, kind: type, default: Any = ...) -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            if default is ...:
-                raise self.error(name, "is required")
-            return default
-        value = self.data[name]
-        # bool is an int in Python; `true` where a number belongs is still a mistake.
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            raise self.error(name, f"expected {_KIND_NAMES.get(kind, kind.__name__)}, got {_type_name(value)}")
-        return value
-
-    def integer(self, name: str, default: Any = ..., *, low: int = 0, high: int | None = None) -> int:
-        value = self.optional_integer(name, default, low=low, high=high)
-        assert value is not None
-        return value
-
-    def optional_integer(self, name: str, default: Any = None, *, low: int = 0,
-                         high: int | None = None) -> int | None:
-        value = self.get(name, int, default)
-        if value is None:
-            return None
-        if value < low:
-            raise self.error(name, "must not be negative" if low == 0 else f"must be at least {low}")
-        if high is not None and value > high:
-            raise self.error(name, f"must be at most {high}")
-        return int(value)
-
-    def table(self, name: str) -> _Table | None:
-        value = self.get(name, dict, None)
-        return None if value is None else _Table(value, self.file, self.key(name))
-
-    def done(self) -> None:
-        for extra in sorted(set(self.data) - self.used):
-            hint = difflib.get_close_matches(extra, sorted(self.used), n=1)
-            raise self.error(extra, "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-
-
-_KIND_NAMES = {int: "an integer", str: "a string", bool: "a boolean", list: "a list", dict: "a table"}
-
-
-def _type_name(value: Any) -> str:
-    return "a boolean" if isinstance(value, bool) else _KIND_NAMES.get(type(value), type(value).__name__)
+    def value_name(self, value: Any) -> str:
+        return kind_name(type(value)) if type(value) in (int, str, list, dict) else type(value).__name__
 
 
 def load_catalog(path: Path | str) -> Catalog:
@@ -214,6 +160,7 @@ def _product(t: _Table, code: str, keys: Mapping[str, KeySet]) -> Product:
         fees=_fees(t),
         pricing=_pricing(t),
         allowed=_allowed(t),
+        pin_required=_channels(t, "pin_required"),
         credit_limit=_credit_amount(t, "credit_limit", credit),
         cash_limit=_credit_amount(t, "cash_limit", credit),
     )
@@ -299,6 +246,15 @@ def _allowed(t: _Table) -> frozenset[str]:
         if name not in types:
             raise t.error(f"allowed[{i}]", f"unknown transaction type {name!r} (types: {', '.join(types)})")
     return frozenset(allowed)
+
+
+def _channels(t: _Table, key: str) -> frozenset[str]:
+    names = t.get(key, list, [])
+    channels = [x.value for x in Channel if x != Channel.CROSS_BORDER]
+    for i, name in enumerate(names):
+        if name not in channels:
+            raise t.error(f"{key}[{i}]", f"unknown channel {name!r} (channels: {', '.join(channels)})")
+    return frozenset(names)
 
 
 def _check_bins(file: str, products: Mapping[str, Product]) -> None:

@@ -37,7 +37,7 @@ Commands (arguments; ``?`` optional):
 ``card.activate``           card
 ``card.block``              card, status (blocked|lost|stolen), reason
 ``card.unblock``            card (blocked only: lost and stolen cards are replaced)
-``card.replace``            card, new_number, reason, activate?
+``card.replace``            card, new_number, reason, expiry?, activate? (same number: new expiry; not lost|stolen)
 ``card.set_pin``            card, pin_block (16H, ISO 9564 format 0 under the key set's ZPK)
 ``card.reset_pin``          card
 ``card.set_limits``         card, channel, per_txn?, daily_amount?, daily_count? (null removes)
@@ -501,10 +501,7 @@ class CellCommands:
         txn = self._manual_txn("post", reference, TxnType.PURCHASE, account, amount, effects)
         posting = installments.new_posting(self.state, effects, txn.id, txn.created_at, description,
                                            account.currency, [(account.id, -amount), (ledger.GL_SETTLEMENT, amount)])
-        txn.posting_id = posting.id
-        if line is not None:
-            line.owed += amount
-            effects.add(line)
+        txn.posting_id = posting.id  # the line's owed followed the posting (installments.new_posting)
         self._record(txn, effects)
         return {**self._account_view(account), "txn": txn.id, "posting": posting.id}
 
@@ -672,7 +669,11 @@ class CellCommands:
             raise a.error("status", f"must be one of {', '.join(s.value for s in BLOCK_STATUSES)}")
         if card.status in (*_DEAD, CardStatus.LOST, CardStatus.STOLEN):
             raise a.error("card", f"card {card.id} is already {card.status.value}")
-        return self._update(card, effects, status=CardStatus(status), status_reason=reason)
+        # Remember what unblocking returns to (a card blocked before activation stays inactive); a blocked
+        # card reported lost or stolen keeps the status from before the first block.
+        before = card.status_before_block if card.status == CardStatus.BLOCKED else card.status.value
+        return self._update(card, effects, status=CardStatus(status), status_reason=reason,
+                            status_before_block=before)
 
     @_command("card.unblock")
     async def _card_unblock(self, a: _Args, effects: Effects) -> dict[str, Any]:
@@ -681,7 +682,9 @@ class CellCommands:
         if card.status != CardStatus.BLOCKED:
             hint = " (lost and stolen cards are replaced)" if card.status in BLOCK_STATUSES else ""
             raise a.error("card", f"card {card.id} is {card.status.value}, not blocked{hint}")
-        return self._update(card, effects, status=CardStatus.ACTIVE, status_reason="")
+        # Rows blocked before the field existed have no recorded status: they were active (the old rule).
+        restored = CardStatus(card.status_before_block) if card.status_before_block else CardStatus.ACTIVE
+        return self._update(card, effects, status=restored, status_reason="", status_before_block="")
 
     @_command("card.replace")
     async def _card_replace(self, a: _Args, effects: Effects) -> dict[str, Any]:
@@ -689,17 +692,28 @@ class CellCommands:
         new_number = a.flag("new_number")
         reason = a.text("reason")
         activate = a.flag("activate", False)
-        a.done()
-        if old.status == CardStatus.REPLACED:
-            raise a.error("card", f"card {old.id} was already replaced")
         product = self.catalog.products.get(old.product)
         if product is None:
             raise a.error("card", f"card {old.id} has product {old.product!r}, which is not in the catalogue")
+        expiry = self._expiry(a, product)
+        a.done()
+        if old.status == CardStatus.REPLACED:
+            raise a.error("card", f"card {old.id} was already replaced")
         if new_number:
             pan, pan_seq = self._new_pan(a, product, old.bin if old.bin in product.bins else product.bins[0])
         else:
+            if old.status in (CardStatus.LOST, CardStatus.STOLEN):
+                raise a.error("new_number", f"card {old.id} is {old.status.value}: it is replaced with a new number "
+                              "(the missing card's stripe and chip data must stop working)")
             pan, pan_seq = self._pan_of(old, given, a), None
-        expiry = self._expiry(a, product)
+            # The same number gets a new expiry, validity counted from today, and never the old card's: the
+            # engine declines a track 2 or DE 14 whose expiry is not the card's (54), so the old plastic fails.
+            if expiry == old.expiry:
+                if a.has("expiry"):
+                    raise a.error("expiry", f"{expiry} is the replaced card's expiry; a same-number replacement "
+                                  "needs another one")
+                later = installments.add_months(date(2000 + int(expiry[:2]), int(expiry[2:]), 1), 1)
+                expiry = f"{later.year % 100:02d}{later.month:02d}"
         # Checks done: change state.
         new = self._new_card(pan, old.customer_id, product, expiry, activate, old.account_id, dict(old.accounts),
                              effects)
@@ -789,8 +803,9 @@ class CellCommands:
         a.done()
         if limit == line.limit and cash_limit == line.cash_limit:
             raise CommandError(f"{a.command}: give a new limit or cash_limit")
-        if limit < line.owed + line.held:
-            raise a.error("limit", f"{limit} is below what is owed and held ({line.owed + line.held})")
+        used = max(line.owed, 0) + line.held  # a line in credit (owed < 0) uses nothing (processors.credit)
+        if limit < used:
+            raise a.error("limit", f"{limit} is below what is owed and held ({used})")
         if cash_limit > limit:
             raise a.error("cash_limit", f"{cash_limit} is above the limit {limit}")
         if cash_limit < line.cash_owed + line.cash_held:

@@ -1,14 +1,18 @@
 """The credit-card core's side of an authorization: the customer-level line, open-to-buy, cash sub-limit.
 
 All the credit accounts of a customer share one :class:`~processors.model.CreditLine` (the "unified quota"):
-a purchase on any of the customer's cards uses the same open-to-buy (``limit - owed - held``).
+a purchase on any of the customer's cards uses the same open-to-buy (``limit - max(owed, 0) - held``).
 
 Rules (documented choices):
 
-- ``owed`` follows the line's accounts: it is the sum over them of ``max(0, -ledger_balance)`` (a credit
-  balance from a refund or an overpayment owes nothing and is not open-to-buy either), kept incrementally from
-  each posting's before/after balance. Installment plans (:mod:`processors.installments`) add their own part.
-- ``cash_owed`` grows with cash advances, shrinks with their reversals, and never exceeds ``owed``.
+- ``owed`` is one signed rule, the one the storage ledger check verifies: ``owed == -(sum of the line's card
+  account balances + sum of its installment plans' INST:<plan> sub-ledgers)``. It is kept incrementally:
+  every posting on a card account changes ``owed`` by minus the balance change (:meth:`CreditFunds.posted`),
+  installment conversions by their fee (:mod:`processors.installments`), ``account.post`` by its amount. A
+  refund or payment beyond what was owed makes ``owed`` negative (the line is in credit).
+- Open-to-buy is ``limit - max(owed, 0) - held`` (:attr:`~processors.model.CreditLine.open_to_buy`): a credit
+  balance is owed back to the cardholder but adds no spending power beyond the limit.
+- ``cash_owed`` grows with cash advances, shrinks with their reversals, and stays within ``0..max(owed, 0)``.
 - Holds count on the line (``held``, ``cash_held``) *and* on the account (``Account.held``), so that every
   account's ``held`` equals the sum of its open holds whatever its kind.
 - A cash advance that fits the open-to-buy but not the cash sub-limit is declined **61** (ISO 8583:1987
@@ -37,7 +41,7 @@ class CreditFunds(Funds):
         line = self.line(state, account)
         if line is None or line.status != "active" or account.status != "active":
             return ResponseCode.RESTRICTED_CARD
-        if total > line.limit - line.owed - line.held:
+        if total > line.open_to_buy:
             return ResponseCode.INSUFFICIENT_FUNDS
         if cash_amount and cash_amount > line.cash_limit - line.cash_owed - line.cash_held:
             return ResponseCode.EXCEEDS_AMOUNT_LIMIT
@@ -57,8 +61,7 @@ class CreditFunds(Funds):
         line = self.line(state, account)
         if line is None:
             return [account]
-        line.owed += max(0, -account.ledger_balance) - max(0, -old_balance)
-        line.cash_owed = max(0, min(line.cash_owed + cash_delta, line.owed))
+        line_posted(line, account.ledger_balance - old_balance, cash_delta)
         return [account, line]
 
     def balances(self, state: CellState, account: Account) -> tuple[int, int]:
@@ -68,6 +71,14 @@ class CreditFunds(Funds):
 
 
 CREDIT = CreditFunds()
+
+
+def line_posted(line: CreditLine, ledger_change: int, cash_delta: int = 0) -> None:
+    """Follow a posting on ``line``: ``ledger_change`` is the sum of its entries on the line's card accounts and
+    installment sub-ledgers, ``cash_delta`` the change of the cash-advance part. The one place that applies the
+    rule ``owed == -(card accounts + INST sub-ledgers)`` (module docstring); everything that posts calls it."""
+    line.owed -= ledger_change
+    line.cash_owed = max(0, min(line.cash_owed + cash_delta, line.owed))
 
 
 def funds_for(account: Account) -> Funds:

@@ -3,7 +3,12 @@
 Sans-I/O except for the HSM: :meth:`CellEngine.handle` first runs the PIN/CVV/ARQC checks the request needs
 (awaits), then decides **synchronously** - no await between reading the state and changing it, so concurrent
 requests on one card or account never interleave inside a decision - and returns the answer with the
-:class:`~processors.model.Effects` the host must commit before sending it.
+:class:`~processors.model.Effects` the host must commit before sending it. There is no await between the
+state change and the return either: the effects are snapshots taken at the decision, and the host submits
+them at once, so the writer receives the decisions' snapshots in the order the state changed (an older
+snapshot can never overwrite a newer one). What still needs the HSM after the decision - the ARPC of a chip
+answer - is :attr:`Decision.finish`, which the host awaits after submitting the effects; it only fills DE 55
+of the response and reads no state.
 
 Messages (ISO 8583:1987, canonical form of :mod:`switch.message`):
 
@@ -22,7 +27,8 @@ same duplicate key (:func:`processors.fields.dup_key`) gets 94. Reversals are al
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -103,10 +109,15 @@ _NO_ACCOUNT: dict[str, RC] = {"20": RC.NO_CHEQUE_ACCOUNT, "10": RC.NO_SAVINGS_AC
 
 @dataclass
 class Decision:
-    """The answer to send (None: nothing to answer) and the rows to commit before sending it."""
+    """The answer to send (None: nothing to answer) and the rows to commit before sending it.
+
+    ``finish``, when set, completes the response after the decision (the ARPC in DE 55, from the HSM). The host
+    submits ``effects`` first, right after :meth:`CellEngine.handle` returns, then awaits ``finish()``, and
+    sends the response once both that and the commit are done. ``finish`` never reads or changes state."""
 
     response: Message | None
     effects: Effects
+    finish: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -192,10 +203,12 @@ class CellEngine:
         card = self._card_needing_checks(request, hashed)
         if card is not None and pan:
             checks = await self._run_checks(request, card, pan)
+        # From here to the return: no await (the decision and its snapshots are one synchronous step).
         decision, ctx = self._authorize(request, hashed, checks)
         if (checks is not None and checks.arqc and checks.arqc_request is not None and ctx.card is not None
                 and ctx.product is not None and decision.response is not None and pan):
-            await self._add_arpc(decision.response, ctx.product, ctx.card, pan, checks.arqc_request)
+            decision.finish = functools.partial(self._add_arpc, decision.response, ctx.product, ctx.card.psn, pan,
+                                                checks.arqc_request)
         return decision
 
     def expire_holds(self) -> Effects:
@@ -268,16 +281,17 @@ class CellEngine:
         return checks
 
     async def _add_arpc(
-        self, response: Message, product: Product, card: Card, pan: str, arqc: security.ArqcRequest,
+        self, response: Message, product: Product, psn: str, pan: str, arqc: security.ArqcRequest,
     ) -> None:
-        """DE 55 tag 91 with the ARPC for the decided response code. The decision is already made: if the HSM
-        fails here the answer goes without DE 55 (the card then sees no issuer authentication)."""
+        """DE 55 tag 91 with the ARPC for the decided response code (:attr:`Decision.finish`). The decision is
+        already made and committed independently: if the HSM fails here the answer goes without DE 55 (the card
+        then sees no issuer authentication)."""
         keys = self.catalog.keys.get(product.keys)
         if self.hsm is None or keys is None:
             return
         code = _text(response, 39)
         try:
-            response[55] = await security.arpc_field(self.hsm, keys, product.cvn, pan, card.psn, arqc, code)
+            response[55] = await security.arpc_field(self.hsm, keys, product.cvn, pan, psn, arqc, code)
         except security.HsmUnavailable:
             return
 
@@ -291,6 +305,7 @@ class CellEngine:
             return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects()), ctx
         try:
             self._validate(ctx, hashed)
+            self._pin_required(ctx)
             if checks is not None:
                 self._security(ctx, checks)
             self._limits_and_funds(ctx)
@@ -329,6 +344,12 @@ class CellEngine:
         de14 = _text(request, 14)
         if de14 and card.expiry and de14 != card.expiry:
             raise Declined(RC.EXPIRED_CARD, "expiry date does not match the card")
+        # Track 2 (ISO 7813) carries the expiry of the plastic that was read: a card replaced with the same
+        # number gets a new expiry, so the old (lost, stolen or skimmed) stripe must not work any more.
+        track_text = _text(request, 35)
+        track = security.parse_track2(track_text) if track_text else None
+        if track is not None and card.expiry and track.expiry != card.expiry:
+            raise Declined(RC.EXPIRED_CARD, "track 2 expiry does not match the card")
         product = self.catalog.products.get(card.product)
         if product is None:
             raise Declined(RC.SYSTEM_MALFUNCTION, "card's product is not in the catalogue")
@@ -401,6 +422,14 @@ class CellEngine:
             raise Declined(RC.INVALID_AMOUNT, "amount missing or zero")
         ctx.amount = amount
 
+    def _pin_required(self, ctx: Ctx) -> None:
+        """55 for a request without a PIN block on a channel where the product requires one (``pin_required``,
+        typically ATM cash). Advices and reversals carry no PIN and are not subject to it."""
+        product = ctx.product
+        if (product is not None and ctx.channel in product.pin_required and 52 not in ctx.request.fields
+                and ctx.request.mti[2] == "0" and ctx.txn_type != TxnType.BALANCE):
+            raise Declined(RC.INCORRECT_PIN, f"PIN required on the {ctx.channel} channel")
+
     def _security(self, ctx: Ctx, checks: Checks) -> None:
         """96 (HSM unavailable), 75 / 55 (PIN), 05 (CVV, iCVV, ARQC); keeps the PIN try counter."""
         if checks.unavailable:
@@ -426,6 +455,26 @@ class CellEngine:
             raise Declined(RC.DO_NOT_HONOUR, "iCVV mismatch" if is_chip(ctx.request) else "CVV mismatch")
         if checks.arqc is False:
             raise Declined(RC.DO_NOT_HONOUR, "ARQC did not verify")
+        if checks.arqc and checks.arqc_request is not None:
+            self._arqc_binding(ctx, card, checks.arqc_request)
+
+    def _arqc_binding(self, ctx: Ctx, card: Card, arqc: security.ArqcRequest) -> None:
+        """05 unless the verified cryptogram is fresh and is for this request: the ATC must be above the last
+        one seen (EMV Book 2 §8.1: the ATC makes each cryptogram unique; a replayed one repeats it), and the
+        amount (9F02) and currency (5F2A) the card signed must be DE 4 and DE 49 (else an ARQC for 1.00
+        would approve any amount). The ATC is recorded as soon as the cryptogram verified."""
+        atc = arqc.atc_value
+        if atc <= card.last_atc:
+            raise Declined(RC.DO_NOT_HONOUR, "ATC replay")
+        card.last_atc = atc
+        ctx.changes.add(card)
+        request = ctx.request
+        amount = money.parse_amount(_text(request, 4))
+        if amount is None or arqc.amount != amount:
+            raise Declined(RC.DO_NOT_HONOUR, "ARQC amount (9F02) is not DE 4")
+        currency = _text(request, 49)
+        if currency and money.alpha(arqc.currency) != money.alpha(currency):
+            raise Declined(RC.DO_NOT_HONOUR, "ARQC currency (5F2A) is not DE 49")
 
     def _limits_and_funds(self, ctx: Ctx) -> None:
         """61 / 65 on spending, then 51 (or 61 on a credit line's cash sub-limit) on amount + fee."""
@@ -501,8 +550,13 @@ class CellEngine:
             original = self.state.txns_by_original.get(key)
             if original is not None:
                 break
-        if original is not None and original.card_id == card.id and original.response_code == RC.APPROVED:
+        if original is not None and self._same_card(card, original) and original.response_code == RC.APPROVED:
             if original.mti[1] == "1" and request.mti[1] == "2":
+                if original.status == TxnStatus.COMPLETED:
+                    # A second completion of one pre-authorization: an advice is repeated until the
+                    # acquirer sees its response (ISO 8583:1987 advice/repeat, xx20 then xx21 - some resend
+                    # xx20 with a new STAN), so it is acknowledged and never posted twice.
+                    return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
                 return self._complete(ctx, original)
             if original.mti[1] == request.mti[1]:
                 # The request this advice stands in for was already approved here: nothing more to apply.
@@ -549,7 +603,7 @@ class CellEngine:
         pan = request.pan
         if original is not None and pan:
             card = state.cards_by_hash.get(self.pan_hash(pan))
-            if card is None or card.id != original.card_id:
+            if card is None or not self._same_card(card, original):
                 original = None
         if original is None:
             # Not recorded: the original may still arrive (a reversal overtaking it), a repeat looks again.
@@ -560,6 +614,8 @@ class CellEngine:
         if original.response_code != RC.APPROVED or ctx.account is None or ctx.card is None:
             return acknowledge  # nothing was approved, so nothing to give back
         replacement = replacement_amount(request)
+        if replacement is not None:
+            replacement = self._in_account_currency(original, replacement)
         target = original.amount - replacement if replacement is not None else original.amount
         target = max(target, 0)
         delta = target - original.reversed_amount
@@ -571,7 +627,38 @@ class CellEngine:
         hold = state.holds.get(original.hold_id) if original.hold_id else None
         if original.hold_id and hold is None and original.posting_id is None:
             return acknowledge  # a pre-authorization already completed or expired: reverse the completion
+        if original.txn_type == TxnType.TRANSFER and original.posting_id is not None:
+            # Exactly the account the transfer credited (recorded on the Txn; DE 3 "00" or DE 103 may name an
+            # account that card.accounts does not list). Rows from before 0002 fall back to DE 3 positions 5-6.
+            to_id = original.to_account_id
+            if to_id is None:
+                to = self._card_account(ctx.card, original.processing_code[4:6], "")
+                to_id = to.id if to is not None else None
+            ctx.to_account = state.accounts.get(to_id or "")
+            if ctx.to_account is None:
+                return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
         return self._apply_reversal(ctx, original, hold, delta, fee, target, full)
+
+    def _same_card(self, card: Card, original: Txn) -> bool:
+        """Whether ``card`` (found by the PAN of a reversal or completion) is the card of ``original``: the same
+        card, or one with the same number (a replacement that kept the PAN; the hash is the PAN's)."""
+        if card.id == original.card_id:
+            return True
+        first = self.state.cards.get(original.card_id or "")
+        return first is not None and first.pan_hash == card.pan_hash
+
+    @staticmethod
+    def _in_account_currency(original: Txn, replacement: int) -> int:
+        """DE 95's actual amount (ISO 8583:1987: in the transaction currency, DE 49) in the account currency of
+        ``original``, by the original's own rate (DE 6 / DE 4, i.e. ``amount / request_amount``).
+
+        Rounding: half up to the account currency's minor unit, so a replacement equal to DE 4 gives exactly
+        the amount taken (no residue is left posted or reversed twice); the result never exceeds it."""
+        requested = original.request_amount
+        if (not requested or not original.request_currency or original.request_currency == original.currency):
+            return replacement
+        scaled = (2 * replacement * original.amount + requested) // (2 * requested)
+        return min(scaled, original.amount)
 
     def _apply_reversal(
         self, ctx: Ctx, original: Txn, hold: Hold | None, delta: int, fee: int, target: int, full: bool,
@@ -591,10 +678,7 @@ class CellEngine:
             reduce_hold(state, hold, hold.amount if full else delta, ctx.changes)
             txn.hold_id = hold.id
         elif original.posting_id is not None:
-            to_account = None
-            if original.txn_type == TxnType.TRANSFER:
-                to_id = card.accounts.get(original.processing_code[4:6])
-                to_account = state.accounts.get(to_id) if to_id else None
+            to_account = ctx.to_account
             posting = post(state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
                            description=f"reversal of {original.id}", txn_type=original.txn_type,
                            account=account, to_account=to_account, amount=delta, fee=fee,
@@ -629,6 +713,9 @@ class CellEngine:
             fee=ctx.fee, response_code=code.value, approval_code=f"{n % 1_000_000:06d}" if code.approved else "",
             stan=_text(request, 11), rrn=_text(request, 37), terminal=_text(request, 41),
             acquirer=_text(request, 32), created_at=ctx.now, status=status,
+            to_account_id=ctx.to_account.id if ctx.to_account is not None else None,
+            request_amount=money.parse_amount(_text(request, 4)),
+            request_currency=money.alpha(_text(request, 49)) or "",
         )
         ctx.changes.add(txn)
         return n, txn

@@ -9,7 +9,8 @@ Conversion of a purchase of principal ``P`` with plan fee ``F`` (plan ``I..``)::
     INST:<plan id>          -(P + F)  the plan's sub-ledger: what is still to be billed
     GL:INSTALLMENT-FEES     +F        fee income
 
-The credit line's ``owed`` grows by ``F`` (the principal was already owed since the purchase posted), so
+The credit line's ``owed`` grows by ``F`` (the principal was already owed since the purchase posted; the
+change follows from the legs by the one rule of :func:`processors.credit.line_posted`), so
 open-to-buy shrinks by the fee at once and a conversion whose fee does not fit in open-to-buy is refused.
 The invariant ``owed == -(sum of the line's card accounts + sum of its INST:<plan> accounts)`` holds before
 and after (``processors.storage.ledger_check`` verifies it).
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
 
-from processors import ledger, pricing
+from processors import credit, ledger, pricing
 from processors.catalog import Catalog, Fee, Product
 from processors.model import (
     Account,
@@ -82,14 +83,22 @@ def new_posting(state: CellState, effects: Effects, txn_id: str | None, now: dat
 
     ``legs`` are (ledger account, signed amount). Customer account balances in ``state`` are updated; the
     sequence row, the posting with its entries and the changed accounts are recorded in ``effects``. GL and
-    ``INST:`` sub-ledger accounts have no balance row. Validate before calling: an unbalanced posting or an
-    unknown customer account here is a bug (:class:`~processors.ledger.LedgerError`).
+    ``INST:`` sub-ledger accounts have no balance row; the credit lines of the card accounts and sub-ledgers
+    posted to follow with :func:`processors.credit.line_posted` (recorded too). Validate before calling: an
+    unbalanced posting or an unknown customer account here is a bug (:class:`~processors.ledger.LedgerError`).
     """
     seq = state.next_value("posting")
     posting = ledger.make_posting(f"P{state.cell:02d}-{seq.value}", txn_id, now, description, currency, legs)
     changed: list[Account] = []
+    line_changes: dict[str, int] = {}  # credit line id -> sum of the posting's entries on its ledgers
     for entry in posting.entries:
-        if ledger.is_gl(entry.account) or entry.account.startswith(INSTALLMENT_PREFIX):
+        if ledger.is_gl(entry.account):
+            continue
+        if entry.account.startswith(INSTALLMENT_PREFIX):
+            plan = state.plans.get(entry.account[len(INSTALLMENT_PREFIX):])
+            if plan is None:
+                raise ledger.LedgerError(f"posting {posting.id} names unknown plan ledger {entry.account}")
+            line_changes[plan.credit_line_id] = line_changes.get(plan.credit_line_id, 0) + entry.amount
             continue
         account = state.accounts.get(entry.account)
         if account is None or account.currency != entry.currency:
@@ -97,7 +106,16 @@ def new_posting(state: CellState, effects: Effects, txn_id: str | None, now: dat
         account.ledger_balance += entry.amount
         if account not in changed:
             changed.append(account)
-    effects.add(seq, posting, *changed)
+        if account.kind == "credit" and account.credit_line_id is not None:
+            line_changes[account.credit_line_id] = line_changes.get(account.credit_line_id, 0) + entry.amount
+    lines: list[CreditLine] = []
+    for line_id, change in line_changes.items():
+        line = state.credit_lines.get(line_id)
+        if line is None:
+            raise ledger.LedgerError(f"posting {posting.id} moves money on unknown credit line {line_id}")
+        credit.line_posted(line, change)  # the one owed rule (processors.credit)
+        lines.append(line)
+    effects.add(seq, posting, *changed, *lines)
     return posting
 
 
@@ -216,8 +234,6 @@ def convert(state: CellState, q: Quote, now: datetime, effects: Effects) -> Inst
     new_posting(state, effects, q.txn.id, now, f"installment plan {plan.id}: {q.count} installments",
                 q.account.currency, [(q.account.id, q.principal), (sub_ledger(plan.id), -(q.principal + q.fee)),
                                      (FEES_ACCOUNT, q.fee)])
-    q.line.owed += q.fee
-    effects.add(q.line)
     return plan
 
 

@@ -143,7 +143,10 @@ class CreditLine(Row):
     currency: str
     limit: int  # total credit limit, minor units
     cash_limit: int  # cash-advance sub-limit
-    owed: int = 0  # posted amount owed across the line's accounts (>= 0), installments' unbilled part included
+    # Posted amount owed across the line's accounts, installments' unbilled part included: exactly
+    # -(sum of the line's card account balances + its INST:<plan> sub-ledgers), the rule the ledger check
+    # verifies. Signed: negative when refunds or payments left the line in credit (processors.credit).
+    owed: int = 0
     cash_owed: int = 0  # the part of ``owed`` that came from cash advances
     held: int = 0  # open authorization holds across the line
     cash_held: int = 0
@@ -151,7 +154,8 @@ class CreditLine(Row):
 
     @property
     def open_to_buy(self) -> int:
-        return self.limit - self.owed - self.held
+        """What may still be spent: a credit balance (negative ``owed``) is not extra spending power."""
+        return self.limit - max(self.owed, 0) - self.held
 
     @property
     def cash_open_to_buy(self) -> int:
@@ -180,6 +184,8 @@ class Card(Row):
     limits: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> overrides (see Limits)
     replaces: str | None = None  # card id this card replaced
     issued_at: datetime | None = None
+    last_atc: int = 0  # highest EMV application transaction counter (9F36) seen in a verified ARQC
+    status_before_block: str = ""  # the status card.unblock restores (a blocked card that was never activated)
 
 
 @dataclass(slots=True)
@@ -236,7 +242,12 @@ class Txn(Row):
     original_id: str | None = None  # reversals, completions: the transaction they act on
     hold_id: str | None = None
     posting_id: str | None = None
-    reversed_amount: int = 0
+    reversed_amount: int = 0  # in the account's currency, like ``amount``
+    to_account_id: str | None = None  # transfers: the destination account (a reversal takes back exactly it)
+    # DE 4 / DE 49 as received (transaction amount and currency). ``amount`` is in the account's currency
+    # (DE 6 when DE 51 is the account's); a partial reversal's DE 95 is in this currency and is scaled.
+    request_amount: int | None = None
+    request_currency: str = ""
 
 
 @dataclass(slots=True)

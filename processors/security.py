@@ -116,6 +116,13 @@ class ArqcRequest:
     atc: str  # 4H
     data: bytes  # the data the card MACed, unpadded
     unpredictable_number: str  # 8H (Mastercard session keys)
+    amount: int = 0  # 9F02 amount authorised (n12 BCD), what the card signed
+    currency: str = ""  # 5F2A transaction currency code (n3 ISO 4217 numeric), what the card signed
+
+    @property
+    def atc_value(self) -> int:
+        """The application transaction counter as a number (9F36 is 2 bytes binary, EMV Book 3 annex A)."""
+        return int(self.atc, 16)
 
 
 def iad_part(cvn: int, iad: bytes) -> bytes:
@@ -154,7 +161,13 @@ def arqc_request(cvn: int, icc: bytes) -> ArqcRequest:
     if arqc is None or len(arqc) != 8:
         raise IccDataError("DE 55 tag 9F26 missing or of the wrong length")
     data = arqc_data(cvn, objects)
-    return ArqcRequest(arqc.hex().upper(), objects["9F36"].hex().upper(), data, objects["9F37"].hex().upper())
+    amount_bcd = objects["9F02"].hex()
+    if not amount_bcd.isdigit():
+        raise IccDataError("DE 55 tag 9F02 is not numeric")
+    # 5F2A is n3 in 2 bytes BCD with a leading zero nibble ("0840" -> "840").
+    currency = objects["5F2A"].hex()[1:]
+    return ArqcRequest(arqc.hex().upper(), objects["9F36"].hex().upper(), data, objects["9F37"].hex().upper(),
+                       int(amount_bcd), currency)
 
 
 async def verify_arqc(hsm: Hsm, keys: KeySet, cvn: int, pan: str, psn: str, request: ArqcRequest) -> bool:

@@ -4,11 +4,16 @@ All of the cell's state is in memory. Per request the engine decides (HSM checks
 decision that changes the state) and returns the rows it changed; the host hands them to the group-commit
 writer (:mod:`switch.cells.writer`) together with the encoded answer, and the answer goes out only once the
 batch holding it has committed. Answers are released per committed batch, in submission order, through one
-``run_sync_soon`` per batch.
+``run_sync_soon`` per batch. The effects are submitted right after ``handle`` returns (no await in between, so
+the writer sees the snapshots in the order the state changed); a decision with a follow-up
+(``Decision.finish``, the ARPC of a chip answer) is awaited after that, and its answer leaves once both the
+commit and the follow-up are done.
 
 Fail-stop: if a commit fails, memory is ahead of the database, so the cell must not answer anything decided
 after it. It stops serving at once and exits non-zero; the node's supervisor restarts it and the new process
 loads the state the database holds. The node answers the requests that were in flight 91 (and reverses them).
+An engine exception is treated the same way (the decision may have changed memory half-way): that request is
+answered 96, nothing decided afterwards is written or answered, and the cell stops.
 
 The link is the node's ``cell-NN`` connector: scheme ``generic``, framing ``binary2``, sign-on and echoes
 (0800) answered by the engine like any request. One reader per connection handles each received batch
@@ -40,6 +45,7 @@ from switch.codes import ResponseCode
 from switch.errors import BulkheadError, FramingError, LocalProtocolError, RemoteProtocolError
 from switch.message import Message
 from switch.sim.outbox import Outbox
+from switch.sim.reader import read_frames
 from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
 
 from .writer import CommitFailedError, EffectsWriter, WriteBatch, WriterClosedError, default_write_batch
@@ -48,8 +54,8 @@ if TYPE_CHECKING:
     from processors.engine import CellEngine
 
 log = logging.getLogger("bulkhead.cells.host")
-READ_SIZE = 65536
 STOP_GRACE_S = 2.0
+FAILED_FLUSH_S = 0.05  # after an engine failure: time for the 96 already queued to leave before the link closes
 HOUSEKEEPING_S = 60.0  # an orderly stop waits this long for decisions in flight to commit and be answered
 
 
@@ -59,6 +65,9 @@ class DecisionLike(Protocol):
 
     @property
     def effects(self) -> Effects: ...
+
+    # Optional ``finish: Callable[[], Awaitable[None]] | None`` (processors.engine.Decision.finish): completes the
+    # response after the effects were submitted; read with getattr so simple engines may leave it out.
 
 
 class EngineLike(Protocol):
@@ -74,7 +83,35 @@ class CommandsLike(Protocol):
 
 
 class CellFailedError(BulkheadError):
-    """The cell stopped because its state could not be made durable (exit non-zero: fail-stop)."""
+    """The cell stopped because its state could not be made durable, or the engine failed in the middle of a
+    decision so memory may be half-changed (exit non-zero: fail-stop)."""
+
+
+class EngineFailedError(BulkheadError):
+    """The engine raised while deciding a request: the cell stops and reloads its state from the database."""
+
+
+class _PendingAnswer:
+    """The answer of a decision with a follow-up (``Decision.finish``): it leaves once its batch has committed
+    *and* the follow-up has completed the response, whichever comes last."""
+
+    __slots__ = ("code", "committed", "completed", "data", "host", "outbox")
+
+    def __init__(self, host: CellHost, outbox: Outbox) -> None:
+        self.host, self.outbox = host, outbox
+        self.data: bytes | None = None
+        self.code = ""
+        self.committed = self.completed = False
+
+    def commit_done(self) -> None:  # the writer ticket
+        self.committed = True
+        if self.completed:
+            self.host._answer(self.outbox, self.data, self.code)
+
+    def complete(self, data: bytes | None, code: str) -> None:
+        self.data, self.code, self.completed = data, code, True
+        if self.committed:
+            self.host._answer(self.outbox, data, code)
 
 
 Ticket = Callable[[], None]  # runs on the trio thread once the decision's batch has committed
@@ -108,6 +145,7 @@ class CellHost:
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop = trio.Event()
         self._idle = trio.Event()
+        self._commit_waiters: set[trio.Event] = set()  # commit() calls waiting for their batch
 
     # -- life cycle ---------------------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
@@ -132,6 +170,8 @@ class CellHost:
                         while self.in_flight:
                             self._idle = trio.Event()
                             await self._idle.wait()
+                else:
+                    await trio.sleep(FAILED_FLUSH_S)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -161,10 +201,9 @@ class CellHost:
     def _release(self, tickets: list[Ticket], exc: BaseException | None) -> None:
         if exc is not None:
             if self.failure is None:
-                self.failure = exc
                 log.critical("cell %d: commit failed, stopping without answering (fail-stop): %s", self.cell,
                              exc)
-                self._stop.set()
+            self._fail(exc)
             return
         if self.failure is not None:
             return
@@ -173,11 +212,34 @@ class CellHost:
         if not self.in_flight:
             self._idle.set()
 
+    def _fail(self, exc: BaseException) -> None:
+        """Fail-stop: keep the first failure, stop serving, and wake every :meth:`commit` waiting (it raises)."""
+        if self.failure is None:
+            self.failure = exc
+        self._stop.set()
+        for waiter in self._commit_waiters:
+            waiter.set()
+
     async def commit(self, effects: Effects) -> None:
-        """Submit ``effects`` and wait until they are committed (admin commands)."""
+        """Submit ``effects`` and wait until they are committed (admin commands, housekeeping). Raises
+        :class:`CommitFailedError` when the cell failed before they were (a failed batch releases no tickets)."""
+        if self.failure is not None:
+            raise CommitFailedError(f"cell {self.cell} is stopping after a failure: {self.failure}")
         done = trio.Event()
-        self.writer.submit(effects, done.set)
-        await done.wait()
+        committed: list[bool] = []
+
+        def ticket() -> None:
+            committed.append(True)
+            done.set()
+
+        self._commit_waiters.add(done)
+        try:
+            self.writer.submit(effects, ticket)
+            await done.wait()
+        finally:
+            self._commit_waiters.discard(done)
+        if not committed:
+            raise CommitFailedError(f"cell {self.cell}: not committed: {self.failure}")
 
     # -- the internal link --------------------------------------------------------------------------
     async def _handle(self, stream: trio.SocketStream) -> None:
@@ -193,21 +255,11 @@ class CellHost:
                 log.warning("cell %d: connection ended by %s", self.cell, type(exc).__name__)
 
     async def _read(self, stream: trio.SocketStream, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
-        while True:
-            try:
-                data = await stream.receive_some(READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            framer.receive_data(data)
-            try:
-                while (frame := framer.next_frame()) is not None:
-                    self._on_frame(frame, framer, outbox, nursery)
-            except FramingError as exc:
-                self.malformed += 1
-                log.warning("cell %d: closing connection: %s", self.cell, exc)
-                return
+        try:
+            await read_frames(stream, framer, lambda frame: self._on_frame(frame, framer, outbox, nursery))
+        except FramingError as exc:
+            self.malformed += 1
+            log.warning("cell %d: closing connection: %s", self.cell, exc)
 
     def _on_frame(self, frame: Frame, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
         if frame.keepalive:
@@ -241,40 +293,84 @@ class CellHost:
             self.in_flight -= 1  # the connection went away before a decision: nothing was applied
             raise
         except Exception as exc:
-            # An engine bug: answer 96 rather than leave the node waiting; never take the cell down for one
-            # request. The message is not logged (it may describe card data); the MTI and STAN are enough.
-            self.errors += 1
-            log.error("cell %d: %s stan %s: engine failed: %s", self.cell, request.mti, request.stan,
-                      type(exc).__name__)
-            self._submit(Effects(), self.adapter.make_response(request, ResponseCode.SYSTEM_MALFUNCTION), frame,
-                         framer, outbox)
+            self._engine_failed(request, exc, frame, framer, outbox)
             return
-        self._submit(decision.effects, decision.response, frame, framer, outbox)
+        finish = getattr(decision, "finish", None)
+        if finish is None:
+            self._submit(decision.effects, decision.response, frame, framer, outbox)
+            return
+        # The effects go to the writer now, in the order the decisions changed the state (no await since the
+        # decision); the follow-up (the ARPC from the HSM) completes the response while the batch commits.
+        pending = _PendingAnswer(self, outbox)
+        if not self._submit_effects(decision.effects, pending.commit_done):
+            return
+        data: bytes | None = None
+        code = ""
+        try:
+            await finish()
+            data, code = self._encode(decision.response, frame, framer)
+        except Exception as exc:  # the decision stands; the answer goes without what finish() would add
+            self.errors += 1
+            log.error("cell %d: %s stan %s: completing the response failed: %s", self.cell, request.mti,
+                      request.stan, type(exc).__name__)
+            data, code = self._encode(decision.response, frame, framer)
+        finally:
+            pending.complete(data, code)  # cancelled (connection gone): nothing to send, in_flight still counts
+
+    def _engine_failed(self, request: Message, exc: Exception, frame: Frame, framer: Framer,
+                       outbox: Outbox) -> None:
+        """Fail-stop on an engine exception: the decision may have changed memory half-way, so nothing decided
+        from now on may be committed or answered. This request gets 96 at once (it claims nothing about the
+        state); the cell stops and its restart reloads the state the database holds. The message is not logged
+        (it may describe card data); the MTI and STAN are enough."""
+        self.errors += 1
+        log.critical("cell %d: %s stan %s: engine failed (%s); stopping (fail-stop)", self.cell, request.mti,
+                     request.stan, type(exc).__name__, exc_info=exc)
+        data, code = self._encode(self.adapter.make_response(request, ResponseCode.SYSTEM_MALFUNCTION), frame,
+                                  framer)
+        self._answer(outbox, data, code)
+        failure = EngineFailedError(f"engine failed on {request.mti}: {type(exc).__name__}")
+        failure.__cause__ = exc
+        self._fail(failure)
 
     def _submit(self, effects: Effects, response: Message | None, frame: Frame, framer: Framer,
                 outbox: Outbox) -> None:
         """Queue the decision's rows; its answer is released after they commit (and after every earlier
         batch, even when this decision changed nothing: it may have read what an earlier one changed)."""
-        data = None
-        code = ""
-        if response is not None:
-            try:
-                data = framer.encode(self.adapter.encode(response), reply_to=frame)
-                code = response.response_code or ""
-            except LocalProtocolError as exc:
-                self.errors += 1
-                log.error("cell %d: cannot encode %s: %s", self.cell, response.mti, exc)
+        data, code = self._encode(response, frame, framer)
+        self._submit_effects(effects, functools.partial(self._answer, outbox, data, code))
+
+    def _encode(self, response: Message | None, frame: Frame, framer: Framer) -> tuple[bytes | None, str]:
+        if response is None:
+            return None, ""
         try:
-            self.writer.submit(effects, functools.partial(self._answer, outbox, data, code))
+            return framer.encode(self.adapter.encode(response), reply_to=frame), response.response_code or ""
+        except LocalProtocolError as exc:
+            self.errors += 1
+            log.error("cell %d: cannot encode %s: %s", self.cell, response.mti, exc)
+            return None, ""
+
+    def _submit_effects(self, effects: Effects, ticket: Ticket) -> bool:
+        """Queue ``effects`` with ``ticket``; False (and the request no longer in flight) when the cell has
+        failed: after an engine failure memory may be half-changed, so later decisions are neither written
+        nor answered."""
+        if self.failure is not None:
+            self.in_flight -= 1
+            return False
+        try:
+            self.writer.submit(effects, ticket)
         except Exception:
             self.in_flight -= 1
             raise
+        return True
 
     def _answer(self, outbox: Outbox, data: bytes | None, code: str) -> None:
         self.in_flight -= 1
         if data is not None:
             self.answered[code] += 1
             outbox.put(data)
+        if not self.in_flight:
+            self._idle.set()  # an answer completed by Decision.finish leaves outside _release
 
     # -- admin --------------------------------------------------------------------------------------
     async def run_command(self, name: str, args: dict[str, Any]) -> Any:
@@ -364,8 +460,8 @@ async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
         if effects:
             try:
                 await host.commit(effects)
-            except WriterClosedError:
-                return
+            except (WriterClosedError, CommitFailedError):
+                return  # the cell is stopping (a failure already took it down)
         engine.prune()
 
 

@@ -76,8 +76,17 @@ def test_demo_configuration_loads() -> None:
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "conf" / "demo")
     assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
-    assert [c.name for c in cfg.connectors] == ["issuer-sim"]
+    assert [c.name for c in cfg.connectors] == ["issuer-sim", "cell-00", "cell-01"]
     assert cfg.routes.name == "routes.toml"
+    # The ATM port's PIN blocks go to the cells under the zone key their catalogue verifies with.
+    assert cfg.cells is not None and cfg.hsm is not None and cfg.hsm.test_lmk
+    assert {c.name: c.pin_key.type for c in cfg.connectors if c.pin_key} == {
+        "issuer-sim": "ZPK", "cell-00": "ZPK", "cell-01": "ZPK"}
+    from processors.catalog_file import load_catalog
+
+    catalog = load_catalog(cfg.cells.products)
+    assert cfg.cells.pin_key is not None
+    assert {keys.zpk for keys in catalog.keys.values()} == {cfg.cells.pin_key.key}
 
 
 def test_admin_socket_path_too_long_for_a_unix_socket_is_refused() -> None:

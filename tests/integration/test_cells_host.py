@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from processors.model import Sequence as SeqRow
 from processors.state import CellState
 from processors.storage import load_rows, make_engine, upgrade, write_batch
 from switch.cells.host import CellFailedError, CellHost
+from switch.cells.writer import CommitFailedError
 from switch.message import Message
 from tests.integration.harness import client, purchase
 
@@ -32,6 +33,7 @@ from tests.integration.harness import client, purchase
 class Decision:
     response: Message | None
     effects: Effects
+    finish: Callable[[], Awaitable[None]] | None = None
 
 
 class CountingEngine:
@@ -73,12 +75,13 @@ def counter(engine: Engine, name: str) -> int:
 
 
 @asynccontextmanager
-async def running_host(db_url: str, tmp_path: Path, *, write: Any = write_batch,
-                       admin: bool = False) -> AsyncIterator[tuple[CellHost, Engine, list[BaseException]]]:
+async def running_host(db_url: str, tmp_path: Path, *, write: Any = write_batch, admin: bool = False,
+                       cell_engine: Callable[[CellState], Any] = CountingEngine,
+                       ) -> AsyncIterator[tuple[CellHost, Engine, list[BaseException]]]:
     await trio.to_thread.run_sync(upgrade, db_url)
     engine = make_engine(db_url)
     state = CellState(0)
-    host = CellHost(0, CountingEngine(state), engine, commands=Commands(state), max_batch=500, max_wait=0.001,
+    host = CellHost(0, cell_engine(state), engine, commands=Commands(state), max_batch=500, max_wait=0.001,
                     write=write, admin_socket=tmp_path / "cell.sock" if admin else None)
     errors: list[BaseException] = []
     try:
@@ -189,3 +192,89 @@ async def test_admin_socket_commands_commit_through_the_writer(tmp_path: Path, d
         garbage = await trio.to_thread.run_sync(lambda: admin_call(path, {"args": {}}))
         assert garbage[0]["ok"] is False
     assert not path.exists()
+
+
+class FinishingEngine(CountingEngine):
+    """Like the engine's chip answers: the decision returns at once, ``finish`` adds DE 55 when the gate opens."""
+
+    def __init__(self, state: CellState) -> None:
+        super().__init__(state)
+        self.gate = trio.Event()
+
+    async def handle(self, request: Message) -> Decision:
+        decision = await super().handle(request)
+        response = decision.response
+        assert response is not None
+
+        async def finish() -> None:
+            await self.gate.wait()
+            response[55] = b"\x91\x02\x00\x00"
+
+        decision.finish = finish
+        return decision
+
+
+async def test_effects_are_submitted_before_finish_and_the_answer_waits_for_both(tmp_path: Path,
+                                                                                  db_url: str) -> None:
+    engines: list[FinishingEngine] = []
+
+    def make(state: CellState) -> FinishingEngine:
+        engines.append(FinishingEngine(state))
+        return engines[0]
+
+    async with running_host(db_url, tmp_path, cell_engine=make) as (host, engine, _), client(host.port) as c:
+        req = purchase()
+        await c.send(req)
+        with trio.fail_after(5):  # committed while finish() still waits for the HSM
+            while await trio.to_thread.run_sync(counter, engine, "approvals") != 1:
+                await trio.sleep(0.01)
+        with trio.move_on_after(0.2):
+            await c.wait(req)
+            pytest.fail("answered before finish() completed the response")
+        engines[0].gate.set()
+        answer = await c.wait(req)
+        assert answer[39] == "00" and answer[55] == b"\x91\x02\x00\x00"
+        assert host.in_flight == 0
+
+
+class ExplodingEngine(CountingEngine):
+    """Raises in the middle of a decision after changing memory (an engine bug)."""
+
+    async def handle(self, request: Message) -> Decision:
+        if request.stan == "000666":
+            self.state.next_value("approvals")  # changed, never recorded
+            raise RuntimeError("bug")
+        return await super().handle(request)
+
+
+async def test_engine_failure_answers_96_and_stops_the_cell(tmp_path: Path, db_url: str) -> None:
+    async with running_host(db_url, tmp_path, cell_engine=ExplodingEngine) as (host, engine, errors), \
+            client(host.port) as c:
+        assert (await c.call(purchase(stan=1)))[39] == "00"
+        bad = purchase(stan=666)
+        await c.send(bad)
+        answer = await c.wait(bad)
+        assert answer[39] == "96"
+        with trio.fail_after(5):
+            while not errors:
+                await trio.sleep(0.01)
+        assert isinstance(errors[0], CellFailedError) and "engine failed" in str(errors[0])
+        with pytest.raises(CommitFailedError):
+            await host.commit(Effects())
+        assert await trio.to_thread.run_sync(counter, engine, "approvals") == 1  # the half change is not stored
+        with pytest.raises(OSError):
+            await trio.open_tcp_stream("127.0.0.1", host.port)
+
+
+async def test_commit_raises_after_a_failed_batch(tmp_path: Path, db_url: str) -> None:
+    def failing_write(connection: Connection, batches: Sequence[Effects]) -> object:
+        raise OSError("disk full")
+
+    async with running_host(db_url, tmp_path, write=failing_write) as (host, _engine, errors):
+        effects = Effects()
+        effects.add(SeqRow("c", 1))
+        with trio.fail_after(5), pytest.raises(CommitFailedError, match="disk full"):
+            await host.commit(effects)
+        with trio.fail_after(5):
+            while not errors:
+                await trio.sleep(0.01)

@@ -129,8 +129,11 @@ class World:
         return decision
 
     async def ahandle(self, request: Message) -> Decision:
+        """As the host does it: effects recorded as soon as the decision returns, then ``finish`` (ARPC)."""
         decision = await self.engine.handle(request)
         self.record(decision.effects)
+        if decision.finish is not None:
+            await decision.finish()
         return decision
 
     def record(self, effects: Effects) -> None:

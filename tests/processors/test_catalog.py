@@ -81,6 +81,7 @@ BAD = [
     (DEBIT + 'service_code = "21"\n', "products.d.service_code", "3 digits"),
     (DEBIT + "credit_limit = 100\n", "products.d.credit_limit", "only credit products"),
     (DEBIT + 'allowed = ["purchase", "teleport"]\n', "products.d.allowed[1]", "unknown transaction type"),
+    (DEBIT + 'pin_required = ["atm", "moon"]\n', "products.d.pin_required[1]", "unknown channel"),
     (DEBIT + "[products.d.limits.atn]\nper_txn = 1\n", "products.d.limits.atn", "did you mean 'atm'"),
     (DEBIT + "[products.d.limits.atm]\nper_tx = 1\n", "products.d.limits.atm.per_tx", "did you mean 'per_txn'"),
     (DEBIT + "[products.d.limits.atm]\nper_txn = -1\n", "products.d.limits.atm.per_txn", "negative"),

@@ -112,6 +112,17 @@ async def test_block_unblock_lost_and_stolen() -> None:
         await commands.run("card.block", {"card": card, "status": "stolen", "reason": "x"})
 
 
+async def test_unblock_restores_the_status_before_the_block() -> None:
+    commands = make_commands()
+    customer = await customer_with_checking(commands)
+    card = str((await issue(commands, customer))["card"])  # never activated
+    await run(commands, "card.block", card=card, status="blocked", reason="fraud check")
+    assert commands.state.cards[card].status_before_block == "inactive"
+    unblocked = await run(commands, "card.unblock", card=card)
+    assert unblocked["status"] == "inactive" and commands.state.cards[card].status_before_block == ""
+    assert (await run(commands, "card.activate", card=card))["status"] == "active"
+
+
 async def test_replace_with_the_same_number_keeps_pan_and_pin() -> None:
     commands = make_commands()
     customer = await customer_with_checking(commands)
@@ -139,6 +150,32 @@ async def test_replace_with_a_new_number_leaves_the_old_pan_answering_replaced()
     old_card = commands.state.cards_by_hash[DATA_KEYS.pan_hash(str(old["pan"]))]
     assert old_card.id == old["card"] and old_card.status == CardStatus.REPLACED  # the engine answers 14
     assert commands.state.cards_by_hash[DATA_KEYS.pan_hash(str(new["pan"]))].id == new["card"]
+
+
+async def test_same_number_replacement_gets_a_new_expiry_so_the_old_stripe_fails() -> None:
+    commands = make_commands()
+    customer = await customer_with_checking(commands)
+    old = await issue(commands, customer, activate=True)  # issued today: validity from today is the same month
+    new = await run(commands, "card.replace", card=old["pan"], new_number=False, reason="damaged")
+    assert new["pan"] == old["pan"] and new["expiry"] != old["expiry"] and new["expiry"] > old["expiry"]
+    with pytest.raises(CommandError, match="replaced card's expiry"):
+        again = await run(commands, "card.replace", card=old["pan"], new_number=False, reason="x",
+                          expiry=new["expiry"])
+    again = await run(commands, "card.replace", card=old["pan"], new_number=False, reason="x", expiry="3112")
+    assert again["expiry"] == "3112"
+
+
+async def test_lost_or_stolen_card_is_not_replaced_with_the_same_number() -> None:
+    commands = make_commands()
+    customer = await customer_with_checking(commands)
+    for status in ("lost", "stolen"):
+        old = await issue(commands, customer, activate=True)
+        await run(commands, "card.block", card=old["card"], status=status, reason="thief")
+        with pytest.raises(CommandError, match=f"is {status}: it is replaced with a new number"):
+            await commands.run("card.replace", {"card": old["pan"], "new_number": False, "reason": status})
+        assert commands.state.cards[str(old["card"])].status == CardStatus(status)
+        new = await run(commands, "card.replace", card=old["pan"], new_number=True, reason=status)
+        assert new["pan"] != old["pan"]
 
 
 async def test_same_number_replacement_needs_the_pan_without_unseal() -> None:

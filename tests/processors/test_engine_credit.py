@@ -92,13 +92,27 @@ def test_cash_hold_counts_on_cash_limit(world: World) -> None:
     assert world.handle(atm("013000", 5_001, pan=CREDIT_PAN_2)).response[39] == "61"  # type: ignore[index]
 
 
-def test_refund_reduces_owed_and_never_below_zero(world: World) -> None:
+def _ledger_owed(world: World) -> int:
+    """The ledger check's rule: owed == -(sum of the line's card account balances) (no plans here)."""
+    return -sum(a.ledger_balance for a in world.state.accounts.values() if a.credit_line_id == line(world).id)
+
+
+def test_refund_beyond_owed_leaves_the_line_in_credit_by_the_ledger_rule(world: World) -> None:
     world.handle(request("0200", "000000", 10_000, pan=CREDIT_PAN_1))
     world.handle(request("0200", "200000", 15_000, pan=CREDIT_PAN_1))
     assert world.account(ACCOUNT_A).ledger_balance == 5_000
-    assert line(world).owed == 0 and line(world).open_to_buy == 100_000
+    # Signed owed, as the storage ledger check requires; the credit balance adds no open-to-buy.
+    assert line(world).owed == -5_000 == _ledger_owed(world) and line(world).open_to_buy == 100_000
     world.handle(request("0200", "000000", 7_000, pan=CREDIT_PAN_1))
-    assert line(world).owed == 2_000
+    assert line(world).owed == 2_000 == _ledger_owed(world)
+
+
+def test_credit_on_one_card_account_offsets_debt_on_the_other(world: World) -> None:
+    world.handle(request("0200", "000000", 10_000, pan=CREDIT_PAN_1))
+    world.handle(request("0200", "200000", 15_000, pan=CREDIT_PAN_1))  # account A in credit by 5 000
+    world.handle(request("0200", "000000", 7_000, pan=CREDIT_PAN_2))  # account B owes 7 000
+    assert line(world).owed == 2_000 == _ledger_owed(world)
+    assert line(world).open_to_buy == 98_000
 
 
 def test_credit_product_does_not_allow_transfers_or_deposits(world: World) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from processors.model import Hold, HoldStatus, Txn, TxnStatus
+from processors.model import CardStatus, Hold, HoldStatus, Txn, TxnStatus
 from processors.state import CellState
 from tests.processors.engine_kit import (
+    DEBIT_PAN,
     FOREIGN_ACQUIRER,
     OTHER_PAN,
     World,
@@ -220,3 +223,94 @@ def test_prune_forgets_old_transactions_only(world: World) -> None:
     assert len(world.state.txns) == 1 and len(world.state.txns_by_dup_key) == 1
     assert len(world.state.txns_by_original) == 1
     assert world.handle(reversal_of(old)).response[39] == "25"  # type: ignore[index]
+
+
+# -- transfers: the reversal takes back exactly the account that was credited ---------------------------------
+
+SAVINGS = "0100000012"
+
+
+def test_reversal_of_a_transfer_to_the_default_account(world: World) -> None:
+    transfer = request("0200", "401000", 1_000)  # savings (10) -> "00", the card's default account (checking)
+    assert world.handle(transfer).response[39] == "00"  # type: ignore[index]
+    txn = next(t for t in world.state.txns.values() if t.txn_type == "transfer")
+    assert txn.to_account_id == CHECKING
+    assert world.handle(reversal_of(transfer)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000 and world.account(SAVINGS).ledger_balance == 50_000
+
+
+def test_reversal_of_a_transfer_to_the_de103_account(world: World) -> None:
+    transfer = request("0200", "402020", 5_000, f103=SAVINGS)  # DE 3 says checking, DE 103 names savings
+    assert world.handle(transfer).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 95_000 and world.account(SAVINGS).ledger_balance == 55_000
+    assert world.handle(reversal_of(transfer)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000 and world.account(SAVINGS).ledger_balance == 50_000
+
+
+# -- a card replaced with the same number still reverses and completes its own transactions -------------------
+
+def _replace_same_number(world: World) -> None:
+    old = world.card(DEBIT_PAN)
+    new = dataclasses.replace(old, id="K0100000099", replaces=old.id, psn="01", status=CardStatus.ACTIVE,
+                              limits={k: dict(v) for k, v in old.limits.items()}, accounts=dict(old.accounts))
+    old.status = CardStatus.REPLACED
+    world.state.put(new)
+    assert world.card(DEBIT_PAN).id == "K0100000099"
+
+
+def test_reversal_after_a_same_number_replacement(world: World) -> None:
+    purchase = request("0200", "000000", 5_000)
+    world.handle(purchase)
+    _replace_same_number(world)
+    assert world.handle(reversal_of(purchase)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000
+
+
+def test_completion_after_a_same_number_replacement_closes_the_hold(world: World) -> None:
+    auth = request("0100", "000000", 7_000)
+    world.handle(auth)
+    _replace_same_number(world)
+    completion = world.handle(request("0220", "000000", 7_000, f90=de90(auth)))
+    assert completion.response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 93_000 and held(world) == 0 and not world.state.holds
+
+
+# -- a second completion of one pre-authorization is a repeated advice -----------------------------------------
+
+def test_second_completion_of_a_preauth_is_acknowledged_not_posted(world: World) -> None:
+    auth = request("0100", "010000", 20_000, f18="6011", f32=FOREIGN_ACQUIRER)
+    world.handle(auth)
+    first = world.handle(request("0220", "010000", 20_000, f18="6011", f32=FOREIGN_ACQUIRER, f90=de90(auth)))
+    assert first.response[39] == "00"  # type: ignore[index]
+    after_first = world.account(CHECKING).ledger_balance
+    assert after_first == 100_000 - 20_250  # amount + the foreign ATM fee
+    second = world.handle(request("0220", "010000", 20_000, f18="6011", f32=FOREIGN_ACQUIRER, f90=de90(auth)))
+    assert second.response[39] == "00" and not second.effects  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == after_first
+
+
+# -- DE 95 is in the transaction currency; the account was charged in its own ---------------------------------
+
+def test_partial_reversal_in_a_foreign_currency_is_scaled_to_the_account(world: World) -> None:
+    purchase = request("0200", "000000", 10_000, f49="978", f6="000000011000", f51="840")  # EUR 100 -> USD 110
+    assert world.handle(purchase).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 89_000
+    txn = next(t for t in world.state.txns.values() if t.amount == 11_000)
+    assert (txn.request_amount, txn.request_currency) == (10_000, "EUR")
+    # Actually EUR 90.00: USD 99.00 at the original rate, so USD 11.00 comes back.
+    assert world.handle(reversal_of(purchase, replacement=9_000)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000 - 9_900
+    assert world.handle(reversal_of(purchase)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000
+
+
+def test_scaled_replacement_rounds_half_up() -> None:
+    from processors.engine import CellEngine
+
+    txn = Txn(id="T", dup_key="", mti="0200", processing_code="000000", txn_type="purchase", channel="pos",
+              card_id=None, account_id=None, amount=1_001, currency="USD", fee=0, response_code="00",
+              approval_code="", stan="", rrn="", terminal="", acquirer="", created_at=None,  # type: ignore[arg-type]
+              status=TxnStatus.APPROVED, request_amount=1_000, request_currency="EUR")
+    assert CellEngine._in_account_currency(txn, 500) == 501  # 500.5 rounds up
+    assert CellEngine._in_account_currency(txn, 1_000) == 1_001
+    assert CellEngine._in_account_currency(txn, 2_000) == 1_001  # never more than was taken

@@ -163,3 +163,29 @@ async def test_bill_day_defaults_to_the_clock_and_rejects_garbage() -> None:
         await commands.run("credit.bill_installments", {"day": "15/04/2026"})
     commands.clock = lambda: NOW + timedelta(days=31)
     assert (await run(commands, "credit.bill_installments"))["count"] == 1
+
+
+def test_owed_follows_one_rule_through_refund_conversion_and_purchase() -> None:
+    """Refund, then convert the refunded purchase, then buy again: ``owed`` stays -(card accounts + INST
+    sub-ledgers) throughout (the storage ledger check's rule) and open-to-buy is limit - max(owed, 0) - held."""
+    from tests.processors.engine_kit import CATALOG, CREDIT_PAN_1, make_world, request
+
+    world = make_world()
+    line = world.state.credit_lines["0100000031"]
+
+    def ledger_owed() -> int:
+        members = {a.id for a in world.state.accounts.values() if a.credit_line_id == line.id}
+        members |= {installments.sub_ledger(p.id) for p in world.state.plans.values()}
+        return -sum(e.amount for p in world.postings for e in p.entries if e.account in members)
+
+    assert world.handle(request("0200", "000000", 10_000, CREDIT_PAN_1)).response[39] == "00"  # type: ignore[index]
+    purchase_id = next(t.id for t in world.state.txns.values() if t.txn_type == "purchase")
+    world.handle(request("0200", "200000", 10_000, CREDIT_PAN_1))
+    assert line.owed == 0 == ledger_owed()
+    effects = Effects()
+    installments.convert(world.state, installments.quote(world.state, CATALOG, "0100000032", purchase_id, 4, 0),
+                         world.clock(), effects)
+    world.record(effects)
+    assert line.owed == ledger_owed() == 0 and line.open_to_buy == 100_000
+    world.handle(request("0200", "000000", 10_000, CREDIT_PAN_1))
+    assert line.owed == ledger_owed() == 10_000 and line.open_to_buy == 90_000

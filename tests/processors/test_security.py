@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
 
 from hsm.interface import SoftwareBackend
 from hsm.thales.errors import HsmUnavailableError
 from processors import emvtlv, security
-from processors.model import Txn
+from processors.model import Card, Txn
 from tests.processors.engine_kit import (
     CREDIT_PAN_1,
     DEBIT_PAN,
@@ -156,7 +157,7 @@ async def test_malformed_icc_data_05(world: World) -> None:
 
 async def test_declined_for_funds_still_gets_arpc_with_decline(world: World) -> None:
     card = world.card(DEBIT_PAN)
-    icc = icc_data(DEBIT_PAN, card.psn, 18, 500_000)
+    icc = icc_data(DEBIT_PAN, card.psn, 18, 150_000)
     decision = await world.ahandle(request("0200", "000000", 150_000, f22="051", f55=icc))
     assert decision.response is not None and decision.response[39] == "51"
     assert emvtlv.parse(bytes(decision.response[55]))["91"][4:] == bytes(4)  # type: ignore[arg-type]
@@ -195,3 +196,102 @@ async def test_concurrent_identical_requests_decide_once(world: World) -> None:
         nursery.start_soon(send)
     assert sorted(codes) == ["00", "94"]
     assert world.account(CHECKING).ledger_balance == 99_000
+
+
+# -- the cryptogram is bound to the request and used once (ATC) ---------------------------------------------
+
+async def test_arqc_for_another_amount_is_declined(world: World) -> None:
+    card = world.card(DEBIT_PAN)
+    icc = icc_data(DEBIT_PAN, card.psn, 18, 100)  # the card signed 1.00
+    decision = await world.ahandle(request("0200", "000000", 90_000, f22="051", f55=icc))
+    assert decision.response[39] == "05" and reason(decision) == "ARQC amount (9F02) is not DE 4"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000
+
+
+async def test_arqc_for_another_currency_is_declined(world: World) -> None:
+    card = world.card(DEBIT_PAN)
+    icc = icc_data(DEBIT_PAN, card.psn, 18, 2_000)  # 5F2A 0840
+    decision = await world.ahandle(request("0200", "000000", 2_000, f22="051", f55=icc, f49="978",
+                                           f6="000000002000", f51="840"))
+    assert decision.response[39] == "05" and reason(decision) == "ARQC currency (5F2A) is not DE 49"  # type: ignore[index]
+
+
+async def test_replayed_atc_is_declined_and_last_atc_is_recorded(world: World) -> None:
+    card = world.card(DEBIT_PAN)
+    icc = icc_data(DEBIT_PAN, card.psn, 18, 2_000, atc="0012")
+    first = await world.ahandle(request("0200", "000000", 2_000, f22="051", f55=icc))
+    assert first.response[39] == "00" and card.last_atc == 0x12  # type: ignore[index]
+    assert any(kind is Card and row["last_atc"] == 0x12 for kind, row in first.effects.rows)
+    replay = await world.ahandle(request("0200", "000000", 2_000, f22="051", f55=icc))
+    assert replay.response[39] == "05" and reason(replay) == "ATC replay"  # type: ignore[index]
+    older = await world.ahandle(request("0200", "000000", 2_000, f22="051",
+                                        f55=icc_data(DEBIT_PAN, card.psn, 18, 2_000, atc="0011")))
+    assert older.response[39] == "05" and reason(older) == "ATC replay"  # type: ignore[index]
+    newer = await world.ahandle(request("0200", "000000", 2_000, f22="051",
+                                        f55=icc_data(DEBIT_PAN, card.psn, 18, 2_000, atc="0013")))
+    assert newer.response[39] == "00" and card.last_atc == 0x13  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000 - 4_000
+
+
+async def test_track2_of_another_expiry_is_declined_54(world: World) -> None:
+    """A stripe of an older plastic with the same number (valid CVV for its own expiry) no longer works."""
+    card = world.card(DEBIT_PAN)
+    old_cvv = SOFT_HSM.generate_cvv(KEYS.cvk, DEBIT_PAN, "2401", card.service_code)
+    track = f"{DEBIT_PAN}=2401{card.service_code}{card.pvki}0000{old_cvv}"
+    decision = await world.ahandle(request("0200", "000000", 5_000, f35=track, f22="901"))
+    assert decision.response[39] == "54"  # type: ignore[index]
+    assert reason(decision) == "track 2 expiry does not match the card"
+
+
+class _GatedArpc(SoftwareBackend):
+    """A network HSM that answers ARPC generation only when the test opens the gate."""
+
+    gate: trio.Event
+
+    async def generate_arpc(self, *args: Any, **kwargs: Any) -> str:
+        await self.gate.wait()
+        return await super().generate_arpc(*args, **kwargs)
+
+
+async def test_decision_returns_before_the_arpc_so_snapshots_keep_their_order(world: World) -> None:
+    """The ARPC is a follow-up (Decision.finish): handle() returns with its effects while the HSM is still
+    generating it, so a later decision's effects cannot reach the writer first."""
+    hsm = _GatedArpc(SOFT_HSM)
+    hsm.gate = trio.Event()
+    world.engine.hsm = hsm
+    card = world.card(DEBIT_PAN)
+    chip = request("0200", "000000", 1_000, f22="051", f55=icc_data(DEBIT_PAN, card.psn, 18, 1_000))
+    with trio.fail_after(5):
+        decision = await world.engine.handle(chip)  # must not wait for the gated ARPC
+    assert decision.response is not None and decision.response[39] == "00" and 55 not in decision.response
+    assert decision.finish is not None
+    later = world.handle(request("0200", "000000", 2_000))  # decided after: its snapshot is the newer one
+    balances = [row["ledger_balance"] for effects in (decision.effects, later.effects)
+                for kind, row in effects.rows if kind.__name__ == "Account"]
+    assert balances == [99_000, 97_000]
+    hsm.gate.set()
+    with trio.fail_after(5):
+        await decision.finish()
+    assert "91" in emvtlv.parse(bytes(decision.response[55]))  # type: ignore[arg-type]
+
+
+async def test_atm_cash_without_pin_is_55_where_the_product_requires_a_pin(world: World) -> None:
+    import dataclasses
+
+    from tests.processors.engine_kit import CATALOG
+
+    product = CATALOG.products["debit"]
+    strict = dataclasses.replace(product, pin_required=frozenset({"atm"}))
+    world.engine.catalog.products["debit"] = strict
+    try:
+        no_pin = await world.ahandle(atm("010000", 1_000))
+        assert no_pin.response is not None and no_pin.response[39] == "55"
+        assert reason(no_pin) == "PIN required on the atm channel"
+        with_pin = await world.ahandle(atm("010000", 1_000, f52=pin_block(PIN, DEBIT_PAN)))
+        assert with_pin.response is not None and with_pin.response[39] == "00"
+        balance = await world.ahandle(atm("301000", None))  # an inquiry moves no money: no PIN rule
+        assert balance.response is not None and balance.response[39] == "00"
+        pos = await world.ahandle(request("0200", "000000", 1_000))  # the rule is per channel
+        assert pos.response is not None and pos.response[39] == "00"
+    finally:
+        world.engine.catalog.products["debit"] = product
