@@ -2,9 +2,10 @@
 
 Commands::
 
-    python -m bench [all]              codec figures, then every scenario with the defaults (about 2 minutes)
+    python -m bench [all]              codec figures, then the default scenarios (about 3.5 minutes)
     python -m bench scenario NAME ...  one scenario (``--list`` shows them); --duration, --rate (0 = open
-                                       throttle), --connections, --inflight, --generators, --warmup, --issuer
+                                       throttle), --connections, --inflight, --generators, --warmup, --issuer,
+                                       --cells and --cards (processor-cell scenarios)
     python -m bench codec              pyiso8583 against the compiled codec (bench/codec.py)
     python -m bench hsm                software HSM operations per second (bench/hsm_ops.py)
 
@@ -22,7 +23,7 @@ from bench.harness import BenchError, Options, Report, run_scenario
 from bench.report import format_table, save
 from bench.scenarios import DEFAULT_ORDER, SCENARIOS
 
-# `bench all`: long enough for a steady state, short enough that the whole run stays under three minutes.
+# `bench all`: long enough for a steady state, short enough that the whole run stays under four minutes.
 ALL_DURATION = 15.0
 
 
@@ -40,6 +41,10 @@ def _add_load_options(parser: argparse.ArgumentParser, duration: float) -> None:
                         help=f"generator processes ({d.generators})")
     parser.add_argument("--issuer", choices=("process", "in-node"), default=d.issuer,
                         help="issuer simulator in its own process (default) or inside the node")
+    parser.add_argument("--cells", type=int, default=d.cells,
+                        help=f"processor cells, for the cells scenarios ({d.cells})")
+    parser.add_argument("--cards", type=int, default=d.cards,
+                        help=f"cards seeded over the cells, {d.credit_share:.0%} of them credit ({d.cards})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (config, logs, db)")
     parser.add_argument("--no-save", action="store_true", help="do not write JSON under bench/results/")
 
@@ -49,8 +54,11 @@ def _options(args: argparse.Namespace) -> Options:
         raise SystemExit("duration must be positive, warmup and rate not negative")
     if args.connections < 1 or args.inflight < 1 or args.generators < 1:
         raise SystemExit("connections, inflight and generators must be at least 1")
+    if not 1 <= args.cells <= 100 or args.cards < args.cells:
+        raise SystemExit("cells must be 1..100 and cards at least one per cell")
     return Options(duration=args.duration, warmup=args.warmup, rate=args.rate, connections=args.connections,
-                   inflight=args.inflight, generators=args.generators, issuer=args.issuer, keep=args.keep)
+                   inflight=args.inflight, generators=args.generators, issuer=args.issuer, keep=args.keep,
+                   cells=args.cells, cards=args.cards)
 
 
 def _run(names: list[str], options: Options, save_json: bool, extra: dict[str, object] | None = None) -> int:

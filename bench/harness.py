@@ -4,14 +4,19 @@ For a scenario (:mod:`bench.scenarios`) the harness
 1. writes a benchmark configuration (node.toml, routes.toml, issuer rules) into a temporary folder, with
    free loopback ports and the node's SQLite journal in that folder (a durable journal: every exchange is
    committed before its answer leaves, by group commit);
-2. starts the issuer simulator (``bulkhead sim issuer``) and the node (``bulkhead run``) as processes of the
-   same interpreter as the harness, and waits until the node answers the scenario's first request with
-   something other than 91/96 (its connector has signed on);
+   A scenario through the processor cells gets its own configuration instead (:mod:`bench.cells`: generic and
+   ATM listeners, ``[hsm]``, ``[cells]`` supervised by the node, a catalogue without limits) and its cards
+   are seeded into the cells' databases before anything starts;
+2. starts the issuer simulator (``bulkhead sim issuer``; not for cells scenarios) and the node (``bulkhead
+   run``, which starts its cells as child processes) as processes of the same interpreter as the harness, and
+   waits until the node answers the scenario's first request with something other than 91/96 (its connector
+   has signed on) -- for cells scenarios, one request per cell;
 3. starts the generator processes (:mod:`bench.loadgen`), gives them one common start time, and samples the
-   CPU time of every process (node and its child processes, simulator, generators) from /proc at the start
-   and at the end of the measured window;
-4. stops everything (SIGTERM: the node drains and flushes its journal), counts the journal rows, and returns
-   a :class:`Report`.
+   CPU time of every process (node and its child processes -- each cell reported as ``cell-NN`` --, simulator,
+   generators) from /proc at the start and at the end of the measured window;
+4. stops everything (SIGTERM: the node drains and flushes its journal, the cells flush their writers), counts
+   the journal rows, for cells scenarios checks every cell's ledger and counts its approved Txn rows, and
+   returns a :class:`Report`.
 
 CPU is reported as a percentage of one core over the measured window (utime + stime deltas, proc(5)).
 """
@@ -36,10 +41,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import cells as bench_cells
 from bench.codec import interpreter
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
-from bench.scenarios import Scenario
+from bench.scenarios import ACQUIRER, ATM, BenchCard, Mix, Scenario
+from schemes.atm import SCHEME as ATM_SCHEME
+from schemes.base import SchemeAdapter
 from schemes.generic import SCHEME, SPEC
+from switch.cells.config import CellsConfig
 from switch.wire.framing import FramingConfig, make_framer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +131,10 @@ class Options:
     max_batch: int = 1000  # journal group commit
     max_wait_ms: float = 2.0
     keep: bool = False  # keep the temporary folder (configuration, logs, database)
+    folder: str | None = None  # run in this (existing or new) folder instead of a temporary one, and keep it
+    cells: int = 2  # processor cells (cells scenarios)
+    cards: int = 250  # cards seeded over the cells (cells scenarios)
+    credit_share: float = 0.2  # of those, credit cards (the others debit)
 
 
 @dataclass
@@ -140,10 +153,16 @@ class Report:
     errors: int = 0
     backlog_max: int = 0
     codes: dict[str, int] = field(default_factory=dict)
+    codes_by_mix: dict[str, dict[str, int]] = field(default_factory=dict)  # per request kind of the mix
     unexpected_codes: dict[str, int] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     cpu_percent: dict[str, float] = field(default_factory=dict)  # per process, % of one core
     journal_rows: int | None = None
+    # Cells scenarios: per cell its ledger check and approved Txn rows; cell_approvals = every "00" the
+    # generators received for a request answered by a cell (warm-up and drain included), which the cells'
+    # approved Txn rows must cover (durable postings: a cell answers only after its batch committed).
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cell_approvals: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,38 +257,75 @@ def field_plan() -> FieldPlan:
     return FieldPlan(tuple(lengths), header=2)
 
 
-def templates_for(scenario: Scenario, terminal_id: str, now: time.struct_time) -> list[Template]:
-    """The scenario's request mix for one connection, framed, with the offsets of STAN and RRN found by
-    encoding each request twice with different values (every other byte is the same)."""
-    framer = make_framer(FramingConfig("binary2"))
-    out = []
-    for mix in scenario.sequence():
-        msg = mix.build(terminal_id, now)
-        has_rrn = msg.mti[1] != "8"
-        frames = []
-        for digit in "120":
-            stamped = msg.copy()
-            stamped[11] = digit * 6
-            if has_rrn:
-                stamped[37] = digit * 12
-            frames.append(framer.encode(SCHEME.encode(stamped)))
-        diff = [i for i, (a, b) in enumerate(zip(frames[0], frames[1], strict=True)) if a != b]
-        if len(diff) != (18 if has_rrn else 6):
-            raise BenchError(f"{mix.label}: cannot locate STAN/RRN in the encoded request")
-        out.append(Template(frames[2], diff[0], diff[6] if has_rrn else None))
-    return out
+SCHEMES: dict[str, SchemeAdapter] = {ACQUIRER: SCHEME, ATM: ATM_SCHEME}  # listener -> its scheme
+_FRAMER = make_framer(FramingConfig("binary2"))
 
 
-def _probe(port: int, scenario: Scenario, timeout: float = 30.0) -> None:
-    """Send the scenario's first request until the answer is neither 91 nor 96 (links up)."""
-    template = templates_for(scenario, "BENCHPRB", time.gmtime())[0]
+def _template(scenario: Scenario, mix: Mix, terminal_id: str, now: time.struct_time,
+              card: BenchCard | None) -> Template:
+    """One request, framed, with the offsets of STAN and RRN found by encoding it twice with different values
+    (every other byte is the same)."""
+    if mix.needs_card and card is None:
+        raise BenchError(f"{mix.label}: needs a seeded card (a cells scenario)")
+    msg = mix.build(terminal_id, now, card if mix.needs_card else None)
+    scheme = SCHEMES[mix.listener]
+    has_rrn = msg.mti[1] != "8"
+    frames = []
+    for digit in "120":
+        stamped = msg.copy()
+        stamped[11] = digit * 6
+        if has_rrn:
+            stamped[37] = digit * 12
+        frames.append(_FRAMER.encode(scheme.encode(stamped)))
+    diff = [i for i, (a, b) in enumerate(zip(frames[0], frames[1], strict=True)) if a != b]
+    if len(diff) != (18 if has_rrn else 6):
+        raise BenchError(f"{mix.label}: cannot locate STAN/RRN in the encoded request")
+    return Template(frames[2], diff[0], diff[6] if has_rrn else None, scenario.mix.index(mix))
+
+
+def templates_for(scenario: Scenario, terminal_id: str, now: time.struct_time, *, listener: str | None = None,
+                  cards: list[BenchCard] | None = None, offset: int = 0) -> list[Template]:
+    """The scenario's request mix (of one ``listener``, or all of it) for one connection. With ``cards``, the
+    mix is spread over them: request j uses card ``offset + j`` (cycling), and the list is as long as the
+    cards rounded up to whole mix cycles, so every card is used and the proportions hold."""
+    sequence = scenario.sequence(listener)
+    if not cards:
+        return [_template(scenario, mix, terminal_id, now, None) for mix in sequence]
+    length = -(-len(cards) // len(sequence)) * len(sequence)
+    return [_template(scenario, sequence[j % len(sequence)], terminal_id, now, cards[(offset + j) % len(cards)])
+            for j in range(length)]
+
+
+def split_connections(scenario: Scenario, connections: int) -> list[str]:
+    """The listener of each of ``connections`` connections: in proportion to the mix's weights per listener,
+    at least one each."""
+    listeners = scenario.listeners()
+    if connections < len(listeners):
+        raise BenchError(f"{scenario.name} sends to {len(listeners)} listeners: it needs at least that many "
+                         "connections per generator")
+    weights = {name: sum(m.weight for m in scenario.mix if m.listener == name) for name in listeners}
+    total = sum(weights.values())
+    counts = {name: max(1, round(connections * w / total)) for name, w in weights.items()}
+    while sum(counts.values()) > connections:
+        name = max(counts, key=lambda n: counts[n])
+        counts[name] -= 1
+    while sum(counts.values()) < connections:
+        name = max(weights, key=lambda n: weights[n] / counts[n])
+        counts[name] += 1
+    return [name for name in listeners for _ in range(counts[name])]
+
+
+def _probe(port: int, template: Template, first_stan: int, timeout: float = 30.0) -> int:
+    """Send ``template`` until the answer is neither 91 nor 96 (links up); return the next free probe STAN."""
     walker = _Walker(field_plan())
     frame = bytearray(template.frame)
     deadline = time.monotonic() + timeout
-    attempt = 0
+    attempt = first_stan
     while True:
         attempt += 1
-        frame[template.stan_at:template.stan_at + 6] = b"%06d" % (900_000 + attempt)
+        frame[template.stan_at:template.stan_at + 6] = b"%06d" % attempt
+        if template.rrn_at is not None:
+            frame[template.rrn_at:template.rrn_at + 12] = b"%012d" % attempt
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(frame)
             data = b""
@@ -280,7 +336,7 @@ def _probe(port: int, scenario: Scenario, timeout: float = 30.0) -> None:
                 data += chunk
         _, code = walker.read(data[2:2 + int.from_bytes(data[:2], "big")])
         if code not in NOT_READY:
-            return
+            return attempt
         if time.monotonic() > deadline:
             raise BenchError(f"the node still answers {code.decode()} after {timeout:.0f} s")
         time.sleep(0.2)
@@ -316,18 +372,67 @@ def _journal_rows(folder: Path) -> int | None:
     return int(count)
 
 
-def _cpu_sample(procs: dict[str, int]) -> dict[str, float]:
-    """CPU seconds per labelled process, and per child of each (a node's cells), at this instant."""
-    out: dict[str, float] = {}
+def _child_label(parent: str, pid: int) -> str:
+    """``cell-NN`` for a cell process (``python -m switch.cells ... --cell K``, how the node's supervisor starts
+    it), else ``<parent>/child-<pid>``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        argv = []
+    if b"switch.cells" in argv and b"--cell" in argv[:-1]:
+        value = argv[argv.index(b"--cell") + 1]
+        if value.isdigit():
+            return f"cell-{int(value):02d}"
+    return f"{parent}/child-{pid}"
+
+
+def _cpu_sample(procs: dict[str, int]) -> dict[str, tuple[int, float]]:
+    """(pid, CPU seconds) per labelled process, and per child of each (a node's cells), at this instant."""
+    out: dict[str, tuple[int, float]] = {}
     for label, pid in procs.items():
         value = cpu_seconds(pid)
         if value is not None:
-            out[label] = value
+            out[label] = (pid, value)
         for child in children(pid):
             value = cpu_seconds(child)
             if value is not None:
-                out[f"{label}/child-{child}"] = value
+                out[_child_label(label, child)] = (child, value)
     return out
+
+
+@dataclass
+class _Setup:
+    """What a run needs besides the scenario: where each listener is, and the seeded cards (cells)."""
+
+    ports: dict[str, int]
+    cards: list[BenchCard] = field(default_factory=list)
+    cells: CellsConfig | None = None  # cells scenarios
+
+
+def _setup_cells(folder: Path, options: Options) -> tuple[Path, _Setup]:
+    """Configuration, keys and seeded cards of a cells scenario (no cell runs yet)."""
+    if not 1 <= options.cells <= 100:
+        raise BenchError(f"cells: 1..100, not {options.cells}")
+    if options.cards < options.cells:
+        raise BenchError(f"cards: at least one per cell ({options.cells}), not {options.cards}")
+    port, atm_port = free_port(), free_port()
+    keys = bench_cells.generate_keys()
+    conf = bench_cells.write_config(folder, keys, count=options.cells, port=port, atm_port=atm_port,
+                                    max_batch=options.max_batch, max_wait_ms=options.max_wait_ms)
+    cells = bench_cells.cells_config(conf)
+    cards = bench_cells.seed_cards(cells, keys, cards=options.cards, credit_share=options.credit_share)
+    return conf, _Setup({ACQUIRER: port, ATM: atm_port}, cards, cells)
+
+
+def _probe_cells(scenario: Scenario, setup: _Setup) -> None:
+    """One request per cell (the first card of each) until it is answered by the cell, not 91/96."""
+    assert setup.cells is not None
+    mix = next(m for m in scenario.mix if m.needs_card)
+    stan = 900_000
+    for cell in range(setup.cells.count):
+        card = next(c for c in setup.cards if c.cell == cell)
+        template = _template(scenario, mix, "BENCHPRB", time.gmtime(), card)
+        stan = _probe(setup.ports[mix.listener], template, stan)
 
 
 def run_scenario(scenario: Scenario, options: Options) -> Report:
@@ -337,33 +442,48 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
         raise BenchError(f"issuer: expected 'process' or 'in-node', not {options.issuer!r}")
     if options.issuer == "in-node" and not scenario.through_node:
         raise BenchError(f"{scenario.name} drives the issuer simulator directly: it needs issuer='process'")
-    folder = Path(tempfile.mkdtemp(prefix=f"bulkhead-bench-{scenario.name}-"))
+    if options.folder is not None:
+        folder = Path(options.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=f"bulkhead-bench-{scenario.name}-"))
     procs: list[_Proc] = []
+    parameters = {k: v for k, v in asdict(options).items() if k not in ("keep", "folder")}
+    if not scenario.cells:
+        for name in ("cells", "cards", "credit_share"):
+            parameters.pop(name)
     report = Report(
         scenario=scenario.name, description=scenario.description, interpreter=interpreter(),
         machine={"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
-        parameters={k: v for k, v in asdict(options).items() if k != "keep"},
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        parameters=parameters, started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
+    setup: _Setup | None = None
+    results: list[WorkerResult] = []
     try:
-        issuer_port, port = free_port(), free_port()
-        conf = _write_config(folder, scenario, options, port, issuer_port)
         pids: dict[str, int] = {}
-        if options.issuer == "process":
-            issuer = _start("issuer", ["sim", "issuer", "--port", str(issuer_port), "--rules",
-                                       str(folder / "issuer-rules.toml")], folder)
-            procs.append(issuer)
-            _wait_port(issuer, issuer_port)
-            pids["issuer"] = issuer.popen.pid
-        target = issuer_port
+        if scenario.cells:
+            conf, setup = _setup_cells(folder, options)
+        else:
+            issuer_port, port = free_port(), free_port()
+            conf = _write_config(folder, scenario, options, port, issuer_port)
+            setup = _Setup({ACQUIRER: port if scenario.through_node else issuer_port})
+            if options.issuer == "process":
+                issuer = _start("issuer", ["sim", "issuer", "--port", str(issuer_port), "--rules",
+                                           str(folder / "issuer-rules.toml")], folder)
+                procs.append(issuer)
+                _wait_port(issuer, issuer_port)
+                pids["issuer"] = issuer.popen.pid
         if scenario.through_node:
             node = _start("node", ["run", "--conf", str(conf), "--log-level", "warning"], folder)
             procs.append(node)
-            _wait_port(node, port)
-            _probe(port, scenario)
+            for listener in scenario.listeners():
+                _wait_port(node, setup.ports[listener])
+            if scenario.cells:
+                _probe_cells(scenario, setup)
+            else:
+                _probe(setup.ports[ACQUIRER], templates_for(scenario, "BENCHPRB", time.gmtime())[0], 900_000)
             pids["node"] = node.popen.pid
-            target = port
-        results = _drive(scenario, options, target, pids, report)
+        results = _drive(scenario, options, setup, pids, report)
     finally:
         for proc in reversed(procs):  # the node first: it drains against a live issuer
             proc.stop()
@@ -372,24 +492,33 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
                 report.journal_rows = _journal_rows(folder)
             except sqlite3.Error:
                 report.journal_rows = None
+        if setup is not None and setup.cells is not None and results:
+            report.cells = bench_cells.check_cells(setup.cells)
         if options.keep:
             print(f"kept {folder}", file=sys.stderr)
-        else:
+        elif options.folder is None:
             shutil.rmtree(folder, ignore_errors=True)
     _merge(report, results, scenario, options)
     return report
 
 
-def _drive(scenario: Scenario, options: Options, port: int, pids: dict[str, int],
+def _drive(scenario: Scenario, options: Options, setup: _Setup, pids: dict[str, int],
            report: Report) -> list[WorkerResult]:
     now = time.gmtime()
     plan = field_plan()
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing inherited from the harness
+    listeners = split_connections(scenario, options.connections)
+    total = options.generators * options.connections
     workers = []
     for g in range(options.generators):
-        connections = [templates_for(scenario, f"BN{g:02d}{c:04d}", now) for c in range(options.connections)]
+        connections = []
+        for c, listener in enumerate(listeners):
+            # Each connection starts at a different card, so that connections do not walk the cards in step.
+            offset = (g * options.connections + c) * len(setup.cards) // total
+            connections.append((setup.ports[listener], templates_for(
+                scenario, f"BN{g:02d}{c:04d}", now, listener=listener, cards=setup.cards, offset=offset)))
         spec = WorkerSpec(
-            host="127.0.0.1", port=port, connections=connections, inflight=options.inflight,
+            host="127.0.0.1", connections=connections, inflight=options.inflight,
             rate=options.rate / options.generators, warmup=options.warmup, duration=options.duration,
             drain=options.drain, plan=plan, rrn_prefix=f"{g:03d}",
         )
@@ -415,9 +544,10 @@ def _drive(scenario: Scenario, options: Options, port: int, pids: dict[str, int]
         before = _cpu_sample(pids)
         time.sleep(max(0.0, t0 + options.warmup + options.duration - time.monotonic()))
         after = _cpu_sample(pids)
+        # A process that was replaced during the window (a restarted cell: another pid) has no figure.
         report.cpu_percent = {
-            label: round((after[label] - before[label]) / options.duration * 100, 1)
-            for label in after if label in before
+            label: round((after[label][1] - before[label][1]) / options.duration * 100, 1)
+            for label in after if label in before and before[label][0] == after[label][0]
         }
         results = []
         for _, pipe in workers:
@@ -439,8 +569,13 @@ def _drive(scenario: Scenario, options: Options, port: int, pids: dict[str, int]
 
 def _merge(report: Report, results: list[WorkerResult], scenario: Scenario, options: Options) -> None:
     codes: Counter[str] = Counter()
+    by_mix: dict[str, Counter[str]] = {}
+    approvals = 0
     latencies = array("d")
     for r in results:
+        for kind, counter in r.kind_codes.items():
+            by_mix.setdefault(scenario.mix[kind].label, Counter()).update(counter)
+        approvals += sum(n for kind, n in r.approvals.items() if scenario.mix[kind].at_cell)
         report.sent += r.sent
         report.answered += r.answered
         report.timeouts += r.timeouts
@@ -451,6 +586,11 @@ def _merge(report: Report, results: list[WorkerResult], scenario: Scenario, opti
         latencies.frombytes(r.latencies)
     report.tps = round(report.answered / options.duration, 1)
     report.codes = dict(sorted(codes.items()))
+    if len(scenario.mix) > 1:
+        report.codes_by_mix = {m.label: dict(sorted(by_mix[m.label].items())) for m in scenario.mix
+                               if m.label in by_mix}
+    if scenario.cells:
+        report.cell_approvals = approvals
     report.unexpected_codes = {c: n for c, n in report.codes.items() if c not in scenario.expected_codes}
     ordered = sorted(latencies)
     ms = 1000.0

@@ -39,11 +39,13 @@ STAN_MODULO = 999_999  # STANs run 000001..999999 (n6)
 
 @dataclass(frozen=True)
 class Template:
-    """One pre-framed request with the offsets of its STAN (6 bytes) and RRN (12 bytes) in the frame."""
+    """One pre-framed request with the offsets of its STAN (6 bytes) and RRN (12 bytes) in the frame, and the
+    index of its kind in the scenario's mix (answers are counted per kind)."""
 
     frame: bytes
     stan_at: int
     rrn_at: int | None  # 0800s carry no RRN
+    kind: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,7 @@ class WorkerSpec:
     """Everything one generator process needs; picklable."""
 
     host: str
-    port: int
-    connections: list[list[Template]]  # per connection: the request mix, cycled in order
+    connections: list[tuple[int, list[Template]]]  # per connection: (port, the requests, cycled in order)
     inflight: int
     rate: float  # requests per second for this worker; 0 = closed loop
     warmup: float
@@ -80,6 +81,8 @@ class WorkerResult:
     unmatched: int = 0  # answers whose STAN matched nothing in flight
     errors: int = 0  # requests lost with a closed connection, and unreadable answers
     codes: Counter[str] = field(default_factory=Counter)  # field 39 of answers to requests sent in the window
+    kind_codes: dict[int, Counter[str]] = field(default_factory=dict)  # the same per kind (Template.kind)
+    approvals: Counter[int] = field(default_factory=Counter)  # "00" answers per kind, whenever sent
     latencies: bytes = b""  # array('d') of seconds, one per answered request sent in the window
     backlog_max: int = 0  # paced mode: most requests that were due but had no free slot at once
 
@@ -93,7 +96,7 @@ class _Conn:
         self.buffers = [bytearray(t.frame) for t in templates]
         self.next = 0
         self.seq = 0
-        self.pending: dict[bytes, float] = {}
+        self.pending: dict[bytes, tuple[float, int]] = {}  # STAN -> (sent at, kind)
         self.out: list[bytes] = []
         self.inbuf = b""
         self.alive = True
@@ -143,8 +146,8 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
     walker = _Walker(spec.plan)
     selector = selectors.DefaultSelector()
     conns = []
-    for templates in spec.connections:
-        sock = socket.create_connection((spec.host, spec.port), timeout=10)
+    for port, templates in spec.connections:
+        sock = socket.create_connection((spec.host, port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         conn = _Conn(sock, templates)
@@ -152,7 +155,8 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
         selector.register(sock, selectors.EVENT_READ, conn)
     t0 = start()
     latencies = array("d")
-    codes: Counter[bytes] = Counter()
+    codes: Counter[tuple[int, bytes]] = Counter()
+    approvals: Counter[int] = Counter()
     header = spec.plan.header
     inflight = spec.inflight
     rate = spec.rate
@@ -172,7 +176,7 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
         buffer[template.stan_at:template.stan_at + 6] = stan
         if template.rrn_at is not None:
             buffer[template.rrn_at:template.rrn_at + 12] = rrn_prefix + b"%09d" % seq
-        conn.pending[stan] = sent_at
+        conn.pending[stan] = (sent_at, template.kind)
         conn.out.append(bytes(buffer))
 
     def flush(conn: _Conn) -> None:
@@ -230,17 +234,20 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
             except ValueError:
                 result.errors += 1
                 continue
-            sent_at = pending.pop(stan, None)
-            if sent_at is None:
+            entry = pending.pop(stan, None)
+            if entry is None:
                 result.unmatched += 1
                 continue
+            sent_at, kind = entry
+            if code == b"00":
+                approvals[kind] += 1
             freed += 1
             result.answered_total += 1
             if measure_from <= now <= stop_at:
                 result.answered += 1
             if sent_at >= measure_from:
                 latencies.append(now - sent_at)
-                codes[code] += 1
+                codes[kind, code] += 1
         conn.inbuf = buf[at:]
         return freed
 
@@ -308,7 +315,11 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
             if exc.errno not in (errno.ECONNRESET, errno.EPIPE):
                 raise
     selector.close()
-    result.codes = Counter({code.decode("ascii", "replace") or "--": n for code, n in codes.items()})
+    for (kind, code), n in codes.items():
+        text = code.decode("ascii", "replace") or "--"
+        result.codes[text] += n
+        result.kind_codes.setdefault(kind, Counter())[text] += n
+    result.approvals = approvals
     result.latencies = latencies.tobytes()
     return result
 

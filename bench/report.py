@@ -1,7 +1,9 @@
 """Printing and saving benchmark reports: a table for the terminal, JSON under ``bench/results/`` (git-ignored).
 
 Figures only; nothing is judged here except that a run whose answers include codes outside the scenario's
-expected set, timeouts or lost requests is flagged, because its TPS would not mean what it says.
+expected set, timeouts or lost requests is flagged, because its TPS would not mean what it says -- and, for
+the processor cells, a cell whose ledger check fails or whose approved Txn rows do not cover the approvals the
+generators received (an approval without its durable posting).
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ def problems(report: Report) -> list[str]:
         out.append(f"timeouts {report.timeouts}, errors {report.errors}, unmatched {report.unmatched}")
     if report.answered == 0:
         out.append("nothing answered in the measured window")
+    for name, cell in report.cells.items():
+        if not cell["ledger_ok"]:
+            out.append(f"{name}: ledger check failed: {'; '.join(cell['ledger_problems'])}")
+    if report.cell_approvals is not None:
+        rows = sum(cell["approved_txns"] for cell in report.cells.values())
+        if rows < report.cell_approvals:
+            out.append(f"cells hold {rows} approved Txn rows for {report.cell_approvals} approvals received")
     return out
 
 
@@ -44,6 +53,13 @@ def format_table(reports: list[Report]) -> str:
                      f"{r.parameters['generators']}x{r.parameters['connections']} connections x "
                      f"{r.parameters['inflight']} in flight, {r.parameters['duration']:g} s"
                      + (f", journal rows {r.journal_rows}" if r.journal_rows is not None else ""))
+        for label, counts in r.codes_by_mix.items():
+            lines.append(f"{'':<15} {label}: " + " ".join(f"{c}:{n}" for c, n in counts.items()))
+        if r.cells:
+            rows = sum(cell["approved_txns"] for cell in r.cells.values())
+            ledgers = "ok" if all(cell["ledger_ok"] for cell in r.cells.values()) else "FAILED"
+            lines.append(f"{'':<15} {len(r.cells)} cells, {r.parameters['cards']} cards: approved Txn rows {rows} "
+                         f"for {r.cell_approvals} approvals received, ledger check {ledgers}")
         for problem in problems(r):
             lines.append(f"{'':<15} !! {problem}")
     return "\n".join(lines)

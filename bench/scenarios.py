@@ -15,6 +15,18 @@ Messages follow the ``generic`` scheme (ISO 8583:1987, ASCII fields, binary bitm
 A node answers an acquirer's 0800 itself (:func:`switch.pipeline._decide`: network management from a peer is
 answered by the switch, not forwarded) and journals it like any exchange, so ``nonfin-echo`` measures the
 node's inbound path, codec and journal without an upstream leg.
+
+Scenarios through the processor cells (``cells=True``) run against cards the harness seeds into the cells
+before the node starts (:mod:`bench.cells`): every request is built for one of those cards (:class:`BenchCard`)
+and approved by the card's cell, which posts it durably before answering:
+- purchases are the scheme-style 0200 above on the ``acquirer`` listener (generic scheme), keyed PAN;
+- ATM withdrawals are 0200 with processing code 010000 (01 withdrawal, default account) on the ``atm``
+  listener: DE 18 "6011" (ATM), DE 22 "021" (magnetic stripe, PIN entered), DE 35 the card's track 2 with a
+  real CVV, DE 52 an ISO 9564 format 0 PIN block under the ATM listener's TPK, which the node translates
+  (HSM) to the cells' ZPK and the cell verifies (HSM), and the cell verifies the CVV (HSM) too;
+- balance inquiries are 0200 with processing code 300000 (30 balance inquiry, default account: the bench
+  cards have one account each, and ISO 8583:1987 account type 10 would name a savings account they do not
+  have), answered by the cell with DE 54.
 """
 
 from __future__ import annotations
@@ -28,17 +40,42 @@ from switch.message import Message
 PAN = "4761739001010010"  # a demo card (routes to the issuer; the simulator approves it)
 MERCHANT = "BULKHEADBENCH01"
 
-MessageFactory = Callable[[str, time.struct_time], Message]
+ACQUIRER = "acquirer"  # the benchmark node's generic listener (scheme-style traffic)
+ATM = "atm"  # the benchmark node's ATM listener (scheme "atm", PIN blocks under its TPK)
+PURCHASE_AMOUNT = 1000  # minor units: 10.00 USD
+WITHDRAWAL_AMOUNT = 2000  # 20.00 USD
+
+
+@dataclass(frozen=True)
+class BenchCard:
+    """A card seeded into a cell for the benchmark. ``track2`` and ``pin_block`` are test data under the
+    public test LMK (kept in memory only; never printed or written)."""
+
+    cell: int
+    kind: str  # "debit" or "credit"
+    pan: str
+    track2: str  # ISO 7813 track 2 with the CVV computed from the catalogue's CVK
+    pin_block: bytes  # DE 52: the card's PIN, ISO format 0 under the ATM listener's TPK
+
+    def __repr__(self) -> str:  # never a clear PAN, track or PIN block in a traceback or log
+        return f"BenchCard(cell={self.cell}, kind={self.kind}, last4={self.pan[-4:]})"
+
+
+# ``build(terminal_id, run_start, card)``: the request without STAN and RRN (the generator stamps those per
+# request); ``card`` is None for scenarios without cells.
+MessageFactory = Callable[[str, time.struct_time, BenchCard | None], Message]
 
 
 @dataclass(frozen=True)
 class Mix:
-    """One kind of request in a scenario: ``build(terminal_id, run_start)`` returns it without STAN and RRN
-    (the generator stamps those per request)."""
+    """One kind of request in a scenario, sent on ``listener`` of the node."""
 
     label: str
     build: MessageFactory
     weight: int = 1
+    listener: str = ACQUIRER
+    needs_card: bool = False  # built per seeded card (cells scenarios)
+    at_cell: bool = False  # answered by a cell, which records an approved Txn row for every "00"
 
 
 @dataclass(frozen=True)
@@ -51,17 +88,24 @@ class Scenario:
     # Appended to the benchmark node.toml (e.g. a [cells] table); "{var}" is the run's temporary folder.
     node_toml: str = ""
     routes_toml: str | None = None  # None: everything to the issuer simulator (connector "issuer")
+    cells: bool = False  # seed cards into processor cells and route to them (no issuer simulator)
 
-    def sequence(self) -> list[Mix]:
-        """The mix expanded by weight and interleaved, so every connection sends the same proportions."""
-        remaining = {m.label: m.weight for m in self.mix}
+    def sequence(self, listener: str | None = None) -> list[Mix]:
+        """The mix (of one ``listener``, or all of it) expanded by weight and interleaved, so every connection
+        sends the same proportions."""
+        mix = [m for m in self.mix if listener is None or m.listener == listener]
+        remaining = {m.label: m.weight for m in mix}
         out: list[Mix] = []
         while any(remaining.values()):
-            for m in self.mix:
+            for m in mix:
                 if remaining[m.label]:
                     out.append(m)
                     remaining[m.label] -= 1
         return out
+
+    def listeners(self) -> list[str]:
+        """The node listeners this scenario sends to, in the order of first use."""
+        return list(dict.fromkeys(m.listener for m in self.mix))
 
 
 def _times(now: time.struct_time) -> dict[int, str]:
@@ -70,23 +114,47 @@ def _times(now: time.struct_time) -> dict[int, str]:
             13: time.strftime("%m%d", now)}
 
 
-def purchase(terminal_id: str, now: time.struct_time) -> Message:
-    """A 0200 purchase of 10.00 USD with a keyed PAN."""
+def _pan(card: BenchCard | None) -> str:
+    return card.pan if card is not None else PAN
+
+
+def purchase(terminal_id: str, now: time.struct_time, card: BenchCard | None = None) -> Message:
+    """A 0200 purchase of 10.00 USD with a keyed PAN (the demo card, or ``card``)."""
     return Message("0200", {
-        2: PAN, 3: "000000", 4: "000000001000", **_times(now), 18: "5999", 22: "012", 25: "00",
+        2: _pan(card), 3: "000000", 4: f"{PURCHASE_AMOUNT:012d}", **_times(now), 18: "5999", 22: "012",
+        25: "00", 41: terminal_id, 42: MERCHANT, 49: "840",
+    })
+
+
+def balance_inquiry(terminal_id: str, now: time.struct_time, card: BenchCard | None = None) -> Message:
+    """A 0200 balance inquiry (processing code 31, zero amount) for the issuer simulator."""
+    return Message("0200", {
+        2: _pan(card), 3: "310000", 4: "000000000000", **_times(now), 18: "6011", 22: "012", 25: "00",
         41: terminal_id, 42: MERCHANT, 49: "840",
     })
 
 
-def balance_inquiry(terminal_id: str, now: time.struct_time) -> Message:
-    """A 0200 balance inquiry (processing code 31, zero amount)."""
+def cell_balance_inquiry(terminal_id: str, now: time.struct_time, card: BenchCard | None = None) -> Message:
+    """A 0200 balance inquiry of the card's default account (processing code 300000) for its cell."""
+    if card is None:
+        raise ValueError("a cell balance inquiry is built for a seeded card")
     return Message("0200", {
-        2: PAN, 3: "310000", 4: "000000000000", **_times(now), 18: "6011", 22: "012", 25: "00",
+        2: card.pan, 3: "300000", 4: "000000000000", **_times(now), 18: "5999", 22: "012", 25: "00",
         41: terminal_id, 42: MERCHANT, 49: "840",
     })
 
 
-def echo_test(terminal_id: str, now: time.struct_time) -> Message:
+def atm_withdrawal(terminal_id: str, now: time.struct_time, card: BenchCard | None = None) -> Message:
+    """An ATM 0200 withdrawal of 20.00 USD (ATM scheme: the PAN comes from track 2) with the card's PIN."""
+    if card is None:
+        raise ValueError("an ATM withdrawal is built for a seeded card (track 2 and PIN block)")
+    return Message("0200", {
+        3: "010000", 4: f"{WITHDRAWAL_AMOUNT:012d}", **_times(now), 18: "6011", 22: "021", 35: card.track2,
+        41: terminal_id, 49: "840", 52: card.pin_block,
+    })
+
+
+def echo_test(terminal_id: str, now: time.struct_time, card: BenchCard | None = None) -> Message:
     """A 0800 echo test (DE 70 301). DE 41 is not part of an 0800; the generator matches by STAN per
     connection."""
     return Message("0800", {7: _times(now)[7], 70: "301"})
@@ -95,6 +163,9 @@ def echo_test(terminal_id: str, now: time.struct_time) -> Message:
 PURCHASE = Mix("purchase 0200", purchase)
 BALANCE = Mix("balance 0200/31", balance_inquiry)
 ECHO = Mix("echo 0800", echo_test)
+CELL_PURCHASE = Mix("purchase 0200", purchase, needs_card=True, at_cell=True)
+CELL_WITHDRAWAL = Mix("ATM withdrawal 0200/01+PIN", atm_withdrawal, listener=ATM, needs_card=True, at_cell=True)
+CELL_BALANCE = Mix("balance 0200/30", cell_balance_inquiry, needs_card=True, at_cell=True)
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("echo-path", "0200 purchases straight to the issuer simulator: the generator's own ceiling",
@@ -108,6 +179,18 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("mixed", "purchases, balance inquiries and echo tests 6:3:1 through the node",
              (Mix(PURCHASE.label, purchase, 6), Mix(BALANCE.label, balance_inquiry, 3), Mix(ECHO.label, echo_test, 1)),
              frozenset({"00"})),
+    Scenario("fin-cells", "0200 purchases (generic listener) approved and posted by the debit/credit cells",
+             (CELL_PURCHASE,), frozenset({"00"}), cells=True),
+    Scenario("atm-pin", "ATM 0200 withdrawals, track 2 CVV + PIN: node translates TPK->ZPK, cell verifies",
+             (CELL_WITHDRAWAL,), frozenset({"00"}), cells=True),
+    Scenario("balance-cells", "0200 balance inquiries (30) answered by the cells (non-financial, DE 54)",
+             (CELL_BALANCE,), frozenset({"00"}), cells=True),
+    Scenario("mixed-cells", "cells: purchases, ATM withdrawals with PIN, balance inquiries, echo 5:2:2:1",
+             (Mix(CELL_PURCHASE.label, purchase, 5, needs_card=True, at_cell=True),
+              Mix(CELL_WITHDRAWAL.label, atm_withdrawal, 2, listener=ATM, needs_card=True, at_cell=True),
+              Mix(CELL_BALANCE.label, cell_balance_inquiry, 2, needs_card=True, at_cell=True),
+              Mix(ECHO.label, echo_test, 1)),
+             frozenset({"00"}), cells=True),
 )}
 
-DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "mixed")
+DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "mixed", "fin-cells", "atm-pin")

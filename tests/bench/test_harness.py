@@ -17,7 +17,7 @@ from switch.message import Message
 
 def test_walker_reads_stan_and_code_like_the_codec() -> None:
     walker = _Walker(field_plan())
-    request = SCENARIOS["mixed"].mix[1].build("TERM0001", time.gmtime(0))
+    request = SCENARIOS["mixed"].mix[1].build("TERM0001", time.gmtime(0), None)
     request[11], request[37] = "004217", "000000000042"
     response = SCHEME.make_response(request, "51")
     response[38] = "A1B2C3"
