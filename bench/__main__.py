@@ -44,7 +44,7 @@ def _add_load_options(parser: argparse.ArgumentParser, duration: float) -> None:
     parser.add_argument("--cells", type=int, default=d.cells,
                         help=f"processor cells, for the cells scenarios ({d.cells})")
     parser.add_argument("--cards", type=int, default=d.cards,
-                        help=f"cards seeded over the cells, {d.credit_share:.0%} of them credit ({d.cards})")
+                        help=f"cards seeded over the cells, {d.credit_share * 100:.0f}%% of them credit ({d.cards})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (config, logs, db)")
     parser.add_argument("--no-save", action="store_true", help="do not write JSON under bench/results/")
 
