@@ -17,12 +17,16 @@ from hsm.software import SoftwareHsm
 from switch.config import HsmConfig
 
 log = logging.getLogger("bulkhead.hsm")
+_warned = False
 
 
 def software_hsm(cfg: HsmConfig) -> SoftwareHsm:
     """The in-process software HSM of a ``kind = "software"`` configuration."""
     if cfg.test_lmk:
-        log.warning("HSM: using the public Thales TEST LMK: for demos and tests only")
+        global _warned
+        if not _warned:  # once per process: a seeding run opens the HSM once per command batch
+            log.warning("HSM: using the public Thales TEST LMK: for demos and tests only")
+            _warned = True
         return SoftwareHsm(Lmk.thales_test())
     assert cfg.lmk is not None
     return SoftwareHsm.from_file(cfg.lmk)
