@@ -92,26 +92,24 @@ class SchemeAdapter:
         return self.codec.encode(mti, fields)
 
     def to_canonical(self, mti: str, fields: WireFields) -> Message:
-        out: dict[int, FieldValue] = {}
-        for number, value in fields.items():
-            if number in self.binary_fields:
-                try:
-                    out[number] = bytes.fromhex(value)
-                except ValueError:
-                    raise DecodeError("binary field is not hex", str(number), 0, mti) from None
-            else:
-                out[number] = value
+        # Text fields go across as they are (one C-level dict copy); only the binary ones present are
+        # converted. A loop over every field was 3-4% of the node's event loop (fin-sim profile).
+        out: dict[int, FieldValue] = dict(fields)
+        for number in sorted(self.binary_fields.intersection(fields)):  # a bad one reported in wire order
+            try:
+                out[number] = bytes.fromhex(fields[number])
+            except ValueError:
+                raise DecodeError("binary field is not hex", str(number), 0, mti) from None
         return Message(mti, out)
 
     def from_canonical(self, msg: Message) -> tuple[str, WireFields]:
-        out: WireFields = {}
-        for number, value in msg.fields.items():
+        fields = msg.fields
+        out: WireFields = dict(fields)  # type: ignore[arg-type]  # bytes values are replaced just below
+        for number, value in fields.items():
             if isinstance(value, bytes):
                 if number not in self.binary_fields:
                     raise EncodeError("binary value in a text field", str(number))
                 out[number] = value.hex().upper()
-            else:
-                out[number] = value
         return msg.mti, out
 
     def salvage(self, body: bytes) -> Message | None:

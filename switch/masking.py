@@ -15,6 +15,8 @@ import hmac
 SECRET_FIELDS = frozenset({14, 35, 36, 45, 52, 53, 55, 64, 96, 125, 126, 127, 128})
 # Fields that contain a PAN (2) or may embed one (34 extended PAN, 102/103 account ids).
 PAN_FIELDS = frozenset({2, 34, 102, 103})
+# Text values mask_field changes; every other text value is shown as it is.
+MASKED_TEXT_FIELDS = SECRET_FIELDS | PAN_FIELDS
 
 
 def mask_pan(pan: str) -> str:

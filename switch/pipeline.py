@@ -173,24 +173,25 @@ async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) 
     msg = x.request
     response: Message | None = None
     t1 = time.perf_counter()
-    with trio.move_on_after(timeout):
-        try:
-            x.sent_upstream = True
-            response = await link.request(msg)  # the destination's own framing header, not the source's
-        except LinkDown:
-            x.sent_upstream = False
-        except DuplicateKeyError:
-            x.sent_upstream = False
-            x.response = x.scheme.make_response(msg, ResponseCode.DUPLICATE)
-            x.outcome = "declined"
-            return
-        except EncodeError as exc:
-            # The destination's format cannot carry this request (a field too long for its spec).
-            x.sent_upstream = False
-            log.warning("exchange %s: cannot encode for %s: %s", msg.meta.trace_id, link.name, exc)
-            x.response = x.scheme.make_response(msg, ResponseCode.FORMAT_ERROR)
-            x.outcome = "format_error"
-            return
+    try:
+        x.sent_upstream = True
+        # None when the destination does not answer within ``timeout`` (or the connection drops): 91 below.
+        # The deadline is served by the node's timer, not a cancel scope per exchange (switch.links.waiter).
+        response = await link.request(msg, timeout)  # the destination's own framing header, not the source's
+    except LinkDown:
+        x.sent_upstream = False
+    except DuplicateKeyError:
+        x.sent_upstream = False
+        x.response = x.scheme.make_response(msg, ResponseCode.DUPLICATE)
+        x.outcome = "declined"
+        return
+    except EncodeError as exc:
+        # The destination's format cannot carry this request (a field too long for its spec).
+        x.sent_upstream = False
+        log.warning("exchange %s: cannot encode for %s: %s", msg.meta.trace_id, link.name, exc)
+        x.response = x.scheme.make_response(msg, ResponseCode.FORMAT_ERROR)
+        x.outcome = "format_error"
+        return
     x.upstream_us = int((time.perf_counter() - t1) * 1e6)
     if response is None:
         await _unavailable(node, x)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-import trio
-
 from switch.errors import BulkheadError
+from switch.links.waiter import Slot
 from switch.message import Message
 
 
@@ -21,12 +20,22 @@ class DuplicateKeyError(BulkheadError):
 
 
 class Pending:
-    __slots__ = ("event", "key", "response")
+    """One request waiting: its key and the slot its response (None: connection lost) is given to."""
+
+    __slots__ = ("key", "slot")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
-        self.event = trio.Event()
-        self.response: Message | None = None
+        self.slot: Slot[Message] = Slot()
+
+    # Event-like view (is_set / wait) and the response, as before the Slot replaced a trio.Event.
+    @property
+    def event(self) -> Slot[Message]:
+        return self.slot
+
+    @property
+    def response(self) -> Message | None:
+        return self.slot.value
 
 
 class Mux:
@@ -60,11 +69,10 @@ class Mux:
     def deliver(self, response: Message) -> bool:
         """Hand a response to its waiting request; False (and the late handler) when none waits."""
         pending = self._pending.pop(self.match_key(response), None)
-        if pending is None:
+        # A slot already settled: the request timed out (or was cancelled) and has not yet forgotten itself.
+        if pending is None or not pending.slot.set(response):
             self.late_handler(response)
             return False
-        pending.response = response
-        pending.event.set()
         return True
 
     def fail_all(self) -> int:
@@ -72,5 +80,5 @@ class Mux:
         waiting = list(self._pending.values())
         self._pending.clear()
         for pending in waiting:
-            pending.event.set()
+            pending.slot.set(None)
         return len(waiting)

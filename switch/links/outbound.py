@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from switch.errors import BulkheadError, RemoteProtocolError
 from switch.links.connection import Connection, ConnectionClosed, run_connection
 from switch.links.mux import Mux
 from switch.links.state import LinkEvent, LinkState, next_state
+from switch.links.waiter import Timer
 from switch.message import Message
 from switch.wire.framing import Frame, make_framer
 
@@ -47,8 +49,11 @@ class OutboundLink:
         on_request: RequestHandler,
         on_format_error: FormatErrorHandler,
         on_late: Callable[[str, Message], None],
+        timer: Timer | None = None,
     ) -> None:
         self.config = config
+        # Serves request(timeout=...); a link without one bounds such a request with a cancel scope instead.
+        self.timer = timer
         self.name = config.name
         self.scheme = scheme
         self.on_request = on_request
@@ -94,12 +99,18 @@ class OutboundLink:
         return f"{next(self._stan) % 1_000_000:06d}"
 
     # -- requests -----------------------------------------------------------------------------------
-    async def request(self, msg: Message) -> Message | None:
-        """Send ``msg`` and wait for its response; None when the connection drops first.
+    async def request(self, msg: Message, timeout: float | None = None) -> Message | None:
+        """Send ``msg`` and wait for its response; None when the connection drops first or, with
+        ``timeout``, when no response came within that many seconds.
 
-        The caller bounds the wait with a cancel scope (the timeout decision belongs where its consequence,
-        a 91 and a reversal, is decided); cancellation forgets the pending entry.
+        The caller decides what an unanswered request means (a 91 and a reversal, decided where the timeout
+        is chosen); it may also bound the wait with its own cancel scope. Either way the pending entry is
+        forgotten, and a response that comes after goes to the late handler.
         """
+        if timeout is not None and self.timer is None:
+            with trio.move_on_after(timeout):
+                return await self.request(msg)
+            return None
         conn = self.conn
         if conn is None or (not self.is_up() and not msg.is_network):
             raise LinkDown(f"link {self.name} is {self.state.value}")
@@ -109,23 +120,20 @@ class OutboundLink:
             raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
         body = self.scheme.encode(msg)
         pending = self.mux.register(msg)
+        response: Message | None = None
         try:
             try:
                 conn.send_frame(body)
             except ConnectionClosed:
                 raise LinkDown(f"link {self.name}: connection closed") from None
             self.sent += 1
-            await pending.event.wait()
-            return pending.response
-        except trio.Cancelled:
-            # The timeout fired; if the answer was matched in the same instant, it is late: hand it to the
-            # late handler rather than lose it (the caller has already decided 91 and a reversal).
-            if pending.response is not None:
-                self.mux.late_handler(pending.response)
-                pending.response = None
-            raise
+            # A Slot, not an Event in a cancel scope: see switch.links.waiter. Once the slot is settled by
+            # the deadline or a cancellation, Mux.deliver hands a response that still comes to the late handler.
+            if await pending.slot.wait(self.timer, math.inf if timeout is None else timeout):
+                response = pending.slot.value
+            return response
         finally:
-            if pending.response is None:
+            if response is None:
                 self.timeouts += 1
             self.mux.forget(pending)
 
