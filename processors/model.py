@@ -23,6 +23,7 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -84,23 +85,47 @@ class Row:
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the row's current values (what the writer stores); taken when the effect is recorded so
-        later in-memory changes cannot leak into an earlier batch. Field names are cached per class: this runs
-        several times per authorization."""
-        names = _FIELD_NAMES.get(type(self))
-        if names is None:
-            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
-        row = {}
-        for name in names:
-            value = getattr(self, name)
-            if type(value) is dict:
-                value = dict(value)
-            elif type(value) is list:
-                value = list(value)
-            row[name] = value
-        return row
+        later in-memory changes cannot leak into an earlier batch. Containers (dict, list) are copied one level
+        deep, everything else is immutable and shared. Runs ~7 times per authorization, so each class gets a
+        generated function (:func:`_snapshot_function`)."""
+        function = _SNAPSHOTS.get(type(self))
+        if function is None:
+            function = _SNAPSHOTS[type(self)] = _snapshot_function(type(self))
+        return function(self)
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# Field annotations whose values are immutable: a snapshot shares them instead of copying (enum members too).
+_IMMUTABLE = frozenset({"str", "int", "bool", "bytes", "float", "datetime", "date", "None"})
+_SNAPSHOTS: dict[type, Callable[[Any], dict[str, Any]]] = {}
+
+
+def _copied(value: Any) -> Any:
+    """A container field's value as a snapshot holds it: a copy (one level deep) of a dict or list."""
+    if type(value) is dict:
+        return dict(value)
+    if type(value) is list:
+        return list(value)
+    return value
+
+
+def _snapshot_function(row_type: type) -> Callable[[Any], dict[str, Any]]:
+    """``lambda row: {"id": row.id, ...}`` for ``row_type``, built once: one dict display instead of a loop of
+    getattr calls and type tests per field (3x faster on a Txn, issue #5). Fields in ``SNAPSHOT_SKIP`` are left
+    out; a field whose annotation is not known to be immutable goes through :func:`_copied`."""
+    skip = getattr(row_type, "SNAPSHOT_SKIP", ())
+    enums = {name for name, value in globals().items() if isinstance(value, type) and issubclass(value, StrEnum)}
+    items = []
+    for f in dataclasses.fields(row_type):
+        if f.name in skip:
+            continue
+        parts = {part.strip() for part in str(f.type).split("|")}
+        shared = parts <= _IMMUTABLE | enums
+        items.append(f"{f.name!r}: row.{f.name}" if shared else f"{f.name!r}: _copied(row.{f.name})")
+    namespace: dict[str, Any] = {"_copied": _copied}
+    # The source is built from the dataclass's own field names only, never from data.
+    exec(f"def snapshot(row):\n    return {{{', '.join(items)}}}\n", namespace)
+    function: Callable[[Any], dict[str, Any]] = namespace["snapshot"]
+    return function
 
 
 @dataclass(slots=True)
@@ -269,10 +294,7 @@ class Posting(Row):
     description: str
     entries: list[Entry] = field(default_factory=list)
 
-    def snapshot(self) -> dict[str, Any]:
-        row = Row.snapshot(self)
-        del row["entries"]  # stored as Entry rows of their own (Effects.add)
-        return row
+    SNAPSHOT_SKIP: ClassVar[tuple[str, ...]] = ("entries",)  # stored as Entry rows of their own (Effects.add)
 
 
 @dataclass(slots=True)

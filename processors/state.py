@@ -7,9 +7,10 @@ afterwards only the cell's engine changes it, and every change it makes is also 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from processors.fields import original_key
 from processors.model import (
@@ -55,39 +56,53 @@ class CellState:
 
     def put(self, row: Row) -> None:
         """Add or replace one row in the indexes."""
-        if isinstance(row, Customer):
-            self.customers[row.id] = row
-        elif isinstance(row, Account):
-            self.accounts[row.id] = row
-        elif isinstance(row, CreditLine):
-            self.credit_lines[row.id] = row
-        elif isinstance(row, Card):
-            self.cards[row.id] = row
-            current = self.cards_by_hash.get(row.pan_hash)
-            # A replacement with the same number shares the hash: the newest card (the one that does not
-            # point back at the other) answers for the PAN.
-            if current is None or current.id == row.id or row.replaces == current.id:
-                self.cards_by_hash[row.pan_hash] = row
-        elif isinstance(row, Hold):
-            if row.status == HoldStatus.OPEN:
-                self.holds[row.id] = row
-            else:
-                self.holds.pop(row.id, None)
-        elif isinstance(row, Usage):
-            self.usage[(row.card_id, row.day, row.channel)] = row
-        elif isinstance(row, Txn):
-            self.txns[row.id] = row
-            self.txns_by_dup_key[row.dup_key] = row
-            key = original_key(row)
-            if key is not None:
-                # An approved request wins the key over a declined one (a stand-in advice after our decline).
-                known = self.txns_by_original.get(key)
-                if known is None or known.id == row.id or known.status == TxnStatus.DECLINED:
-                    self.txns_by_original[key] = row
-        elif isinstance(row, InstallmentPlan):
-            self.plans[row.id] = row
-        elif isinstance(row, Sequence):
-            self.sequences[row.name] = row
+        put = _PUT.get(type(row))
+        if put is None:  # a subclass of a row type (none in the model; tests may make some)
+            put = next((_PUT[kind] for kind in type(row).__mro__ if kind in _PUT), None)
+        if put is not None:
+            put(self, row)
+
+    def _put_customer(self, row: Customer) -> None:
+        self.customers[row.id] = row
+
+    def _put_account(self, row: Account) -> None:
+        self.accounts[row.id] = row
+
+    def _put_credit_line(self, row: CreditLine) -> None:
+        self.credit_lines[row.id] = row
+
+    def _put_card(self, row: Card) -> None:
+        self.cards[row.id] = row
+        current = self.cards_by_hash.get(row.pan_hash)
+        # A replacement with the same number shares the hash: the newest card (the one that does not
+        # point back at the other) answers for the PAN.
+        if current is None or current.id == row.id or row.replaces == current.id:
+            self.cards_by_hash[row.pan_hash] = row
+
+    def _put_hold(self, row: Hold) -> None:
+        if row.status == HoldStatus.OPEN:
+            self.holds[row.id] = row
+        else:
+            self.holds.pop(row.id, None)
+
+    def _put_usage(self, row: Usage) -> None:
+        self.usage[(row.card_id, row.day, row.channel)] = row
+
+    def _put_txn(self, row: Txn) -> None:
+        self.txns[row.id] = row
+        self.txns_by_dup_key[row.dup_key] = row
+        key = original_key(row)
+        if key is not None:
+            # An approved request wins the key over a declined one (a stand-in advice after our decline).
+            known = self.txns_by_original.get(key)
+            if known is None or known.id == row.id or known.status == TxnStatus.DECLINED:
+                self.txns_by_original[key] = row
+
+    def _put_plan(self, row: InstallmentPlan) -> None:
+        self.plans[row.id] = row
+
+    def _put_sequence(self, row: Sequence) -> None:
+        self.sequences[row.name] = row
 
     def next_value(self, name: str) -> Sequence:
         """Advance the named counter; the caller records the returned row in its Effects."""
@@ -96,3 +111,18 @@ class CellState:
             seq = self.sequences[name] = Sequence(name)
         seq.value += 1
         return seq
+
+
+# CellState.put by row type: one dict lookup instead of a chain of isinstance tests (the engine puts a Txn per
+# decision; loading puts every row). Postings and entries are not kept in memory.
+_PUT: dict[type[Row], Callable[[CellState, Any], None]] = {
+    Customer: CellState._put_customer,
+    Account: CellState._put_account,
+    CreditLine: CellState._put_credit_line,
+    Card: CellState._put_card,
+    Hold: CellState._put_hold,
+    Usage: CellState._put_usage,
+    Txn: CellState._put_txn,
+    InstallmentPlan: CellState._put_plan,
+    Sequence: CellState._put_sequence,
+}

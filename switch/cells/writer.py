@@ -40,7 +40,10 @@ class CommitFailedError(RuntimeError):
     """A batch did not commit; every item submitted after it fails with this too."""
 
 
-_Item = tuple[Effects, Any]
+# One submission: the decisions the host made from one read of its link, in decision order. Handing them over
+# together wakes the writer thread once per read instead of once per decision: each wake-up is a GIL hand-over
+# between the writer and the event loop (issue #5).
+_Item = list[tuple[Effects, Any]]
 
 
 def default_write_batch(connection: Connection, batches: Sequence[Effects]) -> None:
@@ -76,7 +79,12 @@ class EffectsWriter:
 
     def submit(self, effects: Effects, ticket: Any) -> None:
         """Queue one decision's effects; thread-safe, never waits for the database."""
-        if not self._thread.put((effects, ticket)):
+        self.submit_many([(effects, ticket)])
+
+    def submit_many(self, items: list[tuple[Effects, Any]]) -> None:
+        """Queue several decisions' ``(effects, ticket)`` in order, as one submission (they join one batch;
+        ``max_batch`` counts submissions). Thread-safe, never waits for the database."""
+        if not self._thread.put(items):
             raise WriterClosedError("cell writer is closed")
 
     def close(self, timeout: float = 10.0) -> None:
@@ -85,7 +93,8 @@ class EffectsWriter:
             raise TimeoutError(f"cell writer still writing after {timeout} s")
 
     # -- writer thread ------------------------------------------------------------------------------
-    def _write(self, batch: list[_Item]) -> None:
+    def _write(self, submissions: list[_Item]) -> None:
+        batch = [item for items in submissions for item in items] if len(submissions) > 1 else submissions[0]
         tickets = [ticket for _, ticket in batch]
         if self.failure is None:
             effects = [e for e, _ in batch if e]
