@@ -2,10 +2,16 @@
 
 Commands::
 
-    python -m bench [all]              codec figures, then the default scenarios (about 3.5 minutes)
+    python -m bench [all]              codec figures, the default scenarios, then ``cell`` (2.5 minutes on 2 cores)
     python -m bench scenario NAME ...  one scenario (``--list`` shows them); --duration, --rate (0 = open
                                        throttle), --connections, --inflight, --generators, --warmup, --issuer,
                                        --cells and --cards (processor-cell scenarios)
+    python -m bench cell               one processor cell in this process under a pipelined client
+                                       (bench/cell.py): approvals/s, latency, CPU per decision of the cell
+                                       and of its writer thread, batches; every approval checked against the
+                                       committed Txn rows and the ledger. --decisions, --connections,
+                                       --inflight, --cards, --url (default a temporary SQLite file; a
+                                       PostgreSQL URL gets a schema created and dropped for the run)
     python -m bench codec              pyiso8583 against the compiled codec (bench/codec.py)
     python -m bench hsm                software HSM operations per second (bench/hsm_ops.py)
 
@@ -19,6 +25,7 @@ import argparse
 import sys
 
 from bench import codec, hsm_ops
+from bench.cell import CellBenchError, CellOptions, CellReport, format_row, run_cell_bench
 from bench.harness import BenchError, Options, Report, run_scenario
 from bench.report import format_table, save
 from bench.scenarios import DEFAULT_ORDER, SCENARIOS
@@ -61,7 +68,30 @@ def _options(args: argparse.Namespace) -> Options:
                    cells=args.cells, cards=args.cards)
 
 
-def _run(names: list[str], options: Options, save_json: bool, extra: dict[str, object] | None = None) -> int:
+def _add_cell_options(parser: argparse.ArgumentParser) -> None:
+    d = CellOptions()
+    parser.add_argument("--decisions", type=int, default=d.decisions, help=f"requests sent ({d.decisions})")
+    parser.add_argument("--connections", type=int, default=d.connections, help=f"connections ({d.connections})")
+    parser.add_argument("--inflight", type=int, default=d.inflight,
+                        help=f"requests in flight per connection ({d.inflight})")
+    parser.add_argument("--cards", type=int, default=d.cards, help=f"funded debit cards seeded ({d.cards})")
+    parser.add_argument("--url", help="cell database (default: a temporary SQLite file); a PostgreSQL URL gets "
+                                      "a schema of its own, dropped afterwards")
+    parser.add_argument("--no-save", action="store_true", help="do not write JSON under bench/results/")
+
+
+def _cell(options: CellOptions) -> CellReport | None:
+    print(f"-- cell: {options.decisions} decisions, {options.connections}x{options.inflight} in flight, "
+          f"{options.cards} cards", flush=True)
+    try:
+        return run_cell_bench(options)
+    except CellBenchError as exc:
+        print(f"   failed: {exc}", file=sys.stderr)
+        return None
+
+
+def _run(names: list[str], options: Options, save_json: bool, extra: dict[str, object] | None = None,
+         cell: CellOptions | None = None) -> int:
     reports: list[Report] = []
     for name in names:
         print(f"-- {name}: {SCENARIOS[name].description}", flush=True)
@@ -70,12 +100,15 @@ def _run(names: list[str], options: Options, save_json: bool, extra: dict[str, o
         except BenchError as exc:
             print(f"   failed: {exc}", file=sys.stderr)
             return 1
+    cell_report = _cell(cell) if cell is not None else None
     print()
     print(codec.interpreter())
     print(format_table(reports))
+    if cell_report is not None:
+        print(format_row(cell_report))
     if save_json:
-        print(f"saved {save(reports, extra)}")
-    return 0
+        print(f"saved {save([*reports, *([cell_report] if cell_report else [])], extra)}")
+    return 1 if cell is not None and cell_report is None else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("name", nargs="?", help=f"one of: {', '.join(SCENARIOS)}")
     one.add_argument("--list", action="store_true", help="list the scenarios")
     _add_load_options(one, Options().duration)
+    cell = sub.add_parser("cell", help="one processor cell: approvals/s and CPU per decision")
+    _add_cell_options(cell)
     sub.add_parser("codec", help="pyiso8583 against the compiled codec")
     sub.add_parser("hsm", help="software HSM operations per second")
     args = parser.parse_args(argv)
@@ -96,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "hsm":
         hsm_ops.main(["--seconds", "1"])
+        return 0
+    if args.command == "cell":
+        if min(args.decisions, args.connections, args.inflight, args.cards) < 1:
+            parser.error("decisions, connections, inflight and cards must be at least 1")
+        report = _cell(CellOptions(decisions=args.decisions, connections=args.connections, inflight=args.inflight,
+                                   cards=args.cards, url=args.url))
+        if report is None:
+            return 1
+        print(codec.interpreter())
+        print(format_row(report))
+        if not args.no_save:
+            print(f"saved {save([report])}")
         return 0
     if args.command == "scenario":
         if args.list or args.name is None:
@@ -115,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"== end to end ({options.duration:g} s per scenario after a {options.warmup:g} s warm-up)", flush=True)
     extra: dict[str, object] = {"codec": [dict(vars(f), ratio=f.ratio) for f in figures]}
-    return _run(list(DEFAULT_ORDER), options, not args.no_save, extra)
+    return _run(list(DEFAULT_ORDER), options, not args.no_save, extra, cell=CellOptions())
 
 
 if __name__ == "__main__":

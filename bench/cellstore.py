@@ -26,6 +26,7 @@ from typing import Any
 
 from processors.catalog import Bank, Catalog, KeySet, Limit, Product
 from processors.engine import CellEngine, Decision
+from processors.ledger import GL_CASH, make_posting
 from processors.model import Account, Card, CardStatus, Customer, Effects, ProductKind
 from processors.state import CellState
 from processors.storage import TABLES, make_engine, sqlite_url, upgrade, write_batch
@@ -42,7 +43,8 @@ CATALOG = Catalog(
 )
 
 
-def _pan_hash(pan: str) -> str:
+def pan_hash(pan: str) -> str:
+    """The benchmark's PAN hash (an HMAC under a fixed benchmark key, as a cell's data key would give)."""
     return hmac.new(b"bench-data-key", pan.encode(), hashlib.sha256).hexdigest()
 
 
@@ -59,11 +61,36 @@ def cell_state(cards: int) -> CellState:
         account = Account(f"01{n + 10**7:08d}", customer.id, "checking", "USD", "debit", ledger_balance=10**12,
                           opened_at=opened)
         pan = _pan(n)
-        card = Card(f"K01{n:08d}", _pan_hash(pan), pan[-4:], BIN, b"sealed", customer.id, "debit", account.id,
+        card = Card(f"K01{n:08d}", pan_hash(pan), pan[-4:], BIN, b"sealed", customer.id, "debit", account.id,
                     status=CardStatus.ACTIVE, expiry="2912", issued_at=opened)
         for row in (customer, account, card):
             state.put(row)
     return state
+
+
+def seed_effects(state: CellState) -> Effects:
+    """The rows of :func:`cell_state` to write into an empty cell database: customers, accounts and cards, and
+    for each funded account the opening posting that makes its ``ledger_balance`` the sum of its entries
+    (cash taken in, GL:CASH), so :func:`processors.storage.ledger_check` holds from the start."""
+    effects = Effects()
+    for rows in (state.customers, state.accounts, state.cards):
+        effects.add(*rows.values())
+    opened = datetime(2025, 1, 1, tzinfo=UTC)
+    for account in state.accounts.values():
+        if account.ledger_balance:
+            effects.add(make_posting(f"P01-OPEN-{account.id}", None, opened, "opening balance", account.currency,
+                                     [(account.id, account.ledger_balance), (GL_CASH, -account.ledger_balance)]))
+    return effects
+
+
+def purchase(n: int, cards: int) -> Message:
+    """The ``n``-th benchmark purchase (0200, e-commerce entry, no PIN, track or chip data: no HSM check) on
+    card ``n % cards``; its duplicate key (STAN ``n % 10**6``, terminal ``n // 10**6``) is unique for every n."""
+    return Message("0200", {
+        2: _pan(n % cards), 3: "000000", 4: f"{100 + n % 50:012d}", 7: "0615120000", 11: f"{n % 1_000_000:06d}",
+        12: "120000", 13: "0615", 18: "5411", 22: "901", 25: "00", 32: OWN_ACQUIRER, 37: f"{n:012d}",
+        41: f"T{n // 1_000_000:07d}", 49: "840",
+    })
 
 
 def _run(coroutine: Coroutine[Any, Any, Decision]) -> Decision:
@@ -78,15 +105,10 @@ def _run(coroutine: Coroutine[Any, Any, Decision]) -> Decision:
 
 def decisions(count: int, cards: int) -> list[Effects]:
     """The effects of ``count`` approved purchases spread over ``cards`` cards."""
-    engine = CellEngine(cell_state(cards), CATALOG, hsm=None, pan_hash=_pan_hash, clock=lambda: datetime.now(UTC))
+    engine = CellEngine(cell_state(cards), CATALOG, hsm=None, pan_hash=pan_hash, clock=lambda: datetime.now(UTC))
     result = []
     for n in range(count):
-        request = Message("0200", {
-            2: _pan(n % cards), 3: "000000", 4: f"{100 + n % 50:012d}", 7: "0615120000", 11: f"{n % 1_000_000:06d}",
-            12: "120000", 13: "0615", 18: "5411", 22: "901", 25: "00", 32: OWN_ACQUIRER, 37: f"{n:012d}",
-            41: f"T{n // 1_000_000:07d}", 49: "840",
-        })
-        decision = _run(engine.handle(request))
+        decision = _run(engine.handle(purchase(n, cards)))
         if decision.response is None or decision.response[39] != "00":
             raise RuntimeError("a benchmark purchase was declined")
         result.append(decision.effects)

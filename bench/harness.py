@@ -169,10 +169,12 @@ class Report:
 
 
 # -- processes ---------------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of ``pid`` in seconds (proc(5) fields 14 and 15), None once it is gone."""
+def cpu_seconds(pid: int, thread: int | None = None) -> float | None:
+    """utime + stime of ``pid`` in seconds (proc(5) fields 14 and 15), or of its one ``thread`` (a native
+    thread id: /proc/<pid>/task/<tid>/stat), None once it is gone."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(path).read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may contain spaces: split after its closing one.

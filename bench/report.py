@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.harness import Report
 
@@ -65,7 +66,17 @@ def format_table(reports: list[Report]) -> str:
     return "\n".join(lines)
 
 
-def save(reports: list[Report], extra: dict[str, Any] | None = None, folder: Path = RESULTS) -> Path:
+class Saved(Protocol):
+    """A report :func:`save` can write: a scenario's :class:`~bench.harness.Report` or the cell benchmark's
+    :class:`~bench.cell.CellReport`."""
+
+    @property
+    def scenario(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def save(reports: Sequence[Saved], extra: dict[str, Any] | None = None, folder: Path = RESULTS) -> Path:
     """Write ``<UTC time>-<scenarios>.json`` and ``latest.json`` into ``folder``; return the first path."""
     folder.mkdir(parents=True, exist_ok=True)
     names = reports[0].scenario if len(reports) == 1 else "all"
