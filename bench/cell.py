@@ -3,7 +3,7 @@
 The cell is real and runs in this process: :class:`switch.cells.host.CellHost` with its group-commit writer
 thread, a :class:`processors.engine.CellEngine` without HSM (the purchases carry no PIN, track or chip data) and
 the state loaded from its own database after seeding, with the garbage-collector tuning a cell process applies
-after loading (:func:`switch.cells.host._tune_gc`, undone afterwards). The load comes from
+after loading (:func:`switch.cells.host.tune_gc`, undone afterwards). The load comes from
 :mod:`bench.cellclient` in a subprocess: ``--decisions`` 0200 purchases over ``--connections`` connections with
 ``--inflight`` outstanding on each, spread over ``--cards`` funded debit cards (:mod:`bench.cellstore`).
 
@@ -51,7 +51,7 @@ from processors.engine import CellEngine
 from processors.model import Effects
 from processors.storage import ledger_check, load_state, make_engine, sqlite_url, upgrade, write_batch
 from switch.cells.config import CellsConfig
-from switch.cells.host import CellHost, _tune_gc
+from switch.cells.host import CellHost, tune_gc
 from switch.storage.db import postgresql_schema_url
 
 CELL = 1  # bench.cellstore seeds cell 01
@@ -166,7 +166,7 @@ def _cell_gc() -> Iterator[None]:
     """A cell process's GC tuning for the time of the run, then this process's settings again (objects frozen
     before the run, if any, stay frozen: then the cell's do too, as unfreezing would release both)."""
     threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
-    _tune_gc()
+    tune_gc()
     try:
         yield
     finally:
