@@ -65,9 +65,12 @@ class Slot(Generic[T]):
     async def wait(self, timer: Timer | None = None, timeout: float = math.inf) -> bool:
         """Wait until :meth:`set` (True) or, with a ``timer``, ``timeout`` seconds (False).
 
-        Only one task may wait. Cancellation closes the slot and raises ``trio.Cancelled``.
+        Only one task may wait: a second one gets ``trio.BusyResourceError`` (replacing the first would leave it
+        parked for good). Cancellation closes the slot and raises ``trio.Cancelled``.
         """
         if self._state == _OPEN:
+            if self._task is not None:
+                raise trio.BusyResourceError("another task is already waiting on this slot")
             self._task = trio.lowlevel.current_task()
             if timer is not None and timeout != math.inf:
                 timer.add(trio.current_time() + timeout, self)
@@ -85,14 +88,21 @@ class Timer:
     """The deadlines of parked :class:`Slot` waits, served by :meth:`run` (one task).
 
     Entries of slots settled before their deadline are dropped lazily: from the top of the heap whenever a
-    new one is added (answers come back roughly in the order requests went out, so the heap stays about as
-    large as the number of waits in progress), and when the timer wakes.
+    new one is added (answers come back roughly in the order requests went out), and when the timer wakes.
+    That alone is not enough: one wait that stays open (an issuer that never answers a request) sits at the
+    top for its whole timeout and keeps every entry settled behind it, each holding its slot's value (a
+    response), so the heap would grow with the exchange rate times the timeout. It is therefore also pruned
+    whenever it grows past twice its live size at the last pruning plus a floor, as trio prunes its own
+    deadline heap (``trio._core._run.Deadlines``): amortized O(1) per :meth:`add`.
     """
+
+    PRUNE_FLOOR = 1000  # trio's DEADLINE_HEAP_MIN_PRUNE_THRESHOLD
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Slot[Any]]] = []
         self._order = itertools.count()
         self._scope: trio.CancelScope | None = None
+        self._prune_at = self.PRUNE_FLOOR
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -101,6 +111,10 @@ class Timer:
         heap = self._heap
         while heap and not heap[0][2].is_open:
             heapq.heappop(heap)
+        if len(heap) >= self._prune_at:
+            heap[:] = [entry for entry in heap if entry[2].is_open]
+            heapq.heapify(heap)
+            self._prune_at = 2 * len(heap) + self.PRUNE_FLOOR
         heapq.heappush(heap, (deadline, next(self._order), slot))
         scope = self._scope
         if scope is not None and deadline < scope.deadline:
