@@ -126,6 +126,7 @@ class Bank:
     hold_days: int = 7
     pin_tries: int = 3
     txn_retention_days: int = 35
+    completion_tolerance_bp: int = 2000  # a completion may exceed its pre-authorization by this much (20%)
 
 
 @dataclass(frozen=True)

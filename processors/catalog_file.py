@@ -24,10 +24,11 @@ from processors.model import Channel, ProductKind, TxnType
 from switch.errors import ConfigError
 from switch.tomltable import TomlTable, kind_name
 
-# Double-length TDES keys under a variant LMK: "U" + 32H, "X" + 32H (X9.17), or bare 32H; the ZPK may also be
-# triple length ("T"/"Y" + 48H). payShield host command manual, key scheme table.
-_DOUBLE = re.compile(r"^(?:[UX]?[0-9A-F]{32})$")
-_DOUBLE_OR_TRIPLE = re.compile(r"^(?:[UX]?[0-9A-F]{32}|[TY]?[0-9A-F]{48})$")
+# Double-length TDES keys under a variant LMK: "U" + 32H or "X" + 32H (X9.17); the ZPK may also be triple
+# length ("T"/"Y" + 48H). payShield host command manual, key scheme table. The scheme letter is required: 32
+# bare hex digits are as likely to be a clear key pasted by mistake as a cryptogram.
+_DOUBLE = re.compile(r"^[UX][0-9A-F]{32}$")
+_DOUBLE_OR_TRIPLE = re.compile(r"^(?:[UX][0-9A-F]{32}|[TY][0-9A-F]{48})$")
 _CVNS = (10, 16, 17, 18)  # EMV cryptogram versions hsm.verify_arqc supports
 _LIMIT_FIELDS = ("per_txn", "daily_amount", "daily_count")
 
@@ -95,6 +96,7 @@ def _bank(t: _Table) -> Bank:
         hold_days=t.integer("hold_days", 7, low=1, high=90),
         pin_tries=t.integer("pin_tries", 3, low=1, high=9),
         txn_retention_days=t.integer("txn_retention_days", 35, low=1),
+        completion_tolerance_bp=t.integer("completion_tolerance_bp", 2000, low=0, high=100_000),
     )
     t.done()
     return bank

@@ -424,6 +424,8 @@ class CellEngine:
         currency = ctx.account.currency
         amount = money.parse_amount(_text(request, 4))
         code = _text(request, 49)
+        if not code and ctx.txn_type != TxnType.BALANCE:
+            raise Declined(RC.INVALID_AMOUNT, "no currency (DE 49)")
         if code:
             given = money.alpha(code)
             if given is None:
@@ -585,8 +587,15 @@ class CellEngine:
         return self._approve_request(ctx)
 
     def _complete(self, ctx: Ctx, original: Txn) -> Decision:
-        """0220 completion of a pre-authorization: close its hold and post the completed amount."""
+        """0220 completion of a pre-authorization: close its hold and post the completed amount.
+
+        A completion may exceed the authorized amount (tips, fuel) by the bank's tolerance
+        (``completion_tolerance_bp``); beyond it the advice is answered 13 and nothing is posted or released, so
+        a corrupt or hostile amount cannot move money unchecked (it goes to the exception queue instead)."""
         state = self.state
+        cap = original.amount + original.amount * self.bank.completion_tolerance_bp // 10_000
+        if ctx.amount > cap:
+            return self._decline(ctx, RC.INVALID_AMOUNT, f"completion above the authorized amount + tolerance ({cap})")
         hold = state.holds.get(original.hold_id) if original.hold_id else None
         if hold is not None and hold.expires_at <= ctx.now:
             release_hold(state, hold, HoldStatus.EXPIRED, ctx.changes)

@@ -10,7 +10,7 @@ give one (down, timed out, or refusing a key: the cell answers 96 and changes no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hsm.errors import HsmError
 from hsm.interface import Hsm
@@ -40,10 +40,10 @@ class HsmUnavailable(BulkheadError):
 class Track2:
     """ISO 7813 track 2 equivalent data: PAN ``=`` YYMM service-code discretionary-data."""
 
-    pan: str
+    pan: str = field(repr=False)
     expiry: str
     service_code: str
-    discretionary: str
+    discretionary: str = field(repr=False)  # holds the PVV and CVV
 
     @property
     def cvv(self) -> str:

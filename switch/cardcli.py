@@ -16,10 +16,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -72,16 +73,35 @@ def _cell_of(identifier: str, cfg: NodeConfig) -> int:
         raise click.ClickException(str(exc)) from None
 
 
-def _minor(amount: str, exponent: int = 2) -> int:
-    """``"125.50"`` -> 12550: amounts are typed in major units, stored in minor units (ISO 4217 exponent)."""
+def _minor(amount: str, currency: str) -> int:
+    """``"125.50"`` USD -> 12550: amounts are typed in major units and stored in minor units, by the currency's
+    ISO 4217 exponent (JPY 0, USD 2, KWD 3)."""
+    from processors.money import exponent
+
+    places = exponent(currency)
     try:
         value = Decimal(amount)
+        if not value.is_finite() or value < 0 or value > 10**15:
+            raise InvalidOperation
+        scaled = value.scaleb(places)
     except InvalidOperation:
         raise click.BadParameter(f"not an amount: {amount!r}") from None
-    scaled = value.scaleb(exponent)
-    if scaled != scaled.to_integral_value() or value < 0:
-        raise click.BadParameter(f"{amount!r}: a non-negative amount with at most {exponent} decimals")
+    if scaled != scaled.to_integral_value():
+        raise click.BadParameter(f"{amount!r}: {currency} has {places} decimal place(s)")
     return int(scaled)
+
+
+def _currency(cfg: NodeConfig, cell: int, command: str, args: dict[str, Any]) -> str:
+    """The currency an amount argument is in: that of the account, card or credit line it applies to."""
+    shown = _run(cfg, cell, command, args)
+    if "currency" in shown:
+        return str(shown["currency"])
+    from processors.catalog_file import load_catalog
+
+    try:
+        return load_catalog(_cells(cfg).products).product(str(shown["product"])).currency
+    except (BulkheadError, KeyError) as exc:
+        raise click.ClickException(f"cannot tell the currency: {exc}") from None
 
 
 def _show(result: Any, as_json: bool) -> None:
@@ -95,15 +115,27 @@ def _show(result: Any, as_json: bool) -> None:
         click.echo(f"{key!s:<{width}}  {value}")
 
 
-def _write_perso(path: Path | None, records: list[dict[str, Any]]) -> None:
-    """Append card personalisation records (full PAN, expiry, card id) to a 0600 file."""
-    if path is None:
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="ascii", newline="") as out:
-        writer = csv.writer(out)
-        for record in records:
-            writer.writerow([record["card"], record["pan"], record.get("expiry", ""), record.get("product", "")])
+def _open_perso(path: Path) -> TextIO:
+    """Open (create 0600, or append to an owner-only file) the card personalisation file *before* a card is
+    issued, so a PAN can never be issued and then lost because the file cannot be written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot open the personalisation file: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) or not stat.S_ISREG(mode):
+        os.close(fd)
+        raise click.ClickException(f"{path}: must be a regular file only its owner can read (chmod 600)")
+    return os.fdopen(fd, "a", encoding="ascii", newline="")
+
+
+def _write_perso(out: TextIO, records: list[dict[str, Any]]) -> None:
+    """Append card personalisation records (card id, full PAN, expiry, product) and flush them to disk."""
+    writer = csv.writer(out)
+    for record in records:
+        writer.writerow([record["card"], record["pan"], record.get("expiry", ""), record.get("product", "")])
+    out.flush()
+    os.fsync(out.fileno())
 
 
 def _public(result: Any) -> Any:
@@ -187,12 +219,14 @@ def accounts_show(conf: Path, account: str, as_json: bool) -> None:
 def accounts_deposit(conf: Path, account: str, amount: str, reference: str, as_json: bool) -> None:
     """Post a branch cash deposit to an account (a balanced posting against GL:CASH)."""
     cfg = _config(conf)
-    args = {"account": account, "amount": _minor(amount), "reference": reference}
-    _show(_run(cfg, _cell_of(account, cfg), "account.deposit", args), as_json)
+    cell = _cell_of(account, cfg)
+    currency = _currency(cfg, cell, "account.show", {"account": account})
+    args = {"account": account, "amount": _minor(amount, currency), "reference": reference}
+    _show(_run(cfg, cell, "account.deposit", args), as_json)
 
 
 # -- cards ----------------------------------------------------------------------------------------------
-perso_option = click.option("--perso-file", type=click.Path(path_type=Path), default=None,
+perso_option = click.option("--perso-file", type=click.Path(path_type=Path, dir_okay=False), required=True,
                             help="append the full PAN and expiry here (created 0600) for card production")
 
 
@@ -211,7 +245,7 @@ def cards() -> None:
 @perso_option
 @json_option
 def cards_issue(conf: Path, customer: str, product: str, account: str | None, vanity: str | None, activate: bool,
-                perso_file: Path | None, as_json: bool) -> None:
+                perso_file: Path, as_json: bool) -> None:
     """Issue one card: BIN + cell + sequence (or vanity digits) + Luhn."""
     cfg = _config(conf)
     args: dict[str, Any] = {"customer": customer, "product": product, "activate": activate}
@@ -219,8 +253,9 @@ def cards_issue(conf: Path, customer: str, product: str, account: str | None, va
         args["account"] = account
     if vanity:
         args["vanity"] = vanity
-    result = _run(cfg, _cell_of(customer, cfg), "card.issue", args)
-    _write_perso(perso_file, [result])
+    with _open_perso(perso_file) as out:
+        result = _run(cfg, _cell_of(customer, cfg), "card.issue", args)
+        _write_perso(out, [result])
     _show(_public(result), as_json)
 
 
@@ -229,7 +264,7 @@ def cards_issue(conf: Path, customer: str, product: str, account: str | None, va
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="columns: customer, product, and optionally account, vanity, activate (yes/no)")
 @perso_option
-def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path | None) -> None:
+def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path) -> None:
     """Issue cards from a CSV file, with a progress bar. Every row is checked before the first card is issued;
     a card that fails later is reported and the rest go on (each card is its own transaction)."""
     cfg = _config(conf)
@@ -244,7 +279,7 @@ def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path | None) -> No
     if problems:
         raise click.ClickException("\n".join(problems))
     issued, failed = 0, []
-    with click.progressbar(rows, label="issuing cards", file=sys.stderr) as bar:
+    with _open_perso(perso_file) as out, click.progressbar(rows, label="issuing cards", file=sys.stderr) as bar:
         for line, row in enumerate(bar, start=2):
             args: dict[str, Any] = {"customer": row["customer"].strip(), "product": row["product"].strip(),
                                     "activate": row.get("activate", "").strip().lower() in ("yes", "true")}
@@ -256,7 +291,7 @@ def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path | None) -> No
             except click.ClickException as exc:
                 failed.append(f"{csv_file}:{line}: {exc.message}")
                 continue
-            _write_perso(perso_file, [result])
+            _write_perso(out, [result])
             issued += 1
     click.echo(f"issued {issued} card(s), {len(failed)} failed")
     for problem in failed:
@@ -310,12 +345,14 @@ def cards_block(conf: Path, card: str, status: str, reason: str, as_json: bool) 
 @click.option("--reason", required=True)
 @perso_option
 @json_option
-def cards_replace(conf: Path, card: str, new_number: bool, reason: str, perso_file: Path | None,
+def cards_replace(conf: Path, card: str, new_number: bool, reason: str, perso_file: Path,
                   as_json: bool) -> None:
     """Replace a card; the old one stops working."""
     cfg = _config(conf)
-    result = _run(cfg, _cell_of(card, cfg), "card.replace", {"card": card, "new_number": new_number, "reason": reason})
-    _write_perso(perso_file, [result])
+    with _open_perso(perso_file) as out:
+        result = _run(cfg, _cell_of(card, cfg), "card.replace",
+                      {"card": card, "new_number": new_number, "reason": reason})
+        _write_perso(out, [result])
     _show(_public(result), as_json)
 
 
@@ -367,16 +404,18 @@ def cards_set_limits(conf: Path, card: str, channel: str, per_txn: str | None, d
                      daily_count: int | None, as_json: bool) -> None:
     """Override the product's limits for one card and channel."""
     cfg = _config(conf)
+    if per_txn is None and daily_amount is None and daily_count is None:
+        raise click.UsageError("give at least one of --per-txn, --daily-amount, --daily-count")
+    cell = _cell_of(card, cfg)
+    currency = _currency(cfg, cell, "card.show", {"card": card}) if (per_txn or daily_amount) else ""
     args: dict[str, Any] = {"card": card, "channel": channel}
     if per_txn is not None:
-        args["per_txn"] = _minor(per_txn)
+        args["per_txn"] = _minor(per_txn, currency)
     if daily_amount is not None:
-        args["daily_amount"] = _minor(daily_amount)
+        args["daily_amount"] = _minor(daily_amount, currency)
     if daily_count is not None:
         args["daily_count"] = daily_count
-    if len(args) == 2:
-        raise click.UsageError("give at least one of --per-txn, --daily-amount, --daily-count")
-    _show(_run(cfg, _cell_of(card, cfg), "card.set_limits", args), as_json)
+    _show(_run(cfg, cell, "card.set_limits", args), as_json)
 
 
 # -- credit ---------------------------------------------------------------------------------------------
@@ -404,14 +443,16 @@ def credit_show(conf: Path, customer: str, as_json: bool) -> None:
 def credit_set_limit(conf: Path, customer: str, limit: str | None, cash_limit: str | None, as_json: bool) -> None:
     """Change the customer-level credit limit (never below what is owed and held)."""
     cfg = _config(conf)
+    if limit is None and cash_limit is None:
+        raise click.UsageError("give --limit and/or --cash-limit")
+    cell = _cell_of(customer, cfg)
+    currency = _currency(cfg, cell, "credit.show", {"customer": customer})
     args: dict[str, Any] = {"customer": customer}
     if limit is not None:
-        args["limit"] = _minor(limit)
+        args["limit"] = _minor(limit, currency)
     if cash_limit is not None:
-        args["cash_limit"] = _minor(cash_limit)
-    if len(args) == 1:
-        raise click.UsageError("give --limit and/or --cash-limit")
-    _show(_run(cfg, _cell_of(customer, cfg), "credit.set_limit", args), as_json)
+        args["cash_limit"] = _minor(cash_limit, currency)
+    _show(_run(cfg, cell, "credit.set_limit", args), as_json)
 
 
 @credit.command("installments")
@@ -450,6 +491,8 @@ def ledger_check(conf: Path, only: int | None) -> None:
     cfg = _config(conf)
     cells = _cells(cfg)
     bad = 0
+    if only is not None and not 0 <= only < cells.count:
+        raise click.BadParameter(f"cell {only} does not exist (cells 0..{cells.count - 1})", param_hint="--cell")
     for cell in ([only] if only is not None else range(cells.count)):
         engine = make_engine(cells.url(cell))
         try:

@@ -362,18 +362,26 @@ def cell_seed(conf: Path) -> None:
     if cfg.cells is None:
         raise click.ClickException(f"{cfg.file}: no [cells] table")
     cells = cfg.cells
+    if cells.hsm is None or cells.hsm.kind != "software" or not cells.hsm.test_lmk:
+        raise click.ClickException("the demo seed forms its PIN blocks under the public test LMK: it needs "
+                                   "[cells] hsm = { kind = \"software\", test_lmk = true }")
     try:
         steps = demo_commands(load_catalog(cells.products), cells.count)
-        for number in range(cells.count):
-            mine = [(name, args) for cell_no, name, args in steps if cell_no == number]
+    except KeyError as exc:
+        raise click.ClickException(f"{cells.products}: the demo seed needs product {exc}") from None
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+    for number in range(cells.count):
+        mine = [(name, args) for cell_no, name, args in steps if cell_no == number]
+        try:
             stats = run_command(cells, number, "cell.stats", {})
             if stats["customers"]:
                 click.echo(f"cell {number:02d}: {stats['customers']} customer(s) already, not seeded")
                 continue
-            run_commands(cells, number, mine)
-            click.echo(f"cell {number:02d}: seeded ({len(mine)} commands)")
-    except BulkheadError as exc:
-        raise click.ClickException(str(exc)) from None
+            run_commands(cells, number, mine, atomic=True)  # all of a cell's demo or nothing
+        except BulkheadError as exc:
+            raise click.ClickException(f"cell {number:02d}: {exc}") from None
+        click.echo(f"cell {number:02d}: seeded ({len(mine)} commands)")
 
 
 def _register_optional_groups() -> None:

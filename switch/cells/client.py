@@ -37,9 +37,11 @@ def run_command(cells: CellsConfig, cell: int, name: str, args: dict[str, Any], 
     return run_commands(cells, cell, [(name, args)], timeout=timeout)[0]
 
 
-def run_commands(cells: CellsConfig, cell: int, commands: Sequence[Command], *, timeout: float = 30.0) -> list[Any]:
+def run_commands(cells: CellsConfig, cell: int, commands: Sequence[Command], *, timeout: float = 30.0,
+                 atomic: bool = False) -> list[Any]:
     """Run several commands in order (one connection, or one load of the state); blocking. Stops at the first
-    refused command and raises its error; the commands before it are committed."""
+    refused command and raises its error; the commands before it are committed, unless ``atomic``: then all of
+    them are written in one transaction or none (only possible while the cell is stopped)."""
     cells.check_cell(cell)
     if not lock_is_held(cells.lock_file(cell)):
         lock = CellLock(cells.lock_file(cell))
@@ -49,22 +51,27 @@ def run_commands(cells: CellsConfig, cell: int, commands: Sequence[Command], *, 
             pass  # the cell (or another command) took it just now: go through the socket
         else:
             try:
-                return _in_process(cells, cell, commands)
+                return _in_process(cells, cell, commands, atomic=atomic)
             finally:
                 lock.release()
+    if atomic:
+        raise CellCommandError(f"cell {cell:02d} is running: stop it to run these commands as one transaction")
     return _via_socket(cells.admin_socket(cell), commands, timeout)
 
 
-def _in_process(cells: CellsConfig, cell: int, commands: Sequence[Command]) -> list[Any]:
+def _in_process(cells: CellsConfig, cell: int, commands: Sequence[Command], *, atomic: bool) -> list[Any]:
     loaded = load_cell(cells, cell)
     try:
         results: list[Any] = []
         effects: list[Effects] = []
+        done = False
         try:
             trio.run(_run_all, cells, loaded, commands, results, effects)
+            done = True
         finally:
-            # What ran before a refused command is kept, as it would be on the running cell.
-            write_now(loaded.db, effects)
+            # What ran before a refused command is kept, as it would be on the running cell (unless atomic).
+            if done or not atomic:
+                write_now(loaded.db, effects)
         return results
     finally:
         loaded.db.dispose()

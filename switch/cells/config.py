@@ -142,6 +142,23 @@ def parse_cells(t: TomlTable, base: Path, *, node_file: Path, var_dir: Path, has
     return cfg
 
 
+def check_catalogue(cells: CellsConfig) -> None:
+    """Read the catalogue before any cell starts, so a missing or broken products.toml stops the node with its
+    file, key and reason instead of sending the cells into a restart loop; and check that the internal links'
+    zone PIN key is the one the cells verify under (a mismatch would make every PIN a wrong PIN and lock cards
+    at 75)."""
+    from processors.catalog_file import load_catalog
+
+    catalog = load_catalog(cells.products)
+    if cells.pin_key is None:
+        return
+    for name, keys in sorted(catalog.keys.items()):
+        if keys.zpk != cells.pin_key.key:
+            raise ConfigError(str(cells.node_file), "cells.pin_key",
+                              f"is not the zpk of key set {name!r} in {cells.products}, which the cells verify PIN "
+                              "blocks under")
+
+
 def _check_template(t: TomlTable, template: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError

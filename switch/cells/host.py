@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -381,8 +382,8 @@ class CellHost:
         state); the cell stops and its restart reloads the state the database holds. The message is not logged
         (it may describe card data); the MTI and STAN are enough."""
         self.errors += 1
-        log.critical("cell %d: %s stan %s: engine failed (%s); stopping (fail-stop)", self.cell, request.mti,
-                     request.stan, type(exc).__name__, exc_info=exc)
+        log.critical("cell %d: %s stan %s: engine failed (%s); stopping (fail-stop)\n%s", self.cell, request.mti,
+                     request.stan, type(exc).__name__, _frames(exc))
         data, code = self._encode(self.adapter.make_response(request, ResponseCode.SYSTEM_MALFUNCTION), frame,
                                   framer)
         self._answer(outbox, data, code)
@@ -607,8 +608,14 @@ def _exit_code(cell: int, exc: BaseException) -> int:
     if isinstance(exc, (BulkheadError, OSError)):
         log.critical("cell %d: cannot run: %s: %s", cell, type(exc).__name__, exc)
         return EXIT_CONFIG
-    log.critical("cell %d: stopped by %s", cell, type(exc).__name__, exc_info=exc)
+    log.critical("cell %d: stopped by %s\n%s", cell, type(exc).__name__, _frames(exc))
     return EXIT_FAILED
+
+
+def _frames(exc: BaseException) -> str:
+    """Where an unexpected exception came from, without its message: an exception's text may quote the values
+    it failed on, card data included, and logs never carry card data."""
+    return "".join(traceback.format_tb(exc.__traceback__))
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

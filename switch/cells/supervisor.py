@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from switch.cells.config import CellsConfig
+from switch.cells.config import CellsConfig, check_catalogue
 
 log = logging.getLogger("bulkhead.cells.supervisor")
 STOP_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
@@ -46,6 +46,7 @@ class CellProcess:
 
 class CellSupervisor:
     def __init__(self, cells: CellsConfig, *, python: str = sys.executable) -> None:
+        check_catalogue(cells)  # a bad catalogue is a configuration error now, not a crash loop later
         self.cells = cells
         self.python = python
         self.processes = {k: CellProcess(k, cells.name(k)) for k in range(cells.count)}

@@ -9,7 +9,7 @@ against its own PVV, and the CVV, which the simulator computes with the product'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hsm.lmk import Lmk
@@ -22,8 +22,8 @@ from switch.errors import ConfigError
 class TestCard:
     __test__ = False  # not a pytest test class
 
-    track2: str
-    pin_block: bytes | None
+    track2: str = field(repr=False)  # test data, but card data all the same: kept out of logs
+    pin_block: bytes | None = field(repr=False)
 
 
 def test_card(products: Path, pan: str, expiry: str, *, pin: str | None = None, tpk: str | None = None,

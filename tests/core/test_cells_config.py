@@ -118,3 +118,23 @@ def test_a_connector_named_like_a_cell_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         parse(text)
     assert "already used" in info.value.reason
+
+
+def test_supervisor_refuses_a_missing_catalogue_or_a_foreign_zone_key(tmp_path: Path) -> None:
+    from switch.cells.supervisor import CellSupervisor
+
+    demo = Path(__file__).resolve().parents[2] / "conf" / "demo" / "products.toml"
+    cfg = parse_config(BASE + CELLS, tmp_path / "node.toml")
+    assert cfg.cells is not None
+    with pytest.raises(ConfigError) as missing:
+        CellSupervisor(cfg.cells)
+    assert missing.value.file == str(tmp_path / "products.toml")
+    (tmp_path / "products.toml").write_text(demo.read_text())
+    CellSupervisor(cfg.cells)  # the catalogue loads; no pin_key: nothing to compare
+    foreign = 'pin_key = { type = "ZPK", key = "U06B495AAAD084746B5D75349D9077F48" }\n'
+    node_hsm = '\n[hsm]\nkind = "software"\ntest_lmk = true\n'
+    cfg = parse_config(BASE + node_hsm + CELLS + foreign, tmp_path / "node.toml")
+    assert cfg.cells is not None
+    with pytest.raises(ConfigError) as mismatch:
+        CellSupervisor(cfg.cells)
+    assert mismatch.value.key == "cells.pin_key" and "key set 'demo'" in mismatch.value.reason

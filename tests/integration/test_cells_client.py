@@ -13,7 +13,7 @@ from processors.commands import CommandError
 from processors.model import Account, Card, Customer
 from processors.state import CellState
 from processors.storage import load_rows, make_engine
-from switch.cells.client import CellCommandError, run_command
+from switch.cells.client import CellCommandError, run_command, run_commands
 from switch.cells.loading import CellLock, CellLockedError, lock_is_held
 from tests.integration.cells_harness import ref_for_cell, seed_cell, write_cells_config
 
@@ -45,6 +45,21 @@ def test_in_process_commands_write_to_the_cells_database(tmp_path: Path) -> None
     # a refused command changed nothing
     assert len(rows(cells.url(0), 0).customers) == 1
     assert all(isinstance(c, Customer) for c in rows(cells.url(0), 0).customers.values())
+
+
+def test_atomic_commands_write_all_or_nothing(tmp_path: Path) -> None:
+    cfg = write_cells_config(tmp_path, count=2)
+    cells = cfg.cells
+    assert cells is not None
+    ref = ref_for_cell(0, 2)
+    steps = [("customer.open", {"name": "Ann", "external_ref": ref}),
+             ("account.open", {"customer": f"ref:{ref}", "kind": "checking", "product": "no-such-product"})]
+    with pytest.raises(CommandError):
+        run_commands(cells, 0, steps, atomic=True)
+    assert not rows(cells.url(0), 0).customers  # the first command's customer was not written either
+    with pytest.raises(CommandError):
+        run_commands(cells, 0, steps)  # not atomic: what ran before the refused command is kept
+    assert len(rows(cells.url(0), 0).customers) == 1
 
 
 def test_lock_is_exclusive_between_processes_and_descriptors(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import trio
 
 from switch.cells.supervisor import CellSupervisor
 from switch.config import parse_config
+from tests.integration.cells_harness import PRODUCTS
 
 NODE = """
 [node]
@@ -47,6 +48,7 @@ class StandInSupervisor(CellSupervisor):
 def _config(tmp_path: Path) -> object:
     file = tmp_path / "node.toml"
     file.write_text(NODE.format(var=tmp_path / "var"))
+    (tmp_path / "products.toml").write_text(PRODUCTS)  # the supervisor reads the catalogue before starting
     cfg = parse_config(file.read_text(), file)
     assert cfg.cells is not None
     return cfg.cells

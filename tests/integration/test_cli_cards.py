@@ -124,7 +124,16 @@ def test_failed_commands_change_nothing(cli: Cli) -> None:
     cli("accounts", "open", "--customer", customer, "--kind", "checking", "--product", "no-such", ok=False)
     cli("cards", "issue", "--customer", customer, "--product", "debit-classic", "--vanity", "12", ok=False)
     cli("customers", "open", "--name", "Bea Again", "--ref", "CIF-0002", ok=False)  # same reference
+    for bad in ("Infinity", "NaN", "sNaN", "-1", "1e30", "ten"):
+        result = cli("accounts", "deposit", account, "--amount", bad, "--reference", f"bad-{bad}", ok=False)
+        assert "not an amount" in result.output and "Traceback" not in result.output
+    # No personalisation file, or one that cannot be written: refused before any card is issued.
+    cli("cards", "issue", "--customer", customer, "--product", "debit-classic", ok=False)
+    unwritable = cli("cards", "issue", "--customer", customer, "--product", "debit-classic", "--perso-file",
+                     "/nonexistent/dir/perso.csv", ok=False)
+    assert "cannot open the personalisation file" in unwritable.output
     assert cli("customers", "show", customer).output == before
+    assert "does not exist" in cli("ledger", "check", "--cell", "99", ok=False).output
     assert "OK" in cli("ledger", "check").output
 
 
@@ -153,7 +162,8 @@ def test_issue_batch_from_csv(cli: Cli, tmp_path: Path) -> None:
     assert len(list(csv.reader(perso.open()))) == 3
     bad = tmp_path / "bad.csv"
     bad.write_text("customer,product\n,debit-classic\n")
-    assert "customer and product are required" in cli("cards", "issue-batch", "--csv", str(bad), ok=False).output
+    result = cli("cards", "issue-batch", "--csv", str(bad), "--perso-file", str(perso), ok=False)
+    assert "customer and product are required" in result.output
 
 
 def test_demo_seed_is_idempotent(cli: Cli) -> None:
