@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from switch.errors import BulkheadError, ConfigError
-from switch.masking import pan_hash
+from switch.masking import PanHasher
 
 _NONCE = 12
 
@@ -37,14 +37,15 @@ class DataKeys:
     def __init__(self, master: bytes) -> None:
         if len(master) != 32:
             raise ValueError("the data master key is 32 bytes")
-        self._hash_key = _derive(master, b"bulkhead/pan-hash/v1")
+        self._pan_hash = PanHasher(_derive(master, b"bulkhead/pan-hash/v1"))
         self._aead = AESGCM(_derive(master, b"bulkhead/saf-payload/v1"))
 
     def __repr__(self) -> str:
         return "<DataKeys (hidden)>"
 
     def pan_hash(self, pan: str) -> str:
-        return pan_hash(pan, self._hash_key)
+        """HMAC-SHA256 of the PAN under the derived hash key (switch.masking.pan_hash), hex."""
+        return self._pan_hash(pan)
 
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
         nonce = os.urandom(_NONCE)

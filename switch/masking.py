@@ -32,6 +32,24 @@ def pan_hash(pan: str, key: bytes) -> str:
     return hmac.new(key, pan.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+class PanHasher:
+    """:func:`pan_hash` under one key, with the keyed HMAC state prepared once (RFC 2104: the inner and outer
+    key pads are hashed once, then copied per PAN instead of recomputed: about a third cheaper per call)."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def __repr__(self) -> str:
+        return "<PanHasher (key hidden)>"
+
+    def __call__(self, pan: str) -> str:
+        mac = self._base.copy()
+        mac.update(pan.encode("ascii"))
+        return mac.hexdigest()
+
+
 def mask_field(number: int, value: str | bytes) -> str:
     """The form of a field value that may appear in a log line, a journal row or CLI output."""
     if number in SECRET_FIELDS:

@@ -190,7 +190,10 @@ class Message:
         """The response to this request: MTI function digit + 1, repeat origin folded to the original
         (0401 -> 0410, 0221 -> 0230), the echo fields copied, field 39 set."""
         mti = response_mti(self.mti)
-        fields: dict[int, FieldValue] = {n: self.fields[n] for n in echo if n in self.fields}
+        # One pass over the request's fields against a set (about 20 lookups), not over every echo field
+        # (about 32, each a lookup and, when present, a second one): about 2 µs less per response.
+        echo_set = _echo_set(echo)
+        fields: dict[int, FieldValue] = {n: v for n, v in self.fields.items() if n in echo_set}
         fields[39] = code.value if isinstance(code, ResponseCode) else code
         meta = MessageMeta(
             source_link=self.meta.source_link,
@@ -237,16 +240,52 @@ class Message:
     __hash__ = None  # type: ignore[assignment]
 
 
+_ECHO_SETS: dict[tuple[int, ...], frozenset[int]] = {}
+
+
+def _echo_set(echo: Iterable[int]) -> frozenset[int] | set[int]:
+    """``echo`` as a set; the sets of the (few) tuples adapters pass are kept."""
+    if isinstance(echo, (frozenset, set)):
+        return echo
+    if isinstance(echo, tuple):
+        found = _ECHO_SETS.get(echo)
+        if found is None:
+            if len(_ECHO_SETS) >= 64:  # adapters pass a handful of tuples; anything else is not worth keeping
+                _ECHO_SETS.clear()
+            found = _ECHO_SETS[echo] = frozenset(echo)
+        return found
+    return frozenset(echo)
+
+
+_RESPONSE_MTIS: dict[str, str] = {}
+
+
 def response_mti(mti: str) -> str:
     """0100 -> 0110, 0401 -> 0410, 0420 -> 0430, 0800 -> 0810 (ISO 8583 MTI function/origin digits)."""
+    found = _RESPONSE_MTIS.get(mti)
+    if found is not None:
+        return found
     function = int(mti[2])
     if function % 2:
         raise ValueError(f"{mti} is already a response")
     origin = int(mti[3])
-    return f"{mti[:2]}{function + 1}{origin - origin % 2}"
+    found = f"{mti[:2]}{function + 1}{origin - origin % 2}"
+    if len(_RESPONSE_MTIS) >= 1024:  # MTIs are four digits: a peer cycling through them only refills it
+        _RESPONSE_MTIS.clear()
+    _RESPONSE_MTIS[mti] = found
+    return found
 
 
 def match_mti(mti: str) -> str:
     """The MTI as a match key: request and response, original and repeat, fold to one value
     (jPOS QMUX maps the function digit the same way: 0/1 -> 0, 2/3 -> 2, 4/5 -> 4)."""
-    return f"{mti[:2]}{int(mti[2]) & ~1}"
+    found = _MATCH_MTIS.get(mti)
+    if found is None:
+        found = f"{mti[:2]}{int(mti[2]) & ~1}"
+        if len(_MATCH_MTIS) >= 1024:  # MTIs are four digits: a peer cycling through them only refills it
+            _MATCH_MTIS.clear()
+        _MATCH_MTIS[mti] = found
+    return found
+
+
+_MATCH_MTIS: dict[str, str] = {}

@@ -32,6 +32,9 @@ class PoolSelector:
 
     def choose(self, destination: Destination, is_up: Callable[[str], bool]) -> str | None:
         links = destination.links
+        if len(links) == 1:  # most destinations: one link, whatever the strategy (no generator, no rotation)
+            link = links[0]
+            return link if is_up(link) else None
         if destination.strategy != "round_robin":
             return next((link for link in links if is_up(link)), None)
         count = len(links)
