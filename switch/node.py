@@ -142,6 +142,9 @@ class Node:
         """
         while x is not None:
             await self._run_exchange(x)
+            # Let the finished exchange go before parking: it holds the clear request (track 2, PIN block) and
+            # its connection, which must not outlive the exchange (card data kept no longer than needed).
+            x = None
             if self._workers_closed or len(self._idle_workers) >= self.MAX_IDLE_WORKERS:
                 return
             slot: Slot[Exchange] = Slot()

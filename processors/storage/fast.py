@@ -50,6 +50,7 @@ from sqlalchemy import JSON, Connection, Date, Dialect
 
 from processors.model import ROW_TYPES, Entry, Posting, Row
 from processors.storage.tables import TABLES, StrEnumText, field_names
+from switch.storage.db import SQLITE_MAX_PARAMETERS
 from switch.storage.errors import StorageError, describe
 from switch.storage.models import UtcDateTime
 
@@ -129,11 +130,11 @@ def _converter(column_type: Any, dialect: str) -> Convert | None:
     return None
 
 
-# SQLite binds at most 32766 parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32); rows go in
-# chunks of a power of two up to this many, so a table needs at most a handful of distinct statements, each
-# compiled once and then reused from the driver's statement cache.
+# SQLite binds at most SQLITE_MAX_PARAMETERS per statement (32766 since 3.32, 999 before); rows go in chunks
+# of a power of two up to this many, halved until a chunk's parameters fit, so a table needs at most a handful
+# of distinct statements, each compiled once and then reused from the driver's statement cache.
 _SQLITE_MAX_ROWS: Final = 256
-_SQLITE_MAX_PARAMETERS: Final = 32766
+_SQLITE_MAX_PARAMETERS: Final = SQLITE_MAX_PARAMETERS
 
 
 class TableWriter:

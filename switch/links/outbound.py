@@ -130,7 +130,7 @@ class OutboundLink:
             # A Slot, not an Event in a cancel scope: see switch.links.waiter. Once the slot is settled by
             # the deadline or a cancellation, Mux.deliver hands a response that still comes to the late handler.
             if await pending.slot.wait(self.timer, math.inf if timeout is None else timeout):
-                response = pending.slot.value
+                response = pending.slot.take()
             return response
         finally:
             if response is None:

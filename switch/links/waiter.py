@@ -53,6 +53,12 @@ class Slot(Generic[T]):
             trio.lowlevel.reschedule(task)
         return True
 
+    def take(self) -> T | None:
+        """The value, handed over once: the slot forgets it, since the timer may keep a settled slot until an
+        earlier deadline passes and a response carries card data (DE 2, 35) that must not linger."""
+        value, self.value = self.value, None
+        return value
+
     def expire(self) -> None:
         """The deadline passed (called by the timer): wake the waiter empty-handed."""
         if self._state != _OPEN:

@@ -11,6 +11,7 @@ search path too).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +20,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import Pool
 
 from switch.storage.migrate import Migrations
+
+# Bound parameters SQLite accepts in one statement (SQLITE_MAX_VARIABLE_NUMBER): 32766 since 3.32.0, 999
+# before. Multi-row INSERTs size their chunks by it, so an older library gets smaller chunks, not errors.
+SQLITE_MAX_PARAMETERS: Final = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_BUSY_TIMEOUT_MS = 5000

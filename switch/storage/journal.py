@@ -21,6 +21,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import DBAPIError
 
+from switch.storage.db import SQLITE_MAX_PARAMETERS
 from switch.storage.errors import (
     JournalClosedError,
     JournalTimeoutError,
@@ -143,9 +144,10 @@ def _copy_rows(connection: Connection, rows: Sequence[Values]) -> None:
 
 
 # Rows per multi-row INSERT: powers of two up to this many, so a handful of distinct statements, each prepared
-# once and then reused from the driver's statement cache. 256 rows x 23 columns is well under SQLite's limit of
-# 32766 bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
-_SQLITE_MAX_ROWS: Final = 256
+# once and then reused from the driver's statement cache; halved until the columns fit SQLite's bound-parameter
+# limit (SQLITE_MAX_PARAMETERS: 256 x 23 on SQLite 3.32+, 32 x 23 before).
+_SQLITE_MAX_ROWS: Final = next(n for n in (256, 128, 64, 32, 16, 8, 4, 2, 1)
+                               if n * len(_COLUMNS) <= SQLITE_MAX_PARAMETERS)
 _sqlite_sql: dict[tuple[str, int], str] = {}
 
 

@@ -449,3 +449,11 @@ async def test_outbound_request_cancelled_from_outside_forgets_its_entry(
     assert scope.cancelled_caught and len(link.mux) == 0 and link.timeouts == 1
     assert not link.mux.deliver(SCHEME.make_response(request, "00"))
     assert len(late) == 1
+
+
+async def test_take_hands_the_value_over_once() -> None:
+    slot: Slot[str] = Slot()
+    assert slot.set("answer")
+    assert await slot.wait()
+    assert slot.take() == "answer"
+    assert slot.value is None and slot.take() is None  # the settled slot keeps nothing for the timer

@@ -253,3 +253,26 @@ async def test_round_robin_pool_spreads_requests(tmp_path: Path, db_url: str) ->
             for _ in range(10):
                 assert (await c.call(purchase()))[39] == "00"
     assert (a.stats.received["0200"], b.stats.received["0200"]) == (5, 5)
+
+
+async def test_parked_workers_keep_no_finished_exchange(tmp_path: Path, db_url: str) -> None:
+    """Card data lives no longer than its exchange: a worker parked for the next exchange holds nothing of the
+    last one (its clear request with track 2 and PIN block, its connection)."""
+    from switch.pipeline import Exchange
+
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            requests = [purchase(stan=7000 + n) for n in range(40)]
+            for req in requests:
+                await c.send(req)  # pipelined: several workers run at once, then park
+            for req in requests:
+                assert (await c.wait(req))[39] == "00"
+            with trio.fail_after(5):
+                while node.in_flight:
+                    await trio.sleep(0.01)
+            parked = [slot._task for slot in node._idle_workers if slot._task is not None]
+            assert parked, "no worker parked: the test would prove nothing"
+            for task in parked:  # the worker coroutine's own variables, as it sits parked
+                assert task.coro.cr_frame is not None
+                assert not any(isinstance(v, Exchange) for v in task.coro.cr_frame.f_locals.values())
