@@ -27,11 +27,13 @@ Commands (arguments; ``?`` optional):
 =========================== ===========================================================================
 ``customer.open``           name, external_ref (must map to this cell: ``crc32(ref) % cell_count``)
 ``customer.show``           customer
+``customer.close``          customer (no open account, no active card; closes the credit line too)
 ``account.open``            customer, kind (checking|savings|credit), product, currency?
 ``account.show``            account
 ``account.deposit``         account, amount, reference, currency? (cash at a branch: GL:CASH)
 ``account.post``            account, amount, reference, description? (a posted purchase: demo and tests)
 ``account.set_pricing``     account, item, value (null removes the override; see processors.pricing)
+``account.close``           account (zero ledger balance, no open hold or installment plan, no active card)
 ``card.issue``              customer, product, account?, bin?, vanity?, expiry? (YYMM), activate?
 ``card.show``               card
 ``card.activate``           card
@@ -43,14 +45,21 @@ Commands (arguments; ``?`` optional):
 ``card.set_limits``         card, channel, per_txn?, daily_amount?, daily_count? (null removes)
 ``credit.set_limit``        customer | line, limit?, cash_limit?
 ``credit.show``             customer | line
+``credit.payment``          account, amount, reference (the cardholder pays: GL:PAYMENTS)
 ``credit.installments``     account, txn (id, or "ref:<reference>" of an account.post), count, rate_bp?
 ``credit.bill_installments`` day? (YYYY-MM-DD, default today)
 ``cell.stats``              (none)
 =========================== ===========================================================================
 
-Transactions recorded by commands (deposits, posted purchases) are :class:`~processors.model.Txn` rows with
-an empty MTI, channel ``"manual"`` and ``dup_key`` ``"cmd:deposit:<reference>"`` (``"cmd:post:..."``): a
-reference can be used once, so a deposit repeated by mistake is refused instead of paid twice.
+Transactions recorded by commands (deposits, posted purchases, credit card payments) are
+:class:`~processors.model.Txn` rows with an empty MTI, channel ``"manual"`` and ``dup_key``
+``"cmd:deposit:<reference>"`` (``"cmd:post:..."``, ``"cmd:payment:..."``): a reference can be used once, so a
+deposit or payment repeated by mistake is refused instead of paid twice.
+
+Closing: a closed account or customer stays in the cell (its history is kept) with status ``closed``. No command
+moves money on a closed account, the engine declines 0100/0200 requests on it (62: its funds check wants an
+active account; advices and reversals of earlier transactions are still applied), and a card whose default
+account or customer is closed cannot be activated, unblocked or replaced, so no card comes back to life on it.
 """
 
 from __future__ import annotations
@@ -106,6 +115,9 @@ _DEAD: Final = (CardStatus.REPLACED, CardStatus.EXPIRED)
 _MAX_TEXT = 200
 _HEX16 = re.compile(r"^[0-9A-Fa-f]{16}$")
 _YYMM = re.compile(r"^\d{2}(0[1-9]|1[0-2])$")
+# Cardholder payments received (bank transfer, direct debit, a branch counter): a clearing account of its own,
+# reconciled against the bank's incoming payments, apart from GL:CASH (deposits of cash into deposit accounts).
+GL_PAYMENTS: Final = "GL:PAYMENTS"
 ZPK: Final = "001"  # payShield key type code of a zone PIN key (hsm.interface: pin_key_type)
 ISO_FORMAT_0: Final = "01"  # Thales PIN block format code of ISO 9564-1 format 0
 
@@ -394,6 +406,34 @@ class CellCommands:
         a.done()
         return self._customer_view(customer)
 
+    @_command("customer.close")
+    async def _customer_close(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        customer = self._customer(a)
+        a.done()
+        if customer.status == "closed":
+            raise a.error("customer", f"customer {customer.id} is already closed")
+        problems = []
+        open_accounts = [f"{x.id} ({x.kind})" for x in self._accounts_of(customer.id) if x.status != "closed"]
+        if open_accounts:
+            problems.append(f"open account(s) {', '.join(open_accounts)}: close them first")
+        active = sorted(c.id for c in self.state.cards.values()
+                        if c.customer_id == customer.id and c.status == CardStatus.ACTIVE)
+        if active:
+            problems.append(f"active card(s) {', '.join(active)}: block them first")
+        line = self._line_of(customer.id)
+        # With every card account closed at a zero balance the line owes nothing; a reversal that reached a
+        # closed account since would show here, and the money must be settled before the line closes.
+        if line is not None and (line.owed or line.held):
+            problems.append(f"credit line {line.id} has {line.owed} owed and {line.held} held {line.currency}")
+        if problems:
+            raise a.error("customer", f"customer {customer.id} cannot be closed: {'; '.join(problems)}")
+        customer.status = "closed"
+        effects.add(customer)
+        if line is not None and line.status != "closed":
+            line.status = "closed"
+            effects.add(line)
+        return self._customer_view(customer)
+
     # ------------------------------------------------------------------------------------ accounts
 
     @_command("account.open")
@@ -529,6 +569,40 @@ class CellCommands:
         effects.add(account)
         return self._account_view(account)
 
+    @_command("account.close")
+    async def _account_close(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        account = self._account(a)
+        a.done()
+        if account.status == "closed":
+            raise a.error("account", f"account {account.id} is already closed")
+        problems = self._close_problems(account)
+        if problems:
+            raise a.error("account", f"account {account.id} cannot be closed: {'; '.join(problems)}")
+        account.status = "closed"
+        effects.add(account)
+        return self._account_view(account)
+
+    def _close_problems(self, account: Account) -> list[str]:
+        """Why ``account`` cannot be closed now (empty: it can)."""
+        problems = []
+        if account.ledger_balance:
+            what = ("withdraw or transfer it" if account.kind in DEBIT_KINDS else
+                    "pay it" if account.ledger_balance < 0 else "refund it")
+            problems.append(f"its ledger balance is {account.ledger_balance} {account.currency} ({what} first)")
+        holds = [h for h in self.state.holds.values() if h.account_id == account.id]
+        if holds or account.held:
+            problems.append(f"{len(holds)} open hold(s) of {account.held} {account.currency} (wait for their "
+                            "completion, reversal or expiry)")
+        # A plan still to bill posts its installments to this account (processors.installments).
+        plans = sorted(p.id for p in self.state.plans.values() if p.account_id == account.id and p.status == "active")
+        if plans:
+            problems.append(f"installment plan(s) {', '.join(plans)} still to be billed")
+        cards = sorted(c.id for c in self.state.cards.values() if c.status == CardStatus.ACTIVE
+                       and (c.account_id == account.id or account.id in c.accounts.values()))
+        if cards:
+            problems.append(f"active card(s) {', '.join(cards)} use it (block them first)")
+        return problems
+
     # ------------------------------------------------------------------------------------ cards
 
     def _expiry(self, a: _Args, product: Product) -> str:
@@ -643,6 +717,22 @@ class CellCommands:
         today = self._now().date()
         return card.expiry < f"{today.year % 100:02d}{today.month:02d}"
 
+    def _check_not_closed(self, a: _Args, card: Card) -> None:
+        """Refuse to bring back a card (activate, unblock, replace) whose customer or default account is closed:
+        a closed account takes no more card transactions."""
+        customer = self.state.customers.get(card.customer_id)
+        if customer is not None and customer.status == "closed":
+            raise a.error("card", f"card {card.id}: customer {customer.id} is closed")
+        account = self.state.accounts.get(card.account_id)
+        if account is not None and account.status == "closed":
+            raise a.error("card", f"card {card.id}: its account {account.id} is closed")
+
+    def _open_links(self, card: Card) -> dict[str, str]:
+        """The card's DE 3 account-type links without the accounts closed since it was issued."""
+        accounts = self.state.accounts
+        return {kind: x for kind, x in card.accounts.items()
+                if x not in accounts or accounts[x].status != "closed"}
+
     def _update(self, card: Card, effects: Effects, **changes: Any) -> dict[str, Any]:
         for name, value in changes.items():
             setattr(card, name, value)
@@ -657,6 +747,7 @@ class CellCommands:
             raise a.error("card", f"card {card.id} is {card.status.value}, only an inactive card is activated")
         if self._expired(card):
             raise a.error("card", f"card {card.id} expired ({card.expiry})")
+        self._check_not_closed(a, card)
         return self._update(card, effects, status=CardStatus.ACTIVE, status_reason="")
 
     @_command("card.block")
@@ -682,6 +773,7 @@ class CellCommands:
         if card.status != CardStatus.BLOCKED:
             hint = " (lost and stolen cards are replaced)" if card.status in BLOCK_STATUSES else ""
             raise a.error("card", f"card {card.id} is {card.status.value}, not blocked{hint}")
+        self._check_not_closed(a, card)
         # Rows blocked before the field existed have no recorded status: they were active (the old rule).
         restored = CardStatus(card.status_before_block) if card.status_before_block else CardStatus.ACTIVE
         return self._update(card, effects, status=restored, status_reason="", status_before_block="")
@@ -699,6 +791,7 @@ class CellCommands:
         a.done()
         if old.status == CardStatus.REPLACED:
             raise a.error("card", f"card {old.id} was already replaced")
+        self._check_not_closed(a, old)
         if new_number:
             pan, pan_seq = self._new_pan(a, product, old.bin if old.bin in product.bins else product.bins[0])
         else:
@@ -715,7 +808,7 @@ class CellCommands:
                 later = installments.add_months(date(2000 + int(expiry[:2]), int(expiry[2:]), 1), 1)
                 expiry = f"{later.year % 100:02d}{later.month:02d}"
         # Checks done: change state.
-        new = self._new_card(pan, old.customer_id, product, expiry, activate, old.account_id, dict(old.accounts),
+        new = self._new_card(pan, old.customer_id, product, expiry, activate, old.account_id, self._open_links(old),
                              effects)
         new.replaces = old.id
         new.limits = {channel: dict(values) for channel, values in old.limits.items()}
@@ -820,6 +913,36 @@ class CellCommands:
         line = self._line(a)
         a.done()
         return self._line_view(line)
+
+    @_command("credit.payment")
+    async def _credit_payment(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        """The cardholder pays money into a card account: the account's balance rises, and the line's ``owed``
+        falls through the one rule of :func:`processors.credit.line_posted` (``installments.new_posting``).
+
+        A payment above what is owed is accepted and leaves the line in credit (``owed`` negative; no extra
+        open-to-buy, :mod:`processors.credit`). ``cash_owed`` follows the same rule: it is only lowered when
+        ``owed`` falls below it, i.e. a payment goes to purchases before cash advances (documented choice)."""
+        account = self._account(a)
+        amount = a.integer("amount", low=1)
+        reference = self._reference(a, "payment")
+        a.done()
+        if account.kind != "credit":
+            raise a.error("account", f"account {account.id} is a {account.kind} account; payments go to credit "
+                          "card accounts (deposits to checking or savings)")
+        if account.status == "closed":
+            raise a.error("account", f"account {account.id} is closed")
+        line = self.state.credit_lines.get(account.credit_line_id or "")
+        if line is None:
+            raise a.error("account", f"credit account {account.id} has no credit line")
+        # Checks done: change state. A frozen account or suspended line still takes payments.
+        txn = self._manual_txn("payment", reference, TxnType.DEPOSIT, account, amount, effects)
+        posting = installments.new_posting(self.state, effects, txn.id, txn.created_at, f"payment {reference}",
+                                           account.currency, [(account.id, amount), (GL_PAYMENTS, -amount)])
+        txn.posting_id = posting.id
+        self._record(txn, effects)
+        return {**self._account_view(account), "txn": txn.id, "posting": posting.id, "line": line.id,
+                "owed": line.owed, "cash_owed": line.cash_owed, "open_to_buy": line.open_to_buy,
+                "cash_open_to_buy": line.cash_open_to_buy}
 
     @_command("credit.installments")
     async def _credit_installments(self, a: _Args, effects: Effects) -> dict[str, Any]:

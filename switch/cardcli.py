@@ -61,13 +61,16 @@ def _run(cfg: NodeConfig, cell: int, name: str, args: dict[str, Any]) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
-def _cell_of(identifier: str, cfg: NodeConfig) -> int:
-    """The cell of a PAN, an id (customer, account, line, card) or ``ref:<bank reference>``."""
+def _cell_of(identifier: str, cfg: NodeConfig, *, account: bool = False) -> int:
+    """The cell of a PAN, an id (customer, account, line, card) or ``ref:<bank reference>``; with ``account``,
+    also of ``ref:<bank reference>/<kind>`` (the customer's account of that kind, processors.commands), whose
+    cell is the customer's: the reference before the last ``/``."""
     from processors.cardnumber import CardNumberError, cell_for_external_ref, cell_of_id, cell_of_pan, is_pan
 
     try:
         if identifier.startswith("ref:"):
-            return cell_for_external_ref(identifier[4:], _cells(cfg).count)
+            ref = identifier[4:].rpartition("/")[0] if account and "/" in identifier else identifier[4:]
+            return cell_for_external_ref(ref, _cells(cfg).count)
         return cell_of_pan(identifier) if identifier.isdigit() and is_pan(identifier) else cell_of_id(identifier)
     except CardNumberError as exc:
         raise click.ClickException(str(exc)) from None
@@ -178,10 +181,20 @@ def customers_show(conf: Path, customer: str, as_json: bool) -> None:
     _show(_run(cfg, _cell_of(customer, cfg), "customer.show", {"customer": customer}), as_json)
 
 
+@customers.command("close")
+@conf_option
+@click.argument("customer")
+@json_option
+def customers_close(conf: Path, customer: str, as_json: bool) -> None:
+    """Close a customer whose accounts are all closed and who has no active card (closes the credit line)."""
+    cfg = _config(conf)
+    _show(_run(cfg, _cell_of(customer, cfg), "customer.close", {"customer": customer}), as_json)
+
+
 # -- accounts -------------------------------------------------------------------------------------------
 @click.group("accounts")
 def accounts() -> None:
-    """Open, fund and show accounts."""
+    """Open, fund, show and close accounts."""
 
 
 @accounts.command("open")
@@ -207,7 +220,7 @@ def accounts_open(conf: Path, customer: str, kind: str, product: str, currency: 
 def accounts_show(conf: Path, account: str, as_json: bool) -> None:
     """Balances (ledger, held, available) and open holds of an account."""
     cfg = _config(conf)
-    _show(_run(cfg, _cell_of(account, cfg), "account.show", {"account": account}), as_json)
+    _show(_run(cfg, _cell_of(account, cfg, account=True), "account.show", {"account": account}), as_json)
 
 
 @accounts.command("deposit")
@@ -219,10 +232,20 @@ def accounts_show(conf: Path, account: str, as_json: bool) -> None:
 def accounts_deposit(conf: Path, account: str, amount: str, reference: str, as_json: bool) -> None:
     """Post a branch cash deposit to an account (a balanced posting against GL:CASH)."""
     cfg = _config(conf)
-    cell = _cell_of(account, cfg)
+    cell = _cell_of(account, cfg, account=True)
     currency = _currency(cfg, cell, "account.show", {"account": account})
     args = {"account": account, "amount": _minor(amount, currency), "reference": reference}
     _show(_run(cfg, cell, "account.deposit", args), as_json)
+
+
+@accounts.command("close")
+@conf_option
+@click.argument("account")
+@json_option
+def accounts_close(conf: Path, account: str, as_json: bool) -> None:
+    """Close an account: refused while it has a balance, open holds, installments to bill or active cards."""
+    cfg = _config(conf)
+    _show(_run(cfg, _cell_of(account, cfg, account=True), "account.close", {"account": account}), as_json)
 
 
 # -- cards ----------------------------------------------------------------------------------------------
@@ -421,7 +444,7 @@ def cards_set_limits(conf: Path, card: str, channel: str, per_txn: str | None, d
 # -- credit ---------------------------------------------------------------------------------------------
 @click.group("credit")
 def credit() -> None:
-    """Credit lines (customer-level limits shared by all their cards) and installment plans."""
+    """Credit lines (customer-level limits shared by all their cards), payments and installment plans."""
 
 
 @credit.command("show")
@@ -455,6 +478,21 @@ def credit_set_limit(conf: Path, customer: str, limit: str | None, cash_limit: s
     _show(_run(cfg, cell, "credit.set_limit", args), as_json)
 
 
+@credit.command("pay")
+@conf_option
+@click.argument("account")
+@click.option("--amount", required=True, help="in major units, e.g. 100.00")
+@click.option("--reference", required=True, help="the payment's reference (used once: a repeat is refused)")
+@json_option
+def credit_pay(conf: Path, account: str, amount: str, reference: str, as_json: bool) -> None:
+    """Post a cardholder's payment to a credit card account: what the line owes falls, open-to-buy rises."""
+    cfg = _config(conf)
+    cell = _cell_of(account, cfg, account=True)
+    currency = _currency(cfg, cell, "account.show", {"account": account})
+    args = {"account": account, "amount": _minor(amount, currency), "reference": reference}
+    _show(_run(cfg, cell, "credit.payment", args), as_json)
+
+
 @credit.command("installments")
 @conf_option
 @click.argument("account")
@@ -469,7 +507,7 @@ def credit_installments(conf: Path, account: str, txn: str, count: int, rate_bp:
     args: dict[str, Any] = {"account": account, "txn": txn, "count": count}
     if rate_bp is not None:
         args["rate_bp"] = rate_bp
-    _show(_run(cfg, _cell_of(account, cfg), "credit.installments", args), as_json)
+    _show(_run(cfg, _cell_of(account, cfg, account=True), "credit.installments", args), as_json)
 
 
 # -- ledger ---------------------------------------------------------------------------------------------

@@ -4,15 +4,18 @@ cells stopped (commands run in-process under each cell's lock). Every output is 
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from hsm.terminal import TestPinPad
+from processors.cardnumber import cell_for_external_ref
 from processors.catalog_file import load_catalog
 from switch.cli import main
 
@@ -53,12 +56,12 @@ class Cli:
 
     def fields(self, *args: str) -> dict[str, str]:
         out = self(*args).output
-        return dict(line.split(None, 1) if " " in line.strip() else (line.strip(), "")
-                    for line in out.splitlines() if line.strip())
+        pairs = (line.strip().partition(" ") for line in out.splitlines() if line.strip())
+        return {key: value.strip() for key, _, value in pairs}
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
+def cli(tmp_path: Path) -> Iterator[Cli]:
     (tmp_path / "node.toml").write_text(NODE.format(var=tmp_path / "var"))
     shutil.copy(DEMO / "products.toml", tmp_path / "products.toml")
     (tmp_path / "routes.toml").write_text('default = "cell"\n[destinations.cell]\nlinks = ["cell-00"]\n')
@@ -145,6 +148,55 @@ def test_credit_line_and_installments(cli: Cli) -> None:
     cli("credit", "set-limit", customer, "--limit", "2000", "--cash-limit", "300")
     assert '"limit": 200000' in cli("credit", "show", "ref:CIF-0003", "--json").output
     cli("credit", "set-limit", customer, "--limit", "-5", ok=False)
+
+
+def test_credit_payment_lowers_owed_and_raises_open_to_buy(cli: Cli) -> None:
+    cli("cell", "seed")  # Erin (cell 01): a 1,200.00 purchase converted into installments, all owed
+    before = json.loads(cli("credit", "show", "ref:DEMO-ERIN", "--json").output)
+    assert before["owed"] > 10_000
+    paid = json.loads(cli("credit", "pay", "ref:DEMO-ERIN/credit", "--amount", "100.00", "--reference", "PAY-1",
+                          "--json").output)
+    assert paid["owed"] == before["owed"] - 10_000 and paid["open_to_buy"] == before["open_to_buy"] + 10_000
+    after = json.loads(cli("credit", "show", "ref:DEMO-ERIN", "--json").output)
+    assert (after["owed"], after["open_to_buy"]) == (paid["owed"], paid["open_to_buy"])
+    assert "already used for a payment" in cli("credit", "pay", "ref:DEMO-ERIN/credit", "--amount", "100.00",
+                                               "--reference", "PAY-1", ok=False).output
+    assert "must be 1.." in cli("credit", "pay", "ref:DEMO-ERIN/credit", "--amount", "0", "--reference", "PAY-2",
+                                ok=False).output
+    assert "payments go to credit card accounts" in cli("credit", "pay", "ref:DEMO-ALICE/checking", "--amount", "1",
+                                                        "--reference", "PAY-3", ok=False).output
+    assert json.loads(cli("credit", "show", "ref:DEMO-ERIN", "--json").output) == after
+    assert "cell 01: OK" in cli("ledger", "check").output
+
+
+def test_close_accounts_and_customers(cli: Cli) -> None:
+    # A reference whose "<ref>/savings" would hash to the other cell: the CLI must find the customer's cell.
+    ref = next(f"CIF-C{n}" for n in range(100)
+               if cell_for_external_ref(f"CIF-C{n}", 2) != cell_for_external_ref(f"CIF-C{n}/savings", 2))
+    customer = cli.fields("customers", "open", "--name", "Di Example", "--ref", ref)["customer"]
+    checking = cli.fields("accounts", "open", "--customer", customer, "--kind", "checking",
+                          "--product", "debit-classic")["account"]
+    cli("accounts", "open", "--customer", customer, "--kind", "savings", "--product", "debit-classic")
+    cli("accounts", "deposit", checking, "--amount", "10.00", "--reference", "dep-1")
+    refused = cli("accounts", "close", checking, ok=False).output
+    assert "cannot be closed: its ledger balance is 1000 USD" in refused
+    assert cli.fields("accounts", "show", checking)["status"] == "active"
+    savings = cli.fields("accounts", "close", f"ref:{ref}/savings")
+    assert savings["status"] == "closed"
+    assert "is closed" in cli("accounts", "deposit", savings["account"], "--amount", "1", ok=False).output
+    refused = cli("customers", "close", customer, ok=False).output
+    assert f"open account(s) {checking} (checking)" in refused
+    assert cli.fields("customers", "show", customer)["status"] == "active"
+
+    empty = cli.fields("customers", "open", "--name", "Ed Example", "--ref", "CIF-C-EMPTY")["customer"]
+    account = cli.fields("accounts", "open", "--customer", empty, "--kind", "checking",
+                         "--product", "debit-classic")["account"]
+    assert cli.fields("accounts", "close", account)["status"] == "closed"
+    assert cli.fields("customers", "close", "ref:CIF-C-EMPTY")["status"] == "closed"
+    assert "already closed" in cli("customers", "close", empty, ok=False).output
+    assert "is closed" in cli("accounts", "open", "--customer", empty, "--kind", "savings", "--product",
+                              "debit-classic", ok=False).output
+    assert "OK" in cli("ledger", "check").output
 
 
 def test_issue_batch_from_csv(cli: Cli, tmp_path: Path) -> None:

@@ -48,6 +48,9 @@ FAILING: list[tuple[str, dict[str, Any]]] = [
     ("account.deposit", {"account": "ref:DEMO-ALICE/checking", "amount": 10, "reference": "z", "extra": 1}),
     ("account.post", {"account": "ref:DEMO-CAROL/checking", "amount": 501, "reference": "too-much"}),
     ("account.set_pricing", {"account": "ref:DEMO-ALICE/checking", "item": "overdraft", "value": -1}),
+    ("account.close", {"account": "ref:DEMO-ALICE/checking"}),  # a balance and an active card
+    ("customer.close", {"customer": "ref:DEMO-CAROL"}),  # an open account
+    ("credit.payment", {"account": "ref:DEMO-ALICE/savings", "amount": 100, "reference": "pay"}),  # not credit
     ("card.issue", {"customer": "ref:DEMO-ALICE", "product": "credit-gold"}),  # no credit account
     ("card.issue", {"customer": "ref:DEMO-ALICE", "product": "debit-classic", "vanity": "1000001"}),  # taken
     ("card.issue", {"customer": "ref:DEMO-ALICE", "product": "debit-classic", "expiry": "2001"}),
@@ -134,6 +137,10 @@ COMMAND = st.one_of(
                            "limit": AMOUNTS}),
     st.fixed_dictionaries({"name": st.just("credit.installments"), "account": st.sampled_from(ACCOUNTS),
                            "txn": st.sampled_from(["ref:p", "ref:q", "M00-1"]), "count": st.sampled_from([1, 2, 6])}),
+    st.fixed_dictionaries({"name": st.just("credit.payment"), "account": st.sampled_from(ACCOUNTS),
+                           "amount": AMOUNTS, "reference": st.sampled_from(["r", "s"])}),
+    st.fixed_dictionaries({"name": st.just("account.close"), "account": st.sampled_from(ACCOUNTS)}),
+    st.fixed_dictionaries({"name": st.just("customer.close"), "customer": st.sampled_from(REFS)}),
     st.fixed_dictionaries({"name": st.just("credit.bill_installments"),
                            "day": st.sampled_from(["2026-03-15", "2026-05-20", "2027-12-31", "bad"])}),
 )
