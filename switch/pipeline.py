@@ -10,6 +10,8 @@ Every request gets exactly one response:
 - a PIN block that the HSM cannot decipher under the source's key gets 55; no HSM answer, 96;
 - no usable link, or no answer within the destination's timeout, gets 91; a financial request that was sent
   and not answered is reversed through the store-and-forward queue (0400, repeated as 0401);
+- unless the destination's stand-in policy covers the request: then the switch approves it (00, its own
+  approval code) and queues an advice (0120/0220, or 0121/0221 if the original was sent) instead of a reversal;
 - advices and reversals (which the receiver must accept, ISO 8583 MTI rules) that cannot be delivered now are
   accepted by the switch (00) and queued for delivery.
 """
@@ -17,6 +19,7 @@ Every request gets exactly one response:
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,8 +35,14 @@ from switch.links.connection import Connection, ConnectionClosed
 from switch.links.mux import DuplicateKeyError
 from switch.links.outbound import LinkDown, OutboundLink, transmission_time
 from switch.message import Message
-from switch.reversal import REASON_TIMEOUT, REASON_UNDELIVERED, build_reversal, repeat_mti
-from switch.routing import RouteDecision, RouteQuery, RoutingTable
+from switch.reversal import (
+    REASON_TIMEOUT,
+    REASON_UNDELIVERED,
+    build_reversal,
+    build_stand_in_advice,
+    repeat_mti,
+)
+from switch.routing import RouteDecision, RouteQuery, RoutingTable, StandIn
 from switch.wire.framing import Frame
 
 if TYPE_CHECKING:
@@ -232,11 +241,56 @@ async def _unavailable(node: Node, x: Exchange) -> None:
         x.outcome = "stored"
         x.notes.append("held in store-and-forward")
         return
+    # Only here, after the destination failed: the hot path never looks at the stand-in policy.
+    stand_in = _stand_in_policy(x)
+    covered = stand_in is not None and stand_in.covers(msg.mti, msg.processing_code, msg.currency, msg.amount,
+                                                       52 in msg.fields)
+    if covered and destination is not None and await _stand_in(node, x, destination):
+        return
     x.response = x.scheme.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)
     x.outcome = "timeout" if x.sent_upstream else "unavailable"
     if x.sent_upstream and destination is not None and msg.mti_class in "12":
         # The destination may have approved it: reverse so the cardholder is not charged for a 91.
         await _queue_reversal(node, x, build_reversal(msg, REASON_TIMEOUT, transmission_time=transmission_time()))
+
+
+def _stand_in_policy(x: Exchange) -> StandIn | None:
+    destination = x.decision.destination if x.decision is not None else None
+    return destination.stand_in if destination is not None else None
+
+
+def stand_in_approval_code() -> str:
+    """Field 38 (an6) of a stand-in approval: "S" and five random digits, so the acquirer, the journal and the
+    issuer's advice all show at a glance that the switch approved it, not the issuer."""
+    return f"S{secrets.randbelow(100_000):05d}"
+
+
+async def _stand_in(node: Node, x: Exchange, destination: str) -> bool:
+    """Approve ``x`` on the issuer's behalf (DESIGN.md section 5, stand-in): queue the advice, then answer 00.
+
+    The advice is durable before the approval is decided, so the issuer always hears of what the switch
+    approved; if it cannot be queued, the switch does not approve (False: 91 and a reversal as without
+    stand-in). If the original was sent and went unanswered, the issuer may have processed it: the advice is
+    the repeat (0121/0221) and no reversal is sent, because the advice is authoritative (ISO 8583:1987) and
+    the issuer recognises the original it already approved by field 90 (original MTI, STAN, transmission
+    time), so it does not apply the amount twice, and applies it if it declined or never saw the original.
+    """
+    msg = x.request
+    code = stand_in_approval_code()
+    advice = build_stand_in_advice(msg, code, repeat=x.sent_upstream)
+    try:
+        await node.saf_enqueue(destination, advice, msg.meta.trace_id)
+    except Exception as exc:
+        log.error("exchange %s: stand-in advice not queued for %s (%s); answering 91", msg.meta.trace_id,
+                  destination, type(exc).__name__)
+        return False
+    x.response = x.scheme.make_response(msg, ResponseCode.APPROVED)
+    x.response.fields[38] = code
+    x.outcome = "stand_in"
+    x.notes.append(f"stand-in: approved by the switch, {advice.mti} queued")
+    log.info("exchange %s: stand-in approval %s for %s (pan %s, amount %s), %s queued", msg.meta.trace_id,
+             code, destination, msg.masked_pan, msg.amount, advice.mti)
+    return True
 
 
 async def _queue_reversal(node: Node, x: Exchange, reversal: Message) -> None:
@@ -284,8 +338,9 @@ async def _finish(node: Node, x: Exchange) -> None:
 
 
 async def _reverse_if_approved(node: Node, x: Exchange, reason: str) -> None:
-    """Reverse an approval the acquirer will not see."""
-    if x.outcome != "approved" or x.link is None or x.request.mti_class not in "12":
+    """Reverse an approval the acquirer will not see (the issuer's, or the switch's own in stand-in: its
+    advice is already queued ahead of the reversal, so the issuer applies one and then undoes it)."""
+    if x.outcome not in ("approved", "stand_in") or x.link is None or x.request.mti_class not in "12":
         return
     approval = x.response.text(38) if x.response else None
     await _queue_reversal(node, x, build_reversal(x.request, reason, approval, transmission_time()))

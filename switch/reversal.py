@@ -1,4 +1,4 @@
-"""Building reversals and store-and-forward payloads (sans-I/O).
+"""Building reversals, stand-in advices and store-and-forward payloads (sans-I/O).
 
 ISO 8583:1987: a reversal (0400, repeated as 0401) carries the original's identifying fields and, in field 90,
 the original data elements: original MTI (4) + STAN (6) + transmission date/time (10) + acquiring institution
@@ -45,6 +45,30 @@ def build_reversal(original: Message, reason: str, approval_code: str | None = N
     fields[39] = reason
     fields[90] = original_data_elements(original)
     return Message("0400", fields)
+
+
+def build_stand_in_advice(original: Message, approval_code: str, *, repeat: bool) -> Message:
+    """The advice reporting a stand-in approval of ``original`` (an 0100 or 0200) to its issuer.
+
+    ISO 8583:1987: an advice (MTI function digit 2) tells the receiver of something already done; it is not
+    declined, only acknowledged, and the issuer applies it as authoritative. 0100 -> 0120, 0200 -> 0220, with
+    the original's identifying fields, field 38 the switch's approval code and field 39 "00" (the answer the
+    acquirer got). Field 90 names the original (MTI, STAN, transmission time, acquirer, forwarder), so an
+    issuer that did receive and approve the original finds it and does not apply the amount twice.
+
+    ``repeat``: the original was sent and not answered, so the issuer may have it. The advice then goes out
+    as the repeat (0121/0221), as a held advice would, telling the issuer to check for an earlier copy.
+    No proprietary stand-in indicator is added: ISO 8583:1987 has none (field 60 is reserved for national
+    use and means something different on every network); the "S" approval code marks it for people.
+    """
+    fields: dict[int, FieldValue] = {n: original.fields[n] for n in _REVERSAL_FIELDS if n in original.fields}
+    if 2 not in fields and original.pan:
+        fields[2] = original.pan  # the PAN came in track 2, which an advice must not carry
+    fields[38] = approval_code
+    fields[39] = "00"
+    fields[90] = original_data_elements(original)
+    mti = original.mti[:2] + "2" + ("1" if repeat else "0")
+    return Message(mti, fields)
 
 
 def repeat_mti(mti: str) -> str:

@@ -84,7 +84,10 @@ class SafForwarder:
             return True
         if item.attempts > 0:
             msg.mti = repeat_mti(msg.mti)
-        msg.fields[7] = transmission_time()
+        # A repeat is the original message with only the MTI changed (ISO 8583 repeat messages): DE 7 stays as
+        # it was queued, so the receiver's duplicate check (DE 11 + 7 + 41 + 32) recognises the repeat and does
+        # not apply an advice or reversal twice when only its answer was lost.
+        msg.fields.setdefault(7, transmission_time())
         # The attempt is recorded before the send: if the node stops while it is in flight, the next life
         # sends the repeat MTI, as the destination may already have seen the original.
         now = now_utc()

@@ -15,6 +15,7 @@ The file format is documented in ``conf/examples/routes.toml``.
 from switch.routing.model import (
     DEFAULT_ROUTE,
     NO_ROUTE_CODE,
+    STAND_IN_MTIS,
     STRATEGIES,
     UNROUTED,
     BinEntry,
@@ -22,6 +23,7 @@ from switch.routing.model import (
     Route,
     RouteDecision,
     RouteQuery,
+    StandIn,
 )
 from switch.routing.parse import load_routes, parse_routes
 from switch.routing.pool import PoolSelector
@@ -30,6 +32,7 @@ from switch.routing.table import RoutingTable
 __all__ = [
     "DEFAULT_ROUTE",
     "NO_ROUTE_CODE",
+    "STAND_IN_MTIS",
     "STRATEGIES",
     "UNROUTED",
     "BinEntry",
@@ -39,6 +42,7 @@ __all__ = [
     "RouteDecision",
     "RouteQuery",
     "RoutingTable",
+    "StandIn",
     "load_routes",
     "parse_routes",
 ]

@@ -52,14 +52,56 @@ class RouteQuery:
         )
 
 
+# Stand-in covers only the two request MTIs that have an advice to report it with (ISO 8583:1987 MTI
+# function digit 2): 0100 -> 0120 authorization advice, 0200 -> 0220 financial transaction advice.
+STAND_IN_MTIS: Final[tuple[str, ...]] = ("0100", "0200")
+
+
+@dataclass(frozen=True, slots=True)
+class StandIn:
+    """A destination's stand-in (STIP) policy: what the switch may approve on the issuer's behalf when the
+    destination is down or silent past its timeout (DESIGN.md section 5).
+
+    A request is covered when its MTI is in ``mtis``, the transaction type (field 3, first two digits) in
+    ``processing_codes``, field 49 equals ``currency`` and field 4 is at most ``max_amount`` minor units of that
+    currency. A request carrying a PIN block (field 52) is never covered: the switch holds no PIN verification
+    data for the issuer, and approving an unverified PIN would turn every wrong PIN into an approval.
+    """
+
+    max_amount: int
+    mtis: tuple[str, ...]
+    processing_codes: tuple[str, ...]
+    currency: str
+
+    def covers(self, mti: str, processing_code: str | None, currency: str | None, amount: int | None,
+               has_pin: bool) -> bool:
+        """Pure: whether this policy lets the switch approve the request itself."""
+        return (
+            not has_pin
+            and mti in self.mtis
+            and processing_code is not None
+            and processing_code[:2] in self.processing_codes
+            and currency == self.currency
+            and amount is not None
+            and 0 <= amount <= self.max_amount
+        )
+
+    def text(self) -> str:
+        """One line for ``routes show`` and the reload diff."""
+        return (f"stand-in {', '.join(self.mtis)} type {', '.join(self.processing_codes)} up to "
+                f"{self.max_amount} (minor units of {self.currency})")
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where a route sends requests: one link, or a pool of links chosen by ``strategy``."""
+    """Where a route sends requests: one link, or a pool of links chosen by ``strategy``; ``stand_in`` is
+    the policy for when none of them answers (None: no stand-in, the switch answers 91)."""
 
     name: str
     links: tuple[str, ...]
     strategy: Strategy
     timeout_ms: int | None = None
+    stand_in: StandIn | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,22 @@ from switch.errors import ConfigError
 from switch.routing.bins import first_overlap
 from switch.routing.locate import KeyLines, dotted, locate_keys
 from switch.routing.locate import Path as KeyPath
-from switch.routing.model import ACTIONS, STRATEGIES, Action, BinEntry, Destination, Route, Strategy
+from switch.routing.model import (
+    ACTIONS,
+    STAND_IN_MTIS,
+    STRATEGIES,
+    Action,
+    BinEntry,
+    Destination,
+    Route,
+    StandIn,
+    Strategy,
+)
 from switch.routing.table import RoutingTable
 
 TOP_KEYS = ("default", "destinations", "routes")
-DESTINATION_KEYS = ("links", "strategy", "timeout_ms")
+DESTINATION_KEYS = ("links", "strategy", "timeout_ms", "stand_in")
+STAND_IN_KEYS = ("max_amount", "mti", "processing_codes", "currency")
 ROUTE_KEYS = (
     "name", "bins", "processing_codes", "mti_classes", "source_links", "currencies",
     "amount_min", "amount_max", "destination", "action",
@@ -37,6 +48,7 @@ ROUTE_KEYS = (
 MAX_BIN_DIGITS = 11
 MAX_PROCESSING_CODE_DIGITS = 6  # field 3: transaction type (2), from account (2), to account (2)
 MAX_TIMEOUT_MS = 600_000
+MAX_AMOUNT = 999_999_999_999  # field 4 is n12 (ISO 8583:1987)
 # ISO 8583:1987 message classes (second MTI digit); 0 and 9 are reserved for ISO use.
 MTI_CLASSES = ("1", "2", "3", "4", "5", "6", "7", "8")
 
@@ -198,7 +210,30 @@ class _Checker:
         timeout = None
         if "timeout_ms" in raw:
             timeout = self.integer(raw["timeout_ms"], (*path, "timeout_ms"), 1, MAX_TIMEOUT_MS)
-        return Destination(name, links, strategy, timeout)
+        stand_in = self.stand_in(raw["stand_in"], (*path, "stand_in")) if "stand_in" in raw else None
+        return Destination(name, links, strategy, timeout, stand_in)
+
+    def stand_in(self, raw: object, path: KeyPath) -> StandIn:
+        """Every key is required: a policy that approves money on the issuer's behalf is spelled out."""
+        if not isinstance(raw, dict):
+            self.fail(path, f"expected a table (stand_in = {{ max_amount = ..., ... }}), got {_kind(raw)}")
+        self.keys(raw, path, STAND_IN_KEYS)
+        for key in STAND_IN_KEYS:
+            if key not in raw:
+                self.fail(path, f'missing key "{key}"')
+        mtis = self.strings(raw["mti"], (*path, "mti"), "MTI strings")
+        for i, mti in enumerate(mtis):
+            if mti not in STAND_IN_MTIS:
+                self.fail((*path, "mti", i), f"stand-in applies to {' and '.join(STAND_IN_MTIS)} (the requests an "
+                                             f"advice can report), not {mti!r}")
+        codes = self.digit_codes(raw["processing_codes"], (*path, "processing_codes"),
+                                 "transaction type (field 3, first two digits)", range(2, 3))
+        currency = self.string(raw["currency"], (*path, "currency"), 'an ISO 4217 numeric code such as "840"')
+        if not (len(currency) == 3 and currency.isascii() and currency.isdigit()):
+            self.fail((*path, "currency"), f"currency (ISO 4217 numeric) must be 3 digits, not {currency!r}")
+        # Minor units of ``currency``, as field 4 carries them; 0 would approve nothing but free requests.
+        amount = self.integer(raw["max_amount"], (*path, "max_amount"), 1, MAX_AMOUNT)
+        return StandIn(amount, tuple(mtis), codes, currency)
 
     def strategy(self, value: object, path: KeyPath, links: int) -> Strategy:
         if value is None:

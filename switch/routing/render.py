@@ -38,10 +38,7 @@ def canonical_form(
 ) -> dict[str, object]:
     return {
         "default": default.name if default is not None else None,
-        "destinations": {
-            name: {"links": list(d.links), "strategy": d.strategy, "timeout_ms": d.timeout_ms}
-            for name, d in sorted(destinations.items())
-        },
+        "destinations": {name: _destination_form(d) for name, d in sorted(destinations.items())},
         "routes": [
             {
                 "name": r.name,
@@ -60,10 +57,21 @@ def canonical_form(
     }
 
 
+def _destination_form(d: Destination) -> dict[str, object]:
+    form: dict[str, object] = {"links": list(d.links), "strategy": d.strategy, "timeout_ms": d.timeout_ms}
+    if d.stand_in is not None:
+        # Only when set, so the digest of a table without stand-in is what it was before stand-in existed.
+        s = d.stand_in
+        form["stand_in"] = {"max_amount": s.max_amount, "mti": sorted(s.mtis),
+                            "processing_codes": sorted(s.processing_codes), "currency": s.currency}
+    return form
+
+
 # -- describe ---------------------------------------------------------------------------------------
 def _destination_text(d: Destination) -> str:
     timeout = f", timeout {d.timeout_ms} ms" if d.timeout_ms is not None else ""
-    return f"{d.strategy}: {', '.join(d.links)}{timeout}"
+    stand_in = f"; {d.stand_in.text()}" if d.stand_in is not None else ""
+    return f"{d.strategy}: {', '.join(d.links)}{timeout}{stand_in}"
 
 
 def _outcome(route: Route) -> str:

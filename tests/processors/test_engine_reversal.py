@@ -8,6 +8,7 @@ import pytest
 
 from processors.model import CardStatus, Hold, HoldStatus, Txn, TxnStatus
 from processors.state import CellState
+from switch.message import Message
 from tests.processors.engine_kit import (
     DEBIT_PAN,
     FOREIGN_ACQUIRER,
@@ -334,3 +335,16 @@ def test_financial_request_without_currency_is_13(world: World) -> None:
     assert world.account(CHECKING).ledger_balance == 100_000
     inquiry = world.handle(request("0200", "301000", None, f49=""))  # an inquiry has no amount to price
     assert inquiry.response is not None and inquiry.response[39] == "00"
+
+
+def test_repeated_stand_in_advice_is_acknowledged_not_posted_twice(world: World) -> None:
+    # The switch stood in for a purchase this cell never saw; its 0230 got lost, so the 0221 repeat follows
+    # (an identical message but for the MTI, as the switch's store-and-forward sends repeats).
+    never_seen = request("0200", "000000", 1_500)
+    advice = request("0220", "000000", 1_500, f90=de90(never_seen), f38="S12345", f11=str(never_seen[11]))
+    first = world.handle(advice)
+    assert first.response is not None and first.response[39] == "00"
+    assert world.account(CHECKING).ledger_balance == 100_000 - 1_500
+    repeat = world.handle(Message("0221", dict(advice.fields)))
+    assert repeat.response is not None and repeat.response[39] == "00"
+    assert world.account(CHECKING).ledger_balance == 100_000 - 1_500  # applied once
