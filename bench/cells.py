@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.nodeconf import NODE_HEAD_TOML
 from bench.scenarios import BenchCard
 from switch.cells.config import CellsConfig
 
@@ -70,27 +71,7 @@ credit_limit = {credit_limit}
 cash_limit = {credit_limit}
 """
 
-NODE_TOML = """\
-# Benchmark node with processor cells, written by bench/cells.py: everything on loopback in this folder.
-[node]
-name = "bench-cells"
-var_dir = "{var}"
-routes = "routes.toml"
-
-[journal]
-max_batch = {max_batch}
-max_wait_ms = {max_wait_ms}
-
-[[listeners]]
-name = "acquirer"
-host = "127.0.0.1"
-port = {port}
-scheme = "generic"
-framing = {{ kind = "binary2" }}
-max_connections = 1000
-allow = ["127.0.0.0/8"]
-idle_timeout_s = 600
-
+NODE_TOML = NODE_HEAD_TOML + """
 [[listeners]]
 name = "atm"
 host = "127.0.0.1"
@@ -180,8 +161,8 @@ def write_config(folder: Path, keys: BenchKeys, *, count: int, port: int, atm_po
     (folder / "routes.toml").write_text(routes_toml(count))
     node = folder / "node.toml"
     node.write_text(NODE_TOML.format(
-        var=folder / "var", max_batch=max_batch, max_wait_ms=max_wait_ms, port=port, atm_port=atm_port,
-        tpk=keys.tpk, count=count, base_port=free_port_block(count), zpk=keys.zpk))
+        name="bench-cells", var=folder / "var", max_batch=max_batch, max_wait_ms=max_wait_ms, port=port,
+        atm_port=atm_port, tpk=keys.tpk, count=count, base_port=free_port_block(count), zpk=keys.zpk))
     return node
 
 

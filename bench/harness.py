@@ -44,6 +44,7 @@ from typing import Any
 from bench import cells as bench_cells
 from bench.codec import interpreter
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
+from bench.nodeconf import NODE_HEAD_TOML
 from bench.scenarios import ACQUIRER, ATM, BenchCard, Mix, Scenario
 from schemes.atm import SCHEME as ATM_SCHEME
 from schemes.base import SchemeAdapter
@@ -56,27 +57,7 @@ CLI = "from switch.cli import main; main()"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NOT_READY = {b"91", b"96"}  # the node answers these while its connector is not yet signed on
 
-NODE_TOML = """\
-# Benchmark node written by bench/harness.py: everything on loopback, journal in this folder.
-[node]
-name = "bench"
-var_dir = "{var}"
-routes = "routes.toml"
-
-[journal]
-max_batch = {max_batch}
-max_wait_ms = {max_wait_ms}
-
-[[listeners]]
-name = "acquirer"
-host = "127.0.0.1"
-port = {port}
-scheme = "generic"
-framing = {{ kind = "binary2" }}
-max_connections = 1000
-allow = ["127.0.0.0/8"]
-idle_timeout_s = 600
-
+NODE_TOML = NODE_HEAD_TOML + """
 [[connectors]]
 name = "issuer"
 hosts = ["127.0.0.1:{issuer_port}"]
@@ -354,8 +335,8 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 
 def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int) -> Path:
-    text = NODE_TOML.format(var=folder / "var", port=port, issuer_port=issuer_port, max_batch=options.max_batch,
-                            max_wait_ms=options.max_wait_ms)
+    text = NODE_TOML.format(name="bench", var=folder / "var", port=port, issuer_port=issuer_port,
+                            max_batch=options.max_batch, max_wait_ms=options.max_wait_ms)
     if options.issuer == "in-node":
         text += IN_NODE_SIMULATOR_TOML.format(issuer_port=issuer_port)
     text += scenario.node_toml.replace("{var}", str(folder))
