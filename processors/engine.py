@@ -56,6 +56,7 @@ from processors.fields import (
     dup_key,
     is_chip,
     keys_from_de90,
+    match_key,
     replacement_amount,
     txn_channel,
 )
@@ -320,6 +321,11 @@ class CellEngine:
             if request.mti[3] in "13":
                 return self._replay(ctx, dup), ctx
             return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects()), ctx
+        advised = self._advised(request, hashed)
+        if advised is not None:
+            # The switch stood in for this very request while the cell was away, and its advice (same STAN,
+            # DE 7 and acquirer) has been applied: the late original gets the same answer, applied once.
+            return self._replay(ctx, advised), ctx
         try:
             self._validate(ctx, hashed)
             self._pin_required(ctx)
@@ -794,6 +800,16 @@ class CellEngine:
         txn.decline_reason = reason
         self.state.put(txn)
         return Decision(ctx.request.make_response(code), ctx.changes.effects())
+
+    def _advised(self, request: Message, hashed: str) -> Txn | None:
+        """An applied advice (xx20/xx21) standing in for ``request`` itself, if any."""
+        get = request.fields.get
+        key = match_key(request.mti[1], str(get(11, "")), str(get(7, "")), str(get(32, "")))
+        prior = self.state.txns_by_original.get(key)
+        if prior is None or prior.mti[2:3] != "2" or prior.response_code != RC.APPROVED:
+            return None
+        card = self.state.cards_by_hash.get(hashed) if hashed else None
+        return prior if card is not None and self._same_card(card, prior) else None
 
     def _replay(self, ctx: Ctx, txn: Txn) -> Decision:
         """The first answer again, for a repeat of a request already decided (nothing is applied twice)."""

@@ -348,3 +348,17 @@ def test_repeated_stand_in_advice_is_acknowledged_not_posted_twice(world: World)
     repeat = world.handle(Message("0221", dict(advice.fields)))
     assert repeat.response is not None and repeat.response[39] == "00"
     assert world.account(CHECKING).ledger_balance == 100_000 - 1_500  # applied once
+
+
+def test_original_arriving_after_its_stand_in_advice_is_not_applied_again(world: World) -> None:
+    # The cell was away: the switch approved in stand-in and its advice arrived first; then the original
+    # request itself gets through (a retry or a slower path). Same STAN, DE 7 and acquirer: applied once.
+    original = request("0200", "000000", 1_500)
+    advice = Message("0220", {**original.fields, 38: "S12345", 39: "00", 90: de90(original)})
+    assert world.handle(advice).response[39] == "00"  # type: ignore[index]
+    late = world.handle(original)
+    assert late.response is not None and late.response[39] == "00" and not late.effects.rows
+    assert world.account(CHECKING).ledger_balance == 100_000 - 1_500
+    # A different purchase with its own STAN is of course applied.
+    assert world.handle(request("0200", "000000", 500)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000 - 2_000
