@@ -23,6 +23,7 @@ import trio
 from hsm.interface import Hsm
 from schemes.base import SchemeAdapter
 from schemes.registry import get_scheme
+from switch.cardstatus import CardStatusCache
 from switch.codes import ResponseCode
 from switch.config import NodeConfig, PinKey
 from switch.datakey import DataKeys, load_or_create
@@ -98,6 +99,7 @@ class Node:
         self.pin_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
         self.pin_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
         self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
+        self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
         self.cells = self._cell_supervisor()
 
     def _cell_supervisor(self) -> Any:

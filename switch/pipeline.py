@@ -207,6 +207,10 @@ async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) 
         return
     x.response = _answer_from_upstream(x, response)
     x.outcome = "approved" if is_approval(x.response.response_code) else "declined"
+    if x.decision is not None and x.decision.destination is not None and x.decision.destination.stand_in \
+            and msg.pan:
+        # Only destinations that may be stood in for feed the card status cache (a keyed hash per answer).
+        node.card_status.record(node.keys.pan_hash(msg.pan), x.response.response_code)
 
 
 def _answer_from_upstream(x: Exchange, upstream: Message) -> Message:
@@ -245,6 +249,9 @@ async def _unavailable(node: Node, x: Exchange) -> None:
     stand_in = _stand_in_policy(x)
     covered = stand_in is not None and stand_in.covers(msg.mti, msg.processing_code, msg.currency, msg.amount,
                                                        52 in msg.fields)
+    if covered and msg.pan and node.card_status.declined(node.keys.pan_hash(msg.pan)) is not None:
+        covered = False  # the issuer declined this card itself (lost, blocked, ...): no stand-in for it
+        x.notes.append("no stand-in: card declined by its issuer")
     if covered and destination is not None and await _stand_in(node, x, destination):
         return
     x.response = x.scheme.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)

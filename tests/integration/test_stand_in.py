@@ -218,3 +218,23 @@ async def test_cells_get_the_stand_in_advices_and_apply_each_approval_once(tmp_p
     # The 5001 purchase (not covered) was approved late too, and reversed by the switch's 0400.
     assert sorted((t.mti, t.amount, t.status) for t in txns if t.mti.startswith("02")) == [
         ("0200", 2500, TxnStatus.APPROVED), ("0200", 5001, TxnStatus.REVERSED)]
+
+
+async def test_no_stand_in_for_a_card_its_issuer_declined_as_lost(tmp_path: Path, db_url: str) -> None:
+    lost = "4761739001010036"
+    rules = {"rules": [{"action": "decline", "bin": lost, "code": "41"},
+                       {"action": "decline", "bin": "4761739001010028", "code": "51"}]}
+    async with issuer(rules) as up:
+        conf = write_config(tmp_path, db_url, {"up": up.port}, ROUTES, saf_delay_ms=0)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            assert (await c.call(purchase(pan=lost, amount=100)))[39] == "41"
+            assert (await c.call(purchase(pan="4761739001010028", amount=100)))[39] == "51"  # not card-level
+            assert (await c.call(purchase(pan=PAN, amount=100)))[39] == "00"
+            up.cancel.cancel()
+            with trio.fail_after(5):
+                while node.outbound["up"].is_up():
+                    await trio.sleep(0.01)
+            assert (await c.call(purchase(pan=lost, amount=100)))[39] == "91"  # the issuer said lost
+            stood_in = [await c.call(purchase(pan=pan, amount=100)) for pan in (PAN, "4761739001010028")]
+            assert [r[39] for r in stood_in] == ["00", "00"] and all(str(r[38]).startswith("S") for r in stood_in)
+        assert len(node.card_status) == 1
