@@ -234,7 +234,6 @@ class Node:
 
     async def journal_exchange(self, x: Exchange) -> None:
         req, resp = x.request, x.response
-        pan = req.pan
         now = now_utc()
         record = JournalRecord(
             trace_id=req.meta.trace_id, node=self.name, source_link=x.source,
@@ -242,7 +241,7 @@ class Node:
             route=x.decision.route if x.decision else None,
             mti_in=req.mti, mti_out=resp.mti if resp else None, processing_code=req.processing_code,
             stan=req.stan, rrn=req.rrn, terminal_id=req.terminal_id,
-            pan_masked=req.masked_pan, pan_hash=self.keys.pan_hash(pan) if pan else None,
+            pan_masked=req.masked_pan, pan_hash=x.pan_hash(self.keys),
             amount=req.amount, currency=req.currency, response_code=resp.response_code if resp else None,
             outcome=x.outcome, received_at=x.received_at, responded_at=now,
             latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,

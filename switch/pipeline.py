@@ -46,6 +46,7 @@ from switch.routing import RouteDecision, RouteQuery, RoutingTable, StandIn
 from switch.wire.framing import Frame
 
 if TYPE_CHECKING:
+    from switch.datakey import DataKeys
     from switch.node import Node
 
 log = logging.getLogger("bulkhead.pipeline")
@@ -72,6 +73,14 @@ class Exchange:
     outcome: str = "error"
     sent_upstream: bool = False
     notes: list[str] = field(default_factory=list)
+    _pan_hash: str | None = None
+
+    def pan_hash(self, keys: DataKeys) -> str | None:
+        """The request PAN's keyed hash, computed once per exchange (the journal and the stand-in card status
+        cache both need it)."""
+        if self._pan_hash is None and self.request.pan:
+            self._pan_hash = keys.pan_hash(self.request.pan)
+        return self._pan_hash
 
 
 def _is_must_accept(msg: Message) -> bool:
@@ -209,8 +218,8 @@ async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) 
     x.outcome = "approved" if is_approval(x.response.response_code) else "declined"
     if x.decision is not None and x.decision.destination is not None and x.decision.destination.stand_in \
             and msg.pan:
-        # Only destinations that may be stood in for feed the card status cache (a keyed hash per answer).
-        node.card_status.record(node.keys.pan_hash(msg.pan), x.response.response_code)
+        # Only destinations that may be stood in for feed the card status cache.
+        node.card_status.record(x.pan_hash(node.keys) or "", x.response.response_code)
 
 
 def _answer_from_upstream(x: Exchange, upstream: Message) -> Message:
@@ -249,7 +258,7 @@ async def _unavailable(node: Node, x: Exchange) -> None:
     stand_in = _stand_in_policy(x)
     covered = stand_in is not None and stand_in.covers(msg.mti, msg.processing_code, msg.currency, msg.amount,
                                                        52 in msg.fields)
-    if covered and msg.pan and node.card_status.declined(node.keys.pan_hash(msg.pan)) is not None:
+    if covered and msg.pan and node.card_status.declined(x.pan_hash(node.keys) or "") is not None:
         covered = False  # the issuer declined this card itself (lost, blocked, ...): no stand-in for it
         x.notes.append("no stand-in: card declined by its issuer")
     if covered and destination is not None and await _stand_in(node, x, destination):
