@@ -31,10 +31,10 @@ from switch.hsmlink import open_hsm
 from switch.links.connection import Connection, ConnectionClosed
 from switch.links.inbound import Listener
 from switch.links.outbound import OutboundLink
-from switch.links.waiter import Slot, Timer
+from switch.links.waiter import Continuation, Slot, Timer
 from switch.message import Message
 from switch.metrics import Metrics, registry_for
-from switch.pipeline import Exchange, now_utc, process, reverse_abandoned
+from switch.pipeline import Exchange, Job, now_utc, reverse_abandoned, start
 from switch.reversal import to_payload
 from switch.routing import PoolSelector, RoutingTable, load_routes
 from switch.storage.db import make_engine, upgrade
@@ -62,7 +62,10 @@ class Node:
         self._committed: deque[tuple[Slot[BaseException], BaseException | None]] = deque()
         self._commit_wake_pending = False
         # Parked exchange workers (see _worker), most recently parked last.
-        self._idle_workers: list[Slot[Exchange]] = []
+        self._idle_workers: list[Slot[tuple[Exchange, Job]]] = []
+        # Exchanges sent upstream on the common path (no task) and not answered yet, by id(): a node that is
+        # stopped hard reverses them, as a cancelled task reverses its own (pipeline.reverse_abandoned).
+        self.awaiting_upstream: dict[int, Exchange] = {}
         self._workers_closed = False
         self.name = config.name
         self.table: RoutingTable = load_routes(config.routes, known_links=self._known_links())
@@ -129,39 +132,53 @@ class Node:
                      received_at=now_utc(), t0=time.perf_counter())
         self.in_flight += 1
         conn.exchange_started()
+        start(self, x)
+
+    def spawn(self, x: Exchange, job: Job) -> None:
+        """Continue ``x`` in a task: ``job`` runs the rest of the exchange (pipeline.start hands over whatever
+        needs to wait for something other than its upstream answer and its journal row)."""
         while self._idle_workers:
-            if self._idle_workers.pop().set(x):
+            if self._idle_workers.pop().set((x, job)):
                 return
-        self._work.start_soon(self._worker, x)
+        try:
+            assert self._work is not None
+            self._work.start_soon(self._worker, x, job)
+        except RuntimeError:
+            # The node is stopping and its work nursery is closed (a link dropping its requests as it is torn
+            # down): nothing may start any more. The source gets no answer, as when a task is cancelled
+            # mid-exchange, and what was sent upstream is reversed when the node stops (Node.run).
+            log.warning("exchange %s: node stopping, not continued", x.request.meta.trace_id)
+            self.awaiting_upstream[id(x)] = x
+            self.exchange_done(x)
 
-    async def _worker(self, x: Exchange | None) -> None:
-        """Run exchanges one after another, parking in between.
+    async def _worker(self, x: Exchange | None, job: Job | None) -> None:
+        """Run exchanges' jobs one after another, parking in between.
 
-        Waking a parked worker costs one reschedule; spawning a task per exchange (task, coroutine, nursery
+        Waking a parked worker costs one reschedule; spawning a task per job (task, coroutine, nursery
         bookkeeping, and the same again at exit) was about 8% of the event loop's samples in fin-sim
         (DESIGN §9: no task per message). Workers live in the work nursery, so a stopping node cancels them
         exactly as it cancelled the per-exchange tasks.
         """
-        while x is not None:
-            await self._run_exchange(x)
+        while x is not None and job is not None:
+            await self._run_exchange(x, job)
             # Let the finished exchange go before parking: it holds the clear request (track 2, PIN block) and
             # its connection, which must not outlive the exchange (card data kept no longer than needed).
-            x = None
+            x = job = None
             if self._workers_closed or len(self._idle_workers) >= self.MAX_IDLE_WORKERS:
                 return
-            slot: Slot[Exchange] = Slot()
+            slot: Slot[tuple[Exchange, Job]] = Slot()
             self._idle_workers.append(slot)
             await slot.wait()  # woken with the next exchange, or with None when the node stops
-            x = slot.value
+            x, job = slot.take() or (None, None)
 
     def _close_workers(self) -> None:
         self._workers_closed = True
         while self._idle_workers:
             self._idle_workers.pop().set(None)
 
-    async def _run_exchange(self, x: Exchange) -> None:
+    async def _run_exchange(self, x: Exchange, job: Job) -> None:
         try:
-            await process(self, x)
+            await job()
         except trio.Cancelled:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 await reverse_abandoned(self, x)
@@ -169,12 +186,16 @@ class Node:
         except Exception as exc:  # last line of defence: one exchange never takes the node down
             log.error("exchange %s: unhandled %s", x.request.meta.trace_id, type(exc).__name__)
         finally:
-            x.conn.exchange_done()
-            self.in_flight -= 1
-            self.exchanges += 1
-            resp = x.response
-            self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
-                                (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
+            self.exchange_done(x)
+
+    def exchange_done(self, x: Exchange) -> None:
+        """The exchange is over (answered, or given up): free its place and count it. Once per exchange."""
+        x.conn.exchange_done()
+        self.in_flight -= 1
+        self.exchanges += 1
+        resp = x.response
+        self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
+                            (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
 
     def on_format_error(self, source: str, scheme: SchemeAdapter, conn: Connection, frame: Frame,
                         exc: Exception) -> None:
@@ -201,10 +222,10 @@ class Node:
                     msg.response_code, msg.masked_pan)
 
     # -- durability ---------------------------------------------------------------------------------
-    async def _durable(self, submit: Callable[[Callable[[BaseException | None], None]], None]) -> None:
-        assert self._token is not None
+    def _commit_report(self, slot: Slot[BaseException]) -> Callable[[BaseException | None], None]:
+        """The journal writer's ``done`` callback for one row: settles ``slot`` on the event loop."""
         token = self._token
-        slot: Slot[BaseException] = Slot()
+        assert token is not None
 
         def callback(exc: BaseException | None) -> None:  # runs on the writer thread
             # One wake-up of the event loop per batch, not per row: run_sync_soon writes to the loop's wake-up
@@ -214,13 +235,7 @@ class Node:
                 self._commit_wake_pending = True
                 token.run_sync_soon(self._wake_committed)
 
-        submit(callback)
-        # A database that hangs (rather than fails) must not hold the answer forever: after the timeout the
-        # exchange is answered 96 (and reversed if approved), even if the row commits later.
-        if not await slot.wait(self.timer, self.JOURNAL_TIMEOUT_S):
-            raise JournalUnavailable("journal commit timed out")
-        if slot.value is not None:
-            raise JournalUnavailable(type(slot.value).__name__)
+        return callback
 
     def _wake_committed(self) -> None:
         """On the event loop: wake the exchanges whose journal rows the writer reported."""
@@ -232,10 +247,9 @@ class Node:
             slot, exc = committed.popleft()
             slot.set(exc)
 
-    async def journal_exchange(self, x: Exchange) -> None:
+    def _journal_record(self, x: Exchange) -> JournalRecord:
         req, resp = x.request, x.response
-        now = now_utc()
-        record = JournalRecord(
+        return JournalRecord(
             trace_id=req.meta.trace_id, node=self.name, source_link=x.source,
             destination=x.link.name if x.link else None,
             route=x.decision.route if x.decision else None,
@@ -243,11 +257,34 @@ class Node:
             stan=req.stan, rrn=req.rrn, terminal_id=req.terminal_id,
             pan_masked=req.masked_pan, pan_hash=x.pan_hash(self.keys),
             amount=req.amount, currency=req.currency, response_code=resp.response_code if resp else None,
-            outcome=x.outcome, received_at=x.received_at, responded_at=now,
+            outcome=x.outcome, received_at=x.received_at, responded_at=now_utc(),
             latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,
             request=req.masked(), response=resp.masked() if resp else None,
         )
-        await self._durable(lambda cb: self.journal.submit(record, cb))
+
+    async def journal_exchange(self, x: Exchange) -> None:
+        """Journal ``x`` and wait until its row is committed; JournalUnavailable if it fails or takes longer
+        than JOURNAL_TIMEOUT_S."""
+        slot: Slot[BaseException] = Slot()
+        self.journal.submit(self._journal_record(x), self._commit_report(slot))
+        # A database that hangs (rather than fails) must not hold the answer forever: after the timeout the
+        # exchange is answered 96 (and reversed if approved), even if the row commits later.
+        if not await slot.wait(self.timer, self.JOURNAL_TIMEOUT_S):
+            raise JournalUnavailable("journal commit timed out")
+        if slot.value is not None:
+            raise JournalUnavailable(type(slot.value).__name__)
+
+    def journal_submit(self, x: Exchange, on_done: Callable[[BaseException | None], None]) -> None:
+        """Journal ``x`` without waiting (the common path): ``on_done(None)`` runs on the event loop once its
+        row is committed, ``on_done(error)`` if the write failed or did not finish within JOURNAL_TIMEOUT_S.
+        Raises (and ``on_done`` is not called) when the record cannot be submitted at all."""
+
+        def timed_out() -> None:
+            on_done(JournalUnavailable("journal commit timed out"))
+
+        slot: Continuation[BaseException] = Continuation(on_done, timed_out)
+        self.journal.submit(self._journal_record(x), self._commit_report(slot))
+        self.timer.add(trio.current_time() + self.JOURNAL_TIMEOUT_S, slot)
 
     # -- store and forward --------------------------------------------------------------------------
     async def saf_enqueue(self, destination: str, msg: Message, trace_id: str) -> None:
@@ -284,8 +321,17 @@ class Node:
             if httpd is not None:
                 httpd.shutdown()
             with trio.CancelScope(shield=True):
+                await self._reverse_abandoned()
                 await trio.to_thread.run_sync(self.journal.close)
             self.engine.dispose()
+
+    async def _reverse_abandoned(self) -> None:
+        """Stopped hard while requests sent on the common path wait for their answers: reverse them, as a
+        cancelled exchange task does (pipeline.reverse_abandoned), within the same two seconds."""
+        abandoned, self.awaiting_upstream = list(self.awaiting_upstream.values()), {}
+        with trio.move_on_after(2):
+            for x in abandoned:
+                await reverse_abandoned(self, x)
 
     async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
         async with trio.open_nursery() as timers:

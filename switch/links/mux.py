@@ -24,9 +24,9 @@ class Pending:
 
     __slots__ = ("key", "slot")
 
-    def __init__(self, key: Hashable) -> None:
+    def __init__(self, key: Hashable, slot: Slot[Message] | None = None) -> None:
         self.key = key
-        self.slot: Slot[Message] = Slot()
+        self.slot: Slot[Message] = Slot() if slot is None else slot
 
     # Event-like view (is_set / wait) and the response, as before the Slot replaced a trio.Event.
     @property
@@ -53,11 +53,13 @@ class Mux:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def register(self, request: Message) -> Pending:
+    def register(self, request: Message, slot: Slot[Message] | None = None) -> Pending:
+        """Register ``request``; its response goes to ``slot`` (a new :class:`Slot` to wait on by default,
+        or a :class:`~switch.links.waiter.Continuation`)."""
         key = self.match_key(request)
         if key in self._pending:
             raise DuplicateKeyError(f"link {self.name}: a request with the same key is in flight")
-        pending = Pending(key)
+        pending = Pending(key, slot)
         self._pending[key] = pending
         return pending
 

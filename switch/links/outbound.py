@@ -22,7 +22,7 @@ from switch.errors import BulkheadError, RemoteProtocolError
 from switch.links.connection import Connection, ConnectionClosed, run_connection
 from switch.links.mux import Mux
 from switch.links.state import LinkEvent, LinkState, next_state
-from switch.links.waiter import Timer
+from switch.links.waiter import Continuation, Timer
 from switch.message import Message
 from switch.wire.framing import Frame, make_framer
 
@@ -111,14 +111,7 @@ class OutboundLink:
             with trio.move_on_after(timeout):
                 return await self.request(msg)
             return None
-        conn = self.conn
-        if conn is None or (not self.is_up() and not msg.is_network):
-            raise LinkDown(f"link {self.name} is {self.state.value}")
-        if len(self.mux) >= self.config.max_inflight and not msg.is_network:
-            # Back-pressure: a destination that stopped answering must not collect unbounded work. Network
-            # management (echo, sign-on) is exempt: it is how the link finds out the destination is gone.
-            raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
-        body = self.scheme.encode(msg)
+        conn, body = self._ready(msg)
         pending = self.mux.register(msg)
         response: Message | None = None
         try:
@@ -136,6 +129,51 @@ class OutboundLink:
             if response is None:
                 self.timeouts += 1
             self.mux.forget(pending)
+
+    def send(self, msg: Message, timeout: float, on_answer: Callable[[Message | None], None]) -> None:
+        """Send ``msg`` without waiting: ``on_answer`` is called with its response, or with None when no
+        response came within ``timeout`` seconds or the connection dropped first.
+
+        The node's common path (switch.pipeline.start): the exchange continues from the link reader, not
+        from a task parked on :meth:`request`. Raises what :meth:`request` raises before anything is sent
+        (LinkDown, DuplicateKeyError, EncodeError); ``on_answer`` is then never called. ``on_answer`` runs
+        inside the link reader or the node's timer and must not raise.
+        """
+        timer = self.timer
+        assert timer is not None, "send() needs the node's timer"
+        conn, body = self._ready(msg)
+
+        def answered(response: Message | None) -> None:
+            if response is None:  # the connection dropped (Mux.fail_all)
+                self.timeouts += 1
+            on_answer(response)
+
+        def expired() -> None:
+            self.timeouts += 1
+            self.mux.forget(pending)
+            on_answer(None)
+
+        slot: Continuation[Message] = Continuation(answered, expired)
+        pending = self.mux.register(msg, slot)
+        try:
+            conn.send_frame(body)
+        except ConnectionClosed:
+            slot.close()
+            self.mux.forget(pending)
+            raise LinkDown(f"link {self.name}: connection closed") from None
+        self.sent += 1
+        timer.add(trio.current_time() + timeout, slot)
+
+    def _ready(self, msg: Message) -> tuple[Connection, bytes]:
+        """The connection to send ``msg`` on and its encoded body, or LinkDown / EncodeError."""
+        conn = self.conn
+        if conn is None or (not self.is_up() and not msg.is_network):
+            raise LinkDown(f"link {self.name} is {self.state.value}")
+        if len(self.mux) >= self.config.max_inflight and not msg.is_network:
+            # Back-pressure: a destination that stopped answering must not collect unbounded work. Network
+            # management (echo, sign-on) is exempt: it is how the link finds out the destination is gone.
+            raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
+        return conn, self.scheme.encode(msg)
 
     async def network(self, kind: str, timeout: float | None = None) -> str | None:
         """Send a 0800 (sign-on, sign-off or echo) and return field 39 of the answer, None on timeout."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -88,6 +89,64 @@ class Slot(Generic[T]):
 
             await trio.lowlevel.wait_task_rescheduled(abort)
         return self._state == _SET
+
+
+def _ignore(_: object) -> None:
+    pass
+
+
+def _nothing() -> None:
+    pass
+
+
+class Continuation(Slot[T]):
+    """A slot nobody waits on: settling it calls a function instead of waking a task.
+
+    The node's common path runs without a task per exchange (DESIGN.md section 9: no task per message where a
+    continuation will do): the upstream answer and the journal commit each call the exchange's next step
+    inline, from the link reader, the timer or the commit report. ``on_set`` gets what :meth:`set` was given,
+    ``on_expire`` runs when the deadline passes first; the value is not kept (it may carry card data, and the
+    timer may hold a settled entry until an earlier deadline passes). The callbacks must not raise: they run
+    inside the link reader or the timer task, which serve everyone.
+    """
+
+    __slots__ = ("_on_expire", "_on_set")
+
+    def __init__(self, on_set: Callable[[T | None], None], on_expire: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_set = on_set
+        self._on_expire = on_expire
+
+    def set(self, value: T | None) -> bool:
+        if self._state != _OPEN:
+            return False
+        self._state = _SET
+        on_set = self._on_set
+        self._forget()
+        on_set(value)
+        return True
+
+    def expire(self) -> None:
+        if self._state != _OPEN:
+            return
+        self._state = _CLOSED
+        on_expire = self._on_expire
+        self._forget()
+        on_expire()
+
+    def close(self) -> None:
+        """Settle without calling anything (the request was never sent)."""
+        self._state = _CLOSED
+        self._forget()
+
+    def _forget(self) -> None:
+        # The callbacks close over their exchange (its clear request: track 2, PIN block); the timer may keep
+        # a settled entry for a while, and it must not keep the card data with it.
+        self._on_set = _ignore
+        self._on_expire = _nothing
+
+    async def wait(self, timer: Timer | None = None, timeout: float = math.inf) -> bool:
+        raise TypeError("a Continuation is not waited on; its callbacks run when it is settled")
 
 
 class Timer:

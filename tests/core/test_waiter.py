@@ -9,8 +9,10 @@ MockClock (the ``autojump_clock`` fixture of pytest-trio), so deadlines are exac
 
 from __future__ import annotations
 
+import gc
 import math
 import random
+import weakref
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,10 +22,10 @@ import trio.testing
 from schemes.generic import SCHEME
 from switch.config import ConnectorConfig
 from switch.links.connection import Connection
-from switch.links.mux import Mux
-from switch.links.outbound import OutboundLink
+from switch.links.mux import DuplicateKeyError, Mux
+from switch.links.outbound import LinkDown, OutboundLink
 from switch.links.state import LinkState
-from switch.links.waiter import Slot, Timer
+from switch.links.waiter import Continuation, Slot, Timer
 from switch.message import Message
 from switch.wire.framing import FramingConfig, make_framer
 
@@ -457,3 +459,131 @@ async def test_take_hands_the_value_over_once() -> None:
     assert await slot.wait()
     assert slot.take() == "answer"
     assert slot.value is None and slot.take() is None  # the settled slot keeps nothing for the timer
+
+
+# -- continuations: the node's common path, without a task -------------------------------------------------
+class Calls:
+    """What a continuation's callbacks were called with, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def on_set(self, value: object) -> None:
+        self.calls.append(("set", value))
+
+    def on_expire(self) -> None:
+        self.calls.append(("expire", None))
+
+
+async def test_continuation_set_calls_its_function_once_and_the_deadline_then_does_nothing(
+        autojump_clock: trio.testing.MockClock, timer: Timer) -> None:
+    seen = Calls()
+    slot: Continuation[str] = Continuation(seen.on_set, seen.on_expire)
+    timer.add(trio.current_time() + 5.0, slot)
+    await trio.sleep(1.0)
+    assert slot.set("answer")
+    assert not slot.set("again")
+    await trio.sleep(10.0)  # past the deadline: the settled entry expires nothing
+    assert seen.calls == [("set", "answer")]
+    assert slot.value is None  # the value went to the function, not into the slot
+
+
+async def test_continuation_deadline_calls_on_expire_at_the_deadline_and_refuses_a_late_value(
+        autojump_clock: trio.testing.MockClock, timer: Timer) -> None:
+    seen = Calls()
+    t0 = trio.current_time()
+    expired_at: list[float] = []
+    slot: Continuation[str] = Continuation(seen.on_set, lambda: expired_at.append(trio.current_time()))
+    timer.add(t0 + 2.0, slot)
+    await trio.sleep(3.0)
+    assert expired_at == [pytest.approx(t0 + 2.0, abs=EPS)]
+    assert not slot.set("late")
+    assert seen.calls == []
+
+
+class Held:
+    """Stands for the pipeline's exchange, which the callbacks close over (weakly referenceable)."""
+
+
+@pytest.mark.parametrize("settle", ["set", "expire", "close"])
+async def test_continuation_forgets_its_callbacks_once_settled(settle: str) -> None:
+    """The callbacks close over an exchange with its clear request (track 2, PIN block): a settled entry the
+    timer still holds must not keep it alive."""
+    held = Held()
+    ref = weakref.ref(held)
+    slot: Continuation[str] = Continuation(lambda _, h=held: None, lambda h=held: None)  # type: ignore[misc]
+    if settle == "set":
+        slot.set("v")
+    else:
+        getattr(slot, settle)()
+    del held
+    gc.collect()
+    assert ref() is None and not slot.is_open
+
+
+async def test_a_continuation_is_not_waited_on() -> None:
+    slot: Continuation[str] = Continuation(lambda _: None, lambda: None)
+    with pytest.raises(TypeError):
+        await slot.wait()
+
+
+async def test_outbound_send_calls_back_with_the_response_from_the_reader(
+        autojump_clock: trio.testing.MockClock, timer: Timer) -> None:
+    late: list[tuple[str, Message]] = []
+    link, _ = outbound(timer, late)
+    request = req("000020")
+    got: list[Message | None] = []
+    link.send(request, 5.0, got.append)
+    assert link.sent == 1 and len(link.mux) == 1 and got == []
+    await trio.sleep(1.0)
+    assert link.mux.deliver(SCHEME.make_response(request, "00"))
+    assert [m.response_code if m else None for m in got] == ["00"]
+    await trio.sleep(10.0)  # its deadline passes: nothing more happens
+    assert len(got) == 1 and link.timeouts == 0 and len(link.mux) == 0 and late == []
+
+
+async def test_outbound_send_unanswered_calls_back_with_none_at_the_deadline_and_a_late_answer_goes_astray(
+        autojump_clock: trio.testing.MockClock, timer: Timer) -> None:
+    late: list[tuple[str, Message]] = []
+    link, _ = outbound(timer, late)
+    request = req("000021")
+    t0 = trio.current_time()
+    at: list[float] = []
+
+    def answered(response: Message | None) -> None:
+        assert response is None
+        at.append(trio.current_time())
+
+    link.send(request, 3.0, answered)
+    await trio.sleep(5.0)
+    assert at == [pytest.approx(t0 + 3.0, abs=EPS)]
+    assert link.timeouts == 1 and len(link.mux) == 0
+    assert not link.mux.deliver(SCHEME.make_response(request, "00"))
+    assert [(name, m.stan) for name, m in late] == [("up", "000021")]
+
+
+async def test_outbound_send_on_a_lost_connection_calls_back_with_none_once(
+        autojump_clock: trio.testing.MockClock, timer: Timer) -> None:
+    late: list[tuple[str, Message]] = []
+    link, _ = outbound(timer, late)
+    got: list[Message | None] = []
+    link.send(req("000022"), 3.0, got.append)
+    assert link.mux.fail_all() == 1
+    await trio.sleep(5.0)
+    assert got == [None] and link.timeouts == 1
+
+
+async def test_outbound_send_refuses_a_duplicate_key_and_a_closed_connection_without_calling_back(
+        autojump_clock: trio.testing.MockClock, timer: Timer) -> None:
+    late: list[tuple[str, Message]] = []
+    link, conn = outbound(timer, late)
+    got: list[Message | None] = []
+    link.send(req("000023"), 3.0, got.append)
+    with pytest.raises(DuplicateKeyError):
+        link.send(req("000023"), 3.0, got.append)
+    conn.close()
+    with pytest.raises(LinkDown):
+        link.send(req("000024"), 3.0, got.append)
+    assert len(link.mux) == 1  # only the first: the refused ones left nothing registered
+    await trio.sleep(5.0)
+    assert got == [None] and link.sent == 1

@@ -257,17 +257,22 @@ async def test_round_robin_pool_spreads_requests(tmp_path: Path, db_url: str) ->
 
 async def test_parked_workers_keep_no_finished_exchange(tmp_path: Path, db_url: str) -> None:
     """Card data lives no longer than its exchange: a worker parked for the next exchange holds nothing of the
-    last one (its clear request with track 2 and PIN block, its connection)."""
+    last one (its clear request with track 2 and PIN block, its connection). Workers run what cannot continue
+    inline: here every request finds its destination down (91)."""
     from switch.pipeline import Exchange
 
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
         async with running_node(conf) as node, client(port_of(node)) as c:
+            iss.cancel.cancel()
+            with trio.fail_after(5):
+                while node.outbound["up"].is_up():
+                    await trio.sleep(0.01)
             requests = [purchase(stan=7000 + n) for n in range(40)]
             for req in requests:
                 await c.send(req)  # pipelined: several workers run at once, then park
             for req in requests:
-                assert (await c.wait(req))[39] == "00"
+                assert (await c.wait(req))[39] == "91"
             with trio.fail_after(5):
                 while node.in_flight:
                     await trio.sleep(0.01)
@@ -276,3 +281,31 @@ async def test_parked_workers_keep_no_finished_exchange(tmp_path: Path, db_url: 
             for task in parked:  # the worker coroutine's own variables, as it sits parked
                 assert task.coro.cr_frame is not None
                 assert not any(isinstance(v, Exchange) for v in task.coro.cr_frame.f_locals.values())
+
+
+async def test_the_common_path_answers_without_a_task_and_keeps_no_finished_exchange(
+        tmp_path: Path, db_url: str) -> None:
+    """Forwarded and answered requests run as continuations (no worker is started), and what the node's timer
+    still holds of their settled waits (upstream answer, journal commit) keeps no exchange alive."""
+    import gc
+
+    from switch.pipeline import Exchange
+
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            requests = [purchase(stan=7100 + n) for n in range(40)]
+            for req in requests:
+                await c.send(req)
+            for req in requests:
+                assert (await c.wait(req))[39] == "00"
+            with trio.fail_after(5):
+                while node.in_flight:
+                    await trio.sleep(0.01)
+            assert node.exchanges == 40 and not node._idle_workers  # no task was needed
+            assert len(node.timer) > 0  # settled entries wait for their deadlines in the heap
+            assert node.awaiting_upstream == {}
+            gc.collect()
+            alive = [o for o in gc.get_objects() if isinstance(o, Exchange)]
+            assert alive == []
+    assert iss.stats.received["0200"] == 40

@@ -72,6 +72,32 @@ async def test_database_outage_answers_96_counts_the_lost_reversal_and_keeps_ser
     assert iss.stats.received["0200"] == 2
 
 
+async def test_journal_that_hangs_answers_96_after_its_timeout_and_reverses_the_approval(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A database that hangs rather than fails: the journal commit never comes back. The exchange must not
+    wait forever: after JOURNAL_TIMEOUT_S the acquirer gets 96, and the issuer's approval, which nothing can
+    prove to the acquirer, is reversed through the store-and-forward queue."""
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            node.JOURNAL_TIMEOUT_S = 0.5
+            held: list[object] = []
+
+            def hanging_submit(record: object, done: object) -> None:
+                held.append(done)  # accepted, never committed
+
+            node.journal.submit = hanging_submit  # type: ignore[method-assign]
+            t0 = trio.current_time()
+            answer = await c.call(purchase(), timeout=5)
+            waited = trio.current_time() - t0
+            items = await trio.to_thread.run_sync(lambda: node.saf.list_items())
+    assert answer[39] == "96"
+    assert 0.5 <= waited < 3
+    assert len(held) == 1 and iss.stats.received["0200"] == 1
+    assert [(i.mti, i.status, i.pan_masked) for i in items] == [("0400", "pending", "476173******0010")]
+
+
 async def test_hard_stop_with_an_exchange_in_flight_queues_its_reversal(tmp_path: Path, db_url: str) -> None:
     rules = {"rules": [{"action": "delay", "bin": SLOW_PAN, "ms": 3000}]}
     async with issuer(rules) as iss:
