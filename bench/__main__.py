@@ -52,6 +52,8 @@ def _add_load_options(parser: argparse.ArgumentParser, duration: float) -> None:
                         help=f"processor cells, for the cells scenarios ({d.cells})")
     parser.add_argument("--cards", type=int, default=d.cards,
                         help=f"cards seeded over the cells, {d.credit_share * 100:.0f}%% of them credit ({d.cards})")
+    parser.add_argument("--processes", type=int, default=d.processes,
+                        help=f"node processes sharing the listeners, [node] processes ({d.processes})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (config, logs, db)")
     parser.add_argument("--no-save", action="store_true", help="do not write JSON under bench/results/")
 
@@ -63,9 +65,11 @@ def _options(args: argparse.Namespace) -> Options:
         raise SystemExit("connections, inflight and generators must be at least 1")
     if not 1 <= args.cells <= 100 or args.cards < args.cells:
         raise SystemExit("cells must be 1..100 and cards at least one per cell")
+    if not 1 <= args.processes <= 64:
+        raise SystemExit("processes must be 1..64")
     return Options(duration=args.duration, warmup=args.warmup, rate=args.rate, connections=args.connections,
                    inflight=args.inflight, generators=args.generators, issuer=args.issuer, keep=args.keep,
-                   cells=args.cells, cards=args.cards)
+                   cells=args.cells, cards=args.cards, processes=args.processes)
 
 
 def _add_cell_options(parser: argparse.ArgumentParser) -> None:

@@ -153,7 +153,7 @@ def routes_toml(count: int) -> str:
 
 
 def write_config(folder: Path, keys: BenchKeys, *, count: int, port: int, atm_port: int, max_batch: int,
-                 max_wait_ms: float) -> Path:
+                 max_wait_ms: float, processes: int = 1) -> Path:
     """node.toml, products.toml and routes.toml for ``count`` cells in ``folder``; returns node.toml."""
     (folder / "products.toml").write_text(PRODUCTS_TOML.format(
         zpk=keys.zpk, pvk=keys.pvk, cvk=keys.cvk, imk_ac=keys.imk_ac, debit=DEBIT_PRODUCT, credit=CREDIT_PRODUCT,
@@ -162,6 +162,7 @@ def write_config(folder: Path, keys: BenchKeys, *, count: int, port: int, atm_po
     node = folder / "node.toml"
     node.write_text(NODE_TOML.format(
         name="bench-cells", var=folder / "var", max_batch=max_batch, max_wait_ms=max_wait_ms, port=port,
+        processes=processes,
         atm_port=atm_port, tpk=keys.tpk, count=count, base_port=free_port_block(count), zpk=keys.zpk))
     return node
 

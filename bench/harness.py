@@ -114,6 +114,7 @@ class Options:
     keep: bool = False  # keep the temporary folder (configuration, logs, database)
     folder: str | None = None  # run in this (existing or new) folder instead of a temporary one, and keep it
     cells: int = 2  # processor cells (cells scenarios)
+    processes: int = 1  # node processes sharing the listeners ([node] processes)
     cards: int = 250  # cards seeded over the cells (cells scenarios)
     credit_share: float = 0.2  # of those, credit cards (the others debit)
 
@@ -226,6 +227,25 @@ def _wait_port(proc: _Proc, port: int, timeout: float = 20.0) -> None:
     raise BenchError(f"{proc.label} did not listen on port {port} within {timeout:.0f} s")
 
 
+def _wait_processes(proc: _Proc, admin_socket: Path, timeout: float = 60.0) -> None:
+    """Until every process of the node listens ([node] processes): connections made before a process binds the
+    port all go to the others."""
+    from switch.admin import call
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.check_alive()
+        try:
+            status = call(admin_socket, "status", timeout=2.0)["result"]
+        except (OSError, KeyError):
+            status = {}
+        processes = status.get("processes", [])
+        if len(processes) > 1 and all(p.get("state") == "running" for p in processes[1:]):
+            return
+        time.sleep(0.1)
+    raise BenchError(f"the node's processes did not all listen within {timeout:.0f} s")
+
+
 # -- requests ----------------------------------------------------------------------------------------------
 def field_plan() -> FieldPlan:
     """The response walker's table for the ``generic`` spec (pyiso8583's ``default``: ASCII lengths)."""
@@ -336,7 +356,8 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int) -> Path:
     text = NODE_TOML.format(name="bench", var=folder / "var", port=port, issuer_port=issuer_port,
-                            max_batch=options.max_batch, max_wait_ms=options.max_wait_ms)
+                            max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
+                            processes=options.processes)
     if options.issuer == "in-node":
         text += IN_NODE_SIMULATOR_TOML.format(issuer_port=issuer_port)
     text += scenario.node_toml.replace("{var}", str(folder))
@@ -362,10 +383,12 @@ def _child_label(parent: str, pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         argv = []
-    if b"switch.cells" in argv and b"--cell" in argv[:-1]:
-        value = argv[argv.index(b"--cell") + 1]
-        if value.isdigit():
-            return f"cell-{int(value):02d}"
+    for module, option, label in ((b"switch.cells", b"--cell", "cell-{:02d}"),
+                                  (b"switch.workers", b"--process", "node-{}")):
+        if module in argv and option in argv[:-1]:
+            value = argv[argv.index(option) + 1]
+            if value.isdigit():
+                return label.format(int(value))
     return f"{parent}/child-{pid}"
 
 
@@ -401,7 +424,8 @@ def _setup_cells(folder: Path, options: Options) -> tuple[Path, _Setup]:
     port, atm_port = free_port(), free_port()
     keys = bench_cells.generate_keys()
     conf = bench_cells.write_config(folder, keys, count=options.cells, port=port, atm_port=atm_port,
-                                    max_batch=options.max_batch, max_wait_ms=options.max_wait_ms)
+                                    max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
+                                    processes=options.processes)
     cells = bench_cells.cells_config(conf)
     cards = bench_cells.seed_cards(cells, keys, cards=options.cards, credit_share=options.credit_share)
     return conf, _Setup({ACQUIRER: port, ATM: atm_port}, cards, cells)
@@ -461,6 +485,8 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             procs.append(node)
             for listener in scenario.listeners():
                 _wait_port(node, setup.ports[listener])
+            if options.processes > 1:
+                _wait_processes(node, folder / "var" / "admin.sock")
             if scenario.cells:
                 _probe_cells(scenario, setup)
             else:

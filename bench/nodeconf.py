@@ -8,6 +8,7 @@ NODE_HEAD_TOML = """\
 name = "{name}"
 var_dir = "{var}"
 routes = "routes.toml"
+processes = {processes}
 
 [journal]
 max_batch = {max_batch}

@@ -143,9 +143,12 @@ async def _routes_reload(node: Node, args: dict[str, Any], actor: str) -> Any:
             node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=new.digest,
             diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
         node.table = new
+        # The node's other processes (switch.workers) switch to the same table before the command returns.
+        processes = await node.workers.reload(path) if node.workers is not None else []
     log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, path, old.digest[:12],
              new.digest[:12], len(diff))
-    return {"source": str(path), "old_digest": old.digest, "new_digest": new.digest, "diff": diff}
+    return {"source": str(path), "old_digest": old.digest, "new_digest": new.digest, "diff": diff,
+            "processes": processes}
 
 
 async def _saf_retry(node: Node, args: dict[str, Any], actor: str) -> Any:

@@ -115,6 +115,8 @@ async def _signals(node: Any, scope: Any) -> None:
 
 def _banner(node: Any) -> str:
     lines = [f"bulkhead node {node.name!r} running; Ctrl-C to stop"]
+    if node.config.processes > 1:
+        lines.append(f"  processes {node.config.processes} sharing the listeners (the others start now)")
     for lst in node.listeners.values():
         lines.append(f"  listener  {lst.name:<12} {lst.config.host}:{lst.port}  scheme={lst.scheme.name} "
                      f"framing={lst.config.framing.kind}")

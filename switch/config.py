@@ -6,7 +6,8 @@ Relative paths are resolved against the folder of the file that names them.
 
 Layout of ``node.toml`` (see ``conf/demo/node.toml`` for a commented example)::
 
-    [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file
+    [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file, processes (1..64: node
+                  processes sharing the listeners with SO_REUSEPORT, switch.workers)
     [journal]     max_batch, max_wait_ms
     [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
     [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
@@ -155,6 +156,7 @@ class NodeConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     hsm: HsmConfig | None = None
     cells: CellsConfig | None = None  # [cells]: issuer processor cells (their connectors are in `connectors`)
+    processes: int = 1  # [node] processes: node processes sharing the listeners (switch.workers)
 
     @property
     def link_names(self) -> frozenset[str]:
@@ -164,6 +166,13 @@ class NodeConfig:
 def _path(base: Path, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else (base / p).resolve()
+
+
+def _processes(t: TomlTable) -> int:
+    processes: int = t.get("processes", int, 1)
+    if not 1 <= processes <= 64:
+        raise t.error("processes", "must be between 1 and 64 (one per core is the useful most)")
+    return processes
 
 
 def _port(t: TomlTable, name: str = "port") -> int:
@@ -382,6 +391,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
         metrics=_metrics(metrics_t) if metrics_t else MetricsConfig(),
         hsm=_hsm(hsm_t, base) if hsm_t else None,
         cells=cells,
+        processes=_processes(node),
     )
     node.done()
     root.done()

@@ -13,10 +13,11 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -42,6 +43,9 @@ from switch.storage.journal import JournalRecord, JournalWriter
 from switch.storage.saf import SafStore
 from switch.wire.framing import Frame
 
+if TYPE_CHECKING:
+    from switch.workers import WorkerSupervisor
+
 log = logging.getLogger("bulkhead.node")
 
 
@@ -53,9 +57,15 @@ class Node:
     JOURNAL_TIMEOUT_S = 5.0
     # Parked workers kept beyond this many exit (the peak of exchanges in flight decides how many there are).
     MAX_IDLE_WORKERS = 1024
+    LINKS_UP_WAIT_S = 10.0  # see _links_up
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, *, process: int = 0, listener_ports: Mapping[str, int] | None = None,
+                 routes: Path | None = None) -> None:
+        """``process`` 0 is the node ``bulkhead run`` starts (the primary); with ``[node] processes`` > 1 it
+        starts processes 1 .. N-1 (switch.workers), which bind the primary's ``listener_ports`` and load the
+        routing table the primary runs on (``routes``)."""
         self.config = config
+        self.process = process
         # Deadlines of the exchanges' waits (upstream answer, journal commit); runs for the node's lifetime.
         self.timer = Timer()
         # Journal commits reported by the writer thread, handed to their exchanges on the event loop.
@@ -67,16 +77,18 @@ class Node:
         # stopped hard reverses them, as a cancelled task reverses its own (pipeline.reverse_abandoned).
         self.awaiting_upstream: dict[int, Exchange] = {}
         self._workers_closed = False
-        self.name = config.name
-        self.table: RoutingTable = load_routes(config.routes, known_links=self._known_links())
+        self.name = config.name if process == 0 else f"{config.name}/{process}"
+        self.table: RoutingTable = load_routes(routes or config.routes, known_links=self._known_links())
         self.selector = PoolSelector()
         self.outbound: dict[str, OutboundLink] = {}
         self.listeners: dict[str, Listener] = {}
         for c in config.connectors:
             self.outbound[c.name] = OutboundLink(c, get_scheme(c.scheme), self.on_request,
                                                  self.on_format_error, self.on_late_response, self.timer)
+        ports = listener_ports or {}
         for lc in config.listeners:
-            self.listeners[lc.name] = Listener(lc, get_scheme(lc.scheme), self.on_request, self.on_format_error)
+            self.listeners[lc.name] = Listener(lc, get_scheme(lc.scheme), self.on_request, self.on_format_error,
+                                               reuse_port=config.processes > 1, port=ports.get(lc.name))
         self.keys: DataKeys = load_or_create(config.hash_key_file)
         self.engine = make_engine(config.database_url)
         self.journal = JournalWriter(self.engine, max_batch=config.journal.max_batch,
@@ -103,7 +115,8 @@ class Node:
         self.pin_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
         self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
-        self.cells = self._cell_supervisor()
+        self.cells = self._cell_supervisor() if process == 0 else None
+        self.workers: WorkerSupervisor | None = None  # the other node processes, started once listening
 
     def _cell_supervisor(self) -> Any:
         """[cells] with supervise = true: the node runs the cell processes (switch.cells.supervisor)."""
@@ -308,7 +321,8 @@ class Node:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
-        await trio.to_thread.run_sync(upgrade, self.config.database_url)
+        if self.process == 0:  # the others start after the primary has migrated and is listening
+            await trio.to_thread.run_sync(upgrade, self.config.database_url)
         self._token = trio.lowlevel.current_trio_token()
         self.journal.start()
         httpd = self._start_metrics()
@@ -324,6 +338,14 @@ class Node:
                 await self._reverse_abandoned()
                 await trio.to_thread.run_sync(self.journal.close)
             self.engine.dispose()
+
+    async def _links_up(self, seconds: float) -> None:
+        """Give the connectors up to ``seconds`` to connect before listening: a process that joins a running
+        node (switch.workers) gets connections from the kernel as soon as it listens, and would answer them
+        91 until its own links are up."""
+        with trio.move_on_after(seconds):
+            while not all(link.is_up() for link in self.outbound.values()):
+                await trio.sleep(0.05)
 
     async def _reverse_abandoned(self) -> None:
         """Stopped hard while requests sent on the common path wait for their answers: reverse them, as a
@@ -346,15 +368,26 @@ class Node:
 
         async with trio.open_nursery() as services, trio.open_nursery() as work:
             self._work = work
-            await self._start_simulators(services)
+            primary = self.process == 0
+            if primary:
+                await self._start_simulators(services)
             if self.cells is not None:  # before the links, so the cell links find their cells sooner
                 await services.start(self.cells.run)
             for link in self.outbound.values():
                 await services.start(link.run)
+            if not primary:
+                await self._links_up(self.LINKS_UP_WAIT_S)
             for listener in self.listeners.values():
                 await services.start(listener.run)
-            services.start_soon(SafForwarder(self).run)
-            await services.start(serve_admin, self)
+            if primary:
+                services.start_soon(SafForwarder(self).run)
+                await services.start(serve_admin, self)
+                if self.config.processes > 1:
+                    from switch.workers import WorkerSupervisor
+
+                    ports = {name: lst.port for name, lst in self.listeners.items() if lst.port is not None}
+                    self.workers = WorkerSupervisor(self, ports)
+                    await services.start(self.workers.run)
             log.info("node %s: up (%d listeners, %d connectors)", self.name, len(self.listeners),
                      len(self.outbound))
             task_status.started(self)
@@ -369,7 +402,9 @@ class Node:
             return None
         from prometheus_client import start_http_server
 
-        httpd, _thread = start_http_server(cfg.port, cfg.host, registry_for(self))
+        # The other node processes serve theirs on the next ports (port + process number).
+        port = cfg.port + self.process if cfg.port else cfg.port
+        httpd, _thread = start_http_server(port, cfg.host, registry_for(self))
         self.metrics_port = int(httpd.server_port)
         log.info("node %s: metrics on http://%s:%d/metrics", self.name, cfg.host, self.metrics_port)
         return httpd
@@ -415,6 +450,9 @@ class Node:
                     entry.update({k: v for k, v in process.items() if k not in ("name", "cell")})
         return {
             "node": self.name,
+            "processes": [{"name": self.name, "state": "running", "pid": os.getpid(), "restarts": 0}]
+            + [{"name": p["name"], "state": p["process"], "pid": p["pid"], "restarts": p["restarts"],
+                "last_exit": p["last_exit"]} for p in (self.workers.status() if self.workers else [])],
             "uptime_s": round(time.time() - self.started_at, 1),
             "in_flight": self.in_flight,
             "exchanges": self.exchanges,

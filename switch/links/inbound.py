@@ -27,8 +27,14 @@ class Listener:
         scheme: SchemeAdapter,
         on_request: RequestHandler,
         on_format_error: FormatErrorHandler,
+        *,
+        reuse_port: bool = False,
+        port: int | None = None,
     ) -> None:
         self.config = config
+        # Several node processes accept on the same port (switch.workers): the kernel spreads connections.
+        self.reuse_port = reuse_port
+        self.bind_port = config.port if port is None else port
         self.name = config.name
         self.scheme = scheme
         self.on_request = on_request
@@ -55,7 +61,10 @@ class Listener:
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         ctx = self._ssl_context()
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        if self.reuse_port:
+            listeners = await _reuse_port_listeners(self.config.host, self.bind_port)
+        else:
+            listeners = await trio.open_tcp_listeners(self.bind_port, host=self.config.host)
         self.port = listeners[0].socket.getsockname()[1]
         log.info("listener %s: %s:%d scheme %s framing %s", self.name, self.config.host, self.port,
                  self.scheme.name, self.config.framing.kind)
@@ -121,6 +130,32 @@ class Listener:
             log.warning("listener %s: unsolicited response %s from %s dropped", self.name, msg.mti, conn.peer)
             return
         self.on_request(self.name, conn, frame, msg)
+
+
+async def _reuse_port_listeners(host: str, port: int, backlog: int = 1024) -> list[trio.SocketListener]:
+    """trio.open_tcp_listeners with SO_REUSEPORT set before bind (it has no option for it): every node process
+    binds the same address and the kernel hands each new connection to one of them (Linux 3.9+)."""
+    infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM, flags=trio.socket.AI_PASSIVE)
+    listeners = []
+    try:
+        for family, kind, proto, _, address in infos:
+            sock = trio.socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+                sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEPORT, 1)
+                if family == trio.socket.AF_INET6:
+                    sock.setsockopt(trio.socket.IPPROTO_IPV6, trio.socket.IPV6_V6ONLY, 1)
+                await sock.bind(address)
+                sock.listen(backlog)
+            except OSError:
+                sock.close()
+                raise
+            listeners.append(trio.SocketListener(sock))
+    except OSError:
+        for listener in listeners:
+            listener.socket.close()
+        raise
+    return listeners
 
 
 def _peer(stream: trio.abc.Stream) -> str:

@@ -42,6 +42,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (con,) = cfg.connectors
     assert con.hosts == (("127.0.0.1", 9583), ("::1", 9584))
     assert con.timeout_ms == 1500
+    assert cfg.processes == 1
+    assert parse(GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 2')).processes == 2
 
 
 @pytest.mark.parametrize(("snippet", "key", "reason"), [
@@ -56,6 +58,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('name = "up"', 'name = "acq"'), "connectors[0].name", "already used"),
     (GOOD + "\n[surprise]\nx = 1\n", "surprise", "unknown key"),
     (GOOD.replace("[node]", "[nod]"), "node", "is required"),
+    (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 0'), "node.processes", "between 1 and 64"),
+    (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
 ])
 def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -1,0 +1,129 @@
+"""Keep a set of child processes running: start each, restart one that dies, stop them all when cancelled.
+
+Used for the processor cells (switch.cells.supervisor) and for the node's extra processes (switch.workers).
+Restarts back off exponentially (``backoff_s`` doubling up to ``backoff_max_s``), and the delay resets once a
+process has stayed up for a while, so a process that crashes at start does not spin while one that crashed
+once after hours comes back at once. Stopping is SIGTERM (the child finishes what is in flight), then SIGKILL
+after ``STOP_GRACE_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+log = logging.getLogger("bulkhead.supervisor")
+STOP_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
+STABLE_AFTER_S = 10.0  # up this long: the process has recovered, the next crash restarts it without delay growth
+
+
+@dataclass
+class ChildProcess:
+    """What the supervisor knows about one child (for ``status``, ``links status`` and tests)."""
+
+    index: int
+    name: str
+    state: str = "stopped"  # starting | running | restarting | stopped
+    pid: int | None = None
+    starts: int = 0
+    last_exit: int | None = None  # exit code of the previous process (negative: killed by that signal)
+    started_at: float | None = None
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "process": self.state, "pid": self.pid, "restarts": max(0, self.starts - 1),
+                "last_exit": self.last_exit}
+
+
+class ProcessSupervisor:
+    """Subclasses say how to start child ``index`` (:meth:`command`) and may talk to it while it runs
+    (:meth:`attached`)."""
+
+    what = "process"  # how log lines name a child: "cell 3", "node process 1"
+    pipes = False  # give each child a stdin and stdout pipe (a control channel)
+
+    def __init__(self, names: dict[int, str], *, backoff_s: float, backoff_max_s: float) -> None:
+        self.processes = {index: ChildProcess(index, name) for index, name in names.items()}
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self._running: dict[int, trio.Process] = {}
+
+    def command(self, index: int) -> list[str]:
+        raise NotImplementedError
+
+    async def attached(self, index: int, process: trio.Process) -> None:
+        """Runs beside child ``index`` while it is up (cancelled when it ends); nothing by default."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep every child running until cancelled; then stop them (SIGTERM, then SIGKILL)."""
+        async with trio.open_nursery() as nursery:
+            for index in self.processes:
+                nursery.start_soon(self._keep, index)
+            task_status.started()
+
+    async def _keep(self, index: int) -> None:
+        info = self.processes[index]
+        delay = self.backoff_s
+        pipe = subprocess.PIPE if self.pipes else subprocess.DEVNULL
+        while True:
+            info.state = "starting"
+            try:
+                process = await trio.lowlevel.open_process(self.command(index), stdin=pipe,
+                                                           stdout=pipe if self.pipes else None)
+            except OSError as exc:
+                log.error("%s %d: cannot start: %s; retrying in %.1fs", self.what, index, exc, delay)
+                info.state = "restarting"
+                await trio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+                continue
+            info.pid, info.started_at, info.state = process.pid, time.monotonic(), "running"
+            info.starts += 1
+            self._running[index] = process
+            log.info("%s %d: started (pid %d)", self.what, index, process.pid)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.attached, index, process)
+                    code = await process.wait()
+                    nursery.cancel_scope.cancel()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._stop(index, process)
+                self._running.pop(index, None)
+                info.pid, info.last_exit = None, process.returncode
+                info.state = "stopped"
+            up_for = time.monotonic() - (info.started_at or 0)
+            if up_for >= STABLE_AFTER_S:
+                delay = self.backoff_s
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            log.warning("%s %d: process %d ended (%s) after %.1fs; restarting in %.1fs", self.what, index,
+                        process.pid, how, up_for, delay)
+            info.state = "restarting"
+            await trio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def _stop(self, index: int, process: trio.Process) -> None:
+        """SIGTERM (the child answers what is in flight and exits), SIGKILL if it takes too long."""
+        if process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(STOP_GRACE_S):
+            await process.wait()
+            log.info("%s %d: stopped (exit code %s)", self.what, index, process.returncode)
+            return
+        log.warning("%s %d: did not stop within %.0fs of SIGTERM; killing it", self.what, index, STOP_GRACE_S)
+        process.kill()
+        await process.wait()
+
+    def pid(self, index: int) -> int | None:
+        return self.processes[index].pid
+
+    def running(self, index: int) -> trio.Process | None:
+        return self._running.get(index)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [p.status() for p in self.processes.values()]

@@ -1,0 +1,250 @@
+"""More than one process per switch node: ``[node] processes = N`` (DESIGN.md section 9: more switch nodes
+sharing the listeners).
+
+A node is one trio process, so it uses one core however many the machine has (reference: a second process on
+the second core carries 1.9-2x). With ``processes = N`` the node started by ``bulkhead run`` (the primary)
+starts N - 1 more node processes (``python -m switch.workers``). Every process binds the same listener ports
+with SO_REUSEPORT, so the kernel spreads the acquirers' connections over them (connections, not messages: a
+peer's connection stays with one process), and opens its own connections to every connector (cells and
+schemes: a destination sees N connections from the node). Each journals into the node's database with its own
+group-commit writer; its journal rows carry its name, ``<node>/<n>``.
+
+What stays with the primary: the database migration, the cell processes, the demo simulators, the
+store-and-forward forwarder (the others queue reversals and advices in the shared database, where the
+forwarder finds them on its next poll), the admin socket (``bulkhead`` commands), and routing table reloads,
+which it hands to the others over each one's control pipe (stdin/stdout, one JSON object per line) before the
+reload command returns. The others serve Prometheus metrics on ``[metrics] port + n`` when a port is set.
+The stand-in card status cache is per process. A process that dies is restarted like a cell; one whose
+primary is gone (its control pipe closes) stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from switch.errors import BulkheadError, ConfigError
+from switch.procsup import ProcessSupervisor
+from switch.routing import load_routes
+
+if TYPE_CHECKING:
+    from switch.node import Node
+
+log = logging.getLogger("bulkhead.workers")
+CONTROL_TIMEOUT_S = 10.0
+EXIT_OK, EXIT_CONFIG, EXIT_FAILED = 0, 2, 1
+
+
+class WorkerSupervisor(ProcessSupervisor):
+    """The primary's side: keeps processes 1 .. N-1 running and passes routing table reloads to them."""
+
+    what = "node process"
+    pipes = True
+
+    def __init__(self, node: Node, ports: Mapping[str, int]) -> None:
+        config = node.config
+        super().__init__({n: f"{config.name}/{n}" for n in range(1, config.processes)},
+                         backoff_s=0.5, backoff_max_s=30.0)
+        self.node = node
+        self.ports = dict(ports)
+        self._control: dict[int, tuple[trio.abc.SendStream, trio.abc.ReceiveStream]] = {}
+        self._buffers: dict[int, bytearray] = {}
+        self._lock = trio.Lock()  # one control exchange at a time per process (replies are in order)
+
+    def command(self, index: int) -> list[str]:
+        root = logging.getLogger()
+        plain = not any(isinstance(h.formatter, _json_formatter()) for h in root.handlers)
+        cmd = [sys.executable, "-m", "switch.workers", "--conf", str(self.node.config.file), "--process",
+               str(index), "--routes", self.node.table.source,
+               "--log-level", logging.getLevelName(root.getEffectiveLevel()).lower()]
+        cmd += [f"--port={name}={port}" for name, port in sorted(self.ports.items())]
+        return cmd + (["--plain-logs"] if plain else [])
+
+    async def attached(self, index: int, process: trio.Process) -> None:
+        """The process is "starting" until it says it is listening (its first line on the control pipe)."""
+        assert process.stdin is not None and process.stdout is not None
+        info = self.processes[index]
+        info.state = "starting"
+        self._buffers[index] = bytearray()
+        self._control[index] = (process.stdin, process.stdout)
+        try:
+            async with self._lock:
+                hello = await self._read(index)
+            if hello.get("ready"):
+                info.state = "running"
+                log.info("node process %d: listening (pid %d)", index, process.pid)
+            await trio.sleep_forever()
+        except (EOFError, ValueError, trio.BrokenResourceError, trio.ClosedResourceError):
+            await trio.sleep_forever()  # it is ending: the supervisor sees it exit and restarts it
+        finally:
+            self._control.pop(index, None)
+            self._buffers.pop(index, None)
+
+    def ready(self) -> bool:
+        return all(p.state == "running" for p in self.processes.values())
+
+    async def reload(self, path: Path) -> list[dict[str, Any]]:
+        """Have every running process load ``path`` (already validated and applied by the primary). A process
+        that cannot is restarted: it starts on the new table (``--routes``), so no process keeps the old one."""
+        results = []
+        async with self._lock:
+            for index in sorted(i for i in self._control if self.processes[i].state == "running"):
+                try:
+                    with trio.fail_after(CONTROL_TIMEOUT_S):
+                        reply = await self._ask(index, {"cmd": "routes.reload", "path": str(path)})
+                except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError, EOFError,
+                        ValueError) as exc:
+                    reply = {"ok": False, "error": f"no answer ({type(exc).__name__})"}
+                if not reply.get("ok"):
+                    log.error("node process %d: routing table %s not applied (%s); restarting it", index, path,
+                              reply.get("error"))
+                    process = self.running(index)
+                    if process is not None:
+                        process.send_signal(signal.SIGTERM)
+                results.append({"process": index, **reply})
+        return results
+
+    async def _ask(self, index: int, command: dict[str, Any]) -> dict[str, Any]:
+        send, _ = self._control[index]
+        await send.send_all(json.dumps(command).encode() + b"\n")
+        return await self._read(index)
+
+    async def _read(self, index: int) -> dict[str, Any]:
+        """The next JSON line from process ``index``."""
+        _, receive = self._control[index]
+        buffer = self._buffers[index]
+        while b"\n" not in buffer:
+            data = await receive.receive_some(65536)
+            if not data:
+                raise EOFError("control pipe closed")
+            buffer += data
+        line, _, rest = bytes(buffer).partition(b"\n")
+        buffer[:] = rest
+        reply = json.loads(line)
+        if not isinstance(reply, dict):
+            raise ValueError("control reply is not an object")
+        return reply
+
+
+def _json_formatter() -> type[logging.Formatter]:
+    from switch.logs import JsonLines
+
+    return JsonLines
+
+
+# -- the other side: one extra node process -------------------------------------------------------------------
+async def _control(node: Node, stdout: trio.lowlevel.FdStream) -> None:
+    """Serve the primary's commands on stdin (answers on stdout); stop the node when the pipe closes (the
+    primary is gone, or stopped without SIGTERM reaching us)."""
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    buffer = b""
+    try:
+        while True:
+            data = await stdin.receive_some(65536)
+            if not data:
+                break
+            buffer += data
+            while b"\n" in buffer:
+                line, _, buffer = buffer.partition(b"\n")
+                reply = await _command(node, line)
+                await stdout.send_all(json.dumps(reply).encode() + b"\n")
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+    log.warning("node process %d: the primary's control pipe closed; stopping", node.process)
+    node.stop()
+
+
+async def _command(node: Node, line: bytes) -> dict[str, Any]:
+    try:
+        command = json.loads(line)
+        if command.get("cmd") != "routes.reload":
+            return {"ok": False, "error": f"unknown command {command.get('cmd')!r}"}
+        path = Path(command["path"])
+        async with node.reload_lock:
+            table = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=frozenset(node.outbound)))
+            node.table = table
+    except (ConfigError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return {"ok": False, "error": str(exc)}
+    log.info("node process %d: routing table %s applied (%s)", node.process, path, table.digest[:12])
+    return {"ok": True, "digest": table.digest}
+
+
+async def _signals(node: Node, scope: trio.CancelScope) -> None:
+    """SIGTERM/SIGINT: orderly stop (as the primary's); a second one stops at once."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        count = 0
+        async for _ in signals:
+            count += 1
+            if count == 1:
+                node.stop()
+            else:
+                scope.cancel()
+                return
+
+
+async def run_process(node: Node) -> None:
+    stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_signals, node, nursery.cancel_scope)
+
+        async def serve(task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+            await node.run(task_status=task_status)
+            nursery.cancel_scope.cancel()
+
+        await nursery.start(serve)
+        # Listening (its links had their chance to come up first): tell the primary, then take its commands.
+        await stdout.send_all(json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n")
+        nursery.start_soon(_control, node, stdout)
+
+
+def main(argv: list[str]) -> int:
+    from switch import logs
+    from switch.config import load_config
+    from switch.node import Node
+
+    args = _parse(argv)
+    logs.setup(args.log_level, json_lines=not args.plain_logs)
+    try:
+        ports = dict(_port(p) for p in args.port)
+        config = load_config(args.conf)
+        node = Node(config, process=args.process, listener_ports=ports, routes=args.routes)
+    except (BulkheadError, ValueError) as exc:
+        log.error("node process %d: not started: %s", args.process, exc)
+        return EXIT_CONFIG
+    try:
+        trio.run(run_process, node)
+    except BaseException as exc:  # every way out becomes an exit code; the supervisor restarts us
+        log.error("node process %d: stopped by %s", args.process, type(exc).__name__)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _port(text: str) -> tuple[str, int]:
+    name, _, port = text.partition("=")
+    if not name or not port.isdigit():
+        raise ValueError(f"--port {text!r}: expected LISTENER=PORT")
+    return name, int(port)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m switch.workers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conf", type=Path, required=True, help="the node's node.toml")
+    parser.add_argument("--process", type=int, required=True, help="process number, 1 .. processes - 1")
+    parser.add_argument("--routes", type=Path, required=True, help="the routing table the primary runs on")
+    parser.add_argument("--port", action="append", default=[], help="LISTENER=PORT the primary bound")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--plain-logs", action="store_true")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
