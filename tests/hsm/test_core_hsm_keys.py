@@ -122,3 +122,36 @@ def test_tr31_wrong_kbpk_is_mac_failure() -> None:
     with pytest.raises(KeyBlockMacError) as excinfo:
         HSM.tr31_import(other, block)
     assert excinfo.value.code == "84"
+
+
+# ------------------------------------------------------------------------------- the clear-key cache
+
+def test_a_cached_key_decrypts_to_the_same_key_under_its_own_type_only() -> None:
+    codec = KeyCodec(LMK)
+    zpk = HSM.generate_key("001", "U").under_lmk
+    first = codec.from_lmk("001", zpk)
+    assert codec.from_lmk("001", zpk) is first  # the second use is served from the cache
+    assert first.value == KeyCodec(LMK).from_lmk("001", zpk).value
+    # The same cryptogram read as another key type decrypts under another LMK variant: not the cached key,
+    # and a parity error as without the cache (the variant scheme binds a key to its type).
+    with pytest.raises(KeyParityError):
+        codec.from_lmk("002", zpk)
+
+
+def test_a_bad_cryptogram_fails_every_time_and_is_not_cached() -> None:
+    codec = KeyCodec(LMK)
+    good = CODEC.to_lmk("001", ClearKey(ZMK_CLEAR), "U")
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    for _ in range(2):
+        with pytest.raises(KeyParityError):
+            codec.from_lmk("001", bad, destination=True)
+    assert codec._clear == {}
+
+
+def test_the_cache_keeps_at_most_its_size_and_drops_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = KeyCodec(LMK)
+    monkeypatch.setattr(codec, "CACHE_SIZE", 3)
+    keys = [HSM.generate_key("001", "U").under_lmk for _ in range(5)]
+    for key in keys:
+        codec.from_lmk("001", key)
+    assert list(codec._clear) == [("001", k) for k in keys[-3:]]
