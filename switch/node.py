@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hsm.interface import Hsm
+from hsm.interface import Hsm, SoftwareBackend
+from hsm.software import SoftwareHsm
 from schemes.base import SchemeAdapter
 from schemes.registry import get_scheme
 from switch.cardstatus import CardStatusCache
@@ -114,6 +115,7 @@ class Node:
         self.pin_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
         self.pin_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
         self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
+        self.inline_hsm: SoftwareHsm | None = None  # the same, when it is the software HSM run in process
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
         self.cells = self._cell_supervisor() if process == 0 else None
         self.workers: WorkerSupervisor | None = None  # the other node processes, started once listening
@@ -330,6 +332,8 @@ class Node:
             async with AsyncExitStack() as stack:
                 if self.config.hsm is not None:
                     self.hsm = await stack.enter_async_context(open_hsm(self.config.hsm))
+                    if isinstance(self.hsm, SoftwareBackend) and not self.hsm.use_thread:
+                        self.inline_hsm = self.hsm.hsm  # pipeline.start translates PINs without a task
                 await self._serve(task_status)
         finally:
             if httpd is not None:

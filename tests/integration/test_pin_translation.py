@@ -45,11 +45,20 @@ def _pvv_of(block: bytes) -> str:
     return HSM.generate_pvv("001", ISSUER_ZPK, PVK, block.hex().upper(), "01", ACCOUNT, 1)
 
 
-async def test_atm_pin_block_is_translated_to_the_issuer_zone_key(tmp_path: Path, db_url: str) -> None:
+# The in-process software HSM translates inline, in the link reader (pipeline.start); any other HSM (a
+# payShield over TCP, or the software one on a thread) is awaited in a task. Both paths are checked.
+HSM_PATHS = pytest.mark.parametrize("inline", [True, False], ids=["inline", "task"])
+
+
+@HSM_PATHS
+async def test_atm_pin_block_is_translated_to_the_issuer_zone_key(tmp_path: Path, db_url: str, inline: bool) -> None:
     async with recording_issuer() as rec:
         conf = write_config(tmp_path, db_url, {}, ROUTES_ONE.format(link="issuer"),
                             extra=EXTRA.format(tpk=TPK, zpk=ISSUER_ZPK, port=rec.port))
         async with running_node(conf) as node:
+            assert node.inline_hsm is not None
+            if not inline:
+                node.inline_hsm = None
             port = node.listeners["pinpad"].port
             assert port is not None
             async with client(port) as c:
@@ -66,11 +75,15 @@ async def test_atm_pin_block_is_translated_to_the_issuer_zone_key(tmp_path: Path
         assert _pvv_of(block) != _pvv_of(TestPinPad().pin_block("ZPK", ISSUER_ZPK, "4321", PAN))
 
 
-async def test_undecipherable_pin_block_is_answered_55_and_not_forwarded(tmp_path: Path, db_url: str) -> None:
+@HSM_PATHS
+async def test_undecipherable_pin_block_is_answered_55_and_not_forwarded(tmp_path: Path, db_url: str,
+                                                                         inline: bool) -> None:
     async with recording_issuer() as rec:
         conf = write_config(tmp_path, db_url, {}, ROUTES_ONE.format(link="issuer"),
                             extra=EXTRA.format(tpk=TPK, zpk=ISSUER_ZPK, port=rec.port))
         async with running_node(conf) as node:
+            if not inline:
+                node.inline_hsm = None
             port = node.listeners["pinpad"].port
             assert port is not None
             async with client(port) as c:
