@@ -258,11 +258,12 @@ def _respond(node: Node, x: Exchange) -> None:
     assert x.response is not None
     try:
         body = x.scheme.encode(x.response)
-    except (EncodeError, RemoteProtocolError):
+    except Exception:
         node.spawn(x, lambda: _finish(node, x))  # the task path reverses what cannot be answered
         return
 
     def committed(failure: BaseException | None) -> None:
+        # Runs in the event loop's callback runner (the commit report) or the timer: nothing may escape.
         if failure is not None:
             node.spawn(x, lambda: _after_journal_failure(node, x, failure))
             return
@@ -271,6 +272,8 @@ def _respond(node: Node, x: Exchange) -> None:
         except ConnectionClosed:
             node.spawn(x, lambda: _undelivered(node, x))
             return
+        except Exception as exc:  # a bug: the exchange is lost to its source, the node goes on
+            log.critical("exchange %s: response not sent: %s", x.request.meta.trace_id, type(exc).__name__)
         node.exchange_done(x)
 
     try:
