@@ -145,7 +145,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
         indexes = {
@@ -155,9 +155,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
         assert indexes == {
             ("ix_cell_cards_pan_hash", "cell_cards", ("pan_hash",)),
             ("ix_cell_holds_status", "cell_holds", ("status",)),
-            ("ix_cell_txns_dup_key", "cell_txns", ("dup_key",)),
             ("ix_cell_txns_created_at", "cell_txns", ("created_at",)),
-            ("ix_cell_entries_account", "cell_entries", ("account",)),
             ("ix_cell_entries_posting_id", "cell_entries", ("posting_id",)),
         }
         assert inspector.get_pk_constraint("cell_usage")["constrained_columns"] == ["card_id", "day", "channel"]
@@ -194,7 +192,7 @@ def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> No
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         downgrade(db_url, "base")
         names = set(inspect(engine).get_table_names())
         assert {"journal", "saf_entries", "alembic_version"} <= names
@@ -391,5 +389,31 @@ def test_revision_0002_adds_the_card_and_txn_fields_and_keeps_old_rows(db_url: s
         write(engine, effects(newer_card, newer_txn))
         loaded = {type(row): row for row in load_rows(engine, 1, T0, RETENTION)}
         assert loaded[Card] == newer_card and loaded[Txn] == newer_txn
+    finally:
+        engine.dispose()
+
+
+def test_revision_0003_drops_the_random_order_indexes_and_keeps_rows(db_url: str) -> None:
+    """A 0002 database with rows upgrades to 0003 (the dup_key and entry account indexes go, the rows stay and
+    load); a downgrade to 0002 rebuilds both indexes over the rows."""
+    upgrade(db_url, "0002")
+    engine = make_engine(db_url)
+
+    def indexes(table: str) -> set[str]:
+        return {str(ix["name"]) for ix in inspect(engine).get_indexes(table)}
+
+    try:
+        write(engine, effects(txn(), posting()))
+        assert "ix_cell_txns_dup_key" in indexes("cell_txns")
+        upgrade(db_url)
+        assert indexes("cell_txns") == {"ix_cell_txns_created_at"}
+        assert indexes("cell_entries") == {"ix_cell_entries_posting_id"}
+        assert load_state(engine, 1, T0, RETENTION).txns_by_dup_key[txn().dup_key] == txn()
+        downgrade(db_url, "0002")
+        assert indexes("cell_txns") == {"ix_cell_txns_created_at", "ix_cell_txns_dup_key"}
+        assert indexes("cell_entries") == {"ix_cell_entries_posting_id", "ix_cell_entries_account"}
+        with engine.connect() as connection:
+            assert connection.execute(select(TABLES[Entry].c.id).order_by(TABLES[Entry].c.id)).scalars().all() == [
+                entry.id for entry in posting().entries]
     finally:
         engine.dispose()
