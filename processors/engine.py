@@ -73,10 +73,11 @@ from processors.model import (
     TxnType,
 )
 from processors.state import CellState
-from switch.codes import ResponseCode
+from switch.codes import APPROVAL_CODES, ResponseCode
 from switch.message import Message
 
 RC = ResponseCode
+APPROVED = RC.APPROVED.value  # DE 39 of an approval, as make_response takes it without an enum lookup
 # One counter numbers a decision's txn, hold and posting: T01-7, H01-7, P01-T7 (commands number their own
 # postings P01-<n> from the "posting" sequence, so the engine's carry the T).
 TXN_SEQUENCE = "txn"
@@ -159,6 +160,10 @@ class Ctx:
     to_account: Account | None = None
     amount: int = 0
     fee: int = 0
+    acquirer: str = ""  # DE 32
+    # DE 4 / DE 49 as received, once _resolve_amount has parsed them (the Txn records them; None: not yet)
+    request_amount: int | None = None
+    request_currency: str | None = None
 
 
 def _text(request: Message, number: int) -> str:
@@ -346,10 +351,12 @@ class CellEngine:
         pc = _text(request, 3)
         ctx.pc = pc
         ctx.txn_type = TXN_TYPES.get(pc[:2]) if len(pc) == 6 and pc.isdigit() else None
-        ctx.channel = channel_of(request).value
+        # str() of a StrEnum member is its value (a C call; .value is a Python-level property in 3.11).
+        ctx.channel = str(channel_of(request))
         country = _text(request, 19)
         ctx.cross_border = bool(country) and country != self.bank.country
-        ctx.foreign = _text(request, 32) not in self.bank.own_acquirers
+        ctx.acquirer = acquirer = _text(request, 32)
+        ctx.foreign = acquirer not in self.bank.own_acquirers
         return ctx
 
     def _validate(self, ctx: Ctx, hashed: str) -> None:
@@ -428,12 +435,12 @@ class CellEngine:
         request = ctx.request
         assert ctx.account is not None
         currency = ctx.account.currency
-        amount = money.parse_amount(_text(request, 4))
+        amount = ctx.request_amount = money.parse_amount(_text(request, 4))
         code = _text(request, 49)
+        given = ctx.request_currency = money.alpha(code) if code else ""
         if not code and ctx.txn_type != TxnType.BALANCE:
             raise Declined(RC.INVALID_AMOUNT, "no currency (DE 49)")
         if code:
-            given = money.alpha(code)
             if given is None:
                 raise Declined(RC.INVALID_AMOUNT, "unknown currency")
             if given != currency:
@@ -737,18 +744,24 @@ class CellEngine:
         request = ctx.request
         account = ctx.account
         currency = account.currency if account is not None else (ctx.product.currency if ctx.product else "")
+        # DE 4 / DE 49 as _resolve_amount parsed them; a decision declined before that parses them here.
+        request_amount, request_currency = ctx.request_amount, ctx.request_currency
+        if request_currency is None:
+            request_amount = money.parse_amount(_text(request, 4))
+            request_currency = money.alpha(_text(request, 49))
+        value = str(code)  # a StrEnum's str() is its value
         txn = Txn(
             id=f"T{self._prefix}{n}", dup_key=ctx.key, mti=request.mti, processing_code=ctx.pc,
-            txn_type=ctx.txn_type.value if ctx.txn_type is not None else "",
+            txn_type=str(ctx.txn_type) if ctx.txn_type is not None else "",
             channel=txn_channel(ctx.channel, ctx.cross_border),
             card_id=ctx.card.id if ctx.card is not None else None,
             account_id=account.id if account is not None else None, amount=ctx.amount, currency=currency,
-            fee=ctx.fee, response_code=code.value, approval_code=f"{n % 1_000_000:06d}" if code.approved else "",
+            fee=ctx.fee, response_code=value,
+            approval_code=f"{n % 1_000_000:06d}" if value in APPROVAL_CODES else "",
             stan=_text(request, 11), rrn=_text(request, 37), terminal=_text(request, 41),
-            acquirer=_text(request, 32), created_at=ctx.now, status=status,
+            acquirer=ctx.acquirer, created_at=ctx.now, status=status,
             to_account_id=ctx.to_account.id if ctx.to_account is not None else None,
-            request_amount=money.parse_amount(_text(request, 4)),
-            request_currency=money.alpha(_text(request, 49)) or "",
+            request_amount=request_amount, request_currency=request_currency or "",
         )
         ctx.changes.add(txn)
         return n, txn
@@ -766,7 +779,7 @@ class CellEngine:
         account = ctx.account
         assert account is not None and ctx.txn_type is not None
         posting = post(self.state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
-                       description=f"{ctx.txn_type.value} {ctx.request.mti}", txn_type=ctx.txn_type,
+                       description=f"{ctx.txn_type} {ctx.request.mti}", txn_type=ctx.txn_type,
                        account=account, to_account=ctx.to_account, amount=ctx.amount, fee=ctx.fee,
                        cash=self._cash_amount(ctx) > 0)
         txn.posting_id = posting.id
@@ -777,7 +790,7 @@ class CellEngine:
 
     def _approved(self, ctx: Ctx, txn: Txn) -> Decision:
         self.state.put(txn)
-        response = ctx.request.make_response(RC.APPROVED)
+        response = ctx.request.make_response(APPROVED)
         response[38] = txn.approval_code
         if txn.fee:
             response[28] = money.fee_field(txn.fee)

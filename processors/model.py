@@ -82,16 +82,24 @@ class Row:
     """Base of every persisted entity: ``KEY`` names the primary-key attribute(s)."""
 
     KEY: ClassVar[tuple[str, ...]] = ("id",)
+    # Position of the row type in ROW_TYPES (set below): a decision's rows are recorded in this order, referenced
+    # rows first. A class attribute, so sorting by it needs no Python-level key function.
+    WRITE_RANK: ClassVar[int] = 0
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the row's current values (what the writer stores); taken when the effect is recorded so
         later in-memory changes cannot leak into an earlier batch. Containers (dict, list) are copied one level
         deep, everything else is immutable and shared. Runs ~7 times per authorization, so each class gets a
         generated function (:func:`_snapshot_function`)."""
-        function = _SNAPSHOTS.get(type(self))
-        if function is None:
-            function = _SNAPSHOTS[type(self)] = _snapshot_function(type(self))
-        return function(self)
+        return snapshot_function(type(self))(self)
+
+
+def snapshot_function(row_type: type) -> Callable[[Any], dict[str, Any]]:
+    """The (cached) snapshot function of ``row_type`` (see :meth:`Row.snapshot`)."""
+    function = _SNAPSHOTS.get(row_type)
+    if function is None:
+        function = _SNAPSHOTS[row_type] = _snapshot_function(row_type)
+    return function
 
 
 # Field annotations whose values are immutable: a snapshot shares them instead of copying (enum members too).
@@ -326,6 +334,8 @@ class Sequence(Row):
 ROW_TYPES: tuple[type[Row], ...] = (
     Sequence, Customer, CreditLine, Account, Card, Hold, Usage, Txn, Posting, Entry, InstallmentPlan,
 )
+for _rank, _row_type in enumerate(ROW_TYPES):
+    _row_type.WRITE_RANK = _rank
 
 
 @dataclass
@@ -339,11 +349,16 @@ class Effects:
     rows: list[tuple[type[Row], dict[str, Any]]] = field(default_factory=list)
 
     def add(self, *rows: Row) -> None:
+        append = self.rows.append
+        snapshots = _SNAPSHOTS
         for row in rows:
-            self.rows.append((type(row), row.snapshot()))
+            row_type = type(row)
+            function = snapshots.get(row_type) or snapshot_function(row_type)
+            append((row_type, function(row)))
             if isinstance(row, Posting):
+                entry_snapshot = snapshot_function(Entry)
                 for entry in row.entries:
-                    self.rows.append((Entry, entry.snapshot()))
+                    append((Entry, entry_snapshot(entry)))
 
     def extend(self, other: Effects) -> None:
         self.rows.extend(other.rows)
