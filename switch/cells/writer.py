@@ -63,6 +63,10 @@ class EffectsWriter:
         self._write_batch = write
         self._thread = GroupCommit(self._write, what="cell writer", max_batch=max_batch, max_wait=max_wait)
         self.failure: BaseException | None = None
+        # The writer thread's own connection, opened at its first batch and kept: a pool checkout, reset and
+        # checkin per batch cost more than the statements of a small batch (a lightly loaded cell commits a few
+        # decisions at a time). Only the writer thread uses it; close() closes it once the thread has ended.
+        self._connection: Connection | None = None
         # statistics, written by the writer thread only
         self.batches = 0
         self.items = 0
@@ -91,6 +95,9 @@ class EffectsWriter:
         """Write everything submitted so far, then stop the thread."""
         if not self._thread.close(timeout):
             raise TimeoutError(f"cell writer still writing after {timeout} s")
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     # -- writer thread ------------------------------------------------------------------------------
     def _write(self, submissions: list[_Item]) -> None:
@@ -101,7 +108,10 @@ class EffectsWriter:
             try:
                 if effects:
                     start = time.perf_counter()
-                    with self._engine.begin() as connection:
+                    connection = self._connection
+                    if connection is None:
+                        connection = self._connection = self._engine.connect()
+                    with connection.begin():
                         self._write_batch(connection, effects)
                     self.commit_seconds += time.perf_counter() - start
                     self.batches += 1

@@ -3,6 +3,8 @@ running cell's admin socket (lock held), against the real commands and storage."
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from processors.model import Account, Card, Customer
 from processors.state import CellState
 from processors.storage import load_rows, make_engine
 from switch.cells.client import CellCommandError, run_command, run_commands
+from switch.cells.config import CellsConfig
 from switch.cells.loading import CellLock, CellLockedError, lock_is_held
 from tests.integration.cells_harness import ref_for_cell, seed_cell, write_cells_config
 
@@ -86,6 +89,18 @@ async def test_commands_go_through_the_socket_when_the_cell_runs(tmp_path: Path,
     cells = cfg.cells
     assert cells is not None
     await trio.to_thread.run_sync(seed_cell, cells, 1)
+    # run_cell tunes this process's garbage collector as a cell process's (switch.cells.host.tune_gc): undone
+    # afterwards, or later tests (tests/bench/test_cell.py checks the GC settings it restores) inherit it.
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        await _commands_through_the_socket(cells, run_cell)
+    finally:
+        if not frozen:
+            gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+async def _commands_through_the_socket(cells: CellsConfig, run_cell: Callable[..., Awaitable[None]]) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: run_cell(cells, 1, signals=False, task_status=task_status))
         assert lock_is_held(cells.lock_file(1))

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 import trio
 from sqlalchemy import Connection, Engine
+from sqlalchemy.pool import QueuePool
 
 from processors.model import Effects
 from processors.model import Sequence as SeqRow
 from processors.state import CellState
 from processors.storage import load_rows, make_engine, upgrade, write_batch
 from switch.cells.host import CellFailedError, CellHost
-from switch.cells.writer import CommitFailedError
+from switch.cells.writer import CommitFailedError, EffectsWriter
 from switch.message import Message
 from tests.integration.harness import client, purchase
 
@@ -278,3 +279,40 @@ async def test_commit_raises_after_a_failed_batch(tmp_path: Path, db_url: str) -
         with trio.fail_after(5):
             while not errors:
                 await trio.sleep(0.01)
+
+
+def test_the_writer_keeps_one_connection_for_every_batch_and_closes_it(db_url: str) -> None:
+    """Every batch commits through the writer thread's one connection (no pool checkout per batch); close()
+    returns it to the pool once the thread has ended, with each batch committed."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    used: list[int] = []
+    done = threading.Event()
+
+    def write(connection: Connection, batches: Sequence[Effects]) -> object:
+        used.append(id(connection.connection.driver_connection))
+        return write_batch(connection, batches)
+
+    def on_done(tickets: list[Any], exc: BaseException | None) -> None:
+        assert exc is None
+        done.set()
+
+    writer = EffectsWriter(engine, on_done, max_batch=1, max_wait=0.0, write=write)
+    state = CellState(0)
+    pool = engine.pool
+    assert isinstance(pool, QueuePool)  # what make_engine gives a file database and PostgreSQL
+    try:
+        writer.start()
+        for _ in range(3):
+            done.clear()
+            effects = Effects()
+            effects.add(state.next_value("approvals"))
+            writer.submit(effects, None)
+            assert done.wait(10)
+        assert pool.checkedout() == 1  # held by the writer between batches
+        writer.close()
+        assert pool.checkedout() == 0
+        assert len(used) == 3 and len(set(used)) == 1
+        assert counter(engine, "approvals") == 3
+    finally:
+        engine.dispose()
