@@ -33,15 +33,18 @@ class GroupCommit(Generic[T]):
     """A writer thread calling ``write(batch)`` for each batch of submitted items, in submission order.
 
     ``what`` names the writer in error messages and (with dashes) its thread. ``put`` is thread-safe and
-    never waits for ``write``.
+    never waits for ``write``. ``finish``, if given, runs on the thread once it has written its last batch
+    (say, to give back a connection the writer kept across batches).
     """
 
-    def __init__(self, write: Callable[[list[T]], None], *, what: str, max_batch: int, max_wait: float) -> None:
+    def __init__(self, write: Callable[[list[T]], None], *, what: str, max_batch: int, max_wait: float,
+                 finish: Callable[[], None] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if max_wait < 0:
             raise ValueError("max_wait must not be negative")
         self._write = write
+        self._finish = finish
         self._what = what
         self._max_batch = max_batch
         self._max_wait = max_wait
@@ -92,6 +95,13 @@ class GroupCommit(Generic[T]):
 
     # -- the thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._finish is not None:
+                self._finish()
+
+    def _loop(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()

@@ -76,3 +76,20 @@ def test_close_reports_a_thread_still_writing() -> None:
 def test_bad_limits_are_refused(max_batch: int, max_wait: float) -> None:
     with pytest.raises(ValueError, match="max_"):
         GroupCommit(lambda _batch: None, what="test writer", max_batch=max_batch, max_wait=max_wait)
+
+
+def test_finish_runs_on_the_thread_after_the_last_batch() -> None:
+    events: list[tuple[str, object, str]] = []
+
+    def write(batch: list[int]) -> None:
+        events.append(("write", batch, threading.current_thread().name))
+
+    def finish() -> None:
+        events.append(("finish", None, threading.current_thread().name))
+
+    writer = GroupCommit(write, what="test writer", max_batch=2, max_wait=0.0, finish=finish)
+    for n in range(3):
+        writer.put(n)
+    assert writer.close(5.0, start=True)
+    assert events == [("write", [0, 1], "test-writer"), ("write", [2], "test-writer"),
+                      ("finish", None, "test-writer")]
