@@ -5,6 +5,13 @@ Writes go through :class:`JournalWriter`, a dedicated thread with group commit: 
 so the fsync (SQLite) or commit round trip (PostgreSQL) is paid once per batch, not per message. On
 PostgreSQL the batch goes in with COPY, which measured about twice as fast as executemany here.
 Each record's ``done`` callback runs on the writer thread once its batch has committed or failed.
+
+What a row costs was measured with 0200 purchases (fin-sim): the writer keeps one DBAPI connection across
+batches (SQLAlchemy's checkout, transaction and execution layers were ~100 µs per batch, most of a small
+batch's CPU); the response is stored as its difference from the request (most response fields echo the
+request: 3 fields instead of 18); and ``pan_hash`` has no index (a random key: every row dirtied its own
+index page, written to the WAL at each commit), so a card lookup is bounded in time, see
+:func:`find_exchanges`.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import chain
+from operator import attrgetter
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Engine, Row, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from switch.storage.db import SQLITE_MAX_PARAMETERS
 from switch.storage.errors import (
@@ -41,6 +50,9 @@ OUTCOMES: Final = frozenset(
 # What switch.masking.mask_pan produces: at most the first six and last four digits in clear.
 _MASKED_PAN = re.compile(r"\d{0,6}\*+\d{0,4}")
 _PAN_HASH = re.compile(r"[0-9a-f]{64}")
+
+# How far back a lookup by card (pan_hash) goes when the caller gives no ``since``: see find_exchanges.
+CARD_LOOKUP_WINDOW: Final = timedelta(hours=24)
 
 Done = Callable[[BaseException | None], None]
 
@@ -76,113 +88,288 @@ class JournalRecord:
 
 def validate(record: JournalRecord) -> None:
     """Refuse a record that could not be stored or would store card data in clear (a caller bug)."""
+    # Runs on the node's event loop for every exchange. The two regexes cost about 0.7 µs together, less than
+    # the str-method equivalents measured (0.6 µs each), so they stay; the node's own UTC instants skip the
+    # utcoffset() calls.
     if record.outcome not in OUTCOMES:
         raise ValueError(f"journal outcome {record.outcome!r} is not one of {sorted(OUTCOMES)}")
     if record.pan_masked is not None and not _MASKED_PAN.fullmatch(record.pan_masked):
         raise ValueError("pan_masked is not a masked PAN (first six / last four at most)")
     if record.pan_hash is not None and not _PAN_HASH.fullmatch(record.pan_hash):
         raise ValueError("pan_hash is not a lowercase hex HMAC-SHA256")
-    if record.received_at.utcoffset() is None:  # None for a naive datetime, whatever its tzinfo says
+    if not _is_aware(record.received_at):
         raise ValueError("received_at must be timezone-aware")
-    if record.responded_at.utcoffset() is None:
+    if not _is_aware(record.responded_at):
         raise ValueError("responded_at must be timezone-aware")
 
 
+def _is_aware(value: datetime) -> bool:
+    # utcoffset() is None for a naive datetime, whatever its tzinfo says.
+    return value.tzinfo is UTC or value.utcoffset() is not None
+
+
+# -- rows -------------------------------------------------------------------------------------------------
+# Column order of an encoded row: the plain scalars, the two instants, then the JSON columns.
+_INSTANTS: Final = ("received_at", "responded_at")
 _SCALARS: Final = tuple(
-    name for name in JournalRecord.__dataclass_fields__ if name not in ("request", "response")
+    name for name in JournalRecord.__dataclass_fields__ if name not in ("request", "response", *_INSTANTS)
 )
-_COLUMNS: Final = (*_SCALARS, "request", "response")
-_INSTANTS: Final = (_COLUMNS.index("received_at"), _COLUMNS.index("responded_at"))
-_to_json = json.JSONEncoder(separators=(",", ":")).encode
+_COLUMNS: Final = (*_SCALARS, *_INSTANTS, "request", "response", "response_delta")
+_scalars_of: Final = attrgetter(*_SCALARS)
+# check_circular off: the dicts are flat str -> str, and the circularity bookkeeping was a quarter of the
+# encoding time. ASCII output (non-ASCII escaped) is also the encoder's fastest path.
+_to_json: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_ABSENT: Final = object()
 
-Values = list[Any]  # one row, in _COLUMNS order
+Values = tuple[Any, ...]  # one row, in _COLUMNS order
+Instant = Callable[[datetime], Any]  # how a backend takes a timestamp
 
 
-def _values(record: JournalRecord) -> Values:
-    values = [getattr(record, name) for name in _SCALARS]
-    values.append(_to_json(record.request))
-    values.append(None if record.response is None else _to_json(record.response))
-    return values
+def response_delta(request: dict[str, str], response: dict[str, str]) -> dict[str, str | None] | None:
+    """The fields of ``response`` that are not the request's (added or changed), and ``None`` for each request
+    field the response lacks; None if the response cannot be told this way (it holds a None value itself)."""
+    delta: dict[str, str | None] = {k: v for k, v in response.items() if request.get(k, _ABSENT) != v}
+    if None in delta.values():
+        return None
+    for key in request.keys() - response.keys():
+        delta[key] = None
+    return delta
+
+
+def apply_delta(request: dict[str, str], delta: dict[str, str | None]) -> dict[str, str]:
+    """The response :func:`response_delta` was taken from, its fields in :meth:`Message.masked` order (MTI,
+    then by field number)."""
+    response = dict(request)
+    for key, value in delta.items():
+        if value is None:
+            response.pop(key, None)
+        else:
+            response[key] = value
+    return dict(sorted(response.items(), key=_field_order))
+
+
+def _field_order(item: tuple[str, str]) -> tuple[int, int, str]:
+    key = item[0]
+    if key == "mti":
+        return (0, 0, "")
+    if key.isdecimal():
+        return (1, int(key), "")
+    return (2, 0, key)
+
+
+def _encode(record: JournalRecord, instant: Instant) -> Values:
+    """A record as a row. The response goes in as its delta from the request (``response_delta``); only one the
+    delta cannot express goes in whole (``response``). Raises TypeError/ValueError for a value JSON cannot
+    encode."""
+    request = record.request
+    response = record.response
+    full = delta = None
+    if response is not None:
+        difference = response_delta(request, response)
+        if difference is None:
+            full = _to_json(response)
+        else:
+            delta = _to_json(difference)
+    return (*_scalars_of(record), instant(record.received_at), instant(record.responded_at), _to_json(request),
+            full, delta)
+
+
+def _sqlite_instant(value: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff", naive UTC), so reads see the same
+    values as through the model."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # drops "+00:00"
+
+
+def _same_instant(value: datetime) -> datetime:
+    return value
 
 
 def _record(row: Row[Any]) -> JournalRecord:
     values = row._mapping
-    response = values["response"]
+    request = json.loads(values["request"])
+    full, delta = values["response"], values["response_delta"]
+    if full is not None:  # written whole: before revision 0002, or not expressible as a delta
+        response = json.loads(full)
+    elif delta is not None:
+        response = apply_delta(request, json.loads(delta))
+    else:
+        response = None
     return JournalRecord(
-        **{name: values[name] for name in _SCALARS},
-        request=json.loads(values["request"]),
-        response=None if response is None else json.loads(response),
+        **{name: values[name] for name in (*_SCALARS, *_INSTANTS)}, request=request, response=response,
     )
 
 
-def insert_rows(connection: Connection, rows: Sequence[Values]) -> None:
-    """Insert journal rows inside the caller's transaction.
+# -- sinks: one transaction per batch, per backend -----------------------------------------------------------
+class _Sink:
+    """How the writer thread puts rows into one backend. Base: SQLAlchemy Core, for any backend without a
+    faster path below."""
 
-    The two built-in backends skip SQLAlchemy's per-row parameter processing, which profiling showed to
-    cost about as much as the insert itself: COPY on psycopg, the driver's executemany on SQLite (with
-    timestamps rendered exactly as SQLAlchemy's SQLite DATETIME stores them, so reads see the same
-    values). Any other backend goes through a Core executemany.
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.instant: Instant = _same_instant
+
+    def write(self, rows: Sequence[Values]) -> None:
+        """Insert and commit ``rows`` in one transaction, or raise (nothing committed)."""
+        with self._engine.begin() as connection:
+            connection.execute(JOURNAL.insert(), [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+
+    def close(self) -> None:
+        """Give back what the sink holds (called on the writer thread as it ends)."""
+
+
+class _DriverSink(_Sink):
+    """Rows straight into the driver, on one pooled connection the writer keeps across batches.
+
+    The connection is given back to the pool (invalidated) after a failure that is not one row's, so the
+    next batch starts on a fresh one. A batch that found its connection gone before committing anything
+    (say, PostgreSQL restarted while the writer was idle: the pool's pre-ping no longer runs per batch) is
+    retried once on a new connection; a failure of the commit itself is never retried, since the commit may
+    have happened.
     """
-    dialect = connection.dialect
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy_rows(connection, rows)
-    elif dialect.name == "sqlite" and dialect.driver == "pysqlite":
-        _sqlite_rows(connection, rows)
-    else:
-        connection.execute(JOURNAL.insert(), [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._connection: PoolProxiedConnection | None = None
+
+    def write(self, rows: Sequence[Values]) -> None:
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                self.insert(connection.driver_connection, rows)
+            except Exception as exc:
+                lost = self._lost(exc, connection)
+                self._abort(connection, exc, lost)
+                if lost and attempt == 1:
+                    continue  # nothing was committed: once more, on a new connection
+                raise
+            try:
+                connection.commit()
+            except Exception:
+                self._discard()
+                raise
+            return
+
+    def insert(self, driver: Any, rows: Sequence[Values]) -> None:
+        """Insert ``rows`` on the driver's own connection, without committing."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                connection.close()  # back to the pool, which rolls back anything left open
+            except Exception as exc:
+                log.warning("journal writer: could not return its connection: %s", describe(exc))
+
+    def _connect(self) -> PoolProxiedConnection:
+        if self._connection is None:
+            self._connection = self._engine.raw_connection()
+        return self._connection
+
+    def _lost(self, exc: Exception, connection: PoolProxiedConnection) -> bool:
+        """Whether ``exc`` says the connection is gone (the driver's own test, as SQLAlchemy's pool uses it)."""
+        dialect = self._engine.dialect
+        return isinstance(exc, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+            exc, connection.driver_connection, None
+        )
+
+    def _abort(self, connection: PoolProxiedConnection, exc: Exception, lost: bool) -> None:
+        """After a failed insert: roll back and keep the connection if the database refused a row, else
+        drop the connection."""
+        if not lost and _is_row_error(self._engine, exc):
+            try:
+                connection.rollback()
+            except Exception:
+                self._discard()  # a connection that cannot roll back is no use either
+            return
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                connection.invalidate()
+            except Exception as exc:
+                log.warning("journal writer: could not drop its connection: %s", describe(exc))
 
 
-def _copy_rows(connection: Connection, rows: Sequence[Values]) -> None:
-    preparer = connection.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(name) for name in _COLUMNS)
-    sql = f"COPY {preparer.format_table(JOURNAL)} ({columns}) FROM STDIN"
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(row)
+class _CopySink(_DriverSink):
+    """PostgreSQL through psycopg 3: COPY ... FROM STDIN, one COPY per batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        preparer = engine.dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(name) for name in _COLUMNS)
+        self._sql = f"COPY {preparer.format_table(JOURNAL)} ({columns}) FROM STDIN"
+
+    def insert(self, driver: Any, rows: Sequence[Values]) -> None:
+        with driver.cursor() as cursor, cursor.copy(self._sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 # Rows per multi-row INSERT: powers of two up to this many, so a handful of distinct statements, each prepared
 # once and then reused from the driver's statement cache; halved until the columns fit SQLite's bound-parameter
-# limit (SQLITE_MAX_PARAMETERS: 256 x 23 on SQLite 3.32+, 32 x 23 before).
+# limit (SQLITE_MAX_PARAMETERS: 256 x 24 on SQLite 3.32+, 32 x 24 before).
 _SQLITE_MAX_ROWS: Final = next(n for n in (256, 128, 64, 32, 16, 8, 4, 2, 1)
                                if n * len(_COLUMNS) <= SQLITE_MAX_PARAMETERS)
-_sqlite_sql: dict[tuple[str, int], str] = {}
 
 
-def _sqlite_rows(connection: Connection, rows: Sequence[Values]) -> None:
-    """Multi-row ``INSERT ... VALUES (...), (...)`` in chunks, not executemany.
+class _SqliteSink(_DriverSink):
+    """SQLite through the sqlite3 module: multi-row ``INSERT ... VALUES (...), (...)`` in chunks.
 
-    The sqlite3 module releases the GIL around every row of an executemany, and the writer thread then waits
-    for the event loop to give it back each time: measured in a fin-sim profile, executemany was 7% of the
-    node's samples. One statement per chunk is one release. (The cells' writer does the same:
-    processors/storage/fast.py.)
+    Not executemany: the sqlite3 module releases the GIL around every row of an executemany, and the writer
+    thread then waits for the event loop to give it back each time: measured in a fin-sim profile,
+    executemany was 7% of the node's samples. One statement per chunk is one release. (The cells' writer
+    does the same: processors/storage/fast.py.) Timestamps go in as the text SQLAlchemy's DATETIME stores.
     """
-    for row in rows:
-        for index in _INSTANTS:
-            # SQLAlchemy's SQLite DATETIME text: "YYYY-MM-DD HH:MM:SS.ffffff", naive UTC.
-            row[index] = row[index].astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    table = connection.dialect.identifier_preparer.format_table(JOURNAL)
-    start, remaining, size = 0, len(rows), _SQLITE_MAX_ROWS
-    while remaining:
-        while size > remaining:
-            size //= 2
-        chunk = rows[start:start + size]
-        connection.exec_driver_sql(_sqlite_insert(connection, table, size), tuple(chain.from_iterable(chunk)))
-        start += size
-        remaining -= size
 
-
-def _sqlite_insert(connection: Connection, table: str, size: int) -> str:
-    sql = _sqlite_sql.get((table, size))
-    if sql is None:
-        columns = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in _COLUMNS)
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.instant = _sqlite_instant
+        preparer = engine.dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(name) for name in _COLUMNS)
         row = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
-        sql = _sqlite_sql[table, size] = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * size)
-    return sql
+        head = f"INSERT INTO {preparer.format_table(JOURNAL)} ({columns}) VALUES "
+        self._sql: dict[int, str] = {}
+        size = _SQLITE_MAX_ROWS
+        while size:
+            self._sql[size] = head + ", ".join([row] * size)
+            size //= 2
+
+    def insert(self, driver: Any, rows: Sequence[Values]) -> None:
+        cursor = driver.cursor()
+        try:
+            start, remaining, size = 0, len(rows), _SQLITE_MAX_ROWS
+            while remaining:
+                while size > remaining:
+                    size //= 2
+                cursor.execute(self._sql[size], tuple(chain.from_iterable(rows[start:start + size])))
+                start += size
+                remaining -= size
+        finally:
+            cursor.close()
 
 
+def _sink(engine: Engine) -> _Sink:
+    dialect = engine.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return _CopySink(engine)
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        return _SqliteSink(engine)
+    return _Sink(engine)
+
+
+def _is_row_error(engine: Engine, exc: Exception) -> bool:
+    """A failure some rows may not share: the DB refused a value (PEP 249 IntegrityError/DataError)."""
+    dbapi = engine.dialect.loaded_dbapi
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(cause, (dbapi.IntegrityError, dbapi.DataError))
+
+
+# -- the writer -------------------------------------------------------------------------------------------
 _Item = tuple[JournalRecord, Done]
 
 
@@ -197,7 +384,9 @@ class JournalWriter:
 
     def __init__(self, engine: Engine, *, max_batch: int = 500, max_wait: float = 0.002) -> None:
         self._engine = engine
-        self._thread = GroupCommit(self._write, what="journal writer", max_batch=max_batch, max_wait=max_wait)
+        self._sink = _sink(engine)
+        self._thread = GroupCommit(self._write, what="journal writer", max_batch=max_batch, max_wait=max_wait,
+                                   finish=self._sink.close)
         self._batches = 0
         self._rows = 0
         self._largest_batch = 0
@@ -251,9 +440,9 @@ class JournalWriter:
         if not batch:
             return
         try:
-            self._commit(rows)
+            self._sink.write(rows)
         except Exception as exc:
-            if len(batch) > 1 and self._is_row_error(exc):
+            if len(batch) > 1 and _is_row_error(self._engine, exc):
                 for item in batch:
                     self._write([item])
                 return
@@ -271,25 +460,16 @@ class JournalWriter:
         not JSON text) fails alone, before the transaction."""
         kept: list[_Item] = []
         rows: list[Values] = []
+        instant = self._sink.instant
         for item in batch:
             try:
-                rows.append(_values(item[0]))
+                rows.append(_encode(item[0], instant))
             except (TypeError, ValueError) as exc:
                 self._failed_rows += 1
                 self._notify([item], exc)
                 continue
             kept.append(item)
         return kept, rows
-
-    def _commit(self, rows: list[Values]) -> None:
-        with self._engine.begin() as connection:
-            insert_rows(connection, rows)
-
-    def _is_row_error(self, exc: Exception) -> bool:
-        """A failure some rows may not share: the DB refused a value (PEP 249 IntegrityError/DataError)."""
-        dbapi = self._engine.dialect.loaded_dbapi
-        cause = exc.orig if isinstance(exc, DBAPIError) else exc
-        return isinstance(cause, (dbapi.IntegrityError, dbapi.DataError))
 
     @staticmethod
     def _notify(batch: list[_Item], cause: Exception | None) -> None:
@@ -309,6 +489,7 @@ def _write_error(size: int, cause: Exception) -> JournalWriteError:
     return error
 
 
+# -- lookups ----------------------------------------------------------------------------------------------
 def find_exchanges(
     engine: Engine,
     *,
@@ -322,7 +503,16 @@ def find_exchanges(
     limit: int = 20,
 ) -> list[JournalRecord]:
     """Journal rows matching every criterion given, newest first (all rows when none is given).
-    ``since``/``until`` bound ``received_at`` (inclusive / exclusive)."""
+    ``since``/``until`` bound ``received_at`` (inclusive / exclusive).
+
+    A lookup by card (``pan_hash`` without ``rrn``, ``stan`` or ``trace_id``) is bounded in time: ``pan_hash``
+    has no index (an index on a random key cost a page write per row at every commit), so the rows are found
+    through the ``received_at`` index, and without ``since`` only the :data:`CARD_LOOKUP_WINDOW` (24 hours)
+    before ``until`` (default: now) is searched. Give ``since`` to look further back; the query then reads
+    every row of the window.
+    """
+    if pan_hash is not None and since is None and rrn is None and stan is None and trace_id is None:
+        since = (datetime.now(UTC) if until is None else until) - CARD_LOOKUP_WINDOW
     query = select(JOURNAL)
     for column, value in (
         (JOURNAL.c.rrn, rrn),

@@ -77,7 +77,13 @@ class JournalEntry(Base):
     """One exchange: the request as received, the response as sent, timings, route and outcome.
 
     Card data only in protected form: ``pan_masked`` (first six / last four) and ``pan_hash`` (keyed
-    HMAC for lookup). ``request``/``response`` are JSON text of the masked field dicts.
+    HMAC for lookup). ``request`` is JSON text of the masked field dict. The response is stored as
+    ``response_delta``: JSON of the fields that differ from the request's (added or changed), with ``null``
+    for a request field the response lacks; ``response`` holds a whole response only for rows written
+    before revision 0002 (or one a delta cannot express). Both NULL: no response.
+
+    ``pan_hash`` is not indexed: card lookups are rare operator queries and go through ``received_at``
+    (``switch.storage.journal.find_exchanges``), while an index on a random key costs a page write per row.
     """
 
     __tablename__ = "journal"
@@ -95,7 +101,7 @@ class JournalEntry(Base):
     rrn: Mapped[str | None] = mapped_column(String(12), index=True)
     terminal_id: Mapped[str | None] = mapped_column(String(16))
     pan_masked: Mapped[str | None] = mapped_column(String(19))
-    pan_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    pan_hash: Mapped[str | None] = mapped_column(String(64))
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     response_code: Mapped[str | None] = mapped_column(String(3))
@@ -106,6 +112,7 @@ class JournalEntry(Base):
     upstream_us: Mapped[int | None] = mapped_column(BigInteger)
     request: Mapped[str] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)
+    response_delta: Mapped[str | None] = mapped_column(Text)
 
 
 class SafEntry(Base):

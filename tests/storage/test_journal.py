@@ -3,7 +3,9 @@ lookups by RRN / STAN / trace id."""
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, func, select
+from sqlalchemy.pool import QueuePool
 
 from switch.storage import (
     JournalClosedError,
@@ -19,9 +22,12 @@ from switch.storage import (
     JournalWriter,
     find_exchanges,
 )
+from switch.storage import journal as journal_module
+from switch.storage.db import upgrade
 from switch.storage.models import JOURNAL
+from tests.conftest import migrated_engine
 
-from .factories import PAN, record
+from .factories import PAN, T0, record
 
 WAIT = 30.0  # only a guard against a hung writer, never a performance bound
 
@@ -117,21 +123,27 @@ def test_done_is_called_only_once_the_row_is_committed(db_engine: Engine) -> Non
     assert (journal.batches, journal.largest_batch) == (3, 10)
 
 
-class CommitFailures:
-    """Makes every commit on an engine fail while ``active`` (a lost connection or a full disk)."""
+class ReadOnlyConnections:
+    """While ``active``, every new connection of an engine refuses writes (a database that cannot take them:
+    a full disk, a read-only file system, a standby)."""
 
     def __init__(self, engine: Engine) -> None:
         self.active = False
-        event.listen(engine, "commit", self._commit)
+        self._sqlite = engine.dialect.name == "sqlite"
+        event.listen(engine, "connect", self._connect)
 
-    def _commit(self, _connection: Any) -> None:
+    def _connect(self, dbapi_connection: Any, _record: Any) -> None:
         if self.active:
-            raise OSError("simulated: no space left on device")
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA query_only = ON" if self._sqlite else "SET default_transaction_read_only = on")
+            cursor.close()
+            dbapi_connection.commit()
 
 
-def test_failed_commit_fails_every_record_of_the_batch_and_the_writer_goes_on(db_engine: Engine) -> None:
-    failures = CommitFailures(db_engine)
-    failures.active = True
+def test_failed_batch_fails_every_record_of_it_and_the_writer_goes_on(db_engine: Engine) -> None:
+    refuse = ReadOnlyConnections(db_engine)
+    refuse.active = True
+    db_engine.dispose()  # pooled connections were opened writable
     journal = JournalWriter(db_engine, max_batch=20, max_wait=0.0)
     lost = Completions(50)
     for n in range(50):
@@ -141,10 +153,11 @@ def test_failed_commit_fails_every_record_of_the_batch_and_the_writer_goes_on(db
     assert all(isinstance(error, JournalWriteError) for error in lost.results.values())
     error = lost.results["trace-00000000"]
     assert isinstance(error, JournalWriteError)
-    assert "no space left" in str(error) and isinstance(error.__cause__, OSError)
+    assert "read" in str(error) and isinstance(error.__cause__, db_engine.dialect.loaded_dbapi.Error)
     assert journal.failed_rows == 50 and journal.rows == 0
 
-    failures.active = False
+    # The writer gave up the failed connection: once the database takes writes again, so does the journal.
+    refuse.active = False
     kept = Completions(30)
     for n in range(100, 130):
         journal.submit(record(n), kept.callback(f"trace-{n:08d}"))
@@ -153,6 +166,35 @@ def test_failed_commit_fails_every_record_of_the_batch_and_the_writer_goes_on(db
     assert set(kept.results.values()) == {None}
     assert row_count(db_engine) == 30
     assert journal.rows == 30
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_connection_lost_between_batches_costs_no_record(db_url: str) -> None:
+    """The writer keeps its connection across batches; one the server dropped meanwhile (a restart, an idle
+    timeout) is replaced and the batch written on the new one: nothing was committed on the old."""
+    name = f"journal-{uuid.uuid4().hex[:12]}"
+    with migrated_engine(f"{db_url}&application_name={name}", upgrade) as engine:
+        journal = JournalWriter(engine, max_wait=0.0)
+        journal.start()
+        try:
+            first = Completions(1)
+            journal.submit(record(1), first.callback("trace-00000001"))
+            first.wait()
+            with engine.connect() as connection:
+                killed = connection.exec_driver_sql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    f"WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
+                ).scalar_one()
+            assert killed == 1
+            second = Completions(5)
+            for n in range(2, 7):
+                journal.submit(record(n), second.callback(f"trace-{n:08d}"))
+            second.wait()
+        finally:
+            journal.close()
+        assert first.results == {"trace-00000001": None}
+        assert set(second.results.values()) == {None}
+        assert row_count(engine) == 6 and journal.failed_rows == 0
 
 
 def _poison_rows_of_node(engine: Engine, node: str) -> None:
@@ -227,6 +269,8 @@ def test_close_flushes_what_was_submitted_and_refuses_more(db_engine: Engine) ->
     completions.wait()
     assert set(completions.results.values()) == {None}
     assert row_count(db_engine) == 10
+    pool = db_engine.pool
+    assert isinstance(pool, QueuePool) and pool.checkedout() == 0  # the writer gave its connection back
     with pytest.raises(JournalClosedError):
         journal.submit(record(11), completions.callback("late"))
     journal.close()  # closing twice is harmless
@@ -288,7 +332,7 @@ def test_find_exchanges_by_rrn_stan_and_trace_id_returns_masked_records(db_engin
     assert find_exchanges(db_engine, trace_id="trace-00000005") == [records[4]]
     assert find_exchanges(db_engine, rrn="000000000042") == []
     assert [r.trace_id for r in find_exchanges(db_engine, limit=2)] == ["trace-repeat", "trace-00000005"]
-    assert len(find_exchanges(db_engine, pan_hash=records[0].pan_hash)) == 6
+    assert len(find_exchanges(db_engine, pan_hash=records[0].pan_hash, since=T0)) == 6
 
 
 def test_times_are_stored_as_utc_instants(db_engine: Engine) -> None:
@@ -312,3 +356,79 @@ def test_find_exchanges_by_received_time_window(db_engine: Engine) -> None:
     # The same window given in another time zone is the same instant.
     tokyo = timezone(timedelta(hours=9))
     assert find_exchanges(db_engine, since=start.astimezone(tokyo), until=end.astimezone(tokyo)) == found
+
+
+def test_a_card_lookup_searches_the_last_24_hours_unless_given_a_window(db_engine: Engine) -> None:
+    now = datetime.now(UTC)
+    old = [record(n, at=now - timedelta(hours=30)) for n in range(1, 4)]
+    recent = [record(n, at=now - timedelta(hours=2)) for n in range(4, 6)]
+    other_card = record(6, pan="5413330089010509", at=now - timedelta(hours=1))
+    _store(db_engine, [*old, *recent, other_card])
+    card = old[0].pan_hash
+    assert card is not None
+
+    assert find_exchanges(db_engine, pan_hash=card) == recent[::-1]
+    assert [r.trace_id for r in find_exchanges(db_engine, pan_hash=card, since=now - timedelta(days=2))] == [
+        "trace-00000005", "trace-00000004", "trace-00000003", "trace-00000002", "trace-00000001"]
+    # The default window ends at ``until`` when one is given.
+    assert find_exchanges(db_engine, pan_hash=card, until=now - timedelta(hours=12)) == old[::-1]
+    assert find_exchanges(db_engine, pan_hash=card, until=now - timedelta(hours=60)) == []
+    # With an indexed criterion the card only narrows the match: no window.
+    assert find_exchanges(db_engine, pan_hash=card, rrn=old[0].rrn) == [old[0]]
+    assert find_exchanges(db_engine, pan_hash=other_card.pan_hash, trace_id=old[0].trace_id) == []
+
+
+def _response(rec: JournalRecord, fields: dict[str, str]) -> JournalRecord:
+    return replace(rec, trace_id=f"{rec.trace_id}-x", response=fields)
+
+
+def test_responses_come_back_whole_whatever_they_changed_added_or_removed(db_engine: Engine) -> None:
+    base = record(1)
+    request = base.request
+    assert base.response is not None
+    echoed = {k: v for k, v in request.items() if k not in ("35", "52")}
+    cases: dict[str, dict[str, str]] = {
+        "echo": base.response,  # mti changed, 39 added, track 2 and PIN block removed
+        "identical": dict(request),
+        "changed": {**request, "mti": "0210", "4": "000000000100", "39": "10"},
+        "added": {**request, "mti": "0210", "38": "A1B2C3", "39": "00", "54": "1002840C000000010000", "127": "x"},
+        "removed": {"mti": "0210", "39": "96"},
+        "empty": {},
+        "unordered": {"39": "00", "mti": "0210", **echoed},
+        "text keys": {**request, "mti": "0210", "39": "00", "extra": "é \"quoted\""},
+        "none value": {**request, "mti": "0210", "39": None},  # type: ignore[dict-item]
+    }
+    records = [_response(replace(base, trace_id=name), fields) for name, fields in cases.items()]
+    records.append(replace(base, trace_id="no response", mti_out=None, response_code=None, response=None))
+    _store(db_engine, records)
+    for rec in records:
+        (found,) = find_exchanges(db_engine, trace_id=rec.trace_id)
+        assert found == rec
+        assert found.request == request and list(found.request) == list(request)
+    # Read back in Message.masked() order (MTI, then by field number), as the switch wrote it.
+    (echo,) = find_exchanges(db_engine, trace_id="echo-x")
+    assert echo.response is not None and list(echo.response) == list(base.response)
+    (added,) = find_exchanges(db_engine, trace_id="added-x")
+    assert added.response is not None
+    assert list(added.response) == sorted(cases["added"], key=lambda key: -1 if key == "mti" else int(key))
+
+
+def test_the_response_is_stored_as_its_difference_from_the_request(db_engine: Engine) -> None:
+    rec = record(1)
+    assert rec.response is not None
+    rec.response["38"] = "A1B2C3"
+    _store(db_engine, [rec])
+    with db_engine.connect() as connection:
+        response, delta = connection.execute(select(JOURNAL.c.response, JOURNAL.c.response_delta)).one()
+    assert response is None
+    assert json.loads(delta) == {"mti": "0210", "38": "A1B2C3", "39": "00", "35": None, "52": None}
+
+
+def test_a_backend_without_a_driver_path_goes_through_sqlalchemy_core(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "_sink", journal_module._Sink)
+    records = [record(n) for n in range(1, 4)]
+    records[1] = replace(records[1], mti_out=None, response_code=None, response=None)
+    _store(db_engine, records)
+    assert find_exchanges(db_engine, since=T0) == records[::-1]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from switch.storage import (
+    JournalRecord,
+    JournalWriter,
     SafStore,
     StorageError,
     current_revision,
@@ -20,7 +24,10 @@ from switch.storage import (
     sqlite_url,
     upgrade,
 )
+from switch.storage.journal import find_exchanges
 from switch.storage.models import Base
+
+from .factories import record
 
 TABLES = {"journal", "saf_entries", "route_reloads"}
 
@@ -31,7 +38,7 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         assert current_revision(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) >= TABLES
         journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
@@ -39,7 +46,6 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
             "ix_journal_rrn": ["rrn"],
             "ix_journal_stan": ["stan"],
             "ix_journal_received_at": ["received_at"],
-            "ix_journal_pan_hash": ["pan_hash"],
             "ix_journal_trace_id": ["trace_id"],
         }
         saf_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("saf_entries")}
@@ -134,5 +140,65 @@ def test_utc_is_kept_whatever_the_postgresql_session_time_zone(db_url: str) -> N
             assert connection.exec_driver_sql("SHOW timezone").scalar() == "Asia/Tokyo"
         item = SafStore(engine).get(item_id)
         assert item is not None and item.created_at == at and item.created_at.tzinfo is UTC
+    finally:
+        engine.dispose()
+
+
+def _journal_indexes(engine: Engine) -> set[str]:
+    return {ix["name"] for ix in inspect(engine).get_indexes("journal") if ix["name"]}
+
+
+def _insert_0001_row(engine: Engine, rec: JournalRecord) -> None:
+    """A journal row as revision 0001 stored it: the whole response as JSON, no response_delta column."""
+    columns = [name for name in JournalRecord.__dataclass_fields__ if name not in ("request", "response")]
+    values: dict[str, object] = {name: getattr(rec, name) for name in columns}
+    for name in ("received_at", "responded_at"):  # SQLite DATETIME text, or timestamptz
+        if engine.dialect.name == "sqlite":
+            values[name] = getattr(rec, name).astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    values["request"] = json.dumps(rec.request, separators=(",", ":"))
+    values["response"] = None if rec.response is None else json.dumps(rec.response, separators=(",", ":"))
+    names = [*columns, "request", "response"]
+    sql = f"INSERT INTO journal ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+    with engine.begin() as connection:
+        connection.execute(text(sql), values)
+
+
+def test_upgrade_from_0001_keeps_the_journal_and_downgrade_keeps_new_responses(db_url: str) -> None:
+    upgrade(db_url, "0001")
+    engine = make_engine(db_url)
+    try:
+        assert "ix_journal_pan_hash" in _journal_indexes(engine)
+        before = [record(1), replace(record(2), mti_out=None, response_code=None, response=None)]
+        for rec in before:
+            _insert_0001_row(engine, rec)
+
+        upgrade(db_url)
+        assert current_revision(engine) == "0002"
+        assert "ix_journal_pan_hash" not in _journal_indexes(engine)
+        assert find_exchanges(engine, rrn=before[0].rrn) == [before[0]]
+        assert find_exchanges(engine, rrn=before[1].rrn) == [before[1]]
+        after = record(3)
+        assert after.response is not None
+        with_auth_code = {**after.response, "38": "A1B2C3"}  # an approval code, in field order
+        after.response = dict(sorted(with_auth_code.items(), key=lambda kv: -1 if kv[0] == "mti" else int(kv[0])))
+        journal = JournalWriter(engine, max_wait=0.0)
+        results: list[BaseException | None] = []
+        journal.submit(after, results.append)
+        journal.close()
+        assert results == [None]
+        assert find_exchanges(engine, rrn=after.rrn) == [after]
+
+        downgrade(db_url, "0001")
+        assert current_revision(engine) == "0001"
+        assert "ix_journal_pan_hash" in _journal_indexes(engine)
+        with engine.connect() as connection:
+            stored = {rrn: None if text_ is None else json.loads(text_) for rrn, text_ in connection.execute(
+                text("SELECT rrn, response FROM journal"))}
+        assert stored == {after.rrn: after.response, before[0].rrn: before[0].response, before[1].rrn: None}
+        assert list(stored[after.rrn]) == list(after.response)  # MTI, then by field number
+
+        upgrade(db_url)
+        assert [r.response for r in find_exchanges(engine, since=before[0].received_at)] == [
+            after.response, None, before[0].response]
     finally:
         engine.dispose()
