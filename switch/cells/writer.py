@@ -61,11 +61,12 @@ class EffectsWriter:
         self._engine = engine
         self._on_done = on_done
         self._write_batch = write
-        self._thread = GroupCommit(self._write, what="cell writer", max_batch=max_batch, max_wait=max_wait)
+        self._thread = GroupCommit(self._write, what="cell writer", max_batch=max_batch, max_wait=max_wait,
+                                   finish=self._release)
         self.failure: BaseException | None = None
         # The writer thread's own connection, opened at its first batch and kept: a pool checkout, reset and
         # checkin per batch cost more than the statements of a small batch (a lightly loaded cell commits a few
-        # decisions at a time). Only the writer thread uses it; close() closes it once the thread has ended.
+        # decisions at a time). Only the writer thread uses it, and gives it back as it ends (_release).
         self._connection: Connection | None = None
         # statistics, written by the writer thread only
         self.batches = 0
@@ -95,9 +96,12 @@ class EffectsWriter:
         """Write everything submitted so far, then stop the thread."""
         if not self._thread.close(timeout):
             raise TimeoutError(f"cell writer still writing after {timeout} s")
+
+    def _release(self) -> None:
+        """On the writer thread, after its last batch: give the connection back."""
         if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            connection.close()
 
     # -- writer thread ------------------------------------------------------------------------------
     def _write(self, submissions: list[_Item]) -> None:
