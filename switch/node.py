@@ -36,7 +36,16 @@ from switch.links.outbound import OutboundLink
 from switch.links.waiter import Continuation, Slot, Timer
 from switch.message import Message
 from switch.metrics import Metrics, registry_for
-from switch.pipeline import Exchange, Job, now_utc, reverse_abandoned, start
+from switch.pipeline import (
+    Exchange,
+    Job,
+    abandoned_reversal,
+    lost_reversal,
+    needs_reversal,
+    now_utc,
+    reverse_abandoned,
+    start,
+)
 from switch.reversal import to_payload
 from switch.routing import PoolSelector, RoutingTable, load_routes
 from switch.storage.db import make_engine, upgrade
@@ -157,6 +166,8 @@ class Node:
                 return
         try:
             assert self._work is not None
+            if self._work.cancel_scope.cancel_called:  # stopping hard: a new task would be cancelled at once
+                raise RuntimeError("work nursery cancelled")
             self._work.start_soon(self._worker, x, job)
         except RuntimeError:
             # The node is stopping and its work nursery is closed (a link dropping its requests as it is torn
@@ -303,23 +314,26 @@ class Node:
 
     # -- store and forward --------------------------------------------------------------------------
     async def saf_enqueue(self, destination: str, msg: Message, trace_id: str) -> None:
-        now = now_utc()
-        payload = self.keys.seal(to_payload(msg), destination.encode())
-        expires = now + timedelta(seconds=self.config.saf.expire_after_s)
+        await self.saf_enqueue_many([(destination, msg, trace_id)])
 
-        def write() -> int:
-            return self.saf.enqueue(
-                destination=destination, mti=msg.mti, stan=msg.stan, rrn=msg.rrn, pan_masked=msg.masked_pan,
-                amount=msg.amount, currency=msg.currency, payload=payload, original_trace_id=trace_id,
-                now=now, expires_at=expires,
-                # jPOS-EE's initial-delay: give the destination time to finish the original before the reversal.
-                due_at=now + timedelta(milliseconds=self.config.saf.initial_delay_ms),
-            )
-
-        item_id = await trio.to_thread.run_sync(write)
-        log.info("saf: queued %s #%d for %s (stan %s, pan %s)", msg.mti, item_id, destination, msg.stan,
-                 msg.masked_pan)
+    async def saf_enqueue_many(self, items: list[tuple[str, Message, str]]) -> None:
+        """Queue (destination, message, original trace id) entries in one transaction: all or none."""
+        entries = [self._saf_entry(*item) for item in items]
+        ids = await trio.to_thread.run_sync(self.saf.enqueue_many, entries)
+        for item_id, (destination, msg, _) in zip(ids, items, strict=True):
+            log.info("saf: queued %s #%d for %s (stan %s, pan %s)", msg.mti, item_id, destination, msg.stan,
+                     msg.masked_pan)
         self.saf_wake.set()
+
+    def _saf_entry(self, destination: str, msg: Message, trace_id: str) -> dict[str, Any]:
+        now = now_utc()
+        return dict(
+            destination=destination, mti=msg.mti, stan=msg.stan, rrn=msg.rrn, pan_masked=msg.masked_pan,
+            amount=msg.amount, currency=msg.currency, payload=self.keys.seal(to_payload(msg), destination.encode()),
+            original_trace_id=trace_id, now=now, expires_at=now + timedelta(seconds=self.config.saf.expire_after_s),
+            # jPOS-EE's initial-delay: give the destination time to finish the original before the reversal.
+            due_at=now + timedelta(milliseconds=self.config.saf.initial_delay_ms),
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
@@ -339,8 +353,10 @@ class Node:
             if httpd is not None:
                 httpd.shutdown()
             with trio.CancelScope(shield=True):
-                await self._reverse_abandoned()
+                # The journal first: commit reports it still delivers may find their sources gone and add to
+                # what is abandoned.
                 await trio.to_thread.run_sync(self.journal.close)
+                await self._reverse_abandoned()
             self.engine.dispose()
 
     async def _links_up(self, seconds: float) -> None:
@@ -352,12 +368,24 @@ class Node:
                 await trio.sleep(0.05)
 
     async def _reverse_abandoned(self) -> None:
-        """Stopped hard while requests sent on the common path wait for their answers: reverse them, as a
-        cancelled exchange task does (pipeline.reverse_abandoned), within the same two seconds."""
-        abandoned, self.awaiting_upstream = list(self.awaiting_upstream.values()), {}
+        """Stopped hard while requests sent on the common path wait for their answers (or were answered and
+        not delivered): reverse them, as a cancelled exchange task does (pipeline.reverse_abandoned), in one
+        transaction within two seconds. What cannot be queued is counted and logged as critical."""
+        abandoned = [x for x in self.awaiting_upstream.values() if needs_reversal(x)]
+        self.awaiting_upstream = {}
+        if not abandoned:
+            return
+        queued = False
         with trio.move_on_after(2):
+            try:
+                await self.saf_enqueue_many([abandoned_reversal(x) for x in abandoned])
+                queued = True
+            except Exception as exc:
+                log.error("node %s: reversals of %d abandoned exchanges not queued: %s", self.name, len(abandoned),
+                          type(exc).__name__)
+        if not queued:
             for x in abandoned:
-                await reverse_abandoned(self, x)
+                lost_reversal(self, x, "node stopped")
 
     async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
         async with trio.open_nursery() as timers:

@@ -77,6 +77,8 @@ class Exchange:
     response: Message | None = None
     outcome: str = "error"
     sent_upstream: bool = False
+    delivered: bool = False  # the response went to the source's connection
+    reversal_queued: bool = False
     notes: list[str] = field(default_factory=list)
     _pan_hash: str | None = None
 
@@ -200,7 +202,13 @@ def start(node: Node, x: Exchange) -> None:
             _send(node, x)
             return
     except Exception as exc:
-        _internal_error(x, exc)
+        try:
+            _internal_error(x, exc)
+        except Exception as exc2:  # not even a 96 can be built for this request: it is dropped, and said so
+            log.critical("exchange %s: unanswerable (%s, then %s)", x.request.meta.trace_id,
+                         type(exc).__name__, type(exc2).__name__)
+            node.exchange_done(x)
+            return
         step = Step.ANSWERED
     if step is Step.ANSWERED:
         _respond(node, x)
@@ -269,6 +277,7 @@ def _respond(node: Node, x: Exchange) -> None:
             return
         try:
             x.conn.send_frame(body, reply_to=x.frame)
+            x.delivered = True
         except ConnectionClosed:
             node.spawn(x, lambda: _undelivered(node, x))
             return
@@ -503,12 +512,18 @@ async def _queue_reversal(node: Node, x: Exchange, reversal: Message) -> None:
     assert x.link is not None
     try:
         await node.saf_enqueue(x.link.name, reversal, x.request.meta.trace_id)
+        x.reversal_queued = True
         x.notes.append("reversal queued")
     except Exception as exc:
-        node.lost_reversals += 1
-        log.critical("exchange %s: REVERSAL NOT QUEUED for %s (stan %s, pan %s, amount %s): %s",
-                     x.request.meta.trace_id, x.link.name, x.request.stan, x.request.masked_pan,
-                     x.request.amount, type(exc).__name__)
+        lost_reversal(node, x, type(exc).__name__)
+
+
+def lost_reversal(node: Node, x: Exchange, why: str) -> None:
+    """A reversal that could not be queued: counted for the operator and logged as critical."""
+    node.lost_reversals += 1
+    log.critical("exchange %s: REVERSAL NOT QUEUED for %s (stan %s, pan %s, amount %s): %s",
+                 x.request.meta.trace_id, x.link.name if x.link else "-", x.request.stan, x.request.masked_pan,
+                 x.request.amount, why)
 
 
 async def _finish(node: Node, x: Exchange) -> None:
@@ -544,6 +559,7 @@ async def _journal_failed(node: Node, x: Exchange, exc: BaseException) -> bytes:
 async def _deliver(node: Node, x: Exchange, body: bytes) -> None:
     try:
         x.conn.send_frame(body, reply_to=x.frame)
+        x.delivered = True
     except ConnectionClosed:
         await _undelivered(node, x)
 
@@ -563,11 +579,29 @@ async def _reverse_if_approved(node: Node, x: Exchange, reason: str) -> None:
 
 
 async def reverse_abandoned(node: Node, x: Exchange) -> None:
-    """The node is stopping while ``x`` waits for its destination: reverse what may have been approved.
-    Called shielded and time-bounded from the exchange's cancellation path."""
-    if not x.sent_upstream or x.response is not None or x.link is None or x.request.mti_class not in "12":
-        return
-    await _queue_reversal(node, x, build_reversal(x.request, REASON_TIMEOUT, transmission_time=transmission_time()))
+    """The node is stopping hard in the middle of ``x``: reverse what may have been approved and did not reach
+    the acquirer. Called shielded and time-bounded from the exchange's cancellation path."""
+    if needs_reversal(x):
+        await _queue_reversal(node, x, abandoned_reversal(x)[1])
+
+
+def needs_reversal(x: Exchange) -> bool:
+    """Whether ``x``, abandoned now, leaves an approval its acquirer will not see: sent upstream (or stood in
+    for) with no answer yet, an approval, or a timeout whose reversal is not queued yet; and not delivered."""
+    if x.delivered or x.reversal_queued or x.link is None or x.request.mti_class not in "12":
+        return False
+    if not (x.sent_upstream or x.outcome == "stand_in"):
+        return False
+    return x.response is None or x.outcome in ("approved", "stand_in", "timeout")
+
+
+def abandoned_reversal(x: Exchange) -> tuple[str, Message, str]:
+    """(destination, reversal, original trace id) for an exchange :func:`needs_reversal` said yes to."""
+    assert x.link is not None
+    approved = x.response is not None and x.outcome in ("approved", "stand_in")
+    reversal = build_reversal(x.request, REASON_UNDELIVERED if approved else REASON_TIMEOUT,
+                              x.response.text(38) if approved and x.response else None, transmission_time())
+    return x.link.name, reversal, x.request.meta.trace_id
 
 
 def now_utc() -> datetime:

@@ -73,16 +73,16 @@ class SafStore:
         due_at: datetime | None = None,
     ) -> int:
         """Queue an entry, due at ``due_at`` (default: at once); returns its id (ids grow in enqueue order)."""
-        values = {
-            "destination": destination, "mti": mti, "stan": stan, "rrn": rrn, "pan_masked": pan_masked,
-            "amount": amount, "currency": currency, "payload": payload, "status": "pending",
-            "attempts": 0, "created_at": now, "next_attempt_at": due_at or now, "last_attempt_at": None,
-            "last_response_code": None, "expires_at": expires_at,
-            "original_trace_id": original_trace_id, "completed_at": None,
-        }
+        return self.enqueue_many([dict(
+            destination=destination, mti=mti, stan=stan, rrn=rrn, pan_masked=pan_masked, amount=amount,
+            currency=currency, payload=payload, original_trace_id=original_trace_id, now=now, expires_at=expires_at,
+            due_at=due_at)])[0]
+
+    def enqueue_many(self, entries: list[dict[str, Any]]) -> list[int]:
+        """Queue several entries (each with :meth:`enqueue`'s arguments) in one transaction: all or none."""
         with storage_errors("SAF enqueue"), self._engine.begin() as connection:
-            result = connection.execute(SAF.insert().values(values).returning(SAF.c.id))
-            return int(result.scalar_one())
+            return [int(connection.execute(SAF.insert().values(_pending(**e)).returning(SAF.c.id)).scalar_one())
+                    for e in entries]
 
     def next_due(self, destination: str, now: datetime) -> SafItem | None:
         """The oldest pending entry of ``destination`` if it is due at ``now``; otherwise None."""
@@ -193,3 +193,15 @@ class SafStore:
     @staticmethod
     def _exists(connection: Connection, item_id: int) -> bool:
         return connection.execute(select(SAF.c.id).where(SAF.c.id == item_id)).first() is not None
+
+
+def _pending(*, destination: str, mti: str, stan: str | None, rrn: str | None, pan_masked: str | None,
+             amount: int | None, currency: str | None, payload: bytes, original_trace_id: str | None, now: datetime,
+             expires_at: datetime | None, due_at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "destination": destination, "mti": mti, "stan": stan, "rrn": rrn, "pan_masked": pan_masked,
+        "amount": amount, "currency": currency, "payload": payload, "status": "pending",
+        "attempts": 0, "created_at": now, "next_attempt_at": due_at or now, "last_attempt_at": None,
+        "last_response_code": None, "expires_at": expires_at,
+        "original_trace_id": original_trace_id, "completed_at": None,
+    }

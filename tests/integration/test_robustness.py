@@ -59,11 +59,11 @@ async def test_database_outage_answers_96_counts_the_lost_reversal_and_keeps_ser
             def failing_submit(record: object, done: object) -> None:
                 done(RuntimeError("database gone"))  # type: ignore[operator]
 
-            def failing_enqueue(**kwargs: object) -> int:
+            def failing_enqueue(entries: object) -> list[int]:
                 raise RuntimeError("database gone")
 
             node.journal.submit = failing_submit  # type: ignore[method-assign]
-            node.saf.enqueue = failing_enqueue  # type: ignore[method-assign]
+            node.saf.enqueue_many = failing_enqueue  # type: ignore[method-assign]
             first = await c.call(purchase())
             second = await c.call(purchase())
             assert node.lost_reversals == 2
@@ -121,6 +121,62 @@ async def test_hard_stop_with_an_exchange_in_flight_queues_its_reversal(tmp_path
     finally:
         engine.dispose()
     assert [(i.mti, i.status, i.pan_masked) for i in items] == [("0400", "pending", "476173******0044")]
+
+
+QUICK_PAN = "5555550000000001"
+ROUTES_QUICK = ROUTES_ONE.format(link="up") + """
+[destinations.quick]
+links = ["up"]
+timeout_ms = 100
+[[routes]]
+name = "quick"
+bins = ["555555"]
+destination = "quick"
+"""
+
+
+async def test_hard_stop_while_a_task_is_busy_reverses_every_exchange_sent_upstream_once(
+        tmp_path: Path, db_url: str) -> None:
+    """Found in review: a hard stop while a task sits in a slow database write. The exchanges still waiting
+    for the issuer are each reversed once, and so is the one that had timed out (its reversal write finishes;
+    it is not queued twice), whatever the order the stopping node lets go of them in."""
+    import time as clock
+
+    rules = {"rules": [{"action": "delay", "bin": b, "ms": 3000} for b in ("476173", "555555")]}
+    async with issuer(rules) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_QUICK, timeout_ms=5000, saf_delay_ms=60_000)
+        node = Node(parse_config(conf.read_text(), conf))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            with trio.fail_after(10):
+                while not node.outbound["up"].is_up():
+                    await trio.sleep(0.01)
+            real = node.saf.enqueue_many
+            slow = [True]
+
+            def slow_first_write(entries: list[dict[str, object]]) -> list[int]:
+                if slow.pop() if slow else False:
+                    clock.sleep(1.0)  # a slow database: the task's thread cannot be abandoned
+                return real(entries)
+
+            node.saf.enqueue_many = slow_first_write  # type: ignore[method-assign]
+            async with client(port_of(node)) as c:
+                for n in range(3):
+                    await c.send(purchase(pan=SLOW_PAN, stan=8100 + n))
+                await c.send(purchase(pan=QUICK_PAN, stan=8200))
+                with trio.fail_after(5):
+                    while iss.stats.received["0200"] < 4:
+                        await trio.sleep(0.01)
+                await trio.sleep(0.3)  # the quick one timed out; its task is in the slow reversal write
+                nursery.cancel_scope.cancel()
+    engine = make_engine(db_url)
+    try:
+        items = SafStore(engine).list_items()
+    finally:
+        engine.dispose()
+    assert sorted((i.mti, i.pan_masked, i.stan) for i in items) == sorted(
+        [("0400", "476173******0044", f"{8100 + n:06d}") for n in range(3)] + [("0400", "555555******0001", "008200")])
+    assert node.lost_reversals == 0
 
 
 async def test_one_connection_cannot_hold_more_than_its_share_in_flight(tmp_path: Path, db_url: str) -> None:
