@@ -8,6 +8,7 @@ and scheme/length compatibility (26/27) the way a payShield does.
 from __future__ import annotations
 
 import os
+import threading
 
 from hsm import tr31
 from hsm.cipher import force_odd_parity, has_odd_parity, tdes_encrypt
@@ -128,6 +129,7 @@ class KeyCodec:
     def __init__(self, lmk: Lmk) -> None:
         self._lmk = lmk
         self._clear: dict[tuple[str, str], ClearKey] = {}
+        self._clear_lock = threading.Lock()  # SoftwareBackend(use_thread=True) calls from several threads
 
     # -------------------------------------------------------------------------------------- the LMK
 
@@ -137,9 +139,10 @@ class KeyCodec:
         if cached is not None:
             return cached
         key = self._from_lmk(code, cryptogram, destination)
-        if len(self._clear) >= self.CACHE_SIZE:
-            del self._clear[next(iter(self._clear))]  # the oldest entry: dicts keep insertion order
-        self._clear[code, cryptogram] = key
+        with self._clear_lock:
+            while len(self._clear) >= self.CACHE_SIZE:
+                self._clear.pop(next(iter(self._clear)))  # the oldest entry: dicts keep insertion order
+            self._clear[code, cryptogram] = key
         return key
 
     def _from_lmk(self, code: str, cryptogram: str, destination: bool) -> ClearKey:

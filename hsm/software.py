@@ -126,9 +126,10 @@ class Diagnostics(NamedTuple):
 
 
 class SoftwareHsm:
-    """A payShield-compatible HSM in software. Holds one :class:`~hsm.lmk.Lmk`; stateless otherwise.
+    """A payShield-compatible HSM in software. Holds one :class:`~hsm.lmk.Lmk` and the working keys it has
+    decrypted under it (:class:`~hsm.keys.KeyCodec`'s bounded cache); no other state.
 
-    Thread-safe: methods keep no state between calls.
+    Thread-safe: the only state between calls is that cache, guarded by a lock.
     """
 
     def __init__(self, lmk: Lmk, *, firmware: str = FIRMWARE, tr31_legacy_versions: bool = False) -> None:

@@ -155,3 +155,27 @@ def test_the_cache_keeps_at_most_its_size_and_drops_the_oldest(monkeypatch: pyte
     for key in keys:
         codec.from_lmk("001", key)
     assert list(codec._clear) == [("001", k) for k in keys[-3:]]
+
+
+def test_the_cache_is_safe_for_several_threads_at_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: with use_thread=True several threads evict at once (KeyError, RuntimeError before)."""
+    import threading
+
+    codec = KeyCodec(LMK)
+    monkeypatch.setattr(codec, "CACHE_SIZE", 4)
+    keys = [HSM.generate_key("001", "U").under_lmk for _ in range(16)]
+    errors: list[BaseException] = []
+
+    def use(offset: int) -> None:
+        try:
+            for n in range(300):
+                codec.from_lmk("001", keys[(n + offset) % len(keys)])
+        except BaseException as exc:  # any error in a thread is the finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=use, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(codec._clear) <= 4
