@@ -441,7 +441,7 @@ class Node:
         log.info("node %s: metrics on http://%s:%d/metrics", self.name, cfg.host, self.metrics_port)
         return httpd
 
-    def _drain_seconds(self) -> float:
+    def drain_seconds(self) -> float:
         """Long enough for every exchange in flight to reach its own timeout and be answered."""
         timeouts = [c.timeout_ms for c in self.config.connectors]
         timeouts += [d.timeout_ms or 0 for d in self.table.destinations.values()]
@@ -453,7 +453,12 @@ class Node:
 
     async def _drain(self) -> None:
         self.draining = True
-        with trio.move_on_after(self._drain_seconds()):
+        # New connections go elsewhere (the node's other processes, or nowhere): the ones open get 91 now.
+        for listener in self.listeners.values():
+            listener.stop_accepting()
+        if self.workers is not None:  # they drain beside this one, not after it
+            self.workers.terminate()
+        with trio.move_on_after(self.drain_seconds()):
             while self.in_flight:
                 await trio.sleep(0.01)
         if self.in_flight:

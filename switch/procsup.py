@@ -47,11 +47,24 @@ class ProcessSupervisor:
     what = "process"  # how log lines name a child: "cell 3", "node process 1"
     pipes = False  # give each child a stdin and stdout pipe (a control channel)
 
-    def __init__(self, names: dict[int, str], *, backoff_s: float, backoff_max_s: float) -> None:
+    def __init__(self, names: dict[int, str], *, backoff_s: float, backoff_max_s: float,
+                 stop_grace_s: float | None = None) -> None:
         self.processes = {index: ChildProcess(index, name) for index, name in names.items()}
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.stop_grace_s = stop_grace_s  # None: STOP_GRACE_S
         self._running: dict[int, trio.Process] = {}
+        self._terminated: set[int] = set()  # pids already sent SIGTERM
+        self._stopping = False
+
+    def terminate(self) -> None:
+        """SIGTERM every child now and restart none from here on (the owner is stopping: its children stop
+        beside it rather than after it); cancelling :meth:`run` then waits for them as usual."""
+        self._stopping = True
+        for process in self._running.values():
+            if process.returncode is None and process.pid not in self._terminated:
+                self._terminated.add(process.pid)
+                process.send_signal(signal.SIGTERM)
 
     def command(self, index: int) -> list[str]:
         raise NotImplementedError
@@ -96,6 +109,8 @@ class ProcessSupervisor:
                 self._running.pop(index, None)
                 info.pid, info.last_exit = None, process.returncode
                 info.state = "stopped"
+            if self._stopping:
+                await trio.sleep_forever()  # no restart: the owner is stopping and will cancel run()
             up_for = time.monotonic() - (info.started_at or 0)
             if up_for >= STABLE_AFTER_S:
                 delay = self.backoff_s
@@ -110,12 +125,15 @@ class ProcessSupervisor:
         """SIGTERM (the child answers what is in flight and exits), SIGKILL if it takes too long."""
         if process.returncode is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        with trio.move_on_after(STOP_GRACE_S):
+        if process.pid not in self._terminated:  # one SIGTERM only: a second one means "stop now"
+            self._terminated.add(process.pid)
+            process.send_signal(signal.SIGTERM)
+        grace = STOP_GRACE_S if self.stop_grace_s is None else self.stop_grace_s
+        with trio.move_on_after(grace):
             await process.wait()
             log.info("%s %d: stopped (exit code %s)", self.what, index, process.returncode)
             return
-        log.warning("%s %d: did not stop within %.0fs of SIGTERM; killing it", self.what, index, STOP_GRACE_S)
+        log.warning("%s %d: did not stop within %.0fs of SIGTERM; killing it", self.what, index, grace)
         process.kill()
         await process.wait()
 

@@ -21,6 +21,7 @@ primary is gone (its control pipe closes) stops.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bulkhead.workers")
 CONTROL_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0  # from start to listening: its links get LINKS_UP_WAIT_S of it
+STOP_EXTRA_S = 20.0  # beyond the drain: sign-off (2 s) and the journal's flush (10 s) with a margin
 EXIT_OK, EXIT_CONFIG, EXIT_FAILED = 0, 2, 1
 
 
@@ -52,13 +55,16 @@ class WorkerSupervisor(ProcessSupervisor):
 
     def __init__(self, node: Node, ports: Mapping[str, int]) -> None:
         config = node.config
+        # A stopping process drains like the primary (its longest timeout + 2 s), signs off its links (up to 2 s)
+        # and flushes its journal: only after all that may it be killed.
         super().__init__({n: f"{config.name}/{n}" for n in range(1, config.processes)},
-                         backoff_s=0.5, backoff_max_s=30.0)
+                         backoff_s=0.5, backoff_max_s=30.0, stop_grace_s=node.drain_seconds() + STOP_EXTRA_S)
         self.node = node
         self.ports = dict(ports)
         self._control: dict[int, tuple[trio.abc.SendStream, trio.abc.ReceiveStream]] = {}
         self._buffers: dict[int, bytearray] = {}
-        self._lock = trio.Lock()  # one control exchange at a time per process (replies are in order)
+        self._lock = trio.Lock()  # one control exchange at a time (replies are matched by id besides)
+        self._ids = itertools.count(1)
 
     def command(self, index: int) -> list[str]:
         root = logging.getLogger()
@@ -77,11 +83,15 @@ class WorkerSupervisor(ProcessSupervisor):
         self._buffers[index] = bytearray()
         self._control[index] = (process.stdin, process.stdout)
         try:
-            async with self._lock:
+            # Only this task reads the pipe until the hello (reload() asks running processes only).
+            with trio.move_on_after(READY_TIMEOUT_S):
                 hello = await self._read(index)
-            if hello.get("ready"):
-                info.state = "running"
-                log.info("node process %d: listening (pid %d)", index, process.pid)
+                if hello.get("ready"):
+                    info.state = "running"
+                    log.info("node process %d: listening (pid %d)", index, process.pid)
+                    await trio.sleep_forever()
+            log.error("node process %d: not listening within %.0fs; restarting it", index, READY_TIMEOUT_S)
+            self._terminate(process)
             await trio.sleep_forever()
         except (EOFError, ValueError, trio.BrokenResourceError, trio.ClosedResourceError):
             await trio.sleep_forever()  # it is ending: the supervisor sees it exit and restarts it
@@ -96,32 +106,47 @@ class WorkerSupervisor(ProcessSupervisor):
         """Have every running process load ``path`` (already validated and applied by the primary). A process
         that cannot is restarted: it starts on the new table (``--routes``), so no process keeps the old one."""
         results = []
+        digest = self.node.table.digest
         async with self._lock:
             for index in sorted(i for i in self._control if self.processes[i].state == "running"):
                 try:
                     with trio.fail_after(CONTROL_TIMEOUT_S):
-                        reply = await self._ask(index, {"cmd": "routes.reload", "path": str(path)})
-                except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError, EOFError,
-                        ValueError) as exc:
+                        reply = await self._ask(index, {"cmd": "routes.reload", "path": str(path), "digest": digest})
+                except Exception as exc:  # ended meanwhile, pipe broken, no answer: each process on its own
                     reply = {"ok": False, "error": f"no answer ({type(exc).__name__})"}
                 if not reply.get("ok"):
                     log.error("node process %d: routing table %s not applied (%s); restarting it", index, path,
                               reply.get("error"))
                     process = self.running(index)
                     if process is not None:
-                        process.send_signal(signal.SIGTERM)
+                        self._terminate(process)
                 results.append({"process": index, **reply})
         return results
 
+    def _terminate(self, process: trio.Process) -> None:
+        if process.returncode is None and process.pid not in self._terminated:
+            self._terminated.add(process.pid)
+            process.send_signal(signal.SIGTERM)
+
     async def _ask(self, index: int, command: dict[str, Any]) -> dict[str, Any]:
-        send, _ = self._control[index]
-        await send.send_all(json.dumps(command).encode() + b"\n")
-        return await self._read(index)
+        """Send ``command`` and return the reply with its id: a reply left over from an earlier command that
+        timed out is skipped, not taken for this one's."""
+        ask_id = next(self._ids)
+        control = self._control.get(index)
+        if control is None:
+            raise EOFError("the process has ended")
+        await control[0].send_all(json.dumps({**command, "id": ask_id}).encode() + b"\n")
+        while True:
+            reply = await self._read(index)
+            if reply.pop("id", None) == ask_id:
+                return reply
 
     async def _read(self, index: int) -> dict[str, Any]:
         """The next JSON line from process ``index``."""
-        _, receive = self._control[index]
-        buffer = self._buffers[index]
+        control, buffer = self._control.get(index), self._buffers.get(index)
+        if control is None or buffer is None:
+            raise EOFError("the process has ended")
+        receive = control[1]
         while b"\n" not in buffer:
             data = await receive.receive_some(65536)
             if not data:
@@ -164,23 +189,31 @@ async def _control(node: Node, stdout: trio.lowlevel.FdStream) -> None:
 
 
 async def _command(node: Node, line: bytes) -> dict[str, Any]:
+    ask_id = None
     try:
         command = json.loads(line)
+        ask_id = command.get("id")
         if command.get("cmd") != "routes.reload":
-            return {"ok": False, "error": f"unknown command {command.get('cmd')!r}"}
+            return {"id": ask_id, "ok": False, "error": f"unknown command {command.get('cmd')!r}"}
         path = Path(command["path"])
         async with node.reload_lock:
             table = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=frozenset(node.outbound)))
+            # The primary validated and applied the file a moment ago: a different digest means it changed in
+            # between, and this process must not run another table than the primary's.
+            if table.digest != command["digest"]:
+                return {"id": ask_id, "ok": False,
+                        "error": f"{path} changed since the primary read it ({table.digest[:12]})"}
             node.table = table
     except (ConfigError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return {"ok": False, "error": str(exc)}
+        return {"id": ask_id, "ok": False, "error": str(exc)}
     log.info("node process %d: routing table %s applied (%s)", node.process, path, table.digest[:12])
-    return {"ok": True, "digest": table.digest}
+    return {"id": ask_id, "ok": True, "digest": table.digest}
 
 
 async def _signals(node: Node, scope: trio.CancelScope) -> None:
-    """SIGTERM/SIGINT: orderly stop (as the primary's); a second one stops at once."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    """SIGTERM from the primary: orderly stop; a second one stops at once. SIGINT is ignored (main()): Ctrl-C
+    in a terminal reaches the whole process group, and the primary passes it on as one SIGTERM."""
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
         count = 0
         async for _ in signals:
             count += 1
@@ -212,6 +245,7 @@ def main(argv: list[str]) -> int:
     from switch.node import Node
 
     args = _parse(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # see _signals
     logs.setup(args.log_level, json_lines=not args.plain_logs)
     try:
         ports = dict(_port(p) for p in args.port)

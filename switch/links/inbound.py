@@ -4,6 +4,7 @@ failing or hostile peer never affects another connection or the node (trio's ser
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import ssl
@@ -41,6 +42,7 @@ class Listener:
         self.on_format_error = on_format_error
         self.active: set[Connection] = set()
         self.port: int | None = None
+        self._accepting: trio.CancelScope | None = None
         self.accepted = 0
         self.refused = 0
         self.received = 0
@@ -72,9 +74,22 @@ class Listener:
             [trio.SSLListener(lst, ctx, https_compatible=False) for lst in listeners] if ctx else
             list(listeners)
         )
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._handle, wrapped)
-            task_status.started(self.port)
+        # Connections live in their own nursery, so the node can stop accepting (stop_accepting) and still
+        # answer on the connections it has.
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                self._accepting = accepting.cancel_scope
+                await accepting.start(functools.partial(trio.serve_listeners, self._handle, wrapped,
+                                                        handler_nursery=connections))
+                task_status.started(self.port)
+            for listener in listeners:  # no longer accepting: free the port for whoever takes over
+                listener.socket.close()
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket; the connections already accepted go on (the node is draining: with
+        SO_REUSEPORT the kernel then sends new connections to the node's other processes only)."""
+        if self._accepting is not None:
+            self._accepting.cancel()
 
     async def _handle(self, stream: trio.abc.Stream) -> None:
         peer = _peer(stream)
