@@ -123,7 +123,12 @@ class _PendingAnswer:
             self.host._answer(self.outbox, data, code)
 
 
-Ticket = Callable[[], None]  # runs on the trio thread once the decision's batch has committed
+# What the host gives the writer with a decision's effects, back on the trio thread once its batch committed:
+# a plain answer as ``(connection's outbox, framed response or None, DE 39)``, which _release sends with the
+# other answers of the batch to the same connection (one Outbox.put_many, not a call and a put per answer);
+# anything else (an answer that also waits for Decision.finish, a commit() waiter) as a callable.
+Answer = tuple[Outbox, bytes | None, str]
+Ticket = Callable[[], None] | Answer
 
 
 class CellHost:
@@ -219,8 +224,31 @@ class CellHost:
             return
         if self.failure is not None:
             return
+        answered = self.answered
+        released = 0  # plain answers released (each was a request in flight)
+        outbox: Outbox | None = None
+        ready: list[bytes] = []  # consecutive answers to ``outbox``, in submission order
         for ticket in tickets:
-            ticket()
+            if isinstance(ticket, tuple):
+                box, data, code = ticket
+                released += 1
+                if data is None:
+                    continue
+                answered[code] += 1
+                if box is not outbox:
+                    if outbox is not None and ready:
+                        outbox.put_many(ready)
+                        ready = []
+                    outbox = box
+                ready.append(data)
+            else:
+                if outbox is not None and ready:  # what came before it on the connection leaves before it
+                    outbox.put_many(ready)
+                    ready = []
+                ticket()
+        if outbox is not None and ready:
+            outbox.put_many(ready)
+        self.in_flight -= released
         if not self.in_flight:
             self._idle.set()
 
@@ -327,8 +355,14 @@ class CellHost:
             return
         if decision is None:  # it waits for the HSM: a task of its own, so the reader goes on meanwhile
             nursery.start_soon(self._decide, request, frame, framer, outbox)
-        else:
+            return
+        queued = self._queued
+        if queued is None or self.failure is not None or getattr(decision, "finish", None) is not None:
             self._deliver(decision, request, frame, framer, outbox, nursery)
+            return
+        # Most requests: answered once the read's batch commits, with no follow-up (_submit, inlined).
+        data, code = self._encode(decision.response, frame, framer)
+        queued.append((decision.effects, (outbox, data, code)))
 
     async def _decide(self, request: Message, frame: Frame, framer: Framer, outbox: Outbox) -> None:
         try:
@@ -396,7 +430,7 @@ class CellHost:
         """Queue the decision's rows; its answer is released after they commit (and after every earlier
         batch, even when this decision changed nothing: it may have read what an earlier one changed)."""
         data, code = self._encode(response, frame, framer)
-        self._submit_effects(effects, functools.partial(self._answer, outbox, data, code))
+        self._submit_effects(effects, (outbox, data, code))
 
     def _encode(self, response: Message | None, frame: Frame, framer: Framer) -> tuple[bytes | None, str]:
         if response is None:

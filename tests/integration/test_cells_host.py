@@ -24,6 +24,7 @@ from processors.model import Effects
 from processors.model import Sequence as SeqRow
 from processors.state import CellState
 from processors.storage import load_rows, make_engine, upgrade, write_batch
+from schemes.generic import SCHEME
 from switch.cells.host import CellFailedError, CellHost
 from switch.cells.writer import CommitFailedError, EffectsWriter
 from switch.message import Message
@@ -316,3 +317,57 @@ def test_the_writer_keeps_one_connection_for_every_batch_and_closes_it(db_url: s
         assert counter(engine, "approvals") == 3
     finally:
         engine.dispose()
+
+
+class DecidingEngine(CountingEngine):
+    """Decides in the host's reader loop (like :meth:`processors.engine.CellEngine.decide`); every fourth request
+    has a follow-up that completes at once (a chip answer whose ARPC came back before the commit)."""
+
+    def decide(self, request: Message) -> Decision:
+        effects = Effects()
+        effects.add(self.state.next_value("approvals"))
+        response = request.make_response("00")
+        decision = Decision(response, effects)
+        if int(request.stan or 0) % 4 == 0:
+            async def finish() -> None:
+                await trio.lowlevel.checkpoint()
+                response[55] = b"\x91\x02\x00\x00"
+
+            decision.finish = finish
+        return decision
+
+
+async def test_answers_of_a_batch_leave_after_its_commit_in_order_on_each_connection(tmp_path: Path,
+                                                                                    db_url: str) -> None:
+    """Decisions of several reads on two connections wait for one gated commit; then each connection gets its
+    answers in the order it sent the requests, the plain ones (released together per connection) and those
+    with a follow-up (released one by one) interleaved as they were decided."""
+    gate = threading.Event()
+
+    def gated_write(connection: Connection, batches: Sequence[Effects]) -> object:
+        gate.wait(10)
+        return write_batch(connection, batches)
+
+    async with running_host(db_url, tmp_path, write=gated_write, cell_engine=DecidingEngine) as (
+            host, engine, _), client(host.port) as a, client(host.port) as b:
+        sent: dict[str, list[Message]] = {}
+        for c, name, first in ((a, "a", 1), (b, "b", 101)):
+            sent[name] = [purchase(stan=n, terminal=f"TERM000{name}") for n in range(first, first + 40)]
+            for half in (sent[name][:20], sent[name][20:]):  # two writes: usually two reads
+                for req in half:
+                    c.waiting.setdefault(c.key(req), trio.Event())
+                await c.send_raw(b"".join(c.framer.encode(SCHEME.encode(req)) for req in half))
+        with trio.fail_after(5):
+            while host.in_flight < 80:
+                await trio.sleep(0.01)
+        await trio.sleep(0.2)
+        assert not a.responses and not b.responses  # nothing before the commit
+        gate.set()
+        for c, name in ((a, "a"), (b, "b")):
+            answers = [await c.wait(req) for req in sent[name]]
+            assert [x[39] for x in answers] == ["00"] * 40
+            assert [55 in x for x in answers] == [int(req[11]) % 4 == 0 for req in sent[name]]
+            assert list(c.responses) == [c.key(req) for req in sent[name]]  # arrival order = sending order
+            assert not c.unmatched
+        assert await trio.to_thread.run_sync(counter, engine, "approvals") == 80
+        assert host.in_flight == 0 and host.stats()["answered"] == {"00": 80}
