@@ -230,14 +230,14 @@ def _wait_port(proc: _Proc, port: int, timeout: float = 20.0) -> None:
 def _wait_processes(proc: _Proc, admin_socket: Path, timeout: float = 60.0) -> None:
     """Until every process of the node listens ([node] processes): connections made before a process binds the
     port all go to the others."""
-    from switch.admin import call
+    from switch.admin import AdminError, call
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         proc.check_alive()
         try:
             status = call(admin_socket, "status", timeout=2.0)["result"]
-        except (OSError, KeyError):
+        except (AdminError, OSError, KeyError):  # not up yet: no admin socket, or not answering yet
             status = {}
         processes = status.get("processes", [])
         if len(processes) > 1 and all(p.get("state") == "running" for p in processes[1:]):

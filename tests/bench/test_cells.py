@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from bench import report as bench_report
@@ -47,10 +48,11 @@ def test_mixed_cells_connections_follow_the_weights_per_listener() -> None:
         assert msg.mti == "0800" or msg[2] in {c.pan for c in CARDS}
 
 
-def test_short_fin_cells_run_posts_every_approval(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_short_fin_cells_run_posts_every_approval(tmp_path: Path, processes: int) -> None:
     scenario = SCENARIOS["fin-cells"]
-    options = Options(duration=2.0, warmup=0.5, connections=2, inflight=8, drain=5.0, cells=2, cards=20,
-                      folder=str(tmp_path / "run"))
+    options = Options(duration=2.0, warmup=0.5, connections=4, inflight=8, drain=5.0, cells=2, cards=20,
+                      folder=str(tmp_path / "run"), processes=processes)
     result = run_scenario(scenario, options)
 
     document = json.loads(bench_report.save([result], folder=tmp_path).read_text())
@@ -59,8 +61,9 @@ def test_short_fin_cells_run_posts_every_approval(tmp_path: Path) -> None:
     assert entry["tps"] > 0
     assert set(entry["codes"]) == {"00"}, entry["codes"]
     assert entry["timeouts"] == entry["errors"] == entry["unmatched"] == 0
-    # CPU per process: the node and each of its cells by name, and the generator.
+    # CPU per process: the node (and its second process) and each of its cells by name, and the generator.
     assert {"node", "cell-00", "cell-01", "generator-0"} <= set(entry["cpu_percent"])
+    assert ("node-1" in entry["cpu_percent"]) == (processes == 2)
     assert bench_report.problems(result) == []
 
     # Durable postings, checked on the cells' databases themselves after the node (and its cells) stopped.

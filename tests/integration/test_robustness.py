@@ -24,6 +24,16 @@ from tests.integration.harness import (
 SLOW_PAN = "4761739001010044"
 
 
+async def _start_node(nursery: trio.Nursery, conf: Path) -> Node:
+    """A node run in ``nursery`` (which the test may cancel: a hard stop), once its link "up" is up."""
+    node = Node(parse_config(conf.read_text(), conf))
+    await nursery.start(node.run)
+    with trio.fail_after(10):
+        while not node.outbound["up"].is_up():
+            await trio.sleep(0.01)
+    return node
+
+
 def _connector(port: int, **settings: object) -> str:
     lines = [f"{k} = {v}" for k, v in settings.items()]
     head = ["", "[[connectors]]", 'name = "up"', f'hosts = ["127.0.0.1:{port}"]', "backoff_initial_ms = 50",
@@ -103,12 +113,8 @@ async def test_hard_stop_with_an_exchange_in_flight_queues_its_reversal(tmp_path
     async with issuer(rules) as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), timeout_ms=5000,
                             saf_delay_ms=60_000)
-        node = Node(parse_config(conf.read_text(), conf))
         async with trio.open_nursery() as nursery:
-            await nursery.start(node.run)
-            with trio.fail_after(10):
-                while not node.outbound["up"].is_up():
-                    await trio.sleep(0.01)
+            node = await _start_node(nursery, conf)
             async with client(port_of(node)) as c:
                 await c.send(purchase(pan=SLOW_PAN))
                 with trio.fail_after(5):
@@ -145,12 +151,8 @@ async def test_hard_stop_while_a_task_is_busy_reverses_every_exchange_sent_upstr
     rules = {"rules": [{"action": "delay", "bin": b, "ms": 3000} for b in ("476173", "555555")]}
     async with issuer(rules) as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_QUICK, timeout_ms=5000, saf_delay_ms=60_000)
-        node = Node(parse_config(conf.read_text(), conf))
         async with trio.open_nursery() as nursery:
-            await nursery.start(node.run)
-            with trio.fail_after(10):
-                while not node.outbound["up"].is_up():
-                    await trio.sleep(0.01)
+            node = await _start_node(nursery, conf)
             real = node.saf.enqueue_many
             slow = [True]
 
