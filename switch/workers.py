@@ -84,14 +84,15 @@ class WorkerSupervisor(ProcessSupervisor):
         self._control[index] = (process.stdin, process.stdout)
         try:
             # Only this task reads the pipe until the hello (reload() asks running processes only).
+            hello: dict[str, Any] = {}
             with trio.move_on_after(READY_TIMEOUT_S):
                 hello = await self._read(index)
-                if hello.get("ready"):
-                    info.state = "running"
-                    log.info("node process %d: listening (pid %d)", index, process.pid)
-                    await trio.sleep_forever()
-            log.error("node process %d: not listening within %.0fs; restarting it", index, READY_TIMEOUT_S)
-            self._terminate(process)
+            if hello.get("ready"):
+                info.state = "running"
+                log.info("node process %d: listening (pid %d)", index, process.pid)
+            else:
+                log.error("node process %d: not listening within %.0fs; restarting it", index, READY_TIMEOUT_S)
+                self._terminate(process)
             await trio.sleep_forever()
         except (EOFError, ValueError, trio.BrokenResourceError, trio.ClosedResourceError):
             await trio.sleep_forever()  # it is ending: the supervisor sees it exit and restarts it

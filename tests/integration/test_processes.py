@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import trio
 import trio.testing
 
@@ -180,3 +181,22 @@ async def test_a_reload_reaches_every_live_process_even_when_one_ends_meanwhile(
         nursery.cancel_scope.cancel()
     assert [(r["process"], r["ok"]) for r in results] == [(1, True), (2, False), (3, True)]
     assert [(i, c["digest"]) for i, c in asked] == [(1, "d1"), (3, "d1")]  # with the primary's digest
+
+
+async def test_a_listening_process_is_left_alone_after_the_ready_timeout(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the benchmark: the wait for a process's hello also timed its whole life, so a healthy process
+    was restarted READY_TIMEOUT_S after it started."""
+    import switch.workers
+
+    monkeypatch.setattr(switch.workers, "READY_TIMEOUT_S", 3.0)
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        _two_processes(conf)
+        async with running_node(conf) as node:
+            await _ready(node)
+            assert node.workers is not None
+            pid = node.workers.pid(1)
+            await trio.sleep(4.0)
+            assert node.workers.pid(1) == pid and node.workers.ready()
+            assert [p["restarts"] for p in node.status()["processes"][1:]] == [0]
