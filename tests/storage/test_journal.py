@@ -23,7 +23,7 @@ from switch.storage import (
     find_exchanges,
 )
 from switch.storage import journal as journal_module
-from switch.storage.db import upgrade
+from switch.storage.db import make_engine, upgrade
 from switch.storage.models import JOURNAL
 from tests.conftest import migrated_engine
 
@@ -100,6 +100,29 @@ def test_records_from_several_threads_are_committed_in_batches(
     assert writer.rows == 1000
     assert writer.batches < writer.rows
     assert 1 < writer.largest_batch <= 100
+
+
+def test_two_writers_on_one_database_take_turns_and_lose_nothing(db_url: str, db_engine: Engine) -> None:
+    """A node with [node] processes = 2 has two journal writers on its database (SQLite lets one in at a time
+    and makes the other wait; PostgreSQL takes both)."""
+    per_writer = 300
+    completions = Completions(2 * per_writer)
+    engines = [db_engine, make_engine(db_url)]
+    writers = [JournalWriter(engine, max_batch=20, max_wait=0.0) for engine in engines]
+    try:
+        for writer in writers:
+            writer.start()
+        for i in range(per_writer):
+            for w, writer in enumerate(writers):
+                rec = record(w * per_writer + i, node=f"process-{w}")
+                writer.submit(rec, completions.callback(rec.trace_id))
+        completions.wait()
+    finally:
+        for writer in writers:
+            writer.close()
+        engines[1].dispose()
+    assert all(error is None for error in completions.results.values())
+    assert [row_count(db_engine, node=f"process-{w}") for w in range(2)] == [per_writer] * 2
 
 
 def test_done_is_called_only_once_the_row_is_committed(db_engine: Engine) -> None:
