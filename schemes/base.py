@@ -134,7 +134,7 @@ class SchemeAdapter:
         except Exception:
             return None
         mti = doc.get("t")
-        if not isinstance(mti, str) or len(mti) != 4 or not mti.isdigit() or mti[2] not in "0246":
+        if not isinstance(mti, str) or len(mti) != 4 or not mti.isdigit() or mti[2] not in "024":
             return None
         fields = {int(k): v for k, v in doc.items() if k not in ("h", "t", "p", "1") and k.isdigit()}
         try:
@@ -143,7 +143,10 @@ class SchemeAdapter:
             return Message(mti, {k: v for k, v in fields.items() if k not in self.binary_fields})
 
     def _check_mti(self, mti: str) -> None:
-        if len(mti) != 4 or not mti.isdigit() or mti[0] != "0" or mti[1] not in self.mti_classes:
+        # ISO 8583:1987 message functions are 0-5 (request, response, advice, its response, notification, its
+        # acknowledgement); 6-9 are reserved for ISO use: such a message has no response MTI to answer with.
+        if len(mti) != 4 or not mti.isdigit() or mti[0] != "0" or mti[1] not in self.mti_classes \
+                or mti[2] > "5":
             raise UnknownMtiError(mti)
 
     # -- rules --------------------------------------------------------------------------------------

@@ -142,3 +142,16 @@ def test_atm_adapter_requires_pin_block_when_pin_entered() -> None:
     msg[52] = b"\x00" * 8
     with pytest.raises(FieldError):
         ATM.validate(msg)
+
+
+def test_a_reserved_message_function_is_an_unknown_mti_and_is_not_salvaged() -> None:
+    """ISO 8583:1987 message functions are 0-5; a request for function 6 has no response MTI to be answered
+    with (the fuzz test saw the switch answer 0260 with 0270)."""
+    from schemes.generic import SCHEME
+    from switch.errors import UnknownMtiError
+
+    body = SCHEME.encode(Message("0200", {3: "000000", 4: "000000001000", 11: "000001"}))
+    with pytest.raises(UnknownMtiError):
+        SCHEME.decode(b"0260" + body[4:])
+    assert SCHEME.salvage(b"0260" + body[4:]) is None
+    assert SCHEME.decode(b"0220" + body[4:]).mti == "0220"  # an advice is fine
