@@ -173,8 +173,12 @@ class Node:
             # The node is stopping and its work nursery is closed (a link dropping its requests as it is torn
             # down): nothing may start any more. The source gets no answer, as when a task is cancelled
             # mid-exchange, and what was sent upstream is reversed when the node stops (Node.run).
-            log.warning("exchange %s: node stopping, not continued", x.request.meta.trace_id)
-            self.awaiting_upstream[id(x)] = x
+            if needs_reversal(x):
+                log.warning("exchange %s: node stopping, not continued; it will be reversed",
+                            x.request.meta.trace_id)
+                self.awaiting_upstream[id(x)] = x
+            else:  # say a 91 answered while draining whose connection closed first: nothing to undo
+                log.info("exchange %s: node stopping, not continued (nothing to reverse)", x.request.meta.trace_id)
             self.exchange_done(x)
 
     async def _worker(self, x: Exchange | None, job: Job | None) -> None:
