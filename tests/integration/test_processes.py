@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -35,6 +36,18 @@ async def _ready(node: Node) -> None:
     with trio.fail_after(30):
         while node.workers is None or not node.workers.ready():
             await trio.sleep(0.05)
+
+
+@asynccontextmanager
+async def _two_process_node(tmp_path: Path, db_url: str, issuer_port: int) -> AsyncIterator[
+        tuple[Node, WorkerSupervisor]]:
+    """A node of two processes forwarding to the issuer at ``issuer_port``, once both listen."""
+    conf = write_config(tmp_path, db_url, {"up": issuer_port}, ROUTES_ONE.format(link="up"))
+    _two_processes(conf)
+    async with running_node(conf) as node:
+        await _ready(node)
+        assert node.workers is not None
+        yield node, node.workers
 
 
 async def _one_purchase_per_connection(node: Node, stan: int) -> list[str]:
@@ -89,21 +102,16 @@ async def test_second_process_shares_the_port_answers_journals_and_follows_reloa
 
 
 async def test_a_second_process_that_dies_is_restarted_and_serves_again(tmp_path: Path, db_url: str) -> None:
-    async with issuer() as iss:
-        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
-        _two_processes(conf)
-        async with running_node(conf) as node:
-            await _ready(node)
-            assert node.workers is not None
-            first = node.workers.pid(1)
-            assert first is not None
-            os.kill(first, signal.SIGKILL)
-            with trio.fail_after(30):
-                while node.workers.pid(1) in (None, first) or not node.workers.ready():
-                    await trio.sleep(0.05)
-            status = node.status()["processes"]
-            assert [p["restarts"] for p in status[1:]] == [1]
-            assert await _one_purchase_per_connection(node, 300) == ["00"] * CONNECTIONS
+    async with issuer() as iss, _two_process_node(tmp_path, db_url, iss.port) as (node, workers):
+        first = workers.pid(1)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        with trio.fail_after(30):
+            while workers.pid(1) in (None, first) or not workers.ready():
+                await trio.sleep(0.05)
+        status = node.status()["processes"]
+        assert [p["restarts"] for p in status[1:]] == [1]
+        assert await _one_purchase_per_connection(node, 300) == ["00"] * CONNECTIONS
     assert iss.stats.received["0200"] == CONNECTIONS
 
 
@@ -190,13 +198,8 @@ async def test_a_listening_process_is_left_alone_after_the_ready_timeout(
     import switch.workers
 
     monkeypatch.setattr(switch.workers, "READY_TIMEOUT_S", 3.0)
-    async with issuer() as iss:
-        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
-        _two_processes(conf)
-        async with running_node(conf) as node:
-            await _ready(node)
-            assert node.workers is not None
-            pid = node.workers.pid(1)
-            await trio.sleep(4.0)
-            assert node.workers.pid(1) == pid and node.workers.ready()
-            assert [p["restarts"] for p in node.status()["processes"][1:]] == [0]
+    async with issuer() as iss, _two_process_node(tmp_path, db_url, iss.port) as (node, workers):
+        pid = workers.pid(1)
+        await trio.sleep(4.0)
+        assert workers.pid(1) == pid and workers.ready()
+        assert [p["restarts"] for p in node.status()["processes"][1:]] == [0]
