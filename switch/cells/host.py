@@ -355,14 +355,8 @@ class CellHost:
             return
         if decision is None:  # it waits for the HSM: a task of its own, so the reader goes on meanwhile
             nursery.start_soon(self._decide, request, frame, framer, outbox)
-            return
-        queued = self._queued
-        if queued is None or self.failure is not None or getattr(decision, "finish", None) is not None:
+        else:
             self._deliver(decision, request, frame, framer, outbox, nursery)
-            return
-        # Most requests: answered once the read's batch commits, with no follow-up (_submit, inlined).
-        data, code = self._encode(decision.response, frame, framer)
-        queued.append((decision.effects, (outbox, data, code)))
 
     async def _decide(self, request: Message, frame: Frame, framer: Framer, outbox: Outbox) -> None:
         try:
