@@ -62,9 +62,13 @@ class ProcessSupervisor:
         beside it rather than after it); cancelling :meth:`run` then waits for them as usual."""
         self._stopping = True
         for process in self._running.values():
-            if process.returncode is None and process.pid not in self._terminated:
-                self._terminated.add(process.pid)
-                process.send_signal(signal.SIGTERM)
+            self._terminate(process)
+
+    def _terminate(self, process: trio.Process) -> None:
+        """SIGTERM, once per process: a second one means "stop now" to a node process or a cell."""
+        if process.returncode is None and process.pid not in self._terminated:
+            self._terminated.add(process.pid)
+            process.send_signal(signal.SIGTERM)
 
     def command(self, index: int) -> list[str]:
         raise NotImplementedError
@@ -125,9 +129,7 @@ class ProcessSupervisor:
         """SIGTERM (the child answers what is in flight and exits), SIGKILL if it takes too long."""
         if process.returncode is not None:
             return
-        if process.pid not in self._terminated:  # one SIGTERM only: a second one means "stop now"
-            self._terminated.add(process.pid)
-            process.send_signal(signal.SIGTERM)
+        self._terminate(process)
         grace = STOP_GRACE_S if self.stop_grace_s is None else self.stop_grace_s
         with trio.move_on_after(grace):
             await process.wait()

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from switch.errors import BulkheadError, ConfigError
+from switch.logs import JsonLines
 from switch.procsup import ProcessSupervisor
 from switch.routing import load_routes
 
@@ -68,7 +69,7 @@ class WorkerSupervisor(ProcessSupervisor):
 
     def command(self, index: int) -> list[str]:
         root = logging.getLogger()
-        plain = not any(isinstance(h.formatter, _json_formatter()) for h in root.handlers)
+        plain = not any(isinstance(h.formatter, JsonLines) for h in root.handlers)
         cmd = [sys.executable, "-m", "switch.workers", "--conf", str(self.node.config.file), "--process",
                str(index), "--routes", self.node.table.source,
                "--log-level", logging.getLevelName(root.getEffectiveLevel()).lower()]
@@ -124,11 +125,6 @@ class WorkerSupervisor(ProcessSupervisor):
                 results.append({"process": index, **reply})
         return results
 
-    def _terminate(self, process: trio.Process) -> None:
-        if process.returncode is None and process.pid not in self._terminated:
-            self._terminated.add(process.pid)
-            process.send_signal(signal.SIGTERM)
-
     async def _ask(self, index: int, command: dict[str, Any]) -> dict[str, Any]:
         """Send ``command`` and return the reply with its id: a reply left over from an earlier command that
         timed out is skipped, not taken for this one's."""
@@ -159,12 +155,6 @@ class WorkerSupervisor(ProcessSupervisor):
         if not isinstance(reply, dict):
             raise ValueError("control reply is not an object")
         return reply
-
-
-def _json_formatter() -> type[logging.Formatter]:
-    from switch.logs import JsonLines
-
-    return JsonLines
 
 
 # -- the other side: one extra node process -------------------------------------------------------------------
