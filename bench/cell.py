@@ -52,7 +52,7 @@ from processors.model import Effects
 from processors.storage import ledger_check, load_state, make_engine, sqlite_url, upgrade, write_batch
 from switch.cells.config import CellsConfig
 from switch.cells.host import CellHost, tune_gc
-from switch.storage.db import postgresql_schema_url
+from switch.infra.db.engine import postgresql_schema_url
 
 CELL = 1  # bench.cellstore seeds cell 01
 APPROVED = "00"

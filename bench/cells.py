@@ -246,7 +246,7 @@ def check_cells(cells: CellsConfig) -> dict[str, dict[str, Any]]:
     from sqlalchemy import text
 
     from processors.storage import ledger_check
-    from switch.storage.db import make_engine
+    from switch.infra.db.engine import make_engine
 
     out: dict[str, dict[str, Any]] = {}
     for k in range(cells.count):

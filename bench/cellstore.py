@@ -30,7 +30,7 @@ from processors.ledger import GL_CASH, make_posting
 from processors.model import Account, Card, CardStatus, Customer, Effects, ProductKind
 from processors.state import CellState
 from processors.storage import TABLES, make_engine, sqlite_url, upgrade, write_batch
-from switch.message import Message
+from switch.model.message import Message
 
 BIN = "476173"
 OWN_ACQUIRER = "00000000001"

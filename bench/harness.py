@@ -230,7 +230,7 @@ def _wait_port(proc: _Proc, port: int, timeout: float = 20.0) -> None:
 def _wait_processes(proc: _Proc, admin_socket: Path, timeout: float = 60.0) -> None:
     """Until every process of the node listens ([node] processes): connections made before a process binds the
     port all go to the others."""
-    from switch.admin import AdminError, call
+    from switch.ops.admin import AdminError, call
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -384,7 +384,7 @@ def _child_label(parent: str, pid: int) -> str:
     except OSError:
         argv = []
     for module, option, label in ((b"switch.cells", b"--cell", "cell-{:02d}"),
-                                  (b"switch.workers", b"--process", "node-{}")):
+                                  (b"switch.runtime.workers", b"--process", "node-{}")):
         if module in argv and option in argv[:-1]:
             value = argv[argv.index(option) + 1]
             if value.isdigit():

@@ -12,7 +12,7 @@ Messages follow the ``generic`` scheme (ISO 8583:1987, ASCII fields, binary bitm
   DE 4 is mandatory in a 0200 (:mod:`schemes.base`); the issuer simulator answers them with DE 54 balances;
 - echo tests are 0800 with DE 70 "301" (ISO 8583:1987 network management information code: echo test).
 
-A node answers an acquirer's 0800 itself (:func:`switch.pipeline._decide`: network management from a peer is
+A node answers an acquirer's 0800 itself (:func:`switch.exchange.pipeline._decide`: network management from a peer is
 answered by the switch, not forwarded) and journals it like any exchange, so ``nonfin-echo`` measures the
 node's inbound path, codec and journal without an upstream leg.
 
@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from switch.message import Message
+from switch.model.message import Message
 
 PAN = "4761739001010010"  # a demo card (routes to the issuer; the simulator approves it)
 MERCHANT = "BULKHEADBENCH01"

@@ -27,7 +27,7 @@ from processors.model import (
     Usage,
 )
 from processors.state import CellState
-from switch.codes import ResponseCode
+from switch.model.codes import ResponseCode
 
 # Row.WRITE_RANK: the position of a row's type in ROW_TYPES (C-level key: no Python call per row).
 _RANK = attrgetter("WRITE_RANK")

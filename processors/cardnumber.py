@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 MAX_CELLS = 100  # two decimal digits of cell in every identifier
 BIN_LENGTH = 6

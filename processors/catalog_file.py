@@ -1,7 +1,7 @@
 """``products.toml`` parsed into a :class:`~processors.catalog.Catalog`, validated at load time.
 
 The layout is documented in :mod:`processors.catalog`. As for ``node.toml`` (:mod:`switch.config`), every
-error is a :class:`~switch.errors.ConfigError` naming the file, the dotted key and the reason, and an unknown
+error is a :class:`~switch.model.errors.ConfigError` naming the file, the dotted key and the reason, and an unknown
 key is an error with a "did you mean" suggestion: a misspelt daily limit silently ignored means cards with no
 limit. Cross-references are checked too (a product's key set exists, a BIN belongs to one product only).
 
@@ -21,8 +21,8 @@ from typing import Any
 from processors import money, pricing
 from processors.catalog import Bank, Catalog, Fee, KeySet, Limit, Product
 from processors.model import Channel, ProductKind, TxnType
-from switch.errors import ConfigError
-from switch.tomltable import TomlTable, kind_name
+from switch.infra.toml import TomlTable, kind_name
+from switch.model.errors import ConfigError
 
 # Double-length TDES keys under a variant LMK: "U" + 32H or "X" + 32H (X9.17); the ZPK may also be triple
 # length ("T"/"Y" + 48H). payShield host command manual, key scheme table. The scheme letter is required: 32

@@ -91,8 +91,8 @@ from processors.model import (
     TxnType,
 )
 from processors.state import CellState
-from switch.errors import BulkheadError
-from switch.masking import mask_pan
+from switch.model.errors import BulkheadError
+from switch.model.masking import mask_pan
 
 
 def utcnow() -> datetime:

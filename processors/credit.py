@@ -25,7 +25,7 @@ from processors.catalog import Product
 from processors.debit import DEBIT, Funds
 from processors.model import Account, CreditLine, Row
 from processors.state import CellState
-from switch.codes import ResponseCode
+from switch.model.codes import ResponseCode
 
 
 class CreditFunds(Funds):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from processors.catalog import Product
 from processors.model import Account, Row
 from processors.state import CellState
-from switch.codes import ResponseCode
+from switch.model.codes import ResponseCode
 
 OVERDRAFT = "overdraft"
 

@@ -6,7 +6,7 @@ Only what a host needs: primitive data objects at the top level of DE 55, tags a
 
 from __future__ import annotations
 
-from switch.errors import RemoteProtocolError
+from switch.model.errors import RemoteProtocolError
 
 
 class TlvError(RemoteProtocolError):

@@ -10,7 +10,7 @@ snapshot can never overwrite a newer one). What still needs the HSM after the de
 answer - is :attr:`Decision.finish`, which the host awaits after submitting the effects; it only fills DE 55
 of the response and reads no state.
 
-Messages (ISO 8583:1987, canonical form of :mod:`switch.message`):
+Messages (ISO 8583:1987, canonical form of :mod:`switch.model.message`):
 
 ====================  ==============================================================================
 0100                  authorization / pre-authorization: purchases and withdrawals place a hold
@@ -73,8 +73,8 @@ from processors.model import (
     TxnType,
 )
 from processors.state import CellState
-from switch.codes import APPROVAL_CODES, ResponseCode
-from switch.message import Message
+from switch.model.codes import APPROVAL_CODES, ResponseCode
+from switch.model.message import Message
 
 RC = ResponseCode
 APPROVED = RC.APPROVED.value  # DE 39 of an approval, as make_response takes it without an enum lookup

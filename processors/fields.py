@@ -1,12 +1,12 @@
 """Reading a request the way the cell's rules need it: keys, channel, accounts, amounts (ISO 8583:1987).
 
-Plain functions over :class:`switch.message.Message`; no state, no I/O.
+Plain functions over :class:`switch.model.message.Message`; no state, no I/O.
 """
 
 from __future__ import annotations
 
 from processors.model import Channel, Txn, TxnType
-from switch.message import Message
+from switch.model.message import Message
 
 # DE 3 positions 1-2 (ISO 8583:1987 processing code, transaction type) -> what the cardholder did.
 TXN_TYPES: dict[str, TxnType] = {

@@ -56,7 +56,7 @@ from processors.model import (
     TxnType,
 )
 from processors.state import CellState
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 INSTALLMENT_PREFIX: Final = "INST:"
 FEES_ACCOUNT: Final = ledger.GL_INSTALLMENT_FEES

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from processors.model import Account, Entry, Posting, TxnType
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 GL_SETTLEMENT = "GL:SETTLEMENT"  # what the scheme/acquirers owe us or we owe them for card transactions
 GL_FEES = "GL:FEES"  # fee income

@@ -15,7 +15,7 @@ Conventions
 - Identifiers carry their cell so that any of them finds its cell without a directory lookup:
   customer numbers and account numbers are ``CC`` + 8 digits (``CC`` = the two-digit cell), card numbers are
   BIN + ``CC`` + sequence + Luhn digit (:mod:`processors.cardnumber`).
-- No clear PAN anywhere: cards are found by ``pan_hash`` (keyed hash, see :mod:`switch.datakey`); the full PAN
+- No clear PAN anywhere: cards are found by ``pan_hash`` (keyed hash, see :mod:`switch.infra.datakey`); the full PAN
   needed later for clearing files is ``pan_sealed`` (AES-GCM under the data key).
 - Times are timezone-aware UTC ``datetime``; business days are ``date``.
 """

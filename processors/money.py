@@ -9,7 +9,7 @@ Sources: ISO 4217 (list one, current codes with their minor-unit exponents); ISO
 
 from __future__ import annotations
 
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 
 class CurrencyError(BulkheadError):

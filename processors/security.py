@@ -17,7 +17,7 @@ from hsm.interface import Hsm
 from hsm.thales.errors import HsmUnavailableError
 from processors import emvtlv
 from processors.catalog import KeySet
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 ZPK_TYPE = "001"  # DE 52 arrives under the zone PIN key between the switch and the cells
 ISO_FORMAT_0 = "01"  # Thales PIN block format code of ISO 9564-1 format 0

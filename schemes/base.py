@@ -11,9 +11,9 @@ from functools import cached_property
 
 import iso8583
 
-from switch.codes import ResponseCode
-from switch.errors import DecodeError, EncodeError, RemoteProtocolError, UnknownMtiError
-from switch.message import DEFAULT_ECHO_FIELDS, FieldValue, Message, MessageMeta, match_mti
+from switch.model.codes import ResponseCode
+from switch.model.errors import DecodeError, EncodeError, RemoteProtocolError, UnknownMtiError
+from switch.model.message import DEFAULT_ECHO_FIELDS, FieldValue, Message, MessageMeta, match_mti
 from switch.wire.codec import Codec, WireFields
 
 # Network management information codes, ISO 8583:1987 field 70.

@@ -6,7 +6,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from schemes.base import SchemeAdapter
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 ENTRY_POINT_GROUP = "bulkhead.schemes"
 

@@ -26,7 +26,7 @@ import click
 
 from switch.cells.config import CellsConfig
 from switch.config import NodeConfig
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 conf_option = click.option(
     "--conf", "conf", default="conf/demo", show_default=True, type=click.Path(path_type=Path),
@@ -524,7 +524,7 @@ def ledger_check(conf: Path, only: int | None) -> None:
     Exits 1 when a problem is found."""
     from processors.storage import current_revision
     from processors.storage.ledger import ledger_check as check
-    from switch.storage.db import make_engine
+    from switch.infra.db.engine import make_engine
 
     cfg = _config(conf)
     cells = _cells(cfg)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from switch.config import NodeConfig, load_config
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 DEFAULT_CONF = "conf/demo"
 conf_option = click.option(
@@ -32,7 +32,7 @@ def _config(conf: Path) -> NodeConfig:
 
 
 def _admin(cfg: NodeConfig, cmd: str, args: dict[str, Any] | None = None) -> Any:
-    from switch.admin import call
+    from switch.ops.admin import call
 
     try:
         answer = call(cfg.admin_socket, cmd, args)
@@ -58,8 +58,8 @@ def run(conf: Path, log_level: str, plain_logs: bool) -> None:
     """Run a node in the foreground until SIGINT or SIGTERM."""
     import trio
 
-    from switch import logs
-    from switch.node import Node
+    from switch.infra import logs
+    from switch.runtime.node import Node
 
     logs.setup(log_level, json_lines=not plain_logs)
     cfg = _config(conf)
@@ -165,7 +165,7 @@ def routes() -> None:
 @click.option("--file", "file", type=click.Path(path_type=Path), help="show this file instead of the live table")
 def routes_show(conf: Path, file: Path | None) -> None:
     """Show the table the running node uses (or, with --file or no node running, the file)."""
-    from switch.admin import AdminError, call
+    from switch.ops.admin import AdminError, call
     from switch.routing import load_routes
 
     cfg = _config(conf)
@@ -263,7 +263,7 @@ def saf() -> None:
 @click.option("--limit", default=100, show_default=True)
 def saf_show(conf: Path, destination: str | None, status: str | None, limit: int) -> None:
     """List queued entries (masked); reads the database, works with or without a running node."""
-    from switch.storage.db import make_engine
+    from switch.infra.db.engine import make_engine
     from switch.storage.saf import SafStore
 
     cfg = _config(conf)
@@ -307,7 +307,7 @@ def journal() -> None:
 @click.option("--limit", default=20, show_default=True)
 def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | None, limit: int) -> None:
     """Print exchanges (masked) by RRN, STAN or trace id."""
-    from switch.storage.db import make_engine
+    from switch.infra.db.engine import make_engine
     from switch.storage.journal import find_exchanges
 
     if not (rrn or stan or trace):

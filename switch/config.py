@@ -1,13 +1,13 @@
 """Node configuration: TOML parsed into frozen dataclasses, validated at load time.
 
-Every error names the file, the dotted key and the reason (:class:`switch.errors.ConfigError`); unknown keys
+Every error names the file, the dotted key and the reason (:class:`switch.model.errors.ConfigError`); unknown keys
 are errors with a "did you mean" suggestion, because a misspelt timeout silently ignored is how outages start.
 Relative paths are resolved against the folder of the file that names them.
 
 Layout of ``node.toml`` (see ``conf/demo/node.toml`` for a commented example)::
 
     [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file, processes (1..64: node
-                  processes sharing the listeners with SO_REUSEPORT, switch.workers)
+                  processes sharing the listeners with SO_REUSEPORT, switch.runtime.workers)
     [journal]     max_batch, max_wait_ms
     [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
     [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from switch.errors import ConfigError
-from switch.tomltable import TomlTable
+from switch.infra.toml import TomlTable
+from switch.model.errors import ConfigError
 from switch.wire.framing import FramingConfig, framing_config_from_dict
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class NodeConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     hsm: HsmConfig | None = None
     cells: CellsConfig | None = None  # [cells]: issuer processor cells (their connectors are in `connectors`)
-    processes: int = 1  # [node] processes: node processes sharing the listeners (switch.workers)
+    processes: int = 1  # [node] processes: node processes sharing the listeners (switch.runtime.workers)
 
     @property
     def link_names(self) -> frozenset[str]:

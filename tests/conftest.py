@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
-from switch.storage.db import make_engine, postgresql_schema_url, sqlite_url, upgrade
+from switch.infra.db.engine import make_engine, postgresql_schema_url, sqlite_url
+from switch.storage.db import upgrade
 
 PG_URL_ENV = "BULKHEAD_TEST_DATABASE_URL"
 

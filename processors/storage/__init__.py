@@ -16,8 +16,8 @@ from processors.storage.db import VERSION_TABLE, current_revision, downgrade, he
 from processors.storage.ledger import LedgerReport, ledger_check
 from processors.storage.rows import load_rows, load_state, write_batch
 from processors.storage.tables import TABLE_NAMES, TABLES
-from switch.storage.db import make_engine, sqlite_url
-from switch.storage.errors import StorageError
+from switch.infra.db.engine import make_engine, sqlite_url
+from switch.infra.db.errors import StorageError
 
 __all__ = [
     "TABLES",

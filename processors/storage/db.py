@@ -1,4 +1,4 @@
-"""Migrations of a processor cell's database, driven from code (:mod:`switch.storage.migrate`; no
+"""Migrations of a processor cell's database, driven from code (:mod:`switch.infra.db.migrate`; no
 ``alembic.ini``).
 
 The engine itself is the switch's (:func:`switch.storage.db.make_engine`: SQLite in WAL mode with
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from switch.storage.migrate import Migrations
+from switch.infra.db.migrate import Migrations
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE: Final = "cell_alembic_version"

@@ -51,9 +51,9 @@ from sqlalchemy import JSON, Connection, Date, Dialect
 
 from processors.model import ROW_TYPES, Entry, Posting, Row
 from processors.storage.tables import TABLES, StrEnumText, field_names
-from switch.storage.db import SQLITE_MAX_PARAMETERS
-from switch.storage.errors import StorageError, describe
-from switch.storage.models import UtcDateTime
+from switch.infra.db.engine import SQLITE_MAX_PARAMETERS
+from switch.infra.db.errors import StorageError, describe
+from switch.infra.db.types import UtcDateTime
 
 # Postings and entries are the ledger's history: a row already stored is never changed.
 INSERT_ONLY: Final = frozenset({Posting, Entry})

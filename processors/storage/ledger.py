@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, Select, String, case, exists, func, l
 from processors.installments import INSTALLMENT_PREFIX
 from processors.model import Account, CreditLine, Entry, Hold, HoldStatus, InstallmentPlan, Posting
 from processors.storage.tables import TABLES
-from switch.storage.errors import storage_errors
+from switch.infra.db.errors import storage_errors
 
 # A badly broken ledger would otherwise produce one line per row; the count of the rest is reported.
 MAX_PROBLEMS_PER_CHECK: Final = 50

@@ -30,7 +30,7 @@ from processors.state import CellState
 from processors.storage.db import current_revision, head_revision
 from processors.storage.fast import INSERT_ONLY, write_latest
 from processors.storage.tables import TABLES, field_names
-from switch.storage.errors import StorageError, storage_errors
+from switch.infra.db.errors import StorageError, storage_errors
 
 # Postings and entries are the ledger's history: written, checked, never loaded into a cell's memory.
 LOADED_TYPES: Final = tuple(row_type for row_type in ROW_TYPES if row_type not in INSERT_ONLY)

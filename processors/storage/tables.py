@@ -59,7 +59,7 @@ from processors.model import (
     Txn,
     Usage,
 )
-from switch.storage.models import NAMING_CONVENTION, UtcDateTime
+from switch.infra.db.types import NAMING_CONVENTION, UtcDateTime
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

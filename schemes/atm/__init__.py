@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from schemes.base import FieldError, SchemeAdapter
 from schemes.generic import SPEC
-from switch.message import Message
+from switch.model.message import Message
 from switch.wire.compiled import compile_codec
 
 _ATM_MANDATORY_0200 = (3, 4, 7, 11, 12, 13, 22, 35, 37, 41, 49)

@@ -1,5 +1,5 @@
 """The cell's admin socket: one JSON request per line, one JSON answer per line (like the node's, see
-:mod:`switch.admin`), on a Unix socket only the cell's user can open (0600, peer uid checked).
+:mod:`switch.ops.admin`), on a Unix socket only the cell's user can open (0600, peer uid checked).
 
 Requests are ``{"cmd": name, "args": {...}}``; answers ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": "..."}``. ``ping`` and ``stats`` are the host's own; every other name is a lifecycle
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from switch.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket
-from switch.errors import BulkheadError
+from switch.infra.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket
+from switch.model.errors import BulkheadError
 
 if TYPE_CHECKING:
     from switch.cells.host import CellHost

@@ -22,7 +22,7 @@ from processors.model import Effects
 from switch.cells.config import CellsConfig
 from switch.cells.loading import CellLock, CellLockedError, LoadedCell, load_cell, lock_is_held, open_hsm
 from switch.cells.writer import write_now
-from switch.errors import BulkheadError
+from switch.model.errors import BulkheadError
 
 Command = tuple[str, dict[str, Any]]
 CONNECT_WAIT_S = 15.0  # a cell that holds its lock is loading its state; its socket appears when it is ready

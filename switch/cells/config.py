@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switch.config import ConnectorConfig, HsmConfig, ListenerConfig, PinKey
-from switch.errors import ConfigError
-from switch.tomltable import TomlTable
+from switch.infra.toml import TomlTable
+from switch.model.errors import ConfigError
 from switch.wire.framing import FramingConfig
 
 MAX_CELLS = 100

@@ -44,11 +44,11 @@ from processors.model import Effects
 from schemes.base import FieldError
 from schemes.generic import SCHEME
 from switch.cells.config import CellsConfig
-from switch.codes import ResponseCode
-from switch.errors import BulkheadError, FramingError, LocalProtocolError, RemoteProtocolError
-from switch.message import Message
-from switch.sim.outbox import Outbox
-from switch.sim.reader import READ_SIZE
+from switch.infra.outbox import Outbox
+from switch.infra.reader import READ_SIZE
+from switch.model.codes import ResponseCode
+from switch.model.errors import BulkheadError, FramingError, LocalProtocolError, RemoteProtocolError
+from switch.model.message import Message
 from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
 
 from .writer import CommitFailedError, EffectsWriter, WriteBatch, WriterClosedError, default_write_batch
@@ -295,7 +295,7 @@ class CellHost:
                 log.warning("cell %d: connection ended by %s", self.cell, type(exc).__name__)
 
     async def _read(self, stream: trio.SocketStream, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
-        """:func:`switch.sim.reader.read_frames`, plus one writer submission per read: the decisions made from
+        """:func:`switch.infra.reader.read_frames`, plus one writer submission per read: the decisions made from
         one read are queued here and handed to the writer together once the read's frames are handled (no await
         in between, so no other decision can come between them)."""
         try:
@@ -599,9 +599,9 @@ async def _stop_when_orphaned(host: CellHost, parent: int) -> None:
 def main(conf: Path, cell: int, *, log_level: str = "info", json_logs: bool = True,
          watch_parent: bool = False) -> int:
     """The cell process (``bulkhead cell run`` and ``python -m switch.cells``); returns the exit code."""
-    from switch import logs
     from switch.config import load_config
-    from switch.errors import ConfigError
+    from switch.infra import logs
+    from switch.model.errors import ConfigError
 
     logs.setup(log_level, json_lines=json_logs)
     try:

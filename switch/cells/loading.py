@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 
 from switch.cells.config import PAN_SEAL_CONTEXT, CellsConfig
 from switch.config import HsmConfig
-from switch.datakey import DataKeys, load_or_create
-from switch.errors import BulkheadError
+from switch.infra.datakey import DataKeys, load_or_create
+from switch.model.errors import BulkheadError
 
 if TYPE_CHECKING:
     from hsm.interface import Hsm
@@ -111,7 +111,7 @@ def load_cell(cells: CellsConfig, cell: int) -> LoadedCell:
     thread from trio). The caller holds the cell's lock."""
     from processors.catalog_file import load_catalog
     from processors.storage import load_state, upgrade
-    from switch.storage.db import make_engine
+    from switch.infra.db.engine import make_engine
 
     cells.check_cell(cell)
     url = cells.url(cell)

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from switch.cells.config import CellsConfig, check_catalogue
-from switch.procsup import ProcessSupervisor
+from switch.infra.procsup import ProcessSupervisor
 
 
 class CellSupervisor(ProcessSupervisor):

@@ -1,6 +1,6 @@
 """The cell's group-commit writer: a dedicated thread that writes the :class:`~processors.model.Effects` of
 many decisions in one database transaction (the queue and thread of
-:class:`switch.storage.groupcommit.GroupCommit`, like :class:`switch.storage.journal.JournalWriter`).
+:class:`switch.infra.groupcommit.GroupCommit`, like :class:`switch.storage.journal.JournalWriter`).
 
 Each submitted item is ``(effects, ticket)``; the ticket is whatever the caller needs to release the answer
 (the host uses a callable that queues the encoded response on its connection). Once a batch has committed,
@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from processors.model import Effects
-from switch.storage.errors import describe
-from switch.storage.groupcommit import GroupCommit
+from switch.infra.db.errors import describe
+from switch.infra.groupcommit import GroupCommit
 
 log = logging.getLogger("bulkhead.cells.writer")
 
@@ -53,7 +53,7 @@ def default_write_batch(connection: Connection, batches: Sequence[Effects]) -> N
 
 
 class EffectsWriter:
-    """Group commit on a dedicated thread (:class:`~switch.storage.groupcommit.GroupCommit`): one transaction
+    """Group commit on a dedicated thread (:class:`~switch.infra.groupcommit.GroupCommit`): one transaction
     per batch of decisions."""
 
     def __init__(self, engine: Engine, on_done: OnDone, *, max_batch: int = 500, max_wait: float = 0.0005,

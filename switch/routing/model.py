@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from switch.codes import ResponseCode
-from switch.masking import mask_pan
+from switch.model.codes import ResponseCode
+from switch.model.masking import mask_pan
 
 Strategy = Literal["single", "primary_secondary", "round_robin"]
 STRATEGIES: Final[tuple[Strategy, ...]] = ("single", "primary_secondary", "round_robin")

@@ -1,7 +1,7 @@
 """Reading a routing table from TOML, with errors that name the file, the line and the dotted key.
 
 The file format is documented option by option in ``conf/examples/routes.toml``. Validation stops at the first
-problem and raises :class:`switch.errors.ConfigError`; nothing is built from a bad file, so a reload that
+problem and raises :class:`switch.model.errors.ConfigError`; nothing is built from a bad file, so a reload that
 fails leaves the node on its old table. Errors about BIN entries never repeat the value: a mistyped entry
 could be a card number.
 """
@@ -17,7 +17,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 from switch.routing.bins import first_overlap
 from switch.routing.locate import KeyLines, dotted, locate_keys
 from switch.routing.locate import Path as KeyPath

@@ -2,5 +2,5 @@
 (:mod:`switch.sim.acquirer`). Both speak the same scheme adapters and framers as the switch itself.
 
 Rules and request generation are sans-I/O (:mod:`switch.sim.rules`, :mod:`switch.sim.requests`); only the
-two service modules and :mod:`switch.sim.outbox` touch trio.
+two service modules and :mod:`switch.infra.outbox` touch trio.
 """

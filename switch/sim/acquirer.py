@@ -20,9 +20,9 @@ import trio
 
 from schemes.base import SchemeAdapter
 from schemes.registry import get_scheme
-from switch.errors import BulkheadError, FramingError, RemoteProtocolError
-from switch.message import Message
-from switch.sim.outbox import Outbox
+from switch.infra.outbox import Outbox
+from switch.model.errors import BulkheadError, FramingError, RemoteProtocolError
+from switch.model.message import Message
 from switch.sim.requests import Numbering, RequestTemplate, load_requests
 from switch.wire.framing import Framer, FramingConfig, make_framer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from hsm.terminal import TestPinPad
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 
 
 @dataclass(frozen=True)

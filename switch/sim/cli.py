@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 import trio
 
-from switch.errors import BulkheadError
-from switch.message import Message
+from switch.model.errors import BulkheadError
+from switch.model.message import Message
 from switch.sim.acquirer import AcquirerConfig, run_acquirer
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.requests import RequestTemplate
@@ -64,7 +64,7 @@ def _common(func: click.decorators.FC) -> click.decorators.FC:
 def issuer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, ...], port: int,
            rules: Path | None, approve_all: bool) -> None:
     """Answer ISO 8583 requests by rules until interrupted."""
-    from switch import logs
+    from switch.infra import logs
 
     logs.setup("info", json_lines=False)
     try:

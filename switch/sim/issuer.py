@@ -1,7 +1,7 @@
 """The issuer simulator: an ISO 8583 host that answers requests by rules (:mod:`switch.sim.rules`).
 
 One reader per connection handles each received batch inline and queues the answers on the connection's
-:class:`~switch.sim.outbox.Outbox`; only delayed answers get a task of their own. Nothing a peer sends can
+:class:`~switch.infra.outbox.Outbox`; only delayed answers get a task of their own. Nothing a peer sends can
 stop the server: undecodable messages are counted and skipped, a framing error closes that one connection.
 """
 
@@ -16,11 +16,11 @@ import trio
 
 from schemes.base import FieldError, SchemeAdapter
 from schemes.registry import get_scheme
-from switch.codes import ResponseCode
-from switch.errors import FramingError, LocalProtocolError, RemoteProtocolError
-from switch.message import Message
-from switch.sim.outbox import Outbox
-from switch.sim.reader import read_frames
+from switch.infra.outbox import Outbox
+from switch.infra.reader import read_frames
+from switch.model.codes import ResponseCode
+from switch.model.errors import FramingError, LocalProtocolError, RemoteProtocolError
+from switch.model.message import Message
 from switch.sim.rules import Approver, Decision, IssuerRules, load_rules
 from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
 

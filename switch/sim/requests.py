@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from switch.errors import ConfigError
-from switch.message import FieldValue, Message
+from switch.model.errors import ConfigError
+from switch.model.message import FieldValue, Message
 
 STAN_MODULO = 999_999  # STANs run 000001..999999
 

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from switch.errors import ConfigError
-from switch.message import Message
+from switch.model.errors import ConfigError
+from switch.model.message import Message
 
 ACTIONS = ("decline", "delay", "drop")
 _RULE_KEYS = ("action", "bin", "amount_over", "code", "ms")

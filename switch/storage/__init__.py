@@ -8,23 +8,16 @@ never import SQLAlchemy themselves.
 
 from sqlalchemy import Engine
 
+from switch.infra.db.engine import make_engine, postgresql_schema_url, sqlite_url
+from switch.infra.db.errors import StorageError
 from switch.storage.audit import RouteReload, list_route_reloads, record_route_reload
-from switch.storage.db import (
-    current_revision,
-    downgrade,
-    head_revision,
-    make_engine,
-    postgresql_schema_url,
-    sqlite_url,
-    upgrade,
-)
+from switch.storage.db import current_revision, downgrade, head_revision, upgrade
 from switch.storage.errors import (
     JournalClosedError,
     JournalTimeoutError,
     JournalWriteError,
     SafItemNotFoundError,
     SafStateError,
-    StorageError,
 )
 from switch.storage.journal import OUTCOMES, JournalRecord, JournalWriter, find_exchanges
 from switch.storage.saf import SafItem, SafStore

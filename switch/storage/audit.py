@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from switch.storage.errors import storage_errors
+from switch.infra.db.errors import storage_errors
 from switch.storage.models import ROUTE_RELOADS
 
 

@@ -1,4 +1,4 @@
-"""Typed errors of the storage layer.
+"""Typed errors of the switch node's storage (journal, store-and-forward), all :class:`StorageError`.
 
 Callers outside :mod:`switch.storage` never import SQLAlchemy, so every database failure that leaves this
 package is one of these classes, with the driver's exception kept as ``__cause__`` for the logs. Engines
@@ -7,16 +7,7 @@ are created with ``hide_parameters=True``, so neither the message nor the cause 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-from switch.errors import BulkheadError
-
-
-class StorageError(BulkheadError):
-    """A database operation failed (connection lost, constraint violated, disk full, ...)."""
+from switch.infra.db.errors import StorageError
 
 
 class JournalWriteError(StorageError):
@@ -49,18 +40,5 @@ class SafStateError(StorageError):
         super().__init__(f"{action}: SAF entry {item_id} is not pending")
 
 
-def describe(exc: BaseException) -> str:
-    """A one-line description of a database failure: the driver's error class and first message line."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    text = str(cause).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
-
-
-@contextmanager
-def storage_errors(action: str) -> Iterator[None]:
-    """Re-raise SQLAlchemy errors as :class:`StorageError` naming the action that failed."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise StorageError(f"{action}: {describe(exc)}") from exc
+__all__ = ["JournalClosedError", "JournalTimeoutError", "JournalWriteError", "SafItemNotFoundError", "SafStateError",
+           "StorageError"]

@@ -30,15 +30,10 @@ from sqlalchemy import Engine, Row, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from switch.storage.db import SQLITE_MAX_PARAMETERS
-from switch.storage.errors import (
-    JournalClosedError,
-    JournalTimeoutError,
-    JournalWriteError,
-    describe,
-    storage_errors,
-)
-from switch.storage.groupcommit import GroupCommit
+from switch.infra.db.engine import SQLITE_MAX_PARAMETERS
+from switch.infra.db.errors import describe, storage_errors
+from switch.infra.groupcommit import GroupCommit
+from switch.storage.errors import JournalClosedError, JournalTimeoutError, JournalWriteError
 from switch.storage.models import JOURNAL
 
 log = logging.getLogger(__name__)
@@ -47,7 +42,7 @@ OUTCOMES: Final = frozenset(
     {"approved", "declined", "timeout", "unavailable", "stored", "no_route", "format_error", "stand_in", "network",
      "error"}
 )
-# What switch.masking.mask_pan produces: at most the first six and last four digits in clear.
+# What switch.model.masking.mask_pan produces: at most the first six and last four digits in clear.
 _MASKED_PAN = re.compile(r"\d{0,6}\*+\d{0,4}")
 _PAN_HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -73,7 +68,7 @@ class JournalRecord:
     rrn: str | None
     terminal_id: str | None
     pan_masked: str | None
-    pan_hash: str | None  # HMAC-SHA256 hex from switch.masking.pan_hash
+    pan_hash: str | None  # HMAC-SHA256 hex from switch.model.masking.pan_hash
     amount: int | None
     currency: str | None
     response_code: str | None
@@ -82,7 +77,7 @@ class JournalRecord:
     responded_at: datetime
     latency_us: int
     upstream_us: int | None
-    request: dict[str, str]  # switch.message.Message.masked()
+    request: dict[str, str]  # switch.model.message.Message.masked()
     response: dict[str, str] | None
 
 
@@ -374,7 +369,7 @@ _Item = tuple[JournalRecord, Done]
 
 
 class JournalWriter:
-    """Group commit on a dedicated thread (:class:`~switch.storage.groupcommit.GroupCommit`): one
+    """Group commit on a dedicated thread (:class:`~switch.infra.groupcommit.GroupCommit`): one
     transaction per batch, not per message.
 
     ``submit`` is thread-safe and never waits for the database. When a batch fails because of one bad

@@ -7,14 +7,12 @@ The migrations in ``migrations/versions`` create exactly these tables; a test co
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
-    Dialect,
     Index,
     Integer,
     LargeBinary,
@@ -24,48 +22,13 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-NAMING_CONVENTION: dict[str, str] = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from switch.infra.db.types import NAMING_CONVENTION, UtcDateTime
 
 # 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" aliases the rowid and autoincrements.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 SAF_STATUSES = ("pending", "acked", "expired", "failed")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An instant in UTC: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite.
-
-    Binding a naive datetime is an error (it has no instant); results are always aware UTC datetimes,
-    whatever the backend or the session's TimeZone.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime: timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-        # SQLite has no time zone type; its text form is compared as text, so it must always be UTC.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

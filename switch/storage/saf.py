@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, Row, Update, func, select
 
-from switch.storage.errors import SafItemNotFoundError, SafStateError, storage_errors
+from switch.infra.db.errors import storage_errors
+from switch.storage.errors import SafItemNotFoundError, SafStateError
 from switch.storage.models import SAF, SAF_STATUSES
 
 

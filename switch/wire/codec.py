@@ -3,7 +3,7 @@
 A codec turns a message body (no framing, no header) into ``(mti, fields)`` and back, following one
 pyiso8583 spec dict. Values are exactly what pyiso8583 produces: ``str`` for every field, binary fields as
 upper-case hex. Bitmaps are not in ``fields``: the encoder derives them. Scheme adapters map these wire values
-to the canonical :class:`switch.message.Message`.
+to the canonical :class:`switch.model.message.Message`.
 
 The interface is deliberately small (:class:`Codec`) so that a compiled implementation generated from the same
 spec dicts can replace :class:`PyIsoCodec` without touching callers. pyiso8583 stays the oracle.
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import iso8583
 
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 
 Spec = Mapping[str, Mapping[str, Any]]
 WireFields = dict[int, str]
@@ -32,11 +32,11 @@ class Codec(Protocol):
     spec: Spec
 
     def decode(self, data: bytes) -> tuple[str, WireFields]:
-        """Raise :class:`switch.errors.DecodeError` on malformed input."""
+        """Raise :class:`switch.model.errors.DecodeError` on malformed input."""
         ...
 
     def encode(self, mti: str, fields: Mapping[int, str]) -> bytes:
-        """Raise :class:`switch.errors.EncodeError` on a value the spec cannot carry."""
+        """Raise :class:`switch.model.errors.EncodeError` on a value the spec cannot carry."""
         ...
 
 

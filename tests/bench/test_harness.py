@@ -12,7 +12,7 @@ from bench.harness import Options, _percentile, field_plan, run_scenario, templa
 from bench.loadgen import _Walker
 from bench.scenarios import SCENARIOS
 from schemes.generic import SCHEME
-from switch.message import Message
+from switch.model.message import Message
 
 
 def test_walker_reads_stan_and_code_like_the_codec() -> None:

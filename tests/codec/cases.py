@@ -21,7 +21,7 @@ from iso8583 import specs as pyiso_specs
 
 from schemes.generic import SPEC, SPEC_ASCII
 from schemes.registry import registry
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 from switch.wire import compiled
 from switch.wire.codec import PyIsoCodec
 from switch.wire.compiled import CompiledCodec, compile_codec

@@ -10,7 +10,7 @@ import pytest
 
 from schemes.base import SchemeAdapter
 from schemes.generic import SPEC, SPEC_ASCII
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 from switch.wire import compiled
 from switch.wire.codec import PyIsoCodec
 from switch.wire.compiled import SpecError, compile_codec, samples

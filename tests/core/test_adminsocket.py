@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from switch.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket
-from switch.errors import BulkheadError
+from switch.infra.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket
+from switch.model.errors import BulkheadError
 
 
 class Refused(BulkheadError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switch.cardstatus import CardStatusCache
+from switch.exchange.cardstatus import CardStatusCache
 
 
 def test_card_level_declines_are_remembered_and_approvals_forget_them() -> None:

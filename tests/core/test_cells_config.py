@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from switch.config import NodeConfig, parse_config
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 
 BASE = """
 [node]

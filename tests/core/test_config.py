@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from switch.config import NodeConfig, load_config, parse_config
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 
 GOOD = """
 [node]

@@ -8,9 +8,9 @@ from schemes.atm import SCHEME as ATM
 from schemes.base import FieldError
 from schemes.generic import SCHEME as GENERIC
 from schemes.generic import SCHEME_ASCII
-from switch.codes import ResponseCode
-from switch.errors import DecodeError, UnknownMtiError
-from switch.message import Message, match_mti, response_mti
+from switch.model.codes import ResponseCode
+from switch.model.errors import DecodeError, UnknownMtiError
+from switch.model.message import Message, match_mti, response_mti
 
 PAN = "4761739001010119"
 
@@ -148,7 +148,7 @@ def test_a_reserved_message_function_is_an_unknown_mti_and_is_not_salvaged() -> 
     """ISO 8583:1987 message functions are 0-5; a request for function 6 has no response MTI to be answered
     with (the fuzz test saw the switch answer 0260 with 0270)."""
     from schemes.generic import SCHEME
-    from switch.errors import UnknownMtiError
+    from switch.model.errors import UnknownMtiError
 
     body = SCHEME.encode(Message("0200", {3: "000000", 4: "000000001000", 11: "000001"}))
     with pytest.raises(UnknownMtiError):

@@ -4,9 +4,9 @@ import pytest
 import trio
 
 from schemes.generic import SCHEME
-from switch.links.mux import DuplicateKeyError, Mux
-from switch.links.state import LinkEvent, LinkState, next_state
-from switch.message import Message
+from switch.model.message import Message
+from switch.runtime.links.mux import DuplicateKeyError, Mux
+from switch.runtime.links.state import LinkEvent, LinkState, next_state
 
 
 def req(stan: str) -> Message:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from switch.message import Message
-from switch.reversal import build_reversal, from_payload, original_data_elements, repeat_mti, to_payload
+from switch.exchange.reversal import build_reversal, from_payload, original_data_elements, repeat_mti, to_payload
+from switch.model.message import Message
 
 
 def original() -> Message:

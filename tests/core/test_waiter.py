@@ -1,4 +1,5 @@
-"""The contract of switch.links.waiter: a parked :class:`Slot` and the one :class:`Timer` serving every deadline.
+"""The contract of switch.runtime.links.waiter: a parked :class:`Slot` and the one :class:`Timer` serving every
+deadline.
 
 The node's upstream and journal waits rely on it: a slot woken with a value returns it; a slot whose deadline
 passes returns False at the deadline (the timer has no tick: it sleeps until the earliest deadline); a value
@@ -21,12 +22,12 @@ import trio.testing
 
 from schemes.generic import SCHEME
 from switch.config import ConnectorConfig
-from switch.links.connection import Connection
-from switch.links.mux import DuplicateKeyError, Mux
-from switch.links.outbound import LinkDown, OutboundLink
-from switch.links.state import LinkState
-from switch.links.waiter import Continuation, Slot, Timer
-from switch.message import Message
+from switch.model.message import Message
+from switch.runtime.links.connection import Connection
+from switch.runtime.links.mux import DuplicateKeyError, Mux
+from switch.runtime.links.outbound import LinkDown, OutboundLink
+from switch.runtime.links.state import LinkState
+from switch.runtime.links.waiter import Continuation, Slot, Timer
 from switch.wire.framing import FramingConfig, make_framer
 
 # Float slack only: with the MockClock the timer wakes exactly at the deadline, never a "tick" later.

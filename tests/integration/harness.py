@@ -14,8 +14,8 @@ import trio
 
 from schemes.generic import SCHEME
 from switch.config import parse_config
-from switch.message import Message
-from switch.node import Node
+from switch.model.message import Message
+from switch.runtime.node import Node
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.rules import rules_from_dict
 from switch.wire.framing import FramingConfig, make_framer

@@ -27,7 +27,7 @@ from processors.storage import load_rows, make_engine, upgrade, write_batch
 from schemes.generic import SCHEME
 from switch.cells.host import CellFailedError, CellHost
 from switch.cells.writer import CommitFailedError, EffectsWriter
-from switch.message import Message
+from switch.model.message import Message
 from tests.integration.harness import client, purchase
 
 
@@ -60,7 +60,7 @@ class Commands:
 
     async def run(self, name: str, args: dict[str, Any]) -> tuple[Any, Effects]:
         if name != "bump":
-            from switch.errors import BulkheadError
+            from switch.model.errors import BulkheadError
 
             raise BulkheadError(f"unknown command {name!r}")
         effects = Effects()

@@ -28,8 +28,8 @@ from processors.model import Txn
 from processors.storage import ledger_check, load_rows, make_engine
 from switch.cells.config import CellsConfig
 from switch.config import NodeConfig
-from switch.metrics import registry_for
-from switch.node import Node
+from switch.ops.metrics import registry_for
+from switch.runtime.node import Node
 from tests.integration.cells_harness import SeededCard, seed_cell, write_cells_config
 from tests.integration.harness import Client, client, port_of, purchase
 

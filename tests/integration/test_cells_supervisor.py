@@ -89,7 +89,7 @@ async def test_starts_every_cell_restarts_a_killed_one_and_stops_all(tmp_path: P
 
 
 async def test_a_cell_that_ignores_sigterm_is_killed(tmp_path: Path, monkeypatch: object) -> None:
-    import switch.procsup as supervisor
+    import switch.infra.procsup as supervisor
 
     monkeypatch.setattr(supervisor, "STOP_GRACE_S", 0.3)  # type: ignore[attr-defined]
     sup = StandInSupervisor(_config(tmp_path), stubborn=True)

@@ -16,9 +16,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import inspect
 
 from switch.cli import main
-from switch.node import Node
+from switch.infra.db.engine import make_engine
+from switch.runtime.node import Node
 from switch.storage.audit import list_route_reloads
-from switch.storage.db import current_revision, head_revision, make_engine
+from switch.storage.db import current_revision, head_revision
 from switch.storage.saf import SafItem
 from tests.integration.harness import (
     PAN,

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from schemes.generic import SCHEME
 from switch.config import parse_config
-from switch.message import Message
-from switch.node import Node
-from switch.storage.db import sqlite_url
+from switch.infra.db.engine import sqlite_url
+from switch.model.message import Message
+from switch.runtime.node import Node
 from tests.integration.harness import ROUTES_ONE, purchase, write_config
 
 

@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from schemes.generic import SCHEME
-from switch.admin import call
-from switch.links.connection import Connection, run_connection
-from switch.message import Message
-from switch.node import Node
-from switch.storage.db import sqlite_url
+from switch.infra.db.engine import sqlite_url
+from switch.model.message import Message
+from switch.ops.admin import call
+from switch.runtime.links.connection import Connection, run_connection
+from switch.runtime.node import Node
 from switch.wire.framing import Frame, FramingConfig, make_framer
 from tests.integration.harness import (
     ROUTES_ONE,

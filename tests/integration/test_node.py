@@ -69,7 +69,7 @@ async def test_switch_answers_network_management_itself(tmp_path: Path, db_url: 
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
         async with running_node(conf) as node, client(port_of(node)) as c:
-            from switch.message import Message
+            from switch.model.message import Message
 
             echo = Message("0800", {7: "1122101010", 11: "000777", 70: "301"})
             resp = await c.call(echo)
@@ -259,7 +259,7 @@ async def test_parked_workers_keep_no_finished_exchange(tmp_path: Path, db_url: 
     """Card data lives no longer than its exchange: a worker parked for the next exchange holds nothing of the
     last one (its clear request with track 2 and PIN block, its connection). Workers run what cannot continue
     inline: here every request finds its destination down (91)."""
-    from switch.pipeline import Exchange
+    from switch.exchange.pipeline import Exchange
 
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
@@ -289,7 +289,7 @@ async def test_the_common_path_answers_without_a_task_and_keeps_no_finished_exch
     still holds of their settled waits (upstream answer, journal commit) keeps no exchange alive."""
     import gc
 
-    from switch.pipeline import Exchange
+    from switch.exchange.pipeline import Exchange
 
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))

@@ -10,7 +10,7 @@ from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from hsm.terminal import TestPinPad
 from switch.config import parse_config
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 from tests.integration.harness import PAN, ROUTES_ONE, client, purchase, recording_issuer, running_node, write_config
 
 HSM = SoftwareHsm(Lmk.thales_test())

@@ -15,11 +15,11 @@ import pytest
 import trio
 import trio.testing
 
-from switch.admin import call
-from switch.node import Node
-from switch.storage.db import make_engine
+from switch.infra.db.engine import make_engine
+from switch.ops.admin import call
+from switch.runtime.node import Node
+from switch.runtime.workers import WorkerSupervisor
 from switch.storage.journal import find_exchanges
-from switch.workers import WorkerSupervisor
 from tests.integration.harness import ROUTES_ONE, client, issuer, port_of, purchase, running_node, write_config
 
 # The same table with every card refused by the switch (92): a route without BINs matches them all.
@@ -195,9 +195,9 @@ async def test_a_listening_process_is_left_alone_after_the_ready_timeout(
         tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by the benchmark: the wait for a process's hello also timed its whole life, so a healthy process
     was restarted READY_TIMEOUT_S after it started."""
-    import switch.workers
+    import switch.runtime.workers
 
-    monkeypatch.setattr(switch.workers, "READY_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(switch.runtime.workers, "READY_TIMEOUT_S", 3.0)
     async with issuer() as iss, _two_process_node(tmp_path, db_url, iss.port) as (node, workers):
         pid = workers.pid(1)
         await trio.sleep(4.0)

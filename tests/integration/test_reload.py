@@ -14,7 +14,7 @@ from pathlib import Path
 
 import trio
 
-from switch.admin import call
+from switch.ops.admin import call
 from switch.storage.audit import list_route_reloads
 from switch.storage.journal import find_exchanges
 from tests.integration.harness import Client, client, issuer, port_of, purchase, running_node, write_config

@@ -8,8 +8,8 @@ from pathlib import Path
 import trio
 
 from switch.config import parse_config
-from switch.node import Node
-from switch.storage.db import make_engine
+from switch.infra.db.engine import make_engine
+from switch.runtime.node import Node
 from switch.storage.saf import SafStore
 from tests.integration.harness import (
     ROUTES_ONE,

@@ -16,10 +16,10 @@ from processors.model import Account, Txn, TxnStatus
 from processors.storage import ledger_check, load_rows, make_engine
 from switch.cells.config import CellsConfig
 from switch.config import parse_config
-from switch.errors import ConfigError
-from switch.message import Message
-from switch.node import Node
-from switch.reversal import from_payload
+from switch.exchange.reversal import from_payload
+from switch.model.errors import ConfigError
+from switch.model.message import Message
+from switch.runtime.node import Node
 from switch.storage.journal import find_exchanges
 from switch.storage.saf import SafItem
 from tests.integration.cells_harness import seed_cell, write_cells_config

@@ -17,7 +17,7 @@ from processors.catalog_file import load_catalog
 from processors.commands import CellCommands
 from processors.model import Effects, Posting
 from processors.state import CellState
-from switch.datakey import DataKeys
+from switch.infra.datakey import DataKeys
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTS = ROOT / "conf" / "demo" / "products.toml"

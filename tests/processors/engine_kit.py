@@ -32,7 +32,7 @@ from processors.model import (
     ProductKind,
 )
 from processors.state import CellState
-from switch.message import Message
+from switch.model.message import Message
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from hsm.software import SoftwareHsm
 from processors.catalog import Fee, Limit
 from processors.catalog_file import load_catalog, parse_catalog
 from processors.model import ProductKind
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 
 from .commands_kit import PRODUCTS
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.model import Account, CreditLine, Entry, Hold, HoldStatus
-from switch.message import Message
+from switch.model.message import Message
 from tests.processors.engine_kit import (
     CREDIT_PAN_1,
     CREDIT_PAN_2,

@@ -8,7 +8,7 @@ import pytest
 
 from processors.model import CardStatus, Hold, HoldStatus, Txn, TxnStatus
 from processors.state import CellState
-from switch.message import Message
+from switch.model.message import Message
 from tests.processors.engine_kit import (
     DEBIT_PAN,
     FOREIGN_ACQUIRER,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 from switch.routing import RouteQuery, parse_routes
 
 DIGITS = "4590"  # few digits, so BINs of different routes collide and nest often

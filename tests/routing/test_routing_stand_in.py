@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from switch.errors import ConfigError
-from switch.message import Message
-from switch.reversal import build_stand_in_advice
+from switch.exchange.reversal import build_stand_in_advice
+from switch.model.errors import ConfigError
+from switch.model.message import Message
 from switch.routing import StandIn, parse_routes
 
 POLICY = '{ max_amount = 5000, mti = ["0100", "0200"], processing_codes = ["00", "01"], currency = "840" }'

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 from switch.routing import load_routes, parse_routes
 
 HEAD = """\

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from schemes.registry import get_scheme
-from switch.message import Message
+from switch.model.message import Message
 from switch.sim.acquirer import AcquirerConfig, AcquirerReport, SimulatorError, run_acquirer
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.requests import RequestTemplate

@@ -8,8 +8,8 @@ import trio
 import trio.testing
 
 from switch.config import SimulatorConfig
+from switch.infra.outbox import Outbox
 from switch.sim.issuer import IssuerConfig
-from switch.sim.outbox import Outbox
 from switch.sim.rules import Rule
 from switch.wire.framing import FramingConfig
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from schemes.registry import get_scheme
-from switch.errors import ConfigError
-from switch.message import Message
+from switch.model.errors import ConfigError
+from switch.model.message import Message
 from switch.sim.acquirer import AcquirerConfig, prepare
 from switch.sim.requests import STAN_MODULO, Numbering, RequestTemplate, load_requests
 

@@ -6,8 +6,8 @@ import tomllib
 
 import pytest
 
-from switch.errors import ConfigError
-from switch.message import Message
+from switch.model.errors import ConfigError
+from switch.model.message import Message
 from switch.sim.rules import Approver, Decision, IssuerRules, Rule, rules_from_dict
 
 RULES = IssuerRules(

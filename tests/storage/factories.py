@@ -1,12 +1,12 @@
 """Builders of realistic storage inputs: journal records made from canonical messages carrying clear
-card data, masked the way the switch masks them (switch.message.Message.masked, switch.masking)."""
+card data, masked the way the switch masks them (switch.model.message.Message.masked, switch.model.masking)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from switch.masking import pan_hash
-from switch.message import Message, MessageMeta
+from switch.model.masking import pan_hash
+from switch.model.message import Message, MessageMeta
 from switch.storage import JournalRecord
 
 # Test card numbers (Luhn-valid, not issued) and a test-only HMAC key.

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from switch.storage.groupcommit import GroupCommit
+from switch.infra.groupcommit import GroupCommit
 
 
 def test_items_queued_before_start_are_written_in_order_in_full_batches() -> None:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.pool import QueuePool
 
+from switch.infra.db.engine import make_engine
 from switch.storage import (
     JournalClosedError,
     JournalRecord,
@@ -23,7 +24,7 @@ from switch.storage import (
     find_exchanges,
 )
 from switch.storage import journal as journal_module
-from switch.storage.db import make_engine, upgrade
+from switch.storage.db import upgrade
 from switch.storage.models import JOURNAL
 from tests.conftest import migrated_engine
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
 
 from .helpers import drain, feed_bytewise, feed_whole
@@ -232,7 +232,7 @@ def test_partial_prefix_waits() -> None:
     ],
 )
 def test_encode_limits(config: FramingConfig, limit: int) -> None:
-    from switch.errors import LocalProtocolError
+    from switch.model.errors import LocalProtocolError
 
     framer = make_framer(config)
     wire = framer.encode(b"x" * limit)

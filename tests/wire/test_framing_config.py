@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 from switch.wire.framing import (
     Ascii4Framer,
     Bcd2Framer,

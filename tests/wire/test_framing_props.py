@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing import Frame, FramingConfig, make_framer
 
 from .helpers import feed_chunks, split_at

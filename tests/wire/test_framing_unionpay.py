@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from switch.errors import FramingError, LocalProtocolError
+from switch.model.errors import FramingError, LocalProtocolError
 from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
 
 from .helpers import drain, feed_bytewise, feed_whole

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing import Frame, Framer, FramingConfig, VisaFramer, make_framer
 
 from .helpers import drain, feed_bytewise, feed_whole
@@ -152,7 +152,7 @@ def test_malformed_raises_framing_error(wire: bytes) -> None:
 
 
 def test_encode_refuses_empty_and_oversized_bodies() -> None:
-    from switch.errors import LocalProtocolError
+    from switch.model.errors import LocalProtocolError
 
     framer = VisaFramer()
     assert len(framer.encode(b"x" * (0xFFFF - 22))) == 0xFFFF + 4

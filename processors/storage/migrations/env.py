@@ -1,5 +1,5 @@
 """Alembic environment of a processor cell's database, configured from code by
-:func:`processors.storage.db.alembic_config` and run by :func:`switch.storage.migrate.run_env`.
+:func:`processors.storage.db.alembic_config` and run by :func:`switch.infra.db.migrate.run_env`.
 
 The version table is ``cell_alembic_version`` and only ``cell_*`` tables are compared, so a cell's tables may
 live in the same database as the switch's own (which has its own migrations and version table).
@@ -11,7 +11,7 @@ from typing import Any
 
 from processors.storage.db import TABLE_PREFIX, VERSION_TABLE
 from processors.storage.tables import metadata
-from switch.storage.migrate import run_env
+from switch.infra.db.migrate import run_env
 
 
 def _include_name(name: str | None, type_: str, _parent_names: Any) -> bool:

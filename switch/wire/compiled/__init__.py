@@ -2,9 +2,9 @@
 
 ``compile_codec(name, spec)`` returns an object implementing :class:`switch.wire.codec.Codec` whose
 ``decode`` returns what :class:`switch.wire.codec.PyIsoCodec` returns and whose ``encode`` produces the same
-bytes, raising :class:`switch.errors.DecodeError` / :class:`switch.errors.EncodeError` where pyiso8583 rejects.
-pyiso8583 (4.x) stays the oracle: ``tests/codec`` compares the two on vectors, generated messages and mutated
-input. No trio, no sqlalchemy.
+bytes, raising :class:`switch.model.errors.DecodeError` / :class:`switch.model.errors.EncodeError` where
+pyiso8583 rejects. pyiso8583 (4.x) stays the oracle: ``tests/codec`` compares the two on vectors, generated
+messages and mutated input. No trio, no sqlalchemy.
 """
 
 from switch.wire.compiled._spec import SpecError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 
 
 def bitmap_width(data_enc: str) -> int:

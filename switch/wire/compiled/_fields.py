@@ -18,7 +18,7 @@ import binascii
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 from switch.wire.compiled._lengths import LengthTable, decode_length, encode_length
 from switch.wire.compiled._spec import FieldFormat
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import binascii
 
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 from switch.wire.compiled._spec import FieldFormat
 
 # Largest table per (len_enc, len_type): covers ASCII LLLLVAR fully; longer fields use the exact path.

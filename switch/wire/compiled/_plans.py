@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, TypeVar
 
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 from switch.wire.compiled._bitmap import bitmap_width, read_bitmap, write_bitmap
 from switch.wire.compiled._fields import EncodeStep, Step
 from switch.wire.compiled._runs import encode_run_kind, make_encode_run, make_run, run_kind

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 
 # The keys pyiso8583 gives a meaning other than a data field.
 HEADER, MTI, PRIMARY, SECONDARY = "h", "t", "p", "1"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from switch.errors import DecodeError, EncodeError
+from switch.model.errors import DecodeError, EncodeError
 from switch.wire.codec import Spec, WireFields
 from switch.wire.compiled._bitmap import bitmap_width
 from switch.wire.compiled._fastpath import compile_plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from switch.errors import FramingError, LocalProtocolError
+from switch.model.errors import FramingError, LocalProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class Framer(Protocol):
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None when more bytes are needed.
 
-        Raises :class:`switch.errors.FramingError` on a bad length, bad header or oversized frame. The
+        Raises :class:`switch.model.errors.FramingError` on a bad length, bad header or oversized frame. The
         stream cannot be resynchronised after that: every later call raises the same error.
         """
         ...

@@ -1,7 +1,7 @@
 """Framing configuration: the typed :class:`FramingConfig`, its TOML loader and :func:`make_framer`.
 
 The loader checks everything at load time (STYLE 14): unknown keys (with a suggestion), wrong types, values
-out of range and settings that do not apply to the chosen kind are :class:`switch.errors.ConfigError`.
+out of range and settings that do not apply to the chosen kind are :class:`switch.model.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 from switch.wire.framing.base import Framer
 from switch.wire.framing.length import TPDU_LEN, Ascii4Framer, Bcd2Framer, Binary2Framer
 from switch.wire.framing.unionpay import UnionPayFramer, cups_id

@@ -10,7 +10,7 @@ TPDU (jPOS ``NACChannel``): ``id(1) destination(2) source(2)``; a reply swaps de
 
 from __future__ import annotations
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 
 TPDU_LEN = 5

@@ -24,7 +24,7 @@ treated as a zero-length keep-alive like the other ASCII-length framings (also u
 
 from __future__ import annotations
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 from switch.wire.framing.length import read_ascii_digits
 

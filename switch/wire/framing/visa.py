@@ -13,7 +13,7 @@ follows, as in a reject: a 26-byte reject header then the original 22-byte heade
 
 from __future__ import annotations
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 
 VMLH_LEN = 4

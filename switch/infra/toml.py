@@ -1,7 +1,7 @@
 """Reading a parsed TOML table with typed getters and no silently ignored keys.
 
 Shared by ``node.toml`` (:mod:`switch.config`, :mod:`switch.cells.config`) and ``products.toml``
-(:mod:`processors.catalog_file`). Every error is a :class:`~switch.errors.ConfigError` naming the file, the
+(:mod:`processors.catalog_file`). Every error is a :class:`~switch.model.errors.ConfigError` naming the file, the
 dotted key and the reason; :meth:`TomlTable.done` turns every key nobody asked for into an "unknown key"
 error with a "did you mean" suggestion (a misspelt limit silently ignored is a card with no limit).
 """
@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, Self
 
-from switch.errors import ConfigError
+from switch.model.errors import ConfigError
 
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean", list: "a list",
                dict: "a table"}

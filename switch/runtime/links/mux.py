@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-from switch.errors import BulkheadError
-from switch.links.waiter import Slot
-from switch.message import Message
+from switch.model.errors import BulkheadError
+from switch.model.message import Message
+from switch.runtime.links.waiter import Slot
 
 
 class DuplicateKeyError(BulkheadError):
@@ -55,7 +55,7 @@ class Mux:
 
     def register(self, request: Message, slot: Slot[Message] | None = None) -> Pending:
         """Register ``request``; its response goes to ``slot`` (a new :class:`Slot` to wait on by default,
-        or a :class:`~switch.links.waiter.Continuation`)."""
+        or a :class:`~switch.runtime.links.waiter.Continuation`)."""
         key = self.match_key(request)
         if key in self._pending:
             raise DuplicateKeyError(f"link {self.name}: a request with the same key is in flight")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 import trio
 
-from switch.errors import FramingError
+from switch.model.errors import FramingError
 from switch.wire.framing import Frame, Framer
 
 log = logging.getLogger("bulkhead.link")

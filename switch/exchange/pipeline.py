@@ -32,26 +32,26 @@ import trio
 from hsm.errors import HsmError
 from hsm.software import SoftwareHsm
 from schemes.base import FieldError, SchemeAdapter
-from switch.codes import ResponseCode, is_approval
 from switch.config import PinKey
-from switch.errors import EncodeError, RemoteProtocolError
-from switch.links.connection import Connection, ConnectionClosed
-from switch.links.mux import DuplicateKeyError
-from switch.links.outbound import LinkDown, OutboundLink, transmission_time
-from switch.message import Message
-from switch.reversal import (
+from switch.exchange.reversal import (
     REASON_TIMEOUT,
     REASON_UNDELIVERED,
     build_reversal,
     build_stand_in_advice,
     repeat_mti,
 )
+from switch.model.codes import ResponseCode, is_approval
+from switch.model.errors import EncodeError, RemoteProtocolError
+from switch.model.message import Message
 from switch.routing import RouteDecision, RouteQuery, RoutingTable, StandIn
+from switch.runtime.links.connection import Connection, ConnectionClosed
+from switch.runtime.links.mux import DuplicateKeyError
+from switch.runtime.links.outbound import LinkDown, OutboundLink, transmission_time
 from switch.wire.framing import Frame
 
 if TYPE_CHECKING:
-    from switch.datakey import DataKeys
-    from switch.node import Node
+    from switch.infra.datakey import DataKeys
+    from switch.runtime.node import Node
 
 log = logging.getLogger("bulkhead.pipeline")
 
@@ -379,7 +379,7 @@ async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) 
     try:
         x.sent_upstream = True
         # None when the destination does not answer within ``timeout`` (or the connection drops): 91 below.
-        # The deadline is served by the node's timer, not a cancel scope per exchange (switch.links.waiter).
+        # The deadline is served by the node's timer, not a cancel scope per exchange (switch.runtime.links.waiter).
         response = await link.request(msg, timeout)  # the destination's own framing header, not the source's
     except LinkDown:
         x.sent_upstream = False

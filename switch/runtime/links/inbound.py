@@ -13,9 +13,9 @@ import trio
 
 from schemes.base import SchemeAdapter
 from switch.config import ListenerConfig
-from switch.errors import RemoteProtocolError
-from switch.links.connection import Connection, run_connection
-from switch.links.outbound import FormatErrorHandler, RequestHandler
+from switch.model.errors import RemoteProtocolError
+from switch.runtime.links.connection import Connection, run_connection
+from switch.runtime.links.outbound import FormatErrorHandler, RequestHandler
 from switch.wire.framing import Frame, make_framer
 
 log = logging.getLogger("bulkhead.link")
@@ -33,7 +33,7 @@ class Listener:
         port: int | None = None,
     ) -> None:
         self.config = config
-        # Several node processes accept on the same port (switch.workers): the kernel spreads connections.
+        # Several node processes accept on the same port (switch.runtime.workers): the kernel spreads connections.
         self.reuse_port = reuse_port
         self.bind_port = config.port if port is None else port
         self.name = config.name

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from switch.datakey import SealError
-from switch.errors import EncodeError
-from switch.links.mux import DuplicateKeyError
-from switch.links.outbound import LinkDown, transmission_time
-from switch.pipeline import now_utc
-from switch.reversal import from_payload, repeat_mti
+from switch.exchange.pipeline import now_utc
+from switch.exchange.reversal import from_payload, repeat_mti
+from switch.infra.datakey import SealError
+from switch.model.errors import EncodeError
+from switch.runtime.links.mux import DuplicateKeyError
+from switch.runtime.links.outbound import LinkDown, transmission_time
 
 if TYPE_CHECKING:
-    from switch.node import Node
+    from switch.runtime.node import Node
     from switch.storage.saf import SafItem
 
 log = logging.getLogger("bulkhead.saf")

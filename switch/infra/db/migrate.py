@@ -22,7 +22,8 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from switch.storage.errors import StorageError, storage_errors
+from switch.infra.db.engine import make_engine
+from switch.infra.db.errors import StorageError, storage_errors
 
 DEFAULT_VERSION_TABLE = "alembic_version"
 IncludeName = Callable[[str | None, str, Any], bool]
@@ -104,9 +105,6 @@ def run_env(metadata: MetaData, *, version_table: str = DEFAULT_VERSION_TABLE,
     if connection is not None:
         _run_online(connection, options)
         return
-    # Imported here: switch.storage.db imports this module for its Migrations.
-    from switch.storage.db import make_engine
-
     engine = make_engine(config.attributes["url"], poolclass=NullPool)
     try:
         with engine.connect() as connection:

@@ -25,18 +25,9 @@ from hsm.interface import Hsm, SoftwareBackend
 from hsm.software import SoftwareHsm
 from schemes.base import SchemeAdapter
 from schemes.registry import get_scheme
-from switch.cardstatus import CardStatusCache
-from switch.codes import ResponseCode
 from switch.config import NodeConfig, PinKey
-from switch.datakey import DataKeys, load_or_create
-from switch.hsmlink import open_hsm
-from switch.links.connection import Connection, ConnectionClosed
-from switch.links.inbound import Listener
-from switch.links.outbound import OutboundLink
-from switch.links.waiter import Continuation, Slot, Timer
-from switch.message import Message
-from switch.metrics import Metrics, registry_for
-from switch.pipeline import (
+from switch.exchange.cardstatus import CardStatusCache
+from switch.exchange.pipeline import (
     Exchange,
     Job,
     abandoned_reversal,
@@ -46,15 +37,25 @@ from switch.pipeline import (
     reverse_abandoned,
     start,
 )
-from switch.reversal import to_payload
+from switch.exchange.reversal import to_payload
+from switch.hsmlink import open_hsm
+from switch.infra.datakey import DataKeys, load_or_create
+from switch.infra.db.engine import make_engine
+from switch.model.codes import ResponseCode
+from switch.model.message import Message
+from switch.ops.metrics import Metrics, registry_for
 from switch.routing import PoolSelector, RoutingTable, load_routes
-from switch.storage.db import make_engine, upgrade
+from switch.runtime.links.connection import Connection, ConnectionClosed
+from switch.runtime.links.inbound import Listener
+from switch.runtime.links.outbound import OutboundLink
+from switch.runtime.links.waiter import Continuation, Slot, Timer
+from switch.storage.db import upgrade
 from switch.storage.journal import JournalRecord, JournalWriter
 from switch.storage.saf import SafStore
 from switch.wire.framing import Frame
 
 if TYPE_CHECKING:
-    from switch.workers import WorkerSupervisor
+    from switch.runtime.workers import WorkerSupervisor
 
 log = logging.getLogger("bulkhead.node")
 
@@ -72,7 +73,7 @@ class Node:
     def __init__(self, config: NodeConfig, *, process: int = 0, listener_ports: Mapping[str, int] | None = None,
                  routes: Path | None = None) -> None:
         """``process`` 0 is the node ``bulkhead run`` starts (the primary); with ``[node] processes`` > 1 it
-        starts processes 1 .. N-1 (switch.workers), which bind the primary's ``listener_ports`` and load the
+        starts processes 1 .. N-1 (switch.runtime.workers), which bind the primary's ``listener_ports`` and load the
         routing table the primary runs on (``routes``)."""
         self.config = config
         self.process = process
@@ -365,7 +366,7 @@ class Node:
 
     async def _links_up(self, seconds: float) -> None:
         """Give the connectors up to ``seconds`` to connect before listening: a process that joins a running
-        node (switch.workers) gets connections from the kernel as soon as it listens, and would answer them
+        node (switch.runtime.workers) gets connections from the kernel as soon as it listens, and would answer them
         91 until its own links are up."""
         with trio.move_on_after(seconds):
             while not all(link.is_up() for link in self.outbound.values()):
@@ -399,8 +400,8 @@ class Node:
             timers.cancel_scope.cancel()
 
     async def _serve_with_timer(self, task_status: trio.TaskStatus[Node]) -> None:
-        from switch.admin import serve_admin
-        from switch.safd import SafForwarder
+        from switch.ops.admin import serve_admin
+        from switch.runtime.safd import SafForwarder
 
         async with trio.open_nursery() as services, trio.open_nursery() as work:
             self._work = work
@@ -419,7 +420,7 @@ class Node:
                 services.start_soon(SafForwarder(self).run)
                 await services.start(serve_admin, self)
                 if self.config.processes > 1:
-                    from switch.workers import WorkerSupervisor
+                    from switch.runtime.workers import WorkerSupervisor
 
                     ports = {name: lst.port for name, lst in self.listeners.items() if lst.port is not None}
                     self.workers = WorkerSupervisor(self, ports)

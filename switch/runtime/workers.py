@@ -3,7 +3,7 @@ sharing the listeners).
 
 A node is one trio process, so it uses one core however many the machine has (reference: a second process on
 the second core carries 1.9-2x). With ``processes = N`` the node started by ``bulkhead run`` (the primary)
-starts N - 1 more node processes (``python -m switch.workers``). Every process binds the same listener ports
+starts N - 1 more node processes (``python -m switch.runtime.workers``). Every process binds the same listener ports
 with SO_REUSEPORT, so the kernel spreads the acquirers' connections over them (connections, not messages: a
 peer's connection stays with one process), and opens its own connections to every connector (cells and
 schemes: a destination sees N connections from the node). Each journals into the node's database with its own
@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from switch.errors import BulkheadError, ConfigError
-from switch.logs import JsonLines
-from switch.procsup import ProcessSupervisor
+from switch.infra.logs import JsonLines
+from switch.infra.procsup import ProcessSupervisor
+from switch.model.errors import BulkheadError, ConfigError
 from switch.routing import load_routes
 
 if TYPE_CHECKING:
-    from switch.node import Node
+    from switch.runtime.node import Node
 
 log = logging.getLogger("bulkhead.workers")
 CONTROL_TIMEOUT_S = 10.0
@@ -70,7 +70,7 @@ class WorkerSupervisor(ProcessSupervisor):
     def command(self, index: int) -> list[str]:
         root = logging.getLogger()
         plain = not any(isinstance(h.formatter, JsonLines) for h in root.handlers)
-        cmd = [sys.executable, "-m", "switch.workers", "--conf", str(self.node.config.file), "--process",
+        cmd = [sys.executable, "-m", "switch.runtime.workers", "--conf", str(self.node.config.file), "--process",
                str(index), "--routes", self.node.table.source,
                "--log-level", logging.getLevelName(root.getEffectiveLevel()).lower()]
         cmd += [f"--port={name}={port}" for name, port in sorted(self.ports.items())]
@@ -231,9 +231,9 @@ async def run_process(node: Node) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from switch import logs
     from switch.config import load_config
-    from switch.node import Node
+    from switch.infra import logs
+    from switch.runtime.node import Node
 
     args = _parse(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # see _signals
@@ -261,7 +261,7 @@ def _port(text: str) -> tuple[str, int]:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m switch.workers", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m switch.runtime.workers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--conf", type=Path, required=True, help="the node's node.toml")
     parser.add_argument("--process", type=int, required=True, help="process number, 1 .. processes - 1")
     parser.add_argument("--routes", type=Path, required=True, help="the routing table the primary runs on")

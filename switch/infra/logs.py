@@ -1,4 +1,4 @@
-"""JSON-lines logging. Log calls in Bulkhead pass masked values only (switch.masking); this module only
+"""JSON-lines logging. Log calls in Bulkhead pass masked values only (switch.model.masking); this module only
 formats, one object per line, so operators can ship the stream to any collector."""
 
 from __future__ import annotations

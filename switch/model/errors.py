@@ -3,7 +3,7 @@
 One root (:class:`BulkheadError`). As in h11, "the peer sent garbage" (:class:`RemoteProtocolError`) and
 "we built garbage" (:class:`LocalProtocolError`) are different classes, so a link can answer the first with
 a format error and treat the second as a bug. No message text ever carries clear card data: callers pass
-masked values only, and :mod:`switch.masking` does the masking.
+masked values only, and :mod:`switch.model.masking` does the masking.
 """
 
 from __future__ import annotations

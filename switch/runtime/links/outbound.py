@@ -18,12 +18,12 @@ import trio
 
 from schemes.base import SchemeAdapter
 from switch.config import ConnectorConfig
-from switch.errors import BulkheadError, RemoteProtocolError
-from switch.links.connection import Connection, ConnectionClosed, run_connection
-from switch.links.mux import Mux
-from switch.links.state import LinkEvent, LinkState, next_state
-from switch.links.waiter import Continuation, Timer
-from switch.message import Message
+from switch.model.errors import BulkheadError, RemoteProtocolError
+from switch.model.message import Message
+from switch.runtime.links.connection import Connection, ConnectionClosed, run_connection
+from switch.runtime.links.mux import Mux
+from switch.runtime.links.state import LinkEvent, LinkState, next_state
+from switch.runtime.links.waiter import Continuation, Timer
 from switch.wire.framing import Frame, make_framer
 
 log = logging.getLogger("bulkhead.link")
@@ -120,7 +120,7 @@ class OutboundLink:
             except ConnectionClosed:
                 raise LinkDown(f"link {self.name}: connection closed") from None
             self.sent += 1
-            # A Slot, not an Event in a cancel scope: see switch.links.waiter. Once the slot is settled by
+            # A Slot, not an Event in a cancel scope: see switch.runtime.links.waiter. Once the slot is settled by
             # the deadline or a cancellation, Mux.deliver hands a response that still comes to the late handler.
             if await pending.slot.wait(self.timer, math.inf if timeout is None else timeout):
                 response = pending.slot.take()
@@ -134,7 +134,7 @@ class OutboundLink:
         """Send ``msg`` without waiting: ``on_answer`` is called with its response, or with None when no
         response came within ``timeout`` seconds or the connection dropped first.
 
-        The node's common path (switch.pipeline.start): the exchange continues from the link reader, not
+        The node's common path (switch.exchange.pipeline.start): the exchange continues from the link reader, not
         from a task parked on :meth:`request`. Raises what :meth:`request` raises before anything is sent
         (LinkDown, DuplicateKeyError, EncodeError); ``on_answer`` is then never called. ``on_answer`` runs
         inside the link reader or the node's timer and must not raise.

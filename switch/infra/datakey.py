@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from switch.errors import BulkheadError, ConfigError
-from switch.masking import PanHasher
+from switch.model.errors import BulkheadError, ConfigError
+from switch.model.masking import PanHasher
 
 _NONCE = 12
 
@@ -44,7 +44,7 @@ class DataKeys:
         return "<DataKeys (hidden)>"
 
     def pan_hash(self, pan: str) -> str:
-        """HMAC-SHA256 of the PAN under the derived hash key (switch.masking.pan_hash), hex."""
+        """HMAC-SHA256 of the PAN under the derived hash key (switch.model.masking.pan_hash), hex."""
         return self._pan_hash(pan)
 
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from switch.message import FieldValue, Message
+from switch.model.message import FieldValue, Message
 
 # Sensitive authentication data (tracks, PIN block, chip data) never goes into the SAF queue; MACs (64, 128)
 # belong to one transmission and are computed afresh for each send.

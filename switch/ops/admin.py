@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from switch.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket, user_name
-from switch.errors import BulkheadError, ConfigError
-from switch.pipeline import now_utc
+from switch.exchange.pipeline import now_utc
+from switch.infra.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket, user_name
+from switch.model.errors import BulkheadError, ConfigError
 from switch.routing import load_routes
 from switch.storage.audit import record_route_reload
 
 if TYPE_CHECKING:
-    from switch.node import Node
+    from switch.runtime.node import Node
 
 log = logging.getLogger("bulkhead.admin")
 
@@ -143,7 +143,7 @@ async def _routes_reload(node: Node, args: dict[str, Any], actor: str) -> Any:
             node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=new.digest,
             diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
         node.table = new
-        # The node's other processes (switch.workers) switch to the same table before the command returns.
+        # The node's other processes (switch.runtime.workers) switch to the same table before the command returns.
         processes = await node.workers.reload(path) if node.workers is not None else []
     log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, path, old.digest[:12],
              new.digest[:12], len(diff))
@@ -152,7 +152,7 @@ async def _routes_reload(node: Node, args: dict[str, Any], actor: str) -> Any:
 
 
 async def _saf_retry(node: Node, args: dict[str, Any], actor: str) -> Any:
-    from switch.safd import SafForwarder
+    from switch.runtime.safd import SafForwarder
 
     n = await SafForwarder(node).retry_now(args.get("destination"))
     return {"made_due": n}

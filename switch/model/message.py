@@ -4,7 +4,7 @@ Fields use ISO 8583:1987 numbering. Values are normalised: numeric and text fiel
 as digit strings, so leading zeros survive), binary fields (PIN block 52, ICC data 55, MACs 64/128, ...)
 are ``bytes``. Scheme adapters in :mod:`schemes` convert each network's dialect to and from this form.
 
-``repr``/``str`` mask card data (:mod:`switch.masking`); the clear value of a field is only reachable through
+``repr``/``str`` mask card data (:mod:`switch.model.masking`); the clear value of a field is only reachable through
 the explicit accessors (``msg[2]``, :attr:`Message.pan`, ...).
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from switch.codes import ResponseCode
-from switch.masking import MASKED_TEXT_FIELDS, mask_field, mask_pan
+from switch.model.codes import ResponseCode
+from switch.model.masking import MASKED_TEXT_FIELDS, mask_field, mask_pan
 
 FieldValue = str | bytes
 

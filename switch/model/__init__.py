@@ -1,0 +1,1 @@
+"""The canonical model every package shares: the message, the response-code enum, typed errors, masking."""

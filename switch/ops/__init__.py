@@ -1,0 +1,1 @@
+"""Operations: the admin channel and metrics."""
