@@ -196,7 +196,7 @@ def seed_cards(cells: CellsConfig, keys: BenchKeys, *, cards: int, credit_share:
     """Seed ``cards`` customers (about ``credit_share`` of them with a credit card, the others with a debit
     card on a funded checking account) spread evenly over the cells; return the cards interleaved by cell
     (consecutive cards are in different cells), each with its track 2 and its ATM PIN block."""
-    from hsm.terminal import TestPinPad
+    from hsm.testing import TestPinPad
     from switch.cells.client import run_commands
     from switch.sim.cards import test_card
 

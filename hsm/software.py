@@ -2,7 +2,7 @@
 
 Synchronous and pure (no I/O except reading the LMK file in :meth:`SoftwareHsm.from_file`). Each method is the
 computation behind one payShield host command; the command is named in its docstring. The async interface and
-the payShield-compatible server (``hsm/interface.py``, ``hsm/thales/``) call these methods.
+the payShield-compatible server (``hsm/inprocess.py``, ``hsm/thales/``) call these methods.
 
 Conventions (payShield host command manual, as quoted in public clients):
 
@@ -28,6 +28,7 @@ import os
 from typing import NamedTuple
 
 from hsm import dukpt, emv, pinblock, pinverify, tr31
+from hsm.api import Diagnostics, ImportedKey, KeyUnderZmk, PinTranslation
 from hsm.cipher import force_odd_parity, tdes_decrypt, tdes_encrypt
 from hsm.cvv import visa_cvv
 from hsm.errors import (
@@ -79,21 +80,6 @@ class ExportedKey(NamedTuple):
     kcv: str
 
 
-class ImportedKey(NamedTuple):
-    """A6 result. ``parity_forced`` means the key arrived with even parity and was corrected (advisory 01)."""
-
-    under_lmk: str
-    kcv: str
-    parity_forced: bool
-
-
-class KeyUnderZmk(NamedTuple):
-    """A8 result."""
-
-    under_zmk: str
-    kcv: str
-
-
 class Tr31Imported(NamedTuple):
     """TR-31 import result: the key type the block's usage maps to, the key under the LMK, its KCV."""
 
@@ -101,28 +87,6 @@ class Tr31Imported(NamedTuple):
     under_lmk: str
     kcv: str
 
-
-class PinTranslation(NamedTuple):
-    """CA / CC / CI / G0 result: PIN length, the destination PIN block (hex) and its format code.
-
-    Its repr (and so its str) shows the PIN block's length only: an encrypted PIN block is still PIN data
-    (PCI PIN) and must not reach logs through a formatted result.
-    """
-
-    pin_length: int
-    pin_block: str
-    pin_format: str
-
-    def __repr__(self) -> str:
-        return (f"PinTranslation(pin_length={self.pin_length}, pin_block=<{len(self.pin_block)}>, "
-                f"pin_format={self.pin_format!r})")
-
-
-class Diagnostics(NamedTuple):
-    """NC result."""
-
-    lmk_check_value: str
-    firmware: str
 
 
 class SoftwareHsm:

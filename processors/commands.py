@@ -70,8 +70,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+from hsm.api import Hsm
 from hsm.errors import HsmError
-from hsm.interface import Hsm
 from hsm.thales.errors import HsmUnavailableError
 from processors import cardnumber, installments, ledger, money, pricing
 from processors.cardnumber import CardNumberError

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from hsm.interface import Hsm
+from hsm.api import Hsm
 from processors import money, security
 from processors.booking import (
     Changes,

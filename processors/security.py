@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hsm.api import Hsm
 from hsm.errors import HsmError
-from hsm.interface import Hsm
 from hsm.thales.errors import HsmUnavailableError
 from processors import emvtlv
 from processors.catalog import KeySet

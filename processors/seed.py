@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hsm.terminal import TestPinPad
+from hsm.testing import TestPinPad
 from processors.cardnumber import cell_for_external_ref, vanity_pan
 from processors.catalog import Catalog, Product
 

@@ -400,7 +400,7 @@ def cards_set_pin(conf: Path, card: str, pin_block: str | None, test_pin: bool, 
 def _test_pin_block(cfg: NodeConfig, card: str, pin: str) -> str:
     """What a PIN pad would send: the PIN block under the product's zone PIN key (test LMK only)."""
     from hsm.errors import HsmError
-    from hsm.terminal import TestPinPad
+    from hsm.testing import TestPinPad
     from processors.cardnumber import is_pan
     from processors.catalog_file import load_catalog
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hsm.api import PinKey
+from hsm.settings import HsmSettings, hsm_settings, pin_key
 from switch.infra.toml import TomlTable
 from switch.model.errors import ConfigError
 from switch.wire.framing import FramingConfig, framing_config_from_dict
@@ -43,32 +45,6 @@ if TYPE_CHECKING:
 class TlsConfig:
     cert: Path
     key: Path
-
-
-@dataclass(frozen=True)
-class PinKey:
-    """The key PIN blocks travel under on a link: a TPK (terminals) or ZPK (zone), as an LMK cryptogram."""
-
-    type: str  # "TPK" | "ZPK"
-    key: str
-
-    def __repr__(self) -> str:
-        return f"PinKey({self.type}, {self.key[:5]}...)"  # a cryptogram, but no need to print it whole
-
-
-@dataclass(frozen=True)
-class HsmConfig:
-    """``[hsm]``: the node's HSM. ``software``: the in-process software HSM with an LMK file (or the public test
-    LMK, demos only); ``thales``: a payShield (or ``bulkhead hsm serve``) over TCP."""
-
-    kind: str  # "software" | "thales"
-    lmk: Path | None = None
-    test_lmk: bool = False
-    host: str = "127.0.0.1"
-    port: int = 1500
-    header_length: int = 4
-    pool_size: int = 2
-    timeout_ms: int = 2000
 
 
 @dataclass(frozen=True)
@@ -154,7 +130,7 @@ class NodeConfig:
     journal: JournalConfig = field(default_factory=JournalConfig)
     saf: SafConfig = field(default_factory=SafConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    hsm: HsmConfig | None = None
+    hsm: HsmSettings | None = None
     cells: CellsConfig | None = None  # [cells]: issuer processor cells (their connectors are in `connectors`)
     processes: int = 1  # [node] processes: node processes sharing the listeners (switch.runtime.workers)
 
@@ -232,7 +208,7 @@ def _listener(t: TomlTable, base: Path) -> ListenerConfig:
         on_format_error=policy,
         tls=tls,
         max_inflight_per_connection=t.positive("max_inflight_per_connection", 256),
-        pin_key=_pin_key(t, ("TPK", "ZPK")),
+        pin_key=pin_key(t, ("TPK", "ZPK")),
     )
     t.done()
     return cfg
@@ -265,48 +241,10 @@ def _connector(t: TomlTable) -> ConnectorConfig:
         backoff_max_ms=t.positive("backoff_max_ms", 30_000),
         max_inflight=t.positive("max_inflight", 10_000),
         match_fields=_match_fields(t),
-        pin_key=_pin_key(t, ("ZPK",)),
+        pin_key=pin_key(t, ("ZPK",)),
     )
     if cfg.backoff_initial_ms > cfg.backoff_max_ms:
         raise t.error("backoff_initial_ms", f"is larger than backoff_max_ms ({cfg.backoff_max_ms})")
-    t.done()
-    return cfg
-
-
-def _pin_key(t: TomlTable, types: tuple[str, ...]) -> PinKey | None:
-    """``pin_key = { type = "TPK", key = "U..." }``: the key must be an LMK cryptogram (variant scheme U/T or
-    X9.17 X; 16 hex digits single length), never a clear key."""
-    k = t.table("pin_key")
-    if k is None:
-        return None
-    kind = k.get("type", str, required=True).upper()
-    if kind not in types:
-        raise k.error("type", f"must be {' or '.join(types)} here, got {kind!r}")
-    key = k.get("key", str, required=True).upper()
-    body = key[1:] if key[:1] in ("U", "T", "X") else key
-    expected = {"U": 32, "X": 32, "T": 48}.get(key[:1], 16)
-    if len(body) != expected or any(c not in "0123456789ABCDEF" for c in body):
-        raise k.error("key", "must be a key cryptogram under the LMK (U + 32 hex digits, T + 48, or 16 hex)")
-    k.done()
-    return PinKey(kind, key)
-
-
-def _hsm(t: TomlTable, base: Path) -> HsmConfig:
-    kind = t.get("kind", str, required=True)
-    if kind == "software":
-        lmk = t.get("lmk", str, None)
-        test_lmk = t.get("test_lmk", bool, False)
-        if (lmk is None) == (not test_lmk):
-            raise t.error("lmk", "give exactly one of lmk = \"FILE\" or test_lmk = true (demos and tests only)")
-        cfg = HsmConfig(kind, lmk=_path(base, lmk) if lmk else None, test_lmk=test_lmk)
-    elif kind == "thales":
-        cfg = HsmConfig(kind, host=t.get("host", str, "127.0.0.1"), port=_port(t),
-                        header_length=t.non_negative("header_length", 4), pool_size=t.positive("pool_size", 2),
-                        timeout_ms=t.positive("timeout_ms", 2000))
-        if cfg.header_length > 16:
-            raise t.error("header_length", "must be 0 to 16")
-    else:
-        raise t.error("kind", f"must be 'software' or 'thales', got {kind!r}")
     t.done()
     return cfg
 
@@ -389,7 +327,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
         journal=_journal(journal_t) if journal_t else JournalConfig(),
         saf=_saf(saf_t) if saf_t else SafConfig(),
         metrics=_metrics(metrics_t) if metrics_t else MetricsConfig(),
-        hsm=_hsm(hsm_t, base) if hsm_t else None,
+        hsm=hsm_settings(hsm_t, base) if hsm_t else None,
         cells=cells,
         processes=_processes(node),
     )

@@ -19,11 +19,10 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from hsm import emv
+from hsm.api import Diagnostics, ImportedKey, KeyUnderZmk, NewKey, PinTranslation, default_ksn_descriptor
 from hsm.errors import InvalidInputError, KeyTypeError
-from hsm.interface import NewKey, default_ksn_descriptor
 from hsm.mac import pad
 from hsm.pinblock import account_field
-from hsm.software import Diagnostics, ImportedKey, KeyUnderZmk, PinTranslation
 from hsm.thales import cmd_card as card
 from hsm.thales import cmd_emv as kemv
 from hsm.thales import cmd_keys as keys

@@ -12,7 +12,7 @@ through an ordinary connector named ``cell-kk`` (scheme ``generic``, framing ``b
     database_url = "sqlite:///var/cells/cell-{cell:02d}.db"   # template; {cell} is the cell number
     products = "products.toml"    # the product catalogue every cell loads
     timeout_ms = 2000             # the node's answer timeout towards a cell (then 91)
-    hsm = { kind = "software", test_lmk = true }   # as the node's [hsm] (switch.config.HsmConfig): or
+    hsm = { kind = "software", test_lmk = true }   # as the node's [hsm] (switch.config.HsmSettings): or
                                                    # { kind = "software", lmk = "path" }, or
                                                    # { kind = "thales", host, port, pool_size, timeout_ms }
     restart_backoff_ms = 500      # first delay before restarting a crashed cell (doubles up to the max)
@@ -30,7 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from switch.config import ConnectorConfig, HsmConfig, ListenerConfig, PinKey
+from hsm.api import PinKey
+from hsm.settings import HsmSettings
+from switch.config import ConnectorConfig, ListenerConfig
 from switch.infra.toml import TomlTable
 from switch.model.errors import ConfigError
 from switch.wire.framing import FramingConfig
@@ -54,7 +56,7 @@ class CellsConfig:
     hash_key_file: Path  # the node's data key (shared)
     node_file: Path  # the node.toml a cell process is started with
     timeout_ms: int = 2000
-    hsm: HsmConfig | None = None
+    hsm: HsmSettings | None = None
     restart_backoff_ms: int = 500
     restart_backoff_max_ms: int = 30_000
     max_batch: int = 500
@@ -113,7 +115,7 @@ def parse_cells(t: TomlTable, base: Path, *, node_file: Path, var_dir: Path, has
     template = t.get("database_url", str, f"sqlite:///{cells_dir}/cell-{{cell:02d}}.db")
     _check_template(t, template)
     hsm_t = t.table("hsm")
-    from switch.config import _hsm, _pin_key
+    from hsm.settings import hsm_settings, pin_key
     cfg = CellsConfig(
         count=count,
         host=t.get("host", str, "127.0.0.1"),
@@ -124,13 +126,13 @@ def parse_cells(t: TomlTable, base: Path, *, node_file: Path, var_dir: Path, has
         hash_key_file=hash_key_file,
         node_file=node_file,
         timeout_ms=t.positive("timeout_ms", 2000),
-        hsm=_hsm(hsm_t, base) if hsm_t is not None else None,
+        hsm=hsm_settings(hsm_t, base) if hsm_t is not None else None,
         restart_backoff_ms=t.positive("restart_backoff_ms", 500),
         restart_backoff_max_ms=t.positive("restart_backoff_max_ms", 30_000),
         max_batch=t.positive("max_batch", 500),
         max_wait_ms=t.non_negative_number("max_wait_ms", 0.5),
         supervise=t.get("supervise", bool, True),
-        pin_key=_pin_key(t, ("ZPK",)),
+        pin_key=pin_key(t, ("ZPK",)),
     )
     if cfg.restart_backoff_ms > cfg.restart_backoff_max_ms:
         raise t.error("restart_backoff_ms", f"is larger than restart_backoff_max_ms ({cfg.restart_backoff_max_ms})")

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from hsm.settings import HsmSettings
 from switch.cells.config import PAN_SEAL_CONTEXT, CellsConfig
-from switch.config import HsmConfig
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.model.errors import BulkheadError
 
 if TYPE_CHECKING:
-    from hsm.interface import Hsm
+    from hsm.api import Hsm
     from processors.catalog import Catalog
     from processors.state import CellState
 
@@ -135,13 +135,13 @@ def _make_sqlite_folder(url: str) -> None:
 
 
 @asynccontextmanager
-async def open_hsm(cfg: HsmConfig | None) -> AsyncIterator[Hsm | None]:
+async def open_hsm(cfg: HsmSettings | None) -> AsyncIterator[Hsm | None]:
     """The cell's HSM for the time of the block (None when ``[cells]`` names none: requests that need one
     are then declined by the engine). A thales HSM that is down does not stop the cell from starting."""
     if cfg is None:
         yield None
         return
-    from switch.hsmlink import open_hsm as open_configured
+    from hsm.open import open_hsm as open_configured
 
     async with open_configured(cfg) as hsm:
         yield hsm

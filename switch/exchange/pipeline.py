@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from hsm.api import InlinePinTranslation, PinKey, translate_pin
 from hsm.errors import HsmError
-from hsm.software import SoftwareHsm
 from schemes.base import FieldError, SchemeAdapter
-from switch.config import PinKey
 from switch.exchange.reversal import (
     REASON_TIMEOUT,
     REASON_UNDELIVERED,
@@ -334,17 +333,14 @@ async def _translate_pin(node: Node, x: Exchange, link: OutboundLink) -> bool:
     source, destination, block, account = args
     assert node.hsm is not None
     try:
-        if source.type == "TPK":
-            result = await node.hsm.translate_pin_tpk_to_zpk(source.key, destination.key, block, account)
-        else:
-            result = await node.hsm.translate_pin_zpk_to_zpk(source.key, destination.key, block, account)
+        result = await translate_pin(node.hsm, source, destination, block, account)
     except HsmError as exc:
         return _pin_failed(x, exc)
     x.request.fields[52] = bytes.fromhex(result.pin_block)
     return True
 
 
-def _translate_pin_now(node: Node, x: Exchange, link: OutboundLink, hsm: SoftwareHsm) -> bool:
+def _translate_pin_now(node: Node, x: Exchange, link: OutboundLink, hsm: InlinePinTranslation) -> bool:
     """:func:`_translate_pin` with the in-process software HSM, without a task (its operations are
     synchronous: tens of microseconds of CPU, less than handing the exchange to a task)."""
     args = _pin_args(node, x, link)
@@ -352,10 +348,7 @@ def _translate_pin_now(node: Node, x: Exchange, link: OutboundLink, hsm: Softwar
         return args
     source, destination, block, account = args
     try:
-        if source.type == "TPK":
-            result = hsm.translate_pin_tpk_to_zpk(source.key, destination.key, block, "01", "01", account)
-        else:
-            result = hsm.translate_pin_zpk_to_zpk(source.key, destination.key, block, "01", "01", account)
+        result = hsm.translate_pin_now(source, destination, block, account)
     except HsmError as exc:
         return _pin_failed(x, exc)
     x.request.fields[52] = bytes.fromhex(result.pin_block)

@@ -1,6 +1,6 @@
 """Reading a parsed TOML table with typed getters and no silently ignored keys.
 
-Shared by ``node.toml`` (:mod:`switch.config`, :mod:`switch.cells.config`) and ``products.toml``
+Shared by ``node.toml`` (:mod:`switch.config`, the cells' and the HSM's tables) and ``products.toml``
 (:mod:`processors.catalog_file`). Every error is a :class:`~switch.model.errors.ConfigError` naming the file, the
 dotted key and the reason; :meth:`TomlTable.done` turns every key nobody asked for into an "unknown key"
 error with a "did you mean" suggestion (a misspelt limit silently ignored is a card with no limit).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Self
 
 from switch.model.errors import ConfigError
@@ -98,6 +99,19 @@ class TomlTable:
         if high is not None and value > high:
             raise self.error(name, f"must be at most {high}")
         return int(value)
+
+    def port(self, name: str = "port") -> int:
+        """A TCP port, 0 to 65535 (0: any free port)."""
+        value = self.get(name, int, required=True)
+        if not 0 <= value <= 65535:
+            raise self.error(name, "must be between 0 and 65535")
+        return int(value)
+
+    @staticmethod
+    def path(value: str, base: Path) -> Path:
+        """A path from the file, resolved against ``base`` (the file's folder) unless absolute."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
 
     def table(self, name: str, *, required: bool = False) -> Self | None:
         """The sub-table ``name`` as a reader of the same class, or None when absent and not required."""

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hsm.interface import Hsm, SoftwareBackend
-from hsm.software import SoftwareHsm
+from hsm.api import Hsm, InlinePinTranslation, PinKey
+from hsm.open import open_hsm
 from schemes.base import SchemeAdapter
 from schemes.registry import get_scheme
-from switch.config import NodeConfig, PinKey
+from switch.config import NodeConfig
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.pipeline import (
     Exchange,
@@ -38,7 +38,6 @@ from switch.exchange.pipeline import (
     start,
 )
 from switch.exchange.reversal import to_payload
-from switch.hsmlink import open_hsm
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
 from switch.model.codes import ResponseCode
@@ -125,7 +124,7 @@ class Node:
         self.pin_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
         self.pin_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
         self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
-        self.inline_hsm: SoftwareHsm | None = None  # the same, when it is the software HSM run in process
+        self.inline_hsm: InlinePinTranslation | None = None  # the same, when it is the software HSM run in process
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
         self.cells = self._cell_supervisor() if process == 0 else None
         self.workers: WorkerSupervisor | None = None  # the other node processes, started once listening
@@ -351,8 +350,8 @@ class Node:
             async with AsyncExitStack() as stack:
                 if self.config.hsm is not None:
                     self.hsm = await stack.enter_async_context(open_hsm(self.config.hsm))
-                    if isinstance(self.hsm, SoftwareBackend) and not self.hsm.use_thread:
-                        self.inline_hsm = self.hsm.hsm  # pipeline.start translates PINs without a task
+                    if isinstance(self.hsm, InlinePinTranslation) and self.hsm.inline:
+                        self.inline_hsm = self.hsm  # pipeline.start translates PINs without a task
                 await self._serve(task_status)
         finally:
             if httpd is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
-from hsm.terminal import TestPinPad
+from hsm.testing import TestPinPad
 from switch.model.errors import ConfigError
 
 

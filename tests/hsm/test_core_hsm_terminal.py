@@ -6,7 +6,7 @@ import pytest
 
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
-from hsm.terminal import NotTestLmkError, TestPinPad
+from hsm.testing import NotTestLmkError, TestPinPad
 
 PAN = "4761739001010010"
 

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from test_thales_support import HSM, LMK, LOCALHOST, running_server
 
 from hsm import dukpt, emv, pinblock
+from hsm.api import Hsm
 from hsm.cipher import force_odd_parity, tdes_encrypt
 from hsm.errors import HsmError
-from hsm.interface import Hsm, SoftwareBackend
+from hsm.inprocess import SoftwareBackend
 from hsm.keys import ClearKey, KeyCodec
 from hsm.thales.backend import ThalesBackend
 from hsm.thales.client import ClientConfig, open_thales_client

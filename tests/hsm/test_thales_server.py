@@ -14,9 +14,10 @@ from Crypto.Cipher import DES
 from test_thales_support import HSM, LMK, LOCALHOST, exchange, read_messages, running_server
 
 from hsm import tr31
+from hsm.api import Diagnostics
 from hsm.cipher import force_odd_parity
 from hsm.keys import ClearKey, KeyCodec
-from hsm.software import Diagnostics, SoftwareHsm
+from hsm.software import SoftwareHsm
 from hsm.thales import cmd_keys as keys
 from hsm.thales.commands import Inbound
 from hsm.thales.dispatch import run

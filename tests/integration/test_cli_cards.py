@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hsm.terminal import TestPinPad
+from hsm.testing import TestPinPad
 from processors.cardnumber import cell_for_external_ref
 from processors.catalog_file import load_catalog
 from switch.cli import main

@@ -8,7 +8,7 @@ import pytest
 
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
-from hsm.terminal import TestPinPad
+from hsm.testing import TestPinPad
 from switch.config import parse_config
 from switch.model.errors import ConfigError
 from tests.integration.harness import PAN, ROUTES_ONE, client, purchase, recording_issuer, running_node, write_config

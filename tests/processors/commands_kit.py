@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hsm.interface import SoftwareBackend
+from hsm.inprocess import SoftwareBackend
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
-from hsm.terminal import TestPinPad
+from hsm.testing import TestPinPad
 from processors.catalog import Catalog
 from processors.catalog_file import load_catalog
 from processors.commands import CellCommands

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from hsm import emv, pinblock
 from hsm.cipher import force_odd_parity, tdes_encrypt
-from hsm.interface import SoftwareBackend
+from hsm.inprocess import SoftwareBackend
 from hsm.keys import ClearKey, KeyCodec
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import trio
 
-from hsm.interface import SoftwareBackend
+from hsm.inprocess import SoftwareBackend
 from hsm.thales.errors import HsmUnavailableError
 from processors import emvtlv, security
 from processors.model import Card, Txn

@@ -1,4 +1,4 @@
-"""The node's (or a cell's) HSM, opened from its ``[hsm]`` configuration.
+"""An HSM opened from its settings (the node's ``[hsm]``, a cell's ``hsm = {...}``).
 
 ``software``: the software HSM in process, loaded from the LMK file (owner-only, see :mod:`hsm.lmk`) or, for
 demos and tests only, the public Thales test LMK. ``thales``: a payShield (or ``bulkhead hsm serve``) over TCP
@@ -11,16 +11,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from hsm.interface import Hsm, SoftwareBackend
+from hsm.api import Hsm
+from hsm.inprocess import SoftwareBackend
 from hsm.lmk import Lmk
+from hsm.settings import HsmSettings
 from hsm.software import SoftwareHsm
-from switch.config import HsmConfig
 
 log = logging.getLogger("bulkhead.hsm")
 _warned = False
 
 
-def software_hsm(cfg: HsmConfig) -> SoftwareHsm:
+def software_hsm(cfg: HsmSettings) -> SoftwareHsm:
     """The in-process software HSM of a ``kind = "software"`` configuration."""
     if cfg.test_lmk:
         global _warned
@@ -33,8 +34,8 @@ def software_hsm(cfg: HsmConfig) -> SoftwareHsm:
 
 
 @asynccontextmanager
-async def open_hsm(cfg: HsmConfig) -> AsyncIterator[Hsm]:
-    """An :class:`~hsm.interface.Hsm` for the configuration, connected (thales) while the context is open."""
+async def open_hsm(cfg: HsmSettings) -> AsyncIterator[Hsm]:
+    """An :class:`~hsm.api.Hsm` for the configuration, connected (thales) while the context is open."""
     if cfg.kind == "software":
         yield SoftwareBackend(software_hsm(cfg))
         return
