@@ -1,9 +1,9 @@
 """``python -m bench cell``: one processor cell's approvals per second and CPU per decision, and its durability.
 
-The cell is real and runs in this process: :class:`switch.cells.host.CellHost` with its group-commit writer
+The cell is real and runs in this process: :class:`processors.cell.host.CellHost` with its group-commit writer
 thread, a :class:`processors.engine.CellEngine` without HSM (the purchases carry no PIN, track or chip data) and
 the state loaded from its own database after seeding, with the garbage-collector tuning a cell process applies
-after loading (:func:`switch.cells.host.tune_gc`, undone afterwards). The load comes from
+after loading (:func:`processors.cell.host.tune_gc`, undone afterwards). The load comes from
 :mod:`bench.cellclient` in a subprocess: ``--decisions`` 0200 purchases over ``--connections`` connections with
 ``--inflight`` outstanding on each, spread over ``--cards`` funded debit cards (:mod:`bench.cellstore`).
 
@@ -47,11 +47,11 @@ from sqlalchemy.pool import NullPool
 from bench.cellstore import CATALOG, cell_state, pan_hash, seed_effects
 from bench.codec import interpreter
 from bench.harness import REPO, cpu_seconds
+from processors.cell.config import CellsConfig
+from processors.cell.host import CellHost, tune_gc
 from processors.engine import CellEngine
 from processors.model import Effects
 from processors.storage import ledger_check, load_state, make_engine, sqlite_url, upgrade, write_batch
-from switch.cells.config import CellsConfig
-from switch.cells.host import CellHost, tune_gc
 from switch.infra.db.engine import postgresql_schema_url
 
 CELL = 1  # bench.cellstore seeds cell 01

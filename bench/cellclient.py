@@ -30,7 +30,7 @@ from bench.cellstore import purchase
 from bench.harness import _percentile, field_plan
 from bench.loadgen import READ_SIZE, _Walker
 from schemes.generic import SCHEME
-from switch.wire.framing import FramingConfig, make_framer
+from switch.wire.framing import LengthFraming
 
 HEADER = 2  # binary2: a 2-byte big-endian length before each message
 IDLE_TIMEOUT_S = 10.0  # no answer on any connection for this long: the cell is stuck, give up
@@ -78,7 +78,7 @@ class Result:
 
 def build_requests(decisions: int, cards: int, connections: int) -> list[list[tuple[bytes, bytes]]]:
     """Per connection, its (STAN, framed request) pairs."""
-    framer = make_framer(FramingConfig("binary2"))
+    framer = LengthFraming("binary2").framer()
     out: list[list[tuple[bytes, bytes]]] = [[] for _ in range(connections)]
     for n in range(decisions):
         request = purchase(n, cards)

@@ -8,7 +8,7 @@ For a scenario with ``cells=True`` the harness
    starts the cells as its child processes), a products.toml whose products have **no limits** (a long run
    must not be declined with 61/65 for a daily amount or count) and credit lines far above what a run can
    spend, and routes BIN + cell -> ``cell-NN`` (:func:`write_config`);
-3. seeds, before the node starts (no cell runs, so :func:`switch.cells.client.run_commands` works in-process
+3. seeds, before the node starts (no cell runs, so :func:`processors.cell.client.run_commands` works in-process
    on each cell's database), a customer per card in the cell its external reference maps to
    (``crc32(ref) % count``), a funded checking account (debit) or a credit line (credit), an active card and
    its PIN set through the HSM from a PIN block under the ZPK (:func:`seed_cards`);
@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.nodeconf import NODE_HEAD_TOML
 from bench.scenarios import BenchCard
-from switch.cells.config import CellsConfig
+from processors.cell.config import CellsConfig
 
 DEBIT_BIN = "476173"
 CREDIT_BIN = "520000"
@@ -169,9 +169,10 @@ def write_config(folder: Path, keys: BenchKeys, *, count: int, port: int, atm_po
 
 def cells_config(node_toml: Path) -> CellsConfig:
     """The ``[cells]`` table of the benchmark's node.toml, parsed as the node will."""
+    from processors.cell.config import cells_of
     from switch.config import load_config
 
-    cells = load_config(node_toml).cells
+    cells = cells_of(load_config(node_toml).sections)
     if cells is None:
         raise ValueError(f"{node_toml} has no [cells] table")
     return cells
@@ -197,7 +198,7 @@ def seed_cards(cells: CellsConfig, keys: BenchKeys, *, cards: int, credit_share:
     card on a funded checking account) spread evenly over the cells; return the cards interleaved by cell
     (consecutive cards are in different cells), each with its track 2 and its ATM PIN block."""
     from hsm.testing import TestPinPad
-    from switch.cells.client import run_commands
+    from processors.cell.client import run_commands
     from switch.sim.cards import test_card
 
     count = cells.count

@@ -49,7 +49,7 @@ def measure(repeat: int = 7) -> list[Figure]:
     for label, (mti, fields) in (("0200", samples.REQUEST_0200), ("0210", samples.RESPONSE_0210)):
         wire = reference.encode(mti, fields)
         if compiled.encode(mti, fields) != wire or compiled.decode(wire) != reference.decode(wire):
-            raise SystemExit(f"the codecs disagree on the {label}: run tests/codec")
+            raise SystemExit(f"the codecs disagree on the {label}: run tests/switch/wire/codec")
         for _ in range(100):  # past the point where the compiled codec generates its fast path
             compiled.decode(wire)
         for operation in ("decode", "encode"):

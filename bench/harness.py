@@ -46,11 +46,11 @@ from bench.codec import interpreter
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
 from bench.nodeconf import NODE_HEAD_TOML
 from bench.scenarios import ACQUIRER, ATM, BenchCard, Mix, Scenario
+from processors.cell.config import CellsConfig
 from schemes.atm import SCHEME as ATM_SCHEME
-from schemes.base import SchemeAdapter
 from schemes.generic import SCHEME, SPEC
-from switch.cells.config import CellsConfig
-from switch.wire.framing import FramingConfig, make_framer
+from switch.contracts.network import Network
+from switch.wire.framing import LengthFraming
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = "from switch.cli import main; main()"
@@ -260,8 +260,8 @@ def field_plan() -> FieldPlan:
     return FieldPlan(tuple(lengths), header=2)
 
 
-SCHEMES: dict[str, SchemeAdapter] = {ACQUIRER: SCHEME, ATM: ATM_SCHEME}  # listener -> its scheme
-_FRAMER = make_framer(FramingConfig("binary2"))
+SCHEMES: dict[str, Network] = {ACQUIRER: SCHEME, ATM: ATM_SCHEME}  # listener -> its scheme
+_FRAMER = LengthFraming("binary2").framer()
 
 
 def _template(scenario: Scenario, mix: Mix, terminal_id: str, now: time.struct_time,
@@ -377,13 +377,13 @@ def _journal_rows(folder: Path) -> int | None:
 
 
 def _child_label(parent: str, pid: int) -> str:
-    """``cell-NN`` for a cell process (``python -m switch.cells ... --cell K``, how the node's supervisor starts
-    it), else ``<parent>/child-<pid>``."""
+    """``cell-NN`` for a cell process (``python -m switch.cli cell run ... --cell K``, how the node's supervisor
+    starts it), ``node-N`` for a node process, else ``<parent>/child-<pid>``."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         argv = []
-    for module, option, label in ((b"switch.cells", b"--cell", "cell-{:02d}"),
+    for module, option, label in ((b"switch.cli", b"--cell", "cell-{:02d}"),
                                   (b"switch.runtime.workers", b"--process", "node-{}")):
         if module in argv and option in argv[:-1]:
             value = argv[argv.index(option) + 1]

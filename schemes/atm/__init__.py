@@ -13,39 +13,29 @@ MTI       use
 0800/0810 network management: 70 = 001 sign-on, 002 sign-off, 301 echo
 ========  ==========================================================================================
 
-Mandatory on 0200: 3, 4, 7, 11, 12, 13, 22, 35 (track 2, the PAN is taken from it), 37, 41, 49, and 52
-when the customer entered a PIN (22 positions 3 = "1"). Match key: MTI class + 11 + 41.
+The channel's rules (what an ATM request must carry) are the ATM processor's: :mod:`atmp.channel`. Match key:
+MTI class + 11 + 41.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemes.base import FieldError, SchemeAdapter
+from atmp.channel import check_atm_request
 from schemes.generic import SPEC
+from schemes.iso87 import Iso87Network
 from switch.model.message import Message
 from switch.wire.compiled import compile_codec
 
-_ATM_MANDATORY_0200 = (3, 4, 7, 11, 12, 13, 22, 35, 37, 41, 49)
-_ATM_TRANSACTION_TYPES = frozenset({"01", "30", "31", "40"})
-
 
 @dataclass
-class AtmAdapter(SchemeAdapter):
+class AtmNetwork(Iso87Network):
     def validate(self, msg: Message) -> None:
         super().validate(msg)
-        if msg.mti in ("0200", "0201"):
-            for number in _ATM_MANDATORY_0200:
-                if number not in msg.fields:
-                    raise FieldError(number, "mandatory for ATM 0200")
-            if msg.transaction_type not in _ATM_TRANSACTION_TYPES:
-                raise FieldError(3, "transaction type not offered at ATMs")
-            entry = msg.text(22) or ""
-            if len(entry) == 3 and entry[2] == "1" and 52 not in msg.fields:
-                raise FieldError(52, "PIN entered but no PIN block")
+        check_atm_request(msg)
 
 
-SCHEME = AtmAdapter(
+SCHEME = AtmNetwork(
     name="atm",
     codec=compile_codec("atm", SPEC),
     mti_classes=frozenset({"2", "4", "8"}),

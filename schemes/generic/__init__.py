@@ -16,18 +16,18 @@ import copy
 
 from iso8583 import specs
 
-from schemes.base import SchemeAdapter
+from schemes.iso87 import Iso87Network
 from switch.wire.compiled import compile_codec
 
 SPEC = copy.deepcopy(specs.default)
 SPEC_ASCII = copy.deepcopy(specs.default_ascii)
 
-SCHEME = SchemeAdapter(
+SCHEME = Iso87Network(
     name="generic",
     codec=compile_codec("generic", SPEC),
     description="ISO 8583:1987, ASCII fields, binary bitmap, binary 52/55/64/128",
 )
-SCHEME_ASCII = SchemeAdapter(
+SCHEME_ASCII = Iso87Network(
     name="generic-ascii",
     codec=compile_codec("generic-ascii", SPEC_ASCII),
     description="ISO 8583:1987, all ASCII, hex bitmap, binary fields as hex",

@@ -31,7 +31,7 @@ import trio
 
 from hsm.api import InlinePinTranslation, PinKey, translate_pin
 from hsm.errors import HsmError
-from schemes.base import FieldError, SchemeAdapter
+from switch.contracts.network import NetMgmt, Network, Rejected
 from switch.exchange.reversal import (
     REASON_TIMEOUT,
     REASON_UNDELIVERED,
@@ -40,12 +40,12 @@ from switch.exchange.reversal import (
     repeat_mti,
 )
 from switch.model.codes import ResponseCode, is_approval
-from switch.model.errors import EncodeError, RemoteProtocolError
+from switch.model.errors import EncodeError, FieldError, RemoteProtocolError
 from switch.model.message import Message
 from switch.routing import RouteDecision, RouteQuery, RoutingTable, StandIn
 from switch.runtime.links.connection import Connection, ConnectionClosed
 from switch.runtime.links.mux import DuplicateKeyError
-from switch.runtime.links.outbound import LinkDown, OutboundLink, transmission_time
+from switch.runtime.links.outbound import Answer, LinkDown, OutboundLink, transmission_time
 from switch.wire.framing import Frame
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ _IDENTITY_FIELDS = frozenset({2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 90
 class Exchange:
     request: Message
     source: str
-    scheme: SchemeAdapter
+    scheme: Network
     conn: Connection
     frame: Frame
     table: RoutingTable
@@ -101,6 +101,7 @@ class Step(enum.Enum):
     FORWARD = "forward"  # x.link is chosen and up: send the request
     PIN = "pin"  # as FORWARD, after the PIN block is translated (an HSM round trip)
     UNAVAILABLE = "unavailable"  # no usable link: 91, hold it, or stand in (may write to the database)
+    NETWORK = "network"  # a peer's key exchange: the new key goes through the HSM before the answer
 
 
 Job = Callable[[], Awaitable[None]]
@@ -141,8 +142,14 @@ def prepare(node: Node, x: Exchange) -> Step:
         x.outcome = "unavailable"
         return Step.ANSWERED
     if msg.is_network:
-        # Sign-on, sign-off and echo from a peer: the switch answers for itself.
-        x.response = x.scheme.make_response(msg, ResponseCode.APPROVED)
+        # Network management from a peer, answered by the switch itself as the link's network says.
+        session = node.session_of(x.source)
+        event = session.inbound(msg)
+        if event.kind is NetMgmt.KEY_EXCHANGE:
+            return Step.NETWORK  # the new key goes through the HSM first
+        if event.kind is NetMgmt.CUTOVER:
+            node.cutover(x.source, event.business_date)
+        x.response = session.answer(msg, event, ResponseCode.APPROVED)
         x.outcome = "network"
         return Step.ANSWERED
     x.decision = decision = x.table.route(RouteQuery(
@@ -159,13 +166,16 @@ def prepare(node: Node, x: Exchange) -> Step:
         x.link = node.outbound.get(decision.destination.links[0])
         return Step.UNAVAILABLE
     x.link = link
-    if 52 in msg.fields and x.source in node.pin_keys:
+    if 52 in msg.fields and node.terminal_keys.key_for(x.source, msg) is not None:
         return Step.PIN
     return Step.FORWARD
 
 
 async def _decide(node: Node, x: Exchange, step: Step) -> None:
     if step is Step.ANSWERED:
+        return
+    if step is Step.NETWORK:
+        await _key_exchange(node, x)
         return
     if step is Step.UNAVAILABLE:
         await _unavailable(node, x)
@@ -175,6 +185,16 @@ async def _decide(node: Node, x: Exchange, step: Step) -> None:
     if step is Step.PIN and not await _translate_pin(node, x, link):
         return
     await _forward(node, x, link, _timeout(x, link))
+
+
+async def _key_exchange(node: Node, x: Exchange) -> None:
+    """A peer's key exchange: the new key imported through the HSM and checked before the answer says so."""
+    session = node.session_of(x.source)
+    event = session.inbound(x.request)
+    installed = event.key is not None and await node.install_key(x.source, event.key)
+    x.response = session.answer(x.request, event,
+                                ResponseCode.APPROVED if installed else ResponseCode.SYSTEM_MALFUNCTION)
+    x.outcome = "network"
 
 
 def _timeout(x: Exchange, link: OutboundLink) -> float:
@@ -238,7 +258,7 @@ def _send(node: Node, x: Exchange) -> None:
     _respond(node, x)
 
 
-def _on_upstream(node: Node, x: Exchange, response: Message | None) -> None:
+def _on_upstream(node: Node, x: Exchange, response: Answer) -> None:
     """The destination answered (or did not, ``None``): called by its link reader or the node's timer."""
     node.awaiting_upstream.pop(id(x), None)
     x.upstream_us = int((time.perf_counter() - x.t1) * 1e6)
@@ -246,7 +266,10 @@ def _on_upstream(node: Node, x: Exchange, response: Message | None) -> None:
         node.spawn(x, lambda: _after_no_answer(node, x))
         return
     try:
-        _answered(node, x, response)
+        if isinstance(response, Rejected):
+            _rejected(x, response)
+        else:
+            _answered(node, x, response)
     except Exception as exc:
         _internal_error(x, exc)
     _respond(node, x)
@@ -307,10 +330,10 @@ def _pin_args(node: Node, x: Exchange, link: OutboundLink) -> bool | _PinArgs:
     ZPK takes; True when there is nothing to translate (a source without a configured key forwards DE 52 as it
     came: source and destination share the zone key), False with ``x.response`` set when it cannot be done."""
     msg = x.request
-    source_key = node.pin_keys.get(x.source)
+    source_key = node.terminal_keys.key_for(x.source, msg)
     if source_key is None:
         return True
-    destination_key = link.config.pin_key
+    destination_key = node.link_keys.get(link.name)
     block = msg.fields[52]
     pan = msg.pan
     if destination_key is None or node.hsm is None or not isinstance(block, bytes) or not pan or len(pan) < 13:
@@ -367,7 +390,7 @@ def _pin_failed(x: Exchange, exc: HsmError) -> bool:
 
 async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) -> None:
     msg = x.request
-    response: Message | None = None
+    response: Answer = None
     t1 = time.perf_counter()
     try:
         x.sent_upstream = True
@@ -388,7 +411,19 @@ async def _forward(node: Node, x: Exchange, link: OutboundLink, timeout: float) 
     if response is None:
         await _unavailable(node, x)
         return
+    if isinstance(response, Rejected):
+        _rejected(x, response)
+        return
     _answered(node, x, response)
+
+
+def _rejected(x: Exchange, rejection: Rejected) -> None:
+    """The destination's network refused the request unprocessed: the acquirer gets the network's code for it
+    (nothing was approved, so nothing is reversed)."""
+    log.warning("exchange %s: rejected by %s's network (%s); answering %s", x.request.meta.trace_id,
+                x.link.name if x.link else "-", rejection.reason or "no reason", rejection.code.value)
+    x.response = x.scheme.make_response(x.request, rejection.code)
+    x.outcome = "rejected"
 
 
 def _duplicate(x: Exchange) -> None:

@@ -1,6 +1,6 @@
 """The server side of an admin channel: a Unix socket only this process's user (or root) can use.
 
-Shared by the node's admin socket (:mod:`switch.ops.admin`) and each processor cell's (:mod:`switch.cells.admin`).
+Shared by the node's admin socket (:mod:`switch.ops.admin`) and each processor cell's (:mod:`processors.cell.admin`).
 Access is guarded twice: the socket file is created mode 0600 in a folder created 0700, and every connecting
 peer's uid is read with SO_PEERCRED (Linux, unix(7)) and refused unless it is ours or root's. What travels on
 the socket is one JSON request and one JSON answer per line; the commands are the callers' business.

@@ -1,6 +1,6 @@
 """Keep a set of child processes running: start each, restart one that dies, stop them all when cancelled.
 
-Used for the processor cells (switch.cells.supervisor) and for the node's extra processes (switch.runtime.workers).
+Used for the processor cells (processors.cell.supervisor) and for the node's extra processes (switch.runtime.workers).
 Restarts back off exponentially (``backoff_s`` doubling up to ``backoff_max_s``), and the delay resets once a
 process has stayed up for a while, so a process that crashes at start does not spin while one that crashed
 once after hours comes back at once. Stopping is SIGTERM (the child finishes what is in flight), then SIGKILL

@@ -66,6 +66,15 @@ class EncodeError(LocalProtocolError):
         super().__init__(f"field {field}: {reason}")
 
 
+class FieldError(RemoteProtocolError):
+    """A decoded message lacks a mandatory field or carries a value that breaks the field's rule."""
+
+    def __init__(self, field_number: int, reason: str) -> None:
+        self.field = field_number
+        self.reason = reason
+        super().__init__(f"field {field_number}: {reason}")
+
+
 class UnknownMtiError(RemoteProtocolError):
     """The MTI is well-formed but not one this adapter handles."""
 

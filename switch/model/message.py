@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from switch.model.codes import ResponseCode
-from switch.model.masking import MASKED_TEXT_FIELDS, mask_field, mask_pan
+from switch.model.masking import DEFAULT_MASKING, Masking, mask_pan
 
 FieldValue = str | bytes
 
@@ -40,6 +40,8 @@ class MessageMeta:
     # Framing header of the frame that carried this message (TPDU, BASE I, CUPS); replies reuse it.
     header: bytes | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # What the network that decoded (or built) this message declares secret: logs and the journal follow it.
+    masking: Masking = DEFAULT_MASKING
 
 
 class Message:
@@ -200,30 +202,34 @@ class Message:
             scheme=self.meta.scheme,
             trace_id=self.meta.trace_id,
             header=self.meta.header,
+            masking=self.meta.masking,
         )
         return Message(mti, fields, meta)
 
     def copy(self) -> Message:
         meta = MessageMeta(
             self.meta.source_link, self.meta.scheme, self.meta.received_ns, self.meta.trace_id,
-            self.meta.header, dict(self.meta.extra),
+            self.meta.header, dict(self.meta.extra), self.meta.masking,
         )
         return Message(self.mti, dict(self.fields), meta)
 
     # -- masked views -------------------------------------------------------------------------------
-    def masked(self) -> dict[str, str]:
-        """Every field in its masked form, keyed by field number as text (for logs and the journal)."""
-        # Called twice per exchange for the journal: plain text fields (most of them) skip mask_field, and the
-        # keys are not formatted each time (Message.masked + mask_field were 8% of the event loop's samples).
+    def masked(self, masking: Masking | None = None) -> dict[str, str]:
+        """Every field in its masked form, keyed by field number as text (for logs and the journal), by
+        ``masking`` or else by what the message's network declares (``meta.masking``)."""
+        # Called twice per exchange for the journal: plain text fields (most of them) skip Masking.field, and the
+        # keys are not formatted each time (Message.masked + the field masking were 8% of the event loop's samples).
+        policy = masking if masking is not None else self.meta.masking
+        masked_text = policy.masked_text
         out = {"mti": self.mti}
         fields = self.fields
         for number in sorted(fields):
             value = fields[number]
             key = _KEYS[number] if 0 <= number < len(_KEYS) else str(number)
-            if type(value) is str and number not in MASKED_TEXT_FIELDS:
+            if type(value) is str and number not in masked_text:
                 out[key] = value
             else:
-                out[key] = mask_field(number, value)
+                out[key] = policy.field(number, value)
         return out
 
     def __repr__(self) -> str:

@@ -112,7 +112,7 @@ async def _signoff(node: Node, args: dict[str, Any], actor: str) -> Any:
 async def _echo(node: Node, args: dict[str, Any], actor: str) -> Any:
     link = _link(node, args)
     start = trio.current_time()
-    code = await link.network("echo")
+    code = await link.echo()
     return {"link": link.name, "response_code": code, "ms": round((trio.current_time() - start) * 1000, 2)}
 
 

@@ -95,19 +95,22 @@ class NodeCollector(Collector):
         for listener in list(node.listeners.values()):
             conns.add_metric([listener.name], len(listener.active))
         yield conns
-        if node.cells is not None:
-            yield from _cell_metrics(node.cells.status())
+        for service in node.services:
+            children = service.status()
+            if children:
+                yield from _child_metrics(service.what, children)
 
 
-def _cell_metrics(cells: list[dict[str, Any]]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-    """Cell health as the supervisor sees it (the cells' approval rates are in bulkhead_exchanges, by
+def _child_metrics(what: str, children: list[dict[str, Any]]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """The health of a service's child processes as its supervisor sees it: for the cells,
+    ``bulkhead_cell_running`` and ``bulkhead_cell_restarts`` (their approval rates are in bulkhead_exchanges, by
     destination ``cell-NN``)."""
-    running = GaugeMetricFamily("bulkhead_cell_running", "1 while the cell's process runs", labels=["cell"])
-    restarts = CounterMetricFamily("bulkhead_cell_restarts", "Times the cell's process was restarted",
-                                   labels=["cell"])
-    for cell in cells:
-        running.add_metric([cell["name"]], 1.0 if cell["process"] == "running" else 0.0)
-        restarts.add_metric([cell["name"]], cell["restarts"])
+    running = GaugeMetricFamily(f"bulkhead_{what}_running", f"1 while the {what}'s process runs", labels=[what])
+    restarts = CounterMetricFamily(f"bulkhead_{what}_restarts", f"Times the {what}'s process was restarted",
+                                   labels=[what])
+    for child in children:
+        running.add_metric([child["name"]], 1.0 if child["process"] == "running" else 0.0)
+        restarts.add_metric([child["name"]], child["restarts"])
     yield running
     yield restarts
 

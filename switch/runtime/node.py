@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from atmp.keys import TerminalKeys
 from hsm.api import Hsm, InlinePinTranslation, PinKey
+from hsm.errors import HsmError
 from hsm.open import open_hsm
-from schemes.base import SchemeAdapter
-from schemes.registry import get_scheme
 from switch.config import NodeConfig
+from switch.contracts.network import KeyChange, Network, NetworkSession
+from switch.contracts.registry import network
+from switch.contracts.section import Service
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.pipeline import (
     Exchange,
@@ -45,6 +48,7 @@ from switch.model.message import Message
 from switch.ops.metrics import Metrics, registry_for
 from switch.routing import PoolSelector, RoutingTable, load_routes
 from switch.runtime.links.connection import Connection, ConnectionClosed
+from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.inbound import Listener
 from switch.runtime.links.outbound import OutboundLink
 from switch.runtime.links.waiter import Continuation, Slot, Timer
@@ -57,6 +61,8 @@ if TYPE_CHECKING:
     from switch.runtime.workers import WorkerSupervisor
 
 log = logging.getLogger("bulkhead.node")
+
+ZPK_TYPE = "001"  # payShield key type code of a zone PIN key
 
 
 class JournalUnavailable(Exception):
@@ -92,13 +98,13 @@ class Node:
         self.selector = PoolSelector()
         self.outbound: dict[str, OutboundLink] = {}
         self.listeners: dict[str, Listener] = {}
+        hooks = LinkHooks(self.on_request, self.on_format_error, self.on_late_response, self.install_key)
         for c in config.connectors:
-            self.outbound[c.name] = OutboundLink(c, get_scheme(c.scheme), self.on_request,
-                                                 self.on_format_error, self.on_late_response, self.timer)
+            self.outbound[c.name] = OutboundLink(c, network(c.scheme), hooks, self.timer)
         ports = listener_ports or {}
         for lc in config.listeners:
-            self.listeners[lc.name] = Listener(lc, get_scheme(lc.scheme), self.on_request, self.on_format_error,
-                                               reuse_port=config.processes > 1, port=ports.get(lc.name))
+            self.listeners[lc.name] = Listener(lc, network(lc.scheme), hooks, reuse_port=config.processes > 1,
+                                               port=ports.get(lc.name))
         self.keys: DataKeys = load_or_create(config.hash_key_file)
         self.engine = make_engine(config.database_url)
         self.journal = JournalWriter(self.engine, max_batch=config.journal.max_batch,
@@ -117,29 +123,61 @@ class Node:
         self._stop = trio.Event()
         self.reload_lock = trio.Lock()
         self.draining = False
-        self.simulator_ports: dict[str, int] = {}
         self.metrics = Metrics()
         self.metrics_port: int | None = None
         # Keys DE 52 arrives under, per source link (listeners and connectors that carry issuer traffic in).
-        self.pin_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
-        self.pin_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
+        # The PIN key each link's DE 52 travels under now (configured, then changed by the link's key exchange);
+        # a terminal's key comes through the ATMP's seam (atmp.keys), today the key of its listener.
+        self.link_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
+        self.link_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
+        self.terminal_keys = TerminalKeys(self.link_keys.get)
+        self.business_dates: dict[str, str] = {}  # per link, from its network's last cutover (MMDD)
+        self.zmks: dict[str, str] = {x.name: x.zmk for x in config.listeners if x.zmk}
+        self.zmks.update({c.name: c.zmk for c in config.connectors if c.zmk})
         self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
         self.inline_hsm: InlinePinTranslation | None = None  # the same, when it is the software HSM run in process
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
-        self.cells = self._cell_supervisor() if process == 0 else None
+        # What other packages' node.toml sections run beside the node (the cells' supervisor, demo simulators):
+        # in the primary only.
+        self.services: list[Service] = [s for section in config.sections.values() for s in section.services()] \
+            if process == 0 else []
         self.workers: WorkerSupervisor | None = None  # the other node processes, started once listening
-
-    def _cell_supervisor(self) -> Any:
-        """[cells] with supervise = true: the node runs the cell processes (switch.cells.supervisor)."""
-        cells = self.config.cells
-        if cells is None or not cells.supervise:
-            return None
-        from switch.cells.supervisor import CellSupervisor
-
-        return CellSupervisor(cells)
 
     def _known_links(self) -> frozenset[str]:
         return frozenset(c.name for c in self.config.connectors)
+
+    def session_of(self, name: str) -> NetworkSession:
+        """The network-management session of link ``name`` (listener or connector)."""
+        link = self.listeners.get(name) or self.outbound[name]
+        return link.session
+
+    async def install_key(self, link: str, change: KeyChange) -> bool:
+        """A new zone PIN key for ``link`` from its key exchange: imported from under the link's zone master key
+        through the HSM, its check value confirmed, and used from the next message on (requests already sent
+        keep the key they were translated under). False, and the old key stays, when any of it fails."""
+        zmk = self.zmks.get(link)
+        if self.hsm is None or zmk is None or change.key_type != "ZPK":
+            log.warning("link %s: key exchange refused (%s)", link,
+                        "no zmk on the link" if zmk is None else "no HSM" if self.hsm is None
+                        else f"key type {change.key_type}")
+            return False
+        try:
+            imported = await self.hsm.import_key(ZPK_TYPE, zmk, change.under_zmk)
+        except HsmError as exc:
+            log.error("link %s: new key not imported (HSM error %s)", link, exc.code)
+            return False
+        if imported.kcv[:6].upper() != change.check_value[:6].upper():
+            log.error("link %s: new key refused: check value %s, the network says %s", link, imported.kcv[:6],
+                      change.check_value[:6])
+            return False
+        self.link_keys[link] = PinKey("ZPK", imported.under_lmk)
+        log.info("link %s: new zone PIN key in use (kcv %s)", link, imported.kcv[:6])
+        return True
+
+    def cutover(self, link: str, business_date: str | None) -> None:
+        """A network's cutover: its settlement date moves on (kept per link for status; settlement reads it)."""
+        self.business_dates[link] = business_date or ""
+        log.info("link %s: cutover, business date now %s", link, business_date or "(not given)")
 
     def link_is_up(self, name: str) -> bool:
         link = self.outbound.get(name)
@@ -151,8 +189,8 @@ class Node:
         assert self._work is not None
         msg.meta.received_ns = time.perf_counter_ns()
         msg.meta.trace_id = f"{self._trace_prefix}{next(self._trace):010x}"
-        scheme = self.listeners[source].scheme if source in self.listeners else self.outbound[source].scheme
-        x = Exchange(request=msg, source=source, scheme=scheme, conn=conn, frame=frame, table=self.table,
+        link = self.listeners.get(source) or self.outbound[source]
+        x = Exchange(request=msg, source=source, scheme=link.network, conn=conn, frame=frame, table=self.table,
                      received_at=now_utc(), t0=time.perf_counter())
         self.in_flight += 1
         conn.exchange_started()
@@ -227,7 +265,7 @@ class Node:
         self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
                             (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
 
-    def on_format_error(self, source: str, scheme: SchemeAdapter, conn: Connection, frame: Frame,
+    def on_format_error(self, source: str, scheme: Network, conn: Connection, frame: Frame,
                         exc: Exception) -> None:
         """A frame that does not decode: answer 30 when enough of it is readable to build a response."""
         salvaged = scheme.salvage(frame.body)
@@ -405,10 +443,8 @@ class Node:
         async with trio.open_nursery() as services, trio.open_nursery() as work:
             self._work = work
             primary = self.process == 0
-            if primary:
-                await self._start_simulators(services)
-            if self.cells is not None:  # before the links, so the cell links find their cells sooner
-                await services.start(self.cells.run)
+            for service in self.services:  # before the links: the cell links find their cells sooner
+                await services.start(service.run)
             for link in self.outbound.values():
                 await services.start(link.run)
             if not primary:
@@ -471,24 +507,14 @@ class Node:
             for link in self.outbound.values():
                 nursery.start_soon(link.shutdown)
 
-    async def _start_simulators(self, nursery: trio.Nursery) -> None:
-        if not self.config.simulators:
-            return
-        from switch.sim.issuer import IssuerConfig, serve_issuer
-
-        for sim in self.config.simulators:
-            cfg = IssuerConfig.from_node_config(sim)
-            self.simulator_ports[sim.name] = await nursery.start(serve_issuer, cfg)
-
     def status(self) -> dict[str, Any]:
         links = [link.status() for link in self.outbound.values()]
-        if self.cells is not None:
-            # A cell's link line also says how its process is doing (pid, restarts, last exit code).
-            processes = {p["name"]: p for p in self.cells.status()}
-            for entry in links:
-                process = processes.get(str(entry["name"]))
-                if process is not None:
-                    entry.update({k: v for k, v in process.items() if k not in ("name", "cell")})
+        # A link served by a child process (a cell) also says how the process is doing (pid, restarts, exit code).
+        processes = {p["name"]: p for service in self.services for p in service.status()}
+        for entry in links:
+            process = processes.get(str(entry["name"]))
+            if process is not None:
+                entry.update({k: v for k, v in process.items() if k not in ("name", "cell")})
         return {
             "node": self.name,
             "processes": [{"name": self.name, "state": "running", "pid": os.getpid(), "restarts": 0}]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from switch.contracts.network import Rejected
 from switch.exchange.pipeline import now_utc
 from switch.exchange.reversal import from_payload, repeat_mti
 from switch.infra.datakey import SealError
@@ -105,6 +106,12 @@ class SafForwarder:
                 log.error("saf: #%d cannot be encoded for %s (%s); marking failed", item.id, item.destination, exc)
                 await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
                 return True
+        if isinstance(response, Rejected):
+            # The network refused the entry unprocessed: it would refuse it again; marked failed for the operator.
+            log.error("saf: #%d %s to %s rejected by the network (%s); marking failed", item.id, msg.mti,
+                      item.destination, response.reason or "no reason given")
+            await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
+            return True
         code = response.response_code if response is not None else None
         if code is not None and code not in RETRY_CODES:
             await trio.to_thread.run_sync(store.acknowledge, item.id, code, now_utc())

@@ -12,26 +12,26 @@ import logging
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
 
-from schemes.base import SchemeAdapter
-from schemes.registry import get_scheme
+from switch.contracts.network import LinkOptions, Network
+from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
 from switch.model.errors import BulkheadError, FramingError, RemoteProtocolError
 from switch.model.message import Message
 from switch.sim.requests import Numbering, RequestTemplate, load_requests
-from switch.wire.framing import Framer, FramingConfig, make_framer
+from switch.wire.framing import Framer
 
 log = logging.getLogger("bulkhead.sim.acquirer")
 READ_SIZE = 65536
 
 # Called for every matched response: (request index, response, latency in seconds).
 ResponseHook = Callable[[int, Message, float], None]
-MatchKey = tuple[str, ...]
+MatchKey = Hashable
 
 
 class SimulatorError(BulkheadError):
@@ -43,7 +43,7 @@ class AcquirerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     scheme: str = "generic"
-    framing: FramingConfig = field(default_factory=lambda: FramingConfig("binary2"))
+    framing: LinkOptions | None = None  # None: the network's default framing
     count: int | None = None  # None: each request of the file once, or 1 generated request
     connections: int = 1
     inflight: int = 1  # per connection
@@ -96,7 +96,11 @@ class _Prepared:
     wire: bytes
 
 
-def prepare(config: AcquirerConfig, adapter: SchemeAdapter) -> list[_Prepared]:
+def _link(config: AcquirerConfig, adapter: Network) -> LinkOptions:
+    return config.framing if config.framing is not None else adapter.link_options(None, None)
+
+
+def prepare(config: AcquirerConfig, adapter: Network) -> list[_Prepared]:
     """All requests of the run, numbered, encoded and framed."""
     if config.requests_file is not None:
         templates = load_requests(config.requests_file, adapter.binary_fields)
@@ -104,18 +108,19 @@ def prepare(config: AcquirerConfig, adapter: SchemeAdapter) -> list[_Prepared]:
         templates = [config.template.build()]
     count = config.count if config.count is not None else len(templates)
     numbering = Numbering(config.seed)
-    framer = make_framer(config.framing)
+    framer = _link(config, adapter).framer()
+    match_key = adapter.matcher(None)
     out = []
     for index in range(count):
         msg = numbering.stamp(templates[index % len(templates)], index, config.template.terminal_id)
-        out.append(_Prepared(index, adapter.match_key(msg), framer.encode(adapter.encode(msg))))
+        out.append(_Prepared(index, match_key(msg), framer.encode(adapter.encode(msg))))
     return out
 
 
 async def run_acquirer(config: AcquirerConfig, on_response: ResponseHook | None = None) -> AcquirerReport:
     if config.connections < 1 or config.inflight < 1 or config.timeout_s <= 0:
         raise SimulatorError("connections, inflight and timeout must be positive")
-    adapter = get_scheme(config.scheme)
+    adapter = network(config.scheme)
     prepared = prepare(config, adapter)
     report = AcquirerReport()
     streams: list[trio.SocketStream] = []
@@ -123,7 +128,7 @@ async def run_acquirer(config: AcquirerConfig, on_response: ResponseHook | None 
         for _ in range(min(config.connections, max(1, len(prepared)))):
             streams.append(await _connect(config))
         links = [
-            _Link(stream, make_framer(config.framing), adapter, prepared[i::len(streams)], config, report,
+            _Link(stream, _link(config, adapter).framer(), adapter, prepared[i::len(streams)], config, report,
                   on_response)
             for i, stream in enumerate(streams)
         ]
@@ -148,12 +153,13 @@ async def _connect(config: AcquirerConfig) -> trio.SocketStream:
 class _Link:
     """One connection of the run: sender, reader and reaper around a pending table."""
 
-    def __init__(self, stream: trio.SocketStream, framer: Framer, adapter: SchemeAdapter,
+    def __init__(self, stream: trio.SocketStream, framer: Framer, adapter: Network,
                  items: list[_Prepared], config: AcquirerConfig, report: AcquirerReport,
                  on_response: ResponseHook | None) -> None:
         self.stream = stream
         self.framer = framer
         self.adapter = adapter
+        self.match_key = adapter.matcher(None)
         self.items = items
         self.limit = config.inflight
         self.timeout = config.timeout_s
@@ -232,7 +238,7 @@ class _Link:
             self.report.errors += 1
             log.warning("acquirer simulator: undecodable response: %s", exc)
             return
-        entry = self.pending.pop(self.adapter.match_key(msg), None)
+        entry = self.pending.pop(self.match_key(msg), None)
         if entry is None:
             self.report.late += 1
             return

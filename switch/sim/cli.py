@@ -11,21 +11,24 @@ from pathlib import Path
 import click
 import trio
 
+from switch.contracts.network import LinkOptions
+from switch.contracts.registry import network
+from switch.infra.toml import TomlTable
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.sim.acquirer import AcquirerConfig, run_acquirer
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.requests import RequestTemplate
 from switch.sim.rules import IssuerRules, load_rules
-from switch.wire.framing import FramingConfig, framing_config_from_dict
 
 sim = click.Group("sim", help="Issuer and acquirer simulators for demos, tests and benchmarks.")
 
-_FRAMING_HELP = "binary2 | bcd2 | ascii4 | visa | unionpay"
+_FRAMING_HELP = "a framing of the network (generic, atm: binary2 | bcd2 | ascii4)"
 _OPT_HELP = "framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096); repeatable"
 
 
-def _framing(kind: str, options: tuple[str, ...]) -> FramingConfig:
+def _framing(scheme: str, kind: str, options: tuple[str, ...]) -> LinkOptions:
+    """The network's reading of ``--framing`` and ``--framing-opt``, checked as node.toml would be."""
     table: dict[str, object] = {"kind": kind}
     for option in options:
         key, sep, value = option.partition("=")
@@ -33,7 +36,11 @@ def _framing(kind: str, options: tuple[str, ...]) -> FramingConfig:
             raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--framing-opt")
         table[key.strip()] = _scalar(value.strip())
     try:
-        return framing_config_from_dict(table, "command line", "framing")
+        adapter = network(scheme)
+    except BulkheadError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scheme") from None
+    try:
+        return adapter.link_options(TomlTable(table, "command line", "framing"), None)
     except BulkheadError as exc:
         raise click.BadParameter(str(exc), param_hint="--framing-opt") from None
 
@@ -69,7 +76,7 @@ def issuer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, .
     logs.setup("info", json_lines=False)
     try:
         config = IssuerConfig(
-            host=host, port=port, scheme=scheme, framing=_framing(framing_kind, framing_opts),
+            host=host, port=port, scheme=scheme, framing=_framing(scheme, framing_kind, framing_opts),
             rules=load_rules(rules) if rules is not None else IssuerRules(), approve_all=approve_all,
         )
         stats = IssuerStats()
@@ -90,7 +97,8 @@ async def _serve_until_signal(config: IssuerConfig, stats: IssuerStats) -> None:
             port = await nursery.start(lambda task_status: serve_issuer(config, stats=stats,
                                                                         task_status=task_status))
             click.echo(f"issuer simulator listening on {config.host}:{port} "
-                       f"({config.scheme}, {config.framing.kind}); Ctrl-C to stop", err=True)
+                       f"({config.scheme}, {config.framing.framing_kind if config.framing else 'default framing'}); "
+                       "Ctrl-C to stop", err=True)
             async for _ in signals:
                 nursery.cancel_scope.cancel()
                 break
@@ -133,7 +141,7 @@ def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str,
     if test_card_conf is not None:
         track2, pin_block = _test_card(test_card_conf, port, pan, expiry, pin)
     config = AcquirerConfig(
-        host=host, port=port, scheme=scheme, framing=_framing(framing_kind, framing_opts), count=count,
+        host=host, port=port, scheme=scheme, framing=_framing(scheme, framing_kind, framing_opts), count=count,
         connections=connections, inflight=inflight, timeout_s=timeout_s, requests_file=requests_file,
         template=RequestTemplate(mti=mti, pan=pan, amount=amount, processing_code=processing_code,
                                  currency=currency, terminal_id=terminal_id, atm=atm, track2=track2,

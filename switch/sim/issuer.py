@@ -10,22 +10,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import trio
 
-from schemes.base import FieldError, SchemeAdapter
-from schemes.registry import get_scheme
+from switch.contracts.network import LinkOptions, Network
+from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
 from switch.infra.reader import read_frames
 from switch.model.codes import ResponseCode
-from switch.model.errors import FramingError, LocalProtocolError, RemoteProtocolError
+from switch.model.errors import FieldError, FramingError, LocalProtocolError, RemoteProtocolError
 from switch.model.message import Message
-from switch.sim.rules import Approver, Decision, IssuerRules, load_rules
-from switch.wire.framing import Frame, Framer, FramingConfig, make_framer
-
-if TYPE_CHECKING:
-    from switch.config import SimulatorConfig
+from switch.sim.rules import Approver, Decision, IssuerRules
+from switch.wire.framing import Frame, Framer
 
 log = logging.getLogger("bulkhead.sim.issuer")
 
@@ -35,20 +31,9 @@ class IssuerConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: let the system pick; serve_issuer reports the port through task_status
     scheme: str = "generic"
-    framing: FramingConfig = field(default_factory=lambda: FramingConfig("binary2"))
+    framing: LinkOptions | None = None  # None: the network's default framing
     rules: IssuerRules = field(default_factory=IssuerRules)
     approve_all: bool = False
-
-    @classmethod
-    def from_node_config(cls, sim: SimulatorConfig) -> IssuerConfig:
-        """From a node's ``[[simulators]]`` entry (rules file read now, so errors surface at start)."""
-        return cls(
-            host=sim.host,
-            port=sim.port,
-            scheme=sim.scheme,
-            framing=sim.framing,
-            rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules(),
-        )
 
 
 @dataclass
@@ -70,17 +55,20 @@ async def serve_issuer(
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen and answer until cancelled. ``task_status.started(port)`` once listening."""
-    issuer = _Issuer(config, get_scheme(config.scheme), stats if stats is not None else IssuerStats())
+    adapter = network(config.scheme)
+    link = config.framing if config.framing is not None else adapter.link_options(None, None)
+    issuer = _Issuer(config, adapter, link, stats if stats is not None else IssuerStats())
     listeners = await trio.open_tcp_listeners(config.port, host=config.host)
     port: int = listeners[0].socket.getsockname()[1]
     log.info("issuer simulator listening on %s:%d (%s, %s)", config.host, port, config.scheme,
-             config.framing.kind)
+             link.framing_kind)
     task_status.started(port)
     await trio.serve_listeners(issuer.handle, listeners)
 
 
 class _Issuer:
-    def __init__(self, config: IssuerConfig, adapter: SchemeAdapter, stats: IssuerStats) -> None:
+    def __init__(self, config: IssuerConfig, adapter: Network, link: LinkOptions, stats: IssuerStats) -> None:
+        self.link = link
         self.config = config
         self.adapter = adapter
         self.stats = stats
@@ -93,7 +81,7 @@ class _Issuer:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(outbox.run, stream, nursery.cancel_scope)
-                    await self._read(stream, make_framer(self.config.framing), outbox, nursery)
+                    await self._read(stream, self.link.framer(), outbox, nursery)
                     nursery.cancel_scope.cancel()
             except Exception as exc:  # one peer must never take the server down
                 log.warning("issuer simulator: connection ended by %s", type(exc).__name__)

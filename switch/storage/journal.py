@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 OUTCOMES: Final = frozenset(
     {"approved", "declined", "timeout", "unavailable", "stored", "no_route", "format_error", "stand_in", "network",
-     "error"}
+     "rejected", "error"}
 )
 # What switch.model.masking.mask_pan produces: at most the first six and last four digits in clear.
 _MASKED_PAN = re.compile(r"\d{0,6}\*+\d{0,4}")

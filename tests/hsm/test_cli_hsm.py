@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import trio
 from click.testing import CliRunner, Result
-from test_thales_support import LMK
 
 from hsm import pinblock
 from hsm.cipher import force_odd_parity, tdes_encrypt
@@ -32,6 +31,7 @@ from hsm.software import SoftwareHsm
 from hsm.thales.backend import ThalesBackend
 from hsm.thales.client import ClientConfig, open_thales_client
 from hsm.thales.profile import DEFAULT_PROFILE
+from tests.hsm.test_thales_support import LMK
 
 CODEC = KeyCodec(LMK)
 HSM = SoftwareHsm(LMK)

@@ -17,7 +17,6 @@ import trio
 from Crypto.Cipher import DES3
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_thales_support import HSM, LMK, LOCALHOST, running_server
 
 from hsm import dukpt, emv, pinblock
 from hsm.api import Hsm
@@ -28,6 +27,7 @@ from hsm.keys import ClearKey, KeyCodec
 from hsm.thales.backend import ThalesBackend
 from hsm.thales.client import ClientConfig, open_thales_client
 from hsm.thales.profile import PAYSHIELD_9000_LEGACY, PAYSHIELD_9000_V3, Profile
+from tests.hsm.test_thales_support import HSM, LMK, LOCALHOST, running_server
 
 T = TypeVar("T")
 CODEC = KeyCodec(LMK)

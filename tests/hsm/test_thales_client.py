@@ -12,7 +12,6 @@ from collections import Counter
 
 import pytest
 import trio
-from test_thales_support import HSM, LOCALHOST, ScriptedPeer, Send, answer, running_server, scripted
 
 from hsm.thales import cmd_keys as keys
 from hsm.thales.backend import ThalesBackend
@@ -20,6 +19,7 @@ from hsm.thales.client import ClientConfig, ThalesClient, open_thales_client
 from hsm.thales.errors import CommandFailedError, HsmTimeoutError, HsmUnavailableError, LocalThalesError
 from hsm.thales.profile import DEFAULT_PROFILE
 from hsm.thales.server import serve_hsm
+from tests.hsm.test_thales_support import HSM, LOCALHOST, ScriptedPeer, Send, answer, running_server, scripted
 
 
 def config(port: int, **kw: object) -> ClientConfig:

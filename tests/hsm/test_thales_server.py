@@ -11,7 +11,6 @@ from functools import partial
 import pytest
 import trio
 from Crypto.Cipher import DES
-from test_thales_support import HSM, LMK, LOCALHOST, exchange, read_messages, running_server
 
 from hsm import tr31
 from hsm.api import Diagnostics
@@ -24,6 +23,7 @@ from hsm.thales.dispatch import run
 from hsm.thales.framing import frame
 from hsm.thales.profile import DEFAULT_PROFILE, Profile
 from hsm.thales.server import serve_hsm
+from tests.hsm.test_thales_support import HSM, LMK, LOCALHOST, exchange, read_messages, running_server
 
 ZMK = "U0A26760BD07871026B6702C5F9BA25B3"  # clear 0808..08 under the Thales test LMK (reference example)
 KCV_ZMK = "D6A875"

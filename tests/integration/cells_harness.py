@@ -9,9 +9,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from switch.cells.client import run_commands
-from switch.cells.config import CellsConfig
+from processors.cell.client import run_commands
+from processors.cell.config import CellsConfig
+from processors.cell.supervisor import CellSupervisor
 from switch.config import NodeConfig, parse_config
+from switch.runtime.node import Node
 
 BIN = "476173"
 
@@ -122,3 +124,9 @@ def seed_cell(cells: CellsConfig, cell: int, *, deposit: int = 100_000_000, star
         ("card.issue", {"customer": f"ref:{ref}", "product": "debit-test", "activate": True}),
     ])
     return SeededCard(cell, card["pan"], account["account"], customer["customer"])
+
+
+def cell_supervisor(node: Node) -> CellSupervisor | None:
+    """The node's cell supervisor (a service the ``[cells]`` section gave it), if it runs one."""
+    found = [s for s in node.services if isinstance(s, CellSupervisor)]
+    return found[0] if found else None

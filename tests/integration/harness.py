@@ -18,7 +18,7 @@ from switch.model.message import Message
 from switch.runtime.node import Node
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.rules import rules_from_dict
-from switch.wire.framing import FramingConfig, make_framer
+from switch.wire.framing import LengthFraming
 
 PAN = "4761739001010010"
 
@@ -163,7 +163,7 @@ class Client:
     unmatched: list[Message] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.framer = make_framer(FramingConfig(self.framer_kind))
+        self.framer = LengthFraming(self.framer_kind).framer()
 
     @staticmethod
     def key(msg: Message) -> tuple[str, str]:
@@ -235,7 +235,7 @@ async def recording_issuer(unanswered: frozenset[str] = frozenset()) -> AsyncIte
     received: list[Message] = []
 
     async def handle(stream: trio.SocketStream) -> None:
-        framer = make_framer(FramingConfig("binary2"))
+        framer = LengthFraming("binary2").framer()
         async with stream:
             try:
                 while data := await stream.receive_some(65536):

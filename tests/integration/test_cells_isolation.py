@@ -24,13 +24,13 @@ import pytest
 import trio
 from prometheus_client import generate_latest
 
+from processors.cell.config import CellsConfig, cells_of
 from processors.model import Txn
 from processors.storage import ledger_check, load_rows, make_engine
-from switch.cells.config import CellsConfig
 from switch.config import NodeConfig
 from switch.ops.metrics import registry_for
 from switch.runtime.node import Node
-from tests.integration.cells_harness import SeededCard, seed_cell, write_cells_config
+from tests.integration.cells_harness import SeededCard, cell_supervisor, seed_cell, write_cells_config
 from tests.integration.harness import Client, client, port_of, purchase
 
 pytestmark = pytest.mark.slow
@@ -87,13 +87,13 @@ def approved_txns(cells: CellsConfig, cell: int) -> set[tuple[str, str]]:
 
 async def test_a_killed_cell_is_isolated_restarted_and_lost_nothing(tmp_path: Path) -> None:
     cfg = write_cells_config(tmp_path, count=4, timeout_ms=TIMEOUT_MS)
-    cells = cfg.cells
+    cells = cells_of(cfg.sections)
     assert cells is not None
     cards = [await trio.to_thread.run_sync(seed_cell, cells, k) for k in range(4)]
     outcomes: list[Outcome] = []
     stop = trio.Event()
     async with node_with_cells(cfg) as node, AsyncExitStack() as clients:
-        supervisor = node.cells
+        supervisor = cell_supervisor(node)
         assert supervisor is not None
         # one acquirer connection per card: the test client does not share its stream between senders
         conns = [await clients.enter_async_context(client(port_of(node))) for _ in cards]

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import trio
 
+from processors.cell.config import cells_of
+from processors.cell.host import CellHost
 from processors.state import CellState
 from processors.storage import make_engine, upgrade
-from switch.cells.host import CellHost
-from tests.integration.cells_harness import write_cells_config
+from tests.integration.cells_harness import cell_supervisor, write_cells_config
 from tests.integration.harness import client, port_of, purchase, running_node
-from tests.integration.test_cells_host import CountingEngine
+from tests.processors.cell.test_cells_host import CountingEngine
 
 
 async def test_node_routes_each_cells_cards_to_its_cell(tmp_path: Path) -> None:
     cfg = write_cells_config(tmp_path, count=2)
     conf = tmp_path / "node.toml"
     conf.write_text(conf.read_text() + "supervise = false\n")
-    assert cfg.cells is not None
-    cells = cfg.cells
+    assert cells_of(cfg.sections) is not None
+    cells = cells_of(cfg.sections)
     hosts = []
     async with trio.open_nursery() as nursery:
         for k in range(2):
@@ -33,7 +34,7 @@ async def test_node_routes_each_cells_cards_to_its_cell(tmp_path: Path) -> None:
             await nursery.start(host.serve)
             hosts.append((host, engine))
         async with running_node(conf) as node, client(port_of(node)) as c:
-            assert node.cells is None  # supervise = false: the cells are run by someone else
+            assert cell_supervisor(node) is None  # supervise = false: the cells are run by someone else
             assert {"cell-00", "cell-01"} <= set(node.outbound)
             for k, pan in ((0, "4761730000000018"), (1, "4761730100000017"), (1, "4761730100000025")):
                 resp = await c.call(purchase(pan=pan))

@@ -27,7 +27,7 @@ from switch.model.message import Message
 from switch.ops.admin import call
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.node import Node
-from switch.wire.framing import Frame, FramingConfig, make_framer
+from switch.wire.framing import Frame, LengthFraming
 from tests.integration.harness import (
     ROUTES_ONE,
     client,
@@ -63,7 +63,7 @@ def conf_for(tmp_path: Path, issuer_port: int, *, extra: str = "", **kwargs: obj
 
 
 def framed(msg: Message) -> bytes:
-    return make_framer(FramingConfig("binary2")).encode(SCHEME.encode(msg))
+    return LengthFraming("binary2").framer().encode(SCHEME.encode(msg))
 
 
 async def read_until_closed(stream: trio.abc.Stream, timeout: float = 5.0) -> bytes:
@@ -80,7 +80,7 @@ async def read_until_closed(stream: trio.abc.Stream, timeout: float = 5.0) -> by
 
 async def read_frame(stream: trio.abc.Stream, timeout: float = 5.0) -> Frame:
     """The next frame (keep-alives included) from a raw stream; fails on EOF."""
-    framer = make_framer(FramingConfig("binary2"))
+    framer = LengthFraming("binary2").framer()
     with trio.fail_after(timeout):
         while True:
             frame = framer.next_frame()
@@ -92,7 +92,7 @@ async def read_frame(stream: trio.abc.Stream, timeout: float = 5.0) -> Frame:
 
 
 def decode_frames(data: bytes) -> list[Frame]:
-    framer = make_framer(FramingConfig("binary2"))
+    framer = LengthFraming("binary2").framer()
     framer.receive_data(data)
     frames = []
     while (frame := framer.next_frame()) is not None:
@@ -246,7 +246,7 @@ async def test_tls_listener_refuses_before_any_handshake(tmp_path: Path) -> None
 
 async def test_format_error_policy_close_versus_keep(tmp_path: Path) -> None:
     extra = listener_toml("strict", 'on_format_error = "close"')
-    garbage = make_framer(FramingConfig("binary2")).encode(b"\xff\xfe not an ISO 8583 message")
+    garbage = LengthFraming("binary2").framer().encode(b"\xff\xfe not an ISO 8583 message")
     async with issuer() as iss, running_node(conf_for(tmp_path, iss.port, extra=extra)) as node:
         # "close": an undecodable frame ends the connection; nothing comes back, and a request that
         # arrived behind it in the same segment is not acted on (no 0200 upstream, no reversal to undo it)
@@ -261,7 +261,7 @@ async def test_format_error_policy_close_versus_keep(tmp_path: Path) -> None:
         body = SCHEME.encode(req)
         strict = await trio.open_tcp_stream("127.0.0.1", port_of(node, "strict"))
         async with strict:
-            await strict.send_all(make_framer(FramingConfig("binary2")).encode(body[:-2]))
+            await strict.send_all(LengthFraming("binary2").framer().encode(body[:-2]))
             frames = decode_frames(await read_until_closed(strict))
         (answer,) = [SCHEME.decode(f.body) for f in frames]
         assert (answer.mti, answer[39], answer[11]) == ("0210", "30", req[11])
@@ -284,7 +284,7 @@ async def test_zero_length_keepalive_is_echoed_and_the_connection_keeps_working(
             # a keep-alive and a request in the same segment: the keep-alive answer comes first
             req = purchase()
             await stream.send_all(b"\x00\x00" + framed(req))
-            framer = make_framer(FramingConfig("binary2"))
+            framer = LengthFraming("binary2").framer()
             frames: list[Frame] = []
             with trio.fail_after(5):
                 while len(frames) < 2:
@@ -425,11 +425,11 @@ async def test_overfull_output_queue_ends_only_that_connection() -> None:
         nursery.start_soon(trio.serve_listeners, accept, listeners)
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         # a 2-byte keep-alive answer already exceeds a 1-byte queue bound
-        conn = Connection(stream, make_framer(FramingConfig("binary2")), link="t", peer="p", max_queued_bytes=1)
+        conn = Connection(stream, LengthFraming("binary2").framer(), link="t", peer="p", max_queued_bytes=1)
         await accepted.wait()
         await peer_side[0].send_all(b"\x00\x00")
         with trio.fail_after(5):
-            await run_connection(conn, lambda c, f: None)
+            await run_connection(conn, lambda c, f: c.reply_keepalive(f))  # what a link does with a keep-alive
         assert conn.closed
         nursery.cancel_scope.cancel()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import trio
 
+from processors.cell.config import CellsConfig, cells_of
 from processors.model import Account, Txn, TxnStatus
 from processors.storage import ledger_check, load_rows, make_engine
-from switch.cells.config import CellsConfig
 from switch.config import parse_config
 from switch.exchange.reversal import from_payload
 from switch.model.errors import ConfigError
@@ -22,7 +22,7 @@ from switch.model.message import Message
 from switch.runtime.node import Node
 from switch.storage.journal import find_exchanges
 from switch.storage.saf import SafItem
-from tests.integration.cells_harness import seed_cell, write_cells_config
+from tests.integration.cells_harness import cell_supervisor, seed_cell, write_cells_config
 from tests.integration.harness import PAN, client, issuer, port_of, purchase, running_node, write_config
 
 SLOW = "4761739001010044"
@@ -167,7 +167,7 @@ async def test_cells_get_the_stand_in_advices_and_apply_each_approval_once(tmp_p
     routes.write_text(routes.read_text().replace('links = ["cell-00"]\n', 'links = ["cell-00"]\n' + CELL_POLICY)
                       .replace('links = ["cell-01"]\n', 'links = ["cell-01"]\n' + CELL_POLICY))
     cfg = parse_config(conf.read_text(), conf)
-    cells = cfg.cells
+    cells = cells_of(cfg.sections)
     assert cells is not None
     deposit = 100_000
     silent = await trio.to_thread.run_sync(lambda: seed_cell(cells, 0, deposit=deposit))
@@ -178,7 +178,7 @@ async def test_cells_get_the_stand_in_advices_and_apply_each_approval_once(tmp_p
         with trio.fail_after(60):
             while not all(link.is_up() for link in node.outbound.values()):
                 await trio.sleep(0.05)
-        supervisor = node.cells
+        supervisor = cell_supervisor(node)
         assert supervisor is not None
         async with client(port_of(node)) as c:
             # Cell 01 is killed: its link is down, the purchase is never sent, the advice is the 0220.

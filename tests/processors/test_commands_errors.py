@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processors.commands import CellCommands, CommandError
+from processors.demo import demo_commands
 from processors.model import Effects, Entry, Posting, Row
-from processors.seed import demo_commands
 from processors.state import CellState
 
 from .commands_kit import catalog, make_commands
 
-ALICE = "4761730010000019"  # cell 0 of 2 (processors.seed)
+ALICE = "4761730010000019"  # cell 0 of 2 (processors.demo)
 CAROL = "4761730010000035"
 FOREIGN_PAN = "4761730110000026"  # Bob's card lives in cell 1
 

@@ -8,12 +8,12 @@ from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from processors.cardnumber import cell_of_pan
 from processors.commands import CellCommands
+from processors.demo import DEMO_PIN, demo_commands
 from processors.model import CardStatus
-from processors.seed import DEMO_PIN, demo_commands
 
 from .commands_kit import DATA_KEYS, catalog, make_commands, pin_block
 
-DOCUMENTED = {  # processors/seed.py docstring
+DOCUMENTED = {  # processors/demo.py docstring
     "4761730010000019": "DEMO-ALICE", "4761730110000026": "DEMO-BOB", "4761730010000035": "DEMO-CAROL",
     "4761730110000042": "DEMO-DAVE", "5200000120000010": "DEMO-ERIN",
 }

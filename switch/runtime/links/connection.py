@@ -6,6 +6,7 @@ Batching the writes is what lets trio carry tens of thousands of messages a seco
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -84,6 +85,13 @@ class Connection:
     def send_frame(self, body: bytes, reply_to: Frame | None = None) -> None:
         self.send_nowait(self.framer.encode(body, reply_to))
 
+    def reply_keepalive(self, frame: Frame) -> None:
+        """Answer a keep-alive (or session-control) frame as the framing says, if it says anything."""
+        reply = self.framer.keepalive_reply(frame)
+        if reply is not None:
+            with contextlib.suppress(ConnectionClosed):  # queue bound hit: this connection ends, quietly
+                self.send_nowait(reply)
+
     async def run_writer(self) -> None:
         try:
             while not self.closed or self._out:
@@ -98,7 +106,7 @@ class Connection:
 
     # -- reading ------------------------------------------------------------------------------------
     async def frames(self) -> AsyncIterator[Frame]:
-        """Frames as they arrive; keep-alives are answered here and not yielded.
+        """Frames as they arrive, keep-alives included (the link's network classifies each one).
 
         Ends on EOF, on a connection error, on idle timeout, or with FramingError when the byte stream
         cannot be delimited any more (the caller logs it and closes).
@@ -124,14 +132,6 @@ class Connection:
                 frame = self.framer.next_frame()
                 if frame is None:
                     break
-                if frame.keepalive:
-                    reply = self.framer.keepalive_reply(frame)
-                    if reply is not None:
-                        try:
-                            self.send_nowait(reply)
-                        except ConnectionClosed:  # queue bound hit: this connection ends, quietly
-                            return
-                    continue
                 yield frame
 
     def close(self) -> None:

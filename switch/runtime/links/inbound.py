@@ -11,35 +11,28 @@ import ssl
 
 import trio
 
-from schemes.base import SchemeAdapter
 from switch.config import ListenerConfig
+from switch.contracts.network import FrameKind, Network
 from switch.model.errors import RemoteProtocolError
 from switch.runtime.links.connection import Connection, run_connection
-from switch.runtime.links.outbound import FormatErrorHandler, RequestHandler
-from switch.wire.framing import Frame, make_framer
+from switch.runtime.links.hooks import LinkHooks
+from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.link")
 
 
 class Listener:
-    def __init__(
-        self,
-        config: ListenerConfig,
-        scheme: SchemeAdapter,
-        on_request: RequestHandler,
-        on_format_error: FormatErrorHandler,
-        *,
-        reuse_port: bool = False,
-        port: int | None = None,
-    ) -> None:
+    def __init__(self, config: ListenerConfig, network: Network, hooks: LinkHooks, *, reuse_port: bool = False,
+                 port: int | None = None) -> None:
         self.config = config
         # Several node processes accept on the same port (switch.runtime.workers): the kernel spreads connections.
         self.reuse_port = reuse_port
         self.bind_port = config.port if port is None else port
         self.name = config.name
-        self.scheme = scheme
-        self.on_request = on_request
-        self.on_format_error = on_format_error
+        self.network = network
+        self.hooks = hooks
+        # Network management by the network's rules (the peer's sign-on, echo, key exchange, cutover).
+        self.session = network.session(config.options)
         self.active: set[Connection] = set()
         self.port: int | None = None
         self._accepting: trio.CancelScope | None = None
@@ -50,7 +43,7 @@ class Listener:
     def status(self) -> dict[str, object]:
         return {
             "name": self.name, "kind": "listener", "state": "listening" if self.port else "down",
-            "port": self.port, "scheme": self.scheme.name, "connections": len(self.active),
+            "port": self.port, "scheme": self.network.name, "connections": len(self.active),
             "accepted": self.accepted, "refused": self.refused, "received": self.received,
         }
 
@@ -69,7 +62,7 @@ class Listener:
             listeners = await trio.open_tcp_listeners(self.bind_port, host=self.config.host)
         self.port = listeners[0].socket.getsockname()[1]
         log.info("listener %s: %s:%d scheme %s framing %s", self.name, self.config.host, self.port,
-                 self.scheme.name, self.config.framing.kind)
+                 self.network.name, self.config.framing_kind)
         wrapped: list[trio.abc.Listener[trio.abc.Stream]] = (
             [trio.SSLListener(lst, ctx, https_compatible=False) for lst in listeners] if ctx else
             list(listeners)
@@ -106,7 +99,7 @@ class Listener:
                 await trio.aclose_forcefully(stream)
                 return
             self.accepted += 1
-            conn = Connection(stream, make_framer(self.config.framing), link=self.name, peer=peer,
+            conn = Connection(stream, self.config.options.framer(), link=self.name, peer=peer,
                               idle_timeout=self.config.idle_timeout_s,
                               max_inflight=self.config.max_inflight_per_connection)
             self.active.add(conn)
@@ -131,20 +124,25 @@ class Listener:
         return any(address in network for network in self.config.allow)
 
     def _on_frame(self, conn: Connection, frame: Frame) -> None:
-        self.received += 1
         try:
-            msg = self.scheme.decode(frame.body)
+            inbound = self.network.classify(frame)
         except RemoteProtocolError as exc:
-            self.on_format_error(self.name, self.scheme, conn, frame, exc)
+            self.received += 1
+            self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
             if self.config.on_format_error == "close":
                 conn.close()
             return
-        msg.meta.source_link = self.name
-        msg.meta.header = frame.header or None
-        if msg.is_response:
-            log.warning("listener %s: unsolicited response %s from %s dropped", self.name, msg.mti, conn.peer)
-            return
-        self.on_request(self.name, conn, frame, msg)
+        kind, msg = inbound.kind, inbound.message
+        if kind is FrameKind.REQUEST and msg is not None:
+            self.received += 1
+            msg.meta.source_link = self.name
+            self.hooks.on_request(self.name, conn, frame, msg)
+        elif kind is FrameKind.KEEPALIVE or kind is FrameKind.SESSION:
+            conn.reply_keepalive(frame)  # answered as the framing says, never routed
+        else:
+            self.received += 1
+            log.warning("listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
+                        msg.mti if msg is not None else "-", conn.peer)
 
 
 async def _reuse_port_listeners(host: str, port: int, backlog: int = 1024) -> list[trio.SocketListener]:

@@ -1,7 +1,8 @@
 """The pending-request table of an outbound link (jPOS QMUX, moov iso8583-connection).
 
 A request is registered under its match key before it is written; the link's single reader hands every
-response to :meth:`Mux.deliver`. A second request with a key already in flight is refused. A response that
+response to :meth:`Mux.deliver`, and a request the network rejected (its original sent back) to
+:meth:`Mux.reject`. A second request with a key already in flight is refused. A response that
 matches nothing (it came after its request timed out, or was never asked for) goes to the late handler:
 nothing unmatched is dropped silently.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
+from switch.contracts.network import Rejected
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.runtime.links.waiter import Slot
@@ -20,21 +22,22 @@ class DuplicateKeyError(BulkheadError):
 
 
 class Pending:
-    """One request waiting: its key and the slot its response (None: connection lost) is given to."""
+    """One request waiting: its key and the slot its response (a :class:`Rejected` when the network refused the
+    request; None: connection lost) is given to."""
 
     __slots__ = ("key", "slot")
 
-    def __init__(self, key: Hashable, slot: Slot[Message] | None = None) -> None:
+    def __init__(self, key: Hashable, slot: Slot[Message | Rejected] | None = None) -> None:
         self.key = key
-        self.slot: Slot[Message] = Slot() if slot is None else slot
+        self.slot: Slot[Message | Rejected] = Slot() if slot is None else slot
 
     # Event-like view (is_set / wait) and the response, as before the Slot replaced a trio.Event.
     @property
-    def event(self) -> Slot[Message]:
+    def event(self) -> Slot[Message | Rejected]:
         return self.slot
 
     @property
-    def response(self) -> Message | None:
+    def response(self) -> Message | Rejected | None:
         return self.slot.value
 
 
@@ -53,7 +56,7 @@ class Mux:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def register(self, request: Message, slot: Slot[Message] | None = None) -> Pending:
+    def register(self, request: Message, slot: Slot[Message | Rejected] | None = None) -> Pending:
         """Register ``request``; its response goes to ``slot`` (a new :class:`Slot` to wait on by default,
         or a :class:`~switch.runtime.links.waiter.Continuation`)."""
         key = self.match_key(request)
@@ -74,6 +77,15 @@ class Mux:
         # A slot already settled: the request timed out (or was cancelled) and has not yet forgotten itself.
         if pending is None or not pending.slot.set(response):
             self.late_handler(response)
+            return False
+        return True
+
+    def reject(self, original: Message, rejection: Rejected) -> bool:
+        """The network rejected ``original`` (one of our requests, sent back): its waiter gets ``rejection``;
+        False (and the late handler, with the original) when none waits."""
+        pending = self._pending.pop(self.match_key(original), None)
+        if pending is None or not pending.slot.set(rejection):
+            self.late_handler(original)
             return False
         return True
 

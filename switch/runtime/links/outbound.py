@@ -1,13 +1,18 @@
 """An outbound link (connector): keeps a connection to one of its hosts, signs on, echoes when idle,
 carries many requests in flight matched by key, and signs off on shutdown.
 
-Requests may also arrive on an outbound link (a scheme sends issuer traffic down the connection the bank
+Network management is the network's (switch.contracts.network.NetworkSession): the link schedules sign-on, echo,
+key exchange and sign-off and sends what the session builds; whether an answer accepts a request is the
+session's call. Every frame is classified by the link's network: responses go to the pending table, a reject of
+one of our requests to its waiter (never routed as a new request), keep-alives and session control are answered
+at the framing level.
+
+Requests may also arrive on an outbound link (a network sends issuer traffic down the connection the bank
 opened): those go to the node's request handler exactly like requests on a listener.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -16,20 +21,22 @@ from datetime import UTC, datetime
 
 import trio
 
-from schemes.base import SchemeAdapter
 from switch.config import ConnectorConfig
+from switch.contracts.network import FrameKind, NetMgmt, Network, Rejected
 from switch.model.errors import BulkheadError, RemoteProtocolError
 from switch.model.message import Message
 from switch.runtime.links.connection import Connection, ConnectionClosed, run_connection
+from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.mux import Mux
 from switch.runtime.links.state import LinkEvent, LinkState, next_state
 from switch.runtime.links.waiter import Continuation, Timer
-from switch.wire.framing import Frame, make_framer
+from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.link")
 
-RequestHandler = Callable[[str, Connection, Frame, Message], None]
-FormatErrorHandler = Callable[[str, SchemeAdapter, Connection, Frame, Exception], None]
+# What a request's waiter is given: the response, the network's rejection of the request, or None (no answer in
+# time, or the connection dropped first).
+Answer = Message | Rejected | None
 
 
 class LinkDown(BulkheadError):
@@ -42,35 +49,28 @@ def transmission_time() -> str:
 
 
 class OutboundLink:
-    def __init__(
-        self,
-        config: ConnectorConfig,
-        scheme: SchemeAdapter,
-        on_request: RequestHandler,
-        on_format_error: FormatErrorHandler,
-        on_late: Callable[[str, Message], None],
-        timer: Timer | None = None,
-    ) -> None:
+    def __init__(self, config: ConnectorConfig, network: Network, hooks: LinkHooks,
+                 timer: Timer | None = None) -> None:
         self.config = config
         # Serves request(timeout=...); a link without one bounds such a request with a cancel scope instead.
         self.timer = timer
         self.name = config.name
-        self.scheme = scheme
-        self.on_request = on_request
-        self.on_format_error = on_format_error
+        self.network = network
+        self.hooks = hooks
+        # Network management by the network's rules with this link's options: the link only schedules it.
+        self.session = network.session(config.options)
         self.state = LinkState.DOWN
         self.conn: Connection | None = None
         self.peer: str | None = None
-        match_key = scheme.match_key
-        if config.match_fields is not None:
-            match_key = dataclasses.replace(scheme, match_fields=config.match_fields).match_key
-        self.mux = Mux(self.name, match_key, lambda m: on_late(self.name, m))
+        self.mux = Mux(self.name, network.matcher(config.match_fields), lambda m: hooks.on_late(self.name, m))
         self._stan = itertools.count(1)
         self._wanted_signed_on = config.signon
         self.sent = 0
         self.received = 0
+        self.rejected = 0
         self.timeouts = 0
         self.connects = 0
+        self.session_frames = 0
 
     # -- state --------------------------------------------------------------------------------------
     def _event(self, event: LinkEvent) -> None:
@@ -91,17 +91,18 @@ class OutboundLink:
     def status(self) -> dict[str, object]:
         return {
             "name": self.name, "kind": "connector", "state": self.state.value, "peer": self.peer,
-            "scheme": self.scheme.name, "in_flight": len(self.mux), "sent": self.sent,
-            "received": self.received, "timeouts": self.timeouts, "connects": self.connects,
+            "scheme": self.network.name, "in_flight": len(self.mux), "sent": self.sent,
+            "received": self.received, "rejected": self.rejected, "timeouts": self.timeouts,
+            "connects": self.connects,
         }
 
     def next_stan(self) -> str:
         return f"{next(self._stan) % 1_000_000:06d}"
 
     # -- requests -----------------------------------------------------------------------------------
-    async def request(self, msg: Message, timeout: float | None = None) -> Message | None:
-        """Send ``msg`` and wait for its response; None when the connection drops first or, with
-        ``timeout``, when no response came within that many seconds.
+    async def request(self, msg: Message, timeout: float | None = None) -> Answer:
+        """Send ``msg`` and wait for its response (or the network's rejection of it); None when the connection
+        drops first or, with ``timeout``, when no response came within that many seconds.
 
         The caller decides what an unanswered request means (a 91 and a reversal, decided where the timeout
         is chosen); it may also bound the wait with its own cancel scope. Either way the pending entry is
@@ -113,7 +114,7 @@ class OutboundLink:
             return None
         conn, body = self._ready(msg)
         pending = self.mux.register(msg)
-        response: Message | None = None
+        response: Answer = None
         try:
             try:
                 conn.send_frame(body)
@@ -130,20 +131,20 @@ class OutboundLink:
                 self.timeouts += 1
             self.mux.forget(pending)
 
-    def send(self, msg: Message, timeout: float, on_answer: Callable[[Message | None], None]) -> None:
-        """Send ``msg`` without waiting: ``on_answer`` is called with its response, or with None when no
-        response came within ``timeout`` seconds or the connection dropped first.
+    def send(self, msg: Message, timeout: float, on_answer: Callable[[Answer], None]) -> None:
+        """Send ``msg`` without waiting: ``on_answer`` is called with its response (or its rejection), or with
+        None when no response came within ``timeout`` seconds or the connection dropped first.
 
-        The node's common path (switch.exchange.pipeline.start): the exchange continues from the link reader, not
-        from a task parked on :meth:`request`. Raises what :meth:`request` raises before anything is sent
-        (LinkDown, DuplicateKeyError, EncodeError); ``on_answer`` is then never called. ``on_answer`` runs
-        inside the link reader or the node's timer and must not raise.
+        The node's common path: the exchange continues from the link reader, not from a task parked on
+        :meth:`request`. Raises what :meth:`request` raises before anything is sent (LinkDown, DuplicateKeyError,
+        EncodeError); ``on_answer`` is then never called. ``on_answer`` runs inside the link reader or the node's
+        timer and must not raise.
         """
         timer = self.timer
         assert timer is not None, "send() needs the node's timer"
         conn, body = self._ready(msg)
 
-        def answered(response: Message | None) -> None:
+        def answered(response: Answer) -> None:
             if response is None:  # the connection dropped (Mux.fail_all)
                 self.timeouts += 1
             on_answer(response)
@@ -153,7 +154,7 @@ class OutboundLink:
             self.mux.forget(pending)
             on_answer(None)
 
-        slot: Continuation[Message] = Continuation(answered, expired)
+        slot: Continuation[Message | Rejected] = Continuation(answered, expired)
         pending = self.mux.register(msg, slot)
         try:
             conn.send_frame(body)
@@ -173,27 +174,44 @@ class OutboundLink:
             # Back-pressure: a destination that stopped answering must not collect unbounded work. Network
             # management (echo, sign-on) is exempt: it is how the link finds out the destination is gone.
             raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
-        return conn, self.scheme.encode(msg)
+        return conn, self.network.encode(msg)
 
-    async def network(self, kind: str, timeout: float | None = None) -> str | None:
-        """Send a 0800 (sign-on, sign-off or echo) and return field 39 of the answer, None on timeout."""
-        msg = self.scheme.network_request(kind, self.next_stan(), transmission_time())
+    # -- network management -------------------------------------------------------------------------
+    async def manage(self, kind: NetMgmt, timeout: float | None = None) -> tuple[bool, str | None]:
+        """Perform network management ``kind`` by the network's rules: send the requests its session builds (a
+        group sign-on is one per institution) and return whether the answers accept it, and the last answer's
+        DE 39 (None: unanswered within ``timeout``, default the link's). A key exchange is accepted only once the
+        node has installed the key the answer carries (``hooks.on_key``)."""
+        requests = self.session.requests(kind, self.next_stan, datetime.now(UTC))
+        accepted, code = bool(requests), None
         with trio.move_on_after(timeout if timeout is not None else self.config.timeout_ms / 1000):
-            response = await self.request(msg)
-            return response.response_code if response is not None else None
-        return None
+            for msg in requests:
+                response = await self.request(msg)
+                if not isinstance(response, Message):
+                    return False, response.code.value if isinstance(response, Rejected) else None
+                code = response.response_code
+                accepted = accepted and self.session.accepted(kind, response)
+                if kind is NetMgmt.KEY_EXCHANGE and accepted:
+                    change = self.session.key_change(response)
+                    accepted = change is not None and await self.hooks.on_key(self.name, change)
+            return accepted, code
+        return False, None
 
     async def signon(self) -> str | None:
-        code = await self.network("signon")
-        if code == "00":
+        accepted, code = await self.manage(NetMgmt.SIGN_ON)
+        if accepted:
             self._wanted_signed_on = True
             self._event(LinkEvent.SIGNED_ON)
         return code
 
     async def signoff(self) -> str | None:
-        code = await self.network("signoff")
+        _accepted, code = await self.manage(NetMgmt.SIGN_OFF)
         self._wanted_signed_on = False
         self._event(LinkEvent.SIGNED_OFF)
+        return code
+
+    async def echo(self) -> str | None:
+        _accepted, code = await self.manage(NetMgmt.ECHO)
         return code
 
     # -- the connection loop ------------------------------------------------------------------------
@@ -221,7 +239,7 @@ class OutboundLink:
             await trio.sleep(backoff)
 
     async def _session(self, stream: trio.SocketStream, peer: str) -> None:
-        conn = Connection(stream, make_framer(self.config.framing), link=self.name, peer=peer)
+        conn = Connection(stream, self.config.options.framer(), link=self.name, peer=peer)
         self.conn, self.peer = conn, peer
         self.connects += 1
         self._event(LinkEvent.CONNECTED)
@@ -248,7 +266,7 @@ class OutboundLink:
                         log.warning("link %s: sign-on could not be sent (%s)", self.name, exc)
                         conn.close()
                         return
-                    if code == "00":
+                    if self.is_up():  # signon() moved the state (mypy cannot see it change)
                         break
                     log.warning("link %s: sign-on answered %s", self.name, code)
                 await trio.sleep(self.config.backoff_initial_ms / 1000 * 5)
@@ -259,7 +277,7 @@ class OutboundLink:
                 await trio.sleep(interval - idle)
                 continue
             try:
-                code = await self.network("echo")
+                code = await self.echo()
             except BulkheadError as exc:
                 log.warning("link %s: echo could not be sent (%s), reconnecting", self.name, exc)
                 conn.close()
@@ -272,17 +290,28 @@ class OutboundLink:
 
     def _on_frame(self, conn: Connection, frame: Frame) -> None:
         try:
-            msg = self.scheme.decode(frame.body)
+            inbound = self.network.classify(frame)
         except RemoteProtocolError as exc:
-            self.on_format_error(self.name, self.scheme, conn, frame, exc)
+            self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
             return
-        msg.meta.source_link = self.name
-        msg.meta.header = frame.header or None
-        if msg.is_response:
+        kind, msg = inbound.kind, inbound.message
+        if kind is FrameKind.RESPONSE and msg is not None:
             self.received += 1
+            msg.meta.source_link = self.name
             self.mux.deliver(msg)
-        else:
-            self.on_request(self.name, conn, frame, msg)
+        elif kind is FrameKind.REQUEST and msg is not None:
+            msg.meta.source_link = self.name
+            self.hooks.on_request(self.name, conn, frame, msg)
+        elif kind is FrameKind.REJECT and msg is not None:
+            # The network refused one of our requests: its waiter hears so (no reversal: it was not processed).
+            self.rejected += 1
+            log.warning("link %s: %s stan %s rejected by the network (%s)", self.name, msg.mti, msg.stan,
+                        inbound.reason or "no reason given")
+            self.mux.reject(msg, Rejected(inbound.code, inbound.reason))
+        else:  # keep-alive or session control: answered as the framing says, never routed
+            if kind is FrameKind.SESSION:
+                self.session_frames += 1
+            conn.reply_keepalive(frame)
 
     async def shutdown(self) -> None:
         """Sign off (when signed on) before the node stops; bounded so shutdown cannot hang."""

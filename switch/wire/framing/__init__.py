@@ -1,27 +1,24 @@
 """Sans-I/O framing: delimit ISO 8583 messages on a byte stream and build the bytes to send.
 
-Kinds: ``binary2``, ``bcd2`` and ``ascii4`` length prefixes (optionally with a 5-byte TPDU), ``visa``
-(VMLH + BASE I header) and ``unionpay`` (46-byte CUPS header). Facts and sources are in each module.
+The shared pieces: :class:`Frame`, the :class:`Framer` protocol and its receive buffer (``base``), and the plain
+length prefixes ``binary2``, ``bcd2`` and ``ascii4`` with an optional 5-byte TPDU (``length``, ``options``).
+Framings that belong to one network live with it (VISA's VMLH and BASE I header in ``schemes.visa``, UnionPay's
+46-byte header in ``schemes.unionpay``).
 """
 
 from switch.wire.framing.base import Frame, FrameEncodeError, Framer
-from switch.wire.framing.config import KINDS, FramingConfig, framing_config_from_dict, make_framer
 from switch.wire.framing.length import Ascii4Framer, Bcd2Framer, Binary2Framer, swap_tpdu
-from switch.wire.framing.unionpay import UnionPayFramer
-from switch.wire.framing.visa import VisaFramer
+from switch.wire.framing.options import LENGTH_KINDS, LengthFraming, length_framing
 
 __all__ = [
-    "KINDS",
+    "LENGTH_KINDS",
     "Ascii4Framer",
     "Bcd2Framer",
     "Binary2Framer",
     "Frame",
     "FrameEncodeError",
     "Framer",
-    "FramingConfig",
-    "UnionPayFramer",
-    "VisaFramer",
-    "framing_config_from_dict",
-    "make_framer",
+    "LengthFraming",
+    "length_framing",
     "swap_tpdu",
 ]

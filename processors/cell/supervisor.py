@@ -1,0 +1,42 @@
+"""The node's side of the cells: start every cell as its own OS process, restart one that dies, stop them
+all when the node stops.
+
+A cell is a separate process so that one cell's crash, hang or memory blow-up cannot touch the others or the
+node (the bulkhead): the node only sees the ``cell-NN`` link go down and answers that cell's cards 91 until
+the cell is back. Restarts back off exponentially (``restart_backoff_ms`` doubling up to
+``restart_backoff_max_ms``), and the delay resets once a cell has stayed up for a while, so a cell that
+crashes at start does not spin while a cell that crashed once after hours comes back at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from processors.cell.config import CellsConfig, check_catalogue
+from switch.infra.procsup import ProcessSupervisor
+
+
+class CellSupervisor(ProcessSupervisor):
+    """The cells' supervisor, a service the ``[cells]`` section gives the node (switch.contracts.section)."""
+
+    what = "cell"
+
+    def __init__(self, cells: CellsConfig, *, python: str = sys.executable) -> None:
+        check_catalogue(cells)  # a bad catalogue is a configuration error now, not a crash loop later
+        super().__init__({k: cells.name(k) for k in range(cells.count)},
+                         backoff_s=cells.restart_backoff_ms / 1000, backoff_max_s=cells.restart_backoff_max_ms / 1000)
+        self.cells = cells
+        self.python = python
+
+    def command(self, cell: int) -> list[str]:
+        # Through the command line, which reads node.toml as the node does (`bulkhead cell run`).
+        return [self.python, "-m", "switch.cli", "cell", "run", "--conf", str(self.cells.node_file),
+                "--cell", str(cell), "--watch-parent"]
+
+    def status(self) -> list[dict[str, Any]]:
+        return [{"cell": index, **p.status()} for index, p in self.processes.items()]
+
+    def describe(self) -> list[str]:
+        return [f"  cells     {self.cells.count} on {self.cells.host}:{self.cells.base_port}.."
+                f"{self.cells.port(self.cells.count - 1)}  (supervised processes, databases {self.cells.url(0)} ...)"]

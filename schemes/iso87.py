@@ -1,0 +1,311 @@
+"""ISO 8583:1987: the network contract's default behaviour, which every network here builds on.
+
+:class:`Iso87Network` implements :class:`switch.contracts.network.Network` for an ISO 8583:1987 host over one
+codec: length-prefix framing, MTIs 0xxx, two-character response codes (the core's own), network management
+by DE 70 codes. A network that differs overrides what it does differently (its spec, framing, MTIs, response
+codes, reject form, network management, secret fields). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+import iso8583
+
+from switch.contracts.codes import ISO87_CODES, CodeTable
+from switch.contracts.network import (
+    KEEPALIVE,
+    SESSION_CONTROL,
+    FrameKind,
+    Inbound,
+    KeyChange,
+    LinkOptions,
+    NetMgmt,
+    NetworkEvent,
+    NetworkSession,
+)
+from switch.infra.toml import TomlTable
+from switch.model.codes import ResponseCode
+from switch.model.errors import DecodeError, EncodeError, FieldError, RemoteProtocolError, UnknownMtiError
+from switch.model.masking import DEFAULT_MASKING, Masking
+from switch.model.message import DEFAULT_ECHO_FIELDS, FieldValue, Message, match_mti
+from switch.wire.codec import Codec, WireFields
+from switch.wire.framing.base import Frame, Framer
+from switch.wire.framing.options import LENGTH_KINDS, LengthFraming, length_framing
+
+# Network management information codes, ISO 8583:1987 DE 70, by what they ask. Sign-on, sign-off and echo are
+# the ISO values every public implementation uses; key change 161 and cutover 201 are the values two public
+# host implementations use (the reference's network-management table): configurable per link (``options``).
+DEFAULT_NETMGMT_CODES: Mapping[NetMgmt, str] = {
+    NetMgmt.SIGN_ON: "001", NetMgmt.SIGN_OFF: "002", NetMgmt.ECHO: "301", NetMgmt.KEY_EXCHANGE: "161",
+    NetMgmt.CUTOVER: "201",
+}
+SIGN_ON, SIGN_OFF, ECHO_TEST = "001", "002", "301"
+# Where a key change carries its key (this network's layout, documented in the README): DE 48 holds the new
+# zone PIN key under the link's zone master key in Thales notation followed by its 6-digit check value.
+KEY_FIELD = 48
+_KCV_LEN = 6
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """What a field must look like after decoding (checked by :meth:`Iso87Network.validate`)."""
+
+    digits: bool = False
+    length: int | None = None
+
+
+# Mandatory fields by MTI class for ISO 8583:1987 requests. 2 may be replaced by 35 (track 2).
+_MANDATORY: dict[str, tuple[int, ...]] = {
+    "1": (3, 4, 11),
+    "2": (3, 4, 11),
+    "4": (3, 4, 11),
+    "8": (11, 70),
+}
+
+# The value types from_canonical passes through unchanged (exactly str: anything else takes the checked loop).
+_TEXT_ONLY: frozenset[type] = frozenset({str})
+
+_RULES: dict[int, FieldRule] = {
+    2: FieldRule(digits=True),
+    3: FieldRule(digits=True, length=6),
+    4: FieldRule(digits=True, length=12),
+    7: FieldRule(digits=True, length=10),
+    11: FieldRule(digits=True, length=6),
+    49: FieldRule(digits=True, length=3),
+    70: FieldRule(digits=True, length=3),
+}
+
+
+@dataclass(frozen=True)
+class Iso87Link:
+    """An ISO 8583:1987 link's options: its framing and its network-management codes (``options`` table:
+    ``signon_code``, ``signoff_code``, ``echo_code``, ``key_exchange_code``, ``cutover_code``, 3 digits each)."""
+
+    framing: LengthFraming = field(default_factory=LengthFraming)
+    netmgmt: Mapping[NetMgmt, str] = field(default_factory=lambda: dict(DEFAULT_NETMGMT_CODES))
+
+    @property
+    def framing_kind(self) -> str:
+        return self.framing.kind
+
+    def framer(self) -> Framer:
+        return self.framing.framer()
+
+
+@dataclass
+class Iso87Network:
+    """ISO 8583:1987 over one codec.
+
+    ``binary_fields`` are carried as hex text by the codec and as ``bytes`` in the canonical message.
+    ``match_fields`` (with the folded MTI) form the key that pairs a response with its request.
+    """
+
+    name: str
+    codec: Codec
+    binary_fields: frozenset[int] = frozenset({52, 55, 64, 65, 96, 128})
+    match_fields: tuple[int, ...] = (11, 41)
+    echo_fields: tuple[int, ...] = DEFAULT_ECHO_FIELDS
+    # MTI classes this network accepts; anything else is an unknown MTI (dropped and logged).
+    mti_classes: frozenset[str] = frozenset({"1", "2", "4", "8"})
+    description: str = ""
+    masking: Masking = DEFAULT_MASKING
+    codes: CodeTable = ISO87_CODES
+    framings: Sequence[str] = LENGTH_KINDS
+
+    # -- link options -------------------------------------------------------------------------------
+    def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:
+        link_framing = LengthFraming() if framing is None else length_framing(framing, self.framings, self.name)
+        return Iso87Link(link_framing, self._netmgmt_codes(options))
+
+    @staticmethod
+    def _netmgmt_codes(options: TomlTable | None) -> dict[NetMgmt, str]:
+        codes = dict(DEFAULT_NETMGMT_CODES)
+        if options is None:
+            return codes
+        for kind in NetMgmt:
+            key = f"{kind.value}_code"
+            value = options.get(key, str, codes[kind])
+            if len(value) != 3 or not value.isdigit():
+                raise options.error(key, "expected 3 digits (ISO 8583:1987 DE 70)")
+            codes[kind] = value
+        if len(set(codes.values())) != len(codes):
+            raise options.error("signon_code", "two network-management kinds share one code")
+        options.done()
+        return codes
+
+    # -- frames ---------------------------------------------------------------------------------------
+    def classify(self, frame: Frame) -> Inbound:
+        if frame.keepalive:
+            return SESSION_CONTROL if frame.body else KEEPALIVE
+        msg = self.decode(frame.body)
+        msg.meta.header = frame.header or None
+        return Inbound(FrameKind.RESPONSE if msg.is_response else FrameKind.REQUEST, msg)
+
+    # -- bytes <-> canonical ------------------------------------------------------------------------
+    def decode(self, body: bytes) -> Message:
+        mti, fields = self.codec.decode(body)
+        self._check_mti(mti)
+        msg = self.to_canonical(mti, fields)
+        meta = msg.meta
+        meta.scheme = self.name
+        meta.masking = self.masking
+        return msg
+
+    def encode(self, msg: Message) -> bytes:
+        mti, fields = self.from_canonical(msg)
+        return self.codec.encode(mti, fields)
+
+    def to_canonical(self, mti: str, fields: WireFields) -> Message:
+        # Text fields go across as they are (one C-level dict copy); only the binary ones present are
+        # converted. A loop over every field was 3-4% of the node's event loop (fin-sim profile).
+        out: dict[int, FieldValue] = dict(fields)
+        code = fields.get(39)
+        if code is not None and not (self.codes.identity and self.codes.knows(code)):
+            out[39] = self.codes.core(code)
+        if self.binary_fields.isdisjoint(fields):  # most messages: no set built, nothing sorted
+            return Message(mti, out)
+        for number in sorted(self.binary_fields.intersection(fields)):  # a bad one reported in wire order
+            try:
+                out[number] = bytes.fromhex(fields[number])
+            except ValueError:
+                raise DecodeError("binary field is not hex", str(number), 0, mti) from None
+        return Message(mti, out)
+
+    def from_canonical(self, msg: Message) -> tuple[str, WireFields]:
+        fields = msg.fields
+        out: WireFields = dict(fields)  # type: ignore[arg-type]  # bytes values are replaced just below
+        if not self.codes.identity:
+            code = fields.get(39)
+            if isinstance(code, str):
+                out[39] = self.codes.wire(code)
+        if _TEXT_ONLY.issuperset(map(type, fields.values())):  # all plain str (most messages): one C-level pass
+            return msg.mti, out
+        for number, value in fields.items():
+            if isinstance(value, bytes):
+                if number not in self.binary_fields:
+                    raise EncodeError("binary value in a text field", str(number))
+                out[number] = value.hex().upper()
+        return msg.mti, out
+
+    def salvage(self, body: bytes) -> Message | None:
+        """What can be read of a body that failed to decode: the MTI and the fields before the bad one.
+
+        Used only on the error path, to answer 30 with the request's identifying fields where possible.
+        pyiso8583 keeps the partial result on its DecodeError, so the reference decoder does the salvage
+        whatever codec the hot path uses.
+        """
+        try:
+            doc, _ = iso8583.decode(bytes(body), self.codec.spec)
+        except iso8583.DecodeError as exc:
+            doc = {k: v for k, v in exc.doc_dec.items() if k != exc.field}
+        except Exception:
+            return None
+        mti = doc.get("t")
+        if not isinstance(mti, str) or len(mti) != 4 or not mti.isdigit() or mti[2] not in "024":
+            return None
+        fields = {int(k): v for k, v in doc.items() if k not in ("h", "t", "p", "1") and k.isdigit()}
+        try:
+            msg = self.to_canonical(mti, fields)
+        except RemoteProtocolError:
+            msg = Message(mti, {k: v for k, v in fields.items() if k not in self.binary_fields})
+        msg.meta.scheme = self.name
+        msg.meta.masking = self.masking
+        return msg
+
+    def _check_mti(self, mti: str) -> None:
+        # ISO 8583:1987 message functions are 0-5 (request, response, advice, its response, notification, its
+        # acknowledgement); 6-9 are reserved for ISO use: such a message has no response MTI to answer with.
+        if len(mti) != 4 or not mti.isdigit() or mti[0] != "0" or mti[1] not in self.mti_classes \
+                or mti[2] > "5":
+            raise UnknownMtiError(mti)
+
+    # -- rules --------------------------------------------------------------------------------------
+    def validate(self, msg: Message) -> None:
+        """Raise :class:`FieldError` when a request lacks what ISO 8583:1987 makes mandatory."""
+        if not msg.is_request:
+            return
+        for number in _MANDATORY.get(msg.mti_class, ()):
+            if number not in msg.fields:
+                raise FieldError(number, "mandatory field missing")
+        if msg.mti_class in "124" and msg.pan is None:
+            raise FieldError(2, "PAN missing (neither field 2 nor track 2)")
+        for number, rule in _RULES.items():
+            value = msg.fields.get(number)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise FieldError(number, "expected text")
+            if rule.digits and not value.isdigit():
+                raise FieldError(number, "expected digits")
+            if rule.length is not None and len(value) != rule.length:
+                raise FieldError(number, f"expected {rule.length} characters")
+
+    def match_key(self, msg: Message, match_fields: tuple[int, ...] | None = None) -> tuple[str, ...]:
+        """Default: folded MTI + STAN (11) + terminal id (41), as jPOS QMUX does."""
+        key = [match_mti(msg.mti)]
+        for number in match_fields or self.match_fields:
+            value = msg.fields.get(number)
+            key.append(value if isinstance(value, str) else "")
+        return tuple(key)
+
+    def matcher(self, match_fields: tuple[int, ...] | None) -> Callable[[Message], Hashable]:
+        if match_fields is None or match_fields == self.match_fields:
+            return self.match_key
+        return lambda msg: self.match_key(msg, match_fields)
+
+    @cached_property
+    def _echo_set(self) -> frozenset[int]:
+        return frozenset(self.echo_fields)
+
+    def make_response(self, request: Message, code: ResponseCode | str) -> Message:
+        return request.make_response(code, self._echo_set)
+
+    # -- network management ---------------------------------------------------------------------------
+    def session(self, options: LinkOptions) -> NetworkSession:
+        codes = options.netmgmt if isinstance(options, Iso87Link) else DEFAULT_NETMGMT_CODES
+        return Iso87Session(self, codes)
+
+    def network_request(self, kind: str, stan: str, transmission_time: str) -> Message:
+        """A 0800 for ``kind`` ("signon", "signoff", "echo", ...) with the default codes."""
+        return Message("0800", {7: transmission_time, 11: stan, 70: DEFAULT_NETMGMT_CODES[NetMgmt(kind)]})
+
+
+class Iso87Session:
+    """ISO 8583:1987 network management: 0800/0810 with the link's DE 70 codes; a request is accepted by 00."""
+
+    def __init__(self, network: Iso87Network, codes: Mapping[NetMgmt, str]) -> None:
+        self.network = network
+        self.codes = dict(codes)
+        self._kinds = {code: kind for kind, code in self.codes.items()}
+
+    def requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime) -> list[Message]:
+        return [Message("0800", {7: now.strftime("%m%d%H%M%S"), 11: stan(), 70: self.codes[kind]})]
+
+    def accepted(self, kind: NetMgmt, response: Message) -> bool:
+        return response.response_code == ResponseCode.APPROVED
+
+    def key_change(self, response: Message) -> KeyChange | None:
+        return _key_in(response)
+
+    def inbound(self, request: Message) -> NetworkEvent:
+        kind = self._kinds.get(request.text(70) or "")
+        if kind is NetMgmt.KEY_EXCHANGE:
+            return NetworkEvent(kind, key=_key_in(request))
+        if kind is NetMgmt.CUTOVER:
+            return NetworkEvent(kind, business_date=request.text(15))
+        return NetworkEvent(kind)
+
+    def answer(self, request: Message, event: NetworkEvent, code: ResponseCode) -> Message:
+        return self.network.make_response(request, code)
+
+
+def _key_in(msg: Message) -> KeyChange | None:
+    """The new zone PIN key of a key change: DE 48 = cryptogram (Thales notation) + 6-digit check value."""
+    value = msg.get(KEY_FIELD)
+    if not isinstance(value, str) or len(value) <= _KCV_LEN:
+        return None
+    return KeyChange("ZPK", value[:-_KCV_LEN], value[-_KCV_LEN:])

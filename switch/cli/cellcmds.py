@@ -1,0 +1,146 @@
+"""What the card and account commands share (``customers``, ``accounts``, ``cards``, ``credit``, ``ledger``): finding a
+command's cell from the identifier it is given, running the command there, amounts in major units, masked output,
+and the card personalisation file.
+
+Every command finds its cell from the identifier it is given (customer, account and credit-line numbers start
+with the two-digit cell, card ids with ``K`` + cell, our PANs carry the cell after the 6-digit BIN; a new
+customer's cell comes from the bank reference, see :func:`processors.cardnumber.cell_for_external_ref`) and
+runs in that cell: through the cell's admin socket while the cell runs, or directly on its database when it
+does not (:mod:`processors.cell.client`). A command validates everything before it changes anything, so an error
+leaves the cell as it was.
+
+Output is masked: PANs as first 6 / last 4. The full PAN of a new card is written only to the personalisation
+file named with ``--perso-file`` (created 0600), the input of the card bureau.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from processors.cell.config import CellsConfig, cells_of
+from switch.cli.common import load
+from switch.config import NodeConfig
+from switch.model.errors import BulkheadError
+
+
+def config_with_cells(conf: Path) -> NodeConfig:
+    """The configuration of a node that has processor cells (``[cells]``)."""
+    cfg = load(conf)
+    if cells_of(cfg.sections) is None:
+        raise click.ClickException(f"{cfg.file}: no [cells] table: this node has no processor cells")
+    return cfg
+
+
+def cells_config(cfg: NodeConfig) -> CellsConfig:
+    cells = cells_of(cfg.sections)
+    assert cells is not None  # config_with_cells checked
+    return cells
+
+
+def run_in(cfg: NodeConfig, cell: int, name: str, args: dict[str, Any]) -> Any:
+    from processors.cell.client import run_command
+
+    cells = cells_config(cfg)
+    if not 0 <= cell < cells.count:
+        raise click.ClickException(f"cell {cell:02d} does not exist (this node has {cells.count} cells)")
+    try:
+        return run_command(cells, cell, name, args)
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def cell_of(identifier: str, cfg: NodeConfig, *, account: bool = False) -> int:
+    """The cell of a PAN, an id (customer, account, line, card) or ``ref:<bank reference>``; with ``account``,
+    also of ``ref:<bank reference>/<kind>`` (the customer's account of that kind, processors.commands), whose
+    cell is the customer's: the reference before the last ``/``."""
+    from processors.cardnumber import CardNumberError, cell_for_external_ref, cell_of_id, cell_of_pan, is_pan
+
+    try:
+        if identifier.startswith("ref:"):
+            ref = identifier[4:].rpartition("/")[0] if account and "/" in identifier else identifier[4:]
+            return cell_for_external_ref(ref, cells_config(cfg).count)
+        return cell_of_pan(identifier) if identifier.isdigit() and is_pan(identifier) else cell_of_id(identifier)
+    except CardNumberError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def minor(amount: str, currency: str) -> int:
+    """``"125.50"`` USD -> 12550: amounts are typed in major units and stored in minor units, by the currency's
+    ISO 4217 exponent (JPY 0, USD 2, KWD 3)."""
+    from processors.money import exponent
+
+    places = exponent(currency)
+    try:
+        value = Decimal(amount)
+        if not value.is_finite() or value < 0 or value > 10**15:
+            raise InvalidOperation
+        scaled = value.scaleb(places)
+    except InvalidOperation:
+        raise click.BadParameter(f"not an amount: {amount!r}") from None
+    if scaled != scaled.to_integral_value():
+        raise click.BadParameter(f"{amount!r}: {currency} has {places} decimal place(s)")
+    return int(scaled)
+
+
+def currency_of(cfg: NodeConfig, cell: int, command: str, args: dict[str, Any]) -> str:
+    """The currency an amount argument is in: that of the account, card or credit line it applies to."""
+    shown = run_in(cfg, cell, command, args)
+    if "currency" in shown:
+        return str(shown["currency"])
+    from processors.catalog_file import load_catalog
+
+    try:
+        return load_catalog(cells_config(cfg).products).product(str(shown["product"])).currency
+    except (BulkheadError, KeyError) as exc:
+        raise click.ClickException(f"cannot tell the currency: {exc}") from None
+
+
+def show(result: Any, as_json: bool) -> None:
+    if as_json or not isinstance(result, dict):
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+        return
+    width = max((len(str(k)) for k in result), default=0)
+    for key, value in result.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True, default=str)
+        click.echo(f"{key!s:<{width}}  {value}")
+
+
+def open_perso(path: Path) -> TextIO:
+    """Open (create 0600, or append to an owner-only file) the card personalisation file *before* a card is
+    issued, so a PAN can never be issued and then lost because the file cannot be written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot open the personalisation file: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) or not stat.S_ISREG(mode):
+        os.close(fd)
+        raise click.ClickException(f"{path}: must be a regular file only its owner can read (chmod 600)")
+    return os.fdopen(fd, "a", encoding="ascii", newline="")
+
+
+def write_perso(out: TextIO, records: list[dict[str, Any]]) -> None:
+    """Append card personalisation records (card id, full PAN, expiry, product) and flush them to disk."""
+    writer = csv.writer(out)
+    for record in records:
+        writer.writerow([record["card"], record["pan"], record.get("expiry", ""), record.get("product", "")])
+    out.flush()
+    os.fsync(out.fileno())
+
+
+def public(result: Any) -> Any:
+    """The result without the clear PAN (never printed)."""
+    if isinstance(result, dict):
+        return {k: v for k, v in result.items() if k != "pan"}
+    return result
+
+

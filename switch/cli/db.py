@@ -1,0 +1,33 @@
+"""``bulkhead db``: the node's database migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from switch.cli.common import conf_option, load
+
+
+@click.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@conf_option
+def db_upgrade(conf: Path) -> None:
+    """Create or migrate the node's database to the latest schema."""
+    from switch.storage.db import upgrade
+
+    cfg = load(conf)
+    upgrade(cfg.database_url)
+    click.echo(f"database at {_safe_url(cfg.database_url)} is up to date")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+

@@ -1,0 +1,51 @@
+"""``bulkhead journal``: the exchange journal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from switch.cli.common import conf_option, load
+
+
+@click.group()
+def journal() -> None:
+    """The exchange journal."""
+
+
+@journal.command("show")
+@conf_option
+@click.option("--rrn")
+@click.option("--stan")
+@click.option("--trace")
+@click.option("--limit", default=20, show_default=True)
+def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | None, limit: int) -> None:
+    """Print exchanges (masked) by RRN, STAN or trace id."""
+    from switch.infra.db.engine import make_engine
+    from switch.storage.journal import find_exchanges
+
+    if not (rrn or stan or trace):
+        raise click.UsageError("give --rrn, --stan or --trace")
+    cfg = load(conf)
+    engine = make_engine(cfg.database_url)
+    try:
+        rows = find_exchanges(engine, rrn=rrn, stan=stan, trace_id=trace, limit=limit)
+    finally:
+        engine.dispose()
+    if not rows:
+        click.echo("no exchange found")
+        sys.exit(1)
+    for r in rows:
+        click.echo(f"trace {r.trace_id}  {r.received_at:%Y-%m-%d %H:%M:%S.%f}  {r.source_link} -> "
+                   f"{r.destination or '-'} (route {r.route or '-'})")
+        click.echo(f"  {r.mti_in} -> {r.mti_out or '-'}  rc {r.response_code or '-'}  {r.outcome}  "
+                   f"pan {r.pan_masked or '-'}  amount {r.amount if r.amount is not None else '-'} "
+                   f"{r.currency or ''}  stan {r.stan or '-'}  rrn {r.rrn or '-'}  tid {r.terminal_id or '-'}")
+        click.echo(f"  latency {r.latency_us} us" + (f" (upstream {r.upstream_us} us)" if r.upstream_us else ""))
+        click.echo("  request:  " + " ".join(f"{k}={v}" for k, v in r.request.items()))
+        if r.response:
+            click.echo("  response: " + " ".join(f"{k}={v}" for k, v in r.response.items()))
+
+

@@ -1,0 +1,43 @@
+"""``bulkhead links``: the running node's links: status, sign-on, sign-off, echo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from switch.cli.common import admin, conf_option, load
+
+
+@click.group()
+def links() -> None:
+    """Links of the running node."""
+
+
+@links.command("status")
+@conf_option
+def links_status(conf: Path) -> None:
+    for link in admin(load(conf), "links.status"):
+        extra = {k: v for k, v in link.items() if k not in ("name", "kind", "state")}
+        click.echo(f"{link['name']:<14} {link['kind']:<10} {link['state']:<10} "
+                   + " ".join(f"{k}={v}" for k, v in extra.items()))
+
+
+def _link_command(cmd: str, verb: str) -> Any:
+    @links.command(verb)
+    @click.argument("name")
+    @conf_option
+    def command(name: str, conf: Path) -> None:
+        result = admin(load(conf), cmd, {"name": name})
+        click.echo(json.dumps(result))
+
+    command.__doc__ = f"Send a {verb} (0800) on connector NAME and print the answer."
+    return command
+
+
+for _cmd, _verb in (("links.signon", "signon"), ("links.signoff", "signoff"), ("links.echo", "echo")):
+    _link_command(_cmd, _verb)
+
+

@@ -1,0 +1,198 @@
+"""The node's links in node.toml: ``[[listeners]]`` and ``[[connectors]]`` (and the connectors sections ask for).
+
+A link names its network (``scheme``); the network validates the link's ``framing`` table and its ``options``
+table (switch.contracts.network.Network.link_options), so framing that does not belong to the network is an
+error naming the file, the key and the reason. Everything else on a link is the engine's: addresses, limits,
+timeouts, the PIN key DE 52 travels under, the zone master key of its key exchange.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hsm.api import PinKey
+from hsm.settings import key_cryptogram, pin_key
+from switch.contracts.network import LinkOptions, Network
+from switch.contracts.registry import networks
+from switch.contracts.section import LinkRequest
+from switch.infra.toml import TomlTable
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    name: str
+    host: str
+    port: int
+    scheme: str
+    options: LinkOptions  # the network's reading of the framing and options tables
+    max_connections: int = 100
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    idle_timeout_s: float = 300.0
+    on_format_error: str = "keep"  # "keep" the connection after a frame we could not answer, or "close"
+    tls: TlsConfig | None = None
+    # Requests one connection may have in progress; beyond it the node stops reading that connection.
+    max_inflight_per_connection: int = 256
+    pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
+    zmk: str | None = None  # zone master key (LMK cryptogram) of this link's dynamic key exchange
+
+    @property
+    def framing_kind(self) -> str:
+        return self.options.framing_kind
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    name: str
+    hosts: tuple[tuple[str, int], ...]
+    scheme: str
+    options: LinkOptions
+    timeout_ms: int = 5000
+    echo_interval_s: float = 30.0
+    signon: bool = True
+    connect_timeout_s: float = 5.0
+    backoff_initial_ms: int = 200
+    backoff_max_ms: int = 30_000
+    max_inflight: int = 10_000
+    # Fields that, with the folded MTI, pair a response with its request on this link; None: the network's
+    # default (11 + 41). Some hosts match on 37 (RRN) or on 11 alone.
+    match_fields: tuple[int, ...] | None = None
+    pin_key: PinKey | None = None  # the zone key this destination expects DE 52 under
+    zmk: str | None = None  # zone master key (LMK cryptogram) of this link's dynamic key exchange
+
+    @property
+    def framing_kind(self) -> str:
+        return self.options.framing_kind
+
+
+def network_of(t: TomlTable) -> tuple[str, Network]:
+    """The link's ``scheme`` (default ``generic``) and its registered network."""
+    name = str(t.get("scheme", str, "generic"))
+    known = networks()
+    if name not in known:
+        raise t.error("scheme", f"unknown scheme {name!r} (known: {', '.join(sorted(known))})")
+    return name, known[name]
+
+
+def link_options(t: TomlTable, network: Network) -> LinkOptions:
+    """The network's reading of the link's ``framing`` (a table, or a framing name) and ``options`` tables."""
+    t.used.add("framing")
+    raw = t.data.get("framing")
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if raw is not None and not isinstance(raw, dict):
+        raise t.error("framing", "expected a table or a framing name")
+    framing = None if raw is None else TomlTable(raw, t.file, t.key("framing"))
+    return network.link_options(framing, t.table("options"))
+
+
+def listener(t: TomlTable, base: Path) -> ListenerConfig:
+    allow = []
+    for i, cidr in enumerate(t.get("allow", list, [])):
+        if not isinstance(cidr, str):
+            raise t.error(f"allow[{i}]", f"expected a network like '10.1.0.0/16', got {type(cidr).__name__}")
+        try:
+            allow.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            raise t.error(f"allow[{i}]", f"not an IP network: {cidr!r}") from None
+    policy = t.get("on_format_error", str, "keep")
+    if policy not in ("keep", "close"):
+        raise t.error("on_format_error", "must be 'keep' or 'close'")
+    tls = None
+    tls_t = t.table("tls")
+    if tls_t is not None:
+        tls = TlsConfig(t.path(tls_t.get("cert", str, required=True), base),
+                        t.path(tls_t.get("key", str, required=True), base))
+        tls_t.done()
+    name = t.get("name", str, required=True)
+    port = t.port()
+    scheme, network = network_of(t)
+    cfg = ListenerConfig(
+        name=name,
+        host=t.get("host", str, "127.0.0.1"),
+        port=port,
+        scheme=scheme,
+        options=link_options(t, network),
+        max_connections=t.positive("max_connections", 100),
+        allow=tuple(allow),
+        idle_timeout_s=float(t.positive("idle_timeout_s", 300.0, integer=False)),
+        on_format_error=policy,
+        tls=tls,
+        max_inflight_per_connection=t.positive("max_inflight_per_connection", 256),
+        pin_key=pin_key(t, ("TPK", "ZPK")),
+        zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
+    )
+    t.done()
+    return cfg
+
+
+def _hostport(t: TomlTable, i: int, value: Any) -> tuple[str, int]:
+    key = f"hosts[{i}]"
+    if not isinstance(value, str) or ":" not in value:
+        raise t.error(key, "expected 'host:port'")
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) <= 65535:
+        raise t.error(key, f"bad port in {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def connector(t: TomlTable) -> ConnectorConfig:
+    hosts = tuple(_hostport(t, i, v) for i, v in enumerate(t.get("hosts", list, required=True)))
+    if not hosts:
+        raise t.error("hosts", "needs at least one 'host:port'")
+    name = t.get("name", str, required=True)
+    scheme, network = network_of(t)
+    cfg = ConnectorConfig(
+        name=name,
+        hosts=hosts,
+        scheme=scheme,
+        options=link_options(t, network),
+        timeout_ms=t.positive("timeout_ms", 5000),
+        echo_interval_s=float(t.positive("echo_interval_s", 30.0, integer=False)),
+        signon=t.get("signon", bool, True),
+        connect_timeout_s=float(t.positive("connect_timeout_s", 5.0, integer=False)),
+        backoff_initial_ms=t.positive("backoff_initial_ms", 200),
+        backoff_max_ms=t.positive("backoff_max_ms", 30_000),
+        max_inflight=t.positive("max_inflight", 10_000),
+        match_fields=_match_fields(t),
+        pin_key=pin_key(t, ("ZPK",)),
+        zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
+    )
+    if cfg.backoff_initial_ms > cfg.backoff_max_ms:
+        raise t.error("backoff_initial_ms", f"is larger than backoff_max_ms ({cfg.backoff_max_ms})")
+    t.done()
+    return cfg
+
+
+def requested_connector(request: LinkRequest, file: str, key: str) -> ConnectorConfig:
+    """A connector a section asked for, its framing and options validated by its network as if written under
+    ``key`` in the file."""
+    where = TomlTable({"scheme": request.scheme, "framing": dict(request.framing),
+                       **({"options": dict(request.options)} if request.options is not None else {})}, file, key)
+    scheme, network = network_of(where)
+    return ConnectorConfig(
+        name=request.name, hosts=request.hosts, scheme=scheme, options=link_options(where, network),
+        timeout_ms=request.timeout_ms, echo_interval_s=request.echo_interval_s, signon=request.signon,
+        connect_timeout_s=request.connect_timeout_s, backoff_initial_ms=request.backoff_initial_ms,
+        backoff_max_ms=request.backoff_max_ms, pin_key=request.pin_key,
+    )
+
+
+def _match_fields(t: TomlTable) -> tuple[int, ...] | None:
+    raw = t.get("match_fields", list, None)
+    if raw is None:
+        return None
+    if not raw:
+        raise t.error("match_fields", "needs at least one field number")
+    for i, number in enumerate(raw):
+        if isinstance(number, bool) or not isinstance(number, int) or not 2 <= number <= 128:
+            raise t.error(f"match_fields[{i}]", "expected a field number between 2 and 128")
+    return tuple(raw)

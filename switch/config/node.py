@@ -1,0 +1,256 @@
+"""``node.toml``: TOML parsed into frozen dataclasses, validated at load time.
+
+Every error names the file, the dotted key and the reason (:class:`switch.model.errors.ConfigError`); unknown keys
+are errors with a "did you mean" suggestion, because a misspelt timeout silently ignored is how outages start.
+Relative paths are resolved against the folder of the file that names them.
+
+Layout (see ``conf/demo/node.toml`` for a commented example)::
+
+    [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file, processes (1..64: node
+                  processes sharing the listeners with SO_REUSEPORT, switch.runtime.workers)
+    [journal]     max_batch, max_wait_ms
+    [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
+    [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
+    [hsm]         kind = "software" (lmk = FILE | test_lmk = true) | "thales" (host, port, header_length,
+                  pool_size, timeout_ms); needed when a link has a pin_key (hsm.settings)
+    [[listeners]] name, host, port, scheme, framing{...}, options{...}, max_connections, allow, idle_timeout_s,
+                  on_format_error, tls{cert, key}, pin_key{type = TPK|ZPK, key = LMK cryptogram}, zmk
+    [[connectors]] name, hosts, scheme, framing{...}, options{...}, timeout_ms, echo_interval_s, signon,
+                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, match_fields,
+                  pin_key{type = ZPK, key}, zmk
+
+Any other table belongs to a section registered by another package (switch.contracts.section: ``[cells]`` of
+the processor cells, ``[[simulators]]`` of the demo); a table nobody registered is an unknown key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hsm.settings import HsmSettings, hsm_settings
+from switch.config.links import ConnectorConfig, ListenerConfig, connector, listener, requested_connector
+from switch.contracts.registry import sections
+from switch.contracts.section import NodeContext, SectionConfig
+from switch.infra.db.engine import check_url
+from switch.infra.toml import TomlTable
+from switch.model.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    max_batch: int = 500
+    max_wait_ms: float = 0.5
+
+
+@dataclass(frozen=True)
+class SafConfig:
+    initial_delay_ms: int = 1000
+    retry_interval_ms: int = 5000
+    max_interval_ms: int = 60_000
+    expire_after_s: int = 86_400
+    send_timeout_ms: int = 5000
+    poll_interval_ms: int = 500
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: no metrics endpoint
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    file: Path
+    name: str
+    var_dir: Path
+    database_url: str
+    routes: Path
+    admin_socket: Path
+    hash_key_file: Path
+    listeners: tuple[ListenerConfig, ...]
+    connectors: tuple[ConnectorConfig, ...]  # the configured ones, then those the sections asked for
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    saf: SafConfig = field(default_factory=SafConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    hsm: HsmSettings | None = None
+    processes: int = 1  # [node] processes: node processes sharing the listeners (switch.runtime.workers)
+    sections: Mapping[str, SectionConfig] = field(default_factory=dict)  # other packages' tables, by name
+
+    @property
+    def link_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.connectors) | frozenset(x.name for x in self.listeners)
+
+
+def _processes(t: TomlTable) -> int:
+    processes: int = t.get("processes", int, 1)
+    if not 1 <= processes <= 64:
+        raise t.error("processes", "must be between 1 and 64 (one per core is the useful most)")
+    return processes
+
+
+def _array(root: TomlTable, name: str) -> list[TomlTable]:
+    items = root.get(name, list, [])
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise root.error(f"{name}[{i}]", "expected a table")
+        out.append(TomlTable(item, root.file, f"{name}[{i}]"))
+    return out
+
+
+def load_config(conf: Path) -> NodeConfig:
+    """Load ``node.toml`` from a folder (or the file itself)."""
+    file = conf / "node.toml" if conf.is_dir() else conf
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(file), "", f"cannot read: {exc.strerror}") from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: Path) -> NodeConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), "", f"TOML syntax error: {exc}") from None
+    base = file.parent.resolve()
+    root = TomlTable(data, str(file), "")
+    node = root.table("node", required=True)
+    assert node is not None
+    var_dir = TomlTable.path(node.get("var_dir", str, "var"), base)
+    db = node.get("database_url", str, "")
+    journal_t = root.table("journal")
+    saf_t = root.table("saf")
+    metrics_t = root.table("metrics")
+    hsm_t = root.table("hsm")
+    hash_key_file = TomlTable.path(node.get("hash_key_file", str, str(var_dir / "data.key")), base)
+    name = node.get("name", str, "bulkhead")
+    listeners = tuple(listener(t, base) for t in _array(root, "listeners"))
+    connectors = tuple(connector(t) for t in _array(root, "connectors"))
+    metrics = _metrics(metrics_t) if metrics_t else MetricsConfig()
+    bound = [(x.host, x.port, f"listeners[{i}].port") for i, x in enumerate(listeners)]
+    if metrics.port:
+        bound.append((metrics.host, metrics.port, "metrics.port"))
+    context = NodeContext(file=file, base=base, name=name, var_dir=var_dir, hash_key_file=hash_key_file,
+                          listener_ports=tuple(bound))
+    parsed = _sections(root, context)
+    for section, value in parsed.items():
+        connectors += tuple(requested_connector(request, str(file), section) for request in value.links())
+    cfg = NodeConfig(
+        file=file,
+        name=name,
+        var_dir=var_dir,
+        database_url=db or f"sqlite:///{var_dir / 'bulkhead.db'}",
+        routes=TomlTable.path(node.get("routes", str, "routes.toml"), base),
+        admin_socket=TomlTable.path(node.get("admin_socket", str, str(var_dir / "admin.sock")), base),
+        hash_key_file=hash_key_file,
+        listeners=listeners,
+        connectors=connectors,
+        journal=_journal(journal_t) if journal_t else JournalConfig(),
+        saf=_saf(saf_t) if saf_t else SafConfig(),
+        metrics=metrics,
+        hsm=hsm_settings(hsm_t, base) if hsm_t else None,
+        processes=_processes(node),
+        sections=parsed,
+    )
+    node.done()
+    root.done()
+    _check_names(cfg)
+    _check_hsm(cfg)
+    _check_paths(cfg)
+    _check_ports(bound, str(file))
+    reason = check_url(cfg.database_url)
+    if reason is not None:  # the URL may hold a password: the reason never repeats it
+        raise ConfigError(str(file), "node.database_url", reason)
+    return cfg
+
+
+def _sections(root: TomlTable, context: NodeContext) -> dict[str, SectionConfig]:
+    """The tables registered sections own, each read by its section (an array section gets its items)."""
+    parsed: dict[str, SectionConfig] = {}
+    for name, section in sorted(sections().items()):
+        if name not in root.data:
+            continue
+        if section.array:
+            tables = _array(root, name)
+        else:
+            table = root.table(name)
+            assert table is not None
+            tables = [table]
+        parsed[name] = section.parse(tables, context)
+    return parsed
+
+
+def _journal(t: TomlTable) -> JournalConfig:
+    cfg = JournalConfig(t.positive("max_batch", 500), float(t.non_negative_number("max_wait_ms", 0.5)))
+    t.done()
+    return cfg
+
+
+def _metrics(t: TomlTable) -> MetricsConfig:
+    cfg = MetricsConfig(host=t.get("host", str, "127.0.0.1"), port=t.port())
+    t.done()
+    return cfg
+
+
+def _saf(t: TomlTable) -> SafConfig:
+    cfg = SafConfig(
+        initial_delay_ms=t.non_negative("initial_delay_ms", 1000),
+        retry_interval_ms=t.positive("retry_interval_ms", 5000),
+        max_interval_ms=t.positive("max_interval_ms", 60_000),
+        expire_after_s=t.positive("expire_after_s", 86_400),
+        send_timeout_ms=t.positive("send_timeout_ms", 5000),
+        poll_interval_ms=t.positive("poll_interval_ms", 500),
+    )
+    if cfg.retry_interval_ms > cfg.max_interval_ms:
+        raise t.error("retry_interval_ms", f"is larger than max_interval_ms ({cfg.max_interval_ms})")
+    t.done()
+    return cfg
+
+
+# sockaddr_un.sun_path holds 108 bytes on Linux, including the terminating NUL.
+MAX_UNIX_PATH = 107
+
+
+def _check_hsm(cfg: NodeConfig) -> None:
+    if cfg.hsm is not None:
+        return
+    keyed = [f"listeners[{i}].pin_key" for i, x in enumerate(cfg.listeners) if x.pin_key is not None]
+    keyed += [f"listeners[{i}].zmk" for i, x in enumerate(cfg.listeners) if x.zmk is not None]
+    keyed += [f"connectors[{i}].pin_key" for i, c in enumerate(cfg.connectors) if c.pin_key is not None]
+    keyed += [f"connectors[{i}].zmk" for i, c in enumerate(cfg.connectors) if c.zmk is not None]
+    if keyed:
+        raise ConfigError(str(cfg.file), keyed[0], "needs an HSM (PIN translation, key exchange): add an [hsm] table")
+
+
+def _check_ports(bound: list[tuple[str, int, str]], file: str) -> None:
+    seen: dict[tuple[str, int], str] = {}
+    for host, port, key in bound:
+        if port == 0:
+            continue
+        if (host, port) in seen:
+            raise ConfigError(file, key, f"{host}:{port} is already used by {seen[host, port].rsplit('.', 1)[0]}")
+        seen[host, port] = key
+
+
+def _check_paths(cfg: NodeConfig) -> None:
+    if len(str(cfg.admin_socket).encode()) > MAX_UNIX_PATH:
+        raise ConfigError(str(cfg.file), "node.admin_socket",
+                          f"path {cfg.admin_socket} is longer than a Unix socket allows ({MAX_UNIX_PATH} bytes); "
+                          "set a shorter admin_socket or var_dir")
+
+
+def _check_names(cfg: NodeConfig) -> None:
+    seen: dict[str, str] = {}
+    named: list[tuple[str, list[str]]] = [
+        ("listeners", [x.name for x in cfg.listeners]),
+        ("connectors", [x.name for x in cfg.connectors]),
+    ]
+    for kind, names in named:
+        for i, name in enumerate(names):
+            if name in seen:
+                raise ConfigError(str(cfg.file), f"{kind}[{i}].name", f"name {name!r} already used in {seen[name]}")
+            seen[name] = kind

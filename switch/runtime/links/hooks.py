@@ -1,0 +1,37 @@
+"""What a link calls back into the node: injected callables (moov-io's iso8583-connection takes its handlers as
+options the same way), so a link knows no node and a test gives it just the two it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from switch.contracts.network import KeyChange, Network
+from switch.model.message import Message
+from switch.runtime.links.connection import Connection
+from switch.wire.framing import Frame
+
+# A decoded request (source link, the connection to answer on, its frame, the message); called inline.
+RequestHandler = Callable[[str, Connection, Frame, Message], None]
+# A frame whose body did not decode (source link, its network, connection, frame, the error).
+FormatErrorHandler = Callable[[str, Network, Connection, Frame, Exception], None]
+# A response (or reject) nobody waits for.
+LateHandler = Callable[[str, Message], None]
+# A new working key a key-exchange response carried: True once installed (imported through the HSM, checked).
+KeyHandler = Callable[[str, KeyChange], Awaitable[bool]]
+
+
+def _drop(_source: str, _msg: Message) -> None:
+    pass
+
+
+async def _refuse_key(_link: str, _change: KeyChange) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class LinkHooks:
+    on_request: RequestHandler
+    on_format_error: FormatErrorHandler
+    on_late: LateHandler = _drop
+    on_key: KeyHandler = _refuse_key

@@ -1,0 +1,112 @@
+"""The demo's ``[[simulators]]`` in node.toml: issuer simulators the node runs beside itself.
+
+A section (switch.contracts.section) registered as ``simulators``: the node starts each simulator in its primary
+process before opening its links, and the demo's connectors point at them. For demos and tests only: production
+nodes have no such table, and nothing the node runs imports this module (the registry finds it when a node.toml
+has the table).
+
+    [[simulators]]
+    name = "issuer-sim"      # a name for logs and the banner
+    host = "127.0.0.1"
+    port = 9583              # 0: any free port
+    scheme = "generic"       # the network it speaks, with its framing and options tables
+    rules = "issuer-rules.toml"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from switch.config.links import link_options, network_of
+from switch.contracts.network import LinkOptions
+from switch.contracts.section import LinkRequest, NodeContext, Service, TaskStatus
+from switch.infra.toml import TomlTable
+from switch.model.errors import ConfigError
+from switch.sim.issuer import IssuerConfig, serve_issuer
+from switch.sim.rules import IssuerRules, load_rules
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    name: str
+    host: str
+    port: int
+    scheme: str
+    framing: LinkOptions
+    rules: Path | None = None
+
+
+class IssuerSimulators:
+    """The node's demo issuers, as one service."""
+
+    what = "simulator"
+
+    def __init__(self, simulators: Sequence[SimulatorConfig]) -> None:
+        # Rules files are read now, so a broken one stops the node at start with its file, key and reason.
+        self._configs = [IssuerConfig(host=sim.host, port=sim.port, scheme=sim.scheme, framing=sim.framing,
+                                      rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules())
+                         for sim in simulators]
+        self._names = [sim.name for sim in simulators]
+        self.ports: dict[str, int] = {}
+
+    async def run(self, *, task_status: TaskStatus) -> None:
+        async with trio.open_nursery() as nursery:
+            for name, config in zip(self._names, self._configs, strict=True):
+                self.ports[name] = await nursery.start(serve_issuer, config)
+            task_status.started()
+
+    def status(self) -> list[dict[str, Any]]:
+        return []  # simulators run inside the node: no process of their own
+
+    def describe(self) -> list[str]:
+        return [f"  simulator {name:<12} 127.0.0.1:{port}  (demo issuer)" for name, port in self.ports.items()]
+
+    def terminate(self) -> None:
+        pass  # cancelled with the node's services
+
+
+@dataclass(frozen=True)
+class Simulators:
+    items: tuple[SimulatorConfig, ...]
+
+    def links(self) -> Sequence[LinkRequest]:
+        return ()
+
+    def services(self) -> Sequence[Service]:
+        return (IssuerSimulators(self.items),) if self.items else ()
+
+
+class SimulatorsSection:
+    name = "simulators"
+    array = True
+
+    def parse(self, tables: Sequence[TomlTable], node: NodeContext) -> Simulators:
+        items = tuple(_simulator(t, node.base) for t in tables)
+        taken = {(host, port): key for host, port, key in node.listener_ports if port}
+        for i, sim in enumerate(items):
+            if sim.port and (sim.host, sim.port) in taken:
+                used_by = taken[sim.host, sim.port].rsplit(".", 1)[0]
+                raise ConfigError(str(node.file), f"simulators[{i}].port",
+                                  f"{sim.host}:{sim.port} is already used by {used_by}")
+            taken[sim.host, sim.port] = f"simulators[{i}].port"
+        return Simulators(items)
+
+
+SECTION = SimulatorsSection()
+
+
+def _simulator(t: TomlTable, base: Path) -> SimulatorConfig:
+    rules = t.get("rules", str, None)
+    name = t.get("name", str, required=True)
+    host = t.get("host", str, "127.0.0.1")
+    port = t.port()
+    scheme, network = network_of(t)
+    cfg = SimulatorConfig(name=name, host=host, port=port, scheme=scheme, framing=link_options(t, network),
+                          rules=t.path(rules, base) if rules else None)
+    t.done()
+    return cfg

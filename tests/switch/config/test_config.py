@@ -1,0 +1,119 @@
+"""Bad configuration names the file, the key and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processors.cell.config import cells_of
+from switch.config import NodeConfig, load_config, parse_config
+from switch.model.errors import ConfigError
+
+GOOD = """
+[node]
+name = "n1"
+var_dir = "var"
+
+[[listeners]]
+name = "acq"
+port = 8583
+scheme = "generic"
+framing = { kind = "binary2" }
+allow = ["127.0.0.0/8"]
+
+[[connectors]]
+name = "up"
+hosts = ["127.0.0.1:9583", "[::1]:9584"]
+timeout_ms = 1500
+"""
+
+
+def parse(text: str) -> NodeConfig:
+    return parse_config(text, Path("/etc/bulkhead/node.toml"))
+
+
+def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
+    cfg = parse(GOOD)
+    assert cfg.name == "n1"
+    assert cfg.var_dir == Path("/etc/bulkhead/var")
+    assert cfg.database_url == "sqlite:////etc/bulkhead/var/bulkhead.db"
+    (lst,) = cfg.listeners
+    assert (lst.port, lst.scheme, lst.framing_kind, lst.on_format_error) == (8583, "generic", "binary2", "keep")
+    (con,) = cfg.connectors
+    assert con.hosts == (("127.0.0.1", 9583), ("::1", 9584))
+    assert con.timeout_ms == 1500
+    assert cfg.processes == 1
+    assert parse(GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 2')).processes == 2
+
+
+@pytest.mark.parametrize(("snippet", "key", "reason"), [
+    (GOOD.replace("timeout_ms = 1500", "timeout_msec = 1500"), "connectors[0].timeout_msec",
+     "did you mean 'timeout_ms'"),
+    (GOOD.replace("port = 8583", 'port = "8583"'), "listeners[0].port", "expected an integer"),
+    (GOOD.replace("port = 8583", "port = 70000"), "listeners[0].port", "between 0 and 65535"),
+    (GOOD.replace('scheme = "generic"', 'scheme = "visa2"'), "listeners[0].scheme", "unknown scheme"),
+    (GOOD.replace('"127.0.0.0/8"', '"localhost"'), "listeners[0].allow[0]", "not an IP network"),
+    (GOOD.replace('"127.0.0.1:9583"', '"127.0.0.1"'), "connectors[0].hosts[0]", "host:port"),
+    (GOOD.replace("timeout_ms = 1500", "timeout_ms = -1"), "connectors[0].timeout_ms", "greater than zero"),
+    (GOOD.replace('name = "up"', 'name = "acq"'), "connectors[0].name", "already used"),
+    (GOOD + "\n[surprise]\nx = 1\n", "surprise", "unknown key"),
+    (GOOD.replace("[node]", "[nod]"), "node", "is required"),
+    (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 0'), "node.processes", "between 1 and 64"),
+    (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
+])
+def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(snippet)
+    assert info.value.file == "/etc/bulkhead/node.toml"
+    assert info.value.key == key
+    assert reason in str(info.value)
+
+
+def test_toml_syntax_error_names_the_file() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("[node\nname=1")
+    assert "TOML syntax error" in str(info.value)
+    assert str(info.value).startswith("/etc/bulkhead/node.toml")
+
+
+def test_demo_configuration_loads() -> None:
+    root = Path(__file__).resolve().parents[3]
+    cfg = load_config(root / "conf" / "demo")
+    assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
+    assert [c.name for c in cfg.connectors] == ["issuer-sim", "cell-00", "cell-01"]
+    assert cfg.routes.name == "routes.toml"
+    # The ATM port's PIN blocks go to the cells under the zone key their catalogue verifies with.
+    assert cells_of(cfg.sections) is not None and cfg.hsm is not None and cfg.hsm.test_lmk
+    assert {c.name: c.pin_key.type for c in cfg.connectors if c.pin_key} == {
+        "issuer-sim": "ZPK", "cell-00": "ZPK", "cell-01": "ZPK"}
+    from processors.catalog_file import load_catalog
+
+    catalog = load_catalog(cells_of(cfg.sections).products)
+    assert cells_of(cfg.sections).pin_key is not None
+    assert {keys.zpk for keys in catalog.keys.values()} == {cells_of(cfg.sections).pin_key.key}
+
+
+def test_admin_socket_path_too_long_for_a_unix_socket_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(GOOD.replace('var_dir = "var"', f'var_dir = "{"v" * 120}"'))
+    assert info.value.key == "node.admin_socket"
+    assert "Unix socket" in info.value.reason
+
+
+@pytest.mark.parametrize(("snippet", "key", "reason"), [
+    (GOOD.replace('var_dir = "var"', 'var_dir = "var"\ndatabase_url = "nosuchdriver://u:secret@x/db"'),
+     "node.database_url", "unsupported database"),
+    (GOOD.replace('var_dir = "var"', 'var_dir = "var"\ndatabase_url = "::not a url::secret"'),
+     "node.database_url", "not a database URL"),
+    (GOOD + '\n[[listeners]]\nname = "again"\nport = 8583\n', "listeners[1].port", "already used"),
+    (GOOD.replace("timeout_ms = 1500", "timeout_ms = 1500\nbackoff_initial_ms = 9000\nbackoff_max_ms = 100"),
+     "connectors[0].backoff_initial_ms", "larger than backoff_max_ms"),
+    (GOOD.replace('"127.0.0.0/8"', "5"), "listeners[0].allow[0]", "expected a network"),
+])
+def test_values_that_only_fail_later_are_refused_at_load(snippet: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(snippet)
+    assert info.value.key == key
+    assert reason in str(info.value)
+    assert "secret" not in str(info.value)

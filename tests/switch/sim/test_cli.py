@@ -1,0 +1,104 @@
+"""``bulkhead sim``: the acquirer command against an issuer running in a background thread, and argument
+checks. Output must show masked PANs only."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from click.testing import CliRunner
+
+from switch.sim.cli import sim
+from switch.sim.issuer import IssuerConfig, serve_issuer
+from switch.wire.framing import LengthFraming
+
+PAN = "4761739001010010"
+
+
+@pytest.fixture
+def issuer_port() -> Iterator[int]:
+    """An issuer simulator (binary2 + TPDU framing) in its own thread and trio loop."""
+    ready: queue.Queue[tuple[int, trio.lowlevel.TrioToken, trio.CancelScope]] = queue.Queue()
+    config = IssuerConfig(framing=LengthFraming("binary2", tpdu=True))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(serve_issuer, config)
+            ready.put((port, trio.lowlevel.current_trio_token(), nursery.cancel_scope))
+
+    thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    thread.start()
+    port, token, scope = ready.get(timeout=10)
+    try:
+        yield port
+    finally:
+        trio.from_thread.run_sync(scope.cancel, trio_token=token)
+        thread.join(timeout=10)
+
+
+def test_acquirer_command_prints_masked_responses_and_summary(issuer_port: int) -> None:
+    result = CliRunner().invoke(sim, [
+        "acquirer", "--port", str(issuer_port), "--framing", "binary2", "--framing-opt", "tpdu=true",
+        "--count", "5", "--inflight", "2", "--pan", PAN, "--amount", "2500", "--verbose",
+    ])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert sum(line.startswith("#") and " 0210 " in line for line in lines) == 5
+    assert "2=476173******0010" in result.output
+    assert PAN not in result.output
+    assert "4=000000002500" in result.output
+    assert "sent 5, answered 5, timeouts 0, late 0, errors 0" in result.output
+    assert "response codes: 00: 5" in result.output
+    assert "TPS" in result.output and "p99" in result.output
+
+
+def test_acquirer_command_with_request_file(issuer_port: int, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"mti": "0800", "fields": {"70": "301"}}\n', encoding="utf-8")
+    result = CliRunner().invoke(sim, [
+        "acquirer", "--port", str(issuer_port), "--framing-opt", "tpdu=true", "--file", str(path),
+        "--count", "3",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "sent 3, answered 3" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pan", "41111"], "12 to 19 digits"),
+        (["--mti", "0210"], "request MTI"),
+        (["--processing-code", "00"], "6 digits"),
+        (["--framing-opt", "tpdu"], "KEY=VALUE"),
+        (["--framing-opt", "tpud=true"], "did you mean 'tpdu'"),
+        (["--framing", "visa"], "framing 'visa' does not belong to network 'generic'"),
+        (["--framing", "ascii4", "--framing-opt", "tpdu=true"], "does not apply"),
+        (["--scheme", "nosuch"], "unknown network 'nosuch'"),
+    ],
+)
+def test_acquirer_command_rejects_bad_arguments(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(sim, ["acquirer", "--port", "9", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_acquirer_command_unreachable_port() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(sim, ["acquirer", "--port", str(port)])
+    assert result.exit_code == 1
+    assert "cannot connect" in result.output
+
+
+def test_issuer_command_rejects_a_bad_rules_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[[rules]]\naction = 'approve'\n", encoding="utf-8")
+    result = CliRunner().invoke(sim, ["issuer", "--port", "0", "--rules", str(rules)])
+    assert result.exit_code == 1
+    assert "rules[0].action" in result.output

@@ -1,0 +1,66 @@
+"""The demo's ``[[simulators]]`` table: read by its section (not by the engine), started by the node as a service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from switch.config import parse_config
+from switch.model.errors import ConfigError
+from switch.sim.rules import Rule
+from switch.sim.section import IssuerSimulators, Simulators
+from switch.wire.framing import Bcd2Framer
+
+NODE = """
+[node]
+name = "n1"
+
+[[listeners]]
+name = "acq"
+port = 8583
+
+[[simulators]]
+name = "demo-issuer"
+port = 9583
+framing = { kind = "bcd2" }
+rules = "issuer-rules.toml"
+
+[[simulators]]
+name = "bare"
+host = "::1"
+port = 0
+"""
+
+
+def test_simulators_are_read_by_their_section_and_become_a_service(tmp_path: Path) -> None:
+    (tmp_path / "issuer-rules.toml").write_text("[[rules]]\naction = 'drop'\nbin = '422222'\n", encoding="utf-8")
+    cfg = parse_config(NODE, tmp_path / "node.toml")
+    section = cfg.sections["simulators"]
+    assert isinstance(section, Simulators)
+    demo, bare = section.items
+    assert (demo.name, demo.host, demo.port, demo.scheme, demo.framing.framing_kind) == (
+        "demo-issuer", "127.0.0.1", 9583, "generic", "bcd2")
+    assert isinstance(demo.framing.framer(), Bcd2Framer)
+    assert demo.rules == tmp_path / "issuer-rules.toml"
+    assert (bare.host, bare.port, bare.rules) == ("::1", 0, None)
+    (service,) = section.services()
+    assert isinstance(service, IssuerSimulators)
+    first, second = service._configs
+    assert first.rules.rules == (Rule("drop", bin="422222"),)
+    assert second.rules.rules == ()
+    assert not section.links()
+
+
+@pytest.mark.parametrize(("snippet", "key", "reason"), [
+    (NODE.replace("port = 9583", "port = 8583"), "simulators[0].port", "already used by listeners[0]"),
+    (NODE.replace('framing = { kind = "bcd2" }', 'framing = { kind = "visa" }'), "simulators[0].framing.kind",
+     "does not belong to network 'generic'"),
+    (NODE.replace('name = "bare"', 'name = "bare"\nrulez = "x"'), "simulators[1].rulez", "unknown key"),
+])
+def test_bad_simulator_tables_name_file_key_and_reason(tmp_path: Path, snippet: str, key: str, reason: str) -> None:
+    (tmp_path / "issuer-rules.toml").write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        parse_config(snippet, tmp_path / "node.toml")
+    assert info.value.key == key
+    assert reason in str(info.value)
