@@ -384,7 +384,7 @@ def _child_label(parent: str, pid: int) -> str:
     except OSError:
         argv = []
     for module, option, label in ((b"switch.cli", b"--cell", "cell-{:02d}"),
-                                  (b"switch.runtime.workers", b"--process", "node-{}")):
+                                  (b"switch.runtime.process", b"--process", "node-{}")):
         if module in argv and option in argv[:-1]:
             value = argv[argv.index(option) + 1]
             if value.isdigit():

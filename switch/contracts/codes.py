@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from switch.model.codes import ResponseCode
 
 RC = ResponseCode
+MAX_UNKNOWN = 64  # distinct unknown codes counted one by one
 
 
 class CodeTable:
@@ -51,8 +52,10 @@ class CodeTable:
         """The core code (a :class:`ResponseCode` value) of a wire code; the default for an unknown one."""
         found = self._to_core.get(wire)
         if found is None:
-            # The count is keyed by the code as received, cut to a few characters: a peer cannot grow it much.
-            self.unknown[wire[:4]] += 1
+            # Counted by the code as received, cut to a few characters and to a few dozen distinct codes (the rest
+            # as "other"): a peer sending garbage cannot grow the count, or the metric it feeds, without bound.
+            key = wire[:4] if wire[:4] in self.unknown or len(self.unknown) < MAX_UNKNOWN else "other"
+            self.unknown[key] += 1
             return self.unknown_default.value
         return found
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from switch.model.codes import ResponseCode
 from switch.model.masking import DEFAULT_MASKING, Masking, mask_pan
@@ -295,3 +296,8 @@ def match_mti(mti: str) -> str:
 
 
 _MATCH_MTIS: dict[str, str] = {}
+
+
+def transmission_time() -> str:
+    """Field 7, MMDDhhmmss in UTC (ISO 8583:1987 transmission date and time), for a message the switch sends."""
+    return datetime.now(UTC).strftime("%m%d%H%M%S")

@@ -13,18 +13,13 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
-from switch.exchange.pipeline import now_utc
 from switch.infra.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket, user_name
-from switch.model.errors import BulkheadError, ConfigError
-from switch.routing import load_routes
-from switch.storage.audit import record_route_reload
-
-if TYPE_CHECKING:
-    from switch.runtime.node import Node
+from switch.model.errors import BulkheadError
+from switch.routing import RoutingTable
 
 log = logging.getLogger("bulkhead.admin")
 
@@ -35,16 +30,54 @@ class AdminError(BulkheadError):
     pass
 
 
-Command = Callable[["Node", dict[str, Any], str], Awaitable[Any]]
+class AdminLink(Protocol):
+    """A connector as the admin channel drives it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def state_name(self) -> str: ...
+
+    async def signon(self) -> str | None: ...
+
+    async def signoff(self) -> str | None: ...
+
+    async def echo(self) -> str | None: ...
 
 
-async def serve_admin(node: Node, *, task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the node's admin socket (``config.admin_socket``) until cancelled."""
-    await serve_admin_socket(node.config.admin_socket, lambda s: _handle(node, s), refuse=AdminError,
-                             task_status=task_status)
+class AdminTarget(Protocol):
+    """What the admin channel may see and do on a node."""
+
+    @property
+    def table(self) -> RoutingTable: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def saf_pending(self) -> int: ...
+
+    def connector(self, name: str) -> AdminLink | None: ...
+
+    def connector_names(self) -> list[str]: ...
+
+    async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:
+        """Validate and swap the routing table (``path``: the configured one when None); :class:`BulkheadError`
+        with the reason, and the old table stays, when the new one is refused."""
+        ...
+
+    async def saf_retry(self, destination: str | None) -> int: ...
 
 
-async def _handle(node: Node, stream: trio.SocketStream) -> None:
+Command = Callable[[AdminTarget, dict[str, Any], str], Awaitable[Any]]
+
+
+async def serve_admin(node: AdminTarget, path: Path, *,
+                      task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the node's admin socket at ``path`` until cancelled."""
+    await serve_admin_socket(path, lambda s: _handle(node, s), refuse=AdminError, task_status=task_status)
+
+
+async def _handle(node: AdminTarget, stream: trio.SocketStream) -> None:
     try:
         uid = peer_uid(stream.socket)
         if not allowed(uid):
@@ -62,7 +95,7 @@ async def _handle(node: Node, stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-async def dispatch(node: Node, line: bytes, actor: str) -> dict[str, Any]:
+async def dispatch(node: AdminTarget, line: bytes, actor: str) -> dict[str, Any]:
     try:
         request = json.loads(line)
         command = COMMANDS[request["cmd"]]
@@ -80,82 +113,54 @@ async def dispatch(node: Node, line: bytes, actor: str) -> dict[str, Any]:
 
 
 # -- commands --------------------------------------------------------------------------------------------
-async def _status(node: Node, args: dict[str, Any], actor: str) -> Any:
+async def _status(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     status = node.status()
-    status["saf_pending"] = await trio.to_thread.run_sync(node.saf.pending_count, None)
+    status["saf_pending"] = await node.saf_pending()
     return status
 
 
-async def _links_status(node: Node, args: dict[str, Any], actor: str) -> Any:
+async def _links_status(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     return node.status()["links"]
 
 
-def _link(node: Node, args: dict[str, Any]) -> Any:
+def _link(node: AdminTarget, args: dict[str, Any]) -> AdminLink:
     name = args.get("name")
-    if name not in node.outbound:
-        raise AdminError(f"no connector named {name!r} (connectors: {', '.join(sorted(node.outbound))})")
-    return node.outbound[name]
+    link = node.connector(name) if isinstance(name, str) else None
+    if link is None:
+        raise AdminError(f"no connector named {name!r} (connectors: {', '.join(sorted(node.connector_names()))})")
+    return link
 
 
-async def _signon(node: Node, args: dict[str, Any], actor: str) -> Any:
+async def _signon(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     link = _link(node, args)
     log.info("admin: %s asked link %s to sign on", actor, link.name)
-    return {"link": link.name, "response_code": await link.signon(), "state": link.state.value}
+    return {"link": link.name, "response_code": await link.signon(), "state": link.state_name}
 
 
-async def _signoff(node: Node, args: dict[str, Any], actor: str) -> Any:
+async def _signoff(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     link = _link(node, args)
     log.info("admin: %s asked link %s to sign off", actor, link.name)
-    return {"link": link.name, "response_code": await link.signoff(), "state": link.state.value}
+    return {"link": link.name, "response_code": await link.signoff(), "state": link.state_name}
 
 
-async def _echo(node: Node, args: dict[str, Any], actor: str) -> Any:
+async def _echo(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     link = _link(node, args)
     start = trio.current_time()
     code = await link.echo()
     return {"link": link.name, "response_code": code, "ms": round((trio.current_time() - start) * 1000, 2)}
 
 
-async def _routes_show(node: Node, args: dict[str, Any], actor: str) -> Any:
-    return {"source": node.table.source, "digest": node.table.digest, "table": node.table.describe()}
+async def _routes_show(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    table = node.table
+    return {"source": table.source, "digest": table.digest, "table": table.describe()}
 
 
-async def _routes_reload(node: Node, args: dict[str, Any], actor: str) -> Any:
-    """Validate a new table off to the side, then swap the reference: in-flight exchanges keep the table they
-    captured when they started. A broken table is rejected with its reason and the old one stays."""
-    path = Path(args["path"]) if args.get("path") else node.config.routes
-    async with node.reload_lock:  # one reload at a time: each is validated against the table it replaces
-        old = node.table
-        known = frozenset(node.outbound)
-        try:
-            new = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=known))
-        except ConfigError as exc:
-            reason = str(exc)
-            await trio.to_thread.run_sync(lambda: record_route_reload(
-                node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=None, diff="",
-                outcome="rejected", reason=reason, at=now_utc()))
-            log.warning("admin: %s: routing table %s rejected: %s", actor, path, exc)
-            raise
-        diff = old.diff(new)
-        # Audit first, swap second: if the audit cannot be written the reload fails and the old table stays, so
-        # the live table is never one that nobody can account for.
-        await trio.to_thread.run_sync(lambda: record_route_reload(
-            node.engine, actor=actor, source=str(path), old_digest=old.digest, new_digest=new.digest,
-            diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
-        node.table = new
-        # The node's other processes (switch.runtime.workers) switch to the same table before the command returns.
-        processes = await node.workers.reload(path) if node.workers is not None else []
-    log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, path, old.digest[:12],
-             new.digest[:12], len(diff))
-    return {"source": str(path), "old_digest": old.digest, "new_digest": new.digest, "diff": diff,
-            "processes": processes}
+async def _routes_reload(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    return await node.reload_routes(Path(args["path"]) if args.get("path") else None, actor)
 
 
-async def _saf_retry(node: Node, args: dict[str, Any], actor: str) -> Any:
-    from switch.runtime.safd import SafForwarder
-
-    n = await SafForwarder(node).retry_now(args.get("destination"))
-    return {"made_due": n}
+async def _saf_retry(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    return {"made_due": await node.saf_retry(args.get("destination"))}
 
 
 COMMANDS: dict[str, Command] = {

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
-
-if TYPE_CHECKING:
-    from switch.runtime.node import Node
 
 # Seconds. A switch's answers live between a millisecond (stand-in, format errors) and the issuer timeout.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -59,8 +56,39 @@ class Metrics:
         hist.observe(seconds)
 
 
+class NodeStats(Protocol):
+    """What the collector reads of a node at scrape time (on prometheus_client's HTTP thread: reads only)."""
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def late_responses(self) -> int: ...
+
+    def journal_counts(self) -> tuple[int, int]:
+        """(rows committed, batches)."""
+        ...
+
+    def link_counts(self) -> list[tuple[str, bool, int, int]]:
+        """(name, up, requests in flight, timeouts) per connector."""
+        ...
+
+    def listener_connections(self) -> list[tuple[str, int]]: ...
+
+    def children(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(what, status entries) of each service with child processes (the cells)."""
+        ...
+
+    def unknown_codes(self) -> list[tuple[str, str, int]]:
+        """(network, code, count) of response codes a network's table did not know."""
+        ...
+
+
 class NodeCollector(Collector):
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeStats) -> None:
         self.node = node
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
@@ -81,24 +109,30 @@ class NodeCollector(Collector):
                                   value=node.late_responses)
         yield GaugeMetricFamily("bulkhead_saf_pending", "Store-and-forward entries waiting for delivery",
                                 value=metrics.saf_pending)
-        yield CounterMetricFamily("bulkhead_journal_rows", "Journal rows committed", value=node.journal.rows)
-        yield CounterMetricFamily("bulkhead_journal_batches", "Journal group commits", value=node.journal.batches)
+        rows, batches = node.journal_counts()
+        yield CounterMetricFamily("bulkhead_journal_rows", "Journal rows committed", value=rows)
+        yield CounterMetricFamily("bulkhead_journal_batches", "Journal group commits", value=batches)
         up = GaugeMetricFamily("bulkhead_link_up", "1 when the connector can carry requests", labels=["link"])
         pending = GaugeMetricFamily("bulkhead_link_in_flight", "Requests waiting for an answer", labels=["link"])
         timeouts = CounterMetricFamily("bulkhead_link_timeouts", "Requests unanswered in time", labels=["link"])
-        for link in list(node.outbound.values()):
-            up.add_metric([link.name], 1.0 if link.is_up() else 0.0)
-            pending.add_metric([link.name], len(link.mux))
-            timeouts.add_metric([link.name], link.timeouts)
+        for name, is_up, in_flight, timed_out in node.link_counts():
+            up.add_metric([name], 1.0 if is_up else 0.0)
+            pending.add_metric([name], in_flight)
+            timeouts.add_metric([name], timed_out)
         yield from (up, pending, timeouts)
         conns = GaugeMetricFamily("bulkhead_listener_connections", "Open connections", labels=["listener"])
-        for listener in list(node.listeners.values()):
-            conns.add_metric([listener.name], len(listener.active))
+        for name, count in node.listener_connections():
+            conns.add_metric([name], count)
         yield conns
-        for service in node.services:
-            children = service.status()
+        unknown = CounterMetricFamily("bulkhead_unknown_response_codes",
+                                      "Response codes a network's table did not know (mapped to its default)",
+                                      labels=["network", "code"])
+        for network, code, count in node.unknown_codes():
+            unknown.add_metric([network, code], count)
+        yield unknown
+        for what, children in node.children():
             if children:
-                yield from _child_metrics(service.what, children)
+                yield from _child_metrics(what, children)
 
 
 def _child_metrics(what: str, children: list[dict[str, Any]]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -115,7 +149,7 @@ def _child_metrics(what: str, children: list[dict[str, Any]]) -> Iterator[Counte
     yield restarts
 
 
-def registry_for(node: Node) -> CollectorRegistry:
+def registry_for(node: NodeStats) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node))
     return registry

@@ -1,7 +1,15 @@
-"""The switch node: one trio process owning the listeners, the outbound links, the journal writer, the
-store-and-forward forwarder and the admin socket.
+"""The switch node: the composition root. It builds the parts from the configuration and wires them together:
+the links (and through them the networks, found by name in the registry), the exchange pipeline, the journal,
+the store-and-forward queue and forwarder, the HSM, the admin channel, metrics, the node's other processes and
+the services that other packages' node.toml sections run beside it (the cells' supervisor, demo simulators).
 
-Request tasks run in the node's work nursery, not in the connection that brought them, so an acquirer that
+Each part receives the narrow interface it uses, which the node implements (structural protocols):
+:class:`switch.exchange.ports.NodePorts` for the pipeline, :class:`switch.ops.admin.AdminTarget` for the admin
+channel, :class:`switch.ops.metrics.NodeStats` for metrics, :class:`switch.runtime.workers.WorkerNode` for an
+extra process's control loop; the links get their hooks (:class:`switch.runtime.links.hooks.LinkHooks`) and
+the forwarder its queue and a link lookup. None of them imports the node.
+
+Exchanges continue in the node's work nursery, not in the connection that brought them, so an acquirer that
 disconnects mid-transaction does not cancel its upstream leg: the exchange completes, is journaled, and an
 approval that cannot be delivered is reversed.
 """
@@ -12,12 +20,11 @@ import itertools
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -30,86 +37,68 @@ from switch.contracts.network import KeyChange, Network, NetworkSession
 from switch.contracts.registry import network
 from switch.contracts.section import Service
 from switch.exchange.cardstatus import CardStatusCache
-from switch.exchange.pipeline import (
-    Exchange,
-    Job,
-    abandoned_reversal,
-    lost_reversal,
-    needs_reversal,
-    now_utc,
-    reverse_abandoned,
-    start,
-)
-from switch.exchange.reversal import to_payload
+from switch.exchange.compensation import abandoned_reversal, lost_reversal, needs_reversal
+from switch.exchange.context import Exchange
+from switch.exchange.journal import now_utc
+from switch.exchange.pipeline import Pipeline
+from switch.exchange.ports import ConnectionClosed, Job, Upstream
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
 from switch.model.codes import ResponseCode
+from switch.model.errors import ConfigError
 from switch.model.message import Message
+from switch.ops.admin import serve_admin
 from switch.ops.metrics import Metrics, registry_for
-from switch.routing import PoolSelector, RoutingTable, load_routes
-from switch.runtime.links.connection import Connection, ConnectionClosed
+from switch.routing import Destination, PoolSelector, RoutingTable, load_routes
+from switch.runtime.journaling import JournalPort
+from switch.runtime.links.connection import Connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.inbound import Listener
 from switch.runtime.links.outbound import OutboundLink
-from switch.runtime.links.waiter import Continuation, Slot, Timer
+from switch.runtime.links.waiter import Timer
+from switch.runtime.safd import SafForwarder, SafQueue
+from switch.runtime.tasks import ExchangeTasks
+from switch.runtime.workers import WorkerSupervisor
+from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
 from switch.storage.journal import JournalRecord, JournalWriter
 from switch.storage.saf import SafStore
 from switch.wire.framing import Frame
-
-if TYPE_CHECKING:
-    from switch.runtime.workers import WorkerSupervisor
 
 log = logging.getLogger("bulkhead.node")
 
 ZPK_TYPE = "001"  # payShield key type code of a zone PIN key
 
 
-class JournalUnavailable(Exception):
-    pass
-
-
 class Node:
     JOURNAL_TIMEOUT_S = 5.0
-    # Parked workers kept beyond this many exit (the peak of exchanges in flight decides how many there are).
-    MAX_IDLE_WORKERS = 1024
     LINKS_UP_WAIT_S = 10.0  # see _links_up
 
     def __init__(self, config: NodeConfig, *, process: int = 0, listener_ports: Mapping[str, int] | None = None,
                  routes: Path | None = None) -> None:
         """``process`` 0 is the node ``bulkhead run`` starts (the primary); with ``[node] processes`` > 1 it
-        starts processes 1 .. N-1 (switch.runtime.workers), which bind the primary's ``listener_ports`` and load the
-        routing table the primary runs on (``routes``)."""
+        starts processes 1 .. N-1 (switch.runtime.workers), which bind the primary's ``listener_ports`` and load
+        the routing table the primary runs on (``routes``)."""
         self.config = config
         self.process = process
+        self.name = config.name if process == 0 else f"{config.name}/{process}"
         # Deadlines of the exchanges' waits (upstream answer, journal commit); runs for the node's lifetime.
         self.timer = Timer()
-        # Journal commits reported by the writer thread, handed to their exchanges on the event loop.
-        self._committed: deque[tuple[Slot[BaseException], BaseException | None]] = deque()
-        self._commit_wake_pending = False
-        # Parked exchange workers (see _worker), most recently parked last.
-        self._idle_workers: list[Slot[tuple[Exchange, Job]]] = []
-        # Exchanges sent upstream on the common path (no task) and not answered yet, by id(): a node that is
-        # stopped hard reverses them, as a cancelled task reverses its own (pipeline.reverse_abandoned).
-        self.awaiting_upstream: dict[int, Exchange] = {}
-        self._workers_closed = False
-        self.name = config.name if process == 0 else f"{config.name}/{process}"
-        self.table: RoutingTable = load_routes(routes or config.routes, known_links=self._known_links())
+        self.table: RoutingTable = load_routes(routes or config.routes,
+                                               known_links=frozenset(c.name for c in config.connectors))
         self.selector = PoolSelector()
-        self.outbound: dict[str, OutboundLink] = {}
-        self.listeners: dict[str, Listener] = {}
         hooks = LinkHooks(self.on_request, self.on_format_error, self.on_late_response, self.install_key)
-        for c in config.connectors:
-            self.outbound[c.name] = OutboundLink(c, network(c.scheme), hooks, self.timer)
+        self.outbound = {c.name: OutboundLink(c, network(c.scheme), hooks, self.timer) for c in config.connectors}
         ports = listener_ports or {}
-        for lc in config.listeners:
-            self.listeners[lc.name] = Listener(lc, network(lc.scheme), hooks, reuse_port=config.processes > 1,
-                                               port=ports.get(lc.name))
+        self.listeners = {lc.name: Listener(lc, network(lc.scheme), hooks, reuse_port=config.processes > 1,
+                                            port=ports.get(lc.name)) for lc in config.listeners}
         self.keys: DataKeys = load_or_create(config.hash_key_file)
         self.engine = make_engine(config.database_url)
-        self.journal = JournalWriter(self.engine, max_batch=config.journal.max_batch,
-                                     max_wait=config.journal.max_wait_ms / 1000)
+        self.journal_writer = JournalWriter(self.engine, max_batch=config.journal.max_batch,
+                                            max_wait=config.journal.max_wait_ms / 1000)
+        self.journal_port = JournalPort(self.journal_writer, self.timer, self.JOURNAL_TIMEOUT_S)
         self.saf = SafStore(self.engine)
+        self.saf_queue = SafQueue(self.saf, self.keys, config.saf)
         self.started_at = time.time()
         self.in_flight = 0
         self.late_responses = 0
@@ -117,39 +106,52 @@ class Node:
         self.exchanges = 0
         self._trace = itertools.count(1)
         self._trace_prefix = f"{int(self.started_at):x}{os.getpid() % 0x10000:04x}"
-        self._work: trio.Nursery | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
-        self.saf_wake = trio.Event()
         self._stop = trio.Event()
         self.reload_lock = trio.Lock()
         self.draining = False
         self.metrics = Metrics()
         self.metrics_port: int | None = None
-        # Keys DE 52 arrives under, per source link (listeners and connectors that carry issuer traffic in).
         # The PIN key each link's DE 52 travels under now (configured, then changed by the link's key exchange);
         # a terminal's key comes through the ATMP's seam (atmp.keys), today the key of its listener.
         self.link_keys: dict[str, PinKey] = {x.name: x.pin_key for x in config.listeners if x.pin_key is not None}
         self.link_keys.update({c.name: c.pin_key for c in config.connectors if c.pin_key is not None})
         self.terminal_keys = TerminalKeys(self.link_keys.get)
-        self.business_dates: dict[str, str] = {}  # per link, from its network's last cutover (MMDD)
         self.zmks: dict[str, str] = {x.name: x.zmk for x in config.listeners if x.zmk}
         self.zmks.update({c.name: c.zmk for c in config.connectors if c.zmk})
+        self.business_dates: dict[str, str] = {}  # per link, from its network's last cutover (MMDD)
         self.hsm: Hsm | None = None  # opened in run() when [hsm] is configured
-        self.inline_hsm: InlinePinTranslation | None = None  # the same, when it is the software HSM run in process
+        self.inline_hsm: InlinePinTranslation | None = None  # the same, when it translates without waiting
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
+        self.pipeline = Pipeline(self, self.card_status, self.keys.pan_hash)
+        self.tasks = ExchangeTasks(self.pipeline.abandon, self._refused)
+        # Exchanges sent upstream and not answered yet (and those refused a task while stopping), by id(): a node
+        # stopped hard reverses them.
+        self.awaiting_upstream: dict[int, Exchange] = {}
         # What other packages' node.toml sections run beside the node (the cells' supervisor, demo simulators):
         # in the primary only.
         self.services: list[Service] = [s for section in config.sections.values() for s in section.services()] \
             if process == 0 else []
         self.workers: WorkerSupervisor | None = None  # the other node processes, started once listening
+        self._forwarder: SafForwarder | None = None  # the primary's store-and-forward forwarder
 
-    def _known_links(self) -> frozenset[str]:
-        return frozenset(c.name for c in self.config.connectors)
+    # -- what the pipeline uses (switch.exchange.ports.NodePorts) -------------------------------------------
+    def choose_link(self, destination: Destination) -> Upstream | None:
+        name = self.selector.choose(destination, self.link_is_up)
+        return self.outbound.get(name) if name else None
 
-    def session_of(self, name: str) -> NetworkSession:
-        """The network-management session of link ``name`` (listener or connector)."""
-        link = self.listeners.get(name) or self.outbound[name]
-        return link.session
+    def upstream(self, name: str) -> Upstream | None:
+        return self.outbound.get(name)
+
+    def session_of(self, link: str) -> NetworkSession:
+        """The network-management session of link ``link`` (listener or connector)."""
+        found = self.listeners.get(link) or self.outbound[link]
+        return found.session
+
+    def source_key(self, source: str, request: Message) -> PinKey | None:
+        return self.terminal_keys.key_for(source, request)
+
+    def link_key(self, link: str) -> PinKey | None:
+        return self.link_keys.get(link)
 
     async def install_key(self, link: str, change: KeyChange) -> bool:
         """A new zone PIN key for ``link`` from its key exchange: imported from under the link's zone master key
@@ -179,96 +181,64 @@ class Node:
         self.business_dates[link] = business_date or ""
         log.info("link %s: cutover, business date now %s", link, business_date or "(not given)")
 
-    def link_is_up(self, name: str) -> bool:
-        link = self.outbound.get(name)
-        return link is not None and link.is_up()
+    def journal(self, record: JournalRecord, on_done: Callable[[BaseException | None], None]) -> None:
+        self.journal_port.submit(record, on_done)
 
-    # -- inbound requests ---------------------------------------------------------------------------
-    def on_request(self, source: str, conn: Connection, frame: Frame, msg: Message) -> None:
-        """Called inline by a link's reader for every decoded request."""
-        assert self._work is not None
-        msg.meta.received_ns = time.perf_counter_ns()
-        msg.meta.trace_id = f"{self._trace_prefix}{next(self._trace):010x}"
-        link = self.listeners.get(source) or self.outbound[source]
-        x = Exchange(request=msg, source=source, scheme=link.network, conn=conn, frame=frame, table=self.table,
-                     received_at=now_utc(), t0=time.perf_counter())
-        self.in_flight += 1
-        conn.exchange_started()
-        start(self, x)
+    async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
+        await self.saf_queue.enqueue(items)
 
     def spawn(self, x: Exchange, job: Job) -> None:
-        """Continue ``x`` in a task: ``job`` runs the rest of the exchange (pipeline.start hands over whatever
-        needs to wait for something other than its upstream answer and its journal row)."""
-        while self._idle_workers:
-            if self._idle_workers.pop().set((x, job)):
-                return
-        try:
-            assert self._work is not None
-            if self._work.cancel_scope.cancel_called:  # stopping hard: a new task would be cancelled at once
-                raise RuntimeError("work nursery cancelled")
-            self._work.start_soon(self._worker, x, job)
-        except RuntimeError:
-            # The node is stopping and its work nursery is closed (a link dropping its requests as it is torn
-            # down): nothing may start any more. The source gets no answer, as when a task is cancelled
-            # mid-exchange, and what was sent upstream is reversed when the node stops (Node.run).
-            if needs_reversal(x):
-                log.warning("exchange %s: node stopping, not continued; it will be reversed",
-                            x.request.meta.trace_id)
-                self.awaiting_upstream[id(x)] = x
-            else:  # say a 91 answered while draining whose connection closed first: nothing to undo
-                log.info("exchange %s: node stopping, not continued (nothing to reverse)", x.request.meta.trace_id)
-            self.exchange_done(x)
+        self.tasks.spawn(x, job)
 
-    async def _worker(self, x: Exchange | None, job: Job | None) -> None:
-        """Run exchanges' jobs one after another, parking in between.
+    def awaiting(self, x: Exchange, waiting: bool) -> None:
+        if waiting:
+            self.awaiting_upstream[id(x)] = x
+        else:
+            self.awaiting_upstream.pop(id(x), None)
 
-        Waking a parked worker costs one reschedule; spawning a task per job (task, coroutine, nursery
-        bookkeeping, and the same again at exit) was about 8% of the event loop's samples in fin-sim
-        (DESIGN §9: no task per message). Workers live in the work nursery, so a stopping node cancels them
-        exactly as it cancelled the per-exchange tasks.
-        """
-        while x is not None and job is not None:
-            await self._run_exchange(x, job)
-            # Let the finished exchange go before parking: it holds the clear request (track 2, PIN block) and
-            # its connection, which must not outlive the exchange (card data kept no longer than needed).
-            x = job = None
-            if self._workers_closed or len(self._idle_workers) >= self.MAX_IDLE_WORKERS:
-                return
-            slot: Slot[tuple[Exchange, Job]] = Slot()
-            self._idle_workers.append(slot)
-            await slot.wait()  # woken with the next exchange, or with None when the node stops
-            x, job = slot.take() or (None, None)
-
-    def _close_workers(self) -> None:
-        self._workers_closed = True
-        while self._idle_workers:
-            self._idle_workers.pop().set(None)
-
-    async def _run_exchange(self, x: Exchange, job: Job) -> None:
-        try:
-            await job()
-        except trio.Cancelled:
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await reverse_abandoned(self, x)
-            raise
-        except Exception as exc:  # last line of defence: one exchange never takes the node down
-            log.error("exchange %s: unhandled %s", x.request.meta.trace_id, type(exc).__name__)
-        finally:
-            self.exchange_done(x)
-
-    def exchange_done(self, x: Exchange) -> None:
-        """The exchange is over (answered, or given up): free its place and count it. Once per exchange."""
+    def finished(self, x: Exchange) -> None:
+        """The exchange is over (answered, or given up): free its place and count it."""
         x.conn.exchange_done()
         self.in_flight -= 1
         self.exchanges += 1
         resp = x.response
-        self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
+        self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome.value,
                             (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
 
-    def on_format_error(self, source: str, scheme: Network, conn: Connection, frame: Frame,
+    def lost_reversal(self) -> None:
+        self.lost_reversals += 1
+
+    def _refused(self, x: Exchange) -> None:
+        """The node is stopping and its work nursery is closed (a link dropping its requests as it is torn down):
+        nothing may start any more. The source gets no answer, as when a task is cancelled mid-exchange, and what
+        was sent upstream is reversed when the node stops (run)."""
+        if needs_reversal(x):
+            log.warning("exchange %s: node stopping, not continued; it will be reversed", x.trace_id)
+            self.awaiting_upstream[id(x)] = x
+        else:  # say a 91 answered while draining whose connection closed first: nothing to undo
+            log.info("exchange %s: node stopping, not continued (nothing to reverse)", x.trace_id)
+            self.pipeline.drop(x)
+
+    # -- the links' hooks -----------------------------------------------------------------------------------
+    def link_is_up(self, name: str) -> bool:
+        link = self.outbound.get(name)
+        return link is not None and link.is_up()
+
+    def on_request(self, source: str, conn: Connection, frame: Frame, msg: Message) -> None:
+        """Called inline by a link's reader for every decoded request."""
+        msg.meta.received_ns = time.perf_counter_ns()
+        msg.meta.trace_id = f"{self._trace_prefix}{next(self._trace):010x}"
+        link = self.listeners.get(source) or self.outbound[source]
+        x = Exchange(request=msg, source=source, network=link.network, conn=conn, frame=frame, table=self.table,
+                     received_at=now_utc(), t0=time.perf_counter())
+        self.in_flight += 1
+        conn.exchange_started()
+        self.pipeline.start(x)
+
+    def on_format_error(self, source: str, network: Network, conn: Connection, frame: Frame,
                         exc: Exception) -> None:
         """A frame that does not decode: answer 30 when enough of it is readable to build a response."""
-        salvaged = scheme.salvage(frame.body)
+        salvaged = network.salvage(frame.body)
         if salvaged is None or not salvaged.is_request:
             log.warning("link %s peer %s: undecodable frame of %d bytes dropped: %s", source, conn.peer,
                         len(frame.body), exc)
@@ -276,7 +246,7 @@ class Node:
         log.warning("link %s peer %s: format error in %s: %s; answering 30", source, conn.peer, salvaged.mti,
                     exc)
         try:
-            conn.send_frame(scheme.encode(scheme.make_response(salvaged, ResponseCode.FORMAT_ERROR)),
+            conn.send_frame(network.encode(network.make_response(salvaged, ResponseCode.FORMAT_ERROR)),
                             reply_to=frame)
         except ConnectionClosed:
             pass
@@ -289,107 +259,18 @@ class Node:
         log.warning("link %s: late or unmatched response %s stan %s rc %s pan %s", link, msg.mti, msg.stan,
                     msg.response_code, msg.masked_pan)
 
-    # -- durability ---------------------------------------------------------------------------------
-    def _commit_report(self, slot: Slot[BaseException]) -> Callable[[BaseException | None], None]:
-        """The journal writer's ``done`` callback for one row: settles ``slot`` on the event loop."""
-        token = self._token
-        assert token is not None
-
-        def callback(exc: BaseException | None) -> None:  # runs on the writer thread
-            # One wake-up of the event loop per batch, not per row: run_sync_soon writes to the loop's wake-up
-            # socket on every call (2-3% of the event loop in a fin-sim profile at one call per exchange).
-            self._committed.append((slot, exc))
-            if not self._commit_wake_pending:
-                self._commit_wake_pending = True
-                token.run_sync_soon(self._wake_committed)
-
-        return callback
-
-    def _wake_committed(self) -> None:
-        """On the event loop: wake the exchanges whose journal rows the writer reported."""
-        # Cleared before draining: a report appended after this line schedules another call, one appended
-        # before it is drained here (the writer thread appends first, then reads the flag).
-        self._commit_wake_pending = False
-        committed = self._committed
-        while committed:
-            slot, exc = committed.popleft()
-            slot.set(exc)
-
-    def _journal_record(self, x: Exchange) -> JournalRecord:
-        req, resp = x.request, x.response
-        return JournalRecord(
-            trace_id=req.meta.trace_id, node=self.name, source_link=x.source,
-            destination=x.link.name if x.link else None,
-            route=x.decision.route if x.decision else None,
-            mti_in=req.mti, mti_out=resp.mti if resp else None, processing_code=req.processing_code,
-            stan=req.stan, rrn=req.rrn, terminal_id=req.terminal_id,
-            pan_masked=req.masked_pan, pan_hash=x.pan_hash(self.keys),
-            amount=req.amount, currency=req.currency, response_code=resp.response_code if resp else None,
-            outcome=x.outcome, received_at=x.received_at, responded_at=now_utc(),
-            latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,
-            request=req.masked(), response=resp.masked() if resp else None,
-        )
-
-    async def journal_exchange(self, x: Exchange) -> None:
-        """Journal ``x`` and wait until its row is committed; JournalUnavailable if it fails or takes longer
-        than JOURNAL_TIMEOUT_S."""
-        slot: Slot[BaseException] = Slot()
-        self.journal.submit(self._journal_record(x), self._commit_report(slot))
-        # A database that hangs (rather than fails) must not hold the answer forever: after the timeout the
-        # exchange is answered 96 (and reversed if approved), even if the row commits later.
-        if not await slot.wait(self.timer, self.JOURNAL_TIMEOUT_S):
-            raise JournalUnavailable("journal commit timed out")
-        if slot.value is not None:
-            raise JournalUnavailable(type(slot.value).__name__)
-
-    def journal_submit(self, x: Exchange, on_done: Callable[[BaseException | None], None]) -> None:
-        """Journal ``x`` without waiting (the common path): ``on_done(None)`` runs on the event loop once its
-        row is committed, ``on_done(error)`` if the write failed or did not finish within JOURNAL_TIMEOUT_S.
-        Raises (and ``on_done`` is not called) when the record cannot be submitted at all."""
-
-        def timed_out() -> None:
-            on_done(JournalUnavailable("journal commit timed out"))
-
-        slot: Continuation[BaseException] = Continuation(on_done, timed_out)
-        self.journal.submit(self._journal_record(x), self._commit_report(slot))
-        self.timer.add(trio.current_time() + self.JOURNAL_TIMEOUT_S, slot)
-
-    # -- store and forward --------------------------------------------------------------------------
-    async def saf_enqueue(self, destination: str, msg: Message, trace_id: str) -> None:
-        await self.saf_enqueue_many([(destination, msg, trace_id)])
-
-    async def saf_enqueue_many(self, items: list[tuple[str, Message, str]]) -> None:
-        """Queue (destination, message, original trace id) entries in one transaction: all or none."""
-        entries = [self._saf_entry(*item) for item in items]
-        ids = await trio.to_thread.run_sync(self.saf.enqueue_many, entries)
-        for item_id, (destination, msg, _) in zip(ids, items, strict=True):
-            log.info("saf: queued %s #%d for %s (stan %s, pan %s)", msg.mti, item_id, destination, msg.stan,
-                     msg.masked_pan)
-        self.saf_wake.set()
-
-    def _saf_entry(self, destination: str, msg: Message, trace_id: str) -> dict[str, Any]:
-        now = now_utc()
-        return dict(
-            destination=destination, mti=msg.mti, stan=msg.stan, rrn=msg.rrn, pan_masked=msg.masked_pan,
-            amount=msg.amount, currency=msg.currency, payload=self.keys.seal(to_payload(msg), destination.encode()),
-            original_trace_id=trace_id, now=now, expires_at=now + timedelta(seconds=self.config.saf.expire_after_s),
-            # jPOS-EE's initial-delay: give the destination time to finish the original before the reversal.
-            due_at=now + timedelta(milliseconds=self.config.saf.initial_delay_ms),
-        )
-
-    # -- lifecycle ----------------------------------------------------------------------------------
+    # -- lifecycle ------------------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         if self.process == 0:  # the others start after the primary has migrated and is listening
             await trio.to_thread.run_sync(upgrade, self.config.database_url)
-        self._token = trio.lowlevel.current_trio_token()
-        self.journal.start()
+        self.journal_port.start()
         httpd = self._start_metrics()
         try:
             async with AsyncExitStack() as stack:
                 if self.config.hsm is not None:
                     self.hsm = await stack.enter_async_context(open_hsm(self.config.hsm))
                     if isinstance(self.hsm, InlinePinTranslation) and self.hsm.inline:
-                        self.inline_hsm = self.hsm  # pipeline.start translates PINs without a task
+                        self.inline_hsm = self.hsm  # the pipeline translates PINs without a task
                 await self._serve(task_status)
         finally:
             if httpd is not None:
@@ -397,37 +278,9 @@ class Node:
             with trio.CancelScope(shield=True):
                 # The journal first: commit reports it still delivers may find their sources gone and add to
                 # what is abandoned.
-                await trio.to_thread.run_sync(self.journal.close)
+                await trio.to_thread.run_sync(self.journal_writer.close)
                 await self._reverse_abandoned()
             self.engine.dispose()
-
-    async def _links_up(self, seconds: float) -> None:
-        """Give the connectors up to ``seconds`` to connect before listening: a process that joins a running
-        node (switch.runtime.workers) gets connections from the kernel as soon as it listens, and would answer them
-        91 until its own links are up."""
-        with trio.move_on_after(seconds):
-            while not all(link.is_up() for link in self.outbound.values()):
-                await trio.sleep(0.05)
-
-    async def _reverse_abandoned(self) -> None:
-        """Stopped hard while requests sent on the common path wait for their answers (or were answered and
-        not delivered): reverse them, as a cancelled exchange task does (pipeline.reverse_abandoned), in one
-        transaction within two seconds. What cannot be queued is counted and logged as critical."""
-        abandoned = [x for x in self.awaiting_upstream.values() if needs_reversal(x)]
-        self.awaiting_upstream = {}
-        if not abandoned:
-            return
-        queued = False
-        with trio.move_on_after(2):
-            try:
-                await self.saf_enqueue_many([abandoned_reversal(x) for x in abandoned])
-                queued = True
-            except Exception as exc:
-                log.error("node %s: reversals of %d abandoned exchanges not queued: %s", self.name, len(abandoned),
-                          type(exc).__name__)
-        if not queued:
-            for x in abandoned:
-                lost_reversal(self, x, "node stopped")
 
     async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
         async with trio.open_nursery() as timers:
@@ -437,11 +290,8 @@ class Node:
             timers.cancel_scope.cancel()
 
     async def _serve_with_timer(self, task_status: trio.TaskStatus[Node]) -> None:
-        from switch.ops.admin import serve_admin
-        from switch.runtime.safd import SafForwarder
-
         async with trio.open_nursery() as services, trio.open_nursery() as work:
-            self._work = work
+            self.tasks.nursery = work
             primary = self.process == 0
             for service in self.services:  # before the links: the cell links find their cells sooner
                 await services.start(service.run)
@@ -452,13 +302,13 @@ class Node:
             for listener in self.listeners.values():
                 await services.start(listener.run)
             if primary:
-                services.start_soon(SafForwarder(self).run)
-                await services.start(serve_admin, self)
+                forwarder = SafForwarder(self.saf_queue, self._saf_link, self._saf_depth)
+                services.start_soon(forwarder.run)
+                self._forwarder = forwarder
+                await services.start(serve_admin, self, self.config.admin_socket)
                 if self.config.processes > 1:
-                    from switch.runtime.workers import WorkerSupervisor
-
                     ports = {name: lst.port for name, lst in self.listeners.items() if lst.port is not None}
-                    self.workers = WorkerSupervisor(self, ports)
+                    self.workers = WorkerSupervisor(self.config, ports, lambda: self.table, self.drain_seconds())
                     await services.start(self.workers.run)
             log.info("node %s: up (%d listeners, %d connectors)", self.name, len(self.listeners),
                      len(self.outbound))
@@ -466,7 +316,36 @@ class Node:
             await self._stop.wait()
             await self._drain()
             services.cancel_scope.cancel()
-            self._close_workers()
+            self.tasks.close()
+
+    async def _links_up(self, seconds: float) -> None:
+        """Give the connectors up to ``seconds`` to connect before listening: a process that joins a running
+        node (switch.runtime.workers) gets connections from the kernel as soon as it listens, and would answer
+        them 91 until its own links are up."""
+        with trio.move_on_after(seconds):
+            while not all(link.is_up() for link in self.outbound.values()):
+                await trio.sleep(0.05)
+
+    async def _reverse_abandoned(self) -> None:
+        """Stopped hard while requests sent upstream wait for their answers (or were answered and not
+        delivered): reverse them, as a cancelled exchange task does, in one transaction within two seconds. What
+        cannot be queued is counted and logged as critical."""
+        waiting, self.awaiting_upstream = list(self.awaiting_upstream.values()), {}
+        abandoned = [x for x in waiting if needs_reversal(x)]
+        queued = False
+        if abandoned:
+            with trio.move_on_after(2):
+                try:
+                    await self.saf_queue.enqueue([abandoned_reversal(x) for x in abandoned])
+                    queued = True
+                except Exception as exc:
+                    log.error("node %s: reversals of %d abandoned exchanges not queued: %s", self.name,
+                              len(abandoned), type(exc).__name__)
+            if not queued:
+                for x in abandoned:
+                    lost_reversal(self, x, "node stopped")
+        for x in waiting:
+            self.pipeline.drop(x, reversed_=queued and x in abandoned)
 
     def _start_metrics(self) -> Any:
         cfg = self.config.metrics
@@ -507,6 +386,89 @@ class Node:
             for link in self.outbound.values():
                 nursery.start_soon(link.shutdown)
 
+    # -- store and forward ----------------------------------------------------------------------------------
+    def _saf_link(self, name: str) -> OutboundLink | None:
+        link = self.outbound.get(name)
+        return link if link is not None and link.is_up() else None
+
+    def _saf_depth(self, pending: int) -> None:
+        self.metrics.saf_pending = pending
+
+    # -- routing tables ----------------------------------------------------------------------------------------
+    async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:
+        """Validate a new table off to the side, then swap the reference: in-flight exchanges keep the table they
+        captured when they started. A broken table is refused with its reason and the old one stays; every
+        attempt is audited (who, when, the diff)."""
+        source = path or self.config.routes
+        async with self.reload_lock:  # one reload at a time: each is validated against the table it replaces
+            old = self.table
+            known = frozenset(self.outbound)
+            try:
+                new = await trio.to_thread.run_sync(lambda: load_routes(source, known_links=known))
+            except ConfigError as exc:
+                reason = str(exc)
+                await trio.to_thread.run_sync(lambda: record_route_reload(
+                    self.engine, actor=actor, source=str(source), old_digest=old.digest, new_digest=None, diff="",
+                    outcome="rejected", reason=reason, at=now_utc()))
+                log.warning("admin: %s: routing table %s rejected: %s", actor, source, exc)
+                raise
+            diff = old.diff(new)
+            # Audit first, swap second: if the audit cannot be written the reload fails and the old table stays,
+            # so the live table is never one that nobody can account for.
+            await trio.to_thread.run_sync(lambda: record_route_reload(
+                self.engine, actor=actor, source=str(source), old_digest=old.digest, new_digest=new.digest,
+                diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
+            self.table = new
+            # The node's other processes switch to the same table before the command returns.
+            processes = await self.workers.reload(source) if self.workers is not None else []
+        log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, source, old.digest[:12],
+                 new.digest[:12], len(diff))
+        return {"source": str(source), "old_digest": old.digest, "new_digest": new.digest, "diff": diff,
+                "processes": processes}
+
+    async def apply_routes(self, path: Path, digest: str) -> str:
+        """An extra process follows the primary's reload: ``path`` as the primary validated and applied it."""
+        async with self.reload_lock:
+            table = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=frozenset(self.outbound)))
+            # A different digest means the file changed since the primary read it: this process must not run
+            # another table than the primary's.
+            if table.digest != digest:
+                raise ValueError(f"{path} changed since the primary read it ({table.digest[:12]})")
+            self.table = table
+        return table.digest
+
+    # -- what the admin channel and metrics read ------------------------------------------------------------
+    def connector(self, name: str) -> OutboundLink | None:
+        return self.outbound.get(name)
+
+    def connector_names(self) -> list[str]:
+        return list(self.outbound)
+
+    async def saf_pending(self) -> int:
+        return await trio.to_thread.run_sync(self.saf.pending_count, None)
+
+    async def saf_retry(self, destination: str | None) -> int:
+        forwarder = self._forwarder or SafForwarder(self.saf_queue, self._saf_link, self._saf_depth)
+        return await forwarder.retry_now(destination)
+
+    def journal_counts(self) -> tuple[int, int]:
+        return self.journal_writer.rows, self.journal_writer.batches
+
+    def link_counts(self) -> list[tuple[str, bool, int, int]]:
+        return [(link.name, link.is_up(), len(link.mux), link.timeouts) for link in list(self.outbound.values())]
+
+    def listener_connections(self) -> list[tuple[str, int]]:
+        return [(lst.name, len(lst.active)) for lst in list(self.listeners.values())]
+
+    def children(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        return [(service.what, service.status()) for service in self.services]
+
+    def unknown_codes(self) -> list[tuple[str, str, int]]:
+        networks = {link.network.name: link.network for link in self.outbound.values()}
+        networks.update({lst.network.name: lst.network for lst in self.listeners.values()})
+        return [(name, code, count) for name, net in sorted(networks.items())
+                for code, count in sorted(net.codes.unknown.items())]
+
     def status(self) -> dict[str, Any]:
         links = [link.status() for link in self.outbound.values()]
         # A link served by a child process (a cell) also says how the process is doing (pid, restarts, exit code).
@@ -515,6 +477,9 @@ class Node:
             process = processes.get(str(entry["name"]))
             if process is not None:
                 entry.update({k: v for k, v in process.items() if k not in ("name", "cell")})
+        for entry in links:
+            if entry["name"] in self.business_dates:
+                entry["business_date"] = self.business_dates[str(entry["name"])]
         return {
             "node": self.name,
             "processes": [{"name": self.name, "state": "running", "pid": os.getpid(), "restarts": 0}]
@@ -526,7 +491,7 @@ class Node:
             "late_responses": self.late_responses,
             "lost_reversals": self.lost_reversals,
             "routes": {"source": self.table.source, "digest": self.table.digest},
-            "journal": {"batches": self.journal.batches, "rows": self.journal.rows},
+            "journal": {"batches": self.journal_writer.batches, "rows": self.journal_writer.rows},
             "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
         }

@@ -10,22 +10,21 @@ reversals in the order they were queued.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import trio
 
+from switch.config import SafConfig
 from switch.contracts.network import Rejected
-from switch.exchange.pipeline import now_utc
-from switch.exchange.reversal import from_payload, repeat_mti
-from switch.infra.datakey import SealError
+from switch.exchange.journal import now_utc
+from switch.exchange.ports import Answer, DuplicateKeyError, LinkDown
+from switch.exchange.reversal import from_payload, repeat_mti, to_payload
+from switch.infra.datakey import DataKeys, SealError
 from switch.model.errors import EncodeError
-from switch.runtime.links.mux import DuplicateKeyError
-from switch.runtime.links.outbound import LinkDown, transmission_time
-
-if TYPE_CHECKING:
-    from switch.runtime.node import Node
-    from switch.storage.saf import SafItem
+from switch.model.message import Message, transmission_time
+from switch.storage.saf import SafItem, SafStore
 
 log = logging.getLogger("bulkhead.saf")
 
@@ -33,10 +32,56 @@ log = logging.getLogger("bulkhead.saf")
 RETRY_CODES = frozenset({"91", "96"})
 
 
+class SafLink(Protocol):
+    """What the forwarder needs of a destination's link."""
+
+    async def request(self, msg: Message, timeout: float | None = None) -> Answer: ...
+
+
+class SafQueue:
+    """Queueing reversals and advices: sealed under the node's data key (no clear PAN is stored), durable in
+    one transaction per call, and the forwarder woken."""
+
+    def __init__(self, store: SafStore, keys: DataKeys, cfg: SafConfig) -> None:
+        self.store = store
+        self.keys = keys
+        self.cfg = cfg
+        self.woken = trio.Event()
+
+    async def enqueue(self, items: list[tuple[str, Message, str]]) -> None:
+        """Queue (destination, message, original trace id) entries in one transaction: all or none."""
+        entries = [self._entry(*item) for item in items]
+        ids = await trio.to_thread.run_sync(self.store.enqueue_many, entries)
+        for item_id, (destination, msg, _) in zip(ids, items, strict=True):
+            log.info("saf: queued %s #%d for %s (stan %s, pan %s)", msg.mti, item_id, destination, msg.stan,
+                     msg.masked_pan)
+        self.wake()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def _entry(self, destination: str, msg: Message, trace_id: str) -> dict[str, Any]:
+        now = now_utc()
+        return dict(
+            destination=destination, mti=msg.mti, stan=msg.stan, rrn=msg.rrn, pan_masked=msg.masked_pan,
+            amount=msg.amount, currency=msg.currency, payload=self.keys.seal(to_payload(msg), destination.encode()),
+            original_trace_id=trace_id, now=now, expires_at=now + timedelta(seconds=self.cfg.expire_after_s),
+            # jPOS-EE's initial-delay: give the destination time to finish the original before the reversal.
+            due_at=now + timedelta(milliseconds=self.cfg.initial_delay_ms),
+        )
+
+
 class SafForwarder:
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.cfg = node.config.saf
+    """Delivers what the queue holds. ``link(name)`` is the destination's link when it is up, else None;
+    ``on_depth`` hears the number of pending entries after each sweep (a metric)."""
+
+    def __init__(self, queue: SafQueue, link: Callable[[str], SafLink | None],
+                 on_depth: Callable[[int], None]) -> None:
+        self.queue = queue
+        self.store = queue.store
+        self.cfg = queue.cfg
+        self.link = link
+        self.on_depth = on_depth
 
     async def run(self) -> None:
         poll = self.cfg.poll_interval_ms / 1000
@@ -46,38 +91,37 @@ class SafForwarder:
             except Exception as exc:  # a database hiccup must not stop forwarding for good
                 log.error("saf: sweep failed: %s", type(exc).__name__)
             with trio.move_on_after(poll):
-                await self.node.saf_wake.wait()
-            self.node.saf_wake = trio.Event()
+                await self.queue.woken.wait()
+            self.queue.woken = trio.Event()
 
     async def sweep(self) -> None:
-        store = self.node.saf
+        store = self.store
         now = now_utc()
         expired = await trio.to_thread.run_sync(store.expire, now)
         if expired:
             log.warning("saf: %d entries expired undelivered", expired)
-        self.node.metrics.saf_pending = await trio.to_thread.run_sync(store.pending_count, None)
+        self.on_depth(await trio.to_thread.run_sync(store.pending_count, None))
         destinations = await trio.to_thread.run_sync(store.destinations_with_pending)
         async with trio.open_nursery() as nursery:
             for destination in destinations:
-                if self.node.link_is_up(destination):
+                if self.link(destination) is not None:
                     nursery.start_soon(self.drain, destination)
 
     async def drain(self, destination: str) -> None:
         """Send due entries of one destination, oldest first, until one is not acknowledged."""
-        store = self.node.saf
-        while self.node.link_is_up(destination):
+        store = self.store
+        while (link := self.link(destination)) is not None:
             now = now_utc()
             item = await trio.to_thread.run_sync(store.next_due, destination, now)
             if item is None:
                 return
-            if not await self.deliver(item):
+            if not await self.deliver(item, link):
                 return
 
-    async def deliver(self, item: SafItem) -> bool:
-        store = self.node.saf
-        link = self.node.outbound[item.destination]
+    async def deliver(self, item: SafItem, link: SafLink) -> bool:
+        store = self.store
         try:
-            msg = from_payload(self.node.keys.open(item.payload, item.destination.encode()))
+            msg = from_payload(self.queue.keys.open(item.payload, item.destination.encode()))
         except SealError:
             # Another node's key, or tampering: the entry can never be sent; keep it, marked, for the operator.
             log.error("saf: entry #%d cannot be opened with this node's data key; marking failed", item.id)
@@ -94,7 +138,7 @@ class SafForwarder:
         now = now_utc()
         delay_ms = min(self.cfg.retry_interval_ms * 2 ** min(item.attempts, 16), self.cfg.max_interval_ms)
         await trio.to_thread.run_sync(store.record_attempt, item.id, now, now + timedelta(milliseconds=delay_ms))
-        response = None
+        response: Answer = None
         with trio.move_on_after(self.cfg.send_timeout_ms / 1000):
             try:
                 response = await link.request(msg)
@@ -122,6 +166,6 @@ class SafForwarder:
         return False
 
     async def retry_now(self, destination: str | None) -> int:
-        n = await trio.to_thread.run_sync(self.node.saf.retry_now, destination, now_utc())
-        self.node.saf_wake.set()
+        n = await trio.to_thread.run_sync(self.store.retry_now, destination, now_utc())
+        self.queue.wake()
         return n

@@ -3,7 +3,7 @@ sharing the listeners).
 
 A node is one trio process, so it uses one core however many the machine has (reference: a second process on
 the second core carries 1.9-2x). With ``processes = N`` the node started by ``bulkhead run`` (the primary)
-starts N - 1 more node processes (``python -m switch.runtime.workers``). Every process binds the same listener ports
+starts N - 1 more node processes (``python -m switch.runtime.process``). Every process binds the same listener ports
 with SO_REUSEPORT, so the kernel spreads the acquirers' connections over them (connections, not messages: a
 peer's connection stays with one process), and opens its own connections to every connector (cells and
 schemes: a destination sees N connections from the node). Each journals into the node's database with its own
@@ -20,32 +20,28 @@ primary is gone (its control pipe closes) stops.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
+from switch.config import NodeConfig
 from switch.infra.logs import JsonLines
 from switch.infra.procsup import ProcessSupervisor
-from switch.model.errors import BulkheadError, ConfigError
-from switch.routing import load_routes
-
-if TYPE_CHECKING:
-    from switch.runtime.node import Node
+from switch.model.errors import ConfigError
+from switch.routing import RoutingTable
 
 log = logging.getLogger("bulkhead.workers")
 CONTROL_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 60.0  # from start to listening: its links get LINKS_UP_WAIT_S of it
 STOP_EXTRA_S = 20.0  # beyond the drain: sign-off (2 s) and the journal's flush (10 s) with a margin
-EXIT_OK, EXIT_CONFIG, EXIT_FAILED = 0, 2, 1
 
 
 class WorkerSupervisor(ProcessSupervisor):
@@ -54,13 +50,16 @@ class WorkerSupervisor(ProcessSupervisor):
     what = "node process"
     pipes = True
 
-    def __init__(self, node: Node, ports: Mapping[str, int]) -> None:
-        config = node.config
+    def __init__(self, config: NodeConfig, ports: Mapping[str, int], table: Callable[[], RoutingTable],
+                 drain_s: float) -> None:
+        """``table`` gives the routing table the primary runs on now (the others start on it and follow its
+        reloads); ``drain_s`` is how long a stopping process may drain."""
         # A stopping process drains like the primary (its longest timeout + 2 s), signs off its links (up to 2 s)
         # and flushes its journal: only after all that may it be killed.
         super().__init__({n: f"{config.name}/{n}" for n in range(1, config.processes)},
-                         backoff_s=0.5, backoff_max_s=30.0, stop_grace_s=node.drain_seconds() + STOP_EXTRA_S)
-        self.node = node
+                         backoff_s=0.5, backoff_max_s=30.0, stop_grace_s=drain_s + STOP_EXTRA_S)
+        self.config = config
+        self.table = table
         self.ports = dict(ports)
         self._control: dict[int, tuple[trio.abc.SendStream, trio.abc.ReceiveStream]] = {}
         self._buffers: dict[int, bytearray] = {}
@@ -70,8 +69,8 @@ class WorkerSupervisor(ProcessSupervisor):
     def command(self, index: int) -> list[str]:
         root = logging.getLogger()
         plain = not any(isinstance(h.formatter, JsonLines) for h in root.handlers)
-        cmd = [sys.executable, "-m", "switch.runtime.workers", "--conf", str(self.node.config.file), "--process",
-               str(index), "--routes", self.node.table.source,
+        cmd = [sys.executable, "-m", "switch.runtime.process", "--conf", str(self.config.file), "--process",
+               str(index), "--routes", self.table().source,
                "--log-level", logging.getLevelName(root.getEffectiveLevel()).lower()]
         cmd += [f"--port={name}={port}" for name, port in sorted(self.ports.items())]
         return cmd + (["--plain-logs"] if plain else [])
@@ -108,7 +107,7 @@ class WorkerSupervisor(ProcessSupervisor):
         """Have every running process load ``path`` (already validated and applied by the primary). A process
         that cannot is restarted: it starts on the new table (``--routes``), so no process keeps the old one."""
         results = []
-        digest = self.node.table.digest
+        digest = self.table().digest
         async with self._lock:
             for index in sorted(i for i in self._control if self.processes[i].state == "running"):
                 try:
@@ -158,7 +157,23 @@ class WorkerSupervisor(ProcessSupervisor):
 
 
 # -- the other side: one extra node process -------------------------------------------------------------------
-async def _control(node: Node, stdout: trio.lowlevel.FdStream) -> None:
+class WorkerNode(Protocol):
+    """What an extra node process's control loop needs of its node."""
+
+    @property
+    def process(self) -> int: ...
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def apply_routes(self, path: Path, digest: str) -> str:
+        """Load ``path`` and run on it if its digest is ``digest`` (the primary's); the new digest, or
+        :class:`ConfigError` / ValueError with the reason."""
+        ...
+
+
+async def _control(node: WorkerNode, stdout: trio.lowlevel.FdStream) -> None:
     """Serve the primary's commands on stdin (answers on stdout); stop the node when the pipe closes (the
     primary is gone, or stopped without SIGTERM reaching us)."""
     stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
@@ -179,7 +194,7 @@ async def _control(node: Node, stdout: trio.lowlevel.FdStream) -> None:
     node.stop()
 
 
-async def _command(node: Node, line: bytes) -> dict[str, Any]:
+async def _command(node: WorkerNode, line: bytes) -> dict[str, Any]:
     ask_id = None
     try:
         command = json.loads(line)
@@ -187,23 +202,16 @@ async def _command(node: Node, line: bytes) -> dict[str, Any]:
         if command.get("cmd") != "routes.reload":
             return {"id": ask_id, "ok": False, "error": f"unknown command {command.get('cmd')!r}"}
         path = Path(command["path"])
-        async with node.reload_lock:
-            table = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=frozenset(node.outbound)))
-            # The primary validated and applied the file a moment ago: a different digest means it changed in
-            # between, and this process must not run another table than the primary's.
-            if table.digest != command["digest"]:
-                return {"id": ask_id, "ok": False,
-                        "error": f"{path} changed since the primary read it ({table.digest[:12]})"}
-            node.table = table
+        digest = await node.apply_routes(path, command["digest"])
     except (ConfigError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return {"id": ask_id, "ok": False, "error": str(exc)}
-    log.info("node process %d: routing table %s applied (%s)", node.process, path, table.digest[:12])
-    return {"id": ask_id, "ok": True, "digest": table.digest}
+    log.info("node process %d: routing table %s applied (%s)", node.process, path, digest[:12])
+    return {"id": ask_id, "ok": True, "digest": digest}
 
 
-async def _signals(node: Node, scope: trio.CancelScope) -> None:
-    """SIGTERM from the primary: orderly stop; a second one stops at once. SIGINT is ignored (main()): Ctrl-C
-    in a terminal reaches the whole process group, and the primary passes it on as one SIGTERM."""
+async def _signals(node: WorkerNode, scope: trio.CancelScope) -> None:
+    """SIGTERM from the primary: orderly stop; a second one stops at once. SIGINT is ignored (switch.runtime.process):
+    Ctrl-C in a terminal reaches the whole process group, and the primary passes it on as one SIGTERM."""
     with trio.open_signal_receiver(signal.SIGTERM) as signals:
         count = 0
         async for _ in signals:
@@ -215,12 +223,12 @@ async def _signals(node: Node, scope: trio.CancelScope) -> None:
                 return
 
 
-async def run_process(node: Node) -> None:
+async def run_process(node: WorkerNode) -> None:
     stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_signals, node, nursery.cancel_scope)
 
-        async def serve(task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+        async def serve(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
             await node.run(task_status=task_status)
             nursery.cancel_scope.cancel()
 
@@ -228,48 +236,3 @@ async def run_process(node: Node) -> None:
         # Listening (its links had their chance to come up first): tell the primary, then take its commands.
         await stdout.send_all(json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n")
         nursery.start_soon(_control, node, stdout)
-
-
-def main(argv: list[str]) -> int:
-    from switch.config import load_config
-    from switch.infra import logs
-    from switch.runtime.node import Node
-
-    args = _parse(argv)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # see _signals
-    logs.setup(args.log_level, json_lines=not args.plain_logs)
-    try:
-        ports = dict(_port(p) for p in args.port)
-        config = load_config(args.conf)
-        node = Node(config, process=args.process, listener_ports=ports, routes=args.routes)
-    except (BulkheadError, ValueError) as exc:
-        log.error("node process %d: not started: %s", args.process, exc)
-        return EXIT_CONFIG
-    try:
-        trio.run(run_process, node)
-    except BaseException as exc:  # every way out becomes an exit code; the supervisor restarts us
-        log.error("node process %d: stopped by %s", args.process, type(exc).__name__)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _port(text: str) -> tuple[str, int]:
-    name, _, port = text.partition("=")
-    if not name or not port.isdigit():
-        raise ValueError(f"--port {text!r}: expected LISTENER=PORT")
-    return name, int(port)
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m switch.runtime.workers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conf", type=Path, required=True, help="the node's node.toml")
-    parser.add_argument("--process", type=int, required=True, help="process number, 1 .. processes - 1")
-    parser.add_argument("--routes", type=Path, required=True, help="the routing table the primary runs on")
-    parser.add_argument("--port", action="append", default=[], help="LISTENER=PORT the primary bound")
-    parser.add_argument("--log-level", default="info")
-    parser.add_argument("--plain-logs", action="store_true")
-    return parser.parse_args(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

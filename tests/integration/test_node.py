@@ -259,7 +259,7 @@ async def test_parked_workers_keep_no_finished_exchange(tmp_path: Path, db_url: 
     """Card data lives no longer than its exchange: a worker parked for the next exchange holds nothing of the
     last one (its clear request with track 2 and PIN block, its connection). Workers run what cannot continue
     inline: here every request finds its destination down (91)."""
-    from switch.exchange.pipeline import Exchange
+    from switch.exchange.context import Exchange
 
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
@@ -276,7 +276,7 @@ async def test_parked_workers_keep_no_finished_exchange(tmp_path: Path, db_url: 
             with trio.fail_after(5):
                 while node.in_flight:
                     await trio.sleep(0.01)
-            parked = [slot._task for slot in node._idle_workers if slot._task is not None]
+            parked = [slot._task for slot in node.tasks._idle if slot._task is not None]
             assert parked, "no worker parked: the test would prove nothing"
             for task in parked:  # the worker coroutine's own variables, as it sits parked
                 assert task.coro.cr_frame is not None
@@ -289,7 +289,7 @@ async def test_the_common_path_answers_without_a_task_and_keeps_no_finished_exch
     still holds of their settled waits (upstream answer, journal commit) keeps no exchange alive."""
     import gc
 
-    from switch.exchange.pipeline import Exchange
+    from switch.exchange.context import Exchange
 
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
@@ -302,7 +302,7 @@ async def test_the_common_path_answers_without_a_task_and_keeps_no_finished_exch
             with trio.fail_after(5):
                 while node.in_flight:
                     await trio.sleep(0.01)
-            assert node.exchanges == 40 and not node._idle_workers  # no task was needed
+            assert node.exchanges == 40 and not node.tasks._idle  # no task was needed
             assert len(node.timer) > 0  # settled entries wait for their deadlines in the heap
             assert node.awaiting_upstream == {}
             gc.collect()

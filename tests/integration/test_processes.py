@@ -155,9 +155,9 @@ async def test_stopping_the_node_lets_its_second_process_finish_what_it_has_in_f
 
 async def test_a_reload_reaches_every_live_process_even_when_one_ends_meanwhile(tmp_path: Path) -> None:
     """Found in review: a process ending during a reload used to abort it for the processes after it."""
-    node = SimpleNamespace(config=SimpleNamespace(name="n", processes=4, file=tmp_path / "node.toml"),
-                           table=SimpleNamespace(source="routes.toml", digest="d1"), drain_seconds=lambda: 1.0)
-    supervisor = WorkerSupervisor(node, {})  # type: ignore[arg-type]
+    config = SimpleNamespace(name="n", processes=4, file=tmp_path / "node.toml")
+    table = SimpleNamespace(source="routes.toml", digest="d1")
+    supervisor = WorkerSupervisor(config, {}, lambda: table, 1.0)  # type: ignore[arg-type, return-value]
     asked: list[tuple[int, dict[str, object]]] = []
     async with trio.open_nursery() as nursery:
         for index in (1, 2, 3):

@@ -72,7 +72,7 @@ async def test_database_outage_answers_96_counts_the_lost_reversal_and_keeps_ser
             def failing_enqueue(entries: object) -> list[int]:
                 raise RuntimeError("database gone")
 
-            node.journal.submit = failing_submit  # type: ignore[method-assign]
+            node.journal_writer.submit = failing_submit  # type: ignore[method-assign]
             node.saf.enqueue_many = failing_enqueue  # type: ignore[method-assign]
             first = await c.call(purchase())
             second = await c.call(purchase())
@@ -91,13 +91,13 @@ async def test_journal_that_hangs_answers_96_after_its_timeout_and_reverses_the_
     async with issuer() as iss:
         conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000)
         async with running_node(conf) as node, client(port_of(node)) as c:
-            node.JOURNAL_TIMEOUT_S = 0.5
+            node.journal_port.timeout = 0.5
             held: list[object] = []
 
             def hanging_submit(record: object, done: object) -> None:
                 held.append(done)  # accepted, never committed
 
-            node.journal.submit = hanging_submit  # type: ignore[method-assign]
+            node.journal_writer.submit = hanging_submit  # type: ignore[method-assign]
             t0 = trio.current_time()
             answer = await c.call(purchase(), timeout=5)
             waited = trio.current_time() - t0

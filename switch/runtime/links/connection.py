@@ -12,16 +12,13 @@ from collections.abc import AsyncIterator, Callable
 
 import trio
 
+from switch.exchange.ports import ConnectionClosed
 from switch.model.errors import FramingError
 from switch.wire.framing import Frame, Framer
 
 log = logging.getLogger("bulkhead.link")
 
 READ_SIZE = 65536
-
-
-class ConnectionClosed(Exception):
-    """The connection is closed (or was closed for queueing too much)."""
 
 
 class Connection:

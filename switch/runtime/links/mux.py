@@ -12,13 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 
 from switch.contracts.network import Rejected
-from switch.model.errors import BulkheadError
+from switch.exchange.ports import DuplicateKeyError
 from switch.model.message import Message
 from switch.runtime.links.waiter import Slot
-
-
-class DuplicateKeyError(BulkheadError):
-    """A request with the same match key is already in flight on this link."""
 
 
 class Pending:

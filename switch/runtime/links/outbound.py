@@ -23,9 +23,10 @@ import trio
 
 from switch.config import ConnectorConfig
 from switch.contracts.network import FrameKind, NetMgmt, Network, Rejected
+from switch.exchange.ports import Answer, ConnectionClosed, LinkDown
 from switch.model.errors import BulkheadError, RemoteProtocolError
 from switch.model.message import Message
-from switch.runtime.links.connection import Connection, ConnectionClosed, run_connection
+from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.mux import Mux
 from switch.runtime.links.state import LinkEvent, LinkState, next_state
@@ -33,20 +34,6 @@ from switch.runtime.links.waiter import Continuation, Timer
 from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.link")
-
-# What a request's waiter is given: the response, the network's rejection of the request, or None (no answer in
-# time, or the connection dropped first).
-Answer = Message | Rejected | None
-
-
-class LinkDown(BulkheadError):
-    """The link cannot carry a request now (not connected or not signed on)."""
-
-
-def transmission_time() -> str:
-    """Field 7, MMDDhhmmss in UTC (ISO 8583:1987 transmission date and time)."""
-    return datetime.now(UTC).strftime("%m%d%H%M%S")
-
 
 class OutboundLink:
     def __init__(self, config: ConnectorConfig, network: Network, hooks: LinkHooks,
@@ -87,6 +74,14 @@ class OutboundLink:
         if self.config.signon:
             return self.state is LinkState.SIGNED_ON
         return self.state in (LinkState.CONNECTED, LinkState.SIGNED_ON)
+
+    @property
+    def timeout_ms(self) -> int:
+        return self.config.timeout_ms
+
+    @property
+    def state_name(self) -> str:
+        return self.state.value
 
     def status(self) -> dict[str, object]:
         return {

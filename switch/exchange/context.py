@@ -1,0 +1,72 @@
+"""The per-transaction context (jPOS TransactionManager's Context): everything one exchange carries through the
+pipeline. State lives here, never on the pipeline or the node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from switch.contracts.network import Network
+from switch.exchange.lifecycle import Event, Lifecycle, Outcome, Phase
+from switch.exchange.ports import Source, Upstream
+from switch.model.message import Message
+from switch.routing import RouteDecision, RoutingTable
+from switch.wire.framing import Frame
+
+
+@dataclass(slots=True)
+class Exchange:
+    request: Message
+    source: str  # the link it came in on
+    network: Network  # the source link's network: it answers in that dialect
+    conn: Source
+    frame: Frame  # the request's frame: the answer's framing header is built from it
+    table: RoutingTable  # the table the exchange started on (a reload does not change it mid-way)
+    received_at: datetime
+    t0: float  # perf_counter at arrival
+    decision: RouteDecision | None = None
+    link: Upstream | None = None
+    upstream_us: int | None = None
+    t1: float = 0.0  # perf_counter when the request went upstream
+    response: Message | None = None
+    body: bytes = b""  # the response as the source's network encodes it
+    outcome: Outcome = Outcome.ERROR
+    notes: list[str] = field(default_factory=list)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    _pan_hash: str | None = None
+
+    @property
+    def trace_id(self) -> str:
+        return self.request.meta.trace_id
+
+    @property
+    def phase(self) -> Phase:
+        return self.lifecycle.phase
+
+    def advance(self, event: Event) -> Phase:
+        return self.lifecycle.advance(event, self.request.meta.trace_id)
+
+    def decide(self, event: Event, response: Message, outcome: Outcome) -> None:
+        """The response is decided (``event`` says how): the one place a response and its outcome are set."""
+        self.lifecycle.advance(event, self.request.meta.trace_id)
+        self.response, self.outcome = response, outcome
+
+    @property
+    def sent_upstream(self) -> bool:
+        return self.lifecycle.went_through(Event.SEND)
+
+    @property
+    def delivered(self) -> bool:
+        return self.lifecycle.phase is Phase.DELIVERED
+
+    @property
+    def reversal_queued(self) -> bool:
+        return self.lifecycle.went_through(Event.REVERSAL_QUEUED)
+
+    def pan_hash(self, hasher: Callable[[str], str]) -> str | None:
+        """The request PAN's keyed hash, computed once per exchange (the journal and the stand-in card status
+        cache both need it)."""
+        if self._pan_hash is None and self.request.pan:
+            self._pan_hash = hasher(self.request.pan)
+        return self._pan_hash

@@ -1,0 +1,30 @@
+"""An exchange as its journal row: the request and response masked by their networks, route, timings, outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from switch.exchange.context import Exchange
+from switch.storage.journal import JournalRecord
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str]) -> JournalRecord:
+    req, resp = x.request, x.response
+    return JournalRecord(
+        trace_id=req.meta.trace_id, node=node, source_link=x.source,
+        destination=x.link.name if x.link else None,
+        route=x.decision.route if x.decision else None,
+        mti_in=req.mti, mti_out=resp.mti if resp else None, processing_code=req.processing_code,
+        stan=req.stan, rrn=req.rrn, terminal_id=req.terminal_id,
+        pan_masked=req.masked_pan, pan_hash=x.pan_hash(pan_hash),
+        amount=req.amount, currency=req.currency, response_code=resp.response_code if resp else None,
+        outcome=x.outcome.value, received_at=x.received_at, responded_at=now_utc(),
+        latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,
+        request=req.masked(), response=resp.masked() if resp else None,
+    )

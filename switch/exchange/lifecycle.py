@@ -1,0 +1,135 @@
+"""The lifecycle of an exchange as one table (h11's ``_state.py`` style): every (phase, event) pair not listed is
+illegal and raises :class:`IllegalTransition`, so a step that runs twice or out of order is a loud bug, never a
+second answer or a lost reversal.
+
+::
+
+    RECEIVED --route--> ROUTED --send--> SENT --answered / rejected--> DECIDED
+       |                  |                 \\--no_answer--> FALLBACK --decided--> DECIDED
+       |                  |--link_down----------------------^
+       |--decide----------+--decide------------------------------------------------> DECIDED
+    DECIDED --journal--> JOURNALING --deliver--> DELIVERED
+                              |--source_gone--> UNDELIVERED
+                              |--journal_failed--> UNJOURNALED --deliver / source_gone--> DELIVERED / UNDELIVERED
+    DECIDED --redecide--> DECIDED  (an answer the source's format cannot carry becomes a 96)
+    any phase before the end --abandon--> ABANDONED  (the node stops hard, or nothing can be answered)
+
+Compensations are events too, legal only where they can happen: ``reversal_queued`` (after no answer, or when an
+approval cannot reach its acquirer) and ``queued`` (a stand-in advice, or a held advice or reversal). They
+leave the phase as it is and are remembered: what happened to an exchange is its phase plus the set of events it
+went through (:meth:`Lifecycle.went_through`), not loose booleans.
+
+DELIVERED, UNDELIVERED and ABANDONED end the lifecycle (an undelivered or abandoned exchange may still have its
+reversal queued). :meth:`Lifecycle.close` then counts the exchange as over, once: a second close raises.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from switch.model.errors import BulkheadError
+
+
+class Phase(enum.Enum):
+    RECEIVED = "received"
+    ROUTED = "routed"  # a destination and a link are chosen (the link may be down)
+    SENT = "sent"  # written upstream; its answer, rejection or deadline comes back to the exchange
+    FALLBACK = "fallback"  # no usable answer: held, stood in for, or answered 91 (and reversed)
+    DECIDED = "decided"  # the response is decided
+    JOURNALING = "journaling"  # its journal row is submitted; the response leaves once it has committed
+    UNJOURNALED = "unjournaled"  # the journal failed: a 96 goes out without a row (what it approved is reversed)
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"  # the source was gone (what it approved is reversed)
+    ABANDONED = "abandoned"
+
+
+class Event(enum.Enum):
+    ROUTE = "route"
+    DECIDE = "decide"  # answered by the switch itself: format error, network management, no route, PIN failure
+    SEND = "send"
+    ANSWERED = "answered"
+    REJECTED = "rejected"
+    NO_ANSWER = "no_answer"  # no answer in time, or the connection was lost after sending
+    LINK_DOWN = "link_down"  # nothing was sent: no usable link
+    DECIDED = "decided"  # the fallback decided the response
+    REDECIDE = "redecide"
+    JOURNAL = "journal"
+    JOURNAL_FAILED = "journal_failed"
+    DELIVER = "deliver"
+    SOURCE_GONE = "source_gone"
+    REVERSAL_QUEUED = "reversal_queued"
+    QUEUED = "queued"  # a held advice or reversal, or a stand-in advice, is in the store-and-forward queue
+    ABANDON = "abandon"
+
+
+class Outcome(enum.StrEnum):
+    """What became of an exchange, as the journal and the metrics record it."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    FORMAT_ERROR = "format_error"
+    NO_ROUTE = "no_route"
+    NETWORK = "network"  # network management answered by the switch
+    UNAVAILABLE = "unavailable"  # no usable link (or the node is stopping): 91
+    TIMEOUT = "timeout"  # sent, unanswered: 91, and a reversal where money may have moved
+    STORED = "stored"  # an advice or reversal held for its destination (accepted: 00)
+    STAND_IN = "stand_in"  # approved by the switch on the issuer's behalf
+    REJECTED = "rejected"  # the destination's network refused the request unprocessed
+    ERROR = "error"
+
+
+class IllegalTransition(BulkheadError):
+    """A step ran in a phase where it cannot happen: a bug, reported with the exchange's trace id."""
+
+
+P, E = Phase, Event
+_BEFORE_END = (P.RECEIVED, P.ROUTED, P.SENT, P.FALLBACK, P.DECIDED, P.JOURNALING, P.UNJOURNALED)
+
+TRANSITIONS: dict[Phase, dict[Event, Phase]] = {
+    P.RECEIVED: {E.ROUTE: P.ROUTED, E.DECIDE: P.DECIDED},
+    P.ROUTED: {E.SEND: P.SENT, E.LINK_DOWN: P.FALLBACK, E.DECIDE: P.DECIDED},
+    P.SENT: {E.ANSWERED: P.DECIDED, E.REJECTED: P.DECIDED, E.NO_ANSWER: P.FALLBACK},
+    P.FALLBACK: {E.DECIDED: P.DECIDED, E.REVERSAL_QUEUED: P.FALLBACK, E.QUEUED: P.FALLBACK},
+    P.DECIDED: {E.JOURNAL: P.JOURNALING, E.REDECIDE: P.DECIDED, E.REVERSAL_QUEUED: P.DECIDED},
+    P.JOURNALING: {E.DELIVER: P.DELIVERED, E.SOURCE_GONE: P.UNDELIVERED, E.JOURNAL_FAILED: P.UNJOURNALED},
+    P.UNJOURNALED: {E.DELIVER: P.DELIVERED, E.SOURCE_GONE: P.UNDELIVERED, E.REVERSAL_QUEUED: P.UNJOURNALED},
+    P.UNDELIVERED: {E.REVERSAL_QUEUED: P.UNDELIVERED},
+    P.DELIVERED: {},
+    P.ABANDONED: {E.REVERSAL_QUEUED: P.ABANDONED},
+}
+for _phase in _BEFORE_END:
+    TRANSITIONS[_phase][E.ABANDON] = P.ABANDONED
+
+FINAL = frozenset({P.DELIVERED, P.UNDELIVERED, P.ABANDONED})
+_BIT = {event: 1 << i for i, event in enumerate(Event)}
+
+
+class Lifecycle:
+    """An exchange's phase and the events it went through. :meth:`advance` is the only way to change either."""
+
+    __slots__ = ("_events", "closed", "phase")
+
+    def __init__(self) -> None:
+        self.phase = Phase.RECEIVED
+        self._events = 0  # a bit per Event that happened (cheaper than a set per exchange on the hot path)
+        self.closed = False
+
+    def advance(self, event: Event, trace_id: str = "") -> Phase:
+        """The phase after ``event``; :class:`IllegalTransition` when the table has no such step."""
+        new = TRANSITIONS[self.phase].get(event)
+        if new is None or self.closed:
+            raise IllegalTransition(f"exchange {trace_id}: {event.value} in phase {self.phase.value}"
+                                    + (" (closed)" if self.closed else ""))
+        self.phase = new
+        self._events |= _BIT[event]
+        return new
+
+    def went_through(self, event: Event) -> bool:
+        return bool(self._events & _BIT[event])
+
+    def close(self, trace_id: str = "") -> None:
+        """The exchange is over (counted, its place freed): once, and only from a phase that ends it."""
+        if self.closed or self.phase not in FINAL:
+            raise IllegalTransition(f"exchange {trace_id}: closed in phase {self.phase.value}"
+                                    + (" twice" if self.closed else ""))
+        self.closed = True
