@@ -1,4 +1,5 @@
-# The two commands a newcomer runs: `make run` and `make test`. Both create .venv themselves.
+# The two commands a newcomer runs: `make run` and `make test`. Both create .venv themselves. `make test` runs
+# ruff, mypy --strict, the import contracts of .importlinter (the dependency rule) and the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,11 +25,13 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed-test
 	$(BIN)/ruff check switch schemes hsm processors atmp settlement tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed-test
 	$(BIN)/ruff check switch schemes hsm processors atmp settlement tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # `make bench` runs the codec figures and every end-to-end scenario (bench/__main__.py); BENCH_ARGS passes
 # options, e.g. BENCH_ARGS="scenario fin-sim --duration 60 --rate 5000". The venv's interpreter runs it: to

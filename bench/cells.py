@@ -169,7 +169,7 @@ def write_config(folder: Path, keys: BenchKeys, *, count: int, port: int, atm_po
 
 def cells_config(node_toml: Path) -> CellsConfig:
     """The ``[cells]`` table of the benchmark's node.toml, parsed as the node will."""
-    from processors.cell.config import cells_of
+    from processors.cell.section import cells_of
     from switch.config import load_config
 
     cells = cells_of(load_config(node_toml).sections)

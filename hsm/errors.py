@@ -28,6 +28,13 @@ class HsmError(Exception):
         super().__init__(f"HSM error {self.code}: {detail}")
 
 
+class HsmUnavailableError(HsmError):
+    """The HSM did not answer (a remote HSM's connection dropped or the command timed out): the request could not be
+    checked, which is not the same as a check that failed. Part of the interface (hsm.api): any backend raises it."""
+
+    code = "41"
+
+
 class VerificationFailure(HsmError):
     """01: a PIN, CVV, MAC or cryptogram did not verify.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hsm.api import PinKey
-from switch.infra.toml import TomlTable
+from switch.model.toml import TomlTable
 
 # Thales notation of a TDES key under the LMK: U + 32 hex (double, variant), T + 48 (triple, variant),
 # X + 32 (X9.17), or 16 bare hex digits (single length).

@@ -21,8 +21,8 @@ from typing import Any
 from processors import money, pricing
 from processors.catalog import Bank, Catalog, Fee, KeySet, Limit, Product
 from processors.model import Channel, ProductKind, TxnType
-from switch.infra.toml import TomlTable, kind_name
 from switch.model.errors import ConfigError
+from switch.model.toml import TomlTable, kind_name
 
 # Double-length TDES keys under a variant LMK: "U" + 32H or "X" + 32H (X9.17); the ZPK may also be triple
 # length ("T"/"Y" + 48H). payShield host command manual, key scheme table. The scheme letter is required: 32

@@ -71,8 +71,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from hsm.api import Hsm
-from hsm.errors import HsmError
-from hsm.thales.errors import HsmUnavailableError
+from hsm.errors import HsmError, HsmUnavailableError
 from processors import cardnumber, installments, ledger, money, pricing
 from processors.cardnumber import CardNumberError
 from processors.catalog import Catalog, Product

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hsm.api import Hsm
-from hsm.errors import HsmError
-from hsm.thales.errors import HsmUnavailableError
+from hsm.errors import HsmError, HsmUnavailableError
 from processors import emvtlv
 from processors.catalog import KeySet
 from switch.model.errors import BulkheadError

@@ -9,6 +9,7 @@ code, the second is a bug on our side. Texts name fields and positions, never fi
 from __future__ import annotations
 
 from hsm.errors import HsmError
+from hsm.errors import HsmUnavailableError as UnavailableError
 
 
 class ThalesError(HsmError):
@@ -85,7 +86,7 @@ class CommandFailedError(ThalesError):
         super().__init__(f"{command} answered with error {code}", code)
 
 
-class HsmUnavailableError(ThalesError):
+class HsmUnavailableError(ThalesError, UnavailableError):
     """No answer: the connection dropped with the command in flight, or the per-command timeout fired.
 
     Code 41 is not sent by any HSM here; it only keeps the :class:`HsmError` contract (``code`` always set).

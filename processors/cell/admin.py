@@ -14,15 +14,12 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
 from switch.infra.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket
 from switch.model.errors import BulkheadError
-
-if TYPE_CHECKING:
-    from processors.cell.host import CellHost
 
 log = logging.getLogger("bulkhead.cells.admin")
 MAX_REQUEST = 1024 * 1024
@@ -32,14 +29,25 @@ class CellAdminError(BulkheadError):
     pass
 
 
-async def serve_cell_admin(host: CellHost, path: Path, *,
+class AdminHost(Protocol):
+    """What the admin socket serves of a running cell (processors.cell.host.CellHost)."""
+
+    @property
+    def cell(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    async def run_command(self, name: str, args: dict[str, Any]) -> Any: ...
+
+
+async def serve_cell_admin(host: AdminHost, path: Path, *,
                            task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED) -> None:
     """Listen on ``path`` until cancelled. The caller holds the cell's lock, so a socket file already there is
     a leftover of a cell that died, and is replaced (anything that is not a socket is refused)."""
     await serve_admin_socket(path, lambda s: _handle(host, s), refuse=CellAdminError, task_status=task_status)
 
 
-async def _handle(host: CellHost, stream: trio.SocketStream) -> None:
+async def _handle(host: AdminHost, stream: trio.SocketStream) -> None:
     try:
         uid = peer_uid(stream.socket)
         if not allowed(uid):
@@ -57,7 +65,7 @@ async def _handle(host: CellHost, stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-async def dispatch(host: CellHost, line: bytes) -> dict[str, Any]:
+async def dispatch(host: AdminHost, line: bytes) -> dict[str, Any]:
     try:
         request = json.loads(line)
         name = request["cmd"]

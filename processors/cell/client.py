@@ -20,8 +20,8 @@ import trio
 
 from processors.cell.config import CellsConfig
 from processors.cell.loading import CellLock, CellLockedError, LoadedCell, load_cell, lock_is_held, open_hsm
-from processors.cell.writer import write_now
 from processors.model import Effects
+from processors.storage.writer import write_now
 from switch.model.errors import BulkheadError
 
 Command = tuple[str, dict[str, Any]]

@@ -1,7 +1,7 @@
 """The ``[cells]`` table of ``node.toml``: the issuer processor cells the node starts and routes to.
 
-The section (switch.contracts.section) registered as ``cells`` in the ``bulkhead.sections`` entry-point group:
-the engine knows neither the table nor the cells. A cell is one OS process with its own database (see
+Read by the section (:mod:`processors.cell.section`) registered as ``cells`` in the ``bulkhead.sections``
+entry-point group: the engine knows neither the table nor the cells. A cell is one OS process with its own database (see
 :mod:`processors.cell.host`). The node reaches cell ``k`` through an ordinary connector named ``cell-kk`` (scheme
 ``generic``, framing ``binary2``, sign-on) that this section asks for, to ``host:base_port + k``, so routing,
 link status and timeouts treat a cell like any other issuer host; with ``supervise = true`` the section gives the
@@ -30,17 +30,16 @@ The cells share the node's data key file (PAN hashes must agree between node jou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hsm.api import PinKey
 from hsm.settings import HsmSettings, hsm_settings, pin_key
-from switch.contracts.section import LinkRequest, NodeContext, Service
+from switch.contracts.section import LinkRequest
 from switch.infra.db.engine import check_url
-from switch.infra.toml import TomlTable
 from switch.model.errors import ConfigError
+from switch.model.toml import TomlTable
 
 MAX_CELLS = 100
 # sockaddr_un.sun_path: 108 bytes on Linux including the NUL (as the node's own admin socket is checked).
@@ -103,40 +102,11 @@ class CellsConfig:
         return tuple(
             LinkRequest(name=self.name(k), hosts=((self.host, self.port(k)),), scheme=CELL_NETWORK,
                         framing={"kind": "binary2"}, timeout_ms=self.timeout_ms, echo_interval_s=10.0, signon=True,
-                        connect_timeout_s=2.0, backoff_initial_ms=50, backoff_max_ms=1000, pin_key=self.pin_key)
+                        connect_timeout_s=2.0, backoff_initial_ms=50, backoff_max_ms=1000,
+                        pin_key={"type": "ZPK", "key": self.pin_key.key} if self.pin_key else None)
             for k in range(self.count)
         )
 
-    def services(self) -> Sequence[Service]:
-        """The cells' supervisor when ``supervise`` is on (a bad catalogue stops the node here, with its file, key
-        and reason, rather than sending the cells into a restart loop)."""
-        if not self.supervise:
-            return ()
-        from processors.cell.supervisor import CellSupervisor
-
-        return (CellSupervisor(self),)
-
-
-def cells_of(sections: Mapping[str, Any]) -> CellsConfig | None:
-    """The ``[cells]`` of a node configuration's sections, or None when the node has no cells."""
-    cells = sections.get("cells")
-    return cells if isinstance(cells, CellsConfig) else None
-
-
-class CellsSection:
-    """The ``[cells]`` table (switch.contracts.section.Section)."""
-
-    name = "cells"
-    array = False
-
-    def parse(self, tables: Sequence[TomlTable], node: NodeContext) -> CellsConfig:
-        (t,) = tables
-        cfg = parse_cells(t, node.base, node_file=node.file, var_dir=node.var_dir, hash_key_file=node.hash_key_file)
-        check_cell_ports(cfg, node.listener_ports, node.file)
-        return cfg
-
-
-SECTION = CellsSection()
 
 
 def parse_cells(t: TomlTable, base: Path, *, node_file: Path, var_dir: Path, hash_key_file: Path) -> CellsConfig:

@@ -2,7 +2,7 @@
 
 All of the cell's state is in memory. Per request the engine decides (HSM checks first, then a synchronous
 decision that changes the state) and returns the rows it changed; the host hands them to the group-commit
-writer (:mod:`processors.cell.writer`) together with the encoded answer, and the answer goes out only once the
+writer (:mod:`processors.storage.writer`) together with the encoded answer, and the answer goes out only once the
 batch holding it has committed. Answers are released per committed batch, in submission order, through one
 ``run_sync_soon`` per batch. The effects are submitted right after ``handle`` returns (no await in between, so
 the writer sees the snapshots in the order the state changed); a decision with a follow-up
@@ -38,10 +38,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
-from sqlalchemy import Engine
 
 from processors.cell.config import CELL_NETWORK, CellsConfig
 from processors.model import Effects
+from processors.storage.writer import (
+    CommitFailedError,
+    EffectsWriter,
+    WriteBatch,
+    WriterClosedError,
+    default_write_batch,
+)
 from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
 from switch.infra.reader import READ_SIZE
@@ -50,10 +56,9 @@ from switch.model.errors import BulkheadError, FieldError, FramingError, LocalPr
 from switch.model.message import Message
 from switch.wire.framing import Frame, Framer
 
-from .writer import CommitFailedError, EffectsWriter, WriteBatch, WriterClosedError, default_write_batch
-
 if TYPE_CHECKING:
     from processors.engine import CellEngine
+    from processors.storage import Engine
 
 log = logging.getLogger("bulkhead.cells.host")
 STOP_GRACE_S = 2.0

@@ -16,9 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-
 from hsm.settings import HsmSettings
 from processors.cell.config import PAN_SEAL_CONTEXT, CellsConfig
 from switch.infra.datakey import DataKeys, load_or_create
@@ -28,6 +25,7 @@ if TYPE_CHECKING:
     from hsm.api import Hsm
     from processors.catalog import Catalog
     from processors.state import CellState
+    from processors.storage import Engine
 
 log = logging.getLogger("bulkhead.cells")
 
@@ -111,11 +109,11 @@ def load_cell(cells: CellsConfig, cell: int) -> LoadedCell:
     thread from trio). The caller holds the cell's lock."""
     from processors.catalog_file import load_catalog
     from processors.storage import load_state, upgrade
-    from switch.infra.db.engine import make_engine
+    from switch.infra.db.engine import ensure_sqlite_folder, make_engine
 
     cells.check_cell(cell)
     url = cells.url(cell)
-    _make_sqlite_folder(url)
+    ensure_sqlite_folder(url)
     upgrade(url)
     catalog = load_catalog(cells.products)
     keys = load_or_create(cells.hash_key_file)
@@ -126,12 +124,6 @@ def load_cell(cells: CellsConfig, cell: int) -> LoadedCell:
         db.dispose()
         raise
     return LoadedCell(cell, db, catalog, keys, state)
-
-
-def _make_sqlite_folder(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 @asynccontextmanager

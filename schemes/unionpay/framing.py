@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switch.infra.toml import TomlTable
 from switch.model.errors import FramingError
+from switch.model.toml import TomlTable
 from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 from switch.wire.framing.length import read_ascii_digits
 from switch.wire.framing.options import framing_kind, limits

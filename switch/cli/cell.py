@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from processors.cell.config import CellsConfig, cells_of
+from processors.cell.config import CellsConfig
+from processors.cell.section import cells_of
 from switch.cli.common import conf_option, load
 from switch.config import load_config
 from switch.model.errors import BulkheadError, ConfigError

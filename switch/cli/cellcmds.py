@@ -25,7 +25,8 @@ from typing import Any, TextIO
 
 import click
 
-from processors.cell.config import CellsConfig, cells_of
+from processors.cell.config import CellsConfig
+from processors.cell.section import cells_of
 from switch.cli.common import load
 from switch.config import NodeConfig
 from switch.model.errors import BulkheadError

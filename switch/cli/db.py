@@ -18,16 +18,11 @@ def db() -> None:
 @conf_option
 def db_upgrade(conf: Path) -> None:
     """Create or migrate the node's database to the latest schema."""
+    from switch.infra.db.engine import safe_url
     from switch.storage.db import upgrade
 
     cfg = load(conf)
     upgrade(cfg.database_url)
-    click.echo(f"database at {_safe_url(cfg.database_url)} is up to date")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    click.echo(f"database at {safe_url(cfg.database_url)} is up to date")
 
 

@@ -18,7 +18,7 @@ from hsm.settings import key_cryptogram, pin_key
 from switch.contracts.network import LinkOptions, Network
 from switch.contracts.registry import networks
 from switch.contracts.section import LinkRequest
-from switch.infra.toml import TomlTable
+from switch.model.toml import TomlTable
 
 
 @dataclass(frozen=True)
@@ -175,14 +175,18 @@ def connector(t: TomlTable) -> ConnectorConfig:
 def requested_connector(request: LinkRequest, file: str, key: str) -> ConnectorConfig:
     """A connector a section asked for, its framing and options validated by its network as if written under
     ``key`` in the file."""
-    where = TomlTable({"scheme": request.scheme, "framing": dict(request.framing),
-                       **({"options": dict(request.options)} if request.options is not None else {})}, file, key)
+    tables: dict[str, Any] = {"scheme": request.scheme, "framing": dict(request.framing)}
+    if request.options is not None:
+        tables["options"] = dict(request.options)
+    if request.pin_key is not None:
+        tables["pin_key"] = dict(request.pin_key)
+    where = TomlTable(tables, file, key)
     scheme, network = network_of(where)
     return ConnectorConfig(
         name=request.name, hosts=request.hosts, scheme=scheme, options=link_options(where, network),
         timeout_ms=request.timeout_ms, echo_interval_s=request.echo_interval_s, signon=request.signon,
         connect_timeout_s=request.connect_timeout_s, backoff_initial_ms=request.backoff_initial_ms,
-        backoff_max_ms=request.backoff_max_ms, pin_key=request.pin_key,
+        backoff_max_ms=request.backoff_max_ms, pin_key=pin_key(where, ("ZPK",)),
     )
 
 

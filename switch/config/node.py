@@ -35,8 +35,8 @@ from switch.config.links import ConnectorConfig, ListenerConfig, connector, list
 from switch.contracts.registry import sections
 from switch.contracts.section import NodeContext, SectionConfig
 from switch.infra.db.engine import check_url
-from switch.infra.toml import TomlTable
 from switch.model.errors import ConfigError
+from switch.model.toml import TomlTable
 
 
 @dataclass(frozen=True)

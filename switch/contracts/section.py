@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from hsm.api import PinKey
-from switch.infra.toml import TomlTable
+from switch.model.toml import TomlTable
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class LinkRequest:
     connect_timeout_s: float = 5.0
     backoff_initial_ms: int = 200
     backoff_max_ms: int = 30_000
-    pin_key: PinKey | None = None
+    pin_key: Mapping[str, str] | None = None  # as in node.toml: {"type": "ZPK", "key": "U..."}
 
 
 class TaskStatus(Protocol):

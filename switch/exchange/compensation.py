@@ -19,8 +19,7 @@ from collections.abc import Callable
 
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
-from switch.exchange.lifecycle import Event, Outcome
-from switch.exchange.ports import NodePorts
+from switch.exchange.lifecycle import QUEUED, REVERSAL_QUEUED, Outcome
 from switch.exchange.reversal import (
     REASON_TIMEOUT,
     REASON_UNDELIVERED,
@@ -28,6 +27,7 @@ from switch.exchange.reversal import (
     build_stand_in_advice,
     repeat_mti,
 )
+from switch.exchange.services import NodePorts
 from switch.model.codes import ResponseCode
 from switch.model.message import Message, transmission_time
 from switch.routing import StandIn
@@ -57,7 +57,7 @@ async def fallback(node: NodePorts, x: Exchange, card_status: CardStatusCache,
             log.error("exchange %s: could not hold %s for %s: %s", x.trace_id, msg.mti, destination,
                       type(exc).__name__)
             return x.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE), Outcome.UNAVAILABLE
-        x.advance(Event.QUEUED)
+        x.advance(QUEUED)
         x.notes.append("held in store-and-forward")
         return x.network.make_response(msg, ResponseCode.APPROVED), Outcome.STORED
     # Only here, after the destination failed: the hot path never looks at the stand-in policy.
@@ -108,7 +108,7 @@ async def _stand_in(node: NodePorts, x: Exchange, destination: str) -> Message |
         log.error("exchange %s: stand-in advice not queued for %s (%s); answering 91", x.trace_id, destination,
                   type(exc).__name__)
         return None
-    x.advance(Event.QUEUED)
+    x.advance(QUEUED)
     response = x.network.make_response(msg, ResponseCode.APPROVED)
     response.fields[38] = code
     x.notes.append(f"stand-in: approved by the switch, {advice.mti} queued")
@@ -126,7 +126,7 @@ async def queue_reversal(node: NodePorts, x: Exchange, reversal: Message) -> Non
     except Exception as exc:
         lost_reversal(node, x, type(exc).__name__)
         return
-    x.advance(Event.REVERSAL_QUEUED)
+    x.advance(REVERSAL_QUEUED)
     x.notes.append("reversal queued")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from switch.contracts.network import Network
-from switch.exchange.lifecycle import Event, Lifecycle, Outcome, Phase
+from switch.exchange.lifecycle import DELIVERED, REVERSAL_QUEUED, SEND, Event, Lifecycle, Outcome, Phase
 from switch.exchange.ports import Source, Upstream
 from switch.model.message import Message
 from switch.routing import RouteDecision, RoutingTable
@@ -54,15 +54,15 @@ class Exchange:
 
     @property
     def sent_upstream(self) -> bool:
-        return self.lifecycle.went_through(Event.SEND)
+        return self.lifecycle.went_through(SEND)
 
     @property
     def delivered(self) -> bool:
-        return self.lifecycle.phase is Phase.DELIVERED
+        return self.lifecycle.phase is DELIVERED
 
     @property
     def reversal_queued(self) -> bool:
-        return self.lifecycle.went_through(Event.REVERSAL_QUEUED)
+        return self.lifecycle.went_through(REVERSAL_QUEUED)
 
     def pan_hash(self, hasher: Callable[[str], str]) -> str | None:
         """The request PAN's keyed hash, computed once per exchange (the journal and the stand-in card status

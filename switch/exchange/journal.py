@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from switch.exchange.context import Exchange
-from switch.storage.journal import JournalRecord
+from switch.storage.records import JournalRecord
 
 
 def now_utc() -> datetime:
@@ -24,7 +24,7 @@ def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str]) -> Jo
         stan=req.stan, rrn=req.rrn, terminal_id=req.terminal_id,
         pan_masked=req.masked_pan, pan_hash=x.pan_hash(pan_hash),
         amount=req.amount, currency=req.currency, response_code=resp.response_code if resp else None,
-        outcome=x.outcome.value, received_at=x.received_at, responded_at=now_utc(),
+        outcome=x.outcome, received_at=x.received_at, responded_at=now_utc(),
         latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,
         request=req.masked(), response=resp.masked() if resp else None,
     )

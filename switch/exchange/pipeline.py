@@ -29,8 +29,32 @@ from switch.exchange import compensation
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
 from switch.exchange.journal import journal_record
-from switch.exchange.lifecycle import FINAL, Event, Outcome, Phase
-from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, LinkDown, NodePorts, Upstream
+from switch.exchange.lifecycle import (
+    ABANDON,
+    ANSWERED,
+    DECIDE,
+    DECIDED,
+    DELIVER,
+    FALLBACK,
+    FINAL,
+    JOURNAL,
+    JOURNAL_FAILED,
+    LINK_DOWN,
+    NO_ANSWER,
+    RECEIVED,
+    REDECIDE,
+    REJECTED,
+    RESOLVED,
+    REVERSAL_QUEUED,
+    ROUTE,
+    ROUTED,
+    SEND,
+    SENT,
+    SOURCE_GONE,
+    Outcome,
+)
+from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, LinkDown, Upstream
+from switch.exchange.services import NodePorts
 from switch.model.codes import ResponseCode, is_approval
 from switch.model.errors import EncodeError, FieldError
 from switch.model.message import Message
@@ -49,9 +73,13 @@ _IDENTITY_FIELDS = frozenset({2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 90
 # HSM error codes that mean the PIN block itself is bad (the cardholder's or terminal's data, not the switch):
 # 20 PIN block does not contain valid values, 24 PIN length out of range (payShield host command manual).
 _PIN_DATA_ERRORS = frozenset({"20", "24"})
+# Outcomes named on the hot path, as module names (an Enum attribute costs about 0.25 us on CPython 3.11).
+_APPROVED, _DECLINED, _NETWORK = Outcome.APPROVED, Outcome.DECLINED, Outcome.NETWORK
+_OK = ResponseCode.APPROVED
+_KEY_EXCHANGE, _CUTOVER = NetMgmt.KEY_EXCHANGE, NetMgmt.CUTOVER
 # How an exchange in each phase takes a 96 after a bug in one of its steps.
-_ERROR_EVENT = {Phase.RECEIVED: Event.DECIDE, Phase.ROUTED: Event.DECIDE, Phase.SENT: Event.ANSWERED,
-                Phase.FALLBACK: Event.DECIDED, Phase.DECIDED: Event.REDECIDE}
+_ERROR_EVENT = {RECEIVED: DECIDE, ROUTED: DECIDE, SENT: ANSWERED,
+                FALLBACK: RESOLVED, DECIDED: REDECIDE}
 
 
 class Pipeline:
@@ -88,7 +116,7 @@ class Pipeline:
 
     def _failed(self, x: Exchange, exc: Exception) -> None:
         """A bug in one exchange must not take the node down: answer 96 where the exchange can still answer."""
-        log.error("exchange %s: internal error %s in phase %s", x.trace_id, type(exc).__name__, x.phase.value,
+        log.error("exchange %s: internal error %s in phase %s", x.trace_id, type(exc).__name__, x.phase.label,
                   exc_info=log.isEnabledFor(logging.DEBUG))
         event = _ERROR_EVENT.get(x.phase)
         try:
@@ -99,7 +127,7 @@ class Pipeline:
             log.critical("exchange %s: unanswerable (%s, then %s)", x.trace_id, type(exc).__name__,
                          type(exc2).__name__)
             if x.phase not in FINAL:
-                x.advance(Event.ABANDON)
+                x.advance(ABANDON)
             if not x.lifecycle.closed:
                 self._close(x)
             return
@@ -117,11 +145,11 @@ class Pipeline:
         except FieldError as exc:
             log.info("exchange %s from %s: format error in field %d: %s", x.trace_id, x.source, exc.field,
                      exc.reason)
-            x.decide(Event.DECIDE, x.network.make_response(msg, ResponseCode.FORMAT_ERROR), Outcome.FORMAT_ERROR)
+            x.decide(DECIDE, x.network.make_response(msg, ResponseCode.FORMAT_ERROR), Outcome.FORMAT_ERROR)
             return self._respond
         if self.node.draining:
             # The node is stopping: say so at once rather than start an exchange it may not finish.
-            x.decide(Event.DECIDE, x.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE),
+            x.decide(DECIDE, x.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE),
                      Outcome.UNAVAILABLE)
             return self._respond
         if msg.is_network:
@@ -132,12 +160,12 @@ class Pipeline:
         """Network management from a peer, answered by the switch itself as the link's network says."""
         session = self.node.session_of(x.source)
         event = session.inbound(x.request)
-        if event.kind is NetMgmt.KEY_EXCHANGE:
+        if event.kind is _KEY_EXCHANGE:
             self._later(x, self._install_key)  # the new key goes through the HSM first
             return None
-        if event.kind is NetMgmt.CUTOVER:
+        if event.kind is _CUTOVER:
             self.node.cutover(x.source, event.business_date)
-        x.decide(Event.DECIDE, session.answer(x.request, event, ResponseCode.APPROVED), Outcome.NETWORK)
+        x.decide(DECIDE, session.answer(x.request, event, _OK), _NETWORK)
         return self._respond
 
     async def _install_key(self, x: Exchange) -> Step | None:
@@ -145,7 +173,7 @@ class Pipeline:
         event = session.inbound(x.request)
         installed = event.key is not None and await self.node.install_key(x.source, event.key)
         code = ResponseCode.APPROVED if installed else ResponseCode.SYSTEM_MALFUNCTION
-        x.decide(Event.DECIDE, session.answer(x.request, event, code), Outcome.NETWORK)
+        x.decide(DECIDE, session.answer(x.request, event, code), Outcome.NETWORK)
         return self._respond
 
     def _route(self, x: Exchange) -> Step | None:
@@ -156,14 +184,14 @@ class Pipeline:
         ))
         destination = decision.destination
         if destination is None:
-            x.decide(Event.DECIDE, x.network.make_response(msg, decision.response_code or ResponseCode.NO_ROUTE),
+            x.decide(DECIDE, x.network.make_response(msg, decision.response_code or ResponseCode.NO_ROUTE),
                      Outcome.NO_ROUTE)
             return self._respond
-        x.advance(Event.ROUTE)
+        x.advance(ROUTE)
         link = self.node.choose_link(destination)
         if link is None:
             x.link = self.node.upstream(destination.links[0])
-            x.advance(Event.LINK_DOWN)
+            x.advance(LINK_DOWN)
             self._later(x, self._fallback)
             return None
         x.link = link
@@ -189,7 +217,7 @@ class Pipeline:
             why = ("no pin_key on " + link.name) if destination_key is None else "no PAN or PIN block to translate"
             log.warning("exchange %s: PIN cannot be translated (%s)", x.trace_id, why)
             code = ResponseCode.SYSTEM_MALFUNCTION if destination_key is None else ResponseCode.FORMAT_ERROR
-            x.decide(Event.DECIDE, x.network.make_response(msg, code), Outcome.ERROR)
+            x.decide(DECIDE, x.network.make_response(msg, code), Outcome.ERROR)
             return False
         account = pan[-13:-1]  # 12 right-most digits without the check digit (ISO 9564-1 format 0)
         return source_key, destination_key, block.hex().upper(), account
@@ -232,7 +260,7 @@ class Pipeline:
         bad_block = exc.code in _PIN_DATA_ERRORS
         log.info("exchange %s: PIN translation failed (HSM error %s)", x.trace_id, exc.code)
         code = ResponseCode.INCORRECT_PIN if bad_block else ResponseCode.SYSTEM_MALFUNCTION
-        x.decide(Event.DECIDE, x.network.make_response(x.request, code),
+        x.decide(DECIDE, x.network.make_response(x.request, code),
                  Outcome.DECLINED if bad_block else Outcome.ERROR)
         x.notes.append(f"PIN translation failed: HSM error {exc.code}")
         return self._respond
@@ -247,18 +275,18 @@ class Pipeline:
         try:
             link.send(msg, timeout, lambda answer: self._run(x, lambda x: self._answered(x, answer)))
         except LinkDown:
-            x.advance(Event.LINK_DOWN)
+            x.advance(LINK_DOWN)
             self._later(x, self._fallback)
             return None
         except DuplicateKeyError:
-            x.decide(Event.DECIDE, x.network.make_response(msg, ResponseCode.DUPLICATE), Outcome.DECLINED)
+            x.decide(DECIDE, x.network.make_response(msg, ResponseCode.DUPLICATE), Outcome.DECLINED)
             return self._respond
         except EncodeError as exc:
             # The destination's format cannot carry this request (a field too long for its spec).
             log.warning("exchange %s: cannot encode for %s: %s", x.trace_id, link.name, exc)
-            x.decide(Event.DECIDE, x.network.make_response(msg, ResponseCode.FORMAT_ERROR), Outcome.FORMAT_ERROR)
+            x.decide(DECIDE, x.network.make_response(msg, ResponseCode.FORMAT_ERROR), Outcome.FORMAT_ERROR)
             return self._respond
-        x.advance(Event.SEND)
+        x.advance(SEND)
         self.node.awaiting(x, True)
         return None
 
@@ -268,18 +296,18 @@ class Pipeline:
         self.node.awaiting(x, False)
         x.upstream_us = int((time.perf_counter() - x.t1) * 1e6)
         if answer is None:
-            x.advance(Event.NO_ANSWER)
+            x.advance(NO_ANSWER)
             self._later(x, self._fallback)
             return None
         if isinstance(answer, Rejected):
             # The network refused the request unprocessed: nothing was approved, so nothing is reversed.
             log.warning("exchange %s: rejected by %s's network (%s); answering %s", x.trace_id,
                         x.link.name if x.link else "-", answer.reason or "no reason", answer.code.value)
-            x.decide(Event.REJECTED, x.network.make_response(x.request, answer.code), Outcome.REJECTED)
+            x.decide(REJECTED, x.network.make_response(x.request, answer.code), Outcome.REJECTED)
             return self._respond
         response = self._answer_from_upstream(x, answer)
-        x.decide(Event.ANSWERED, response,
-                 Outcome.APPROVED if is_approval(response.response_code) else Outcome.DECLINED)
+        x.decide(ANSWERED, response,
+                 _APPROVED if is_approval(response.response_code) else _DECLINED)
         destination = x.decision.destination if x.decision is not None else None
         if destination is not None and destination.stand_in and x.request.pan:
             # Only destinations that may be stood in for feed the card status cache.
@@ -299,7 +327,7 @@ class Pipeline:
 
     async def _fallback(self, x: Exchange) -> Step | None:
         response, outcome = await compensation.fallback(self.node, x, self.card_status, self.pan_hash)
-        x.decide(Event.DECIDED, response, outcome)
+        x.decide(RESOLVED, response, outcome)
         return self._respond
 
     # -- respond: journal first, then deliver ----------------------------------------------------------
@@ -311,7 +339,7 @@ class Pipeline:
             log.warning("exchange %s: response not encodable (%s); answering 96", x.trace_id, type(exc).__name__)
             self._later(x, self._unencodable)
             return None
-        x.advance(Event.JOURNAL)
+        x.advance(JOURNAL)
 
         def committed(failure: BaseException | None) -> None:
             # From the commit report or the timer (or here, when the row cannot be submitted at all).
@@ -327,13 +355,13 @@ class Pipeline:
     async def _unencodable(self, x: Exchange) -> Step | None:
         """The destination approved something the source's format cannot carry: reverse it, answer 96."""
         await compensation.reverse_if_approved(self.node, x)
-        x.decide(Event.REDECIDE, x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR)
+        x.decide(REDECIDE, x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR)
         return self._respond
 
     def _journal_failed(self, x: Exchange, failure: BaseException) -> Step | None:
         """Durable-before-response failed: do not tell the acquirer "approved" for something we cannot prove."""
         log.error("exchange %s: journal write failed (%s); answering 96", x.trace_id, type(failure).__name__)
-        x.advance(Event.JOURNAL_FAILED)
+        x.advance(JOURNAL_FAILED)
         self._later(x, self._unjournaled)
         return None
 
@@ -347,10 +375,10 @@ class Pipeline:
         try:
             x.conn.send_frame(x.body, reply_to=x.frame)
         except ConnectionClosed:
-            x.advance(Event.SOURCE_GONE)
+            x.advance(SOURCE_GONE)
             self._later(x, self._undelivered)
             return None
-        x.advance(Event.DELIVER)
+        x.advance(DELIVER)
         self._close(x)
         return None
 
@@ -372,8 +400,8 @@ class Pipeline:
         """End ``x`` without an answer (the node is stopping and nothing more may start); ``reversed_``: its
         reversal was queued on its behalf (with others, in one transaction)."""
         if x.phase not in FINAL:
-            x.advance(Event.ABANDON)
+            x.advance(ABANDON)
         if reversed_:
-            x.advance(Event.REVERSAL_QUEUED)
+            x.advance(REVERSAL_QUEUED)
         if not x.lifecycle.closed:
             self._close(x)

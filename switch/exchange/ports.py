@@ -1,33 +1,20 @@
-"""What the exchange pipeline needs from the rest of the node, and nothing more (the composition root, the node,
-provides it): the source connection it answers on, the upstream links it sends on, and the node's services
-(routing's link choice, keys, the HSM, the journal, the store-and-forward queue, tasks).
-
-The pipeline reaches the node only through these protocols, so it can be driven by a test with fakes, and the
-node can change how it provides each service without the pipeline knowing.
-"""
+"""The links as the exchange pipeline sees them: the connection a request came in on (:class:`Source`), a link to
+a destination (:class:`Upstream`), and what they raise. The node's services are
+:class:`switch.exchange.services.NodePorts`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-from hsm.api import Hsm, InlinePinTranslation, PinKey
-from switch.contracts.network import KeyChange, NetworkSession, Rejected
+from switch.contracts.network import Rejected
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
-from switch.routing import Destination
-from switch.storage.journal import JournalRecord
 from switch.wire.framing import Frame
-
-if TYPE_CHECKING:
-    from switch.exchange.context import Exchange
 
 # What a request's waiter is given: the response, the network's rejection of the request, or None (no answer in
 # time, or the connection dropped first).
 Answer = Message | Rejected | None
-# Where the rest of an exchange goes when it must wait for something other than its upstream answer and its
-# journal row (a remote HSM, a database write): run in a task.
-Job = Callable[[], Awaitable[None]]
 
 
 class LinkDown(BulkheadError):
@@ -68,68 +55,4 @@ class Upstream(Protocol):
         """Send without waiting; ``on_answer`` gets the answer (or None at ``timeout``) from the link's reader or
         the node's timer. Raises :class:`LinkDown`, :class:`DuplicateKeyError` or
         :class:`~switch.model.errors.EncodeError` before anything is sent (``on_answer`` is then never called)."""
-        ...
-
-
-class NodePorts(Protocol):
-    """The node's services the pipeline uses."""
-
-    @property
-    def name(self) -> str:
-        """The node process's name, as the journal records it."""
-        ...
-
-    @property
-    def draining(self) -> bool: ...
-
-    @property
-    def hsm(self) -> Hsm | None: ...
-
-    @property
-    def inline_hsm(self) -> InlinePinTranslation | None: ...
-
-    def choose_link(self, destination: Destination) -> Upstream | None:
-        """A usable link of ``destination`` (its pool's rule), or None when none is up."""
-        ...
-
-    def upstream(self, name: str) -> Upstream | None: ...
-
-    def session_of(self, link: str) -> NetworkSession: ...
-
-    def source_key(self, source: str, request: Message) -> PinKey | None:
-        """The key DE 52 of ``request`` arrives under on link ``source`` (a terminal's or the link's)."""
-        ...
-
-    def link_key(self, link: str) -> PinKey | None:
-        """The zone key link ``link`` expects DE 52 under, now (key exchange changes it)."""
-        ...
-
-    async def install_key(self, link: str, change: KeyChange) -> bool: ...
-
-    def cutover(self, link: str, business_date: str | None) -> None: ...
-
-    def journal(self, record: JournalRecord, on_done: Callable[[BaseException | None], None]) -> None:
-        """Submit a journal row; ``on_done`` runs on the event loop once it committed (None) or failed (the error,
-        or a timeout). Raises, without calling ``on_done``, when it cannot be submitted at all."""
-        ...
-
-    async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
-        """Queue (destination, message, original trace id) entries durably, in one transaction: all or none."""
-        ...
-
-    def spawn(self, x: Exchange, job: Job) -> None:
-        """Continue ``x`` in a task that runs ``job``."""
-        ...
-
-    def awaiting(self, x: Exchange, waiting: bool) -> None:
-        """``x`` was sent upstream and waits for its answer (True), or no longer does (False): a node stopped hard
-        reverses what still waits."""
-        ...
-
-    def finished(self, x: Exchange) -> None:
-        """``x`` is over (once): free its place and count it."""
-        ...
-
-    def lost_reversal(self) -> None:
-        """A reversal could not be queued (counted for the operator)."""
         ...

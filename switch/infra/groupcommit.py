@@ -1,7 +1,7 @@
 """Group commit: one dedicated thread that takes what callers queued and hands it on in batches.
 
 Both durable writers of the project use it: the exchange journal (:class:`switch.storage.journal.JournalWriter`)
-and a processor cell's effects (:class:`processors.cell.writer.EffectsWriter`). A batch is everything queued
+and a processor cell's effects (:class:`processors.storage.writer.EffectsWriter`). A batch is everything queued
 when the thread wakes up, topped up until ``max_batch`` items or ``max_wait`` seconds have passed, so the
 fsync (SQLite) or commit round trip (PostgreSQL) is paid once per batch, not once per item. Items that arrive
 while a batch is being written join the next one, so a busy writer batches even with ``max_wait`` 0.

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from switch.routing.model import Destination, Route
 
-if TYPE_CHECKING:
-    from switch.routing.table import RoutingTable
+
+class TableView(Protocol):
+    """What describing and comparing a routing table reads of it (switch.routing.table.RoutingTable)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def default(self) -> Destination | None: ...
+
+    @property
+    def destinations(self) -> Mapping[str, Destination]: ...
+
+    @property
+    def routes(self) -> tuple[Route, ...]: ...
 
 # (attribute, label in describe()); the attribute name is also the key in the file and in diff lines.
 _CRITERIA = (
@@ -88,7 +104,7 @@ def _amount(route: Route) -> str | None:
     return f"{route.amount_min} to {route.amount_max} (minor units, inclusive)"
 
 
-def describe(table: RoutingTable) -> str:
+def describe(table: TableView) -> str:
     out = [f"routing table {table.source}", f"  sha256   {table.digest}"]
     if table.default is not None:
         out.append(f"  default  {table.default.name}")
@@ -122,7 +138,7 @@ def _join(values: Iterable[str] | None, sort: bool = True) -> str | None:
 
 
 # -- diff -------------------------------------------------------------------------------------------
-def diff(old: RoutingTable, new: RoutingTable) -> list[str]:
+def diff(old: TableView, new: TableView) -> list[str]:
     out: list[str] = []
     old_default = old.default.name if old.default else "none"
     new_default = new.default.name if new.default else "none"

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import trio
 
 from switch.runtime.links.waiter import Continuation, Slot, Timer
-from switch.storage.journal import JournalRecord, JournalWriter
+from switch.storage.journal import JournalWriter
+from switch.storage.records import JournalRecord
 
 
 class JournalUnavailable(Exception):

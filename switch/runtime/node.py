@@ -41,7 +41,8 @@ from switch.exchange.compensation import abandoned_reversal, lost_reversal, need
 from switch.exchange.context import Exchange
 from switch.exchange.journal import now_utc
 from switch.exchange.pipeline import Pipeline
-from switch.exchange.ports import ConnectionClosed, Job, Upstream
+from switch.exchange.ports import ConnectionClosed, Upstream
+from switch.exchange.services import Job
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
 from switch.model.codes import ResponseCode
@@ -61,7 +62,8 @@ from switch.runtime.tasks import ExchangeTasks
 from switch.runtime.workers import WorkerSupervisor
 from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
-from switch.storage.journal import JournalRecord, JournalWriter
+from switch.storage.journal import JournalWriter
+from switch.storage.records import JournalRecord
 from switch.storage.saf import SafStore
 from switch.wire.framing import Frame
 
@@ -202,7 +204,7 @@ class Node:
         self.in_flight -= 1
         self.exchanges += 1
         resp = x.response
-        self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome.value,
+        self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
                             (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
 
     def lost_reversal(self) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from switch.exchange.context import Exchange
-from switch.exchange.ports import Job
+from switch.exchange.services import Job
 from switch.runtime.links.waiter import Slot
 
 log = logging.getLogger("bulkhead.node")

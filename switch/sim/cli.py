@@ -13,9 +13,9 @@ import trio
 
 from switch.contracts.network import LinkOptions
 from switch.contracts.registry import network
-from switch.infra.toml import TomlTable
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
+from switch.model.toml import TomlTable
 from switch.sim.acquirer import AcquirerConfig, run_acquirer
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.requests import RequestTemplate

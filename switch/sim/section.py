@@ -25,8 +25,8 @@ import trio
 from switch.config.links import link_options, network_of
 from switch.contracts.network import LinkOptions
 from switch.contracts.section import LinkRequest, NodeContext, Service, TaskStatus
-from switch.infra.toml import TomlTable
 from switch.model.errors import ConfigError
+from switch.model.toml import TomlTable
 from switch.sim.issuer import IssuerConfig, serve_issuer
 from switch.sim.rules import IssuerRules, load_rules
 

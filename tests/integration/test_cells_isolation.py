@@ -24,7 +24,8 @@ import pytest
 import trio
 from prometheus_client import generate_latest
 
-from processors.cell.config import CellsConfig, cells_of
+from processors.cell.config import CellsConfig
+from processors.cell.section import cells_of
 from processors.model import Txn
 from processors.storage import ledger_check, load_rows, make_engine
 from switch.config import NodeConfig

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import trio
 
-from processors.cell.config import cells_of
 from processors.cell.host import CellHost
+from processors.cell.section import cells_of
 from processors.state import CellState
 from processors.storage import make_engine, upgrade
 from tests.integration.cells_harness import cell_supervisor, write_cells_config

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from processors.cell.config import CellsConfig, cells_of
+from processors.cell.config import CellsConfig
+from processors.cell.section import cells_of
 from processors.model import Account, Txn, TxnStatus
 from processors.storage import ledger_check, load_rows, make_engine
 from switch.config import parse_config

@@ -45,7 +45,7 @@ from processors.storage import (
     write_batch,
 )
 from processors.storage.tables import metadata
-from switch.storage import upgrade as upgrade_switch
+from switch.storage.db import upgrade as upgrade_switch
 
 T0 = datetime(2026, 5, 20, 10, 30, 15, 123456, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))  # a non-UTC offset: what comes back must be the same instant, in UTC

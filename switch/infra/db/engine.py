@@ -108,3 +108,15 @@ def check_url(url: str) -> str | None:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         return f"unsupported database {parsed.get_backend_name()!r} (sqlite or postgresql)"
     return None
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite database file (nothing for PostgreSQL or an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)

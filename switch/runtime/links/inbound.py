@@ -19,6 +19,9 @@ from switch.runtime.links.hooks import LinkHooks
 from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.link")
+# Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
+_REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
+_KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
 
 
 class Listener:
@@ -133,11 +136,11 @@ class Listener:
                 conn.close()
             return
         kind, msg = inbound.kind, inbound.message
-        if kind is FrameKind.REQUEST and msg is not None:
+        if kind is _REQUEST and msg is not None:
             self.received += 1
             msg.meta.source_link = self.name
             self.hooks.on_request(self.name, conn, frame, msg)
-        elif kind is FrameKind.KEEPALIVE or kind is FrameKind.SESSION:
+        elif kind is _KEEPALIVE or kind is _SESSION:
             conn.reply_keepalive(frame)  # answered as the framing says, never routed
         else:
             self.received += 1

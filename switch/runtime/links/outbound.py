@@ -34,6 +34,9 @@ from switch.runtime.links.waiter import Continuation, Timer
 from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.link")
+# Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
+_REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
+_KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
 
 class OutboundLink:
     def __init__(self, config: ConnectorConfig, network: Network, hooks: LinkHooks,
@@ -290,21 +293,21 @@ class OutboundLink:
             self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
             return
         kind, msg = inbound.kind, inbound.message
-        if kind is FrameKind.RESPONSE and msg is not None:
+        if kind is _RESPONSE and msg is not None:
             self.received += 1
             msg.meta.source_link = self.name
             self.mux.deliver(msg)
-        elif kind is FrameKind.REQUEST and msg is not None:
+        elif kind is _REQUEST and msg is not None:
             msg.meta.source_link = self.name
             self.hooks.on_request(self.name, conn, frame, msg)
-        elif kind is FrameKind.REJECT and msg is not None:
+        elif kind is _REJECT and msg is not None:
             # The network refused one of our requests: its waiter hears so (no reversal: it was not processed).
             self.rejected += 1
             log.warning("link %s: %s stan %s rejected by the network (%s)", self.name, msg.mti, msg.stan,
                         inbound.reason or "no reason given")
             self.mux.reject(msg, Rejected(inbound.code, inbound.reason))
         else:  # keep-alive or session control: answered as the framing says, never routed
-            if kind is FrameKind.SESSION:
+            if kind is _SESSION:
                 self.session_frames += 1
             conn.reply_keepalive(frame)
 

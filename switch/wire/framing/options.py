@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from switch.infra.toml import TomlTable
+from switch.model.toml import TomlTable
 from switch.wire.framing.base import Framer
 from switch.wire.framing.length import TPDU_LEN, Ascii4Framer, Bcd2Framer, Binary2Framer, LengthPrefixFramer
 

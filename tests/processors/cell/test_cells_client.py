@@ -12,8 +12,9 @@ import pytest
 import trio
 
 from processors.cell.client import CellCommandError, run_command, run_commands
-from processors.cell.config import CellsConfig, cells_of
+from processors.cell.config import CellsConfig
 from processors.cell.loading import CellLock, CellLockedError, lock_is_held
+from processors.cell.section import cells_of
 from processors.commands import CommandError
 from processors.model import Account, Card, Customer
 from processors.state import CellState

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.cell.config import cells_of
+from processors.cell.section import cells_of
 from switch.config import NodeConfig, parse_config
 from switch.model.errors import ConfigError
 

@@ -21,11 +21,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from processors.cell.host import CellFailedError, CellHost
-from processors.cell.writer import CommitFailedError, EffectsWriter
 from processors.model import Effects
 from processors.model import Sequence as SeqRow
 from processors.state import CellState
 from processors.storage import load_rows, make_engine, upgrade, write_batch
+from processors.storage.writer import CommitFailedError, EffectsWriter
 from schemes.generic import SCHEME
 from switch.model.message import Message
 from tests.integration.harness import client, purchase

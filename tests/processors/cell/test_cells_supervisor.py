@@ -10,7 +10,7 @@ from pathlib import Path
 
 import trio
 
-from processors.cell.config import cells_of
+from processors.cell.section import cells_of
 from processors.cell.supervisor import CellSupervisor
 from switch.config import parse_config
 from tests.integration.cells_harness import PRODUCTS

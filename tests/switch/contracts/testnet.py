@@ -34,11 +34,11 @@ from switch.contracts.network import (
     NetworkEvent,
     NetworkSession,
 )
-from switch.infra.toml import TomlTable
 from switch.model.codes import ResponseCode
 from switch.model.errors import FramingError, UnknownMtiError
 from switch.model.masking import DEFAULT_MASKING
 from switch.model.message import Message
+from switch.model.toml import TomlTable
 from switch.wire.codec import WireFields
 from switch.wire.compiled import compile_codec
 from switch.wire.framing.base import BufferedFramer, Frame, Framer, check_body

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from switch.model.masking import pan_hash
 from switch.model.message import Message, MessageMeta
-from switch.storage import JournalRecord
+from switch.storage.records import JournalRecord
 
 # Test card numbers (Luhn-valid, not issued) and a test-only HMAC key.
 PAN = "4761739001010119"

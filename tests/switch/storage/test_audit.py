@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from switch.storage import RouteReload, list_route_reloads, record_route_reload
+from switch.storage.audit import RouteReload, list_route_reloads, record_route_reload
 
 from .factories import T0
 

@@ -16,16 +16,12 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.pool import QueuePool
 
 from switch.infra.db.engine import make_engine
-from switch.storage import (
-    JournalClosedError,
-    JournalRecord,
-    JournalWriteError,
-    JournalWriter,
-    find_exchanges,
-)
 from switch.storage import journal as journal_module
 from switch.storage.db import upgrade
+from switch.storage.errors import JournalClosedError, JournalWriteError
+from switch.storage.journal import JournalWriter, find_exchanges
 from switch.storage.models import JOURNAL
+from switch.storage.records import JournalRecord
 from tests.conftest import migrated_engine
 
 from .factories import PAN, T0, record

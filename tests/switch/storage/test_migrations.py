@@ -12,20 +12,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from switch.storage import (
-    JournalRecord,
-    JournalWriter,
-    SafStore,
-    StorageError,
-    current_revision,
-    downgrade,
-    head_revision,
-    make_engine,
-    sqlite_url,
-    upgrade,
-)
-from switch.storage.journal import find_exchanges
+from switch.infra.db.engine import make_engine, sqlite_url
+from switch.infra.db.errors import StorageError
+from switch.storage.db import current_revision, downgrade, head_revision, upgrade
+from switch.storage.journal import JournalWriter, find_exchanges
 from switch.storage.models import Base
+from switch.storage.records import JournalRecord
+from switch.storage.saf import SafStore
 
 from .factories import record
 

@@ -13,8 +13,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select
 
-from switch.storage import JournalWriter, SafStore, make_engine, record_route_reload, sqlite_url, upgrade
+from switch.infra.db.engine import make_engine, sqlite_url
+from switch.storage.audit import record_route_reload
+from switch.storage.db import upgrade
+from switch.storage.journal import JournalWriter
 from switch.storage.models import Base
+from switch.storage.saf import SafStore
 
 from .factories import T0, record, request_message
 

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from switch.storage import SafItemNotFoundError, SafStateError, SafStore, make_engine
+from switch.infra.db.engine import make_engine
+from switch.storage.errors import SafItemNotFoundError, SafStateError
+from switch.storage.saf import SafStore
 
 from .factories import T0
 

@@ -11,8 +11,8 @@ import pytest
 
 from schemes.unionpay.framing import UnionPayFramer, UnionPayFraming, unionpay_framing
 from schemes.visa.framing import VisaFramer, VisaFraming, visa_framing
-from switch.infra.toml import TomlTable
 from switch.model.errors import ConfigError
+from switch.model.toml import TomlTable
 from switch.wire.framing import Ascii4Framer, Bcd2Framer, Binary2Framer, LengthFraming, length_framing
 
 FILE = "links.toml"

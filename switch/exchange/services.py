@@ -1,0 +1,87 @@
+"""What the exchange pipeline needs from the rest of the node, and nothing more (the composition root, the node,
+provides it): routing's link choice, keys, the HSM, the journal, the store-and-forward queue, tasks.
+
+The pipeline reaches the node only through this protocol, so it can be driven by a test with fakes, and the node
+can change how it provides each service without the pipeline knowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from hsm.api import Hsm, InlinePinTranslation, PinKey
+from switch.contracts.network import KeyChange, NetworkSession
+from switch.exchange.context import Exchange
+from switch.exchange.ports import Upstream
+from switch.model.message import Message
+from switch.routing import Destination
+from switch.storage.records import JournalRecord
+
+# Where the rest of an exchange goes when it must wait for something other than its upstream answer and its
+# journal row (a remote HSM, a database write): run in a task.
+Job = Callable[[], Awaitable[None]]
+
+
+class NodePorts(Protocol):
+    """The node's services the pipeline uses."""
+
+    @property
+    def name(self) -> str:
+        """The node process's name, as the journal records it."""
+        ...
+
+    @property
+    def draining(self) -> bool: ...
+
+    @property
+    def hsm(self) -> Hsm | None: ...
+
+    @property
+    def inline_hsm(self) -> InlinePinTranslation | None: ...
+
+    def choose_link(self, destination: Destination) -> Upstream | None:
+        """A usable link of ``destination`` (its pool's rule), or None when none is up."""
+        ...
+
+    def upstream(self, name: str) -> Upstream | None: ...
+
+    def session_of(self, link: str) -> NetworkSession: ...
+
+    def source_key(self, source: str, request: Message) -> PinKey | None:
+        """The key DE 52 of ``request`` arrives under on link ``source`` (a terminal's or the link's)."""
+        ...
+
+    def link_key(self, link: str) -> PinKey | None:
+        """The zone key link ``link`` expects DE 52 under, now (key exchange changes it)."""
+        ...
+
+    async def install_key(self, link: str, change: KeyChange) -> bool: ...
+
+    def cutover(self, link: str, business_date: str | None) -> None: ...
+
+    def journal(self, record: JournalRecord, on_done: Callable[[BaseException | None], None]) -> None:
+        """Submit a journal row; ``on_done`` runs on the event loop once it committed (None) or failed (the error,
+        or a timeout). Raises, without calling ``on_done``, when it cannot be submitted at all."""
+        ...
+
+    async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
+        """Queue (destination, message, original trace id) entries durably, in one transaction: all or none."""
+        ...
+
+    def spawn(self, x: Exchange, job: Job) -> None:
+        """Continue ``x`` in a task that runs ``job``."""
+        ...
+
+    def awaiting(self, x: Exchange, waiting: bool) -> None:
+        """``x`` was sent upstream and waits for its answer (True), or no longer does (False): a node stopped hard
+        reverses what still waits."""
+        ...
+
+    def finished(self, x: Exchange) -> None:
+        """``x`` is over (once): free its place and count it."""
+        ...
+
+    def lost_reversal(self) -> None:
+        """A reversal could not be queued (counted for the operator)."""
+        ...

@@ -1,0 +1,255 @@
+"""The pipeline without a node: its steps over fakes of the ports it uses (switch.exchange.ports, .services).
+
+What it must show: the common path runs inline (no task), a path that has to wait (no link, a remote HSM, a
+failed delivery) runs its async action in a task and then the very same steps; a step out of order raises
+rather than answering twice; every exchange is answered and closed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hsm.api import PinKey, PinTranslation
+from schemes.generic import SCHEME
+from switch.contracts.network import KeyChange, NetworkSession, Rejected
+from switch.exchange.cardstatus import CardStatusCache
+from switch.exchange.context import Exchange
+from switch.exchange.lifecycle import Event, IllegalTransition, Outcome, Phase
+from switch.exchange.pipeline import Pipeline
+from switch.exchange.ports import Answer, ConnectionClosed, LinkDown
+from switch.exchange.services import Job
+from switch.model.codes import ResponseCode
+from switch.model.message import Message
+from switch.routing import Destination, parse_routes
+from switch.storage.records import JournalRecord
+from switch.wire.framing import Frame
+
+ROUTES = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up"]\ntimeout_ms = 1000\n',
+                      Path("routes.toml"), known_links=frozenset({"up"}))
+PAN = "4761739001010010"
+
+
+@dataclass
+class FakeSource:
+    sent: list[bytes] = field(default_factory=list)
+    closed: bool = False
+    done: int = 0
+
+    def send_frame(self, body: bytes, reply_to: Frame | None = None) -> None:
+        if self.closed:
+            raise ConnectionClosed("gone")
+        self.sent.append(body)
+
+    def exchange_started(self) -> None:
+        pass
+
+    def exchange_done(self) -> None:
+        self.done += 1
+
+
+@dataclass
+class FakeLink:
+    name: str = "up"
+    timeout_ms: int = 1000
+    down: bool = False
+    sent: list[Message] = field(default_factory=list)
+    waiting: list[Callable[[Answer], None]] = field(default_factory=list)
+
+    def send(self, msg: Message, timeout: float, on_answer: Callable[[Answer], None]) -> None:
+        if self.down:
+            raise LinkDown("down")
+        self.sent.append(msg)
+        self.waiting.append(on_answer)
+
+
+class FakeHsm:
+    """An HSM that is awaited (not inline): its translation marks the block so the test can see it happened."""
+
+    async def translate_pin_tpk_to_zpk(self, tpk: str, zpk: str, pin_block: str, account: str,
+                                       **_: Any) -> PinTranslation:
+        return PinTranslation(4, "AB" * 8, "01")
+
+    async def translate_pin_zpk_to_zpk(self, a: str, b: str, pin_block: str, account: str,
+                                       **_: Any) -> PinTranslation:
+        return PinTranslation(4, "CD" * 8, "01")
+
+
+@dataclass
+class FakeNode:
+    link: FakeLink = field(default_factory=FakeLink)
+    name: str = "test"
+    draining: bool = False
+    hsm: Any = None
+    inline_hsm: Any = None
+    jobs: list[Job] = field(default_factory=list)
+    records: list[JournalRecord] = field(default_factory=list)
+    journal_fails: bool = False
+    queued: list[tuple[str, Message, str]] = field(default_factory=list)
+    finished_exchanges: list[Exchange] = field(default_factory=list)
+    waiting: set[int] = field(default_factory=set)
+    keys: dict[str, PinKey] = field(default_factory=dict)
+
+    def choose_link(self, destination: Destination) -> FakeLink | None:
+        return None if self.link.down else self.link
+
+    def upstream(self, name: str) -> FakeLink | None:
+        return self.link
+
+    def session_of(self, link: str) -> NetworkSession:
+        return SCHEME.session(SCHEME.link_options(None, None))
+
+    def source_key(self, source: str, request: Message) -> PinKey | None:
+        return self.keys.get(source)
+
+    def link_key(self, link: str) -> PinKey | None:
+        return self.keys.get(link)
+
+    async def install_key(self, link: str, change: KeyChange) -> bool:
+        return True
+
+    def cutover(self, link: str, business_date: str | None) -> None:
+        pass
+
+    def journal(self, record: JournalRecord, on_done: Callable[[BaseException | None], None]) -> None:
+        self.records.append(record)
+        on_done(RuntimeError("disk full") if self.journal_fails else None)
+
+    async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
+        self.queued.extend(items)
+
+    def spawn(self, x: Exchange, job: Job) -> None:
+        self.jobs.append(job)
+
+    def awaiting(self, x: Exchange, waiting: bool) -> None:
+        (self.waiting.add if waiting else self.waiting.discard)(id(x))
+
+    def finished(self, x: Exchange) -> None:
+        self.finished_exchanges.append(x)
+
+    def lost_reversal(self) -> None:
+        raise AssertionError("no reversal is lost here")
+
+    async def run_jobs(self) -> None:
+        while self.jobs:
+            await self.jobs.pop(0)()
+
+
+def _exchange(msg: Message, source: FakeSource | None = None) -> Exchange:
+    msg.meta.trace_id = "t1"
+    return Exchange(request=msg, source="acquirer", network=SCHEME, conn=source or FakeSource(), frame=Frame(b"x"),
+                    table=ROUTES, received_at=datetime.now(UTC), t0=0.0)
+
+
+def _purchase(extra: dict[int, str | bytes] | None = None) -> Message:
+    return Message("0200", {2: PAN, 3: "000000", 4: "000000001000", 7: "1207101010", 11: "000001",
+                            41: "TERM0001", 49: "840", **(extra or {})})
+
+
+def _answer(request: Message, code: str) -> Message:
+    return SCHEME.make_response(request, code)
+
+
+def test_the_common_path_runs_inline_and_answers_once() -> None:
+    node, source = FakeNode(), FakeSource()
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    x = _exchange(_purchase(), source)
+    pipeline.start(x)
+    assert x.phase is Phase.SENT and node.waiting == {id(x)} and not node.jobs
+    (on_answer,) = node.link.waiting
+    on_answer(_answer(node.link.sent[0], "00"))
+    assert x.phase is Phase.DELIVERED and x.lifecycle.closed
+    assert x.outcome is Outcome.APPROVED and len(source.sent) == 1 and SCHEME.decode(source.sent[0])[39] == "00"
+    assert [r.outcome for r in node.records] == ["approved"] and node.finished_exchanges == [x]
+    assert not node.jobs and node.waiting == set()
+    # A second answer for the same request (a bug upstream, or a duplicate) cannot answer the acquirer again.
+    on_answer(_answer(node.link.sent[0], "05"))
+    assert len(source.sent) == 1 and node.finished_exchanges == [x]
+
+
+async def test_without_a_link_the_fallback_runs_in_a_task_then_the_same_steps() -> None:
+    node, source = FakeNode(), FakeSource()
+    node.link.down = True
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    assert x.phase is Phase.FALLBACK and len(node.jobs) == 1 and not source.sent
+    await node.run_jobs()
+    # The fallback decided 91; the journal and delivery steps that followed are the ones the common path runs.
+    assert x.phase is Phase.DELIVERED and x.outcome is Outcome.UNAVAILABLE
+    assert SCHEME.decode(source.sent[0])[39] == "91" and [r.outcome for r in node.records] == ["unavailable"]
+    assert not node.queued  # nothing was sent: nothing to reverse
+
+
+async def test_a_timeout_after_sending_is_answered_91_and_reversed() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    node.link.waiting[0](None)  # the deadline
+    await node.run_jobs()
+    assert x.outcome is Outcome.TIMEOUT and x.lifecycle.went_through(Event.REVERSAL_QUEUED)
+    assert [(d, m.mti, m[39]) for d, m, _ in node.queued] == [("up", "0400", "68")]
+    assert SCHEME.decode(source.sent[0])[39] == "91"
+
+
+async def test_a_remote_hsm_translates_in_a_task_then_the_same_send_step() -> None:
+    node, source = FakeNode(hsm=FakeHsm()), FakeSource()
+    node.keys = {"acquirer": PinKey("TPK", "U" + "1" * 32), "up": PinKey("ZPK", "U" + "2" * 32)}
+    x = _exchange(_purchase({52: b"\x01" * 8}), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    assert x.phase is Phase.ROUTED and len(node.jobs) == 1 and not node.link.sent
+    await node.run_jobs()
+    assert x.phase is Phase.SENT and node.link.sent[0][52] == b"\xab" * 8
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    assert x.phase is Phase.DELIVERED and SCHEME.decode(source.sent[0])[39] == "00"
+
+
+async def test_an_approval_that_cannot_be_delivered_is_reversed_and_closed_once() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    source.closed = True
+    answer = _answer(node.link.sent[0], "00")
+    answer[38] = "A12345"
+    node.link.waiting[0](answer)
+    assert x.phase is Phase.UNDELIVERED and not x.lifecycle.closed
+    await node.run_jobs()
+    assert x.lifecycle.closed and node.finished_exchanges == [x]
+    assert [(m.mti, m[39], m[38]) for _, m, _ in node.queued] == [("0400", "22", "A12345")]
+
+
+async def test_a_journal_that_fails_answers_96_and_reverses_the_approval() -> None:
+    node, source = FakeNode(journal_fails=True), FakeSource()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    assert x.phase is Phase.UNJOURNALED
+    await node.run_jobs()
+    assert x.phase is Phase.DELIVERED and SCHEME.decode(source.sent[0])[39] == "96"
+    assert [m.mti for _, m, _ in node.queued] == ["0400"]
+
+
+def test_a_network_reject_is_answered_without_a_reversal() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    node.link.waiting[0](Rejected(ResponseCode.SYSTEM_MALFUNCTION, "0012"))
+    assert x.outcome is Outcome.REJECTED and x.phase is Phase.DELIVERED and not node.queued and not node.jobs
+
+
+def test_network_management_is_answered_by_the_links_session() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(Message("0800", {7: "1207101010", 11: "000009", 70: "301"}), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    answer = SCHEME.decode(source.sent[0])
+    assert (answer.mti, answer[39], answer[70], x.outcome) == ("0810", "00", "301", Outcome.NETWORK)
+
+
+def test_a_step_out_of_order_raises() -> None:
+    x = _exchange(_purchase())
+    with pytest.raises(IllegalTransition, match="exchange t1: deliver in phase received"):
+        x.advance(Event.DELIVER)
