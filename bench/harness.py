@@ -53,7 +53,7 @@ from switch.contracts.network import Network
 from switch.wire.framing import LengthFraming
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = "from switch.cli import main; main()"
+CLI = "from switch.cli.main import main; main()"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NOT_READY = {b"91", b"96"}  # the node answers these while its connector is not yet signed on
 
@@ -377,13 +377,13 @@ def _journal_rows(folder: Path) -> int | None:
 
 
 def _child_label(parent: str, pid: int) -> str:
-    """``cell-NN`` for a cell process (``python -m switch.cli cell run ... --cell K``, how the node's supervisor
+    """``cell-NN`` for a cell process (``python -m switch.cli.cell run ... --cell K``, how the node's supervisor
     starts it), ``node-N`` for a node process, else ``<parent>/child-<pid>``."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         argv = []
-    for module, option, label in ((b"switch.cli", b"--cell", "cell-{:02d}"),
+    for module, option, label in ((b"switch.cli.cell", b"--cell", "cell-{:02d}"),
                                   (b"switch.runtime.process", b"--process", "node-{}")):
         if module in argv and option in argv[:-1]:
             value = argv[argv.index(option) + 1]

@@ -9,7 +9,7 @@ Messages follow the ``generic`` scheme (ISO 8583:1987, ASCII fields, binary bitm
 - purchases are 0200 with processing code 000000 (ISO 8583:1987 DE 3: 00 goods and services, from and to the
   default account), keyed PAN (DE 22 "012"), POS condition "00";
 - balance inquiries are 0200 with processing code 310000 (DE 3: 31 balance inquiry) and a zero amount, since
-  DE 4 is mandatory in a 0200 (:mod:`schemes.base`); the issuer simulator answers them with DE 54 balances;
+  DE 4 is mandatory in a 0200 (:mod:`schemes.iso87`); the issuer simulator answers them with DE 54 balances;
 - echo tests are 0800 with DE 70 "301" (ISO 8583:1987 network management information code: echo test).
 
 A node answers an acquirer's 0800 itself (:func:`switch.exchange.pipeline._decide`: network management from a peer is

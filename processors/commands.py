@@ -117,7 +117,7 @@ _YYMM = re.compile(r"^\d{2}(0[1-9]|1[0-2])$")
 # Cardholder payments received (bank transfer, direct debit, a branch counter): a clearing account of its own,
 # reconciled against the bank's incoming payments, apart from GL:CASH (deposits of cash into deposit accounts).
 GL_PAYMENTS: Final = "GL:PAYMENTS"
-ZPK: Final = "001"  # payShield key type code of a zone PIN key (hsm.interface: pin_key_type)
+ZPK: Final = "001"  # payShield key type code of a zone PIN key (hsm.api: pin_key_type)
 ISO_FORMAT_0: Final = "01"  # Thales PIN block format code of ISO 9564-1 format 0
 
 

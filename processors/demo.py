@@ -4,7 +4,7 @@
 :class:`~processors.commands.CellCommands` (in order, on empty cells) seeds the demo. Customers land in the
 cell their external reference maps to (``crc32(ref) % cell_count``); the references below were chosen so that
 with two cells both get customers. Cards get vanity numbers, so the PANs are known in advance, and each gets
-the PIN **1234** (its PIN block formed under the key set's ZPK by :class:`hsm.terminal.TestPinPad`, which only
+the PIN **1234** (its PIN block formed under the key set's ZPK by :class:`hsm.testing.TestPinPad`, which only
 works under the public Thales test LMK: demo data only).
 
 Demo PANs with ``cell_count = 2`` (BIN + cell + vanity + Luhn; other cell counts change digits 7-8), expiry

@@ -1,6 +1,6 @@
 """Cardholder and card verification through the HSM: PIN (VISA PVV), CVV / iCVV from track 2, EMV ARQC/ARPC.
 
-Everything here awaits :class:`hsm.interface.Hsm` and touches no cell state: the engine runs these checks
+Everything here awaits :class:`hsm.api.Hsm` and touches no cell state: the engine runs these checks
 first and then decides synchronously. Keys are LMK cryptograms from the product's key set; clear PANs go to
 the HSM only and never into an exception or a log line.
 

@@ -36,22 +36,26 @@ from switch.wire.codec import Codec, WireFields
 from switch.wire.framing.base import Frame, Framer
 from switch.wire.framing.options import LENGTH_KINDS, LengthFraming, length_framing
 
-# Network management information codes, ISO 8583:1987 DE 70, by what they ask. Sign-on, sign-off and echo are
-# the ISO values every public implementation uses; key change 161 and cutover 201 are the values two public
-# host implementations use (the reference's network-management table): configurable per link (``options``).
-DEFAULT_NETMGMT_CODES: Mapping[NetMgmt, str] = {
-    NetMgmt.SIGN_ON: "001", NetMgmt.SIGN_OFF: "002", NetMgmt.ECHO: "301", NetMgmt.KEY_EXCHANGE: "161",
-    NetMgmt.CUTOVER: "201",
-}
-SIGN_ON, SIGN_OFF, ECHO_TEST = "001", "002", "301"
-# Where a key change carries its key (this network's layout, documented in the README): DE 48 holds the new
-# zone PIN key under the link's zone master key in Thales notation followed by its 6-digit check value.
-KEY_FIELD = 48
+# Network management information codes, ISO 8583:1987 DE 70, by what they ask: sign-on, sign-off and echo are the
+# ISO values every public implementation uses. Key change and cutover have no ISO value: 161 and 201 are what two
+# public host implementations use (the reference's network-management table), so a link acts on them only when
+# its ``options`` name them (``key_exchange_code``, ``cutover_code``); until then an 0800 with either code is
+# answered 00 like any other, as generic hosts always were.
+DEFAULT_NETMGMT_CODES: Mapping[NetMgmt, str] = {NetMgmt.SIGN_ON: "001", NetMgmt.SIGN_OFF: "002", NetMgmt.ECHO: "301"}
+SUGGESTED_CODES: Mapping[NetMgmt, str] = {NetMgmt.KEY_EXCHANGE: "161", NetMgmt.CUTOVER: "201"}
+# Where a key change carries its key (this network's layout, documented in the README): DE 125 (private use, and
+# secret in every log and journal row) holds the new zone PIN key under the link's zone master key in Thales
+# notation followed by its 6-digit check value.
+KEY_FIELD = 125
 _KCV_LEN = 6
+# Group sign-on and sign-off: one request per institution id of the link, the id in this field (DE 33, forwarding
+# institution identification code; configurable as ``institution_field``).
+INSTITUTION_FIELD = 33
 # Frame kinds as module names: classify runs for every frame, and an Enum attribute costs about 0.25 us on CPython
 # 3.11 (a module global a fifth of that).
 _REQUEST, _RESPONSE = FrameKind.REQUEST, FrameKind.RESPONSE
 _KEY_EXCHANGE, _CUTOVER = NetMgmt.KEY_EXCHANGE, NetMgmt.CUTOVER
+_ANSWERS = "1357"  # MTI function digits of responses and acknowledgements: their DE 39 is a response code
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,16 @@ _RULES: dict[int, FieldRule] = {
 
 @dataclass(frozen=True)
 class Iso87Link:
-    """An ISO 8583:1987 link's options: its framing and its network-management codes (``options`` table:
-    ``signon_code``, ``signoff_code``, ``echo_code``, ``key_exchange_code``, ``cutover_code``, 3 digits each)."""
+    """An ISO 8583:1987 link's options: its framing and its network management (``options`` table:
+    ``signon_code``, ``signoff_code``, ``echo_code`` (defaults 001, 002, 301), ``key_exchange_code``,
+    ``cutover_code`` (off unless given; 161 and 201 are the usual values), 3 digits each; ``institutions``, the
+    institution ids a group sign-on and sign-off is sent for, one request each; ``institution_field``, where the
+    id goes, default 33)."""
 
     framing: LengthFraming = field(default_factory=LengthFraming)
     netmgmt: Mapping[NetMgmt, str] = field(default_factory=lambda: dict(DEFAULT_NETMGMT_CODES))
+    institutions: tuple[str, ...] = ()
+    institution_field: int = INSTITUTION_FIELD
 
     @property
     def framing_kind(self) -> str:
@@ -123,22 +132,32 @@ class Iso87Network:
     # -- link options -------------------------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:
         link_framing = LengthFraming() if framing is None else length_framing(framing, self.framings, self.name)
-        return Iso87Link(link_framing, self._netmgmt_codes(options))
+        if options is None:
+            return Iso87Link(link_framing)
+        codes = self._netmgmt_codes(options)
+        institutions = options.get("institutions", list, [])
+        for i, institution in enumerate(institutions):
+            if not isinstance(institution, str) or not institution.isdigit() or not 1 <= len(institution) <= 11:
+                raise options.error(f"institutions[{i}]", "expected an institution id of 1 to 11 digits")
+        field_number = options.integer("institution_field", INSTITUTION_FIELD, low=2, high=128)
+        options.done()
+        return Iso87Link(link_framing, codes, tuple(institutions), field_number)
 
     @staticmethod
-    def _netmgmt_codes(options: TomlTable | None) -> dict[NetMgmt, str]:
+    def _netmgmt_codes(options: TomlTable) -> dict[NetMgmt, str]:
         codes = dict(DEFAULT_NETMGMT_CODES)
-        if options is None:
-            return codes
+        seen: dict[str, str] = {}
         for kind in NetMgmt:
             key = f"{kind.value}_code"
-            value = options.get(key, str, codes[kind])
+            value = options.get(key, str, codes.get(kind))
+            if value is None:
+                continue
             if len(value) != 3 or not value.isdigit():
                 raise options.error(key, "expected 3 digits (ISO 8583:1987 DE 70)")
+            if value in seen:
+                raise options.error(key, f"{value} is already the {seen[value]}")
+            seen[value] = key
             codes[kind] = value
-        if len(set(codes.values())) != len(codes):
-            raise options.error("signon_code", "two network-management kinds share one code")
-        options.done()
         return codes
 
     # -- frames ---------------------------------------------------------------------------------------
@@ -168,7 +187,8 @@ class Iso87Network:
         # converted. A loop over every field was 3-4% of the node's event loop (fin-sim profile).
         out: dict[int, FieldValue] = dict(fields)
         code = fields.get(39)
-        if code is not None and not (self.codes.identity and self.codes.knows(code)):
+        # Responses only: a request's DE 39 (a reversal's reason) is the acquirer's to keep, whatever it says.
+        if code is not None and mti[2] in _ANSWERS and not (self.codes.identity and self.codes.knows(code)):
             out[39] = self.codes.core(code)
         if self.binary_fields.isdisjoint(fields):  # most messages: no set built, nothing sorted
             return Message(mti, out)
@@ -182,7 +202,7 @@ class Iso87Network:
     def from_canonical(self, msg: Message) -> tuple[str, WireFields]:
         fields = msg.fields
         out: WireFields = dict(fields)  # type: ignore[arg-type]  # bytes values are replaced just below
-        if not self.codes.identity:
+        if not self.codes.identity and msg.mti[2] in _ANSWERS:
             code = fields.get(39)
             if isinstance(code, str):
                 out[39] = self.codes.wire(code)
@@ -270,29 +290,37 @@ class Iso87Network:
 
     # -- network management ---------------------------------------------------------------------------
     def session(self, options: LinkOptions) -> NetworkSession:
-        codes = options.netmgmt if isinstance(options, Iso87Link) else DEFAULT_NETMGMT_CODES
-        return Iso87Session(self, codes)
+        return Iso87Session(self, options if isinstance(options, Iso87Link) else Iso87Link())
 
-    def network_request(self, kind: str, stan: str, transmission_time: str) -> Message:
-        """A 0800 for ``kind`` ("signon", "signoff", "echo", ...) with the default codes."""
-        return Message("0800", {7: transmission_time, 11: stan, 70: DEFAULT_NETMGMT_CODES[NetMgmt(kind)]})
+
+_GROUPED = frozenset({NetMgmt.SIGN_ON, NetMgmt.SIGN_OFF})
 
 
 class Iso87Session:
-    """ISO 8583:1987 network management: 0800/0810 with the link's DE 70 codes; a request is accepted by 00."""
+    """ISO 8583:1987 network management: 0800/0810 with the link's DE 70 codes; a request is accepted by 00. A
+    link with institution ids signs on and off once per institution (group sign-on)."""
 
-    def __init__(self, network: Iso87Network, codes: Mapping[NetMgmt, str]) -> None:
+    def __init__(self, network: Iso87Network, link: Iso87Link) -> None:
         self.network = network
-        self.codes = dict(codes)
+        self.link = link
+        self.codes = dict(link.netmgmt)
         self._kinds = {code: kind for kind, code in self.codes.items()}
         # The events of requests that carry nothing but their code, made once (an echo every few seconds per
         # connection, thousands a second under a network-management load).
         self._plain = {code: NetworkEvent(kind) for code, kind in self._kinds.items()
-                       if kind is not _KEY_EXCHANGE and kind is not _CUTOVER}
+                       if kind is not _KEY_EXCHANGE and kind is not _CUTOVER
+                       and not (kind in _GROUPED and link.institutions)}
         self._unknown = NetworkEvent(None)
 
     def requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime) -> list[Message]:
-        return [Message("0800", {7: now.strftime("%m%d%H%M%S"), 11: stan(), 70: self.codes[kind]})]
+        code = self.codes.get(kind)
+        if code is None:  # a kind this link does not do (key exchange, cutover: off unless configured)
+            return []
+        when = now.strftime("%m%d%H%M%S")
+        if kind in _GROUPED and self.link.institutions:
+            return [Message("0800", {7: when, 11: stan(), self.link.institution_field: institution, 70: code})
+                    for institution in self.link.institutions]
+        return [Message("0800", {7: when, 11: stan(), 70: code})]
 
     def accepted(self, kind: NetMgmt, response: Message) -> bool:
         return response.response_code == ResponseCode.APPROVED
@@ -310,6 +338,9 @@ class Iso87Session:
             return NetworkEvent(kind, key=_key_in(request))
         if kind is _CUTOVER:
             return NetworkEvent(kind, business_date=request.text(15))
+        if kind is not None:  # a group sign-on or sign-off from the peer: which institution it is for
+            institution = request.get(self.link.institution_field)
+            return NetworkEvent(kind, institution=institution if isinstance(institution, str) else None)
         return self._unknown
 
     def answer(self, request: Message, event: NetworkEvent, code: ResponseCode) -> Message:
@@ -317,7 +348,7 @@ class Iso87Session:
 
 
 def _key_in(msg: Message) -> KeyChange | None:
-    """The new zone PIN key of a key change: DE 48 = cryptogram (Thales notation) + 6-digit check value."""
+    """The new zone PIN key of a key change: DE 125 = cryptogram (Thales notation) + 6-digit check value."""
     value = msg.get(KEY_FIELD)
     if not isinstance(value, str) or len(value) <= _KCV_LEN:
         return None

@@ -3,7 +3,7 @@
 - :mod:`hsm.thales.commands` encodes and decodes the host commands (layouts in ``cmd_*`` modules).
 - :mod:`hsm.thales.profile` holds the firmware-dependent layout switches.
 - :mod:`hsm.thales.client` is the connection pool; :mod:`hsm.thales.backend` implements
-  :class:`hsm.interface.Hsm` on top of it.
+  :class:`hsm.api.Hsm` on top of it.
 - :mod:`hsm.thales.server` serves a :class:`~hsm.software.SoftwareHsm` over the same protocol.
 """
 

@@ -1,8 +1,8 @@
-"""The :class:`hsm.interface.Hsm` interface over payShield host commands (a real payShield or our server).
+"""The :class:`hsm.api.Hsm` interface over payShield host commands (a real payShield or our server).
 
 Each method builds one command (M6/M8 may take several for long messages), sends it through a
 :class:`~hsm.thales.client.ThalesClient` under a per-command timeout, and turns the answer into the same
-value :class:`hsm.interface.SoftwareBackend` returns: error 00 is the result, 01 on a verification is
+value :class:`hsm.inprocess.SoftwareBackend` returns: error 00 is the result, 01 on a verification is
 ``False``, any other error code raises :class:`~hsm.thales.errors.CommandFailedError` carrying that code, and
 no answer in time raises :class:`~hsm.thales.errors.HsmTimeoutError`.
 
@@ -46,7 +46,7 @@ class Caller(Protocol):
 
 
 class ThalesBackend:
-    """:class:`hsm.interface.Hsm` through a payShield host-command client."""
+    """:class:`hsm.api.Hsm` through a payShield host-command client."""
 
     def __init__(self, client: Caller, profile: Profile, *, timeout: float = 2.0) -> None:
         self.client = client

@@ -30,8 +30,8 @@ class CellSupervisor(ProcessSupervisor):
         self.python = python
 
     def command(self, cell: int) -> list[str]:
-        # Through the command line, which reads node.toml as the node does (`bulkhead cell run`).
-        return [self.python, "-m", "switch.cli", "cell", "run", "--conf", str(self.cells.node_file),
+        # Through the command line's cell group (`bulkhead cell run`), which reads node.toml as the node does.
+        return [self.python, "-m", "switch.cli.cell", "run", "--conf", str(self.cells.node_file),
                 "--cell", str(cell), "--watch-parent"]
 
     def status(self) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""``python -m switch.cli``: the ``bulkhead`` command (the node starts its cell processes this way)."""
+"""``python -m switch.cli``: the ``bulkhead`` command."""
 
-from switch.cli import main
+from switch.cli.main import main
 
 main()

@@ -75,3 +75,7 @@ def cell_seed(conf: Path) -> None:
         click.echo(f"cell {number:02d}: seeded ({len(mine)} commands)")
 
 
+
+
+if __name__ == "__main__":  # python -m switch.cli.cell run ...: how the node starts a cell
+    cell()

@@ -41,3 +41,14 @@ for _cmd, _verb in (("links.signon", "signon"), ("links.signoff", "signoff"), ("
     _link_command(_cmd, _verb)
 
 
+@links.command("rekey")
+@click.argument("name")
+@conf_option
+def links_rekey(name: str, conf: Path) -> None:
+    """Ask connector NAME's network for a new zone PIN key (its key exchange; needs zmk on the link)."""
+    result = admin(load(conf), "links.rekey", {"name": name})
+    click.echo(json.dumps(result))
+    if not result.get("installed"):
+        raise SystemExit(1)
+
+

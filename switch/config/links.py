@@ -9,7 +9,7 @@ timeouts, the PIN key DE 52 travels under, the zone master key of its key exchan
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ class ListenerConfig:
     # Requests one connection may have in progress; beyond it the node stops reading that connection.
     max_inflight_per_connection: int = 256
     pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
-    zmk: str | None = None  # zone master key (LMK cryptogram) of this link's dynamic key exchange
+    # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
+    zmk: str | None = field(default=None, repr=False)
 
     @property
     def framing_kind(self) -> str:
@@ -66,7 +67,8 @@ class ConnectorConfig:
     # default (11 + 41). Some hosts match on 37 (RRN) or on 11 alone.
     match_fields: tuple[int, ...] | None = None
     pin_key: PinKey | None = None  # the zone key this destination expects DE 52 under
-    zmk: str | None = None  # zone master key (LMK cryptogram) of this link's dynamic key exchange
+    # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
+    zmk: str | None = field(default=None, repr=False)
 
     @property
     def framing_kind(self) -> str:
@@ -91,7 +93,14 @@ def link_options(t: TomlTable, network: Network) -> LinkOptions:
     if raw is not None and not isinstance(raw, dict):
         raise t.error("framing", "expected a table or a framing name")
     framing = None if raw is None else TomlTable(raw, t.file, t.key("framing"))
-    return network.link_options(framing, t.table("options"))
+    options = t.table("options")
+    found = network.link_options(framing, options)
+    # The network reads its tables; whatever it did not ask for is refused here, so a network that forgets to
+    # check cannot let a misspelt key through.
+    for table in (framing, options):
+        if table is not None:
+            table.done()
+    return found
 
 
 def listener(t: TomlTable, base: Path) -> ListenerConfig:

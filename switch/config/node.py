@@ -32,7 +32,7 @@ from pathlib import Path
 
 from hsm.settings import HsmSettings, hsm_settings
 from switch.config.links import ConnectorConfig, ListenerConfig, connector, listener, requested_connector
-from switch.contracts.registry import sections
+from switch.contracts.registry import section, section_names
 from switch.contracts.section import NodeContext, SectionConfig
 from switch.infra.db.engine import check_url
 from switch.model.errors import ConfigError
@@ -135,10 +135,11 @@ def parse_config(text: str, file: Path) -> NodeConfig:
     if metrics.port:
         bound.append((metrics.host, metrics.port, "metrics.port"))
     context = NodeContext(file=file, base=base, name=name, var_dir=var_dir, hash_key_file=hash_key_file,
-                          listener_ports=tuple(bound))
+                          listener_ports=tuple(bound),
+                          link_names=frozenset([x.name for x in listeners] + [c.name for c in connectors]))
     parsed = _sections(root, context)
-    for section, value in parsed.items():
-        connectors += tuple(requested_connector(request, str(file), section) for request in value.links())
+    for table, value in parsed.items():
+        connectors += tuple(requested_connector(request, str(file), table) for request in value.links())
     cfg = NodeConfig(
         file=file,
         name=name,
@@ -171,16 +172,17 @@ def parse_config(text: str, file: Path) -> NodeConfig:
 def _sections(root: TomlTable, context: NodeContext) -> dict[str, SectionConfig]:
     """The tables registered sections own, each read by its section (an array section gets its items)."""
     parsed: dict[str, SectionConfig] = {}
-    for name, section in sorted(sections().items()):
-        if name not in root.data:
-            continue
-        if section.array:
+    registered = section_names()
+    root.used.update(registered)  # a misspelt table is refused by root.done() with the closest name suggested
+    for name in sorted(registered & root.data.keys()):
+        owner = section(name)
+        if owner.array:
             tables = _array(root, name)
         else:
             table = root.table(name)
             assert table is not None
             tables = [table]
-        parsed[name] = section.parse(tables, context)
+        parsed[name] = owner.parse(tables, context)
     return parsed
 
 

@@ -171,8 +171,10 @@ class Network(Protocol):
         ...
 
     def classify(self, frame: Frame) -> Inbound:
-        """What ``frame`` is. Raises :class:`~switch.model.errors.RemoteProtocolError` when its body cannot be
-        decoded (the link then answers a format error where :meth:`salvage` allows)."""
+        """What ``frame`` is. A reject is told by its framing (a reject header), before its body is decoded: when
+        the rejected request cannot be read back, the Inbound is a REJECT with no message (never a format error
+        answered to the network). Otherwise raises :class:`~switch.model.errors.RemoteProtocolError` when the body
+        cannot be decoded (the link then answers a format error where :meth:`salvage` allows)."""
         ...
 
     def decode(self, body: bytes) -> Message:

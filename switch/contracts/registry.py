@@ -23,10 +23,14 @@ class RegistryError(BulkheadError):
     pass
 
 
-def _load(group: str, kind: type) -> dict[str, object]:
+def _load(group: str, kind: type, name: str | None = None) -> dict[str, object]:
     found: dict[str, object] = {}
-    for ep in entry_points(group=group):
-        obj = ep.load()
+    for ep in entry_points(group=group) if name is None else entry_points(group=group, name=name):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plug-in names itself rather than ending in a traceback
+            raise RegistryError(f"entry point {ep.name!r} in {group} ({ep.value}) cannot be loaded: "
+                                f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(obj, kind):
             raise RegistryError(f"entry point {ep.name!r} in {group} is not a {kind.__name__}")
         existing = found.get(ep.name)
@@ -43,9 +47,20 @@ def networks() -> dict[str, Network]:
 
 
 @cache
-def sections() -> dict[str, Section]:
-    """Every registered node.toml section by table name."""
-    return {name: obj for name, obj in _load(SECTIONS, Section).items() if isinstance(obj, Section)}
+def section_names() -> frozenset[str]:
+    """The table names sections are registered for (nothing is imported to tell)."""
+    return frozenset(ep.name for ep in entry_points(group=SECTIONS))
+
+
+@cache
+def section(name: str) -> Section:
+    """The section registered for table ``name``, imported only now: a node imports only the sections its
+    node.toml has (the demo's simulators are not loaded by a node without ``[[simulators]]``)."""
+    found = _load(SECTIONS, Section, name)
+    obj = found.get(name)
+    if not isinstance(obj, Section):
+        raise RegistryError(f"no section is registered for [{name}]")
+    return obj
 
 
 def network(name: str) -> Network:
@@ -59,4 +74,5 @@ def network(name: str) -> Network:
 def refresh() -> None:
     """Forget what was found (a test that registers an entry point of its own)."""
     networks.cache_clear()
-    sections.cache_clear()
+    section_names.cache_clear()
+    section.cache_clear()

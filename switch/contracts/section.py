@@ -30,6 +30,7 @@ class NodeContext:
     var_dir: Path
     hash_key_file: Path  # the node's data key (PAN hashes must agree between the node and its cells)
     listener_ports: tuple[tuple[str, int, str], ...] = ()  # (host, port, key) the node's listeners bind
+    link_names: frozenset[str] = frozenset()  # the names of the links node.toml configures
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class LinkRequest:
     connect_timeout_s: float = 5.0
     backoff_initial_ms: int = 200
     backoff_max_ms: int = 30_000
-    pin_key: Mapping[str, str] | None = None  # as in node.toml: {"type": "ZPK", "key": "U..."}
+    pin_key: Mapping[str, str] | None = field(default=None, repr=False)  # as in node.toml: {"type", "key"}
 
 
 class TaskStatus(Protocol):

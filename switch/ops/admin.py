@@ -45,6 +45,10 @@ class AdminLink(Protocol):
 
     async def echo(self) -> str | None: ...
 
+    async def rekey(self) -> tuple[bool, str | None]:
+        """Ask the network for a new zone PIN key: (installed, the answer's DE 39)."""
+        ...
+
 
 class AdminTarget(Protocol):
     """What the admin channel may see and do on a node."""
@@ -150,6 +154,13 @@ async def _echo(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     return {"link": link.name, "response_code": code, "ms": round((trio.current_time() - start) * 1000, 2)}
 
 
+async def _rekey(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    link = _link(node, args)
+    log.info("admin: %s asked link %s for a new key", actor, link.name)
+    installed, code = await link.rekey()
+    return {"link": link.name, "response_code": code, "installed": installed}
+
+
 async def _routes_show(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     table = node.table
     return {"source": table.source, "digest": table.digest, "table": table.describe()}
@@ -169,6 +180,7 @@ COMMANDS: dict[str, Command] = {
     "links.signon": _signon,
     "links.signoff": _signoff,
     "links.echo": _echo,
+    "links.rekey": _rekey,
     "routes.show": _routes_show,
     "routes.reload": _routes_reload,
     "saf.retry": _saf_retry,

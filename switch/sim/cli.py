@@ -55,7 +55,9 @@ def _scalar(value: str) -> object:
 def _common(func: click.decorators.FC) -> click.decorators.FC:
     for decorator in reversed((
         click.option("--host", default="127.0.0.1", show_default=True),
-        click.option("--scheme", default="generic", show_default=True, help="scheme adapter name"),
+        click.option(
+            "--scheme", default="generic", show_default=True, help="the network it speaks (a registered scheme name)"
+        ),
         click.option("--framing", "framing_kind", default="binary2", show_default=True, help=_FRAMING_HELP),
         click.option("--framing-opt", "framing_opts", multiple=True, metavar="KEY=VALUE", help=_OPT_HELP),
     )):
@@ -157,12 +159,13 @@ def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str,
 
 def _test_card(conf: Path, port: int, pan: str, expiry: str, pin: str | None) -> tuple[str, bytes | None]:
     """Track 2 and PIN block of a demo card, from the node configuration's catalogue and listener keys."""
+    from processors.cell.section import cells_of
     from switch.config import load_config
     from switch.sim.cards import test_card
 
     try:
         cfg = load_config(conf)
-        cells = getattr(cfg, "cells", None)
+        cells = cells_of(cfg.sections)
         if cells is None:
             raise click.BadParameter(f"{cfg.file} has no [cells] table (no card catalogue)",
                                      param_hint="--test-card")

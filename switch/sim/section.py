@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from switch.config.links import link_options, network_of
+from switch.config.links import network_of
 from switch.contracts.network import LinkOptions
 from switch.contracts.section import LinkRequest, NodeContext, Service, TaskStatus
 from switch.model.errors import ConfigError
@@ -87,6 +87,11 @@ class SimulatorsSection:
 
     def parse(self, tables: Sequence[TomlTable], node: NodeContext) -> Simulators:
         items = tuple(_simulator(t, node.base) for t in tables)
+        names: set[str] = set()
+        for i, sim in enumerate(items):
+            if sim.name in node.link_names or sim.name in names:
+                raise ConfigError(str(node.file), f"simulators[{i}].name", f"name {sim.name!r} is already used")
+            names.add(sim.name)
         taken = {(host, port): key for host, port, key in node.listener_ports if port}
         for i, sim in enumerate(items):
             if sim.port and (sim.host, sim.port) in taken:
@@ -106,7 +111,17 @@ def _simulator(t: TomlTable, base: Path) -> SimulatorConfig:
     host = t.get("host", str, "127.0.0.1")
     port = t.port()
     scheme, network = network_of(t)
-    cfg = SimulatorConfig(name=name, host=host, port=port, scheme=scheme, framing=link_options(t, network),
+    t.used.add("framing")
+    raw = t.data.get("framing")
+    framing = TomlTable({"kind": raw} if isinstance(raw, str) else raw, t.file, t.key("framing")) \
+        if raw is not None else None
+    if raw is not None and not isinstance(raw, (str, dict)):
+        raise t.error("framing", "expected a table or a framing name")
+    # A simulator answers by its rules; it has no network management of its own, so no `options` table.
+    link = network.link_options(framing, None)
+    if framing is not None:
+        framing.done()
+    cfg = SimulatorConfig(name=name, host=host, port=port, scheme=scheme, framing=link,
                           rules=t.path(rules, base) if rules else None)
     t.done()
     return cfg

@@ -4,6 +4,7 @@ CLI's command client (in-process while no cell runs)."""
 
 from __future__ import annotations
 
+import random
 import socket
 import zlib
 from dataclasses import dataclass
@@ -61,13 +62,14 @@ max_wait_ms = 0.5
 
 
 def free_port_block(count: int) -> int:
-    """A base port with ``count`` consecutive loopback ports free right now (probed by binding each)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
+    """A base port with ``count`` consecutive loopback ports free right now (probed by binding each).
+
+    The block is drawn below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out is
+    also the local port of the node's own outbound connections, so a cell that binds late could find its port
+    taken by the node's connection to a sibling cell (seen as a cell exiting 2 with EADDRINUSE)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - count)
         socks = []
         try:
             for port in range(base, base + count):

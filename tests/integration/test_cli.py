@@ -15,7 +15,7 @@ import trio
 from click.testing import CliRunner, Result
 from sqlalchemy import inspect
 
-from switch.cli import main
+from switch.cli.main import main
 from switch.infra.db.engine import make_engine
 from switch.runtime.node import Node
 from switch.storage.audit import list_route_reloads

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from hsm.testing import TestPinPad
 from processors.cardnumber import cell_for_external_ref
 from processors.catalog_file import load_catalog
-from switch.cli import main
+from switch.cli.main import main
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo"
 PAN_RE = re.compile(r"\b(476173|520000)\d{10}\b")

@@ -78,12 +78,9 @@ class Mux:
 
     def reject(self, original: Message, rejection: Rejected) -> bool:
         """The network rejected ``original`` (one of our requests, sent back): its waiter gets ``rejection``;
-        False (and the late handler, with the original) when none waits."""
+        False when none waits (it timed out and was dealt with: the caller says so)."""
         pending = self._pending.pop(self.match_key(original), None)
-        if pending is None or not pending.slot.set(rejection):
-            self.late_handler(original)
-            return False
-        return True
+        return pending is not None and pending.slot.set(rejection)
 
     def fail_all(self) -> int:
         """The connection is gone: wake every waiter with no response; they decide what that means."""

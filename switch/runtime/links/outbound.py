@@ -212,6 +212,10 @@ class OutboundLink:
         _accepted, code = await self.manage(NetMgmt.ECHO)
         return code
 
+    async def rekey(self) -> tuple[bool, str | None]:
+        """A key exchange the node starts (by the network's rules; False when the link does none)."""
+        return await self.manage(NetMgmt.KEY_EXCHANGE)
+
     # -- the connection loop ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -300,12 +304,18 @@ class OutboundLink:
         elif kind is _REQUEST and msg is not None:
             msg.meta.source_link = self.name
             self.hooks.on_request(self.name, conn, frame, msg)
-        elif kind is _REJECT and msg is not None:
+        elif kind is _REJECT:
             # The network refused one of our requests: its waiter hears so (no reversal: it was not processed).
             self.rejected += 1
-            log.warning("link %s: %s stan %s rejected by the network (%s)", self.name, msg.mti, msg.stan,
-                        inbound.reason or "no reason given")
-            self.mux.reject(msg, Rejected(inbound.code, inbound.reason))
+            reason = inbound.reason or "no reason given"
+            if msg is None:  # the rejected request itself does not decode: its exchange times out and is reversed
+                log.warning("link %s: a request rejected by the network (%s) could not be read back", self.name,
+                            reason)
+            elif self.mux.reject(msg, Rejected(inbound.code, inbound.reason)):
+                log.warning("link %s: %s stan %s rejected by the network (%s)", self.name, msg.mti, msg.stan, reason)
+            else:
+                log.warning("link %s: %s stan %s rejected by the network (%s) after it stopped waiting", self.name,
+                            msg.mti, msg.stan, reason)
         else:  # keep-alive or session control: answered as the framing says, never routed
             if kind is _SESSION:
                 self.session_frames += 1

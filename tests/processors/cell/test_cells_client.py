@@ -122,7 +122,7 @@ async def _commands_through_the_socket(cells: CellsConfig, run_cell: Callable[..
 def test_cell_run_exit_codes_for_a_bad_cell_and_a_held_lock(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from switch.cli import main
+    from switch.cli.main import main
 
     cfg = write_cells_config(tmp_path, count=2)
     cells = cells_of(cfg.sections)

@@ -35,7 +35,7 @@ from switch.contracts.network import (
     NetworkSession,
 )
 from switch.model.codes import ResponseCode
-from switch.model.errors import FramingError, UnknownMtiError
+from switch.model.errors import FramingError, RemoteProtocolError, UnknownMtiError
 from switch.model.masking import DEFAULT_MASKING
 from switch.model.message import Message
 from switch.model.toml import TomlTable
@@ -187,11 +187,16 @@ class Testnet(Iso87Network):
     def classify(self, frame: Frame) -> Inbound:
         if frame.keepalive:
             return KEEPALIVE
-        msg = self.decode(frame.body)
         if frame.header and frame.header[0] & REJECT_FLAG:
-            # The network sends one of our requests back: rejected, with its reason.
-            return Inbound(FrameKind.REJECT, msg, frame.header[1:].decode("ascii", "replace"),
-                           ResponseCode.SYSTEM_MALFUNCTION)
+            # The network sends one of our requests back: rejected, with its reason (told by the header, so a body
+            # that does not decode is still a reject, never a request to answer).
+            reason = frame.header[1:].decode("ascii", "replace")
+            try:
+                original: Message | None = self.decode(frame.body)
+            except RemoteProtocolError:
+                original = None
+            return Inbound(FrameKind.REJECT, original, reason, ResponseCode.SYSTEM_MALFUNCTION)
+        msg = self.decode(frame.body)
         return Inbound(FrameKind.RESPONSE if msg.is_response else FrameKind.REQUEST, msg)
 
     def _check_mti(self, mti: str) -> None:
@@ -218,8 +223,6 @@ class Testnet(Iso87Network):
             return "18" + ("1" if mti[2] in "13" else "0") + "4", fields
         return "1" + mti[1:], fields
 
-    def network_request(self, kind: str, stan: str, transmission_time: str) -> Message:
-        return Message("0800", {7: transmission_time, 11: stan, 70: NETMGMT[NetMgmt(kind)]})
 
 
 MASKING = DEFAULT_MASKING.with_secret(subfields={48: _mask_tlv})

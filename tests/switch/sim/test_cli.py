@@ -102,3 +102,17 @@ def test_issuer_command_rejects_a_bad_rules_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(sim, ["issuer", "--port", "0", "--rules", str(rules)])
     assert result.exit_code == 1
     assert "rules[0].action" in result.output
+
+
+def test_test_card_comes_from_the_demo_configuration() -> None:
+    """``--test-card conf/demo``: the card's track 2 (CVV from its product's CVK) and its PIN block under the ATM
+    listener's terminal key, both read through the node's configuration (its [cells] catalogue)."""
+    from pathlib import Path
+
+    from switch.sim.cli import _test_card
+
+    demo = Path(__file__).resolve().parents[3] / "conf" / "demo"
+    track2, block = _test_card(demo, 8584, "4761730010000019", "3012", "1234")
+    assert track2.startswith("4761730010000019=3012") and isinstance(block, bytes) and len(block) == 8
+    _, no_pin = _test_card(demo, 8584, "4761730010000019", "3012", None)
+    assert no_pin is None
