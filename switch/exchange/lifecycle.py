@@ -16,8 +16,9 @@ second answer or a lost reversal.
 
 Compensations are events too, legal only where they can happen: ``reversal_queued`` (after no answer, or when an
 approval cannot reach its acquirer) and ``queued`` (a stand-in advice, or a held advice or reversal). They
-leave the phase as it is and are remembered: what happened to an exchange is its phase plus the set of events it
-went through (:meth:`Lifecycle.went_through`), not loose booleans.
+leave the phase as it is and are remembered (a reversal at most once: :data:`ONCE`): what happened to an
+exchange is its phase plus the set of events it went through (:meth:`Lifecycle.went_through`), not loose
+booleans.
 
 DELIVERED, UNDELIVERED and ABANDONED end the lifecycle (an undelivered or abandoned exchange may still have its
 reversal queued). :meth:`Lifecycle.close` then counts the exchange as over, once: a second close raises.
@@ -89,7 +90,7 @@ class Outcome(enum.StrEnum):
 
 
 class IllegalTransition(BulkheadError):
-    """A step ran in a phase where it cannot happen: a bug, reported with the exchange's trace id."""
+    """A step ran in a phase where it cannot happen: a bug (whoever catches it logs the exchange's trace id)."""
 
 
 P, E = Phase, Event
@@ -111,42 +112,62 @@ for _phase in _BEFORE_END:
     TRANSITIONS[_phase][E.ABANDON] = P.ABANDONED
 
 FINAL = frozenset({P.DELIVERED, P.UNDELIVERED, P.ABANDONED})
+# Events that may happen once in an exchange's life: a second reversal of one approval would double the money.
+ONCE = frozenset({E.REVERSAL_QUEUED})
 
 # The members as module names, for the exchange's hot path: an attribute of an Enum class costs about 0.25 us on
-# CPython 3.11 (an exchange names a dozen), a module global a fifth of that.
+# CPython 3.11 (an exchange names a dozen), a module global a fifth of that. The events are plain ints: indexing a
+# list by an IntEnum member costs three times indexing it by an int.
 RECEIVED, ROUTED, SENT, FALLBACK, DECIDED, JOURNALING, UNJOURNALED, DELIVERED, UNDELIVERED, ABANDONED = Phase
 (ROUTE, DECIDE, SEND, ANSWERED, REJECTED, NO_ANSWER, LINK_DOWN, RESOLVED, REDECIDE, JOURNAL, JOURNAL_FAILED, DELIVER,
- SOURCE_GONE, REVERSAL_QUEUED, QUEUED, ABANDON) = Event
-# The table as a list per phase, indexed by event (None: illegal).
-_NEXT: list[list[Phase | None]] = [[TRANSITIONS[phase].get(event) for event in Event] for phase in Phase]
+ SOURCE_GONE, REVERSAL_QUEUED, QUEUED, ABANDON) = (int(event) for event in Event)
+
+# The table as one row per phase, indexed by event: (the next phase, its row), or None where the event is illegal.
+# An exchange keeps its phase's row, so a step is one list index (six steps of an exchange: under a microsecond).
+_Row = list["tuple[Phase, _Row] | None"]
+_ROWS: list[_Row] = [[None] * len(Event) for _phase in Phase]
+for _phase, _steps in TRANSITIONS.items():
+    for _event, _new in _steps.items():
+        _ROWS[_phase][_event] = (_new, _ROWS[_new])
+_ONCE_MASK = sum(1 << event for event in ONCE)
 
 
 class Lifecycle:
     """An exchange's phase and the events it went through. :meth:`advance` is the only way to change either."""
 
-    __slots__ = ("_events", "closed", "phase")
+    __slots__ = ("_events", "_row", "closed", "phase")
 
     def __init__(self) -> None:
-        self.phase = Phase.RECEIVED
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        """Start in RECEIVED. Named so a dataclass that is a Lifecycle (the exchange) runs it from its own
+        ``__init__``."""
+        self.phase = RECEIVED
+        self._row = _ROWS[0]
         self._events = 0  # a bit per Event that happened (cheaper than a set per exchange on the hot path)
         self.closed = False
 
-    def advance(self, event: Event, trace_id: str = "") -> Phase:
-        """The phase after ``event``; :class:`IllegalTransition` when the table has no such step."""
-        new = _NEXT[self.phase][event]
-        if new is None or self.closed:
-            raise IllegalTransition(f"exchange {trace_id}: {event.label} in phase {self.phase.label}"
-                                    + (" (closed)" if self.closed else ""))
-        self.phase = new
-        self._events |= 1 << event
-        return new
+    def advance(self, event: int) -> Phase:
+        """The phase after ``event``; :class:`IllegalTransition` when the table has no such step, when the
+        exchange is closed, or when an event that happens once happened already."""
+        step = self._row[event]
+        bit = 1 << event
+        if step is None or self.closed or self._events & bit & _ONCE_MASK:
+            raise IllegalTransition(self._illegal(event))
+        self.phase, self._row = step
+        self._events |= bit
+        return self.phase
 
-    def went_through(self, event: Event) -> bool:
+    def _illegal(self, event: int) -> str:
+        why = " (closed)" if self.closed else " (again)" if self.went_through(event) and event in ONCE else ""
+        return f"{Event(event).label} in phase {self.phase.label}{why}"
+
+    def went_through(self, event: int) -> bool:
         return bool(self._events & (1 << event))
 
-    def close(self, trace_id: str = "") -> None:
+    def close(self) -> None:
         """The exchange is over (counted, its place freed): once, and only from a phase that ends it."""
         if self.closed or self.phase not in FINAL:
-            raise IllegalTransition(f"exchange {trace_id}: closed in phase {self.phase.label}"
-                                    + (" twice" if self.closed else ""))
+            raise IllegalTransition(f"closed in phase {self.phase.label}" + (" twice" if self.closed else ""))
         self.closed = True

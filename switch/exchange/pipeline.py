@@ -17,6 +17,7 @@ steps then run in that task. So the inline path and the task path run the same s
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from typing import Union
 
 from hsm.api import PinKey, translate_pin
 from hsm.errors import HsmError
-from switch.contracts.network import NetMgmt, Rejected
+from switch.contracts.network import NetMgmt, NetworkEvent, Rejected
 from switch.exchange import compensation
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
@@ -51,6 +52,7 @@ from switch.exchange.lifecycle import (
     SEND,
     SENT,
     SOURCE_GONE,
+    IllegalTransition,
     Outcome,
 )
 from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, LinkDown, Upstream
@@ -75,7 +77,7 @@ _IDENTITY_FIELDS = frozenset({2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 90
 _PIN_DATA_ERRORS = frozenset({"20", "24"})
 # Outcomes named on the hot path, as module names (an Enum attribute costs about 0.25 us on CPython 3.11).
 _APPROVED, _DECLINED, _NETWORK = Outcome.APPROVED, Outcome.DECLINED, Outcome.NETWORK
-_OK = ResponseCode.APPROVED
+_OK, _APPROVED_PARTIAL = ResponseCode.APPROVED, ResponseCode.APPROVED_PARTIAL
 _KEY_EXCHANGE, _CUTOVER = NetMgmt.KEY_EXCHANGE, NetMgmt.CUTOVER
 # How an exchange in each phase takes a 96 after a bug in one of its steps.
 _ERROR_EVENT = {RECEIVED: DECIDE, ROUTED: DECIDE, SENT: ANSWERED,
@@ -115,9 +117,17 @@ class Pipeline:
         self._run(x, step)
 
     def _failed(self, x: Exchange, exc: Exception) -> None:
-        """A bug in one exchange must not take the node down: answer 96 where the exchange can still answer."""
+        """A bug in one exchange must not take the node down: answer 96 where the exchange can still answer,
+        and reverse what it sent or approved that its acquirer will not see approved."""
+        if isinstance(exc, IllegalTransition):
+            # A step out of order (a stray continuation): the exchange is still in the hands of whatever owns it
+            # in this phase, which goes on with it; acting here would answer or close it twice.
+            log.error("exchange %s: %s", x.trace_id, exc)
+            return
         log.error("exchange %s: internal error %s in phase %s", x.trace_id, type(exc).__name__, x.phase.label,
                   exc_info=log.isEnabledFor(logging.DEBUG))
+        # Built before the 96 replaces what was decided (the approval code it reverses).
+        reversal = compensation.abandoned_reversal(x)[1] if compensation.needs_reversal(x) else None
         event = _ERROR_EVENT.get(x.phase)
         try:
             if event is None:  # journaling or delivering: the exchange cannot be answered again
@@ -126,15 +136,31 @@ class Pipeline:
         except Exception as exc2:  # not even a 96 can be built for this request: it is dropped, and said so
             log.critical("exchange %s: unanswerable (%s, then %s)", x.trace_id, type(exc).__name__,
                          type(exc2).__name__)
+            if x.closed:
+                return
             if x.phase not in FINAL:
                 x.advance(ABANDON)
-            if not x.lifecycle.closed:
+            if reversal is None:
                 self._close(x)
+            else:
+                self._later(x, functools.partial(self._reverse_and_close, reversal=reversal))
+            return
+        if reversal is not None:
+            self._later(x, functools.partial(self._reverse_then_respond, reversal=reversal))
             return
         self._run(x, self._respond)
 
+    async def _reverse_then_respond(self, x: Exchange, reversal: Message) -> Step | None:
+        await compensation.queue_reversal(self.node, x, reversal)
+        return self._respond
+
+    async def _reverse_and_close(self, x: Exchange, reversal: Message) -> Step | None:
+        await compensation.queue_reversal(self.node, x, reversal)
+        self._close(x)
+        return None
+
     def _close(self, x: Exchange) -> None:
-        x.lifecycle.close(x.trace_id)
+        x.close()
         self.node.finished(x)
 
     # -- validate, route -----------------------------------------------------------------------------
@@ -161,16 +187,15 @@ class Pipeline:
         session = self.node.session_of(x.source)
         event = session.inbound(x.request)
         if event.kind is _KEY_EXCHANGE:
-            self._later(x, self._install_key)  # the new key goes through the HSM first
+            self._later(x, functools.partial(self._install_key, event=event))  # the key goes through the HSM
             return None
         if event.kind is _CUTOVER:
             self.node.cutover(x.source, event.business_date)
         x.decide(DECIDE, session.answer(x.request, event, _OK), _NETWORK)
         return self._respond
 
-    async def _install_key(self, x: Exchange) -> Step | None:
+    async def _install_key(self, x: Exchange, event: NetworkEvent) -> Step | None:
         session = self.node.session_of(x.source)
-        event = session.inbound(x.request)
         installed = event.key is not None and await self.node.install_key(x.source, event.key)
         code = ResponseCode.APPROVED if installed else ResponseCode.SYSTEM_MALFUNCTION
         x.decide(DECIDE, session.answer(x.request, event, code), Outcome.NETWORK)
@@ -273,7 +298,7 @@ class Pipeline:
         timeout = ((destination.timeout_ms if destination is not None else None) or link.timeout_ms) / 1000
         x.t1 = time.perf_counter()
         try:
-            link.send(msg, timeout, lambda answer: self._run(x, lambda x: self._answered(x, answer)))
+            link.send(msg, timeout, functools.partial(self._on_answer, x))
         except LinkDown:
             x.advance(LINK_DOWN)
             self._later(x, self._fallback)
@@ -290,9 +315,17 @@ class Pipeline:
         self.node.awaiting(x, True)
         return None
 
-    def _answered(self, x: Exchange, answer: Answer) -> Step | None:
+    def _on_answer(self, x: Exchange, answer: Answer) -> None:
         """The destination answered, rejected the request, or did not answer (None): from its link's reader or
-        the node's timer."""
+        the node's timer. Never raises."""
+        try:
+            step = self._answered(x, answer)
+        except Exception as exc:
+            self._failed(x, exc)
+            return
+        self._run(x, step)
+
+    def _answered(self, x: Exchange, answer: Answer) -> Step | None:
         self.node.awaiting(x, False)
         x.upstream_us = int((time.perf_counter() - x.t1) * 1e6)
         if answer is None:
@@ -319,7 +352,7 @@ class Pipeline:
         code = upstream.response_code or ResponseCode.SYSTEM_MALFUNCTION
         answer = x.network.make_response(x.request, code)
         # A partial approval (10) carries the approved amount in field 4 (and 6): the issuer's, not the request's.
-        identity = _IDENTITY_FIELDS - {4, 6} if code == ResponseCode.APPROVED_PARTIAL else _IDENTITY_FIELDS
+        identity = _IDENTITY_FIELDS - {4, 6} if code == _APPROVED_PARTIAL else _IDENTITY_FIELDS
         for number, value in upstream.fields.items():
             if number not in identity:
                 answer.fields[number] = value
@@ -339,6 +372,9 @@ class Pipeline:
             log.warning("exchange %s: response not encodable (%s); answering 96", x.trace_id, type(exc).__name__)
             self._later(x, self._unencodable)
             return None
+        return self._journal
+
+    def _journal(self, x: Exchange) -> Step | None:
         x.advance(JOURNAL)
 
         def committed(failure: BaseException | None) -> None:
@@ -353,10 +389,20 @@ class Pipeline:
         return None
 
     async def _unencodable(self, x: Exchange) -> Step | None:
-        """The destination approved something the source's format cannot carry: reverse it, answer 96."""
+        """The destination approved something the source's format cannot carry: reverse it, answer 96. A 96 that
+        cannot be encoded either (a network whose decoder accepts what its encoder refuses) drops the exchange:
+        trying again would loop."""
         await compensation.reverse_if_approved(self.node, x)
-        x.decide(REDECIDE, x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR)
-        return self._respond
+        response = x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
+        x.decide(REDECIDE, response, Outcome.ERROR)
+        try:
+            x.body = x.network.encode(response)
+        except Exception as exc:
+            log.critical("exchange %s: unanswerable: not even a 96 encodes (%s)", x.trace_id, type(exc).__name__)
+            x.advance(ABANDON)
+            self._close(x)
+            return None
+        return self._journal
 
     def _journal_failed(self, x: Exchange, failure: BaseException) -> Step | None:
         """Durable-before-response failed: do not tell the acquirer "approved" for something we cannot prove."""
@@ -367,14 +413,17 @@ class Pipeline:
 
     async def _unjournaled(self, x: Exchange) -> Step | None:
         await compensation.reverse_if_approved(self.node, x)
-        x.response = x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
+        # The acquirer is told 96 and what was approved is reversed: the metrics count an error, not an approval.
+        x.response, x.outcome = x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR
         x.body = x.network.encode(x.response)
         return self._deliver
 
     def _deliver(self, x: Exchange) -> Step | None:
         try:
             x.conn.send_frame(x.body, reply_to=x.frame)
-        except ConnectionClosed:
+        except Exception as exc:  # gone, or the frame cannot be written: either way the acquirer did not get it
+            if not isinstance(exc, ConnectionClosed):
+                log.error("exchange %s: response not sent (%s)", x.trace_id, type(exc).__name__)
             x.advance(SOURCE_GONE)
             self._later(x, self._undelivered)
             return None
@@ -389,19 +438,13 @@ class Pipeline:
         return None
 
     # -- a node stopping hard ----------------------------------------------------------------------------
-    async def abandon(self, x: Exchange) -> None:
-        """The node is stopping hard in the middle of ``x``: reverse what may have been approved and did not reach
-        the acquirer (called shielded and time-bounded from the exchange's cancellation path), and end it."""
-        if compensation.needs_reversal(x):
-            await compensation.queue_reversal(self.node, x, compensation.abandoned_reversal(x)[1])
-        self.drop(x)
-
     def drop(self, x: Exchange, *, reversed_: bool = False) -> None:
         """End ``x`` without an answer (the node is stopping and nothing more may start); ``reversed_``: its
         reversal was queued on its behalf (with others, in one transaction)."""
+        if x.closed:
+            return
         if x.phase not in FINAL:
             x.advance(ABANDON)
         if reversed_:
             x.advance(REVERSAL_QUEUED)
-        if not x.lifecycle.closed:
-            self._close(x)
+        self._close(x)

@@ -125,7 +125,7 @@ class Node:
         self.inline_hsm: InlinePinTranslation | None = None  # the same, when it translates without waiting
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
         self.pipeline = Pipeline(self, self.card_status, self.keys.pan_hash)
-        self.tasks = ExchangeTasks(self.pipeline.abandon, self._refused)
+        self.tasks = ExchangeTasks(self._stranded)
         # Exchanges sent upstream and not answered yet (and those refused a task while stopping), by id(): a node
         # stopped hard reverses them.
         self.awaiting_upstream: dict[int, Exchange] = {}
@@ -210,15 +210,17 @@ class Node:
     def lost_reversal(self) -> None:
         self.lost_reversals += 1
 
-    def _refused(self, x: Exchange) -> None:
-        """The node is stopping and its work nursery is closed (a link dropping its requests as it is torn down):
-        nothing may start any more. The source gets no answer, as when a task is cancelled mid-exchange, and what
-        was sent upstream is reversed when the node stops (run)."""
+    def _stranded(self, x: Exchange) -> None:
+        """``x`` cannot go on in a task: the node is stopping hard (its task was cancelled, or the work nursery is
+        closed), or a bug ended its task. The source gets no answer, and what was sent upstream or approved is
+        reversed when the node stops (run), with the others, in one transaction."""
+        if x.closed:
+            return
         if needs_reversal(x):
-            log.warning("exchange %s: node stopping, not continued; it will be reversed", x.trace_id)
+            log.warning("exchange %s: not continued; reversed when the node stops", x.trace_id)
             self.awaiting_upstream[id(x)] = x
         else:  # say a 91 answered while draining whose connection closed first: nothing to undo
-            log.info("exchange %s: node stopping, not continued (nothing to reverse)", x.trace_id)
+            log.info("exchange %s: not continued (nothing to reverse)", x.trace_id)
             self.pipeline.drop(x)
 
     # -- the links' hooks -----------------------------------------------------------------------------------
@@ -279,9 +281,11 @@ class Node:
                 httpd.shutdown()
             with trio.CancelScope(shield=True):
                 # The journal first: commit reports it still delivers may find their sources gone and add to
-                # what is abandoned.
-                await trio.to_thread.run_sync(self.journal_writer.close)
-                await self._reverse_abandoned()
+                # what is abandoned. The reversals whatever the journal's close says.
+                try:
+                    await trio.to_thread.run_sync(self.journal_writer.close)
+                finally:
+                    await self._reverse_abandoned()
             self.engine.dispose()
 
     async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
@@ -346,8 +350,9 @@ class Node:
             if not queued:
                 for x in abandoned:
                     lost_reversal(self, x, "node stopped")
+        reversed_ = {id(x) for x in abandoned} if queued else set()
         for x in waiting:
-            self.pipeline.drop(x, reversed_=queued and x in abandoned)
+            self.pipeline.drop(x, reversed_=id(x) in reversed_)
 
     def _start_metrics(self) -> Any:
         cfg = self.config.metrics

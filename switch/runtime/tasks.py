@@ -3,14 +3,16 @@
 Workers are parked between jobs: waking a parked worker costs one reschedule, while spawning a task per job
 (task, coroutine, nursery bookkeeping, and the same again at exit) was about 8% of the event loop's samples in
 fin-sim (DESIGN section 9: no task per message). Workers live in the node's work nursery, so a node stopped hard
-cancels them; an exchange cancelled in a worker is abandoned by the pipeline (its reversal queued, shielded and
-bounded), and one that cannot start because the nursery is closed is handed to ``on_refused``.
+cancels them. An exchange that cannot go on in a task (cancelled in a worker, refused because the nursery is
+closed, or ended by an exception the pipeline did not catch) is handed to ``on_stranded``: the node reverses what
+it needs reversing in one transaction when it stops, rather than each exchange doing I/O as it is cancelled
+(a deadline or a busy thread pool could then cut it short and lose the reversal unseen).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import trio
 
@@ -24,12 +26,9 @@ log = logging.getLogger("bulkhead.node")
 class ExchangeTasks:
     # Parked workers kept beyond this many exit (the peak of exchanges in flight decides how many there are).
     MAX_IDLE = 1024
-    ABANDON_S = 2.0  # how long a cancelled exchange may take to queue its reversal
 
-    def __init__(self, abandon: Callable[[Exchange], Awaitable[None]],
-                 on_refused: Callable[[Exchange], None]) -> None:
-        self._abandon = abandon
-        self._on_refused = on_refused
+    def __init__(self, on_stranded: Callable[[Exchange], None]) -> None:
+        self._on_stranded = on_stranded
         self._idle: list[Slot[tuple[Exchange, Job]]] = []  # most recently parked last
         self._closed = False
         self.nursery: trio.Nursery | None = None
@@ -46,7 +45,7 @@ class ExchangeTasks:
         except RuntimeError:
             # The node is stopping and its work nursery is closed (a link dropping its requests as it is torn
             # down): nothing may start any more.
-            self._on_refused(x)
+            self._on_stranded(x)
 
     async def _worker(self, x: Exchange | None, job: Job | None) -> None:
         while x is not None and job is not None:
@@ -65,11 +64,11 @@ class ExchangeTasks:
         try:
             await job()
         except trio.Cancelled:
-            with trio.CancelScope(shield=True), trio.move_on_after(self.ABANDON_S):
-                await self._abandon(x)
+            self._on_stranded(x)  # synchronous: nothing here can be cut short
             raise
         except Exception as exc:  # last line of defence (the pipeline catches its own): the node goes on
             log.error("exchange %s: unhandled %s", x.trace_id, type(exc).__name__)
+            self._on_stranded(x)
 
     def close(self) -> None:
         """No more parking: wake the parked workers so they end."""

@@ -124,14 +124,30 @@ def write_config(tmp: Path, db_url: str, connectors: dict[str, int], routes: str
 async def running_node(conf: Path) -> AsyncIterator[Node]:
     cfg = parse_config(conf.read_text(), conf)
     node = Node(cfg)
+    stopped = trio.Event()
+
+    async def run(task_status: trio.TaskStatus[Node]) -> None:
+        try:
+            await node.run(task_status=task_status)
+        finally:
+            stopped.set()
+
     async with trio.open_nursery() as nursery:
-        await nursery.start(node.run)
+        await nursery.start(run)
         # Wait until every connector has signed on (bounded: the test fails rather than hangs).
         with trio.fail_after(10):
             while not all(link.is_up() for link in node.outbound.values()):
                 await trio.sleep(0.01)
-        yield node
-        node.stop()
+        try:
+            yield node
+        finally:
+            # An orderly stop, bounded: a node that does not stop fails the test instead of hanging the suite.
+            node.stop()
+            with trio.move_on_after(node.drain_seconds() + 15) as bound:
+                await stopped.wait()
+            if bound.cancelled_caught:
+                nursery.cancel_scope.cancel()
+                raise AssertionError(f"node {node.name} did not stop within {node.drain_seconds() + 15:.0f}s")
 
 
 def port_of(node: Node, listener: str = "acquirer") -> int:

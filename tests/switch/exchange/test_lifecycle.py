@@ -42,7 +42,7 @@ ILLEGAL = [(p, e) for p, e in itertools.product(Phase, Event) if e not in TRANSI
 def test_every_other_step_raises_and_changes_nothing(phase: Phase, event: Event) -> None:
     lifecycle = _reach(phase)
     with pytest.raises(IllegalTransition, match=f"{event.label} in phase {phase.label}"):
-        lifecycle.advance(event, "trace-1")
+        lifecycle.advance(event)
     assert lifecycle.phase is phase
 
 
@@ -80,3 +80,11 @@ def test_what_happened_is_the_events_gone_through() -> None:
     assert lifecycle.phase is Phase.DECIDED
     assert lifecycle.went_through(Event.SEND) and lifecycle.went_through(Event.REVERSAL_QUEUED)
     assert not lifecycle.went_through(Event.ANSWERED) and not lifecycle.went_through(Event.QUEUED)
+
+
+def test_one_approval_is_reversed_at_most_once() -> None:
+    lifecycle = _reach(Phase.UNDELIVERED)
+    lifecycle.advance(Event.REVERSAL_QUEUED)
+    with pytest.raises(IllegalTransition, match="reversal_queued in phase undelivered \\(again\\)"):
+        lifecycle.advance(Event.REVERSAL_QUEUED)
+    lifecycle.close()

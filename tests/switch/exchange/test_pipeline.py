@@ -163,7 +163,7 @@ def test_the_common_path_runs_inline_and_answers_once() -> None:
     assert x.phase is Phase.SENT and node.waiting == {id(x)} and not node.jobs
     (on_answer,) = node.link.waiting
     on_answer(_answer(node.link.sent[0], "00"))
-    assert x.phase is Phase.DELIVERED and x.lifecycle.closed
+    assert x.phase is Phase.DELIVERED and x.closed
     assert x.outcome is Outcome.APPROVED and len(source.sent) == 1 and SCHEME.decode(source.sent[0])[39] == "00"
     assert [r.outcome for r in node.records] == ["approved"] and node.finished_exchanges == [x]
     assert not node.jobs and node.waiting == set()
@@ -191,7 +191,7 @@ async def test_a_timeout_after_sending_is_answered_91_and_reversed() -> None:
     Pipeline(node, CardStatusCache(), str.upper).start(x)
     node.link.waiting[0](None)  # the deadline
     await node.run_jobs()
-    assert x.outcome is Outcome.TIMEOUT and x.lifecycle.went_through(Event.REVERSAL_QUEUED)
+    assert x.outcome is Outcome.TIMEOUT and x.went_through(Event.REVERSAL_QUEUED)
     assert [(d, m.mti, m[39]) for d, m, _ in node.queued] == [("up", "0400", "68")]
     assert SCHEME.decode(source.sent[0])[39] == "91"
 
@@ -216,9 +216,9 @@ async def test_an_approval_that_cannot_be_delivered_is_reversed_and_closed_once(
     answer = _answer(node.link.sent[0], "00")
     answer[38] = "A12345"
     node.link.waiting[0](answer)
-    assert x.phase is Phase.UNDELIVERED and not x.lifecycle.closed
+    assert x.phase is Phase.UNDELIVERED and not x.closed
     await node.run_jobs()
-    assert x.lifecycle.closed and node.finished_exchanges == [x]
+    assert x.closed and node.finished_exchanges == [x]
     assert [(m.mti, m[39], m[38]) for _, m, _ in node.queued] == [("0400", "22", "A12345")]
 
 
@@ -251,5 +251,106 @@ def test_network_management_is_answered_by_the_links_session() -> None:
 
 def test_a_step_out_of_order_raises() -> None:
     x = _exchange(_purchase())
-    with pytest.raises(IllegalTransition, match="exchange t1: deliver in phase received"):
+    with pytest.raises(IllegalTransition, match="deliver in phase received"):
         x.advance(Event.DELIVER)
+
+
+STAND_IN_ROUTES = parse_routes(
+    'default = "up"\n[destinations.up]\nlinks = ["up"]\ntimeout_ms = 1000\n'
+    'stand_in = { max_amount = 5000, mti = ["0200"], processing_codes = ["00"], currency = "840" }\n',
+    Path("routes.toml"), known_links=frozenset({"up"}))
+
+
+async def test_a_journal_failure_then_a_gone_source_reverses_the_approval_once() -> None:
+    node, source = FakeNode(journal_fails=True), FakeSource()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    source.closed = True
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    await node.run_jobs()
+    assert [m.mti for _, m, _ in node.queued] == ["0400"]
+    assert x.phase is Phase.UNDELIVERED and x.closed and x.outcome is Outcome.ERROR
+
+
+async def test_a_stand_in_whose_journal_fails_and_source_is_gone_is_advised_then_reversed_once() -> None:
+    node, source = FakeNode(journal_fails=True), FakeSource()
+    x = _exchange(_purchase(), source)
+    x.table = STAND_IN_ROUTES
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    source.closed = True
+    node.link.waiting[0](None)  # sent, no answer: the switch stands in
+    await node.run_jobs()
+    assert [m.mti for _, m, _ in node.queued] == ["0221", "0400"]
+    assert x.closed and node.finished_exchanges == [x]
+
+
+class _ResponsesDoNotEncode:
+    """A network whose decoder accepts what its encoder refuses: no response, not even a 96, encodes."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(SCHEME, name)
+
+    def encode(self, msg: Message) -> bytes:
+        raise ValueError("this network cannot encode a response")
+
+
+async def test_an_answer_that_no_96_can_carry_is_reversed_and_dropped_not_retried() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    x.network = _ResponsesDoNotEncode()  # type: ignore[assignment]  # duck-typed for the test
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    await node.run_jobs()
+    assert not node.jobs  # one try at a 96, not a loop
+    assert x.phase is Phase.ABANDONED and x.closed and node.finished_exchanges == [x] and not source.sent
+    assert [m.mti for _, m, _ in node.queued] == ["0400"]
+
+
+@dataclass
+class _FrameTooLong(FakeSource):
+    def send_frame(self, body: bytes, reply_to: Frame | None = None) -> None:
+        raise ValueError("frame longer than the framing allows")
+
+
+async def test_an_approval_whose_frame_cannot_be_written_is_reversed() -> None:
+    node, source = FakeNode(), _FrameTooLong()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    assert x.phase is Phase.UNDELIVERED
+    await node.run_jobs()
+    assert [m.mti for _, m, _ in node.queued] == ["0400"] and x.closed
+
+
+class _BrokenCardStatus(CardStatusCache):
+    def record(self, pan_hash: str, response_code: str | None) -> None:
+        raise RuntimeError("a bug after the approval")
+
+
+async def test_a_bug_after_an_approval_answers_96_and_reverses_it() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    x.table = STAND_IN_ROUTES  # only stand-in destinations feed the card status cache
+    Pipeline(node, _BrokenCardStatus(), str.upper).start(x)
+    answer = _answer(node.link.sent[0], "00")
+    answer[38] = "A12345"
+    node.link.waiting[0](answer)
+    assert not source.sent and len(node.jobs) == 1  # the reversal is queued before the 96 leaves
+    await node.run_jobs()
+    assert [(m.mti, m[38]) for _, m, _ in node.queued] == [("0400", "A12345")]
+    assert SCHEME.decode(source.sent[0])[39] == "96" and x.outcome is Outcome.ERROR and x.closed
+
+
+def test_a_stray_continuation_leaves_the_exchange_to_its_owner() -> None:
+    node, source = FakeNode(journal_fails=False), FakeSource()
+    commits: list[Callable[[BaseException | None], None]] = []
+    node.journal = lambda record, on_done: commits.append(on_done)  # type: ignore[method-assign]
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    on_answer = node.link.waiting[0]
+    on_answer(_answer(node.link.sent[0], "00"))
+    assert x.phase is Phase.JOURNALING
+    on_answer(_answer(node.link.sent[0], "05"))  # a second answer while the row commits: ignored
+    assert x.phase is Phase.JOURNALING and not x.closed and not source.sent
+    commits[0](None)
+    assert x.phase is Phase.DELIVERED and SCHEME.decode(source.sent[0])[39] == "00"
