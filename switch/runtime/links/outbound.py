@@ -177,23 +177,25 @@ class OutboundLink:
     # -- network management -------------------------------------------------------------------------
     async def manage(self, kind: NetMgmt, timeout: float | None = None) -> tuple[bool, str | None]:
         """Perform network management ``kind`` by the network's rules: send the requests its session builds (a
-        group sign-on is one per institution) and return whether the answers accept it, and the last answer's
-        DE 39 (None: unanswered within ``timeout``, default the link's). A key exchange is accepted only once the
-        node has installed the key the answer carries (``hooks.on_key``)."""
+        group sign-on is one per institution, each sent even when an earlier one is refused) and return whether
+        every answer accepts it, and the DE 39 of the first refusal, else of the last answer (None: a request
+        unanswered within ``timeout``, default the link's, each). A key exchange is accepted only once the node
+        has installed the key the answer carries (``hooks.on_key``)."""
         requests = self.session.requests(kind, self.next_stan, datetime.now(UTC))
-        accepted, code = bool(requests), None
-        with trio.move_on_after(timeout if timeout is not None else self.config.timeout_ms / 1000):
-            for msg in requests:
-                response = await self.request(msg)
-                if not isinstance(response, Message):
-                    return False, response.code.value if isinstance(response, Rejected) else None
-                code = response.response_code
-                accepted = accepted and self.session.accepted(kind, response)
-                if kind is NetMgmt.KEY_EXCHANGE and accepted:
-                    change = self.session.key_change(response)
-                    accepted = change is not None and await self.hooks.on_key(self.name, change)
-            return accepted, code
-        return False, None
+        accepted, code, refusal = bool(requests), None, None
+        for msg in requests:
+            response = await self.request(msg, timeout if timeout is not None else self.config.timeout_ms / 1000)
+            if not isinstance(response, Message):
+                return False, response.code.value if isinstance(response, Rejected) else None
+            code = response.response_code
+            ok = self.session.accepted(kind, response)
+            if ok and kind is NetMgmt.KEY_EXCHANGE:
+                change = self.session.key_change(response)
+                ok = change is not None and await self.hooks.on_key(self.name, change)
+            if not ok:
+                accepted = False
+                refusal = code if refusal is None else refusal
+        return accepted, refusal if refusal is not None else code
 
     async def signon(self) -> str | None:
         accepted, code = await self.manage(NetMgmt.SIGN_ON)

@@ -1,0 +1,103 @@
+"""The admin channel's commands over the narrow interface they use (switch.ops.admin.AdminTarget), without a node:
+every command answers ok or a typed error, and a failed command changes nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from switch.model.errors import BulkheadError
+from switch.ops.admin import dispatch
+from switch.routing import RoutingTable, parse_routes
+
+TABLE = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up"]\n', Path("routes.toml"),
+                     known_links=frozenset({"up"}))
+
+
+@dataclass
+class FakeLink:
+    name: str = "up"
+    state_name: str = "signed_on"
+    calls: list[str] = field(default_factory=list)
+
+    async def signon(self) -> str | None:
+        self.calls.append("signon")
+        self.state_name = "signed_on"
+        return "00"
+
+    async def signoff(self) -> str | None:
+        self.calls.append("signoff")
+        self.state_name = "connected"
+        return "00"
+
+    async def echo(self) -> str | None:
+        self.calls.append("echo")
+        return None  # unanswered
+
+    async def rekey(self) -> tuple[bool, str | None]:
+        self.calls.append("rekey")
+        return False, "96"
+
+
+@dataclass
+class FakeNode:
+    link: FakeLink = field(default_factory=FakeLink)
+    table: RoutingTable = TABLE
+    reloads: list[tuple[Path | None, str]] = field(default_factory=list)
+
+    def status(self) -> dict[str, Any]:
+        return {"node": "n1", "links": {self.link.name: self.link.state_name}}
+
+    async def saf_pending(self) -> int:
+        return 3
+
+    def connector(self, name: str) -> FakeLink | None:
+        return self.link if name == self.link.name else None
+
+    def connector_names(self) -> list[str]:
+        return [self.link.name]
+
+    async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:
+        if path is not None and path.name == "bad.toml":
+            raise BulkheadError("bad.toml: destinations.x.links[0]: unknown link 'x'")
+        self.reloads.append((path, actor))
+        return {"digest": "abc"}
+
+    async def saf_retry(self, destination: str | None) -> int:
+        return 2
+
+
+async def _call(node: FakeNode, cmd: str, **args: Any) -> dict[str, Any]:
+    return await dispatch(node, json.dumps({"cmd": cmd, "args": args}).encode(), "operator")
+
+
+async def test_link_commands_reach_the_named_connector() -> None:
+    node = FakeNode()
+    assert (await _call(node, "links.signoff", name="up"))["result"] == {
+        "link": "up", "response_code": "00", "state": "connected"}
+    assert (await _call(node, "links.signon", name="up"))["result"]["state"] == "signed_on"
+    assert (await _call(node, "links.echo", name="up"))["result"]["response_code"] is None
+    assert (await _call(node, "links.rekey", name="up"))["result"] == {
+        "link": "up", "response_code": "96", "installed": False}
+    assert node.link.calls == ["signoff", "signon", "echo", "rekey"]
+
+
+async def test_an_unknown_link_or_command_is_a_clear_error_and_nothing_happens() -> None:
+    node = FakeNode()
+    answer = await _call(node, "links.signon", name="nowhere")
+    assert answer == {"ok": False, "error": "no connector named 'nowhere' (connectors: up)"}
+    answer = await _call(node, "links.reboot", name="up")
+    assert not answer["ok"] and "links.rekey" in answer["error"]  # the commands are listed
+    assert not (await dispatch(node, b"not json", "operator"))["ok"]
+    assert not (await dispatch(node, b'{"cmd": "status", "args": [1]}', "operator"))["ok"]
+    assert node.link.calls == []
+
+
+async def test_a_refused_reload_reports_why_and_keeps_the_table() -> None:
+    node = FakeNode()
+    answer = await _call(node, "routes.reload", path="/etc/bulkhead/bad.toml")
+    assert answer == {"ok": False, "error": "bad.toml: destinations.x.links[0]: unknown link 'x'"}
+    assert node.reloads == [] and node.table is TABLE
+    assert (await _call(node, "status"))["result"]["saf_pending"] == 3
