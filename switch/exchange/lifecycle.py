@@ -122,14 +122,30 @@ RECEIVED, ROUTED, SENT, FALLBACK, DECIDED, JOURNALING, UNJOURNALED, DELIVERED, U
 (ROUTE, DECIDE, SEND, ANSWERED, REJECTED, NO_ANSWER, LINK_DOWN, RESOLVED, REDECIDE, JOURNAL, JOURNAL_FAILED, DELIVER,
  SOURCE_GONE, REVERSAL_QUEUED, QUEUED, ABANDON) = (int(event) for event in Event)
 
-# The table as one row per phase, indexed by event: (the next phase, its row), or None where the event is illegal.
-# An exchange keeps its phase's row, so a step is one list index (six steps of an exchange: under a microsecond).
-_Row = list["tuple[Phase, _Row] | None"]
-_ROWS: list[_Row] = [[None] * len(Event) for _phase in Phase]
-for _phase, _steps in TRANSITIONS.items():
-    for _event, _new in _steps.items():
-        _ROWS[_phase][_event] = (_new, _ROWS[_new])
-_ONCE_MASK = sum(1 << event for event in ONCE)
+# The table as rows indexed by event: (the next phase, its row, the event's bit), or None where the event is
+# illegal. An exchange keeps its current row, so a step is one list index (the six steps of an exchange: about a
+# microsecond). A phase has one row per set of ONCE events already gone through, without those events: the table
+# itself refuses a second reversal, and a closed exchange's row refuses everything, with no check per step.
+_Row = list["tuple[Phase, _Row, int] | None"]
+_DEAD: _Row = [None] * len(Event)
+
+
+def _rows() -> _Row:
+    rows: dict[tuple[Phase, frozenset[Event]], _Row] = {}
+
+    def row(phase: Phase, done: frozenset[Event]) -> _Row:
+        found = rows.get((phase, done))
+        if found is None:
+            found = rows[phase, done] = [None] * len(Event)
+            for event, new in TRANSITIONS[phase].items():
+                if event not in done:
+                    found[event] = (new, row(new, done | (ONCE & {event})), 1 << event)
+        return found
+
+    return row(P.RECEIVED, frozenset())
+
+
+_START = _rows()
 
 
 class Lifecycle:
@@ -144,20 +160,18 @@ class Lifecycle:
         """Start in RECEIVED. Named so a dataclass that is a Lifecycle (the exchange) runs it from its own
         ``__init__``."""
         self.phase = RECEIVED
-        self._row = _ROWS[0]
+        self._row = _START
         self._events = 0  # a bit per Event that happened (cheaper than a set per exchange on the hot path)
         self.closed = False
 
-    def advance(self, event: int) -> Phase:
-        """The phase after ``event``; :class:`IllegalTransition` when the table has no such step, when the
-        exchange is closed, or when an event that happens once happened already."""
+    def advance(self, event: int) -> None:
+        """Go on to the phase after ``event``; :class:`IllegalTransition` (and nothing changes) when the table has
+        no such step, when the exchange is closed, or when an event that happens once happened already."""
         step = self._row[event]
-        bit = 1 << event
-        if step is None or self.closed or self._events & bit & _ONCE_MASK:
+        if step is None:
             raise IllegalTransition(self._illegal(event))
-        self.phase, self._row = step
+        self.phase, self._row, bit = step
         self._events |= bit
-        return self.phase
 
     def _illegal(self, event: int) -> str:
         why = " (closed)" if self.closed else " (again)" if self.went_through(event) and event in ONCE else ""
@@ -171,3 +185,4 @@ class Lifecycle:
         if self.closed or self.phase not in FINAL:
             raise IllegalTransition(f"closed in phase {self.phase.label}" + (" twice" if self.closed else ""))
         self.closed = True
+        self._row = _DEAD

@@ -312,7 +312,7 @@ class Pipeline:
             x.decide(DECIDE, x.network.make_response(msg, ResponseCode.FORMAT_ERROR), Outcome.FORMAT_ERROR)
             return self._respond
         x.advance(SEND)
-        self.node.awaiting(x, True)
+        self.node.awaiting_upstream[id(x)] = x
         return None
 
     def _on_answer(self, x: Exchange, answer: Answer) -> None:
@@ -326,7 +326,7 @@ class Pipeline:
         self._run(x, step)
 
     def _answered(self, x: Exchange, answer: Answer) -> Step | None:
-        self.node.awaiting(x, False)
+        self.node.awaiting_upstream.pop(id(x), None)
         x.upstream_us = int((time.perf_counter() - x.t1) * 1e6)
         if answer is None:
             x.advance(NO_ANSWER)

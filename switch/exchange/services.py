@@ -21,6 +21,10 @@ from switch.storage.records import JournalRecord
 # Where the rest of an exchange goes when it must wait for something other than its upstream answer and its
 # journal row (a remote HSM, a database write): run in a task.
 Job = Callable[[], Awaitable[None]]
+# Submit a journal row with what to call once it committed (None) or failed (the error).
+JournalSubmit = Callable[[JournalRecord, Callable[[BaseException | None], None]], None]
+# Continue an exchange in a task that runs the job.
+Spawn = Callable[[Exchange, Job], None]
 
 
 class NodePorts(Protocol):
@@ -60,23 +64,22 @@ class NodePorts(Protocol):
 
     def cutover(self, link: str, business_date: str | None) -> None: ...
 
-    def journal(self, record: JournalRecord, on_done: Callable[[BaseException | None], None]) -> None:
-        """Submit a journal row; ``on_done`` runs on the event loop once it committed (None) or failed (the error,
-        or a timeout). Raises, without calling ``on_done``, when it cannot be submitted at all."""
-        ...
+    # The per-exchange services are attributes (a callable, a dict), not methods: the node binds its journal's
+    # and its tasks' own methods to them, so the pipeline's call reaches the service without a hop through the
+    # node (each hop is a Python call on every exchange).
+    journal: JournalSubmit
+    """Submit a journal row; ``on_done`` runs on the event loop once it committed (None) or failed (the error, or a
+    timeout). Raises, without calling ``on_done``, when it cannot be submitted at all."""
 
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         """Queue (destination, message, original trace id) entries durably, in one transaction: all or none."""
         ...
 
-    def spawn(self, x: Exchange, job: Job) -> None:
-        """Continue ``x`` in a task that runs ``job``."""
-        ...
+    spawn: Spawn
+    """Continue an exchange in a task that runs the job."""
 
-    def awaiting(self, x: Exchange, waiting: bool) -> None:
-        """``x`` was sent upstream and waits for its answer (True), or no longer does (False): a node stopped hard
-        reverses what still waits."""
-        ...
+    awaiting_upstream: dict[int, Exchange]
+    """Exchanges sent upstream that wait for their answer, by ``id()``: a node stopped hard reverses them."""
 
     def finished(self, x: Exchange) -> None:
         """``x`` is over (once): free its place and count it."""

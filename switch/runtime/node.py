@@ -20,7 +20,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from switch.exchange.context import Exchange
 from switch.exchange.journal import now_utc
 from switch.exchange.pipeline import Pipeline
 from switch.exchange.ports import ConnectionClosed, Upstream
-from switch.exchange.services import Job
+from switch.exchange.services import JournalSubmit, Spawn
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
 from switch.model.codes import ResponseCode
@@ -63,7 +63,6 @@ from switch.runtime.workers import WorkerSupervisor
 from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
 from switch.storage.journal import JournalWriter
-from switch.storage.records import JournalRecord
 from switch.storage.saf import SafStore
 from switch.wire.framing import Frame
 
@@ -126,6 +125,9 @@ class Node:
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
         self.pipeline = Pipeline(self, self.card_status, self.keys.pan_hash)
         self.tasks = ExchangeTasks(self._stranded)
+        # The pipeline's per-exchange services, bound straight to what provides them (switch.exchange.services).
+        self.journal: JournalSubmit = self.journal_port.submit
+        self.spawn: Spawn = self.tasks.spawn
         # Exchanges sent upstream and not answered yet (and those refused a task while stopping), by id(): a node
         # stopped hard reverses them.
         self.awaiting_upstream: dict[int, Exchange] = {}
@@ -183,20 +185,8 @@ class Node:
         self.business_dates[link] = business_date or ""
         log.info("link %s: cutover, business date now %s", link, business_date or "(not given)")
 
-    def journal(self, record: JournalRecord, on_done: Callable[[BaseException | None], None]) -> None:
-        self.journal_port.submit(record, on_done)
-
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         await self.saf_queue.enqueue(items)
-
-    def spawn(self, x: Exchange, job: Job) -> None:
-        self.tasks.spawn(x, job)
-
-    def awaiting(self, x: Exchange, waiting: bool) -> None:
-        if waiting:
-            self.awaiting_upstream[id(x)] = x
-        else:
-            self.awaiting_upstream.pop(id(x), None)
 
     def finished(self, x: Exchange) -> None:
         """The exchange is over (answered, or given up): free its place and count it."""

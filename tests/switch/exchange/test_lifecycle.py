@@ -31,7 +31,7 @@ def _reach(phase: Phase) -> Lifecycle:
                          ids=[f"{p.label}-{e.label}" for p, e, _ in LEGAL])
 def test_every_listed_step_works(phase: Phase, event: Event, new: Phase) -> None:
     lifecycle = _reach(phase)
-    assert lifecycle.advance(event) is new
+    lifecycle.advance(event)
     assert lifecycle.phase is new and lifecycle.went_through(event)
 
 

@@ -92,7 +92,7 @@ class FakeNode:
     journal_fails: bool = False
     queued: list[tuple[str, Message, str]] = field(default_factory=list)
     finished_exchanges: list[Exchange] = field(default_factory=list)
-    waiting: set[int] = field(default_factory=set)
+    awaiting_upstream: dict[int, Exchange] = field(default_factory=dict)
     keys: dict[str, PinKey] = field(default_factory=dict)
 
     def choose_link(self, destination: Destination) -> FakeLink | None:
@@ -126,9 +126,6 @@ class FakeNode:
     def spawn(self, x: Exchange, job: Job) -> None:
         self.jobs.append(job)
 
-    def awaiting(self, x: Exchange, waiting: bool) -> None:
-        (self.waiting.add if waiting else self.waiting.discard)(id(x))
-
     def finished(self, x: Exchange) -> None:
         self.finished_exchanges.append(x)
 
@@ -160,13 +157,13 @@ def test_the_common_path_runs_inline_and_answers_once() -> None:
     pipeline = Pipeline(node, CardStatusCache(), str.upper)
     x = _exchange(_purchase(), source)
     pipeline.start(x)
-    assert x.phase is Phase.SENT and node.waiting == {id(x)} and not node.jobs
+    assert x.phase is Phase.SENT and set(node.awaiting_upstream) == {id(x)} and not node.jobs
     (on_answer,) = node.link.waiting
     on_answer(_answer(node.link.sent[0], "00"))
     assert x.phase is Phase.DELIVERED and x.closed
     assert x.outcome is Outcome.APPROVED and len(source.sent) == 1 and SCHEME.decode(source.sent[0])[39] == "00"
     assert [r.outcome for r in node.records] == ["approved"] and node.finished_exchanges == [x]
-    assert not node.jobs and node.waiting == set()
+    assert not node.jobs and not node.awaiting_upstream
     # A second answer for the same request (a bug upstream, or a duplicate) cannot answer the acquirer again.
     on_answer(_answer(node.link.sent[0], "05"))
     assert len(source.sent) == 1 and node.finished_exchanges == [x]
