@@ -187,9 +187,12 @@ class Iso87Network:
         # converted. A loop over every field was 3-4% of the node's event loop (fin-sim profile).
         out: dict[int, FieldValue] = dict(fields)
         code = fields.get(39)
-        # Responses only: a request's DE 39 (a reversal's reason) is the acquirer's to keep, whatever it says.
-        if code is not None and mti[2] in _ANSWERS and not (self.codes.identity and self.codes.knows(code)):
-            out[39] = self.codes.core(code)
+        if code is not None:
+            if mti[2] in _ANSWERS:  # a response: its code, or the table's default for a code it does not know
+                if not (self.codes.identity and self.codes.knows(code)):
+                    out[39] = self.codes.core(code)
+            elif not self.codes.identity:  # a request's or advice's code (a reversal's reason) is translated or
+                out[39] = self.codes.core_or_same(code)  # kept: never replaced by a default
         if self.binary_fields.isdisjoint(fields):  # most messages: no set built, nothing sorted
             return Message(mti, out)
         for number in sorted(self.binary_fields.intersection(fields)):  # a bad one reported in wire order
@@ -202,10 +205,10 @@ class Iso87Network:
     def from_canonical(self, msg: Message) -> tuple[str, WireFields]:
         fields = msg.fields
         out: WireFields = dict(fields)  # type: ignore[arg-type]  # bytes values are replaced just below
-        if not self.codes.identity and msg.mti[2] in _ANSWERS:
+        if not self.codes.identity:
             code = fields.get(39)
             if isinstance(code, str):
-                out[39] = self.codes.wire(code)
+                out[39] = self.codes.wire(code) if msg.mti[2] in _ANSWERS else self.codes.wire_or_same(code)
         if _TEXT_ONLY.issuperset(map(type, fields.values())):  # all plain str (most messages): one C-level pass
             return msg.mti, out
         for number, value in fields.items():
@@ -344,6 +347,10 @@ class Iso87Session:
         return self._unknown
 
     def answer(self, request: Message, event: NetworkEvent, code: ResponseCode) -> Message:
+        if event.institution is not None and self.link.institutions and event.institution not in \
+                self.link.institutions:
+            # A group sign-on or sign-off for an institution this link does not serve: 15, no such issuer.
+            code = ResponseCode.NO_SUCH_ISSUER
         return self.network.make_response(request, code)
 
 

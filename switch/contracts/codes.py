@@ -67,6 +67,17 @@ class CodeTable:
     def knows(self, wire: str) -> bool:
         return wire in self._to_core
 
+    def core_or_same(self, wire: str) -> str:
+        """The core code of a wire code the table knows, else the code as it is (a request's or an advice's DE 39,
+        such as a reversal's reason, is the sender's: it is translated where it can be, never replaced)."""
+        found = self._to_core.get(wire)
+        return found if found is not None else wire
+
+    def wire_or_same(self, core: str) -> str:
+        """The network's code for a core code the table knows, else the code as it is (see :meth:`core_or_same`)."""
+        found = self._to_wire.get(core)
+        return found if found is not None else core
+
 
 ISO87_CODES = CodeTable("ISO 8583:1987", {code.value: code for code in ResponseCode},
                         unknown_default=RC.DO_NOT_HONOUR)

@@ -149,7 +149,11 @@ def lost_reversal(node: NodePorts, x: Exchange, why: str) -> None:
 def needs_reversal(x: Exchange) -> bool:
     """Whether ``x``, abandoned now, leaves an approval its acquirer will not see: sent upstream (or stood in for)
     with no answer yet, an approval, or a timeout whose reversal is not queued yet; and not delivered."""
-    if x.delivered or x.reversal_queued or x.link is None or x.request.mti_class not in "12":
+    if x.reversal_queued or x.link is None:
+        return False
+    if x.owed_reversal is not None:
+        return True
+    if x.delivered or x.request.mti_class not in "12":
         return False
     if not (x.sent_upstream or x.outcome is Outcome.STAND_IN):
         return False
@@ -159,6 +163,8 @@ def needs_reversal(x: Exchange) -> bool:
 def abandoned_reversal(x: Exchange) -> tuple[str, Message, str]:
     """(destination, reversal, original trace id) for an exchange :func:`needs_reversal` said yes to."""
     assert x.link is not None
+    if x.owed_reversal is not None:
+        return x.link.name, x.owed_reversal, x.trace_id
     approved = x.response is not None and x.outcome in (Outcome.APPROVED, Outcome.STAND_IN)
     reversal = build_reversal(x.request, REASON_UNDELIVERED if approved else REASON_TIMEOUT,
                               x.response.text(38) if approved and x.response else None, transmission_time())

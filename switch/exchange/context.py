@@ -34,9 +34,10 @@ class Exchange(Lifecycle):
     upstream_us: int | None = None
     t1: float = 0.0  # perf_counter when the request went upstream
     response: Message | None = None
-    body: bytes = b""  # the response as the source's network encodes it
+    body: bytes = field(default=b"", repr=False)  # the response as the source's network encodes it (card data)
     outcome: Outcome = Outcome.ERROR
     notes: list[str] = field(default_factory=list)
+    owed_reversal: Message | None = None  # a reversal decided on and not queued yet (after an internal error)
     _pan_hash: str | None = None
 
     @property

@@ -126,10 +126,13 @@ class Pipeline:
             return
         log.error("exchange %s: internal error %s in phase %s", x.trace_id, type(exc).__name__, x.phase.label,
                   exc_info=log.isEnabledFor(logging.DEBUG))
-        # Built before the 96 replaces what was decided (the approval code it reverses).
-        reversal = compensation.abandoned_reversal(x)[1] if compensation.needs_reversal(x) else None
+        reversal = None
         event = _ERROR_EVENT.get(x.phase)
         try:
+            # Built before the 96 replaces what was decided (the approval code it reverses), and kept on the
+            # exchange: a node stopped before it is queued still owes it (compensation.needs_reversal).
+            if compensation.needs_reversal(x):
+                reversal = x.owed_reversal = compensation.abandoned_reversal(x)[1]
             if event is None:  # journaling or delivering: the exchange cannot be answered again
                 raise exc
             x.decide(event, x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR)
@@ -326,6 +329,8 @@ class Pipeline:
         self._run(x, step)
 
     def _answered(self, x: Exchange, answer: Answer) -> Step | None:
+        if x.phase is not SENT:  # a stray answer: the exchange is in other hands (and maybe in the stop's set)
+            raise IllegalTransition(f"an upstream answer in phase {x.phase.label}")
         self.node.awaiting_upstream.pop(id(x), None)
         x.upstream_us = int((time.perf_counter() - x.t1) * 1e6)
         if answer is None:

@@ -64,6 +64,10 @@ class JournalPort:
 
         return callback
 
+    def deliver_reports(self) -> None:
+        """Hand over, now, the reports the writer made that the event loop has not handed over yet (at a stop)."""
+        self._wake()
+
     def _wake(self) -> None:
         """On the event loop: settle the rows the writer reported."""
         # Cleared before draining: a report appended after this line schedules another call, one appended before

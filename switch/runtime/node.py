@@ -275,6 +275,11 @@ class Node:
                 try:
                     await trio.to_thread.run_sync(self.journal_writer.close)
                 finally:
+                    # What the writer reported goes to its exchanges; a row it never reported (a database that
+                    # hung) fails, as would its timeout: those exchanges answer nothing now and owe their
+                    # reversals like the rest. Then every other wait still open expires the same way.
+                    self.journal_port.deliver_reports()
+                    self.timer.expire_all()
                     await self._reverse_abandoned()
             self.engine.dispose()
 

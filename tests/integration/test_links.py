@@ -391,6 +391,9 @@ async def test_admin_signoff_makes_the_link_unusable_and_signon_restores_it(tmp_
             assert rec.network_codes()[:3] == ["001", "002", "001"]
             echo = await admin(node, "links.echo", name="up")
             assert echo["response_code"] == "00"
+            # A generic link without a key_exchange_code: the command says so (not a silent unanswered rekey).
+            rekey = await trio.to_thread.run_sync(call, node.config.admin_socket, "links.rekey", {"name": "up"})
+            assert not rekey["ok"] and "does no key exchange" in rekey["error"]
             unknown = await trio.to_thread.run_sync(call, node.config.admin_socket, "links.signon",
                                                     {"name": "nowhere"})
             assert not unknown["ok"] and "nowhere" in unknown["error"]

@@ -41,12 +41,14 @@ test_lmk = true
 
 @dataclass
 class Host:
-    """The network's host: answers every 0800 with 00 except sign-ons for ``refused`` institutions (05)."""
+    """The network's host: answers every 0800 with 00 except sign-ons for ``refused`` institutions (05), and
+    never answers those for ``silent`` ones."""
 
     port: int = 0
     received: list[Message] = field(default_factory=list)
     answers: dict[str, Message] = field(default_factory=dict)  # the node's answers to our requests, by STAN
     refused: set[str] = field(default_factory=set)
+    silent: set[str] = field(default_factory=set)
     stream: trio.SocketStream | None = None
     framer = LengthFraming("binary2").framer()
 
@@ -68,6 +70,8 @@ class Host:
                     self.answers[str(msg.stan)] = msg
                     continue
                 self.received.append(msg)
+                if msg[70] == "001" and msg.get(33) in self.silent:
+                    continue
                 refused = msg[70] == "001" and msg.get(33) in self.refused
                 reply = SCHEME.make_response(msg, "05" if refused else "00")
                 if msg[70] == "161":
@@ -92,14 +96,19 @@ async def test_group_sign_on_key_exchanges_and_cutover_by_the_links_options(tmp_
         conf = write_config(tmp_path, db, {"up": peer.port}, ROUTES_ONE.format(link="up"), extra=OPTIONS)
         async with running_node(conf) as node:
             # A group sign-on: one 0800 per institution, DE 33 naming it.
-            assert peer.signons() == [("001", "111111"), ("001", "222222")]
+            assert sorted(peer.signons()) == [("001", "111111"), ("001", "222222")]
             await admin(node, "links.signoff", name="up")
             # One institution refused: the link is not signed on, and the operator sees the refusal's code.
-            peer.refused = {"222222"}
+            peer.refused = {"111111"}
             on = await admin(node, "links.signon", name="up")
             assert (on["response_code"], on["state"]) == ("05", "connected")
-            assert peer.signons()[-2:] == [("001", "111111"), ("001", "222222")]  # both were still sent
-            peer.refused = set()
+            assert sorted(peer.signons()[-2:]) == [("001", "111111"), ("001", "222222")]  # both were still sent
+            # One that does not answer: the same, with no code (and the other is still asked).
+            peer.refused, peer.silent = set(), {"111111"}
+            on = await admin(node, "links.signon", name="up")
+            assert (on["response_code"], on["state"]) == (None, "connected")
+            assert sorted(peer.signons()[-2:]) == [("001", "111111"), ("001", "222222")]
+            peer.silent = set()
             on = await admin(node, "links.signon", name="up")
             assert (on["response_code"], on["state"]) == ("00", "signed_on")
 
@@ -134,5 +143,6 @@ async def test_group_sign_on_key_exchanges_and_cutover_by_the_links_options(tmp_
     finally:
         engine.dispose()
     assert rows["900001"].outcome == "network" and rows["900002"].response_code == "96"
-    for row in rows.values():  # the key cryptograms never reach the journal
-        assert ZPK2.under_zmk not in row.request and ZPK3.under_zmk not in (row.response or "")
+    assert '"125":"<' in rows["900001"].request  # the key the peer sent is journaled as its length only
+    for row in rows.values():
+        assert ZPK2.under_zmk not in row.request

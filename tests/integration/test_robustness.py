@@ -129,6 +129,34 @@ async def test_hard_stop_with_an_exchange_in_flight_queues_its_reversal(tmp_path
     assert [(i.mti, i.status, i.pan_masked) for i in items] == [("0400", "pending", "476173******0044")]
 
 
+async def test_hard_stop_while_the_journal_hangs_reverses_the_approvals_waiting_for_their_rows(
+        tmp_path: Path, db_url: str) -> None:
+    """Found in review: approvals whose journal rows never commit (a database that hangs) wait on the journal,
+    not on the issuer or in a task. A hard stop before their journal timeout must still reverse them: the
+    acquirer got nothing."""
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000)
+        async with trio.open_nursery() as nursery:
+            node = await _start_node(nursery, conf)
+            node.journal_port.timeout = 60  # the stop comes first
+            held: list[object] = []
+            node.journal_writer.submit = lambda record, done: held.append(done)  # type: ignore[method-assign]
+            async with client(port_of(node)) as c:
+                await c.send(purchase(stan=8300))
+                with trio.fail_after(5):
+                    while not held:
+                        await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+    engine = make_engine(db_url)
+    try:
+        items = SafStore(engine).list_items()
+    finally:
+        engine.dispose()
+    assert iss.stats.received["0200"] == 1
+    assert [(i.mti, i.status, i.stan) for i in items] == [("0400", "pending", "008300")]
+    assert node.in_flight == 0 and node.lost_reversals == 0
+
+
 QUICK_PAN = "5555550000000001"
 ROUTES_QUICK = ROUTES_ONE.format(link="up") + """
 [destinations.quick]

@@ -12,6 +12,7 @@ import pytest
 from schemes.generic import SCHEME
 from schemes.iso87 import Iso87Link
 from switch.contracts.network import FrameKind, KeyChange, NetMgmt
+from switch.model.codes import ResponseCode
 from switch.model.errors import ConfigError
 from switch.model.message import Message
 from switch.model.toml import TomlTable
@@ -77,8 +78,12 @@ def test_a_group_sign_on_is_one_request_per_institution_and_an_echo_is_one() -> 
     (echo,) = session.requests(NetMgmt.ECHO, _stans(), NOW)
     assert 33 not in echo.fields
     # A peer's group sign-on says which institution it is for.
-    event = session.inbound(Message("0800", {11: "000009", 33: "222222", 70: "001"}))
+    request = Message("0800", {11: "000009", 33: "222222", 70: "001"})
+    event = session.inbound(request)
     assert (event.kind, event.institution) == (NetMgmt.SIGN_ON, "222222")
+    assert session.answer(request, event, ResponseCode.APPROVED)[39] == "00"
+    stranger = Message("0800", {11: "000010", 33: "333333", 70: "001"})
+    assert session.answer(stranger, session.inbound(stranger), ResponseCode.APPROVED)[39] == "15"
     elsewhere = SCHEME.session(_link({"institutions": ["111111"], "institution_field": 32}))
     assert elsewhere.requests(NetMgmt.SIGN_ON, _stans(), NOW)[0][32] == "111111"
 
@@ -121,3 +126,15 @@ def test_de_39_is_mapped_on_responses_and_left_alone_on_requests() -> None:
     reversal = SCHEME.decode(SCHEME.codec.encode("0420", {3: "000000", 4: "000000001000", 11: "000001",
                                                          39: "Q7"}))
     assert reversal[39] == "Q7"  # a reversal's reason is the acquirer's, passed on as it came
+
+
+def test_on_a_network_with_its_own_codes_advices_and_reversals_are_translated_where_the_table_knows() -> None:
+    from tests.switch.contracts.testnet import NETWORK  # ISO 8583:1993 action codes
+
+    advice = Message("0220", {3: "000000", 4: "000000001000", 11: "000001", 38: "S12345", 39: "00"})
+    assert NETWORK.from_canonical(advice) == ("1220", {**advice.fields, 39: "000"})  # a stand-in advice
+    reversal = Message("0420", {3: "000000", 4: "000000001000", 11: "000002", 39: "Q7"})
+    assert NETWORK.from_canonical(reversal)[1][39] == "Q7"  # a reason the table does not know: as it came
+    decoded = NETWORK.decode(NETWORK.codec.encode("1220", {3: "000000", 4: "000000001000", 11: "000003",
+                                                          39: "116"}))
+    assert decoded[39] == "51"

@@ -69,14 +69,16 @@ class Connection:
     def send_nowait(self, data: bytes) -> None:
         if self.closed:
             raise ConnectionClosed(self.link)
-        self._out.append(data)
-        self._queued += len(data)
-        if self._queued > self.max_queued_bytes:
-            # A peer that does not read its responses would make us buffer without bound.
+        if self._queued + len(data) > self.max_queued_bytes:
+            # A peer that does not read its responses would make us buffer without bound. Refused before it is
+            # queued: the caller treats this frame as undelivered (a response's approval is reversed), so it must
+            # not reach the peer with what the writer still flushes.
             log.warning("link %s peer %s: output queue over %d bytes, closing", self.link, self.peer,
                         self.max_queued_bytes)
             self.close()
             raise ConnectionClosed(self.link)
+        self._out.append(data)
+        self._queued += len(data)
         self._wake.set()
 
     def send_frame(self, body: bytes, reply_to: Frame | None = None) -> None:

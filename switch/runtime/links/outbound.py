@@ -177,25 +177,44 @@ class OutboundLink:
     # -- network management -------------------------------------------------------------------------
     async def manage(self, kind: NetMgmt, timeout: float | None = None) -> tuple[bool, str | None]:
         """Perform network management ``kind`` by the network's rules: send the requests its session builds (a
-        group sign-on is one per institution, each sent even when an earlier one is refused) and return whether
-        every answer accepts it, and the DE 39 of the first refusal, else of the last answer (None: a request
-        unanswered within ``timeout``, default the link's, each). A key exchange is accepted only once the node
-        has installed the key the answer carries (``hooks.on_key``)."""
+        group sign-on is one per institution, all sent at once, each with its own ``timeout``, default the
+        link's) and return whether every answer accepts it, with the DE 39 of the first request (in the
+        session's order) that did not: its refusal, its reject code, or None when it went unanswered; or the last
+        answer's DE 39 when all accepted. A key exchange is accepted only once the node has installed the key the
+        answer carries (``hooks.on_key``)."""
         requests = self.session.requests(kind, self.next_stan, datetime.now(UTC))
-        accepted, code, refusal = bool(requests), None, None
-        for msg in requests:
-            response = await self.request(msg, timeout if timeout is not None else self.config.timeout_ms / 1000)
-            if not isinstance(response, Message):
-                return False, response.code.value if isinstance(response, Rejected) else None
-            code = response.response_code
-            ok = self.session.accepted(kind, response)
-            if ok and kind is NetMgmt.KEY_EXCHANGE:
-                change = self.session.key_change(response)
-                ok = change is not None and await self.hooks.on_key(self.name, change)
-            if not ok:
-                accepted = False
-                refusal = code if refusal is None else refusal
-        return accepted, refusal if refusal is not None else code
+        wait = timeout if timeout is not None else self.config.timeout_ms / 1000
+        answers: list[Answer] = [None] * len(requests)
+
+        async def ask(i: int, msg: Message) -> None:
+            try:
+                answers[i] = await self.request(msg, wait)
+            except BulkheadError as exc:  # not sent (the connection went away): unanswered, the others go on
+                log.warning("link %s: %s request %d of %d not sent (%s)", self.name, kind.value, i + 1,
+                            len(requests), exc)
+
+        if len(requests) == 1:
+            answers[0] = await self.request(requests[0], wait)
+        else:
+            async with trio.open_nursery() as nursery:
+                for i, msg in enumerate(requests):
+                    nursery.start_soon(ask, i, msg)
+        refusal: tuple[str | None] | None = None
+        code = None
+        for response in answers:
+            if isinstance(response, Message):
+                code = response.response_code
+                ok = self.session.accepted(kind, response)
+                if ok and kind is NetMgmt.KEY_EXCHANGE:
+                    change = self.session.key_change(response)
+                    ok = change is not None and await self.hooks.on_key(self.name, change)
+            else:
+                code, ok = (response.code.value if isinstance(response, Rejected) else None), False
+            if not ok and refusal is None:
+                refusal = (code,)
+        if refusal is not None or not requests:
+            return False, refusal[0] if refusal is not None else None
+        return True, code
 
     async def signon(self) -> str | None:
         accepted, code = await self.manage(NetMgmt.SIGN_ON)
@@ -215,7 +234,10 @@ class OutboundLink:
         return code
 
     async def rekey(self) -> tuple[bool, str | None]:
-        """A key exchange the node starts (by the network's rules; False when the link does none)."""
+        """A key exchange the node starts, by the network's rules; :class:`BulkheadError` when the link does none
+        (its network has none, or the link's options do not enable it), which an unanswered one is not."""
+        if not self.session.requests(NetMgmt.KEY_EXCHANGE, lambda: "000000", datetime.now(UTC)):
+            raise BulkheadError(f"link {self.name} does no key exchange (its network's options do not enable it)")
         return await self.manage(NetMgmt.KEY_EXCHANGE)
 
     # -- the connection loop ------------------------------------------------------------------------

@@ -185,6 +185,13 @@ class Timer:
         if scope is not None and deadline < scope.deadline:
             scope.deadline = deadline
 
+    def expire_all(self) -> None:
+        """Every wait still open ends now, as if its deadline had passed (the node has stopped: nothing it waits
+        for will come, and each continuation's expiry path is what accounts for it)."""
+        heap, self._heap = self._heap, []
+        for _deadline, _order, slot in sorted(heap):
+            slot.expire()
+
     async def run(self) -> None:
         """Expire due slots until cancelled."""
         heap = self._heap

@@ -88,3 +88,33 @@ def test_one_approval_is_reversed_at_most_once() -> None:
     with pytest.raises(IllegalTransition, match="reversal_queued in phase undelivered \\(again\\)"):
         lifecycle.advance(Event.REVERSAL_QUEUED)
     lifecycle.close()
+
+
+def _states_after_a_reversal() -> list[tuple[Phase, list[Event]]]:
+    """Every phase reachable by a path that already queued a reversal, with one such path (breadth first)."""
+    paths: dict[tuple[Phase, bool], list[Event]] = {(Phase.RECEIVED, False): []}
+    frontier = [(Phase.RECEIVED, False)]
+    while frontier:
+        phase, reversed_ = frontier.pop(0)
+        for event, new in TRANSITIONS[phase].items():
+            if reversed_ and event is Event.REVERSAL_QUEUED:
+                continue
+            state = (new, reversed_ or event is Event.REVERSAL_QUEUED)
+            if state not in paths:
+                paths[state] = [*paths[phase, reversed_], event]
+                frontier.append(state)
+    return [(phase, path) for (phase, reversed_), path in paths.items() if reversed_]
+
+
+AFTER_A_REVERSAL = _states_after_a_reversal()
+
+
+@pytest.mark.parametrize(("phase", "path"), AFTER_A_REVERSAL, ids=[p.label for p, _ in AFTER_A_REVERSAL])
+def test_a_second_reversal_is_refused_in_every_phase_whatever_happened_between(phase: Phase,
+                                                                               path: list[Event]) -> None:
+    lifecycle = Lifecycle()
+    for event in path:
+        lifecycle.advance(event)
+    assert lifecycle.phase is phase and lifecycle.went_through(Event.REVERSAL_QUEUED)
+    with pytest.raises(IllegalTransition, match="again"):
+        lifecycle.advance(Event.REVERSAL_QUEUED)

@@ -18,6 +18,7 @@ import pytest
 from hsm.api import PinKey, PinTranslation
 from schemes.generic import SCHEME
 from switch.contracts.network import KeyChange, NetworkSession, Rejected
+from switch.exchange import compensation
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
 from switch.exchange.lifecycle import Event, IllegalTransition, Outcome, Phase
@@ -351,3 +352,34 @@ def test_a_stray_continuation_leaves_the_exchange_to_its_owner() -> None:
     assert x.phase is Phase.JOURNALING and not x.closed and not source.sent
     commits[0](None)
     assert x.phase is Phase.DELIVERED and SCHEME.decode(source.sent[0])[39] == "00"
+
+
+async def test_a_reversal_owed_after_a_bug_is_still_owed_when_a_hard_stop_cancels_its_task() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    x.table = STAND_IN_ROUTES
+    pipeline = Pipeline(node, _BrokenCardStatus(), str.upper)
+    pipeline.start(x)
+    answer = _answer(node.link.sent[0], "00")
+    answer[38] = "A12345"
+    node.link.waiting[0](answer)  # approved, then a bug: the 96 is decided, the reversal waits in a task
+    assert len(node.jobs) == 1 and x.outcome is Outcome.ERROR
+    node.jobs.clear()  # the node stops hard: the task is cancelled before it queues anything
+    # What the stop's batch (Node._reverse_abandoned) asks of the stranded exchange:
+    assert compensation.needs_reversal(x)
+    destination, reversal, trace = compensation.abandoned_reversal(x)
+    assert (destination, reversal.mti, reversal[38], trace) == ("up", "0400", "A12345", "t1")
+    pipeline.drop(x, reversed_=True)
+    assert x.closed and not compensation.needs_reversal(x)
+
+
+async def test_a_stray_answer_after_a_timeout_changes_nothing() -> None:
+    node, source = FakeNode(), FakeSource()
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    on_answer = node.link.waiting[0]
+    on_answer(None)  # the deadline: the fallback waits in a task
+    assert x.phase is Phase.FALLBACK
+    node.awaiting_upstream[id(x)] = x  # say a hard stop stranded it here: the stop's set holds it
+    on_answer(_answer(node.link.sent[0], "00"))  # a late answer
+    assert x.phase is Phase.FALLBACK and id(x) in node.awaiting_upstream

@@ -590,3 +590,18 @@ async def test_outbound_send_refuses_a_duplicate_key_and_a_closed_connection_wit
     assert len(link.mux) == 1  # only the first: the refused ones left nothing registered
     await trio.sleep(5.0)
     assert got == [None] and link.sent == 1
+
+
+def test_expire_all_ends_every_open_wait_in_deadline_order_and_leaves_settled_ones() -> None:
+    timer = Timer()
+    seen: list[str] = []
+    early, late, settled = (Continuation(lambda v, n=n: seen.append(f"{n} set"), lambda n=n: seen.append(n))
+                            for n in ("early", "late", "settled"))
+    timer.add(20.0, late)
+    timer.add(10.0, early)
+    timer.add(5.0, settled)
+    settled.set(None)
+    timer.expire_all()  # the node has stopped: nothing it waits for will come
+    assert seen == ["settled set", "early", "late"] and len(timer) == 0
+    timer.expire_all()  # nothing twice
+    assert seen == ["settled set", "early", "late"]
