@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from switch.contracts.network import Network
-from switch.exchange.lifecycle import DELIVERED, REVERSAL_QUEUED, SEND, Lifecycle, Outcome
+from switch.exchange.lifecycle import DELIVERED, REVERSAL_QUEUED, SEND, IllegalTransition, Lifecycle, Outcome
 from switch.exchange.ports import Source, Upstream
 from switch.model.message import Message
 from switch.routing import RouteDecision, RoutingTable
@@ -46,7 +46,13 @@ class Exchange(Lifecycle):
 
     def decide(self, event: int, response: Message, outcome: Outcome) -> None:
         """The response is decided (``event`` says how): the one place a response and its outcome are set."""
-        self.advance(event)
+        # Lifecycle.advance, inlined: every exchange decides once, and a call is a fifth of a microsecond here.
+        lifecycle: Lifecycle = self  # its slots (mypy looks for them in the dataclass's own)
+        step = lifecycle._row[event]
+        if step is None:
+            raise IllegalTransition(lifecycle._illegal(event))
+        lifecycle.phase, lifecycle._row, bit = step
+        lifecycle._events |= bit
         self.response, self.outcome = response, outcome
 
     @property

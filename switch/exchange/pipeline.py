@@ -321,12 +321,12 @@ class Pipeline:
     def _on_answer(self, x: Exchange, answer: Answer) -> None:
         """The destination answered, rejected the request, or did not answer (None): from its link's reader or
         the node's timer. Never raises."""
-        try:
+        try:  # _run's loop, entered here directly: one call fewer on every exchange
             step = self._answered(x, answer)
+            while step is not None:
+                step = step(x)
         except Exception as exc:
             self._failed(x, exc)
-            return
-        self._run(x, step)
 
     def _answered(self, x: Exchange, answer: Answer) -> Step | None:
         if x.phase is not SENT:  # a stray answer: the exchange is in other hands (and maybe in the stop's set)
@@ -383,8 +383,15 @@ class Pipeline:
         x.advance(JOURNAL)
 
         def committed(failure: BaseException | None) -> None:
-            # From the commit report or the timer (or here, when the row cannot be submitted at all).
-            self._run(x, self._deliver if failure is None else lambda x: self._journal_failed(x, failure))
+            # From the commit report or the timer (or here, when the row cannot be submitted at all). Both steps
+            # end the inline path (they return None), so they are called directly, guarded as _run guards.
+            try:
+                if failure is None:
+                    self._deliver(x)
+                else:
+                    self._journal_failed(x, failure)
+            except Exception as exc:
+                self._failed(x, exc)
 
         try:
             record = journal_record(x, self.node.name, self.pan_hash)

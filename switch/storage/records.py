@@ -16,10 +16,6 @@ OUTCOMES: Final = frozenset(
 _MASKED_PAN = re.compile(r"\d{0,6}\*+\d{0,4}")
 _PAN_HASH = re.compile(r"[0-9a-f]{64}")
 
-# What switch.model.masking.mask_pan produces: at most the first six and last four digits in clear.
-_MASKED_PAN = re.compile(r"\d{0,6}\*+\d{0,4}")
-_PAN_HASH = re.compile(r"[0-9a-f]{64}")
-
 
 @dataclass(slots=True)
 class JournalRecord:
