@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONF ?= conf/demo
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench faults clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ ifneq ($(filter command line environment,$(origin PYTHON)),)
 	fi
 endif
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# `make faults`: the fault test's long form (bench/faults.py): the node and its cells killed at random moments
+# under load for FAULT_ROUNDS rounds, then every card's money checked against what the acquirer saw. Exit 1 on any
+# violation. Its short form runs in `make test` (tests/integration/test_faults.py).
+FAULT_ROUNDS ?= 20
+faults: $(BIN)/.installed-test
+	$(BIN)/python -m bench faults --rounds $(FAULT_ROUNDS) $(FAULT_ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -128,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_cell_options(cell)
     sub.add_parser("codec", help="pyiso8583 against the compiled codec")
     sub.add_parser("hsm", help="software HSM operations per second")
+    sub.add_parser("faults", help="node and cells killed under load, then the money checked (bench/faults.py)",
+                   add_help=False)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["faults"]:
+        from bench import faults
+
+        return faults.main(argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "codec":

@@ -44,7 +44,7 @@ def run_commands(cells: CellsConfig, cell: int, commands: Sequence[Command], *, 
     them are written in one transaction or none (only possible while the cell is stopped)."""
     cells.check_cell(cell)
     if not lock_is_held(cells.lock_file(cell)):
-        lock = CellLock(cells.lock_file(cell))
+        lock = CellLock(cells.lock_file(cell), f"command on cell {cell}")
         try:
             lock.acquire()
         except CellLockedError:

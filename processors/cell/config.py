@@ -50,6 +50,7 @@ PAN_SEAL_CONTEXT = b"bulkhead/card-pan/v1"
 # The network of the internal links: the node's cell connectors and the cells' servers speak it, with its default
 # framing (a 2-byte binary length).
 CELL_NETWORK = "generic"
+CELL_PROCESS = "cell process"  # how a serving cell names itself in its lock file (a starting node reads it)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
-from processors.cell.config import CELL_NETWORK, CellsConfig
+from processors.cell.config import CELL_NETWORK, CELL_PROCESS, CellsConfig
 from processors.model import Effects
 from processors.storage.writer import (
     CommitFailedError,
@@ -509,15 +509,17 @@ EXIT_CONFIG = 2  # configuration, catalogue or database unusable: a restart will
 EXIT_LOCKED = 3  # another process holds the cell's lock
 
 
-async def run_cell(cells: CellsConfig, cell: int, *, watch_parent: bool = False, signals: bool = True,
+async def run_cell(cells: CellsConfig, cell: int, *, parent: int | None = None, signals: bool = True,
                    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """Lock the cell, load it, and serve until SIGTERM/SIGINT (or cancellation); ``started(port)``."""
+    """Lock the cell, load it, and serve until SIGTERM/SIGINT (or cancellation); ``started(port)``. A cell
+    supervised by the node (``parent``: the node's pid) stops when the node goes away and on SIGTERM only: the
+    terminal's Ctrl-C is the node's, which stops its cells after draining."""
     from processors.cell.loading import CellLock, load_cell, open_hsm
     from processors.commands import CellCommands
     from processors.engine import CellEngine
 
     cells.check_cell(cell)
-    lock = CellLock(cells.lock_file(cell))
+    lock = CellLock(cells.lock_file(cell), f"{CELL_PROCESS} {cell}")
     lock.acquire()  # before loading: nobody may write the cell's database behind the state we load
     try:
         loaded = await trio.to_thread.run_sync(load_cell, cells, cell)
@@ -538,9 +540,9 @@ async def run_cell(cells: CellsConfig, cell: int, *, watch_parent: bool = False,
                 )
                 async with trio.open_nursery() as nursery:
                     if signals:
-                        nursery.start_soon(_stop_on_signals, host)
-                    if watch_parent:
-                        nursery.start_soon(_stop_when_orphaned, host, os.getppid())
+                        nursery.start_soon(_stop_on_signals, host, parent is None)
+                    if parent is not None:
+                        nursery.start_soon(_stop_when_orphaned, host, parent)
                     nursery.start_soon(_housekeeping, host, engine)
                     try:
                         await host.serve(task_status=task_status)
@@ -583,9 +585,11 @@ async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
         engine.prune()
 
 
-async def _stop_on_signals(host: CellHost) -> None:
-    """First SIGTERM/SIGINT: orderly stop; a second one: stop at once (by cancelling the cell's scope)."""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+async def _stop_on_signals(host: CellHost, interactive: bool) -> None:
+    """First SIGTERM (and SIGINT when run from a terminal): orderly stop; a second one: stop at once (by
+    cancelling the cell's scope)."""
+    with trio.open_signal_receiver(*((signal.SIGTERM, signal.SIGINT) if interactive else (signal.SIGTERM,))) \
+            as signals:
         async for _ in signals:
             if host.stopping:
                 raise KeyboardInterrupt
@@ -595,7 +599,8 @@ async def _stop_on_signals(host: CellHost) -> None:
 
 async def _stop_when_orphaned(host: CellHost, parent: int) -> None:
     """A supervised cell whose node died (SIGKILL leaves no chance to stop it) stops too, rather than keep
-    the port and the lock from the node's next start."""
+    the port and the lock from the node's next start. On Linux the kernel's parent-death signal does this at
+    once (switch.infra.lifeline); this poll is for the platforms without it."""
     while os.getppid() == parent:
         await trio.sleep(1.0)
     log.warning("cell %d: the supervising node (pid %d) is gone; stopping", host.cell, parent)
@@ -603,7 +608,7 @@ async def _stop_when_orphaned(host: CellHost, parent: int) -> None:
 
 
 def main(load: Callable[[], CellsConfig], cell: int, *, log_level: str = "info", json_logs: bool = True,
-         watch_parent: bool = False) -> int:
+         parent: int | None = None) -> int:
     """The cell process (``bulkhead cell run``, which the node's supervisor starts); returns the exit code.
     ``load`` reads the cells' configuration (a :class:`BulkheadError` is a configuration error: exit code 2)."""
     from switch.infra import logs
@@ -616,7 +621,7 @@ def main(load: Callable[[], CellsConfig], cell: int, *, log_level: str = "info",
         log.error("cell %d: %s", cell, exc)
         return EXIT_CONFIG
     try:
-        trio.run(functools.partial(run_cell, cells, cell, watch_parent=watch_parent))
+        trio.run(functools.partial(run_cell, cells, cell, parent=parent))
     except BaseException as exc:  # every way out of the cell becomes an exit code
         return _exit_code(cell, _first_leaf(exc))
     log.info("cell %d: stopped", cell)

@@ -5,7 +5,6 @@ key, the state loaded from the database, the HSM, and the lock that says "this c
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from hsm.settings import HsmSettings
 from processors.cell.config import PAN_SEAL_CONTEXT, CellsConfig
 from switch.infra.datakey import DataKeys, load_or_create
+from switch.infra.lockfile import ProcessLock, is_held
 from switch.model.errors import BulkheadError
 
 if TYPE_CHECKING:
@@ -34,50 +34,18 @@ class CellLockedError(BulkheadError):
     """Another process (the running cell, or a CLI command working without it) holds the cell's lock."""
 
 
-class CellLock:
-    """An exclusive ``flock`` on the cell's lock file, held while a process owns the cell's state.
+class CellLock(ProcessLock):
+    """The exclusive lock held while a process owns the cell's state (switch.infra.lockfile): the running cell,
+    or a CLI command working on the database without it. The CLI tests it to choose between the admin socket and
+    working directly on the database; a starting node reads its holder to find a stray cell."""
 
-    The kernel drops the lock when the process dies, however it dies, so a crashed cell never leaves a stale
-    lock behind (unlike a PID file). The CLI tests it to choose between the admin socket and working directly
-    on the database."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise :class:`CellLockedError` at once (never waits)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise CellLockedError(f"cell lock {self.path} is held by another process") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())  # informational only: the flock is what counts
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+    def __init__(self, path: Path, what: str = "") -> None:
+        super().__init__(path, what or f"cell lock, pid {os.getpid()}", CellLockedError)
 
 
 def lock_is_held(path: Path) -> bool:
     """True when some process holds the cell's lock (the cell is running, or a command is writing)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops our shared lock, if we got it
-    return False
+    return is_held(path)
 
 
 @dataclass

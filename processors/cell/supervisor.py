@@ -13,8 +13,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from processors.cell.config import CellsConfig, check_catalogue
-from switch.infra.procsup import ProcessSupervisor
+import trio
+
+from processors.cell.config import CELL_PROCESS, CellsConfig, check_catalogue
+from switch.infra.procsup import ProcessSupervisor, stop_stray
 
 
 class CellSupervisor(ProcessSupervisor):
@@ -29,10 +31,17 @@ class CellSupervisor(ProcessSupervisor):
         self.cells = cells
         self.python = python
 
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Stop any cell process a node that died left behind (it would hold the cell's lock and port, and the
+        node's links would sign on to it), then keep every cell running."""
+        for cell in range(self.cells.count):
+            await stop_stray(self.cells.lock_file(cell), f"cell {cell}", CELL_PROCESS)
+        await super().run(task_status=task_status)
+
     def command(self, cell: int) -> list[str]:
         # Through the command line's cell group (`bulkhead cell run`), which reads node.toml as the node does.
         return [self.python, "-m", "switch.cli.cell", "run", "--conf", str(self.cells.node_file),
-                "--cell", str(cell), "--watch-parent"]
+                "--cell", str(cell)]
 
     def status(self) -> list[dict[str, Any]]:
         return [{"cell": index, **p.status()} for index, p in self.processes.items()]

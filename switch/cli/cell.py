@@ -24,9 +24,15 @@ def cell() -> None:
 @click.option("--cell", "number", type=int, required=True, help="cell number, 0 .. count - 1")
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--plain-logs", is_flag=True, help="human-readable log lines instead of JSON lines")
-@click.option("--watch-parent", is_flag=True, hidden=True, help="stop when the parent process (the node) goes away")
-def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, watch_parent: bool) -> None:
+@click.option("--parent", type=int, default=None, hidden=True,
+              help="the supervising node's pid: stop when it goes away, take no signals from the terminal")
+def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, parent: int | None) -> None:
     """Run one cell in the foreground (the node does this itself when [cells] supervise = true)."""
+    if parent is not None:  # first: a node killed while this cell starts must not leave it behind
+        from switch.infra.lifeline import die_with_parent, ignore_terminal_signals
+
+        die_with_parent(parent, f"cell {number}")
+        ignore_terminal_signals()
     from processors.cell.host import main as run_cell_process
 
     def cells() -> CellsConfig:
@@ -37,7 +43,7 @@ def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, watch_pa
         return found
 
     sys.exit(run_cell_process(cells, number, log_level=log_level, json_logs=not plain_logs,
-                              watch_parent=watch_parent))
+                              parent=parent))
 
 
 @cell.command("seed")

@@ -5,18 +5,28 @@ Restarts back off exponentially (``backoff_s`` doubling up to ``backoff_max_s``)
 process has stayed up for a while, so a process that crashes at start does not spin while one that crashed
 once after hours comes back at once. Stopping is SIGTERM (the child finishes what is in flight), then SIGKILL
 after ``STOP_GRACE_S``.
+
+Every child is told its supervisor's pid (``--parent PID``) and ties its life to it (switch.infra.lifeline), and
+runs in a session of its own: the terminal's Ctrl-C reaches the supervisor alone, which stops its children when
+it is ready to (a node after draining, issue 11 item 3).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import trio
+
+from switch.infra.lifeline import PARENT_OPTION
+from switch.infra.lockfile import holder, is_held
+from switch.model.errors import BulkheadError
 
 log = logging.getLogger("bulkhead.supervisor")
 STOP_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
@@ -71,6 +81,7 @@ class ProcessSupervisor:
             process.send_signal(signal.SIGTERM)
 
     def command(self, index: int) -> list[str]:
+        """The command line that starts child ``index`` (the supervisor adds ``--parent PID``)."""
         raise NotImplementedError
 
     async def attached(self, index: int, process: trio.Process) -> None:
@@ -90,8 +101,9 @@ class ProcessSupervisor:
         while True:
             info.state = "starting"
             try:
-                process = await trio.lowlevel.open_process(self.command(index), stdin=pipe,
-                                                           stdout=pipe if self.pipes else None)
+                process = await trio.lowlevel.open_process(
+                    [*self.command(index), PARENT_OPTION, str(os.getpid())], stdin=pipe,
+                    stdout=pipe if self.pipes else None, start_new_session=True)
             except OSError as exc:
                 log.error("%s %d: cannot start: %s; retrying in %.1fs", self.what, index, exc, delay)
                 info.state = "restarting"
@@ -147,3 +159,54 @@ class ProcessSupervisor:
 
     def status(self) -> list[dict[str, Any]]:
         return [p.status() for p in self.processes.values()]
+
+
+class StrayProcessError(BulkheadError):
+    """A process left by an earlier supervisor holds a child's lock and could not be stopped."""
+
+
+async def stop_stray(lock: Path, what: str, marker: str, *, grace_s: float = STOP_GRACE_S) -> None:
+    """Before starting child ``what``: if a process left behind by an earlier supervisor (one killed before it
+    could stop its children) still holds the child's ``lock``, stop it, so the new child never has to work
+    around it.
+
+    The caller holds its own node's lock, so no live node owns that process. It is recognised by the line its
+    lock file starts with (``marker``) and, where /proc exists, by its command line. It gets SIGTERM (it
+    stops in order), and SIGKILL after ``grace_s``. A holder that is something else (a CLI command writing
+    the cell's database) is left alone: the child waits for the lock as usual. A stray process that does not
+    go away raises :class:`StrayProcessError`."""
+    if not is_held(lock):
+        return
+    found = holder(lock)
+    if found.pid is None or not found.what.startswith(marker) or not _runs_bulkhead(found.pid):
+        log.info("%s: its lock %s is held by %s (%s); it starts when the lock is free", what, lock,
+                 f"pid {found.pid}" if found.pid else "another process", found.what or "unknown")
+        return
+    log.warning("%s: a stray process (pid %d, left by a node that died) holds its lock %s; stopping it", what,
+                found.pid, lock)
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+        try:
+            os.kill(found.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError as exc:
+            raise StrayProcessError(f"{what}: stray process pid {found.pid} holds {lock} and cannot be "
+                                    f"stopped ({exc.strerror}); stop it, then start the node") from None
+        with trio.move_on_after(wait_s):
+            while is_held(lock):
+                await trio.sleep(0.05)
+            log.info("%s: stray process %d stopped", what, found.pid)
+            return
+    raise StrayProcessError(f"{what}: stray process pid {found.pid} holds {lock} and did not stop; not started")
+
+
+def _runs_bulkhead(pid: int) -> bool:
+    """Whether ``pid`` runs Bulkhead's Python, as far as /proc says (True where there is no /proc: the lock
+    file's own line is then all there is to go on)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return Path("/proc/self").exists() is False
+    except OSError:
+        return False
+    return b"switch." in cmdline or b"bulkhead" in cmdline

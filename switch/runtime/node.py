@@ -45,8 +45,9 @@ from switch.exchange.ports import ConnectionClosed, Upstream
 from switch.exchange.services import JournalSubmit, Spawn
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
+from switch.infra.lockfile import LockHeldError, ProcessLock
 from switch.model.codes import ResponseCode
-from switch.model.errors import ConfigError
+from switch.model.errors import BulkheadError, ConfigError
 from switch.model.message import Message
 from switch.ops.admin import serve_admin
 from switch.ops.metrics import Metrics, registry_for
@@ -67,6 +68,13 @@ from switch.storage.saf import SafStore
 from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.node")
+
+NODE_LOCK = "node.lock"  # in var_dir: held by the running node's primary process
+
+
+class NodeRunningError(BulkheadError):
+    """Another node runs on this var_dir already."""
+
 
 ZPK_TYPE = "001"  # payShield key type code of a zone PIN key
 
@@ -255,6 +263,22 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+        # One node per var_dir: the lock is taken before anything is touched (a second `bulkhead run` beside a
+        # running node must not migrate its live database, nor start its cells). The node's other processes run
+        # under the primary's lock.
+        lock = ProcessLock(self.config.var_dir / NODE_LOCK, f"node {self.name}")
+        if self.process == 0:
+            try:
+                lock.acquire()
+            except LockHeldError as exc:
+                raise NodeRunningError(f"node {self.name!r} is already running ({exc}); not started") from None
+        try:
+            await self._run(task_status)
+        finally:
+            lock.release()
+            log.info("node %s%s: stopped", self.name, f" process {self.process}" if self.process else "")
+
+    async def _run(self, task_status: trio.TaskStatus[Node]) -> None:
         if self.process == 0:  # the others start after the primary has migrated and is listening
             await trio.to_thread.run_sync(upgrade, self.config.database_url)
         self.journal_port.start()

@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
@@ -105,7 +105,7 @@ def run_env(metadata: MetaData, *, version_table: str = DEFAULT_VERSION_TABLE,
     if connection is not None:
         _run_online(connection, options)
         return
-    engine = make_engine(config.attributes["url"], poolclass=NullPool)
+    engine = _migration_engine(config.attributes["url"])
     try:
         with engine.connect() as connection:
             _run_online(connection, options)
@@ -113,8 +113,31 @@ def run_env(metadata: MetaData, *, version_table: str = DEFAULT_VERSION_TABLE,
         engine.dispose()
 
 
+def _migration_engine(url: str) -> Engine:
+    """The engine a migration run uses. On SQLite its transactions are taken over from the driver: pysqlite
+    begins a transaction only before INSERT, UPDATE and DELETE, so DDL committed statement by statement. A process
+    killed during its first migration (a cell stopped while it first started) then left tables without their
+    version row, and every later start failed on "table ... already exists". With BEGIN emitted by SQLAlchemy (its
+    documented pysqlite recipe) and Alembic told the DDL is transactional, a migration run commits whole or not
+    at all, as on PostgreSQL."""
+    engine = make_engine(url, poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def _run_online(connection: Connection, options: dict[str, Any]) -> None:
-    context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite",
-                      compare_type=True, **options)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        options = {**options, "transactional_ddl": True}
+    context.configure(connection=connection, render_as_batch=sqlite, compare_type=True, **options)
     with context.begin_transaction():
         context.run_migrations()

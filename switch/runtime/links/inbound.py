@@ -13,12 +13,18 @@ import trio
 
 from switch.config import ListenerConfig
 from switch.contracts.network import FrameKind, Network
-from switch.model.errors import RemoteProtocolError
+from switch.model.errors import BulkheadError, RemoteProtocolError
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.link")
+
+
+class ListenError(BulkheadError):
+    """A listener cannot bind its address (taken by another program, or not this host's)."""
+
+
 # Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
 _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
 _KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
@@ -59,10 +65,14 @@ class Listener:
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         ctx = self._ssl_context()
-        if self.reuse_port:
-            listeners = await _reuse_port_listeners(self.config.host, self.bind_port)
-        else:
-            listeners = await trio.open_tcp_listeners(self.bind_port, host=self.config.host)
+        try:
+            if self.reuse_port:
+                listeners = await _reuse_port_listeners(self.config.host, self.bind_port)
+            else:
+                listeners = await trio.open_tcp_listeners(self.bind_port, host=self.config.host)
+        except OSError as exc:  # say which listener and address: a bare "Address already in use" names neither
+            raise ListenError(f"listener {self.name}: cannot listen on {self.config.host}:{self.bind_port}: "
+                              f"{exc.strerror or exc}") from None
         self.port = listeners[0].socket.getsockname()[1]
         log.info("listener %s: %s:%d scheme %s framing %s", self.name, self.config.host, self.port,
                  self.network.name, self.config.framing_kind)

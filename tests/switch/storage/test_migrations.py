@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,8 +13,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+import switch.storage
 from switch.infra.db.engine import make_engine, sqlite_url
 from switch.infra.db.errors import StorageError
+from switch.infra.db.migrate import Migrations
 from switch.storage.db import current_revision, downgrade, head_revision, upgrade
 from switch.storage.journal import JournalWriter, find_exchanges
 from switch.storage.models import Base
@@ -193,5 +196,30 @@ def test_upgrade_from_0001_keeps_the_journal_and_downgrade_keeps_new_responses(d
         upgrade(db_url)
         assert [r.response for r in find_exchanges(engine, since=before[0].received_at)] == [
             after.response, None, before[0].response]
+    finally:
+        engine.dispose()
+
+
+def test_a_migration_run_that_fails_midway_leaves_the_database_as_it_was(db_url: str, tmp_path: Path) -> None:
+    # A process killed during its first migration (a cell stopped while it first starts) must not leave tables
+    # without their version row: SQLite's driver committed DDL statement by statement, and every later start
+    # then failed on "table ... already exists". A revision that fails after creating a table stands for the kill.
+    scripts = tmp_path / "migrations"
+    shutil.copytree(Path(switch.storage.__file__).parent / "migrations", scripts)
+    (scripts / "versions" / "0099_fails.py").write_text(
+        'revision = "0099"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n\n"
+        "def upgrade() -> None:\n"
+        '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    raise RuntimeError("stopped midway")\n\n\n'
+        "def downgrade() -> None:\n    pass\n")
+    with pytest.raises(RuntimeError, match="stopped midway"):
+        Migrations(scripts).upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) is None  # the whole run, 0001 and 0002 included, rolled back
+        assert not (TABLES | {"half_done"}) & set(inspect(engine).get_table_names())
+        upgrade(db_url)  # and the next start migrates cleanly
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
