@@ -22,7 +22,7 @@ from switch.storage.saf import SafStore
 
 from .factories import record
 
-TABLES = {"journal", "saf_entries", "route_reloads"}
+TABLES = {"journal", "saf_entries", "route_reloads", "saf_actions"}
 
 
 def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) -> None:
@@ -31,7 +31,7 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         assert current_revision(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) >= TABLES
         journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
@@ -42,7 +42,8 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
             "ix_journal_trace_id": ["trace_id"],
         }
         saf_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("saf_entries")}
-        assert saf_indexes == {"ix_saf_entries_destination_status_id": ["destination", "status", "id"]}
+        assert saf_indexes == {"ix_saf_entries_destination_status_id": ["destination", "status", "id"],
+                               "ix_saf_entries_destination_original_key_id": ["destination", "original_key", "id"]}
         checks = {ck["name"] for ck in inspector.get_check_constraints("saf_entries")}
         assert checks == {"ck_saf_entries_status", "ck_saf_entries_attempts"}
         if engine.dialect.name == "postgresql":  # SQLite does not keep primary key names
@@ -165,7 +166,7 @@ def test_upgrade_from_0001_keeps_the_journal_and_downgrade_keeps_new_responses(d
         for rec in before:
             _insert_0001_row(engine, rec)
 
-        upgrade(db_url)
+        upgrade(db_url, "0002")
         assert current_revision(engine) == "0002"
         assert "ix_journal_pan_hash" not in _journal_indexes(engine)
         assert find_exchanges(engine, rrn=before[0].rrn) == [before[0]]
