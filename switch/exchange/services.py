@@ -75,6 +75,10 @@ class NodePorts(Protocol):
         """Queue (destination, message, original trace id) entries durably, in one transaction: all or none."""
         ...
 
+    async def saf_holds(self, destination: str, original_key: str) -> bool:
+        """Whether the queue holds an unfinished entry for ``original_key`` for ``destination``."""
+        ...
+
     spawn: Spawn
     """Continue an exchange in a task that runs the job."""
 
