@@ -16,7 +16,7 @@ from switch.infra.db.engine import make_engine, sqlite_url
 from switch.infra.db.errors import StorageError
 from switch.storage.db import current_revision, downgrade, head_revision, upgrade
 from switch.storage.journal import JournalWriter, find_exchanges
-from switch.storage.models import Base
+from switch.storage.models import SAF, Base
 from switch.storage.records import JournalRecord
 from switch.storage.saf import SafStore
 
@@ -194,5 +194,41 @@ def test_upgrade_from_0001_keeps_the_journal_and_downgrade_keeps_new_responses(d
         upgrade(db_url)
         assert [r.response for r in find_exchanges(engine, since=before[0].received_at)] == [
             after.response, None, before[0].response]
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_0003_keeps_the_queue_and_downgrade_maps_the_new_states_to_old_ones(db_url: str) -> None:
+    upgrade(db_url, "0002")
+    engine = make_engine(db_url)
+    try:
+        at = datetime(2026, 5, 1, 12, tzinfo=UTC)
+        with engine.begin() as connection:
+            for n, status in enumerate(("pending", "failed")):
+                # Only the columns revision 0002 has.
+                connection.execute(SAF.insert().values(destination="up", mti="0400", payload=b"sealed", status=status,
+                                                       attempts=n, created_at=at, next_attempt_at=at))
+        upgrade(db_url)
+        store = SafStore(engine)
+        old_pending, old_failed = store.list_items(limit=10)
+        assert (old_pending.status, old_pending.original_key, old_pending.attempts_at_resend) == ("pending", None, 0)
+        assert old_failed.status == "failed" and old_pending.payload == b"sealed"
+        now = datetime(2026, 5, 1, 13, tzinfo=UTC)
+        new = store.enqueue(destination="up", mti="0220", stan="1", rrn=None, pan_masked=None, amount=1,
+                            currency="840", payload=b"x", original_trace_id=None, now=now, expires_at=now,
+                            original_key="K")
+        store.escalate(now, max_attempts=None)
+        assert store.get(new).status == "exception"  # type: ignore[union-attr]
+        store.act(old_pending.id, "cancel", actor="ops", reason="test", now=now)
+
+        downgrade(db_url, "0002")
+        assert current_revision(engine) == "0002"
+        assert "saf_actions" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            statuses = dict(connection.execute(text("SELECT id, status FROM saf_entries")).all())
+        # An exception goes back to being retried, a cancelled entry to given up: the old states.
+        assert statuses == {old_pending.id: "failed", old_failed.id: "failed", new: "pending"}
+        upgrade(db_url)
+        assert [i.status for i in SafStore(engine).list_items()] == ["pending", "failed", "failed"]
     finally:
         engine.dispose()
