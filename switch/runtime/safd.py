@@ -13,6 +13,7 @@ expires it. One entry of a destination is in flight at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -140,7 +141,7 @@ class SafForwarder:
         except SealError:
             # Another node's key, or tampering: the entry can never be sent; keep it, marked, for the operator.
             log.error("saf: entry #%d cannot be opened with this node's data key; marking failed", item.id)
-            await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
+            await self._fail(item)
             return True
         if item.attempts > 0:
             msg.mti = repeat_mti(msg.mti)
@@ -167,13 +168,13 @@ class SafForwarder:
                 # The destination's format cannot carry this entry: it never will, and it must not block
                 # every entry behind it. Marked failed for the operator.
                 log.error("saf: #%d cannot be encoded for %s (%s); marking failed", item.id, item.destination, exc)
-                await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
+                await self._fail(item)
                 return True
         if isinstance(response, Rejected):
             # The network refused the entry unprocessed: it would refuse it again; marked failed for the operator.
             log.error("saf: #%d %s to %s rejected by the network (%s); marking failed", item.id, msg.mti,
                       item.destination, response.reason or "no reason given")
-            await trio.to_thread.run_sync(store.fail, item.id, now_utc(), None)
+            await self._fail(item)
             return True
         code = response.response_code if response is not None else None
         if code is not None and code not in RETRY_CODES:
@@ -183,6 +184,10 @@ class SafForwarder:
         log.info("saf: #%d %s to %s not acknowledged (%s); next try in %.1fs", item.id, msg.mti,
                  item.destination, code or "no answer", delay_ms / 1000)
         return False
+
+    async def _fail(self, item: SafItem) -> None:
+        with contextlib.suppress(SafStateError):  # an operator settled it meanwhile: their decision stands
+            await trio.to_thread.run_sync(self.store.fail, item.id, now_utc(), None)
 
     async def retry_now(self, destination: str | None) -> int:
         n = await trio.to_thread.run_sync(self.store.retry_now, destination, now_utc())
