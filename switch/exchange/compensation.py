@@ -89,27 +89,29 @@ async def hold(node: NodePorts, x: Exchange, destination: str) -> tuple[Message,
 
 async def held_back(node: NodePorts, x: Exchange) -> tuple[Message, Outcome] | None:
     """An advice or reversal routed to a live link: None when it may be sent now; otherwise the answer, because
-    the queue still holds an earlier advice or reversal for the same original and destination (it is queued
-    behind it), or the queue cannot be read (91: the acquirer sends it again; forwarding it blind could let a
-    reversal overtake its advice)."""
+    the queue still holds an earlier advice or reversal for the same original on one of the destination's links
+    (it is queued behind it, on that link: a pool's advice may wait on another link than the one chosen now), or
+    the queue cannot be read (91: the acquirer sends it again; forwarding it blind could let a reversal overtake
+    its advice)."""
     assert x.link is not None
     key = original_key(x.request)
     if key is None:
         return None
-    destination = x.link.name
+    routed = x.decision.destination if x.decision is not None else None
+    links = routed.links if routed is not None and x.link.name in routed.links else (x.link.name,)
     try:
-        behind = await node.saf_holds(destination, key)
+        holder = await node.saf_holder(links, key)
     except Exception as exc:
         log.error("exchange %s: store-and-forward queue unreadable (%s); %s answered 91", x.trace_id,
                   type(exc).__name__, x.request.mti)
         x.advance(HOLD)
         return x.network.make_response(x.request, ResponseCode.ISSUER_INOPERATIVE), Outcome.UNAVAILABLE
-    if not behind:
+    if holder is None:
         return None
     x.advance(HOLD)
     log.info("exchange %s: %s queued behind an earlier entry for the same original to %s", x.trace_id,
-             x.request.mti, destination)
-    return await hold(node, x, destination)
+             x.request.mti, holder)
+    return await hold(node, x, holder)
 
 
 def _stand_in_policy(x: Exchange) -> StandIn | None:

@@ -75,8 +75,8 @@ class NodePorts(Protocol):
         """Queue (destination, message, original trace id) entries durably, in one transaction: all or none."""
         ...
 
-    async def saf_holds(self, destination: str, original_key: str) -> bool:
-        """Whether the queue holds an unfinished entry for ``original_key`` for ``destination``."""
+    async def saf_holder(self, links: tuple[str, ...], original_key: str) -> str | None:
+        """Which of ``links`` the queue holds an unfinished entry for ``original_key`` for, if any."""
         ...
 
     spawn: Spawn

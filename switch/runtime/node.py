@@ -188,8 +188,8 @@ class Node:
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         await self.saf_queue.enqueue(items)
 
-    async def saf_holds(self, destination: str, original_key: str) -> bool:
-        return await trio.to_thread.run_sync(self.saf.holds, destination, original_key)
+    async def saf_holder(self, links: tuple[str, ...], original_key: str) -> str | None:
+        return await trio.to_thread.run_sync(self.saf.holder, links, original_key)
 
     def finished(self, x: Exchange) -> None:
         """The exchange is over (answered, or given up): free its place and count it."""

@@ -12,6 +12,7 @@ Every change is one transaction, so two node threads (or the CLI) cannot interle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -144,13 +145,20 @@ class SafStore:
             row = connection.execute(query).first()
         return None if row is None else _item(row)
 
+    def holder(self, destinations: Sequence[str], original_key: str) -> str | None:
+        """Which of ``destinations`` (the links of one routing destination) holds an unfinished entry for
+        ``original_key``, if any: a message for the same original must then queue behind it there rather than
+        overtake it."""
+        query = select(SAF.c.destination).where(SAF.c.destination.in_(list(destinations)),
+                                                SAF.c.original_key == original_key, _UNFINISHED
+                                                ).order_by(SAF.c.id).limit(1)
+        with storage_errors("SAF holder"), self._engine.connect() as connection:
+            found = connection.execute(query).scalar()
+        return None if found is None else str(found)
+
     def holds(self, destination: str, original_key: str) -> bool:
-        """Whether an unfinished entry for ``original_key`` waits for ``destination``: a message for the same
-        original must then queue behind it rather than overtake it."""
-        query = select(SAF.c.id).where(SAF.c.destination == destination, SAF.c.original_key == original_key,
-                                       _UNFINISHED).limit(1)
-        with storage_errors("SAF holds"), self._engine.connect() as connection:
-            return connection.execute(query).first() is not None
+        """Whether ``destination`` holds an unfinished entry for ``original_key``."""
+        return self.holder([destination], original_key) is not None
 
     def get(self, item_id: int) -> SafItem | None:
         with storage_errors("SAF get"), self._engine.connect() as connection:

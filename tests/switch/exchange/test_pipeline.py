@@ -124,9 +124,9 @@ class FakeNode:
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         self.queued.extend(items)
 
-    async def saf_holds(self, destination: str, original_key: str) -> bool:
-        # An entry queued here for the destination, for the same original, holds later ones back.
-        return any(d == destination and reversal.original_key(m) == original_key for d, m, _ in self.queued)
+    async def saf_holder(self, links: tuple[str, ...], original_key: str) -> str | None:
+        # An entry queued here for one of the links, for the same original, holds later ones back.
+        return next((d for d, m, _ in self.queued if d in links and reversal.original_key(m) == original_key), None)
 
     def spawn(self, x: Exchange, job: Job) -> None:
         self.jobs.append(job)
@@ -142,10 +142,10 @@ class FakeNode:
             await self.jobs.pop(0)()
 
 
-def _exchange(msg: Message, source: FakeSource | None = None) -> Exchange:
+def _exchange(msg: Message, source: FakeSource | None = None, table: Any = ROUTES) -> Exchange:
     msg.meta.trace_id = "t1"
     return Exchange(request=msg, source="acquirer", network=SCHEME, conn=source or FakeSource(), frame=Frame(b"x"),
-                    table=ROUTES, received_at=datetime.now(UTC), t0=0.0)
+                    table=table, received_at=datetime.now(UTC), t0=0.0)
 
 
 def _purchase(extra: dict[int, str | bytes] | None = None) -> Message:
@@ -428,12 +428,25 @@ async def test_a_reversal_of_another_original_or_for_another_destination_goes_ou
 async def test_a_reversal_is_not_sent_blind_when_the_queue_cannot_be_read() -> None:
     node, source = FakeNode(), FakeSource()
 
-    async def unreadable(destination: str, original_key: str) -> bool:
+    async def unreadable(links: tuple[str, ...], original_key: str) -> str | None:
         raise OSError("database gone")
 
-    node.saf_holds = unreadable  # type: ignore[method-assign]
+    node.saf_holder = unreadable  # type: ignore[method-assign]
     x = _exchange(_acquirer_reversal(_purchase()), source)
     Pipeline(node, CardStatusCache(), str.upper).start(x)
     await node.run_jobs()
     assert not node.link.sent and not node.queued
     assert x.outcome is Outcome.UNAVAILABLE and SCHEME.decode(source.sent[0])[39] == "91"
+
+
+async def test_in_a_pool_the_reversal_queues_behind_its_advice_on_the_link_that_holds_it() -> None:
+    pool = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up", "up2"]\nstrategy = "round_robin"\n',
+                        Path("routes.toml"), known_links=frozenset({"up", "up2"}))
+    node, source = FakeNode(), FakeSource()
+    original = _purchase()
+    node.queued.append(("up2", reversal.build_stand_in_advice(original, "S00001", repeat=False), "t0"))
+    x = _exchange(_acquirer_reversal(original), source, table=pool)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)  # the pool chooses link "up" now
+    await node.run_jobs()
+    assert not node.link.sent and x.outcome is Outcome.STORED
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up2", "0220"), ("up2", "0400")]

@@ -51,6 +51,7 @@ def test_entries_for_one_original_go_in_order_and_others_do_not_wait_behind_a_si
     assert store.destinations_with_pending() == ["debit-1", "visa"]
     assert store.holds("debit-1", "K1") and store.holds("debit-1", "K2")
     assert not store.holds("visa", "K1") and not store.holds("debit-1", "K3")
+    assert store.holder(["visa", "debit-1"], "K1") == "debit-1" and store.holder(["visa"], "K1") is None
 
     head = store.next_due("debit-1", T0)
     assert head is not None and (head.id, head.stan, head.status, head.attempts) == (advice, "000001", "pending", 0)
