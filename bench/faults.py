@@ -354,7 +354,7 @@ async def _saf_drained(conf: Path, seconds: float = 60) -> bool:
         while time.monotonic() < deadline:
             with engine.connect() as connection:
                 pending = connection.execute(text(
-                    "SELECT count(*) FROM saf_entries WHERE status = 'pending'")).scalar_one()
+                    "SELECT count(*) FROM saf_entries WHERE status IN ('pending', 'exception')")).scalar_one()
             if pending == 0:
                 return True
             await trio.sleep(0.25)

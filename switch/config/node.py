@@ -9,7 +9,8 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
     [node]        name, var_dir, database_url, routes, admin_socket, hash_key_file, processes (1..64: node
                   processes sharing the listeners with SO_REUSEPORT, switch.runtime.workers)
     [journal]     max_batch, max_wait_ms
-    [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms
+    [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms,
+                  poll_interval_ms, max_attempts
     [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
     [hsm]         kind = "software" (lmk = FILE | test_lmk = true) | "thales" (host, port, header_length,
                   pool_size, timeout_ms); needed when a link has a pin_key (hsm.settings)
@@ -53,6 +54,9 @@ class SafConfig:
     expire_after_s: int = 86_400
     send_timeout_ms: int = 5000
     poll_interval_ms: int = 500
+    # Attempts after which an undelivered entry becomes an exception for the operator (0: no limit; the age
+    # limit, expire_after_s, still applies).
+    max_attempts: int = 10
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,7 @@ def _saf(t: TomlTable) -> SafConfig:
         expire_after_s=t.positive("expire_after_s", 86_400),
         send_timeout_ms=t.positive("send_timeout_ms", 5000),
         poll_interval_ms=t.positive("poll_interval_ms", 500),
+        max_attempts=t.non_negative("max_attempts", 10),
     )
     if cfg.retry_interval_ms > cfg.max_interval_ms:
         raise t.error("retry_interval_ms", f"is larger than max_interval_ms ({cfg.max_interval_ms})")

@@ -8,7 +8,9 @@ Every request gets exactly one response:
 - unless the destination's stand-in policy covers the request: then the switch approves it (00, its own approval
   code) and queues an advice (0120/0220, or 0121/0221 if the original was sent) instead of a reversal;
 - advices and reversals (which the receiver must accept, ISO 8583 MTI rules) that cannot be delivered now are
-  accepted by the switch (00) and queued for delivery.
+  accepted by the switch (00) and queued for delivery; so is one for an original the queue still holds an
+  earlier advice or reversal of for the same destination (issue 11: a reversal must not overtake the stand-in
+  advice it reverses, or the destination answers 25 and then posts the advice).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from collections.abc import Callable
 
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
-from switch.exchange.lifecycle import QUEUED, REVERSAL_QUEUED, Outcome
+from switch.exchange.lifecycle import HOLD, QUEUED, REVERSAL_QUEUED, Outcome
 from switch.exchange.reversal import (
     REASON_TIMEOUT,
     REASON_UNDELIVERED,
     build_reversal,
     build_stand_in_advice,
+    original_key,
     repeat_mti,
 )
 from switch.exchange.services import NodePorts
@@ -47,19 +50,7 @@ async def fallback(node: NodePorts, x: Exchange, card_status: CardStatusCache,
     msg = x.request
     destination = x.link.name if x.link else None
     if is_must_accept(msg) and destination is not None:
-        held = msg.copy()
-        if x.sent_upstream:
-            held.mti = repeat_mti(held.mti)  # the destination may have seen it: the next send is a repeat
-        try:
-            await node.saf_enqueue([(destination, held, x.trace_id)])
-        except Exception as exc:
-            # Not stored, so not accepted: the acquirer keeps it and sends it again.
-            log.error("exchange %s: could not hold %s for %s: %s", x.trace_id, msg.mti, destination,
-                      type(exc).__name__)
-            return x.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE), Outcome.UNAVAILABLE
-        x.advance(QUEUED)
-        x.notes.append("held in store-and-forward")
-        return x.network.make_response(msg, ResponseCode.APPROVED), Outcome.STORED
+        return await hold(node, x, destination)
     # Only here, after the destination failed: the hot path never looks at the stand-in policy.
     policy = _stand_in_policy(x)
     covered = policy is not None and policy.covers(msg.mti, msg.processing_code, msg.currency, msg.amount,
@@ -76,6 +67,51 @@ async def fallback(node: NodePorts, x: Exchange, card_status: CardStatusCache,
         # The destination may have approved it: reverse so the cardholder is not charged for a 91.
         await queue_reversal(node, x, build_reversal(msg, REASON_TIMEOUT, transmission_time=transmission_time()))
     return answer, Outcome.TIMEOUT if x.sent_upstream else Outcome.UNAVAILABLE
+
+
+async def hold(node: NodePorts, x: Exchange, destination: str) -> tuple[Message, Outcome]:
+    """Accept an advice or reversal for ``destination`` by queueing it (00), or 91 when it cannot be stored."""
+    msg = x.request
+    held = msg.copy()
+    if x.sent_upstream:
+        held.mti = repeat_mti(held.mti)  # the destination may have seen it: the next send is a repeat
+    try:
+        await node.saf_enqueue([(destination, held, x.trace_id)])
+    except Exception as exc:
+        # Not stored, so not accepted: the acquirer keeps it and sends it again.
+        log.error("exchange %s: could not hold %s for %s: %s", x.trace_id, msg.mti, destination,
+                  type(exc).__name__)
+        return x.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE), Outcome.UNAVAILABLE
+    x.advance(QUEUED)
+    x.notes.append("held in store-and-forward")
+    return x.network.make_response(msg, ResponseCode.APPROVED), Outcome.STORED
+
+
+async def held_back(node: NodePorts, x: Exchange) -> tuple[Message, Outcome] | None:
+    """An advice or reversal routed to a live link: None when it may be sent now; otherwise the answer, because
+    the queue still holds an earlier advice or reversal for the same original on one of the destination's links
+    (it is queued behind it, on that link: a pool's advice may wait on another link than the one chosen now), or
+    the queue cannot be read (91: the acquirer sends it again; forwarding it blind could let a reversal overtake
+    its advice)."""
+    assert x.link is not None
+    key = original_key(x.request)
+    if key is None:
+        return None
+    routed = x.decision.destination if x.decision is not None else None
+    links = routed.links if routed is not None and x.link.name in routed.links else (x.link.name,)
+    try:
+        holder = await node.saf_holder(links, key)
+    except Exception as exc:
+        log.error("exchange %s: store-and-forward queue unreadable (%s); %s answered 91", x.trace_id,
+                  type(exc).__name__, x.request.mti)
+        x.advance(HOLD)
+        return x.network.make_response(x.request, ResponseCode.ISSUER_INOPERATIVE), Outcome.UNAVAILABLE
+    if holder is None:
+        return None
+    x.advance(HOLD)
+    log.info("exchange %s: %s queued behind an earlier entry for the same original to %s", x.trace_id,
+             x.request.mti, holder)
+    return await hold(node, x, holder)
 
 
 def _stand_in_policy(x: Exchange) -> StandIn | None:

@@ -6,7 +6,7 @@ second answer or a lost reversal.
 
     RECEIVED --route--> ROUTED --send--> SENT --answered / rejected--> DECIDED
        |                  |                 \\--no_answer--> FALLBACK --resolved--> DECIDED
-       |                  |--link_down----------------------^
+       |                  |--link_down / hold---------------^
        |--decide----------+--decide------------------------------------------------> DECIDED
     DECIDED --journal--> JOURNALING --deliver--> DELIVERED
                               |--source_gone--> UNDELIVERED
@@ -67,6 +67,7 @@ class Event(enum.IntEnum):
     REVERSAL_QUEUED = 13
     QUEUED = 14  # a held advice or reversal, or a stand-in advice, is in the store-and-forward queue
     ABANDON = 15
+    HOLD = 16  # an advice or reversal that must queue behind an earlier one for the same original (not sent)
 
     @property
     def label(self) -> str:
@@ -98,7 +99,7 @@ _BEFORE_END = (P.RECEIVED, P.ROUTED, P.SENT, P.FALLBACK, P.DECIDED, P.JOURNALING
 
 TRANSITIONS: dict[Phase, dict[Event, Phase]] = {
     P.RECEIVED: {E.ROUTE: P.ROUTED, E.DECIDE: P.DECIDED},
-    P.ROUTED: {E.SEND: P.SENT, E.LINK_DOWN: P.FALLBACK, E.DECIDE: P.DECIDED},
+    P.ROUTED: {E.SEND: P.SENT, E.LINK_DOWN: P.FALLBACK, E.HOLD: P.FALLBACK, E.DECIDE: P.DECIDED},
     P.SENT: {E.ANSWERED: P.DECIDED, E.REJECTED: P.DECIDED, E.NO_ANSWER: P.FALLBACK},
     P.FALLBACK: {E.RESOLVED: P.DECIDED, E.REVERSAL_QUEUED: P.FALLBACK, E.QUEUED: P.FALLBACK},
     P.DECIDED: {E.JOURNAL: P.JOURNALING, E.REDECIDE: P.DECIDED, E.REVERSAL_QUEUED: P.DECIDED},
@@ -120,7 +121,7 @@ ONCE = frozenset({E.REVERSAL_QUEUED})
 # list by an IntEnum member costs three times indexing it by an int.
 RECEIVED, ROUTED, SENT, FALLBACK, DECIDED, JOURNALING, UNJOURNALED, DELIVERED, UNDELIVERED, ABANDONED = Phase
 (ROUTE, DECIDE, SEND, ANSWERED, REJECTED, NO_ANSWER, LINK_DOWN, RESOLVED, REDECIDE, JOURNAL, JOURNAL_FAILED, DELIVER,
- SOURCE_GONE, REVERSAL_QUEUED, QUEUED, ABANDON) = (int(event) for event in Event)
+ SOURCE_GONE, REVERSAL_QUEUED, QUEUED, ABANDON, HOLD) = (int(event) for event in Event)
 
 # The table as rows indexed by event: (the next phase, its row, the event's bit), or None where the event is
 # illegal. An exchange keeps its current row, so a step is one list index (the six steps of an exchange: about a

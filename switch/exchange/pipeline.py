@@ -223,9 +223,22 @@ class Pipeline:
             self._later(x, self._fallback)
             return None
         x.link = link
+        if msg.is_advice or msg.is_reversal:
+            # It must not overtake an earlier advice or reversal for the same original still queued for this
+            # destination: a database read, so in a task (advices and reversals are the rare messages).
+            self._later(x, self._behind_queue)
+            return None
         if 52 in msg.fields and self.node.source_key(x.source, msg) is not None:
             return self._pin
         return self._send
+
+    async def _behind_queue(self, x: Exchange) -> Step | None:
+        held = await compensation.held_back(self.node, x)
+        if held is None:
+            msg = x.request
+            return self._pin if 52 in msg.fields and self.node.source_key(x.source, msg) is not None else self._send
+        x.decide(RESOLVED, *held)
+        return self._respond
 
     # -- security -------------------------------------------------------------------------------------
     def _pin_args(self, x: Exchange, link: Upstream) -> bool | tuple[PinKey, PinKey, str, str]:

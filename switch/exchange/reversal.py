@@ -71,6 +71,29 @@ def build_stand_in_advice(original: Message, approval_code: str, *, repeat: bool
     return Message(mti, fields)
 
 
+def original_key(msg: Message) -> str | None:
+    """The transaction ``msg`` is about, as the store-and-forward queue orders by it: an advice, the reversal of the
+    same original and their repeats share it; anything else differs.
+
+    From field 90 when the message has one (a reversal, or a stand-in advice: the original's MTI, STAN,
+    transmission time and acquirer; the forwarding institution is left out, as a forwarder may rewrite it),
+    else from the message's own MTI, 11, 7 and 32 (an acquirer's advice: its repeats and its reversal, whose
+    field 90 names it, find it). The MTI's last digit (origin: repeat or not) is not part of it. None when the
+    message has no STAN to name a transaction by.
+    """
+    de90 = msg.get(90)
+    if isinstance(de90, str) and len(de90) >= 20 and de90[:20].isdigit():
+        mti, stan, when, acquirer = de90[:4], de90[4:10], de90[10:20], de90[20:31]
+    else:
+        stan_value, when_value, acquirer_value = msg.get(11), msg.get(7), msg.get(32)
+        if not isinstance(stan_value, str) or not stan_value:
+            return None
+        mti, stan = msg.mti, stan_value.rjust(6, "0")[-6:]
+        when = when_value.rjust(10, "0")[-10:] if isinstance(when_value, str) else "0" * 10
+        acquirer = acquirer_value if isinstance(acquirer_value, str) else ""
+    return f"{mti[:3]}0{stan}{when}{acquirer.lstrip('0')}"
+
+
 def repeat_mti(mti: str) -> str:
     """0400 -> 0401, 0420 -> 0421: the repeat of a request sent again after no answer (ISO 8583 MTI origin)."""
     return mti[:3] + str(int(mti[3]) | 1)

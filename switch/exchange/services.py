@@ -75,6 +75,10 @@ class NodePorts(Protocol):
         """Queue (destination, message, original trace id) entries durably, in one transaction: all or none."""
         ...
 
+    async def saf_holder(self, links: tuple[str, ...], original_key: str) -> str | None:
+        """Which of ``links`` the queue holds an unfinished entry for ``original_key`` for, if any."""
+        ...
+
     spawn: Spawn
     """Continue an exchange in a task that runs the job."""
 

@@ -10,6 +10,7 @@ SAF depth; journal rows and batches.
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -46,6 +47,13 @@ class Metrics:
         self.exchanges: dict[tuple[str, str, str, str, str], int] = {}
         self.latency: dict[str, _Histogram] = {}
         self.saf_pending = 0
+        # Per destination with unfinished entries: (pending, exceptions, the oldest one's creation, epoch seconds);
+        # replaced whole after each forwarder sweep.
+        self.saf_destinations: dict[str, tuple[int, int, float]] = {}
+
+    def saf_state(self, destinations: dict[str, tuple[int, int, float]]) -> None:
+        self.saf_destinations = destinations
+        self.saf_pending = sum(pending for pending, _, _ in destinations.values())
 
     def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float) -> None:
         key = (source, destination, mti, outcome, code)
@@ -109,6 +117,7 @@ class NodeCollector(Collector):
                                   value=node.late_responses)
         yield GaugeMetricFamily("bulkhead_saf_pending", "Store-and-forward entries waiting for delivery",
                                 value=metrics.saf_pending)
+        yield from _saf_metrics(metrics.saf_destinations, time.time())
         rows, batches = node.journal_counts()
         yield CounterMetricFamily("bulkhead_journal_rows", "Journal rows committed", value=rows)
         yield CounterMetricFamily("bulkhead_journal_batches", "Journal group commits", value=batches)
@@ -133,6 +142,23 @@ class NodeCollector(Collector):
         for what, children in node.children():
             if children:
                 yield from _child_metrics(what, children)
+
+
+def _saf_metrics(destinations: dict[str, tuple[int, int, float]], now: float) -> Iterator[GaugeMetricFamily]:
+    """Per destination: entries retried automatically, exceptions waiting for an operator, and the age of the
+    oldest undelivered one (either kind): the alert's input (README, "Alerts")."""
+    pending = GaugeMetricFamily("bulkhead_saf_destination_pending", "Store-and-forward entries being retried",
+                                labels=["destination"])
+    exceptions = GaugeMetricFamily("bulkhead_saf_exceptions",
+                                   "Store-and-forward entries given up on automatically, waiting for an operator",
+                                   labels=["destination"])
+    oldest = GaugeMetricFamily("bulkhead_saf_oldest_age_seconds",
+                               "Age of the oldest undelivered store-and-forward entry", labels=["destination"])
+    for destination, (n_pending, n_exceptions, created) in sorted(destinations.items()):
+        pending.add_metric([destination], n_pending)
+        exceptions.add_metric([destination], n_exceptions)
+        oldest.add_metric([destination], max(0.0, now - created))
+    yield from (pending, exceptions, oldest)
 
 
 def _child_metrics(what: str, children: list[dict[str, Any]]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

@@ -64,7 +64,7 @@ from switch.runtime.workers import WorkerSupervisor
 from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
 from switch.storage.journal import JournalWriter
-from switch.storage.saf import SafStore
+from switch.storage.saf import DestinationSummary, SafStore
 from switch.wire.framing import Frame
 
 log = logging.getLogger("bulkhead.node")
@@ -195,6 +195,9 @@ class Node:
 
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         await self.saf_queue.enqueue(items)
+
+    async def saf_holder(self, links: tuple[str, ...], original_key: str) -> str | None:
+        return await trio.to_thread.run_sync(self.saf.holder, links, original_key)
 
     def finished(self, x: Exchange) -> None:
         """The exchange is over (answered, or given up): free its place and count it."""
@@ -417,8 +420,9 @@ class Node:
         link = self.outbound.get(name)
         return link if link is not None and link.is_up() else None
 
-    def _saf_depth(self, pending: int) -> None:
-        self.metrics.saf_pending = pending
+    def _saf_depth(self, summary: list[DestinationSummary]) -> None:
+        self.metrics.saf_state({s.destination: (s.pending, s.exceptions, s.oldest_created_at.timestamp())
+                                for s in summary})
 
     # -- routing tables ----------------------------------------------------------------------------------------
     async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:

@@ -31,13 +31,15 @@ class SafItemNotFoundError(StorageError):
 
 
 class SafStateError(StorageError):
-    """The store-and-forward entry is no longer pending (acked, expired or failed), so it cannot be
-    attempted or failed again."""
+    """The store-and-forward entry's status does not allow the action (an attempt or a failure of an entry no
+    longer pending; an operator's resend, cancel or expire of an entry already finished)."""
 
-    def __init__(self, item_id: int, action: str) -> None:
+    def __init__(self, item_id: int, action: str, status: str = "not pending") -> None:
         self.item_id = item_id
         self.action = action
-        super().__init__(f"{action}: SAF entry {item_id} is not pending")
+        self.status = status
+        where = status if status in ("not pending", "changed meanwhile") else f"is {status}"
+        super().__init__(f"{action}: SAF entry {item_id} {where}")
 
 
 __all__ = ["JournalClosedError", "JournalTimeoutError", "JournalWriteError", "SafItemNotFoundError", "SafStateError",

@@ -28,7 +28,11 @@ from switch.infra.db.types import NAMING_CONVENTION, UtcDateTime
 # 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" aliases the rowid and autoincrements.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-SAF_STATUSES = ("pending", "acked", "expired", "failed")
+# pending: retried automatically; exception: given up on automatically (too many attempts or too old), waiting for an
+# operator (``saf resend|cancel|expire``); the rest are over. "Unfinished" entries (pending or exception) of one
+# original keep later entries for the same original waiting (switch.storage.saf).
+SAF_STATUSES = ("pending", "exception", "acked", "expired", "failed", "cancelled")
+SAF_UNFINISHED = ("pending", "exception")
 
 
 class Base(DeclarativeBase):
@@ -82,7 +86,10 @@ class SafEntry(Base):
     """A reversal or advice waiting for its destination's acknowledgement.
 
     ``payload`` is opaque to storage: the caller stores the message encrypted under its data key.
-    Entries of one destination are sent in ``id`` order, hence the (destination, status, id) index.
+    ``original_key`` names the transaction the entry is about (its original's MTI, STAN, transmission time and
+    acquirer: switch.exchange.reversal.original_key), so an advice, its reversal and their repeats keep their
+    order while unrelated entries of the same destination go independently; hence the (destination,
+    original_key, id) index beside the (destination, status, id) one.
     """
 
     __tablename__ = "saf_entries"
@@ -92,6 +99,7 @@ class SafEntry(Base):
         ),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_saf_entries_destination_status_id", "destination", "status", "id"),
+        Index("ix_saf_entries_destination_original_key_id", "destination", "original_key", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -103,7 +111,7 @@ class SafEntry(Base):
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
@@ -112,6 +120,25 @@ class SafEntry(Base):
     expires_at: Mapped[datetime | None]
     original_trace_id: Mapped[str | None] = mapped_column(String(64))
     completed_at: Mapped[datetime | None]
+    original_key: Mapped[str | None] = mapped_column(String(40))
+    # ``attempts`` when an operator last resent the entry: the attempt limit counts from there.
+    attempts_at_resend: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class SafActionEntry(Base):
+    """An audit row per operator action on a SAF entry (``saf resend|cancel|expire``): who (the OS user), when,
+    what, why, and the status before and after. Written in the same transaction as the change it records."""
+
+    __tablename__ = "saf_actions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    old_status: Mapped[str] = mapped_column(String(16))
+    new_status: Mapped[str] = mapped_column(String(16))
 
 
 class RouteReloadEntry(Base):
@@ -140,3 +167,4 @@ def table_of(model: type[Base]) -> Table:
 JOURNAL = table_of(JournalEntry)
 SAF = table_of(SafEntry)
 ROUTE_RELOADS = table_of(RouteReloadEntry)
+SAF_ACTIONS = table_of(SafActionEntry)

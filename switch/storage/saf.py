@@ -1,23 +1,34 @@
-"""Store-and-forward queue: reversals and advices that must reach a destination, in order, across restarts.
+"""Store-and-forward queue: reversals and advices that must reach a destination, across restarts.
 
-Order is strict per destination: :meth:`SafStore.next_due` only ever offers the oldest pending entry of a
-destination, and offers nothing while that entry is waiting for its next attempt, so a later reversal is
-never sent before an earlier one (a reversal overtaking its own advice would be applied to nothing).
-Every change is one statement in its own transaction, so SQLite's implicit transactions are enough and
-two node threads cannot interleave half an update.
+Order is kept only where it matters: entries with the same ``original_key`` (an advice, the reversal of the same
+original, their repeats) go to their destination in ``id`` order, and :meth:`SafStore.next_due` never offers an
+entry while an earlier one for the same original is unfinished (pending, or an exception waiting for an
+operator), so a reversal never overtakes its own advice. Unrelated entries are independent: each is retried on
+its own backoff, so one silent entry does not hold up its destination. An entry that runs out of attempts or
+time becomes an "exception" (:meth:`SafStore.escalate`) that only an operator's :meth:`SafStore.act` (resend,
+cancel, expire; audited in ``saf_actions``) moves on.
+Every change is one transaction, so two node threads (or the CLI) cannot interleave half an update.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, Row, Update, func, select
+from sqlalchemy import Connection, CursorResult, Engine, Row, Update, case, exists, func, select
 
 from switch.infra.db.errors import storage_errors
 from switch.storage.errors import SafItemNotFoundError, SafStateError
-from switch.storage.models import SAF, SAF_STATUSES
+from switch.storage.models import SAF, SAF_ACTIONS, SAF_STATUSES, SAF_UNFINISHED
+
+# What each operator action may start from, and where it leads (resend: back to automatic retries).
+ACTIONS: dict[str, tuple[frozenset[str], str]] = {
+    "resend": (frozenset({"pending", "exception", "failed", "expired", "cancelled"}), "pending"),
+    "cancel": (frozenset(SAF_UNFINISHED), "cancelled"),
+    "expire": (frozenset(SAF_UNFINISHED), "expired"),
+}
 
 
 @dataclass(slots=True)
@@ -31,7 +42,7 @@ class SafItem:
     amount: int | None
     currency: str | None
     payload: bytes = field(repr=False)  # opaque: the caller stores the message encrypted
-    status: str  # "pending" | "acked" | "expired" | "failed"
+    status: str  # one of SAF_STATUSES
     attempts: int
     created_at: datetime
     next_attempt_at: datetime
@@ -40,6 +51,31 @@ class SafItem:
     expires_at: datetime | None
     original_trace_id: str | None
     completed_at: datetime | None = None  # when it stopped being pending
+    original_key: str | None = None  # the original it is about (switch.exchange.reversal.original_key)
+    attempts_at_resend: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SafAction:
+    """An audit row of an operator's action on an entry."""
+
+    entry_id: int
+    at: datetime
+    actor: str
+    action: str
+    reason: str
+    old_status: str
+    new_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationSummary:
+    """A destination's unfinished entries: how many pending, how many exceptions, and the oldest one's age."""
+
+    destination: str
+    pending: int
+    exceptions: int
+    oldest_created_at: datetime
 
 
 def _item(row: Row[Any]) -> SafItem:
@@ -49,6 +85,15 @@ def _item(row: Row[Any]) -> SafItem:
 
 
 _PENDING = SAF.c.status == "pending"
+_UNFINISHED = SAF.c.status.in_(SAF_UNFINISHED)
+_EARLIER = SAF.alias("earlier")
+# An earlier unfinished entry of the same destination for the same original: the entry must wait for it.
+_BLOCKED = exists().where(
+    _EARLIER.c.destination == SAF.c.destination, _EARLIER.c.original_key == SAF.c.original_key,
+    _EARLIER.c.status.in_(SAF_UNFINISHED), _EARLIER.c.id < SAF.c.id,
+)
+# Listing order: what needs an operator first, then what is still being retried, then the finished.
+_LIST_ORDER = case({"exception": 0, "pending": 1}, value=SAF.c.status, else_=2)
 
 
 class SafStore:
@@ -72,12 +117,14 @@ class SafStore:
         now: datetime,
         expires_at: datetime | None,
         due_at: datetime | None = None,
+        original_key: str | None = None,
     ) -> int:
-        """Queue an entry, due at ``due_at`` (default: at once); returns its id (ids grow in enqueue order)."""
+        """Queue an entry, due at ``due_at`` (default: at once); returns its id (ids grow in enqueue order).
+        Entries with the same ``original_key`` are delivered in id order; None: independent of every other."""
         return self.enqueue_many([dict(
             destination=destination, mti=mti, stan=stan, rrn=rrn, pan_masked=pan_masked, amount=amount,
             currency=currency, payload=payload, original_trace_id=original_trace_id, now=now, expires_at=expires_at,
-            due_at=due_at)])[0]
+            due_at=due_at, original_key=original_key)])[0]
 
     def enqueue_many(self, entries: list[dict[str, Any]]) -> list[int]:
         """Queue several entries (each with :meth:`enqueue`'s arguments) in one transaction: all or none."""
@@ -86,16 +133,32 @@ class SafStore:
                     for e in entries]
 
     def next_due(self, destination: str, now: datetime) -> SafItem | None:
-        """The oldest pending entry of ``destination`` if it is due at ``now``; otherwise None."""
+        """The oldest pending entry of ``destination`` that is due at ``now`` and has no earlier unfinished entry
+        for the same original; otherwise None."""
         query = (
-            select(SAF).where(SAF.c.destination == destination, _PENDING).order_by(SAF.c.id).limit(1)
+            select(SAF)
+            .where(SAF.c.destination == destination, _PENDING, SAF.c.next_attempt_at <= now, ~_BLOCKED)
+            .order_by(SAF.c.id)
+            .limit(1)
         )
         with storage_errors("SAF next due"), self._engine.connect() as connection:
             row = connection.execute(query).first()
-        if row is None:
-            return None
-        item = _item(row)
-        return item if item.next_attempt_at <= now else None
+        return None if row is None else _item(row)
+
+    def holder(self, destinations: Sequence[str], original_key: str) -> str | None:
+        """Which of ``destinations`` (the links of one routing destination) holds an unfinished entry for
+        ``original_key``, if any: a message for the same original must then queue behind it there rather than
+        overtake it."""
+        query = select(SAF.c.destination).where(SAF.c.destination.in_(list(destinations)),
+                                                SAF.c.original_key == original_key, _UNFINISHED
+                                                ).order_by(SAF.c.id).limit(1)
+        with storage_errors("SAF holder"), self._engine.connect() as connection:
+            found = connection.execute(query).scalar()
+        return None if found is None else str(found)
+
+    def holds(self, destination: str, original_key: str) -> bool:
+        """Whether ``destination`` holds an unfinished entry for ``original_key``."""
+        return self.holder([destination], original_key) is not None
 
     def get(self, item_id: int) -> SafItem | None:
         with storage_errors("SAF get"), self._engine.connect() as connection:
@@ -139,14 +202,78 @@ class SafStore:
             "SAF fail",
         )
 
-    def expire(self, now: datetime) -> int:
-        """Pending entries whose ``expires_at`` is at or before ``now`` become "expired"; returns how many."""
-        update = (
-            SAF.update()
-            .where(_PENDING, SAF.c.expires_at.is_not(None), SAF.c.expires_at <= now)
-            .values(status="expired", completed_at=now)
+    def escalate(self, now: datetime, max_attempts: int | None) -> list[SafItem]:
+        """Pending entries that are past ``expires_at`` or have had ``max_attempts`` attempts (since an operator
+        last resent them) become exceptions: no longer retried, for an operator. Returns them, as they now are.
+        Nothing expires without an operator: an undelivered reversal is money."""
+        due = SAF.c.expires_at.is_not(None) & (SAF.c.expires_at <= now)
+        if max_attempts is not None:
+            due = due | (SAF.c.attempts - SAF.c.attempts_at_resend >= max_attempts)
+        with storage_errors("SAF escalate"), self._engine.begin() as connection:
+            ids = list(connection.execute(select(SAF.c.id).where(_PENDING, due).order_by(SAF.c.id)).scalars())
+            if not ids:
+                return []
+            connection.execute(SAF.update().where(SAF.c.id.in_(ids), _PENDING).values(status="exception"))
+            rows = connection.execute(select(SAF).where(SAF.c.id.in_(ids)).order_by(SAF.c.id)).all()
+        return [_item(row) for row in rows]
+
+    def act(self, item_id: int, action: str, *, actor: str, reason: str, now: datetime,
+            expires_at: datetime | None = None) -> SafItem:
+        """An operator's ``resend``, ``cancel`` or ``expire`` of one entry, with the audit row, in one transaction.
+
+        resend: back to pending, due now, with a fresh attempt budget and ``expires_at``; cancel / expire: the
+        entry is finished undelivered. An unknown id, an action its status does not allow, or an empty reason is
+        an error and changes nothing."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown SAF action {action!r} (one of {', '.join(ACTIONS)})")
+        if not reason.strip():
+            raise ValueError("a reason is required")
+        allowed, new_status = ACTIONS[action]
+        with storage_errors(f"SAF {action}"), self._engine.begin() as connection:
+            row = connection.execute(select(SAF).where(SAF.c.id == item_id)).first()
+            if row is None:
+                raise SafItemNotFoundError(item_id)
+            item = _item(row)
+            if item.status not in allowed:
+                raise SafStateError(item_id, f"SAF {action}", item.status)
+            if action == "resend":
+                values: dict[str, Any] = dict(status="pending", next_attempt_at=now, completed_at=None,
+                                              attempts_at_resend=item.attempts, expires_at=expires_at)
+            else:
+                values = dict(status=new_status, completed_at=now)
+            # Conditional on the status just read: the forwarder may have acknowledged it meanwhile.
+            update = SAF.update().where(SAF.c.id == item_id, SAF.c.status == item.status).values(**values)
+            if connection.execute(update).rowcount != 1:
+                raise SafStateError(item_id, f"SAF {action}", "changed meanwhile")
+            connection.execute(SAF_ACTIONS.insert().values(
+                entry_id=item_id, at=now, actor=actor, action=action, reason=reason, old_status=item.status,
+                new_status=new_status))
+            changed = connection.execute(select(SAF).where(SAF.c.id == item_id)).one()
+        return _item(changed)
+
+    def actions(self, item_id: int) -> list[SafAction]:
+        """The audit rows of an entry, oldest first."""
+        query = select(SAF_ACTIONS).where(SAF_ACTIONS.c.entry_id == item_id).order_by(SAF_ACTIONS.c.id)
+        with storage_errors("SAF actions"), self._engine.connect() as connection:
+            return [SafAction(**{k: v for k, v in row._mapping.items() if k != "id"})
+                    for row in connection.execute(query)]
+
+    def summary(self) -> list[DestinationSummary]:
+        """Per destination with unfinished entries: pending and exception counts, and the oldest one's age."""
+        query = (
+            select(SAF.c.destination, func.sum(case((_PENDING, 1), else_=0)),
+                   func.sum(case((SAF.c.status == "exception", 1), else_=0)), func.min(SAF.c.created_at))
+            .where(_UNFINISHED).group_by(SAF.c.destination).order_by(SAF.c.destination)
         )
-        return self._update_many(update, "SAF expire")
+        with storage_errors("SAF summary"), self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [DestinationSummary(d, int(p), int(e), oldest) for d, p, e, oldest in rows]
+
+    def destinations(self) -> list[str]:
+        """Every destination that has ever had an entry."""
+        query = select(SAF.c.destination).distinct().order_by(SAF.c.destination)
+        with storage_errors("SAF destinations"), self._engine.connect() as connection:
+            return list(connection.execute(query).scalars())
 
     def retry_now(self, destination: str | None, now: datetime) -> int:
         """Make pending entries (of one destination, or all) due at ``now``; returns how many moved."""
@@ -158,16 +285,28 @@ class SafStore:
     def list_items(
         self, destination: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[SafItem]:
-        """Entries in queue order (oldest first), optionally of one destination and/or status."""
+        """Entries, optionally of one destination and/or status: exceptions first, then pending, then the
+        finished; oldest first within each."""
+        return self.list_page(destination, status, limit)[0]
+
+    def list_page(
+        self, destination: str | None = None, status: str | None = None, limit: int = 100
+    ) -> tuple[list[SafItem], int]:
+        """:meth:`list_items` and how many more entries matched beyond ``limit``."""
         if status is not None and status not in SAF_STATUSES:
             raise ValueError(f"SAF status {status!r} is not one of {SAF_STATUSES}")
-        query = select(SAF).order_by(SAF.c.id).limit(limit)
+        query = select(SAF).order_by(_LIST_ORDER, SAF.c.id).limit(limit)
+        count = select(func.count()).select_from(SAF)
         if destination is not None:
             query = query.where(SAF.c.destination == destination)
+            count = count.where(SAF.c.destination == destination)
         if status is not None:
             query = query.where(SAF.c.status == status)
+            count = count.where(SAF.c.status == status)
         with storage_errors("SAF list"), self._engine.connect() as connection:
-            return [_item(row) for row in connection.execute(query)]
+            items = [_item(row) for row in connection.execute(query)]
+            total = int(connection.execute(count).scalar_one())
+        return items, max(0, total - len(items))
 
     def pending_count(self, destination: str | None = None) -> int:
         query = select(func.count()).select_from(SAF).where(_PENDING)
@@ -198,11 +337,13 @@ class SafStore:
 
 def _pending(*, destination: str, mti: str, stan: str | None, rrn: str | None, pan_masked: str | None,
              amount: int | None, currency: str | None, payload: bytes, original_trace_id: str | None, now: datetime,
-             expires_at: datetime | None, due_at: datetime | None = None) -> dict[str, Any]:
+             expires_at: datetime | None, due_at: datetime | None = None,
+             original_key: str | None = None) -> dict[str, Any]:
     return {
         "destination": destination, "mti": mti, "stan": stan, "rrn": rrn, "pan_masked": pan_masked,
         "amount": amount, "currency": currency, "payload": payload, "status": "pending",
         "attempts": 0, "created_at": now, "next_attempt_at": due_at or now, "last_attempt_at": None,
         "last_response_code": None, "expires_at": expires_at,
-        "original_trace_id": original_trace_id, "completed_at": None,
+        "original_trace_id": original_trace_id, "completed_at": None, "original_key": original_key,
+        "attempts_at_resend": 0,
     }

@@ -35,6 +35,7 @@ retry_interval_ms = {saf_retry}
 max_interval_ms = {saf_max}
 send_timeout_ms = {send_timeout}
 poll_interval_ms = 100
+max_attempts = {saf_attempts}
 
 [[listeners]]
 name = "acquirer"
@@ -107,11 +108,11 @@ async def issuer(rules: dict[str, object] | None = None, port: int = 0) -> Async
 
 def write_config(tmp: Path, db_url: str, connectors: dict[str, int], routes: str, *, timeout_ms: int = 2000,
                  saf_delay_ms: int = 100, saf_send_timeout_ms: int = 2000, saf_retry_ms: int = 200,
-                 echo_interval_s: float = 30, extra: str = "") -> Path:
+                 echo_interval_s: float = 30, extra: str = "", saf_max_attempts: int = 10) -> Path:
     """Write node.toml and routes.toml into ``tmp``; ``extra`` is TOML appended as is (more listeners or
     connectors, e.g. from :func:`connector_toml`)."""
     text = NODE_TOML.format(var=tmp / "var", db=db_url, saf_delay=saf_delay_ms, send_timeout=saf_send_timeout_ms,
-                            saf_retry=saf_retry_ms, saf_max=max(1000, saf_retry_ms))
+                            saf_retry=saf_retry_ms, saf_max=max(1000, saf_retry_ms), saf_attempts=saf_max_attempts)
     for name, port in connectors.items():
         text += connector_toml(name, port, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s)
     text += extra

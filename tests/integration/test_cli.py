@@ -7,6 +7,7 @@ output is kept and scanned at the end of each test: no clear card number may eve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +255,88 @@ def _sqlite(tmp_path: Path) -> str:
 
 async def _items(node: Node) -> list[SafItem]:
     return await trio.to_thread.run_sync(lambda: node.saf.list_items())
+
+
+# -- store and forward: operating the queue ----------------------------------------------------------------------
+def _queue(db_url: str) -> list[int]:
+    """Entries as a node would leave them: one exception (out of attempts), then pending ones for two destinations."""
+    from datetime import UTC, datetime, timedelta
+
+    from switch.storage.db import upgrade
+    from switch.storage.saf import SafStore
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        store = SafStore(engine)
+        now = datetime.now(UTC)
+        ids = []
+        for n, (destination, created) in enumerate([("up", now - timedelta(hours=2)), ("up", now),
+                                                     ("up", now), ("other", now - timedelta(minutes=5))]):
+            ids.append(store.enqueue(
+                destination=destination, mti="0400", stan=f"{n + 1:06d}", rrn=None, pan_masked="476173******0051",
+                amount=100 * (n + 1), currency="840", payload=b"sealed", original_trace_id=None, now=created,
+                expires_at=created + timedelta(days=1), original_key=f"K{n}"))
+        for _ in range(3):
+            store.record_attempt(ids[0], now, now)
+        store.escalate(now, max_attempts=3)
+        return ids
+    finally:
+        engine.dispose()
+
+
+async def test_saf_show_lists_exceptions_first_with_ages_truncation_and_one_entry_with_its_audit(
+    tmp_path: Path, db_url: str, cli: Cli
+) -> None:
+    write_config(tmp_path, db_url, {"up": 9, "other": 10}, ROUTES_ONE.format(link="up"))
+    ids = await trio.to_thread.run_sync(_queue, db_url)
+    shown = await cli("saf", "show", "--limit", "2")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "other: 1 pending, 0 exceptions, oldest undelivered 5m0" in lines[0]
+    assert "up: 2 pending, 1 exceptions, oldest undelivered 2h00m" in lines[1]
+    rows = [line.split() for line in lines if line.split()[0].isdigit()]
+    assert [(int(r[0]), r[7]) for r in rows] == [(ids[0], "exception"), (ids[1], "pending")]
+    assert lines[-1].startswith("truncated: 2 more")
+
+    only = await cli("saf", "show", "--destination", "other", "--json")
+    data = json.loads(only.output)
+    assert [e["id"] for e in data["entries"]] == [ids[3]] and data["truncated"] == 0
+    assert [(d["destination"], d["pending"]) for d in data["destinations"]] == [("other", 1)]
+    assert 299 <= data["destinations"][0]["oldest_age_s"] < 400
+
+    cancelled = await cli("saf", "cancel", str(ids[0]), "--reason", "settled by hand, case 7")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"#{ids[0]} 0400 for up: cancelled (cancel by " in cancelled.output
+    one = await cli("saf", "show", str(ids[0]))
+    assert one.exit_code == 0 and "status              cancelled" in one.output
+    (action,) = [line for line in one.output.splitlines() if line.startswith("action")]
+    assert "cancel (exception -> cancelled): settled by hand, case 7" in action
+
+
+async def test_saf_actions_refuse_unknown_destinations_ids_and_states_and_change_nothing(
+    tmp_path: Path, db_url: str, cli: Cli
+) -> None:
+    write_config(tmp_path, db_url, {"up": 9, "other": 10}, ROUTES_ONE.format(link="up"))
+    ids = await trio.to_thread.run_sync(_queue, db_url)
+    typo = await cli("saf", "show", "--destination", "upp")
+    assert typo.exit_code == 2 and "unknown destination 'upp'" in typo.output and "other, up" in typo.output
+    retry = await cli("saf", "retry", "--destination", "upp")
+    assert retry.exit_code == 2 and "unknown destination 'upp'" in retry.output
+    before = (await cli("saf", "show", "--json")).output
+    no_reason = await cli("saf", "resend", str(ids[0]))
+    assert no_reason.exit_code == 2 and "--reason" in no_reason.output
+    blank = await cli("saf", "resend", str(ids[0]), "--reason", " ")
+    assert blank.exit_code == 1 and "a reason is required" in blank.output
+    missing = await cli("saf", "expire", "99999", "--reason", "x")
+    assert missing.exit_code == 1 and "no SAF entry with id 99999" in missing.output
+    done = await cli("saf", "expire", str(ids[1]), "--reason", "too late")
+    assert done.exit_code == 0
+    again = await cli("saf", "cancel", str(ids[1]), "--reason", "twice")
+    assert again.exit_code == 1 and f"SAF entry {ids[1]} is expired" in again.output
+    resent = await cli("saf", "resend", str(ids[0]), "--reason", "issuer back")
+    assert resent.exit_code == 0 and ": pending (resend by" in resent.output
+    after = json.loads((await cli("saf", "show", "--json")).output)
+    statuses = {e["id"]: e["status"] for e in after["entries"]}
+    assert statuses == {ids[0]: "pending", ids[1]: "expired", ids[2]: "pending", ids[3]: "pending"}
+    assert json.loads(before)["entries"][0]["status"] == "exception"

@@ -45,6 +45,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     assert con.timeout_ms == 1500
     assert cfg.processes == 1
     assert parse(GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 2')).processes == 2
+    assert (cfg.saf.max_attempts, cfg.saf.expire_after_s) == (10, 86_400)
+    assert parse(GOOD + "\n[saf]\nmax_attempts = 0\n").saf.max_attempts == 0  # no limit but the age
 
 
 @pytest.mark.parametrize(("snippet", "key", "reason"), [
@@ -70,6 +72,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
      "listeners[0].framing.kind", "generic"),
     (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 0'), "node.processes", "between 1 and 64"),
     (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
+    (GOOD + "\n[saf]\nmax_attempts = -1\n", "saf.max_attempts", ""),
+    (GOOD + "\n[saf]\nmax_attempt = 3\n", "saf.max_attempt", "did you mean 'max_attempts'"),
 ])
 def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:

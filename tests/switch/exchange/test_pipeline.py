@@ -18,7 +18,7 @@ import pytest
 from hsm.api import PinKey, PinTranslation
 from schemes.generic import SCHEME
 from switch.contracts.network import KeyChange, NetworkSession, Rejected
-from switch.exchange import compensation
+from switch.exchange import compensation, reversal
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
 from switch.exchange.lifecycle import Event, IllegalTransition, Outcome, Phase
@@ -124,6 +124,10 @@ class FakeNode:
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         self.queued.extend(items)
 
+    async def saf_holder(self, links: tuple[str, ...], original_key: str) -> str | None:
+        # An entry queued here for one of the links, for the same original, holds later ones back.
+        return next((d for d, m, _ in self.queued if d in links and reversal.original_key(m) == original_key), None)
+
     def spawn(self, x: Exchange, job: Job) -> None:
         self.jobs.append(job)
 
@@ -138,10 +142,10 @@ class FakeNode:
             await self.jobs.pop(0)()
 
 
-def _exchange(msg: Message, source: FakeSource | None = None) -> Exchange:
+def _exchange(msg: Message, source: FakeSource | None = None, table: Any = ROUTES) -> Exchange:
     msg.meta.trace_id = "t1"
     return Exchange(request=msg, source="acquirer", network=SCHEME, conn=source or FakeSource(), frame=Frame(b"x"),
-                    table=ROUTES, received_at=datetime.now(UTC), t0=0.0)
+                    table=table, received_at=datetime.now(UTC), t0=0.0)
 
 
 def _purchase(extra: dict[int, str | bytes] | None = None) -> Message:
@@ -383,3 +387,66 @@ async def test_a_stray_answer_after_a_timeout_changes_nothing() -> None:
     node.awaiting_upstream[id(x)] = x  # say a hard stop stranded it here: the stop's set holds it
     on_answer(_answer(node.link.sent[0], "00"))  # a late answer
     assert x.phase is Phase.FALLBACK and id(x) in node.awaiting_upstream
+
+
+def _acquirer_reversal(original: Message) -> Message:
+    """The acquirer's own 0400 for ``original``: field 90 names it, with the acquirer's DE 7 and STAN of its own."""
+    return Message("0400", {2: PAN, 3: "000000", 4: "000000001000", 7: "1207101530", 11: "000077",
+                            41: "TERM0001", 49: "840", 90: reversal.original_data_elements(original)})
+
+
+async def test_an_acquirers_reversal_queues_behind_the_advice_of_its_original_instead_of_overtaking_it() -> None:
+    node, source = FakeNode(), FakeSource()
+    original = _purchase()
+    advice = reversal.build_stand_in_advice(original, "S00001", repeat=True)
+    node.queued.append(("up", advice, "t0"))
+    x = _exchange(_acquirer_reversal(original), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    assert x.phase is Phase.ROUTED and len(node.jobs) == 1  # the queue is read in a task
+    await node.run_jobs()
+    assert not node.link.sent  # not forwarded past the advice
+    assert x.outcome is Outcome.STORED and x.went_through(Event.HOLD) and x.went_through(Event.QUEUED)
+    assert SCHEME.decode(source.sent[0])[39] == "00"
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up", "0221"), ("up", "0400")]
+    assert reversal.original_key(node.queued[1][1]) == reversal.original_key(advice)
+
+
+async def test_a_reversal_of_another_original_or_for_another_destination_goes_out_at_once() -> None:
+    node, source = FakeNode(), FakeSource()
+    original = _purchase()
+    other = _purchase({11: "000002"})
+    node.queued.append(("up", reversal.build_stand_in_advice(other, "S00001", repeat=False), "t0"))
+    node.queued.append(("elsewhere", reversal.build_stand_in_advice(original, "S00002", repeat=False), "t0"))
+    x = _exchange(_acquirer_reversal(original), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    await node.run_jobs()
+    assert [m.mti for m in node.link.sent] == ["0400"] and x.phase is Phase.SENT
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    assert x.outcome is Outcome.APPROVED and len(node.queued) == 2
+
+
+async def test_a_reversal_is_not_sent_blind_when_the_queue_cannot_be_read() -> None:
+    node, source = FakeNode(), FakeSource()
+
+    async def unreadable(links: tuple[str, ...], original_key: str) -> str | None:
+        raise OSError("database gone")
+
+    node.saf_holder = unreadable  # type: ignore[method-assign]
+    x = _exchange(_acquirer_reversal(_purchase()), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    await node.run_jobs()
+    assert not node.link.sent and not node.queued
+    assert x.outcome is Outcome.UNAVAILABLE and SCHEME.decode(source.sent[0])[39] == "91"
+
+
+async def test_in_a_pool_the_reversal_queues_behind_its_advice_on_the_link_that_holds_it() -> None:
+    pool = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up", "up2"]\nstrategy = "round_robin"\n',
+                        Path("routes.toml"), known_links=frozenset({"up", "up2"}))
+    node, source = FakeNode(), FakeSource()
+    original = _purchase()
+    node.queued.append(("up2", reversal.build_stand_in_advice(original, "S00001", repeat=False), "t0"))
+    x = _exchange(_acquirer_reversal(original), source, table=pool)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)  # the pool chooses link "up" now
+    await node.run_jobs()
+    assert not node.link.sent and x.outcome is Outcome.STORED
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up2", "0220"), ("up2", "0400")]

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from switch.exchange.reversal import build_reversal, from_payload, original_data_elements, repeat_mti, to_payload
+from switch.exchange.reversal import (
+    build_reversal,
+    build_stand_in_advice,
+    from_payload,
+    original_data_elements,
+    original_key,
+    repeat_mti,
+    to_payload,
+)
 from switch.model.message import Message
 
 
@@ -47,3 +55,24 @@ def test_payload_never_holds_sensitive_authentication_data() -> None:
     back = from_payload(payload)
     assert not ({35, 45, 52, 55} & back.fields.keys())
     assert back[2] == "4761739001010119"  # the PAN is kept (the payload is sealed before it is stored)
+
+
+def test_original_key_ties_an_advice_its_reversal_and_their_repeats_together() -> None:
+    original = Message("0200", {2: "4761739001010119", 3: "000000", 4: "000000001000", 7: "1207101010",
+                                11: "000123", 32: "00000012345", 41: "TERM0001", 49: "840"})
+    advice = build_stand_in_advice(original, "S00001", repeat=False)
+    repeat = build_stand_in_advice(original, "S00001", repeat=True)
+    rev = build_reversal(original, "68", transmission_time="1207101111")
+    key = original_key(advice)
+    assert key == "0200000123120710101012345"
+    assert original_key(repeat) == original_key(rev) == key
+    other = original.copy()
+    other.fields[11] = "000124"
+    assert original_key(build_reversal(other, "68")) != key
+    # An acquirer's own advice without field 90 is named by itself; its repeat and its reversal find it.
+    own = Message("0220", {11: "000555", 7: "1207120000", 32: "12345"})
+    own_repeat = own.copy()
+    own_repeat.mti = "0221"
+    assert original_key(own) == original_key(own_repeat) == original_key(build_reversal(own, "22")) \
+        == "0220000555120712000012345"
+    assert original_key(Message("0220", {7: "1207120000"})) is None

@@ -19,13 +19,13 @@ from switch.infra.db.errors import StorageError
 from switch.infra.db.migrate import Migrations
 from switch.storage.db import current_revision, downgrade, head_revision, upgrade
 from switch.storage.journal import JournalWriter, find_exchanges
-from switch.storage.models import Base
+from switch.storage.models import SAF, Base
 from switch.storage.records import JournalRecord
 from switch.storage.saf import SafStore
 
 from .factories import record
 
-TABLES = {"journal", "saf_entries", "route_reloads"}
+TABLES = {"journal", "saf_entries", "route_reloads", "saf_actions"}
 
 
 def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) -> None:
@@ -34,7 +34,7 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         assert current_revision(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) >= TABLES
         journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
@@ -45,7 +45,8 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
             "ix_journal_trace_id": ["trace_id"],
         }
         saf_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("saf_entries")}
-        assert saf_indexes == {"ix_saf_entries_destination_status_id": ["destination", "status", "id"]}
+        assert saf_indexes == {"ix_saf_entries_destination_status_id": ["destination", "status", "id"],
+                               "ix_saf_entries_destination_original_key_id": ["destination", "original_key", "id"]}
         checks = {ck["name"] for ck in inspector.get_check_constraints("saf_entries")}
         assert checks == {"ck_saf_entries_status", "ck_saf_entries_attempts"}
         if engine.dialect.name == "postgresql":  # SQLite does not keep primary key names
@@ -168,7 +169,7 @@ def test_upgrade_from_0001_keeps_the_journal_and_downgrade_keeps_new_responses(d
         for rec in before:
             _insert_0001_row(engine, rec)
 
-        upgrade(db_url)
+        upgrade(db_url, "0002")
         assert current_revision(engine) == "0002"
         assert "ix_journal_pan_hash" not in _journal_indexes(engine)
         assert find_exchanges(engine, rrn=before[0].rrn) == [before[0]]
@@ -207,7 +208,7 @@ def test_a_migration_run_that_fails_midway_leaves_the_database_as_it_was(db_url:
     scripts = tmp_path / "migrations"
     shutil.copytree(Path(switch.storage.__file__).parent / "migrations", scripts)
     (scripts / "versions" / "0099_fails.py").write_text(
-        'revision = "0099"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n'
+        f'revision = "0099"\ndown_revision = "{head_revision()}"\nbranch_labels = None\ndepends_on = None\n\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n\n"
         "def upgrade() -> None:\n"
         '    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))\n'
@@ -217,9 +218,45 @@ def test_a_migration_run_that_fails_midway_leaves_the_database_as_it_was(db_url:
         Migrations(scripts).upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) is None  # the whole run, 0001 and 0002 included, rolled back
+        assert current_revision(engine) is None  # the whole run, every earlier revision included, rolled back
         assert not (TABLES | {"half_done"}) & set(inspect(engine).get_table_names())
         upgrade(db_url)  # and the next start migrates cleanly
         assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_0003_keeps_the_queue_and_downgrade_maps_the_new_states_to_old_ones(db_url: str) -> None:
+    upgrade(db_url, "0002")
+    engine = make_engine(db_url)
+    try:
+        at = datetime(2026, 5, 1, 12, tzinfo=UTC)
+        with engine.begin() as connection:
+            for n, status in enumerate(("pending", "failed")):
+                # Only the columns revision 0002 has.
+                connection.execute(SAF.insert().values(destination="up", mti="0400", payload=b"sealed", status=status,
+                                                       attempts=n, created_at=at, next_attempt_at=at))
+        upgrade(db_url)
+        store = SafStore(engine)
+        old_pending, old_failed = store.list_items(limit=10)
+        assert (old_pending.status, old_pending.original_key, old_pending.attempts_at_resend) == ("pending", None, 0)
+        assert old_failed.status == "failed" and old_pending.payload == b"sealed"
+        now = datetime(2026, 5, 1, 13, tzinfo=UTC)
+        new = store.enqueue(destination="up", mti="0220", stan="1", rrn=None, pan_masked=None, amount=1,
+                            currency="840", payload=b"x", original_trace_id=None, now=now, expires_at=now,
+                            original_key="K")
+        store.escalate(now, max_attempts=None)
+        assert store.get(new).status == "exception"  # type: ignore[union-attr]
+        store.act(old_pending.id, "cancel", actor="ops", reason="test", now=now)
+
+        downgrade(db_url, "0002")
+        assert current_revision(engine) == "0002"
+        assert "saf_actions" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            statuses = dict(connection.execute(text("SELECT id, status FROM saf_entries")).all())
+        # An exception goes back to being retried, a cancelled entry to given up: the old states.
+        assert statuses == {old_pending.id: "failed", old_failed.id: "failed", new: "pending"}
+        upgrade(db_url)
+        assert [i.status for i in SafStore(engine).list_items()] == ["pending", "failed", "failed"]
     finally:
         engine.dispose()

@@ -1,5 +1,6 @@
-"""Store-and-forward queue: strict order per destination, attempts, acknowledgement, expiry, retry,
-and survival across a restart (a new engine on the same database)."""
+"""Store-and-forward queue: order per original (independent entries otherwise), attempts, acknowledgement,
+exceptions, operator actions with their audit, retry, and survival across a restart (a new engine on the same
+database)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ def enqueue(
     now: datetime = T0,
     expires_at: datetime | None = None,
     mti: str = "0420",
+    key: str | None = None,
 ) -> int:
     return store.enqueue(
         destination=destination, mti=mti, stan=f"{n:06d}", rrn=f"{n:012d}",
         pan_masked="476173******0119", amount=1000 + n, currency="840",
         payload=bytes([n % 256]) * 8 + b"\x00\xff", original_trace_id=f"trace-{n}", now=now,
-        expires_at=expires_at,
+        expires_at=expires_at, original_key=key,
     )
 
 
@@ -39,32 +41,56 @@ def store(db_engine: Engine) -> SafStore:
     return SafStore(db_engine)
 
 
-def test_entries_are_offered_oldest_first_per_destination(store: SafStore) -> None:
-    a1 = enqueue(store, "debit-1", 1)
-    b1 = enqueue(store, "visa", 2)
-    a2 = enqueue(store, "debit-1", 3)
-    a3 = enqueue(store, "debit-1", 4)
-    assert a1 < b1 < a2 < a3
+def test_entries_for_one_original_go_in_order_and_others_do_not_wait_behind_a_silent_head(store: SafStore) -> None:
+    advice = enqueue(store, "debit-1", 1, mti="0220", key="K1")
+    other = enqueue(store, "visa", 2)
+    unrelated = enqueue(store, "debit-1", 3, key="K2")
+    reversal = enqueue(store, "debit-1", 4, key="K1")
+    repeat = enqueue(store, "debit-1", 5, key="K1", mti="0421")
+    assert advice < other < unrelated < reversal < repeat
     assert store.destinations_with_pending() == ["debit-1", "visa"]
+    assert store.holds("debit-1", "K1") and store.holds("debit-1", "K2")
+    assert not store.holds("visa", "K1") and not store.holds("debit-1", "K3")
+    assert store.holder(["visa", "debit-1"], "K1") == "debit-1" and store.holder(["visa"], "K1") is None
 
     head = store.next_due("debit-1", T0)
-    assert head is not None and (head.id, head.stan, head.status, head.attempts) == (a1, "000001", "pending", 0)
-    store.record_attempt(a1, T0, next_attempt_at=T0 + 30 * SECOND)
+    assert head is not None and (head.id, head.stan, head.status, head.attempts) == (advice, "000001", "pending", 0)
+    store.record_attempt(advice, T0, next_attempt_at=T0 + 30 * SECOND)
 
-    # The head is waiting for its retry: the later entries must wait behind it.
-    assert store.next_due("debit-1", T0 + SECOND) is None
-    assert store.next_due("debit-1", T0 + 29 * SECOND) is None
-    other = store.next_due("visa", T0 + SECOND)
-    assert other is not None and other.id == b1
+    # The advice waits for its retry: an unrelated entry goes meanwhile, the advice's reversal does not.
+    nxt = store.next_due("debit-1", T0 + SECOND)
+    assert nxt is not None and nxt.id == unrelated
+    store.acknowledge(unrelated, "00", T0 + SECOND)
+    assert store.next_due("debit-1", T0 + 2 * SECOND) is None
+    assert not store.holds("debit-1", "K2")
+    visa = store.next_due("visa", T0 + SECOND)
+    assert visa is not None and visa.id == other
 
     again = store.next_due("debit-1", T0 + 30 * SECOND)
-    assert again is not None and again.id == a1
+    assert again is not None and again.id == advice
     assert (again.attempts, again.last_attempt_at, again.next_attempt_at) == (1, T0, T0 + 30 * SECOND)
 
-    store.acknowledge(a1, "00", T0 + 31 * SECOND)
+    store.acknowledge(advice, "00", T0 + 31 * SECOND)
     following = store.next_due("debit-1", T0 + 31 * SECOND)
-    assert following is not None and following.id == a2
+    assert following is not None and following.id == reversal
+    store.acknowledge(reversal, "00", T0 + 32 * SECOND)
+    last = store.next_due("debit-1", T0 + 32 * SECOND)
+    assert last is not None and last.id == repeat  # the repeat after its first
     assert store.next_due("nowhere", T0) is None
+
+
+def test_an_exception_still_holds_back_later_entries_for_its_original(store: SafStore) -> None:
+    advice = enqueue(store, "debit-1", 1, mti="0220", key="K1")
+    reversal = enqueue(store, "debit-1", 2, key="K1")
+    store.record_attempt(advice, T0, T0)
+    store.record_attempt(advice, T0, T0)
+    (escalated,) = store.escalate(T0, max_attempts=2)
+    assert (escalated.id, escalated.status) == (advice, "exception")
+    assert store.next_due("debit-1", T0 + 3600 * SECOND) is None  # not retried, and the reversal waits
+    assert store.holds("debit-1", "K1")
+    store.act(advice, "cancel", actor="ops", reason="issuer confirmed it has it", now=T0 + SECOND)
+    nxt = store.next_due("debit-1", T0 + SECOND)
+    assert nxt is not None and nxt.id == reversal
 
 
 def test_attempts_accumulate_and_ack_completes_the_entry(store: SafStore) -> None:
@@ -101,32 +127,82 @@ def test_fail_takes_the_head_out_and_lets_the_next_go(store: SafStore) -> None:
     assert nxt is not None and nxt.id == second
 
 
-def test_expire_only_touches_pending_entries_past_their_expiry(store: SafStore) -> None:
+def test_escalate_makes_exceptions_of_entries_out_of_time_or_attempts_and_nothing_expires_by_itself(
+        store: SafStore) -> None:
     old = enqueue(store, "visa", 1, expires_at=T0 + 60 * SECOND)
     acked = enqueue(store, "visa", 2, expires_at=T0 + 60 * SECOND)
     later = enqueue(store, "visa", 3, expires_at=T0 + 3600 * SECOND)
     forever = enqueue(store, "visa", 4, expires_at=None)
+    tried = enqueue(store, "visa", 5, expires_at=None)
     store.acknowledge(acked, "00", T0 + SECOND)
+    for _ in range(3):
+        store.record_attempt(tried, T0, T0)
 
-    assert store.expire(T0 + 59 * SECOND) == 0
-    assert store.expire(T0 + 60 * SECOND) == 1
-    assert store.expire(T0 + 61 * SECOND) == 0
+    assert store.escalate(T0 + 59 * SECOND, max_attempts=4) == []
+    assert [i.id for i in store.escalate(T0 + 60 * SECOND, max_attempts=4)] == [old]
+    assert store.escalate(T0 + 61 * SECOND, max_attempts=None) == []
+    assert [i.id for i in store.escalate(T0 + 61 * SECOND, max_attempts=3)] == [tried]
     statuses = {item.id: item.status for item in store.list_items("visa")}
-    assert statuses == {old: "expired", acked: "acked", later: "pending", forever: "pending"}
-    expired = store.get(old)
-    assert expired is not None and expired.completed_at == T0 + 60 * SECOND
+    assert statuses == {old: "exception", acked: "acked", later: "pending", forever: "pending", tried: "exception"}
+    assert store.get(old).completed_at is None  # type: ignore[union-attr]  # not over: an operator decides
     head = store.next_due("visa", T0 + 61 * SECOND)
     assert head is not None and head.id == later
-    # A late answer to an expired entry still records that the destination has it.
+    assert store.pending_count("visa") == 2
+    # A late answer to an exception still records that the destination has it.
     store.acknowledge(old, "00", T0 + 70 * SECOND)
     late = store.get(old)
     assert late is not None and late.status == "acked"
 
 
+def test_operator_actions_are_audited_and_a_refused_one_changes_nothing(store: SafStore) -> None:
+    stuck = enqueue(store, "visa", 1, expires_at=T0)
+    for _ in range(5):
+        store.record_attempt(stuck, T0, T0)
+    store.escalate(T0, max_attempts=5)
+
+    resent = store.act(stuck, "resend", actor="alice", reason="issuer back", now=T0 + SECOND,
+                       expires_at=T0 + 3600 * SECOND)
+    assert (resent.status, resent.attempts, resent.next_attempt_at) == ("pending", 5, T0 + SECOND)
+    assert store.escalate(T0 + 2 * SECOND, max_attempts=5) == []  # a fresh budget of attempts and time
+    store.record_attempt(stuck, T0 + 2 * SECOND, T0 + 2 * SECOND)
+    assert store.next_due("visa", T0 + 2 * SECOND) is not None
+    expired = store.act(stuck, "expire", actor="bob", reason="written off, case 42", now=T0 + 3 * SECOND)
+    assert (expired.status, expired.completed_at) == ("expired", T0 + 3 * SECOND)
+    assert store.next_due("visa", T0 + 4 * SECOND) is None
+
+    before = store.get(stuck)
+    for action, reason, error in (("cancel", "too late", SafStateError), ("expire", "again", SafStateError),
+                                  ("resend", " ", ValueError), ("delete", "why not", ValueError)):
+        with pytest.raises(error):
+            store.act(stuck, action, actor="carol", reason=reason, now=T0 + 5 * SECOND)
+    with pytest.raises(SafItemNotFoundError):
+        store.act(stuck + 100, "cancel", actor="carol", reason="no such", now=T0 + 5 * SECOND)
+    assert store.get(stuck) == before
+
+    audit = store.actions(stuck)
+    assert [(a.actor, a.action, a.reason, a.old_status, a.new_status, a.at) for a in audit] == [
+        ("alice", "resend", "issuer back", "exception", "pending", T0 + SECOND),
+        ("bob", "expire", "written off, case 42", "pending", "expired", T0 + 3 * SECOND),
+    ]
+
+
+def test_summary_gives_each_destination_its_oldest_unfinished_entry(store: SafStore) -> None:
+    enqueue(store, "visa", 1, now=T0)
+    enqueue(store, "visa", 2, now=T0 + 10 * SECOND)
+    done = enqueue(store, "mc", 3, now=T0 - 99 * SECOND)
+    enqueue(store, "mc", 4, now=T0 + 20 * SECOND, expires_at=T0)
+    store.acknowledge(done, "00", T0)
+    store.escalate(T0, max_attempts=None)
+    summary = store.summary()
+    assert [(s.destination, s.pending, s.exceptions, s.oldest_created_at) for s in summary] == [
+        ("mc", 0, 1, T0 + 20 * SECOND), ("visa", 2, 0, T0)]
+    assert store.destinations() == ["mc", "visa"]
+
+
 def test_retry_now_makes_pending_entries_due_immediately(store: SafStore) -> None:
     a = enqueue(store, "debit-1", 1)
-    b = enqueue(store, "debit-2", 2)
-    c = enqueue(store, "debit-2", 3)
+    b = enqueue(store, "debit-2", 2, key="K")
+    c = enqueue(store, "debit-2", 3, key="K")  # waits behind b, for the same original
     for item_id in (a, b):
         store.record_attempt(item_id, T0, T0 + 3600 * SECOND)
     now = T0 + 5 * SECOND
@@ -149,8 +225,10 @@ def test_listing_and_counting(store: SafStore) -> None:
     assert store.pending_count() == 5
     assert store.pending_count("visa") == 3
     assert store.pending_count("mc") == 2
-    assert [i.id for i in store.list_items()] == ids
-    assert [i.id for i in store.list_items("mc")] == [ids[0], ids[2], ids[4]]
+    assert [i.id for i in store.list_items()] == ids[1:] + ids[:1]  # unfinished first
+    assert [i.id for i in store.list_items("mc")] == [ids[2], ids[4], ids[0]]
+    page, more = store.list_page("mc", limit=2)
+    assert ([i.id for i in page], more) == ([ids[2], ids[4]], 1)
     assert [i.id for i in store.list_items(status="acked")] == [ids[0]]
     assert [i.id for i in store.list_items("visa", "pending", limit=2)] == [ids[1], ids[3]]
     assert store.list_items("visa")[1].mti == "0220"
