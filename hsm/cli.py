@@ -38,6 +38,7 @@ from hsm.lmk import KEY_TYPES, TEST_LMK_RESOURCE, Lmk
 from hsm.software import SoftwareHsm
 from hsm.thales.profile import DEFAULT_PROFILE, PROFILES
 from hsm.thales.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+from switch.infra.logs import LEVELS
 
 STORE_FORMAT = "bulkhead-keystore/1"
 DEFAULT_STORE = "var/hsm-keys.json"
@@ -311,7 +312,7 @@ def hsm_group() -> None:
               show_default=True, help="seconds without a request before a connection is closed")
 @click.option("--max-connections", type=click.IntRange(1), default=DEFAULT_MAX_CONNECTIONS, show_default=True,
               help="connections served at once; more are closed on arrival")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info", show_default=True)
 @lmk_option
 def serve(host: str, port: int, header_length: int, profile: str, idle_timeout: float, max_connections: int,
           log_level: str, lmk_file: Path | None, test_lmk: bool) -> None:

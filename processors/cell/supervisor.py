@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from processors.cell.config import CellsConfig, check_catalogue
+from switch.infra import logs
 from switch.infra.procsup import ProcessSupervisor
 
 
@@ -32,7 +33,7 @@ class CellSupervisor(ProcessSupervisor):
     def command(self, cell: int) -> list[str]:
         # Through the command line's cell group (`bulkhead cell run`), which reads node.toml as the node does.
         return [self.python, "-m", "switch.cli.cell", "run", "--conf", str(self.cells.node_file),
-                "--cell", str(cell), "--watch-parent"]
+                "--cell", str(cell), "--watch-parent", *logs.child_args()]  # the node's --log-level/--plain-logs
 
     def status(self) -> list[dict[str, Any]]:
         return [{"cell": index, **p.status()} for index, p in self.processes.items()]

@@ -9,7 +9,7 @@ import click
 
 from processors.cell.config import CellsConfig
 from processors.cell.section import cells_of
-from switch.cli.common import conf_option, load
+from switch.cli.common import conf_option, load, log_level_option, plain_logs_option
 from switch.config import load_config
 from switch.model.errors import BulkheadError, ConfigError
 
@@ -22,8 +22,8 @@ def cell() -> None:
 @cell.command("run")
 @conf_option
 @click.option("--cell", "number", type=int, required=True, help="cell number, 0 .. count - 1")
-@click.option("--log-level", default="info", show_default=True)
-@click.option("--plain-logs", is_flag=True, help="human-readable log lines instead of JSON lines")
+@log_level_option
+@plain_logs_option
 @click.option("--watch-parent", is_flag=True, hidden=True, help="stop when the parent process (the node) goes away")
 def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, watch_parent: bool) -> None:
     """Run one cell in the foreground (the node does this itself when [cells] supervise = true)."""
