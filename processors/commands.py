@@ -35,6 +35,8 @@ Commands (arguments; ``?`` optional):
 ``account.set_pricing``     account, item, value (null removes the override; see processors.pricing)
 ``account.close``           account (zero ledger balance, no open hold or installment plan, no active card)
 ``card.issue``              customer, product, account?, bin?, vanity?, expiry? (YYMM), activate?
+``card.issue_check``        rows (a list of card.issue arguments): every check card.issue makes, nothing issued;
+                            returns the refused rows as {row, error} (a batch is checked whole before it starts)
 ``card.show``               card
 ``card.activate``           card
 ``card.block``              card, status (blocked|lost|stolen), reason
@@ -690,8 +692,9 @@ class CellCommands:
             expiry=expiry, service_code=product.service_code, issued_at=self._now(),
         )
 
-    @_command("card.issue")
-    async def _card_issue(self, a: _Args, effects: Effects) -> dict[str, Any]:
+    def _issue_plan(self, a: _Args) -> tuple[Customer, Product, str, dict[str, str], str, int | None, str, bool]:
+        """Every check of ``card.issue``, changing nothing: (customer, product, default account, accounts by
+        type, PAN, its sequence value, expiry, activate)."""
         customer = self._customer(a)
         product = self._product(a)
         bin_ = self._bin(a, product)
@@ -702,6 +705,25 @@ class CellCommands:
         a.done()
         if customer.status != "active":
             raise a.error("customer", f"customer {customer.id} is {customer.status}")
+        return customer, product, default, accounts, pan, pan_seq, expiry, activate
+
+    @_command("card.issue_check")
+    async def _card_issue_check(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        rows = a.raw("rows")
+        a.done()
+        if not isinstance(rows, list):
+            raise a.error("rows", f"expected a list, got {type(rows).__name__}")
+        problems = []
+        for index, row in enumerate(rows):
+            try:
+                self._issue_plan(_Args("card.issue", row))
+            except CommandError as exc:
+                problems.append({"row": index, "error": str(exc)})
+        return {"rows": len(rows), "problems": problems}
+
+    @_command("card.issue")
+    async def _card_issue(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        customer, product, default, accounts, pan, pan_seq, expiry, activate = self._issue_plan(a)
         card = self._new_card(pan, customer.id, product, expiry, activate, default, accounts, effects)
         self._store_card(card, pan_seq, effects)
         return {**self._card_view(card), "pan": pan}
