@@ -74,7 +74,7 @@ from typing import Any, Final
 
 from hsm.api import Hsm
 from hsm.errors import HsmError, HsmUnavailableError
-from processors import cardnumber, installments, ledger, money, pricing
+from processors import cardnumber, credit, installments, ledger, money, pricing
 from processors.cardnumber import CardNumberError
 from processors.catalog import Catalog, Product
 from processors.model import (
@@ -941,8 +941,9 @@ class CellCommands:
         falls through the one rule of :func:`processors.credit.line_posted` (``installments.new_posting``).
 
         A payment above what is owed is accepted and leaves the line in credit (``owed`` negative; no extra
-        open-to-buy, :mod:`processors.credit`). ``cash_owed`` follows the same rule: it is only lowered when
-        ``owed`` falls below it, i.e. a payment goes to purchases before cash advances (documented choice)."""
+        open-to-buy, :mod:`processors.credit`). ``cash_owed`` falls by the part of the payment the product's
+        ``payment_allocation`` gives to cash advances (:func:`processors.credit.payment_cash_part`; cash first
+        by default), which frees the cash-advance sub-limit."""
         account = self._account(a)
         amount = a.integer("amount", low=1)
         reference = self._reference(a, "payment")
@@ -955,10 +956,14 @@ class CellCommands:
         line = self.state.credit_lines.get(account.credit_line_id or "")
         if line is None:
             raise a.error("account", f"credit account {account.id} has no credit line")
+        rule = self.catalog.products[account.product].payment_allocation if account.product in \
+            self.catalog.products else credit.PAYMENT_ALLOCATIONS[0]
+        cash_part = credit.payment_cash_part(line, amount, rule)
         # Checks done: change state. A frozen account or suspended line still takes payments.
         txn = self._manual_txn("payment", reference, TxnType.DEPOSIT, account, amount, effects)
         posting = installments.new_posting(self.state, effects, txn.id, txn.created_at, f"payment {reference}",
                                            account.currency, [(account.id, amount), (GL_PAYMENTS, -amount)])
+        credit.payment_applied(line, cash_part)  # the line is in effects already (new_posting)
         txn.posting_id = posting.id
         self._record(txn, effects)
         return {**self._account_view(account), "txn": txn.id, "posting": posting.id, "line": line.id,
