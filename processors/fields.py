@@ -101,3 +101,28 @@ def replacement_amount(msg: Message) -> int | None:
     if isinstance(de95, str) and len(de95) >= 12 and de95[:12].isdigit():
         return int(de95[:12])
     return None
+
+
+class FeeFieldError(ValueError):
+    """DE 28 of a request cannot be taken as the transaction's fee; ``code`` is the answer (30 or 13)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def requested_fee(msg: Message) -> int | None:
+    """The transaction-level fee a request states in DE 28 (amount, transaction fee, ISO 8583:1987 ``x+n 8``:
+    ``D`` + 8 digits, a fee debited to the cardholder), in minor units; None without DE 28. It is the fee the
+    acquirer disclosed to the cardholder for this transaction, so it replaces the account's and the product's
+    fee (processors.pricing, level 1). ``C00000000`` waives the fee; a fee credited to the cardholder is not
+    supported (13), and anything else is a format error (30)."""
+    value = msg.fields.get(28)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 9 or value[0] not in "CD" or not value[1:].isdigit():
+        raise FeeFieldError("30", "DE 28 is not x+n 8 (C or D and 8 digits)")
+    amount = int(value[1:])
+    if value[0] == "C" and amount:
+        raise FeeFieldError("13", "a fee credited to the cardholder (DE 28 C...) is not supported")
+    return amount

@@ -170,3 +170,14 @@ def test_payment_allocation_rules() -> None:
     assert [payment_cash_part(in_credit, 1_000, rule) for rule in PAYMENT_ALLOCATIONS] == [0, 0, 0]
     with pytest.raises(ValueError, match="unknown payment allocation 'lifo'"):
         payment_cash_part(owed, 1, "lifo")
+
+
+def test_a_cash_advance_takes_the_transaction_level_fee(world: World) -> None:
+    # The product's cash_advance.fee is 100; the request's DE 28 says 40.
+    decision = world.handle(atm("013000", 10_000, pan=CREDIT_PAN_1, f28="D00000040"))
+    assert decision.response is not None and (decision.response[39], decision.response[28]) == ("00", "D00000040")
+    assert (line(world).owed, line(world).cash_owed) == (10_040, 10_000)
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {
+        ACCOUNT_A: -10_040, GL_SETTLEMENT: 10_000, GL_FEES: 40}
+    reversed_ = world.handle(reversal_of(atm("013000", 10_000, pan=CREDIT_PAN_1, f28="D00000040")))
+    assert reversed_.response is not None

@@ -254,6 +254,34 @@ def test_cross_border_fee_is_most_specific(world: World) -> None:
     assert decision.response is not None and decision.response[28] == "D00000500"
 
 
+def test_a_fee_stated_in_de28_is_the_transaction_level_fee(world: World) -> None:
+    # The product prices a foreign ATM withdrawal at 250; the request states 100 (what the ATM disclosed).
+    decision = world.handle(atm("010000", 10_000, f32=FOREIGN_ACQUIRER, f28="D00000100"))
+    assert decision.response is not None and (decision.response[39], decision.response[28]) == ("00", "D00000100")
+    assert world.account(CHECKING).ledger_balance == 100_000 - 10_100
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {
+        CHECKING: -10_100, GL_SETTLEMENT: 10_000, GL_FEES: 100}
+    # A purchase the product does not price takes the stated fee too; C00000000 waives a priced one.
+    priced = world.handle(request("0200", "000000", 1_000, f28="D00000075"))
+    assert priced.response is not None and priced.response[28] == "D00000075"
+    waived = world.handle(atm("010000", 1_000, f32=FOREIGN_ACQUIRER, f28="C00000000"))
+    assert waived.response is not None and waived.response[39] == "00"
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {CHECKING: -1_000, GL_SETTLEMENT: 1_000}
+    assert world.account(CHECKING).ledger_balance == 100_000 - 10_100 - 1_075 - 1_000
+    # The funds check covers the stated fee.
+    world.account(CHECKING).ledger_balance = 10_050
+    short = world.handle(atm("010000", 10_000, f28="D00000051"))
+    assert short.response is not None and short.response[39] == "51"
+
+
+@pytest.mark.parametrize(("de28", "code"), [("D1", "30"), ("X00000001", "30"), ("D0000001A", "30"),
+                                            ("C00000005", "13")])
+def test_a_bad_de28_is_declined_and_changes_no_balance(world: World, de28: str, code: str) -> None:
+    decision = world.handle(atm("010000", 10_000, f28=de28))
+    assert decision.response is not None and decision.response[39] == code
+    assert world.account(CHECKING).ledger_balance == 100_000 and world.postings == []
+
+
 def test_funds_check_covers_the_fee(world: World) -> None:
     world.account(CHECKING).ledger_balance = 10_100
     decision = world.handle(atm("010000", 10_000, f32=FOREIGN_ACQUIRER))
