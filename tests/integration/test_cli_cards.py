@@ -290,3 +290,31 @@ def test_demo_seed_is_idempotent(cli: Cli) -> None:
     assert "not seeded" in second
     assert cli.fields("cards", "show", "4761730110000042")["status"] == "lost"
     assert "OK" in cli("ledger", "check").output
+
+
+def test_accounts_set_pricing_sets_and_removes_an_account_level_item(cli: Cli) -> None:
+    customer = cli.fields("customers", "open", "--name", "Di Example", "--ref", "CIF-0004")["customer"]
+    account = cli.fields("accounts", "open", "--customer", customer, "--kind", "checking",
+                         "--product", "debit-classic")["account"]
+    cli("accounts", "deposit", account, "--amount", "10.00")
+    assert cli.fields("accounts", "show", account)["available"] == "1000"
+    cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "5000")
+    shown = cli.fields("accounts", "show", account)  # read back from the cell's database
+    assert shown["available"] == "6000" and json.loads(shown["pricing"]) == {"overdraft": 5000}
+    cli("accounts", "set-pricing", account, "--item", "fee.withdrawal.atm.foreign",
+        "--value", "{ fixed = 100, rate_bp = 50 }")
+    assert json.loads(cli.fields("accounts", "show", account)["pricing"])["fee.withdrawal.atm.foreign"] == {
+        "fixed": 100, "rate_bp": 50, "min": 0, "max": 0}
+    before = cli("accounts", "show", account).output
+    unknown = cli("accounts", "set-pricing", account, "--item", "overdraf", "--value", "1", ok=False)
+    assert unknown.exit_code == 1 and "unknown pricing item" in unknown.output
+    negative = cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "-1", ok=False)
+    assert negative.exit_code == 1 and "must not be negative" in negative.output
+    not_toml = cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "lots", ok=False)
+    assert not_toml.exit_code == 2 and "is not a TOML value" in not_toml.output
+    neither = cli("accounts", "set-pricing", account, "--item", "overdraft", ok=False)
+    assert neither.exit_code == 2 and "exactly one of --value or --remove" in neither.output
+    assert cli("accounts", "show", account).output == before  # refused commands changed nothing
+    cli("accounts", "set-pricing", account, "--item", "overdraft", "--remove")
+    shown = cli.fields("accounts", "show", account)
+    assert shown["available"] == "1000" and "overdraft" not in json.loads(shown["pricing"])
