@@ -24,7 +24,12 @@ SPENDING = frozenset({TxnType.PURCHASE, TxnType.WITHDRAWAL})
 
 ATM_MCC = "6011"  # DE 18 merchant type of an automated cash disbursement (ISO 18245)
 ECOMMERCE_CONDITION = "59"  # DE 25 POS condition code: electronic commerce
-ECOMMERCE_ENTRY = ("81", "01")  # DE 22 entry mode: e-commerce / PAN key entered
+# DE 25 POS condition codes (ISO 8583:1987) of a card-not-present sale: 01 customer not present, 08 mail or
+# telephone order. The products have no mail-order channel: these count on the e-commerce limits.
+NOT_PRESENT_CONDITIONS = ("01", "08")
+ECOMMERCE_ENTRY = "81"  # DE 22 entry mode: PAN entered through e-commerce
+KEYED_ENTRY = "01"  # DE 22 entry mode: PAN key entered (at a terminal, or not: DE 25 and the terminal tell)
+PIN_CAPABLE = "1"  # DE 22 position 3: the terminal can accept a PIN (a physical terminal)
 CHIP_ENTRY = ("05", "07")  # DE 22 entry mode: ICC contact / contactless chip
 
 CROSS_BORDER_SUFFIX = "+" + Channel.CROSS_BORDER.value
@@ -67,13 +72,32 @@ def keys_from_de90(msg: Message) -> list[str]:
 
 
 def channel_of(msg: Message) -> Channel:
-    """ATM when DE 18 is 6011; e-commerce when DE 25 is 59 or DE 22 starts 81/01; POS otherwise."""
+    """The channel whose limits and fees apply, from the merchant type (DE 18), the POS condition (DE 25) and the
+    terminal's entry mode (DE 22), in this order:
+
+    ====================================================== ==========
+    DE 18 = 6011 (an ATM)                                   ATM
+    DE 25 = 59 (e-commerce), or DE 22 entry mode 81          e-commerce
+    DE 25 = 01 or 08 (customer not present, mail/phone)      e-commerce
+    DE 22 entry mode 01 (keyed), DE 25 given (say 00,        POS: the card was keyed at the counter
+    normal presentment)
+    DE 22 entry mode 01, no DE 25: a PIN-capable terminal    POS
+    (DE 22 position 3 = 1), else                             e-commerce
+    anything else (stripe, chip, contactless)                POS
+    ====================================================== ==========
+
+    A keyed sale is not e-commerce by itself: a cashier keys a card whose stripe will not read, and that sale
+    must count on the POS limits like a swiped one."""
     get = msg.fields.get
     if get(18) == ATM_MCC:
         return Channel.ATM
     entry = get(22)
-    if get(25) == ECOMMERCE_CONDITION or (isinstance(entry, str) and entry[:2] in ECOMMERCE_ENTRY):
+    mode = entry[:2] if isinstance(entry, str) else ""
+    condition = get(25)
+    if condition == ECOMMERCE_CONDITION or mode == ECOMMERCE_ENTRY or condition in NOT_PRESENT_CONDITIONS:
         return Channel.ECOMMERCE
+    if mode == KEYED_ENTRY and condition is None:
+        return Channel.POS if isinstance(entry, str) and entry[2:3] == PIN_CAPABLE else Channel.ECOMMERCE
     return Channel.POS
 
 
