@@ -339,3 +339,24 @@ async def test_info_level_logs_no_line_per_exchange(tmp_path: Path, db_url: str,
             req = purchase(amount=1234)
             assert (await c.call(req))[39] == "00"
     assert not [r for r in caplog.records if f"stan {req[11]}" in r.getMessage()]
+
+
+async def test_the_acquirer_simulator_shows_a_request_without_a_stan_answered_30(tmp_path: Path,
+                                                                                   db_url: str) -> None:
+    """The README's example: a request file whose line sets field 11 to null is sent without a STAN."""
+    from switch.sim.acquirer import AcquirerConfig, run_acquirer
+    from switch.wire.framing import LengthFraming
+
+    requests = tmp_path / "no-stan.jsonl"
+    requests.write_text('{"mti": "0200", "fields": {"2": "4761739001010010", "3": "000000", '
+                        '"4": "000000001000", "49": "840", "11": null}}\n', encoding="utf-8")
+    seen = []
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node:
+            report = await run_acquirer(
+                AcquirerConfig(port=port_of(node), framing=LengthFraming("binary2"), requests_file=requests),
+                lambda index, msg, latency: seen.append(msg))
+            assert iss.stats.received["0200"] == 0
+    assert (report.sent, report.received, report.timeouts) == (1, 1, 0)
+    assert seen[0][39] == "30" and 11 not in seen[0].fields
