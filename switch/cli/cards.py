@@ -124,7 +124,7 @@ def _check_batch(cfg: NodeConfig, csv_file: Path, rows: list[tuple[int, dict[str
     problems: list[tuple[int, str]] = []
     by_line: dict[int, dict[str, Any]] = {}
     per_cell: dict[int, list[int]] = {}
-    vanities: dict[tuple[str, str, str], int] = {}
+    vanities: dict[tuple[int, str, str], int] = {}
     for line, row in rows:
         if not row.get("customer") or not row.get("product"):
             problems.append((line, "customer and product are required"))
@@ -136,17 +136,18 @@ def _check_batch(cfg: NodeConfig, csv_file: Path, rows: list[tuple[int, dict[str
         args: dict[str, Any] = {"customer": row["customer"], "product": row["product"],
                                 "activate": activate in ("yes", "true")}
         args.update({k: row[k] for k in ("account", "vanity") if row.get(k)})
+        try:
+            cell = cell_of(args["customer"], cfg)
+        except click.ClickException as exc:
+            problems.append((line, exc.message))
+            continue
         if "vanity" in args:  # two rows asking for one number: the cell could only tell when issuing the second
-            key = (args["customer"][:2], args["product"], args["vanity"])
+            key = (cell, args["product"], args["vanity"])
             if key in vanities:
                 problems.append((line, f"vanity {args['vanity']} is asked for on line {vanities[key]} too"))
                 continue
             vanities[key] = line
-        try:
-            per_cell.setdefault(cell_of(args["customer"], cfg), []).append(line)
-        except click.ClickException as exc:
-            problems.append((line, exc.message))
-            continue
+        per_cell.setdefault(cell, []).append(line)
         by_line[line] = args
     for cell, lines in sorted(per_cell.items()):
         checked = run_in(cfg, cell, "card.issue_check", {"rows": [by_line[n] for n in lines]})

@@ -135,9 +135,9 @@ class _Source:
         return _Prepared(index, self.match_key(msg), self.framer.encode(self.adapter.encode(msg)))
 
 
-def prepare(config: AcquirerConfig, adapter: Network) -> list[_Prepared]:
+def prepare(config: AcquirerConfig, adapter: Network, source: _Source | None = None) -> list[_Prepared]:
     """All requests of a counted run, numbered, encoded and framed."""
-    source = _Source(config, adapter)
+    source = source if source is not None else _Source(config, adapter)
     count = config.count if config.count is not None else len(source.templates)
     return [source.make(index) for index in range(count)]
 
@@ -153,7 +153,7 @@ async def run_acquirer(config: AcquirerConfig, on_response: ResponseHook | None 
         raise SimulatorError("give a count or a duration, not both")
     adapter = network(config.scheme)
     source = _Source(config, adapter)
-    prepared = prepare(config, adapter) if config.duration_s is None else None
+    prepared = prepare(config, adapter, source) if config.duration_s is None else None
     report = report if report is not None else AcquirerReport()
     streams: list[trio.SocketStream] = []
     start: float | None = None
