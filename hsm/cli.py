@@ -38,6 +38,7 @@ from hsm.lmk import KEY_TYPES, TEST_LMK_RESOURCE, Lmk
 from hsm.software import SoftwareHsm
 from hsm.thales.profile import DEFAULT_PROFILE, PROFILES
 from hsm.thales.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+from switch.infra.logs import LEVELS
 
 STORE_FORMAT = "bulkhead-keystore/1"
 DEFAULT_STORE = "var/hsm-keys.json"
@@ -126,6 +127,15 @@ class KeyStore:
         except KeyError:
             raise click.ClickException(f"key store {self.path}: no key labelled {label!r}") from None
 
+    def check_free(self, label: str, replace: bool) -> None:
+        """Refuse a label in use unless told to replace it: a zone key agreed with a partner that is silently
+        overwritten cannot be got back (the partner holds it only under their own LMK)."""
+        old = self.keys.get(label)
+        if old is not None and not replace:
+            raise click.ClickException(
+                f"key store {self.path}: a key labelled {label!r} exists already (type {old.key_type}, KCV "
+                f"{old.kcv}); nothing was changed; give --replace to replace it")
+
     def put(self, key: StoredKey) -> None:
         self.keys[key.label] = key
         data = {"format": STORE_FORMAT, "lmk_check_value": self.lmk_check_value,
@@ -141,6 +151,26 @@ class KeyStore:
 
 def open_store(path: Path, hsm: SoftwareHsm) -> KeyStore:
     return KeyStore(path, hsm.diagnostics().lmk_check_value[:6])
+
+
+def _store_for(label: str | None, replace: bool, path: Path, hsm: SoftwareHsm) -> KeyStore | None:
+    """The key store a command will put its key in, checked before the HSM makes or imports anything."""
+    if label is None:
+        if replace:
+            raise click.UsageError("--replace needs --label")
+        return None
+    store = open_store(path, hsm)
+    store.check_free(label, replace)
+    return store
+
+
+def _store(store: KeyStore, key: StoredKey) -> None:
+    old = store.keys.get(key.label)
+    store.put(key)
+    if old is None:
+        click.echo(f"stored as {key.label!r} in {store.path}")
+    else:
+        click.echo(f"replaced {key.label!r} in {store.path} (the old key's KCV was {old.kcv})")
 
 
 def _resolve(store: KeyStore | None, key: str | None, label: str | None, what: str) -> str:
@@ -167,13 +197,15 @@ def keys_group() -> None:
 @click.option("--zmk-scheme", default="U", show_default=True, help="key scheme under the ZMK")
 @click.option("--tmk", is_flag=True, help="--zmk is a TMK (key type 002) rather than a ZMK")
 @click.option("--label", default=None, help="store the new key in the key store under this label")
+@click.option("--replace", is_flag=True, help="replace the key already stored under --label (refused without)")
 @lmk_option
 @store_option
 def generate(key_type: str, scheme: str, zmk: str | None, zmk_scheme: str, tmk: bool, label: str | None,
-             lmk_file: Path | None, test_lmk: bool, store: Path) -> None:
+             replace: bool, lmk_file: Path | None, test_lmk: bool, store: Path) -> None:
     """A0: generate a key; print it under the LMK (and under the ZMK) with its KCV."""
     hsm = load_hsm(lmk_file, test_lmk)
     code = key_type_code(key_type)
+    keystore = _store_for(label, replace, store, hsm)
     try:
         if zmk is None:
             made = hsm.generate_key(code, scheme.upper())
@@ -185,9 +217,8 @@ def generate(key_type: str, scheme: str, zmk: str | None, zmk_scheme: str, tmk: 
     except HsmError as exc:
         raise click.ClickException(str(exc)) from None
     _print_key(code, under_lmk, kcv, under_zmk=under_zmk)
-    if label is not None:
-        open_store(store, hsm).put(StoredKey(label, code, under_lmk, kcv))
-        click.echo(f"stored as {label!r} in {store}")
+    if keystore is not None and label is not None:
+        _store(keystore, StoredKey(label, code, under_lmk, kcv))
 
 
 @keys_group.command("import")
@@ -196,13 +227,15 @@ def generate(key_type: str, scheme: str, zmk: str | None, zmk_scheme: str, tmk: 
 @click.option("--key", "key_under_zmk", required=True, help="the key under the ZMK (or R + TR-31 key block)")
 @click.option("--scheme", default="U", show_default=True, help="key scheme under the LMK")
 @click.option("--label", default=None, help="store the imported key under this label")
+@click.option("--replace", is_flag=True, help="replace the key already stored under --label (refused without)")
 @lmk_option
 @store_option
-def import_(key_type: str, zmk: str, key_under_zmk: str, scheme: str, label: str | None, lmk_file: Path | None,
-            test_lmk: bool, store: Path) -> None:
+def import_(key_type: str, zmk: str, key_under_zmk: str, scheme: str, label: str | None, replace: bool,
+            lmk_file: Path | None, test_lmk: bool, store: Path) -> None:
     """A6: import a key from under a ZMK; print it under the LMK with its KCV."""
     hsm = load_hsm(lmk_file, test_lmk)
     code = key_type_code(key_type)
+    keystore = _store_for(label, replace, store, hsm)
     try:
         if key_under_zmk.startswith("R"):
             done = hsm.tr31_import(zmk, key_under_zmk[1:], scheme.upper(), key_type=code)
@@ -215,9 +248,8 @@ def import_(key_type: str, zmk: str, key_under_zmk: str, scheme: str, label: str
     _print_key(code, under_lmk, kcv)
     if forced:
         click.echo("advisory 01: the key arrived with even parity; parity was forced odd")
-    if label is not None:
-        open_store(store, hsm).put(StoredKey(label, code, under_lmk, kcv))
-        click.echo(f"stored as {label!r} in {store}")
+    if keystore is not None and label is not None:
+        _store(keystore, StoredKey(label, code, under_lmk, kcv))
 
 
 @keys_group.command("export")
@@ -311,7 +343,7 @@ def hsm_group() -> None:
               show_default=True, help="seconds without a request before a connection is closed")
 @click.option("--max-connections", type=click.IntRange(1), default=DEFAULT_MAX_CONNECTIONS, show_default=True,
               help="connections served at once; more are closed on arrival")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info", show_default=True)
 @lmk_option
 def serve(host: str, port: int, header_length: int, profile: str, idle_timeout: float, max_connections: int,
           log_level: str, lmk_file: Path | None, test_lmk: bool) -> None:

@@ -44,6 +44,8 @@ Layout of ``products.toml``::
     keys = "demo"
     credit_limit = 500000           # default customer-level line when the first credit card is issued
     cash_limit = 100000
+    payment_allocation = "cash_first"   # how a payment lowers the cash owed (processors.credit): cash_first
+                                        # (default), purchases_first or pro_rata
     allowed = ["purchase", "withdrawal", "refund", "balance"]   # transaction types the product permits (57 else)
     pin_required = ["atm"]          # channels where a request without a PIN block gets 55
     [products.credit-gold.pricing]
@@ -117,6 +119,7 @@ class Product:
     pin_required: frozenset[str] = frozenset()  # channels where a financial request without DE 52 gets 55
     credit_limit: int = 0
     cash_limit: int = 0
+    payment_allocation: str = "cash_first"  # processors.credit.PAYMENT_ALLOCATIONS
 
 
 @dataclass(frozen=True)

@@ -165,11 +165,26 @@ def _product(t: _Table, code: str, keys: Mapping[str, KeySet]) -> Product:
         pin_required=_channels(t, "pin_required"),
         credit_limit=_credit_amount(t, "credit_limit", credit),
         cash_limit=_credit_amount(t, "cash_limit", credit),
+        payment_allocation=_payment_allocation(t, credit),
     )
     if credit and product.cash_limit > product.credit_limit:
         raise t.error("cash_limit", f"is above credit_limit ({product.credit_limit})")
     t.done()
     return product
+
+
+def _payment_allocation(t: _Table, credit: bool) -> str:
+    from processors.credit import PAYMENT_ALLOCATIONS
+
+    if not credit:
+        if "payment_allocation" in t.data:
+            t.used.add("payment_allocation")
+            raise t.error("payment_allocation", "only credit products have a credit line")
+        return PAYMENT_ALLOCATIONS[0]
+    rule = t.get("payment_allocation", str, PAYMENT_ALLOCATIONS[0])
+    if rule not in PAYMENT_ALLOCATIONS:
+        raise t.error("payment_allocation", f"must be one of {', '.join(PAYMENT_ALLOCATIONS)}, not {rule!r}")
+    return str(rule)
 
 
 def _credit_amount(t: _Table, name: str, credit: bool) -> int:

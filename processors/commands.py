@@ -35,6 +35,8 @@ Commands (arguments; ``?`` optional):
 ``account.set_pricing``     account, item, value (null removes the override; see processors.pricing)
 ``account.close``           account (zero ledger balance, no open hold or installment plan, no active card)
 ``card.issue``              customer, product, account?, bin?, vanity?, expiry? (YYMM), activate?
+``card.issue_check``        rows (a list of card.issue arguments): every check card.issue makes, nothing issued;
+                            returns the refused rows as {row, error} (a batch is checked whole before it starts)
 ``card.show``               card
 ``card.activate``           card
 ``card.block``              card, status (blocked|lost|stolen), reason
@@ -72,7 +74,7 @@ from typing import Any, Final
 
 from hsm.api import Hsm
 from hsm.errors import HsmError, HsmUnavailableError
-from processors import cardnumber, installments, ledger, money, pricing
+from processors import cardnumber, credit, installments, ledger, money, pricing
 from processors.cardnumber import CardNumberError
 from processors.catalog import Catalog, Product
 from processors.model import (
@@ -690,8 +692,9 @@ class CellCommands:
             expiry=expiry, service_code=product.service_code, issued_at=self._now(),
         )
 
-    @_command("card.issue")
-    async def _card_issue(self, a: _Args, effects: Effects) -> dict[str, Any]:
+    def _issue_plan(self, a: _Args) -> tuple[Customer, Product, str, dict[str, str], str, int | None, str, bool]:
+        """Every check of ``card.issue``, changing nothing: (customer, product, default account, accounts by
+        type, PAN, its sequence value, expiry, activate)."""
         customer = self._customer(a)
         product = self._product(a)
         bin_ = self._bin(a, product)
@@ -702,6 +705,25 @@ class CellCommands:
         a.done()
         if customer.status != "active":
             raise a.error("customer", f"customer {customer.id} is {customer.status}")
+        return customer, product, default, accounts, pan, pan_seq, expiry, activate
+
+    @_command("card.issue_check")
+    async def _card_issue_check(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        rows = a.raw("rows")
+        a.done()
+        if not isinstance(rows, list):
+            raise a.error("rows", f"expected a list, got {type(rows).__name__}")
+        problems = []
+        for index, row in enumerate(rows):
+            try:
+                self._issue_plan(_Args("card.issue", row))
+            except CommandError as exc:
+                problems.append({"row": index, "error": str(exc)})
+        return {"rows": len(rows), "problems": problems}
+
+    @_command("card.issue")
+    async def _card_issue(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        customer, product, default, accounts, pan, pan_seq, expiry, activate = self._issue_plan(a)
         card = self._new_card(pan, customer.id, product, expiry, activate, default, accounts, effects)
         self._store_card(card, pan_seq, effects)
         return {**self._card_view(card), "pan": pan}
@@ -919,8 +941,9 @@ class CellCommands:
         falls through the one rule of :func:`processors.credit.line_posted` (``installments.new_posting``).
 
         A payment above what is owed is accepted and leaves the line in credit (``owed`` negative; no extra
-        open-to-buy, :mod:`processors.credit`). ``cash_owed`` follows the same rule: it is only lowered when
-        ``owed`` falls below it, i.e. a payment goes to purchases before cash advances (documented choice)."""
+        open-to-buy, :mod:`processors.credit`). ``cash_owed`` falls by the part of the payment the product's
+        ``payment_allocation`` gives to cash advances (:func:`processors.credit.payment_cash_part`; cash first
+        by default), which frees the cash-advance sub-limit."""
         account = self._account(a)
         amount = a.integer("amount", low=1)
         reference = self._reference(a, "payment")
@@ -933,10 +956,14 @@ class CellCommands:
         line = self.state.credit_lines.get(account.credit_line_id or "")
         if line is None:
             raise a.error("account", f"credit account {account.id} has no credit line")
+        rule = self.catalog.products[account.product].payment_allocation if account.product in \
+            self.catalog.products else credit.PAYMENT_ALLOCATIONS[0]
+        cash_part = credit.payment_cash_part(line, amount, rule)
         # Checks done: change state. A frozen account or suspended line still takes payments.
         txn = self._manual_txn("payment", reference, TxnType.DEPOSIT, account, amount, effects)
         posting = installments.new_posting(self.state, effects, txn.id, txn.created_at, f"payment {reference}",
                                            account.currency, [(account.id, amount), (GL_PAYMENTS, -amount)])
+        credit.payment_applied(line, cash_part)  # the line is in effects already (new_posting)
         txn.posting_id = posting.id
         self._record(txn, effects)
         return {**self._account_view(account), "txn": txn.id, "posting": posting.id, "line": line.id,

@@ -12,7 +12,12 @@ Rules (documented choices):
   refund or payment beyond what was owed makes ``owed`` negative (the line is in credit).
 - Open-to-buy is ``limit - max(owed, 0) - held`` (:attr:`~processors.model.CreditLine.open_to_buy`): a credit
   balance is owed back to the cardholder but adds no spending power beyond the limit.
-- ``cash_owed`` grows with cash advances, shrinks with their reversals, and stays within ``0..max(owed, 0)``.
+- ``cash_owed`` grows with cash advances, shrinks with their reversals and with cardholder payments, and stays
+  within ``0..max(owed, 0)``. How much of a payment goes to cash is the product's ``payment_allocation``
+  (:func:`payment_cash_part`): ``cash_first`` (the default, and common practice: cash advances usually carry
+  the highest rate, and card rules such as the US CARD Act send payments to the highest-rate balance first),
+  ``purchases_first`` (cash falls only once the purchases are paid) or ``pro_rata`` (in proportion to the cash
+  share of what is owed, rounded down). Only the split changes: ``owed`` falls by the whole payment either way.
 - Holds count on the line (``held``, ``cash_held``) *and* on the account (``Account.held``), so that every
   account's ``held`` equals the sum of its open holds whatever its kind.
 - A cash advance that fits the open-to-buy but not the cash sub-limit is declined **61** (ISO 8583:1987
@@ -79,6 +84,27 @@ def line_posted(line: CreditLine, ledger_change: int, cash_delta: int = 0) -> No
     rule ``owed == -(card accounts + INST sub-ledgers)`` (module docstring); everything that posts calls it."""
     line.owed -= ledger_change
     line.cash_owed = max(0, min(line.cash_owed + cash_delta, line.owed))
+
+
+PAYMENT_ALLOCATIONS = ("cash_first", "purchases_first", "pro_rata")
+
+
+def payment_cash_part(line: CreditLine, amount: int, rule: str) -> int:
+    """The part of a payment of ``amount`` that repays cash advances, by ``rule`` (module docstring), from the
+    line as it is before the payment."""
+    cash = max(0, min(line.cash_owed, line.owed))
+    if rule == "cash_first":
+        return min(amount, cash)
+    if rule == "purchases_first":
+        return max(0, min(cash, amount - (max(line.owed, 0) - cash)))
+    if rule == "pro_rata":
+        return min(cash, amount * cash // line.owed) if line.owed > 0 else 0
+    raise ValueError(f"unknown payment allocation {rule!r} (one of {', '.join(PAYMENT_ALLOCATIONS)})")
+
+
+def payment_applied(line: CreditLine, cash_part: int) -> None:
+    """After a payment's posting (which lowered ``owed``): lower the cash owed by its ``cash_part``."""
+    line_posted(line, 0, -cash_part)
 
 
 def funds_for(account: Account) -> Funds:

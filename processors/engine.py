@@ -52,12 +52,14 @@ from processors.fields import (
     CREDITING,
     SPENDING,
     TXN_TYPES,
+    FeeFieldError,
     channel_of,
     dup_key,
     is_chip,
     keys_from_de90,
     match_key,
     replacement_amount,
+    requested_fee,
     txn_channel,
 )
 from processors.model import (
@@ -160,6 +162,7 @@ class Ctx:
     to_account: Account | None = None
     amount: int = 0
     fee: int = 0
+    fee_override: int | None = None  # DE 28 of the request: the transaction-level fee (processors.fees)
     acquirer: str = ""  # DE 32
     # DE 4 / DE 49 as received, once _resolve_amount has parsed them (the Txn records them; None: not yet)
     request_amount: int | None = None
@@ -454,6 +457,10 @@ class CellEngine:
         if amount is None or amount <= 0:
             raise Declined(RC.INVALID_AMOUNT, "amount missing or zero")
         ctx.amount = amount
+        try:
+            ctx.fee_override = requested_fee(request)
+        except FeeFieldError as exc:
+            raise Declined(RC(exc.code), str(exc)) from None
 
     def _pin_required(self, ctx: Ctx) -> None:
         """55 for a request without a PIN block on a channel where the product requires one (``pin_required``,
@@ -521,7 +528,7 @@ class CellEngine:
             if over is not None:
                 raise Declined(*over)
         ctx.fee = fee_for(product, account, txn_type, ctx.channel, foreign=ctx.foreign,
-                          cross_border=ctx.cross_border, amount=amount)
+                          cross_border=ctx.cross_border, amount=amount, override=ctx.fee_override)
         total = ctx.fee - amount if txn_type in CREDITING else amount + ctx.fee
         code = funds_for(account).check(self.state, account, product, total, self._cash_amount(ctx))
         if code is not None:
@@ -596,7 +603,7 @@ class CellEngine:
                 return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
         assert ctx.account is not None and ctx.txn_type is not None
         ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
-                          cross_border=ctx.cross_border, amount=ctx.amount)
+                          cross_border=ctx.cross_border, amount=ctx.amount, override=ctx.fee_override)
         return self._approve_request(ctx)
 
     def _complete(self, ctx: Ctx, original: Txn) -> Decision:

@@ -24,7 +24,12 @@ SPENDING = frozenset({TxnType.PURCHASE, TxnType.WITHDRAWAL})
 
 ATM_MCC = "6011"  # DE 18 merchant type of an automated cash disbursement (ISO 18245)
 ECOMMERCE_CONDITION = "59"  # DE 25 POS condition code: electronic commerce
-ECOMMERCE_ENTRY = ("81", "01")  # DE 22 entry mode: e-commerce / PAN key entered
+# DE 25 POS condition codes (ISO 8583:1987) of a card-not-present sale: 01 customer not present, 08 mail or
+# telephone order. The products have no mail-order channel: these count on the e-commerce limits.
+NOT_PRESENT_CONDITIONS = ("01", "08")
+ECOMMERCE_ENTRY = "81"  # DE 22 entry mode: PAN entered through e-commerce
+KEYED_ENTRY = "01"  # DE 22 entry mode: PAN key entered (at a terminal, or not: DE 25 and the terminal tell)
+PIN_CAPABLE = "1"  # DE 22 position 3: the terminal can accept a PIN (a physical terminal)
 CHIP_ENTRY = ("05", "07")  # DE 22 entry mode: ICC contact / contactless chip
 
 CROSS_BORDER_SUFFIX = "+" + Channel.CROSS_BORDER.value
@@ -67,13 +72,32 @@ def keys_from_de90(msg: Message) -> list[str]:
 
 
 def channel_of(msg: Message) -> Channel:
-    """ATM when DE 18 is 6011; e-commerce when DE 25 is 59 or DE 22 starts 81/01; POS otherwise."""
+    """The channel whose limits and fees apply, from the merchant type (DE 18), the POS condition (DE 25) and the
+    terminal's entry mode (DE 22), in this order:
+
+    ====================================================== ==========
+    DE 18 = 6011 (an ATM)                                   ATM
+    DE 25 = 59 (e-commerce), or DE 22 entry mode 81          e-commerce
+    DE 25 = 01 or 08 (customer not present, mail/phone)      e-commerce
+    DE 22 entry mode 01 (keyed), DE 25 given (say 00,        POS: the card was keyed at the counter
+    normal presentment)
+    DE 22 entry mode 01, no DE 25: a PIN-capable terminal    POS
+    (DE 22 position 3 = 1), else                             e-commerce
+    anything else (stripe, chip, contactless)                POS
+    ====================================================== ==========
+
+    A keyed sale is not e-commerce by itself: a cashier keys a card whose stripe will not read, and that sale
+    must count on the POS limits like a swiped one."""
     get = msg.fields.get
     if get(18) == ATM_MCC:
         return Channel.ATM
     entry = get(22)
-    if get(25) == ECOMMERCE_CONDITION or (isinstance(entry, str) and entry[:2] in ECOMMERCE_ENTRY):
+    mode = entry[:2] if isinstance(entry, str) else ""
+    condition = get(25)
+    if condition == ECOMMERCE_CONDITION or mode == ECOMMERCE_ENTRY or condition in NOT_PRESENT_CONDITIONS:
         return Channel.ECOMMERCE
+    if mode == KEYED_ENTRY and condition is None:
+        return Channel.POS if isinstance(entry, str) and entry[2:3] == PIN_CAPABLE else Channel.ECOMMERCE
     return Channel.POS
 
 
@@ -101,3 +125,28 @@ def replacement_amount(msg: Message) -> int | None:
     if isinstance(de95, str) and len(de95) >= 12 and de95[:12].isdigit():
         return int(de95[:12])
     return None
+
+
+class FeeFieldError(ValueError):
+    """DE 28 of a request cannot be taken as the transaction's fee; ``code`` is the answer (30 or 13)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def requested_fee(msg: Message) -> int | None:
+    """The transaction-level fee a request states in DE 28 (amount, transaction fee, ISO 8583:1987 ``x+n 8``:
+    ``D`` + 8 digits, a fee debited to the cardholder), in minor units; None without DE 28. It is the fee the
+    acquirer disclosed to the cardholder for this transaction, so it replaces the account's and the product's
+    fee (processors.pricing, level 1). ``C00000000`` waives the fee; a fee credited to the cardholder is not
+    supported (13), and anything else is a format error (30)."""
+    value = msg.fields.get(28)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 9 or value[0] not in "CD" or not value[1:].isdigit():
+        raise FeeFieldError("30", "DE 28 is not x+n 8 (C or D and 8 digits)")
+    amount = int(value[1:])
+    if value[0] == "C" and amount:
+        raise FeeFieldError("13", "a fee credited to the cardholder (DE 28 C...) is not supported")
+    return amount

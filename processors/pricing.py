@@ -1,7 +1,7 @@
 """Pricing: named items resolved at three levels, most specific first.
 
-1. the transaction (an explicit value given with the request or command, e.g. ``credit.installments`` with
-   ``rate_bp``),
+1. the transaction (an explicit value given with the request or command: ``credit.installments`` with
+   ``rate_bp``; a card request's DE 28, which is its transaction and cash-advance fee, processors.fees),
 2. the account (``Account.pricing``, set with the ``account.set_pricing`` command: negotiated terms),
 3. the product (``[products.<code>.pricing]`` in ``products.toml``).
 

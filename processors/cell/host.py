@@ -435,6 +435,9 @@ class CellHost:
     def _encode(self, response: Message | None, frame: Frame, framer: Framer) -> tuple[bytes | None, str]:
         if response is None:
             return None, ""
+        if log.isEnabledFor(logging.DEBUG):  # --log-level debug: one line per decision, no card data
+            log.debug("cell %d: %s stan %s answered %s", self.cell, response.mti, response.stan,
+                      response.response_code or "-")
         try:
             return framer.encode(self.adapter.encode(response), reply_to=frame), response.response_code or ""
         except LocalProtocolError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from processors.cell.config import CELL_PROCESS, CellsConfig, check_catalogue
+from switch.infra import logs
 from switch.infra.procsup import ProcessSupervisor, stop_stray
 
 
@@ -41,7 +42,7 @@ class CellSupervisor(ProcessSupervisor):
     def command(self, cell: int) -> list[str]:
         # Through the command line's cell group (`bulkhead cell run`), which reads node.toml as the node does.
         return [self.python, "-m", "switch.cli.cell", "run", "--conf", str(self.cells.node_file),
-                "--cell", str(cell)]
+                "--cell", str(cell), *logs.child_args()]  # the node's --log-level/--plain-logs
 
     def status(self) -> list[dict[str, Any]]:
         return [{"cell": index, **p.status()} for index, p in self.processes.items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,38 @@ def accounts_deposit(conf: Path, account: str, amount: str, reference: str, as_j
     currency = currency_of(cfg, cell, "account.show", {"account": account})
     args = {"account": account, "amount": minor(amount, currency), "reference": reference}
     show(run_in(cfg, cell, "account.deposit", args), as_json)
+
+
+@accounts.command("set-pricing")
+@conf_option
+@click.argument("account")
+@click.option("--item", required=True,
+              help="pricing item: installment.fee_rate_bp, installment.max_count, installment.min_amount, "
+                   "overdraft, cash_advance.fee, fee.<txn type>.<channel>[.foreign|.cross_border]")
+@click.option("--value", default=None,
+              help="the account's value, written as in products.toml's [pricing]: an integer (minor units, basis "
+                   "points or a count) or a fee table, e.g. '{ fixed = 250, rate_bp = 100 }'")
+@click.option("--remove", is_flag=True, help="remove the account's value: the product's applies again")
+@json_option
+def accounts_set_pricing(conf: Path, account: str, item: str, value: str | None, remove: bool,
+                         as_json: bool) -> None:
+    """Set (or remove) an account-level pricing item: negotiated terms that override the product's, and are
+    overridden by a transaction's own value (processors/pricing.py)."""
+    if (value is None) == (not remove):
+        raise click.UsageError("give exactly one of --value or --remove")
+    cfg = config_with_cells(conf)
+    parsed = None if value is None else _toml_value(value)
+    args = {"account": account, "item": item, "value": parsed}
+    show(run_in(cfg, cell_of(account, cfg, account=True), "account.set_pricing", args), as_json)
+
+
+def _toml_value(text: str) -> Any:
+    """A TOML value as products.toml would hold it (so a line can be copied from the catalogue)."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        raise click.BadParameter(f"{text!r} is not a TOML value (an integer, or a table like "
+                                 "'{ fixed = 250 }')", param_hint="--value") from None
 
 
 @accounts.command("close")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,33 +59,26 @@ def cards_issue(conf: Path, customer: str, product: str, account: str | None, va
     show(public(result), as_json)
 
 
+BATCH_REQUIRED = ("customer", "product")
+BATCH_COLUMNS = (*BATCH_REQUIRED, "account", "vanity", "activate")
+
+
 @cards.command("issue-batch")
 @conf_option
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="columns: customer, product, and optionally account, vanity, activate (yes/no)")
 @perso_option
 def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path) -> None:
-    """Issue cards from a CSV file, with a progress bar. Every row is checked before the first card is issued;
-    a card that fails later is reported and the rest go on (each card is its own transaction)."""
+    """Issue cards from a CSV file, with a progress bar. Every row is checked first (its columns here, then in its
+    cell every check a single `cards issue` makes: customer, product, account, vanity); if any row is refused,
+    nothing is issued. A card that still fails while issuing (the cell changed meanwhile) is reported and the
+    rest go on (each card is its own transaction)."""
     cfg = config_with_cells(conf)
-    with csv_file.open(newline="", encoding="utf-8") as src:
-        rows = list(csv.DictReader(src))
-    problems = []
-    for line, row in enumerate(rows, start=2):
-        if not row.get("customer") or not row.get("product"):
-            problems.append(f"{csv_file}:{line}: customer and product are required")
-        elif row.get("activate", "no").strip().lower() not in ("yes", "no", "true", "false", ""):
-            problems.append(f"{csv_file}:{line}: activate must be yes or no")
-    if problems:
-        raise click.ClickException("\n".join(problems))
+    by_line = _check_batch(cfg, csv_file, _read_batch(csv_file))
     issued, failed = 0, []
-    with open_perso(perso_file) as out, click.progressbar(rows, label="issuing cards", file=sys.stderr) as bar:
-        for line, row in enumerate(bar, start=2):
-            args: dict[str, Any] = {"customer": row["customer"].strip(), "product": row["product"].strip(),
-                                    "activate": row.get("activate", "").strip().lower() in ("yes", "true")}
-            for optional in ("account", "vanity"):
-                if row.get(optional, "").strip():
-                    args[optional] = row[optional].strip()
+    with open_perso(perso_file) as out, click.progressbar(list(by_line.items()), label="issuing cards",
+                                                          file=sys.stderr) as bar:
+        for line, args in bar:
             try:
                 result = run_in(cfg, cell_of(args["customer"], cfg), "card.issue", args)
             except click.ClickException as exc:
@@ -97,6 +91,71 @@ def cards_issue_batch(conf: Path, csv_file: Path, perso_file: Path) -> None:
         click.echo(problem, err=True)
     if failed:
         raise SystemExit(1)
+
+
+def _read_batch(csv_file: Path) -> list[tuple[int, dict[str, str]]]:
+    """The rows by line number, after checking the header: an unknown column is named as such (a typo in a
+    column name is not a missing value in every row), a missing required column too."""
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as src:
+            reader = csv.DictReader(src)
+            header = [name.strip() for name in reader.fieldnames or []]
+            rows = [(line, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None})
+                    for line, row in enumerate(reader, start=2)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise click.ClickException(f"{csv_file}: cannot read: {exc}") from None
+    problems = []
+    for name in header:
+        if name not in BATCH_COLUMNS:
+            hint = difflib.get_close_matches(name, BATCH_COLUMNS, n=1)
+            problems.append(f"{csv_file}:1: unknown column {name!r}"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                            + f"; the columns are {', '.join(BATCH_COLUMNS)}")
+    problems += [f"{csv_file}:1: column {name!r} is missing" for name in BATCH_REQUIRED if name not in header]
+    if problems:
+        raise click.ClickException("\n".join(problems))
+    return rows
+
+
+def _check_batch(cfg: NodeConfig, csv_file: Path, rows: list[tuple[int, dict[str, str]]]) -> dict[int, dict[str, Any]]:
+    """Each row's ``card.issue`` arguments by line, once every row has passed: its own columns first, then its
+    cell's checks (one ``card.issue_check`` per cell, which changes nothing). Any problem: all of them are
+    reported and nothing is issued."""
+    problems: list[tuple[int, str]] = []
+    by_line: dict[int, dict[str, Any]] = {}
+    per_cell: dict[int, list[int]] = {}
+    vanities: dict[tuple[int, str, str], int] = {}
+    for line, row in rows:
+        if not row.get("customer") or not row.get("product"):
+            problems.append((line, "customer and product are required"))
+            continue
+        activate = row.get("activate", "").lower()
+        if activate not in ("yes", "no", "true", "false", ""):
+            problems.append((line, "activate must be yes or no"))
+            continue
+        args: dict[str, Any] = {"customer": row["customer"], "product": row["product"],
+                                "activate": activate in ("yes", "true")}
+        args.update({k: row[k] for k in ("account", "vanity") if row.get(k)})
+        try:
+            cell = cell_of(args["customer"], cfg)
+        except click.ClickException as exc:
+            problems.append((line, exc.message))
+            continue
+        if "vanity" in args:  # two rows asking for one number: the cell could only tell when issuing the second
+            key = (cell, args["product"], args["vanity"])
+            if key in vanities:
+                problems.append((line, f"vanity {args['vanity']} is asked for on line {vanities[key]} too"))
+                continue
+            vanities[key] = line
+        per_cell.setdefault(cell, []).append(line)
+        by_line[line] = args
+    for cell, lines in sorted(per_cell.items()):
+        checked = run_in(cfg, cell, "card.issue_check", {"rows": [by_line[n] for n in lines]})
+        problems += [(lines[p["row"]], str(p["error"])) for p in checked["problems"]]
+    if problems:
+        raise click.ClickException(f"nothing issued: {len(problems)} row(s) refused\n" + "\n".join(
+            f"{csv_file}:{line}: {text}" for line, text in sorted(problems)))
+    return by_line
 
 
 @cards.command("show")

@@ -9,7 +9,7 @@ import click
 
 from processors.cell.config import CellsConfig
 from processors.cell.section import cells_of
-from switch.cli.common import conf_option, load
+from switch.cli.common import conf_option, load, log_level_option, plain_logs_option
 from switch.config import load_config
 from switch.model.errors import BulkheadError, ConfigError
 
@@ -22,8 +22,8 @@ def cell() -> None:
 @cell.command("run")
 @conf_option
 @click.option("--cell", "number", type=int, required=True, help="cell number, 0 .. count - 1")
-@click.option("--log-level", default="info", show_default=True)
-@click.option("--plain-logs", is_flag=True, help="human-readable log lines instead of JSON lines")
+@log_level_option
+@plain_logs_option
 @click.option("--parent", type=int, default=None, hidden=True,
               help="the supervising node's pid: stop when it goes away, take no signals from the terminal")
 def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, parent: int | None) -> None:

@@ -19,6 +19,8 @@ import csv
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,15 +64,41 @@ def cell_of(identifier: str, cfg: NodeConfig, *, account: bool = False) -> int:
     """The cell of a PAN, an id (customer, account, line, card) or ``ref:<bank reference>``; with ``account``,
     also of ``ref:<bank reference>/<kind>`` (the customer's account of that kind, processors.commands), whose
     cell is the customer's: the reference before the last ``/``."""
-    from processors.cardnumber import CardNumberError, cell_for_external_ref, cell_of_id, cell_of_pan, is_pan
+    from processors.cardnumber import MAX_PAN_LENGTH, MIN_PAN_LENGTH, CardNumberError, cell_for_external_ref, cell_of_id
 
     try:
         if identifier.startswith("ref:"):
             ref = identifier[4:].rpartition("/")[0] if account and "/" in identifier else identifier[4:]
             return cell_for_external_ref(ref, cells_config(cfg).count)
-        return cell_of_pan(identifier) if identifier.isdigit() and is_pan(identifier) else cell_of_id(identifier)
+        if identifier.isdigit() and MIN_PAN_LENGTH <= len(identifier) <= MAX_PAN_LENGTH:
+            return _cell_of_our_pan(identifier, cfg)
+        return cell_of_id(identifier)
     except CardNumberError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _cell_of_our_pan(pan: str, cfg: NodeConfig) -> int:
+    """The cell of a PAN this bank issued; anything else is said to be what it is (a mistyped number, another
+    bank's card) rather than sent to a cell its digits 7-8 happen to name."""
+    from processors.cardnumber import BIN_LENGTH, cell_of_pan, luhn_valid
+    from processors.catalog_file import load_catalog
+    from switch.model.masking import mask_pan
+
+    if not luhn_valid(pan):
+        raise click.ClickException(f"{mask_pan(pan)}: not a valid card number (its check digit is wrong)")
+    cells = cells_config(cfg)
+    try:
+        catalog = load_catalog(cells.products)
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+    bin_ = pan[:BIN_LENGTH]
+    if catalog.product_for_bin(bin_) is None:
+        raise click.ClickException(f"{mask_pan(pan)}: not a card of this bank (no product has BIN {bin_})")
+    cell = cell_of_pan(pan)
+    if cell >= cells.count:
+        raise click.ClickException(f"{mask_pan(pan)}: not a card of this bank (its digits 7-8, {cell:02d}, name no "
+                                   f"cell: this node has {cells.count})")
+    return cell
 
 
 def minor(amount: str, currency: str) -> int:
@@ -115,9 +143,13 @@ def show(result: Any, as_json: bool) -> None:
         click.echo(f"{key!s:<{width}}  {value}")
 
 
-def open_perso(path: Path) -> TextIO:
+@contextmanager
+def open_perso(path: Path) -> Iterator[TextIO]:
     """Open (create 0600, or append to an owner-only file) the card personalisation file *before* a card is
-    issued, so a PAN can never be issued and then lost because the file cannot be written."""
+    issued, so a PAN can never be issued and then lost because the file cannot be written. A file this call
+    created and nothing was written to (the command failed) is removed again: an empty file would tell the card
+    bureau's pick-up job that there is a batch."""
+    existed = os.path.lexists(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
@@ -126,7 +158,14 @@ def open_perso(path: Path) -> TextIO:
     if mode & (stat.S_IRWXG | stat.S_IRWXO) or not stat.S_ISREG(mode):
         os.close(fd)
         raise click.ClickException(f"{path}: must be a regular file only its owner can read (chmod 600)")
-    return os.fdopen(fd, "a", encoding="ascii", newline="")
+    out = os.fdopen(fd, "a", encoding="ascii", newline="")
+    try:
+        yield out
+    finally:
+        empty = os.fstat(out.fileno()).st_size == 0
+        out.close()
+        if not existed and empty:
+            path.unlink(missing_ok=True)
 
 
 def write_perso(out: TextIO, records: list[dict[str, Any]]) -> None:

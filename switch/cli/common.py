@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from switch.config import NodeConfig, load_config
+from switch.infra.logs import LEVELS
 from switch.model.errors import BulkheadError
 
 DEFAULT_CONF = "conf/demo"
@@ -17,6 +18,13 @@ conf_option = click.option(
     help="configuration folder (holding node.toml) or node.toml itself",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+# A level outside the list is a usage error (exit 2, one line), not a traceback from logging.
+log_level_option = click.option(
+    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info", show_default=True,
+    help="debug adds a masked line per exchange (per decision in a cell) and per connection",
+)
+plain_logs_option = click.option("--plain-logs", is_flag=True,
+                                 help="human-readable log lines instead of JSON lines (the cells' too)")
 
 
 def load(conf: Path) -> NodeConfig:

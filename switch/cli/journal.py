@@ -15,12 +15,22 @@ def journal() -> None:
     """The exchange journal."""
 
 
+def _stan(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """DE 11 is n 6 (ISO 8583:1987) and journaled as sent, zero-padded: ``33370`` is ``033370``."""
+    if value is None:
+        return None
+    stan = value.strip()
+    if not stan.isdigit() or len(stan) > 6:
+        raise click.BadParameter(f"{value!r} is not a STAN (1-6 digits)")
+    return stan.zfill(6)
+
+
 @journal.command("show")
 @conf_option
-@click.option("--rrn")
-@click.option("--stan")
-@click.option("--trace")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--rrn", help="retrieval reference number (DE 37), as sent")
+@click.option("--stan", callback=_stan, help="system trace audit number (DE 11): 1-6 digits, zero-padded to six")
+@click.option("--trace", help="the node's trace id")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | None, limit: int) -> None:
     """Print exchanges (masked) by RRN, STAN or trace id."""
     from switch.infra.db.engine import make_engine

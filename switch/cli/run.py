@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 
-from switch.cli.common import conf_option, first_leaf, load
+from switch.cli.common import conf_option, first_leaf, load, log_level_option, plain_logs_option
 from switch.model.errors import BulkheadError
 
 
 @click.command()
 @conf_option
-@click.option("--log-level", default="info", show_default=True)
-@click.option("--plain-logs", is_flag=True, help="human-readable log lines instead of JSON lines")
+@log_level_option
+@plain_logs_option
 def run(conf: Path, log_level: str, plain_logs: bool) -> None:
     """Run a node in the foreground until SIGINT or SIGTERM."""
     import trio

@@ -26,10 +26,12 @@ the processor cells, ``[[simulators]]`` of the demo); a table nobody registered 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hsm.settings import HsmSettings, hsm_settings
 from switch.config.links import ConnectorConfig, ListenerConfig, connector, listener, requested_connector
@@ -38,6 +40,7 @@ from switch.contracts.section import NodeContext, SectionConfig
 from switch.infra.db.engine import check_url
 from switch.model.errors import ConfigError
 from switch.model.toml import TomlTable
+from switch.model.tomlkeys import locate_keys, undotted
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,27 @@ def load_config(conf: Path) -> NodeConfig:
 
 
 def parse_config(text: str, file: Path) -> NodeConfig:
+    """``text`` (the contents of ``file``) as a :class:`NodeConfig`; a :class:`ConfigError` about this file names
+    the line of the key (as routing-table errors do), or of the nearest table that encloses it."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(file), "", f"TOML syntax error: {exc}") from None
+        found = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError(str(file), "", f"TOML syntax error: {exc}", int(found.group(1)) if found else None) \
+            from None
+    try:
+        return _parse(data, file)
+    except ConfigError as exc:
+        if exc.line is not None or exc.file != str(file) or not exc.key:
+            raise
+        path = undotted(exc.key)
+        line = locate_keys(text).line(path) if path else None
+        if line is None:
+            raise
+        raise ConfigError(exc.file, exc.key, exc.reason, line) from None
+
+
+def _parse(data: dict[str, Any], file: Path) -> NodeConfig:
     base = file.parent.resolve()
     root = TomlTable(data, str(file), "")
     node = root.table("node", required=True)

@@ -59,6 +59,7 @@ from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, L
 from switch.exchange.services import NodePorts
 from switch.model.codes import ResponseCode, is_approval
 from switch.model.errors import EncodeError, FieldError
+from switch.model.masking import mask_pan
 from switch.model.message import Message
 from switch.routing import RouteQuery
 
@@ -165,6 +166,8 @@ class Pipeline:
     def _close(self, x: Exchange) -> None:
         x.close()
         self.node.finished(x)
+        if log.isEnabledFor(logging.DEBUG):  # --log-level debug: one line per exchange (a cached check otherwise)
+            _debug_line(x)
 
     # -- validate, route -----------------------------------------------------------------------------
     def _validate(self, x: Exchange) -> Step | None:
@@ -473,3 +476,13 @@ class Pipeline:
         if reversed_:
             x.advance(REVERSAL_QUEUED)
         self._close(x)
+
+
+def _debug_line(x: Exchange) -> None:
+    """The exchange in one masked line: the card as first 6 / last 4, no other card data."""
+    msg, resp = x.request, x.response
+    pan = msg.pan
+    log.debug("exchange %s: %s stan %s card %s from %s via %s to %s: %s %s, %s in %d us", x.trace_id, msg.mti,
+              msg.stan, mask_pan(pan) if pan else "-", x.source, x.decision.route if x.decision else "-",
+              x.link.name if x.link else "-", resp.mti if resp else "-", (resp.response_code if resp else None) or "-",
+              x.outcome.value, int((time.perf_counter() - x.t0) * 1e6))

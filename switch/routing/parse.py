@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from switch.model.errors import ConfigError
+from switch.model.tomlkeys import KeyLines, dotted, locate_keys
+from switch.model.tomlkeys import Path as KeyPath
 from switch.routing.bins import first_overlap
-from switch.routing.locate import KeyLines, dotted, locate_keys
-from switch.routing.locate import Path as KeyPath
 from switch.routing.model import (
     ACTIONS,
     STAND_IN_MTIS,

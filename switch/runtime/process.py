@@ -56,7 +56,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--process", type=int, required=True, help="process number, 1 .. processes - 1")
     parser.add_argument("--routes", type=Path, required=True, help="the routing table the primary runs on")
     parser.add_argument("--port", action="append", default=[], help="LISTENER=PORT the primary bound")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", default="info", choices=logs.LEVELS)
     parser.add_argument("--plain-logs", action="store_true")
     parser.add_argument(PARENT_OPTION, type=int, default=None, help="the primary's pid (stop when it goes away)")
     return parser.parse_args(argv)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import trio
 
 from switch.config import NodeConfig
-from switch.infra.logs import JsonLines
+from switch.infra import logs
 from switch.infra.procsup import ProcessSupervisor
 from switch.model.errors import ConfigError
 from switch.routing import RoutingTable
@@ -67,13 +67,9 @@ class WorkerSupervisor(ProcessSupervisor):
         self._ids = itertools.count(1)
 
     def command(self, index: int) -> list[str]:
-        root = logging.getLogger()
-        plain = not any(isinstance(h.formatter, JsonLines) for h in root.handlers)
         cmd = [sys.executable, "-m", "switch.runtime.process", "--conf", str(self.config.file), "--process",
-               str(index), "--routes", self.table().source,
-               "--log-level", logging.getLevelName(root.getEffectiveLevel()).lower()]
-        cmd += [f"--port={name}={port}" for name, port in sorted(self.ports.items())]
-        return cmd + (["--plain-logs"] if plain else [])
+               str(index), "--routes", self.table().source, *logs.child_args()]
+        return cmd + [f"--port={name}={port}" for name, port in sorted(self.ports.items())]
 
     async def attached(self, index: int, process: trio.Process) -> None:
         """The process is "starting" until it says it is listening (its first line on the control pipe)."""

@@ -1,9 +1,16 @@
-"""The acquirer simulator: sends N requests over C connections with up to K in flight on each, matches the
-responses by the scheme's key and reports codes, timeouts, throughput and latency percentiles.
+"""The acquirer simulator: sends N requests (or requests for a duration) over C connections with up to K in
+flight on each, optionally paced to a rate, matches the responses by the scheme's key and reports codes,
+timeouts, late answers, throughput and latency percentiles.
 
-Every request is built, numbered and framed before the clock starts, so the measurement covers the wire and
-the far side only. Each connection has one reader, one batching writer and one task that expires requests
-older than the timeout (a timed-out request frees its slot; its late answer is counted, not matched).
+Every request of a counted run is built, numbered and framed before the clock starts, so the measurement covers
+the wire and the far side only; a run for a duration builds its requests as it goes (its figures then include
+the simulator's own cost). Each connection has one reader, one batching writer and one task that expires
+requests older than the timeout (a timed-out request frees its slot). An answer to a timed-out request is
+counted as late, not matched; once everything is answered or timed out, the run waits up to ``late_wait_s`` for
+the late answers still owed.
+
+The default timeout (30 s) is well above a switch's own upstream timeouts (the demo's is 5 s): the switch is
+expected to answer (91 when its issuer is slow), and that answer is what the simulator should show.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import logging
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +30,7 @@ from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
 from switch.model.errors import BulkheadError, FramingError, RemoteProtocolError
 from switch.model.message import Message
-from switch.sim.requests import Numbering, RequestTemplate, load_requests
+from switch.sim.requests import FileRequest, Numbering, RequestTemplate, load_request_file
 from switch.wire.framing import Framer
 
 log = logging.getLogger("bulkhead.sim.acquirer")
@@ -47,10 +54,13 @@ class AcquirerConfig:
     count: int | None = None  # None: each request of the file once, or 1 generated request
     connections: int = 1
     inflight: int = 1  # per connection
-    timeout_s: float = 5.0
+    timeout_s: float = 30.0
     requests_file: Path | None = None
     template: RequestTemplate = field(default_factory=RequestTemplate)
     seed: int | None = None  # STAN start offset (tests); None = random
+    duration_s: float | None = None  # send for this long instead of a count
+    rate: float | None = None  # requests per second over all connections; None: as fast as in-flight allows
+    late_wait_s: float = 5.0  # after the last answer or timeout, how long to wait for answers owed late
 
 
 @dataclass
@@ -58,8 +68,11 @@ class AcquirerReport:
     sent: int = 0
     received: int = 0  # matched responses
     timeouts: int = 0
-    late: int = 0  # responses that matched nothing in flight (after their timeout, or unknown)
+    late: int = 0  # answers to requests that had timed out
+    unmatched: int = 0  # responses that match nothing this run sent
     errors: int = 0  # undecodable responses, and requests lost with a broken connection
+    interrupted: bool = False  # stopped by a signal (Ctrl-C): the figures cover the run so far
+    unanswered: int = 0  # in flight when the run was interrupted
     codes: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # seconds, one per matched response
     elapsed: float = 0.0  # seconds from the first send to the last answer or timeout
@@ -79,9 +92,11 @@ class AcquirerReport:
     def summary(self) -> str:
         ms = 1000.0
         codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.codes.items())) or "-"
-        return "\n".join((
+        head = (f"interrupted after {self.elapsed:.3f} s: {self.unanswered} request(s) in flight not answered; "
+                "the run so far:\n" if self.interrupted else "")
+        return head + "\n".join((
             f"sent {self.sent}, answered {self.received}, timeouts {self.timeouts}, late {self.late}, "
-            f"errors {self.errors}",
+            f"unmatched {self.unmatched}, errors {self.errors}",
             f"response codes: {codes}",
             f"elapsed {self.elapsed:.3f} s, {self.tps:.0f} TPS",
             f"latency ms: p50 {self.percentile(50) * ms:.2f}  p95 {self.percentile(95) * ms:.2f}  "
@@ -100,47 +115,85 @@ def _link(config: AcquirerConfig, adapter: Network) -> LinkOptions:
     return config.framing if config.framing is not None else adapter.link_options(None, None)
 
 
-def prepare(config: AcquirerConfig, adapter: Network) -> list[_Prepared]:
-    """All requests of the run, numbered, encoded and framed."""
-    if config.requests_file is not None:
-        templates = load_requests(config.requests_file, adapter.binary_fields)
-    else:
-        templates = [config.template.build()]
-    count = config.count if config.count is not None else len(templates)
-    numbering = Numbering(config.seed)
-    framer = _link(config, adapter).framer()
-    match_key = adapter.matcher(None)
-    out = []
-    for index in range(count):
-        msg = numbering.stamp(templates[index % len(templates)], index, config.template.terminal_id)
-        out.append(_Prepared(index, match_key(msg), framer.encode(adapter.encode(msg))))
-    return out
+class _Source:
+    """The run's requests by index: numbered, encoded and framed."""
+
+    def __init__(self, config: AcquirerConfig, adapter: Network) -> None:
+        if config.requests_file is not None:
+            self.templates = load_request_file(config.requests_file, adapter.binary_fields)
+        else:
+            self.templates = [FileRequest(config.template.build())]
+        self.numbering = Numbering(config.seed)
+        self.framer = _link(config, adapter).framer()
+        self.match_key = adapter.matcher(None)
+        self.adapter = adapter
+        self.terminal_id = config.template.terminal_id
+
+    def make(self, index: int) -> _Prepared:
+        request = self.templates[index % len(self.templates)]
+        msg = self.numbering.stamp(request.message, index, self.terminal_id, request.omit)
+        return _Prepared(index, self.match_key(msg), self.framer.encode(self.adapter.encode(msg)))
 
 
-async def run_acquirer(config: AcquirerConfig, on_response: ResponseHook | None = None) -> AcquirerReport:
+def prepare(config: AcquirerConfig, adapter: Network, source: _Source | None = None) -> list[_Prepared]:
+    """All requests of a counted run, numbered, encoded and framed."""
+    source = source if source is not None else _Source(config, adapter)
+    count = config.count if config.count is not None else len(source.templates)
+    return [source.make(index) for index in range(count)]
+
+
+async def run_acquirer(config: AcquirerConfig, on_response: ResponseHook | None = None,
+                       report: AcquirerReport | None = None) -> AcquirerReport:
+    """Run, filling ``report`` as it goes (so a caller that cancels the run still has the figures so far)."""
     if config.connections < 1 or config.inflight < 1 or config.timeout_s <= 0:
         raise SimulatorError("connections, inflight and timeout must be positive")
+    if (config.duration_s is not None and config.duration_s <= 0) or (config.rate is not None and config.rate <= 0):
+        raise SimulatorError("duration and rate must be positive")
+    if config.duration_s is not None and config.count is not None:
+        raise SimulatorError("give a count or a duration, not both")
     adapter = network(config.scheme)
-    prepared = prepare(config, adapter)
-    report = AcquirerReport()
+    source = _Source(config, adapter)
+    prepared = prepare(config, adapter, source) if config.duration_s is None else None
+    report = report if report is not None else AcquirerReport()
     streams: list[trio.SocketStream] = []
+    start: float | None = None
     try:
-        for _ in range(min(config.connections, max(1, len(prepared)))):
+        wanted = config.connections if prepared is None else min(config.connections, max(1, len(prepared)))
+        for _ in range(wanted):
             streams.append(await _connect(config))
+        n = len(streams)
         links = [
-            _Link(stream, _link(config, adapter).framer(), adapter, prepared[i::len(streams)], config, report,
-                  on_response)
+            _Link(stream, _link(config, adapter).framer(), adapter,
+                  _Plan(prepared[i::n] if prepared is not None else None, source, i, n,
+                        config.rate, config.duration_s),
+                  config, report, on_response)
             for i, stream in enumerate(streams)
         ]
         start = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for link in links:
-                nursery.start_soon(link.run)
-        report.elapsed = time.perf_counter() - start
+                nursery.start_soon(link.run, start)
     finally:
+        if start is not None:
+            report.elapsed = time.perf_counter() - start
         for stream in streams:
-            await stream.aclose()
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
     return report
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one connection sends: its share of a counted run's requests (``items``), or, for a duration, the
+    indexes ``offset``, ``offset + stride``, ... built as it goes. With ``rate`` (per second, over all
+    connections) request i leaves at start + i / rate, whichever connection carries it."""
+
+    items: Sequence[_Prepared] | None
+    source: _Source
+    offset: int
+    stride: int
+    rate: float | None
+    duration_s: float | None
 
 
 async def _connect(config: AcquirerConfig) -> trio.SocketStream:
@@ -153,44 +206,83 @@ async def _connect(config: AcquirerConfig) -> trio.SocketStream:
 class _Link:
     """One connection of the run: sender, reader and reaper around a pending table."""
 
-    def __init__(self, stream: trio.SocketStream, framer: Framer, adapter: Network,
-                 items: list[_Prepared], config: AcquirerConfig, report: AcquirerReport,
-                 on_response: ResponseHook | None) -> None:
+    def __init__(self, stream: trio.SocketStream, framer: Framer, adapter: Network, plan: _Plan,
+                 config: AcquirerConfig, report: AcquirerReport, on_response: ResponseHook | None) -> None:
         self.stream = stream
         self.framer = framer
         self.adapter = adapter
         self.match_key = adapter.matcher(None)
-        self.items = items
+        self.plan = plan
         self.limit = config.inflight
         self.timeout = config.timeout_s
+        self.late_wait = config.late_wait_s
         self.report = report
         self.on_response = on_response
         self.outbox = Outbox()
         self.pending: dict[MatchKey, tuple[int, float]] = {}
+        self.expired: dict[MatchKey, int] = {}  # timed out, answer still owed (counted late when it comes)
         self.order: deque[tuple[float, MatchKey, int]] = deque()  # send order, for the reaper
-        self.next_item = 0
+        self.next_item = 0  # requests this connection has sent
+        self.sending = True
+        self.peer_gone = False
         self.space = trio.Event()
         self.done = trio.Event()
+        self.late_done = trio.Event()
 
-    async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.outbox.run, self.stream, nursery.cancel_scope)
-            nursery.start_soon(self._reader)
-            nursery.start_soon(self._reaper)
-            nursery.start_soon(self._sender)
-            await self.done.wait()
-            nursery.cancel_scope.cancel()
+    async def run(self, start: float) -> None:
+        finished = False
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.outbox.run, self.stream, nursery.cancel_scope)
+                nursery.start_soon(self._reader)
+                nursery.start_soon(self._reaper)
+                nursery.start_soon(self._sender, start)
+                await self.done.wait()
+                if self.expired and not self.peer_gone:
+                    with trio.move_on_after(self.late_wait):  # answers owed for timed-out requests
+                        await self.late_done.wait()
+                nursery.cancel_scope.cancel()
+            finished = True
+        finally:
+            if not finished:  # interrupted: what is in flight is reported as such, not as an error
+                self.report.unanswered += len(self.pending)
+                self.pending.clear()
         self._abandon()
 
-    async def _sender(self) -> None:
-        items = self.items
-        while self.next_item < len(items):
+    def _take(self, room: int) -> Sequence[_Prepared]:
+        plan = self.plan
+        if plan.items is not None:
+            return plan.items[self.next_item:self.next_item + room]
+        first = self.next_item
+        return [plan.source.make(plan.offset + plan.stride * (first + k)) for k in range(room)]
+
+    def _left(self) -> int | None:
+        """Requests still to send (None: as many as the duration allows)."""
+        return None if self.plan.items is None else len(self.plan.items) - self.next_item
+
+    async def _sender(self, start: float) -> None:
+        plan = self.plan
+        stop_at = start + plan.duration_s if plan.duration_s is not None else math.inf
+        rate = plan.rate or 0.0
+        while self._left() != 0:
+            now = time.perf_counter()
+            if now >= stop_at:
+                break
             room = self.limit - len(self.pending)
             if room <= 0:
                 self.space = trio.Event()
-                await self.space.wait()
+                with trio.move_on_at(trio.current_time() + (stop_at - now)):
+                    await self.space.wait()
                 continue
-            batch = items[self.next_item:self.next_item + room]
+            if rate:  # paced (requests behind their time catch up at once)
+                due_by_now = self._due(min(now, stop_at) - start, rate) - self.next_item
+                if due_by_now <= 0:
+                    next_at = start + (plan.offset + self.next_item * plan.stride) / rate
+                    await trio.sleep(min(next_at, stop_at) - now)
+                    continue
+                room = min(room, due_by_now)
+            left = self._left()
+            batch = self._take(room if left is None else min(room, left))
             self.next_item += len(batch)
             now = time.perf_counter()
             for item in batch:
@@ -198,10 +290,17 @@ class _Link:
                 self.order.append((now, item.key, item.index))
             self.report.sent += len(batch)
             self.outbox.put_many([item.wire for item in batch])
+        self.sending = False
         self._check_done()
 
+    def _due(self, elapsed: float, rate: float) -> int:
+        """How many of this connection's requests are due ``elapsed`` seconds into a paced run: its n-th
+        (from 0) is the run's request offset + n * stride, due at that index / rate."""
+        reached = elapsed * rate - self.plan.offset
+        return 0 if reached < 0 else math.floor(reached / self.plan.stride) + 1
+
     def _check_done(self) -> None:
-        if self.next_item >= len(self.items) and not self.pending:
+        if not self.sending and not self.pending:
             self.done.set()
 
     def _freed(self) -> None:
@@ -228,6 +327,7 @@ class _Link:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         # The peer is gone: whatever is still pending or unsent will never be answered.
+        self.peer_gone = True
         self.done.set()
 
     def _on_response(self, body: bytes) -> None:
@@ -238,9 +338,15 @@ class _Link:
             self.report.errors += 1
             log.warning("acquirer simulator: undecodable response: %s", exc)
             return
-        entry = self.pending.pop(self.match_key(msg), None)
+        key = self.match_key(msg)
+        entry = self.pending.pop(key, None)
         if entry is None:
-            self.report.late += 1
+            if self.expired.pop(key, None) is not None:
+                self.report.late += 1
+                if not self.expired:
+                    self.late_done.set()
+            else:
+                self.report.unmatched += 1
             return
         index, sent_at = entry
         latency = now - sent_at
@@ -265,6 +371,7 @@ class _Link:
                 order.popleft()
                 if entry is not None and entry[0] == index:
                     del self.pending[key]
+                    self.expired[key] = index
                     expired += 1
             if expired:
                 self.report.timeouts += expired
@@ -272,7 +379,7 @@ class _Link:
 
     def _abandon(self) -> None:
         """Count what a dead connection left unanswered or unsent."""
-        lost = len(self.pending) + len(self.items) - self.next_item
+        lost = len(self.pending) + (self._left() or 0)
         self.report.errors += lost
         self.pending.clear()
-        self.next_item = len(self.items)
+        self.sending = False

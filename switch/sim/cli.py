@@ -6,6 +6,7 @@ Output is masked like everything else: PANs as first six and last four, secret f
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from switch.contracts.registry import network
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.model.toml import TomlTable
-from switch.sim.acquirer import AcquirerConfig, run_acquirer
+from switch.sim.acquirer import AcquirerConfig, AcquirerReport, ResponseHook, run_acquirer
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.requests import RequestTemplate
 from switch.sim.rules import IssuerRules, load_rules
@@ -110,13 +111,23 @@ async def _serve_until_signal(config: IssuerConfig, stats: IssuerStats) -> None:
 @_common
 @click.option("--port", type=click.IntRange(1, 65535), required=True)
 @click.option("--count", type=click.IntRange(min=1), help="requests to send [default: 1, or the file once]")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="send for this many seconds instead of a count (the file's requests in turn)")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="requests per second over all connections [default: as fast as --inflight allows]")
 @click.option("--connections", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--inflight", type=click.IntRange(min=1), default=1, show_default=True,
               help="requests in flight per connection")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=5.0,
-              show_default=True, help="seconds before a request counts as timed out")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="seconds before a request counts as timed out (above the switch's own timeouts: the switch "
+                   "is expected to answer, 91 when its issuer is slow)")
+@click.option("--late-wait", "late_wait_s", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="after the last answer or timeout, seconds to wait for answers to timed-out requests")
 @click.option("--file", "requests_file", type=click.Path(path_type=Path, dir_okay=False),
-              help='JSON lines: {"mti": "0200", "fields": {"2": "...", ...}}')
+              help='JSON lines: {"mti": "0200", "fields": {"2": "...", "11": null, ...}}; fields given are sent '
+                   "as they are (STAN and RRN too), null leaves a field out, 7/11/12/13/37/41 are filled in "
+                   "otherwise")
 @click.option("--pan", default=RequestTemplate.pan, show_default=True)
 @click.option("--amount", type=click.IntRange(0, 10**12 - 1), default=RequestTemplate.amount,
               show_default=True, help="minor units")
@@ -133,28 +144,68 @@ async def _serve_until_signal(config: IssuerConfig, stats: IssuerStats) -> None:
 @click.option("--pin", default=None, help="with --test-card: the PIN typed at the ATM (test cards only)")
 @click.option("--verbose", is_flag=True, help="print every response (masked)")
 def acquirer(host: str, scheme: str, framing_kind: str, framing_opts: tuple[str, ...], port: int,
-             count: int | None, connections: int, inflight: int, timeout_s: float,
-             requests_file: Path | None, pan: str, amount: int, mti: str, processing_code: str,
-             currency: str, terminal_id: str, atm: bool, test_card_conf: Path | None, expiry: str,
-             pin: str | None, verbose: bool) -> None:
-    """Send requests, match the answers and print a summary (codes, timeouts, TPS, latency)."""
+             count: int | None, duration_s: float | None, rate: float | None, connections: int, inflight: int,
+             timeout_s: float, late_wait_s: float, requests_file: Path | None, pan: str, amount: int, mti: str,
+             processing_code: str, currency: str, terminal_id: str, atm: bool, test_card_conf: Path | None,
+             expiry: str, pin: str | None, verbose: bool) -> None:
+    """Send requests, match the answers and print a summary (codes, timeouts, late answers, TPS, latency).
+    Ctrl-C stops the run and prints the summary so far (exit code 130)."""
     _check_template(pan, mti, processing_code, currency, terminal_id)
+    if count is not None and duration_s is not None:
+        raise click.UsageError("give --count or --duration, not both")
     track2, pin_block = None, None
     if test_card_conf is not None:
         track2, pin_block = _test_card(test_card_conf, port, pan, expiry, pin)
     config = AcquirerConfig(
         host=host, port=port, scheme=scheme, framing=_framing(scheme, framing_kind, framing_opts), count=count,
         connections=connections, inflight=inflight, timeout_s=timeout_s, requests_file=requests_file,
+        duration_s=duration_s, rate=rate, late_wait_s=late_wait_s,
         template=RequestTemplate(mti=mti, pan=pan, amount=amount, processing_code=processing_code,
                                  currency=currency, terminal_id=terminal_id, atm=atm, track2=track2,
                                  pin_block=pin_block),
     )
     hook = _print_response if verbose else None
+    report = AcquirerReport()
     try:
-        report = trio.run(run_acquirer, config, hook)
+        trio.run(_run_until_signal, config, hook, report)
+    except BaseExceptionGroup as group:
+        leaf = first_bulkhead_error(group)
+        if leaf is None:
+            raise
+        raise click.ClickException(str(leaf)) from None
     except BulkheadError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.summary())
+    if report.interrupted:
+        sys.exit(130)  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
+
+async def _run_until_signal(config: AcquirerConfig, hook: ResponseHook | None, report: AcquirerReport) -> None:
+    """The run, stopped by the first SIGINT or SIGTERM with the report filled so far."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run() -> None:
+                await run_acquirer(config, hook, report)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run)
+            async for _ in signals:
+                report.interrupted = True
+                nursery.cancel_scope.cancel()
+                break
+
+
+def first_bulkhead_error(group: BaseExceptionGroup[BaseException]) -> BulkheadError | None:
+    """The first :class:`BulkheadError` in trio's exception groups."""
+    for exc in group.exceptions:
+        if isinstance(exc, BulkheadError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = first_bulkhead_error(exc)
+            if found is not None:
+                return found
+    return None
 
 
 def _test_card(conf: Path, port: int, pan: str, expiry: str, pin: str | None) -> tuple[str, bytes | None]:

@@ -85,22 +85,43 @@ class Numbering:
     def rrn(self, index: int) -> str:
         return f"{self.rrn_prefix}{index % 10_000_000:07d}"
 
-    def stamp(self, msg: Message, index: int, terminal_id: str) -> Message:
+    def stamp(self, msg: Message, index: int, terminal_id: str, omit: frozenset[int] = frozenset()) -> Message:
+        """``msg`` with the fields it lacks of 7, 11, 12, 13, 37 and 41 (a field it has is sent as it is, so a
+        request file can fix a STAN), except those in ``omit`` (a file's ``null``: sent without the field)."""
         out = msg.copy()
-        out[11] = self.stan(index)
-        out.fields.setdefault(7, time.strftime("%m%d%H%M%S", self._tm))
+        fields = out.fields
+        fields.setdefault(11, self.stan(index))
+        fields.setdefault(7, time.strftime("%m%d%H%M%S", self._tm))
         if out.mti[1] != "8":
-            out[37] = self.rrn(index)
-            out.fields.setdefault(12, time.strftime("%H%M%S", self._tm))
-            out.fields.setdefault(13, time.strftime("%m%d", self._tm))
-            out.fields.setdefault(41, terminal_id)
+            fields.setdefault(37, self.rrn(index))
+            fields.setdefault(12, time.strftime("%H%M%S", self._tm))
+            fields.setdefault(13, time.strftime("%m%d", self._tm))
+            fields.setdefault(41, terminal_id)
+        for number in omit:
+            fields.pop(number, None)
         return out
 
 
+@dataclass(frozen=True)
+class FileRequest:
+    """One line of a request file: the message, and the fields the line set to ``null`` (left out: the
+    simulator does not number them)."""
+
+    message: Message
+    omit: frozenset[int] = frozenset()
+
+
 def load_requests(path: Path, binary_fields: frozenset[int]) -> list[Message]:
+    """The messages of :func:`load_request_file` (without what it says to leave out)."""
+    return [request.message for request in load_request_file(path, binary_fields)]
+
+
+def load_request_file(path: Path, binary_fields: frozenset[int]) -> list[FileRequest]:
     """One JSON object per line: ``{"mti": "0200", "fields": {"2": "...", "52": "<hex>"}}``.
 
-    Values are strings; fields the scheme carries as binary (``binary_fields``) are given in hex. Blank
+    Values are strings; fields the scheme carries as binary (``binary_fields``) are given in hex; ``null`` leaves
+    the field out even where the simulator would number it (7, 11, 12, 13, 37, 41), so a request without a STAN
+    can be sent. Fields given are sent as they are, STAN and RRN included (every time the line is sent). Blank
     lines and lines starting with ``#`` are skipped.
     """
     file = str(path)
@@ -108,7 +129,7 @@ def load_requests(path: Path, binary_fields: frozenset[int]) -> list[Message]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read: {exc.strerror}") from None
-    out: list[Message] = []
+    out: list[FileRequest] = []
     for number, line in enumerate(lines, start=1):
         if line.strip() and not line.lstrip().startswith("#"):
             out.append(_parse_line(line, binary_fields, file, number))
@@ -117,7 +138,7 @@ def load_requests(path: Path, binary_fields: frozenset[int]) -> list[Message]:
     return out
 
 
-def _parse_line(line: str, binary_fields: frozenset[int], file: str, number: int) -> Message:
+def _parse_line(line: str, binary_fields: frozenset[int], file: str, number: int) -> FileRequest:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -131,13 +152,17 @@ def _parse_line(line: str, binary_fields: frozenset[int], file: str, number: int
     if not isinstance(raw, dict):
         raise ConfigError(file, "fields", "expected an object", number)
     fields: dict[int, FieldValue] = {}
+    omit: set[int] = set()
     for key, value in raw.items():
         if not key.isdigit() or not 2 <= int(key) <= 128:
             raise ConfigError(file, f"fields.{key}", "expected a field number from 2 to 128", number)
+        if value is None:
+            omit.add(int(key))
+            continue
         if not isinstance(value, str):
-            raise ConfigError(file, f"fields.{key}", "expected a string", number)
+            raise ConfigError(file, f"fields.{key}", "expected a string or null", number)
         fields[int(key)] = _value(int(key), value, binary_fields, file, number)
-    return Message(mti, fields)
+    return FileRequest(Message(mti, fields), frozenset(omit))
 
 
 def _value(field: int, value: str, binary_fields: frozenset[int], file: str, number: int) -> FieldValue:

@@ -108,6 +108,30 @@ def test_key_store_label_list_and_kcv(tmp_path: Path) -> None:
     assert full.output.strip().splitlines()[-1].startswith(entries["bank-zmk"]["kcv"])
 
 
+def test_a_label_in_use_is_refused_unless_replace_is_given(tmp_path: Path) -> None:
+    store = tmp_path / "keys.json"
+    made = run("generate", "--type", "ZPK", "--zmk", ZMK, "--label", "partner-zpk", "--store", str(store))
+    assert made.exit_code == 0 and "stored as 'partner-zpk'" in made.output
+    before = store.read_bytes()
+    kcv = json.loads(before)["keys"][0]["kcv"]
+    for args in (("generate", "--type", "ZPK"), ("import", "--type", "ZPK", "--zmk", ZMK,
+                                                "--key", printed_cryptograms(made)[1])):
+        again = CliRunner().invoke(keys_group, [*args, "--label", "partner-zpk", "--store", str(store),
+                                                "--test-lmk"])
+        assert again.exit_code == 1
+        assert f"a key labelled 'partner-zpk' exists already (type 001, KCV {kcv}); nothing was changed; " \
+               "give --replace to replace it" in again.output
+        assert "under LMK" not in again.output  # refused before the HSM made or imported anything
+        assert store.read_bytes() == before
+    replaced = run("generate", "--type", "ZPK", "--label", "partner-zpk", "--replace", "--store", str(store))
+    assert replaced.exit_code == 0 and f"replaced 'partner-zpk' in {store} (the old key's KCV was {kcv})" \
+        in replaced.output
+    (entry,) = json.loads(store.read_text())["keys"]
+    assert entry["cryptogram"] == printed_cryptograms(replaced)[0] and entry["kcv"] != kcv
+    lonely = CliRunner().invoke(keys_group, ["generate", "--type", "ZPK", "--replace", "--test-lmk"])
+    assert lonely.exit_code == 2 and "--replace needs --label" in lonely.output
+
+
 def test_reference_zmk_kcv() -> None:
     assert run("kcv", "--type", "ZMK", "--key", ZMK).output.strip().splitlines()[-1] == "D6A875"
 

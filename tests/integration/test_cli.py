@@ -221,7 +221,11 @@ async def test_journal_show_by_stan_prints_the_exchange_masked(tmp_path: Path, d
             found = await cli("journal", "show", "--stan", str(req[11]))
             missing = await cli("journal", "show", "--stan", "999999")
             by_rrn = await cli("journal", "show", "--rrn", str(req[37]))
-            assert node.exchanges == 1
+            unpadded = await cli("journal", "show", "--stan", str(int(str(req[11]))))
+            await c.call(purchase(stan=33370))
+            short = await cli("journal", "show", "--stan", "33370")
+            bad = [await cli("journal", "show", "--stan", s) for s in ("abc", "1234567", "-1", "")]
+            assert node.exchanges == 2
     assert found.exit_code == 0, found.output
     out = found.output
     assert "acquirer -> up (route (default))" in out
@@ -230,6 +234,10 @@ async def test_journal_show_by_stan_prints_the_exchange_masked(tmp_path: Path, d
     assert "request:  " in out and "response: " in out and f"38={resp.text(38)}" in out
     assert missing.exit_code == 1 and "no exchange found" in missing.output
     assert by_rrn.exit_code == 0 and by_rrn.output == found.output
+    assert unpadded.exit_code == 0 and unpadded.output == found.output
+    assert short.exit_code == 0 and "stan 033370" in short.output
+    for result in bad:
+        assert result.exit_code == 2 and "is not a STAN (1-6 digits)" in result.output
 
 
 # -- database --------------------------------------------------------------------------------------------

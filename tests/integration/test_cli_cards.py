@@ -206,16 +206,81 @@ def test_issue_batch_from_csv(cli: Cli, tmp_path: Path) -> None:
         cli("accounts", "open", "--customer", cid, "--kind", "checking", "--product", "debit-classic")
         customers.append(cid)
     rows = tmp_path / "cards.csv"
-    rows.write_text("customer,product,activate\n" + "".join(f"{c},debit-classic,yes\n" for c in customers)
-                    + "0099999999,debit-classic,no\n")
+    rows.write_text("customer,product,activate\n" + "".join(f"{c},debit-classic,yes\n" for c in customers))
     perso = tmp_path / "batch.csv"
-    result = cli("cards", "issue-batch", "--csv", str(rows), "--perso-file", str(perso), ok=False)
-    assert "issued 3 card(s), 1 failed" in result.output
+    result = cli("cards", "issue-batch", "--csv", str(rows), "--perso-file", str(perso))
+    assert "issued 3 card(s), 0 failed" in result.output
     assert len(list(csv.reader(perso.open()))) == 3
     bad = tmp_path / "bad.csv"
     bad.write_text("customer,product\n,debit-classic\n")
     result = cli("cards", "issue-batch", "--csv", str(bad), "--perso-file", str(perso), ok=False)
     assert "customer and product are required" in result.output
+
+
+def test_issue_batch_checks_every_row_in_its_cell_before_issuing_any(cli: Cli, tmp_path: Path) -> None:
+    customers = []
+    for n in range(3):
+        cid = cli.fields("customers", "open", "--name", f"Batch {n}", "--ref", f"CIF-C{n}")["customer"]
+        cli("accounts", "open", "--customer", cid, "--kind", "checking", "--product", "debit-classic")
+        customers.append(cid)
+    before = [cli("customers", "show", c).output for c in customers]
+    rows = tmp_path / "cards.csv"
+    rows.write_text("customer,product,activate\n" + "".join(f"{c},debit-classic,yes\n" for c in customers)
+                    + "0099999999,debit-classic,no\n"  # no such customer (cell 00 exists)
+                    + f"{customers[0]},no-such-product,no\n"
+                    + f"{customers[1]},credit-gold,no\n")  # a credit card without a credit account
+    perso = tmp_path / "batch.csv"
+    result = cli("cards", "issue-batch", "--csv", str(rows), "--perso-file", str(perso), ok=False)
+    assert "nothing issued: 3 row(s) refused" in result.output
+    assert f"{rows}:5: card.issue: customer: unknown customer 0099999999" in result.output
+    assert f"{rows}:6: card.issue: product: unknown product 'no-such-product'" in result.output
+    assert f"{rows}:7: card.issue: customer: customer {customers[1]} has no active credit account" in result.output
+    assert "issued" not in result.output.replace("nothing issued", "")
+    assert not perso.exists()
+    assert [cli("customers", "show", c).output for c in customers] == before
+    twice = tmp_path / "twice.csv"
+    twice.write_text(f"customer,product,vanity\n{customers[0]},debit-classic,1234567\n"
+                     f"{customers[0]},debit-classic,1234567\n")
+    result = cli("cards", "issue-batch", "--csv", str(twice), "--perso-file", str(perso), ok=False)
+    assert f"{twice}:3: vanity 1234567 is asked for on line 2 too" in result.output and not perso.exists()
+
+
+def test_issue_batch_names_an_unknown_column(cli: Cli, tmp_path: Path) -> None:
+    rows = tmp_path / "cards.csv"
+    rows.write_text("customer,prodcut,colour\n0000000001,debit-classic,red\n")
+    result = cli("cards", "issue-batch", "--csv", str(rows), "--perso-file", str(tmp_path / "p.csv"), ok=False)
+    assert f"{rows}:1: unknown column 'prodcut' (did you mean 'product'?); the columns are customer, product, " \
+           "account, vanity, activate" in result.output
+    assert f"{rows}:1: unknown column 'colour';" in result.output
+    assert f"{rows}:1: column 'product' is missing" in result.output
+    assert "customer and product are required" not in result.output
+
+
+def test_cards_show_says_what_is_wrong_with_a_card_number(cli: Cli) -> None:
+    cli("cell", "seed")
+    assert cli.fields("cards", "show", "4761730010000019")["status"] == "active"  # ours
+    other_bank = cli("cards", "show", "4761739001010010", ok=False).output  # our BIN, digits 7-8 = 90
+    assert "476173******0010: not a card of this bank (its digits 7-8, 90, name no cell: this node has 2)" \
+        in other_bank
+    bad_digit = cli("cards", "show", "4761730010000018", ok=False).output
+    assert "476173******0018: not a valid card number (its check digit is wrong)" in bad_digit
+    foreign = cli("cards", "show", "5500000000000004", ok=False).output
+    assert "550000******0004: not a card of this bank (no product has BIN 550000)" in foreign
+    for output in (other_bank, bad_digit, foreign):
+        assert "does not exist" not in output
+
+
+def test_a_failed_card_issue_leaves_no_personalisation_file(cli: Cli, tmp_path: Path) -> None:
+    customer = cli.fields("customers", "open", "--name", "Cy Example", "--ref", "CIF-0003")["customer"]
+    perso = tmp_path / "perso.csv"
+    result = cli("cards", "issue", "--customer", customer, "--product", "debit-classic", "--perso-file",
+                 str(perso), ok=False)  # no account yet
+    assert "has no active checking or savings account" in result.output
+    assert not perso.exists()
+    cli("accounts", "open", "--customer", customer, "--kind", "checking", "--product", "debit-classic")
+    cli("cards", "issue", "--customer", customer, "--product", "debit-classic", "--perso-file", str(perso))
+    cli("cards", "issue", "--customer", customer, "--product", "no-such", "--perso-file", str(perso), ok=False)
+    assert len(list(csv.reader(perso.open()))) == 1  # a file that was there stays, with its cards
 
 
 def test_demo_seed_is_idempotent(cli: Cli) -> None:
@@ -225,3 +290,31 @@ def test_demo_seed_is_idempotent(cli: Cli) -> None:
     assert "not seeded" in second
     assert cli.fields("cards", "show", "4761730110000042")["status"] == "lost"
     assert "OK" in cli("ledger", "check").output
+
+
+def test_accounts_set_pricing_sets_and_removes_an_account_level_item(cli: Cli) -> None:
+    customer = cli.fields("customers", "open", "--name", "Di Example", "--ref", "CIF-0004")["customer"]
+    account = cli.fields("accounts", "open", "--customer", customer, "--kind", "checking",
+                         "--product", "debit-classic")["account"]
+    cli("accounts", "deposit", account, "--amount", "10.00")
+    assert cli.fields("accounts", "show", account)["available"] == "1000"
+    cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "5000")
+    shown = cli.fields("accounts", "show", account)  # read back from the cell's database
+    assert shown["available"] == "6000" and json.loads(shown["pricing"]) == {"overdraft": 5000}
+    cli("accounts", "set-pricing", account, "--item", "fee.withdrawal.atm.foreign",
+        "--value", "{ fixed = 100, rate_bp = 50 }")
+    assert json.loads(cli.fields("accounts", "show", account)["pricing"])["fee.withdrawal.atm.foreign"] == {
+        "fixed": 100, "rate_bp": 50, "min": 0, "max": 0}
+    before = cli("accounts", "show", account).output
+    unknown = cli("accounts", "set-pricing", account, "--item", "overdraf", "--value", "1", ok=False)
+    assert unknown.exit_code == 1 and "unknown pricing item" in unknown.output
+    negative = cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "-1", ok=False)
+    assert negative.exit_code == 1 and "must not be negative" in negative.output
+    not_toml = cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "lots", ok=False)
+    assert not_toml.exit_code == 2 and "is not a TOML value" in not_toml.output
+    neither = cli("accounts", "set-pricing", account, "--item", "overdraft", ok=False)
+    assert neither.exit_code == 2 and "exactly one of --value or --remove" in neither.output
+    assert cli("accounts", "show", account).output == before  # refused commands changed nothing
+    cli("accounts", "set-pricing", account, "--item", "overdraft", "--remove")
+    shown = cli.fields("accounts", "show", account)
+    assert shown["available"] == "1000" and "overdraft" not in json.loads(shown["pricing"])

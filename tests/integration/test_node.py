@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import trio
 from sqlalchemy import text
 
@@ -309,3 +311,52 @@ async def test_the_common_path_answers_without_a_task_and_keeps_no_finished_exch
             alive = [o for o in gc.get_objects() if isinstance(o, Exchange)]
             assert alive == []
     assert iss.stats.received["0200"] == 40
+
+
+async def test_debug_level_logs_each_exchange_masked(tmp_path: Path, db_url: str,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            req = purchase(amount=1234)
+            resp = await c.call(req)
+            assert resp[39] == "00"
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    mine = [line for line in lines if f"stan {req[11]}" in line and line.startswith("exchange ")]
+    assert len(mine) == 1
+    assert "card 476173******0010 from acquirer via (default) to up: 0210 00, approved in" in mine[0]
+    assert any(line.startswith("listener acquirer: connection from 127.0.0.1") for line in lines)
+    assert not any(PAN in r.getMessage() for r in caplog.records)
+
+
+async def test_info_level_logs_no_line_per_exchange(tmp_path: Path, db_url: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            req = purchase(amount=1234)
+            assert (await c.call(req))[39] == "00"
+    assert not [r for r in caplog.records if f"stan {req[11]}" in r.getMessage()]
+
+
+async def test_the_acquirer_simulator_shows_a_request_without_a_stan_answered_30(tmp_path: Path,
+                                                                                   db_url: str) -> None:
+    """The README's example: a request file whose line sets field 11 to null is sent without a STAN."""
+    from switch.sim.acquirer import AcquirerConfig, run_acquirer
+    from switch.wire.framing import LengthFraming
+
+    requests = tmp_path / "no-stan.jsonl"
+    requests.write_text('{"mti": "0200", "fields": {"2": "4761739001010010", "3": "000000", '
+                        '"4": "000000001000", "49": "840", "11": null}}\n', encoding="utf-8")
+    seen = []
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node:
+            report = await run_acquirer(
+                AcquirerConfig(port=port_of(node), framing=LengthFraming("binary2"), requests_file=requests),
+                lambda index, msg, latency: seen.append(msg))
+            assert iss.stats.received["0200"] == 0
+    assert (report.sent, report.received, report.timeouts) == (1, 1, 0)
+    assert seen[0][39] == "30" and 11 not in seen[0].fields

@@ -43,6 +43,7 @@ def test_demo_catalogue_loads() -> None:
     assert credit.pricing["cash_advance.fee"] == Fee(fixed=500, rate_bp=300)
     assert credit.pricing["installment.fee_rate_bp"] == 150
     assert credit.credit_limit == 500_000 and credit.cash_limit == 100_000
+    assert credit.payment_allocation == "cash_first"
     assert credit.allowed == frozenset({"purchase", "withdrawal", "refund", "balance"})
     assert catalog.bank.own_acquirers == frozenset({"00000000001"})
 
@@ -101,6 +102,9 @@ BAD = [
     (DEBIT + DEBIT.replace("[products.d]", "[products.e]"), "products.e.bins[0]", "already used by product 'd'"),
     (DEBIT.replace('"debit"', '"credit"') + "credit_limit = 10\ncash_limit = 20\n", "products.d.cash_limit",
      "above credit_limit"),
+    (DEBIT.replace('"debit"', '"credit"') + 'payment_allocation = "newest_first"\n', "products.d.payment_allocation",
+     "must be one of cash_first, purchases_first, pro_rata, not 'newest_first'"),
+    (DEBIT + 'payment_allocation = "cash_first"\n', "products.d.payment_allocation", "only credit products"),
     ('[bank]\ncountry = "US"\n' + DEBIT, "bank.country", "ISO 3166 numeric"),
     ("[bank]\nown_acquirers = [1]\n" + DEBIT, "bank.own_acquirers[0]", "1 to 11 digits"),
     ("[bank]\npin_tries = 0\n" + DEBIT, "bank.pin_tries", "at least 1"),

@@ -94,8 +94,8 @@ async def test_payment_beyond_owed_leaves_the_line_in_credit_without_extra_open_
     line = next(iter(commands.state.credit_lines.values()))
     line.cash_owed = 100_000  # as if 100,000 of it were a cash advance (the engine's; 0 <= cash_owed <= owed)
     paid = await run(commands, "credit.payment", account=account, amount=250_000, reference="P1")
-    # Payments go to purchases first: cash_owed only follows when owed falls below it (documented choice).
-    assert (paid["owed"], paid["cash_owed"], paid["open_to_buy"]) == (50_000, 50_000, 450_000)
+    # The demo product's rule is the default, cash first (processors.credit): the cash advance is repaid first.
+    assert (paid["owed"], paid["cash_owed"], paid["open_to_buy"]) == (50_000, 0, 450_000)
     over = await run(commands, "credit.payment", account=account, amount=80_000, reference="P2")
     assert (over["owed"], over["cash_owed"], over["open_to_buy"]) == (-30_000, 0, 500_000)
 

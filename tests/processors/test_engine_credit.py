@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from processors.commands import CellCommands
+from processors.credit import PAYMENT_ALLOCATIONS, payment_cash_part
 from processors.ledger import GL_FEES, GL_SETTLEMENT
 from processors.model import CreditLine
 from tests.processors.engine_kit import (
+    CATALOG,
+    CREDIT,
     CREDIT_PAN_1,
     CREDIT_PAN_2,
     World,
     atm,
     de54,
     de90,
+    drive,
     make_world,
+    pan_hash,
     request,
     reversal_of,
 )
@@ -123,3 +131,53 @@ def test_credit_product_does_not_allow_transfers_or_deposits(world: World) -> No
 def test_blocked_line_62(world: World) -> None:
     line(world).status = "blocked"
     assert world.handle(request("0200", "000000", 100, pan=CREDIT_PAN_1)).response[39] == "62"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("rule", "cash_after"), [
+    ("cash_first", 10_000),  # 20,000 cash owed - the whole 10,000 payment
+    ("purchases_first", 20_000),  # the 30,100 of purchases and fee absorb the payment
+    ("pro_rata", 20_000 - 10_000 * 20_000 // 50_100),  # cash is 20,000 of the 50,100 owed
+])
+def test_a_payment_frees_the_cash_sub_limit_by_the_products_rule(world: World, rule: str, cash_after: int) -> None:
+    products = {**CATALOG.products, "credit": dataclasses.replace(CREDIT, payment_allocation=rule)}
+    world.engine.catalog = dataclasses.replace(CATALOG, products=products)
+    commands = CellCommands(world.state, world.engine.catalog, cell_count=2, hsm=None, pan_hash=pan_hash,
+                            seal=lambda data: data, clock=world.clock)
+    assert world.handle(atm("013000", 20_000, pan=CREDIT_PAN_1)).response[39] == "00"  # type: ignore[index]
+    assert world.handle(request("0200", "000000", 30_000, pan=CREDIT_PAN_2)).response[39] == "00"  # type: ignore[index]
+    assert (line(world).owed, line(world).cash_owed) == (50_100, 20_000)
+    assert world.handle(atm("013000", 1, pan=CREDIT_PAN_1)).response[39] == "61"  # type: ignore[index]
+
+    result, effects = drive(commands.run("credit.payment", {"account": ACCOUNT_A, "amount": 10_000,
+                                                            "reference": "PAY-1"}))
+    world.record(effects)  # checks that every posting balances
+    assert (result["owed"], result["cash_owed"], result["cash_open_to_buy"]) == (40_100, cash_after,
+                                                                                  20_000 - cash_after)
+    room = 20_000 - cash_after
+    assert world.handle(atm("013000", room + 1, pan=CREDIT_PAN_1)).response[39] == "61"  # type: ignore[index]
+    if room:
+        assert world.handle(atm("013000", room, pan=CREDIT_PAN_1)).response[39] == "00"  # type: ignore[index]
+    # The line rule still holds: owed == -(the card accounts' balances).
+    assert line(world).owed == -(world.account(ACCOUNT_A).ledger_balance + world.account(ACCOUNT_B).ledger_balance)
+
+
+def test_payment_allocation_rules() -> None:
+    owed = CreditLine("L", "C", "USD", limit=100_000, cash_limit=50_000, owed=50_000, cash_owed=20_000)
+    assert [payment_cash_part(owed, 10_000, rule) for rule in PAYMENT_ALLOCATIONS] == [10_000, 0, 4_000]
+    assert [payment_cash_part(owed, 40_000, rule) for rule in PAYMENT_ALLOCATIONS] == [20_000, 10_000, 16_000]
+    assert [payment_cash_part(owed, 90_000, rule) for rule in PAYMENT_ALLOCATIONS] == [20_000] * 3
+    in_credit = CreditLine("L", "C", "USD", limit=100_000, cash_limit=50_000, owed=-5_000, cash_owed=0)
+    assert [payment_cash_part(in_credit, 1_000, rule) for rule in PAYMENT_ALLOCATIONS] == [0, 0, 0]
+    with pytest.raises(ValueError, match="unknown payment allocation 'lifo'"):
+        payment_cash_part(owed, 1, "lifo")
+
+
+def test_a_cash_advance_takes_the_transaction_level_fee(world: World) -> None:
+    # The product's cash_advance.fee is 100; the request's DE 28 says 40.
+    decision = world.handle(atm("013000", 10_000, pan=CREDIT_PAN_1, f28="D00000040"))
+    assert decision.response is not None and (decision.response[39], decision.response[28]) == ("00", "D00000040")
+    assert (line(world).owed, line(world).cash_owed) == (10_040, 10_000)
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {
+        ACCOUNT_A: -10_040, GL_SETTLEMENT: 10_000, GL_FEES: 40}
+    reversed_ = world.handle(reversal_of(atm("013000", 10_000, pan=CREDIT_PAN_1, f28="D00000040")))
+    assert reversed_.response is not None

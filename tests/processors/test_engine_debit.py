@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from processors.fields import channel_of
 from processors.ledger import GL_FEES, GL_SETTLEMENT
 from processors.model import Card, CardStatus, Posting, Txn, TxnStatus, Usage
+from switch.model.message import Message
 from tests.processors.engine_kit import (
     DEBIT_PAN,
     FOREIGN_ACQUIRER,
@@ -199,6 +201,40 @@ def test_per_transaction_amount_limit_61(world: World) -> None:
     assert world.handle(atm("010000", 50_000)).response[39] == "00"  # type: ignore[index]
 
 
+def test_a_keyed_purchase_at_a_terminal_counts_on_the_pos_limits(world: World) -> None:
+    world.account(CHECKING).ledger_balance = 500_000
+    # Keyed (DE 22 = 01x) with the customer present (DE 25 = 00): POS, whose per-transaction limit is 200 000.
+    keyed = world.handle(request("0200", "000000", 200_001, f22="012", f25="00"))
+    assert keyed.response is not None and keyed.response[39] == "61"
+    # The same card-not-present (mail or telephone order, DE 25 = 08): e-commerce, which has no limit here.
+    moto = world.handle(request("0200", "000000", 200_001, f22="012", f25="08"))
+    assert moto.response is not None and moto.response[39] == "00"
+    ok = world.handle(request("0200", "000000", 1_000, f22="012", f25="00"))
+    assert ok.response is not None and ok.response[39] == "00"
+    channels = sorted(t.channel for t in world.state.txns.values() if t.response_code == "00")
+    assert channels == ["ecommerce", "pos"]
+    assert world.account(CHECKING).ledger_balance == 500_000 - 200_001 - 1_000
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {CHECKING: -1_000, GL_SETTLEMENT: 1_000}
+
+
+@pytest.mark.parametrize(("fields", "channel"), [
+    ({18: "6011", 22: "021", 25: "00"}, "atm"),
+    ({22: "051", 25: "00"}, "pos"),
+    ({22: "901"}, "pos"),
+    ({22: "012", 25: "00"}, "pos"),  # keyed at the counter
+    ({22: "012", 25: "05"}, "pos"),  # customer present, card not present: keyed at the counter
+    ({22: "011"}, "pos"),  # keyed, no DE 25, on a PIN-capable terminal
+    ({22: "012"}, "ecommerce"),  # keyed, no DE 25, no PIN pad
+    ({22: "012", 25: "01"}, "ecommerce"),  # customer not present
+    ({22: "012", 25: "08"}, "ecommerce"),  # mail or telephone order
+    ({22: "012", 25: "59"}, "ecommerce"),
+    ({22: "812", 25: "00"}, "ecommerce"),  # entered through e-commerce
+    ({22: "051", 25: "59"}, "ecommerce"),
+])
+def test_channel_from_merchant_type_condition_and_entry_mode(fields: dict[int, str], channel: str) -> None:
+    assert channel_of(Message("0200", {2: DEBIT_PAN, **fields})).value == channel
+
+
 def test_daily_amount_limit_61_and_next_day_resets(world: World) -> None:
     assert world.handle(atm("010000", 50_000)).response[39] == "00"  # type: ignore[index]
     decision = world.handle(atm("010000", 30_001))
@@ -252,6 +288,34 @@ def test_cross_border_fee_is_most_specific(world: World) -> None:
     decision = world.handle(atm("010000", 20_000, f32=FOREIGN_ACQUIRER, f19="276"))
     # 300 fixed + 1% of 20 000 = 500, within [300, 1500]
     assert decision.response is not None and decision.response[28] == "D00000500"
+
+
+def test_a_fee_stated_in_de28_is_the_transaction_level_fee(world: World) -> None:
+    # The product prices a foreign ATM withdrawal at 250; the request states 100 (what the ATM disclosed).
+    decision = world.handle(atm("010000", 10_000, f32=FOREIGN_ACQUIRER, f28="D00000100"))
+    assert decision.response is not None and (decision.response[39], decision.response[28]) == ("00", "D00000100")
+    assert world.account(CHECKING).ledger_balance == 100_000 - 10_100
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {
+        CHECKING: -10_100, GL_SETTLEMENT: 10_000, GL_FEES: 100}
+    # A purchase the product does not price takes the stated fee too; C00000000 waives a priced one.
+    priced = world.handle(request("0200", "000000", 1_000, f28="D00000075"))
+    assert priced.response is not None and priced.response[28] == "D00000075"
+    waived = world.handle(atm("010000", 1_000, f32=FOREIGN_ACQUIRER, f28="C00000000"))
+    assert waived.response is not None and waived.response[39] == "00"
+    assert {e.account: e.amount for e in world.postings[-1].entries} == {CHECKING: -1_000, GL_SETTLEMENT: 1_000}
+    assert world.account(CHECKING).ledger_balance == 100_000 - 10_100 - 1_075 - 1_000
+    # The funds check covers the stated fee.
+    world.account(CHECKING).ledger_balance = 10_050
+    short = world.handle(atm("010000", 10_000, f28="D00000051"))
+    assert short.response is not None and short.response[39] == "51"
+
+
+@pytest.mark.parametrize(("de28", "code"), [("D1", "30"), ("X00000001", "30"), ("D0000001A", "30"),
+                                            ("C00000005", "13")])
+def test_a_bad_de28_is_declined_and_changes_no_balance(world: World, de28: str, code: str) -> None:
+    decision = world.handle(atm("010000", 10_000, f28=de28))
+    assert decision.response is not None and decision.response[39] == code
+    assert world.account(CHECKING).ledger_balance == 100_000 and world.postings == []
 
 
 def test_funds_check_covers_the_fee(world: World) -> None:

@@ -11,6 +11,8 @@ search path too).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Final
@@ -74,7 +76,7 @@ def make_engine(
 def _sqlite_engine(parsed: URL, busy_timeout_ms: int, kwargs: dict[str, Any]) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(database).expanduser())
     # The pool hands a connection to one thread at a time; the journal writer and to_thread readers
     # are different threads, so pysqlite's same-thread check must be off.
     kwargs["connect_args"] = {"check_same_thread": False}
@@ -114,7 +116,16 @@ def ensure_sqlite_folder(url: str) -> None:
     """Create the folder of a SQLite database file (nothing for PostgreSQL or an in-memory database)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create a new SQLite database file 0600 in a folder created 0700 (the journal holds masked card data,
+    keyed PAN hashes and sealed payloads: not for other users of the machine). SQLite gives its -wal and -shm
+    files the database file's permissions. An existing file keeps its mode: the operator chose it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def safe_url(url: str) -> str:

@@ -116,10 +116,12 @@ class Listener:
                               idle_timeout=self.config.idle_timeout_s,
                               max_inflight=self.config.max_inflight_per_connection)
             self.active.add(conn)
+            log.debug("listener %s: connection from %s (%d open)", self.name, peer, len(self.active))
             try:
                 await run_connection(conn, self._on_frame)
             finally:
                 self.active.discard(conn)
+                log.debug("listener %s: connection from %s closed", self.name, peer)
         except Exception as exc:  # one peer's failure must never reach the node
             log.error("listener %s: connection from %s failed: %s", self.name, peer, type(exc).__name__)
         finally:

@@ -83,6 +83,33 @@ def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: st
     assert reason in str(info.value)
 
 
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+@pytest.mark.parametrize(("snippet", "needle", "key"), [
+    (GOOD.replace("port = 8583", 'port = "8583"'), 'port = "8583"', "listeners[0].port"),
+    (GOOD.replace("timeout_ms = 1500", "timeout_msec = 1500"), "timeout_msec", "connectors[0].timeout_msec"),
+    (GOOD.replace('"127.0.0.1:9583"', '"127.0.0.1"'), 'hosts = ["127.0.0.1"', "connectors[0].hosts[0]"),
+    (GOOD + "\n[surprise]\nx = 1\n", "[surprise]", "surprise"),
+    (GOOD + "\n[cells]\ncount = \"two\"\n", 'count = "two"', "cells.count"),  # a section's key (processors)
+    (GOOD + "\n[[connectors]]\nname = \"up\"\nhosts = [\"127.0.0.1:1\"]\n", 'name = "up"',
+     "connectors[1].name"),
+])
+def test_config_errors_name_the_line(snippet: str, needle: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(snippet)
+    line = _line_of(snippet, needle) if key != "connectors[1].name" else len(snippet.splitlines()) - 1
+    assert info.value.key == key and info.value.line == line
+    assert str(info.value).startswith(f"/etc/bulkhead/node.toml:{line}: {key}: ")
+
+
+def test_a_toml_syntax_error_names_the_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("[node]\nname = \"n\"\nvar_dir = \n")
+    assert info.value.line == 3 and str(info.value).startswith("/etc/bulkhead/node.toml:3: TOML syntax error")
+
+
 def test_toml_syntax_error_names_the_file() -> None:
     with pytest.raises(ConfigError) as info:
         parse("[node\nname=1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from switch.routing.locate import dotted, locate_keys
+from switch.model.tomlkeys import dotted, locate_keys
 
 TRICKY = '''\
 # [[routes]] in a comment is not a header

@@ -3,10 +3,17 @@ checks. Output must show masked PANs only."""
 
 from __future__ import annotations
 
+import functools
+import os
 import queue
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +21,8 @@ import trio
 from click.testing import CliRunner
 
 from switch.sim.cli import sim
-from switch.sim.issuer import IssuerConfig, serve_issuer
+from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
+from switch.sim.rules import IssuerRules, Rule
 from switch.wire.framing import LengthFraming
 
 PAN = "4761739001010010"
@@ -23,19 +31,25 @@ PAN = "4761739001010010"
 @pytest.fixture
 def issuer_port() -> Iterator[int]:
     """An issuer simulator (binary2 + TPDU framing) in its own thread and trio loop."""
+    with _issuer_thread(IssuerConfig(framing=LengthFraming("binary2", tpdu=True))) as (port, _):
+        yield port
+
+
+@contextmanager
+def _issuer_thread(config: IssuerConfig) -> Iterator[tuple[int, IssuerStats]]:
     ready: queue.Queue[tuple[int, trio.lowlevel.TrioToken, trio.CancelScope]] = queue.Queue()
-    config = IssuerConfig(framing=LengthFraming("binary2", tpdu=True))
+    stats = IssuerStats()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            port = await nursery.start(serve_issuer, config)
+            port = await nursery.start(functools.partial(serve_issuer, config, stats=stats))
             ready.put((port, trio.lowlevel.current_trio_token(), nursery.cancel_scope))
 
     thread = threading.Thread(target=trio.run, args=(main,), daemon=True)
     thread.start()
     port, token, scope = ready.get(timeout=10)
     try:
-        yield port
+        yield port, stats
     finally:
         trio.from_thread.run_sync(scope.cancel, trio_token=token)
         thread.join(timeout=10)
@@ -52,7 +66,7 @@ def test_acquirer_command_prints_masked_responses_and_summary(issuer_port: int) 
     assert "2=476173******0010" in result.output
     assert PAN not in result.output
     assert "4=000000002500" in result.output
-    assert "sent 5, answered 5, timeouts 0, late 0, errors 0" in result.output
+    assert "sent 5, answered 5, timeouts 0, late 0, unmatched 0, errors 0" in result.output
     assert "response codes: 00: 5" in result.output
     assert "TPS" in result.output and "p99" in result.output
 
@@ -116,3 +130,33 @@ def test_test_card_comes_from_the_demo_configuration() -> None:
     assert track2.startswith("4761730010000019=3012") and isinstance(block, bytes) and len(block) == 8
     _, no_pin = _test_card(demo, 8584, "4761730010000019", "3012", None)
     assert no_pin is None
+
+
+def test_ctrl_c_prints_the_summary_so_far() -> None:
+    rules = IssuerRules(rules=(Rule("drop", bin="4222220000000000"),))
+    with _issuer_thread(IssuerConfig(rules=rules)) as (port, stats):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "switch.cli", "sim", "acquirer", "--port", str(port), "--count", "5",
+             "--inflight", "3", "--pan", "4222220000000000"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while stats.received["0200"] < 3 and time.monotonic() < deadline and run.poll() is None:
+                time.sleep(0.05)
+            assert stats.received["0200"] == 3  # three in flight, never answered (the default timeout is 30 s)
+            run.send_signal(signal.SIGINT)
+            out, err = run.communicate(timeout=20)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    assert run.returncode == 130, err
+    assert "interrupted after" in out and "3 request(s) in flight not answered" in out
+    assert "sent 3, answered 0, timeouts 0, late 0, unmatched 0, errors 0" in out
+    assert "Traceback" not in err
+
+
+def test_count_and_duration_are_a_usage_error() -> None:
+    result = CliRunner().invoke(sim, ["acquirer", "--port", "9", "--count", "2", "--duration", "1"])
+    assert result.exit_code == 2 and "give --count or --duration, not both" in result.output

@@ -259,3 +259,66 @@ async def _read_to_eof(stream: trio.SocketStream) -> bytes:
     except trio.BrokenResourceError:
         pass
     return out
+
+
+async def test_answers_after_the_timeout_are_counted_late() -> None:
+    with trio.fail_after(LIMIT):
+        async with issuer(IssuerConfig(rules=RULES)) as (port, _):  # 455555: answered after 150 ms
+            report = await run(port, count=3, inflight=3, timeout_s=0.05,
+                               template=RequestTemplate(pan="4555550000000001"))
+    assert (report.sent, report.received, report.timeouts, report.late, report.unmatched) == (3, 0, 3, 3, 0)
+
+
+async def test_late_answers_are_waited_for_only_as_long_as_told() -> None:
+    with trio.fail_after(LIMIT):
+        async with issuer(IssuerConfig(rules=RULES)) as (port, _):  # 422222: never answered
+            report = await run(port, count=2, inflight=2, timeout_s=0.05, late_wait_s=0.2,
+                               template=RequestTemplate(pan="4222220000000000"))
+    assert (report.timeouts, report.late, report.errors) == (2, 0, 0)
+    assert report.elapsed >= 0.25  # the timeout, then the wait for answers owed
+
+
+def test_the_default_timeout_is_above_the_demo_switchs() -> None:
+    # The demo's issuer destination times out after 5 s and the switch then answers 91: the simulator must
+    # still be waiting, or the README's slow-issuer cards would show a timeout or a 91 at random.
+    assert AcquirerConfig().timeout_s >= 2 * 5.0
+
+
+async def test_rate_paces_the_requests() -> None:
+    with trio.fail_after(LIMIT):
+        async with issuer(IssuerConfig(rules=RULES)) as (port, _):
+            report = await run(port, count=10, inflight=4, connections=2, rate=40.0)
+    assert (report.sent, report.received) == (10, 10)
+    assert report.elapsed >= 9 / 40  # the 10th request leaves 9 intervals after the first
+
+
+async def test_duration_sends_until_the_time_is_up() -> None:
+    with trio.fail_after(LIMIT):
+        async with issuer(IssuerConfig(rules=RULES)) as (port, _):
+            paced = await run(port, duration_s=0.3, rate=50.0, inflight=4)
+            flat_out = await run(port, duration_s=0.2, inflight=8, connections=2)
+    assert 5 <= paced.sent <= 15 and paced.received == paced.sent and paced.elapsed >= 0.3
+    assert flat_out.sent > 0 and flat_out.received == flat_out.sent and flat_out.errors == 0
+
+
+async def test_a_count_and_a_duration_are_refused_together() -> None:
+    with pytest.raises(SimulatorError, match="a count or a duration"):
+        await run(9, count=1, duration_s=1.0)
+
+
+async def test_a_request_file_keeps_its_stan_and_rrn_and_can_leave_them_out(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        '{"mti": "0200", "fields": {"2": "4761739001010010", "3": "000000", "4": "000000000500", '
+        '"11": "123456", "37": "RRN000000042"}}\n'
+        '{"mti": "0200", "fields": {"2": "4761739001010010", "3": "000000", "4": "000000000500", "11": null}}\n',
+        encoding="utf-8",
+    )
+    seen: list[Message] = []
+    with trio.fail_after(LIMIT):
+        async with issuer(IssuerConfig(rules=RULES)) as (port, _):
+            config = AcquirerConfig(port=port, requests_file=path, inflight=1)
+            report = await run_acquirer(config, lambda index, msg, latency: seen.append(msg))
+    assert report.received == 2
+    assert (seen[0][39], seen[0][11], seen[0][37]) == ("00", "123456", "RRN000000042")
+    assert seen[1][39] == "30" and 11 not in seen[1].fields

@@ -194,6 +194,24 @@ def locate_keys(text: str) -> KeyLines:
     return KeyLines(walker.lines)
 
 
+_PART = re.compile(r'\.?(?:"((?:\\.|[^"\\])*)"|([A-Za-z0-9_-]+))|\[(\d+)\]')
+
+
+def undotted(key: str) -> Path | None:
+    """The inverse of :func:`dotted`: ``listeners[0].port`` -> ``("listeners", 0, "port")``; None when ``key``
+    is not in that form."""
+    path: list[str | int] = []
+    pos = 0
+    while pos < len(key):
+        found = _PART.match(key, pos)
+        if found is None or found.end() == pos:
+            return None
+        quoted, bare, index = found.groups()
+        path.append(int(index) if index is not None else bare if bare is not None else quoted)
+        pos = found.end()
+    return tuple(path) or None
+
+
 def dotted(path: Path) -> str:
     """``("routes", 2, "bins", 1)`` -> ``routes[2].bins[1]``; keys that are not bare are quoted."""
     out: list[str] = []
