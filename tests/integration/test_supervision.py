@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from sqlalchemy import create_engine, inspect
 
 from processors.cell.section import cells_of
 from switch.cli.common import first_leaf
@@ -173,7 +174,11 @@ async def test_a_second_node_on_the_same_var_dir_is_refused_before_it_touches_th
         with pytest.raises(NodeRunningError, match=rf"node 'cells-itest' is already running \(.*node.lock is held "
                                                    rf"by pid {os.getpid()} \(node cells-itest\)\); not started"):
             await Node(second_cfg).run()
-        assert not other_db.exists()  # not migrated
+        other = create_engine(f"sqlite:///{other_db}")
+        try:
+            assert inspect(other).get_table_names() == []  # not migrated
+        finally:
+            other.dispose()
         first.stop()
 
 
