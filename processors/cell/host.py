@@ -512,11 +512,11 @@ EXIT_CONFIG = 2  # configuration, catalogue or database unusable: a restart will
 EXIT_LOCKED = 3  # another process holds the cell's lock
 
 
-async def run_cell(cells: CellsConfig, cell: int, *, parent: int | None = None, signals: bool = True,
+async def run_cell(cells: CellsConfig, cell: int, *, supervised: bool = False, signals: bool = True,
                    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Lock the cell, load it, and serve until SIGTERM/SIGINT (or cancellation); ``started(port)``. A cell
-    supervised by the node (``parent``: the node's pid) stops when the node goes away and on SIGTERM only: the
-    terminal's Ctrl-C is the node's, which stops its cells after draining."""
+    supervised by the node stops on SIGTERM only (its lifeline sends one when the node goes away,
+    switch.infra.lifeline): the terminal's Ctrl-C is the node's, which stops its cells after draining."""
     from processors.cell.loading import CellLock, load_cell, open_hsm
     from processors.commands import CellCommands
     from processors.engine import CellEngine
@@ -543,9 +543,7 @@ async def run_cell(cells: CellsConfig, cell: int, *, parent: int | None = None, 
                 )
                 async with trio.open_nursery() as nursery:
                     if signals:
-                        nursery.start_soon(_stop_on_signals, host, parent is None)
-                    if parent is not None:
-                        nursery.start_soon(_stop_when_orphaned, host, parent)
+                        nursery.start_soon(_stop_on_signals, host, not supervised)
                     nursery.start_soon(_housekeeping, host, engine)
                     try:
                         await host.serve(task_status=task_status)
@@ -600,18 +598,8 @@ async def _stop_on_signals(host: CellHost, interactive: bool) -> None:
             host.stop()
 
 
-async def _stop_when_orphaned(host: CellHost, parent: int) -> None:
-    """A supervised cell whose node died (SIGKILL leaves no chance to stop it) stops too, rather than keep
-    the port and the lock from the node's next start. On Linux the kernel's parent-death signal does this at
-    once (switch.infra.lifeline); this poll is for the platforms without it."""
-    while os.getppid() == parent:
-        await trio.sleep(1.0)
-    log.warning("cell %d: the supervising node (pid %d) is gone; stopping", host.cell, parent)
-    host.stop()
-
-
 def main(load: Callable[[], CellsConfig], cell: int, *, log_level: str = "info", json_logs: bool = True,
-         parent: int | None = None) -> int:
+         supervised: bool = False) -> int:
     """The cell process (``bulkhead cell run``, which the node's supervisor starts); returns the exit code.
     ``load`` reads the cells' configuration (a :class:`BulkheadError` is a configuration error: exit code 2)."""
     from switch.infra import logs
@@ -624,7 +612,7 @@ def main(load: Callable[[], CellsConfig], cell: int, *, log_level: str = "info",
         log.error("cell %d: %s", cell, exc)
         return EXIT_CONFIG
     try:
-        trio.run(functools.partial(run_cell, cells, cell, parent=parent))
+        trio.run(functools.partial(run_cell, cells, cell, supervised=supervised))
     except BaseException as exc:  # every way out of the cell becomes an exit code
         return _exit_code(cell, _first_leaf(exc))
     log.info("cell %d: stopped", cell)

@@ -10,14 +10,17 @@ crashes at start does not spin while a cell that crashed once after hours comes 
 
 from __future__ import annotations
 
+import functools
 import sys
+from pathlib import Path
 from typing import Any
 
 import trio
 
 from processors.cell.config import CELL_PROCESS, CellsConfig, check_catalogue
 from switch.infra import logs
-from switch.infra.procsup import ProcessSupervisor, stop_stray
+from switch.infra.lifeline import LIFELINE_OPTION
+from switch.infra.procsup import ProcessSupervisor, StrayProcessError, command_line, stop_stray
 
 
 class CellSupervisor(ProcessSupervisor):
@@ -36,7 +39,7 @@ class CellSupervisor(ProcessSupervisor):
         """Stop any cell process a node that died left behind (it would hold the cell's lock and port, and the
         node's links would sign on to it), then keep every cell running."""
         for cell in range(self.cells.count):
-            await stop_stray(self.cells.lock_file(cell), f"cell {cell}", CELL_PROCESS)
+            await stop_stray(self.cells.lock_file(cell), f"cell {cell}", functools.partial(_stray_cell, cell))
         await super().run(task_status=task_status)
 
     def command(self, cell: int) -> list[str]:
@@ -50,3 +53,25 @@ class CellSupervisor(ProcessSupervisor):
     def describe(self) -> list[str]:
         return [f"  cells     {self.cells.count} on {self.cells.host}:{self.cells.base_port}.."
                 f"{self.cells.port(self.cells.count - 1)}  (supervised processes, databases {self.cells.url(0)} ...)"]
+
+
+def _stray_cell(cell: int, pid: int, what: str) -> bool:
+    """Whether ``pid``, the holder of cell ``cell``'s lock, is a cell process a dead node left behind.
+
+    Its command line decides where /proc exists: a cell run by a supervisor carries ``--lifeline``. A cell run
+    by hand (``bulkhead cell run``) is not a stray but another owner: the node refuses to start rather than serve
+    through it or stop someone's process. Anything else (a CLI command working on the cell's database, or a
+    stale line whose pid now runs something else) is left alone. Without /proc, the lock file's line is all there
+    is to go on."""
+    argv = command_line(pid)
+    if argv is None:
+        return not Path("/proc/self").exists() and what == f"{CELL_PROCESS} {cell}"
+    if "run" not in argv or not ({"switch.cli.cell", "cell"} & set(argv)):
+        return False
+    index = argv.index("--cell") if "--cell" in argv else -1
+    if argv[index + 1:index + 2] != [str(cell)] and f"--cell={cell}" not in argv:
+        return False
+    if LIFELINE_OPTION not in argv:
+        raise StrayProcessError(f"cell {cell} is already running outside this node (pid {pid}, started by hand?); "
+                                "stop it, then start the node")
+    return True

@@ -24,14 +24,14 @@ def cell() -> None:
 @click.option("--cell", "number", type=int, required=True, help="cell number, 0 .. count - 1")
 @log_level_option
 @plain_logs_option
-@click.option("--parent", type=int, default=None, hidden=True,
-              help="the supervising node's pid: stop when it goes away, take no signals from the terminal")
-def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, parent: int | None) -> None:
+@click.option("--lifeline", type=int, default=None, hidden=True,
+              help="the supervising node's lifeline pipe: stop when it goes away, take no signals from the terminal")
+def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, lifeline: int | None) -> None:
     """Run one cell in the foreground (the node does this itself when [cells] supervise = true)."""
-    if parent is not None:  # first: a node killed while this cell starts must not leave it behind
-        from switch.infra.lifeline import die_with_parent, ignore_terminal_signals
+    if lifeline is not None:  # first: a node killed while this cell starts must not leave it behind
+        from switch.infra.lifeline import hold_lifeline, ignore_terminal_signals
 
-        die_with_parent(parent, f"cell {number}")
+        hold_lifeline(lifeline, f"cell {number}")
         ignore_terminal_signals()
     from processors.cell.host import main as run_cell_process
 
@@ -43,7 +43,7 @@ def cell_run(conf: Path, number: int, log_level: str, plain_logs: bool, parent: 
         return found
 
     sys.exit(run_cell_process(cells, number, log_level=log_level, json_logs=not plain_logs,
-                              parent=parent))
+                              supervised=lifeline is not None))
 
 
 @cell.command("seed")

@@ -2,58 +2,66 @@
 
 A supervisor that is killed (SIGKILL, OOM) cannot stop its children. A child that outlives it keeps its port and
 its lock, so the next node would sign on to an orphan and fail on the orphan's lock. Polling the parent from the
-child misses the window before the poll starts: a cell polled only after loading its state, about a second after
-it was started.
+child missed the window before the poll started: a cell polled only after loading its state, about a second
+after it was started.
 
-:func:`die_with_parent` runs first thing in the child, given the pid its supervisor had when it started the
-child:
+The supervisor holds the write end of a pipe (:class:`Lifeline`) and never writes to it. Each child gets the
+read end (``--lifeline FD``). The first thing the child does (:func:`hold_lifeline`) is start a thread that
+blocks reading it. When the supervisor process ends, however it ends, the kernel closes the write end. The read
+then returns end of file, and the thread sends the child SIGTERM, an ordinary first signal, so the child stops in
+order. If the supervisor died before the child started watching, the read returns end of file at once.
 
-- On Linux it asks the kernel to send SIGTERM when the parent dies (``prctl(PR_SET_PDEATHSIG)``, prctl(2)). The
-  signal is delivered whatever the child is doing: importing, loading its state, or serving. It arrives as an
-  ordinary first SIGTERM, so the child stops in order.
-- Then it checks the parent is still the one it was started by. If the parent died between the fork and the
-  prctl call, the child has already been reparented and no signal will ever come, so it exits at once.
-- Where prctl is not available, the parent check and the caller's own poll (e.g. the cell's watcher) remain.
+Linux's parent-death signal (prctl PR_SET_PDEATHSIG) was the first design and is not used. It fires when the
+thread that forked the child exits, not when the process does. trio starts processes from its worker threads,
+which exit after 10 s idle, so every cell got SIGTERM 10 s after each start.
 
-The supervisor passes its pid as ``--parent PID`` (see :data:`PARENT_OPTION`). Children also leave the terminal's
-process group (``start_new_session``, switch.infra.procsup), so a Ctrl-C reaches the node alone, and the node
+Children also leave the terminal's process group (``start_new_session``, switch.infra.procsup) and ignore
+SIGINT and SIGHUP (:func:`ignore_terminal_signals`). A Ctrl-C therefore reaches the node alone, and the node
 stops its children after it has drained (issue 11, item 3).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import contextlib
 import logging
 import os
 import signal
-import sys
+import threading
 
 log = logging.getLogger("bulkhead.supervisor")
 
-PARENT_OPTION = "--parent"
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-EXIT_ORPHANED = 4  # the supervisor was gone before the child could attach to it
+LIFELINE_OPTION = "--lifeline"
 
 
-def parent_death_signal(sig: int = signal.SIGTERM) -> bool:
-    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux). False where not supported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return bool(libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+class Lifeline:
+    """The supervisor's side: a pipe whose read end every child inherits (:attr:`fd`, passed with ``pass_fds``)
+    and whose write end only this process holds (both ends are close-on-exec here, PEP 446). :meth:`close` once
+    every child has stopped."""
+
+    def __init__(self) -> None:
+        self.fd, self._write = os.pipe()
+
+    def close(self) -> None:
+        for fd in (self.fd, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
-def die_with_parent(parent: int, what: str) -> None:
-    """Tie this process's life to ``parent``'s (the supervisor's pid when it started us). If the parent is
-    already gone, exit with :data:`EXIT_ORPHANED`. ``what`` names the process in the log line ("cell 3")."""
-    parent_death_signal()
-    if os.getppid() != parent:  # reparented already: the supervisor died before the signal was armed
-        log.warning("%s: the supervising process (pid %d) is gone; not starting", what, parent)
-        sys.exit(EXIT_ORPHANED)
+def hold_lifeline(fd: int, what: str) -> None:
+    """The child's side, first thing at start: SIGTERM this process when the supervisor holding the pipe's write
+    end goes away. ``what`` names the process in the log line ("cell 3")."""
+    os.set_inheritable(fd, False)  # this process's own children (none today) must not keep the supervisor "alive"
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 64):  # the supervisor never writes: anything read is ignored, b"" is its end
+                pass
+        except OSError:
+            pass
+        log.warning("%s: the supervising process is gone; stopping", what)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
 def ignore_terminal_signals() -> None:

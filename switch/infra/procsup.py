@@ -6,9 +6,9 @@ process has stayed up for a while, so a process that crashes at start does not s
 once after hours comes back at once. Stopping is SIGTERM (the child finishes what is in flight), then SIGKILL
 after ``STOP_GRACE_S``.
 
-Every child is told its supervisor's pid (``--parent PID``) and ties its life to it (switch.infra.lifeline), and
-runs in a session of its own: the terminal's Ctrl-C reaches the supervisor alone, which stops its children when
-it is ready to (a node after draining, issue 11 item 3).
+Every child gets the read end of the supervisor's lifeline (``--lifeline FD``) and ties its life to it
+(switch.infra.lifeline), and runs in a session of its own: the terminal's Ctrl-C reaches the supervisor alone,
+which stops its children when it is ready to (a node after draining, issue 11 item 3).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from switch.infra.lifeline import PARENT_OPTION
+from switch.infra.lifeline import LIFELINE_OPTION, Lifeline
 from switch.infra.lockfile import holder, is_held
 from switch.model.errors import BulkheadError
 
@@ -81,7 +82,7 @@ class ProcessSupervisor:
             process.send_signal(signal.SIGTERM)
 
     def command(self, index: int) -> list[str]:
-        """The command line that starts child ``index`` (the supervisor adds ``--parent PID``)."""
+        """The command line that starts child ``index`` (the supervisor adds ``--lifeline FD``)."""
         raise NotImplementedError
 
     async def attached(self, index: int, process: trio.Process) -> None:
@@ -89,12 +90,16 @@ class ProcessSupervisor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep every child running until cancelled; then stop them (SIGTERM, then SIGKILL)."""
-        async with trio.open_nursery() as nursery:
-            for index in self.processes:
-                nursery.start_soon(self._keep, index)
-            task_status.started()
+        lifeline = Lifeline()
+        try:
+            async with trio.open_nursery() as nursery:
+                for index in self.processes:
+                    nursery.start_soon(self._keep, index, lifeline.fd)
+                task_status.started()
+        finally:
+            lifeline.close()  # every child has stopped (or is beyond our reach): nothing left to hold
 
-    async def _keep(self, index: int) -> None:
+    async def _keep(self, index: int, lifeline: int) -> None:
         info = self.processes[index]
         delay = self.backoff_s
         pipe = subprocess.PIPE if self.pipes else subprocess.DEVNULL
@@ -102,8 +107,8 @@ class ProcessSupervisor:
             info.state = "starting"
             try:
                 process = await trio.lowlevel.open_process(
-                    [*self.command(index), PARENT_OPTION, str(os.getpid())], stdin=pipe,
-                    stdout=pipe if self.pipes else None, start_new_session=True)
+                    [*self.command(index), LIFELINE_OPTION, str(lifeline)], stdin=pipe,
+                    stdout=pipe if self.pipes else None, start_new_session=True, pass_fds=(lifeline,))
             except OSError as exc:
                 log.error("%s %d: cannot start: %s; retrying in %.1fs", self.what, index, exc, delay)
                 info.state = "restarting"
@@ -165,33 +170,36 @@ class StrayProcessError(BulkheadError):
     """A process left by an earlier supervisor holds a child's lock and could not be stopped."""
 
 
-async def stop_stray(lock: Path, what: str, marker: str, *, grace_s: float = STOP_GRACE_S) -> None:
-    """Before starting child ``what``: if a process left behind by an earlier supervisor (one killed before it
-    could stop its children) still holds the child's ``lock``, stop it, so the new child never has to work
-    around it.
+async def stop_stray(lock: Path, what: str, is_stray: Callable[[int, str], bool], *,
+                     grace_s: float = STOP_GRACE_S) -> None:
+    """Before starting child ``what``: if a process left behind by an earlier supervisor still holds the
+    child's ``lock``, see that it stops, so the new child never has to work around it.
 
-    The caller holds its own node's lock, so no live node owns that process. It is recognised by the line its
-    lock file starts with (``marker``) and, where /proc exists, by its command line. It gets SIGTERM (it
-    stops in order), and SIGKILL after ``grace_s``. A holder that is something else (a CLI command writing
-    the cell's database) is left alone: the child waits for the lock as usual. A stray process that does not
-    go away raises :class:`StrayProcessError`."""
+    The caller holds its own node's lock, so no live node owns such a process. ``is_stray(pid, what_line)``
+    recognises it from its command line (/proc) or, without /proc, from the lock file's line. A process whose
+    supervisor died has already been told to stop by its lifeline, so it gets ``grace_s`` to finish in order
+    first. Only then does it get SIGTERM (a second signal: stop at once), and SIGKILL 2 s later. A holder that
+    is something else (a CLI command writing the cell's database) is left alone, and the child waits for the
+    lock as usual. A stray process that does not go away raises :class:`StrayProcessError`."""
     if not is_held(lock):
         return
     found = holder(lock)
-    if found.pid is None or not found.what.startswith(marker) or not _runs_bulkhead(found.pid):
-        log.info("%s: its lock %s is held by %s (%s); it starts when the lock is free", what, lock,
-                 f"pid {found.pid}" if found.pid else "another process", found.what or "unknown")
+    if found.pid is None or not is_stray(found.pid, found.what):
+        log.warning("%s: its lock %s is held by %s (%s); it starts when the lock is free", what, lock,
+                    f"pid {found.pid}" if found.pid else "another process", found.what or "unknown")
         return
-    log.warning("%s: a stray process (pid %d, left by a node that died) holds its lock %s; stopping it", what,
-                found.pid, lock)
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
-        try:
-            os.kill(found.pid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError as exc:
-            raise StrayProcessError(f"{what}: stray process pid {found.pid} holds {lock} and cannot be "
-                                    f"stopped ({exc.strerror}); stop it, then start the node") from None
+    log.warning("%s: a stray process (pid %d, left by a node that died) holds its lock %s; waiting %.0fs for it "
+                "to stop", what, found.pid, lock, grace_s)
+    for sig, wait_s in ((None, grace_s), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+        if sig is not None:
+            log.warning("%s: stray process %d still holds %s; sending %s", what, found.pid, lock, sig.name)
+            try:
+                os.kill(found.pid, sig)
+            except ProcessLookupError:
+                pass
+            except PermissionError as exc:
+                raise StrayProcessError(f"{what}: stray process pid {found.pid} holds {lock} and cannot be "
+                                        f"stopped ({exc.strerror}); stop it, then start the node") from None
         with trio.move_on_after(wait_s):
             while is_held(lock):
                 await trio.sleep(0.05)
@@ -200,13 +208,10 @@ async def stop_stray(lock: Path, what: str, marker: str, *, grace_s: float = STO
     raise StrayProcessError(f"{what}: stray process pid {found.pid} holds {lock} and did not stop; not started")
 
 
-def _runs_bulkhead(pid: int) -> bool:
-    """Whether ``pid`` runs Bulkhead's Python, as far as /proc says (True where there is no /proc: the lock
-    file's own line is then all there is to go on)."""
+def command_line(pid: int) -> list[str] | None:
+    """The arguments ``pid`` was started with, from /proc (Linux); None where /proc does not say."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return Path("/proc/self").exists() is False
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return False
-    return b"switch." in cmdline or b"bulkhead" in cmdline
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None

@@ -13,7 +13,7 @@ import trio
 
 from switch.config import load_config
 from switch.infra import logs
-from switch.infra.lifeline import PARENT_OPTION, die_with_parent, ignore_terminal_signals
+from switch.infra.lifeline import LIFELINE_OPTION, hold_lifeline, ignore_terminal_signals
 from switch.model.errors import BulkheadError
 from switch.runtime.node import Node
 from switch.runtime.workers import run_process
@@ -24,8 +24,8 @@ EXIT_OK, EXIT_CONFIG, EXIT_FAILED = 0, 2, 1
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
-    if args.parent is not None:
-        die_with_parent(args.parent, f"node process {args.process}")
+    if args.lifeline is not None:
+        hold_lifeline(args.lifeline, f"node process {args.process}")
     ignore_terminal_signals()  # Ctrl-C reaches the primary, which passes on one SIGTERM
     logs.setup(args.log_level, json_lines=not args.plain_logs)
     try:
@@ -58,7 +58,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", action="append", default=[], help="LISTENER=PORT the primary bound")
     parser.add_argument("--log-level", default="info", choices=logs.LEVELS)
     parser.add_argument("--plain-logs", action="store_true")
-    parser.add_argument(PARENT_OPTION, type=int, default=None, help="the primary's pid (stop when it goes away)")
+    parser.add_argument(LIFELINE_OPTION, type=int, default=None,
+                        help="the primary's lifeline pipe (stop when it goes away)")
     return parser.parse_args(argv)
 
 

@@ -25,10 +25,13 @@ import pytest
 import trio
 from sqlalchemy import create_engine, inspect
 
+from processors.cell.config import CellsConfig
 from processors.cell.section import cells_of
 from switch.cli.common import first_leaf
 from switch.config import parse_config
+from switch.infra.lifeline import Lifeline
 from switch.infra.lockfile import holder, is_held
+from switch.infra.procsup import StrayProcessError
 from switch.runtime.links.inbound import ListenError
 from switch.runtime.node import Node, NodeRunningError
 from tests.integration.cells_harness import cell_supervisor, write_cells_config
@@ -38,6 +41,7 @@ from tests.switch.infra.test_lifeline import _alive, _wait_gone
 pytestmark = pytest.mark.slow
 
 BULKHEAD = [sys.executable, "-c", "from switch.cli.main import main; main()"]
+CELL_RUN = [sys.executable, "-m", "switch.cli.cell", "run", "--conf"]
 
 
 class LogReader:
@@ -109,17 +113,20 @@ def test_a_cell_does_not_outlive_a_node_killed_while_it_starts(tmp_path: Path) -
     cfg = write_cells_config(tmp_path, count=1)
     cells = cells_of(cfg.sections)
     assert cells is not None
-    # A stand-in for the node: it starts the cell exactly as the supervisor does, then is killed at once, while
-    # the cell is still importing and loading (the window a poll after loading missed).
+    # A stand-in for the node: it starts the cell exactly as the supervisor does (its lifeline's read end passed
+    # as --lifeline), then is killed at once, while the cell is still importing and loading (the window a poll
+    # after loading missed).
     starter = (
-        "import os, subprocess, sys\n"
-        "p = subprocess.Popen(sys.argv[1:] + ['--parent', str(os.getpid())], start_new_session=True)\n"
+        "import subprocess, sys, time\n"
+        "from switch.infra.lifeline import Lifeline\n"
+        "line = Lifeline()\n"
+        "p = subprocess.Popen(sys.argv[1:] + ['--lifeline', str(line.fd)], pass_fds=(line.fd,),\n"
+        "                     start_new_session=True)\n"
         "print(p.pid, flush=True)\n"
-        "import time; time.sleep(60)\n"
+        "time.sleep(60)\n"
     )
-    cell_cmd = [sys.executable, "-m", "switch.cli.cell", "run", "--conf", str(cfg.file), "--cell", "0"]
-    fake_node = subprocess.Popen([sys.executable, "-c", starter, *cell_cmd], stdout=subprocess.PIPE, text=True,
-                                 cwd=tmp_path)
+    fake_node = subprocess.Popen([sys.executable, "-c", starter, *CELL_RUN, str(cfg.file), "--cell", "0"],
+                                 stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     assert fake_node.stdout is not None
     cell_pid = int(fake_node.stdout.readline())
     fake_node.send_signal(signal.SIGKILL)
@@ -132,17 +139,23 @@ def test_a_cell_does_not_outlive_a_node_killed_while_it_starts(tmp_path: Path) -
     assert not is_held(cells.lock_file(0))
 
 
+async def _holding(cells: CellsConfig, pid: int) -> None:
+    with trio.fail_after(60):
+        while not is_held(cells.lock_file(0)) or holder(cells.lock_file(0)).pid != pid:
+            await trio.sleep(0.05)
+
+
 async def test_a_stray_cell_left_by_a_dead_node_is_stopped_before_the_next_node_serves(tmp_path: Path) -> None:
     cfg = write_cells_config(tmp_path, count=1)
     cells = cells_of(cfg.sections)
     assert cells is not None
-    # An orphan: a cell process no node supervises, serving the cell's port and holding its lock.
-    stray = subprocess.Popen([sys.executable, "-m", "switch.cli.cell", "run", "--conf", str(cfg.file), "--cell",
-                              "0"], cwd=tmp_path)
+    # A supervised cell that outlived its node: its lifeline is held here, so it was never told to stop (a cell
+    # stuck in its stop looks the same to the next node). It serves the cell's port and holds its lock.
+    line = Lifeline()
+    stray = subprocess.Popen([*CELL_RUN, str(cfg.file), "--cell", "0", "--lifeline", str(line.fd)], cwd=tmp_path,
+                             pass_fds=(line.fd,), stderr=subprocess.DEVNULL)
     try:
-        with trio.fail_after(60):
-            while not is_held(cells.lock_file(0)) or holder(cells.lock_file(0)).pid != stray.pid:
-                await trio.sleep(0.05)
+        await _holding(cells, stray.pid)
         node = Node(cfg)
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
@@ -151,17 +164,38 @@ async def test_a_stray_cell_left_by_a_dead_node_is_stopped_before_the_next_node_
             with trio.fail_after(60):
                 while not node.link_is_up("cell-00"):
                     await trio.sleep(0.05)
-            # The stray was stopped by SIGTERM (in order, or at once while it was still loading), not SIGKILL,
-            # before the node's own cell took the lock and the port.
-            assert stray.poll() in (0, -signal.SIGTERM)
+            # The stray was stopped (SIGTERM after the grace it was given to stop by itself) before the node's
+            # own cell took the lock and the port.
+            assert stray.poll() in (0, 1, -signal.SIGTERM)
             own = supervisor.pid(0)
             assert own is not None and own != stray.pid
             assert holder(cells.lock_file(0)).pid == own
             node.stop()
     finally:
+        line.close()
         if stray.poll() is None:
             stray.kill()
         stray.wait()
+
+
+async def test_a_cell_run_by_hand_is_not_served_through_the_node_refuses_to_start(tmp_path: Path) -> None:
+    cfg = write_cells_config(tmp_path, count=1)
+    cells = cells_of(cfg.sections)
+    assert cells is not None
+    by_hand = subprocess.Popen([*CELL_RUN, str(cfg.file), "--cell", "0"], cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        await _holding(cells, by_hand.pid)
+        with pytest.raises(BaseException) as raised:
+            with trio.fail_after(60):
+                await Node(cfg).run()
+        leaf = first_leaf(raised.value)
+        assert isinstance(leaf, StrayProcessError)
+        assert str(leaf) == (f"cell 0 is already running outside this node (pid {by_hand.pid}, started by hand?); "
+                             "stop it, then start the node")
+        assert by_hand.poll() is None  # someone's process: left alone
+    finally:
+        by_hand.kill()
+        by_hand.wait()
 
 
 async def test_a_second_node_on_the_same_var_dir_is_refused_before_it_touches_the_database(tmp_path: Path) -> None:

@@ -126,10 +126,17 @@ def _migration_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
+            # A batch migration copies a table and drops the old one; with foreign keys enforced that would
+            # cascade or fail on the rows that reference it (Alembic's batch-mode advice). The pragma cannot
+            # change inside a transaction, so it is set here, before BEGIN.
+            dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # IMMEDIATE: the write lock up front. A deferred transaction that reads the version and then
+            # writes would fail at once (SQLITE_BUSY_SNAPSHOT in WAL mode) against a concurrent upgrade rather
+            # than wait its busy timeout.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
-from switch.infra.lifeline import EXIT_ORPHANED
 from switch.infra.lockfile import LockHeldError, ProcessLock, holder, is_held
-
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+from switch.infra.procsup import ProcessSupervisor
 
 
 def _alive(pid: int) -> bool:
@@ -41,49 +40,92 @@ def _wait_gone(pid: int, seconds: float) -> bool:
     return False
 
 
-def test_a_child_whose_supervisor_is_already_gone_exits_at_once() -> None:
-    # The pid given is not this process's parent: the supervisor died before the child could attach to it.
-    code = textwrap.dedent("""
-        from switch.infra.lifeline import die_with_parent
-        die_with_parent(1, "test child")
-        print("still running")
-    """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert done.returncode == EXIT_ORPHANED
-    assert "still running" not in done.stdout
-    assert "supervising process (pid 1) is gone" in done.stderr
+# A child that holds its lifeline, writes its pid to argv[2], then sleeps (it is stopped by SIGTERM).
+CHILD = textwrap.dedent("""
+    import os, sys, time
+    from switch.infra.lifeline import hold_lifeline
+    hold_lifeline(int(sys.argv[1]), "test child")
+    open(sys.argv[2], "w").write(str(os.getpid()))
+    time.sleep(60)
+""")
 
 
-@linux_only
+def _started_pid(pid_file: Path, seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.02)
+    return int(pid_file.read_text())
+
+
 def test_a_child_dies_when_its_supervisor_is_killed(tmp_path: Path) -> None:
-    # A middle process (the "node") starts a child that attaches to it and then sleeps; the middle is killed with
-    # SIGKILL, which gives it no chance to stop the child. The kernel's parent-death signal stops the child.
-    child = textwrap.dedent("""
-        import os, sys, time
-        from switch.infra.lifeline import die_with_parent
-        die_with_parent(int(sys.argv[1]), "test child")
-        open(sys.argv[2], "w").write(str(os.getpid()))
-        time.sleep(60)
-    """)
+    # A middle process (the "node") starts a child on its lifeline, then is killed with SIGKILL, which gives it
+    # no chance to stop the child: the kernel closes the lifeline's write end and the child stops.
     pid_file = tmp_path / "child.pid"
     middle = textwrap.dedent(f"""
-        import os, subprocess, sys, time
-        subprocess.Popen([sys.executable, "-c", {child!r}, str(os.getpid()), {str(pid_file)!r}],
-                         start_new_session=True)
+        import subprocess, sys, time
+        from switch.infra.lifeline import Lifeline
+        line = Lifeline()
+        subprocess.Popen([sys.executable, "-c", {CHILD!r}, str(line.fd), {str(pid_file)!r}],
+                         pass_fds=(line.fd,), start_new_session=True)
         time.sleep(60)
     """)
     node = subprocess.Popen([sys.executable, "-c", middle])
     try:
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() or not pid_file.read_text():
-            assert time.monotonic() < deadline, "the child never started"
-            time.sleep(0.02)
-        child_pid = int(pid_file.read_text())
+        child_pid = _started_pid(pid_file)
         assert _alive(child_pid)
     finally:
         node.send_signal(signal.SIGKILL)
         node.wait()
     assert _wait_gone(child_pid, 10), "the child outlived its supervisor"
+
+
+def test_a_child_whose_supervisor_died_before_it_started_watching_stops_too(tmp_path: Path) -> None:
+    # The supervisor exits right after starting the child, long before the child's interpreter has even imported
+    # the lifeline: the end of file is waiting for it, and the child never gets as far as its work.
+    pid_file = tmp_path / "child.pid"
+    middle = textwrap.dedent(f"""
+        import os, subprocess, sys
+        from switch.infra.lifeline import Lifeline
+        line = Lifeline()
+        child = subprocess.Popen([sys.executable, "-c", {CHILD!r}, str(line.fd), {str(pid_file)!r}],
+                                 pass_fds=(line.fd,), start_new_session=True)
+        print(child.pid, flush=True)
+        os._exit(0)
+    """)
+    done = subprocess.run([sys.executable, "-c", middle], check=True, timeout=30, capture_output=True, text=True)
+    child_pid = int(done.stdout)
+    assert _wait_gone(child_pid, 10), "the child outlived its supervisor"
+    assert not pid_file.exists()
+
+
+async def test_a_supervised_child_outlives_the_thread_that_started_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # trio forks children from a worker thread, which exits when idle (10 s; here 0.2 s). A parent-death signal
+    # would fire then and stop every cell 10 s after its start; the lifeline belongs to the process.
+    from trio._core import _thread_cache
+
+    monkeypatch.setattr(_thread_cache, "IDLE_TIMEOUT", 0.2)
+    pid_file = tmp_path / "child.pid"
+
+    class OneChild(ProcessSupervisor):
+        def command(self, index: int) -> list[str]:
+            # The supervisor appends --lifeline FD; the child reads FD from argv[1].
+            return [sys.executable, "-c", "import sys; sys.argv[1:] = [sys.argv[-1], sys.argv[1]]\n" + CHILD,
+                    str(pid_file)]
+
+    supervisor = OneChild({0: "child"}, backoff_s=0.1, backoff_max_s=0.1)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        with trio.fail_after(30):
+            while not pid_file.exists() or not pid_file.read_text():
+                await trio.sleep(0.02)
+        child_pid = int(pid_file.read_text())
+        await trio.sleep(2.0)  # ten times the worker thread's idle timeout
+        assert supervisor.pid(0) == child_pid and _alive(child_pid)
+        assert supervisor.processes[0].starts == 1
+        nursery.cancel_scope.cancel()
+    assert _wait_gone(child_pid, 10)
 
 
 def test_a_process_lock_names_its_holder_and_frees_on_release(tmp_path: Path) -> None:
