@@ -12,9 +12,13 @@ The rules, applied by :class:`processors.engine.CellEngine`:
   decision, so it survives a kill -9. Why 25 and not 00: the cell cannot tell an original that has not arrived
   yet from one it never had or has forgotten (older than ``txn_retention_days``); 00 would tell the acquirer a
   reversal took effect when an old original may still be posted. 25 is final for an acquirer and stays true:
-  nothing matching it is posted later. Its repeats get 25 again (until it is applied to an advice: then the
-  reversal's transaction exists and repeats get its 00). A reversal carrying a PAN that is not a card of the
-  cell is not remembered (nothing can be posted to that card), and answered 25 as before.
+  nothing matching it is posted later. A repeat is answered from what the cell knows then: 25 while the original
+  is still unknown, 00 once it has arrived (and was declined) or once the reversal was applied to an advice. A
+  reversal carrying a PAN that is not a card of the cell is not remembered (nothing can be posted to that card),
+  and answered 25 as before.
+- A reversal of an original the cell **declined** is acknowledged 00 as before (nothing to give back) and also
+  remembered: the switch may have stood in after that decline (the cell's answer lost or late), and its advice,
+  when it comes, must not stay posted either.
 - It is matched like any reversal: by the :func:`~processors.fields.match_key` of the original (DE 90: MTI class,
   STAN, transmission date and time, acquirer; without DE 90 its own DE 11/7/32 in either class), and, when it
   carries a PAN, by the keyed PAN hash, which must be the later request's.

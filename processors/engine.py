@@ -339,14 +339,14 @@ class CellEngine:
         if self.state.early_by_original:
             remembered = early.reversals_of(self.state, request, hashed, ctx.now)
             if remembered and early.is_full(remembered):
-                return self._decline(ctx, RC.DO_NOT_HONOUR, "reversed before it arrived"), ctx
+                return self._reversed_before(ctx, hashed), ctx
             ctx.early = [row for row in remembered if row.applied_to is None]
         advised = self._advised(request, hashed)
         if advised is not None:
             if advised.status == TxnStatus.REVERSED:
                 # Its stand-in advice came first and was reversed since: declined like an original that comes
                 # after its reversal (processors.early), whichever of them the reversal found.
-                return self._decline(ctx, RC.DO_NOT_HONOUR, "reversed before it arrived"), ctx
+                return self._reversed_before(ctx, hashed), ctx
             # The switch stood in for this very request while the cell was away, and its advice (same STAN,
             # DE 7 and acquirer) has been applied: the late original gets the same answer, applied once.
             return self._replay(ctx, advised), ctx
@@ -361,6 +361,12 @@ class CellEngine:
                 return Decision(request.make_response(declined.code), ctx.changes.effects()), ctx
             return self._decline(ctx, declined.code, declined.reason), ctx
         return self._approve_request(ctx), ctx
+
+    def _reversed_before(self, ctx: Ctx, hashed: str) -> Decision:
+        """05 for an original whose reversal came first (processors.early): nothing posted, held or counted. The
+        declined transaction names its card, so that a repeat of the reversal finds it (and acknowledges it)."""
+        ctx.card = self.state.cards_by_hash.get(hashed) if hashed else None
+        return self._decline(ctx, RC.DO_NOT_HONOUR, "reversed before it arrived")
 
     def _begin(self, request: Message) -> Ctx:
         now = self.clock()
@@ -677,8 +683,6 @@ class CellEngine:
         dup = state.txns_by_dup_key.get(ctx.key)
         if dup is not None:
             return self._replay(ctx, dup)  # any repeat of a reversal gets the same answer, never 94
-        if early.remembered(state, ctx.key, ctx.now) is not None:
-            return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
         original = None
         for key in keys_from_de90(request):
             original = state.txns_by_original.get(key)
@@ -693,10 +697,20 @@ class CellEngine:
             if pan and card is None:
                 return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
             # The original (or its stand-in advice) may still arrive: remembered, so that it is not posted then.
-            ctx.changes.add(early.remember(state, request, ctx.key, hashed, ctx.now,
-                                           self.bank.reversal_retention_days))
+            self._remember(ctx, hashed)
             return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
+        if original.response_code != RC.APPROVED:
+            # Nothing approved here to give back; but the switch may have stood in after this decline (the cell's
+            # answer lost or late) and its advice still be on the way: remembered, so that it is reversed too.
+            self._remember(ctx, hashed)
+            return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
         return self._reverse(ctx, original, replacement_amount(request))
+
+    def _remember(self, ctx: Ctx, hashed: str) -> None:
+        """Remember the reversal of ``ctx`` (processors.early), once: a repeat finds it already there."""
+        if early.remembered(self.state, ctx.key, ctx.now) is None:
+            ctx.changes.add(early.remember(self.state, ctx.request, ctx.key, hashed, ctx.now,
+                                           self.bank.reversal_retention_days))
 
     def _reverse(self, ctx: Ctx, original: Txn, replacement: int | None) -> Decision:
         """Reverse ``original`` down to ``replacement`` (DE 95's actual amount; None: fully)."""

@@ -24,6 +24,7 @@ from tests.processors.engine_kit import (
 CHECKING = "0100000011"
 START = 100_000  # the checking account's balance in make_world
 AMOUNT = 5_000
+DECLINED_AMOUNT = 150_000  # beyond the checking account's funds (51), within its limits
 PARTIAL = 2_000  # DE 95 actual amount of a partial reversal
 
 
@@ -34,10 +35,11 @@ class Family:
     messages: dict[str, Message]
     mti_class: str
     replacement: int | None
+    declined: bool  # the original is declined here (51) when it arrives first: only the advice can post
 
 
-def family(mti_class: str, replacement: int | None, pc: str = "000000") -> Family:
-    original = request(f"0{mti_class}00", pc, AMOUNT)
+def family(mti_class: str, replacement: int | None, *, declined: bool = False) -> Family:
+    original = request(f"0{mti_class}00", "000000", DECLINED_AMOUNT if declined else AMOUNT)
 
     def variant(message: Message, mti: str) -> Message:
         copy = message.copy()
@@ -53,7 +55,7 @@ def family(mti_class: str, replacement: int | None, pc: str = "000000") -> Famil
         "A'": variant(original, f"0{mti_class}21"),
         "R": reversal,
         "R'": variant(reversal, "0401"),
-    }, mti_class, replacement)
+    }, mti_class, replacement, declined)
 
 
 def orders(names: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
@@ -89,8 +91,8 @@ def end_state(world: World) -> tuple[int, int, int]:
 
 def expected(fam: Family, order: tuple[str, ...]) -> tuple[int, int, int]:
     """Full reversal: nothing posted or held, whatever arrived. Partial: the actual amount stays, once, as soon as
-    the original or its advice arrived (a posting for 0200, a hold for 0100)."""
-    applied = any(name in order for name in ("O", "O'", "A", "A'"))
+    the original (when approvable) or its advice arrived (a posting for 0200, a hold for 0100)."""
+    applied = any(name in order for name in (("A", "A'") if fam.declined else ("O", "O'", "A", "A'")))
     if fam.replacement is None or not applied:
         return START, 0, 0
     if fam.mti_class == "2":
@@ -98,11 +100,12 @@ def expected(fam: Family, order: tuple[str, ...]) -> tuple[int, int, int]:
     return START, fam.replacement, 1
 
 
+@pytest.mark.parametrize("declined", [False, True], ids=["approvable", "declined-then-stood-in"])
 @pytest.mark.parametrize(("mti_class", "replacement"), [("2", None), ("1", None), ("2", PARTIAL), ("1", PARTIAL)])
 def test_every_order_of_original_advice_repeats_and_reversal_ends_the_same(
-    mti_class: str, replacement: int | None,
+    mti_class: str, replacement: int | None, declined: bool,
 ) -> None:
-    fam = family(mti_class, replacement)
+    fam = family(mti_class, replacement, declined=declined)
     count = 0
     for order in orders(NAMES):
         world = make_world()
@@ -241,3 +244,40 @@ def test_remembered_reversals_reload_from_their_rows() -> None:
     for row in reloaded.early_reversals.values():
         world.state.put(row)
     assert world.handle(fam.messages["O"]).response[39] == "05"  # type: ignore[index]
+
+
+def test_a_reversal_of_a_declined_original_still_stops_the_stand_in_advice() -> None:
+    """The cell declined (its answer lost), the switch stood in; the acquirer's reversal overtakes the advice."""
+    world = make_world()
+    original = request("0200", "000000", DECLINED_AMOUNT)
+    assert world.handle(original).response[39] == "51"  # type: ignore[index]
+    acknowledged = world.handle(reversal_of(original))
+    assert acknowledged.response is not None and acknowledged.response[39] == "00"
+    assert [kind for kind, _ in acknowledged.effects.rows] == [EarlyReversal]
+    advice = original.copy()
+    advice.mti = "0220"
+    assert world.handle(advice).response[39] == "00"  # type: ignore[index]
+    assert end_state(world) == (START, 0, 0)
+
+
+def test_a_reversal_without_de90_is_matched_by_its_own_stan() -> None:
+    """Acquirers that reverse with the original's STAN, DE 7 and acquirer and no DE 90: either class matches."""
+    world = make_world()
+    for mti in ("0100", "0200"):
+        original = request(mti, "000000", AMOUNT)
+        reversal = original.copy()
+        reversal.mti = "0400"
+        assert world.handle(reversal).response[39] == "25"  # type: ignore[index]
+        assert world.handle(original).response[39] == "05"  # type: ignore[index]
+    assert end_state(world) == (START, 0, 0)
+
+
+def test_repeats_are_answered_from_what_the_cell_knows_then() -> None:
+    world = make_world()
+    fam = family("2", None)
+    assert world.handle(fam.messages["R"]).response[39] == "25"  # type: ignore[index]
+    assert world.handle(fam.messages["R'"]).response[39] == "25"  # type: ignore[index]  # still unknown
+    rows = len(world.state.early_reversals)
+    world.handle(fam.messages["O"])
+    assert world.handle(fam.messages["R'"]).response[39] == "00"  # type: ignore[index]  # nothing to give back
+    assert len(world.state.early_reversals) == rows == 1

@@ -53,9 +53,12 @@ def scenarios() -> Iterator[tuple[tuple[str, ...], int]]:
             yield order, restart_after
 
 
-def test_every_order_with_a_restart_between_two_messages_posts_nothing(seeded: tuple[Engine, Clock]) -> None:
+@pytest.mark.parametrize("amount", [7_000, FUNDS + 50_000], ids=["approvable", "declined-then-stood-in"])
+def test_every_order_with_a_restart_between_two_messages_posts_nothing(
+    seeded: tuple[Engine, Clock], amount: int,
+) -> None:
     db, clock = seeded
-    base = request("0200", "000000", 7_000)
+    base = request("0200", "000000", amount)
     advice = base.copy()
     advice.mti = "0220"
     messages: dict[str, Message] = {"O": base, "A": advice, "R": reversal_of(base)}
