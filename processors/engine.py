@@ -638,13 +638,13 @@ class CellEngine:
             if original.mti[1] == request.mti[1]:
                 # The request this advice stands in for was already approved here: nothing more to apply.
                 return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
-        assert ctx.account is not None and ctx.txn_type is not None
-        ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
-                          cross_border=ctx.cross_border, amount=ctx.amount)
         if self.state.early_by_original:
             # Its reversal came first (processors.early): the advice is accepted, and reversed in the same decision.
             remembered = early.reversals_of(self.state, request, card.pan_hash, ctx.now)
             ctx.early = [row for row in remembered if row.applied_to is None]
+        assert ctx.account is not None and ctx.txn_type is not None
+        ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
+                          cross_border=ctx.cross_border, amount=ctx.amount)
         return self._approve_request(ctx)
 
     def _complete(self, ctx: Ctx, original: Txn) -> Decision:
