@@ -589,11 +589,11 @@ class CellEngine:
         rows = ctx.early
         assert rows
         row = early.strongest(rows)
+        # Its own context on the decision's changes: the reversal's Txn records the reversal's DE 11/7/41/32/37,
+        # and the rows it changes commit with the original's or advice's (one decision, one batch).
         rctx = Ctx(early.reversal_message(row), ctx.now, row.id, ctx.changes)
-        rctx.pc, rctx.acquirer, rctx.channel = txn.processing_code, row.acquirer, txn.channel
-        rctx.card = ctx.card
-        rctx.account = self.state.accounts.get(txn.account_id or "")
-        self._reverse(rctx, txn, row.replacement)
+        rctx.pc, rctx.acquirer = txn.processing_code, row.acquirer
+        self._reverse(rctx, txn, row.replacement)  # card, account and channel: the transaction's own
         for remembered in rows:
             remembered.applied_to = txn.id
             self.state.put(remembered)
