@@ -24,6 +24,7 @@ from processors.cell.supervisor import CellSupervisor
 from processors.model import Account, EarlyReversal, Txn, TxnStatus
 from processors.storage import ledger_check, load_rows, make_engine
 from schemes.generic import SCHEME
+from switch.exchange.reversal import REASON_TIMEOUT, build_reversal, build_stand_in_advice
 from switch.model.message import Message
 from switch.wire.framing import LengthFraming
 from tests.integration.cells_harness import seed_cell, write_cells_config
@@ -103,10 +104,9 @@ async def test_reversal_before_the_stand_in_advice_survives_a_kill_and_nothing_s
     card = await trio.to_thread.run_sync(functools.partial(seed_cell, cells, 0, deposit=DEPOSIT))
     original = purchase(pan=card.pan, amount=AMOUNT, stan=4242, terminal="TERMERLY")
     original[32] = "00000000001"
-    advice = variant(original, "0220")  # the switch's stand-in advice: the original's STAN, DE 7 and DE 32
-    reversal = variant(original, "0400")
+    advice = build_stand_in_advice(original, "S00001", repeat=False)  # as the node queues it in its SAF
+    reversal = build_reversal(original, REASON_TIMEOUT)  # the acquirer's, which names the original in DE 90
     reversal[11] = "004243"
-    reversal[90] = f"0200{original[11]!s}{original[7]!s}{str(original[32]).zfill(11)}{'0' * 11}"
 
     async with cell_process(cells, 0) as first:
         answer = await exchange(cells, 0, reversal)

@@ -11,6 +11,7 @@ import pytest
 
 from processors.model import EarlyReversal, HoldStatus, Txn, TxnStatus
 from processors.state import CellState
+from switch.exchange.reversal import build_stand_in_advice
 from switch.model.message import Message
 from tests.processors.engine_kit import (
     DEBIT_PAN,
@@ -50,9 +51,9 @@ def family(mti_class: str, replacement: int | None, *, declined: bool = False) -
     return Family({
         "O": original,
         "O'": variant(original, f"0{mti_class}01"),
-        # The switch's stand-in advice: the original's STAN, DE 7 and acquirer, as a 0120/0220
-        "A": variant(original, f"0{mti_class}20"),
-        "A'": variant(original, f"0{mti_class}21"),
+        # The switch's stand-in advice, as the node builds it (the original's STAN, DE 7, acquirer; DE 90 naming it)
+        "A": build_stand_in_advice(original, "S00001", repeat=False),
+        "A'": build_stand_in_advice(original, "S00001", repeat=True),
         "R": reversal,
         "R'": variant(reversal, "0401"),
     }, mti_class, replacement, declined)

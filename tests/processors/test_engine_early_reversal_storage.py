@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from processors.engine import CellEngine
 from processors.model import Effects
 from processors.storage import ledger_check, load_state, write_batch
+from switch.exchange.reversal import build_stand_in_advice, original_data_elements
 from switch.model.message import Message
 from tests.processors.engine_kit import CATALOG, Clock, drive, make_world, pan_hash, request, reversal_of
 
@@ -59,16 +60,15 @@ def test_every_order_with_a_restart_between_two_messages_posts_nothing(
 ) -> None:
     db, clock = seeded
     base = request("0200", "000000", amount)
-    advice = base.copy()
-    advice.mti = "0220"
-    messages: dict[str, Message] = {"O": base, "A": advice, "R": reversal_of(base)}
+    messages: dict[str, Message] = {"O": base, "A": build_stand_in_advice(base, "S00001", repeat=False),
+                                    "R": reversal_of(base)}
     # Each scenario on its own STANs: a copy of the family with a fresh STAN and DE 90 naming it.
     for n, (order, restart_after) in enumerate(scenarios()):
         stan = f"{900_000 + n:06d}"
         family = {name: message.copy() for name, message in messages.items()}
         family["O"][11] = family["A"][11] = stan
+        family["A"][90] = family["R"][90] = original_data_elements(family["O"])
         family["R"][11] = f"{800_000 + n:06d}"
-        family["R"][90] = f"0200{stan}{base[7]!s}{str(base[32]).zfill(11)}{'0' * 11}"
         engine = restarted(db, clock)
         for position, name in enumerate(order):
             if position == restart_after:
