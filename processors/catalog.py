@@ -11,6 +11,7 @@ Layout of ``products.toml``::
     hold_days = 7                   # pre-authorization holds expire after this many days unless completed
     pin_tries = 3                   # wrong PINs in a row before 75
     txn_retention_days = 35         # decided transactions kept in memory for reversals and duplicates
+    reversal_retention_days = 35    # a reversal that came before its original is remembered this long
 
     [keys.demo]                     # one key set, all as LMK cryptograms (test LMK in the demo)
     zpk = "U..."                    # zone PIN key the switch uses towards the cells (DE 52 arrives under it)
@@ -129,6 +130,9 @@ class Bank:
     hold_days: int = 7
     pin_tries: int = 3
     txn_retention_days: int = 35
+    # How long a reversal whose original has not arrived is remembered (processors.early): as long as an original
+    # is remembered for its reversals, the window in which a late original or stand-in advice is matched.
+    reversal_retention_days: int = 35
     completion_tolerance_bp: int = 2000  # a completion may exceed its pre-authorization by this much (20%)
 
 

@@ -96,6 +96,7 @@ def _bank(t: _Table) -> Bank:
         hold_days=t.integer("hold_days", 7, low=1, high=90),
         pin_tries=t.integer("pin_tries", 3, low=1, high=9),
         txn_retention_days=t.integer("txn_retention_days", 35, low=1),
+        reversal_retention_days=t.integer("reversal_retention_days", 35, low=1, high=3660),
         completion_tolerance_bp=t.integer("completion_tolerance_bp", 2000, low=0, high=100_000),
     )
     t.done()

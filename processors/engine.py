@@ -17,7 +17,9 @@ Messages (ISO 8583:1987, canonical form of :mod:`switch.model.message`):
 0120                  authorization advice (stand-in): applied without checks, 0130 "00"
 0200                  financial request: posted at once
 0220                  completion of a 0100 named by DE 90, else a forced-post advice; applied, 0230 "00"
-0400/0420 (+ repeat)  reversal, full or partial (DE 95); idempotent; unknown original "25"
+0400/0420 (+ repeat)  reversal, full or partial (DE 95); idempotent; unknown original "25", and remembered
+                      (:mod:`processors.early`): a later original is declined "05", a later advice is
+                      applied and reversed at once (a partial one: reduced to DE 95's amount)
 0800                  network management: 0810 "00"
 ====================  ==============================================================================
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hsm.api import Hsm
-from processors import money, security
+from processors import early, money, security
 from processors.booking import (
     Changes,
     HoldExpiry,
@@ -66,6 +68,7 @@ from processors.model import (
     Account,
     Card,
     CardStatus,
+    EarlyReversal,
     Effects,
     Hold,
     HoldStatus,
@@ -167,6 +170,8 @@ class Ctx:
     # DE 4 / DE 49 as received, once _resolve_amount has parsed them (the Txn records them; None: not yet)
     request_amount: int | None = None
     request_currency: str | None = None
+    # Remembered reversals (processors.early) to apply to this request's transaction if it is approved
+    early: list[EarlyReversal] | None = None
 
 
 def _text(request: Message, number: int) -> str:
@@ -258,6 +263,11 @@ class CellEngine:
             del state.txns_by_original[key]
         return len(old)
 
+    def forget_expired_reversals(self) -> int:
+        """Forget remembered early reversals past ``reversal_retention_days`` (memory only: the host then
+        deletes their rows, :func:`processors.storage.purge_early_reversals`). Returns how many."""
+        return early.forget_expired(self.state, self.clock())
+
     # -- HSM checks (the only awaits) -------------------------------------------------------------------
     def _card_needing_checks(self, request: Message, hashed: str) -> Card | None:
         """The card when the request carries PIN, track 2 or chip data and would otherwise be decided by
@@ -329,8 +339,17 @@ class CellEngine:
             if request.mti[3] in "13":
                 return self._replay(ctx, dup), ctx
             return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects()), ctx
+        if self.state.early_by_original:
+            remembered = early.reversals_of(self.state, request, hashed, ctx.now)
+            if remembered and early.is_full(remembered):
+                return self._reversed_before(ctx, hashed), ctx
+            ctx.early = [row for row in remembered if row.applied_to is None]
         advised = self._advised(request, hashed)
         if advised is not None:
+            if advised.status == TxnStatus.REVERSED:
+                # Its stand-in advice came first and was reversed since: declined like an original that comes
+                # after its reversal (processors.early), whichever of them the reversal found.
+                return self._reversed_before(ctx, hashed), ctx
             # The switch stood in for this very request while the cell was away, and its advice (same STAN,
             # DE 7 and acquirer) has been applied: the late original gets the same answer, applied once.
             return self._replay(ctx, advised), ctx
@@ -345,6 +364,12 @@ class CellEngine:
                 return Decision(request.make_response(declined.code), ctx.changes.effects()), ctx
             return self._decline(ctx, declined.code, declined.reason), ctx
         return self._approve_request(ctx), ctx
+
+    def _reversed_before(self, ctx: Ctx, hashed: str) -> Decision:
+        """05 for an original whose reversal came first (processors.early): nothing posted, held or counted. The
+        declined transaction names its card, so that a repeat of the reversal finds it (and acknowledges it)."""
+        ctx.card = self.state.cards_by_hash.get(hashed) if hashed else None
+        return self._decline(ctx, RC.DO_NOT_HONOUR, "reversed before it arrived")
 
     def _begin(self, request: Message) -> Ctx:
         now = self.clock()
@@ -560,7 +585,26 @@ class CellEngine:
         else:
             self._post_txn(ctx, n, txn)
         self._count_usage(ctx, txn)
+        if ctx.early:
+            self._apply_early(ctx, txn)
         return self._approved(ctx, txn)
+
+    def _apply_early(self, ctx: Ctx, txn: Txn) -> None:
+        """Apply the remembered reversals of ``ctx`` (processors.early) to ``txn``, just approved, in the same
+        decision: the strongest of them is applied as if it arrived now, under its own duplicate key (so its
+        repeats find it), and every one of them is marked applied."""
+        rows = ctx.early
+        assert rows
+        row = early.strongest(rows)
+        # Its own context on the decision's changes: the reversal's Txn records the reversal's DE 11/7/41/32/37,
+        # and the rows it changes commit with the original's or advice's (one decision, one batch).
+        rctx = Ctx(early.reversal_message(row), ctx.now, row.id, ctx.changes)
+        rctx.pc, rctx.acquirer = txn.processing_code, row.acquirer
+        self._reverse(rctx, txn, row.replacement)  # card, account and channel: the transaction's own
+        for remembered in rows:
+            remembered.applied_to = txn.id
+            self.state.put(remembered)
+            ctx.changes.add(remembered)
 
     # -- advices (0120, 0220) ---------------------------------------------------------------------------
     def _advice(self, request: Message) -> Decision:
@@ -601,6 +645,10 @@ class CellEngine:
             if original.mti[1] == request.mti[1]:
                 # The request this advice stands in for was already approved here: nothing more to apply.
                 return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+        if self.state.early_by_original:
+            # Its reversal came first (processors.early): the advice is accepted, and reversed in the same decision.
+            remembered = early.reversals_of(self.state, request, card.pan_hash, ctx.now)
+            ctx.early = [row for row in remembered if row.applied_to is None]
         assert ctx.account is not None and ctx.txn_type is not None
         ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
                           cross_border=ctx.cross_border, amount=ctx.amount, override=ctx.fee_override)
@@ -648,19 +696,38 @@ class CellEngine:
             if original is not None:
                 break
         pan = request.pan
-        if original is not None and pan:
-            card = state.cards_by_hash.get(self.pan_hash(pan))
-            if card is None or not self._same_card(card, original):
-                original = None
+        hashed = self.pan_hash(pan) if pan else ""
+        card = state.cards_by_hash.get(hashed) if hashed else None
+        if original is not None and pan and (card is None or not self._same_card(card, original)):
+            original = None
         if original is None:
-            # Not recorded: the original may still arrive (a reversal overtaking it), a repeat looks again.
+            if pan and card is None:
+                return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
+            # The original (or its stand-in advice) may still arrive: remembered, so that it is not posted then.
+            self._remember(ctx, hashed)
             return Decision(request.make_response(RC.UNABLE_TO_LOCATE), ctx.changes.effects())
+        if original.response_code != RC.APPROVED:
+            # Nothing approved here to give back; but the switch may have stood in after this decline (the cell's
+            # answer lost or late) and its advice still be on the way: remembered, so that it is reversed too.
+            self._remember(ctx, hashed)
+            return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+        return self._reverse(ctx, original, replacement_amount(request))
+
+    def _remember(self, ctx: Ctx, hashed: str) -> None:
+        """Remember the reversal of ``ctx`` (processors.early), once: a repeat finds it already there."""
+        if early.remembered(self.state, ctx.key, ctx.now) is None:
+            ctx.changes.add(early.remember(self.state, ctx.request, ctx.key, hashed, ctx.now,
+                                           self.bank.reversal_retention_days))
+
+    def _reverse(self, ctx: Ctx, original: Txn, replacement: int | None) -> Decision:
+        """Reverse ``original`` down to ``replacement`` (DE 95's actual amount; None: fully)."""
+        state = self.state
+        request = ctx.request
         ctx.card = state.cards.get(original.card_id or "")
         ctx.account = state.accounts.get(original.account_id or "")
         acknowledge = Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
         if original.response_code != RC.APPROVED or ctx.account is None or ctx.card is None:
             return acknowledge  # nothing was approved, so nothing to give back
-        replacement = replacement_amount(request)
         if replacement is not None:
             replacement = self._in_account_currency(original, replacement)
         target = original.amount - replacement if replacement is not None else original.amount

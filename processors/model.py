@@ -322,6 +322,32 @@ class InstallmentPlan(Row):
 
 
 @dataclass(slots=True)
+class EarlyReversal(Row):
+    """A reversal (0400/0420 or a repeat) that reached the cell before the request it reverses (issue 11).
+
+    The cell answers it 25 (nothing on file to reverse) and remembers it, committed with that answer, until
+    ``expires_at`` (the bank's ``reversal_retention_days``). A full reversal makes the original (0100/0200)
+    declined when it arrives, and its advice (0120/0220) applied and reversed at once, so nothing stays posted or
+    held in any order of arrival. A partial one (DE 95) is applied to whichever of them is approved first
+    (:mod:`processors.early`). No PAN: the card is matched by ``pan_hash``."""
+
+    id: str  # the reversal's dup key (processors.fields.dup_key), so its repeats find it
+    original_key: str  # match_key of the original it names (DE 90, else its own DE 11/7/32, financial class)
+    alternate_key: str  # without DE 90: the same key in the authorization class; "" with DE 90
+    pan_hash: str  # keyed hash of DE 2; "" when the reversal carried no PAN
+    mti: str
+    stan: str  # DE 11, 7, 41, 32, 37 of the reversal: what its Txn records once it is applied
+    transmitted: str
+    terminal: str
+    acquirer: str
+    rrn: str
+    replacement: int | None  # DE 95 actual amount (transaction currency); None: a full reversal
+    received_at: datetime
+    expires_at: datetime
+    applied_to: str | None = None  # the Txn (approved original or advice) it was applied to
+
+
+@dataclass(slots=True)
 class Sequence(Row):
     """Counters for identifiers (customer/account/card sequence numbers per cell, per BIN)."""
 
@@ -332,7 +358,7 @@ class Sequence(Row):
 
 # Every persisted row type, in an order that respects references (for loading and for the writer).
 ROW_TYPES: tuple[type[Row], ...] = (
-    Sequence, Customer, CreditLine, Account, Card, Hold, Usage, Txn, Posting, Entry, InstallmentPlan,
+    Sequence, Customer, CreditLine, Account, Card, Hold, Usage, Txn, Posting, Entry, InstallmentPlan, EarlyReversal,
 )
 for _rank, _row_type in enumerate(ROW_TYPES):
     _row_type.WRITE_RANK = _rank

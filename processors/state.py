@@ -18,6 +18,7 @@ from processors.model import (
     Card,
     CreditLine,
     Customer,
+    EarlyReversal,
     Hold,
     HoldStatus,
     InstallmentPlan,
@@ -44,6 +45,10 @@ class CellState:
     # DE 90 match key (processors.fields.match_key) -> the request a reversal or completion names
     txns_by_original: dict[str, Txn] = field(default_factory=dict)
     plans: dict[str, InstallmentPlan] = field(default_factory=dict)
+    # Reversals that arrived before their original (processors.early): by their dup key, and by each match key
+    # they name (a list: a 0400 and a later 0420 may name the same original)
+    early_reversals: dict[str, EarlyReversal] = field(default_factory=dict)
+    early_by_original: dict[str, list[EarlyReversal]] = field(default_factory=dict)
     sequences: dict[str, Sequence] = field(default_factory=dict)
 
     @classmethod
@@ -101,6 +106,26 @@ class CellState:
     def _put_plan(self, row: InstallmentPlan) -> None:
         self.plans[row.id] = row
 
+    def _put_early_reversal(self, row: EarlyReversal) -> None:
+        known = self.early_reversals.get(row.id)
+        self.early_reversals[row.id] = row
+        if known is not None:
+            self.forget_early_reversal(known)
+            self.early_reversals[row.id] = row
+        for key in (row.original_key, row.alternate_key):
+            if key:
+                self.early_by_original.setdefault(key, []).append(row)
+
+    def forget_early_reversal(self, row: EarlyReversal) -> None:
+        """Drop a remembered reversal from the indexes (memory only)."""
+        self.early_reversals.pop(row.id, None)
+        for key in (row.original_key, row.alternate_key):
+            listed = self.early_by_original.get(key)
+            if listed is not None:
+                listed[:] = [other for other in listed if other is not row]
+                if not listed:
+                    del self.early_by_original[key]
+
     def _put_sequence(self, row: Sequence) -> None:
         self.sequences[row.name] = row
 
@@ -125,4 +150,5 @@ _PUT: dict[type[Row], Callable[[CellState, Any], None]] = {
     Txn: CellState._put_txn,
     InstallmentPlan: CellState._put_plan,
     Sequence: CellState._put_sequence,
+    EarlyReversal: CellState._put_early_reversal,
 }

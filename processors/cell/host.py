@@ -572,7 +572,10 @@ def tune_gc() -> None:
 
 async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
     """Now and then: release expired holds (requests release them lazily too, but a card nobody uses would
-    keep its funds held) and forget decided transactions past the retention (memory only)."""
+    keep its funds held), forget decided transactions past the retention (memory only), and forget remembered
+    early reversals past theirs, deleting their rows (processors.early: the table stays bounded)."""
+    from processors.storage import StorageError, purge_early_reversals
+
     while True:
         await trio.sleep(HOUSEKEEPING_S)
         if host.stopping:
@@ -584,6 +587,13 @@ async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
             except (WriterClosedError, CommitFailedError):
                 return  # the cell is stopping (a failure already took it down)
         engine.prune()
+        if engine.forget_expired_reversals():
+            # Off the event loop; only rows already past their expiry go, which no decision reads any more.
+            try:
+                await trio.to_thread.run_sync(purge_early_reversals, host.db, engine.clock())
+            except StorageError as exc:
+                # Not worth stopping the cell for: the rows are ignored once expired, and the next start purges.
+                log.warning("cell %d: expired early reversals not purged: %s", host.cell, exc)
 
 
 async def _stop_on_signals(host: CellHost, interactive: bool) -> None:

@@ -76,7 +76,7 @@ def load_cell(cells: CellsConfig, cell: int) -> LoadedCell:
     """Migrate the cell's database, read the catalogue and the data key, load the state (blocking: run it in a
     thread from trio). The caller holds the cell's lock."""
     from processors.catalog_file import load_catalog
-    from processors.storage import load_state, upgrade
+    from processors.storage import load_state, purge_early_reversals, upgrade
     from switch.infra.db.engine import ensure_sqlite_folder, make_engine
 
     cells.check_cell(cell)
@@ -87,7 +87,9 @@ def load_cell(cells: CellsConfig, cell: int) -> LoadedCell:
     keys = load_or_create(cells.hash_key_file)
     db = make_engine(url)
     try:
-        state = load_state(db, cell, utcnow(), catalog.bank.txn_retention_days)
+        now = utcnow()
+        purge_early_reversals(db, now)  # those past their retention are not loaded: their rows go too
+        state = load_state(db, cell, now, catalog.bank.txn_retention_days)
     except BaseException:
         db.dispose()
         raise

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import Connection, Engine, Select, delete, select
 
 from processors.model import (
     ROW_TYPES,
     Customer,
+    EarlyReversal,
     Effects,
     Hold,
     HoldStatus,
@@ -43,6 +44,8 @@ def _select(row_type: type[Row], now: datetime, retention_days: int) -> Select[A
     query = select(*(table.c[name] for name in field_names(row_type)))
     if row_type is Hold:
         query = query.where(table.c.status == HoldStatus.OPEN)
+    elif row_type is EarlyReversal:
+        query = query.where(table.c.expires_at > now)  # past their retention: forgotten (purge_early_reversals)
     elif row_type is Usage:
         query = query.where(table.c.day > now.date() - timedelta(days=USAGE_DAYS))
     elif row_type is Txn:
@@ -60,8 +63,9 @@ def load_rows(engine: Engine, cell: int, now: datetime, retention_days: int) -> 
 
     That is all sequences, customers, credit lines, accounts, cards and installment plans; open holds;
     usage of the last two business days; transactions created within ``retention_days`` of ``now``
-    (aware). Postings and entries stay in the database. Refuses a database that is not migrated to the
-    newest revision, or that holds customers of another cell (a ``database_url`` mix-up).
+    (aware); remembered early reversals not yet expired at ``now``. Postings and entries stay in the
+    database. Refuses a database that is not migrated to the newest revision, or that holds customers of
+    another cell (a ``database_url`` mix-up).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -98,6 +102,18 @@ def _gc_paused() -> Iterator[None]:
 def load_state(engine: Engine, cell: int, now: datetime, retention_days: int) -> CellState:
     """The cell's working state (:func:`load_rows` indexed by :meth:`CellState.from_rows`)."""
     return CellState.from_rows(cell, load_rows(engine, cell, now, retention_days))
+
+
+def purge_early_reversals(engine: Engine, now: datetime) -> int:
+    """Delete the remembered early reversals (:class:`~processors.model.EarlyReversal`) expired at ``now``, so
+    the table stays bounded by the retention; returns how many rows went. The cell forgets them in memory first
+    (:meth:`processors.engine.CellEngine.forget_expired_reversals`); a row the writer stores again after this
+    (one applied just before it expired) is deleted by the next purge."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    table = TABLES[EarlyReversal]
+    with storage_errors("purge early reversals"), engine.begin() as connection:
+        return connection.execute(delete(table).where(table.c.expires_at <= now)).rowcount
 
 
 def _check_revision(engine: Engine) -> None:

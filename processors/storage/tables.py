@@ -50,6 +50,7 @@ from processors.model import (
     Card,
     CreditLine,
     Customer,
+    EarlyReversal,
     Entry,
     Hold,
     InstallmentPlan,
@@ -75,6 +76,7 @@ TABLE_NAMES: Final[dict[type[Row], str]] = {
     Posting: "cell_postings",
     Entry: "cell_entries",
     InstallmentPlan: "cell_installment_plans",
+    EarlyReversal: "cell_early_reversals",
 }
 
 # Fields that are not columns: a posting's entries are rows of their own (Effects.add writes them).
@@ -89,6 +91,7 @@ _INDEXES: Final[dict[type[Row], tuple[str, ...]]] = {
     Hold: ("status",),  # load open holds only
     Txn: ("created_at",),  # load the retention window
     Entry: ("posting_id",),  # entries of one posting
+    EarlyReversal: ("expires_at",),  # load the unexpired ones, purge the rest (keys arrive in time order)
 }
 
 

@@ -46,6 +46,7 @@ def test_demo_catalogue_loads() -> None:
     assert credit.payment_allocation == "cash_first"
     assert credit.allowed == frozenset({"purchase", "withdrawal", "refund", "balance"})
     assert catalog.bank.own_acquirers == frozenset({"00000000001"})
+    assert catalog.bank.reversal_retention_days == 35
 
 
 def test_demo_keys_are_under_the_test_lmk_with_the_documented_check_values() -> None:
@@ -62,6 +63,8 @@ def test_minimal_catalogue_takes_defaults() -> None:
     product = catalog.products["d"]
     assert product.validity_months == 36 and product.pan_length == 16 and product.limits == {}
     assert catalog.bank.pin_tries == 3
+    assert catalog.bank.reversal_retention_days == 35
+    assert parse_catalog("[bank]\nreversal_retention_days = 10\n" + KEYS + DEBIT).bank.reversal_retention_days == 10
 
 
 # (TOML after KEYS, the key the error must name, a fragment of the reason)
@@ -109,6 +112,7 @@ BAD = [
     ("[bank]\nown_acquirers = [1]\n" + DEBIT, "bank.own_acquirers[0]", "1 to 11 digits"),
     ("[bank]\npin_tries = 0\n" + DEBIT, "bank.pin_tries", "at least 1"),
     ("[bank]\nhold_day = 3\n" + DEBIT, "bank.hold_day", "did you mean 'hold_days'"),
+    ("[bank]\nreversal_retention_days = 0\n" + DEBIT, "bank.reversal_retention_days", "at least 1"),
     ('[keys.x]\nzpk = "U12"\npvk = "U12"\ncvk = "U12"\nimk_ac = "U12"\n' + DEBIT, "keys.x.zpk", "Thales notation"),
     ("[bankk]\n" + DEBIT, "bankk", "did you mean 'bank'"),
     ("", "products", "is required"),

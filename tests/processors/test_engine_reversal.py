@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from processors.model import CardStatus, Hold, HoldStatus, Txn, TxnStatus
+from processors.model import CardStatus, EarlyReversal, Hold, HoldStatus, Txn, TxnStatus
 from processors.state import CellState
 from switch.model.message import Message
 from tests.processors.engine_kit import (
@@ -144,14 +144,18 @@ def test_reversal_of_preauth_releases_hold(world: World) -> None:
     assert world.account(CHECKING).ledger_balance == 100_000
 
 
-def test_unknown_original_25_and_not_recorded(world: World) -> None:
+def test_unknown_original_25_remembered_and_the_late_original_declined(world: World) -> None:
     ghost = request("0200", "000000", 5_000)
-    decision = world.handle(reversal_of(ghost))
+    reversal = reversal_of(ghost)
+    decision = world.handle(reversal)
     assert decision.response is not None and decision.response[39] == "25"
     assert not any(k is Txn for k, _ in decision.effects.rows)
-    # The original arrives late; a repeat of the reversal now finds it.
-    world.handle(ghost)
-    repeat = reversal_of(ghost, "0401")
+    assert [k for k, _ in decision.effects.rows] == [EarlyReversal]  # remembered, committed with the answer
+    # The original arrives late: declined, nothing posted; a repeat of the reversal now finds it (declined,
+    # nothing to give back: 00).
+    assert world.handle(ghost).response[39] == "05"  # type: ignore[index]
+    repeat = reversal.copy()
+    repeat.mti = "0401"
     assert world.handle(repeat).response[39] == "00"  # type: ignore[index]
     assert world.account(CHECKING).ledger_balance == 100_000
 
@@ -166,7 +170,9 @@ def test_reversal_of_declined_is_acknowledged_without_effect(world: World) -> No
     original = request("0200", "000000", 150_000)
     assert world.handle(original).response[39] == "51"  # type: ignore[index]
     decision = world.handle(reversal_of(original))
-    assert decision.response[39] == "00" and not decision.effects  # type: ignore[index]
+    assert decision.response[39] == "00"  # type: ignore[index]
+    # Nothing moves; the reversal is remembered in case the switch stood in after the decline (processors.early).
+    assert [kind for kind, _ in decision.effects.rows] == [EarlyReversal]
 
 
 def test_advice_0120_applied_over_limits_and_funds(world: World) -> None:

@@ -19,6 +19,7 @@ from processors.model import (
     CardStatus,
     CreditLine,
     Customer,
+    EarlyReversal,
     Effects,
     Entry,
     Hold,
@@ -41,6 +42,7 @@ from processors.storage import (
     load_rows,
     load_state,
     make_engine,
+    purge_early_reversals,
     upgrade,
     write_batch,
 )
@@ -130,11 +132,19 @@ def plan() -> InstallmentPlan:
     )
 
 
+def early_reversal(n: int = 1, received_at: datetime = T0, replacement: int | None = 500) -> EarlyReversal:
+    return EarlyReversal(
+        f"040|{n:06d}|0520103016|ATM00001|00000000001", f"2|{n:06d}|0520103015|00000000001", "", "c" * 64, "0400",
+        f"{n:06d}", "0520103016", "ATM00001", "00000000001", f"{n:012d}", replacement, received_at,
+        received_at + timedelta(days=RETENTION),
+    )
+
+
 def every_row() -> list[Row]:
     return [
         Sequence("customer", 1), Sequence("card:476173", 7), customer(), credit_line(), debit_account(),
         credit_account(), card(), hold(), Usage("K0100000001", T0.date(), "atm", 1500, 1), txn(), posting(),
-        plan(),
+        plan(), early_reversal(),
     ]
 
 
@@ -145,7 +155,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0003"
+        assert current_revision(engine) == head_revision() == "0004"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
         indexes = {
@@ -157,6 +167,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
             ("ix_cell_holds_status", "cell_holds", ("status",)),
             ("ix_cell_txns_created_at", "cell_txns", ("created_at",)),
             ("ix_cell_entries_posting_id", "cell_entries", ("posting_id",)),
+            ("ix_cell_early_reversals_expires_at", "cell_early_reversals", ("expires_at",)),
         }
         assert inspector.get_pk_constraint("cell_usage")["constrained_columns"] == ["card_id", "day", "channel"]
     finally:
@@ -192,7 +203,7 @@ def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> No
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0004"
         downgrade(db_url, "base")
         names = set(inspect(engine).get_table_names())
         assert {"journal", "saf_entries", "alembic_version"} <= names
@@ -417,3 +428,46 @@ def test_revision_0003_drops_the_random_order_indexes_and_keeps_rows(db_url: str
                 entry.id for entry in posting().entries]
     finally:
         engine.dispose()
+
+
+def test_revision_0004_adds_the_early_reversals_table_and_its_downgrade_drops_it(db_url: str) -> None:
+    """A 0003 database with rows upgrades to 0004 (the rows stay; remembered reversals are stored and load back);
+    a downgrade to 0003 drops only the new table, and an upgrade brings it back empty."""
+    upgrade(db_url, "0003")
+    engine = make_engine(db_url)
+    try:
+        write(engine, effects(txn(), posting()))
+        assert "cell_early_reversals" not in inspect(engine).get_table_names()
+        upgrade(db_url)
+        write(engine, effects(early_reversal(), early_reversal(2, replacement=None)))
+        state = load_state(engine, 1, T0, RETENTION)
+        assert set(state.early_reversals) == {early_reversal().id, early_reversal(2).id}
+        assert state.early_reversals[early_reversal(2).id].replacement is None
+        assert [row.id for row in state.early_by_original[early_reversal().original_key]] == [early_reversal().id]
+        downgrade(db_url, "0003")
+        assert "cell_early_reversals" not in inspect(engine).get_table_names()
+        assert current_revision(engine) == "0003"
+        with engine.connect() as connection:
+            assert connection.execute(select(TABLES[Txn].c.id)).scalars().all() == [txn().id]
+        upgrade(db_url)
+        assert load_state(engine, 1, T0, RETENTION).early_reversals == {}
+    finally:
+        engine.dispose()
+
+
+def test_expired_early_reversals_are_not_loaded_and_are_purged(cell_engine: Engine) -> None:
+    old = early_reversal(1, received_at=T0 - timedelta(days=RETENTION, seconds=1))
+    edge = early_reversal(2, received_at=T0 - timedelta(days=RETENTION))  # expires exactly now: gone
+    fresh = early_reversal(3, received_at=T0 - timedelta(days=1))
+    applied = early_reversal(4)
+    applied.applied_to = "T01-7"
+    write(cell_engine, effects(old, edge, fresh, applied))
+    assert set(load_state(cell_engine, 1, T0, RETENTION).early_reversals) == {fresh.id, applied.id}
+    assert load_state(cell_engine, 1, T0, RETENTION).early_reversals[applied.id].applied_to == "T01-7"
+    assert purge_early_reversals(cell_engine, T0) == 2
+    assert purge_early_reversals(cell_engine, T0) == 0
+    with cell_engine.connect() as connection:
+        table = TABLES[EarlyReversal]
+        assert connection.execute(select(table.c.id).order_by(table.c.id)).scalars().all() == [fresh.id, applied.id]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        purge_early_reversals(cell_engine, T0.replace(tzinfo=None))

@@ -17,6 +17,7 @@ from processors.model import (
     Card,
     CardStatus,
     Customer,
+    EarlyReversal,
     Effects,
     Entry,
     Posting,
@@ -62,6 +63,7 @@ def awkward_rows() -> list[Row]:
         Account("0100000009", "0100000009", "checking", "USD", "p", pricing={"a": [1, 2.5, None, True, "é"], "b": {}},
                 opened_at=midnight),
         card, txn, plain_status, posting, Usage("K0100000009", date(2026, 2, 28), "pos", 0, 0),
+        EarlyReversal(ODD, ODD, "", "", "0421", "", "", ODD, "", "", 2**62, midnight, midnight, applied_to=None),
     ]
 
 
