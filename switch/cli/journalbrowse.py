@@ -33,8 +33,6 @@ from switch.model.errors import BulkheadError
 from switch.model.masking import mask_pan
 
 if TYPE_CHECKING:  # typing only: storage loads when a command runs
-    from sqlalchemy import Engine
-
     from switch.storage.browse import Exchange, JournalFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -160,7 +158,7 @@ def _journal_filter(cfg: NodeConfig, filters: Filters) -> JournalFilter:
 
 
 @contextmanager
-def _engine(cfg: NodeConfig) -> Iterator[Engine]:
+def _engine(cfg: NodeConfig) -> Iterator[Any]:  # a SQLAlchemy Engine (only storage modules name SQLAlchemy)
     from switch.infra.db.engine import make_engine
 
     engine = make_engine(cfg.database_url)
