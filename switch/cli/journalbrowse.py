@@ -220,10 +220,12 @@ def exchange_line(exchange: Exchange) -> str:
             f"stan {r.stan or '-'}  trace {r.trace_id}")
 
 
-def _window_note(flt: JournalFilter) -> str | None:
-    if flt.pan_hash is None or flt.since is None:
-        return None
-    return f"card lookup from {_iso(flt.since)} (give --since or --last to look further back)"
+def _bounded(asked: JournalFilter) -> tuple[JournalFilter, str | None]:
+    """The filter with a card lookup's default window, and a note saying so when it was applied."""
+    flt = asked.bounded()
+    if flt.since is asked.since:
+        return flt, None
+    return flt, f"card lookup from {_iso(flt.since)} (give --since or --last to look further back)"
 
 
 # -- commands ----------------------------------------------------------------------------------------------------
@@ -239,14 +241,13 @@ def journal_list(conf: Path, since: datetime | None, until: datetime | None, las
     from switch.storage.browse import list_exchanges
 
     cfg = load(conf)
-    flt = _journal_filter(cfg, _filters(cfg, since, until, last, terminal, rc, destination, pan)).bounded()
+    flt, note = _bounded(_journal_filter(cfg, _filters(cfg, since, until, last, terminal, rc, destination, pan)))
     with _engine(cfg) as engine:
         rows, truncated = _storage(lambda: list_exchanges(engine, flt, limit))
     if as_json:
         click.echo(json.dumps({"exchanges": [exchange_json(x) for x in rows], "truncated": truncated,
                                "since": _iso(flt.since), "until": _iso(flt.until)}, indent=2))
         return
-    note = _window_note(flt)
     if note:
         click.echo(f"# {note}")
     for x in rows:
@@ -315,7 +316,7 @@ def journal_export(conf: Path, since: datetime | None, until: datetime | None, l
 
     cfg = load(conf)
     filters = _filters(cfg, since, until, last, terminal, rc, destination, pan)
-    flt = _journal_filter(cfg, filters).bounded()
+    flt, note = _bounded(_journal_filter(cfg, filters))
     if out.exists():
         raise click.BadParameter(f"{out} exists; choose another name or remove it", param_hint="--out")
     # Written beside the target and renamed into place when complete: a failed export leaves no partial file.
@@ -331,7 +332,6 @@ def journal_export(conf: Path, since: datetime | None, until: datetime | None, l
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
         partial.unlink(missing_ok=True)
-    note = _window_note(flt)
     click.echo(f"exported {written} exchanges to {out}" + (f" ({note})" if note else ""))
 
 
