@@ -124,6 +124,7 @@ class _Checker:
         self.where = where
         self.known_links = known_links
         self.errors: list[ConfigError] = []
+        self.marks = 0  # problems met so far: reported ones and parts skipped for an already reported one
         self.declared: frozenset[str] = frozenset()  # destination names in the file, valid or not
 
     def fail(self, path: KeyPath, reason: str) -> NoReturn:
@@ -132,6 +133,7 @@ class _Checker:
     def report(self, path: KeyPath, reason: str) -> None:
         """A problem that does not stop the part being checked."""
         self.errors.append(ConfigError(self.source, dotted(path), reason, self.where.line(path)))
+        self.marks += 1
 
     def attempt(self, read: Callable[[], T]) -> T | None:
         """``read()``, or None once its problem is in :attr:`errors`: the check goes on with the next part."""
@@ -141,12 +143,13 @@ class _Checker:
             self.errors.append(exc)
         except _Reported:
             pass
+        self.marks += 1
         return None
 
     def whole(self, start: int) -> None:
-        """Raise :class:`_Reported` if problems were found since ``len(self.errors)`` was ``start``: a part with
-        a broken piece is not built."""
-        if len(self.errors) > start:
+        """Raise :class:`_Reported` if problems were met since :attr:`marks` was ``start``: a part with a broken
+        piece is not built."""
+        if self.marks > start:
             raise _Reported
 
     # -- the document -----------------------------------------------------------------------------
@@ -208,7 +211,7 @@ class _Checker:
             self.fail(path, f"expected an array of {what}, got {_kind(value)}")
         if not value:
             self.fail(path, "must not be empty (leave the key out to match any value)")
-        start = len(self.errors)
+        start = self.marks
         items = [self.attempt(lambda: self.string(item, (*path, i), what)) for i, item in enumerate(value)]  # noqa: B023
         self.no_duplicates(items, path)
         self.whole(start)
@@ -227,7 +230,7 @@ class _Checker:
 
     def each(self, items: Sequence[str], check: Callable[[int, str], None]) -> None:
         """``check(i, item)`` for every item, each problem reported; then :class:`_Reported` if any."""
-        start = len(self.errors)
+        start = self.marks
         for i, item in enumerate(items):
             self.attempt(lambda: check(i, item))  # noqa: B023
         self.whole(start)
@@ -262,7 +265,7 @@ class _Checker:
             self.fail(path, "destination names are 1 to 64 letters, digits, '_' or '-'")
         if not isinstance(raw, dict):
             self.fail(path, f"expected a table, got {_kind(raw)}")
-        start = len(self.errors)
+        start = self.marks
         self.keys(raw, path, DESTINATION_KEYS)
         if "links" not in raw:
             self.fail(path, 'missing key "links"')
@@ -283,7 +286,7 @@ class _Checker:
         """Every key is required: a policy that approves money on the issuer's behalf is spelled out."""
         if not isinstance(raw, dict):
             self.fail(path, f"expected a table (stand_in = {{ max_amount = ..., ... }}), got {_kind(raw)}")
-        start = len(self.errors)
+        start = self.marks
         self.keys(raw, path, STAND_IN_KEYS)
         for key in STAND_IN_KEYS:
             if key not in raw:
@@ -345,7 +348,7 @@ class _Checker:
         path: KeyPath = ("routes", position)
         if not isinstance(raw, dict):
             self.fail(path, f"expected a table ([[routes]]), got {_kind(raw)}")
-        start = len(self.errors)
+        start = self.marks
         self.keys(raw, path, ROUTE_KEYS)
         name = self.attempt(lambda: self.route_name(raw, path, names))
         if name is not None:
@@ -385,7 +388,7 @@ class _Checker:
             self.fail(path, f"expected an array of BIN strings, got {_kind(value)}")
         if not value:
             self.fail(path, "must not be empty (leave the key out to match any card)")
-        start = len(self.errors)
+        start = self.marks
         entries = [self.attempt(lambda: self.bin_entry(item, (*path, i))) for i, item in enumerate(value)]  # noqa: B023
         self.no_duplicates([None if entry is None else entry.text for entry in entries], path)
         self.whole(start)

@@ -472,3 +472,10 @@ destination = "schemes"
     with pytest.raises(ConfigErrors) as caught:
         parse_routes(text, "routes.toml")
     assert [e.key for e in caught.value.errors] == ["routes[2].bins[0]", "routes[3].bins[0]"]
+
+
+def test_a_sound_route_to_a_broken_destination_reports_the_destination_only() -> None:
+    text = '[destinations.b]\nlinks = []\n[[routes]]\nname = "r"\nbins = ["4"]\ndestination = "b"\n'
+    with pytest.raises(ConfigErrors) as caught:
+        parse_routes(text, "routes.toml")
+    assert [(e.line, e.key) for e in caught.value.errors] == [(2, "destinations.b.links")]
