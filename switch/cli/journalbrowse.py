@@ -12,6 +12,7 @@ Times are ISO 8601; one without a zone is taken as UTC. Output times are UTC wit
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -285,20 +286,15 @@ def journal_follow(conf: Path, since: datetime | None, last: timedelta | None, t
                 return False
         return True
 
-    with _engine(cfg) as engine:
+    with _engine(cfg) as engine, contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
         # The cursor is taken before the backlog is read, so no row falls between the two.
         cursor = _storage(lambda: follow_start(engine))
         if flt.since is not None:
             backlog = _storage(lambda: [x for x in export_exchanges(engine, flt) if x.id <= cursor.last_id])
             if not show(backlog):
                 return
-        try:
-            while True:
-                if not show(_storage(lambda: follow_poll(engine, flt, cursor, time.monotonic()))):
-                    return
-                time.sleep(interval)
-        except KeyboardInterrupt:
-            return
+        while show(_storage(lambda: follow_poll(engine, flt, cursor, time.monotonic()))):
+            time.sleep(interval)
 
 
 @click.command("export")
@@ -327,7 +323,9 @@ def journal_export(conf: Path, since: datetime | None, until: datetime | None, l
         with open(fd, "w", encoding="utf-8", newline="") as stream, _engine(cfg) as engine:
             rows = export_exchanges(engine, flt)
             written = _storage(lambda: (_write_csv if fmt == "csv" else _write_json)(stream, rows, filters, flt))
-        os.replace(partial, out)
+        os.link(partial, out)  # not rename: a file that appeared at ``out`` meanwhile is not overwritten
+    except FileExistsError:
+        raise click.BadParameter(f"{out} exists; choose another name or remove it", param_hint="--out") from None
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
