@@ -216,6 +216,8 @@ def test_export_for_a_dispute_csv_and_json(seeded: Path, cli: Cli) -> None:
                    "--pan", OTHER_PAN)
     described = json.loads((seeded.parent / "card.json").read_text())["filters"]
     assert card.exit_code == 0 and described["pan"] == "541275******6543" and "since" in described
+    nowhere = cli.run("journal", "export", "--format", "csv", "--out", str(seeded.parent / "no" / "x.csv"))
+    assert nowhere.exit_code == 1 and "cannot write" in nowhere.output
     assert [p.name for p in seeded.parent.iterdir() if p.name.endswith(".partial")] == []
 
 
