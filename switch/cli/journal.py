@@ -59,3 +59,14 @@ def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | Non
             click.echo("  response: " + " ".join(f"{k}={v}" for k, v in r.response.items()))
 
 
+
+
+# Browsing and export live in their own module (switch.cli.journalbrowse); they are added to the group here.
+def _add_browsing() -> None:
+    from switch.cli.journalbrowse import journal_export, journal_follow, journal_list
+
+    for command in (journal_list, journal_follow, journal_export):
+        journal.add_command(command)
+
+
+_add_browsing()

@@ -69,11 +69,23 @@ def load_or_create(path: Path) -> DataKeys:
             os.write(fd, os.urandom(32))
         finally:
             os.close(fd)
-    mode = path.stat().st_mode
+    return load(path)
+
+
+def load(path: Path) -> DataKeys:
+    """Read the master key file the node created; a missing, unreadable or open-to-others file is a ConfigError
+    (a reader such as ``bulkhead journal list --pan`` must not create a key no row was ever hashed with)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(str(path), "hash_key_file", "no data key: the node has not run with this file yet") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(str(path), "hash_key_file",
                           f"readable by group or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it")
-    master = path.read_bytes()
+    try:
+        master = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), "hash_key_file", f"cannot read: {exc.strerror or exc}") from None
     if len(master) != 32:
         raise ConfigError(str(path), "hash_key_file", "must hold exactly 32 bytes")
     return DataKeys(master)

@@ -25,6 +25,20 @@ class ConfigError(BulkheadError):
         super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
 
 
+class ConfigErrors(ConfigError):
+    """Several problems found in one file (a routing table is checked whole, so an operator fixes them all in
+    one go). Its file, key, reason and line are the first problem's; ``errors`` holds every one, in the
+    order they were found, and the message lists them one per line."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        if not errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        first = errors[0]
+        super().__init__(first.file, first.key, first.reason, first.line)
+        self.errors = tuple(errors)
+        self.args = ("\n".join(str(error) for error in errors),)
+
+
 class ProtocolError(BulkheadError):
     """Something on the wire is wrong."""
 

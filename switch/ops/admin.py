@@ -1,9 +1,9 @@
 """The admin channel: a Unix socket that only the node's user can open (mode 0600 in a 0700 folder, and the
 peer's uid checked with SO_PEERCRED), carrying one JSON request and one JSON answer per line.
 
-The CLI's commands that act on a running node (`routes reload`, `links signon`, `saf retry`, ...) go through
-here. Every command returns ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``; a failed
-command leaves the node's state as it was.
+The CLI's commands that act on a running node (`routes reload`, `routes reload --dry-run` (``routes.diff``),
+`links signon`, `saf retry`, ...) go through here. Every command returns ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error": "..."}``; a failed command leaves the node's state as it was.
 """
 
 from __future__ import annotations
@@ -67,6 +67,11 @@ class AdminTarget(Protocol):
     async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:
         """Validate and swap the routing table (``path``: the configured one when None); :class:`BulkheadError`
         with the reason, and the old table stays, when the new one is refused."""
+        ...
+
+    async def preview_routes(self, path: Path | None) -> dict[str, Any]:
+        """What :meth:`reload_routes` would change (``diff`` against the live table), changing nothing and
+        auditing nothing; :class:`BulkheadError` with every problem of a broken table."""
         ...
 
     async def saf_retry(self, destination: str | None) -> int: ...
@@ -170,6 +175,10 @@ async def _routes_reload(node: AdminTarget, args: dict[str, Any], actor: str) ->
     return await node.reload_routes(Path(args["path"]) if args.get("path") else None, actor)
 
 
+async def _routes_diff(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    return await node.preview_routes(Path(args["path"]) if args.get("path") else None)
+
+
 async def _saf_retry(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     return {"made_due": await node.saf_retry(args.get("destination"))}
 
@@ -183,6 +192,7 @@ COMMANDS: dict[str, Command] = {
     "links.rekey": _rekey,
     "routes.show": _routes_show,
     "routes.reload": _routes_reload,
+    "routes.diff": _routes_diff,
     "saf.retry": _saf_retry,
 }
 

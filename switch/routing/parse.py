@@ -1,7 +1,10 @@
 """Reading a routing table from TOML, with errors that name the file, the line and the dotted key.
 
-The file format is documented option by option in ``conf/examples/routes.toml``. Validation stops at the first
-problem and raises :class:`switch.model.errors.ConfigError`; nothing is built from a bad file, so a reload that
+The file format is documented option by option in ``conf/examples/routes.toml``. Validation goes on past a
+problem and reports every one it finds (:class:`switch.model.errors.ConfigErrors`, one
+:class:`~switch.model.errors.ConfigError` each), so an operator fixes a file in one pass; a problem that only
+follows from another (a route naming a destination that is itself broken) is not reported twice. A TOML syntax
+error stops the parse: :mod:`tomllib` reports the first only. Nothing is built from a bad file, so a reload that
 fails leaves the node on its old table. Errors about BIN entries never repeat the value: a mistyped entry
 could be a card number.
 """
@@ -17,7 +20,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from switch.model.errors import ConfigError
+from switch.model.errors import ConfigError, ConfigErrors
 from switch.model.tomlkeys import KeyLines, dotted, locate_keys
 from switch.model.tomlkeys import Path as KeyPath
 from switch.routing.bins import first_overlap
@@ -102,6 +105,10 @@ def _kind(value: object) -> str:
     return next((name for cls, name in kinds if isinstance(value, cls)), type(value).__name__)
 
 
+class _Reported(Exception):
+    """A part of the file is broken and its problem is already in the checker's list: skip the part."""
+
+
 def _suggest(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1)
     if close:
@@ -116,9 +123,34 @@ class _Checker:
         self.source = source
         self.where = where
         self.known_links = known_links
+        self.errors: list[ConfigError] = []
+        self.marks = 0  # problems met so far: reported ones and parts skipped for an already reported one
+        self.declared: frozenset[str] = frozenset()  # destination names in the file, valid or not
 
     def fail(self, path: KeyPath, reason: str) -> NoReturn:
         raise ConfigError(self.source, dotted(path), reason, self.where.line(path))
+
+    def report(self, path: KeyPath, reason: str) -> None:
+        """A problem that does not stop the part being checked."""
+        self.errors.append(ConfigError(self.source, dotted(path), reason, self.where.line(path)))
+        self.marks += 1
+
+    def attempt(self, read: Callable[[], T]) -> T | None:
+        """``read()``, or None once its problem is in :attr:`errors`: the check goes on with the next part."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.errors.append(exc)
+        except _Reported:
+            pass
+        self.marks += 1
+        return None
+
+    def whole(self, start: int) -> None:
+        """Raise :class:`_Reported` if problems were met since :attr:`marks` was ``start``: a part with a broken
+        piece is not built."""
+        if self.marks > start:
+            raise _Reported
 
     # -- the document -----------------------------------------------------------------------------
     def table(self, data: Mapping[str, object]) -> RoutingTable:
@@ -126,26 +158,38 @@ class _Checker:
         raw_destinations = data.get("destinations", {})
         if not isinstance(raw_destinations, dict):
             got = _kind(raw_destinations)
-            self.fail(("destinations",), f"expected tables [destinations.NAME], got {got}")
-        destinations = {name: self.destination(name, raw) for name, raw in raw_destinations.items()}
+            self.report(("destinations",), f"expected tables [destinations.NAME], got {got}")
+            raw_destinations = {}
+        self.declared = frozenset(raw_destinations)
+        destinations: dict[str, Destination] = {}
+        for name, raw in raw_destinations.items():
+            destination = self.attempt(lambda: self.destination(name, raw))  # noqa: B023 (called at once)
+            if destination is not None:
+                destinations[name] = destination
         default = None
         if "default" in data:
-            default = destinations[self.destination_ref(data["default"], ("default",), destinations)]
+            ref = self.attempt(lambda: self.destination_ref(data["default"], ("default",), destinations))
+            default = None if ref is None else destinations[ref]
         raw_routes = data.get("routes", [])
         if not isinstance(raw_routes, list):
-            self.fail(("routes",), f"expected an array of tables ([[routes]]), got {_kind(raw_routes)}")
+            got = _kind(raw_routes)
+            self.report(("routes",), f"expected an array of tables ([[routes]]), got {got}")
+            raw_routes = []
         routes: list[Route] = []
         names: dict[str, int] = {}
         for position, raw in enumerate(raw_routes):
-            routes.append(self.route(position, raw, destinations, names))
-            names[routes[-1].name] = position
+            route = self.attempt(lambda: self.route(position, raw, destinations, names))  # noqa: B023
+            if route is not None:
+                routes.append(route)
         self.check_ambiguous(routes)
+        if self.errors:
+            raise ConfigErrors(self.errors)
         return RoutingTable(self.source, default, destinations, tuple(routes))
 
     def keys(self, table: Mapping[str, object], path: KeyPath, allowed: Sequence[str]) -> None:
         for key in table:
             if key not in allowed:
-                self.fail((*path, key), f'unknown key "{key}"{_suggest(key, allowed)}')
+                self.report((*path, key), f'unknown key "{key}"{_suggest(key, allowed)}')
 
     # -- scalars and lists ------------------------------------------------------------------------
     def string(self, value: object, path: KeyPath, what: str = "a string") -> str:
@@ -167,32 +211,51 @@ class _Checker:
             self.fail(path, f"expected an array of {what}, got {_kind(value)}")
         if not value:
             self.fail(path, "must not be empty (leave the key out to match any value)")
-        items = [self.string(item, (*path, i), what) for i, item in enumerate(value)]
+        start = self.marks
+        items = [self.attempt(lambda: self.string(item, (*path, i), what)) for i, item in enumerate(value)]  # noqa: B023
         self.no_duplicates(items, path)
-        return items
+        self.whole(start)
+        return [item for item in items if item is not None]
 
     def no_duplicates(self, items: Sequence[object], path: KeyPath) -> None:
+        """Each duplicate is a problem of its own (``None``: an item already reported, skipped)."""
         first: dict[object, int] = {}
         for i, item in enumerate(items):
+            if item is None:
+                continue
             if item in first:
-                self.fail((*path, i), f"duplicate of {dotted((*path, first[item]))}")
-            first[item] = i
+                self.report((*path, i), f"duplicate of {dotted((*path, first[item]))}")
+            else:
+                first[item] = i
+
+    def each(self, items: Sequence[str], check: Callable[[int, str], None]) -> None:
+        """``check(i, item)`` for every item, each problem reported; then :class:`_Reported` if any."""
+        start = self.marks
+        for i, item in enumerate(items):
+            self.attempt(lambda: check(i, item))  # noqa: B023
+        self.whole(start)
 
     def digit_codes(self, value: object, path: KeyPath, what: str, sizes: range) -> tuple[str, ...]:
         items = self.strings(value, path, f"{what} strings")
-        for i, item in enumerate(items):
+
+        def check(i: int, item: str) -> None:
             if not (item.isascii() and item.isdigit() and len(item) in sizes):
                 size = f"{sizes.start}" if len(sizes) == 1 else f"{sizes.start} to {sizes.stop - 1}"
                 self.fail((*path, i), f"{what} must be {size} digits, not {item!r}")
+
+        self.each(items, check)
         return tuple(items)
 
     def link_names(self, value: object, path: KeyPath) -> tuple[str, ...]:
         items = self.strings(value, path, "link names")
-        for i, item in enumerate(items):
+
+        def check(i: int, item: str) -> None:
             if not _LINK_NAME.fullmatch(item):
                 self.fail((*path, i), f"link name {item!r} must be 1 to 64 characters without spaces")
             if self.known_links is not None and item not in self.known_links:
                 self.fail((*path, i), f'unknown link "{item}"{_suggest(item, sorted(self.known_links))}')
+
+        self.each(items, check)
         return tuple(items)
 
     # -- destinations -----------------------------------------------------------------------------
@@ -202,37 +265,58 @@ class _Checker:
             self.fail(path, "destination names are 1 to 64 letters, digits, '_' or '-'")
         if not isinstance(raw, dict):
             self.fail(path, f"expected a table, got {_kind(raw)}")
+        start = self.marks
         self.keys(raw, path, DESTINATION_KEYS)
         if "links" not in raw:
             self.fail(path, 'missing key "links"')
-        links = self.link_names(raw["links"], (*path, "links"))
-        strategy = self.strategy(raw.get("strategy"), (*path, "strategy"), len(links))
+        links = self.attempt(lambda: self.link_names(raw["links"], (*path, "links")))
+        # The strategy is checked against the links' count only when the links are sound.
+        strategy = self.attempt(lambda: self.strategy(raw.get("strategy"), (*path, "strategy"),
+                                                      len(links) if links is not None else 1))
         timeout = None
         if "timeout_ms" in raw:
-            timeout = self.integer(raw["timeout_ms"], (*path, "timeout_ms"), 1, MAX_TIMEOUT_MS)
-        stand_in = self.stand_in(raw["stand_in"], (*path, "stand_in")) if "stand_in" in raw else None
+            timeout = self.attempt(lambda: self.integer(raw["timeout_ms"], (*path, "timeout_ms"), 1, MAX_TIMEOUT_MS))
+        stand_in = self.attempt(lambda: self.stand_in(raw["stand_in"], (*path, "stand_in"))) if "stand_in" in raw \
+            else None
+        self.whole(start)
+        assert links is not None and strategy is not None
         return Destination(name, links, strategy, timeout, stand_in)
 
     def stand_in(self, raw: object, path: KeyPath) -> StandIn:
         """Every key is required: a policy that approves money on the issuer's behalf is spelled out."""
         if not isinstance(raw, dict):
             self.fail(path, f"expected a table (stand_in = {{ max_amount = ..., ... }}), got {_kind(raw)}")
+        start = self.marks
         self.keys(raw, path, STAND_IN_KEYS)
         for key in STAND_IN_KEYS:
             if key not in raw:
-                self.fail(path, f'missing key "{key}"')
-        mtis = self.strings(raw["mti"], (*path, "mti"), "MTI strings")
-        for i, mti in enumerate(mtis):
+                self.report(path, f'missing key "{key}"')
+        self.whole(start)
+
+        def mti_check(i: int, mti: str) -> None:
             if mti not in STAND_IN_MTIS:
                 self.fail((*path, "mti", i), f"stand-in applies to {' and '.join(STAND_IN_MTIS)} (the requests an "
                                              f"advice can report), not {mti!r}")
-        codes = self.digit_codes(raw["processing_codes"], (*path, "processing_codes"),
-                                 "transaction type (field 3, first two digits)", range(2, 3))
-        currency = self.string(raw["currency"], (*path, "currency"), 'an ISO 4217 numeric code such as "840"')
-        if not (len(currency) == 3 and currency.isascii() and currency.isdigit()):
-            self.fail((*path, "currency"), f"currency (ISO 4217 numeric) must be 3 digits, not {currency!r}")
+
+        def mti_list() -> list[str]:
+            mtis = self.strings(raw["mti"], (*path, "mti"), "MTI strings")
+            self.each(mtis, mti_check)
+            return mtis
+
+        def currency_code() -> str:
+            currency = self.string(raw["currency"], (*path, "currency"), 'an ISO 4217 numeric code such as "840"')
+            if not (len(currency) == 3 and currency.isascii() and currency.isdigit()):
+                self.fail((*path, "currency"), f"currency (ISO 4217 numeric) must be 3 digits, not {currency!r}")
+            return currency
+
+        mtis = self.attempt(mti_list)
+        codes = self.attempt(lambda: self.digit_codes(raw["processing_codes"], (*path, "processing_codes"),
+                                                      "transaction type (field 3, first two digits)", range(2, 3)))
+        currency = self.attempt(currency_code)
         # Minor units of ``currency``, as field 4 carries them; 0 would approve nothing but free requests.
-        amount = self.integer(raw["max_amount"], (*path, "max_amount"), 1, MAX_AMOUNT)
+        amount = self.attempt(lambda: self.integer(raw["max_amount"], (*path, "max_amount"), 1, MAX_AMOUNT))
+        self.whole(start)
+        assert mtis is not None and codes is not None and currency is not None and amount is not None
         return StandIn(amount, tuple(mtis), codes, currency)
 
     def strategy(self, value: object, path: KeyPath, links: int) -> Strategy:
@@ -251,22 +335,27 @@ class _Checker:
 
     def destination_ref(self, value: object, path: KeyPath, destinations: Mapping[str, Destination]) -> str:
         name = self.string(value, path, "a destination name")
+        if name not in destinations and name in self.declared:
+            raise _Reported  # the destination is in the file and broken: its own problem is reported
         if name not in destinations:
             self.fail(path, f'unknown destination "{name}"{_suggest(name, sorted(destinations))}')
         return name
 
     # -- routes -----------------------------------------------------------------------------------
     def route(
-        self, position: int, raw: object, destinations: Mapping[str, Destination], names: Mapping[str, int]
+        self, position: int, raw: object, destinations: Mapping[str, Destination], names: dict[str, int]
     ) -> Route:
         path: KeyPath = ("routes", position)
         if not isinstance(raw, dict):
             self.fail(path, f"expected a table ([[routes]]), got {_kind(raw)}")
+        start = self.marks
         self.keys(raw, path, ROUTE_KEYS)
-        name = self.route_name(raw, path, names)
+        name = self.attempt(lambda: self.route_name(raw, path, names))
+        if name is not None:
+            names[name] = position  # even if the route is broken: a second route of that name is a problem too
 
         def read(key: str, reader: Callable[[object, KeyPath], T]) -> T | None:
-            return reader(raw[key], (*path, key)) if key in raw else None
+            return self.attempt(lambda: reader(raw[key], (*path, key))) if key in raw else None
 
         bins = read("bins", self.bins)
         codes = read("processing_codes", self.processing_codes)
@@ -276,8 +365,11 @@ class _Checker:
         low = read("amount_min", self.amount)
         high = read("amount_max", self.amount)
         if low is not None and high is not None and low > high:
-            self.fail((*path, "amount_min"), f"amount_min {low} is above amount_max {high}")
-        action, destination = self.outcome(raw, path, destinations)
+            self.report((*path, "amount_min"), f"amount_min {low} is above amount_max {high}")
+        outcome = self.attempt(lambda: self.outcome(raw, path, destinations))
+        self.whole(start)
+        assert name is not None and outcome is not None
+        action, destination = outcome
         return Route(name, bins, codes, classes, sources, currencies, low, high, action, destination,
                      position, self.where.line(path))
 
@@ -296,9 +388,11 @@ class _Checker:
             self.fail(path, f"expected an array of BIN strings, got {_kind(value)}")
         if not value:
             self.fail(path, "must not be empty (leave the key out to match any card)")
-        entries = tuple(self.bin_entry(item, (*path, i)) for i, item in enumerate(value))
-        self.no_duplicates([entry.text for entry in entries], path)
-        return entries
+        start = self.marks
+        entries = [self.attempt(lambda: self.bin_entry(item, (*path, i))) for i, item in enumerate(value)]  # noqa: B023
+        self.no_duplicates([None if entry is None else entry.text for entry in entries], path)
+        self.whole(start)
+        return tuple(entry for entry in entries if entry is not None)
 
     def bin_entry(self, value: object, path: KeyPath) -> BinEntry:
         text = self.string(value, path, 'a BIN string such as "476173" or "400000-400999"')
@@ -328,10 +422,13 @@ class _Checker:
 
     def mti_classes(self, value: object, path: KeyPath) -> tuple[str, ...]:
         items = self.strings(value, path, "MTI class strings")
-        for i, item in enumerate(items):
+
+        def check(i: int, item: str) -> None:
             if item not in MTI_CLASSES:
                 self.fail((*path, i), f"MTI class must be one digit from 1 to 8 (the second MTI digit, "
                                       f'e.g. "2" for 0200), not {item!r}')
+
+        self.each(items, check)
         return tuple(items)
 
     def outcome(
@@ -356,18 +453,20 @@ class _Checker:
         be chosen there, which is always a mistake in the file."""
         groups: dict[tuple[object, ...], list[tuple[BinEntry, int, int]]] = defaultdict(list)
         binless: dict[tuple[object, ...], Route] = {}
+        by_position = {route.position: route for route in routes}  # broken routes are not in ``routes``
         for route in routes:
             key = route.criteria_key()
             if route.bins is None:
                 if key in binless:
-                    self.fail(("routes", route.position), f'no bins and the same criteria as routes'
-                              f'[{binless[key].position}] "{binless[key].name}": it could never be chosen')
-                binless[key] = route
+                    first = binless[key]
+                    self.report(("routes", route.position), f'no bins and the same criteria as routes'
+                                f'[{first.position}] "{first.name}": it could never be chosen')
+                else:
+                    binless[key] = route
                 continue
             groups[key].extend((entry, route.position, i) for i, entry in enumerate(route.bins))
-        found = [overlap for group in groups.values() if (overlap := first_overlap(group))]
-        if found:
-            later, index, earlier, other = min(found)
-            self.fail(("routes", later, "bins", index),
-                      f'overlaps routes[{earlier}].bins[{other}] of route "{routes[earlier].name}" with '
-                      "identical criteria: this route would never be chosen for those cards")
+        # One overlap per group of identical criteria: the first, in file order.
+        for later, index, earlier, other in sorted(o for group in groups.values() if (o := first_overlap(group))):
+            self.report(("routes", later, "bins", index),
+                        f'overlaps routes[{earlier}].bins[{other}] of route "{by_position[earlier].name}" with '
+                        "identical criteria: this route would never be chosen for those cards")

@@ -456,6 +456,17 @@ class Node:
         return {"source": str(source), "old_digest": old.digest, "new_digest": new.digest, "diff": diff,
                 "processes": processes}
 
+    async def preview_routes(self, path: Path | None) -> dict[str, Any]:
+        """What :meth:`reload_routes` would change, changing nothing: the new table is read and validated off to
+        the side and compared with the live one; nothing is swapped and no audit row is written (a dry run is a
+        question, not an attempt). A broken table raises its ConfigError, every problem listed."""
+        source = path or self.config.routes
+        live = self.table
+        known = frozenset(self.outbound)
+        new = await trio.to_thread.run_sync(lambda: load_routes(source, known_links=known))
+        return {"source": str(source), "old_digest": live.digest, "new_digest": new.digest, "diff": live.diff(new),
+                "dry_run": True}
+
     async def apply_routes(self, path: Path, digest: str) -> str:
         """An extra process follows the primary's reload: ``path`` as the primary validated and applied it."""
         async with self.reload_lock:

@@ -348,3 +348,104 @@ async def test_saf_actions_refuse_unknown_destinations_ids_and_states_and_change
     statuses = {e["id"]: e["status"] for e in after["entries"]}
     assert statuses == {ids[0]: "pending", ids[1]: "expired", ids[2]: "pending", ids[3]: "pending"}
     assert json.loads(before)["entries"][0]["status"] == "exception"
+
+
+# -- routes: every problem, dry runs, history -------------------------------------------------------------------
+BROKEN_THREE = (
+    'default = "issuer"\n'          # 1
+    "[destinations.issuer]\n"       # 2
+    'links = ["up", "nowhere"]\n'   # 3
+    "[[routes]]\n"                  # 4
+    'name = "a"\n'                  # 5
+    'bins = ["47617A"]\n'           # 6
+    'currencies = ["84"]\n'         # 7
+    'action = "reject"\n'           # 8
+)
+
+
+def test_routes_check_reports_every_problem_with_file_line_and_key(tmp_path: Path, cli: Cli) -> None:
+    write_config(tmp_path, "sqlite:///unused.db", {"up": 9}, ROUTES_ONE.format(link="up"))
+    broken = tmp_path / "three.toml"
+    broken.write_text(BROKEN_THREE)
+    bad = cli.run("routes", "check", str(broken))
+    assert bad.exit_code == 1
+    lines = bad.output.splitlines()
+    assert lines[0] == f'{broken}:3: destinations.issuer.links[1]: unknown link "nowhere" (expected one of: up)'
+    assert lines[1].startswith(f"{broken}:6: routes[0].bins[0]: must be digits")
+    assert lines[2] == f"{broken}:7: routes[0].currencies[0]: currency (ISO 4217 numeric) must be 3 digits, not '84'"
+    assert lines[3:] == [f"{broken}: 3 problems"]
+    one = tmp_path / "one.toml"
+    one.write_text(BROKEN_THREE.replace(', "nowhere"', "").replace('currencies = ["84"]\n', "")
+                   .replace("47617A", "476173"))
+    assert cli.run("routes", "check", str(one)).exit_code == 0
+
+
+async def test_routes_reload_dry_run_shows_the_diff_against_the_live_table_and_changes_nothing(
+    tmp_path: Path, db_url: str, cli: Cli
+) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node:
+            live = node.table.digest
+            (tmp_path / "routes.toml").write_text(ROUTES_TWO.format(link="up"))
+            dry = await cli("routes", "reload", "--dry-run")
+            broken = tmp_path / "three.toml"
+            broken.write_text(BROKEN_THREE)
+            refused = await cli("routes", "reload", "--dry-run", "--file", str(broken))
+            assert node.table.digest == live
+            engine = node.engine
+            audits = await trio.to_thread.run_sync(lambda: list_route_reloads(engine))
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.startswith(f"dry run: {tmp_path / 'routes.toml'} against the live table: {live[:12]} -> ")
+    assert "(nothing changed)" in dry.output and "demo-cards" in dry.output
+    assert refused.exit_code == 1
+    assert 'three.toml:3: destinations.issuer.links[1]: unknown link "nowhere"' in refused.output
+    assert "three.toml:6: routes[0].bins[0]" in refused.output
+    assert "three.toml:7: routes[0].currencies[0]" in refused.output
+    assert audits == []  # a dry run is not an attempt: no audit row
+
+
+def test_routes_reload_dry_run_without_a_node_compares_with_the_configured_file(tmp_path: Path, cli: Cli) -> None:
+    write_config(tmp_path, _sqlite(tmp_path), {"up": 9}, ROUTES_ONE.format(link="up"))
+    new = tmp_path / "new.toml"
+    new.write_text(ROUTES_TWO.format(link="up"))
+    dry = cli.run("routes", "reload", "--dry-run", "--file", str(new))
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.startswith(f"dry run: {new} against the configured file {tmp_path / 'routes.toml'} "
+                                 "(no node running)")
+    assert "demo-cards" in dry.output
+    same = cli.run("routes", "reload", "--dry-run")
+    assert same.exit_code == 0 and same.output.splitlines()[-1] == "  (no changes)"
+    broken = tmp_path / "three.toml"
+    broken.write_text(BROKEN_THREE)
+    refused = cli.run("routes", "reload", "--dry-run", "--file", str(broken))
+    assert refused.exit_code == 1 and refused.output.splitlines()[-1] == f"{broken}: 3 problems"
+    assert not (tmp_path / "cli.db").exists()  # nothing written anywhere
+
+
+async def test_routes_history_lists_who_when_outcome_reason_and_diff(tmp_path: Path, db_url: str, cli: Cli) -> None:
+    async with issuer() as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"))
+        async with running_node(conf) as node:
+            old = node.table.digest
+            (tmp_path / "routes.toml").write_text(ROUTES_TWO.format(link="up"))
+            assert (await cli("routes", "reload")).exit_code == 0
+            new = node.table.digest
+            broken = tmp_path / "three.toml"
+            broken.write_text(BROKEN_THREE)
+            assert (await cli("routes", "reload", "--file", str(broken))).exit_code == 1
+    # The node is stopped: the history is read from the database.
+    history = await cli("routes", "history")
+    as_json = await cli("routes", "history", "--json", "--limit", "1")
+    assert history.exit_code == 0, history.output
+    lines = history.output.splitlines()
+    assert lines[0].startswith("#2 ") and "  rejected  by " in lines[0] and str(broken) in lines[0]
+    assert f"{new[:12]} -> -" in lines[0]  # refused against the table the first reload applied
+    assert lines[1].startswith("  reason: ") and "unknown link" in lines[1] and "three.toml:3" in lines[1]
+    assert sum(line.startswith("  reason: ") for line in lines) == 3  # every problem of the refused file
+    applied = next(line for line in lines if "  applied  by " in line)
+    assert applied.startswith("#1 ") and f"{old[:12]} -> {new[:12]}" in applied
+    assert any("demo-cards" in line for line in lines[lines.index(applied):])
+    (entry,) = json.loads(as_json.output)
+    assert (entry["id"], entry["outcome"], entry["old_digest"], entry["new_digest"]) == (2, "rejected", new, None)
+    assert entry["actor"] and entry["at"].endswith("+00:00") and len(entry["reason"].splitlines()) == 3

@@ -65,6 +65,11 @@ class FakeNode:
         self.reloads.append((path, actor))
         return {"digest": "abc"}
 
+    async def preview_routes(self, path: Path | None) -> dict[str, Any]:
+        if path is not None and path.name == "bad.toml":
+            raise BulkheadError("bad.toml:1: default: unknown destination\nbad.toml:3: routes[0].name: missing")
+        return {"diff": ["+ route x"], "dry_run": True}
+
     async def saf_retry(self, destination: str | None) -> int:
         return 2
 
@@ -101,3 +106,13 @@ async def test_a_refused_reload_reports_why_and_keeps_the_table() -> None:
     assert answer == {"ok": False, "error": "bad.toml: destinations.x.links[0]: unknown link 'x'"}
     assert node.reloads == [] and node.table is TABLE
     assert (await _call(node, "status"))["result"]["saf_pending"] == 3
+
+
+async def test_a_dry_run_answers_the_diff_or_every_problem_and_reloads_nothing() -> None:
+    node = FakeNode()
+    answer = await _call(node, "routes.diff", path="/etc/bulkhead/new.toml")
+    assert answer == {"ok": True, "result": {"diff": ["+ route x"], "dry_run": True}}
+    refused = await _call(node, "routes.diff", path="/etc/bulkhead/bad.toml")
+    assert not refused["ok"] and refused["error"].splitlines() == [
+        "bad.toml:1: default: unknown destination", "bad.toml:3: routes[0].name: missing"]
+    assert node.reloads == [] and node.table is TABLE

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.model.errors import ConfigError
+from switch.model.errors import ConfigError, ConfigErrors
 from switch.routing import load_routes, parse_routes
 
 HEAD = """\
@@ -400,3 +400,82 @@ def test_load_routes_unreadable(tmp_path: Path) -> None:
     path.write_bytes(b'default = "caf\xe9"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_routes(path)
+
+
+def test_every_problem_is_reported_once_in_the_order_found() -> None:
+    text = """\
+colour = 1
+[destinations.broken]
+links = []
+[destinations.ok]
+links = ["atm"]
+stand_in = { max_amount = 0, mti = ["0100", "0900"], processing_codes = ["01"], currency = "USD" }
+[[routes]]
+name = "a"
+bins = ["47617A", "476173123456", "476173", "476173"]
+destination = "broken"
+[[routes]]
+name = "a"
+mti_classes = ["2", "0"]
+destination = "ok"
+[[routes]]
+name = "c"
+amount_min = 5
+amount_max = 1
+destination = "nowhere"
+"""
+    with pytest.raises(ConfigErrors) as caught:
+        parse_routes(text, "routes.toml", KNOWN_LINKS)
+    found = [(e.line, e.key) for e in caught.value.errors]
+    assert found == [
+        (1, "colour"),
+        (3, "destinations.broken.links"),
+        (6, "destinations.ok.stand_in.mti[1]"),
+        (6, "destinations.ok.stand_in.currency"),
+        (6, "destinations.ok.stand_in.max_amount"),
+        (9, "routes[0].bins[0]"),
+        (9, "routes[0].bins[1]"),
+        (9, "routes[0].bins[3]"),  # the duplicate of bins[2]
+        # routes[0].destination names a destination that is in the file and broken: not reported again
+        (12, "routes[1].name"),
+        (13, "routes[1].mti_classes[1]"),
+        (17, "routes[2].amount_min"),
+        (19, "routes[2].destination"),
+    ]
+    error = caught.value
+    assert (error.line, error.key) == (1, "colour")  # a ConfigError: the first problem's place
+    assert str(error).splitlines() == [str(e) for e in error.errors]
+    assert "476173123456" not in str(error)
+
+
+def test_overlaps_are_reported_for_every_group_of_identical_criteria() -> None:
+    text = HEAD + """\
+[[routes]]
+name = "a"
+bins = ["476173"]
+destination = "issuer-sim"
+[[routes]]
+name = "b"
+bins = ["4761"]
+processing_codes = ["01"]
+destination = "issuer-sim"
+[[routes]]
+name = "c"
+bins = ["476173-476179"]
+destination = "schemes"
+[[routes]]
+name = "d"
+bins = ["4761"]
+processing_codes = ["01"]
+destination = "schemes"
+"""
+    with pytest.raises(ConfigErrors) as caught:
+        parse_routes(text, "routes.toml")
+    assert [e.key for e in caught.value.errors] == ["routes[2].bins[0]", "routes[3].bins[0]"]
+
+
+def test_a_sound_route_to_a_broken_destination_reports_the_destination_only() -> None:
+    text = '[destinations.b]\nlinks = []\n[[routes]]\nname = "r"\nbins = ["4"]\ndestination = "b"\n'
+    with pytest.raises(ConfigErrors) as caught:
+        parse_routes(text, "routes.toml")
+    assert [(e.line, e.key) for e in caught.value.errors] == [(2, "destinations.b.links")]
