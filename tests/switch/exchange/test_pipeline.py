@@ -450,3 +450,17 @@ async def test_in_a_pool_the_reversal_queues_behind_its_advice_on_the_link_that_
     await node.run_jobs()
     assert not node.link.sent and x.outcome is Outcome.STORED
     assert [(d, m.mti) for d, m, _ in node.queued] == [("up2", "0220"), ("up2", "0400")]
+
+
+async def test_with_the_whole_pool_down_the_reversal_is_held_behind_its_advice_on_the_link_that_holds_it() -> None:
+    pool = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up", "up2"]\nstrategy = "primary_secondary"\n',
+                        Path("routes.toml"), known_links=frozenset({"up", "up2"}))
+    node, source = FakeNode(), FakeSource()
+    node.link.down = True  # no link of the pool is up: the exchange falls back on the pool's first link
+    original = _purchase()
+    node.queued.append(("up2", reversal.build_stand_in_advice(original, "S00001", repeat=True), "t0"))
+    x = _exchange(_acquirer_reversal(original), source, table=pool)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    await node.run_jobs()
+    assert not node.link.sent and x.outcome is Outcome.STORED and SCHEME.decode(source.sent[0])[39] == "00"
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up2", "0221"), ("up2", "0400")]
