@@ -39,6 +39,7 @@ from switch.contracts.section import Service
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.compensation import abandoned_reversal, lost_reversal, needs_reversal
 from switch.exchange.context import Exchange
+from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.journal import now_utc
 from switch.exchange.pipeline import Pipeline
 from switch.exchange.ports import ConnectionClosed, Upstream
@@ -139,6 +140,8 @@ class Node:
         # Exchanges sent upstream and not answered yet (and those refused a task while stopping), by id(): a node
         # stopped hard reverses them.
         self.awaiting_upstream: dict[int, Exchange] = {}
+        # Of those, the ones that may leave an advice behind, by original: a reversal for the same original waits.
+        self.upstream_originals = InFlightOriginals()
         # What other packages' node.toml sections run beside the node (the cells' supervisor, demo simulators):
         # in the primary only.
         self.services: list[Service] = [s for section in config.sections.values() for s in section.services()] \
