@@ -424,8 +424,10 @@ class Node:
         return link if link is not None and link.is_up() else None
 
     def _saf_depth(self, summary: list[DestinationSummary]) -> None:
+        # Every link the routing table sends to is reported, at 0 when nothing waits for it.
+        known = {link for destination in self.table.destinations.values() for link in destination.links}
         self.metrics.saf_state({s.destination: (s.pending, s.exceptions, s.oldest_created_at.timestamp())
-                                for s in summary})
+                                for s in summary}, known)
 
     # -- routing tables ----------------------------------------------------------------------------------------
     async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:

@@ -138,3 +138,16 @@ async def test_a_silent_entry_does_not_hold_up_its_destination_and_becomes_an_ex
             assert registry.get_sample_value("bulkhead_saf_destination_pending", {"destination": "up"}) == 0
             age = registry.get_sample_value("bulkhead_saf_oldest_age_seconds", {"destination": "up"})
             assert age is not None and age >= 0
+
+            # The operator settles it: the destination's series read 0, they do not vanish (an alert on them would
+            # otherwise stay stuck at its last value).
+            await trio.to_thread.run_sync(lambda: node.saf.act(head.id, "cancel", actor="ops", reason="settled",
+                                                               now=head.created_at))
+
+            async def drained() -> bool:
+                return registry_for(node).get_sample_value("bulkhead_saf_exceptions", {"destination": "up"}) == 0
+
+            await _until(drained)
+            registry = registry_for(node)
+            assert registry.get_sample_value("bulkhead_saf_destination_pending", {"destination": "up"}) == 0
+            assert registry.get_sample_value("bulkhead_saf_oldest_age_seconds", {"destination": "up"}) == 0
