@@ -9,8 +9,9 @@ Every request gets exactly one response:
   code) and queues an advice (0120/0220, or 0121/0221 if the original was sent) instead of a reversal;
 - advices and reversals (which the receiver must accept, ISO 8583 MTI rules) that cannot be delivered now are
   accepted by the switch (00) and queued for delivery; so is one for an original the queue still holds an
-  earlier advice or reversal of for the same destination (issue 11: a reversal must not overtake the stand-in
-  advice it reverses, or the destination answers 25 and then posts the advice).
+  earlier advice or reversal of on one of the destination's links, and it is queued on that link (issue 11: a
+  reversal must not overtake the stand-in advice it reverses, or the destination answers 25 and then posts the
+  advice). One for an original still upstream waits first (switch.exchange.inflight, in the pipeline).
 """
 
 from __future__ import annotations
