@@ -152,17 +152,18 @@ def _show_one(cfg: NodeConfig, item_id: int, as_json: bool) -> None:
 
     item, actions = _run(cfg, read)
     audit = [{"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "reason": a.reason,
-              "from": a.old_status, "to": a.new_status} for a in actions]
+              "from": a.old_status, "to": a.new_status, "forced": a.forced} for a in actions]
     if as_json:
         click.echo(json.dumps({**_item_json(item), "actions": audit}, indent=2))
         return
     for key, value in _item_json(item).items():
         click.echo(f"{key:<19} {value if value is not None else '-'}")
     for a in audit:
-        click.echo(f"{'action':<19} {a['at']} {a['actor']} {a['action']} ({a['from']} -> {a['to']}): {a['reason']}")
+        what = f"{a['action']} --force" if a["forced"] else a["action"]
+        click.echo(f"{'action':<19} {a['at']} {a['actor']} {what} ({a['from']} -> {a['to']}): {a['reason']}")
 
 
-def _act(conf: Path, item_id: int, action: str, reason: str) -> None:
+def _act(conf: Path, item_id: int, action: str, reason: str, force: bool = False) -> None:
     from switch.infra.adminsocket import user_name
 
     cfg = load(conf)
@@ -170,8 +171,9 @@ def _act(conf: Path, item_id: int, action: str, reason: str) -> None:
     actor = user_name(os.getuid())
     expires = now + timedelta(seconds=cfg.saf.expire_after_s) if action == "resend" else None
     item = _run(cfg, lambda store: store.act(item_id, action, actor=actor, reason=reason, now=now,
-                                              expires_at=expires))
-    click.echo(f"#{item.id} {item.mti} for {item.destination}: {item.status} ({action} by {actor}: {reason})")
+                                              expires_at=expires, force=force))
+    forced = ", forced" if force else ""
+    click.echo(f"#{item.id} {item.mti} for {item.destination}: {item.status} ({action}{forced} by {actor}: {reason})")
 
 
 reason_option = click.option("--reason", required=True, help="why (kept in the audit with your user name)")
@@ -181,10 +183,14 @@ reason_option = click.option("--reason", required=True, help="why (kept in the a
 @conf_option
 @click.argument("item_id", type=int)
 @reason_option
-def saf_resend(conf: Path, item_id: int, reason: str) -> None:
+@click.option("--force", is_flag=True,
+              help="resend even though a later entry for the same original may have reached the destination")
+def saf_resend(conf: Path, item_id: int, reason: str, force: bool) -> None:
     """Send an entry again (an exception, or one failed, expired or cancelled): back to pending, due now, with a
-    fresh budget of attempts and time. It goes out as the repeat MTI if it was ever sent."""
-    _act(conf, item_id, "resend", reason)
+    fresh budget of attempts and time. It goes out as the repeat MTI if it was ever sent. Refused while a later
+    entry for the same original (its reversal, say) is acknowledged or was sent: the destination would get this
+    one after it. --force resends anyway; the audit row records that it was forced."""
+    _act(conf, item_id, "resend", reason, force)
 
 
 @saf.command("cancel")

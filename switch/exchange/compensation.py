@@ -9,8 +9,9 @@ Every request gets exactly one response:
   code) and queues an advice (0120/0220, or 0121/0221 if the original was sent) instead of a reversal;
 - advices and reversals (which the receiver must accept, ISO 8583 MTI rules) that cannot be delivered now are
   accepted by the switch (00) and queued for delivery; so is one for an original the queue still holds an
-  earlier advice or reversal of for the same destination (issue 11: a reversal must not overtake the stand-in
-  advice it reverses, or the destination answers 25 and then posts the advice).
+  earlier advice or reversal of on one of the destination's links, and it is queued on that link (issue 11: a
+  reversal must not overtake the stand-in advice it reverses, or the destination answers 25 and then posts the
+  advice). One for an original still upstream waits first (switch.exchange.inflight, in the pipeline).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ async def fallback(node: NodePorts, x: Exchange, card_status: CardStatusCache,
     msg = x.request
     destination = x.link.name if x.link else None
     if is_must_accept(msg) and destination is not None:
-        return await hold(node, x, destination)
+        return await hold(node, x, await _holder_or(node, x, destination))
     # Only here, after the destination failed: the hot path never looks at the stand-in policy.
     policy = _stand_in_policy(x)
     covered = policy is not None and policy.covers(msg.mti, msg.processing_code, msg.currency, msg.amount,
@@ -97,10 +98,8 @@ async def held_back(node: NodePorts, x: Exchange) -> tuple[Message, Outcome] | N
     key = original_key(x.request)
     if key is None:
         return None
-    routed = x.decision.destination if x.decision is not None else None
-    links = routed.links if routed is not None and x.link.name in routed.links else (x.link.name,)
     try:
-        holder = await node.saf_holder(links, key)
+        holder = await node.saf_holder(_links(x), key)
     except Exception as exc:
         log.error("exchange %s: store-and-forward queue unreadable (%s); %s answered 91", x.trace_id,
                   type(exc).__name__, x.request.mti)
@@ -112,6 +111,30 @@ async def held_back(node: NodePorts, x: Exchange) -> tuple[Message, Outcome] | N
     log.info("exchange %s: %s queued behind an earlier entry for the same original to %s", x.trace_id,
              x.request.mti, holder)
     return await hold(node, x, holder)
+
+
+def _links(x: Exchange) -> tuple[str, ...]:
+    """The links of the exchange's routed destination (a pool's), or its own link alone."""
+    assert x.link is not None
+    routed = x.decision.destination if x.decision is not None else None
+    return routed.links if routed is not None and x.link.name in routed.links else (x.link.name,)
+
+
+async def _holder_or(node: NodePorts, x: Exchange, destination: str) -> str:
+    """Where to hold an advice or reversal no link can take now: on the link of its destination that already holds
+    an entry for the same original, if any (a pool wholly down puts ``x`` on its first link, while the advice it
+    must follow may wait on another: issue 11), else ``destination``. The queue keeps the order across links
+    anyway (switch.storage.saf); holding both on one link also lets them go out in one drain."""
+    key = original_key(x.request)
+    if key is None:
+        return destination
+    try:
+        holder = await node.saf_holder(_links(x), key)
+    except Exception as exc:  # the queue's own order still holds; the enqueue that follows reports a dead database
+        log.warning("exchange %s: store-and-forward holder not read (%s); held on %s", x.trace_id,
+                    type(exc).__name__, destination)
+        return destination
+    return holder or destination
 
 
 def _stand_in_policy(x: Exchange) -> StandIn | None:

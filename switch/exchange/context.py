@@ -38,6 +38,7 @@ class Exchange(Lifecycle):
     outcome: Outcome = Outcome.ERROR
     notes: list[str] = field(default_factory=list)
     owed_reversal: Message | None = None  # a reversal decided on and not queued yet (after an internal error)
+    inflight_key: str | None = None  # its original's key while upstream and unsettled (switch.exchange.inflight)
     _pan_hash: str | None = None
 
     @property

@@ -56,6 +56,7 @@ from switch.exchange.lifecycle import (
     Outcome,
 )
 from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, LinkDown, Upstream
+from switch.exchange.reversal import original_key
 from switch.exchange.services import NodePorts
 from switch.model.codes import ResponseCode, is_approval
 from switch.model.errors import EncodeError, FieldError
@@ -164,6 +165,8 @@ class Pipeline:
         return None
 
     def _close(self, x: Exchange) -> None:
+        if x.inflight_key is not None:  # ended before its outcome settled (an internal error, a hard stop)
+            self._settled(x)
         x.close()
         self.node.finished(x)
         if log.isEnabledFor(logging.DEBUG):  # --log-level debug: one line per exchange (a cached check otherwise)
@@ -223,6 +226,8 @@ class Pipeline:
         if link is None:
             x.link = self.node.upstream(destination.links[0])
             x.advance(LINK_DOWN)
+            if not msg.is_advice:  # an advice looks for what it must wait for first (_fallback)
+                self._unsettled(x)  # what its fallback queues must be in the queue before a reversal looks
             self._later(x, self._fallback)
             return None
         x.link = link
@@ -236,12 +241,26 @@ class Pipeline:
         return self._send
 
     async def _behind_queue(self, x: Exchange) -> Step | None:
+        if self._waits(x, self._behind_queue):
+            return None
         held = await compensation.held_back(self.node, x)
         if held is None:
             msg = x.request
             return self._pin if 52 in msg.fields and self.node.source_key(x.source, msg) is not None else self._send
         x.decide(RESOLVED, *held)
         return self._respond
+
+    def _waits(self, x: Exchange, then: Action) -> bool:
+        """Whether the advice or reversal ``x`` is parked behind a message upstream for the same original whose
+        outcome is unsettled (an advice that may yet be queued as its repeat, an original that may yet be stood in
+        for): ``then`` continues it once that settles, when whatever it queued is in the queue to hold ``x`` back
+        there (switch.exchange.inflight)."""
+        key = original_key(x.request)
+        if key is None or not self.node.upstream_originals.follow(key, functools.partial(self._later, x, then)):
+            return False
+        x.notes.append("waited for a message upstream for the same original")
+        log.info("exchange %s: %s waits for a message upstream for the same original", x.trace_id, x.request.mti)
+        return True
 
     # -- security -------------------------------------------------------------------------------------
     def _pin_args(self, x: Exchange, link: Upstream) -> bool | tuple[PinKey, PinKey, str, str]:
@@ -320,6 +339,8 @@ class Pipeline:
             link.send(msg, timeout, functools.partial(self._on_answer, x))
         except LinkDown:
             x.advance(LINK_DOWN)
+            if not msg.is_advice:
+                self._unsettled(x)
             self._later(x, self._fallback)
             return None
         except DuplicateKeyError:
@@ -332,7 +353,24 @@ class Pipeline:
             return self._respond
         x.advance(SEND)
         self.node.awaiting_upstream[id(x)] = x
+        if msg.is_advice or (destination is not None and destination.stand_in is not None):
+            self._unsettled(x)
         return None
+
+    def _unsettled(self, x: Exchange) -> None:
+        """``x`` is upstream, or falling back, and may leave an advice behind (its own repeat, or a stand-in's): a
+        reversal or advice for the same original waits until it settles (switch.exchange.inflight). Only advices
+        and originals (0100, 0200) to destinations with a stand-in policy pay for this."""
+        msg = x.request
+        if msg.is_reversal or msg.mti_class not in "12" or x.inflight_key is not None:
+            return
+        if not msg.is_advice:
+            destination = x.decision.destination if x.decision is not None else None
+            if destination is None or destination.stand_in is None:
+                return
+        key = original_key(msg)
+        if key is not None:
+            self.node.upstream_originals.enter(key, x)
 
     def _on_answer(self, x: Exchange, answer: Answer) -> None:
         """The destination answered, rejected the request, or did not answer (None): from its link's reader or
@@ -351,8 +389,10 @@ class Pipeline:
         x.upstream_us = int((time.perf_counter() - x.t1) * 1e6)
         if answer is None:
             x.advance(NO_ANSWER)
-            self._later(x, self._fallback)
+            self._later(x, self._fallback)  # settled once the fallback has queued what it queues
             return None
+        if x.inflight_key is not None:
+            self._settled(x)
         if isinstance(answer, Rejected):
             # The network refused the request unprocessed: nothing was approved, so nothing is reversed.
             log.warning("exchange %s: rejected by %s's network (%s); answering %s", x.trace_id,
@@ -380,9 +420,21 @@ class Pipeline:
         return answer
 
     async def _fallback(self, x: Exchange) -> Step | None:
+        if compensation.is_must_accept(x.request) and x.inflight_key is None:
+            # Held now, it must not be queued ahead of what a message upstream for its original may yet queue.
+            if self._waits(x, self._fallback):
+                return None
+            self._unsettled(x)
         response, outcome = await compensation.fallback(self.node, x, self.card_status, self.pan_hash)
         x.decide(RESOLVED, response, outcome)
+        if x.inflight_key is not None:  # its advice (or reversal) is durable now: what waited for it may go on
+            self._settled(x)
         return self._respond
+
+    def _settled(self, x: Exchange) -> None:
+        """``x``'s outcome upstream is settled: resume what waited behind its original (switch.exchange.inflight)."""
+        for resume in self.node.upstream_originals.leave(x):
+            resume()
 
     # -- respond: journal first, then deliver ----------------------------------------------------------
     def _respond(self, x: Exchange) -> Step | None:

@@ -13,6 +13,7 @@ from typing import Protocol
 from hsm.api import Hsm, InlinePinTranslation, PinKey
 from switch.contracts.network import KeyChange, NetworkSession
 from switch.exchange.context import Exchange
+from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.ports import Upstream
 from switch.model.message import Message
 from switch.routing import Destination
@@ -84,6 +85,10 @@ class NodePorts(Protocol):
 
     awaiting_upstream: dict[int, Exchange]
     """Exchanges sent upstream that wait for their answer, by ``id()``: a node stopped hard reverses them."""
+
+    upstream_originals: InFlightOriginals
+    """Exchanges upstream that may leave an advice behind, by original: a reversal or advice for the same original
+    waits for them (switch.exchange.inflight)."""
 
     def finished(self, x: Exchange) -> None:
         """``x`` is over (once): free its place and count it."""

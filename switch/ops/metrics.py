@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -47,13 +47,19 @@ class Metrics:
         self.exchanges: dict[tuple[str, str, str, str, str], int] = {}
         self.latency: dict[str, _Histogram] = {}
         self.saf_pending = 0
-        # Per destination with unfinished entries: (pending, exceptions, the oldest one's creation, epoch seconds);
-        # replaced whole after each forwarder sweep.
-        self.saf_destinations: dict[str, tuple[int, int, float]] = {}
+        # Per destination: (pending, exceptions, the oldest unfinished one's creation in epoch seconds or None when
+        # there is none); after each forwarder sweep.
+        self.saf_destinations: dict[str, tuple[int, int, float | None]] = {}
 
-    def saf_state(self, destinations: dict[str, tuple[int, int, float]]) -> None:
-        self.saf_destinations = destinations
-        self.saf_pending = sum(pending for pending, _, _ in destinations.values())
+    def saf_state(self, unfinished: dict[str, tuple[int, int, float]], known: Iterable[str] = ()) -> None:
+        """The queue's state after a sweep: ``unfinished`` per destination with entries left, ``known`` every
+        other destination to report. A destination once reported stays, at 0, when its queue drains: a series
+        that vanished would leave an alert on it (bulkhead_saf_exceptions > 0) stuck at its last value."""
+        state: dict[str, tuple[int, int, float | None]] = dict.fromkeys(
+            (*self.saf_destinations, *known), (0, 0, None))
+        state.update(unfinished)
+        self.saf_destinations = state
+        self.saf_pending = sum(pending for pending, _, _ in unfinished.values())
 
     def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float) -> None:
         key = (source, destination, mti, outcome, code)
@@ -144,9 +150,10 @@ class NodeCollector(Collector):
                 yield from _child_metrics(what, children)
 
 
-def _saf_metrics(destinations: dict[str, tuple[int, int, float]], now: float) -> Iterator[GaugeMetricFamily]:
+def _saf_metrics(destinations: dict[str, tuple[int, int, float | None]], now: float
+                 ) -> Iterator[GaugeMetricFamily]:
     """Per destination: entries retried automatically, exceptions waiting for an operator, and the age of the
-    oldest undelivered one (either kind): the alert's input (README, "Alerts")."""
+    oldest undelivered one (either kind; 0 when there is none): the alert's input (README, "Alerts")."""
     pending = GaugeMetricFamily("bulkhead_saf_destination_pending", "Store-and-forward entries being retried",
                                 labels=["destination"])
     exceptions = GaugeMetricFamily("bulkhead_saf_exceptions",
@@ -157,7 +164,7 @@ def _saf_metrics(destinations: dict[str, tuple[int, int, float]], now: float) ->
     for destination, (n_pending, n_exceptions, created) in sorted(destinations.items()):
         pending.add_metric([destination], n_pending)
         exceptions.add_metric([destination], n_exceptions)
-        oldest.add_metric([destination], max(0.0, now - created))
+        oldest.add_metric([destination], 0.0 if created is None else max(0.0, now - created))
     yield from (pending, exceptions, oldest)
 
 

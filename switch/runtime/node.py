@@ -39,6 +39,7 @@ from switch.contracts.section import Service
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.compensation import abandoned_reversal, lost_reversal, needs_reversal
 from switch.exchange.context import Exchange
+from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.journal import now_utc
 from switch.exchange.pipeline import Pipeline
 from switch.exchange.ports import ConnectionClosed, Upstream
@@ -139,6 +140,8 @@ class Node:
         # Exchanges sent upstream and not answered yet (and those refused a task while stopping), by id(): a node
         # stopped hard reverses them.
         self.awaiting_upstream: dict[int, Exchange] = {}
+        # Of those, the ones that may leave an advice behind, by original: a reversal for the same original waits.
+        self.upstream_originals = InFlightOriginals()
         # What other packages' node.toml sections run beside the node (the cells' supervisor, demo simulators):
         # in the primary only.
         self.services: list[Service] = [s for section in config.sections.values() for s in section.services()] \
@@ -421,8 +424,10 @@ class Node:
         return link if link is not None and link.is_up() else None
 
     def _saf_depth(self, summary: list[DestinationSummary]) -> None:
+        # Every link the routing table sends to is reported, at 0 when nothing waits for it.
+        known = {link for destination in self.table.destinations.values() for link in destination.links}
         self.metrics.saf_state({s.destination: (s.pending, s.exceptions, s.oldest_created_at.timestamp())
-                                for s in summary})
+                                for s in summary}, known)
 
     # -- routing tables ----------------------------------------------------------------------------------------
     async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:

@@ -42,5 +42,19 @@ class SafStateError(StorageError):
         super().__init__(f"{action}: SAF entry {item_id} {where}")
 
 
-__all__ = ["JournalClosedError", "JournalTimeoutError", "JournalWriteError", "SafItemNotFoundError", "SafStateError",
-           "StorageError"]
+class SafLaterEntryError(SafStateError):
+    """A resend refused: a later entry for the same original (say the reversal of this advice) may already have
+    reached the destination, so this one would arrive after it. ``saf resend --force`` overrides it."""
+
+    def __init__(self, item_id: int, later_id: int, later_mti: str, later_status: str) -> None:
+        self.later_id = later_id
+        self.later_mti = later_mti
+        self.later_status = later_status
+        StorageError.__init__(
+            self, f"SAF resend: entry {item_id} would arrive after entry {later_id} ({later_mti}, {later_status}) "
+            f"for the same original, which may have reached the destination already; --force to resend anyway")
+        self.item_id, self.action, self.status = item_id, "SAF resend", later_status
+
+
+__all__ = ["JournalClosedError", "JournalTimeoutError", "JournalWriteError", "SafItemNotFoundError",
+           "SafLaterEntryError", "SafStateError", "StorageError"]

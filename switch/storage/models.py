@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Index,
     Integer,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -88,8 +90,9 @@ class SafEntry(Base):
     ``payload`` is opaque to storage: the caller stores the message encrypted under its data key.
     ``original_key`` names the transaction the entry is about (its original's MTI, STAN, transmission time and
     acquirer: switch.exchange.reversal.original_key), so an advice, its reversal and their repeats keep their
-    order while unrelated entries of the same destination go independently; hence the (destination,
-    original_key, id) index beside the (destination, status, id) one.
+    order while unrelated entries of the same destination go independently; hence the (original_key, id) index
+    (the order holds across links) and the (destination, original_key, id) one beside the (destination, status,
+    id) one.
     """
 
     __tablename__ = "saf_entries"
@@ -100,6 +103,7 @@ class SafEntry(Base):
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_saf_entries_destination_status_id", "destination", "status", "id"),
         Index("ix_saf_entries_destination_original_key_id", "destination", "original_key", "id"),
+        Index("ix_saf_entries_original_key_id", "original_key", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -139,6 +143,8 @@ class SafActionEntry(Base):
     reason: Mapped[str] = mapped_column(Text)
     old_status: Mapped[str] = mapped_column(String(16))
     new_status: Mapped[str] = mapped_column(String(16))
+    # A resend the operator forced past a later entry for the same original that may have been delivered.
+    forced: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class RouteReloadEntry(Base):

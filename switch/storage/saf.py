@@ -1,9 +1,11 @@
 """Store-and-forward queue: reversals and advices that must reach a destination, across restarts.
 
 Order is kept only where it matters: entries with the same ``original_key`` (an advice, the reversal of the same
-original, their repeats) go to their destination in ``id`` order, and :meth:`SafStore.next_due` never offers an
-entry while an earlier one for the same original is unfinished (pending, or an exception waiting for an
-operator), so a reversal never overtakes its own advice. Unrelated entries are independent: each is retried on
+original, their repeats) go out in ``id`` order, and :meth:`SafStore.next_due` never offers an entry while an
+earlier one for the same original is unfinished (pending, or an exception waiting for an operator) on any link,
+so a reversal never overtakes its own advice: not when a pool's links hold them on different links (the reversal
+queued on the first link of a pool that was wholly down while the advice waits on another, issue 11), nor after
+a route reload moved the card range elsewhere. Unrelated entries are independent: each is retried on
 its own backoff, so one silent entry does not hold up its destination. An entry that runs out of attempts or
 time becomes an "exception" (:meth:`SafStore.escalate`) that only an operator's :meth:`SafStore.act` (resend,
 cancel, expire; audited in ``saf_actions``) moves on.
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Engine, Row, Update, case, exists, func, select
 
 from switch.infra.db.errors import storage_errors
-from switch.storage.errors import SafItemNotFoundError, SafStateError
+from switch.storage.errors import SafItemNotFoundError, SafLaterEntryError, SafStateError
 from switch.storage.models import SAF, SAF_ACTIONS, SAF_STATUSES, SAF_UNFINISHED
 
 # What each operator action may start from, and where it leads (resend: back to automatic retries).
@@ -66,6 +68,7 @@ class SafAction:
     reason: str
     old_status: str
     new_status: str
+    forced: bool = False  # a resend forced past a later entry for the same original (saf resend --force)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +90,14 @@ def _item(row: Row[Any]) -> SafItem:
 _PENDING = SAF.c.status == "pending"
 _UNFINISHED = SAF.c.status.in_(SAF_UNFINISHED)
 _EARLIER = SAF.alias("earlier")
-# An earlier unfinished entry of the same destination for the same original: the entry must wait for it.
+# An earlier unfinished entry for the same original, on whichever link: the entry must wait for it. Not only on
+# the same link: a pool's advice and reversal may be held on different links, and the one whose link comes back
+# first must still go second (served by ix_saf_entries_original_key_id).
 _BLOCKED = exists().where(
-    _EARLIER.c.destination == SAF.c.destination, _EARLIER.c.original_key == SAF.c.original_key,
-    _EARLIER.c.status.in_(SAF_UNFINISHED), _EARLIER.c.id < SAF.c.id,
+    _EARLIER.c.original_key == SAF.c.original_key, _EARLIER.c.status.in_(SAF_UNFINISHED), _EARLIER.c.id < SAF.c.id,
 )
+# Entries that may have reached their destination: acknowledged, or sent at least once (in flight, or unanswered).
+_MAY_HAVE_LEFT = select(SAF.c.id, SAF.c.mti, SAF.c.status).where((SAF.c.status == "acked") | (SAF.c.attempts > 0))
 # Listing order: what needs an operator first, then what is still being retried, then the finished.
 _LIST_ORDER = case({"exception": 0, "pending": 1}, value=SAF.c.status, else_=2)
 
@@ -134,7 +140,7 @@ class SafStore:
 
     def next_due(self, destination: str, now: datetime) -> SafItem | None:
         """The oldest pending entry of ``destination`` that is due at ``now`` and has no earlier unfinished entry
-        for the same original; otherwise None."""
+        for the same original (on any link); otherwise None."""
         query = (
             select(SAF)
             .where(SAF.c.destination == destination, _PENDING, SAF.c.next_attempt_at <= now, ~_BLOCKED)
@@ -218,12 +224,17 @@ class SafStore:
         return [_item(row) for row in rows]
 
     def act(self, item_id: int, action: str, *, actor: str, reason: str, now: datetime,
-            expires_at: datetime | None = None) -> SafItem:
+            expires_at: datetime | None = None, force: bool = False) -> SafItem:
         """An operator's ``resend``, ``cancel`` or ``expire`` of one entry, with the audit row, in one transaction.
 
         resend: back to pending, due now, with a fresh attempt budget and ``expires_at``; cancel / expire: the
         entry is finished undelivered. An unknown id, an action its status does not allow, or an empty reason is
-        an error and changes nothing."""
+        an error and changes nothing.
+
+        A resend is refused (:class:`SafLaterEntryError`) while a later entry for the same original may already
+        have reached the destination (acknowledged, or sent at least once): re-opening an advice after its
+        reversal went would post it after the reversal (issue 11). ``force`` resends anyway, and the audit row
+        says it was forced."""
         if action not in ACTIONS:
             raise ValueError(f"unknown SAF action {action!r} (one of {', '.join(ACTIONS)})")
         if not reason.strip():
@@ -236,6 +247,11 @@ class SafStore:
             item = _item(row)
             if item.status not in allowed:
                 raise SafStateError(item_id, f"SAF {action}", item.status)
+            if action == "resend" and not force and item.original_key is not None:
+                later = connection.execute(_MAY_HAVE_LEFT.where(
+                    SAF.c.original_key == item.original_key, SAF.c.id > item_id).order_by(SAF.c.id).limit(1)).first()
+                if later is not None:
+                    raise SafLaterEntryError(item_id, int(later.id), str(later.mti), str(later.status))
             if action == "resend":
                 values: dict[str, Any] = dict(status="pending", next_attempt_at=now, completed_at=None,
                                               attempts_at_resend=item.attempts, expires_at=expires_at)
@@ -247,7 +263,7 @@ class SafStore:
                 raise SafStateError(item_id, f"SAF {action}", "changed meanwhile")
             connection.execute(SAF_ACTIONS.insert().values(
                 entry_id=item_id, at=now, actor=actor, action=action, reason=reason, old_status=item.status,
-                new_status=new_status))
+                new_status=new_status, forced=force and action == "resend"))
             changed = connection.execute(select(SAF).where(SAF.c.id == item_id)).one()
         return _item(changed)
 

@@ -449,3 +449,46 @@ async def test_routes_history_lists_who_when_outcome_reason_and_diff(tmp_path: P
     (entry,) = json.loads(as_json.output)
     assert (entry["id"], entry["outcome"], entry["old_digest"], entry["new_digest"]) == (2, "rejected", new, None)
     assert entry["actor"] and entry["at"].endswith("+00:00") and len(entry["reason"].splitlines()) == 3
+
+
+def _advice_and_its_delivered_reversal(db_url: str) -> tuple[int, int]:
+    """An advice given up on (expired by an operator) whose reversal then reached the issuer (acked)."""
+    from datetime import UTC, datetime
+
+    from switch.storage.db import upgrade
+    from switch.storage.saf import SafStore
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        store = SafStore(engine)
+        now = datetime.now(UTC)
+        ids = [store.enqueue(destination="up", mti=mti, stan="000001", rrn=None, pan_masked="476173******0051",
+                             amount=100, currency="840", payload=b"sealed", original_trace_id=None, now=now,
+                             expires_at=None, original_key="K1") for mti in ("0220", "0400")]
+        store.act(ids[0], "expire", actor="ops", reason="issuer says no such card", now=now)
+        store.record_attempt(ids[1], now, now)
+        store.acknowledge(ids[1], "00", now)
+        return ids[0], ids[1]
+    finally:
+        engine.dispose()
+
+
+async def test_saf_resend_of_an_advice_whose_reversal_was_delivered_is_refused_unless_forced(
+    tmp_path: Path, db_url: str, cli: Cli
+) -> None:
+    write_config(tmp_path, db_url, {"up": 9}, ROUTES_ONE.format(link="up"))
+    advice, reversal = await trio.to_thread.run_sync(_advice_and_its_delivered_reversal, db_url)
+    refused = await cli("saf", "resend", str(advice), "--reason", "issuer back")
+    assert refused.exit_code == 1
+    assert f"entry {advice} would arrive after entry {reversal} (0400, acked)" in refused.output
+    assert "--force" in refused.output
+    one = await cli("saf", "show", str(advice), "--json")
+    entry = json.loads(one.output)
+    assert entry["status"] == "expired" and [a["action"] for a in entry["actions"]] == ["expire"]
+
+    forced = await cli("saf", "resend", str(advice), "--reason", "issuer asked for it, case 9", "--force")
+    assert forced.exit_code == 0 and ": pending (resend, forced by" in forced.output
+    shown = await cli("saf", "show", str(advice))
+    (_, action) = [line for line in shown.output.splitlines() if line.startswith("action")]
+    assert "resend --force (expired -> pending): issuer asked for it, case 9" in action

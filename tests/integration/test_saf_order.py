@@ -85,6 +85,27 @@ async def test_an_acquirers_reversal_after_a_restart_waits_for_the_stand_in_advi
         assert (back.stats.received["0220"], back.stats.received["0400"]) == (1, 1)
 
 
+async def test_an_acquirers_reversal_arriving_while_its_purchase_is_upstream_queues_behind_the_stand_in_advice(
+        tmp_path: Path, db_url: str) -> None:
+    rules: dict[str, object] = {"rules": [{"action": "drop", "bin": SILENT_PAN}]}
+    async with issuer(rules) as iss:
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES, timeout_ms=600, saf_delay_ms=60_000)
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            original = purchase(pan=SILENT_PAN, amount=2500)
+            await c.send(original)
+            await trio.sleep(0.1)  # the purchase is upstream, unanswered, when the acquirer gives up on it
+            rev = _acquirer_reversal(original)
+            answer = await c.call(rev)
+            # Answered once the purchase has fallen back: held behind its stand-in advice, not sent past it.
+            assert (answer.mti, answer[39]) == ("0410", "00")
+            stood_in = await c.wait(original)
+            assert (stood_in[39], str(stood_in[38])[0]) == ("00", "S")
+            assert iss.stats.received["0200"] == 1 and iss.stats.received["0400"] == 0
+            advice, queued = await _items(node)
+            assert (advice.mti, queued.mti, queued.stan) == ("0221", "0400", rev[11])
+            assert advice.id < queued.id and advice.original_key == queued.original_key is not None
+
+
 async def test_a_reversal_with_nothing_queued_for_its_original_goes_straight_to_the_issuer(
         tmp_path: Path, db_url: str) -> None:
     async with issuer() as iss:
@@ -138,3 +159,16 @@ async def test_a_silent_entry_does_not_hold_up_its_destination_and_becomes_an_ex
             assert registry.get_sample_value("bulkhead_saf_destination_pending", {"destination": "up"}) == 0
             age = registry.get_sample_value("bulkhead_saf_oldest_age_seconds", {"destination": "up"})
             assert age is not None and age >= 0
+
+            # The operator settles it: the destination's series read 0, they do not vanish (an alert on them would
+            # otherwise stay stuck at its last value).
+            await trio.to_thread.run_sync(lambda: node.saf.act(head.id, "cancel", actor="ops", reason="settled",
+                                                               now=head.created_at))
+
+            async def drained() -> bool:
+                return registry_for(node).get_sample_value("bulkhead_saf_exceptions", {"destination": "up"}) == 0
+
+            await _until(drained)
+            registry = registry_for(node)
+            assert registry.get_sample_value("bulkhead_saf_destination_pending", {"destination": "up"}) == 0
+            assert registry.get_sample_value("bulkhead_saf_oldest_age_seconds", {"destination": "up"}) == 0

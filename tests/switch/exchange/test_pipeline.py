@@ -21,6 +21,7 @@ from switch.contracts.network import KeyChange, NetworkSession, Rejected
 from switch.exchange import compensation, reversal
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
+from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.lifecycle import Event, IllegalTransition, Outcome, Phase
 from switch.exchange.pipeline import Pipeline
 from switch.exchange.ports import Answer, ConnectionClosed, LinkDown
@@ -94,6 +95,7 @@ class FakeNode:
     queued: list[tuple[str, Message, str]] = field(default_factory=list)
     finished_exchanges: list[Exchange] = field(default_factory=list)
     awaiting_upstream: dict[int, Exchange] = field(default_factory=dict)
+    upstream_originals: InFlightOriginals = field(default_factory=InFlightOriginals)
     keys: dict[str, PinKey] = field(default_factory=dict)
 
     def choose_link(self, destination: Destination) -> FakeLink | None:
@@ -450,3 +452,107 @@ async def test_in_a_pool_the_reversal_queues_behind_its_advice_on_the_link_that_
     await node.run_jobs()
     assert not node.link.sent and x.outcome is Outcome.STORED
     assert [(d, m.mti) for d, m, _ in node.queued] == [("up2", "0220"), ("up2", "0400")]
+
+
+async def test_with_the_whole_pool_down_the_reversal_is_held_behind_its_advice_on_the_link_that_holds_it() -> None:
+    pool = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up", "up2"]\nstrategy = "primary_secondary"\n',
+                        Path("routes.toml"), known_links=frozenset({"up", "up2"}))
+    node, source = FakeNode(), FakeSource()
+    node.link.down = True  # no link of the pool is up: the exchange falls back on the pool's first link
+    original = _purchase()
+    node.queued.append(("up2", reversal.build_stand_in_advice(original, "S00001", repeat=True), "t0"))
+    x = _exchange(_acquirer_reversal(original), source, table=pool)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    await node.run_jobs()
+    assert not node.link.sent and x.outcome is Outcome.STORED and SCHEME.decode(source.sent[0])[39] == "00"
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up2", "0221"), ("up2", "0400")]
+
+
+def _acquirer_advice() -> Message:
+    """The acquirer's own 0220 (no field 90: it names itself), as sent live to the issuer."""
+    return Message("0220", {2: PAN, 3: "000000", 4: "000000001000", 7: "1207101010", 11: "000005",
+                            38: "123456", 41: "TERM0001", 49: "840"})
+
+
+async def test_a_reversal_waits_for_its_advice_in_flight_and_queues_behind_its_timed_out_repeat() -> None:
+    node = FakeNode()
+    advice = _acquirer_advice()
+    a = _exchange(advice)
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    pipeline.start(a)
+    await node.run_jobs()
+    assert [m.mti for m in node.link.sent] == ["0220"] and a.phase is Phase.SENT  # live; the issuer is slow
+    source = FakeSource()
+    r = _exchange(_acquirer_reversal(advice), source)
+    pipeline.start(r)
+    await node.run_jobs()
+    assert [m.mti for m in node.link.sent] == ["0220"] and not source.sent  # not sent past the advice in flight
+    node.link.waiting[0](None)  # the advice times out: held as its repeat, then the reversal goes on
+    await node.run_jobs()
+    assert [m.mti for m in node.link.sent] == ["0220"]
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up", "0221"), ("up", "0400")]
+    assert r.outcome is Outcome.STORED and SCHEME.decode(source.sent[0])[39] == "00"
+    assert len(node.upstream_originals) == 0
+
+
+async def test_a_reversal_waiting_for_an_advice_that_is_answered_then_goes_out_after_it() -> None:
+    node = FakeNode()
+    advice = _acquirer_advice()
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    pipeline.start(_exchange(advice))
+    await node.run_jobs()
+    r = _exchange(_acquirer_reversal(advice))
+    pipeline.start(r)
+    await node.run_jobs()
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))  # the advice is answered: nothing will be queued
+    await node.run_jobs()
+    assert [m.mti for m in node.link.sent] == ["0220", "0400"] and r.phase is Phase.SENT and not node.queued
+
+
+STAND_IN = parse_routes(
+    'default = "up"\n[destinations.up]\nlinks = ["up"]\ntimeout_ms = 1000\nstand_in = { max_amount = 5000, '
+    'mti = ["0100", "0200"], processing_codes = ["00"], currency = "840" }\n',
+    Path("routes.toml"), known_links=frozenset({"up"}))
+
+
+async def test_a_reversal_of_an_original_in_flight_to_a_stand_in_destination_queues_behind_its_stand_in_advice(
+        ) -> None:
+    node = FakeNode()
+    original = _purchase()
+    o = _exchange(original, table=STAND_IN)
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    pipeline.start(o)
+    assert [m.mti for m in node.link.sent] == ["0200"]
+    source = FakeSource()
+    r = _exchange(_acquirer_reversal(original), source, table=STAND_IN)
+    pipeline.start(r)  # the acquirer gave up first: its reversal arrives while the purchase is upstream
+    await node.run_jobs()
+    assert [m.mti for m in node.link.sent] == ["0200"] and not source.sent
+    node.link.waiting[0](None)  # the purchase times out and is stood in for: its advice is queued first
+    await node.run_jobs()
+    assert o.outcome is Outcome.STAND_IN
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up", "0221"), ("up", "0400")]
+    assert r.outcome is Outcome.STORED and [m.mti for m in node.link.sent] == ["0200"]
+
+
+def test_a_purchase_to_a_destination_without_stand_in_is_not_indexed() -> None:
+    node = FakeNode()
+    Pipeline(node, CardStatusCache(), str.upper).start(_exchange(_purchase()))
+    assert node.link.sent and len(node.upstream_originals) == 0
+
+
+async def test_a_reversal_held_while_its_link_is_down_still_waits_for_the_advice_in_flight() -> None:
+    node = FakeNode()
+    advice = _acquirer_advice()
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    pipeline.start(_exchange(advice))
+    await node.run_jobs()
+    node.link.down = True  # the link drops with the advice unanswered: the reversal can only be held
+    r = _exchange(_acquirer_reversal(advice))
+    pipeline.start(r)
+    await node.run_jobs()
+    assert not node.queued and r.phase is Phase.FALLBACK
+    node.link.waiting[0](None)
+    await node.run_jobs()
+    assert [(d, m.mti) for d, m, _ in node.queued] == [("up", "0221"), ("up", "0400")]
+    assert r.outcome is Outcome.STORED

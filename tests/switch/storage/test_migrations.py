@@ -34,7 +34,7 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         assert current_revision(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0003"
+        assert current_revision(engine) == head_revision() == "0004"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) >= TABLES
         journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
@@ -46,7 +46,8 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         }
         saf_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("saf_entries")}
         assert saf_indexes == {"ix_saf_entries_destination_status_id": ["destination", "status", "id"],
-                               "ix_saf_entries_destination_original_key_id": ["destination", "original_key", "id"]}
+                               "ix_saf_entries_destination_original_key_id": ["destination", "original_key", "id"],
+                               "ix_saf_entries_original_key_id": ["original_key", "id"]}
         checks = {ck["name"] for ck in inspector.get_check_constraints("saf_entries")}
         assert checks == {"ck_saf_entries_status", "ck_saf_entries_attempts"}
         if engine.dialect.name == "postgresql":  # SQLite does not keep primary key names
@@ -226,6 +227,15 @@ def test_a_migration_run_that_fails_midway_leaves_the_database_as_it_was(db_url:
         engine.dispose()
 
 
+def _forwarder_0002_expire(engine: Engine, now: datetime) -> int:
+    """What revision 0002's forwarder did at each sweep (switch.storage.saf before issue 11): pending entries past
+    their ``expires_at`` became "expired"."""
+    with engine.begin() as connection:
+        return int(connection.execute(
+            SAF.update().where(SAF.c.status == "pending", SAF.c.expires_at.is_not(None), SAF.c.expires_at <= now)
+            .values(status="expired", completed_at=now)).rowcount)
+
+
 def test_upgrade_to_0003_keeps_the_queue_and_downgrade_maps_the_new_states_to_old_ones(db_url: str) -> None:
     upgrade(db_url, "0002")
     engine = make_engine(db_url)
@@ -253,9 +263,14 @@ def test_upgrade_to_0003_keeps_the_queue_and_downgrade_maps_the_new_states_to_ol
         assert current_revision(engine) == "0002"
         assert "saf_actions" not in inspect(engine).get_table_names()
         with engine.connect() as connection:
-            statuses = dict(connection.execute(text("SELECT id, status FROM saf_entries")).all())
+            rows = connection.execute(text("SELECT id, status, expires_at FROM saf_entries")).all()
         # An exception goes back to being retried, a cancelled entry to given up: the old states.
-        assert statuses == {old_pending.id: "failed", old_failed.id: "failed", new: "pending"}
+        assert {i: status for i, status, _ in rows} == {old_pending.id: "failed", old_failed.id: "failed",
+                                                         new: "pending"}
+        # It escalated because it was past expires_at: kept, 0002's forwarder would expire it at its first sweep
+        # (give up an undelivered entry nobody decided to give up); without one it is retried until acknowledged.
+        assert {i: expires for i, _, expires in rows}[new] is None
+        assert _forwarder_0002_expire(engine, now + timedelta(days=1)) == 0
         upgrade(db_url)
         assert [i.status for i in SafStore(engine).list_items()] == ["pending", "failed", "failed"]
     finally:

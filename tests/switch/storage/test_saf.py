@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from switch.infra.db.engine import make_engine
-from switch.storage.errors import SafItemNotFoundError, SafStateError
+from switch.storage.errors import SafItemNotFoundError, SafLaterEntryError, SafStateError
 from switch.storage.saf import SafStore
 
 from .factories import T0
@@ -258,3 +258,48 @@ def test_queue_survives_a_restart(db_engine: Engine, db_url: str) -> None:
         assert enqueue(after, "visa", 3) > second
     finally:
         engine.dispose()
+
+
+def test_a_pools_reversal_waits_for_its_advice_held_on_another_link(store: SafStore) -> None:
+    # The pool was wholly down: the stand-in advice waits on link b, the acquirer's reversal was held on link a.
+    advice = enqueue(store, "b", 1, mti="0220", key="K1")
+    reversal = enqueue(store, "a", 2, key="K1")
+    other = enqueue(store, "a", 3, key="K2")
+    head = store.next_due("a", T0)  # link a is back first: only the unrelated entry may go
+    assert head is not None and head.id == other
+    store.acknowledge(other, "00", T0)
+    assert store.next_due("a", T0) is None
+    store.record_attempt(advice, T0, T0)
+    store.escalate(T0, max_attempts=1)  # an exception on b still holds it back
+    assert store.next_due("a", T0 + SECOND) is None
+    store.act(advice, "resend", actor="ops", reason="b back", now=T0 + SECOND)
+    store.acknowledge(advice, "00", T0 + 2 * SECOND)
+    nxt = store.next_due("a", T0 + 2 * SECOND)
+    assert nxt is not None and nxt.id == reversal
+
+
+def test_resend_is_refused_while_a_later_entry_for_the_original_may_have_been_delivered(store: SafStore) -> None:
+    advice = enqueue(store, "up", 1, mti="0220", key="K1")
+    reversal = enqueue(store, "b", 2, key="K1")  # on another link of the pool: still the same original
+    unrelated = enqueue(store, "up", 3, key="K2")
+    store.act(advice, "expire", actor="ops", reason="written off", now=T0)
+    store.record_attempt(unrelated, T0, T0)
+    store.acknowledge(unrelated, "00", T0)
+    resent = store.act(advice, "resend", actor="ops", reason="reversal not sent yet", now=T0)
+    assert resent.status == "pending"  # a later entry never sent does not stop it (it waits behind the advice)
+    store.act(advice, "expire", actor="ops", reason="again", now=T0)
+
+    store.record_attempt(reversal, T0, T0)  # sent, no answer yet: the issuer may have it
+    for state in ("in flight", "acked"):
+        if state == "acked":
+            store.acknowledge(reversal, "00", T0)
+        before = store.get(advice)
+        with pytest.raises(SafLaterEntryError) as info:
+            store.act(advice, "resend", actor="ops", reason="issuer back", now=T0 + SECOND)
+        assert (info.value.later_id, info.value.later_mti) == (reversal, "0420")
+        assert store.get(advice) == before and len(store.actions(advice)) == 3
+
+    forced = store.act(advice, "resend", actor="ops", reason="issuer asked, case 9", now=T0 + SECOND, force=True)
+    assert forced.status == "pending"
+    assert [(a.action, a.forced) for a in store.actions(advice)] == [
+        ("expire", False), ("resend", False), ("expire", False), ("resend", True)]

@@ -13,7 +13,10 @@ Entries queued before this revision have no key: they are independent of each ot
 which original they belong to without opening the sealed payload (which needs the node's data key).
 
 Downgrade: the old schema knows neither state, so an entry in "exception" goes back to "pending" (retried
-again, as before) and a "cancelled" one to "failed" (given up on); the audit rows are dropped.
+again, as before) and a "cancelled" one to "failed" (given up on); the audit rows are dropped. An exception moved
+back to pending loses its ``expires_at``: most exceptions are there because they are past it, and the older
+forwarder marks a pending entry past ``expires_at`` "expired" at its first sweep, which would give up an
+undelivered reversal without anyone deciding to (issue 11). Without one it is retried until acknowledged.
 Self-contained (a migration never imports the live code).
 """
 
@@ -62,8 +65,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_saf_actions_entry_id"), table_name="saf_actions")
     op.drop_table("saf_actions")
-    entries = sa.table("saf_entries", sa.column("status", sa.String(16)))
-    op.execute(entries.update().where(entries.c.status == "exception").values(status="pending"))
+    entries = sa.table("saf_entries", sa.column("status", sa.String(16)), sa.column("expires_at", INSTANT))
+    op.execute(entries.update().where(entries.c.status == "exception").values(status="pending", expires_at=None))
     op.execute(entries.update().where(entries.c.status == "cancelled").values(status="failed"))
     op.drop_index(op.f("ix_saf_entries_destination_original_key_id"), table_name="saf_entries")
     with op.batch_alter_table("saf_entries") as batch:
