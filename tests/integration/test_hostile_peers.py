@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import trio
+from prometheus_client import generate_latest
 
 from schemes.generic import SCHEME
+from switch.ops.metrics import registry_for
 from tests.integration.harness import client, issuer, port_of, purchase, running_node
 from tests.integration.test_links import conf_for, framed, listener_toml, read_frame, read_until_closed, wait_until
 
@@ -100,6 +102,8 @@ async def test_one_address_cannot_take_more_than_its_cap(tmp_path: Path) -> None
             assert SCHEME.decode((await read_frame(first)).body)[39] == "00"  # the two within the cap are served
             assert await _answer(port) == "00"  # another address is not affected
             assert acq.refusals == {"per-peer": 1}
+            scraped = generate_latest(registry_for(node)).decode()  # what Prometheus sees
+            assert 'bulkhead_listener_refused_total{listener="acq",reason="per-peer"} 1.0' in scraped
         await wait_until(lambda: not acq.active)
         async with await _open(port, HOSTILE) as again:  # the address's slots are free once its connections close
             await again.send_all(framed(purchase(stan=2)))
