@@ -79,6 +79,7 @@ port = {atm_port}
 scheme = "atm"
 framing = {{ kind = "binary2" }}
 max_connections = 1000
+max_connections_per_peer = 1000
 allow = ["127.0.0.0/8"]
 idle_timeout_s = 600
 pin_key = {{ type = "TPK", key = "{tpk}" }}

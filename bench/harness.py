@@ -43,6 +43,7 @@ from typing import Any
 
 from bench import cells as bench_cells
 from bench.codec import interpreter
+from bench.flood import FloodResult, FloodSpec, flood_main
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
 from bench.nodeconf import NODE_HEAD_TOML
 from bench.scenarios import ACQUIRER, ATM, BenchCard, Mix, Scenario
@@ -145,6 +146,8 @@ class Report:
     # approved Txn rows must cover (durable postings: a cell answers only after its batch committed).
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
     cell_approvals: int | None = None
+    node_log_bytes: int | None = None  # what the node logged (at --log-level warning) over the whole run
+    flood: dict[str, Any] = field(default_factory=dict)  # the hostile peer's figures (flood scenarios)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -501,6 +504,8 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
                 report.journal_rows = _journal_rows(folder)
             except sqlite3.Error:
                 report.journal_rows = None
+            if (folder / "node.log").exists():
+                report.node_log_bytes = (folder / "node.log").stat().st_size
         if setup is not None and setup.cells is not None and results:
             report.cells = bench_cells.check_cells(setup.cells)
         if options.keep:
@@ -536,6 +541,15 @@ def _drive(scenario: Scenario, options: Options, setup: _Setup, pids: dict[str, 
         process.start()
         child.close()
         workers.append((process, parent))
+    flood = None
+    if scenario.flood is not None:
+        spec_f = FloodSpec("127.0.0.1", setup.ports[ACQUIRER], scenario.flood.connections, scenario.flood.rate,
+                           options.warmup + options.duration, scenario.flood.step)
+        parent, child = context.Pipe()
+        process = context.Process(target=flood_main, args=(spec_f, child), name="bench-flood")
+        process.start()
+        child.close()
+        flood = (process, parent)
     try:
         for _, pipe in workers:
             if not pipe.poll(30):
@@ -546,8 +560,13 @@ def _drive(scenario: Scenario, options: Options, setup: _Setup, pids: dict[str, 
         for g, (process, _) in enumerate(workers):
             assert process.pid is not None
             pids[f"generator-{g}"] = process.pid
+        if flood is not None:
+            if not flood[1].poll(30) or flood[1].recv() != "ready":
+                raise BenchError("the flooder did not start")
+            assert flood[0].pid is not None
+            pids["flood"] = flood[0].pid
         t0 = time.monotonic() + 0.2
-        for _, pipe in workers:
+        for _, pipe in [*workers, *([flood] if flood else [])]:
             pipe.send(t0)
         time.sleep(max(0.0, t0 + options.warmup - time.monotonic()))
         before = _cpu_sample(pids)
@@ -566,9 +585,18 @@ def _drive(scenario: Scenario, options: Options, setup: _Setup, pids: dict[str, 
             if not isinstance(message, WorkerResult):
                 raise BenchError(f"generator: {message}")
             results.append(message)
+        if flood is not None:
+            if not flood[1].poll(options.drain + 30):
+                raise BenchError("the flooder did not report")
+            done = flood[1].recv()
+            if not isinstance(done, FloodResult):
+                raise BenchError(f"flooder: {done}")
+            seconds = options.warmup + options.duration
+            report.flood = {"frames": done.sent, "per_second": round(done.sent / seconds),
+                            "connects": done.connects, "answered_bytes": done.answered_bytes}
         return results
     finally:
-        for process, pipe in workers:
+        for process, pipe in [*workers, *([flood] if flood else [])]:
             pipe.close()
             process.join(5)
             if process.is_alive():

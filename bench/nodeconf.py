@@ -21,6 +21,7 @@ port = {port}
 scheme = "generic"
 framing = {{ kind = "binary2" }}
 max_connections = 1000
+max_connections_per_peer = 1000
 allow = ["127.0.0.0/8"]
 idle_timeout_s = 600
 """

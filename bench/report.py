@@ -54,6 +54,9 @@ def format_table(reports: list[Report]) -> str:
                      f"{r.parameters['generators']}x{r.parameters['connections']} connections x "
                      f"{r.parameters['inflight']} in flight, {r.parameters['duration']:g} s"
                      + (f", journal rows {r.journal_rows}" if r.journal_rows is not None else ""))
+        if r.flood:
+            lines.append(f"{'':<15} flood: {r.flood['frames']} malformed frames ({r.flood['per_second']}/s) over "
+                         f"{r.flood['connects']} connections; node log {r.node_log_bytes or 0:,} bytes")
         for label, counts in r.codes_by_mix.items():
             lines.append(f"{'':<15} {label}: " + " ".join(f"{c}:{n}" for c, n in counts.items()))
         if r.cells:

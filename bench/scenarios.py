@@ -79,6 +79,16 @@ class Mix:
 
 
 @dataclass(frozen=True)
+class Flood:
+    """Hostile connections beside the scenario's load (bench.flood): ``rate`` malformed frames a second over
+    ``connections`` connections to the acquirer listener, for the warm-up and the measured window."""
+
+    connections: int = 3
+    rate: float = 2300.0
+    step: float = 0.01  # seconds between a connection's writes (bench.flood.FloodSpec.step)
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -89,6 +99,7 @@ class Scenario:
     node_toml: str = ""
     routes_toml: str | None = None  # None: everything to the issuer simulator (connector "issuer")
     cells: bool = False  # seed cards into processor cells and route to them (no issuer simulator)
+    flood: Flood | None = None  # a hostile peer flooding the acquirer listener with malformed frames
 
     def sequence(self, listener: str | None = None) -> list[Mix]:
         """The mix (of one ``listener``, or all of it) expanded by weight and interleaved, so every connection
@@ -179,6 +190,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("mixed", "purchases, balance inquiries and echo tests 6:3:1 through the node",
              (Mix(PURCHASE.label, purchase, 6), Mix(BALANCE.label, balance_inquiry, 3), Mix(ECHO.label, echo_test, 1)),
              frozenset({"00"})),
+    Scenario("flood", "fin-sim's purchases while 3 connections send 2,300 malformed 0200s a second (each "
+             "answered 30); compare its p99 with fin-sim at the same --rate", (PURCHASE,), frozenset({"00"}),
+             flood=Flood()),
+    Scenario("flood-burst", "as flood, but each hostile connection writes a quarter second's garbage at once "
+             "(about 190 frames per write)", (PURCHASE,), frozenset({"00"}), flood=Flood(step=0.25)),
     Scenario("fin-cells", "0200 purchases (generic listener) approved and posted by the debit/credit cells",
              (CELL_PURCHASE,), frozenset({"00"}), cells=True),
     Scenario("atm-pin", "ATM 0200 withdrawals, track 2 CVV + PIN: node translates TPK->ZPK, cell verifies",

@@ -232,7 +232,10 @@ class Iso87Network:
         except Exception:
             return None
         mti = doc.get("t")
-        if not isinstance(mti, str) or len(mti) != 4 or not mti.isdigit() or mti[2] not in "024":
+        # Only a request of a class this network defines is answered 30: an MTI it does not define (another
+        # version such as 1200 or 9200, class 0, 6 or 9, a reserved function) has no response MTI the peer
+        # expects, so it is dropped and logged like any other unknown MTI.
+        if not isinstance(mti, str) or not self.defines(mti) or mti[2] not in "024":
             return None
         fields = {int(k): v for k, v in doc.items() if k not in ("h", "t", "p", "1") and k.isdigit()}
         try:
@@ -243,11 +246,14 @@ class Iso87Network:
         msg.meta.masking = self.masking
         return msg
 
+    def defines(self, mti: str) -> bool:
+        """Whether ``mti`` is one this network defines: version 0 (ISO 8583:1987), one of its message classes,
+        and a message function of 0-5 (request, response, advice, its response, notification, its
+        acknowledgement); 6-9 are reserved for ISO use and have no response MTI to answer with."""
+        return len(mti) == 4 and mti.isdigit() and mti[0] == "0" and mti[1] in self.mti_classes and mti[2] <= "5"
+
     def _check_mti(self, mti: str) -> None:
-        # ISO 8583:1987 message functions are 0-5 (request, response, advice, its response, notification, its
-        # acknowledgement); 6-9 are reserved for ISO use: such a message has no response MTI to answer with.
-        if len(mti) != 4 or not mti.isdigit() or mti[0] != "0" or mti[1] not in self.mti_classes \
-                or mti[2] > "5":
+        if not self.defines(mti):
             raise UnknownMtiError(mti)
 
     # -- rules --------------------------------------------------------------------------------------

@@ -22,7 +22,14 @@ def links_status(conf: Path) -> None:
     for link in admin(load(conf), "links.status"):
         extra = {k: v for k, v in link.items() if k not in ("name", "kind", "state")}
         click.echo(f"{link['name']:<14} {link['kind']:<10} {link['state']:<10} "
-                   + " ".join(f"{k}={v}" for k, v in extra.items()))
+                   + " ".join(f"{k}={_value(v)}" for k, v in extra.items()))
+
+
+def _value(value: object) -> str:
+    """One ``key=value`` token: counts by reason (a listener's refusals and closes) as ``reason:n,...``."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{n}" for k, n in sorted(value.items())) or "-"
+    return str(value)
 
 
 def _link_command(cmd: str, verb: str) -> Any:

@@ -41,6 +41,16 @@ class ListenerConfig:
     tls: TlsConfig | None = None
     # Requests one connection may have in progress; beyond it the node stops reading that connection.
     max_inflight_per_connection: int = 256
+    # Hostile or broken peers (issue 11): a connection must deliver its first complete frame within
+    # first_frame_timeout_ms of being accepted, and a frame once started must be complete within
+    # frame_timeout_ms, so a silent or trickling peer cannot hold a slot for the whole idle timeout (which only
+    # complete frames reset). One address holds at most max_connections_per_peer of the listener's slots.
+    first_frame_timeout_ms: int = 30_000
+    frame_timeout_ms: int = 10_000
+    max_connections_per_peer: int = 32
+    # More than format_error_budget undecodable frames within format_error_window_s close the connection.
+    format_error_budget: int = 20
+    format_error_window_s: float = 60.0
     pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
     # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
     zmk: str | None = field(default=None, repr=False)
@@ -136,6 +146,11 @@ def listener(t: TomlTable, base: Path) -> ListenerConfig:
         on_format_error=policy,
         tls=tls,
         max_inflight_per_connection=t.positive("max_inflight_per_connection", 256),
+        first_frame_timeout_ms=t.positive("first_frame_timeout_ms", 30_000),
+        frame_timeout_ms=t.positive("frame_timeout_ms", 10_000),
+        max_connections_per_peer=t.positive("max_connections_per_peer", 32),
+        format_error_budget=t.positive("format_error_budget", 20),
+        format_error_window_s=float(t.positive("format_error_window_s", 60.0, integer=False)),
         pin_key=pin_key(t, ("TPK", "ZPK")),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
     )

@@ -92,6 +92,10 @@ class NodeStats(Protocol):
 
     def listener_connections(self) -> list[tuple[str, int]]: ...
 
+    def listener_events(self) -> list[tuple[str, dict[str, int], dict[str, int], int]]:
+        """(listener, refusals by reason, connections closed by reason, undecodable frames)."""
+        ...
+
     def children(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(what, status entries) of each service with child processes (the cells)."""
         ...
@@ -139,6 +143,19 @@ class NodeCollector(Collector):
         for name, count in node.listener_connections():
             conns.add_metric([name], count)
         yield conns
+        refused = CounterMetricFamily("bulkhead_listener_refused", "Connections refused (allow-list, limit, "
+                                      "per-peer cap)", labels=["listener", "reason"])
+        closed = CounterMetricFamily("bulkhead_listener_closed", "Connections closed for a timeout or too many "
+                                     "format errors", labels=["listener", "reason"])
+        errors = CounterMetricFamily("bulkhead_listener_format_errors", "Frames that did not decode",
+                                     labels=["listener"])
+        for name, refusals, closes, format_errors in node.listener_events():
+            for reason, count in sorted(refusals.items()):
+                refused.add_metric([name, reason], count)
+            for reason, count in sorted(closes.items()):
+                closed.add_metric([name, reason], count)
+            errors.add_metric([name], format_errors)
+        yield from (refused, closed, errors)
         unknown = CounterMetricFamily("bulkhead_unknown_response_codes",
                                       "Response codes a network's table did not know (mapped to its default)",
                                       labels=["network", "code"])

@@ -98,6 +98,7 @@ class Node:
                                                known_links=frozenset(c.name for c in config.connectors))
         self.selector = PoolSelector()
         hooks = LinkHooks(self.on_request, self.on_format_error, self.on_late_response, self.install_key)
+        self.peer_log = hooks.log  # format errors: rate-limited per link and peer address (issue 11)
         self.outbound = {c.name: OutboundLink(c, network(c.scheme), hooks, self.timer) for c in config.connectors}
         ports = listener_ports or {}
         self.listeners = {lc.name: Listener(lc, network(lc.scheme), hooks, reuse_port=config.processes > 1,
@@ -247,12 +248,13 @@ class Node:
                         exc: Exception) -> None:
         """A frame that does not decode: answer 30 when enough of it is readable to build a response."""
         salvaged = network.salvage(frame.body)
+        key = (source, conn.peer.rsplit(":", 1)[0])
         if salvaged is None or not salvaged.is_request:
-            log.warning("link %s peer %s: undecodable frame of %d bytes dropped: %s", source, conn.peer,
-                        len(frame.body), exc)
+            self.peer_log.note(key, "link %s peer %s: undecodable frame of %d bytes dropped: %s", source, conn.peer,
+                               len(frame.body), exc)
             return
-        log.warning("link %s peer %s: format error in %s: %s; answering 30", source, conn.peer, salvaged.mti,
-                    exc)
+        self.peer_log.note(key, "link %s peer %s: format error in %s: %s; answering 30", source, conn.peer,
+                           salvaged.mti, exc)
         try:
             conn.send_frame(network.encode(network.make_response(salvaged, ResponseCode.FORMAT_ERROR)),
                             reply_to=frame)
@@ -505,6 +507,10 @@ class Node:
 
     def listener_connections(self) -> list[tuple[str, int]]:
         return [(lst.name, len(lst.active)) for lst in list(self.listeners.values())]
+
+    def listener_events(self) -> list[tuple[str, dict[str, int], dict[str, int], int]]:
+        return [(lst.name, dict(lst.refusals), dict(lst.closes), lst.format_errors)
+                for lst in list(self.listeners.values())]
 
     def children(self) -> list[tuple[str, list[dict[str, Any]]]]:
         return [(service.what, service.status()) for service in self.services]

@@ -164,6 +164,7 @@ async def test_links_status_echo_signoff_and_signon(tmp_path: Path, cli: Cli) ->
     assert rows == {"up": ["connector", "signed_on"], "acquirer": ["listener", "listening"],
                     "atm": ["listener", "listening"]}
     assert f"peer=127.0.0.1:{iss.port}" in status.output
+    assert "refusals=- closes=- format_errors=0" in status.output  # a listener's counts, one token each
     assert echo.exit_code == 0 and '"response_code": "00"' in echo.output
     assert off.exit_code == 0 and '"state": "connected"' in off.output
     assert any(line.split()[:3] == ["up", "connector", "connected"] for line in status_off.output.splitlines())

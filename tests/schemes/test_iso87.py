@@ -138,3 +138,19 @@ def test_on_a_network_with_its_own_codes_advices_and_reversals_are_translated_wh
     decoded = NETWORK.decode(NETWORK.codec.encode("1220", {3: "000000", 4: "000000001000", 11: "000003",
                                                           39: "116"}))
     assert decoded[39] == "51"
+
+
+@pytest.mark.parametrize("mti", ["0000", "0600", "0900", "1200", "9200", "0300", "0260"])
+def test_an_mti_the_network_does_not_define_is_not_salvaged_for_an_answer(mti: str) -> None:
+    """Issue 11 item 9: salvage checked only the message function, so these were answered 30."""
+    body = SCHEME.encode(Message("0200", {3: "000000", 4: "000000001000", 11: "000001", 41: "TERM0001"}))
+    assert not SCHEME.defines(mti)
+    assert SCHEME.salvage(mti.encode() + body[4:]) is None
+    assert SCHEME.salvage(b"0200" + body[4:-2]) is not None  # a defined request cut short still is
+
+
+def test_the_atm_network_defines_only_its_own_classes() -> None:
+    from schemes.atm import SCHEME as ATM
+
+    assert ATM.defines("0200") and ATM.defines("0420") and ATM.defines("0800")
+    assert not ATM.defines("0100")

@@ -3,10 +3,12 @@ options the same way), so a link knows no node and a test gives it just the two 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from switch.contracts.network import KeyChange, Network
+from switch.infra.ratelog import SummaryLog
 from switch.model.message import Message
 from switch.runtime.links.connection import Connection
 from switch.wire.framing import Frame
@@ -35,3 +37,7 @@ class LinkHooks:
     on_format_error: FormatErrorHandler
     on_late: LateHandler = _drop
     on_key: KeyHandler = _refuse_key
+    # Where what a peer sent wrong is logged (format errors, unsolicited frames): one line per link, peer address
+    # and kind per interval, with counts, so a peer's flood of garbage is not also a flood of log lines. The
+    # listeners flush it periodically.
+    log: SummaryLog = field(default_factory=lambda: SummaryLog(logging.getLogger("bulkhead.link")))

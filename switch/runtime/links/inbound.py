@@ -1,6 +1,12 @@
-"""Listeners: accept connections on a configured port with a connection limit, an IP allow-list, an idle
-timeout and optional TLS. Each connection is served in its own task with every error caught there, so one
-failing or hostile peer never affects another connection or the node (trio's serve_listeners pattern)."""
+"""Listeners: accept connections on a configured port with a connection limit, a per-address cap, an IP
+allow-list, first-frame, frame and idle timeouts and optional TLS. Each connection is served in its own task with
+every error caught there, so one failing or hostile peer never affects another connection or the node (trio's
+serve_listeners pattern).
+
+A hostile peer must not be able to multiply log lines either (issue 11): refusals, timeouts and format errors
+are counted (``status()``, Prometheus) and logged through :class:`switch.infra.ratelog.SummaryLog`, one line
+per reason (per peer address for format errors) per interval, with the count of those not written.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import trio
 
 from switch.config import ListenerConfig
 from switch.contracts.network import FrameKind, Network
+from switch.infra.ratelog import SummaryLog
 from switch.model.errors import BulkheadError, RemoteProtocolError
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
@@ -28,6 +35,10 @@ class ListenError(BulkheadError):
 # Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
 _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
 _KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
+# Refusal reasons (status "refusals", metric bulkhead_listener_refused{reason}).
+ALLOW_LIST, LIMIT, PER_PEER = "allow-list", "limit", "per-peer"
+FORMAT_ERRORS = "format-error budget"  # a close reason beside the connection's timeouts
+LOG_INTERVAL_S = 10.0  # one summary line per reason per this many seconds
 
 
 class Listener:
@@ -48,12 +59,19 @@ class Listener:
         self.accepted = 0
         self.refused = 0
         self.received = 0
+        self.refusals: dict[str, int] = {}  # by reason
+        self.closes: dict[str, int] = {}  # connections the listener gave up on, by reason
+        self.format_errors = 0
+        self._per_peer: dict[str, int] = {}  # open connections by peer address (without the port)
+        self._refusal_log = SummaryLog(log, interval=LOG_INTERVAL_S)
+        self._close_log = SummaryLog(log, level=logging.INFO, interval=LOG_INTERVAL_S)
 
     def status(self) -> dict[str, object]:
         return {
             "name": self.name, "kind": "listener", "state": "listening" if self.port else "down",
             "port": self.port, "scheme": self.network.name, "connections": len(self.active),
             "accepted": self.accepted, "refused": self.refused, "received": self.received,
+            "refusals": dict(self.refusals), "closes": dict(self.closes), "format_errors": self.format_errors,
         }
 
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -85,11 +103,21 @@ class Listener:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 self._accepting = accepting.cancel_scope
+                accepting.start_soon(self._flush_logs)
                 await accepting.start(functools.partial(trio.serve_listeners, self._handle, wrapped,
                                                         handler_nursery=connections))
                 task_status.started(self.port)
             for listener in listeners:  # no longer accepting: free the port for whoever takes over
                 listener.socket.close()
+
+    async def _flush_logs(self) -> None:
+        """Write the counts of bursts that have stopped (a summary line is otherwise written only when the next
+        event of its kind arrives)."""
+        while True:
+            await trio.sleep(LOG_INTERVAL_S)
+            self._refusal_log.flush()
+            self._close_log.flush()
+            self.hooks.log.flush()
 
     def stop_accepting(self) -> None:
         """Close the listening socket; the connections already accepted go on (the node is draining: with
@@ -99,29 +127,35 @@ class Listener:
 
     async def _handle(self, stream: trio.abc.Stream) -> None:
         peer = _peer(stream)
+        address = _address(peer)
         try:
-            if not self._allowed(peer):
+            refusal = self._refusal(address)
+            if refusal is not None:
                 self.refused += 1
-                log.warning("listener %s: refused %s (not in allow-list)", self.name, peer)
+                self.refusals[refusal] = self.refusals.get(refusal, 0) + 1
+                self._refusal_log.note(refusal, "listener %s: refused %s (%s; %d connections open)", self.name,
+                                       peer, refusal, len(self.active))
                 # Forcefully: a graceful TLS close would first complete the handshake with the refused peer.
                 await trio.aclose_forcefully(stream)
                 return
-            if len(self.active) >= self.config.max_connections:
-                self.refused += 1
-                log.warning("listener %s: refused %s (%d connections open)", self.name, peer, len(self.active))
-                await trio.aclose_forcefully(stream)
-                return
             self.accepted += 1
-            conn = Connection(stream, self.config.options.framer(), link=self.name, peer=peer,
-                              idle_timeout=self.config.idle_timeout_s,
-                              max_inflight=self.config.max_inflight_per_connection)
+            cfg = self.config
+            conn = Connection(stream, cfg.options.framer(), link=self.name, peer=peer,
+                              idle_timeout=cfg.idle_timeout_s, first_frame_timeout=cfg.first_frame_timeout_ms / 1000,
+                              frame_timeout=cfg.frame_timeout_ms / 1000, max_inflight=cfg.max_inflight_per_connection)
             self.active.add(conn)
             log.debug("listener %s: connection from %s (%d open)", self.name, peer, len(self.active))
+            self._per_peer[address] = self._per_peer.get(address, 0) + 1
             try:
                 await run_connection(conn, self._on_frame)
             finally:
                 self.active.discard(conn)
                 log.debug("listener %s: connection from %s closed", self.name, peer)
+                left = self._per_peer.pop(address) - 1
+                if left:
+                    self._per_peer[address] = left
+            if conn.end_reason is not None:
+                self._closed(conn, conn.end_reason, conn.timeout_text())
         except Exception as exc:  # one peer's failure must never reach the node
             log.error("listener %s: connection from %s failed: %s", self.name, peer, type(exc).__name__)
         finally:
@@ -129,23 +163,42 @@ class Listener:
                 scope.shield = True
                 await stream.aclose()
 
-    def _allowed(self, peer: str) -> bool:
+    def _refusal(self, address: str) -> str | None:
+        """Why a new connection from ``address`` is refused, or None to serve it."""
+        if not self._allowed(address):
+            return ALLOW_LIST
+        if len(self.active) >= self.config.max_connections:
+            return LIMIT
+        if self._per_peer.get(address, 0) >= self.config.max_connections_per_peer:
+            return PER_PEER
+        return None
+
+    def _closed(self, conn: Connection, reason: str, text: str) -> None:
+        self.closes[reason] = self.closes.get(reason, 0) + 1
+        self._close_log.note(reason, "listener %s: closed %s: %s", self.name, conn.peer, text)
+
+    def _allowed(self, address: str) -> bool:
         if not self.config.allow:
             return True
         try:
-            address = ipaddress.ip_address(peer.rsplit(":", 1)[0].strip("[]"))
+            ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        return any(address in network for network in self.config.allow)
+        return any(ip in network for network in self.config.allow)
 
     def _on_frame(self, conn: Connection, frame: Frame) -> None:
         try:
             inbound = self.network.classify(frame)
         except RemoteProtocolError as exc:
             self.received += 1
+            self.format_errors += 1
             self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
             if self.config.on_format_error == "close":
                 conn.close()
+            elif self._over_budget(conn):
+                conn.close()
+                self._closed(conn, FORMAT_ERRORS, f"over {self.config.format_error_budget} format errors in "
+                                                  f"{self.config.format_error_window_s:g}s")
             return
         kind, msg = inbound.kind, inbound.message
         if kind is _REQUEST and msg is not None:
@@ -156,8 +209,20 @@ class Listener:
             conn.reply_keepalive(frame)  # answered as the framing says, never routed
         else:
             self.received += 1
-            log.warning("listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
-                        msg.mti if msg is not None else "-", conn.peer)
+            self.hooks.log.note((self.name, _address(conn.peer), "unsolicited"),
+                                "listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
+                                msg.mti if msg is not None else "-", conn.peer)
+
+    def _over_budget(self, conn: Connection) -> bool:
+        """Whether ``conn`` has now sent more than format_error_budget undecodable frames within the window: a
+        peer that cannot frame a message right does not get to cost the node a salvage per frame forever."""
+        now = trio.current_time()
+        recent = conn.format_errors
+        recent.append(now)
+        cutoff = now - self.config.format_error_window_s
+        if recent[0] < cutoff:
+            recent[:] = [t for t in recent if t >= cutoff]
+        return len(recent) > self.config.format_error_budget
 
 
 async def _reuse_port_listeners(host: str, port: int, backlog: int = 1024) -> list[trio.SocketListener]:
@@ -184,6 +249,11 @@ async def _reuse_port_listeners(host: str, port: int, backlog: int = 1024) -> li
             listener.socket.close()
         raise
     return listeners
+
+
+def _address(peer: str) -> str:
+    """The address of a "host:port" peer (IPv6 without its brackets): what the per-peer cap counts."""
+    return peer.rsplit(":", 1)[0].strip("[]")
 
 
 def _peer(stream: trio.abc.Stream) -> str:

@@ -40,6 +40,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     assert cfg.database_url == "sqlite:////etc/bulkhead/var/bulkhead.db"
     (lst,) = cfg.listeners
     assert (lst.port, lst.scheme, lst.framing_kind, lst.on_format_error) == (8583, "generic", "binary2", "keep")
+    assert (lst.first_frame_timeout_ms, lst.frame_timeout_ms, lst.max_connections_per_peer) == (30_000, 10_000, 32)
+    assert (lst.format_error_budget, lst.format_error_window_s) == (20, 60.0)
     (con,) = cfg.connectors
     assert con.hosts == (("127.0.0.1", 9583), ("::1", 9584))
     assert con.timeout_ms == 1500
@@ -74,6 +76,18 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
     (GOOD + "\n[saf]\nmax_attempts = -1\n", "saf.max_attempts", ""),
     (GOOD + "\n[saf]\nmax_attempt = 3\n", "saf.max_attempt", "did you mean 'max_attempts'"),
+    (GOOD.replace("port = 8583", "port = 8583\nfirst_frame_timeout_ms = 0"), "listeners[0].first_frame_timeout_ms",
+     "greater than zero"),
+    (GOOD.replace("port = 8583", "port = 8583\nframe_timeout_ms = 1.5"), "listeners[0].frame_timeout_ms",
+     "expected an integer"),
+    (GOOD.replace("port = 8583", "port = 8583\nmax_connections_per_peer = -1"),
+     "listeners[0].max_connections_per_peer", "greater than zero"),
+    (GOOD.replace("port = 8583", "port = 8583\nformat_error_budget = 0"), "listeners[0].format_error_budget",
+     "greater than zero"),
+    (GOOD.replace("port = 8583", 'port = 8583\nformat_error_window_s = "1m"'),
+     "listeners[0].format_error_window_s", "expected"),
+    (GOOD.replace("port = 8583", "port = 8583\nfirst_frame_timeout = 5"), "listeners[0].first_frame_timeout",
+     "did you mean 'first_frame_timeout_ms'"),
 ])
 def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:
