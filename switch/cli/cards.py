@@ -144,7 +144,8 @@ def _check_batch(cfg: NodeConfig, csv_file: Path, rows: list[tuple[int, dict[str
         if "vanity" in args:  # two rows asking for one number: the cell could only tell when issuing the second
             key = (cell, args["product"], args["vanity"])
             if key in vanities:
-                problems.append((line, f"vanity {args['vanity']} is asked for on line {vanities[key]} too"))
+                # The digits are not repeated: with the BIN they would give the card number away.
+                problems.append((line, f"the same vanity number is asked for on line {vanities[key]} too"))
                 continue
             vanities[key] = line
         per_cell.setdefault(cell, []).append(line)

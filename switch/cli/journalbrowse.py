@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -315,21 +316,27 @@ def journal_export(conf: Path, since: datetime | None, until: datetime | None, l
     flt, note = _bounded(_journal_filter(cfg, filters))
     if out.exists():
         raise click.BadParameter(f"{out} exists; choose another name or remove it", param_hint="--out")
-    # Written beside the target and renamed into place when complete: a failed export leaves no partial file.
-    partial = out.with_name(f".{out.name}.partial")
+    # Written to a fresh temporary file beside the target (mkstemp: a new name, O_EXCL, mode 0600, so neither a
+    # planted symlink nor a leftover file nor a second export can be written through), flushed to disk, then
+    # linked into place when complete: a failed export leaves no partial file.
     written = 0
+    partial: Path | None = None
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent or Path("."))
+        partial = Path(name)
         with open(fd, "w", encoding="utf-8", newline="") as stream, _engine(cfg) as engine:
             rows = export_exchanges(engine, flt)
             written = _storage(lambda: (_write_csv if fmt == "csv" else _write_json)(stream, rows, filters, flt))
+            stream.flush()
+            os.fsync(stream.fileno())
         os.link(partial, out)  # not rename: a file that appeared at ``out`` meanwhile is not overwritten
     except FileExistsError:
         raise click.BadParameter(f"{out} exists; choose another name or remove it", param_hint="--out") from None
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     click.echo(f"exported {written} exchanges to {out}" + (f" ({note})" if note else ""))
 
 
