@@ -114,6 +114,10 @@ def test_customer_account_card_lifecycle(cli: Cli, tmp_path: Path) -> None:
 
     result = cli("ledger", "check")
     assert "cell 00: OK" in result.output and "cell 01: OK" in result.output
+    report = json.loads(cli("ledger", "check", "--json").output)
+    assert report["ok"] is True and [c["cell"] for c in report["cells"]] == [0, 1]
+    assert all(c["ok"] and c["problems"] == [] for c in report["cells"])
+    assert sum(c["counts"].get("postings", 0) for c in report["cells"]) > 0
 
 
 def test_failed_commands_change_nothing(cli: Cli) -> None:
