@@ -17,8 +17,8 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
     [[listeners]] name, host, port, scheme, framing{...}, options{...}, max_connections, allow, idle_timeout_s,
                   on_format_error, tls{cert, key}, pin_key{type = TPK|ZPK, key = LMK cryptogram}, zmk
     [[connectors]] name, hosts, scheme, framing{...}, options{...}, timeout_ms, echo_interval_s, signon,
-                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, match_fields,
-                  pin_key{type = ZPK, key}, zmk
+                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, degrade_after_timeouts,
+                  match_fields, pin_key{type = ZPK, key}, zmk
 
 Any other table belongs to a section registered by another package (switch.contracts.section: ``[cells]`` of
 the processor cells, ``[[simulators]]`` of the demo); a table nobody registered is an unknown key.
@@ -26,6 +26,7 @@ the processor cells, ``[[simulators]]`` of the demo); a table nobody registered 
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class NodeConfig:
     saf: SafConfig = field(default_factory=SafConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     hsm: HsmSettings | None = None
+    # sha256 of node.toml as it was read: `bulkhead status` shows it, to tell which configuration a node runs.
+    digest: str = ""
     processes: int = 1  # [node] processes: node processes sharing the listeners (switch.runtime.workers)
     sections: Mapping[str, SectionConfig] = field(default_factory=dict)  # other packages' tables, by name
 
@@ -146,6 +149,7 @@ def parse_config(text: str, file: Path) -> NodeConfig:
         connectors += tuple(requested_connector(request, str(file), table) for request in value.links())
     cfg = NodeConfig(
         file=file,
+        digest=hashlib.sha256(text.encode()).hexdigest(),
         name=name,
         var_dir=var_dir,
         database_url=db or f"sqlite:///{var_dir / 'bulkhead.db'}",
