@@ -44,11 +44,12 @@ def duration(seconds: float) -> str:
 
 
 def when(iso: str | None, now: datetime) -> str:
-    """An ISO time as ``2026-12-07 16:50:02 UTC (3m12s ago)``; ``-`` for none."""
+    """An ISO time as ``16:50:02 UTC (3m12s ago)``, with the date when it is not today's; ``-`` for none."""
     if not iso:
         return "-"
     at = datetime.fromisoformat(iso).astimezone(UTC)
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC ({duration((now - at).total_seconds())} ago)"
+    shown = f"{at:%H:%M:%S}" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M:%S}"
+    return f"{shown} UTC ({duration((now - at).total_seconds())} ago)"
 
 
 def _ms(value: float | None) -> str:
@@ -60,25 +61,30 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
-def _link_rows(links: list[dict[str, Any]], now: datetime) -> list[list[str]]:
-    rows = [["LINK", "KIND", "STATE", "SINCE", "IN FLIGHT", "LATENCY", "LAST ECHO", "LAST ERROR"]]
+def _links(links: list[dict[str, Any]], now: datetime) -> list[str]:
+    """A table of the connectors (under each, why it is degraded and its last error), then of the listeners."""
+    rows = [["CONNECTOR", "STATE", "SINCE", "IN FLIGHT", "LATENCY", "LAST ECHO"]]
+    listeners = [["LISTENER", "STATE", "PORT", "CONNECTIONS"]]
+    details: dict[int, list[str]] = {}
     for link in links:
         if link["kind"] != "connector":
-            rows.append([link["name"], "listener", link["state"], "-", "-", "-", "-",
-                         f"port {link['port']}, {link['connections']} connections"])
+            listeners.append([link["name"], link["state"], str(link.get("port")), str(link.get("connections"))])
             continue
         echo = link.get("last_echo")
         echo_text = "-" if echo is None else (
-            f"{echo['response_code'] or 'unanswered'} {_ms(echo['ms'])}, {when(echo['at'], now)}")
-        error = link.get("last_error")
-        error_text = "-" if error is None else f"{error['error']} ({when(error['at'], now)})"
-        state = link["state"]
-        degraded = link.get("degraded")
-        if degraded is not None:
-            state += f" ({degraded['reason']}, {when(degraded['since'], now)})"
-        rows.append([link["name"], "connector", state, when(link.get("since"), now), str(link["in_flight"]),
-                     _ms(link.get("latency_ms")), echo_text, error_text])
-    return rows
+            f"{echo['response_code'] or 'unanswered'} in {_ms(echo['ms'])}, {when(echo['at'], now)}")
+        rows.append([link["name"], link["state"], when(link.get("since"), now),
+                     str(link["in_flight"]), _ms(link.get("latency_ms")), echo_text])
+        lines = details[len(rows) - 1] = []
+        if link.get("degraded") is not None:
+            lines.append(f"degraded since {when(link['degraded']['since'], now)}: {link['degraded']['reason']}")
+        if link.get("last_error") is not None:
+            lines.append(f"last error {when(link['last_error']['at'], now)}: {link['last_error']['error']}")
+    out = []
+    for i, line in enumerate(_table(rows)):
+        out.append(line)
+        out += [f"      {detail}" for detail in details.get(i, [])]
+    return out + (_table(listeners) if len(listeners) > 1 else [])
 
 
 def render(st: dict[str, Any], now: datetime) -> str:
@@ -94,14 +100,15 @@ def render(st: dict[str, Any], now: datetime) -> str:
     total = minute["exchanges"]
     mix = "  ".join(f"{code} {count} ({count / total:.1%})" for code, count in
                     sorted(minute["response_codes"].items(), key=lambda item: -item[1])) if total else "-"
-    out.append(f"last {duration(minute['seconds'])}  {total} answered, {minute['per_second']:.1f}/s   codes: {mix}")
+    history = "" if minute["seconds"] >= 60 else f" (node up {duration(minute['seconds'])})"
+    out.append(f"last minute{history}  {total} answered, {minute['per_second']:.1f}/s   codes: {mix}")
     journal = st["journal"]
     out.append(f"journal   {journal['rows']} rows in {journal['batches']} batches, {journal['queued']} queued, "
                f"lag {_ms(journal['lag_ms'])} (last commit {when(journal['last_commit_at'], now)})")
     out.append(f"in flight {st['in_flight']}  late responses {st['late_responses']}  "
                f"lost reversals {st['lost_reversals']}")
     out.append("links")
-    out += _table(_link_rows(st["links"], now))
+    out += _links(st["links"], now)
     cells = st.get("cells")
     if cells:
         out.append("cells")

@@ -20,7 +20,7 @@ from prometheus_client import generate_latest
 
 from switch.ops.metrics import registry_for
 from switch.runtime.node import Node
-from tests.integration.harness import PAN, ROUTES_ONE, client, issuer, port_of, purchase, running_node, write_config
+from tests.integration.harness import ROUTES_ONE, client, issuer, port_of, purchase, running_node, write_config
 from tests.integration.test_cli import Cli, cli  # noqa: F401  (the fixture, with its scan for clear PANs)
 
 
@@ -69,8 +69,11 @@ async def test_status_shows_the_node_on_one_screen_and_as_json(tmp_path: Path, c
     assert f"sha256 {routes_digest[:16]}" in screen.output
     assert "4 answered" in screen.output and "codes: 00 3 (75.0%)" in screen.output
     row = next(line.split() for line in lines if line.strip().startswith("up "))
-    assert row[:3] == ["up", "connector", "signed_on"]
+    assert row[:2] == ["up", "signed_on"]
+    assert next(line.split() for line in lines if line.strip().startswith("acquirer "))[:2] == ["acquirer",
+                                                                                               "listening"]
     assert "UTC" in row and "ms," in row  # since (with its zone), latency and the echo's time in ms
+    assert "last minute (node up " in screen.output
     assert "store and forward  empty" in screen.output
 
 
@@ -156,6 +159,7 @@ async def test_a_frozen_destination_is_shown_degraded_and_its_first_answer_clear
     up = {link["name"]: link for link in degraded_status["links"]}["up"]
     assert up["state"] == "degraded" and up["unanswered_in_a_row"] == 3
     assert up["degraded"]["reason"] == "2 requests in a row unanswered"
+    assert up["since"] == up["degraded"]["since"]
     assert up["last_error"]["error"] == "degraded: 2 requests in a row unanswered"
     assert degraded_gauge.endswith(" 1.0")
     up = {link["name"]: link for link in recovered_status["links"]}["up"]

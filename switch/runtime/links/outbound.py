@@ -133,11 +133,14 @@ class OutboundLink:
 
     def status(self) -> dict[str, object]:
         health = self.health
+        state = self.state_name
+        # "since" goes with the state shown: a degraded link's is when it stopped answering.
+        since = health.since if state == "degraded" and health.since is not None else self.state_since
         return {
-            "name": self.name, "kind": "connector", "state": self.state_name, "peer": self.peer,
+            "name": self.name, "kind": "connector", "state": state, "peer": self.peer,
             "scheme": self.network.name, "in_flight": len(self.mux), "sent": self.sent,
             "received": self.received, "rejected": self.rejected, "timeouts": self.timeouts,
-            "connects": self.connects, "since": _iso(self.state_since),
+            "connects": self.connects, "since": _iso(since),
             "degraded": None if health.since is None else {"reason": health.reason, "since": _iso(health.since)},
             "unanswered_in_a_row": health.in_a_row,
             "latency_ms": None if self.latency_s < 0 else round(self.latency_s * 1000, 2),

@@ -74,6 +74,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
     (GOOD + "\n[saf]\nmax_attempts = -1\n", "saf.max_attempts", ""),
     (GOOD + "\n[saf]\nmax_attempt = 3\n", "saf.max_attempt", "did you mean 'max_attempts'"),
+    (GOOD + "degrade_after_timeouts = 0\n", "connectors[0].degrade_after_timeouts", "greater than zero"),
+    (GOOD + "degrade_after_timeouts = 2.5\n", "connectors[0].degrade_after_timeouts", "expected an integer"),
 ])
 def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -96,6 +98,8 @@ def test_demo_configuration_loads() -> None:
     assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
     assert [c.name for c in cfg.connectors] == ["issuer-sim", "cell-00", "cell-01"]
     assert cfg.routes.name == "routes.toml"
+    assert [c.degrade_after_timeouts for c in cfg.connectors] == [3, 3, 3]  # the default, and the demo's
+    assert len(cfg.digest) == 64 and cfg.digest != parse(GOOD).digest  # sha256 of the file as read
     # The ATM port's PIN blocks go to the cells under the zone key their catalogue verifies with.
     assert cells_of(cfg.sections) is not None and cfg.hsm is not None and cfg.hsm.test_lmk
     assert {c.name: c.pin_key.type for c in cfg.connectors if c.pin_key} == {

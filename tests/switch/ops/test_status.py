@@ -55,5 +55,6 @@ def test_saf_ages_per_destination() -> None:
 def test_units_an_operator_reads() -> None:
     assert [duration(s) for s in (0, 42, 192, 7380, 273600)] == ["0s", "42s", "3m12s", "2h03m", "3d04h"]
     now = datetime(2026, 12, 7, 16, 53, 14, tzinfo=UTC)
-    assert when("2026-12-07T16:50:02.123+00:00", now) == "2026-12-07 16:50:02 UTC (3m11s ago)"
+    assert when("2026-12-07T16:50:02.123+00:00", now) == "16:50:02 UTC (3m11s ago)"
+    assert when("2026-12-06T16:50:02+00:00", now) == "2026-12-06 16:50:02 UTC (1d00h ago)"
     assert when(None, now) == "-"
