@@ -26,7 +26,6 @@ the processor cells, ``[[simulators]]`` of the demo); a table nobody registered 
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,8 +80,6 @@ class NodeConfig:
     saf: SafConfig = field(default_factory=SafConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     hsm: HsmSettings | None = None
-    # sha256 of node.toml as it was read: `bulkhead status` shows it, to tell which configuration a node runs.
-    digest: str = ""
     processes: int = 1  # [node] processes: node processes sharing the listeners (switch.runtime.workers)
     sections: Mapping[str, SectionConfig] = field(default_factory=dict)  # other packages' tables, by name
 
@@ -149,7 +146,6 @@ def parse_config(text: str, file: Path) -> NodeConfig:
         connectors += tuple(requested_connector(request, str(file), table) for request in value.links())
     cfg = NodeConfig(
         file=file,
-        digest=hashlib.sha256(text.encode()).hexdigest(),
         name=name,
         var_dir=var_dir,
         database_url=db or f"sqlite:///{var_dir / 'bulkhead.db'}",

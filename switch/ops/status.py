@@ -9,6 +9,7 @@ turns them into what an operator reads (switch.cli.status).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -42,6 +43,16 @@ def bulkhead_version() -> str:
         return version("bulkhead")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "unknown"
+
+
+def config_digest(file: Path) -> str:
+    """sha256 of the configuration file, read when the node starts (right after it was loaded): which
+    configuration a running node runs, to compare with the file on disk or another node's; "unreadable" if it
+    cannot be read any more."""
+    try:
+        return hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 def overview(*, config_file: Path, config_digest: str, window: RateWindow, uptime_s: float,

@@ -51,7 +51,7 @@ from switch.model.errors import BulkheadError, ConfigError
 from switch.model.message import Message
 from switch.ops.admin import serve_admin
 from switch.ops.metrics import Metrics, registry_for
-from switch.ops.status import overview
+from switch.ops.status import config_digest, overview
 from switch.routing import Destination, PoolSelector, RoutingTable, load_routes
 from switch.runtime.journaling import JournalPort
 from switch.runtime.links.connection import Connection
@@ -110,6 +110,7 @@ class Node:
         self.saf = SafStore(self.engine)
         self.saf_queue = SafQueue(self.saf, self.keys, config.saf)
         self.started_at = time.time()
+        self.config_digest = config_digest(config.file)
         self.in_flight = 0
         self.late_responses = 0
         self.lost_reversals = 0
@@ -534,7 +535,7 @@ class Node:
             "routes": {"source": self.table.source, "digest": self.table.digest},
             "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
-            **overview(config_file=self.config.file, config_digest=self.config.digest, window=self.metrics.window,
+            **overview(config_file=self.config.file, config_digest=self.config_digest, window=self.metrics.window,
                        uptime_s=time.time() - self.started_at, journal=self.journal_writer,
                        children=self.children(),
                        link_states={name: link.state_name for name, link in self.outbound.items()}),

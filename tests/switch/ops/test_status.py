@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from switch.cli.status import duration, when
 from switch.ops.metrics import Metrics, RateWindow
-from switch.ops.status import _child, saf_status
+from switch.ops.status import _child, config_digest, saf_status
 from switch.storage.saf import DestinationSummary
 
 
@@ -58,3 +60,10 @@ def test_units_an_operator_reads() -> None:
     assert when("2026-12-07T16:50:02.123+00:00", now) == "16:50:02 UTC (3m11s ago)"
     assert when("2026-12-06T16:50:02+00:00", now) == "2026-12-06 16:50:02 UTC (1d00h ago)"
     assert when(None, now) == "-"
+
+
+def test_the_config_digest_is_the_files_sha256(tmp_path: Path) -> None:
+    node_toml = tmp_path / "node.toml"
+    node_toml.write_text("[node]\nname = 'x'\n")
+    assert config_digest(node_toml) == hashlib.sha256(b"[node]\nname = 'x'\n").hexdigest()
+    assert config_digest(tmp_path / "gone.toml") == "unreadable"
