@@ -94,7 +94,8 @@ def render(st: dict[str, Any], now: datetime) -> str:
            f"routes    {st['routes']['source']}  sha256 {st['routes']['digest'][:16]}",
            "processes"]
     out += _table([["NAME", "STATE", "PID", "RESTARTS", "LAST EXIT"]] + [
-        [p["name"], p["state"], str(p["pid"]), str(p["restarts"]), str(p.get("last_exit", "-"))]
+        [p["name"], p["state"], str(p["pid"] or "-"), str(p["restarts"]),
+         "-" if p.get("last_exit") is None else str(p["last_exit"])]
         for p in st["processes"]])
     minute = st["last_minute"]
     total = minute["exchanges"]

@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from switch.cli.status import duration, when
+from switch.cli.status import duration, render, when
 from switch.ops.metrics import Metrics, RateWindow
 from switch.ops.status import _child, config_digest, saf_status
 from switch.storage.saf import DestinationSummary
@@ -67,3 +67,42 @@ def test_the_config_digest_is_the_files_sha256(tmp_path: Path) -> None:
     node_toml.write_text("[node]\nname = 'x'\n")
     assert config_digest(node_toml) == hashlib.sha256(b"[node]\nname = 'x'\n").hexdigest()
     assert config_digest(tmp_path / "gone.toml") == "unreadable"
+
+
+def test_the_screen_of_a_node_with_a_restarted_process_a_degraded_cell_and_saf_entries() -> None:
+    now = datetime(2026, 12, 7, 16, 53, 14, tzinfo=UTC)
+    status = {
+        "node": "demo", "version": "1.2.3", "uptime_s": 7380.0, "started_at": "2026-12-07T14:50:14+00:00",
+        "config": {"file": "conf/demo/node.toml", "digest": "ab" * 32},
+        "routes": {"source": "conf/demo/routes.toml", "digest": "cd" * 32},
+        "processes": [{"name": "demo", "state": "running", "pid": 10, "restarts": 0},
+                      {"name": "demo/1", "state": "running", "pid": 11, "restarts": 1, "last_exit": -9}],
+        "last_minute": {"seconds": 60.0, "exchanges": 120, "per_second": 2.0,
+                        "response_codes": {"00": 90, "51": 24, "91": 6}},
+        "journal": {"rows": 5000, "batches": 900, "queued": 0, "last_commit_at": "2026-12-07T16:53:13+00:00",
+                    "lag_ms": 2.5},
+        "in_flight": 1, "late_responses": 0, "lost_reversals": 0,
+        "links": [{"name": "cell-01", "kind": "connector", "state": "degraded", "since": "2026-12-07T16:52:14+00:00",
+                   "in_flight": 1, "latency_ms": 3.25, "last_echo": None,
+                   "degraded": {"reason": "3 requests in a row unanswered", "since": "2026-12-07T16:52:14+00:00"},
+                   "last_error": {"at": "2026-12-07T16:52:14+00:00",
+                                  "error": "degraded: 3 requests in a row unanswered"}},
+                  {"name": "acquirer", "kind": "listener", "state": "listening", "port": 8583, "connections": 2}],
+        "cells": [{"name": "cell-01", "health": "degraded", "process": "running", "pid": 12, "restarts": 2,
+                   "last_exit": -9, "link": "degraded"}],
+        "saf": [{"destination": "cell-01", "pending": 4, "exceptions": 1, "oldest_age_s": 95.0}],
+    }
+    lines = render(status, now).splitlines()
+    assert lines[0] == "node demo  bulkhead 1.2.3  up 2h03m (since 14:50:14 UTC)"
+    assert "last minute  120 answered, 2.0/s   codes: 00 90 (75.0%)  51 24 (20.0%)  91 6 (5.0%)" in lines
+    assert "journal   5000 rows in 900 batches, 0 queued, lag 2.5 ms (last commit 16:53:13 UTC (1s ago))" in lines
+    assert [line.split() for line in lines if line.startswith("  demo")] == [
+        ["demo", "running", "10", "0", "-"], ["demo/1", "running", "11", "1", "-9"]]
+    rows = [line.split() for line in lines]
+    connector = rows.index(["cell-01", "degraded", "16:52:14", "UTC", "(1m00s", "ago)", "1", "3.2", "ms", "-"])
+    assert lines[connector + 1] == "      degraded since 16:52:14 UTC (1m00s ago): 3 requests in a row unanswered"
+    assert lines[connector + 2].startswith("      last error 16:52:14 UTC (1m00s ago): degraded: 3 requests")
+    assert ["cell-01", "degraded", "running", "12", "2", "-9", "degraded"] in rows  # the cells table
+    assert next(line.split() for line in lines if line.startswith("  acquirer")) == ["acquirer", "listening",
+                                                                                     "8583", "2"]
+    assert lines[-1].split() == ["cell-01", "4", "1", "1m35s"]
