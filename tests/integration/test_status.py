@@ -171,3 +171,39 @@ async def test_a_frozen_destination_is_shown_degraded_and_its_first_answer_clear
     messages = [r.getMessage() for r in caplog.records if r.name == "bulkhead.link"]
     assert sum("up: degraded:" in m for m in messages) == 1
     assert sum("no longer degraded" in m for m in messages) == 1
+
+
+POOL = """
+default = "issuer"
+[destinations.issuer]
+links = ["frozen", "alive"]
+strategy = "primary_secondary"
+"""
+
+POOL_LINKS = """
+[[connectors]]
+name = "frozen"
+hosts = ["127.0.0.1:{frozen}"]
+scheme = "generic"
+framing = {{ kind = "binary2" }}
+signon = false
+timeout_ms = 250
+echo_interval_s = 60
+degrade_after_timeouts = 2
+"""
+
+
+async def test_a_pool_sends_to_its_other_link_while_the_primary_is_degraded(tmp_path: Path) -> None:
+    async with frozen_host() as frozen, issuer() as alive:
+        conf = write_config(tmp_path, _sqlite(tmp_path), {"alive": alive.port}, POOL, saf_delay_ms=60_000,
+                            extra=POOL_LINKS.format(frozen=frozen))
+        async with running_node(conf) as node, client(port_of(node)) as c:
+            # The primary is up (connected) and silent: its requests time out until it is degraded ...
+            codes = [(await c.call(purchase()))[39] for _ in range(2)]
+            assert node.outbound["frozen"].state_name == "degraded"
+            # ... then the pool's other link carries the traffic, and the primary gets none.
+            sent_to_frozen = node.outbound["frozen"].sent
+            codes += [(await c.call(purchase()))[39] for _ in range(3)]
+            assert node.outbound["frozen"].sent == sent_to_frozen
+    assert codes == ["91", "91", "00", "00", "00"]
+    assert alive.stats.received["0200"] == 3
