@@ -98,14 +98,18 @@ async def test_an_unknown_link_or_command_is_a_clear_error_and_nothing_happens()
     assert node.link.calls == []
 
 
-async def test_a_refused_reload_reports_why_and_keeps_the_table() -> None:
-    node = FakeNode()
-    answer = await _call(node, "routes.reload", path="/etc/bulkhead/bad.toml")
-    assert answer == {"ok": False, "error": "bad.toml: destinations.x.links[0]: unknown link 'x'"}
-    assert node.reloads == [] and node.table is TABLE
-    status = (await _call(node, "status"))["result"]
+async def test_status_has_the_saf_queue_per_destination() -> None:
+    status = (await _call(FakeNode(), "status"))["result"]
     assert status["saf_pending"] == 3
     # per destination, by name, with the oldest entry's age in seconds
     assert [(e["destination"], e["pending"], e["exceptions"]) for e in status["saf"]] == [("cell-01", 1, 0),
                                                                                           ("visa", 2, 1)]
     assert 89 <= status["saf"][1]["oldest_age_s"] <= 100
+
+
+async def test_a_refused_reload_reports_why_and_keeps_the_table() -> None:
+    node = FakeNode()
+    answer = await _call(node, "routes.reload", path="/etc/bulkhead/bad.toml")
+    assert answer == {"ok": False, "error": "bad.toml: destinations.x.links[0]: unknown link 'x'"}
+    assert node.reloads == [] and node.table is TABLE
+    assert (await _call(node, "status"))["result"]["saf_pending"] == 3
