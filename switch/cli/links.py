@@ -20,11 +20,9 @@ def links() -> None:
 @conf_option
 def links_status(conf: Path) -> None:
     for link in admin(load(conf), "links.status"):
-        # What is not known yet (no echo sent, no error) is left out; a detail (degraded, last_echo) as compact JSON.
-        extra = {k: v for k, v in link.items() if k not in ("name", "kind", "state") and v is not None}
+        extra = {k: v for k, v in link.items() if k not in ("name", "kind", "state")}
         click.echo(f"{link['name']:<14} {link['kind']:<10} {link['state']:<10} "
-                   + " ".join(f"{k}={json.dumps(v, separators=(',', ':')) if isinstance(v, dict) else v}"
-                              for k, v in extra.items()))
+                   + " ".join(f"{k}={v}" for k, v in extra.items()))
 
 
 def _link_command(cmd: str, verb: str) -> Any:

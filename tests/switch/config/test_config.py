@@ -58,6 +58,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('"127.0.0.0/8"', '"localhost"'), "listeners[0].allow[0]", "not an IP network"),
     (GOOD.replace('"127.0.0.1:9583"', '"127.0.0.1"'), "connectors[0].hosts[0]", "host:port"),
     (GOOD.replace("timeout_ms = 1500", "timeout_ms = -1"), "connectors[0].timeout_ms", "greater than zero"),
+    (GOOD + "degrade_after_timeouts = 0\n", "connectors[0].degrade_after_timeouts", "greater than zero"),
+    (GOOD + "degrade_after_timeouts = 2.5\n", "connectors[0].degrade_after_timeouts", "expected an integer"),
     (GOOD.replace('name = "up"', 'name = "acq"'), "connectors[0].name", "already used"),
     (GOOD + "\n[surprise]\nx = 1\n", "surprise", "unknown key"),
     (GOOD.replace("[node]", "[nod]"), "node", "is required"),
@@ -74,8 +76,6 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
     (GOOD + "\n[saf]\nmax_attempts = -1\n", "saf.max_attempts", ""),
     (GOOD + "\n[saf]\nmax_attempt = 3\n", "saf.max_attempt", "did you mean 'max_attempts'"),
-    (GOOD + "degrade_after_timeouts = 0\n", "connectors[0].degrade_after_timeouts", "greater than zero"),
-    (GOOD + "degrade_after_timeouts = 2.5\n", "connectors[0].degrade_after_timeouts", "expected an integer"),
 ])
 def test_bad_config_names_file_key_and_reason(snippet: str, key: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:
