@@ -12,6 +12,7 @@ import click
 # name -> "module:attribute" of its click command or group
 COMMANDS = {
     "run": "switch.cli.run:run",
+    "status": "switch.cli.status:status",
     "db": "switch.cli.db:db",
     "routes": "switch.cli.routes:routes",
     "links": "switch.cli.links:links",

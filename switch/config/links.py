@@ -73,6 +73,9 @@ class ConnectorConfig:
     backoff_initial_ms: int = 200
     backoff_max_ms: int = 30_000
     max_inflight: int = 10_000
+    # Requests in a row unanswered in time after which the link is shown degraded (an unanswered echo does it
+    # at once); the first answer clears it (switch.runtime.links.state.LinkHealth).
+    degrade_after_timeouts: int = 3
     # Fields that, with the folded MTI, pair a response with its request on this link; None: the network's
     # default (11 + 41). Some hosts match on 37 (RRN) or on 11 alone.
     match_fields: tuple[int, ...] | None = None
@@ -186,6 +189,7 @@ def connector(t: TomlTable) -> ConnectorConfig:
         backoff_initial_ms=t.positive("backoff_initial_ms", 200),
         backoff_max_ms=t.positive("backoff_max_ms", 30_000),
         max_inflight=t.positive("max_inflight", 10_000),
+        degrade_after_timeouts=t.positive("degrade_after_timeouts", 3),
         match_fields=_match_fields(t),
         pin_key=pin_key(t, ("ZPK",)),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,

@@ -19,8 +19,8 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
                   max_inflight_per_connection, first_frame_timeout_ms, frame_timeout_ms,
                   max_connections_per_peer, format_error_budget, format_error_window_s
     [[connectors]] name, hosts, scheme, framing{...}, options{...}, timeout_ms, echo_interval_s, signon,
-                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, match_fields,
-                  pin_key{type = ZPK, key}, zmk
+                  connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, degrade_after_timeouts,
+                  match_fields, pin_key{type = ZPK, key}, zmk
 
 Any other table belongs to a section registered by another package (switch.contracts.section: ``[cells]`` of
 the processor cells, ``[[simulators]]`` of the demo); a table nobody registered is an unknown key.

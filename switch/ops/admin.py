@@ -19,7 +19,9 @@ import trio
 
 from switch.infra.adminsocket import LineReader, allowed, peer_uid, serve_admin_socket, user_name
 from switch.model.errors import BulkheadError
+from switch.ops.status import saf_status
 from switch.routing import RoutingTable
+from switch.storage.saf import DestinationSummary
 
 log = logging.getLogger("bulkhead.admin")
 
@@ -58,7 +60,7 @@ class AdminTarget(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
-    async def saf_pending(self) -> int: ...
+    async def saf_summary(self) -> list[DestinationSummary]: ...
 
     def connector(self, name: str) -> AdminLink | None: ...
 
@@ -123,8 +125,11 @@ async def dispatch(node: AdminTarget, line: bytes, actor: str) -> dict[str, Any]
 
 # -- commands --------------------------------------------------------------------------------------------
 async def _status(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    """Everything `bulkhead status` shows (README, "Node status")."""
     status = node.status()
-    status["saf_pending"] = await node.saf_pending()
+    saf = saf_status(await node.saf_summary())
+    status["saf"] = saf
+    status["saf_pending"] = sum(entry["pending"] for entry in saf)
     return status
 
 

@@ -3,8 +3,9 @@
 The hot path only increments plain dict counters and one histogram bucket (well under a microsecond); the
 collector turns them into Prometheus families when Prometheus scrapes, on prometheus_client's HTTP thread.
 Per link, scheme-independent: exchanges by source, destination, MTI, outcome and response code; latency
-histogram per source; in-flight requests; link state, in-flight and timeouts per connector; late responses;
-SAF depth; journal rows and batches.
+histogram per source; in-flight requests; link state (up, degraded), in-flight and timeouts per connector; late
+responses; SAF depth; journal rows and batches. Beside them, a one-minute rolling window of answers by response
+code (:class:`RateWindow`) for `bulkhead status`.
 """
 
 from __future__ import annotations
@@ -40,12 +41,54 @@ class _Histogram:
         return out
 
 
+class RateWindow:
+    """Exchanges finished in the last minute, by response code: 60 one-second buckets used as a ring.
+
+    Recording is an index, one comparison and two increments; a bucket is reset when its second comes round
+    again, and its code counts are a dict cleared in place, so the hot path allocates nothing once a code has
+    been seen. Times are monotonic seconds (``time.perf_counter``), from the caller, which has read the clock
+    anyway.
+    """
+
+    SECONDS = 60
+    __slots__ = ("_codes", "_counts", "_second")
+
+    def __init__(self) -> None:
+        self._second = [-1] * self.SECONDS
+        self._counts = [0] * self.SECONDS
+        self._codes: list[dict[str, int]] = [{} for _ in range(self.SECONDS)]
+
+    def add(self, now: float, code: str) -> None:
+        second = int(now)
+        i = second % self.SECONDS
+        if self._second[i] != second:
+            self._second[i] = second
+            self._counts[i] = 0
+            self._codes[i].clear()
+        self._counts[i] += 1
+        codes = self._codes[i]
+        codes[code] = codes.get(code, 0) + 1
+
+    def last_minute(self, now: float) -> tuple[int, dict[str, int]]:
+        """(exchanges, count per response code) over the last 60 seconds up to ``now``, current second
+        included."""
+        second = int(now)
+        total, codes = 0, dict[str, int]()
+        for i in range(self.SECONDS):
+            if second - self.SECONDS < self._second[i] <= second:
+                total += self._counts[i]
+                for code, count in self._codes[i].items():
+                    codes[code] = codes.get(code, 0) + count
+        return total, codes
+
+
 class Metrics:
     """Counters owned by the node's event loop; read (copied) by the collector on scrape."""
 
     def __init__(self) -> None:
         self.exchanges: dict[tuple[str, str, str, str, str], int] = {}
         self.latency: dict[str, _Histogram] = {}
+        self.window = RateWindow()
         self.saf_pending = 0
         # Per destination: (pending, exceptions, the oldest unfinished one's creation in epoch seconds or None when
         # there is none); after each forwarder sweep.
@@ -61,9 +104,12 @@ class Metrics:
         self.saf_destinations = state
         self.saf_pending = sum(pending for pending, _, _ in unfinished.values())
 
-    def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float) -> None:
+    def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float,
+               now: float) -> None:
+        """One finished exchange, ``seconds`` long, finished at ``now`` (``time.perf_counter``)."""
         key = (source, destination, mti, outcome, code)
         self.exchanges[key] = self.exchanges.get(key, 0) + 1
+        self.window.add(now, code)
         hist = self.latency.get(source)
         if hist is None:
             hist = self.latency[source] = _Histogram()
@@ -86,8 +132,8 @@ class NodeStats(Protocol):
         """(rows committed, batches)."""
         ...
 
-    def link_counts(self) -> list[tuple[str, bool, int, int]]:
-        """(name, up, requests in flight, timeouts) per connector."""
+    def link_counts(self) -> list[tuple[str, bool, bool, int, int]]:
+        """(name, up, degraded, requests in flight, timeouts) per connector."""
         ...
 
     def listener_connections(self) -> list[tuple[str, int]]: ...
@@ -132,13 +178,17 @@ class NodeCollector(Collector):
         yield CounterMetricFamily("bulkhead_journal_rows", "Journal rows committed", value=rows)
         yield CounterMetricFamily("bulkhead_journal_batches", "Journal group commits", value=batches)
         up = GaugeMetricFamily("bulkhead_link_up", "1 when the connector can carry requests", labels=["link"])
+        degraded = GaugeMetricFamily("bulkhead_link_degraded",
+                                     "1 while the connector does not answer (requests in a row or an echo "
+                                     "unanswered)", labels=["link"])
         pending = GaugeMetricFamily("bulkhead_link_in_flight", "Requests waiting for an answer", labels=["link"])
         timeouts = CounterMetricFamily("bulkhead_link_timeouts", "Requests unanswered in time", labels=["link"])
-        for name, is_up, in_flight, timed_out in node.link_counts():
+        for name, is_up, is_degraded, in_flight, timed_out in node.link_counts():
             up.add_metric([name], 1.0 if is_up else 0.0)
+            degraded.add_metric([name], 1.0 if is_degraded else 0.0)
             pending.add_metric([name], in_flight)
             timeouts.add_metric([name], timed_out)
-        yield from (up, pending, timeouts)
+        yield from (up, degraded, pending, timeouts)
         conns = GaugeMetricFamily("bulkhead_listener_connections", "Open connections", labels=["listener"])
         for name, count in node.listener_connections():
             conns.add_metric([name], count)

@@ -23,6 +23,11 @@ class PoolSelector:
 
     Returns None when no link is up; the caller then answers as for an unreachable destination (stand-in or
     91). Rotation state is kept per destination name.
+
+    With ``avoid`` (the node passes "the link is degraded": connected but not answering), a pool picks by the
+    same rule among its links that are up and not avoided, and falls back to an avoided one only when no other
+    is up: a degraded link may still answer, which is better than no link. A destination with one link always
+    gets it while it is up, degraded or not: its answers (or an echo's) are what clears the degradation.
     """
 
     __slots__ = ("_next",)
@@ -30,11 +35,15 @@ class PoolSelector:
     def __init__(self) -> None:
         self._next: dict[str, int] = {}
 
-    def choose(self, destination: Destination, is_up: Callable[[str], bool]) -> str | None:
+    def choose(self, destination: Destination, is_up: Callable[[str], bool],
+               avoid: Callable[[str], bool] | None = None) -> str | None:
         links = destination.links
         if len(links) == 1:  # most destinations: one link, whatever the strategy (no generator, no rotation)
             link = links[0]
             return link if is_up(link) else None
+        if avoid is not None:
+            preferred = self.choose(destination, lambda name: is_up(name) and not avoid(name))
+            return preferred if preferred is not None else self.choose(destination, is_up)
         if destination.strategy != "round_robin":
             return next((link for link in links if is_up(link)), None)
         count = len(links)

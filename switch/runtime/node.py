@@ -52,6 +52,7 @@ from switch.model.errors import BulkheadError, ConfigError
 from switch.model.message import Message
 from switch.ops.admin import serve_admin
 from switch.ops.metrics import Metrics, registry_for
+from switch.ops.status import config_digest, overview
 from switch.routing import Destination, PoolSelector, RoutingTable, load_routes
 from switch.runtime.journaling import JournalPort
 from switch.runtime.links.connection import Connection
@@ -111,6 +112,7 @@ class Node:
         self.saf = SafStore(self.engine)
         self.saf_queue = SafQueue(self.saf, self.keys, config.saf)
         self.started_at = time.time()
+        self.config_digest = config_digest(config.file)
         self.in_flight = 0
         self.late_responses = 0
         self.lost_reversals = 0
@@ -152,7 +154,8 @@ class Node:
 
     # -- what the pipeline uses (switch.exchange.ports.NodePorts) -------------------------------------------
     def choose_link(self, destination: Destination) -> Upstream | None:
-        name = self.selector.choose(destination, self.link_is_up)
+        # A pool prefers its links that answer (switch.routing.pool): a degraded one only when no other is up.
+        name = self.selector.choose(destination, self.link_is_up, self.link_is_degraded)
         return self.outbound.get(name) if name else None
 
     def upstream(self, name: str) -> Upstream | None:
@@ -209,8 +212,9 @@ class Node:
         self.in_flight -= 1
         self.exchanges += 1
         resp = x.response
+        now = time.perf_counter()
         self.metrics.record(x.source, x.link.name if x.link else "", x.request.mti, x.outcome,
-                            (resp.response_code or "") if resp else "", time.perf_counter() - x.t0)
+                            (resp.response_code or "") if resp else "", now - x.t0, now)
 
     def lost_reversal(self) -> None:
         self.lost_reversals += 1
@@ -232,6 +236,10 @@ class Node:
     def link_is_up(self, name: str) -> bool:
         link = self.outbound.get(name)
         return link is not None and link.is_up()
+
+    def link_is_degraded(self, name: str) -> bool:
+        link = self.outbound.get(name)
+        return link is not None and link.is_degraded()
 
     def on_request(self, source: str, conn: Connection, frame: Frame, msg: Message) -> None:
         """Called inline by a link's reader for every decoded request."""
@@ -495,6 +503,9 @@ class Node:
     async def saf_pending(self) -> int:
         return await trio.to_thread.run_sync(self.saf.pending_count, None)
 
+    async def saf_summary(self) -> list[DestinationSummary]:
+        return await trio.to_thread.run_sync(self.saf.summary)
+
     async def saf_retry(self, destination: str | None) -> int:
         forwarder = self._forwarder or SafForwarder(self.saf_queue, self._saf_link, self._saf_depth)
         return await forwarder.retry_now(destination)
@@ -502,8 +513,9 @@ class Node:
     def journal_counts(self) -> tuple[int, int]:
         return self.journal_writer.rows, self.journal_writer.batches
 
-    def link_counts(self) -> list[tuple[str, bool, int, int]]:
-        return [(link.name, link.is_up(), len(link.mux), link.timeouts) for link in list(self.outbound.values())]
+    def link_counts(self) -> list[tuple[str, bool, bool, int, int]]:
+        return [(link.name, link.is_up(), link.is_degraded(), len(link.mux), link.timeouts)
+                for link in list(self.outbound.values())]
 
     def listener_connections(self) -> list[tuple[str, int]]:
         return [(lst.name, len(lst.active)) for lst in list(self.listeners.values())]
@@ -543,7 +555,10 @@ class Node:
             "late_responses": self.late_responses,
             "lost_reversals": self.lost_reversals,
             "routes": {"source": self.table.source, "digest": self.table.digest},
-            "journal": {"batches": self.journal_writer.batches, "rows": self.journal_writer.rows},
             "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
+            **overview(config_file=self.config.file, config_digest=self.config_digest, window=self.metrics.window,
+                       uptime_s=time.time() - self.started_at, journal=self.journal_writer,
+                       children=self.children(),
+                       link_states={name: link.state_name for name, link in self.outbound.items()}),
         }

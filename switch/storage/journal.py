@@ -331,6 +331,7 @@ class JournalWriter:
         self._rows = 0
         self._largest_batch = 0
         self._failed_rows = 0
+        self._last_commit: tuple[datetime, float] | None = None
 
     # -- statistics (written by the writer thread only) ---------------------------------------------
     @property
@@ -346,6 +347,12 @@ class JournalWriter:
     @property
     def largest_batch(self) -> int:
         return self._largest_batch
+
+    @property
+    def last_commit(self) -> tuple[datetime, float] | None:
+        """When the last batch committed, and its lag: seconds from its oldest row's response being decided
+        (``responded_at``) to the commit; None before the first commit."""
+        return self._last_commit
 
     @property
     def failed_rows(self) -> int:
@@ -393,6 +400,8 @@ class JournalWriter:
         self._batches += 1
         self._rows += len(batch)
         self._largest_batch = max(self._largest_batch, len(batch))
+        committed = datetime.now(UTC)  # once per batch: the lag `bulkhead status` shows
+        self._last_commit = (committed, (committed - batch[0][0].responded_at).total_seconds())
         self._notify(batch, None)
 
     def _convert(self, batch: list[_Item]) -> tuple[list[_Item], list[Values]]:

@@ -123,6 +123,10 @@ async def test_a_killed_cell_is_isolated_restarted_and_lost_nothing(tmp_path: Pa
         links = {entry["name"]: entry for entry in node.status()["links"]}  # what `bulkhead links status` shows
         assert links[cells.name(KILLED)]["restarts"] == 1 and links[cells.name(KILLED)]["process"] == "running"
         assert links[cells.name(KILLED)]["pid"] == supervisor.pid(KILLED) != victim
+        shown = {c["name"]: c for c in node.status()["cells"]}  # what `bulkhead status` shows per cell
+        assert {name: (c["health"], c["restarts"]) for name, c in shown.items()} == {
+            cells.name(k): ("ok", 1 if k == KILLED else 0) for k in range(4)}
+        assert shown[cells.name(KILLED)]["last_exit"] == -signal.SIGKILL
         scraped = generate_latest(registry_for(node)).decode()  # what Prometheus sees
         assert f'bulkhead_cell_restarts_total{{cell="{cells.name(KILLED)}"}} 1.0' in scraped
         assert f'bulkhead_cell_running{{cell="{cells.name(KILLED)}"}} 1.0' in scraped

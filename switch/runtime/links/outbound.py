@@ -9,6 +9,10 @@ at the framing level.
 
 Requests may also arrive on an outbound link (a network sends issuer traffic down the connection the bank
 opened): those go to the node's request handler exactly like requests on a listener.
+
+A link that stays connected but stops answering is shown degraded (switch.runtime.links.state.LinkHealth): after
+``degrade_after_timeouts`` requests in a row unanswered, or an unanswered echo, until the first answer. Its state
+then reads "degraded"; the link still carries requests (a pool prefers its other links, switch.routing.pool).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -29,7 +34,7 @@ from switch.model.message import Message
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.mux import Mux
-from switch.runtime.links.state import LinkEvent, LinkState, next_state
+from switch.runtime.links.state import LinkEvent, LinkHealth, LinkState, next_state
 from switch.runtime.links.waiter import Continuation, Timer
 from switch.wire.framing import Frame
 
@@ -37,6 +42,10 @@ log = logging.getLogger("bulkhead.link")
 # Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
 _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
 _KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
 
 class OutboundLink:
     def __init__(self, config: ConnectorConfig, network: Network, hooks: LinkHooks,
@@ -61,6 +70,14 @@ class OutboundLink:
         self.timeouts = 0
         self.connects = 0
         self.session_frames = 0
+        # What `bulkhead status` shows of the link: wall-clock times (epoch seconds), for operators.
+        self.state_since = time.time()
+        self.health = LinkHealth(config.degrade_after_timeouts)
+        self.last_echo: tuple[float, str | None, float] | None = None  # (at, DE 39 or None: unanswered, ms)
+        self.last_error: tuple[float, str] | None = None  # (at, what went wrong); never card data
+        # Moving average of the time to a timely answer, seconds (-1: none yet); from the reader's receive time,
+        # so the hot path takes no extra clock reading.
+        self.latency_s = -1.0
 
     # -- state --------------------------------------------------------------------------------------
     def _event(self, event: LinkEvent) -> None:
@@ -69,7 +86,32 @@ class OutboundLink:
             log.debug("link %s: event %s ignored in state %s", self.name, event.value, self.state.value)
         elif new is not self.state:
             log.info("link %s: %s -> %s", self.name, self.state.value, new.value)
+            self.state_since = time.time()
         self.state = new
+
+    def _fault(self, what: str) -> None:
+        """Log ``what`` went wrong and keep it as the link's last error (shown by `bulkhead status`)."""
+        self.last_error = (time.time(), what)
+        log.warning("link %s: %s", self.name, what)
+
+    def _timed_out(self) -> None:
+        if self.health.timed_out(time.time()):
+            self._fault(f"degraded: {self.health.reason}")
+
+    def _heard(self, sent_at: float, conn: Connection) -> None:
+        """A request sent at ``sent_at`` was answered in time (on ``conn``, whose reader just received it)."""
+        sample = conn.last_activity - sent_at
+        latency = self.latency_s
+        self.latency_s = sample if latency < 0 else latency + (sample - latency) * 0.125
+        health = self.health
+        if health.in_a_row or health.reason is not None:
+            since = health.since
+            if health.answered() and since is not None:
+                log.info("link %s: answering again, no longer degraded (after %.1fs)", self.name,
+                         time.time() - since)
+
+    def is_degraded(self) -> bool:
+        return self.health.reason is not None
 
     def is_up(self) -> bool:
         if self.conn is None or self.conn.closed:
@@ -84,14 +126,28 @@ class OutboundLink:
 
     @property
     def state_name(self) -> str:
+        """The state table's state, or "degraded" while a link that is otherwise up does not answer."""
+        if self.health.reason is not None and self.state in (LinkState.CONNECTED, LinkState.SIGNED_ON):
+            return "degraded"
         return self.state.value
 
     def status(self) -> dict[str, object]:
+        health = self.health
+        state = self.state_name
+        # "since" goes with the state shown: a degraded link's is when it stopped answering.
+        since = health.since if state == "degraded" and health.since is not None else self.state_since
         return {
-            "name": self.name, "kind": "connector", "state": self.state.value, "peer": self.peer,
+            "name": self.name, "kind": "connector", "state": state, "peer": self.peer,
             "scheme": self.network.name, "in_flight": len(self.mux), "sent": self.sent,
             "received": self.received, "rejected": self.rejected, "timeouts": self.timeouts,
-            "connects": self.connects,
+            "connects": self.connects, "since": _iso(since),
+            "degraded": None if health.since is None else {"reason": health.reason, "since": _iso(health.since)},
+            "unanswered_in_a_row": health.in_a_row,
+            "latency_ms": None if self.latency_s < 0 else round(self.latency_s * 1000, 2),
+            "last_echo": None if self.last_echo is None else
+            {"at": _iso(self.last_echo[0]), "response_code": self.last_echo[1], "ms": self.last_echo[2]},
+            "last_error": None if self.last_error is None else
+            {"at": _iso(self.last_error[0]), "error": self.last_error[1]},
         }
 
     def next_stan(self) -> str:
@@ -109,6 +165,7 @@ class OutboundLink:
         if timeout is not None and self.timer is None:
             with trio.move_on_after(timeout):
                 return await self.request(msg)
+            self._timed_out()
             return None
         conn, body = self._ready(msg)
         pending = self.mux.register(msg)
@@ -119,10 +176,15 @@ class OutboundLink:
             except ConnectionClosed:
                 raise LinkDown(f"link {self.name}: connection closed") from None
             self.sent += 1
+            sent_at = trio.current_time()
             # A Slot, not an Event in a cancel scope: see switch.runtime.links.waiter. Once the slot is settled by
             # the deadline or a cancellation, Mux.deliver hands a response that still comes to the late handler.
             if await pending.slot.wait(self.timer, math.inf if timeout is None else timeout):
                 response = pending.slot.take()
+                if response is not None:
+                    self._heard(sent_at, conn)
+            else:  # the deadline passed (a dropped connection settles the slot with None instead)
+                self._timed_out()
             return response
         finally:
             if response is None:
@@ -145,15 +207,19 @@ class OutboundLink:
         def answered(response: Answer) -> None:
             if response is None:  # the connection dropped (Mux.fail_all)
                 self.timeouts += 1
+            else:
+                self._heard(sent_at, conn)
             on_answer(response)
 
         def expired() -> None:
             self.timeouts += 1
+            self._timed_out()
             self.mux.forget(pending)
             on_answer(None)
 
         slot: Continuation[Message | Rejected] = Continuation(answered, expired)
         pending = self.mux.register(msg, slot)
+        sent_at = trio.current_time()
         try:
             conn.send_frame(body)
         except ConnectionClosed:
@@ -161,7 +227,7 @@ class OutboundLink:
             self.mux.forget(pending)
             raise LinkDown(f"link {self.name}: connection closed") from None
         self.sent += 1
-        timer.add(trio.current_time() + timeout, slot)
+        timer.add(sent_at + timeout, slot)
 
     def _ready(self, msg: Message) -> tuple[Connection, bytes]:
         """The connection to send ``msg`` on and its encoded body, or LinkDown / EncodeError."""
@@ -230,7 +296,11 @@ class OutboundLink:
         return code
 
     async def echo(self) -> str | None:
-        _accepted, code = await self.manage(NetMgmt.ECHO)
+        start = trio.current_time()
+        accepted, code = await self.manage(NetMgmt.ECHO)
+        self.last_echo = (time.time(), code, round((trio.current_time() - start) * 1000, 2))
+        if not accepted and code is None and self.health.echo_missed(time.time()):  # unanswered, not refused
+            self._fault(f"degraded: {self.health.reason}")
         return code
 
     async def rekey(self) -> tuple[bool, str | None]:
@@ -252,8 +322,7 @@ class OutboundLink:
                     stream = await trio.open_tcp_stream(host, port)
             except (OSError, trio.TooSlowError) as exc:
                 self._event(LinkEvent.LOST)
-                log.warning("link %s: cannot connect to %s:%d (%s); retry in %.1fs", self.name, host, port,
-                            type(exc).__name__, backoff)
+                self._fault(f"cannot connect to {host}:{port} ({type(exc).__name__}); retry in {backoff:.1f}s")
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max_ms / 1000)
                 continue
@@ -261,6 +330,7 @@ class OutboundLink:
             try:
                 await self._session(stream, f"{host}:{port}")
             except Exception as exc:  # a bug in one session must not take the node down: log, reconnect
+                self.last_error = (time.time(), f"session with {host}:{port} failed: {type(exc).__name__}")
                 log.error("link %s: session with %s:%d failed: %s", self.name, host, port, type(exc).__name__)
             await trio.sleep(backoff)
 
@@ -279,7 +349,7 @@ class OutboundLink:
             self._event(LinkEvent.LOST)
             lost = self.mux.fail_all()
             if lost:
-                log.warning("link %s: connection to %s lost with %d requests in flight", self.name, peer, lost)
+                self._fault(f"connection to {peer} lost with {lost} requests in flight")
 
     async def _keeper(self, conn: Connection) -> None:
         """Sign on after connecting, then send an echo whenever the link has been idle too long."""
@@ -289,12 +359,12 @@ class OutboundLink:
                     try:
                         code = await self.signon()
                     except BulkheadError as exc:
-                        log.warning("link %s: sign-on could not be sent (%s)", self.name, exc)
+                        self._fault(f"sign-on could not be sent ({exc})")
                         conn.close()
                         return
                     if self.is_up():  # signon() moved the state (mypy cannot see it change)
                         break
-                    log.warning("link %s: sign-on answered %s", self.name, code)
+                    self._fault(f"sign-on answered {code}")
                 await trio.sleep(self.config.backoff_initial_ms / 1000 * 5)
         interval = self.config.echo_interval_s
         while not conn.closed:
@@ -305,11 +375,11 @@ class OutboundLink:
             try:
                 code = await self.echo()
             except BulkheadError as exc:
-                log.warning("link %s: echo could not be sent (%s), reconnecting", self.name, exc)
+                self._fault(f"echo could not be sent ({exc}), reconnecting")
                 conn.close()
                 return
-            if code is None:
-                log.warning("link %s: echo unanswered, reconnecting", self.name)
+            if code is None:  # echo() has marked the link degraded
+                self._fault("echo unanswered, reconnecting")
                 conn.close()
                 return
             conn.last_activity = trio.current_time()

@@ -60,6 +60,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('"127.0.0.0/8"', '"localhost"'), "listeners[0].allow[0]", "not an IP network"),
     (GOOD.replace('"127.0.0.1:9583"', '"127.0.0.1"'), "connectors[0].hosts[0]", "host:port"),
     (GOOD.replace("timeout_ms = 1500", "timeout_ms = -1"), "connectors[0].timeout_ms", "greater than zero"),
+    (GOOD + "degrade_after_timeouts = 0\n", "connectors[0].degrade_after_timeouts", "greater than zero"),
+    (GOOD + "degrade_after_timeouts = 2.5\n", "connectors[0].degrade_after_timeouts", "expected an integer"),
     (GOOD.replace('name = "up"', 'name = "acq"'), "connectors[0].name", "already used"),
     (GOOD + "\n[surprise]\nx = 1\n", "surprise", "unknown key"),
     (GOOD.replace("[node]", "[nod]"), "node", "is required"),
@@ -137,6 +139,7 @@ def test_demo_configuration_loads() -> None:
     assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
     assert [c.name for c in cfg.connectors] == ["issuer-sim", "cell-00", "cell-01"]
     assert cfg.routes.name == "routes.toml"
+    assert [c.degrade_after_timeouts for c in cfg.connectors] == [3, 3, 3]  # the default, and the demo's
     # The ATM port's PIN blocks go to the cells under the zone key their catalogue verifies with.
     assert cells_of(cfg.sections) is not None and cfg.hsm is not None and cfg.hsm.test_lmk
     assert {c.name: c.pin_key.type for c in cfg.connectors if c.pin_key} == {

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from switch.model.errors import BulkheadError
 from switch.ops.admin import dispatch
 from switch.routing import RoutingTable, parse_routes
+from switch.storage.saf import DestinationSummary
 
 TABLE = parse_routes('default = "up"\n[destinations.up]\nlinks = ["up"]\n', Path("routes.toml"),
                      known_links=frozenset({"up"}))
@@ -50,8 +52,9 @@ class FakeNode:
     def status(self) -> dict[str, Any]:
         return {"node": "n1", "links": {self.link.name: self.link.state_name}}
 
-    async def saf_pending(self) -> int:
-        return 3
+    async def saf_summary(self) -> list[DestinationSummary]:
+        return [DestinationSummary("visa", 2, 1, datetime.now(UTC) - timedelta(seconds=90)),
+                DestinationSummary("cell-01", 1, 0, datetime.now(UTC) - timedelta(seconds=5))]
 
     def connector(self, name: str) -> FakeLink | None:
         return self.link if name == self.link.name else None
@@ -98,6 +101,15 @@ async def test_an_unknown_link_or_command_is_a_clear_error_and_nothing_happens()
     assert not (await dispatch(node, b"not json", "operator"))["ok"]
     assert not (await dispatch(node, b'{"cmd": "status", "args": [1]}', "operator"))["ok"]
     assert node.link.calls == []
+
+
+async def test_status_has_the_saf_queue_per_destination() -> None:
+    status = (await _call(FakeNode(), "status"))["result"]
+    assert status["saf_pending"] == 3
+    # per destination, by name, with the oldest entry's age in seconds
+    assert [(e["destination"], e["pending"], e["exceptions"]) for e in status["saf"]] == [("cell-01", 1, 0),
+                                                                                          ("visa", 2, 1)]
+    assert 89 <= status["saf"][1]["oldest_age_s"] <= 100
 
 
 async def test_a_refused_reload_reports_why_and_keeps_the_table() -> None:

@@ -70,3 +70,35 @@ def test_round_robin_spreads_evenly() -> None:
     selector = PoolSelector()
     chosen = [selector.choose(ROTATION, Links()) for _ in range(300)]
     assert {link: chosen.count(link) for link in ROTATION.links} == {"cell-1": 100, "cell-2": 100, "cell-3": 100}
+
+
+def test_a_pool_prefers_links_that_answer_and_falls_back_to_a_degraded_one() -> None:
+    selector = PoolSelector()
+    degraded = Links()  # here "down" means "not degraded" is false: the names in it are degraded
+    degraded.down = {"visa-a"}
+
+    def is_degraded(name: str) -> bool:
+        return not degraded(name)
+
+    up = Links()
+    assert selector.choose(FAILOVER, up, is_degraded) == "visa-b"  # the primary is up but does not answer
+    degraded.down = {"visa-a", "visa-b", "visa-c"}
+    assert selector.choose(FAILOVER, up, is_degraded) == "visa-a"  # all degraded: the usual order
+    up.down = {"visa-a"}
+    assert selector.choose(FAILOVER, up, is_degraded) == "visa-b"
+    degraded.down = set()
+    up.down = set()
+    assert selector.choose(FAILOVER, up, is_degraded) == "visa-a"  # answering again: back to the primary
+
+
+def test_round_robin_skips_a_degraded_link_and_a_single_link_keeps_its_traffic() -> None:
+    selector = PoolSelector()
+
+    def is_degraded(name: str) -> bool:
+        return name in ("cell-2", "issuer-1")
+
+    assert [selector.choose(ROTATION, Links(), is_degraded) for _ in range(4)] == \
+        ["cell-1", "cell-3", "cell-1", "cell-3"]
+    # One link: it is the destination's only way, and its answers are what clear the degradation.
+    assert selector.choose(SINGLE, Links(), is_degraded) == "issuer-1"
+    assert selector.choose(SINGLE, Links("issuer-1"), is_degraded) is None
