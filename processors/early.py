@@ -15,13 +15,16 @@ The rules, applied by :class:`processors.engine.CellEngine`:
   nothing matching it is posted later. A repeat is answered from what the cell knows then: 25 while the original
   is still unknown, 00 once it has arrived (and was declined) or once the reversal was applied to an advice. A
   reversal carrying a PAN that is not a card of the cell is not remembered (nothing can be posted to that card),
-  and answered 25 as before.
+  and answered 25 as before. Nor is a reversal without a PAN (DE 2, or track 2): it could not tell one card from
+  another, so with per-terminal STANs under one acquirer id it would stop another card's transaction (declined
+  05) or reverse its stand-in advice (money lost). It is answered as before (25, or 00 after a decline).
 - A reversal of an original the cell **declined** is acknowledged 00 as before (nothing to give back) and also
   remembered: the switch may have stood in after that decline (the cell's answer lost or late), and its advice,
   when it comes, must not stay posted either.
 - It is matched like any reversal: by the :func:`~processors.fields.match_key` of the original (DE 90: MTI class,
-  STAN, transmission date and time, acquirer; without DE 90 its own DE 11/7/32 in either class), and, when it
-  carries a PAN, by the keyed PAN hash, which must be the later request's.
+  STAN, transmission date and time, acquirer; without DE 90 its own DE 11/7/32 in either class), by the keyed
+  PAN hash, which must be the later request's, and by the terminal (DE 41) when both carry one: ATMs under one
+  acquirer id often number their STANs each on their own, so the key alone can name two terminals' requests.
 - **Full** reversal, then the original (0100/0200 or a repeat) arrives: declined **05** (do not honour), nothing
   posted, held or counted on the limits. 05 is the plain issuer decline: final for the acquirer (it reversed the
   transaction itself), not a code the switch stands in on (91/96), not 94 (the original is no duplicate).
@@ -83,14 +86,19 @@ def remembered(state: CellState, key: str, now: datetime) -> EarlyReversal | Non
 
 def reversals_of(state: CellState, request: Message, pan_hash: str, now: datetime) -> list[EarlyReversal]:
     """The unexpired remembered reversals of ``request`` (an original or an advice standing in for it: found by
-    its own MTI class, DE 11, DE 7 and DE 32, the key a reversal names it by), for the same card."""
+    its own MTI class, DE 11, DE 7 and DE 32, the key a reversal names it by), for the same card and, when both
+    carry DE 41, the same terminal."""
     get = request.fields.get
     key = match_key(request.mti[1], str(get(11, "")), str(get(7, "")), str(get(32, "")))
     listed = state.early_by_original.get(key)
-    if not listed:
+    if not listed or not pan_hash:
         return []
+    terminal = _text(request, 41)
+    # A row without a PAN hash (remembered before PAN-less reversals stopped being remembered) matches nothing:
+    # it cannot tell one card from another.
     return [row for row in listed
-            if row.expires_at > now and (not row.pan_hash or row.pan_hash == pan_hash)]
+            if row.expires_at > now and row.pan_hash == pan_hash
+            and (not terminal or not row.terminal or row.terminal == terminal)]
 
 
 def is_full(rows: list[EarlyReversal]) -> bool:

@@ -714,8 +714,9 @@ class CellEngine:
         return self._reverse(ctx, original, replacement_amount(request))
 
     def _remember(self, ctx: Ctx, hashed: str) -> None:
-        """Remember the reversal of ``ctx`` (processors.early), once: a repeat finds it already there."""
-        if early.remembered(self.state, ctx.key, ctx.now) is None:
+        """Remember the reversal of ``ctx`` (processors.early), once: a repeat finds it already there. Not one
+        without a PAN: it would match any card's transaction with the same STAN, DE 7 and acquirer."""
+        if hashed and early.remembered(self.state, ctx.key, ctx.now) is None:
             ctx.changes.add(early.remember(self.state, ctx.request, ctx.key, hashed, ctx.now,
                                            self.bank.reversal_retention_days))
 
