@@ -42,6 +42,13 @@ The rules, applied by :class:`processors.engine.CellEngine`:
   else the smallest remaining amount), applied once; all are marked applied.
 - A completion (0220 naming a pre-authorization in DE 90) is matched to its pre-authorization as before, not to
   a remembered reversal of it.
+- How many are remembered is capped: ``reversal_memory_per_card`` unexpired ones per card (default 10) and
+  ``reversal_memory_total`` in the cell (default 100,000; counted in memory, where housekeeping drops expired
+  ones every minute). Any peer can send 0400s naming real cards with fresh STANs, each a row and a memory entry
+  for the retention, and every request pays for a match key while any is remembered. Past a cap the reversal is
+  answered as it would be anyway (25; 00 after a decline) without being remembered, counted, and a warning
+  naming the cap and the masked card is logged, at most one line per cap per minute (:class:`Caps`). A repeat of
+  one already remembered is not new and is never refused.
 - Remembered reversals expire after the bank's ``reversal_retention_days`` (products.toml, default 35, as long as
   an original is remembered for its reversals): they are then ignored, dropped from memory by the cell's
   housekeeping and deleted from its database (:func:`processors.storage.purge_early_reversals`).
@@ -49,12 +56,20 @@ The rules, applied by :class:`processors.engine.CellEngine`:
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from processors.catalog import Bank
 from processors.fields import keys_from_de90, match_key, replacement_amount
 from processors.model import EarlyReversal
 from processors.state import CellState
+from switch.infra.ratelog import SummaryLog
+from switch.model.masking import mask_pan
 from switch.model.message import FieldValue, Message
+
+log = logging.getLogger("bulkhead.cells.early")
+LOG_INTERVAL_S = 60.0  # at most one warning line per cap per this many seconds, with the count of the others
 
 
 def _text(request: Message, number: int) -> str:
@@ -76,6 +91,38 @@ def remember(
     )
     state.put(row)
     return row
+
+
+@dataclass
+class Caps:
+    """How many reversals a cell may remember (see the module docstring): ``per_card`` unexpired ones per keyed
+    PAN hash, ``total`` in memory. ``refused`` counts the reversals not remembered because of a cap."""
+
+    per_card: int
+    total: int
+    log: SummaryLog  # warnings, one line per cap per interval: a flood of 0400s must not become a flood of lines
+    cell: int = 0
+    refused: int = 0
+
+    @classmethod
+    def of(cls, bank: Bank, cell: int) -> Caps:
+        return cls(bank.reversal_memory_per_card, bank.reversal_memory_total,
+                   SummaryLog(log, interval=LOG_INTERVAL_S), cell)
+
+    def admit(self, state: CellState, pan_hash: str, pan: str, now: datetime) -> bool:
+        """Whether a new reversal for the card ``pan_hash`` may be remembered; if not, counted and logged (the
+        card masked: first six and last four digits at most)."""
+        if len(state.early_reversals) >= self.total:
+            cap, limit = "reversal_memory_total", self.total
+        else:
+            held = sum(1 for row in state.early_by_card.get(pan_hash, ()) if row.expires_at > now)
+            if held < self.per_card:
+                return True
+            cap, limit = "reversal_memory_per_card", self.per_card
+        self.refused += 1
+        self.log.note(cap, "cell %d: early reversal not remembered, %s (%d) reached (card %s): answered without it",
+                      self.cell, cap, limit, mask_pan(pan))
+        return False
 
 
 def remembered(state: CellState, key: str, now: datetime) -> EarlyReversal | None:
