@@ -12,6 +12,8 @@ Layout of ``products.toml``::
     pin_tries = 3                   # wrong PINs in a row before 75
     txn_retention_days = 35         # decided transactions kept in memory for reversals and duplicates
     reversal_retention_days = 35    # a reversal that came before its original is remembered this long
+    reversal_memory_per_card = 10   # at most this many such reversals remembered per card at once (25 past it)
+    reversal_memory_total = 100000  # and at most this many in the cell (25 past it)
 
     [keys.demo]                     # one key set, all as LMK cryptograms (test LMK in the demo)
     zpk = "U..."                    # zone PIN key the switch uses towards the cells (DE 52 arrives under it)
@@ -133,6 +135,11 @@ class Bank:
     # How long a reversal whose original has not arrived is remembered (processors.early): as long as an original
     # is remembered for its reversals, the window in which a late original or stand-in advice is matched.
     reversal_retention_days: int = 35
+    # At most this many remembered reversals per card, and in the cell (processors.early): any peer can send 0400s
+    # naming real cards with fresh STANs, each a row and a memory entry for reversal_retention_days. Past a cap a
+    # reversal is answered as before (25; 00 after a decline) without being remembered, and a warning is logged.
+    reversal_memory_per_card: int = 10
+    reversal_memory_total: int = 100_000
     completion_tolerance_bp: int = 2000  # a completion may exceed its pre-authorization by this much (20%)
 
 

@@ -97,6 +97,8 @@ def _bank(t: _Table) -> Bank:
         pin_tries=t.integer("pin_tries", 3, low=1, high=9),
         txn_retention_days=t.integer("txn_retention_days", 35, low=1),
         reversal_retention_days=t.integer("reversal_retention_days", 35, low=1, high=3660),
+        reversal_memory_per_card=t.integer("reversal_memory_per_card", 10, low=1, high=10_000),
+        reversal_memory_total=t.integer("reversal_memory_total", 100_000, low=1, high=10_000_000),
         completion_tolerance_bp=t.integer("completion_tolerance_bp", 2000, low=0, high=100_000),
     )
     t.done()

@@ -1023,7 +1023,7 @@ class CellCommands:
         return {
             "cell": s.cell, "cell_count": self.cell_count, "customers": len(s.customers),
             "accounts": len(s.accounts), "credit_lines": len(s.credit_lines), "cards": cards,
-            "open_holds": len(s.holds), "txns": len(s.txns),
+            "open_holds": len(s.holds), "txns": len(s.txns), "early_reversals": len(s.early_reversals),
             "active_plans": sum(1 for p in s.plans.values() if p.status == "active"),
             "deposits": deposits, "credit_owed": owed,
         }

@@ -15,13 +15,16 @@ The rules, applied by :class:`processors.engine.CellEngine`:
   nothing matching it is posted later. A repeat is answered from what the cell knows then: 25 while the original
   is still unknown, 00 once it has arrived (and was declined) or once the reversal was applied to an advice. A
   reversal carrying a PAN that is not a card of the cell is not remembered (nothing can be posted to that card),
-  and answered 25 as before.
+  and answered 25 as before. Nor is a reversal without a PAN (DE 2, or track 2): it could not tell one card from
+  another, so with per-terminal STANs under one acquirer id it would stop another card's transaction (declined
+  05) or reverse its stand-in advice (money lost). It is answered as before (25, or 00 after a decline).
 - A reversal of an original the cell **declined** is acknowledged 00 as before (nothing to give back) and also
   remembered: the switch may have stood in after that decline (the cell's answer lost or late), and its advice,
   when it comes, must not stay posted either.
 - It is matched like any reversal: by the :func:`~processors.fields.match_key` of the original (DE 90: MTI class,
-  STAN, transmission date and time, acquirer; without DE 90 its own DE 11/7/32 in either class), and, when it
-  carries a PAN, by the keyed PAN hash, which must be the later request's.
+  STAN, transmission date and time, acquirer; without DE 90 its own DE 11/7/32 in either class), by the keyed
+  PAN hash, which must be the later request's, and by the terminal (DE 41) when both carry one: ATMs under one
+  acquirer id often number their STANs each on their own, so the key alone can name two terminals' requests.
 - **Full** reversal, then the original (0100/0200 or a repeat) arrives: declined **05** (do not honour), nothing
   posted, held or counted on the limits. 05 is the plain issuer decline: final for the acquirer (it reversed the
   transaction itself), not a code the switch stands in on (91/96), not 94 (the original is no duplicate).
@@ -39,6 +42,13 @@ The rules, applied by :class:`processors.engine.CellEngine`:
   else the smallest remaining amount), applied once; all are marked applied.
 - A completion (0220 naming a pre-authorization in DE 90) is matched to its pre-authorization as before, not to
   a remembered reversal of it.
+- How many are remembered is capped: ``reversal_memory_per_card`` unexpired ones per card (default 10) and
+  ``reversal_memory_total`` in the cell (default 100,000; counted in memory, where housekeeping drops expired
+  ones every minute). Any peer can send 0400s naming real cards with fresh STANs, each a row and a memory entry
+  for the retention, and every request pays for a match key while any is remembered. Past a cap the reversal is
+  answered as it would be anyway (25; 00 after a decline) without being remembered, counted, and a warning
+  naming the cap and the masked card is logged, at most one line per cap per minute (:class:`Caps`). A repeat of
+  one already remembered is not new and is never refused.
 - Remembered reversals expire after the bank's ``reversal_retention_days`` (products.toml, default 35, as long as
   an original is remembered for its reversals): they are then ignored, dropped from memory by the cell's
   housekeeping and deleted from its database (:func:`processors.storage.purge_early_reversals`).
@@ -46,12 +56,20 @@ The rules, applied by :class:`processors.engine.CellEngine`:
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from processors.catalog import Bank
 from processors.fields import keys_from_de90, match_key, replacement_amount
 from processors.model import EarlyReversal
 from processors.state import CellState
+from switch.infra.ratelog import SummaryLog
+from switch.model.masking import mask_pan
 from switch.model.message import FieldValue, Message
+
+log = logging.getLogger("bulkhead.cells.early")
+LOG_INTERVAL_S = 60.0  # at most one warning line per cap per this many seconds, with the count of the others
 
 
 def _text(request: Message, number: int) -> str:
@@ -75,6 +93,38 @@ def remember(
     return row
 
 
+@dataclass
+class Caps:
+    """How many reversals a cell may remember (see the module docstring): ``per_card`` unexpired ones per keyed
+    PAN hash, ``total`` in memory. ``refused`` counts the reversals not remembered because of a cap."""
+
+    per_card: int
+    total: int
+    log: SummaryLog  # warnings, one line per cap per interval: a flood of 0400s must not become a flood of lines
+    cell: int = 0
+    refused: int = 0
+
+    @classmethod
+    def of(cls, bank: Bank, cell: int) -> Caps:
+        return cls(bank.reversal_memory_per_card, bank.reversal_memory_total,
+                   SummaryLog(log, interval=LOG_INTERVAL_S), cell)
+
+    def admit(self, state: CellState, pan_hash: str, pan: str, now: datetime) -> bool:
+        """Whether a new reversal for the card ``pan_hash`` may be remembered; if not, counted and logged (the
+        card masked: first six and last four digits at most)."""
+        if len(state.early_reversals) >= self.total:
+            cap, limit = "reversal_memory_total", self.total
+        else:
+            held = sum(1 for row in state.early_by_card.get(pan_hash, ()) if row.expires_at > now)
+            if held < self.per_card:
+                return True
+            cap, limit = "reversal_memory_per_card", self.per_card
+        self.refused += 1
+        self.log.note(cap, "cell %d: early reversal not remembered, %s (%d) reached (card %s): answered without it",
+                      self.cell, cap, limit, mask_pan(pan))
+        return False
+
+
 def remembered(state: CellState, key: str, now: datetime) -> EarlyReversal | None:
     """The unexpired remembered reversal whose duplicate key is ``key`` (a repeat of it), if any."""
     row = state.early_reversals.get(key)
@@ -83,14 +133,19 @@ def remembered(state: CellState, key: str, now: datetime) -> EarlyReversal | Non
 
 def reversals_of(state: CellState, request: Message, pan_hash: str, now: datetime) -> list[EarlyReversal]:
     """The unexpired remembered reversals of ``request`` (an original or an advice standing in for it: found by
-    its own MTI class, DE 11, DE 7 and DE 32, the key a reversal names it by), for the same card."""
+    its own MTI class, DE 11, DE 7 and DE 32, the key a reversal names it by), for the same card and, when both
+    carry DE 41, the same terminal."""
     get = request.fields.get
     key = match_key(request.mti[1], str(get(11, "")), str(get(7, "")), str(get(32, "")))
     listed = state.early_by_original.get(key)
-    if not listed:
+    if not listed or not pan_hash:
         return []
+    terminal = _text(request, 41)
+    # A row without a PAN hash (remembered before PAN-less reversals stopped being remembered) matches nothing:
+    # it cannot tell one card from another.
     return [row for row in listed
-            if row.expires_at > now and (not row.pan_hash or row.pan_hash == pan_hash)]
+            if row.expires_at > now and row.pan_hash == pan_hash
+            and (not terminal or not row.terminal or row.terminal == terminal)]
 
 
 def is_full(rows: list[EarlyReversal]) -> bool:

@@ -195,6 +195,7 @@ class CellEngine:
         self.hold_period = timedelta(days=catalog.bank.hold_days)
         self.expiry = HoldExpiry(state.holds)
         self._prefix = f"{state.cell:02d}-"
+        self.early_caps = early.Caps.of(catalog.bank, state.cell)
 
     # -- entry points -----------------------------------------------------------------------------------
     async def handle(self, request: Message) -> Decision:
@@ -267,6 +268,14 @@ class CellEngine:
         """Forget remembered early reversals past ``reversal_retention_days`` (memory only: the host then
         deletes their rows, :func:`processors.storage.purge_early_reversals`). Returns how many."""
         return early.forget_expired(self.state, self.clock())
+
+    def early_counts(self) -> dict[str, int]:
+        """Remembered early reversals (in memory) and those refused by a cap since the start (cell stats)."""
+        return {"early_reversals": len(self.state.early_reversals), "early_reversals_refused": self.early_caps.refused}
+
+    def flush_logs(self) -> None:
+        """Report the counts of rate-limited warnings whose interval has ended (the host calls this now and then)."""
+        self.early_caps.log.flush()
 
     # -- HSM checks (the only awaits) -------------------------------------------------------------------
     def _card_needing_checks(self, request: Message, hashed: str) -> Card | None:
@@ -714,8 +723,12 @@ class CellEngine:
         return self._reverse(ctx, original, replacement_amount(request))
 
     def _remember(self, ctx: Ctx, hashed: str) -> None:
-        """Remember the reversal of ``ctx`` (processors.early), once: a repeat finds it already there."""
-        if early.remembered(self.state, ctx.key, ctx.now) is None:
+        """Remember the reversal of ``ctx`` (processors.early), once: a repeat finds it already there. Not one
+        without a PAN: it would match any card's transaction with the same STAN, DE 7 and acquirer. Nor a new one
+        past the caps (the answer is the same either way)."""
+        if not hashed or early.remembered(self.state, ctx.key, ctx.now) is not None:
+            return
+        if self.early_caps.admit(self.state, hashed, ctx.request.pan or "", ctx.now):
             ctx.changes.add(early.remember(self.state, ctx.request, ctx.key, hashed, ctx.now,
                                            self.bank.reversal_retention_days))
 

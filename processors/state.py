@@ -49,6 +49,8 @@ class CellState:
     # they name (a list: a 0400 and a later 0420 may name the same original)
     early_reversals: dict[str, EarlyReversal] = field(default_factory=dict)
     early_by_original: dict[str, list[EarlyReversal]] = field(default_factory=dict)
+    # ... and by the keyed PAN hash of their card, to cap how many one card may have (processors.early.Caps)
+    early_by_card: dict[str, list[EarlyReversal]] = field(default_factory=dict)
     sequences: dict[str, Sequence] = field(default_factory=dict)
 
     @classmethod
@@ -115,16 +117,18 @@ class CellState:
         for key in (row.original_key, row.alternate_key):
             if key:
                 self.early_by_original.setdefault(key, []).append(row)
+        self.early_by_card.setdefault(row.pan_hash, []).append(row)
 
     def forget_early_reversal(self, row: EarlyReversal) -> None:
         """Drop a remembered reversal from the indexes (memory only)."""
         self.early_reversals.pop(row.id, None)
-        for key in (row.original_key, row.alternate_key):
-            listed = self.early_by_original.get(key)
+        for index, key in ((self.early_by_original, row.original_key), (self.early_by_original, row.alternate_key),
+                           (self.early_by_card, row.pan_hash)):
+            listed = index.get(key)
             if listed is not None:
                 listed[:] = [other for other in listed if other is not row]
                 if not listed:
-                    del self.early_by_original[key]
+                    del index[key]
 
     def _put_sequence(self, row: Sequence) -> None:
         self.sequences[row.name] = row

@@ -539,7 +539,7 @@ async def run_cell(cells: CellsConfig, cell: int, *, supervised: bool = False, s
                     max_wait=cells.max_wait_ms / 1000,
                     describe_state=lambda: {"customers": len(state.customers), "accounts": len(state.accounts),
                                             "cards": len(state.cards), "open_holds": len(state.holds),
-                                            "txns": len(state.txns)},
+                                            "txns": len(state.txns), **engine.early_counts()},
                 )
                 async with trio.open_nursery() as nursery:
                     if signals:
@@ -572,8 +572,9 @@ def tune_gc() -> None:
 
 async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
     """Now and then: release expired holds (requests release them lazily too, but a card nobody uses would
-    keep its funds held), forget decided transactions past the retention (memory only), and forget remembered
-    early reversals past theirs, deleting their rows (processors.early: the table stays bounded)."""
+    keep its funds held), forget decided transactions past the retention (memory only), report the counts of
+    rate-limited warnings (a burst that stopped is still told), and forget remembered early reversals past
+    theirs, deleting their rows (processors.early: the table stays bounded)."""
     from processors.storage import StorageError, purge_early_reversals
 
     while True:
@@ -587,6 +588,7 @@ async def _housekeeping(host: CellHost, engine: CellEngine) -> None:
             except (WriterClosedError, CommitFailedError):
                 return  # the cell is stopping (a failure already took it down)
         engine.prune()
+        engine.flush_logs()
         if engine.forget_expired_reversals():
             # Off the event loop; only rows already past their expiry go, which no decision reads any more.
             try:

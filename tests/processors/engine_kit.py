@@ -152,7 +152,8 @@ class World:
         return self.state.cards_by_hash[pan_hash(pan)]
 
 
-def make_world(*, hsm: bool = False, now: datetime | None = None, seed: bool = True) -> World:
+def make_world(*, hsm: bool = False, now: datetime | None = None, seed: bool = True,
+               catalog: Catalog = CATALOG) -> World:
     state = CellState(1)
     c1 = Customer("0100000001", 1, "Ada", "CIF-1")
     c2 = Customer("0100000002", 1, "Bob", "CIF-2")
@@ -174,7 +175,7 @@ def make_world(*, hsm: bool = False, now: datetime | None = None, seed: bool = T
         state.put(row)
     clock = Clock(now or datetime(2025, 6, 15, 12, 0, tzinfo=UTC))
     backend = SoftwareBackend(SOFT_HSM) if hsm else None
-    engine = CellEngine(state, CATALOG, hsm=backend, pan_hash=pan_hash, clock=clock)
+    engine = CellEngine(state, catalog, hsm=backend, pan_hash=pan_hash, clock=clock)
     return World(state, clock, engine)
 
 

@@ -65,6 +65,9 @@ def test_minimal_catalogue_takes_defaults() -> None:
     assert catalog.bank.pin_tries == 3
     assert catalog.bank.reversal_retention_days == 35
     assert parse_catalog("[bank]\nreversal_retention_days = 10\n" + KEYS + DEBIT).bank.reversal_retention_days == 10
+    assert (catalog.bank.reversal_memory_per_card, catalog.bank.reversal_memory_total) == (10, 100_000)
+    capped = parse_catalog("[bank]\nreversal_memory_per_card = 3\nreversal_memory_total = 500\n" + KEYS + DEBIT)
+    assert (capped.bank.reversal_memory_per_card, capped.bank.reversal_memory_total) == (3, 500)
 
 
 # (TOML after KEYS, the key the error must name, a fragment of the reason)
@@ -113,6 +116,9 @@ BAD = [
     ("[bank]\npin_tries = 0\n" + DEBIT, "bank.pin_tries", "at least 1"),
     ("[bank]\nhold_day = 3\n" + DEBIT, "bank.hold_day", "did you mean 'hold_days'"),
     ("[bank]\nreversal_retention_days = 0\n" + DEBIT, "bank.reversal_retention_days", "at least 1"),
+    ("[bank]\nreversal_memory_per_card = 0\n" + DEBIT, "bank.reversal_memory_per_card", "at least 1"),
+    ('[bank]\nreversal_memory_total = "many"\n' + DEBIT, "bank.reversal_memory_total", "integer"),
+    ("[bank]\nreversal_memory = 5\n" + DEBIT, "bank.reversal_memory", "did you mean"),
     ('[keys.x]\nzpk = "U12"\npvk = "U12"\ncvk = "U12"\nimk_ac = "U12"\n' + DEBIT, "keys.x.zpk", "Thales notation"),
     ("[bankk]\n" + DEBIT, "bankk", "did you mean 'bank'"),
     ("", "products", "is required"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from processors.cardnumber import cell_for_external_ref
 from processors.commands import CellCommands, CommandError, command_names
 from processors.ledger import check_postings
-from processors.model import Customer, Posting, Sequence
+from processors.model import Customer, EarlyReversal, Posting, Sequence
 
 from .commands_kit import credit_customer, customer_with_checking, make_commands, postings, run
 
@@ -166,3 +168,10 @@ async def test_cell_stats_counts() -> None:
     assert not effects
     assert stats["customers"] == 2 and stats["accounts"] == 2 and stats["deposits"] == {"USD": 1_000}
     assert stats["cards"] == {} and stats["credit_owed"] == {}
+    assert stats["early_reversals"] == 0
+    now = datetime(2025, 6, 15, tzinfo=UTC)
+    commands.state.put(EarlyReversal(
+        id="040|000002|0615120000|T1|1", original_key="2|000001|0615120000|1", alternate_key="", pan_hash="h",
+        mti="0400", stan="000002", transmitted="0615120000", terminal="T1", acquirer="1", rrn="", replacement=None,
+        received_at=now, expires_at=now + timedelta(days=35)))
+    assert (await commands.run("cell.stats", {}))[0]["early_reversals"] == 1

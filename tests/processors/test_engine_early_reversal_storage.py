@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine
@@ -81,3 +82,30 @@ def test_every_order_with_a_restart_between_two_messages_posts_nothing(
         assert (account.ledger_balance, account.held) == (FUNDS, 0), (order, restart_after)
     report = ledger_check(db)
     assert report.ok, report.problems
+
+
+def test_the_per_card_cap_counts_the_reversals_reloaded_after_a_restart(seeded: tuple[Engine, Clock]) -> None:
+    """The cap holds across restarts: what a card had remembered is loaded from the database and counted."""
+    db, clock = seeded
+    catalog = replace(CATALOG, bank=replace(CATALOG.bank, reversal_memory_per_card=2))
+    originals = [request("0200", "000000", 1_000) for _ in range(3)]
+    for original in originals[:2]:
+        engine = CellEngine(load_state(db, 1, clock.now, CATALOG.bank.txn_retention_days), catalog, hsm=None,
+                            pan_hash=pan_hash, clock=clock)
+        decision = drive(engine.handle(reversal_of(original)))
+        assert decision.response is not None and decision.response[39] == "25"
+        commit(db, decision.effects)
+    engine = CellEngine(load_state(db, 1, clock.now, CATALOG.bank.txn_retention_days), catalog, hsm=None,
+                        pan_hash=pan_hash, clock=clock)
+    assert engine.early_counts() == {"early_reversals": 2, "early_reversals_refused": 0}
+    third = drive(engine.handle(reversal_of(originals[2])))
+    assert third.response is not None and third.response[39] == "25" and not third.effects
+    assert engine.early_counts() == {"early_reversals": 2, "early_reversals_refused": 1}
+    answers = []
+    for original in originals:
+        decision = drive(engine.handle(original))
+        assert decision.response is not None
+        commit(db, decision.effects)
+        answers.append(decision.response[39])
+    assert answers == ["05", "05", "00"]
+    assert ledger_check(db).ok

@@ -110,6 +110,7 @@ async def _commands_through_the_socket(cells: CellsConfig, run_cell: Callable[..
             run_command, cells, 1, "customer.open", {"name": "Live", "external_ref": ref})
         stats = await trio.to_thread.run_sync(run_command, cells, 1, "stats", {})
         assert stats["state"]["customers"] == 2  # the live state saw the command
+        assert stats["state"]["early_reversals"] == stats["state"]["early_reversals_refused"] == 0
         assert stats["writer"]["decisions"] == 1
         with pytest.raises(CellCommandError, match="unknown command"):
             await trio.to_thread.run_sync(run_command, cells, 1, "customer.shut", {})
