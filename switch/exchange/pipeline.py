@@ -513,6 +513,24 @@ class Pipeline:
         return None
 
     # -- a node stopping hard ----------------------------------------------------------------------------
+    def strand(self, x: Exchange) -> None:
+        """``x`` cannot go on in a task (switch.runtime.tasks): the node is stopping hard (its task was cancelled,
+        or the work nursery is closed), or a bug ended its task. The source gets no answer, and what was sent
+        upstream or approved is reversed when the node stops, with the others, in one transaction (the node's
+        stop reads ``awaiting_upstream``). Either way ``x`` leaves the index of originals now: what waited behind
+        it goes on (or is stranded in turn), rather than waiting for a resume that would never come and holding
+        a drain up to its deadline."""
+        if x.closed:
+            return
+        if x.inflight_key is not None:
+            self._settled(x)
+        if compensation.needs_reversal(x):
+            log.warning("exchange %s: not continued; reversed when the node stops", x.trace_id)
+            self.node.awaiting_upstream[id(x)] = x
+        else:  # say a 91 answered while draining whose connection closed first: nothing to undo
+            log.info("exchange %s: not continued (nothing to reverse)", x.trace_id)
+            self.drop(x)
+
     def drop(self, x: Exchange, *, reversed_: bool = False) -> None:
         """End ``x`` without an answer (the node is stopping and nothing more may start); ``reversed_``: its
         reversal was queued on its behalf (with others, in one transaction)."""

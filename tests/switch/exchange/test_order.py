@@ -1,6 +1,6 @@
 """Advices and reversals for one original reach the destination in the order they arrived, whatever order their
 tasks run in and their queue reads come back in (issue 11: a reversal must never overtake an advice or repeat for
-the same original)."""
+the same original), and an exchange stranded by a hard stop lets go of what waited behind it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from switch.exchange.pipeline import Pipeline
 from switch.exchange.reversal import original_data_elements, original_key
 from switch.exchange.services import Job
 from switch.model.message import Message
+from switch.runtime.tasks import ExchangeTasks
 from tests.switch.exchange.test_pipeline import (
     STAND_IN,
     FakeNode,
@@ -133,3 +134,28 @@ async def test_what_waited_behind_an_original_goes_on_oldest_first_one_at_a_time
         node.link.waiting[2](_answer(node.link.sent[2], "00"))
         await node.settle(newest_read_first)
     assert all(x.closed for x in (p, c, r)) and not node.queued and len(node.upstream_originals) == 0
+
+
+async def test_an_exchange_stranded_by_a_hard_stop_lets_go_of_what_waited_behind_its_original() -> None:
+    node = FakeNode()
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    advice = _acquirer_advice()
+    a = _exchange(advice)
+    pipeline.start(a)
+    await node.run_jobs()
+    r = _exchange(_reversal_advice(advice))
+    pipeline.start(r)
+    await node.run_jobs()
+    assert a.phase is Phase.SENT and r.phase is Phase.ROUTED  # the reversal waits behind the advice upstream
+    key = original_key(advice)
+    assert key is not None and node.upstream_originals.parked(key) == 1
+    # The node stops hard: its work nursery is closed, so nothing may start any more (the node's own wiring).
+    tasks = ExchangeTasks(pipeline.strand)
+    async with trio.open_nursery() as nursery:
+        tasks.nursery = nursery
+    node.spawn = tasks.spawn  # type: ignore[method-assign]
+    node.link.waiting[0](None)  # the advice's deadline: its fallback cannot run, the exchange is stranded
+    assert not node.upstream_originals.holds(key)  # it let go; the reversal behind it was stranded in turn
+    assert r.closed and r in node.finished_exchanges and r.response is None
+    assert not r.conn.sent  # type: ignore[attr-defined]  # no answer: the acquirer sends it again
+    assert id(a) in node.awaiting_upstream  # the stop reads it (and reverses what it must) with the others
