@@ -222,16 +222,19 @@ class Pipeline:
                      Outcome.NO_ROUTE)
             return self._respond
         x.advance(ROUTE)
+        must_accept = msg.is_advice or msg.is_reversal
+        if must_accept or destination.stand_in is not None:
+            # Entered before anything is awaited, so that the order under an original is the order of arrival
+            # (switch.exchange.inflight): a purchase to a destination without stand-in does not come here.
+            self._enter(x, must_accept)
         link = self.node.choose_link(destination)
         if link is None:
             x.link = self.node.upstream(destination.links[0])
             x.advance(LINK_DOWN)
-            if not msg.is_advice:  # an advice looks for what it must wait for first (_fallback)
-                self._unsettled(x)  # what its fallback queues must be in the queue before a reversal looks
             self._later(x, self._fallback)
             return None
         x.link = link
-        if msg.is_advice or msg.is_reversal:
+        if must_accept:
             # It must not overtake an earlier advice or reversal for the same original still queued for this
             # destination: a database read, so in a task (advices and reversals are the rare messages).
             self._later(x, self._behind_queue)
@@ -248,15 +251,16 @@ class Pipeline:
             msg = x.request
             return self._pin if 52 in msg.fields and self.node.source_key(x.source, msg) is not None else self._send
         x.decide(RESOLVED, *held)
+        if x.inflight_key is not None:  # held (durable) or refused: the next one for its original may look
+            self._settled(x)
         return self._respond
 
     def _waits(self, x: Exchange, then: Action) -> bool:
-        """Whether the advice or reversal ``x`` is parked behind a message upstream for the same original whose
-        outcome is unsettled (an advice that may yet be queued as its repeat, an original that may yet be stood in
-        for): ``then`` continues it once that settles, when whatever it queued is in the queue to hold ``x`` back
-        there (switch.exchange.inflight)."""
-        key = original_key(x.request)
-        if key is None or not self.node.upstream_originals.follow(key, functools.partial(self._later, x, then)):
+        """Whether the advice or reversal ``x`` is parked behind an exchange for the same original that arrived
+        before it and whose outcome is unsettled (an advice that may yet be queued as its repeat, an original that
+        may yet be stood in for, a reversal not answered yet): ``then`` continues it once those have settled, when
+        whatever they queued is in the queue to hold ``x`` back there (switch.exchange.inflight)."""
+        if not self.node.upstream_originals.follow(x, functools.partial(self._later, x, then)):
             return False
         x.notes.append("waited for a message upstream for the same original")
         log.info("exchange %s: %s waits for a message upstream for the same original", x.trace_id, x.request.mti)
@@ -339,8 +343,6 @@ class Pipeline:
             link.send(msg, timeout, functools.partial(self._on_answer, x))
         except LinkDown:
             x.advance(LINK_DOWN)
-            if not msg.is_advice:
-                self._unsettled(x)
             self._later(x, self._fallback)
             return None
         except DuplicateKeyError:
@@ -353,21 +355,15 @@ class Pipeline:
             return self._respond
         x.advance(SEND)
         self.node.awaiting_upstream[id(x)] = x
-        if msg.is_advice or (destination is not None and destination.stand_in is not None):
-            self._unsettled(x)
         return None
 
-    def _unsettled(self, x: Exchange) -> None:
-        """``x`` is upstream, or falling back, and may leave an advice behind (its own repeat, or a stand-in's): a
-        reversal or advice for the same original waits until it settles (switch.exchange.inflight). Only advices
-        and originals (0100, 0200) to destinations with a stand-in policy pay for this."""
+    def _enter(self, x: Exchange, must_accept: bool) -> None:
+        """``x`` may leave something behind for its original (an advice or reversal held or queued as its repeat;
+        a stand-in's advice for an 0100/0200): an advice or reversal for the same original that arrives later waits
+        until ``x`` settles, and ``x`` waits for those that arrived before it (switch.exchange.inflight)."""
         msg = x.request
-        if msg.is_reversal or msg.mti_class not in "12" or x.inflight_key is not None:
+        if not must_accept and msg.mti_class not in "12":
             return
-        if not msg.is_advice:
-            destination = x.decision.destination if x.decision is not None else None
-            if destination is None or destination.stand_in is None:
-                return
         key = original_key(msg)
         if key is not None:
             self.node.upstream_originals.enter(key, x)
@@ -420,11 +416,9 @@ class Pipeline:
         return answer
 
     async def _fallback(self, x: Exchange) -> Step | None:
-        if compensation.is_must_accept(x.request) and x.inflight_key is None:
-            # Held now, it must not be queued ahead of what a message upstream for its original may yet queue.
-            if self._waits(x, self._fallback):
-                return None
-            self._unsettled(x)
+        if compensation.is_must_accept(x.request) and self._waits(x, self._fallback):
+            # Held now, it must not be queued ahead of what an earlier message for its original may yet queue.
+            return None
         response, outcome = await compensation.fallback(self.node, x, self.card_status, self.pan_hash)
         x.decide(RESOLVED, response, outcome)
         if x.inflight_key is not None:  # its advice (or reversal) is durable now: what waited for it may go on
@@ -432,7 +426,8 @@ class Pipeline:
         return self._respond
 
     def _settled(self, x: Exchange) -> None:
-        """``x``'s outcome upstream is settled: resume what waited behind its original (switch.exchange.inflight)."""
+        """``x``'s outcome is settled: resume the next exchange that waited behind its original, if it has nothing
+        else before it (switch.exchange.inflight)."""
         for resume in self.node.upstream_originals.leave(x):
             resume()
 
@@ -518,6 +513,24 @@ class Pipeline:
         return None
 
     # -- a node stopping hard ----------------------------------------------------------------------------
+    def strand(self, x: Exchange) -> None:
+        """``x`` cannot go on in a task (switch.runtime.tasks): the node is stopping hard (its task was cancelled,
+        or the work nursery is closed), or a bug ended its task. The source gets no answer, and what was sent
+        upstream or approved is reversed when the node stops, with the others, in one transaction (the node's
+        stop reads ``awaiting_upstream``). Either way ``x`` leaves the index of originals now: what waited behind
+        it goes on (or is stranded in turn), rather than waiting for a resume that would never come and holding
+        a drain up to its deadline."""
+        if x.closed:
+            return
+        if x.inflight_key is not None:
+            self._settled(x)
+        if compensation.needs_reversal(x):
+            log.warning("exchange %s: not continued; reversed when the node stops", x.trace_id)
+            self.node.awaiting_upstream[id(x)] = x
+        else:  # say a 91 answered while draining whose connection closed first: nothing to undo
+            log.info("exchange %s: not continued (nothing to reverse)", x.trace_id)
+            self.drop(x)
+
     def drop(self, x: Exchange, *, reversed_: bool = False) -> None:
         """End ``x`` without an answer (the node is stopping and nothing more may start); ``reversed_``: its
         reversal was queued on its behalf (with others, in one transaction)."""

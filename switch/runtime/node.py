@@ -136,7 +136,7 @@ class Node:
         self.inline_hsm: InlinePinTranslation | None = None  # the same, when it translates without waiting
         self.card_status = CardStatusCache()  # card-level declines seen from stand-in destinations
         self.pipeline = Pipeline(self, self.card_status, self.keys.pan_hash)
-        self.tasks = ExchangeTasks(self._stranded)
+        self.tasks = ExchangeTasks(self.pipeline.strand)
         # The pipeline's per-exchange services, bound straight to what provides them (switch.exchange.services).
         self.journal: JournalSubmit = self.journal_port.submit
         self.spawn: Spawn = self.tasks.spawn
@@ -218,19 +218,6 @@ class Node:
 
     def lost_reversal(self) -> None:
         self.lost_reversals += 1
-
-    def _stranded(self, x: Exchange) -> None:
-        """``x`` cannot go on in a task: the node is stopping hard (its task was cancelled, or the work nursery is
-        closed), or a bug ended its task. The source gets no answer, and what was sent upstream or approved is
-        reversed when the node stops (run), with the others, in one transaction."""
-        if x.closed:
-            return
-        if needs_reversal(x):
-            log.warning("exchange %s: not continued; reversed when the node stops", x.trace_id)
-            self.awaiting_upstream[id(x)] = x
-        else:  # say a 91 answered while draining whose connection closed first: nothing to undo
-            log.info("exchange %s: not continued (nothing to reverse)", x.trace_id)
-            self.pipeline.drop(x)
 
     # -- the links' hooks -----------------------------------------------------------------------------------
     def link_is_up(self, name: str) -> bool:

@@ -4,9 +4,10 @@ Workers are parked between jobs: waking a parked worker costs one reschedule, wh
 (task, coroutine, nursery bookkeeping, and the same again at exit) was about 8% of the event loop's samples in
 fin-sim (DESIGN section 9: no task per message). Workers live in the node's work nursery, so a node stopped hard
 cancels them. An exchange that cannot go on in a task (cancelled in a worker, refused because the nursery is
-closed, or ended by an exception the pipeline did not catch) is handed to ``on_stranded``: the node reverses what
-it needs reversing in one transaction when it stops, rather than each exchange doing I/O as it is cancelled
-(a deadline or a busy thread pool could then cut it short and lose the reversal unseen).
+closed, or ended by an exception the pipeline did not catch) is handed to ``on_stranded``
+(switch.exchange.pipeline.Pipeline.strand): it lets go at once of what waited behind its original, and the node
+reverses what it needs reversing in one transaction when it stops, rather than each exchange doing I/O as it is
+cancelled (a deadline or a busy thread pool could then cut it short and lose the reversal unseen).
 """
 
 from __future__ import annotations
