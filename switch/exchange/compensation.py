@@ -214,6 +214,10 @@ def needs_reversal(x: Exchange) -> bool:
         return True
     if x.delivered or x.request.mti_class not in "12":
         return False
+    if x.request.mti[2] == "2":
+        # An advice (xx20/xx21) is the acquirer's to repeat until answered: reversing the one caught upstream would
+        # cancel what its repeat then finds applied already (a duplicate), and the sale would never be charged.
+        return False
     if not (x.sent_upstream or x.outcome is Outcome.STAND_IN):
         return False
     return x.response is None or x.outcome in (Outcome.APPROVED, Outcome.STAND_IN, Outcome.TIMEOUT)

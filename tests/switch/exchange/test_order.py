@@ -158,4 +158,5 @@ async def test_an_exchange_stranded_by_a_hard_stop_lets_go_of_what_waited_behind
     assert not node.upstream_originals.holds(key)  # it let go; the reversal behind it was stranded in turn
     assert r.closed and r in node.finished_exchanges and r.response is None
     assert not r.conn.sent  # type: ignore[attr-defined]  # no answer: the acquirer sends it again
-    assert id(a) in node.awaiting_upstream  # the stop reads it (and reverses what it must) with the others
+    # An advice has nothing to reverse (its acquirer repeats it until answered): dropped, not left for the stop.
+    assert a.closed and id(a) not in node.awaiting_upstream

@@ -556,3 +556,17 @@ async def test_a_reversal_held_while_its_link_is_down_still_waits_for_the_advice
     await node.run_jobs()
     assert [(d, m.mti) for d, m, _ in node.queued] == [("up", "0221"), ("up", "0400")]
     assert r.outcome is Outcome.STORED
+
+
+async def test_a_hard_stop_reverses_an_unanswered_purchase_but_never_an_advice() -> None:
+    # An advice is repeated by its acquirer until answered (0221): reversing the one a hard stop caught upstream
+    # would cancel what the repeat then finds applied already (a duplicate), and the sale would never be charged.
+    node = FakeNode()
+    purchase, advice = _exchange(_purchase()), _exchange(_acquirer_advice())
+    pipeline = Pipeline(node, CardStatusCache(), str.upper)
+    pipeline.start(purchase)
+    pipeline.start(advice)
+    await node.run_jobs()  # the advice looks at the queue first
+    assert purchase.phase is Phase.SENT and advice.phase is Phase.SENT
+    assert compensation.needs_reversal(purchase)
+    assert not compensation.needs_reversal(advice)
