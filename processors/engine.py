@@ -47,7 +47,7 @@ from processors.booking import (
     release_hold,
 )
 from processors.catalog import Catalog, Product
-from processors.credit import funds_for
+from processors.credit import PAYMENT_ALLOCATIONS, funds_for
 from processors.emvtlv import TlvError
 from processors.fees import fee_for
 from processors.fields import (
@@ -855,8 +855,13 @@ class CellEngine:
         posting = post(self.state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
                        description=f"{ctx.txn_type} {ctx.request.mti}", txn_type=ctx.txn_type,
                        account=account, to_account=ctx.to_account, amount=ctx.amount, fee=ctx.fee,
-                       cash=self._cash_amount(ctx) > 0)
+                       cash=self._cash_amount(ctx) > 0, payment_rule=self._payment_rule)
         txn.posting_id = posting.id
+
+    def _payment_rule(self, account: Account) -> str:
+        """The ``payment_allocation`` of a credit card account's product (cash first when it has none)."""
+        product = self.catalog.products.get(account.product)
+        return product.payment_allocation if product is not None else PAYMENT_ALLOCATIONS[0]
 
     def _count_usage(self, ctx: Ctx, txn: Txn) -> None:
         if ctx.txn_type in SPENDING and ctx.card is not None:
