@@ -12,10 +12,12 @@ import dataclasses
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from processors.commands import CellCommands
 from processors.ledger import GL_SETTLEMENT
-from processors.model import CreditLine
+from processors.model import CreditLine, Effects
+from processors.storage import ledger_check, load_state, write_batch
 from tests.processors.engine_kit import (
     CATALOG,
     CREDIT,
@@ -132,3 +134,39 @@ def test_a_payment_beyond_everything_owed_clears_the_cash_and_leaves_the_line_in
         assert (line(world).owed, line(world).cash_owed) == (-10_000, 0)
         assert line(world).open_to_buy == 100_000  # a credit balance adds no spending power
         check_line(world, -10_000, 0)
+
+
+def test_payments_and_deposits_persist_and_pass_the_ledger_check(cell_engine: Engine) -> None:
+    """The same money through the cell's database (SQLite, and PostgreSQL when configured): the rows written
+    load back into the state in memory, and the ledger check finds owed == -(the line's card accounts)."""
+    world = make_world(seed=False)  # no opening balances: the database's ledger starts empty and consistent
+    product = dataclasses.replace(CREDIT, payment_allocation="purchases_first", allowed=CREDIT.allowed | {"deposit"})
+    world.engine.catalog = dataclasses.replace(CATALOG, products={**CATALOG.products, "credit": product})
+    opening = Effects()
+    opening.add(*sorted((row for table in (world.state.customers, world.state.accounts, world.state.credit_lines,
+                                           world.state.cards) for row in table.values()),
+                        key=lambda row: row.WRITE_RANK))
+    batches = [opening]
+    commands = CellCommands(world.state, world.engine.catalog, cell_count=2, hsm=None, pan_hash=pan_hash,
+                            seal=lambda data: data, clock=world.clock)
+    for message in (atm("013000", 20_000, pan=CREDIT_PAN_1, f28="C00000000"),
+                    request("0200", "000000", 30_000, pan=CREDIT_PAN_2)):
+        decision = world.handle(message)
+        assert decision.response is not None and decision.response[39] == "00"
+        batches.append(decision.effects)
+    _, paid = drive(commands.run("credit.payment", {"account": ACCOUNT_A, "amount": 40_000, "reference": "P1"}))
+    world.record(paid)
+    batches.append(paid)
+    deposit = world.handle(atm("210030", 5_000, pan=CREDIT_PAN_2))
+    assert deposit.response is not None and deposit.response[39] == "00"
+    batches.append(deposit.effects)
+    # 50,000 owed (20,000 cash); 40,000 paid: 30,000 to purchases, 10,000 to cash; 5,000 more: all to cash.
+    assert (line(world).owed, line(world).cash_owed) == (5_000, 5_000)
+    for batch in batches:
+        with cell_engine.begin() as connection:
+            write_batch(connection, [batch])
+    assert ledger_check(cell_engine).problems == []
+    loaded = load_state(cell_engine, 1, world.clock(), retention_days=35)
+    assert loaded.credit_lines[LINE] == line(world)
+    assert {a: loaded.accounts[a].ledger_balance for a in (ACCOUNT_A, ACCOUNT_B)} == {
+        ACCOUNT_A: -20_000 + 40_000, ACCOUNT_B: -30_000 + 5_000}
