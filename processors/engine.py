@@ -41,13 +41,14 @@ from processors.booking import (
     HoldExpiry,
     add_usage,
     limit_code,
+    payment_split,
     place_hold,
     post,
     reduce_hold,
     release_hold,
 )
 from processors.catalog import Catalog, Product
-from processors.credit import PAYMENT_ALLOCATIONS, funds_for
+from processors.credit import PAYMENT_ALLOCATIONS, funds_for, payment_applied
 from processors.emvtlv import TlvError
 from processors.fees import fee_for, stated_fee
 from processors.fields import (
@@ -814,10 +815,14 @@ class CellEngine:
             txn.hold_id = hold.id
         elif original.posting_id is not None:
             to_account = ctx.to_account
+            # Taking back a payment into a credit line owes again the cash it repaid; a partial reversal gives the
+            # cash back first (the cautious side: the cash sub-limit is never freed by money no longer paid).
+            restore = min(delta, original.cash_part)
+            original.cash_part -= restore
             posting = post(state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
                            description=f"reversal of {original.id}", txn_type=original.txn_type,
                            account=account, to_account=to_account, amount=delta, fee=fee,
-                           cash=self._cash_of(original, account), reverse=True)
+                           cash=self._cash_of(original, account), reverse=True, payee_cash=restore)
             txn.posting_id = posting.id
         if original.txn_type in SPENDING and delta:
             add_usage(state, ctx.changes, card.id, original.created_at.date(), original.channel, -delta,
@@ -873,11 +878,15 @@ class CellEngine:
     def _post_txn(self, ctx: Ctx, n: int, txn: Txn) -> None:
         account = ctx.account
         assert account is not None and ctx.txn_type is not None
+        payment = payment_split(self.state, ctx.txn_type, account, ctx.to_account, ctx.amount, self._payment_rule)
         posting = post(self.state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
                        description=f"{ctx.txn_type} {ctx.request.mti}", txn_type=ctx.txn_type,
                        account=account, to_account=ctx.to_account, amount=ctx.amount, fee=ctx.fee,
-                       cash=self._cash_amount(ctx) > 0, payment_rule=self._payment_rule)
+                       cash=self._cash_amount(ctx) > 0)
         txn.posting_id = posting.id
+        if payment is not None:  # a payment into a credit line: the cash owed falls by the product's rule, once
+            line, cash_before, txn.cash_part = payment
+            payment_applied(line, cash_before, txn.cash_part)  # the line is in the changes already (post)
 
     def _payment_rule(self, account: Account) -> str:
         """The ``payment_allocation`` of a credit card account's product (cash first when it has none)."""

@@ -30,6 +30,7 @@ from tests.processors.engine_kit import (
     make_world,
     pan_hash,
     request,
+    reversal_of,
 )
 
 LINE = "0100000031"
@@ -170,3 +171,35 @@ def test_payments_and_deposits_persist_and_pass_the_ledger_check(cell_engine: En
     assert loaded.credit_lines[LINE] == line(world)
     assert {a: loaded.accounts[a].ledger_balance for a in (ACCOUNT_A, ACCOUNT_B)} == {
         ACCOUNT_A: -20_000 + 40_000, ACCOUNT_B: -30_000 + 5_000}
+
+
+@pytest.mark.parametrize(("rule", "part"), [("cash_first", 15_000), ("purchases_first", 0), ("pro_rata", 6_000)])
+def test_reversing_a_card_deposit_owes_again_the_cash_it_repaid(rule: str, part: int) -> None:
+    world = owing(rule, 20_000, 30_000)
+    deposit = atm("210030", 15_000, pan=CREDIT_PAN_1)  # pro_rata: 15,000 * 20,000 // 50,000 = 6,000 to cash
+    assert world.handle(deposit).response[39] == "00"  # type: ignore[index]
+    assert (line(world).owed, line(world).cash_owed) == (35_000, 20_000 - part)
+    txn = world.state.txns_by_dup_key[next(reversed(world.state.txns_by_dup_key))]
+    assert txn.cash_part == part
+    # A partial reversal (DE 95: 5,000 stays) takes back 10,000: cash first, up to what the deposit repaid.
+    partial = world.handle(reversal_of(deposit, replacement=5_000))
+    assert partial.response is not None and partial.response[39] == "00"
+    back = min(10_000, part)
+    assert (line(world).owed, line(world).cash_owed) == (45_000, 20_000 - part + back)
+    assert world.account(ACCOUNT_A).ledger_balance == -20_000 + 5_000
+    # The rest: the line is back where it was before the deposit, cash owed included.
+    assert world.handle(reversal_of(deposit, mti="0420")).response[39] == "00"  # type: ignore[index]
+    assert world.account(ACCOUNT_A).ledger_balance == -20_000
+    assert txn.cash_part == 0
+    check_line(world, 50_000, 20_000)
+
+
+def test_reversing_a_transfer_into_the_credit_line_owes_the_cash_again() -> None:
+    world = owing("cash_first", 20_000, 30_000)
+    transfer = atm("402030", 40_000, pan=DEBIT_PAN, f103=ACCOUNT_A)
+    assert world.handle(transfer).response[39] == "00"  # type: ignore[index]
+    assert (line(world).owed, line(world).cash_owed) == (10_000, 0)
+    assert world.handle(reversal_of(transfer)).response[39] == "00"  # type: ignore[index]
+    assert world.account(CHECKING).ledger_balance == 100_000
+    assert world.account(ACCOUNT_A).ledger_balance == -20_000
+    check_line(world, 50_000, 20_000)
