@@ -8,22 +8,25 @@ complete. Nothing awaits: the engine calls these between reading the state and a
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import date, datetime
 from operator import attrgetter
 
 from processors.catalog import Product
-from processors.credit import funds_for
+from processors.credit import CREDIT, funds_for, payment_cash_part
 from processors.fields import split_txn_channel
 from processors.ledger import apply_posting, card_legs, make_posting, negate
 from processors.model import (
     Account,
     Card,
     Channel,
+    CreditLine,
     Effects,
     Hold,
     HoldStatus,
     Posting,
     Row,
+    TxnType,
     Usage,
 )
 from processors.state import CellState
@@ -111,21 +114,53 @@ def release_hold(state: CellState, hold: Hold, status: HoldStatus, changes: Chan
 def post(
     state: CellState, changes: Changes, *, posting_id: str, txn_id: str, now: datetime, description: str,
     txn_type: str, account: Account, to_account: Account | None, amount: int, fee: int, cash: bool,
-    reverse: bool = False,
+    reverse: bool = False, payee_cash: int = 0,
 ) -> Posting:
     """Post a card transaction (or, with ``reverse``, take it back) and update what follows from the balances
-    (credit lines). ``cash`` marks a cash advance: its amount counts on the line's cash sub-limit."""
+    (credit lines). ``cash`` marks a cash advance: its amount counts on the line's cash sub-limit.
+    ``payee_cash``: taking back a payment into a credit line (:func:`payee_of`), the cash advances it had repaid
+    (``Txn.cash_part``), owed as cash again."""
     legs = card_legs(txn_type, account.id, to_account.id if to_account is not None else None, amount, fee)
     if reverse:
         legs = negate(legs)
     posting = make_posting(posting_id, txn_id, now, description, account.currency, legs)
     cash_delta = (-amount if reverse else amount) if cash else 0
+    payee = payee_of(txn_type, account, to_account) if payee_cash else None
     for changed, delta in apply_posting(state.accounts, posting):
         old_balance = changed.ledger_balance - delta
-        changes.add(*funds_for(changed).posted(state, changed, old_balance,
-                                               cash_delta if changed is account else 0))
+        change = cash_delta if changed is account else 0
+        if changed is payee:
+            change += payee_cash
+        changes.add(*funds_for(changed).posted(state, changed, old_balance, change))
     changes.add(posting)
     return posting
+
+
+def payee_of(txn_type: str, account: Account, to_account: Account | None) -> Account | None:
+    """The credit card account a card transaction pays into from outside its line - a card deposit's (DE 3
+    "21"), or a transfer's destination when the money comes from a deposit account - else None."""
+    if txn_type == TxnType.DEPOSIT:
+        payee = account
+    elif txn_type == TxnType.TRANSFER and to_account is not None and account.kind != "credit":
+        payee = to_account
+    else:
+        return None
+    return payee if payee.kind == "credit" and payee.credit_line_id else None
+
+
+def payment_split(
+    state: CellState, txn_type: str, account: Account, to_account: Account | None, amount: int,
+    rule: Callable[[Account], str],
+) -> tuple[CreditLine, int, int] | None:
+    """(line, its cash owed now, the cash part) of a payment of ``amount`` into a credit line (:func:`payee_of`),
+    by ``rule``, the payee account's ``payment_allocation``: the same split as the ``credit.payment`` command
+    (:func:`processors.credit.payment_cash_part`). Call before posting, then
+    :func:`processors.credit.payment_applied` after it. None when the transaction is not such a payment."""
+    payee = payee_of(txn_type, account, to_account)
+    line = CREDIT.line(state, payee) if payee is not None else None
+    if payee is None or line is None:
+        return None
+    return line, line.cash_owed, payment_cash_part(line, amount, rule(payee))
 
 
 # -- limits -----------------------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ Layout of ``products.toml``::
     cash_limit = 100000
     payment_allocation = "cash_first"   # how a payment lowers the cash owed (processors.credit): cash_first
                                         # (default), purchases_first or pro_rata
+    de28 = "add"                    # a request's DE 28: "add" (default: the fee charged on top of DE 4,
+                                    # replacing the product's) or "ignore" (the network includes it in DE 4)
     allowed = ["purchase", "withdrawal", "refund", "balance"]   # transaction types the product permits (57 else)
     pin_required = ["atm"]          # channels where a request without a PIN block gets 55
     [products.credit-gold.pricing]
@@ -63,6 +65,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.model import ProductKind
+
+# A request's DE 28 (transaction fee, in DE 49's currency): "add" - the fee the acquirer disclosed, charged to
+# the cardholder on top of DE 4 (replacing the product's and the account's fee); "ignore" - already included in
+# DE 4 on this network (an ATM access fee the acquirer keeps), so it is not a fee of the issuer's.
+DE28_RULES = ("add", "ignore")
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ class Product:
     credit_limit: int = 0
     cash_limit: int = 0
     payment_allocation: str = "cash_first"  # processors.credit.PAYMENT_ALLOCATIONS
+    de28: str = "add"  # DE28_RULES: how a request's DE 28 is taken (processors.fees.stated_fee)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from processors import money, pricing
-from processors.catalog import Bank, Catalog, Fee, KeySet, Limit, Product
+from processors.catalog import DE28_RULES, Bank, Catalog, Fee, KeySet, Limit, Product
 from processors.model import Channel, ProductKind, TxnType
 from switch.model.errors import ConfigError
 from switch.model.toml import TomlTable, kind_name
@@ -169,6 +169,7 @@ def _product(t: _Table, code: str, keys: Mapping[str, KeySet]) -> Product:
         credit_limit=_credit_amount(t, "credit_limit", credit),
         cash_limit=_credit_amount(t, "cash_limit", credit),
         payment_allocation=_payment_allocation(t, credit),
+        de28=_choice(t, "de28", DE28_RULES),
     )
     if credit and product.cash_limit > product.credit_limit:
         raise t.error("cash_limit", f"is above credit_limit ({product.credit_limit})")
@@ -188,6 +189,14 @@ def _payment_allocation(t: _Table, credit: bool) -> str:
     if rule not in PAYMENT_ALLOCATIONS:
         raise t.error("payment_allocation", f"must be one of {', '.join(PAYMENT_ALLOCATIONS)}, not {rule!r}")
     return str(rule)
+
+
+def _choice(t: _Table, name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    value = t.get(name, str, choices[0])
+    if value not in choices:
+        raise t.error(name, f"must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
 
 
 def _credit_amount(t: _Table, name: str, credit: bool) -> int:

@@ -958,12 +958,12 @@ class CellCommands:
             raise a.error("account", f"credit account {account.id} has no credit line")
         rule = self.catalog.products[account.product].payment_allocation if account.product in \
             self.catalog.products else credit.PAYMENT_ALLOCATIONS[0]
-        cash_part = credit.payment_cash_part(line, amount, rule)
+        cash_before, cash_part = line.cash_owed, credit.payment_cash_part(line, amount, rule)
         # Checks done: change state. A frozen account or suspended line still takes payments.
         txn = self._manual_txn("payment", reference, TxnType.DEPOSIT, account, amount, effects)
         posting = installments.new_posting(self.state, effects, txn.id, txn.created_at, f"payment {reference}",
                                            account.currency, [(account.id, amount), (GL_PAYMENTS, -amount)])
-        credit.payment_applied(line, cash_part)  # the line is in effects already (new_posting)
+        credit.payment_applied(line, cash_before, cash_part)  # the line is in effects already (new_posting)
         txn.posting_id = posting.id
         self._record(txn, effects)
         return {**self._account_view(account), "txn": txn.id, "posting": posting.id, "line": line.id,

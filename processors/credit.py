@@ -102,9 +102,15 @@ def payment_cash_part(line: CreditLine, amount: int, rule: str) -> int:
     raise ValueError(f"unknown payment allocation {rule!r} (one of {', '.join(PAYMENT_ALLOCATIONS)})")
 
 
-def payment_applied(line: CreditLine, cash_part: int) -> None:
-    """After a payment's posting (which lowered ``owed``): lower the cash owed by its ``cash_part``."""
-    line_posted(line, 0, -cash_part)
+def payment_applied(line: CreditLine, cash_before: int, cash_part: int) -> None:
+    """After a payment's posting: the cash owed is ``cash_before`` (the line's ``cash_owed`` before the payment)
+    less the payment's ``cash_part``, within ``0..max(owed, 0)``.
+
+    The posting's :func:`line_posted` has already capped ``cash_owed`` at the lower ``owed``; that cap is the
+    cash the payment reached under ``purchases_first``, not an extra repayment. Lowering the capped value by
+    ``cash_part`` again would repay cash twice and free more cash sub-limit than was paid, so the result is
+    computed from the value before the payment."""
+    line.cash_owed = max(0, min(cash_before - cash_part, line.owed))
 
 
 def funds_for(account: Account) -> Funds:

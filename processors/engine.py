@@ -41,15 +41,16 @@ from processors.booking import (
     HoldExpiry,
     add_usage,
     limit_code,
+    payment_split,
     place_hold,
     post,
     reduce_hold,
     release_hold,
 )
 from processors.catalog import Catalog, Product
-from processors.credit import funds_for
+from processors.credit import PAYMENT_ALLOCATIONS, funds_for, payment_applied
 from processors.emvtlv import TlvError
-from processors.fees import fee_for
+from processors.fees import fee_for, stated_fee
 from processors.fields import (
     CREDITING,
     SPENDING,
@@ -61,7 +62,6 @@ from processors.fields import (
     keys_from_de90,
     match_key,
     replacement_amount,
-    requested_fee,
     txn_channel,
 )
 from processors.model import (
@@ -125,6 +125,7 @@ class Decision:
     response: Message | None
     effects: Effects
     finish: Callable[[], Awaitable[None]] | None = None
+    note: str = ""  # something the operator should know (the host logs it); never card data
 
 
 @dataclass(slots=True)
@@ -166,12 +167,21 @@ class Ctx:
     amount: int = 0
     fee: int = 0
     fee_override: int | None = None  # DE 28 of the request: the transaction-level fee (processors.fees)
+    note: str = ""  # what the decision noted for the operator (Decision.note)
     acquirer: str = ""  # DE 32
     # DE 4 / DE 49 as received, once _resolve_amount has parsed them (the Txn records them; None: not yet)
     request_amount: int | None = None
     request_currency: str | None = None
     # Remembered reversals (processors.early) to apply to this request's transaction if it is approved
     early: list[EarlyReversal] | None = None
+
+
+def _fee_field(response: Message, txn: Txn) -> None:
+    """DE 28 of an approval: the fee charged, when there is one and DE 49 is the account's currency. DE 28 is in
+    DE 49's currency (ISO 8583:1987, like DE 4): a fee in the account's billing currency would be misread there,
+    so a foreign-currency answer keeps the request's own DE 28 (echoed) and states its fee nowhere else."""
+    if txn.fee and txn.request_currency in ("", txn.currency):
+        response[28] = money.fee_field(txn.fee)
 
 
 def _text(request: Message, number: int) -> str:
@@ -477,6 +487,7 @@ class CellEngine:
         given = ctx.request_currency = money.alpha(code) if code else ""
         if not code and ctx.txn_type != TxnType.BALANCE:
             raise Declined(RC.INVALID_AMOUNT, "no currency (DE 49)")
+        rate: tuple[int, int | None] | None = None  # (DE 6, DE 4) when the account is billed in DE 51
         if code:
             if given is None:
                 raise Declined(RC.INVALID_AMOUNT, "unknown currency")
@@ -484,6 +495,7 @@ class CellEngine:
                 billing = money.parse_amount(_text(request, 6))
                 if money.alpha(_text(request, 51)) != currency or billing is None:
                     raise Declined(RC.INVALID_AMOUNT, "currency is not the account's")
+                rate = (billing, amount)
                 amount = billing
         if ctx.txn_type == TxnType.BALANCE:
             ctx.amount = amount or 0
@@ -491,10 +503,15 @@ class CellEngine:
         if amount is None or amount <= 0:
             raise Declined(RC.INVALID_AMOUNT, "amount missing or zero")
         ctx.amount = amount
+        assert ctx.product is not None
         try:
-            ctx.fee_override = requested_fee(request)
+            ctx.fee_override = stated_fee(request, ctx.product, rate)
         except FeeFieldError as exc:
-            raise Declined(RC(exc.code), str(exc)) from None
+            if request.mti[2] != "2":
+                raise Declined(RC(exc.code), str(exc)) from None
+            # An advice reports what the acquirer already did and is not declined: the switch's SAF takes any
+            # answer as delivered, so a declined advice would never be posted. The product's fee applies.
+            ctx.note = f"DE 28 not taken ({exc}); the product's or account's fee applies"
 
     def _pin_required(self, ctx: Ctx) -> None:
         """55 for a request without a PIN block on a channel where the product requires one (``pin_required``,
@@ -619,6 +636,12 @@ class CellEngine:
     def _advice(self, request: Message) -> Decision:
         """Apply what the switch (or acquirer) already approved: no PIN, limit or funds checks."""
         ctx = self._begin(request)
+        decision = self._apply_advice(ctx)
+        decision.note = ctx.note
+        return decision
+
+    def _apply_advice(self, ctx: Ctx) -> Decision:
+        request = ctx.request
         dup = self.state.txns_by_dup_key.get(ctx.key)
         if dup is not None:
             if request.mti[3] in "13":
@@ -784,8 +807,7 @@ class CellEngine:
         requested = original.request_amount
         if (not requested or not original.request_currency or original.request_currency == original.currency):
             return replacement
-        scaled = (2 * replacement * original.amount + requested) // (2 * requested)
-        return min(scaled, original.amount)
+        return min(money.at_rate(replacement, original.amount, requested), original.amount)
 
     def _apply_reversal(
         self, ctx: Ctx, original: Txn, hold: Hold | None, delta: int, fee: int, target: int, full: bool,
@@ -806,10 +828,14 @@ class CellEngine:
             txn.hold_id = hold.id
         elif original.posting_id is not None:
             to_account = ctx.to_account
+            # Taking back a payment into a credit line owes again the cash it repaid; a partial reversal gives the
+            # cash back first (the cautious side: the cash sub-limit is never freed by money no longer paid).
+            restore = min(delta, original.cash_part)
+            original.cash_part -= restore
             posting = post(state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
                            description=f"reversal of {original.id}", txn_type=original.txn_type,
                            account=account, to_account=to_account, amount=delta, fee=fee,
-                           cash=self._cash_of(original, account), reverse=True)
+                           cash=self._cash_of(original, account), reverse=True, payee_cash=restore)
             txn.posting_id = posting.id
         if original.txn_type in SPENDING and delta:
             add_usage(state, ctx.changes, card.id, original.created_at.date(), original.channel, -delta,
@@ -865,11 +891,20 @@ class CellEngine:
     def _post_txn(self, ctx: Ctx, n: int, txn: Txn) -> None:
         account = ctx.account
         assert account is not None and ctx.txn_type is not None
+        payment = payment_split(self.state, ctx.txn_type, account, ctx.to_account, ctx.amount, self._payment_rule)
         posting = post(self.state, ctx.changes, posting_id=f"P{self._prefix}T{n}", txn_id=txn.id, now=ctx.now,
                        description=f"{ctx.txn_type} {ctx.request.mti}", txn_type=ctx.txn_type,
                        account=account, to_account=ctx.to_account, amount=ctx.amount, fee=ctx.fee,
                        cash=self._cash_amount(ctx) > 0)
         txn.posting_id = posting.id
+        if payment is not None:  # a payment into a credit line: the cash owed falls by the product's rule, once
+            line, cash_before, txn.cash_part = payment
+            payment_applied(line, cash_before, txn.cash_part)  # the line is in the changes already (post)
+
+    def _payment_rule(self, account: Account) -> str:
+        """The ``payment_allocation`` of a credit card account's product (cash first when it has none)."""
+        product = self.catalog.products.get(account.product)
+        return product.payment_allocation if product is not None else PAYMENT_ALLOCATIONS[0]
 
     def _count_usage(self, ctx: Ctx, txn: Txn) -> None:
         if ctx.txn_type in SPENDING and ctx.card is not None:
@@ -879,8 +914,7 @@ class CellEngine:
         self.state.put(txn)
         response = ctx.request.make_response(APPROVED)
         response[38] = txn.approval_code
-        if txn.fee:
-            response[28] = money.fee_field(txn.fee)
+        _fee_field(response, txn)
         self._balances(response, ctx.account, ctx.to_account)
         return Decision(response, ctx.changes.effects())
 
@@ -916,8 +950,7 @@ class CellEngine:
         response = ctx.request.make_response(txn.response_code)
         if txn.response_code == RC.APPROVED:
             response[38] = txn.approval_code
-            if txn.fee:
-                response[28] = money.fee_field(txn.fee)
+            _fee_field(response, txn)
             self._balances(response, self.state.accounts.get(txn.account_id or ""), None)
         return Decision(response, ctx.changes.effects())
 

@@ -281,6 +281,9 @@ class Txn(Row):
     # (DE 6 when DE 51 is the account's); a partial reversal's DE 95 is in this currency and is scaled.
     request_amount: int | None = None
     request_currency: str = ""
+    # A payment into a credit line (a card deposit, a transfer in; processors.booking.payee_of): the cash advances
+    # it repaid and no reversal has taken back yet; a reversal owes that much cash again (processors.credit).
+    cash_part: int = 0
 
 
 @dataclass(slots=True)

@@ -102,6 +102,14 @@ def parse_additional_amounts(text: str) -> list[tuple[str, str, str, int]]:
     return out
 
 
+def at_rate(value: int, billed: int, requested: int) -> int:
+    """``value``, an amount in the transaction currency (DE 49), in the cardholder billing currency by the
+    transaction's own rate: DE 6 (``billed``) / DE 4 (``requested``), rounded half up to the billing currency's
+    minor unit. The one conversion for every amount that comes in DE 49's currency (DE 28, DE 95), so that a
+    value equal to DE 4 gives exactly DE 6. ``requested`` must be positive."""
+    return (2 * value * billed + requested) // (2 * requested)
+
+
 def fee_field(fee: int) -> str:
     """DE 28 (amount, transaction fee, ``x+n8``): ``D`` + 8 digits for a fee debited to the cardholder,
     ``C`` for one credited (ISO 8583:1987: the sign says which way the fee moves for the card account)."""

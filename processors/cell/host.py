@@ -75,6 +75,7 @@ class DecisionLike(Protocol):
 
     # Optional ``finish: Callable[[], Awaitable[None]] | None`` (processors.engine.Decision.finish): completes the
     # response after the effects were submitted; read with getattr so simple engines may leave it out.
+    # Optional ``note: str`` (processors.engine.Decision.note): logged as a warning when not empty.
 
 
 class EngineLike(Protocol):
@@ -373,6 +374,7 @@ class CellHost:
         except Exception as exc:
             self._engine_failed(request, exc, frame, framer, outbox)
             return
+        self._log_note(decision, request)
         finish = getattr(decision, "finish", None)
         if finish is None:
             self._submit(decision.effects, decision.response, frame, framer, outbox)
@@ -381,9 +383,16 @@ class CellHost:
         if self._submit_effects(decision.effects, pending.commit_done):
             await self._finish(decision, finish, pending, request, frame, framer)
 
+    def _log_note(self, decision: DecisionLike, request: Message) -> None:
+        """Log what the decision noted for the operator (``Decision.note``: never card data), by MTI and STAN."""
+        note = getattr(decision, "note", "")
+        if note:
+            log.warning("cell %d: %s stan %s: %s", self.cell, request.mti, request.stan, note)
+
     def _deliver(self, decision: DecisionLike, request: Message, frame: Frame, framer: Framer, outbox: Outbox,
                  nursery: trio.Nursery) -> None:
         """Submit a decision made in the reader loop; one with a follow-up finishes in a task of its own."""
+        self._log_note(decision, request)
         finish = getattr(decision, "finish", None)
         if finish is None:
             self._submit(decision.effects, decision.response, frame, framer, outbox)

@@ -18,6 +18,11 @@ _NEVER_STORED = frozenset({35, 36, 45, 52, 55, 64, 128})
 # A reversal carries the original's identity, not its card-security data.
 _NEVER_IN_REVERSAL = _NEVER_STORED | {14, 53}
 _REVERSAL_FIELDS = (2, 3, 4, 7, 11, 12, 13, 18, 22, 32, 33, 37, 38, 41, 42, 43, 49, 102, 103)
+# A stand-in advice is posted by the issuer as a transaction of its own (a reversal only names its original), so
+# it also carries what prices and converts the amount: the billing amount, rate and currency (6, 10, 51; without
+# them an advice in a foreign currency cannot be posted to the account), the acquirer's country (19, cross-border
+# fees and limits), the POS condition (25, the channel) and the fee the acquirer disclosed (28).
+_ADVICE_FIELDS = tuple(sorted({*_REVERSAL_FIELDS, 6, 10, 19, 25, 28, 51}))
 
 REASON_TIMEOUT = "68"
 REASON_UNDELIVERED = "22"
@@ -53,15 +58,17 @@ def build_stand_in_advice(original: Message, approval_code: str, *, repeat: bool
     ISO 8583:1987: an advice (MTI function digit 2) tells the receiver of something already done; it is not
     declined, only acknowledged, and the issuer applies it as authoritative. 0100 -> 0120, 0200 -> 0220, with
     the original's identifying fields, field 38 the switch's approval code and field 39 "00" (the answer the
-    acquirer got). Field 90 names the original (MTI, STAN, transmission time, acquirer, forwarder), so an
-    issuer that did receive and approve the original finds it and does not apply the amount twice.
+    acquirer got), and what the issuer needs to post it as the original would have been: the billing amount and
+    currency, country, POS condition and the fee the acquirer disclosed (field 28; ``_ADVICE_FIELDS``). Field 90
+    names the original (MTI, STAN, transmission time, acquirer, forwarder), so an issuer that did receive and
+    approve the original finds it and does not apply the amount twice.
 
     ``repeat``: the original was sent and not answered, so the issuer may have it. The advice then goes out
     as the repeat (0121/0221), as a held advice would, telling the issuer to check for an earlier copy.
     No proprietary stand-in indicator is added: ISO 8583:1987 has none (field 60 is reserved for national
     use and means something different on every network); the "S" approval code marks it for people.
     """
-    fields: dict[int, FieldValue] = {n: original.fields[n] for n in _REVERSAL_FIELDS if n in original.fields}
+    fields: dict[int, FieldValue] = {n: original.fields[n] for n in _ADVICE_FIELDS if n in original.fields}
     if 2 not in fields and original.pan:
         fields[2] = original.pan  # the PAN came in track 2, which an advice must not carry
     fields[38] = approval_code

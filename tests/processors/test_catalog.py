@@ -64,6 +64,8 @@ def test_minimal_catalogue_takes_defaults() -> None:
     assert product.validity_months == 36 and product.pan_length == 16 and product.limits == {}
     assert catalog.bank.pin_tries == 3
     assert catalog.bank.reversal_retention_days == 35
+    assert product.de28 == "add"
+    assert parse_catalog(KEYS + DEBIT + 'de28 = "ignore"\n').products["d"].de28 == "ignore"
     assert parse_catalog("[bank]\nreversal_retention_days = 10\n" + KEYS + DEBIT).bank.reversal_retention_days == 10
     assert (catalog.bank.reversal_memory_per_card, catalog.bank.reversal_memory_total) == (10, 100_000)
     capped = parse_catalog("[bank]\nreversal_memory_per_card = 3\nreversal_memory_total = 500\n" + KEYS + DEBIT)
@@ -111,6 +113,8 @@ BAD = [
     (DEBIT.replace('"debit"', '"credit"') + 'payment_allocation = "newest_first"\n', "products.d.payment_allocation",
      "must be one of cash_first, purchases_first, pro_rata, not 'newest_first'"),
     (DEBIT + 'payment_allocation = "cash_first"\n', "products.d.payment_allocation", "only credit products"),
+    (DEBIT + 'de28 = "included"\n', "products.d.de28", "must be one of add, ignore, not 'included'"),
+    (DEBIT + "de28 = 1\n", "products.d.de28", "expected a string"),
     ('[bank]\ncountry = "US"\n' + DEBIT, "bank.country", "ISO 3166 numeric"),
     ("[bank]\nown_acquirers = [1]\n" + DEBIT, "bank.own_acquirers[0]", "1 to 11 digits"),
     ("[bank]\npin_tries = 0\n" + DEBIT, "bank.pin_tries", "at least 1"),

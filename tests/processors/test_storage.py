@@ -155,7 +155,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision() == "0005"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
         indexes = {
@@ -203,7 +203,7 @@ def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> No
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
         downgrade(db_url, "base")
         names = set(inspect(engine).get_table_names())
         assert {"journal", "saf_entries", "alembic_version"} <= names
@@ -387,7 +387,7 @@ def test_revision_0002_adds_the_card_and_txn_fields_and_keeps_old_rows(db_url: s
         with engine.begin() as connection:
             old_card = {c: v for c, v in card().snapshot().items() if c not in ("last_atc", "status_before_block")}
             old_txn = {c: v for c, v in txn().snapshot().items()
-                       if c not in ("to_account_id", "request_amount", "request_currency")}
+                       if c not in ("to_account_id", "request_amount", "request_currency", "cash_part")}
             connection.execute(TABLES[Card].insert().values(**old_card))
             connection.execute(TABLES[Txn].insert().values(**old_txn))
         upgrade(db_url)
@@ -414,7 +414,8 @@ def test_revision_0003_drops_the_random_order_indexes_and_keeps_rows(db_url: str
         return {str(ix["name"]) for ix in inspect(engine).get_indexes(table)}
 
     try:
-        write(engine, effects(txn(), posting()))
+        _write_before_0005(engine, txn())
+        write(engine, effects(posting()))
         assert "ix_cell_txns_dup_key" in indexes("cell_txns")
         upgrade(db_url)
         assert indexes("cell_txns") == {"ix_cell_txns_created_at"}
@@ -436,7 +437,8 @@ def test_revision_0004_adds_the_early_reversals_table_and_its_downgrade_drops_it
     upgrade(db_url, "0003")
     engine = make_engine(db_url)
     try:
-        write(engine, effects(txn(), posting()))
+        _write_before_0005(engine, txn())
+        write(engine, effects(posting()))
         assert "cell_early_reversals" not in inspect(engine).get_table_names()
         upgrade(db_url)
         write(engine, effects(early_reversal(), early_reversal(2, replacement=None)))
@@ -451,6 +453,37 @@ def test_revision_0004_adds_the_early_reversals_table_and_its_downgrade_drops_it
             assert connection.execute(select(TABLES[Txn].c.id)).scalars().all() == [txn().id]
         upgrade(db_url)
         assert load_state(engine, 1, T0, RETENTION).early_reversals == {}
+    finally:
+        engine.dispose()
+
+
+def _write_before_0005(engine: Engine, row: Txn) -> None:
+    """A transaction as a database before revision 0005 stores it (no ``cash_part`` column)."""
+    with engine.begin() as connection:
+        connection.execute(TABLES[Txn].insert().values(
+            **{c: v for c, v in row.snapshot().items() if c != "cash_part"}))
+
+
+def test_revision_0005_adds_the_txn_cash_part_and_keeps_old_rows(db_url: str) -> None:
+    """A 0004 database with a transaction upgrades to 0005: the old row loads with cash_part 0, a new value
+    round-trips, and a downgrade to 0004 drops only the column."""
+    upgrade(db_url, "0004")
+    engine = make_engine(db_url)
+    try:
+        _write_before_0005(engine, txn())
+        upgrade(db_url)
+        assert current_revision(engine) == "0005"
+        loaded = {type(row): row for row in load_rows(engine, 1, T0, RETENTION)}
+        assert loaded[Txn] == txn() and loaded[Txn].cash_part == 0
+        paid = txn()
+        paid.cash_part = 12_345
+        write(engine, effects(paid))
+        loaded = {type(row): row for row in load_rows(engine, 1, T0, RETENTION)}
+        assert loaded[Txn].cash_part == 12_345
+        downgrade(db_url, "0004")
+        assert "cash_part" not in {c["name"] for c in inspect(engine).get_columns("cell_txns")}
+        with engine.connect() as connection:
+            assert connection.execute(select(TABLES[Txn].c.id)).scalars().all() == [txn().id]
     finally:
         engine.dispose()
 

@@ -105,13 +105,15 @@ def test_the_stand_in_advice_names_the_original_and_carries_no_card_security_dat
     original = Message("0200", {
         2: "4761739001010010", 3: "000000", 4: "000000001200", 7: "1122101010", 11: "000123", 12: "101010",
         13: "1122", 14: "3012", 22: "051", 32: "12345", 35: "4761739001010010=30121010000000000000",
-        37: "000000000123", 41: "TERM0001", 42: "MERCHANT0000001", 49: "840", 52: bytes(8),
+        37: "000000000123", 41: "TERM0001", 42: "MERCHANT0000001", 49: "392", 52: bytes(8),
+        6: "000000000800", 10: "61000000", 19: "392", 25: "00", 28: "D00000200", 51: "840",
     })
     advice = build_stand_in_advice(original, "S01234", repeat=False)
     assert advice.mti == "0220"
     assert (advice[38], advice[39]) == ("S01234", "00")
     assert advice[90] == "0200" + "000123" + "1122101010" + "00000012345" + "0" * 11
-    for n in (2, 3, 4, 7, 11, 12, 13, 22, 32, 37, 41, 42, 49):
+    # What the issuer posts it by: the billing amount, rate and currency, country, POS condition and the fee.
+    for n in (2, 3, 4, 6, 7, 10, 11, 12, 13, 19, 22, 25, 28, 32, 37, 41, 42, 49, 51):
         assert advice[n] == original[n]
     assert not {14, 35, 52} & advice.fields.keys()
     assert build_stand_in_advice(original, "S01234", repeat=True).mti == "0221"
