@@ -965,6 +965,7 @@ class CellCommands:
                                            account.currency, [(account.id, amount), (GL_PAYMENTS, -amount)])
         credit.payment_applied(line, cash_before, cash_part)  # the line is in effects already (new_posting)
         txn.posting_id = posting.id
+        txn.cash_part = cash_part  # kept with every payment-like Txn (a reversal owes that cash again)
         self._record(txn, effects)
         return {**self._account_view(account), "txn": txn.id, "posting": posting.id, "line": line.id,
                 "owed": line.owed, "cash_owed": line.cash_owed, "open_to_buy": line.open_to_buy,

@@ -115,7 +115,10 @@ class Caps:
         if len(state.early_reversals) >= self.total:
             cap, limit = "reversal_memory_total", self.total
         else:
-            held = sum(1 for row in state.early_by_card.get(pan_hash, ()) if row.expires_at > now)
+            # Only those still waiting for their original: one already applied protects nothing more, and must
+            # not use up the card's room for a real reversal still to come.
+            held = sum(1 for row in state.early_by_card.get(pan_hash, ())
+                       if row.expires_at > now and row.applied_to is None)
             if held < self.per_card:
                 return True
             cap, limit = "reversal_memory_per_card", self.per_card

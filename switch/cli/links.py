@@ -26,10 +26,13 @@ def links_status(conf: Path) -> None:
 
 
 def _value(value: object) -> str:
-    """One ``key=value`` token: counts by reason (a listener's refusals and closes) as ``reason:n,...``."""
+    """One ``key=value`` token, without spaces: counts by reason (a listener's refusals and closes) as
+    ``reason:n,...``, nested details (a degraded link's reason, the last error) likewise, nothing as ``-``."""
+    if value is None:
+        return "-"
     if isinstance(value, dict):
-        return ",".join(f"{k}:{n}" for k, n in sorted(value.items())) or "-"
-    return str(value)
+        return ",".join(f"{k}:{_value(n)}" for k, n in sorted(value.items())) or "-"
+    return str(value).replace(" ", "_")
 
 
 def _link_command(cmd: str, verb: str) -> Any:

@@ -101,6 +101,7 @@ def test_a_payment_command_lowers_the_cash_owed_once(
     assert result["cash_open_to_buy"] == 40_000 - cash_after
     assert world.account(ACCOUNT_A).ledger_balance == -cash + paid
     check_line(world, owed, cash_after)
+    assert world.state.txns[result["txn"]].cash_part == cash - cash_after  # kept, as on every payment-like Txn
 
 
 @pytest.mark.parametrize(("rule", "cash", "purchases", "paid", "cash_after"), CASES)

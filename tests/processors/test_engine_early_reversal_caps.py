@@ -88,6 +88,18 @@ def test_expired_reversals_do_not_count_towards_the_per_card_cap() -> None:
     assert _remembered_rows(world, reversal_of(_at("ATM-A", "000101")))[1] != []
 
 
+def test_a_remembered_reversal_already_applied_does_not_count_towards_the_per_card_cap() -> None:
+    world = make_world(catalog=_catalog(reversal_memory_per_card=1))
+    first = _at("ATM-A", "000100")
+    assert _code(world, reversal_of(first)) == "25"
+    advice = request("0220", "000000", AMOUNT, DEBIT_PAN, f11="000100", f41="ATM-A")
+    assert _code(world, advice) == "00"  # its advice came: applied and reversed, the remembered one did its work
+    # The card's room is free again for a real reversal still waiting for its original.
+    second = _at("ATM-A", "000101")
+    assert _remembered_rows(world, reversal_of(second))[1] != []
+    assert _code(world, second) == "05"
+
+
 def test_past_the_total_cap_no_card_gets_a_new_one(caplog: pytest.LogCaptureFixture) -> None:
     world = make_world(catalog=_catalog(reversal_memory_per_card=5, reversal_memory_total=2))
     assert _remembered_rows(world, reversal_of(_at("ATM-A", "000100")))[1] != []

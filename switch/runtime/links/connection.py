@@ -52,7 +52,8 @@ class Connection:
         self.peer = peer
         # Seconds. Only complete frames (keep-alives included) reset the idle timer, so bytes that never make a
         # frame do not keep a connection; a frame once started must be complete within frame_timeout, and the
-        # first one within first_frame_timeout of the connection (a TLS handshake included).
+        # first message (a keep-alive is not one) within first_frame_timeout of the connection (a TLS handshake
+        # included).
         self.idle_timeout = idle_timeout
         self.first_frame_timeout = first_frame_timeout
         self.frame_timeout = frame_timeout
@@ -60,6 +61,7 @@ class Connection:
         self.closed = False
         self.opened_at = self.last_activity = self._frame_started = trio.current_time()
         self.frames_in = 0
+        self.keepalives_in = 0
         self.end_reason: str | None = None  # set when the reader gives up on a timeout (the owner logs it)
         self.format_errors: list[float] = []  # times of recent undecodable frames (the listener's budget)
         self._out: list[bytes] = []
@@ -157,6 +159,8 @@ class Connection:
                     break
                 found += 1
                 self.frames_in += 1
+                if frame.keepalive:  # keeps the connection from idling out, but is not its first message
+                    self.keepalives_in += 1
                 self.last_activity = now
                 yield frame
                 if found % FRAMES_PER_TURN == 0:
@@ -170,7 +174,9 @@ class Connection:
         reason = None
         for timeout, since, why in (
             (self.idle_timeout, self.last_activity, IDLE_TIMEOUT),
-            (self.first_frame_timeout if self.frames_in == 0 else None, self.opened_at, FIRST_FRAME_TIMEOUT),
+            # Until the first message: keep-alives alone would hold a slot for ever on two bytes every few minutes.
+            (self.first_frame_timeout if self.frames_in == self.keepalives_in else None, self.opened_at,
+             FIRST_FRAME_TIMEOUT),
             (self.frame_timeout if self.framer.buffered else None, self._frame_started, FRAME_TIMEOUT),
         ):
             if timeout is not None and since + timeout < deadline:

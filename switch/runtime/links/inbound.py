@@ -62,7 +62,7 @@ class Listener:
         self.refusals: dict[str, int] = {}  # by reason
         self.closes: dict[str, int] = {}  # connections the listener gave up on, by reason
         self.format_errors = 0
-        self._per_peer: dict[str, int] = {}  # open connections by peer address (without the port)
+        self._per_peer: dict[str, int] = {}  # open connections by peer address (IPv6: by /64), without the port
         self._refusal_log = SummaryLog(log, interval=LOG_INTERVAL_S)
         self._close_log = SummaryLog(log, level=logging.INFO, interval=LOG_INTERVAL_S)
 
@@ -128,8 +128,9 @@ class Listener:
     async def _handle(self, stream: trio.abc.Stream) -> None:
         peer = _peer(stream)
         address = _address(peer)
+        group = _peer_group(address)
         try:
-            refusal = self._refusal(address)
+            refusal = self._refusal(address, group)
             if refusal is not None:
                 self.refused += 1
                 self.refusals[refusal] = self.refusals.get(refusal, 0) + 1
@@ -145,15 +146,15 @@ class Listener:
                               frame_timeout=cfg.frame_timeout_ms / 1000, max_inflight=cfg.max_inflight_per_connection)
             self.active.add(conn)
             log.debug("listener %s: connection from %s (%d open)", self.name, peer, len(self.active))
-            self._per_peer[address] = self._per_peer.get(address, 0) + 1
+            self._per_peer[group] = self._per_peer.get(group, 0) + 1
             try:
                 await run_connection(conn, self._on_frame)
             finally:
                 self.active.discard(conn)
                 log.debug("listener %s: connection from %s closed", self.name, peer)
-                left = self._per_peer.pop(address) - 1
+                left = self._per_peer.pop(group) - 1
                 if left:
-                    self._per_peer[address] = left
+                    self._per_peer[group] = left
             if conn.end_reason is not None:
                 self._closed(conn, conn.end_reason, conn.timeout_text())
         except Exception as exc:  # one peer's failure must never reach the node
@@ -163,13 +164,13 @@ class Listener:
                 scope.shield = True
                 await stream.aclose()
 
-    def _refusal(self, address: str) -> str | None:
-        """Why a new connection from ``address`` is refused, or None to serve it."""
+    def _refusal(self, address: str, group: str) -> str | None:
+        """Why a new connection from ``address`` (in per-peer ``group``) is refused, or None to serve it."""
         if not self._allowed(address):
             return ALLOW_LIST
         if len(self.active) >= self.config.max_connections:
             return LIMIT
-        if self._per_peer.get(address, 0) >= self.config.max_connections_per_peer:
+        if self._per_peer.get(group, 0) >= self.config.max_connections_per_peer:
             return PER_PEER
         return None
 
@@ -252,8 +253,19 @@ async def _reuse_port_listeners(host: str, port: int, backlog: int = 1024) -> li
 
 
 def _address(peer: str) -> str:
-    """The address of a "host:port" peer (IPv6 without its brackets): what the per-peer cap counts."""
+    """The address of a "host:port" peer (IPv6 without its brackets)."""
     return peer.rsplit(":", 1)[0].strip("[]")
+
+
+def _peer_group(address: str) -> str:
+    """What the per-peer cap counts: the address, or for IPv6 its /64 (one host is usually given a whole /64,
+    so counting single IPv6 addresses would cap nobody)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    except ValueError:
+        return address
 
 
 def _peer(stream: trio.abc.Stream) -> str:

@@ -128,3 +128,13 @@ async def test_a_dry_run_answers_the_diff_or_every_problem_and_reloads_nothing()
     assert not refused["ok"] and refused["error"].splitlines() == [
         "bad.toml:1: default: unknown destination", "bad.toml:3: routes[0].name: missing"]
     assert node.reloads == [] and node.table is TABLE
+
+
+def test_links_status_prints_one_token_per_field_without_spaces() -> None:
+    from switch.cli.links import _value
+
+    assert _value(None) == "-"
+    assert _value({"closes": 2, "refused": 1}) == "closes:2,refused:1"
+    assert _value({"at": "2026-12-07T10:00:00+00:00", "error": "cannot connect to 127.0.0.1:9"}) == \
+        "at:2026-12-07T10:00:00+00:00,error:cannot_connect_to_127.0.0.1:9"
+    assert _value({"reason": None}) == "reason:-" and _value({}) == "-"

@@ -88,11 +88,12 @@ async def test_only_complete_frames_reset_the_idle_timer(autojump_clock: trio.te
     assert ended - start == 6  # 2 s after the last complete frame (at 4 s); the partial one reset nothing
 
 
-async def test_keepalives_are_frames_and_keep_a_connection(autojump_clock: trio.testing.MockClock) -> None:
+async def test_keepalives_keep_a_connection_that_has_sent_a_message(autojump_clock: trio.testing.MockClock) -> None:
     peer, ours = trio.testing.memory_stream_pair()
     conn = _conn(ours, idle_timeout=2, first_frame_timeout=1, frame_timeout=1)
 
     async def keepalives() -> None:
+        await peer.send_all(_frame())
         for _ in range(10):
             await peer.send_all(b"\x00\x00")
             await trio.sleep(1.5)
@@ -101,7 +102,26 @@ async def test_keepalives_are_frames_and_keep_a_connection(autojump_clock: trio.
     async with trio.open_nursery() as nursery:
         nursery.start_soon(keepalives)
         frames, _ = await _read_all(conn)
-    assert len(frames) == 10 and conn.end_reason is None  # ended by the peer's close, not a timeout
+    assert len(frames) == 11 and conn.end_reason is None  # ended by the peer's close, not a timeout
+
+
+async def test_keepalives_alone_do_not_meet_the_first_message_deadline(autojump_clock: trio.testing.MockClock) -> None:
+    # Two bytes every few seconds must not hold a slot for ever: the first-frame deadline waits for a message.
+    peer, ours = trio.testing.memory_stream_pair()
+    conn = _conn(ours, idle_timeout=600, first_frame_timeout=5, frame_timeout=1)
+
+    async def keepalives() -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            for _ in range(20):
+                await peer.send_all(b"\x00\x00")
+                await trio.sleep(1.0)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(keepalives)
+        frames, elapsed = await _read_all(conn)
+        nursery.cancel_scope.cancel()
+    assert all(f.keepalive for f in frames) and conn.end_reason == FIRST_FRAME_TIMEOUT
+    assert 5 <= elapsed < 6
 
 
 async def test_a_batch_of_frames_yields_to_other_tasks() -> None:
@@ -130,3 +150,11 @@ async def test_a_batch_of_frames_yields_to_other_tasks() -> None:
     progress = sorted(set(seen_by_other))
     assert len(progress) >= batch // (2 * FRAMES_PER_TURN)
     assert all(b - a <= 2 * FRAMES_PER_TURN for a, b in itertools.pairwise(progress))
+
+
+def test_the_per_peer_cap_counts_an_ipv6_host_by_its_64() -> None:
+    from switch.runtime.links.inbound import _peer_group
+
+    assert _peer_group("192.0.2.7") == "192.0.2.7"
+    assert _peer_group("2001:db8:1:2::a") == _peer_group("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert _peer_group("2001:db8:1:3::a") != _peer_group("2001:db8:1:2::a")
