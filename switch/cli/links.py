@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from switch.cli.common import admin, conf_option, load
+from switch.cli.common import admin, conf_option, json_option, load
 
 
 @click.group()
@@ -18,8 +18,14 @@ def links() -> None:
 
 @links.command("status")
 @conf_option
-def links_status(conf: Path) -> None:
-    for link in admin(load(conf), "links.status"):
+@json_option
+def links_status(conf: Path, as_json: bool) -> None:
+    """Every link of the running node, a line each (--json: the list of objects the node reports)."""
+    found = admin(load(conf), "links.status")
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for link in found:
         extra = {k: v for k, v in link.items() if k not in ("name", "kind", "state")}
         click.echo(f"{link['name']:<14} {link['kind']:<10} {link['state']:<10} "
                    + " ".join(f"{k}={_value(v)}" for k, v in extra.items()))

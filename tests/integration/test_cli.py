@@ -154,6 +154,7 @@ async def test_links_status_echo_signoff_and_signon(tmp_path: Path, cli: Cli) ->
         conf = write_config(tmp_path, _sqlite(tmp_path), {"up": iss.port}, ROUTES_ONE.format(link="up"))
         async with running_node(conf):
             status = await cli("links", "status")
+            as_json = await cli("links", "status", "--json")
             echo = await cli("links", "echo", "up")
             off = await cli("links", "signoff", "up")
             status_off = await cli("links", "status")
@@ -165,6 +166,9 @@ async def test_links_status_echo_signoff_and_signon(tmp_path: Path, cli: Cli) ->
                     "atm": ["listener", "listening"]}
     assert f"peer=127.0.0.1:{iss.port}" in status.output
     assert "refusals=- closes=- format_errors=0" in status.output  # a listener's counts, one token each
+    reported = {link["name"]: link for link in json.loads(as_json.output)}
+    assert (reported["up"]["kind"], reported["up"]["state"]) == ("connector", "signed_on")
+    assert reported["up"]["peer"] == f"127.0.0.1:{iss.port}" and reported["acquirer"]["state"] == "listening"
     assert echo.exit_code == 0 and '"response_code": "00"' in echo.output
     assert off.exit_code == 0 and '"state": "connected"' in off.output
     assert any(line.split()[:3] == ["up", "connector", "connected"] for line in status_off.output.splitlines())
