@@ -6,55 +6,21 @@ exposed."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import pytest
 
-from processors.catalog import Catalog
-from processors.model import EarlyReversal
-from switch.model.message import Message
-from tests.processors.engine_kit import CATALOG, DEBIT_PAN, OTHER_PAN, World, make_world, request, reversal_of
-
-CHECKING = "0100000011"  # DEBIT_PAN's account
-START = 100_000
-AMOUNT = 5_000
-
-
-def _at(terminal: str, stan: str, pan: str = DEBIT_PAN) -> Message:
-    """A purchase from ``terminal``: ATMs under one acquirer id number their STANs each on their own."""
-    return request("0200", "000000", AMOUNT, pan, f11=stan, f41=terminal)
-
-
-def _without_pan(message: Message) -> Message:
-    copy = message.copy()
-    del copy.fields[2]
-    return copy
-
-
-def _code(world: World, message: Message) -> str:
-    response = world.handle(message.copy()).response
-    assert response is not None
-    return str(response[39])
-
-
-def _remembered_rows(world: World, message: Message) -> tuple[str, list[object]]:
-    decision = world.handle(message.copy())
-    assert decision.response is not None
-    return str(decision.response[39]), [row for kind, row in decision.effects.rows if kind is EarlyReversal]
-
-
-def _catalog(**bank: int) -> Catalog:
-    return replace(CATALOG, bank=replace(CATALOG.bank, **bank))
+from tests.processors.early_kit import AMOUNT, START, answer_code, at, catalog_with, remembered_rows
+from tests.processors.engine_kit import DEBIT_PAN, OTHER_PAN, make_world, request, reversal_of
 
 
 def test_past_the_per_card_cap_a_reversal_is_answered_25_without_being_remembered(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    world = make_world(catalog=_catalog(reversal_memory_per_card=2))
-    originals = [_at("ATM-A", f"00010{n}") for n in range(3)]
-    assert [_remembered_rows(world, reversal_of(o))[0] for o in originals[:2]] == ["25", "25"]
+    world = make_world(catalog=catalog_with(reversal_memory_per_card=2))
+    originals = [at("ATM-A", f"00010{n}") for n in range(3)]
+    assert [remembered_rows(world, reversal_of(o))[0] for o in originals[:2]] == ["25", "25"]
     with caplog.at_level(logging.WARNING, logger="bulkhead.cells.early"):
-        code, rows = _remembered_rows(world, reversal_of(originals[2]))
+        code, rows = remembered_rows(world, reversal_of(originals[2]))
     assert code == "25" and rows == []
     assert len(world.state.early_reversals) == 2
     assert world.engine.early_counts() == {"early_reversals": 2, "early_reversals_refused": 1}
@@ -63,62 +29,62 @@ def test_past_the_per_card_cap_a_reversal_is_answered_25_without_being_remembere
     line = caplog.records[0].getMessage()
     assert "reversal_memory_per_card" in line and "476173******0011" in line and DEBIT_PAN not in line
     # The third original was not stopped; the first two were.
-    assert [_code(world, o) for o in originals] == ["05", "05", "00"]
+    assert [answer_code(world, o) for o in originals] == ["05", "05", "00"]
     # Another card is not affected by this card's count.
-    assert _remembered_rows(world, reversal_of(_at("ATM-A", "000200", OTHER_PAN)))[1] != []
+    assert remembered_rows(world, reversal_of(at("ATM-A", "000200", OTHER_PAN)))[1] != []
 
 
 def test_a_repeat_of_a_remembered_reversal_is_not_refused_at_the_cap() -> None:
-    world = make_world(catalog=_catalog(reversal_memory_per_card=1))
-    original = _at("ATM-A", "000100")
+    world = make_world(catalog=catalog_with(reversal_memory_per_card=1))
+    original = at("ATM-A", "000100")
     reversal = reversal_of(original)
-    assert _code(world, reversal) == "25"
+    assert answer_code(world, reversal) == "25"
     repeat = reversal.copy()
     repeat.mti = "0401"
-    assert _remembered_rows(world, repeat) == ("25", [])
+    assert remembered_rows(world, repeat) == ("25", [])
     assert world.engine.early_counts()["early_reversals_refused"] == 0
-    assert _code(world, original) == "05"
+    assert answer_code(world, original) == "05"
 
 
 def test_expired_reversals_do_not_count_towards_the_per_card_cap() -> None:
-    world = make_world(catalog=_catalog(reversal_memory_per_card=1))
-    assert _code(world, reversal_of(_at("ATM-A", "000100"))) == "25"
+    world = make_world(catalog=catalog_with(reversal_memory_per_card=1))
+    assert answer_code(world, reversal_of(at("ATM-A", "000100"))) == "25"
     world.clock.advance(days=world.engine.bank.reversal_retention_days, seconds=1)
     # Not yet forgotten by housekeeping, but past its retention: the card may have a new one.
-    assert _remembered_rows(world, reversal_of(_at("ATM-A", "000101")))[1] != []
+    assert remembered_rows(world, reversal_of(at("ATM-A", "000101")))[1] != []
 
 
 def test_a_remembered_reversal_already_applied_does_not_count_towards_the_per_card_cap() -> None:
-    world = make_world(catalog=_catalog(reversal_memory_per_card=1))
-    first = _at("ATM-A", "000100")
-    assert _code(world, reversal_of(first)) == "25"
+    world = make_world(catalog=catalog_with(reversal_memory_per_card=1))
+    first = at("ATM-A", "000100")
+    assert answer_code(world, reversal_of(first)) == "25"
     advice = request("0220", "000000", AMOUNT, DEBIT_PAN, f11="000100", f41="ATM-A")
-    assert _code(world, advice) == "00"  # its advice came: applied and reversed, the remembered one did its work
+    assert answer_code(world, advice) == "00"  # its advice came: applied and reversed, the remembered one did its work
     # The card's room is free again for a real reversal still waiting for its original.
-    second = _at("ATM-A", "000101")
-    assert _remembered_rows(world, reversal_of(second))[1] != []
-    assert _code(world, second) == "05"
+    second = at("ATM-A", "000101")
+    assert remembered_rows(world, reversal_of(second))[1] != []
+    assert answer_code(world, second) == "05"
 
 
 def test_past_the_total_cap_no_card_gets_a_new_one(caplog: pytest.LogCaptureFixture) -> None:
-    world = make_world(catalog=_catalog(reversal_memory_per_card=5, reversal_memory_total=2))
-    assert _remembered_rows(world, reversal_of(_at("ATM-A", "000100")))[1] != []
-    assert _remembered_rows(world, reversal_of(_at("ATM-A", "000101", OTHER_PAN)))[1] != []
+    world = make_world(catalog=catalog_with(reversal_memory_per_card=5, reversal_memory_total=2))
+    assert remembered_rows(world, reversal_of(at("ATM-A", "000100")))[1] != []
+    assert remembered_rows(world, reversal_of(at("ATM-A", "000101", OTHER_PAN)))[1] != []
     with caplog.at_level(logging.WARNING, logger="bulkhead.cells.early"):
         for n in range(5):
-            assert _remembered_rows(world, reversal_of(_at("ATM-A", f"00020{n}", OTHER_PAN))) == ("25", [])
+            assert remembered_rows(world, reversal_of(at("ATM-A", f"00020{n}", OTHER_PAN))) == ("25", [])
     assert world.engine.early_counts() == {"early_reversals": 2, "early_reversals_refused": 5}
     # Rate-limited: one line for the burst, naming the total cap.
     assert len(caplog.records) == 1 and "reversal_memory_total" in caplog.records[0].getMessage()
     # Once housekeeping forgets expired ones, there is room again.
     world.clock.advance(days=world.engine.bank.reversal_retention_days, seconds=1)
     assert world.engine.forget_expired_reversals() == 2
-    assert _remembered_rows(world, reversal_of(_at("ATM-A", "000300")))[1] != []
+    assert remembered_rows(world, reversal_of(at("ATM-A", "000300")))[1] != []
 
 
 def test_a_reversal_of_a_declined_original_past_the_cap_is_still_acknowledged() -> None:
-    world = make_world(catalog=_catalog(reversal_memory_total=1))
-    assert _code(world, reversal_of(_at("ATM-A", "000100"))) == "25"
+    world = make_world(catalog=catalog_with(reversal_memory_total=1))
+    assert answer_code(world, reversal_of(at("ATM-A", "000100"))) == "25"
     declined = request("0200", "000000", START + 1, f11="000101", f41="ATM-A")
-    assert _code(world, declined) == "51"
-    assert _remembered_rows(world, reversal_of(declined)) == ("00", [])
+    assert answer_code(world, declined) == "51"
+    assert remembered_rows(world, reversal_of(declined)) == ("00", [])
