@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+from click.testing import CliRunner, Result
 
 from schemes.generic import SCHEME
+from switch.cli.main import main as bulkhead
 from switch.config import parse_config
 from switch.model.message import Message
 from switch.runtime.node import Node
@@ -288,3 +290,26 @@ def refusing_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+class Cli:
+    """Runs ``bulkhead`` commands (off the trio thread when awaited) and keeps every output, so a test's fixture
+    can check that none of them shows a clear PAN (:meth:`assert_no_clear_pan`)."""
+
+    def __init__(self, conf: Path, clear_pans: tuple[str, ...]) -> None:
+        self.conf = conf
+        self.clear_pans = clear_pans
+        self.outputs: list[str] = []
+
+    def run(self, *args: str) -> Result:
+        result = CliRunner().invoke(bulkhead, [*args, "--conf", str(self.conf)], catch_exceptions=False)
+        self.outputs.append(result.output)
+        return result
+
+    async def __call__(self, *args: str) -> Result:
+        return await trio.to_thread.run_sync(lambda: self.run(*args))
+
+    def assert_no_clear_pan(self) -> None:
+        for output in self.outputs:
+            for pan in self.clear_pans:
+                assert pan not in output

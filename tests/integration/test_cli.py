@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 import trio
-from click.testing import CliRunner, Result
 from sqlalchemy import inspect
 
-from switch.cli.main import main
 from switch.infra.db.engine import make_engine
 from switch.runtime.node import Node
 from switch.storage.audit import list_route_reloads
@@ -25,6 +23,7 @@ from switch.storage.saf import SafItem
 from tests.integration.harness import (
     PAN,
     ROUTES_ONE,
+    Cli,
     client,
     issuer,
     port_of,
@@ -37,32 +36,11 @@ DROPPED_PAN = "4761739001010051"  # the issuer simulator never answers this card
 CLEAR_PANS = (PAN, DROPPED_PAN)
 
 
-class Cli:
-    """Runs ``bulkhead`` commands off the trio thread and keeps every output for the PAN scan."""
-
-    def __init__(self, conf: Path) -> None:
-        self.conf = conf
-        self.outputs: list[str] = []
-
-    def run(self, *args: str) -> Result:
-        result = CliRunner().invoke(main, [*args, "--conf", str(self.conf)], catch_exceptions=False)
-        self.outputs.append(result.output)
-        return result
-
-    async def __call__(self, *args: str) -> Result:
-        return await trio.to_thread.run_sync(lambda: self.run(*args))
-
-    def assert_no_clear_pan(self) -> None:
-        assert self.outputs
-        for output in self.outputs:
-            for pan in CLEAR_PANS:
-                assert pan not in output
-
-
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    c = Cli(tmp_path / "node.toml")
+    c = Cli(tmp_path / "node.toml", CLEAR_PANS)
     yield c
+    assert c.outputs
     c.assert_no_clear_pan()
 
 

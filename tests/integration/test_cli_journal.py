@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 import trio
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from switch.cli.main import main
 from switch.config import load_config
 from switch.infra.datakey import load_or_create
 from switch.infra.db.engine import make_engine
@@ -27,31 +26,28 @@ from switch.model.masking import mask_pan
 from switch.storage.db import upgrade
 from switch.storage.journal import JournalWriter
 from switch.storage.records import JournalRecord
-from tests.integration.harness import PAN, ROUTES_ONE, client, issuer, port_of, purchase, running_node, write_config
+from tests.integration.harness import (
+    PAN,
+    ROUTES_ONE,
+    Cli,
+    client,
+    issuer,
+    port_of,
+    purchase,
+    running_node,
+    write_config,
+)
 
 OTHER_PAN = "5412750109876543"
 CLEAR = (PAN, OTHER_PAN)
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-class Cli:
-    def __init__(self, conf: Path) -> None:
-        self.conf = conf
-        self.outputs: list[str] = []
-
-    def run(self, *args: str) -> Result:
-        result = CliRunner().invoke(main, [*args, "--conf", str(self.conf)], catch_exceptions=False)
-        self.outputs.append(result.output)
-        return result
-
-
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    c = Cli(tmp_path / "node.toml")
+    c = Cli(tmp_path / "node.toml", CLEAR)
     yield c
-    for output in c.outputs:
-        for pan in CLEAR:
-            assert pan not in output
+    c.assert_no_clear_pan()
 
 
 def _record(n: int, *, ago: timedelta, pan: str = PAN, terminal: str = "TERM0001", rc: str = "00",
