@@ -150,12 +150,14 @@ class Node:
         self.services: list[Service] = [s for section in config.sections.values() for s in section.services()] \
             if process == 0 else []
         self.workers: WorkerSupervisor | None = None  # the other node processes, started once listening
+        # The link predicates the pool selector takes, bound once (not a new bound method per routed request).
+        self._is_up, self._is_degraded = self.link_is_up, self.link_is_degraded
         self._forwarder: SafForwarder | None = None  # the primary's store-and-forward forwarder
 
     # -- what the pipeline uses (switch.exchange.ports.NodePorts) -------------------------------------------
     def choose_link(self, destination: Destination) -> Upstream | None:
         # A pool prefers its links that answer (switch.routing.pool): a degraded one only when no other is up.
-        name = self.selector.choose(destination, self.link_is_up, self.link_is_degraded)
+        name = self.selector.choose(destination, self._is_up, self._is_degraded)
         return self.outbound.get(name) if name else None
 
     def upstream(self, name: str) -> Upstream | None:
