@@ -14,6 +14,9 @@ Commands::
                                        PostgreSQL URL gets a schema created and dropped for the run)
     python -m bench codec              pyiso8583 against the compiled codec (bench/codec.py)
     python -m bench hsm                software HSM operations per second (bench/hsm_ops.py)
+    python -m bench overload           the node offered twice its capacity, open loop, then the load falls:
+                                       answered in time, shed, late and lost per phase (bench/overload.py)
+    python -m bench faults             node and cells killed under load, then the money checked (bench/faults.py)
 
 End-to-end reports are printed as a table and saved as JSON under bench/results/ (git-ignored). The
 interpreter that ran them is part of every report: say which one when quoting figures.
@@ -132,10 +135,16 @@ def main(argv: list[str] | None = None) -> int:
                    add_help=False)
     if argv is None:
         argv = sys.argv[1:]
+    sub.add_parser("overload", help="twice the capacity, open loop, then less (bench/overload.py)",
+                   add_help=False)
     if argv[:1] == ["faults"]:
         from bench import faults
 
         return faults.main(argv[1:])
+    if argv[:1] == ["overload"]:
+        from bench import overload
+
+        return overload.main(argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "codec":

@@ -46,6 +46,7 @@ from bench.codec import interpreter
 from bench.flood import FloodResult, FloodSpec, flood_main
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
 from bench.nodeconf import NODE_HEAD_TOML
+from bench.phases import Schedule, phase_stats
 from bench.scenarios import ACQUIRER, ATM, BenchCard, Mix, Scenario
 from processors.cell.config import CellsConfig
 from schemes.atm import SCHEME as ATM_SCHEME
@@ -118,6 +119,10 @@ class Options:
     processes: int = 1  # node processes sharing the listeners ([node] processes)
     cards: int = 250  # cards seeded over the cells (cells scenarios)
     credit_share: float = 0.2  # of those, credit cards (the others debit)
+    # Open loop in phases (bench.overload): (seconds, requests per second in total); replaces rate, warmup and
+    # duration. Each request's fate is judged against the acquirer's deadline (seconds from when it was due).
+    phases: tuple[tuple[float, float], ...] = ()
+    deadline: float = 2.0
 
 
 @dataclass
@@ -148,6 +153,7 @@ class Report:
     cell_approvals: int | None = None
     node_log_bytes: int | None = None  # what the node logged (at --log-level warning) over the whole run
     flood: dict[str, Any] = field(default_factory=dict)  # the hostile peer's figures (flood scenarios)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # open loop in phases: bench.phases.phase_stats
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -535,6 +541,7 @@ def _drive(scenario: Scenario, options: Options, setup: _Setup, pids: dict[str, 
             host="127.0.0.1", connections=connections, inflight=options.inflight,
             rate=options.rate / options.generators, warmup=options.warmup, duration=options.duration,
             drain=options.drain, plan=plan, rrn_prefix=f"{g:03d}",
+            phases=tuple((seconds, rate / options.generators) for seconds, rate in options.phases),
         )
         parent, child = context.Pipe()
         process = context.Process(target=worker_main, args=(spec, child), name=f"bench-generator-{g}")
@@ -621,6 +628,12 @@ def _merge(report: Report, results: list[WorkerResult], scenario: Scenario, opti
         report.backlog_max = max(report.backlog_max, r.backlog_max)
         codes.update(r.codes)
         latencies.frombytes(r.latencies)
+    if options.phases:
+        answered, unanswered = array("d"), array("d")
+        for r in results:
+            answered.frombytes(r.samples)
+            unanswered.frombytes(r.unanswered)
+        report.phases = phase_stats(answered, unanswered, Schedule(options.phases), options.deadline)
     report.tps = round(report.answered / options.duration, 1)
     report.codes = dict(sorted(codes.items()))
     if len(scenario.mix) > 1:

@@ -16,7 +16,9 @@ Two modes:
   ``send`` per connection;
 - paced (``rate > 0``): request k is due at ``t0 + k / rate`` and its latency counts from that moment, not
   from when it was actually sent, so a switch that falls behind is not flattered by the generator waiting
-  for it (coordinated omission); ``inflight`` still caps what one connection may have outstanding.
+  for it (coordinated omission); ``inflight`` still caps what one connection may have outstanding;
+- phased (``phases``): paced, in phases of different rates (:mod:`bench.phases`), with every answer's due time,
+  latency and code kept for the overload figures; give it an ``inflight`` no connection reaches for an open loop.
 
 No trio, no switch code is imported by the worker loop: it runs in a fresh process started by the harness.
 """
@@ -32,6 +34,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+
+from bench.phases import Schedule, record
 
 READ_SIZE = 262_144
 STAN_MODULO = 999_999  # STANs run 000001..999999 (n6)
@@ -70,6 +74,7 @@ class WorkerSpec:
     drain: float  # seconds to wait for answers after the last send
     plan: FieldPlan
     rrn_prefix: str  # 3 digits, distinct per worker
+    phases: tuple[tuple[float, float], ...] = ()  # (seconds, requests per second for this worker); replaces rate
 
 
 @dataclass
@@ -85,6 +90,8 @@ class WorkerResult:
     approvals: Counter[int] = field(default_factory=Counter)  # "00" answers per kind, whenever sent
     latencies: bytes = b""  # array('d') of seconds, one per answered request sent in the window
     backlog_max: int = 0  # paced mode: most requests that were due but had no free slot at once
+    samples: bytes = b""  # phased mode: array('d') of (due, latency, code) per answer (bench.phases.record)
+    unanswered: bytes = b""  # phased mode: array('d') of the due times of requests never answered
 
 
 class _Conn:
@@ -159,9 +166,20 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
     approvals: Counter[int] = Counter()
     header = spec.plan.header
     inflight = spec.inflight
-    rate = spec.rate
-    measure_from = t0 + spec.warmup
-    stop_at = measure_from + spec.duration
+    schedule = Schedule(spec.phases) if spec.phases else None
+    rate = spec.rate if schedule is None else 1.0
+    samples = array("d") if schedule is not None else None
+    if schedule is None:
+        def due_count(elapsed: float) -> int:
+            return int(elapsed * rate) + 1
+
+        def due_at(k: int) -> float:
+            return k / rate
+        measure_from = t0 + spec.warmup
+        stop_at = measure_from + spec.duration
+    else:
+        due_count, due_at = schedule.due_count, schedule.due_at
+        measure_from, stop_at = t0, t0 + schedule.duration
     rrn_prefix = spec.rrn_prefix.encode()
     monotonic = time.monotonic
 
@@ -248,6 +266,8 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
             if sent_at >= measure_from:
                 latencies.append(now - sent_at)
                 codes[kind, code] += 1
+            if samples is not None:
+                record(samples, sent_at - t0, now - sent_at, code)
         conn.inbuf = buf[at:]
         return freed
 
@@ -272,14 +292,14 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
             break
         timeout = 0.05
         if sending and rate:
-            due = int((now - t0) * rate) + 1
+            due = due_count(now - t0)
             while due_sent < due:
                 # Round robin over the connections with room; the due time, not now, starts the clock.
                 for _ in range(len(conns)):
                     conn = conns[turn]
                     turn = (turn + 1) % len(conns)
                     if conn.alive and len(conn.pending) < inflight:
-                        queue(conn, t0 + due_sent / rate)
+                        queue(conn, t0 + due_at(due_sent))
                         due_sent += 1
                         result.sent += 1
                         break
@@ -290,7 +310,7 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
                 flush(conn)
             # At least half a millisecond: waking once per request at high rates would cost the generator
             # more CPU than the sends; requests then leave in small bursts (latency still counts from due).
-            timeout = max(0.0005, t0 + due_sent / rate - monotonic())
+            timeout = max(0.0005, t0 + due_at(due_sent) - monotonic())
         if not any(c.alive for c in conns):
             break
         for key, mask in selector.select(min(timeout, 0.05)):
@@ -305,8 +325,11 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
                         queue(conn, now)
                     result.sent += freed
                     flush(conn)
+    unanswered = array("d")
     for conn in conns:
         result.timeouts += len(conn.pending)
+        if samples is not None:
+            unanswered.extend(sent_at - t0 for sent_at, _ in conn.pending.values())
         if conn.alive:
             selector.unregister(conn.sock)
         try:
@@ -321,6 +344,8 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
         result.kind_codes.setdefault(kind, Counter())[text] += n
     result.approvals = approvals
     result.latencies = latencies.tobytes()
+    if samples is not None:
+        result.samples, result.unanswered = samples.tobytes(), unanswered.tobytes()
     return result
 
 

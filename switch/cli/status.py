@@ -64,11 +64,13 @@ def _table(rows: list[list[str]]) -> list[str]:
 def _links(links: list[dict[str, Any]], now: datetime) -> list[str]:
     """A table of the connectors (under each, why it is degraded and its last error), then of the listeners."""
     rows = [["CONNECTOR", "STATE", "SINCE", "IN FLIGHT", "LATENCY", "LAST ECHO"]]
-    listeners = [["LISTENER", "STATE", "PORT", "CONNECTIONS"]]
+    listeners = [["LISTENER", "STATE", "PORT", "CONNECTIONS", "BACKLOG", "SHED"]]
     details: dict[int, list[str]] = {}
     for link in links:
         if link["kind"] != "connector":
-            listeners.append([link["name"], link["state"], str(link.get("port")), str(link.get("connections"))])
+            shed = f"{sum(link.get('shed', {}).values())}{' (shedding now)' if link.get('shedding') else ''}"
+            listeners.append([link["name"], link["state"], str(link.get("port")), str(link.get("connections")),
+                              str(link.get("backlog", 0)), shed])
             continue
         echo = link.get("last_echo")
         echo_text = "-" if echo is None else (

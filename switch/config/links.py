@@ -51,6 +51,10 @@ class ListenerConfig:
     # More than format_error_budget undecodable frames within format_error_window_s close the connection.
     format_error_budget: int = 20
     format_error_window_s: float = 60.0
+    # Admission (switch.runtime.links.admission): a request that waited longer than max_wait_ms in the
+    # listener's backlog, or found max_backlog frames there, is answered 91 at once instead of late.
+    max_wait_ms: int = 500
+    max_backlog: int = 10_000
     pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
     # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
     zmk: str | None = field(default=None, repr=False)
@@ -154,6 +158,8 @@ def listener(t: TomlTable, base: Path) -> ListenerConfig:
         max_connections_per_peer=t.positive("max_connections_per_peer", 32),
         format_error_budget=t.positive("format_error_budget", 20),
         format_error_window_s=float(t.positive("format_error_window_s", 60.0, integer=False)),
+        max_wait_ms=t.positive("max_wait_ms", 500),
+        max_backlog=t.positive("max_backlog", 10_000),
         pin_key=pin_key(t, ("TPK", "ZPK")),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
     )

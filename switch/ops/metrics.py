@@ -13,13 +13,24 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 # Seconds. A switch's answers live between a millisecond (stand-in, format errors) and the issuer timeout.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ListenerEvents(NamedTuple):
+    """What a listener counted since the node started."""
+
+    listener: str
+    refusals: dict[str, int]  # connections refused, by reason
+    closes: dict[str, int]  # connections closed for a timeout or the format-error budget, by reason
+    format_errors: int  # frames that did not decode
+    shed: dict[str, int]  # requests answered 91 at once (switch.runtime.links.admission), by reason
+    backlog: int  # frames waiting in its backlog now
 
 
 class _Histogram:
@@ -138,9 +149,7 @@ class NodeStats(Protocol):
 
     def listener_connections(self) -> list[tuple[str, int]]: ...
 
-    def listener_events(self) -> list[tuple[str, dict[str, int], dict[str, int], int]]:
-        """(listener, refusals by reason, connections closed by reason, undecodable frames)."""
-        ...
+    def listener_events(self) -> list[ListenerEvents]: ...
 
     def children(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(what, status entries) of each service with child processes (the cells)."""
@@ -199,13 +208,21 @@ class NodeCollector(Collector):
                                      "format errors", labels=["listener", "reason"])
         errors = CounterMetricFamily("bulkhead_listener_format_errors", "Frames that did not decode",
                                      labels=["listener"])
-        for name, refusals, closes, format_errors in node.listener_events():
-            for reason, count in sorted(refusals.items()):
+        shed = CounterMetricFamily("bulkhead_listener_shed", "Requests answered 91 at once because they could "
+                                   "not be answered in time (admission)", labels=["listener", "reason"])
+        backlog = GaugeMetricFamily("bulkhead_listener_backlog", "Frames read and not yet taken by an exchange",
+                                    labels=["listener"])
+        for events in node.listener_events():
+            name = events.listener
+            for reason, count in sorted(events.refusals.items()):
                 refused.add_metric([name, reason], count)
-            for reason, count in sorted(closes.items()):
+            for reason, count in sorted(events.closes.items()):
                 closed.add_metric([name, reason], count)
-            errors.add_metric([name], format_errors)
-        yield from (refused, closed, errors)
+            errors.add_metric([name], events.format_errors)
+            for reason, count in sorted(events.shed.items()):
+                shed.add_metric([name, reason], count)
+            backlog.add_metric([name], events.backlog)
+        yield from (refused, closed, errors, shed, backlog)
         unknown = CounterMetricFamily("bulkhead_unknown_response_codes",
                                       "Response codes a network's table did not know (mapped to its default)",
                                       labels=["network", "code"])

@@ -51,7 +51,7 @@ from switch.model.codes import ResponseCode
 from switch.model.errors import BulkheadError, ConfigError
 from switch.model.message import Message
 from switch.ops.admin import serve_admin
-from switch.ops.metrics import Metrics, registry_for
+from switch.ops.metrics import ListenerEvents, Metrics, registry_for
 from switch.ops.status import config_digest, overview
 from switch.routing import Destination, PoolSelector, RoutingTable, load_routes
 from switch.runtime.journaling import JournalPort
@@ -409,7 +409,8 @@ class Node:
         if self.workers is not None:  # they drain beside this one, not after it
             self.workers.terminate()
         with trio.move_on_after(self.drain_seconds()):
-            while self.in_flight:
+            # What the listeners' backlogs still hold is answered too (91 now, as the node is draining).
+            while self.in_flight or any(len(lst.backlog) for lst in self.listeners.values()):
                 await trio.sleep(0.01)
         if self.in_flight:
             log.warning("node %s: stopping with %d exchanges still in flight", self.name, self.in_flight)
@@ -509,8 +510,9 @@ class Node:
     def listener_connections(self) -> list[tuple[str, int]]:
         return [(lst.name, len(lst.active)) for lst in list(self.listeners.values())]
 
-    def listener_events(self) -> list[tuple[str, dict[str, int], dict[str, int], int]]:
-        return [(lst.name, dict(lst.refusals), dict(lst.closes), lst.format_errors)
+    def listener_events(self) -> list[ListenerEvents]:
+        return [ListenerEvents(lst.name, dict(lst.refusals), dict(lst.closes), lst.format_errors,
+                               dict(lst.backlog.shed), len(lst.backlog))
                 for lst in list(self.listeners.values())]
 
     def children(self) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -105,6 +105,9 @@ async def test_one_address_cannot_take_more_than_its_cap(tmp_path: Path) -> None
             assert acq.refusals == {"per-peer": 1}
             scraped = generate_latest(registry_for(node)).decode()  # what Prometheus sees
             assert 'bulkhead_listener_refused_total{listener="acq",reason="per-peer"} 1.0' in scraped
+            # Admission's figures beside them (switch.runtime.links.admission): nothing shed, nothing waiting.
+            assert 'bulkhead_listener_shed_total{listener="acq",reason="waited"} 0.0' in scraped
+            assert 'bulkhead_listener_backlog{listener="acq"} 0.0' in scraped
         await wait_until(lambda: not acq.active)
         async with await _open(port, HOSTILE) as again:  # the address's slots are free once its connections close
             await again.send_all(framed(purchase(stan=2)))

@@ -6,6 +6,7 @@ Batching the writes is what lets trio carry tens of thousands of messages a seco
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import math
@@ -72,6 +73,14 @@ class Connection:
         self.max_inflight = max_inflight
         self.inflight = 0
         self._slot_free = trio.Event()
+        # A listener's connection is served through its listener's backlog (switch.runtime.links.admission):
+        # its frames wait there with the time they were read, and its reader pauses at backlog_share of them
+        # instead of at max_inflight exchanges; on_slot gives it its turn again when an exchange finishes.
+        self.backlog: collections.deque[tuple[float, Frame]] = collections.deque()
+        self.scheduled = False  # in the backlog's ready line
+        self.overdue = False  # the last frame the backlog took had waited too long, and more wait behind it
+        self.backlog_share: int | None = None
+        self.on_slot: Callable[[Connection], None] | None = None
         # Set by run_connection: close() from another task (an unanswered echo, an overfull queue) must
         # also end a reader blocked on a peer that sends nothing, or the connection is never given up.
         self._read_scope: trio.CancelScope | None = None
@@ -82,9 +91,22 @@ class Connection:
     def exchange_done(self) -> None:
         self.inflight -= 1
         self._slot_free.set()
+        if self.on_slot is not None:
+            self.on_slot(self)
+
+    def backlog_taken(self) -> None:
+        """Its listener's backlog took one of its frames: a reader paused on a full share may go on."""
+        self._slot_free.set()
+
+    def saturated(self) -> bool:
+        """Whether the reader must stop reading this peer for now: it has its share of frames waiting in the
+        backlog, or (a connection without one) max_inflight requests in progress."""
+        if self.backlog_share is not None:
+            return len(self.backlog) >= self.backlog_share
+        return self.inflight >= self.max_inflight
 
     async def wait_for_slot(self) -> None:
-        while self.inflight >= self.max_inflight and not self.closed:
+        while self.saturated() and not self.closed:
             self._slot_free = trio.Event()
             await self._slot_free.wait()
 
@@ -222,7 +244,7 @@ async def run_connection(conn: Connection, on_frame: FrameHandler) -> None:
                 with trio.CancelScope() as conn._read_scope:
                     async for frame in conn.frames():
                         on_frame(conn, frame)
-                        if conn.inflight >= conn.max_inflight:
+                        if conn.saturated():
                             await conn.wait_for_slot()
                             conn.resume()
             except FramingError as exc:

@@ -1,7 +1,8 @@
 """Listeners: accept connections on a configured port with a connection limit, a per-address cap, an IP
 allow-list, first-frame, frame and idle timeouts and optional TLS. Each connection is served in its own task with
 every error caught there, so one failing or hostile peer never affects another connection or the node (trio's
-serve_listeners pattern).
+serve_listeners pattern). What the connections read goes through the listener's backlog, which sheds what cannot
+be answered in time (:mod:`switch.runtime.links.admission`).
 
 A hostile peer must not be able to multiply log lines either (issue 11): refusals, timeouts and format errors
 are counted (``status()``, Prometheus) and logged through :class:`switch.infra.ratelog.SummaryLog`, one line
@@ -19,8 +20,12 @@ import trio
 
 from switch.config import ListenerConfig
 from switch.contracts.network import FrameKind, Network
+from switch.exchange.ports import ConnectionClosed
 from switch.infra.ratelog import SummaryLog
+from switch.model.codes import ResponseCode
 from switch.model.errors import BulkheadError, RemoteProtocolError
+from switch.model.message import Message
+from switch.runtime.links.admission import WAITED, Backlog, sheddable
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.wire.framing import Frame
@@ -65,6 +70,8 @@ class Listener:
         self._per_peer: dict[str, int] = {}  # open connections by peer address (IPv6: by /64), without the port
         self._refusal_log = SummaryLog(log, interval=LOG_INTERVAL_S)
         self._close_log = SummaryLog(log, level=logging.INFO, interval=LOG_INTERVAL_S)
+        self.backlog = Backlog(self.name, max_wait_s=config.max_wait_ms / 1000, limit=config.max_backlog,
+                               per_connection=config.max_inflight_per_connection)
 
     def status(self) -> dict[str, object]:
         return {
@@ -72,6 +79,7 @@ class Listener:
             "port": self.port, "scheme": self.network.name, "connections": len(self.active),
             "accepted": self.accepted, "refused": self.refused, "received": self.received,
             "refusals": dict(self.refusals), "closes": dict(self.closes), "format_errors": self.format_errors,
+            **self.backlog.status(),
         }
 
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -99,16 +107,19 @@ class Listener:
             list(listeners)
         )
         # Connections live in their own nursery, so the node can stop accepting (stop_accepting) and still
-        # answer on the connections it has.
-        async with trio.open_nursery() as connections:
-            async with trio.open_nursery() as accepting:
-                self._accepting = accepting.cancel_scope
-                accepting.start_soon(self._flush_logs)
-                await accepting.start(functools.partial(trio.serve_listeners, self._handle, wrapped,
-                                                        handler_nursery=connections))
-                task_status.started(self.port)
-            for listener in listeners:  # no longer accepting: free the port for whoever takes over
-                listener.socket.close()
+        # answer on the connections it has; the backlog is worked off beside them until the last one is gone.
+        async with trio.open_nursery() as backlog:
+            backlog.start_soon(self.backlog.run, self._on_frame)
+            backlog.start_soon(self._flush_logs)
+            async with trio.open_nursery() as connections:
+                async with trio.open_nursery() as accepting:
+                    self._accepting = accepting.cancel_scope
+                    await accepting.start(functools.partial(trio.serve_listeners, self._handle, wrapped,
+                                                            handler_nursery=connections))
+                    task_status.started(self.port)
+                for listener in listeners:  # no longer accepting: free the port for whoever takes over
+                    listener.socket.close()
+            backlog.cancel_scope.cancel()
 
     async def _flush_logs(self) -> None:
         """Write the counts of bursts that have stopped (a summary line is otherwise written only when the next
@@ -118,6 +129,7 @@ class Listener:
             self._refusal_log.flush()
             self._close_log.flush()
             self.hooks.log.flush()
+            self.backlog.poll()
 
     def stop_accepting(self) -> None:
         """Close the listening socket; the connections already accepted go on (the node is draining: with
@@ -144,11 +156,12 @@ class Listener:
             conn = Connection(stream, cfg.options.framer(), link=self.name, peer=peer,
                               idle_timeout=cfg.idle_timeout_s, first_frame_timeout=cfg.first_frame_timeout_ms / 1000,
                               frame_timeout=cfg.frame_timeout_ms / 1000, max_inflight=cfg.max_inflight_per_connection)
+            self.backlog.attach(conn)
             self.active.add(conn)
             log.debug("listener %s: connection from %s (%d open)", self.name, peer, len(self.active))
             self._per_peer[group] = self._per_peer.get(group, 0) + 1
             try:
-                await run_connection(conn, self._on_frame)
+                await run_connection(conn, self._receive)
             finally:
                 self.active.discard(conn)
                 log.debug("listener %s: connection from %s closed", self.name, peer)
@@ -187,10 +200,41 @@ class Listener:
             return False
         return any(ip in network for network in self.config.allow)
 
-    def _on_frame(self, conn: Connection, frame: Frame) -> None:
+    def _receive(self, conn: Connection, frame: Frame) -> None:
+        """A frame as its connection's reader cut it: into the backlog, stamped with the time it was read (the
+        reader's ``last_activity``). Keep-alives are answered at once: they cost nothing and must not wait behind
+        a backlog, or a busy node would look dead to its peers."""
+        if frame.keepalive:
+            self._on_frame(conn, frame)
+            return
+        backlog = self.backlog
+        refusal = backlog.refuses(conn)
+        if refusal is not None:
+            msg = self._sheddable(frame)
+            if msg is not None:
+                self.received += 1
+                self._shed(conn, frame, msg, refusal)
+                return
+        backlog.put(conn, frame, conn.last_activity)
+
+    def _sheddable(self, frame: Frame) -> Message | None:
+        """The request in ``frame`` if it may be shed; None for anything else (it is queued, and decoded again
+        when its turn comes: only while shedding, and only for what is not a request)."""
+        try:
+            inbound = self.network.classify(frame)
+        except RemoteProtocolError:
+            return None
+        msg = inbound.message
+        return msg if inbound.kind is _REQUEST and msg is not None and sheddable(msg.mti) else None
+
+    def _on_frame(self, conn: Connection, frame: Frame, shed: str | bool | None = None) -> None:
+        """One frame, from the backlog (``shed`` True when it waited too long there) or refused by it (``shed``
+        names why): a request that may be shed is then answered 91 at once; everything else is processed."""
         try:
             inbound = self.network.classify(frame)
         except RemoteProtocolError as exc:
+            if conn.closed:
+                return  # read before the connection was given up (say for this very budget): nobody to answer
             self.received += 1
             self.format_errors += 1
             self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
@@ -204,6 +248,12 @@ class Listener:
         kind, msg = inbound.kind, inbound.message
         if kind is _REQUEST and msg is not None:
             self.received += 1
+            if shed and sheddable(msg.mti):
+                self._shed(conn, frame, msg, WAITED if shed is True else shed)
+                return
+            if conn.closed and sheddable(msg.mti):
+                self.backlog.dropped += 1  # its peer has gone: an exchange would only be reversed
+                return
             msg.meta.source_link = self.name
             self.hooks.on_request(self.name, conn, frame, msg)
         elif kind is _KEEPALIVE or kind is _SESSION:
@@ -213,6 +263,20 @@ class Listener:
             self.hooks.log.note((self.name, _address(conn.peer), "unsolicited"),
                                 "listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
                                 msg.mti if msg is not None else "-", conn.peer)
+
+    def _shed(self, conn: Connection, frame: Frame, msg: Message, reason: str) -> None:
+        """Answer ``msg`` 91 at once without an exchange: it cannot be answered in time (admission)."""
+        self.backlog.count_shed(reason)
+        if conn.closed:
+            return  # nobody to answer
+        try:
+            conn.send_frame(self.network.encode(self.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)),
+                            reply_to=frame)
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # a request that decoded but whose 91 does not encode: dropped, never raised
+            self.hooks.log.note((self.name, "shed"), "listener %s: cannot answer a shed %s (%s)", self.name,
+                                msg.mti, type(exc).__name__)
 
     def _over_budget(self, conn: Connection) -> bool:
         """Whether ``conn`` has now sent more than format_error_budget undecodable frames within the window: a

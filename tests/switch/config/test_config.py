@@ -42,6 +42,7 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     assert (lst.port, lst.scheme, lst.framing_kind, lst.on_format_error) == (8583, "generic", "binary2", "keep")
     assert (lst.first_frame_timeout_ms, lst.frame_timeout_ms, lst.max_connections_per_peer) == (30_000, 10_000, 32)
     assert (lst.format_error_budget, lst.format_error_window_s) == (20, 60.0)
+    assert (lst.max_wait_ms, lst.max_backlog) == (500, 10_000)
     (con,) = cfg.connectors
     assert con.hosts == (("127.0.0.1", 9583), ("::1", 9584))
     assert con.timeout_ms == 1500
@@ -86,6 +87,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
      "listeners[0].max_connections_per_peer", "greater than zero"),
     (GOOD.replace("port = 8583", "port = 8583\nformat_error_budget = 0"), "listeners[0].format_error_budget",
      "greater than zero"),
+    (GOOD.replace("port = 8583", "port = 8583\nmax_wait_ms = 0"), "listeners[0].max_wait_ms", "greater than zero"),
+    (GOOD.replace("port = 8583", "port = 8583\nmax_backlog = 1.5"), "listeners[0].max_backlog", "expected an integer"),
     (GOOD.replace("port = 8583", 'port = 8583\nformat_error_window_s = "1m"'),
      "listeners[0].format_error_window_s", "expected"),
     (GOOD.replace("port = 8583", "port = 8583\nfirst_frame_timeout = 5"), "listeners[0].first_frame_timeout",

@@ -87,7 +87,9 @@ def test_the_screen_of_a_node_with_a_restarted_process_a_degraded_cell_and_saf_e
                    "degraded": {"reason": "3 requests in a row unanswered", "since": "2026-12-07T16:52:14+00:00"},
                    "last_error": {"at": "2026-12-07T16:52:14+00:00",
                                   "error": "degraded: 3 requests in a row unanswered"}},
-                  {"name": "acquirer", "kind": "listener", "state": "listening", "port": 8583, "connections": 2}],
+                  {"name": "acquirer", "kind": "listener", "state": "listening", "port": 8583, "connections": 2,
+                       "backlog": 40, "shed": {"waited": 3, "behind overdue": 9, "backlog full": 0},
+                       "shedding": True}],
         "cells": [{"name": "cell-01", "health": "degraded", "process": "running", "pid": 12, "restarts": 2,
                    "last_exit": -9, "link": "degraded"}],
         "saf": [{"destination": "cell-01", "pending": 4, "exceptions": 1, "oldest_age_s": 95.0}],
@@ -103,6 +105,6 @@ def test_the_screen_of_a_node_with_a_restarted_process_a_degraded_cell_and_saf_e
     assert lines[connector + 1] == "      degraded since 16:52:14 UTC (1m00s ago): 3 requests in a row unanswered"
     assert lines[connector + 2].startswith("      last error 16:52:14 UTC (1m00s ago): degraded: 3 requests")
     assert ["cell-01", "degraded", "running", "12", "2", "-9", "degraded"] in rows  # the cells table
-    assert next(line.split() for line in lines if line.startswith("  acquirer")) == ["acquirer", "listening",
-                                                                                     "8583", "2"]
+    assert next(line.split() for line in lines if line.startswith("  acquirer")) == [
+        "acquirer", "listening", "8583", "2", "40", "12", "(shedding", "now)"]
     assert lines[-1].split() == ["cell-01", "4", "1", "1m35s"]
