@@ -17,8 +17,8 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
     [[listeners]] name, host, port, scheme, framing{...}, options{...}, max_connections, allow, idle_timeout_s,
                   on_format_error, tls{cert, key}, pin_key{type = TPK|ZPK, key = LMK cryptogram}, zmk,
                   max_inflight_per_connection, first_frame_timeout_ms, frame_timeout_ms,
-                  max_connections_per_peer, format_error_budget, format_error_window_s, max_wait_ms,
-                  max_backlog
+                  max_connections_per_peer, format_error_budget, format_error_window_s, format_error_ban_after,
+                  max_wait_ms, max_backlog
     [[connectors]] name, hosts, scheme, framing{...}, options{...}, timeout_ms, echo_interval_s, signon,
                   connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, degrade_after_timeouts,
                   match_fields, pin_key{type = ZPK, key}, zmk

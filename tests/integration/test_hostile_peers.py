@@ -137,6 +137,37 @@ async def test_the_format_error_budget_closes_the_connection_and_the_log_stays_s
     assert 1 <= len(lines) <= 2  # one line for the peer (and the count), not one per frame
 
 
+async def test_an_address_that_keeps_reconnecting_to_flood_is_refused_for_the_window(tmp_path: Path) -> None:
+    options = "format_error_budget = 3\nformat_error_window_s = 60\nformat_error_ban_after = 2"
+    async with issuer() as iss, running_node(conf_for(tmp_path, iss.port, extra=listener_toml("acq", options))) \
+            as node:
+        acq, port = node.listeners["acq"], port_of(node, "acq")
+        garbage = binary2(b"0200" + b"\xff" * 30)
+        for _ in range(2):  # each connection is closed past its budget; the second close bans the address
+            async with await _open(port, HOSTILE) as bad:
+                await bad.send_all(garbage * 10)
+                await read_until_closed(bad)
+        async with await _open(port, HOSTILE) as again:  # refused at once, before it can send anything
+            assert await read_until_closed(again) == b""
+        assert acq.refusals == {"format-error budget": 1} and acq.closes == {"format-error budget": 2}
+        assert await _answer(port) == "00"  # another address is not affected
+
+
+async def test_unsolicited_responses_count_against_the_budget(tmp_path: Path) -> None:
+    options = "format_error_budget = 3\nformat_error_window_s = 60\nformat_error_ban_after = 0"
+    async with issuer() as iss, running_node(conf_for(tmp_path, iss.port, extra=listener_toml("acq", options))) \
+            as node:
+        acq, port = node.listeners["acq"], port_of(node, "acq")
+        response = SCHEME.make_response(purchase(stan=9), "00")  # an answer to nothing the node sent
+        async with await _open(port, HOSTILE) as bad:
+            await bad.send_all(framed(response) * 50)
+            assert await read_until_closed(bad) == b""
+        assert acq.closes == {"format-error budget": 1} and acq.refusals == {}
+        async with await _open(port, HOSTILE) as again:  # no ban with format_error_ban_after = 0
+            await again.send_all(framed(purchase(stan=10)))
+            assert SCHEME.decode((await read_frame(again)).body)[39] == "00"
+
+
 @pytest.mark.parametrize("mti", ["0000", "0600", "0900", "1200", "9200", "0300"])
 async def test_an_mti_the_network_does_not_define_is_dropped_not_answered(tmp_path: Path, mti: str) -> None:
     async with issuer() as iss, running_node(conf_for(tmp_path, iss.port, extra=listener_toml("acq"))) as node:

@@ -150,7 +150,8 @@ class Backlog:
                 conn.backlog_taken()
                 handle(conn, frame, late)
                 self._schedule(conn)  # to the end of the line, if it has more and room for them
-            await trio.lowlevel.checkpoint()
+            if ready:  # more to do: let the readers and the answers in first (an empty line waits above anyway)
+                await trio.lowlevel.checkpoint()
 
     def count_shed(self, reason: str) -> None:
         """One request answered 91 without an exchange (the listener calls it)."""

@@ -42,7 +42,7 @@ _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.
 _KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
 # Refusal reasons (status "refusals", metric bulkhead_listener_refused{reason}).
 ALLOW_LIST, LIMIT, PER_PEER = "allow-list", "limit", "per-peer"
-FORMAT_ERRORS = "format-error budget"  # a close reason beside the connection's timeouts
+FORMAT_ERRORS = "format-error budget"  # a close reason beside the connection's timeouts, and a refusal reason
 LOG_INTERVAL_S = 10.0  # one summary line per reason per this many seconds
 
 
@@ -68,6 +68,8 @@ class Listener:
         self.closes: dict[str, int] = {}  # connections the listener gave up on, by reason
         self.format_errors = 0
         self._per_peer: dict[str, int] = {}  # open connections by peer address (IPv6: by /64), without the port
+        self._budget_closes: dict[str, list[float]] = {}  # by peer group: when its connections were closed for it
+        self._banned: dict[str, float] = {}  # peer group -> refused until (trio time)
         self._refusal_log = SummaryLog(log, interval=LOG_INTERVAL_S)
         self._close_log = SummaryLog(log, level=logging.INFO, interval=LOG_INTERVAL_S)
         self.backlog = Backlog(self.name, max_wait_s=config.max_wait_ms / 1000, limit=config.max_backlog,
@@ -185,6 +187,13 @@ class Listener:
             return LIMIT
         if self._per_peer.get(group, 0) >= self.config.max_connections_per_peer:
             return PER_PEER
+        if self._banned:
+            until = self._banned.get(group)
+            if until is not None:
+                if trio.current_time() < until:
+                    return FORMAT_ERRORS
+                del self._banned[group]
+                self._budget_closes.pop(group, None)
         return None
 
     def _closed(self, conn: Connection, reason: str, text: str) -> None:
@@ -240,10 +249,8 @@ class Listener:
             self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
             if self.config.on_format_error == "close":
                 conn.close()
-            elif self._over_budget(conn):
-                conn.close()
-                self._closed(conn, FORMAT_ERRORS, f"over {self.config.format_error_budget} format errors in "
-                                                  f"{self.config.format_error_window_s:g}s")
+            else:
+                self._budget(conn)
             return
         kind, msg = inbound.kind, inbound.message
         if kind is _REQUEST and msg is not None:
@@ -260,6 +267,8 @@ class Listener:
             conn.reply_keepalive(frame)  # answered as the framing says, never routed
         else:
             self.received += 1
+            if not conn.closed:  # what nobody asked for counts against the budget like what does not decode
+                self._budget(conn)
             self.hooks.log.note((self.name, _address(conn.peer), "unsolicited"),
                                 "listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
                                 msg.mti if msg is not None else "-", conn.peer)
@@ -277,6 +286,29 @@ class Listener:
         except Exception as exc:  # a request that decoded but whose 91 does not encode: dropped, never raised
             self.hooks.log.note((self.name, "shed"), "listener %s: cannot answer a shed %s (%s)", self.name,
                                 msg.mti, type(exc).__name__)
+
+    def _budget(self, conn: Connection) -> None:
+        """One more frame from ``conn`` the node could not use: past the budget the connection is closed, and
+        an address whose connections were closed for it ``format_error_ban_after`` times within the window may
+        not connect again until the window has passed (a flooder that reconnects after every close would
+        otherwise cost the node a budget's worth of salvaging per connection, for ever)."""
+        if not self._over_budget(conn):
+            return
+        cfg = self.config
+        conn.close()
+        self._closed(conn, FORMAT_ERRORS, f"over {cfg.format_error_budget} format errors or unsolicited frames "
+                                          f"in {cfg.format_error_window_s:g}s")
+        if not cfg.format_error_ban_after:
+            return
+        group = _peer_group(_address(conn.peer))
+        now = trio.current_time()
+        closes = [t for t in self._budget_closes.get(group, []) if t > now - cfg.format_error_window_s]
+        closes.append(now)
+        self._budget_closes[group] = closes
+        if len(closes) >= cfg.format_error_ban_after:
+            self._banned[group] = now + cfg.format_error_window_s
+            log.warning("listener %s: %s refused for %gs: %d connections closed for format errors in %gs", self.name,
+                        group, cfg.format_error_window_s, len(closes), cfg.format_error_window_s)
 
     def _over_budget(self, conn: Connection) -> bool:
         """Whether ``conn`` has now sent more than format_error_budget undecodable frames within the window: a
