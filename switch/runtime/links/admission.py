@@ -148,7 +148,12 @@ class Backlog:
                 late = read_at < cutoff
                 conn.overdue = read_at < halfway and bool(conn.backlog)
                 conn.backlog_taken()
-                handle(conn, frame, late)
+                try:
+                    handle(conn, frame, late)
+                except Exception as exc:  # one peer's frame must never stop the listener: that peer is let go
+                    log.error("listener %s: frame from %s failed: %s; closing", self.listener, conn.peer,
+                              type(exc).__name__)
+                    conn.close()
                 self._schedule(conn)  # to the end of the line, if it has more and room for them
             if ready:  # more to do: let the readers and the answers in first (an empty line waits above anyway)
                 await trio.lowlevel.checkpoint()

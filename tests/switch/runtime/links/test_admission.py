@@ -184,3 +184,24 @@ async def test_a_full_backlog_sheds_requests_on_arrival_and_still_queues_what_ma
     assert listener.backlog.shed[FULL] == acq.codes()["91"] > 0
     assert acq.answers["045000"][0][:2] == ("0410", "00")
     assert len(node.taken) == acq.codes()["00"]
+
+
+async def test_a_frame_whose_handling_fails_closes_its_connection_and_the_listener_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(SlowNode):
+        def on_request(self, source: str, conn: Connection, frame: Frame, msg: Message) -> None:
+            if msg.stan == "000666":
+                raise RuntimeError("a bug in one exchange")
+            super().on_request(source, conn, frame, msg)
+
+    node = Broken()
+    async with serving(node) as listener:
+        async with acquirer(listener) as bad:
+            await bad.send([purchase(stan=666)])
+            with trio.fail_after(5):
+                assert await bad.stream.receive_some(100) == b""  # let go
+        async with acquirer(listener) as good:
+            await good.send([purchase(stan=667)])
+            await good.read_until(1)
+        assert good.answers["000667"][0][1] == "00"
+    assert any("frame from" in r.getMessage() and "RuntimeError" in r.getMessage() for r in caplog.records)
