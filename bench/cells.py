@@ -22,12 +22,12 @@ requests); nothing here prints or writes them.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.nodeconf import NODE_HEAD_TOML
+from bench.ports import free_port_block
 from bench.scenarios import BenchCard
 from processors.cell.config import CellsConfig
 
@@ -118,29 +118,6 @@ def generate_keys() -> BenchKeys:
 
     hsm = SoftwareHsm(Lmk.thales_test())
     return BenchKeys(*(hsm.generate_key(code).under_lmk for code in ("001", "002", "402", "109", "002")))
-
-
-def free_port_block(count: int) -> int:
-    """A base port with ``count`` consecutive loopback ports free right now (probed by binding each)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise OSError(f"no block of {count} free loopback ports")
 
 
 def routes_toml(count: int) -> str:

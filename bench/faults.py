@@ -45,7 +45,7 @@ from pathlib import Path
 import trio
 
 from bench.cells import DEBIT_BIN, DEPOSIT, cells_config, generate_keys, seed_cards, write_config
-from bench.harness import free_port
+from bench.ports import free_port
 from bench.scenarios import BenchCard
 from processors.cell.config import CellsConfig
 from schemes.generic import SCHEME
@@ -409,7 +409,7 @@ def run_faults(options: FaultOptions) -> FaultReport:
     report = FaultReport()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="bulkhead-faults-"))
-    port = free_port()
+    port = free_port()  # fixed, not 0: the restarted node must come back where the acquirers reconnect
     keys = generate_keys()
     conf = write_config(folder, keys, count=options.cells, port=port, atm_port=free_port(), max_batch=64,
                         max_wait_ms=1.0)

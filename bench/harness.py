@@ -2,8 +2,10 @@
 
 For a scenario (:mod:`bench.scenarios`) the harness
 1. writes a benchmark configuration (node.toml, routes.toml, issuer rules) into a temporary folder, with
-   free loopback ports and the node's SQLite journal in that folder (a durable journal: every exchange is
-   committed before its answer leaves, by group commit);
+   the node's listeners on port 0 (it binds them; the harness reads the ports back from its ``status``), the
+   issuer simulator and the cells on ports reserved below the kernel's ephemeral range (:mod:`bench.ports`),
+   and the node's SQLite journal in that folder (a durable journal: every exchange is committed before its
+   answer leaves, by group commit);
    A scenario through the processor cells gets its own configuration instead (:mod:`bench.cells`: generic and
    ATM listeners, ``[hsm]``, ``[cells]`` supervised by the node, a catalogue without limits) and its cards
    are seeded into the cells' databases before anything starts;
@@ -47,6 +49,7 @@ from bench.flood import FloodResult, FloodSpec, flood_main
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
 from bench.nodeconf import NODE_HEAD_TOML
 from bench.phases import Schedule, phase_stats
+from bench.ports import free_port
 from bench.scenarios import ACQUIRER, ATM, BenchCard, Mix, Scenario
 from processors.cell.config import CellsConfig
 from schemes.atm import SCHEME as ATM_SCHEME
@@ -188,13 +191,6 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class _Proc:
     label: str
@@ -234,6 +230,26 @@ def _wait_port(proc: _Proc, port: int, timeout: float = 20.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise BenchError(f"{proc.label} did not listen on port {port} within {timeout:.0f} s")
+
+
+def _listener_ports(proc: _Proc, admin_socket: Path, names: list[str], timeout: float = 60.0) -> dict[str, int]:
+    """The ports the node's listeners ``names`` bound (port 0 in node.toml), once all of them listen, read from
+    the ``status`` admin command."""
+    from switch.ops.admin import AdminError, call
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.check_alive()
+        try:
+            links = call(admin_socket, "status", timeout=2.0)["result"]["links"]
+        except (AdminError, OSError, KeyError):  # not up yet: no admin socket, or not answering yet
+            links = []
+        ports = {link["name"]: link["port"] for link in links
+                 if link.get("kind") == "listener" and link.get("state") == "listening"}
+        if all(name in ports for name in names):
+            return {name: int(ports[name]) for name in names}
+        time.sleep(0.05)
+    raise BenchError(f"{proc.label} did not listen on {', '.join(names)} within {timeout:.0f} s")
 
 
 def _wait_processes(proc: _Proc, admin_socket: Path, timeout: float = 60.0) -> None:
@@ -430,14 +446,14 @@ def _setup_cells(folder: Path, options: Options) -> tuple[Path, _Setup]:
         raise BenchError(f"cells: 1..100, not {options.cells}")
     if options.cards < options.cells:
         raise BenchError(f"cards: at least one per cell ({options.cells}), not {options.cards}")
-    port, atm_port = free_port(), free_port()
     keys = bench_cells.generate_keys()
-    conf = bench_cells.write_config(folder, keys, count=options.cells, port=port, atm_port=atm_port,
+    # Listener ports 0: the node binds them and reports them (run_scenario reads them back).
+    conf = bench_cells.write_config(folder, keys, count=options.cells, port=0, atm_port=0,
                                     max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
                                     processes=options.processes)
     cells = bench_cells.cells_config(conf)
     cards = bench_cells.seed_cards(cells, keys, cards=options.cards, credit_share=options.credit_share)
-    return conf, _Setup({ACQUIRER: port, ATM: atm_port}, cards, cells)
+    return conf, _Setup({}, cards, cells)
 
 
 def _probe_cells(scenario: Scenario, setup: _Setup) -> None:
@@ -480,9 +496,11 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
         if scenario.cells:
             conf, setup = _setup_cells(folder, options)
         else:
-            issuer_port, port = free_port(), free_port()
-            conf = _write_config(folder, scenario, options, port, issuer_port)
-            setup = _Setup({ACQUIRER: port if scenario.through_node else issuer_port})
+            # The connector needs the issuer's port before anything listens: one the kernel never lends to a
+            # connection. The node's listeners bind port 0 and report their ports once they listen.
+            issuer_port = free_port()
+            conf = _write_config(folder, scenario, options, 0, issuer_port)
+            setup = _Setup({} if scenario.through_node else {ACQUIRER: issuer_port})
             if options.issuer == "process":
                 issuer = _start("issuer", ["sim", "issuer", "--port", str(issuer_port), "--rules",
                                            str(folder / "issuer-rules.toml")], folder)
@@ -492,8 +510,7 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
         if scenario.through_node:
             node = _start("node", ["run", "--conf", str(conf), "--log-level", "warning"], folder)
             procs.append(node)
-            for listener in scenario.listeners():
-                _wait_port(node, setup.ports[listener])
+            setup.ports.update(_listener_ports(node, folder / "var" / "admin.sock", scenario.listeners()))
             if options.processes > 1:
                 _wait_processes(node, folder / "var" / "admin.sock")
             if scenario.cells:

@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 import trio
 
+from bench.ports import free_port
 from hsm.thales import cmd_keys as keys
 from hsm.thales.backend import ThalesBackend
 from hsm.thales.client import ClientConfig, ThalesClient, open_thales_client
@@ -115,9 +116,7 @@ async def test_drop_fails_the_command_in_flight_and_the_client_reconnects() -> N
 
 
 async def test_client_started_before_the_server_connects_when_it_comes_up() -> None:
-    with socket.socket() as probe:
-        probe.bind((LOCALHOST, 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # the server binds it only later: a port the kernel never lends to a connection
     async with trio.open_nursery() as nursery:
         client = ThalesClient(config(port))
         await nursery.start(client.run)

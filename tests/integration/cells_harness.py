@@ -4,12 +4,11 @@ CLI's command client (in-process while no cell runs)."""
 
 from __future__ import annotations
 
-import random
-import socket
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.ports import free_port_block
 from processors.cell.client import run_commands
 from processors.cell.config import CellsConfig
 from processors.cell.supervisor import CellSupervisor
@@ -59,30 +58,6 @@ restart_backoff_ms = 100
 restart_backoff_max_ms = 500
 max_wait_ms = 0.5
 """
-
-
-def free_port_block(count: int) -> int:
-    """A base port with ``count`` consecutive loopback ports free right now (probed by binding each).
-
-    The block is drawn below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out is
-    also the local port of the node's own outbound connections, so a cell that binds late could find its port
-    taken by the node's connection to a sibling cell (seen as a cell exiting 2 with EADDRINUSE)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no block of free ports")
 
 
 def write_cells_config(tmp: Path, *, count: int = 4, timeout_ms: int = 1000, db: str | None = None) -> NodeConfig:

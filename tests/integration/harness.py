@@ -13,6 +13,7 @@ from pathlib import Path
 import trio
 from click.testing import CliRunner, Result
 
+from bench.ports import free_port
 from schemes.generic import SCHEME
 from switch.cli.main import main as bulkhead
 from switch.config import parse_config
@@ -93,9 +94,13 @@ class Issuer:
 
 
 @asynccontextmanager
-async def issuer(rules: dict[str, object] | None = None, port: int = 0) -> AsyncIterator[Issuer]:
+async def issuer(rules: dict[str, object] | None = None, port: int | None = None) -> AsyncIterator[Issuer]:
+    """An issuer simulator on ``port`` (to come back where a stopped one was), else on a port of
+    :func:`bench.ports.free_port`: not port 0, because a connector keeps retrying the number after the issuer
+    stops, and a number of the ephemeral range could be lent meanwhile to some connection -- the connector's own
+    among them -- so that the issuer could not come back on it."""
     stats = IssuerStats()
-    cfg = IssuerConfig(port=port, rules=rules_from_dict(rules or {}, "<test>"))
+    cfg = IssuerConfig(port=free_port() if port is None else port, rules=rules_from_dict(rules or {}, "<test>"))
     async with trio.open_nursery() as nursery:
         scope = trio.CancelScope()
 
@@ -270,8 +275,8 @@ async def recording_issuer(unanswered: frozenset[str] = frozenset()) -> AsyncIte
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
 
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
+    port = free_port()  # a connector's host: see issuer()
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
     async with trio.open_nursery() as nursery:
         scope = trio.CancelScope()
 
@@ -286,9 +291,10 @@ async def recording_issuer(unanswered: frozenset[str] = frozenset()) -> AsyncIte
 
 @contextmanager
 def refusing_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound (so nobody else takes it) but not listening."""
+    """A loopback port that refuses connections: reserved (:func:`bench.ports.free_port`) and bound, so nobody
+    else takes it, but not listening."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", free_port()))
         yield sock.getsockname()[1]
 
 

@@ -19,6 +19,7 @@ import trio
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bench.ports import free_port
 from schemes.generic import SCHEME
 from switch.config import parse_config
 from switch.infra.db.engine import sqlite_url
@@ -51,7 +52,7 @@ class NodeThread:
         self.token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as self.scope:
             async with trio.open_nursery() as nursery:
-                issuer_port = await nursery.start(serve_issuer, IssuerConfig())
+                issuer_port = await nursery.start(serve_issuer, IssuerConfig(port=free_port()))
                 conf = write_config(self.conf, sqlite_url(self.conf / "fuzz.db"), {"up": issuer_port},
                                     ROUTES_ONE.format(link="up"))
                 self.node = Node(parse_config(conf.read_text(), conf))

@@ -12,6 +12,7 @@ from pathlib import Path
 import trio
 from sqlalchemy import select
 
+from bench.ports import free_port
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from schemes.generic import SCHEME
@@ -82,8 +83,8 @@ class Host:
 @asynccontextmanager
 async def host() -> AsyncIterator[Host]:
     h = Host()
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    h.port = listeners[0].socket.getsockname()[1]
+    h.port = free_port()  # a connector's host: see harness.issuer()
+    listeners = await trio.open_tcp_listeners(h.port, host="127.0.0.1")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, h.handle, listeners)
         yield h

@@ -18,6 +18,7 @@ import pytest
 import trio
 from prometheus_client import generate_latest
 
+from bench.ports import free_port
 from switch.ops.metrics import registry_for
 from switch.runtime.node import Node
 from tests.integration.harness import ROUTES_ONE, client, issuer, port_of, purchase, running_node, write_config
@@ -98,10 +99,11 @@ async def frozen_host() -> AsyncIterator[int]:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
 
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = free_port()  # a connector's host: see harness.issuer()
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, swallow, listeners)
-        yield listeners[0].socket.getsockname()[1]
+        yield port
         nursery.cancel_scope.cancel()
 
 

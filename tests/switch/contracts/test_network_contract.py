@@ -18,6 +18,7 @@ import pytest
 import trio
 from sqlalchemy import select
 
+from bench.ports import free_port
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from hsm.testing import TestPinPad
@@ -121,8 +122,8 @@ class Peer:
 @asynccontextmanager
 async def peer() -> AsyncIterator[Peer]:
     p = Peer()
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    p.port = listeners[0].socket.getsockname()[1]
+    p.port = free_port()  # a connector's host: see tests/integration/harness.issuer()
+    listeners = await trio.open_tcp_listeners(p.port, host="127.0.0.1")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, p.handle, listeners)
         yield p

@@ -7,7 +7,6 @@ import functools
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 import trio
 from click.testing import CliRunner
 
+from bench.ports import free_port
 from switch.sim.cli import sim
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.rules import IssuerRules, Rule
@@ -102,10 +102,7 @@ def test_acquirer_command_rejects_bad_arguments(args: list[str], message: str) -
 
 
 def test_acquirer_command_unreachable_port() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = CliRunner().invoke(sim, ["acquirer", "--port", str(port)])
+    result = CliRunner().invoke(sim, ["acquirer", "--port", str(free_port())])  # reserved: nobody listens
     assert result.exit_code == 1
     assert "cannot connect" in result.output
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 
+from bench.ports import free_port
 from schemes.unionpay.framing import UnionPayFraming
 from schemes.visa.framing import VisaFraming
 from switch.contracts.network import LinkOptions
@@ -218,12 +219,8 @@ async def test_malformed_input_does_not_stop_the_issuer() -> None:
 
 
 async def test_acquirer_reports_unreachable_issuer() -> None:
-    listener = trio.socket.socket()
-    await listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    listener.close()  # nothing listens there now
     with trio.fail_after(LIMIT), pytest.raises(SimulatorError, match="cannot connect"):
-        await run(port, count=1)
+        await run(free_port(), count=1)  # reserved for this run: nothing listens there
 
 
 async def test_acquirer_counts_requests_lost_with_the_connection() -> None:
