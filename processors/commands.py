@@ -50,6 +50,9 @@ Commands (arguments; ``?`` optional):
 ``credit.payment``          account, amount, reference (the cardholder pays: GL:PAYMENTS)
 ``credit.installments``     account, txn (id, or "ref:<reference>" of an account.post), count, rate_bp?
 ``credit.bill_installments`` day? (YYYY-MM-DD, default today)
+``exception.list``          status? (open, the default | resolved | all): advices posted on an assumption or not
+                            posted (processors.model.ExceptionItem), oldest first
+``exception.resolve``       exception, note (what the back office did: refused if already resolved)
 ``cell.stats``              (none)
 =========================== ===========================================================================
 
@@ -85,6 +88,7 @@ from processors.model import (
     CreditLine,
     Customer,
     Effects,
+    ExceptionItem,
     InstallmentPlan,
     ProductKind,
     Txn,
@@ -1005,6 +1009,33 @@ class CellCommands:
         billed = installments.bill_due(self.state, day, self._now(), effects)
         return {"day": day.isoformat(), "billed": billed, "count": len(billed)}
 
+    # ------------------------------------------------------------------------------------ exceptions
+
+    @_command("exception.list")
+    async def _exception_list(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        status = a.text("status", "open")
+        a.done()
+        if status not in EXCEPTION_STATUSES:
+            raise a.error("status", f"must be one of {', '.join(EXCEPTION_STATUSES)}, not {status!r}")
+        items = sorted((x for x in self.state.exceptions.values() if status in ("all", x.status)),
+                       key=lambda x: (x.created_at, _number(x.id)))
+        return {"cell": self.state.cell, "status": status, "count": len(items),
+                "exceptions": [_exception_view(x) for x in items]}
+
+    @_command("exception.resolve")
+    async def _exception_resolve(self, a: _Args, effects: Effects) -> dict[str, Any]:
+        ref = a.text("exception")
+        note = a.text("note")
+        a.done()
+        item = self.state.exceptions.get(ref)
+        if item is None:
+            raise a.error("exception", f"unknown exception {ref}{self._elsewhere(ref)}")
+        if item.status == "resolved":
+            raise a.error("exception", f"exception {item.id} was already resolved ({item.resolution})")
+        item.status, item.resolved_at, item.resolution = "resolved", self._now(), note
+        effects.add(item)
+        return _exception_view(item)
+
     # ------------------------------------------------------------------------------------ cell
 
     @_command("cell.stats")
@@ -1026,6 +1057,7 @@ class CellCommands:
             "accounts": len(s.accounts), "credit_lines": len(s.credit_lines), "cards": cards,
             "open_holds": len(s.holds), "txns": len(s.txns), "early_reversals": len(s.early_reversals),
             "active_plans": sum(1 for p in s.plans.values() if p.status == "active"),
+            "open_exceptions": sum(1 for x in s.exceptions.values() if x.status == "open"),
             "deposits": deposits, "credit_owed": owed,
         }
 
@@ -1039,6 +1071,24 @@ def _plan_view(plan: InstallmentPlan) -> dict[str, Any]:
         "currency": plan.currency, "principal": plan.principal, "fee": plan.fee, "rate_bp": plan.rate_bp,
         "count": plan.count, "billed": plan.billed, "status": plan.status, "schedule": schedule,
     }
+
+
+EXCEPTION_STATUSES: Final = ("open", "resolved", "all")
+
+
+def _exception_view(item: ExceptionItem) -> dict[str, Any]:
+    return {
+        "exception": item.id, "kind": item.kind.value, "status": item.status, "txn": item.txn_id,
+        "card": item.card_id, "account": item.account_id, "mti": item.mti, "stan": item.stan, "rrn": item.rrn,
+        "amount": item.amount, "currency": item.currency, "detail": item.detail, "created_at": _iso(item.created_at),
+        "resolved_at": _iso(item.resolved_at), "resolution": item.resolution,
+    }
+
+
+def _number(identifier: str) -> int:
+    """The sequence number at the end of an id like ``E01-12`` (so E01-10 sorts after E01-9)."""
+    tail = identifier.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -25,6 +25,27 @@ Messages (ISO 8583:1987, canonical form of :mod:`switch.model.message`):
 
 A repeat (xx01, xx21) of a request already decided gets the first answer again; any other request with the
 same duplicate key (:func:`processors.fields.dup_key`) gets 94. Reversals are always answered idempotently.
+
+**Advices are never declined for a business reason.** An advice records something that already happened at the
+terminal (the switch stood in, or the acquirer completed a pre-authorization), and the switch's store-and-forward
+takes any answer but 91/96 as delivered: an advice declined is a sale never charged. So the cell answers 00 and
+posts it, and where a rule of a request would have refused it, records an :class:`~processors.model.ExceptionItem`
+for the back office (``bulkhead exceptions list``):
+
+- a completion above its authorization + ``completion_tolerance_bp``: posted as sent;
+- an amount in a foreign currency without a cardholder billing amount (DE 6 / DE 51): converted by the cell's
+  own rate (``[rates]`` in ``products.toml``, the same conversion that then applies to its DE 28). With no rate
+  for that pair of currencies (or a DE 49 outside the cell's ISO 4217 table) the cell cannot know the amount to
+  charge, and guessing one (1:1, or a stale rate) would charge the cardholder a wrong sum that someone must then
+  find: the advice is answered **96**, which the switch's store-and-forward does not count as delivered, so it is
+  sent again (0121/0221) until the rate is configured and the cell restarted; past the queue's expiry it stays in
+  the queue as an exception of its own (``bulkhead saf show``), never dropped. The cell logs why at each try;
+- an account type (DE 3, DE 102/103) the card does not have: posted to the card's default account (a transfer
+  is not: it moves money between the cardholder's own accounts, nothing left the bank, and it stays 12);
+- an unusable DE 28: the account's or product's fee applies.
+
+Format errors - an unknown processing code, no DE 4 or DE 49, an unknown card - are still declined (12, 13, 14):
+there is nothing the cell could post; those advices are recorded as exceptions too.
 """
 
 from __future__ import annotations
@@ -70,6 +91,8 @@ from processors.model import (
     CardStatus,
     EarlyReversal,
     Effects,
+    ExceptionItem,
+    ExceptionKind,
     Hold,
     HoldStatus,
     ProductKind,
@@ -86,6 +109,7 @@ APPROVED = RC.APPROVED.value  # DE 39 of an approval, as make_response takes it 
 # One counter numbers a decision's txn, hold and posting: T01-7, H01-7, P01-T7 (commands number their own
 # postings P01-<n> from the "posting" sequence, so the engine's carry the T).
 TXN_SEQUENCE = "txn"
+EXCEPTION_SEQUENCE = "exception"  # numbers the exception items E01-1, E01-2, ...
 
 # Transaction types each product kind supports when the product does not list ``allowed``.
 KIND_TYPES: dict[ProductKind, frozenset[str]] = {
@@ -174,6 +198,15 @@ class Ctx:
     request_currency: str | None = None
     # Remembered reversals (processors.early) to apply to this request's transaction if it is approved
     early: list[EarlyReversal] | None = None
+    # What an advice was posted despite (processors.model.ExceptionItem), recorded with its Txn
+    flags: list[tuple[ExceptionKind, str]] | None = None
+
+    def flag(self, kind: ExceptionKind, detail: str) -> None:
+        """Note an exception of this advice for the back office (and the host's log)."""
+        if self.flags is None:
+            self.flags = []
+        self.flags.append((kind, detail))
+        self.note = f"{self.note}; {detail}" if self.note else detail
 
 
 def _fee_field(response: Message, txn: Txn) -> None:
@@ -478,25 +511,39 @@ class CellEngine:
 
     def _resolve_amount(self, ctx: Ctx) -> None:
         """DE 4 in DE 49's currency, which must be the account's; or DE 6 when DE 51 (cardholder billing
-        currency) is the account's. Balance inquiries need no amount."""
+        currency) is the account's. Balance inquiries need no amount. An advice in another currency without
+        them is converted by the cell's own rate (:meth:`_cell_rate`; 96 when there is none)."""
         request = ctx.request
         assert ctx.account is not None
         currency = ctx.account.currency
         amount = ctx.request_amount = money.parse_amount(_text(request, 4))
         code = _text(request, 49)
         given = ctx.request_currency = money.alpha(code) if code else ""
+        advice = request.mti[2] == "2"
         if not code and ctx.txn_type != TxnType.BALANCE:
             raise Declined(RC.INVALID_AMOUNT, "no currency (DE 49)")
-        rate: tuple[int, int | None] | None = None  # (DE 6, DE 4) when the account is billed in DE 51
+        rate: tuple[int, int | None] | None = None  # (DE 6, DE 4), or the cell's rate as such a pair
         if code:
             if given is None:
+                if advice:  # its exponent and rate are unknown here: cannot be posted now, sent again (96)
+                    raise Declined(RC.SYSTEM_MALFUNCTION, f"currency {code} (DE 49) is not in the cell's ISO 4217 "
+                                   "table: answered 96, the switch's store-and-forward sends the advice again")
                 raise Declined(RC.INVALID_AMOUNT, "unknown currency")
             if given != currency:
                 billing = money.parse_amount(_text(request, 6))
-                if money.alpha(_text(request, 51)) != currency or billing is None:
+                if money.alpha(_text(request, 51)) == currency and billing is not None:
+                    rate = (billing, amount)
+                    amount = billing
+                elif not advice:
                     raise Declined(RC.INVALID_AMOUNT, "currency is not the account's")
-                rate = (billing, amount)
-                amount = billing
+                elif amount is not None:  # (an advice of an inquiry without an amount needs no rate)
+                    billed, requested = self._cell_rate(given, currency)
+                    rate, converted = (billed, requested), money.at_rate(amount, billed, requested)
+                    ctx.flag(ExceptionKind.CELL_RATE, (
+                        f"{money.format_amount(amount, given)} without a cardholder billing amount (DE 6/DE 51): "
+                        f"{money.format_amount(converted, currency)} at the cell's rate {given}/{currency} "
+                        f"{self.catalog.rate(given, currency)}"))
+                    amount = converted
         if ctx.txn_type == TxnType.BALANCE:
             ctx.amount = amount or 0
             return
@@ -507,11 +554,22 @@ class CellEngine:
         try:
             ctx.fee_override = stated_fee(request, ctx.product, rate)
         except FeeFieldError as exc:
-            if request.mti[2] != "2":
+            if not advice:
                 raise Declined(RC(exc.code), str(exc)) from None
             # An advice reports what the acquirer already did and is not declined: the switch's SAF takes any
             # answer as delivered, so a declined advice would never be posted. The product's fee applies.
-            ctx.note = f"DE 28 not taken ({exc}); the product's or account's fee applies"
+            ctx.flag(ExceptionKind.FEE_NOT_TAKEN, f"DE 28 not taken ({exc}); the product's or account's fee applies")
+
+    def _cell_rate(self, source: str, target: str) -> tuple[int, int]:
+        """The cell's own rate ``source`` -> ``target`` (``[rates]``) as the (billed, requested) pair of
+        :func:`processors.money.at_rate`, the form DE 6 / DE 4 takes, so DE 28 is converted by the same rate as the
+        amount. 96 without one: see the module docstring for why the advice is not posted at a guessed rate."""
+        rate = self.catalog.rate(source, target)
+        if rate is None:
+            raise Declined(RC.SYSTEM_MALFUNCTION, (
+                f"advice in {source} without DE 6/DE 51 and no rate {source}/{target} in the catalogue's [rates]: "
+                "answered 96, the switch's store-and-forward sends it again; add the rate and restart the cell"))
+        return money.rate_ratio(rate, source, target)
 
     def _pin_required(self, ctx: Ctx) -> None:
         """55 for a request without a PIN block on a channel where the product requires one (``pin_required``,
@@ -655,10 +713,16 @@ class CellEngine:
             product = ctx.product = self.catalog.products.get(card.product)
             if product is None:
                 raise Declined(RC.SYSTEM_MALFUNCTION, "card's product is not in the catalogue")
-            self._resolve_accounts(ctx, card)
+            try:
+                self._resolve_accounts(ctx, card)
+            except Declined as declined:
+                self._default_account(ctx, card, declined)
             self._resolve_amount(ctx)
         except Declined as declined:
             if declined.code == RC.SYSTEM_MALFUNCTION:
+                # Not processed, so not delivered: the switch's store-and-forward sends it again (and the flags
+                # noted so far describe nothing that was posted).
+                ctx.note = declined.reason
                 return Decision(request.make_response(declined.code), ctx.changes.effects())
             return self._decline(ctx, declined.code, declined.reason)
         original = None
@@ -686,16 +750,33 @@ class CellEngine:
                           cross_border=ctx.cross_border, amount=ctx.amount, override=ctx.fee_override)
         return self._approve_request(ctx)
 
+    def _default_account(self, ctx: Ctx, card: Card, declined: Declined) -> None:
+        """An advice naming an account the card does not have (DE 3 account type, DE 102/103) is posted to the
+        card's default account, and recorded as an exception: the money left the terminal, so it is charged to
+        the cardholder rather than lost. Not a transfer: it moves money between the cardholder's own accounts,
+        nothing left the bank, so a transfer the cell cannot place stays declined (12)."""
+        account = self.state.accounts.get(card.account_id)
+        if ctx.txn_type == TxnType.TRANSFER or account is None:
+            raise declined
+        ctx.account, ctx.to_account = account, None
+        ctx.flag(ExceptionKind.ACCOUNT_NOT_LINKED,
+                 f"{declined.reason} (DE 3 {ctx.pc}): posted to the card's default account {account.id}")
+
     def _complete(self, ctx: Ctx, original: Txn) -> Decision:
         """0220 completion of a pre-authorization: close its hold and post the completed amount.
 
         A completion may exceed the authorized amount (tips, fuel) by the bank's tolerance
-        (``completion_tolerance_bp``); beyond it the advice is answered 13 and nothing is posted or released, so
-        a corrupt or hostile amount cannot move money unchecked (it goes to the exception queue instead)."""
+        (``completion_tolerance_bp``). Beyond it, it is still posted as sent - the sale happened, and a completion
+        declined is never charged (the switch's store-and-forward takes the answer as delivered) - and recorded
+        as an exception for the back office, which takes a corrupt or disputed amount up with the acquirer."""
         state = self.state
         cap = original.amount + original.amount * self.bank.completion_tolerance_bp // 10_000
         if ctx.amount > cap:
-            return self._decline(ctx, RC.INVALID_AMOUNT, f"completion above the authorized amount + tolerance ({cap})")
+            currency = ctx.account.currency if ctx.account is not None else original.currency
+            ctx.flag(ExceptionKind.COMPLETION_OVER_TOLERANCE, (
+                f"completion of {money.format_amount(ctx.amount, currency)} above the authorization of "
+                f"{money.format_amount(original.amount, currency)} + {self.bank.completion_tolerance_bp / 100:g}% "
+                f"tolerance ({money.format_amount(cap, currency)}): posted as sent"))
         hold = state.holds.get(original.hold_id) if original.hold_id else None
         if hold is not None and hold.expires_at <= ctx.now:
             release_hold(state, hold, HoldStatus.EXPIRED, ctx.changes)
@@ -912,6 +993,8 @@ class CellEngine:
 
     def _approved(self, ctx: Ctx, txn: Txn) -> Decision:
         self.state.put(txn)
+        if ctx.flags:
+            self._record_exceptions(ctx, txn)
         response = ctx.request.make_response(APPROVED)
         response[38] = txn.approval_code
         _fee_field(response, txn)
@@ -933,7 +1016,29 @@ class CellEngine:
         _, txn = self._new_txn(ctx, code, TxnStatus.DECLINED)
         txn.decline_reason = reason
         self.state.put(txn)
-        return Decision(ctx.request.make_response(code), ctx.changes.effects())
+        request = ctx.request
+        if request.mti[2] == "2":  # an advice not posted: the back office must hear of it
+            amount, currency = _text(request, 4), money.alpha(_text(request, 49))
+            stated = (money.format_amount(int(amount), currency) if amount.isdigit() and currency
+                      else "no usable amount")
+            ctx.flags = [(ExceptionKind.ADVICE_DECLINED, f"advice for {stated} declined {code}: {reason}; not posted")]
+            ctx.note = ctx.flags[0][1]
+            self._record_exceptions(ctx, txn, posted=0)
+        return Decision(request.make_response(code), ctx.changes.effects())
+
+    def _record_exceptions(self, ctx: Ctx, txn: Txn, posted: int | None = None) -> None:
+        """An :class:`ExceptionItem` per flag of ``ctx``, for ``txn``, in the decision's changes."""
+        request = ctx.request
+        for kind, detail in ctx.flags or ():
+            seq = self.state.next_value(EXCEPTION_SEQUENCE)
+            item = ExceptionItem(
+                id=f"E{self._prefix}{seq.value}", kind=kind, txn_id=txn.id, card_id=txn.card_id,
+                account_id=txn.account_id, mti=request.mti, stan=_text(request, 11), rrn=_text(request, 37),
+                amount=txn.amount if posted is None else posted, currency=txn.currency, detail=detail,
+                created_at=ctx.now,
+            )
+            self.state.put(item)
+            ctx.changes.add(seq, item)
 
     def _advised(self, request: Message, hashed: str) -> Txn | None:
         """An applied advice (xx20/xx21) standing in for ``request`` itself, if any."""

@@ -548,7 +548,9 @@ async def run_cell(cells: CellsConfig, cell: int, *, supervised: bool = False, s
                     max_wait=cells.max_wait_ms / 1000,
                     describe_state=lambda: {"customers": len(state.customers), "accounts": len(state.accounts),
                                             "cards": len(state.cards), "open_holds": len(state.holds),
-                                            "txns": len(state.txns), **engine.early_counts()},
+                                            "txns": len(state.txns), **engine.early_counts(),
+                                            "open_exceptions": sum(1 for x in state.exceptions.values()
+                                                                   if x.status == "open")},
                 )
                 async with trio.open_nursery() as nursery:
                     if signals:

@@ -21,6 +21,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
@@ -130,6 +131,20 @@ def currency_of(cfg: NodeConfig, cell: int, command: str, args: dict[str, Any]) 
         return load_catalog(cells_config(cfg).products).product(str(shown["product"])).currency
     except (BulkheadError, KeyError) as exc:
         raise click.ClickException(f"cannot tell the currency: {exc}") from None
+
+
+def when(value: str | None) -> str:
+    """An ISO 8601 time from a cell's result as people read it, in UTC with its zone: ``2026-03-15 10:00:00 UTC``
+    (``-`` for none)."""
+    if not value:
+        return "-"
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if instant.tzinfo is None:  # a cell's times are aware UTC; a naive one would be UTC too
+        instant = instant.replace(tzinfo=UTC)
+    return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def show(result: Any, as_json: bool) -> None:
