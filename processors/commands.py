@@ -359,8 +359,11 @@ class CellCommands:
         }
 
     def _card_view(self, card: Card) -> dict[str, Any]:
+        product = self.catalog.products.get(card.product)
         return {
             "card": card.id, "masked_pan": self.masked(card), "customer": card.customer_id, "product": card.product,
+            # The currency of the card's limits: they are set and checked in the product's (processors.booking).
+            "currency": product.currency if product is not None else None,
             "account": card.account_id, "accounts": dict(card.accounts), "status": card.status.value,
             "status_reason": card.status_reason, "expiry": card.expiry, "psn": card.psn,
             "service_code": card.service_code, "pin_set": bool(card.pvv), "pin_tries": card.pin_tries,

@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from processors.money import format_amount
-from switch.cli.cellcmds import cell_of, cells_config, config_with_cells, run_in, show, when
+from switch.cli.cellcmds import cell_of, cells_config, config_with_cells, run_in, show
+from switch.cli.cellview import when
 from switch.cli.common import conf_option, json_option
 
 
