@@ -20,7 +20,7 @@ Layout of ``products.toml``::
     [rates]                         # the cell's own exchange rates: "<from>/<to>" = units of <to> per unit of
     "EUR/USD" = "1.0850"            # <from> (a string, exact). Used only for an advice in a foreign currency
     "JPY/USD" = "0.0067"            # that carries no cardholder billing amount (DE 6 / DE 51), see
-                                    # processors.engine; the rate is one way: "USD/EUR" is a rate of its own
+                                    # processors.engine.rules; the rate is one way: "USD/EUR" is a rate of its own
 
     [keys.demo]                     # one key set, all as LMK cryptograms (test LMK in the demo)
     zpk = "U..."                    # zone PIN key the switch uses towards the cells (DE 52 arrives under it)
