@@ -14,6 +14,13 @@ Layout of ``products.toml``::
     reversal_retention_days = 35    # a reversal that came before its original is remembered this long
     reversal_memory_per_card = 10   # at most this many such reversals remembered per card at once (25 past it)
     reversal_memory_total = 100000  # and at most this many in the cell (25 past it)
+    completion_tolerance_bp = 2000  # a completion above its pre-authorization by more than this (20%) is still
+                                    # posted as sent, and listed as an exception (bulkhead exceptions list)
+
+    [rates]                         # the cell's own exchange rates: "<from>/<to>" = units of <to> per unit of
+    "EUR/USD" = "1.0850"            # <from> (a string, exact). Used only for an advice in a foreign currency
+    "JPY/USD" = "0.0067"            # that carries no cardholder billing amount (DE 6 / DE 51), see
+                                    # processors.engine.rules; the rate is one way: "USD/EUR" is a rate of its own
 
     [keys.demo]                     # one key set, all as LMK cryptograms (test LMK in the demo)
     zpk = "U..."                    # zone PIN key the switch uses towards the cells (DE 52 arrives under it)
@@ -62,6 +69,7 @@ Layout of ``products.toml``::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from processors.model import ProductKind
@@ -156,6 +164,13 @@ class Catalog:
     bank: Bank
     products: dict[str, Product]
     keys: dict[str, KeySet]
+    # (from, to) ISO 4217 alpha codes -> units of ``to`` per unit of ``from`` (``[rates]``, major units)
+    rates: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+
+    def rate(self, source: str, target: str) -> Decimal | None:
+        """The cell's own rate from ``source`` to ``target``; None when ``[rates]`` has none (never inverted: a
+        bank's buying and selling rates differ, so the inverse of one is not the other)."""
+        return self.rates.get((source, target))
 
     def product(self, code: str) -> Product:
         return self.products[code]

@@ -15,6 +15,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,11 @@ def parse_catalog(text: str, file: Path | str = "products.toml") -> Catalog:
     if products_t is None or not products_t.data:
         raise root.error("products", "is required: at least one [products.<code>] table")
     products = _named(products_t, lambda t, code: _product(t, code, keys))
+    rates_t = root.table("rates")
+    rates = _rates(rates_t) if rates_t is not None else {}
     root.done()
     _check_bins(name, products)
-    return Catalog(bank=bank, products=products, keys=keys)
+    return Catalog(bank=bank, products=products, keys=keys, rates=rates)
 
 
 def _named(parent: _Table, build: Any) -> dict[str, Any]:
@@ -103,6 +106,40 @@ def _bank(t: _Table) -> Bank:
     )
     t.done()
     return bank
+
+
+# A rate is a positive decimal with at most this many significant digits (a rate sheet quotes 4 to 8).
+_RATE_DIGITS = 12
+
+
+def _rates(t: _Table) -> dict[tuple[str, str], Decimal]:
+    """``"EUR/USD" = "1.0850"``: units of USD per EUR, exact (a string; an integer or float is taken by its
+    written form). Both codes must be ISO 4217 codes the cell knows, and differ."""
+    out: dict[tuple[str, str], Decimal] = {}
+    for key, value in t.data.items():
+        t.used.add(key)
+        source, slash, target = key.partition("/")
+        if not slash or source not in money.ISO_4217 or target not in money.ISO_4217:
+            raise t.error(_quoted(key), "expected '<from>/<to>' with two ISO 4217 alphabetic codes, like 'EUR/USD'")
+        if source == target:
+            raise t.error(_quoted(key), "a rate from a currency to itself")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise t.error(_quoted(key), f"expected a rate as a string like '1.0850', got {kind_name(type(value))}")
+        try:
+            rate = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise t.error(_quoted(key), f"{value!r} is not a number") from None
+        if not rate.is_finite() or rate <= 0:
+            raise t.error(_quoted(key), "must be a positive number")
+        if len(rate.normalize().as_tuple().digits) > _RATE_DIGITS:
+            raise t.error(_quoted(key), f"more than {_RATE_DIGITS} significant digits")
+        out[(source, target)] = rate
+    t.done()
+    return out
+
+
+def _quoted(key: str) -> str:
+    return f'"{key}"'
 
 
 def _key_set(t: _Table, name: str) -> KeySet:

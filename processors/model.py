@@ -78,6 +78,17 @@ class TxnStatus(StrEnum):
     COMPLETED = "completed"  # a pre-authorization whose completion has posted
 
 
+class ExceptionKind(StrEnum):
+    """Why an advice needs the back office's eye (:class:`ExceptionItem`). An advice reports what already happened at
+    the terminal, so it is posted; these say what the cell had to assume, or could not post."""
+
+    COMPLETION_OVER_TOLERANCE = "completion_over_tolerance"  # posted as sent, above authorization + tolerance
+    CELL_RATE = "cell_rate"  # a foreign amount without DE 6/DE 51: converted at the cell's own rate ([rates])
+    ACCOUNT_NOT_LINKED = "account_not_linked"  # DE 3's account type is not the card's: posted to its default account
+    FEE_NOT_TAKEN = "fee_not_taken"  # DE 28 unusable: the account's or product's fee was charged instead
+    ADVICE_DECLINED = "advice_declined"  # a format error (unknown card, no amount...): answered as such, not posted
+
+
 class Row:
     """Base of every persisted entity: ``KEY`` names the primary-key attribute(s)."""
 
@@ -351,6 +362,33 @@ class EarlyReversal(Row):
 
 
 @dataclass(slots=True)
+class ExceptionItem(Row):
+    """An advice the cell posted on an assumption, or could not post: one row per advice transaction and reason,
+    for the back office to check (``bulkhead exceptions list``) and close (``bulkhead exceptions resolve``).
+
+    An advice (0120/0220) records something that already happened at the terminal, so the cell acknowledges and
+    posts it (processors.engine); where a rule would have refused a request, the advice is posted anyway and the
+    rule's objection is kept here. Amounts are in the account's currency (minor units). No card data: the card
+    is its id, the message its MTI, STAN and RRN."""
+
+    id: str  # "E" + cell + "-" + sequence
+    kind: ExceptionKind
+    txn_id: str  # the advice's Txn (posted, or declined for ADVICE_DECLINED)
+    card_id: str | None
+    account_id: str | None
+    mti: str
+    stan: str
+    rrn: str
+    amount: int  # what was posted or held (0 when nothing was)
+    currency: str
+    detail: str  # what was assumed and why, in words (amounts in major units)
+    created_at: datetime
+    status: str = "open"  # open | resolved
+    resolved_at: datetime | None = None
+    resolution: str = ""  # the operator's note when resolving it
+
+
+@dataclass(slots=True)
 class Sequence(Row):
     """Counters for identifiers (customer/account/card sequence numbers per cell, per BIN)."""
 
@@ -362,6 +400,7 @@ class Sequence(Row):
 # Every persisted row type, in an order that respects references (for loading and for the writer).
 ROW_TYPES: tuple[type[Row], ...] = (
     Sequence, Customer, CreditLine, Account, Card, Hold, Usage, Txn, Posting, Entry, InstallmentPlan, EarlyReversal,
+    ExceptionItem,
 )
 for _rank, _row_type in enumerate(ROW_TYPES):
     _row_type.WRITE_RANK = _rank

@@ -9,6 +9,8 @@ Sources: ISO 4217 (list one, current codes with their minor-unit exponents); ISO
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from switch.model.errors import BulkheadError
 
 
@@ -110,7 +112,34 @@ def at_rate(value: int, billed: int, requested: int) -> int:
     return (2 * value * billed + requested) // (2 * requested)
 
 
+def rate_ratio(rate: Decimal, source: str, target: str) -> tuple[int, int]:
+    """A rate in major units (``rate`` units of ``target`` per unit of ``source``, as a rate sheet quotes it) as
+    the integer pair (billed, requested) :func:`at_rate` takes, so that ``at_rate(value, *ratio)`` is ``value``
+    minor units of ``source`` in minor units of ``target``, rounded half up: exactly, with no float on the way.
+    EUR/USD 1.085 -> (1085, 1000); JPY/USD 0.0067 -> (67, 100) (JPY has no minor unit, USD two)."""
+    sign, digits, power = rate.as_tuple()
+    if sign or not isinstance(power, int) or not rate:
+        raise ValueError(f"not a positive finite rate: {rate}")
+    whole = int("".join(map(str, digits)))
+    # rate = whole * 10**power, and minor(target) = value / 10**e(source) * rate * 10**e(target)
+    shift = power + exponent(target) - exponent(source)
+    return (whole * 10**shift, 1) if shift >= 0 else (whole, 10**-shift)
+
+
 def fee_field(fee: int) -> str:
     """DE 28 (amount, transaction fee, ``x+n8``): ``D`` + 8 digits for a fee debited to the cardholder,
     ``C`` for one credited (ISO 8583:1987: the sign says which way the fee moves for the card account)."""
     return f"{'D' if fee >= 0 else 'C'}{min(abs(fee), MAX_FEE):08d}"
+
+
+def format_amount(value: int, currency: str) -> str:
+    """Minor units as people read them: major units with thousands separators and the currency's own number of
+    decimals (ISO 4217 exponent), then the alphabetic code: ``123456`` CNY -> ``"1,234.56 CNY"``, ``1500`` JPY ->
+    ``"1,500 JPY"``, ``-5`` USD -> ``"-0.05 USD"``. A code outside the table is shown in minor units, and says so
+    (``"1234 minor units of XXX"``), rather than with a guessed exponent."""
+    places = ISO_4217.get(currency, (None, None))[1]
+    if places is None:
+        return f"{value} minor units of {currency or '?'}"
+    whole, fraction = divmod(abs(value), 10**places)
+    text = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
+    return f"{'-' if value < 0 else ''}{text} {currency}"

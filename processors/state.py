@@ -19,6 +19,7 @@ from processors.model import (
     CreditLine,
     Customer,
     EarlyReversal,
+    ExceptionItem,
     Hold,
     HoldStatus,
     InstallmentPlan,
@@ -52,6 +53,9 @@ class CellState:
     # ... and by the keyed PAN hash of their card, to cap how many one card may have (processors.early.Caps)
     early_by_card: dict[str, list[EarlyReversal]] = field(default_factory=dict)
     sequences: dict[str, Sequence] = field(default_factory=dict)
+    # Advices posted on an assumption or not posted (processors.model.ExceptionItem): open ones, and resolved ones
+    # of the retention window (loading)
+    exceptions: dict[str, ExceptionItem] = field(default_factory=dict)
 
     @classmethod
     def from_rows(cls, cell: int, rows: Iterable[Row]) -> CellState:
@@ -130,6 +134,9 @@ class CellState:
                 if not listed:
                     del index[key]
 
+    def _put_exception(self, row: ExceptionItem) -> None:
+        self.exceptions[row.id] = row
+
     def _put_sequence(self, row: Sequence) -> None:
         self.sequences[row.name] = row
 
@@ -155,4 +162,5 @@ _PUT: dict[type[Row], Callable[[CellState, Any], None]] = {
     InstallmentPlan: CellState._put_plan,
     Sequence: CellState._put_sequence,
     EarlyReversal: CellState._put_early_reversal,
+    ExceptionItem: CellState._put_exception,
 }

@@ -30,7 +30,7 @@ class CellAdminError(BulkheadError):
 
 
 class AdminHost(Protocol):
-    """What the admin socket serves of a running cell (processors.cell.host.CellHost)."""
+    """What the admin socket serves of a running cell (processors.cell.server.CellHost)."""
 
     @property
     def cell(self) -> int: ...

@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Select, delete, select
+from sqlalchemy import Connection, Engine, Select, delete, or_, select
 
 from processors.model import (
     ROW_TYPES,
     Customer,
     EarlyReversal,
     Effects,
+    ExceptionItem,
     Hold,
     HoldStatus,
     Row,
@@ -46,6 +47,9 @@ def _select(row_type: type[Row], now: datetime, retention_days: int) -> Select[A
         query = query.where(table.c.status == HoldStatus.OPEN)
     elif row_type is EarlyReversal:
         query = query.where(table.c.expires_at > now)  # past their retention: forgotten (purge_early_reversals)
+    elif row_type is ExceptionItem:  # the open ones, and what was resolved within the retention (still listed)
+        query = query.where(or_(table.c.status == "open",
+                                table.c.created_at >= now - timedelta(days=retention_days)))
     elif row_type is Usage:
         query = query.where(table.c.day > now.date() - timedelta(days=USAGE_DAYS))
     elif row_type is Txn:
@@ -63,7 +67,8 @@ def load_rows(engine: Engine, cell: int, now: datetime, retention_days: int) -> 
 
     That is all sequences, customers, credit lines, accounts, cards and installment plans; open holds;
     usage of the last two business days; transactions created within ``retention_days`` of ``now``
-    (aware); remembered early reversals not yet expired at ``now``. Postings and entries stay in the
+    (aware); remembered early reversals not yet expired at ``now``; open exceptions, and the others created
+    within ``retention_days``. Postings and entries stay in the
     database. Refuses a database that is not migrated to the newest revision, or that holds customers of
     another cell (a ``database_url`` mix-up).
     """

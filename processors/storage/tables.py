@@ -52,6 +52,7 @@ from processors.model import (
     Customer,
     EarlyReversal,
     Entry,
+    ExceptionItem,
     Hold,
     InstallmentPlan,
     Posting,
@@ -77,6 +78,7 @@ TABLE_NAMES: Final[dict[type[Row], str]] = {
     Entry: "cell_entries",
     InstallmentPlan: "cell_installment_plans",
     EarlyReversal: "cell_early_reversals",
+    ExceptionItem: "cell_exceptions",
 }
 
 # Fields that are not columns: a posting's entries are rows of their own (Effects.add writes them).
@@ -92,6 +94,7 @@ _INDEXES: Final[dict[type[Row], tuple[str, ...]]] = {
     Txn: ("created_at",),  # load the retention window
     Entry: ("posting_id",),  # entries of one posting
     EarlyReversal: ("expires_at",),  # load the unexpired ones, purge the rest (keys arrive in time order)
+    ExceptionItem: ("status",),  # load the open ones (and the recent resolved ones)
 }
 
 

@@ -45,7 +45,7 @@ def accounts_open(conf: Path, customer: str, kind: str, product: str, currency: 
 @click.argument("account")
 @json_option
 def accounts_show(conf: Path, account: str, as_json: bool) -> None:
-    """Balances (ledger, held, available) and open holds of an account."""
+    """An account: balances (ledger, held, available), status and its own pricing items."""
     cfg = config_with_cells(conf)
     show(run_in(cfg, cell_of(account, cfg, account=True), "account.show", {"account": account}), as_json)
 

@@ -9,7 +9,9 @@ runs in that cell: through the cell's admin socket while the cell runs, or direc
 does not (:mod:`processors.cell.client`). A command validates everything before it changes anything, so an error
 leaves the cell as it was.
 
-Output is masked: PANs as first 6 / last 4. The full PAN of a new card is written only to the personalisation
+Output is masked: PANs as first 6 / last 4. Amounts print in major units with their ISO 4217 code and times in
+UTC with their zone (:mod:`switch.cli.cellview`); ``--json`` prints the cell's result as it is, amounts in minor
+units. The full PAN of a new card is written only to the personalisation
 file named with ``--perso-file`` (created 0600), the input of the card bureau.
 """
 
@@ -133,14 +135,14 @@ def currency_of(cfg: NodeConfig, cell: int, command: str, args: dict[str, Any]) 
 
 
 def show(result: Any, as_json: bool) -> None:
+    """Print a command's result: for people (amounts in major units with their ISO 4217 code, times in UTC with
+    their zone: :mod:`switch.cli.cellview`), or with ``--json`` as the cell gave it (amounts in minor units)."""
     if as_json or not isinstance(result, dict):
         click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
         return
-    width = max((len(str(k)) for k in result), default=0)
-    for key, value in result.items():
-        if isinstance(value, (dict, list)):
-            value = json.dumps(value, sort_keys=True, default=str)
-        click.echo(f"{key!s:<{width}}  {value}")
+    from switch.cli.cellview import render
+
+    click.echo(render(result))
 
 
 @contextmanager

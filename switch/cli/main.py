@@ -24,6 +24,7 @@ COMMANDS = {
     "cards": "switch.cli.cards:cards",
     "credit": "switch.cli.credit:credit",
     "ledger": "switch.cli.ledger:ledger",
+    "exceptions": "switch.cli.exceptions:exceptions",
     "sim": "switch.sim.cli:sim",
     "keys": "hsm.cli:keys_group",
     "hsm": "hsm.cli:hsm_group",

@@ -4,16 +4,24 @@ CLI's command client (in-process while no cell runs)."""
 
 from __future__ import annotations
 
+import signal
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import trio
 
 from bench.ports import free_port_block
 from processors.cell.client import run_commands
 from processors.cell.config import CellsConfig
 from processors.cell.supervisor import CellSupervisor
+from schemes.generic import SCHEME
 from switch.config import NodeConfig, parse_config
+from switch.model.message import Message
 from switch.runtime.node import Node
+from switch.wire.framing import LengthFraming
 
 BIN = "476173"
 
@@ -107,3 +115,50 @@ def cell_supervisor(node: Node) -> CellSupervisor | None:
     """The node's cell supervisor (a service the ``[cells]`` section gave it), if it runs one."""
     found = [s for s in node.services if isinstance(s, CellSupervisor)]
     return found[0] if found else None
+
+
+@asynccontextmanager
+async def cell_process(cells: CellsConfig, cell: int) -> AsyncIterator[trio.Process]:
+    """The cell as its own process, as the node's supervisor starts it (``python -m switch.cli.cell run``), up once
+    its port accepts a connection; SIGTERM at the end if still running."""
+    command = CellSupervisor(cells).command(cell)
+    process = await trio.lowlevel.open_process(command)
+    try:
+        with trio.fail_after(60):  # an interpreter starting on a shared machine
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream("127.0.0.1", cells.port(cell))
+                except OSError:
+                    assert process.returncode is None, f"cell exited {process.returncode}"
+                    await trio.sleep(0.1)
+                    continue
+                await stream.aclose()
+                break
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(20):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def exchange(cells: CellsConfig, cell: int, message: Message) -> Message:
+    """Send one request to the cell over its own link (generic scheme, 2-byte length framing), as the switch does,
+    on a fresh connection, and return the cell's answer."""
+    framer = LengthFraming("binary2").framer()
+    stream = await trio.open_tcp_stream("127.0.0.1", cells.port(cell))
+    try:
+        await stream.send_all(framer.encode(SCHEME.encode(message)))
+        with trio.fail_after(10):
+            while True:
+                data = await stream.receive_some(65536)
+                assert data, "the cell closed the connection without answering"
+                framer.receive_data(bytes(data))
+                frame = framer.next_frame()
+                if frame is not None and not frame.keepalive:
+                    return SCHEME.decode(frame.body)
+    finally:
+        await stream.aclose()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,65 +18,17 @@ import trio
 
 from processors.cell.config import CellsConfig
 from processors.cell.section import cells_of
-from processors.cell.supervisor import CellSupervisor
 from processors.model import Account, EarlyReversal, Txn, TxnStatus
 from processors.storage import ledger_check, load_rows, make_engine
-from schemes.generic import SCHEME
 from switch.exchange.reversal import REASON_TIMEOUT, build_reversal, build_stand_in_advice
 from switch.model.message import Message
-from switch.wire.framing import LengthFraming
-from tests.integration.cells_harness import seed_cell, write_cells_config
+from tests.integration.cells_harness import cell_process, exchange, seed_cell, write_cells_config
 from tests.integration.harness import purchase
 
 pytestmark = pytest.mark.slow
 
 DEPOSIT = 100_000
 AMOUNT = 4_200
-
-
-@asynccontextmanager
-async def cell_process(cells: CellsConfig, cell: int) -> AsyncIterator[trio.Process]:
-    """The cell as its own process, up once its port accepts a connection; SIGTERM at the end if still running."""
-    command = CellSupervisor(cells).command(cell)
-    process = await trio.lowlevel.open_process(command)
-    try:
-        with trio.fail_after(60):  # an interpreter starting on a shared machine
-            while True:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", cells.port(cell))
-                except OSError:
-                    assert process.returncode is None, f"cell exited {process.returncode}"
-                    await trio.sleep(0.1)
-                    continue
-                await stream.aclose()
-                break
-        yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            with trio.move_on_after(20):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-
-
-async def exchange(cells: CellsConfig, cell: int, message: Message) -> Message:
-    """Send one request on a fresh connection and return the cell's answer."""
-    framer = LengthFraming("binary2").framer()
-    stream = await trio.open_tcp_stream("127.0.0.1", cells.port(cell))
-    try:
-        await stream.send_all(framer.encode(SCHEME.encode(message)))
-        with trio.fail_after(10):
-            while True:
-                data = await stream.receive_some(65536)
-                assert data, "the cell closed the connection without answering"
-                framer.receive_data(bytes(data))
-                frame = framer.next_frame()
-                if frame is not None and not frame.keepalive:
-                    return SCHEME.decode(frame.body)
-    finally:
-        await stream.aclose()
 
 
 def variant(message: Message, mti: str) -> Message:

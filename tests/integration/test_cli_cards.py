@@ -79,7 +79,8 @@ def test_customer_account_card_lifecycle(cli: Cli, tmp_path: Path) -> None:
     assert account[:2] == customer[:2]
     cli("accounts", "deposit", account, "--amount", "125.50", "--reference", "first deposit")
     shown = cli.fields("accounts", "show", account)
-    assert shown["ledger_balance"] == "12550" and shown["available"] == "12550"
+    assert shown["ledger_balance"] == "125.50 USD" and shown["available"] == "125.50 USD"
+    assert json.loads(cli("accounts", "show", account, "--json").output)["ledger_balance"] == 12550  # minor units
 
     perso = tmp_path / "perso.csv"
     issued = cli.fields("cards", "issue", "--customer", customer, "--product", "debit-classic",
@@ -96,15 +97,15 @@ def test_customer_account_card_lifecycle(cli: Cli, tmp_path: Path) -> None:
     zpk = load_catalog(tmp_path / "products.toml").keys["demo"].zpk
     block = TestPinPad().pin_block("ZPK", zpk, "2468", pan).hex().upper()
     cli("cards", "set-pin", card_id, "--pin-block", block)
-    assert cli.fields("cards", "show", card_id)["pin_set"] == "True"
+    assert cli.fields("cards", "show", card_id)["pin_set"] == "yes"
     cli("cards", "reset-pin", card_id)
-    assert cli.fields("cards", "show", card_id)["pin_set"] == "False"
+    assert cli.fields("cards", "show", card_id)["pin_set"] == "no"
 
     cli("cards", "block", card_id, "--status", "lost", "--reason", "lost on the bus")
     assert cli.fields("cards", "show", card_id)["status"] == "lost"
     cli("cards", "unblock", card_id, ok=False)  # lost is final: only blocked cards unblock
     cli("cards", "set-limits", card_id, "--channel", "atm", "--per-txn", "20", "--daily-count", "2")
-    assert '"per_txn": 2000' in cli.fields("cards", "show", card_id)["limits"]
+    assert cli.fields("cards", "show", card_id)["limits"] == "atm: 20.00 USD per transaction, 2 transactions a day"
 
     replaced = cli.fields("cards", "replace", card_id, "--new-number", "--reason", "lost", "--perso-file",
                           str(perso))
@@ -302,14 +303,16 @@ def test_accounts_set_pricing_sets_and_removes_an_account_level_item(cli: Cli) -
     account = cli.fields("accounts", "open", "--customer", customer, "--kind", "checking",
                          "--product", "debit-classic")["account"]
     cli("accounts", "deposit", account, "--amount", "10.00")
-    assert cli.fields("accounts", "show", account)["available"] == "1000"
+    assert cli.fields("accounts", "show", account)["available"] == "10.00 USD"
     cli("accounts", "set-pricing", account, "--item", "overdraft", "--value", "5000")
     shown = cli.fields("accounts", "show", account)  # read back from the cell's database
-    assert shown["available"] == "6000" and json.loads(shown["pricing"]) == {"overdraft": 5000}
+    assert shown["available"] == "60.00 USD" and shown["pricing"] == "overdraft 50.00 USD"
     cli("accounts", "set-pricing", account, "--item", "fee.withdrawal.atm.foreign",
         "--value", "{ fixed = 100, rate_bp = 50 }")
-    assert json.loads(cli.fields("accounts", "show", account)["pricing"])["fee.withdrawal.atm.foreign"] == {
-        "fixed": 100, "rate_bp": 50, "min": 0, "max": 0}
+    assert json.loads(cli("accounts", "show", account, "--json").output)["pricing"][
+        "fee.withdrawal.atm.foreign"] == {"fixed": 100, "rate_bp": 50, "min": 0, "max": 0}
+    pricing = cli("accounts", "show", account).output.split("pricing", 1)[1].split("opened_at")[0].split()
+    assert " ".join(pricing) == "fee.withdrawal.atm.foreign 1.00 USD + 0.50% overdraft 50.00 USD"  # one a line
     before = cli("accounts", "show", account).output
     unknown = cli("accounts", "set-pricing", account, "--item", "overdraf", "--value", "1", ok=False)
     assert unknown.exit_code == 1 and "unknown pricing item" in unknown.output
@@ -322,4 +325,4 @@ def test_accounts_set_pricing_sets_and_removes_an_account_level_item(cli: Cli) -
     assert cli("accounts", "show", account).output == before  # refused commands changed nothing
     cli("accounts", "set-pricing", account, "--item", "overdraft", "--remove")
     shown = cli.fields("accounts", "show", account)
-    assert shown["available"] == "1000" and "overdraft" not in json.loads(shown["pricing"])
+    assert shown["available"] == "10.00 USD" and shown["pricing"] == "fee.withdrawal.atm.foreign 1.00 USD + 0.50%"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,14 @@ BAD = [
     ("[bank]\nreversal_memory = 5\n" + DEBIT, "bank.reversal_memory", "did you mean"),
     ('[keys.x]\nzpk = "U12"\npvk = "U12"\ncvk = "U12"\nimk_ac = "U12"\n' + DEBIT, "keys.x.zpk", "Thales notation"),
     ("[bankk]\n" + DEBIT, "bankk", "did you mean 'bank'"),
+    (DEBIT + '[rates]\n"EUR-USD" = "1.08"\n', 'rates."EUR-USD"', "'<from>/<to>'"),
+    (DEBIT + '[rates]\n"EUR/USX" = "1.08"\n', 'rates."EUR/USX"', "ISO 4217"),
+    (DEBIT + '[rates]\n"USD/USD" = "1"\n', 'rates."USD/USD"', "to itself"),
+    (DEBIT + '[rates]\n"EUR/USD" = "abc"\n', 'rates."EUR/USD"', "not a number"),
+    (DEBIT + '[rates]\n"EUR/USD" = "-1.08"\n', 'rates."EUR/USD"', "positive"),
+    (DEBIT + '[rates]\n"EUR/USD" = "0"\n', 'rates."EUR/USD"', "positive"),
+    (DEBIT + '[rates]\n"EUR/USD" = true\n', 'rates."EUR/USD"', "expected a rate"),
+    (DEBIT + '[rates]\n"EUR/USD" = "1.0000000000001"\n', 'rates."EUR/USD"', "significant digits"),
     ("", "products", "is required"),
 ]
 
@@ -136,6 +145,15 @@ def test_mistakes_name_file_key_and_reason(toml: str, key: str, reason: str) -> 
     assert info.value.file == "/etc/bank/products.toml"
     assert info.value.key == key
     assert reason in info.value.reason
+
+
+def test_rates_are_exact_decimals_one_way() -> None:
+    catalog = parse_catalog(KEYS + DEBIT + '[rates]\n"EUR/USD" = "1.0850"\n"JPY/USD" = 0.0067\n"USD/JPY" = 150\n')
+    assert catalog.rate("EUR", "USD") == Decimal("1.0850")
+    assert catalog.rate("JPY", "USD") == Decimal("0.0067")  # a TOML float is taken as written, not as binary
+    assert catalog.rate("USD", "JPY") == Decimal(150)
+    assert catalog.rate("USD", "EUR") is None  # never the inverse: buying and selling rates differ
+    assert parse_catalog(KEYS + DEBIT).rates == {}
 
 
 def test_toml_syntax_and_missing_file(tmp_path: Path) -> None:

@@ -323,18 +323,6 @@ def test_scaled_replacement_rounds_half_up() -> None:
     assert CellEngine._in_account_currency(txn, 2_000) == 1_001  # never more than was taken
 
 
-def test_completion_beyond_the_tolerance_is_13_and_moves_nothing(world: World) -> None:
-    auth = request("0100", "000000", 10_000)
-    assert world.handle(auth).response[39] == "00"  # type: ignore[index]
-    assert world.engine.bank.completion_tolerance_bp == 2000  # 20% over the authorized amount is accepted
-    over = world.handle(request("0220", "000000", 999_999_999_999, f90=de90(auth)))
-    assert over.response is not None and over.response.mti == "0230" and over.response[39] == "13"
-    assert held(world) == 10_000 and world.account(CHECKING).ledger_balance == 100_000
-    ok = world.handle(request("0220", "000000", 12_000, f90=de90(auth)))
-    assert ok.response is not None and ok.response[39] == "00"
-    assert held(world) == 0 and world.account(CHECKING).ledger_balance == 88_000
-
-
 def test_financial_request_without_currency_is_13(world: World) -> None:
     decision = world.handle(request("0200", "000000", 1_000, f49=""))
     assert decision.response is not None and decision.response[39] == "13"

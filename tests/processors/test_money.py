@@ -45,3 +45,39 @@ def test_fee_field_and_amount_parsing() -> None:
     assert money.parse_amount("000000012345") == 12_345
     for bad in (None, "", "12a", "1" * 13):
         assert money.parse_amount(bad) is None
+
+
+@pytest.mark.parametrize(("value", "currency", "text"), [
+    (123_456, "CNY", "1,234.56 CNY"),
+    (1_500, "JPY", "1,500 JPY"),  # no minor unit
+    (123_456_789, "KWD", "123,456.789 KWD"),  # three decimals
+    (-5, "USD", "-0.05 USD"),
+    (0, "USD", "0.00 USD"),
+    (100_000_000_000, "USD", "1,000,000,000.00 USD"),
+    (1_234, "XXX", "1234 minor units of XXX"),  # not in the table: no guessed exponent
+])
+def test_format_amount_in_major_units_by_the_exponent(value: int, currency: str, text: str) -> None:
+    assert money.format_amount(value, currency) == text
+
+
+@pytest.mark.parametrize(("rate", "source", "target", "value", "converted"), [
+    ("1.0850", "EUR", "USD", 10_000, 10_850),
+    ("0.0067", "JPY", "USD", 10_000, 6_700),  # JPY 10,000 = USD 67.00
+    ("150", "USD", "JPY", 10_050, 15_075),  # USD 100.50 = JPY 15,075
+    ("150", "USD", "JPY", 1, 2),  # 1.5 yen rounds half up
+    ("3.2571", "KWD", "USD", 1_005, 327),  # KWD 1.005 = USD 3.2733855 -> 3.27 (three decimals to two)
+    ("1E+2", "USD", "JPY", 1, 1),
+])
+def test_rate_ratio_converts_exactly_and_rounds_half_up(rate: str, source: str, target: str, value: int,
+                                                         converted: int) -> None:
+    from decimal import Decimal
+
+    assert money.at_rate(value, *money.rate_ratio(Decimal(rate), source, target)) == converted
+
+
+def test_rate_ratio_refuses_a_rate_that_is_not_positive() -> None:
+    from decimal import Decimal
+
+    for bad in ("0", "-1", "NaN", "Infinity"):
+        with pytest.raises(ValueError, match="not a positive finite rate"):
+            money.rate_ratio(Decimal(bad), "EUR", "USD")

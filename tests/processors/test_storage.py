@@ -22,6 +22,8 @@ from processors.model import (
     EarlyReversal,
     Effects,
     Entry,
+    ExceptionItem,
+    ExceptionKind,
     Hold,
     HoldStatus,
     InstallmentPlan,
@@ -132,6 +134,15 @@ def plan() -> InstallmentPlan:
     )
 
 
+def exception_item(n: int = 1, created_at: datetime = T0, status: str = "open") -> ExceptionItem:
+    return ExceptionItem(
+        f"E01-{n}", ExceptionKind.COMPLETION_OVER_TOLERANCE, f"T01-{n}", "K0100000001", "0100000001", "0220",
+        f"{n:06d}", f"RRN{n:09d}", 15_000, "USD", "completion of 150.00 USD above ...", created_at, status,
+        resolved_at=created_at + timedelta(hours=1) if status == "resolved" else None,
+        resolution="charged back" if status == "resolved" else "",
+    )
+
+
 def early_reversal(n: int = 1, received_at: datetime = T0, replacement: int | None = 500) -> EarlyReversal:
     return EarlyReversal(
         f"040|{n:06d}|0520103016|ATM00001|00000000001", f"2|{n:06d}|0520103015|00000000001", "", "c" * 64, "0400",
@@ -144,7 +155,7 @@ def every_row() -> list[Row]:
     return [
         Sequence("customer", 1), Sequence("card:476173", 7), customer(), credit_line(), debit_account(),
         credit_account(), card(), hold(), Usage("K0100000001", T0.date(), "atm", 1500, 1), txn(), posting(),
-        plan(), early_reversal(),
+        plan(), early_reversal(), exception_item(),
     ]
 
 
@@ -155,7 +166,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0005"
+        assert current_revision(engine) == head_revision() == "0006"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
         indexes = {
@@ -168,6 +179,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
             ("ix_cell_txns_created_at", "cell_txns", ("created_at",)),
             ("ix_cell_entries_posting_id", "cell_entries", ("posting_id",)),
             ("ix_cell_early_reversals_expires_at", "cell_early_reversals", ("expires_at",)),
+            ("ix_cell_exceptions_status", "cell_exceptions", ("status",)),
         }
         assert inspector.get_pk_constraint("cell_usage")["constrained_columns"] == ["card_id", "day", "channel"]
     finally:
@@ -203,7 +215,7 @@ def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> No
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == "0006"
         downgrade(db_url, "base")
         names = set(inspect(engine).get_table_names())
         assert {"journal", "saf_entries", "alembic_version"} <= names
@@ -471,8 +483,9 @@ def test_revision_0005_adds_the_txn_cash_part_and_keeps_old_rows(db_url: str) ->
     engine = make_engine(db_url)
     try:
         _write_before_0005(engine, txn())
-        upgrade(db_url)
+        upgrade(db_url, "0005")
         assert current_revision(engine) == "0005"
+        upgrade(db_url)  # loading needs the newest revision
         loaded = {type(row): row for row in load_rows(engine, 1, T0, RETENTION)}
         assert loaded[Txn] == txn() and loaded[Txn].cash_part == 0
         paid = txn()
@@ -504,3 +517,33 @@ def test_expired_early_reversals_are_not_loaded_and_are_purged(cell_engine: Engi
         assert connection.execute(select(table.c.id).order_by(table.c.id)).scalars().all() == [fresh.id, applied.id]
     with pytest.raises(ValueError, match="timezone-aware"):
         purge_early_reversals(cell_engine, T0.replace(tzinfo=None))
+
+
+def test_revision_0006_adds_the_exceptions_table_and_its_downgrade_drops_it(db_url: str) -> None:
+    """A 0005 database with a transaction upgrades to 0006: exceptions are stored and load back; a downgrade to
+    0005 drops only the new table."""
+    upgrade(db_url, "0005")
+    engine = make_engine(db_url)
+    try:
+        write(engine, effects(txn()))
+        assert "cell_exceptions" not in inspect(engine).get_table_names()
+        upgrade(db_url)
+        write(engine, effects(exception_item()))
+        assert load_state(engine, 1, T0, RETENTION).exceptions == {"E01-1": exception_item()}
+        downgrade(db_url, "0005")
+        assert "cell_exceptions" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert connection.execute(select(TABLES[Txn].c.id)).scalars().all() == [txn().id]
+    finally:
+        engine.dispose()
+
+
+def test_open_exceptions_load_whatever_their_age_and_resolved_ones_within_the_retention(cell_engine: Engine) -> None:
+    long_ago = T0 - timedelta(days=RETENTION + 30)
+    old_open = exception_item(1, created_at=long_ago)
+    old_resolved = exception_item(2, created_at=long_ago, status="resolved")
+    recent_resolved = exception_item(3, created_at=T0 - timedelta(days=1), status="resolved")
+    write(cell_engine, effects(old_open, old_resolved, recent_resolved))
+    loaded = load_state(cell_engine, 1, T0, RETENTION).exceptions
+    assert set(loaded) == {old_open.id, recent_resolved.id}
+    assert loaded[recent_resolved.id].resolution == "charged back" and type(loaded[old_open.id].kind) is ExceptionKind

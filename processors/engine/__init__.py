@@ -1,0 +1,80 @@
+"""The cell's authorization engine: one request in, one :class:`Decision` (answer + rows changed) out.
+
+Sans-I/O except for the HSM: :meth:`CellEngine.handle` first runs the PIN/CVV/ARQC checks the request needs
+(awaits), then decides **synchronously** - no await between reading the state and changing it, so concurrent
+requests on one card or account never interleave inside a decision - and returns the answer with the
+:class:`~processors.model.Effects` the host must commit before sending it. There is no await between the
+state change and the return either: the effects are snapshots taken at the decision, and the host submits
+them at once, so the writer receives the decisions' snapshots in the order the state changed (an older
+snapshot can never overwrite a newer one). What still needs the HSM after the decision - the ARPC of a chip
+answer - is :attr:`Decision.finish`, which the host awaits after submitting the effects; it only fills DE 55
+of the response and reads no state.
+
+Messages (ISO 8583:1987, canonical form of :mod:`switch.model.message`):
+
+====================  ==============================================================================
+0100                  authorization / pre-authorization: purchases and withdrawals place a hold
+0120                  authorization advice (stand-in): applied without checks, 0130 "00"
+0200                  financial request: posted at once
+0220                  completion of a 0100 named by DE 90, else a forced-post advice; applied, 0230 "00"
+0400/0420 (+ repeat)  reversal, full or partial (DE 95); idempotent; unknown original "25", and remembered
+                      (:mod:`processors.early`): a later original is declined "05", a later advice is
+                      applied and reversed at once (a partial one: reduced to DE 95's amount)
+0800                  network management: 0810 "00"
+====================  ==============================================================================
+
+A repeat (xx01, xx21) of a request already decided gets the first answer again; any other request with the
+same duplicate key (:func:`processors.fields.dup_key`) gets 94. Reversals are always answered idempotently.
+
+**Advices are never declined for a business reason.** An advice records something that already happened at the
+terminal (the switch stood in, or the acquirer completed a pre-authorization), and the switch's store-and-forward
+takes any answer but 91/96 as delivered: an advice declined is a sale never charged. So the cell answers 00 and
+posts it, and where a rule of a request would have refused it, records an :class:`~processors.model.ExceptionItem`
+for the back office (``bulkhead exceptions list``):
+
+- a completion above its authorization + ``completion_tolerance_bp``: posted as sent;
+- an amount in a foreign currency without a cardholder billing amount (DE 6 / DE 51): converted by the cell's
+  own rate (``[rates]`` in ``products.toml``, the same conversion that then applies to its DE 28). With no rate
+  for that pair of currencies (or a DE 49 outside the cell's ISO 4217 table) the cell cannot know the amount to
+  charge, and guessing one (1:1, or a stale rate) would charge the cardholder a wrong sum that someone must then
+  find: the advice is answered **96**, which the switch's store-and-forward does not count as delivered, so it is
+  sent again (0121/0221) until the rate is configured and the cell restarted; past the queue's expiry it stays in
+  the queue as an exception of its own (``bulkhead saf show``), never dropped. The cell logs why at each try;
+- an account type (DE 3, DE 102/103) the card does not have: posted to the card's default account (a transfer
+  is not: it moves money between the cardholder's own accounts, nothing left the bank, and it stays 12);
+- an unusable DE 28: the account's or product's fee applies.
+
+Format errors - an unknown processing code, no DE 4 or DE 49, an unknown card - are still declined (12, 13, 14):
+there is nothing the cell could post; those advices are recorded as exceptions too.
+
+The package, one module per concern: :mod:`~processors.engine.core` (:class:`CellEngine`, the entry points),
+:mod:`~processors.engine.context` (the decision, its context, the engine's parts), ``rules`` (what a request is
+checked against), ``checks`` (the HSM), ``approval`` (holds, postings, usage), ``advices``, ``reversals``, and
+``steps`` (what they share).
+"""
+
+from processors.engine.context import (
+    ACCOUNT_TYPES,
+    KIND_TYPES,
+    TXN_SEQUENCE,
+    Checks,
+    Ctx,
+    Decision,
+    Declined,
+    Parts,
+    utcnow,
+)
+from processors.engine.core import CellEngine
+
+__all__ = [
+    "ACCOUNT_TYPES",
+    "KIND_TYPES",
+    "TXN_SEQUENCE",
+    "CellEngine",
+    "Checks",
+    "Ctx",
+    "Decision",
+    "Declined",
+    "Parts",
+    "utcnow",
+]

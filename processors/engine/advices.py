@@ -1,0 +1,127 @@
+"""Advices (0120, 0220 and their repeats): what the switch or the acquirer already approved, applied without PIN,
+limit or funds checks, and never declined for a business reason (see :mod:`processors.engine`): completions of a
+pre-authorization, stand-in advices, forced posts."""
+
+from __future__ import annotations
+
+from processors import early, money
+from processors.booking import release_hold
+from processors.engine.approval import approve_request, post_txn
+from processors.engine.context import RC, Ctx, Decision, Declined, Parts
+from processors.engine.rules import resolve_accounts, resolve_amount
+from processors.engine.steps import approved, begin, decline, find_card, new_txn, replay, same_card
+from processors.fees import fee_for
+from processors.fields import keys_from_de90
+from processors.model import Card, ExceptionKind, HoldStatus, Txn, TxnStatus, TxnType
+from switch.model.message import Message
+
+
+def advice(eng: Parts, request: Message) -> Decision:
+    """Apply what the switch (or acquirer) already approved: no PIN, limit or funds checks."""
+    ctx = begin(eng, request)
+    decision = apply_advice(eng, ctx)
+    decision.note = ctx.note
+    return decision
+
+
+def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
+    """A repeat gets its first answer; a completion closes its pre-authorization; the rest is approved and posted
+    (or held, 0120) as sent, with what had to be assumed flagged for the back office."""
+    request = ctx.request
+    dup = eng.state.txns_by_dup_key.get(ctx.key)
+    if dup is not None:
+        if request.mti[3] in "13":
+            return replay(eng, ctx, dup)
+        return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects())
+    pan = request.pan
+    try:
+        if ctx.txn_type is None:
+            raise Declined(RC.INVALID_TRANSACTION, "unknown processing code")
+        card = find_card(eng, ctx, eng.pan_hash(pan) if pan else "")
+        product = ctx.product = eng.catalog.products.get(card.product)
+        if product is None:
+            raise Declined(RC.SYSTEM_MALFUNCTION, "card's product is not in the catalogue")
+        try:
+            resolve_accounts(eng, ctx, card)
+        except Declined as declined:
+            default_account(eng, ctx, card, declined)
+        resolve_amount(eng, ctx)
+    except Declined as declined:
+        if declined.code == RC.SYSTEM_MALFUNCTION:
+            # Not processed, so not delivered: the switch's store-and-forward sends it again (and the flags
+            # noted so far describe nothing that was posted).
+            ctx.note = declined.reason
+            return Decision(request.make_response(declined.code), ctx.changes.effects())
+        return decline(eng, ctx, declined.code, declined.reason)
+    original = None
+    for key in keys_from_de90(request):
+        original = eng.state.txns_by_original.get(key)
+        if original is not None:
+            break
+    if original is not None and same_card(eng, card, original) and original.response_code == RC.APPROVED:
+        if original.mti[1] == "1" and request.mti[1] == "2":
+            if original.status == TxnStatus.COMPLETED:
+                # A second completion of one pre-authorization: an advice is repeated until the
+                # acquirer sees its response (ISO 8583:1987 advice/repeat, xx20 then xx21 - some resend
+                # xx20 with a new STAN), so it is acknowledged and never posted twice.
+                return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+            return complete(eng, ctx, original)
+        if original.mti[1] == request.mti[1]:
+            # The request this advice stands in for was already approved here: nothing more to apply.
+            return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+    if eng.state.early_by_original:
+        # Its reversal came first (processors.early): the advice is accepted, and reversed in the same decision.
+        remembered = early.reversals_of(eng.state, request, card.pan_hash, ctx.now)
+        ctx.early = [row for row in remembered if row.applied_to is None]
+    assert ctx.account is not None and ctx.txn_type is not None
+    ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
+                      cross_border=ctx.cross_border, amount=ctx.amount, override=ctx.fee_override)
+    return approve_request(eng, ctx)
+
+
+def default_account(eng: Parts, ctx: Ctx, card: Card, declined: Declined) -> None:
+    """An advice naming an account the card does not have (DE 3 account type, DE 102/103) is posted to the
+    card's default account, and recorded as an exception: the money left the terminal, so it is charged to
+    the cardholder rather than lost. Not a transfer: it moves money between the cardholder's own accounts,
+    nothing left the bank, so a transfer the cell cannot place stays declined (12)."""
+    account = eng.state.accounts.get(card.account_id)
+    if ctx.txn_type == TxnType.TRANSFER or account is None:
+        raise declined
+    ctx.account, ctx.to_account = account, None
+    ctx.flag(ExceptionKind.ACCOUNT_NOT_LINKED,
+             f"{declined.reason} (DE 3 {ctx.pc}): posted to the card's default account {account.id}")
+
+
+def complete(eng: Parts, ctx: Ctx, original: Txn) -> Decision:
+    """0220 completion of a pre-authorization: close its hold and post the completed amount.
+
+    A completion may exceed the authorized amount (tips, fuel) by the bank's tolerance
+    (``completion_tolerance_bp``). Beyond it, it is still posted as sent - the sale happened, and a completion
+    declined is never charged (the switch's store-and-forward takes the answer as delivered) - and recorded
+    as an exception for the back office, which takes a corrupt or disputed amount up with the acquirer."""
+    state = eng.state
+    cap = original.amount + original.amount * eng.bank.completion_tolerance_bp // 10_000
+    if ctx.amount > cap:
+        currency = ctx.account.currency if ctx.account is not None else original.currency
+        ctx.flag(ExceptionKind.COMPLETION_OVER_TOLERANCE, (
+            f"completion of {money.format_amount(ctx.amount, currency)} above the authorization of "
+            f"{money.format_amount(original.amount, currency)} + {eng.bank.completion_tolerance_bp / 100:g}% "
+            f"tolerance ({money.format_amount(cap, currency)}): posted as sent"))
+    hold = state.holds.get(original.hold_id) if original.hold_id else None
+    if hold is not None and hold.expires_at <= ctx.now:
+        release_hold(state, hold, HoldStatus.EXPIRED, ctx.changes)
+        hold = None
+    if hold is not None:
+        release_hold(state, hold, HoldStatus.COMPLETED, ctx.changes)
+    account = state.accounts.get(original.account_id or "")
+    if account is not None:
+        ctx.account = account
+    ctx.fee = original.fee
+    ctx.txn_type = TxnType(original.txn_type)
+    n, txn = new_txn(eng, ctx, RC.APPROVED, TxnStatus.APPROVED)
+    txn.original_id = original.id
+    txn.hold_id = original.hold_id
+    post_txn(eng, ctx, n, txn)
+    original.status = TxnStatus.COMPLETED
+    ctx.changes.add(original)
+    return approved(eng, ctx, txn)
