@@ -169,6 +169,7 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
     schedule = Schedule(spec.phases) if spec.phases else None
     rate = spec.rate if schedule is None else 1.0
     samples = array("d") if schedule is not None else None
+    unanswered = array("d")
     if schedule is None:
         def due_count(elapsed: float) -> int:
             return int(elapsed * rate) + 1
@@ -222,6 +223,8 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
         if conn.alive:
             conn.alive = False
             result.errors += len(conn.pending)
+            if samples is not None:  # never answered: lost, in the phase they were due in
+                unanswered.extend(sent_at - t0 for sent_at, _ in conn.pending.values())
             conn.pending.clear()
             selector.unregister(conn.sock)
 
@@ -325,7 +328,6 @@ def run_worker(spec: WorkerSpec, start: Callable[[], float]) -> WorkerResult:
                         queue(conn, now)
                     result.sent += freed
                     flush(conn)
-    unanswered = array("d")
     for conn in conns:
         result.timeouts += len(conn.pending)
         if samples is not None:

@@ -111,6 +111,11 @@ def phase_stats(answered: array[float], unanswered: array[float], schedule: Sche
         if due - starts[p["phase"] - 1] < 1.0:
             p["_first"][1] += 1
     for p in phases:
+        # Requests due that were never sent (every connection gone) are lost too: the schedule says how many.
+        scheduled = int(p["seconds"] * p["rate"])
+        if scheduled > p["due"]:
+            p["lost"] += scheduled - p["due"]
+            p["due"] = scheduled
         n = p["due"] or 1
         for what in ("in_time", "shed", "late", "lost"):
             p[f"{what}_pct"] = round(100 * p[what] / n, 1)

@@ -52,8 +52,8 @@ class ListenerConfig:
     format_error_budget: int = 20
     format_error_window_s: float = 60.0
     # An address whose connections were closed for the budget this many times within the window is refused
-    # until the window has passed (0: never refused for it).
-    format_error_ban_after: int = 3
+    # until the window has passed (0, the default: never refused for it).
+    format_error_ban_after: int = 0
     # Admission (switch.runtime.links.admission): a request that waited longer than max_wait_ms in the
     # listener's backlog, or found max_backlog frames there, is answered 91 at once instead of late.
     max_wait_ms: int = 500
@@ -161,7 +161,7 @@ def listener(t: TomlTable, base: Path) -> ListenerConfig:
         max_connections_per_peer=t.positive("max_connections_per_peer", 32),
         format_error_budget=t.positive("format_error_budget", 20),
         format_error_window_s=float(t.positive("format_error_window_s", 60.0, integer=False)),
-        format_error_ban_after=t.non_negative("format_error_ban_after", 3),
+        format_error_ban_after=t.non_negative("format_error_ban_after", 0),
         max_wait_ms=t.positive("max_wait_ms", 500),
         max_backlog=t.positive("max_backlog", 10_000),
         pin_key=pin_key(t, ("TPK", "ZPK")),

@@ -88,6 +88,7 @@ class Outcome(enum.StrEnum):
     STAND_IN = "stand_in"  # approved by the switch on the issuer's behalf
     REJECTED = "rejected"  # the destination's network refused the request unprocessed
     ERROR = "error"
+    SHED = "shed"  # answered 91 at once by a listener's admission control, without an exchange (not journaled)
 
 
 class IllegalTransition(BulkheadError):

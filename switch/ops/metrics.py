@@ -115,12 +115,15 @@ class Metrics:
         self.saf_destinations = state
         self.saf_pending = sum(pending for pending, _, _ in unfinished.values())
 
-    def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float,
+    def record(self, source: str, destination: str, mti: str, outcome: str, code: str, seconds: float | None,
                now: float) -> None:
-        """One finished exchange, ``seconds`` long, finished at ``now`` (``time.perf_counter``)."""
+        """One finished exchange, ``seconds`` long (None: not an exchange's latency, e.g. a request shed by
+        admission control, which stays out of the histogram), finished at ``now`` (``time.perf_counter``)."""
         key = (source, destination, mti, outcome, code)
         self.exchanges[key] = self.exchanges.get(key, 0) + 1
         self.window.add(now, code)
+        if seconds is None:
+            return
         hist = self.latency.get(source)
         if hist is None:
             hist = self.latency[source] = _Histogram()

@@ -41,6 +41,7 @@ from switch.exchange.compensation import abandoned_reversal, lost_reversal, need
 from switch.exchange.context import Exchange
 from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.journal import now_utc
+from switch.exchange.lifecycle import Outcome
 from switch.exchange.pipeline import Pipeline
 from switch.exchange.ports import ConnectionClosed, Upstream
 from switch.exchange.services import JournalSubmit, Spawn
@@ -98,7 +99,8 @@ class Node:
         self.table: RoutingTable = load_routes(routes or config.routes,
                                                known_links=frozenset(c.name for c in config.connectors))
         self.selector = PoolSelector()
-        hooks = LinkHooks(self.on_request, self.on_format_error, self.on_late_response, self.install_key)
+        hooks = LinkHooks(self.on_request, self.on_format_error, self.on_late_response, self.install_key,
+                          self.on_shed)
         self.peer_log = hooks.log  # format errors: rate-limited per link and peer address (issue 11)
         self.outbound = {c.name: OutboundLink(c, network(c.scheme), hooks, self.timer) for c in config.connectors}
         ports = listener_ports or {}
@@ -240,6 +242,12 @@ class Node:
         self.in_flight += 1
         conn.exchange_started()
         self.pipeline.start(x)
+
+    def on_shed(self, source: str, msg: Message) -> None:
+        """A request a listener answered 91 at once (admission control): in the rates and code mix like any
+        answer, with outcome ``shed``; no exchange, no journal row."""
+        self.metrics.record(source, "", msg.mti, Outcome.SHED, ResponseCode.ISSUER_INOPERATIVE.value, None,
+                            time.perf_counter())
 
     def on_format_error(self, source: str, network: Network, conn: Connection, frame: Frame,
                         exc: Exception) -> None:
@@ -414,6 +422,10 @@ class Node:
                 await trio.sleep(0.01)
         if self.in_flight:
             log.warning("node %s: stopping with %d exchanges still in flight", self.name, self.in_flight)
+        queued = sum(len(lst.backlog) for lst in self.listeners.values())
+        if queued:  # never started: the acquirers repeat what matters (reversals, advices) after the restart
+            log.warning("node %s: stopping with %d frames still in the listeners' backlogs, not processed",
+                        self.name, queued)
         async with trio.open_nursery() as nursery:
             for link in self.outbound.values():
                 nursery.start_soon(link.shutdown)

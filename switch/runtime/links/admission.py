@@ -54,6 +54,8 @@ FULL = "backlog full"  # the listener's backlog held max_backlog frames when it 
 CALM_S = 1.0
 SUMMARY_S = 10.0
 
+# Frames taken from one connection per turn of the ready line (deficit round robin's quantum).
+QUANTUM = 8
 # (connection, frame, overdue): the listener's handling of one frame taken from the backlog.
 Handler = Callable[[Connection, Frame, bool], None]
 
@@ -63,10 +65,13 @@ class Backlog:
 
     Each connection keeps its own frames in arrival order (``Connection.backlog``); the connections that have
     frames and room for another exchange (fewer than ``max_inflight_per_connection`` in flight) wait their turn
-    in one ready line, and each turn takes one frame of the connection at its head. So a connection's messages
-    keep their order, every peer gets the same share of the node however much it sends, and a peer whose
-    exchanges are all in flight waits in the backlog, where the age of what it sent stays visible, not unread in
-    the kernel.
+    in one ready line, and each turn takes up to QUANTUM frames of the connection at its head (deficit round
+    robin: a few frames at a time keep one connection's answers in one write, and no peer gets more turns than
+    another however much it sends). A connection's messages keep their order.
+
+    A frame's wait counts only while the node could have taken it: time its connection spent at its own
+    in-flight limit (a slow destination, not a busy node) is credited back, so a peer whose requests wait for
+    their own earlier ones is never shed for it.
     """
 
     def __init__(self, listener: str, *, max_wait_s: float, limit: int, per_connection: int) -> None:
@@ -96,36 +101,48 @@ class Backlog:
         conn.on_slot = self._schedule
 
     def oldest_wait(self) -> float:
-        """Seconds the oldest frame waiting at the head of a connection's line has waited (0 when none)."""
-        heads = [conn.backlog[0][0] for conn in list(self._ready) if conn.backlog]
+        """Seconds the oldest frame at the head of a ready connection's line has waited (0 when none)."""
+        heads = [conn.backlog[0][0] + conn.blocked_total for conn in list(self._ready) if conn.backlog]
         return trio.current_time() - min(heads) if heads else 0.0
 
     def refuses(self, conn: Connection) -> str | None:
         """Why a request arriving on ``conn`` now would be shed at once if it may be (None: queue it): the
-        backlog is full, or the connection's line is overdue."""
-        if self.total >= self.limit:
+        backlog is full (unless this connection has nothing waiting: round robin serves it next), or the
+        connection's line is overdue."""
+        if self.total >= self.limit and conn.backlog:
             return FULL
         return OVERDUE if conn.overdue else None
 
     def put(self, conn: Connection, frame: Frame, read_at: float) -> None:
         """Queue ``frame``, read from ``conn`` at ``read_at`` (past ``limit`` too: what may not be shed is never
         refused, and the caller sheds what may be before it gets here)."""
-        conn.backlog.append((read_at, frame))
+        # Stamped net of the time the connection had spent blocked on its own in-flight limit when the frame was
+        # read, so that at its turn (now - blocked_total) - stamp is the time it waited for the node alone (see
+        # _take; a frame read before a pause of its reader keeps its read time and its credit).
+        conn.backlog.append((read_at - conn.read_blocked, frame))
         self.total += 1
         if self.total > self.peak:
             self.peak = self.total
         self._schedule(conn)
 
     def _schedule(self, conn: Connection) -> None:
-        if not conn.scheduled and conn.backlog and conn.inflight < conn.max_inflight:
-            conn.scheduled = True
-            self._ready.append(conn)
-            self._wake.set()
+        if conn.scheduled or not conn.backlog:
+            return
+        if conn.inflight >= conn.max_inflight:
+            if conn.blocked_since is None:  # its frames wait for its own exchanges from now on
+                conn.blocked_since = trio.current_time()
+            return
+        if conn.blocked_since is not None:
+            conn.blocked_total += trio.current_time() - conn.blocked_since
+            conn.blocked_since = None
+        conn.scheduled = True
+        self._ready.append(conn)
+        self._wake.set()
 
     async def run(self, handle: Handler) -> None:
-        """Hand the waiting frames to ``handle``, a connection at a time, marked overdue once they waited longer
-        than ``max_wait_s``; yields to the other tasks after every FRAMES_PER_TURN frames, so the readers keep
-        reading (and stamping arrival times) while the backlog is worked off."""
+        """Hand the waiting frames to ``handle``, marked overdue once they waited longer than ``max_wait_s``;
+        yields to the other tasks after every FRAMES_PER_TURN frames, so the readers keep reading (and stamping
+        arrival times) while the backlog is worked off."""
         ready = self._ready
         while True:
             if not ready:
@@ -134,29 +151,40 @@ class Backlog:
                 await self._wake.wait()
                 continue
             now = trio.current_time()
-            cutoff, halfway = now - self.max_wait_s, now - self.max_wait_s / 2
-            for _ in range(FRAMES_PER_TURN):
-                if not ready:
-                    break
+            taken = 0
+            while ready and taken < FRAMES_PER_TURN:
                 conn = ready.popleft()
                 conn.scheduled = False
-                read_at, frame = conn.backlog.popleft()
-                self.total -= 1
-                # What this connection sends next would wait at least as long: once its line holds half of
-                # max_wait_s, its new requests are shed as they arrive (at once, rather than after max_wait_s in
-                # the line), so what it has queued is still taken in time (CoDel's target below its interval).
-                late = read_at < cutoff
-                conn.overdue = read_at < halfway and bool(conn.backlog)
-                conn.backlog_taken()
-                try:
-                    handle(conn, frame, late)
-                except Exception as exc:  # one peer's frame must never stop the listener: that peer is let go
-                    log.error("listener %s: frame from %s failed: %s; closing", self.listener, conn.peer,
-                              type(exc).__name__)
-                    conn.close()
+                taken += self._take(conn, handle, now)
                 self._schedule(conn)  # to the end of the line, if it has more and room for them
             if ready:  # more to do: let the readers and the answers in first (an empty line waits above anyway)
                 await trio.lowlevel.checkpoint()
+
+    def _take(self, conn: Connection, handle: Handler, now: float) -> int:
+        """Up to QUANTUM frames of ``conn``, while it has room for more exchanges; how many were taken."""
+        backlog = conn.backlog
+        cutoff = now - conn.blocked_total - self.max_wait_s
+        halfway = now - conn.blocked_total - self.max_wait_s / 2
+        n = 0
+        while backlog and n < QUANTUM and conn.inflight < conn.max_inflight:
+            stamp, frame = backlog.popleft()
+            self.total -= 1
+            n += 1
+            late = stamp < cutoff
+            # What this connection sends next would wait at least as long: once its line holds half of
+            # max_wait_s, its new requests are shed as they arrive (at once, rather than after max_wait_s in the
+            # line), so what it has queued is still taken in time (CoDel's target below its interval).
+            conn.overdue = stamp < halfway and bool(backlog)
+            conn.backlog_taken()
+            try:
+                handle(conn, frame, late)
+            except Exception as exc:  # one peer's frame must never stop the listener: that peer is let go
+                log.error("listener %s: frame from %s failed: %s; closing", self.listener, conn.peer,
+                          type(exc).__name__)
+                conn.close()
+        if not backlog:
+            conn.overdue = False
+        return n
 
     def count_shed(self, reason: str) -> None:
         """One request answered 91 without an exchange (the listener calls it)."""
@@ -200,6 +228,8 @@ class Backlog:
 
 
 def sheddable(mti: str) -> bool:
-    """Authorization and financial requests, repeats included (x100, x101, x200, x201; 1987 and 1993 MTIs):
-    the class digit is 1 or 2 and the function digit 0. Never advices, reversals or network management."""
-    return mti[1] in "12" and mti[2] == "0"
+    """Authorization and financial requests as first sent (x100, x102, x200, x202; 1987 and 1993 MTIs): the class
+    digit 1 or 2, the function digit 0 and an origin that is not a repeat. Never advices, reversals or network
+    management; never a repeat (x101, x201): its original may have been approved, and the issuer answers a
+    repeat with the first answer, so a 91 to it could leave a charge the acquirer never reverses."""
+    return mti[1] in "12" and mti[2] == "0" and mti[3] in "02"

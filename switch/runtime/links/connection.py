@@ -79,6 +79,11 @@ class Connection:
         self.backlog: collections.deque[tuple[float, Frame]] = collections.deque()
         self.scheduled = False  # in the backlog's ready line
         self.overdue = False  # the last frame the backlog took had waited too long, and more wait behind it
+        # Time its frames spent waiting for its own exchanges (at max_inflight), not for the node: not counted
+        # as waiting by the backlog.
+        self.blocked_total = 0.0
+        self.blocked_since: float | None = None
+        self.read_blocked = 0.0  # the blocked time (as blocked_at says) when the last read returned
         self.backlog_share: int | None = None
         self.on_slot: Callable[[Connection], None] | None = None
         # Set by run_connection: close() from another task (an unanswered echo, an overfull queue) must
@@ -93,6 +98,12 @@ class Connection:
         self._slot_free.set()
         if self.on_slot is not None:
             self.on_slot(self)
+
+    def blocked_at(self, now: float) -> float:
+        """Seconds this connection has spent, up to ``now``, with frames waiting and all its exchanges in
+        progress (switch.runtime.links.admission)."""
+        since = self.blocked_since
+        return self.blocked_total if since is None else self.blocked_total + now - since
 
     def backlog_taken(self) -> None:
         """Its listener's backlog took one of its frames: a reader paused on a full share may go on."""
@@ -172,6 +183,8 @@ class Connection:
             if not data:
                 return
             now = trio.current_time()
+            if self.backlog_share is not None:
+                self.read_blocked = self.blocked_at(now)
             partial = framer.buffered > 0
             framer.receive_data(bytes(data))
             found = 0
@@ -185,8 +198,10 @@ class Connection:
                     self.keepalives_in += 1
                 self.last_activity = now
                 yield frame
-                if found % FRAMES_PER_TURN == 0:
-                    await trio.lowlevel.checkpoint()  # let the other connections have the loop
+                if found % FRAMES_PER_TURN == 0 and self.backlog_share is None:
+                    # let the other connections have the loop (a listener's connection only queues its frames,
+                    # a microsecond each: its listener's backlog shares the node out instead)
+                    await trio.lowlevel.checkpoint()
             if framer.buffered and (found or not partial):
                 self._frame_started = now  # the bytes left over begin a new frame, which has its own deadline
 

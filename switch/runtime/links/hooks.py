@@ -19,11 +19,17 @@ RequestHandler = Callable[[str, Connection, Frame, Message], None]
 FormatErrorHandler = Callable[[str, Network, Connection, Frame, Exception], None]
 # A response (or reject) nobody waits for.
 LateHandler = Callable[[str, Message], None]
+# A request the listener answered 91 at once without an exchange (admission control): counted, not journaled.
+ShedHandler = Callable[[str, Message], None]
 # A new working key a key-exchange response carried: True once installed (imported through the HSM, checked).
 KeyHandler = Callable[[str, KeyChange], Awaitable[bool]]
 
 
 def _drop(_source: str, _msg: Message) -> None:
+    pass
+
+
+def _uncounted(_source: str, _msg: Message) -> None:
     pass
 
 
@@ -37,6 +43,7 @@ class LinkHooks:
     on_format_error: FormatErrorHandler
     on_late: LateHandler = _drop
     on_key: KeyHandler = _refuse_key
+    on_shed: ShedHandler = _uncounted
     # Where what a peer sent wrong is logged (format errors, unsolicited frames): one line per link, peer address
     # and kind per interval, with counts, so a peer's flood of garbage is not also a flood of log lines. The
     # listeners flush it periodically.

@@ -11,6 +11,7 @@ per reason (per peer address for format errors) per interval, with the count of 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -44,6 +45,7 @@ _KEEPALIVE, _SESSION = FrameKind.KEEPALIVE, FrameKind.SESSION
 ALLOW_LIST, LIMIT, PER_PEER = "allow-list", "limit", "per-peer"
 FORMAT_ERRORS = "format-error budget"  # a close reason beside the connection's timeouts, and a refusal reason
 LOG_INTERVAL_S = 10.0  # one summary line per reason per this many seconds
+MAX_BANNED = 4096  # addresses refused for the format-error budget at once (memory bound)
 
 
 class Listener:
@@ -72,8 +74,10 @@ class Listener:
         self._banned: dict[str, float] = {}  # peer group -> refused until (trio time)
         self._refusal_log = SummaryLog(log, interval=LOG_INTERVAL_S)
         self._close_log = SummaryLog(log, level=logging.INFO, interval=LOG_INTERVAL_S)
+        # A connection may have four times its in-flight limit waiting before its reader pauses: enough that its
+        # frames wait (and age, and are shed) in the backlog rather than unread in the kernel, bounded all the same.
         self.backlog = Backlog(self.name, max_wait_s=config.max_wait_ms / 1000, limit=config.max_backlog,
-                               per_connection=config.max_inflight_per_connection)
+                               per_connection=4 * config.max_inflight_per_connection)
 
     def status(self) -> dict[str, object]:
         return {
@@ -132,6 +136,16 @@ class Listener:
             self._close_log.flush()
             self.hooks.log.flush()
             self.backlog.poll()
+            self._forget_budget_closes()
+
+    def _forget_budget_closes(self) -> None:
+        """Drop budget closes older than the window and bans that have run out: addresses that flooded once and
+        went away must not stay in memory for ever."""
+        now = trio.current_time()
+        window = self.config.format_error_window_s
+        self._banned = {group: until for group, until in self._banned.items() if until > now}
+        self._budget_closes = {group: recent for group, times in self._budget_closes.items()
+                               if (recent := [t for t in times if t > now - window])}
 
     def stop_accepting(self) -> None:
         """Close the listening socket; the connections already accepted go on (the node is draining: with
@@ -267,25 +281,27 @@ class Listener:
             conn.reply_keepalive(frame)  # answered as the framing says, never routed
         else:
             self.received += 1
-            if not conn.closed:  # what nobody asked for counts against the budget like what does not decode
-                self._budget(conn)
+            if kind is _RESPONSE and not conn.closed:  # an answer nobody asked for counts like garbage (a reject
+                self._budget(conn)  # is a network refusing what we sent: not the peer's fault)
             self.hooks.log.note((self.name, _address(conn.peer), "unsolicited"),
                                 "listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
                                 msg.mti if msg is not None else "-", conn.peer)
 
     def _shed(self, conn: Connection, frame: Frame, msg: Message, reason: str) -> None:
         """Answer ``msg`` 91 at once without an exchange: it cannot be answered in time (admission)."""
-        self.backlog.count_shed(reason)
         if conn.closed:
-            return  # nobody to answer
+            self.backlog.dropped += 1  # nobody to answer
+            return
         try:
-            conn.send_frame(self.network.encode(self.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE)),
-                            reply_to=frame)
-        except ConnectionClosed:
-            pass
-        except Exception as exc:  # a request that decoded but whose 91 does not encode: dropped, never raised
-            self.hooks.log.note((self.name, "shed"), "listener %s: cannot answer a shed %s (%s)", self.name,
-                                msg.mti, type(exc).__name__)
+            body = self.network.encode(self.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE))
+        except Exception:  # its 91 does not encode (a field too long to echo): the pipeline answers it as usual
+            msg.meta.source_link = self.name
+            self.hooks.on_request(self.name, conn, frame, msg)
+            return
+        self.backlog.count_shed(reason)
+        self.hooks.on_shed(self.name, msg)
+        with contextlib.suppress(ConnectionClosed):
+            conn.send_frame(body, reply_to=frame)
 
     def _budget(self, conn: Connection) -> None:
         """One more frame from ``conn`` the node could not use: past the budget the connection is closed, and
@@ -306,9 +322,12 @@ class Listener:
         closes.append(now)
         self._budget_closes[group] = closes
         if len(closes) >= cfg.format_error_ban_after:
+            if len(self._banned) >= MAX_BANNED:  # a flood from ever-new addresses: forget the oldest ban
+                del self._banned[next(iter(self._banned))]
             self._banned[group] = now + cfg.format_error_window_s
-            log.warning("listener %s: %s refused for %gs: %d connections closed for format errors in %gs", self.name,
-                        group, cfg.format_error_window_s, len(closes), cfg.format_error_window_s)
+            self._refusal_log.note("ban", "listener %s: %s refused for %gs: %d connections closed for format errors "
+                                   "in %gs", self.name, group, cfg.format_error_window_s, len(closes),
+                                   cfg.format_error_window_s)
 
     def _over_budget(self, conn: Connection) -> bool:
         """Whether ``conn`` has now sent more than format_error_budget undecodable frames within the window: a

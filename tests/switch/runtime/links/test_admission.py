@@ -116,6 +116,7 @@ async def test_a_burst_beyond_capacity_is_shed_at_once_and_what_is_taken_is_take
     assert set(codes) == {"00", "91"} and codes["00"] == len(node.taken)
     shed = listener.backlog.shed
     assert codes["91"] == sum(shed.values()) and shed[WAITED] + shed[OVERDUE] == codes["91"]
+    assert listener.received == 300
     # Without admission the last 00 would leave 1.5 s after it was sent, and every one of them would be late for
     # an acquirer with a 1 s deadline; with it, what is taken is taken within max_wait_ms (plus its own turn).
     latencies = {code: [lat for a in acq.answers.values() for _, c, lat in a if c == code] for code in codes}
@@ -142,7 +143,9 @@ async def test_reversals_and_advices_are_never_shed_however_long_they_waited() -
 
 async def test_one_peer_flooding_does_not_starve_another() -> None:
     node = SlowNode()
-    async with serving(node, max_wait_ms=300) as listener, \
+    # Nothing is shed here (max_wait_ms is long): the flood's 600 frames are 3 s of work, and the quiet peer's
+    # request must not wait behind them.
+    async with serving(node, max_wait_ms=5000) as listener, \
             acquirer(listener, "FLOOD001") as flood, acquirer(listener, "QUIET001") as quiet:
         await flood.send(burst(600, 10_000, terminal="FLOOD001"))
         await trio.sleep(0.05)
@@ -150,10 +153,10 @@ async def test_one_peer_flooding_does_not_starve_another() -> None:
         await quiet.send([one])
         await quiet.read_until(1)
         await flood.read_until(600)
-    # The quiet peer's request takes its turn beside the flood (a frame each), not behind 600 frames of it.
+    # The quiet peer's request takes its turn beside the flood (a few frames each), not behind 600 frames of it.
     ((mti, code, latency),) = quiet.answers["020000"]
-    assert (mti, code) == ("0210", "00") and latency < 0.3
-    assert flood.codes()["91"] > 0
+    assert (mti, code) == ("0210", "00") and latency < 1.0
+    assert flood.codes() == {"00": 600}, listener.backlog.shed
 
 
 async def test_shedding_stops_when_the_load_falls_and_the_log_says_so(caplog: pytest.LogCaptureFixture) -> None:
@@ -205,3 +208,73 @@ async def test_a_frame_whose_handling_fails_closes_its_connection_and_the_listen
             await good.read_until(1)
         assert good.answers["000667"][0][1] == "00"
     assert any("frame from" in r.getMessage() and "RuntimeError" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_repeat_is_never_shed() -> None:
+    node = SlowNode()
+    async with serving(node, max_wait_ms=100) as listener, acquirer(listener) as acq:
+        repeat = purchase(stan=50_999, mti="0201")
+        await acq.send([*burst(200, 50_000), repeat])
+        await acq.read_until(201)
+    assert acq.codes()["91"] > 0
+    ((mti, code, _),) = acq.answers["050999"]
+    assert (mti, code) == ("0210", "00") and ("TERM0001", "0201", "050999") in node.taken
+
+
+class AsyncNode:
+    """Exchanges that wait for a slow destination (no CPU): what queues behind a connection's in-flight limit
+    waits for its own requests, not for the node."""
+
+    def __init__(self, nursery: trio.Nursery, delay: float) -> None:
+        self.nursery = nursery
+        self.delay = delay
+        self.most = 0
+
+    def on_request(self, _source: str, conn: Connection, frame: Frame, msg: Message) -> None:
+        conn.exchange_started()
+        self.most = max(self.most, conn.inflight)
+        self.nursery.start_soon(self._answer, conn, frame, msg)
+
+    async def _answer(self, conn: Connection, frame: Frame, msg: Message) -> None:
+        await trio.sleep(self.delay)
+        conn.send_frame(SCHEME.encode(SCHEME.make_response(msg, "00")), reply_to=frame)
+        conn.exchange_done()
+
+    def on_format_error(self, *_args: Any) -> None:
+        raise AssertionError("no malformed frame is sent here")
+
+
+async def test_a_peer_waiting_for_its_own_slow_exchanges_is_slowed_never_shed() -> None:
+    async with trio.open_nursery() as nursery:
+        node = AsyncNode(nursery, delay=0.15)
+        cfg = ListenerConfig(name="acq", host="127.0.0.1", port=0, scheme="generic",
+                             options=SCHEME.link_options(None, None), max_wait_ms=100, max_inflight_per_connection=4)
+        listener = Listener(cfg, SCHEME, LinkHooks(node.on_request, node.on_format_error))
+        await nursery.start(listener.run)
+        async with acquirer(listener) as acq:
+            # 40 requests in one write, 4 at a time: the last waits about 1.5 s, all of it behind its own
+            # connection's requests at a 150 ms destination, none of it for the (idle) node.
+            await acq.send(burst(40, 60_000))
+            await acq.read_until(40)
+        nursery.cancel_scope.cancel()
+    assert acq.codes() == {"00": 40} and node.most == 4
+    assert sum(listener.backlog.shed.values()) == 0
+
+
+async def test_requests_queued_by_a_connection_that_closes_are_dropped_and_its_reversal_still_goes_through() -> None:
+    node = SlowNode()
+    async with serving(node, max_wait_ms=10_000) as listener:
+        async with acquirer(listener) as first:  # keeps the node busy so that the next connection's frames queue
+            await first.send(burst(100, 70_000))
+            async with acquirer(listener, "GONE0001") as gone:
+                await gone.send([*burst(50, 80_000, terminal="GONE0001"),
+                                 purchase(stan=80_999, mti="0420", terminal="GONE0001")])
+            await first.read_until(100)
+        with trio.fail_after(10):
+            while ("GONE0001", "0420", "080999") not in node.taken:
+                await trio.sleep(0.01)
+        assert len(listener.backlog) == 0
+    taken_gone = [t for t in node.taken if t[0] == "GONE0001"]
+    # What the closed connection had queued was dropped (nobody to answer), except its reversal.
+    assert taken_gone[-1] == ("GONE0001", "0420", "080999")
+    assert listener.backlog.dropped + len(taken_gone) == 51
