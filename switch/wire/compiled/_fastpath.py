@@ -19,6 +19,7 @@ from switch.wire.compiled._lengths import LengthTable
 from switch.wire.compiled._plans import Group
 from switch.wire.compiled._runs import byte_size
 from switch.wire.compiled._spec import FieldFormat
+from switch.wire.compiled._text import latin1_permutation
 
 
 class _GiveUp(Exception):
@@ -33,6 +34,10 @@ def compile_plan(
 ) -> Step:
     """A step decoding all ``groups`` at once, falling back to ``steps`` (the exact ones) on anything odd."""
     namespace: dict[str, object] = {"_GiveUp": _GiveUp, "_steps": steps}
+    for enc in sorted({fmt.data_enc for fmt in formats.values() if not fmt.binary}):
+        permutation = latin1_permutation(enc)
+        if permutation is not None:
+            namespace[_table_name(enc)] = permutation[0]
     body: list[str] = []
     for index, (kind, numbers) in enumerate(groups):
         fmt = formats.get(numbers[0])
@@ -72,8 +77,20 @@ def compile_plan(
     return plan
 
 
+def _table_name(enc: str) -> str:
+    """The name the generated code gives the translation table of code page ``enc``."""
+    return "_to_latin1_" + "".join(c if c.isalnum() else "_" for c in enc)
+
+
+def _text(enc: str) -> str:
+    """The expression decoding ``raw`` in ``enc`` (see :mod:`._text`)."""
+    if latin1_permutation(enc) is not None:
+        return f"raw.translate({_table_name(enc)}).decode('latin-1')"
+    return f"raw.decode({enc!r})"
+
+
 def _value(fmt: FieldFormat) -> str:
-    return "raw.hex().upper()" if fmt.binary else f"raw.decode({fmt.data_enc!r})"
+    return "raw.hex().upper()" if fmt.binary else _text(fmt.data_enc)
 
 
 def _inline(fmt: FieldFormat) -> bool:
@@ -133,7 +150,7 @@ def _run(members: list[tuple[int, FieldFormat]], hexadecimal: bool, enc: str) ->
         f"j = i + {total}",
         "raw = s[i:j]",
         f"if len(raw) != {total}: raise _GiveUp",
-        "text = raw.hex().upper()" if hexadecimal else f"text = raw.decode({enc!r})",
+        "text = raw.hex().upper()" if hexadecimal else f"text = {_text(enc)}",
     ]
     scale = 2 if hexadecimal else 1
     at = 0
