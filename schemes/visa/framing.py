@@ -136,6 +136,8 @@ class VisaFramer(BufferedFramer):
         """The frame that sends ``rejected`` back unprocessed with reject code ``code`` (4 digits): a reject
         header, the message's own header and the message as they came (what the network does with a message it
         cannot process; offered to simulators and tests)."""
+        # A frame without a header of its own gets the one it would have had coming from the peer to us
+        # (destination: our station), so that the reject goes back to the peer.
         header = rejected.header if len(rejected.header) >= BASE1_HEADER_LEN else build_base1_header(
             self.source, self.destination, len(rejected.body))
         body = rejected.body if self.transcoder is None else self.transcoder.outbound(rejected.body)

@@ -193,3 +193,21 @@ def test_encode_refuses_empty_and_oversized_bodies() -> None:
         framer.encode(b"x" * (0xFFFF - 21))
     with pytest.raises(LocalProtocolError):
         framer.encode(b"")
+
+
+@pytest.mark.parametrize("feed", [feed_whole, feed_bytewise], ids=["whole", "bytewise"])
+def test_mixed_stream_whole_and_byte_by_byte(feed: Callable[[Framer, bytes], list[Frame]]) -> None:
+    # A poll, a heartbeat, a message, our message sent back rejected, and the message again, in one stream.
+    heartbeat = bytes.fromhex("00020020C8C2")
+    sender = (VisaFraming()).framer()
+    sender.receive_data(EXAMPLE)
+    request = sender.next_frame()
+    assert request is not None
+    rejected = sender.reject(request, "0501")
+    framer = (VisaFraming()).framer()
+    frames = feed(framer, bytes(4) + heartbeat + EXAMPLE + rejected + EXAMPLE)
+    assert [(f.keepalive, len(f.header)) for f in frames] == [(True, 0), (True, 4), (False, 22), (False, 48),
+                                                              (False, 22)]
+    assert [framer.keepalive_reply(f) for f in frames[:2]] == [bytes(4), heartbeat]
+    assert frames[2].body == frames[3].body == frames[4].body == EXAMPLE_BODY
+    assert framer.buffered == 0
