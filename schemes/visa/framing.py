@@ -1,71 +1,59 @@
-"""Visa BASE I / V.I.P. framing: the 4-byte VMLH, then the 22-byte BASE I header, then the message.
+"""Visa BASE I / V.I.P. framing: the 4-byte VMLH, then the BASE I header chain, then the message.
 
 VMLH (moov-io/iso8583 ``network/vml_header.go``; jPOS ``VAPChannel``): bytes 0-1 are the big-endian length
 of everything after the VMLH, byte 2 is reserved, the left nibble of byte 3 is the message format indicator
 (2 = session control: heartbeat/shutdown, payload ``C8C2``/``E2C4`` per PosNG ``EAServer``). A VMLH with
 length 0 is a "VAP poll", echoed back as the same 4 zero bytes (jPOS ``VAPChannel.getMessageLength``).
+Session control never reaches the network's decoder: it is a keep-alive frame whose body is the payload and
+whose header is the VMLH, answered by :meth:`VisaFramer.keepalive_reply` and never routed.
 
-BASE I header (jPOS ``BASE1Header``): H1 header length (22), H2 header flag (bit 0x80: another header
-follows, as in a reject: a 26-byte reject header then the original 22-byte header, jPOS
-``VAPChannel.readHeader``), H3 text format, H4 total length = header + message, H5 destination station
-(6 BCD digits, bytes 5-7), H6 source station (bytes 8-10), H7-H12 control and flag bytes.
+The BASE I header (:mod:`schemes.visa.header`): 22 bytes; H2 bit 0x80 says another header follows, as in a
+reject (a 26-byte reject header, then the original 22-byte header, jPOS ``VAPChannel.readHeader``). The frame's
+``header`` is the whole chain as received; replies are built on the request's (stations swapped).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from schemes.visa.header import (
+    BASE1_HEADER_LEN,
+    build_base1_header,
+    build_reject,
+    reply_base1_header,
+    station_bcd,
+)
 from switch.model.errors import FramingError
 from switch.model.toml import TomlTable
 from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 from switch.wire.framing.options import framing_kind, limits
 
 VMLH_LEN = 4
-BASE1_HEADER_LEN = 22
 KEEPALIVE_BYTES = bytes(VMLH_LEN)
 _SESSION_CONTROL = 2
 # A reject chain is two headers; allow one more before calling the stream garbage.
 _MAX_CHAINED_HEADERS = 3
-# H2 header flag and format as jPOS sends it (setHFormat(1)); H3 text format 2 (jPOS default).
-_H2_FORMAT = 0x01
-_H3_TEXT_FORMAT = 0x02
+# Session-control payloads (PosNG EAServer): EBCDIC "HB" is a heartbeat, "SD" a shutdown.
+HEARTBEAT = bytes.fromhex("C8C2")
+SHUTDOWN = bytes.fromhex("E2C4")
+HEARTBEAT_REPLIES = ("echo", "none")
 
 
-def station_bcd(station: str) -> bytes:
-    """A 6-digit station id as 3 packed-BCD bytes (jPOS ``ISOUtil.str2bcd``)."""
-    if len(station) != 6 or not station.isdigit() or not station.isascii():
-        raise ValueError("a BASE I station id is 6 digits")
-    return bytes.fromhex(station)
+class BodyTranscoder(Protocol):
+    """Translates bodies between a link's dialect and the network's (schemes.visa.dialect.Transcoder)."""
 
+    def inbound(self, body: bytes) -> bytes: ...
 
-def build_base1_header(destination: bytes, source: bytes, body_length: int) -> bytes:
-    """A 22-byte BASE I header for a message we originate (destination/source as 3 BCD bytes)."""
-    total = BASE1_HEADER_LEN + body_length
-    return b"".join((
-        bytes((BASE1_HEADER_LEN, _H2_FORMAT, _H3_TEXT_FORMAT)),
-        total.to_bytes(2, "big"),
-        destination,
-        source,
-        bytes(BASE1_HEADER_LEN - 11),  # H7-H12: no round-trip, flag, status, batch or user info set
-    ))
-
-
-def reply_base1_header(request_header: bytes, body_length: int) -> bytes:
-    """The reply header: the request's first 22 bytes with stations swapped and H4 recomputed.
-
-    A reply carries one plain header, so H1 is 22 and H2's "another header follows" bit is cleared even if
-    the request arrived with a longer chain.
-    """
-    h = bytearray(request_header[:BASE1_HEADER_LEN])
-    h[0] = BASE1_HEADER_LEN
-    h[1] &= 0x7F
-    h[3:5] = (BASE1_HEADER_LEN + body_length).to_bytes(2, "big")
-    h[5:8], h[8:11] = request_header[8:11], request_header[5:8]
-    return bytes(h)
+    def outbound(self, body: bytes) -> bytes: ...
 
 
 class VisaFramer(BufferedFramer):
-    __slots__ = ("destination", "source")
+    """VMLH frames with the BASE I header chain. ``transcoder`` (a link whose dialect is not the network's
+    reference one) translates every body read and written; ``heartbeat_reply`` says how a session-control
+    heartbeat is answered ("echo": sent back as it came; "none")."""
+
+    __slots__ = ("destination", "heartbeat_reply", "source", "transcoder")
 
     MAX_LENGTH = 0xFFFF
 
@@ -76,10 +64,16 @@ class VisaFramer(BufferedFramer):
         destination_station: str = "000000",
         max_frame: int = 8192,
         keepalive_echo: bool = True,
+        heartbeat_reply: str = "echo",
+        transcoder: BodyTranscoder | None = None,
     ) -> None:
         super().__init__(max_frame, keepalive_echo)
         self.source = station_bcd(source_station)
         self.destination = station_bcd(destination_station)
+        if heartbeat_reply not in HEARTBEAT_REPLIES:
+            raise ValueError(f"heartbeat_reply is one of {', '.join(HEARTBEAT_REPLIES)}")
+        self.heartbeat_reply = heartbeat_reply
+        self.transcoder = transcoder
 
     # -- reading --------------------------------------------------------------------------------------
     def _parse(self) -> Frame | None:
@@ -98,11 +92,16 @@ class VisaFramer(BufferedFramer):
         if end is None:
             return None
         if buf[pos + 3] >> 4 == _SESSION_CONTROL:
-            return Frame(bytes(buf[start:end]), b"", True)
+            # Session control (heartbeat, shutdown): the VMLH is kept as the frame's header, so that a heartbeat
+            # can be answered with the indicator it came with.
+            return Frame(bytes(buf[start:end]), bytes(buf[pos:start]), True)
         split = self._header_end(buf, start, end)
         if split == end:
             raise FramingError("BASE I frame carries a header but no message")
-        return Frame(bytes(buf[split:end]), bytes(buf[start:split]))
+        body = bytes(buf[split:end])
+        if self.transcoder is not None:
+            body = self.transcoder.inbound(body)
+        return Frame(body, bytes(buf[start:split]))
 
     @staticmethod
     def _header_end(buf: bytearray, start: int, end: int) -> int:
@@ -124,50 +123,77 @@ class VisaFramer(BufferedFramer):
 
     # -- writing --------------------------------------------------------------------------------------
     def encode(self, body: bytes, reply_to: Frame | None = None) -> bytes:
+        if self.transcoder is not None and body:
+            body = self.transcoder.outbound(body)
         check_body(body, self.MAX_LENGTH - BASE1_HEADER_LEN)
         if reply_to is not None and len(reply_to.header) >= BASE1_HEADER_LEN:
             header = reply_base1_header(reply_to.header, len(body))
         else:
             header = build_base1_header(self.destination, self.source, len(body))
-        vmlh = (BASE1_HEADER_LEN + len(body)).to_bytes(2, "big") + b"\x00\x00"
-        return b"".join((vmlh, header, body))
+        return self._vmlh(header, body)
+
+    def reject(self, rejected: Frame, code: str) -> bytes:
+        """The frame that sends ``rejected`` back unprocessed with reject code ``code`` (4 digits): a reject
+        header, the message's own header and the message as they came (what the network does with a message it
+        cannot process; offered to simulators and tests)."""
+        # A frame without a header of its own gets the one it would have had coming from the peer to us
+        # (destination: our station), so that the reject goes back to the peer.
+        header = rejected.header if len(rejected.header) >= BASE1_HEADER_LEN else build_base1_header(
+            self.source, self.destination, len(rejected.body))
+        body = rejected.body if self.transcoder is None else self.transcoder.outbound(rejected.body)
+        check_body(body, self.MAX_LENGTH - 2 * BASE1_HEADER_LEN - 4)
+        return self._vmlh(build_reject(header, code, len(body)), body)
+
+    @staticmethod
+    def _vmlh(header: bytes, body: bytes) -> bytes:
+        return b"".join(((len(header) + len(body)).to_bytes(2, "big"), b"\x00\x00", header, body))
 
     def keepalive_probe(self) -> bytes | None:
         return KEEPALIVE_BYTES
 
     def keepalive_reply(self, frame: Frame) -> bytes | None:
-        # Only the zero-length poll has a defined echo; session-control frames (non-empty body) are
-        # Visa's own heartbeats and no public source defines an answer to them.
-        if not self.keepalive_echo or not frame.keepalive or frame.body:
+        if not frame.keepalive:
             return None
-        return KEEPALIVE_BYTES
+        if not frame.body:  # the zero-length poll: echoed (jPOS VAPChannel reply-keepalive)
+            return KEEPALIVE_BYTES if self.keepalive_echo else None
+        # Session control. No public source says how a heartbeat is answered: by default it is sent back as it
+        # came (the VMLH with its indicator, and the payload), as the poll is. A shutdown, or anything else, is
+        # not answered.
+        if self.heartbeat_reply == "echo" and frame.body.startswith(HEARTBEAT) and len(frame.header) == VMLH_LEN:
+            return frame.header + frame.body
+        return None
 
 
 @dataclass(frozen=True)
 class VisaFraming:
-    """Link options of the ``visa`` framing: the stations of the BASE I header of requests we originate."""
+    """Link options of the ``visa`` framing: the stations of the BASE I header of requests we originate, and how
+    keep-alives and heartbeats are answered."""
 
     source_station: str = "000000"  # 6 digits, BCD in the header
     destination_station: str = "000000"
     max_frame: int = 8192
     keepalive_echo: bool = True  # echo VAP polls (zero-length VMLH)
+    heartbeat_reply: str = "echo"  # "echo" | "none": session-control heartbeats
 
     def __post_init__(self) -> None:
         station_bcd(self.source_station)
         station_bcd(self.destination_station)
+        if self.heartbeat_reply not in HEARTBEAT_REPLIES:
+            raise ValueError(f"heartbeat_reply is one of {', '.join(HEARTBEAT_REPLIES)}")
 
     @property
     def framing_kind(self) -> str:
         return "visa"
 
-    def framer(self) -> VisaFramer:
+    def framer(self, transcoder: BodyTranscoder | None = None) -> VisaFramer:
         return VisaFramer(source_station=self.source_station, destination_station=self.destination_station,
-                          max_frame=self.max_frame, keepalive_echo=self.keepalive_echo)
+                          max_frame=self.max_frame, keepalive_echo=self.keepalive_echo,
+                          heartbeat_reply=self.heartbeat_reply, transcoder=transcoder)
 
 
 def visa_framing(t: TomlTable, network: str = "visa") -> VisaFraming:
     """Read a ``framing = { kind = "visa", ... }`` table: ``source_station``, ``destination_station`` (6 digits),
-    ``max_frame``, ``keepalive_echo``."""
+    ``max_frame``, ``keepalive_echo``, ``heartbeat_reply``."""
     framing_kind(t, ("visa",), network)
     max_frame, echo = limits(t)
     stations = {}
@@ -178,5 +204,8 @@ def visa_framing(t: TomlTable, network: str = "visa") -> VisaFraming:
         except ValueError as exc:
             raise t.error(key, str(exc)) from None
         stations[key] = value
+    heartbeat = t.get("heartbeat_reply", str, "echo")
+    if heartbeat not in HEARTBEAT_REPLIES:
+        raise t.error("heartbeat_reply", f"expected one of {', '.join(HEARTBEAT_REPLIES)}")
     t.done()
-    return VisaFraming(max_frame=max_frame, keepalive_echo=echo, **stations)
+    return VisaFraming(max_frame=max_frame, keepalive_echo=echo, heartbeat_reply=heartbeat, **stations)

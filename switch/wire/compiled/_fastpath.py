@@ -19,6 +19,7 @@ from switch.wire.compiled._lengths import LengthTable
 from switch.wire.compiled._plans import Group
 from switch.wire.compiled._runs import byte_size
 from switch.wire.compiled._spec import FieldFormat
+from switch.wire.compiled._text import latin1_permutation
 
 
 class _GiveUp(Exception):
@@ -33,6 +34,10 @@ def compile_plan(
 ) -> Step:
     """A step decoding all ``groups`` at once, falling back to ``steps`` (the exact ones) on anything odd."""
     namespace: dict[str, object] = {"_GiveUp": _GiveUp, "_steps": steps}
+    for enc in sorted({fmt.data_enc for fmt in formats.values() if not fmt.binary}):
+        permutation = latin1_permutation(enc)
+        if permutation is not None:
+            namespace[_table_name(enc)] = permutation[0]
     body: list[str] = []
     for index, (kind, numbers) in enumerate(groups):
         fmt = formats.get(numbers[0])
@@ -44,7 +49,7 @@ def compile_plan(
                 namespace[lookup] = tables[(fmt.len_enc, fmt.len_type)].by_prefix.get
             body += _variable(numbers[0], fmt, lookup) if fmt.len_type else _fixed(numbers[0], fmt)
         else:
-            # Odd cases (nibble lengths, pad nibbles, empty fixed fields, undefined fields) call the field's
+            # Odd cases (nibble-counted text, empty fixed fields, undefined fields) call the field's
             # exact step; its error, if any, also sends us to the fallback, which raises it again.
             namespace[f"_step{index}"] = steps[index]
             body.append(f"i = _step{index}(s, i, out)")
@@ -72,34 +77,69 @@ def compile_plan(
     return plan
 
 
+def _table_name(enc: str) -> str:
+    """The name the generated code gives the translation table of code page ``enc``."""
+    return "_to_latin1_" + "".join(c if c.isalnum() else "_" for c in enc)
+
+
+def _text(enc: str) -> str:
+    """The expression decoding ``raw`` in ``enc`` (see :mod:`._text`)."""
+    if latin1_permutation(enc) is not None:
+        return f"raw.translate({_table_name(enc)}).decode('latin-1')"
+    return f"raw.decode({enc!r})"
+
+
 def _value(fmt: FieldFormat) -> str:
-    return "raw.hex().upper()" if fmt.binary else f"raw.decode({fmt.data_enc!r})"
+    return "raw.hex().upper()" if fmt.binary else _text(fmt.data_enc)
 
 
 def _inline(fmt: FieldFormat) -> bool:
-    return not fmt.nibbles and (fmt.len_type > 0 or fmt.max_len > 0)
+    # Nibble counts are inlined for packed BCD (binary data); nibble-counted text stays on its exact step.
+    return (fmt.binary or not fmt.nibbles) and (fmt.len_type > 0 or fmt.max_len > 0)
+
+
+def _unpad(fmt: FieldFormat, target: str) -> list[str]:
+    """Lines dropping the pad nibble of an odd-length BCD value ``v`` into ``target``, as
+    ``_fields._unpad`` does (the left pad is tried first); a value with neither pad gives up."""
+    lines = []
+    if fmt.left_pad:
+        lines.append(f"if v[:1] == {fmt.left_pad!r}: {target} = v[1:]")
+    if fmt.right_pad:
+        lines.append(f"{'elif' if lines else 'if'} v[-1:] == {fmt.right_pad!r}: {target} = v[:-1]")
+    return [*lines, "else: raise _GiveUp"] if lines else ["raise _GiveUp"]
 
 
 def _fixed(number: int, fmt: FieldFormat) -> list[str]:
-    return [
-        f"j = i + {fmt.max_len}",
-        "raw = s[i:j]",
-        f"if len(raw) != {fmt.max_len}: raise _GiveUp",
-        f"out[{number}] = {_value(fmt)}",
-        "i = j",
-    ]
+    size = byte_size(fmt)
+    lines = [f"j = i + {size}", "raw = s[i:j]", f"if len(raw) != {size}: raise _GiveUp"]
+    if fmt.nibbles and fmt.max_len & 1:
+        lines += ["v = raw.hex().upper()", *_unpad(fmt, f"out[{number}]")]
+    else:
+        lines.append(f"out[{number}] = {_value(fmt)}")
+    return [*lines, "i = j"]
 
 
 def _variable(number: int, fmt: FieldFormat, lookup: str) -> list[str]:
     # ``None`` (not in the table) makes the comparison raise TypeError, which gives up as well.
-    return [
+    head = [
         f"k = i + {fmt.len_type}",
         f"n = {lookup}(s[i:k])",
         f"if not 0 < n <= {fmt.max_len}: raise _GiveUp",
-        "j = k + n",
+    ]
+    if not fmt.nibbles:
+        return [*head, "j = k + n", "raw = s[k:j]", "if len(raw) != n: raise _GiveUp",
+                f"out[{number}] = {_value(fmt)}", "i = j"]
+    # Packed BCD: n digits in (n + 1) // 2 bytes, an odd count carrying a pad nibble.
+    return [
+        *head,
+        "size = (n + 1) >> 1",
+        "j = k + size",
         "raw = s[k:j]",
-        "if len(raw) != n: raise _GiveUp",
-        f"out[{number}] = {_value(fmt)}",
+        "if len(raw) != size: raise _GiveUp",
+        "v = raw.hex().upper()",
+        "if n & 1:",
+        *("    " + line for line in _unpad(fmt, f"out[{number}]")),
+        f"else: out[{number}] = v",
         "i = j",
     ]
 
@@ -110,7 +150,7 @@ def _run(members: list[tuple[int, FieldFormat]], hexadecimal: bool, enc: str) ->
         f"j = i + {total}",
         "raw = s[i:j]",
         f"if len(raw) != {total}: raise _GiveUp",
-        "text = raw.hex().upper()" if hexadecimal else f"text = raw.decode({enc!r})",
+        "text = raw.hex().upper()" if hexadecimal else f"text = {_text(enc)}",
     ]
     scale = 2 if hexadecimal else 1
     at = 0

@@ -21,6 +21,7 @@ from typing import NoReturn
 from switch.model.errors import DecodeError, EncodeError
 from switch.wire.compiled._lengths import LengthTable, decode_length, encode_length
 from switch.wire.compiled._spec import FieldFormat
+from switch.wire.compiled._text import decoder, encoder
 
 Decoder = Callable[[bytes, int], tuple[str, int]]
 
@@ -99,7 +100,6 @@ def make_value_decoder(fmt: FieldFormat, table: LengthTable | None) -> Decoder:
 def _fixed_step(number: int, fmt: FieldFormat) -> Step:
     n = fmt.max_len
     size = (n + 1) >> 1 if fmt.nibbles else n
-    enc = fmt.data_enc
     if n == 0:
 
         def empty(s: bytes, i: int, out: dict[int, str]) -> int:
@@ -108,6 +108,7 @@ def _fixed_step(number: int, fmt: FieldFormat) -> Step:
 
         return empty
     if not fmt.binary:
+        text = decoder(fmt.data_enc)
 
         def fixed_text(s: bytes, i: int, out: dict[int, str]) -> int:
             j = i + size
@@ -115,7 +116,7 @@ def _fixed_step(number: int, fmt: FieldFormat) -> Step:
             if len(raw) != size:
                 _short(fmt, n, len(raw), i)
             try:
-                out[number] = raw.decode(enc)
+                out[number] = text(raw)
             except Exception as exc:
                 raise _text_error(exc, fmt, i) from None
             return j
@@ -145,8 +146,9 @@ def _fixed_step(number: int, fmt: FieldFormat) -> Step:
 
 
 def _variable_step(number: int, fmt: FieldFormat, table: LengthTable) -> Step:
-    width, max_len, nibbles, enc = fmt.len_type, fmt.max_len, fmt.nibbles, fmt.data_enc
+    width, max_len, nibbles = fmt.len_type, fmt.max_len, fmt.nibbles
     lookup = table.by_prefix.get
+    text = decoder(fmt.data_enc)  # used by the text steps only
 
     if not fmt.binary and not nibbles:
 
@@ -163,7 +165,7 @@ def _variable_step(number: int, fmt: FieldFormat, table: LengthTable) -> Step:
             if len(raw) != n:
                 _short(fmt, n, len(raw), k)
             try:
-                out[number] = raw.decode(enc)
+                out[number] = text(raw)
             except Exception as exc:
                 raise _text_error(exc, fmt, k) from None
             return j
@@ -185,7 +187,7 @@ def _variable_step(number: int, fmt: FieldFormat, table: LengthTable) -> Step:
             if len(raw) != size:
                 _short(fmt, n, len(raw), k)
             try:
-                out[number] = raw.decode(enc)
+                out[number] = text(raw)
             except Exception as exc:
                 raise _text_error(exc, fmt, k) from None
             return j
@@ -251,12 +253,12 @@ def _prefixes(table: LengthTable | None) -> tuple[list[bytes], int]:
 
 
 def _text_encoder(number: int, fmt: FieldFormat, table: LengthTable | None) -> EncodeStep:
-    enc, max_len, unit = fmt.data_enc, fmt.max_len, 2 if fmt.nibbles else 1
+    encode, max_len, unit = encoder(fmt.data_enc), fmt.max_len, 2 if fmt.nibbles else 1
     if fmt.len_type == 0:
 
         def fixed_text(fields: Mapping[int, str]) -> bytes:
             try:
-                data = fields[number].encode(enc)
+                data = encode(fields[number])
             except Exception as exc:
                 raise _encode_text_error(exc, fmt) from None
             if len(data) * unit != max_len:
@@ -268,7 +270,7 @@ def _text_encoder(number: int, fmt: FieldFormat, table: LengthTable | None) -> E
 
     def var_text(fields: Mapping[int, str]) -> bytes:
         try:
-            data = fields[number].encode(enc)
+            data = encode(fields[number])
         except Exception as exc:
             raise _encode_text_error(exc, fmt) from None
         n = len(data) * unit

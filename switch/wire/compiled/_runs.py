@@ -18,6 +18,7 @@ from functools import cache
 
 from switch.wire.compiled._fields import EncodeStep, Step, a2b_hex
 from switch.wire.compiled._spec import FieldFormat
+from switch.wire.compiled._text import decoder, encoder
 
 
 @cache
@@ -93,7 +94,7 @@ def make_run(kind: tuple[str, str], members: list[tuple[int, FieldFormat]], sing
             return j
 
         return hex_run
-    enc = kind[1]
+    decode = decoder(kind[1])
 
     def text_run(s: bytes, i: int, out: dict[int, str]) -> int:
         j = i + total
@@ -101,7 +102,7 @@ def make_run(kind: tuple[str, str], members: list[tuple[int, FieldFormat]], sing
         if len(raw) != total:
             return one_by_one(s, i, out)
         try:
-            text = raw.decode(enc)
+            text = decode(raw)
         except UnicodeDecodeError:
             text = None
         if text is None:  # outside the handler: the field's own error must not chain the run's
@@ -141,13 +142,13 @@ def make_encode_run(
             return one_by_one(fields)
 
         return hex_run
-    enc = kind[1]
+    encode = encoder(kind[1])
 
     def text_run(fields: Mapping[int, str]) -> bytes:
         values = values_of(fields)
         try:
             if tuple(map(len, values)) == lengths:
-                return "".join(values).encode(enc)
+                return encode("".join(values))
         except (TypeError, UnicodeEncodeError):
             pass
         return one_by_one(fields)

@@ -20,7 +20,8 @@ class Frame:
     ``body`` is the ISO 8583 message from the MTI on (``b""`` for a zero-length keep-alive). ``header`` is
     the message header exactly as received (5-byte TPDU, 22-byte BASE I header or a longer reject chain,
     46-byte CUPS header), ``b""`` when the framing has none. ``keepalive`` marks zero-length keep-alives and
-    Visa session-control frames, whose ``body`` is then the session-control payload.
+    Visa session-control frames, whose ``body`` is then the session-control payload and ``header`` the 4-byte VMLH
+    it came with (so that a heartbeat can be answered with its own indicator).
     """
 
     body: bytes

@@ -109,14 +109,47 @@ def test_zero_length_poll_is_echoed() -> None:
 
 
 @pytest.mark.parametrize("indicator", [0x20, 0x23])
-def test_session_control_frame(indicator: int) -> None:
+def test_heartbeat_is_answered_as_it_came(indicator: int) -> None:
     # moov vml_header_test: 00 0F 00 20 = 15 bytes of session control; PosNG: heartbeat payload C8C2 ("HB").
     payload = bytes.fromhex("C8C2") + bytes(13)
+    vmlh = bytes((0x00, 0x0F, 0x00, indicator))
     framer = (VisaFraming()).framer()
-    framer.receive_data(bytes((0x00, 0x0F, 0x00, indicator)) + payload)
+    framer.receive_data(vmlh + payload + EXAMPLE)
     frame = framer.next_frame()
-    assert frame == Frame(payload, b"", True)
-    assert framer.keepalive_reply(frame) is None
+    assert frame == Frame(payload, vmlh, True)
+    assert framer.keepalive_reply(frame) == vmlh + payload
+    # The frame after it is read as usual: session control takes exactly its length.
+    assert framer.next_frame() == Frame(EXAMPLE_BODY, EXAMPLE_HEADER)
+    assert VisaFraming(heartbeat_reply="none").framer().keepalive_reply(frame) is None
+
+
+def test_shutdown_and_unknown_session_control_are_not_answered() -> None:
+    framer = (VisaFraming()).framer()
+    shutdown = bytes.fromhex("00020020") + bytes.fromhex("E2C4")
+    other = bytes.fromhex("00030020") + b"\x01\x02\x03"
+    framer.receive_data(shutdown + other)
+    frames = drain(framer)
+    assert [f.keepalive for f in frames] == [True, True]
+    assert [framer.keepalive_reply(f) for f in frames] == [None, None]
+
+
+def test_reject_frame_puts_the_message_back_under_a_reject_header() -> None:
+    framer = (VisaFraming()).framer()
+    framer.receive_data(EXAMPLE)
+    request = framer.next_frame()
+    assert request is not None
+    wire = framer.reject(request, "0501")
+    # VMLH: 26 + 22 + 171 = 219 bytes follow.
+    assert wire[:4] == (26 + 22 + 171).to_bytes(2, "big") + b"\x00\x00"
+    reject = wire[4:30]
+    assert reject[0] == 26 and reject[1] == 0x81  # H1 26; H2: another header follows
+    assert reject[3:5] == (26 + 22 + 171).to_bytes(2, "big")
+    assert reject[5:8] == bytes.fromhex("123456") and reject[8:11] == bytes.fromhex("000000")  # back to the source
+    assert reject[22:26] == bytes.fromhex("8000" "0501")  # H13 bit 1, H14 = 0501
+    assert wire[30:52] == EXAMPLE_HEADER and wire[52:] == EXAMPLE_BODY
+    back = (VisaFraming()).framer()
+    back.receive_data(wire)
+    assert back.next_frame() == Frame(EXAMPLE_BODY, reject + EXAMPLE_HEADER)
 
 
 ZERO_HEADER = base1_header(total=22, dst="000000", src="000000")
@@ -160,3 +193,21 @@ def test_encode_refuses_empty_and_oversized_bodies() -> None:
         framer.encode(b"x" * (0xFFFF - 21))
     with pytest.raises(LocalProtocolError):
         framer.encode(b"")
+
+
+@pytest.mark.parametrize("feed", [feed_whole, feed_bytewise], ids=["whole", "bytewise"])
+def test_mixed_stream_whole_and_byte_by_byte(feed: Callable[[Framer, bytes], list[Frame]]) -> None:
+    # A poll, a heartbeat, a message, our message sent back rejected, and the message again, in one stream.
+    heartbeat = bytes.fromhex("00020020C8C2")
+    sender = (VisaFraming()).framer()
+    sender.receive_data(EXAMPLE)
+    request = sender.next_frame()
+    assert request is not None
+    rejected = sender.reject(request, "0501")
+    framer = (VisaFraming()).framer()
+    frames = feed(framer, bytes(4) + heartbeat + EXAMPLE + rejected + EXAMPLE)
+    assert [(f.keepalive, len(f.header)) for f in frames] == [(True, 0), (True, 4), (False, 22), (False, 48),
+                                                              (False, 22)]
+    assert [framer.keepalive_reply(f) for f in frames[:2]] == [bytes(4), heartbeat]
+    assert frames[2].body == frames[3].body == frames[4].body == EXAMPLE_BODY
+    assert framer.buffered == 0

@@ -319,3 +319,37 @@ def test_multibyte_text_is_not_cut_across_fields() -> None:
             assert codec.decode(head + b"ab" + b"cd") == ("0100", {60: "ab", 61: "cd"})
             assert codec.decode(head + "é".encode() + b"cd") == ("0100", {60: "é", 61: "cd"})
         assert _decode_error(codec, head + b"a\xc3" + b"\xa9b") == ("60", 12)
+
+
+# Packed BCD as VISA writes it (jPOS base1.xml): a fixed n3 left-padded (49), a fixed n3 right-padded (22), and
+# variable digits after a binary length counting digits (2 even, 32 odd and left-padded).
+BCD_SPEC: dict[str, dict[str, Any]] = {
+    "h": f("b", 0, 0), "t": f("b", 0, 2), "p": f("b", 0, 8),
+    "2": f("b", 1, 19, "b", len_count="nibbles", left_pad="0"),
+    "22": f("b", 0, 3, len_count="nibbles", right_pad="0"),
+    "32": f("b", 1, 11, "b", len_count="nibbles", left_pad="0"),
+    "49": f("b", 0, 3, len_count="nibbles", left_pad="0"),
+}
+BCD_WIRE = (bytes.fromhex("0100") + bytes.fromhex("4000040100008000")
+            + bytes.fromhex("10" "4761739001010010") + bytes.fromhex("0510") + bytes.fromhex("05" "012345")
+            + bytes.fromhex("0840"))
+BCD_FIELDS = {2: "4761739001010010", 22: "051", 32: "12345", 49: "840"}
+
+
+def test_packed_bcd_decodes_on_the_generated_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    for codec in _both(BCD_SPEC):
+        assert codec.encode("0100", BCD_FIELDS) == BCD_WIRE
+        assert codec.decode(BCD_WIRE) == ("0100", BCD_FIELDS)
+    hot = compile_codec("t", BCD_SPEC, hot_after=1)
+    hot.decode(BCD_WIRE)
+
+    def exact_step_used(*args: object) -> str:
+        raise AssertionError("the exact step ran")
+
+    # Once hot, odd digit counts are unpadded by the generated code, not by the fields' exact steps.
+    monkeypatch.setattr(compiled._fields, "_unpad", exact_step_used)
+    assert hot.decode(BCD_WIRE) == ("0100", BCD_FIELDS)
+    # A pad nibble that is not the spec's still ends in the exact step's error, at the field's data.
+    bad = BCD_WIRE[:-2] + bytes.fromhex("1840")
+    monkeypatch.undo()
+    assert _decode_error(hot, bad) == _decode_error(PyIsoCodec("t", BCD_SPEC), bad)
