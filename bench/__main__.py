@@ -17,6 +17,8 @@ Commands::
     python -m bench overload           the node offered twice its capacity, open loop, then the load falls:
                                        answered in time, shed, late and lost per phase (bench/overload.py)
     python -m bench faults             node and cells killed under load, then the money checked (bench/faults.py)
+    python -m bench saf                the store-and-forward drain into a cell after an outage
+                                       (bench/safdrain.py): --advices, --cards, --window, --url
 
 End-to-end reports are printed as a table and saved as JSON under bench/results/ (git-ignored). The
 interpreter that ran them is part of every report: say which one when quoting figures.
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     sub.add_parser("overload", help="twice the capacity, open loop, then less (bench/overload.py)",
                    add_help=False)
+    sub.add_parser("saf", help="SAF drain into a processor cell (bench/safdrain.py)", add_help=False)
     if argv[:1] == ["faults"]:
         from bench import faults
 
@@ -145,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import overload
 
         return overload.main(argv[1:])
+    if argv[:1] == ["saf"]:
+        from bench import safdrain
+
+        return safdrain.main(argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "codec":

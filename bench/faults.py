@@ -345,7 +345,7 @@ def _kind(options: FaultOptions, round_: int, rng: random.Random) -> str:
 async def _saf_drained(conf: Path, stall_s: float = 30) -> bool:
     """Wait until nothing in the node's store-and-forward queue is left to deliver (pending, or an exception an
     operator would have to settle), for as long as the queue keeps shrinking: a round that killed cells for
-    long leaves thousands of stand-in advices, which the forwarder sends one at a time. False when it stopped
+    long leaves thousands of stand-in advices, which take a while to drain. False when it stopped
     shrinking for ``stall_s``."""
     from sqlalchemy import text
 

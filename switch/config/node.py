@@ -10,7 +10,7 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
                   processes sharing the listeners with SO_REUSEPORT, switch.runtime.workers)
     [journal]     max_batch, max_wait_ms
     [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms,
-                  poll_interval_ms, max_attempts
+                  poll_interval_ms, max_attempts, window (1..1000)
     [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
     [hsm]         kind = "software" (lmk = FILE | test_lmk = true) | "thales" (host, port, header_length,
                   pool_size, timeout_ms); needed when a link has a pin_key (hsm.settings)
@@ -63,6 +63,14 @@ class SafConfig:
     # Attempts after which an undelivered entry becomes an exception for the operator (0: no limit; the age
     # limit, expire_after_s, still applies).
     max_attempts: int = 10
+    # Entries of one destination in flight at once (switch.runtime.safd); entries for the same original still
+    # go one after the other. 1: one entry at a time, as before the window.
+    window: int = 32
+
+
+# A bound on [saf] window: each entry in flight is a task and a pending request on a link it shares with live
+# traffic (a connector's max_inflight); past this a drain gains nothing a bigger batch would not.
+MAX_SAF_WINDOW = 1000
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,7 @@ def _saf(t: TomlTable) -> SafConfig:
         send_timeout_ms=t.positive("send_timeout_ms", 5000),
         poll_interval_ms=t.positive("poll_interval_ms", 500),
         max_attempts=t.non_negative("max_attempts", 10),
+        window=t.integer("window", 32, low=1, high=MAX_SAF_WINDOW),
     )
     if cfg.retry_interval_ms > cfg.max_interval_ms:
         raise t.error("retry_interval_ms", f"is larger than max_interval_ms ({cfg.max_interval_ms})")

@@ -8,18 +8,32 @@ queued on the first link of a pool that was wholly down while the advice waits o
 a route reload moved the card range elsewhere. Unrelated entries are independent: each is retried on
 its own backoff, so one silent entry does not hold up its destination. An entry that runs out of attempts or
 time becomes an "exception" (:meth:`SafStore.escalate`) that only an operator's :meth:`SafStore.act` (resend,
-cancel, expire; audited in ``saf_actions``) moves on.
+cancel, expire; audited in ``saf_actions``) moves on. :meth:`SafStore.take_due` claims several due entries of
+a destination at once (the forwarder's window), never two for one original, with their attempts recorded before
+they leave; :meth:`SafStore.settle` writes several answers in one transaction.
 Every change is one transaction, so two node threads (or the CLI) cannot interleave half an update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, Row, Update, case, exists, func, select
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Row,
+    Select,
+    Update,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
 
 from switch.infra.db.errors import storage_errors
 from switch.storage.errors import SafItemNotFoundError, SafLaterEntryError, SafStateError
@@ -96,6 +110,15 @@ _EARLIER = SAF.alias("earlier")
 _BLOCKED = exists().where(
     _EARLIER.c.original_key == SAF.c.original_key, _EARLIER.c.status.in_(SAF_UNFINISHED), _EARLIER.c.id < SAF.c.id,
 )
+
+
+def _due(destination: str, now: datetime) -> Select[Any]:
+    """Pending entries of ``destination`` due at ``now`` with no earlier unfinished entry for their original (on
+    any link), oldest first."""
+    return (select(SAF).where(SAF.c.destination == destination, _PENDING, SAF.c.next_attempt_at <= now, ~_BLOCKED)
+            .order_by(SAF.c.id))
+
+
 # Entries that may have reached their destination: acknowledged, or sent at least once (in flight, or unanswered).
 _MAY_HAVE_LEFT = select(SAF.c.id, SAF.c.mti, SAF.c.status).where((SAF.c.status == "acked") | (SAF.c.attempts > 0))
 # Listing order: what needs an operator first, then what is still being retried, then the finished.
@@ -141,15 +164,58 @@ class SafStore:
     def next_due(self, destination: str, now: datetime) -> SafItem | None:
         """The oldest pending entry of ``destination`` that is due at ``now`` and has no earlier unfinished entry
         for the same original (on any link); otherwise None."""
-        query = (
-            select(SAF)
-            .where(SAF.c.destination == destination, _PENDING, SAF.c.next_attempt_at <= now, ~_BLOCKED)
-            .order_by(SAF.c.id)
-            .limit(1)
-        )
         with storage_errors("SAF next due"), self._engine.connect() as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(_due(destination, now).limit(1)).first()
         return None if row is None else _item(row)
+
+    def take_due(self, destination: str, now: datetime, limit: int, next_attempt: Callable[[int], datetime], *,
+                 busy: Collection[int] = (), max_attempts: int | None = None) -> list[SafItem]:
+        """Claim up to ``limit`` entries of ``destination`` to send now, oldest first, and record their attempt
+        in the same transaction, before any is sent (a node that stops while they are in flight sends them as
+        repeats next time): each gets ``attempts + 1``, ``last_attempt_at = now`` and ``next_attempt_at =
+        next_attempt(attempts before this one)``, when it is offered again if still unanswered.
+
+        What is claimed is what :meth:`next_due` would offer one after the other, so never two entries for one
+        original (the later is blocked while the earlier is unfinished), except: entries in ``busy`` (in flight
+        already), and entries :meth:`escalate` is about to make exceptions (past ``expires_at``, or with
+        ``max_attempts`` attempts since the last resend), which are not sent once more before an operator
+        sees them. An entry an operator settled meanwhile is not claimed. Returned as they were read: their
+        ``attempts`` counts the sends before this one (the first send goes with the queued MTI, a later one with
+        the repeat MTI)."""
+        if limit < 1:
+            return []
+        query = _due(destination, now).where(SAF.c.expires_at.is_(None) | (SAF.c.expires_at > now))
+        if busy:
+            query = query.where(SAF.c.id.not_in(list(busy)))
+        if max_attempts:
+            query = query.where(SAF.c.attempts - SAF.c.attempts_at_resend < max_attempts)
+        taken: list[SafItem] = []
+        with storage_errors("SAF take due"), self._engine.begin() as connection:
+            for row in connection.execute(query.limit(limit)).all():
+                item = _item(row)
+                # Conditional on what was read: an operator's action in between wins, and the entry is not sent.
+                claim = SAF.update().where(SAF.c.id == item.id, _PENDING, SAF.c.attempts == item.attempts).values(
+                    attempts=item.attempts + 1, last_attempt_at=now, next_attempt_at=next_attempt(item.attempts))
+                if connection.execute(claim).rowcount == 1:
+                    taken.append(item)
+        return taken
+
+    def settle(self, now: datetime, acked: Sequence[tuple[int, str]] = (), failed: Sequence[int] = ()) -> None:
+        """Several entries' outcomes in one transaction: ``acked`` (id, response code) as :meth:`acknowledge`
+        (a late answer to an entry an operator cancelled or expired still says the destination has it),
+        ``failed`` ids as :meth:`fail` (only those still pending: an operator's decision stands). Unknown ids
+        change nothing."""
+        if not acked and not failed:
+            return
+        with storage_errors("SAF settle"), self._engine.begin() as connection:
+            if acked:
+                connection.execute(
+                    SAF.update().where(SAF.c.id == bindparam("entry"), SAF.c.status != "acked")
+                    .values(status="acked", last_response_code=bindparam("code"), completed_at=now),
+                    [{"entry": item_id, "code": code} for item_id, code in acked])
+            if failed:
+                connection.execute(SAF.update().where(SAF.c.id.in_(list(failed)), _PENDING)
+                                   .values(status="failed", last_response_code=None, completed_at=now))
 
     def holder(self, destinations: Sequence[str], original_key: str) -> str | None:
         """Which of ``destinations`` (the links of one routing destination) holds an unfinished entry for

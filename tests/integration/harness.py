@@ -39,6 +39,7 @@ max_interval_ms = {saf_max}
 send_timeout_ms = {send_timeout}
 poll_interval_ms = 100
 max_attempts = {saf_attempts}
+window = {saf_window}
 
 [[listeners]]
 name = "acquirer"
@@ -115,11 +116,13 @@ async def issuer(rules: dict[str, object] | None = None, port: int | None = None
 
 def write_config(tmp: Path, db_url: str, connectors: dict[str, int], routes: str, *, timeout_ms: int = 2000,
                  saf_delay_ms: int = 100, saf_send_timeout_ms: int = 2000, saf_retry_ms: int = 200,
-                 echo_interval_s: float = 30, extra: str = "", saf_max_attempts: int = 10) -> Path:
+                 echo_interval_s: float = 30, extra: str = "", saf_max_attempts: int = 10,
+                 saf_window: int = 32) -> Path:
     """Write node.toml and routes.toml into ``tmp``; ``extra`` is TOML appended as is (more listeners or
     connectors, e.g. from :func:`connector_toml`)."""
     text = NODE_TOML.format(var=tmp / "var", db=db_url, saf_delay=saf_delay_ms, send_timeout=saf_send_timeout_ms,
-                            saf_retry=saf_retry_ms, saf_max=max(1000, saf_retry_ms), saf_attempts=saf_max_attempts)
+                            saf_retry=saf_retry_ms, saf_max=max(1000, saf_retry_ms), saf_attempts=saf_max_attempts,
+                            saf_window=saf_window)
     for name, port in connectors.items():
         text += connector_toml(name, port, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s)
     text += extra
@@ -254,8 +257,10 @@ class Recorder:
 
 
 @asynccontextmanager
-async def recording_issuer(unanswered: frozenset[str] = frozenset()) -> AsyncIterator[Recorder]:
-    """``unanswered``: field 70 codes of 0800s to receive and never answer (a host that ignores echoes)."""
+async def recording_issuer(unanswered: frozenset[str] = frozenset(), *, hold: frozenset[str] = frozenset(),
+                           port: int | None = None) -> AsyncIterator[Recorder]:
+    """``unanswered``: field 70 codes of 0800s to receive and never answer (a host that ignores echoes);
+    ``hold``: MTIs of requests to receive and never answer (a host that stalls)."""
     received: list[Message] = []
 
     async def handle(stream: trio.SocketStream) -> None:
@@ -269,13 +274,15 @@ async def recording_issuer(unanswered: frozenset[str] = frozenset()) -> AsyncIte
                             continue
                         msg = SCHEME.decode(frame.body)
                         received.append(msg)
+                        if msg.mti in hold:
+                            continue
                         if msg.is_request and not (msg.mti == "0800" and msg.get(70) in unanswered):
                             answer = SCHEME.encode(SCHEME.make_response(msg, "00"))
                             await stream.send_all(framer.encode(answer, reply_to=frame))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return
 
-    port = free_port()  # a connector's host: see issuer()
+    port = free_port() if port is None else port  # a connector's host: see issuer()
     listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
     async with trio.open_nursery() as nursery:
         scope = trio.CancelScope()

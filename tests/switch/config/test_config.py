@@ -50,6 +50,8 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     assert parse(GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 2')).processes == 2
     assert (cfg.saf.max_attempts, cfg.saf.expire_after_s) == (10, 86_400)
     assert parse(GOOD + "\n[saf]\nmax_attempts = 0\n").saf.max_attempts == 0  # no limit but the age
+    assert cfg.saf.window == 32
+    assert parse(GOOD + "\n[saf]\nwindow = 1\n").saf.window == 1  # one entry at a time per destination
 
 
 @pytest.mark.parametrize(("snippet", "key", "reason"), [
@@ -79,6 +81,9 @@ def test_good_config_parses_with_defaults_and_resolved_paths() -> None:
     (GOOD.replace('name = "n1"', 'name = "n1"\nprocesses = 65'), "node.processes", "between 1 and 64"),
     (GOOD + "\n[saf]\nmax_attempts = -1\n", "saf.max_attempts", ""),
     (GOOD + "\n[saf]\nmax_attempt = 3\n", "saf.max_attempt", "did you mean 'max_attempts'"),
+    (GOOD + "\n[saf]\nwindow = 0\n", "saf.window", "must be at least 1"),
+    (GOOD + "\n[saf]\nwindow = 1001\n", "saf.window", "must be at most 1000"),
+    (GOOD + "\n[saf]\nwindow = 2.5\n", "saf.window", "expected an integer"),
     (GOOD.replace("port = 8583", "port = 8583\nfirst_frame_timeout_ms = 0"), "listeners[0].first_frame_timeout_ms",
      "greater than zero"),
     (GOOD.replace("port = 8583", "port = 8583\nframe_timeout_ms = 1.5"), "listeners[0].frame_timeout_ms",

@@ -303,3 +303,55 @@ def test_resend_is_refused_while_a_later_entry_for_the_original_may_have_been_de
     assert forced.status == "pending"
     assert [(a.action, a.forced) for a in store.actions(advice)] == [
         ("expire", False), ("resend", False), ("expire", False), ("resend", True)]
+
+
+def test_take_due_claims_a_window_one_entry_per_original_with_the_attempts_recorded(store: SafStore) -> None:
+    a1 = enqueue(store, "debit-1", 1, mti="0220", key="K1")
+    b = enqueue(store, "debit-1", 2, key="K2")
+    r1 = enqueue(store, "debit-1", 3, key="K1")  # behind a1
+    c = enqueue(store, "debit-1", 4)  # no original: independent
+    tried = enqueue(store, "debit-1", 5, key="K5")
+    late = enqueue(store, "debit-1", 6, key="K6", expires_at=T0)
+    enqueue(store, "visa", 7)
+    for _ in range(3):
+        store.record_attempt(tried, T0, T0)
+
+    def backoff(attempts: int) -> datetime:
+        return T0 + (attempts + 1) * 10 * SECOND
+
+    # Out of attempts (3 of 3) or past its expiry: not sent once more; escalate makes them exceptions.
+    taken = store.take_due("debit-1", T0, 2, backoff, max_attempts=3)
+    assert [(i.id, i.attempts) for i in taken] == [(a1, 0), (b, 0)]  # as read: the first send of each
+    claimed = store.get(a1)
+    assert claimed is not None and (claimed.attempts, claimed.last_attempt_at, claimed.next_attempt_at) == (
+        1, T0, T0 + 10 * SECOND)
+    # In flight: not offered again even when due (saf retry), and r1 waits behind a1.
+    store.retry_now("debit-1", T0)
+    assert [i.id for i in store.take_due("debit-1", T0, 10, backoff, busy={a1, b}, max_attempts=3)] == [c]
+    assert store.take_due("debit-1", T0, 10, backoff, busy={a1, b, c}, max_attempts=3) == []
+    assert store.take_due("debit-1", T0, 0, backoff) == []
+    assert [i.id for i in store.escalate(T0, max_attempts=3)] == [tried, late]
+
+    store.settle(T0 + SECOND, acked=[(a1, "00"), (b, "00")], failed=[c])
+    assert [(i.id, i.attempts) for i in store.take_due("debit-1", T0 + SECOND, 10, backoff)] == [(r1, 0)]
+    statuses = {i.id: (i.status, i.last_response_code, i.completed_at) for i in store.list_items("debit-1")}
+    assert statuses[a1] == statuses[b] == ("acked", "00", T0 + SECOND)
+    assert statuses[c] == ("failed", None, T0 + SECOND)
+
+
+def test_take_due_leaves_an_entry_an_operator_settled_and_settle_keeps_their_decision(store: SafStore) -> None:
+    first = enqueue(store, "amex", 1)
+    second = enqueue(store, "amex", 2)
+    store.act(first, "cancel", actor="ops", reason="by hand", now=T0)
+    (taken,) = store.take_due("amex", T0, 5, lambda attempts: T0)
+    assert taken.id == second
+    store.act(second, "expire", actor="ops", reason="written off", now=T0)
+    store.settle(T0, failed=[second])  # a send that failed after the operator expired it: expired it stays
+    expired = store.get(second)
+    assert expired is not None and expired.status == "expired"
+    # An answer that comes after all says the destination has it, whatever the operator decided (as acknowledge).
+    store.settle(T0, acked=[(first, "00"), (second, "00")])
+    assert {i.status for i in store.list_items("amex")} == {"acked"}
+    store.settle(T0 + SECOND, acked=[(first, "12")])  # a second answer changes nothing
+    again = store.get(first)
+    assert again is not None and (again.last_response_code, again.completed_at) == ("00", T0)
