@@ -1,107 +1,66 @@
-"""UnionPay CUPS switch framing: a 46-byte message header, optionally preceded by 4 ASCII length digits.
+"""UnionPay CUPS framing: the 46-byte message header (:mod:`schemes.unionpay.header`), with or without a leading
+4-digit ASCII length.
 
-Header layout (com.nasoft ``CUPSHeader``; ``com.easy.iso8583.MsgHead``; alatka ``cups.common.iso.xml``):
+With ``length_prefix`` (the default) every frame is 4 ASCII digits giving the length of what follows (header and
+message, not the digits themselves unless ``length_includes_prefix``), then the header, then the message; ``0000``
+is a heartbeat. That is what the public UnionPay member implementation ``com.easy.iso8583`` does (``TestServer``:
+``%04d`` of body + 46 before the header; ``AsyncUpiInterceptor``: ``0000`` every 30 s, logged and not answered).
+Without it, the header's own total length (F3) delimits the frame (reference section 7.1: a separate prefix was
+not confirmed when the reference was written); there is no heartbeat then. With the prefix, F3 must agree with it.
 
-====== ===== ===============================================================================
-offset bytes field
-====== ===== ===============================================================================
-0      1     F1 header length, binary 46 (0x2E); CUPS rejects anything else (reject 00015)
-1      1     F2 header flag and version: bit 0x80 = test message, low 7 bits = version
-2      4     F3 total message length, 4 ASCII digits = 46 + body length
-6      11    F4 destination id, ASCII, right space-padded
-17     11    F5 source id, ASCII, right space-padded
-28     3     F6 reserved, zero bytes
-31     1     F7 batch number
-32     8     F8 transaction information, ASCII
-40     1     F9 user information
-41     5     F10 reject code, 5 ASCII digits; members always send ``00000``
-====== ===== ===============================================================================
+Heartbeats are not echoed unless ``keepalive_echo`` (the public implementation does not answer them, and two
+peers that both echo would bounce one heartbeat for ever).
 
-Replies swap F4 and F5. F3 already delimits the message, so the separate 4-digit length prefix some
-integrators describe is unconfirmed in public sources and off by default. With that prefix, ``0000`` is
-treated as a zero-length keep-alive like the other ASCII-length framings (also unconfirmed for CUPS).
+A reply's header is the request's with the ids swapped and no reject code (:meth:`UnionPayFramer.encode` with
+``reply_to``); :meth:`UnionPayFramer.reject` sends a message back under its header with a reject code, the only
+case in which a member sets one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemes.unionpay.header import (
+    HEADER_LEN,
+    MAX_TOTAL,
+    NO_REJECT,
+    REJECT_HEADER_LENGTH,
+    REJECT_MESSAGE_LENGTH,
+    CupsHeader,
+    HeaderError,
+    pad_id,
+)
 from switch.model.errors import FramingError
 from switch.model.toml import TomlTable
 from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
 from switch.wire.framing.length import read_ascii_digits
-from switch.wire.framing.options import framing_kind, limits
+from switch.wire.framing.options import framing_kind
 
-CUPS_HEADER_LEN = 46
-ID_LEN = 11
-MAX_TOTAL = 9999  # F3 is four digits
-# Version 2 in the low 7 bits of F2 (one public implementation sends 0x82 = test flag + version 2).
-_VERSION = 0x02
-_TEST_FLAG = 0x80
 _PREFIX = 4
-
-
-def cups_id(value: str) -> bytes:
-    """An institution id as the 11-byte, right space-padded ASCII field."""
-    if len(value) > ID_LEN or not value.isascii() or not value.isprintable():
-        raise ValueError(f"a CUPS institution id is at most {ID_LEN} printable ASCII characters")
-    return value.encode("ascii").ljust(ID_LEN, b" ")
-
-
-def build_cups_header(destination: bytes, source: bytes, body_length: int, *, test: bool) -> bytes:
-    """A 46-byte header for a message we originate."""
-    return b"".join((
-        bytes((CUPS_HEADER_LEN, _VERSION | (_TEST_FLAG if test else 0))),
-        b"%04d" % (CUPS_HEADER_LEN + body_length),
-        destination,
-        source,
-        bytes(3),  # F6 reserved
-        b"\x00",  # F7 batch number
-        b"00000000",  # F8 transaction information
-        b"\x00",  # F9 user information
-        b"00000",  # F10 reject code: members never set one
-    ))
-
-
-def reply_cups_header(request_header: bytes, body_length: int) -> bytes:
-    """The request's header with F4/F5 swapped, F3 recomputed and F10 reset to ``00000``."""
-    h = bytearray(request_header[:CUPS_HEADER_LEN])
-    h[2:6] = b"%04d" % (CUPS_HEADER_LEN + body_length)
-    h[6:17], h[17:28] = request_header[17:28], request_header[6:17]
-    h[41:46] = b"00000"
-    return bytes(h)
+_HEARTBEAT = b"0000"
 
 
 class UnionPayFramer(BufferedFramer):
-    __slots__ = ("_adjust", "destination", "length_prefix", "source", "test")
+    """Frames of one connection (sans-I/O: bytes in, :class:`Frame` out; ``header`` is the 46 bytes)."""
 
-    def __init__(
-        self,
-        *,
-        length_prefix: bool = False,
-        length_includes_prefix: bool = False,
-        source_id: str = "",
-        destination_id: str = "",
-        test: bool = False,
-        max_frame: int = 8192,
-        keepalive_echo: bool = True,
-    ) -> None:
+    __slots__ = ("_adjust", "_origin", "_origin_head", "_origin_tail", "length_prefix")
+
+    def __init__(self, *, length_prefix: bool = True, length_includes_prefix: bool = False,
+                 origin: CupsHeader | None = None, max_frame: int = 8192, keepalive_echo: bool = False) -> None:
         super().__init__(max_frame, keepalive_echo)
         self.length_prefix = length_prefix
         self._adjust = _PREFIX if length_prefix and length_includes_prefix else 0
-        self.source = cups_id(source_id)
-        self.destination = cups_id(destination_id)
-        self.test = test
+        self._origin = origin if origin is not None else CupsHeader.originated("", "")
+        # The header of what we originate, but for F3: built once, joined around F3 per message.
+        template = self._origin.to_bytes(1)
+        self._origin_head, self._origin_tail = template[:2], template[6:]
 
     # -- reading --------------------------------------------------------------------------------------
     def _parse(self) -> Frame | None:
-        if self.length_prefix:
-            return self._parse_prefixed()
-        return self._parse_bare()
+        return self._parse_prefixed() if self.length_prefix else self._parse_bare()
 
     def _parse_prefixed(self) -> Frame | None:
-        buf = self._buf
-        pos = self._pos
+        buf, pos = self._buf, self._pos
         if len(buf) - pos < _PREFIX:
             return None
         length = self._without_prefix(read_ascii_digits(buf, pos, _PREFIX), self._adjust, f"{_PREFIX}-digit")
@@ -109,81 +68,114 @@ class UnionPayFramer(BufferedFramer):
         if length == 0:
             self._pos = start
             return KEEPALIVE
+        if length <= HEADER_LEN:
+            raise HeaderError(f"frame of {length} bytes has no room for the {HEADER_LEN}-byte header and a message")
         end = self._claim(start, length)
         if end is None:
             return None
-        # The prefix delimits the frame; F3 must still be well-formed but is not required to agree.
-        self._check_header_start(buf, start, end)
-        return self._split(buf, start, end)
+        total = self._check_start(buf, start)
+        if total != length:
+            raise HeaderError(f"total length {total} disagrees with the length prefix ({length})",
+                              REJECT_MESSAGE_LENGTH)
+        return Frame(bytes(buf[start + HEADER_LEN:end]), bytes(buf[start:start + HEADER_LEN]))
 
     def _parse_bare(self) -> Frame | None:
-        buf = self._buf
-        pos = self._pos
+        buf, pos = self._buf, self._pos
         if len(buf) - pos < 6:
             return None
-        total = self._check_header_start(buf, pos, None)
+        total = self._check_start(buf, pos)
         self._check_size(total)
         end = pos + total
         if len(buf) < end:
             return None
         self._pos = end
-        return self._split(buf, pos, end)
+        return Frame(bytes(buf[pos + HEADER_LEN:end]), bytes(buf[pos:pos + HEADER_LEN]))
 
     @staticmethod
-    def _check_header_start(buf: bytearray, start: int, end: int | None) -> int:
-        """Validate F1 and F3 at ``start``; return F3 (the total length)."""
-        if end is not None and end - start < CUPS_HEADER_LEN + 1:
-            raise FramingError(f"frame too short for the {CUPS_HEADER_LEN}-byte CUPS header and a message")
-        if buf[start] != CUPS_HEADER_LEN:
-            raise FramingError(f"CUPS header length byte is {buf[start]}, not {CUPS_HEADER_LEN}")
-        total = read_ascii_digits(buf, start + 2, 4)
-        if total <= CUPS_HEADER_LEN:
-            raise FramingError(f"CUPS total length {total} leaves no room for a message")
+    def _check_start(buf: bytearray, start: int) -> int:
+        """Check F1 and F3 at ``start`` (what delimits the frame); return F3."""
+        if buf[start] != HEADER_LEN:
+            raise HeaderError(f"length byte is {buf[start]}, not {HEADER_LEN}", REJECT_HEADER_LENGTH)
+        try:
+            total = read_ascii_digits(buf, start + 2, 4)
+        except FramingError:
+            raise HeaderError("total length is not 4 ASCII digits", REJECT_MESSAGE_LENGTH) from None
+        if total <= HEADER_LEN:
+            raise HeaderError(f"total length {total} leaves no room for a message", REJECT_MESSAGE_LENGTH)
         return total
-
-    @staticmethod
-    def _split(buf: bytearray, start: int, end: int) -> Frame:
-        split = start + CUPS_HEADER_LEN
-        return Frame(bytes(buf[split:end]), bytes(buf[start:split]))
 
     # -- writing --------------------------------------------------------------------------------------
     def encode(self, body: bytes, reply_to: Frame | None = None) -> bytes:
-        check_body(body, MAX_TOTAL - CUPS_HEADER_LEN - self._adjust)
-        if reply_to is not None and len(reply_to.header) >= CUPS_HEADER_LEN:
-            header = reply_cups_header(reply_to.header, len(body))
+        """``body`` under a header: the reply header of ``reply_to`` when given (ids swapped), else ours."""
+        check_body(body, MAX_TOTAL - HEADER_LEN - self._adjust)
+        if reply_to is not None and len(reply_to.header) == HEADER_LEN:
+            header = reply_header(reply_to.header, len(body))
         else:
-            header = build_cups_header(self.destination, self.source, len(body), test=self.test)
+            header = b"".join((self._origin_head, b"%04d" % (HEADER_LEN + len(body)), self._origin_tail))
+        return self._with_prefix(header, body)
+
+    def reject(self, frame: Frame, code: str) -> bytes:
+        """``frame``'s message sent back under its own header with reject code ``code`` (5 digits) and the ids
+        swapped: how a malformed message is refused. A header that does not parse gets ours instead."""
+        if len(code) != 5 or not code.isdigit() or code == NO_REJECT:
+            raise ValueError("a reject code is 5 digits, not 00000")
+        check_body(frame.body, MAX_TOTAL - HEADER_LEN - self._adjust)
+        try:
+            received = CupsHeader.parse(frame.header)
+        except HeaderError:
+            received = self._origin.reply()  # answered from where we would have sent it
+        return self._with_prefix(received.rejecting(code).to_bytes(len(frame.body)), frame.body)
+
+    def _with_prefix(self, header: bytes, body: bytes) -> bytes:
         if not self.length_prefix:
             return header + body
-        prefix = b"%04d" % (CUPS_HEADER_LEN + len(body) + self._adjust)
-        return b"".join((prefix, header, body))
+        return b"".join((b"%04d" % (HEADER_LEN + len(body) + self._adjust), header, body))
 
     def keepalive_probe(self) -> bytes | None:
-        return b"0000" if self.length_prefix else None
+        return _HEARTBEAT if self.length_prefix else None
 
     def keepalive_reply(self, frame: Frame) -> bytes | None:
         if not self.keepalive_echo or not frame.keepalive or not self.length_prefix:
             return None
-        return b"0000"
+        return _HEARTBEAT
+
+
+def reply_header(request_header: bytes, body_length: int) -> bytes:
+    """The request's header with F4/F5 swapped, F1 = 46, F3 for ``body_length`` and F10 reset to ``00000``; F2 and
+    F6-F9 as received (a reply is built on the hot path: byte slices, no parse)."""
+    h = bytearray(request_header[:HEADER_LEN])
+    h[0] = HEADER_LEN
+    h[2:6] = b"%04d" % (HEADER_LEN + body_length)
+    h[6:17], h[17:28] = request_header[17:28], request_header[6:17]
+    h[41:46] = b"00000"
+    return bytes(h)
 
 
 @dataclass(frozen=True)
 class UnionPayFraming:
-    """Link options of the ``unionpay`` framing."""
+    """Link options of the ``unionpay`` framing (framing table keys of the same names)."""
 
-    length_prefix: bool = False  # 4 ASCII digits before the header (unconfirmed publicly: off by default)
+    length_prefix: bool = True  # 4 ASCII digits before the header (public member implementation)
     length_includes_prefix: bool = False
-    source_id: str = ""  # up to 11 characters, space-padded on the wire
-    destination_id: str = ""
-    test: bool = False  # the test bit of the header's flag byte
+    source_id: str = ""  # F5 of what we originate: the bank's CUPS member id, up to 11 characters
+    destination_id: str = ""  # F4 of what we originate: CUPS (e.g. 00010000 domestic, 00010344 foreign members)
+    test: bool = False  # the test bit of F2 on what we originate
+    batch: int = 1  # F7 on what we originate (1 in every public sample)
+    transaction_info: str = "00000000"  # F8 on what we originate
+    user_info: int = 0  # F9 on what we originate
     max_frame: int = 8192
-    keepalive_echo: bool = True
+    keepalive_echo: bool = False  # answer a 0000 heartbeat with one
 
     def __post_init__(self) -> None:
-        cups_id(self.source_id)
-        cups_id(self.destination_id)
+        self.origin()  # every value is checked once, here
         if self.length_includes_prefix and not self.length_prefix:
             raise ValueError("length_includes_prefix needs length_prefix")
+
+    def origin(self) -> CupsHeader:
+        """The header of messages we originate (F3 set per message)."""
+        return CupsHeader.originated(self.destination_id, self.source_id, test=self.test, batch=self.batch,
+                                     transaction_info=self.transaction_info.encode("ascii"),
+                                     user_info=self.user_info)
 
     @property
     def framing_kind(self) -> str:
@@ -191,28 +183,37 @@ class UnionPayFraming:
 
     def framer(self) -> UnionPayFramer:
         return UnionPayFramer(length_prefix=self.length_prefix, length_includes_prefix=self.length_includes_prefix,
-                              source_id=self.source_id, destination_id=self.destination_id, test=self.test,
-                              max_frame=self.max_frame, keepalive_echo=self.keepalive_echo)
+                              origin=self.origin(), max_frame=self.max_frame, keepalive_echo=self.keepalive_echo)
 
 
 def unionpay_framing(t: TomlTable, network: str = "unionpay") -> UnionPayFraming:
-    """Read a ``framing = { kind = "unionpay", ... }`` table: ``length_prefix``, ``length_includes_prefix``,
-    ``source_id``, ``destination_id`` (up to 11 characters), ``test``, ``max_frame``, ``keepalive_echo``."""
+    """Read a ``framing = { kind = "unionpay", ... }`` table: ``length_prefix`` (default true),
+    ``length_includes_prefix``, ``source_id``, ``destination_id`` (up to 11 printable ASCII characters), ``test``,
+    ``batch`` and ``user_info`` (0-255), ``transaction_info`` (8 ASCII characters), ``max_frame``,
+    ``keepalive_echo`` (default false). ``done()`` is called."""
     framing_kind(t, ("unionpay",), network)
-    max_frame, echo = limits(t)
+    # A CUPS frame is at most 9999 bytes (F3), plus the prefix when it counts itself.
+    max_frame = t.integer("max_frame", 8192, low=1, high=MAX_TOTAL + _PREFIX)
+    echo = bool(t.get("keepalive_echo", bool, False))
     ids = {}
     for key in ("source_id", "destination_id"):
         value = t.get(key, str, "")
         try:
-            cups_id(value)
+            pad_id(value)
         except ValueError as exc:
             raise t.error(key, str(exc)) from None
         ids[key] = value
-    prefix = bool(t.get("length_prefix", bool, False))
+    prefix = bool(t.get("length_prefix", bool, True))
     counts = bool(t.get("length_includes_prefix", bool, False))
     if counts and not prefix:
         raise t.error("length_includes_prefix", "needs length_prefix = true")
+    info = t.get("transaction_info", str, "00000000")
+    if len(info) != 8 or not info.isascii() or not info.isprintable():
+        raise t.error("transaction_info", "expected 8 printable ASCII characters (header F8)")
     cfg = UnionPayFraming(length_prefix=prefix, length_includes_prefix=counts, test=bool(t.get("test", bool, False)),
-                          max_frame=max_frame, keepalive_echo=echo, **ids)
+                          batch=t.integer("batch", 1, high=255), transaction_info=info,
+                          user_info=t.integer("user_info", 0, high=255), max_frame=max_frame, keepalive_echo=echo,
+                          **ids)
     t.done()
     return cfg
+

@@ -158,7 +158,7 @@ async def test_missing_mandatory_field_is_answered_with_format_error() -> None:
         LengthFraming("bcd2", tpdu=True),
         LengthFraming("ascii4", length_includes_prefix=True),
         VisaFraming(source_station="123456"),
-        UnionPayFraming(source_id="48020000", destination_id="00010000"),
+        UnionPayFraming(length_prefix=False, source_id="48020000", destination_id="00010000"),
         UnionPayFraming(length_prefix=True),
     ],
     ids=["bcd2-tpdu", "ascii4-incl", "visa", "unionpay", "unionpay-prefix"],

@@ -89,8 +89,8 @@ BAD: list[tuple[str, str, str, str]] = [
      "unknown key"),
     ("cups-id-long", 'kind = "unionpay"\nsource_id = "123456789012"', "source_id", "11"),
     ("cups-id-non-ascii", 'kind = "unionpay"\ndestination_id = "银联"', "destination_id", "ASCII"),
-    ("cups-incl-without-prefix", 'kind = "unionpay"\nlength_includes_prefix = true', "length_includes_prefix",
-     "length_prefix"),
+    ("cups-incl-without-prefix", 'kind = "unionpay"\nlength_prefix = false\nlength_includes_prefix = true',
+     "length_includes_prefix", "length_prefix"),
     ("cups-prefix-on-ascii4", 'kind = "ascii4"\nlength_prefix = true', "length_prefix", "unknown key"),
 ]
 

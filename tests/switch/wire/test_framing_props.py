@@ -23,7 +23,7 @@ CONFIGS = [
     LengthFraming("ascii4"),
     LengthFraming("ascii4", length_includes_prefix=True),
     VisaFraming(source_station="123456"),
-    UnionPayFraming(source_id="48020000", destination_id="00010000"),
+    UnionPayFraming(length_prefix=False, source_id="48020000", destination_id="00010000"),
     UnionPayFraming(length_prefix=True),
     UnionPayFraming(length_prefix=True, length_includes_prefix=True),
 ]

@@ -25,6 +25,7 @@ from switch.model.errors import DecodeError, EncodeError
 from switch.wire import compiled
 from switch.wire.codec import PyIsoCodec
 from switch.wire.compiled import CompiledCodec, compile_codec
+from switch.wire.compiled._runs import per_byte_codec
 from switch.wire.compiled._spec import FieldFormat, read_spec
 
 NEVER = 10**9
@@ -228,6 +229,14 @@ _HEX = "0123456789ABCDEFabcdef"
 _CAP = 300
 
 
+def _encodes(char: str, data_enc: str) -> bool:
+    try:
+        char.encode(data_enc)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _alphabet(data_enc: str) -> st.SearchStrategy[str] | None:
     try:
         name = codecs.lookup(data_enc).name
@@ -237,8 +246,26 @@ def _alphabet(data_enc: str) -> st.SearchStrategy[str] | None:
         return st.characters(max_codepoint=127)
     if name == "utf-8":
         return st.characters(blacklist_categories=("Cs",))
+    if not per_byte_codec(name):
+        # A multi-byte codec (GBK: UnionPay's text) carries some characters only: ASCII, and the others it encodes.
+        return st.one_of(st.characters(max_codepoint=127),
+                         st.characters(min_codepoint=128, max_codepoint=0xFFFF, blacklist_categories=("Cs",))
+                         .filter(lambda c: _encodes(c, name)))
     # latin-1 and cp500 both carry every code point below 256.
     return st.characters(max_codepoint=255)
+
+
+def _fit(text: str, data_enc: str, size: int) -> str:
+    """``text`` cut to at most ``size`` bytes in ``data_enc`` (whole characters), padded with spaces to exactly
+    ``size``: fixed fields of a multi-byte codec count bytes, not characters."""
+    out, used = [], 0
+    for char in text:
+        width = len(char.encode(data_enc))
+        if used + width > size:
+            break
+        out.append(char)
+        used += width
+    return "".join(out) + " " * (size - used)
 
 
 def prefix_limit(fmt: FieldFormat) -> int:
@@ -277,9 +304,13 @@ def value_strategy(fmt: FieldFormat) -> st.SearchStrategy[str] | None:
     if fixed:
         if fmt.max_len % unit:
             return None
-        # Fixed lengths count bytes: stay within one byte per character.
-        chars = st.characters(max_codepoint=127) if codecs.lookup(fmt.data_enc).name == "utf-8" else alphabet
+        # Fixed lengths count bytes: stay within one byte per character, or (a multi-byte codec other than
+        # UTF-8) fit whole characters to the size.
+        name = codecs.lookup(fmt.data_enc).name
         size = fmt.max_len // unit
+        if name != "utf-8" and not per_byte_codec(name):
+            return st.text(alphabet, max_size=size).map(lambda v: _fit(v, name, size))
+        chars = st.characters(max_codepoint=127) if name == "utf-8" else alphabet
         return st.text(chars, min_size=size, max_size=size)
     limit = min(fmt.max_len // unit, _CAP)
     return st.text(alphabet, max_size=limit).filter(lambda v: len(v.encode(fmt.data_enc)) * unit <= fmt.max_len)

@@ -215,6 +215,34 @@ def test_length_prefixes_beyond_the_tables() -> None:
             codec.encode("0100", {48: "A" * 20_001})
 
 
+# -- multi-byte text ------------------------------------------------------------------------------------------
+GBK_SPEC = {**SPEC, "43": f("gbk", 0, 40), "61": f("gbk", 3, 200), "12": f("ascii", 0, 6)}
+MERCHANT = "中国银联CHINA UNIONPAY SIMULATOR        "  # 36 characters, 40 bytes in GBK
+
+
+def test_gbk_text_fields_count_bytes_and_round_trip() -> None:
+    """UnionPay's GBK text: a fixed field of 40 bytes holds 36 characters here, a variable field's length counts
+    bytes; neither joins a run of one-byte fields (their neighbours still decode right)."""
+    wire = (b"0100" + bytes.fromhex("0010000000200008") + b"123456" + MERCHANT.encode("gbk")
+            + b"009" + "钱文安".encode("gbk") + b"abc")
+    assert MERCHANT.encode("gbk")[:8].hex().upper() == "D6D0B9FAD2F8C1AA"
+    for codec in _both(GBK_SPEC):
+        for _ in range(3):
+            assert codec.decode(wire) == ("0100", {12: "123456", 43: MERCHANT, 61: "钱文安abc"})
+        assert codec.encode("0100", {12: "123456", 43: MERCHANT, 61: "钱文安abc"}) == wire
+        with pytest.raises(EncodeError):  # 40 characters of which 4 take two bytes: 44 bytes
+            codec.encode("0100", {43: "中国银联" + "X" * 36})
+        with pytest.raises(EncodeError):  # not a GBK character
+            codec.encode("0100", {61: "\u0e01"})
+
+
+def test_bytes_that_are_not_gbk_are_a_decode_error_at_the_field() -> None:
+    half = (b"0100" + bytes.fromhex("0000000000200000") + "中国银联".encode("gbk")[:7] + b" "
+            + b"A" * 32)  # a character cut in half: its lead byte, then a space
+    decisions = {(_decode_error(codec, half)) for codec in _both(GBK_SPEC)}
+    assert decisions == {("43", 12)}
+
+
 # -- headers and missing bitmaps ----------------------------------------------------------------------------
 def test_header_spec_decodes_but_cannot_encode() -> None:
     """The Codec interface carries no header, so pyiso8583 refuses to encode for a spec that has one."""
