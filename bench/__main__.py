@@ -31,7 +31,8 @@ import sys
 
 from bench import codec, hsm_ops
 from bench.cell import CellBenchError, CellOptions, CellReport, format_row, run_cell_bench
-from bench.harness import BenchError, Options, Report, run_scenario
+from bench.harness import Options, Report, run_scenario
+from bench.procs import BenchError
 from bench.report import format_table, save
 from bench.scenarios import DEFAULT_ORDER, SCENARIOS
 

@@ -46,7 +46,7 @@ from sqlalchemy.pool import NullPool
 
 from bench.cellstore import CATALOG, cell_state, pan_hash, seed_effects
 from bench.codec import interpreter
-from bench.harness import REPO, cpu_seconds
+from bench.procs import REPO, cpu_seconds
 from processors.cell.config import CellsConfig
 from processors.cell.host import CellHost, tune_gc
 from processors.engine import CellEngine

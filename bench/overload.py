@@ -18,7 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 from bench.codec import interpreter
-from bench.harness import BenchError, Options, Report, run_scenario
+from bench.harness import Options, Report, run_scenario
+from bench.procs import BenchError
 from bench.report import save
 from bench.scenarios import SCENARIOS
 
