@@ -37,7 +37,7 @@ def _value(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, dict):
-        return ",".join(f"{k}:{_value(n)}" for k, n in sorted(value.items())) or "-"
+        return ",".join(f"{_value(k)}:{_value(n)}" for k, n in sorted(value.items())) or "-"
     return str(value).replace(" ", "_")
 
 

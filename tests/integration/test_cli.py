@@ -144,6 +144,7 @@ async def test_links_status_echo_signoff_and_signon(tmp_path: Path, cli: Cli) ->
                     "atm": ["listener", "listening"]}
     assert f"peer=127.0.0.1:{iss.port}" in status.output
     assert "refusals=- closes=- format_errors=0" in status.output  # a listener's counts, one token each
+    assert "shed=backlog_full:0,behind_overdue:0,waited:0 " in status.output  # reasons with spaces, still one
     reported = {link["name"]: link for link in json.loads(as_json.output)}
     assert (reported["up"]["kind"], reported["up"]["state"]) == ("connector", "signed_on")
     assert reported["up"]["peer"] == f"127.0.0.1:{iss.port}" and reported["acquirer"]["state"] == "listening"
