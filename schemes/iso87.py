@@ -168,6 +168,13 @@ class Iso87Network:
         msg.meta.header = frame.header or None
         return Inbound(_RESPONSE if msg.is_response else _REQUEST, msg)
 
+    def unframe(self, data: bytes) -> Frame:
+        """ISO 8583:1987 hosts send no header (a TPDU, where a link has one, is the link's: pass ``--body``)."""
+        return Frame(bytes(data))
+
+    def header_fields(self, header: bytes) -> list[tuple[str, str]]:
+        return [("header", header.hex().upper())] if header else []
+
     # -- bytes <-> canonical ------------------------------------------------------------------------
     def decode(self, body: bytes) -> Message:
         mti, fields = self.codec.decode(body)

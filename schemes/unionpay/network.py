@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,12 +27,12 @@ from schemes.unionpay.fields import (
     mask_de61,
     mask_de63,
 )
-from schemes.unionpay.framing import UnionPayFraming, unionpay_framing
+from schemes.unionpay.framing import UnionPayFramer, UnionPayFraming, unionpay_framing
 from schemes.unionpay.header import HEADER_LEN, NO_REJECT, CupsHeader, HeaderError, describe_reject
 from schemes.unionpay.session import UnionPayLink, UnionPaySession, read_options
 from switch.contracts.network import KEEPALIVE, FrameKind, Inbound, LinkOptions, NetworkSession
 from switch.model.codes import ResponseCode
-from switch.model.errors import DecodeError, EncodeError, FieldError, RemoteProtocolError
+from switch.model.errors import DecodeError, EncodeError, FieldError, FramingError, RemoteProtocolError
 from switch.model.masking import SECRET_FIELDS, Masking
 from switch.model.message import DEFAULT_ECHO_FIELDS, Message
 from switch.model.toml import TomlTable
@@ -94,6 +95,26 @@ class UnionPayNetwork(Iso87Network):
         msg = self.decode(frame.body)
         msg.meta.header = header
         return Inbound(_RESPONSE if msg.is_response else _REQUEST, msg)
+
+    def unframe(self, data: bytes) -> Frame:
+        """The 46-byte header and the body, cut by the header's own total length (a capture without the 4-digit
+        length that links send by default)."""
+        framer = UnionPayFramer(length_prefix=False)
+        framer.receive_data(bytes(data))
+        frame = framer.next_frame()
+        if frame is None or framer.buffered:
+            raise FramingError(f"{len(data)} bytes are not one UnionPay frame (header total length)")
+        return frame
+
+    def header_fields(self, header: bytes) -> list[tuple[str, str]]:
+        if not header:
+            return []
+        parsed = CupsHeader.parse(header)
+        out = [(name, value.hex().upper() if isinstance(value, bytes) else str(value))
+               for name, value in dataclasses.asdict(parsed).items()]
+        if parsed.rejected:
+            out.append(("reject", describe_reject(parsed.reject_code)))
+        return out
 
     def _rejected(self, frame: Frame) -> Inbound:
         """UnionPay sent one of our messages back with a reject code: a reject of that message, whether or not

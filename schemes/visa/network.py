@@ -17,17 +17,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from schemes.iso87 import Iso87Network
 from schemes.visa.fields import mask_de62, mask_de63, mask_de126
-from schemes.visa.header import REJECT_HEADER_LEN, is_reject, original_header
+from schemes.visa.framing import VisaFraming
+from schemes.visa.header import REJECT_HEADER_LEN, Base1Header, is_reject, original_header, reject_code
 from schemes.visa.link import VisaLink, read_link
 from schemes.visa.session import VisaSession
 from schemes.visa.spec import AMOUNT_DIGITS, amount_from_wire, amount_to_wire
 from switch.contracts.network import KEEPALIVE, SESSION_CONTROL, FrameKind, Inbound, LinkOptions, NetworkSession
 from switch.model.codes import ResponseCode
-from switch.model.errors import DecodeError, RemoteProtocolError
+from switch.model.errors import DecodeError, FramingError, RemoteProtocolError
 from switch.model.masking import PAN_FIELDS, SECRET_FIELDS, Masking
 from switch.model.message import DEFAULT_ECHO_FIELDS, Message
 from switch.model.toml import TomlTable
@@ -76,6 +78,27 @@ class VisaNetwork(Iso87Network):
         msg = self.decode(frame.body)
         msg.meta.header = header or None
         return Inbound(_RESPONSE if msg.is_response else _REQUEST, msg)
+
+    def unframe(self, data: bytes) -> Frame:
+        """The header chain (a BASE I header, or a reject header and the original's) and the body, cut as a link's
+        framer cuts them once the VMLH is read: the capture is given one of its own length."""
+        framer = VisaFraming().framer()
+        framer.receive_data(len(data).to_bytes(2, "big") + bytes(2) + bytes(data))
+        frame = framer.next_frame()
+        if frame is None or framer.buffered:
+            raise FramingError(f"{len(data)} bytes are not one BASE I frame")
+        return frame
+
+    def header_fields(self, header: bytes) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if is_reject(header):
+            out += [("reject header", header[:header[0]].hex().upper()), ("reject code (H14)", reject_code(header))]
+            header = original_header(header)
+        if header:
+            parsed = Base1Header.parse(header)
+            out += [(f"{name}", value.hex().upper() if isinstance(value, bytes) else str(value))
+                    for name, value in dataclasses.asdict(parsed).items()]
+        return out
 
     def _rejected(self, frame: Frame) -> Inbound:
         """A message the network sent back under a reject header. Told by the header, so a body that does not decode

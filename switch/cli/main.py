@@ -25,6 +25,7 @@ COMMANDS = {
     "credit": "switch.cli.credit:credit",
     "ledger": "switch.cli.ledger:ledger",
     "exceptions": "switch.cli.exceptions:exceptions",
+    "wire": "switch.cli.wire:wire",
     "sim": "switch.sim.cli:sim",
     "keys": "hsm.cli:keys_group",
     "hsm": "hsm.cli:hsm_group",

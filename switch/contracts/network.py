@@ -180,6 +180,16 @@ class Network(Protocol):
     def decode(self, body: bytes) -> Message:
         ...
 
+    def unframe(self, data: bytes) -> Frame:
+        """One frame as captured from the network, without its TCP length prefix (the network's header, if it has
+        one, then the body), cut into its header and body as the network's default framing would; raises
+        :class:`~switch.model.errors.FramingError` when the header cannot be read (``bulkhead wire decode``)."""
+        ...
+
+    def header_fields(self, header: bytes) -> list[tuple[str, str]]:
+        """A frame's header field by field, for a person reading a capture (empty for a network without one)."""
+        ...
+
     def encode(self, msg: Message) -> bytes:
         """The wire body of a canonical message; :class:`~switch.model.errors.EncodeError` when it cannot be."""
         ...
