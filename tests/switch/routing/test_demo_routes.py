@@ -25,6 +25,7 @@ def _cards(after: str) -> list[str]:
 
 OWN = _cards("The bank's own demo cards live in the cells")
 OTHER = _cards("Other demo cards belong to \"other banks\"")
+NETWORK = _cards("Cards of other banks on the card networks")
 
 
 def test_the_readme_lists_both_kinds_of_demo_card() -> None:
@@ -46,3 +47,15 @@ def test_other_banks_demo_cards_never_reach_a_cell(pan: str) -> None:
     else:
         assert decision.destination is not None and decision.destination.name == "issuer"
         assert decision.route == "demo-cards"
+
+
+@pytest.mark.parametrize("pan", NETWORK)
+def test_other_banks_network_cards_go_to_the_network_of_their_bin(pan: str) -> None:
+    decision = TABLE.route(RouteQuery(pan=pan, processing_code="000000", mti="0200", source_link="acquirer"))
+    network = {"4": "visa", "62": "unionpay"}[pan[:2] if pan.startswith("62") else pan[0]]
+    assert decision.destination is not None and decision.destination.name == network
+    assert decision.route == f"{network}-cards"
+
+
+def test_the_readme_lists_a_card_of_each_network() -> None:
+    assert {pan[0] for pan in NETWORK} == {"4", "6"}
