@@ -114,13 +114,18 @@ _RATE_DIGITS = 12
 
 def _rates(t: _Table) -> dict[tuple[str, str], Decimal]:
     """``"EUR/USD" = "1.0850"``: units of USD per EUR, exact (a string; an integer or float is taken by its
-    written form). Both codes must be ISO 4217 codes the cell knows, and differ."""
+    written form). Both codes must be current ISO 4217 codes with a minor unit (any of list one's,
+    :data:`processors.money.ISO_4217`), and differ."""
     out: dict[tuple[str, str], Decimal] = {}
     for key, value in t.data.items():
         t.used.add(key)
         source, slash, target = key.partition("/")
-        if not slash or source not in money.ISO_4217 or target not in money.ISO_4217:
+        if not slash:
             raise t.error(_quoted(key), "expected '<from>/<to>' with two ISO 4217 alphabetic codes, like 'EUR/USD'")
+        for code in (source, target):
+            if code not in money.ISO_4217:
+                raise t.error(_quoted(key), f"{money.unknown(code)} (expected '<from>/<to>' with two ISO 4217 "
+                              "alphabetic codes, like 'EUR/USD')")
         if source == target:
             raise t.error(_quoted(key), "a rate from a currency to itself")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):

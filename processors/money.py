@@ -3,7 +3,7 @@
 Inside a cell money is always ``int`` minor units plus an ISO 4217 alpha code. The wire speaks numeric codes
 (DE 49, 50, 51) and fixed-width digit strings (DE 4, 6, 28, 54, 95); this module converts between the two.
 
-Sources: ISO 4217 (list one, current codes with their minor-unit exponents); ISO 8583:1987 field formats
+Sources: ISO 4217 (list one: every current code with its minor-unit exponent); ISO 8583:1987 field formats
 (DE 28 ``x+n8``, DE 54 ``an..120``: repeated 20-character additional amounts).
 """
 
@@ -15,25 +15,51 @@ from switch.model.errors import BulkheadError
 
 
 class CurrencyError(BulkheadError):
-    """A currency code that is not in the ISO 4217 table."""
+    """A currency code that is not in the ISO 4217 table (or has no minor unit)."""
 
 
-# ISO 4217: alpha code -> (numeric code, minor-unit exponent). The currencies a bank in this project is likely
-# to see; a code outside the table is refused (13 on the wire) rather than guessed.
+# ISO 4217 list one (the current currency and funds codes, SIX as maintenance agency), as of September 2026:
+# alpha code -> (numeric code, minor-unit exponent). Every current code, not only those a bank here is likely to
+# see: a cardholder abroad pays in any of them, and an advice in one the cell cannot price is answered 96 until
+# the operator gives it a rate (``[rates]`` in products.toml takes any code of this table). Withdrawn codes are
+# not here (HRK 2023, ANG 2025 for XCG, BGN 2026 for EUR, ...): a DE 49 in one is a format error on a request, and
+# an advice in one is posted from DE 6 / DE 51 or answered 96 (processors.engine.rules.resolve_amount).
 ISO_4217: dict[str, tuple[str, int]] = {
-    "AED": ("784", 2), "ARS": ("032", 2), "AUD": ("036", 2), "BDT": ("050", 2), "BGN": ("975", 2),
-    "BHD": ("048", 3), "BRL": ("986", 2), "CAD": ("124", 2), "CHF": ("756", 2), "CLF": ("990", 4),
-    "CLP": ("152", 0), "CNY": ("156", 2), "COP": ("170", 2), "CZK": ("203", 2), "DKK": ("208", 2),
-    "DZD": ("012", 2), "EGP": ("818", 2), "EUR": ("978", 2), "GBP": ("826", 2), "GHS": ("936", 2),
-    "HKD": ("344", 2), "HUF": ("348", 2), "IDR": ("360", 2), "ILS": ("376", 2), "INR": ("356", 2),
-    "IQD": ("368", 3), "ISK": ("352", 0), "JOD": ("400", 3), "JPY": ("392", 0), "KES": ("404", 2),
-    "KRW": ("410", 0), "KWD": ("414", 3), "LKR": ("144", 2), "LYD": ("434", 3), "MAD": ("504", 2),
-    "MXN": ("484", 2), "MYR": ("458", 2), "NGN": ("566", 2), "NOK": ("578", 2), "NZD": ("554", 2),
-    "OMR": ("512", 3), "PEN": ("604", 2), "PHP": ("608", 2), "PKR": ("586", 2), "PLN": ("985", 2),
-    "PYG": ("600", 0), "QAR": ("634", 2), "RON": ("946", 2), "RUB": ("643", 2), "SAR": ("682", 2),
-    "SEK": ("752", 2), "SGD": ("702", 2), "THB": ("764", 2), "TND": ("788", 3), "TRY": ("949", 2),
-    "TWD": ("901", 2), "UAH": ("980", 2), "UGX": ("800", 0), "USD": ("840", 2), "UYU": ("858", 2),
-    "VND": ("704", 0), "XAF": ("950", 0), "XOF": ("952", 0), "ZAR": ("710", 2),
+    "AED": ("784", 2), "AFN": ("971", 2), "ALL": ("008", 2), "AMD": ("051", 2), "AOA": ("973", 2), "ARS": ("032", 2),
+    "AUD": ("036", 2), "AWG": ("533", 2), "AZN": ("944", 2), "BAM": ("977", 2), "BBD": ("052", 2), "BDT": ("050", 2),
+    "BHD": ("048", 3), "BIF": ("108", 0), "BMD": ("060", 2), "BND": ("096", 2), "BOB": ("068", 2), "BOV": ("984", 2),
+    "BRL": ("986", 2), "BSD": ("044", 2), "BTN": ("064", 2), "BWP": ("072", 2), "BYN": ("933", 2), "BZD": ("084", 2),
+    "CAD": ("124", 2), "CDF": ("976", 2), "CHE": ("947", 2), "CHF": ("756", 2), "CHW": ("948", 2), "CLF": ("990", 4),
+    "CLP": ("152", 0), "CNY": ("156", 2), "COP": ("170", 2), "COU": ("970", 2), "CRC": ("188", 2), "CUP": ("192", 2),
+    "CVE": ("132", 2), "CZK": ("203", 2), "DJF": ("262", 0), "DKK": ("208", 2), "DOP": ("214", 2), "DZD": ("012", 2),
+    "EGP": ("818", 2), "ERN": ("232", 2), "ETB": ("230", 2), "EUR": ("978", 2), "FJD": ("242", 2), "FKP": ("238", 2),
+    "GBP": ("826", 2), "GEL": ("981", 2), "GHS": ("936", 2), "GIP": ("292", 2), "GMD": ("270", 2), "GNF": ("324", 0),
+    "GTQ": ("320", 2), "GYD": ("328", 2), "HKD": ("344", 2), "HNL": ("340", 2), "HTG": ("332", 2), "HUF": ("348", 2),
+    "IDR": ("360", 2), "ILS": ("376", 2), "INR": ("356", 2), "IQD": ("368", 3), "IRR": ("364", 2), "ISK": ("352", 0),
+    "JMD": ("388", 2), "JOD": ("400", 3), "JPY": ("392", 0), "KES": ("404", 2), "KGS": ("417", 2), "KHR": ("116", 2),
+    "KMF": ("174", 0), "KPW": ("408", 2), "KRW": ("410", 0), "KWD": ("414", 3), "KYD": ("136", 2), "KZT": ("398", 2),
+    "LAK": ("418", 2), "LBP": ("422", 2), "LKR": ("144", 2), "LRD": ("430", 2), "LSL": ("426", 2), "LYD": ("434", 3),
+    "MAD": ("504", 2), "MDL": ("498", 2), "MGA": ("969", 2), "MKD": ("807", 2), "MMK": ("104", 2), "MNT": ("496", 2),
+    "MOP": ("446", 2), "MRU": ("929", 2), "MUR": ("480", 2), "MVR": ("462", 2), "MWK": ("454", 2), "MXN": ("484", 2),
+    "MXV": ("979", 2), "MYR": ("458", 2), "MZN": ("943", 2), "NAD": ("516", 2), "NGN": ("566", 2), "NIO": ("558", 2),
+    "NOK": ("578", 2), "NPR": ("524", 2), "NZD": ("554", 2), "OMR": ("512", 3), "PAB": ("590", 2), "PEN": ("604", 2),
+    "PGK": ("598", 2), "PHP": ("608", 2), "PKR": ("586", 2), "PLN": ("985", 2), "PYG": ("600", 0), "QAR": ("634", 2),
+    "RON": ("946", 2), "RSD": ("941", 2), "RUB": ("643", 2), "RWF": ("646", 0), "SAR": ("682", 2), "SBD": ("090", 2),
+    "SCR": ("690", 2), "SDG": ("938", 2), "SEK": ("752", 2), "SGD": ("702", 2), "SHP": ("654", 2), "SLE": ("925", 2),
+    "SOS": ("706", 2), "SRD": ("968", 2), "SSP": ("728", 2), "STN": ("930", 2), "SVC": ("222", 2), "SYP": ("760", 2),
+    "SZL": ("748", 2), "THB": ("764", 2), "TJS": ("972", 2), "TMT": ("934", 2), "TND": ("788", 3), "TOP": ("776", 2),
+    "TRY": ("949", 2), "TTD": ("780", 2), "TWD": ("901", 2), "TZS": ("834", 2), "UAH": ("980", 2), "UGX": ("800", 0),
+    "USD": ("840", 2), "USN": ("997", 2), "UYI": ("940", 0), "UYU": ("858", 2), "UYW": ("927", 4), "UZS": ("860", 2),
+    "VED": ("926", 2), "VES": ("928", 2), "VND": ("704", 0), "VUV": ("548", 0), "WST": ("882", 2), "XAD": ("396", 2),
+    "XAF": ("950", 0), "XCD": ("951", 2), "XCG": ("532", 2), "XOF": ("952", 0), "XPF": ("953", 0), "YER": ("886", 2),
+    "ZAR": ("710", 2), "ZMW": ("967", 2), "ZWG": ("924", 2),
+}
+# The codes of list one whose minor unit is "N.A." (funds, bond-market units, precious metals, testing, XXX "no
+# currency"): an amount in one has no minor units to count, so no account is kept and no rate is taken in one
+# (an advice with such a DE 49 is posted only from DE 6 / DE 51); known here to say so in errors.
+NO_MINOR_UNIT: dict[str, str] = {
+    "XAG": "961", "XAU": "959", "XBA": "955", "XBB": "956", "XBC": "957", "XBD": "958", "XDR": "960",
+    "XPD": "964", "XPT": "962", "XSU": "994", "XTS": "963", "XUA": "965", "XXX": "999",
 }
 _BY_NUMERIC: dict[str, str] = {numeric: alpha for alpha, (numeric, _) in ISO_4217.items()}
 
@@ -46,16 +72,24 @@ LEDGER_BALANCE = "01"
 AVAILABLE_BALANCE = "02"
 
 
+def unknown(code: str) -> CurrencyError:
+    """The error for a code outside :data:`ISO_4217`, saying why when it is one of :data:`NO_MINOR_UNIT`."""
+    if code in NO_MINOR_UNIT:
+        return CurrencyError(f"{code} has no minor unit in ISO 4217 (a fund, metal or testing code): no amount is "
+                             "counted in it")
+    return CurrencyError(f"unknown currency {code!r}: not a current ISO 4217 code")
+
+
 def numeric(alpha: str) -> str:
     """ISO 4217 numeric code of an alpha code (``"USD"`` -> ``"840"``)."""
     try:
         return ISO_4217[alpha][0]
     except KeyError:
-        raise CurrencyError(f"unknown currency {alpha!r}") from None
+        raise unknown(alpha) from None
 
 
 def alpha(code: str) -> str | None:
-    """The alpha code for a numeric (``"840"``) or alpha (``"USD"``) code; None when unknown."""
+    """The alpha code for a numeric (``"840"``) or alpha (``"USD"``) code of :data:`ISO_4217`; None otherwise."""
     if code in ISO_4217:
         return code
     return _BY_NUMERIC.get(code)
@@ -66,7 +100,7 @@ def exponent(alpha_code: str) -> int:
     try:
         return ISO_4217[alpha_code][1]
     except KeyError:
-        raise CurrencyError(f"unknown currency {alpha_code!r}") from None
+        raise unknown(alpha_code) from None
 
 
 def parse_amount(text: str | None) -> int | None:

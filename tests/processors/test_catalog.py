@@ -128,6 +128,8 @@ BAD = [
     ("[bankk]\n" + DEBIT, "bankk", "did you mean 'bank'"),
     (DEBIT + '[rates]\n"EUR-USD" = "1.08"\n', 'rates."EUR-USD"', "'<from>/<to>'"),
     (DEBIT + '[rates]\n"EUR/USX" = "1.08"\n', 'rates."EUR/USX"', "ISO 4217"),
+    (DEBIT + '[rates]\n"BGN/EUR" = "0.5113"\n', 'rates."BGN/EUR"', "ISO 4217"),  # withdrawn (2026)
+    (DEBIT + '[rates]\n"XAU/USD" = "2400"\n', 'rates."XAU/USD"', "XAU has no minor unit"),
     (DEBIT + '[rates]\n"USD/USD" = "1"\n', 'rates."USD/USD"', "to itself"),
     (DEBIT + '[rates]\n"EUR/USD" = "abc"\n', 'rates."EUR/USD"', "not a number"),
     (DEBIT + '[rates]\n"EUR/USD" = "-1.08"\n', 'rates."EUR/USD"', "positive"),
@@ -154,6 +156,14 @@ def test_rates_are_exact_decimals_one_way() -> None:
     assert catalog.rate("USD", "JPY") == Decimal(150)
     assert catalog.rate("USD", "EUR") is None  # never the inverse: buying and selling rates differ
     assert parse_catalog(KEYS + DEBIT).rates == {}
+
+
+def test_any_current_iso_4217_currency_can_be_given_a_rate() -> None:
+    """The remedy for an advice answered 96 for want of a rate: the operator adds it to the demo file's [rates]."""
+    added = '"KZT/USD" = "0.0021"\n"USD/XCG" = "1.79"\n"ZWG/USD" = "0.037"\n'
+    catalog = parse_catalog(PRODUCTS.read_text(encoding="utf-8").replace("[rates]\n", "[rates]\n" + added, 1))
+    assert catalog.rate("KZT", "USD") == Decimal("0.0021") and catalog.rate("EUR", "USD") == Decimal("1.0850")
+    assert catalog.rate("USD", "XCG") == Decimal("1.79") and catalog.rate("ZWG", "USD") == Decimal("0.037")
 
 
 def test_toml_syntax_and_missing_file(tmp_path: Path) -> None:

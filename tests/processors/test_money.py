@@ -16,17 +16,40 @@ def test_iso4217_both_ways(alpha: str, numeric: str, exponent: int) -> None:
     assert money.exponent(alpha) == exponent
 
 
+@pytest.mark.parametrize(("alpha", "numeric", "exponent"), [
+    ("KZT", "398", 2), ("UGX", "800", 0), ("ISK", "352", 0), ("VUV", "548", 0), ("UYW", "927", 4),
+    ("XCG", "532", 2), ("ZWG", "924", 2), ("XAD", "396", 2), ("SLE", "925", 2), ("VED", "926", 2),
+    ("MRU", "929", 2), ("STN", "930", 2), ("BYN", "933", 2), ("XPF", "953", 0), ("GNF", "324", 0),
+])
+def test_the_table_has_every_current_code_with_its_exponent(alpha: str, numeric: str, exponent: int) -> None:
+    """Not only the currencies a bank is likely to see: a cardholder abroad pays in any of them, and the cell must
+    be able to take a rate for it (processors.catalog_file)."""
+    assert (money.numeric(alpha), money.alpha(numeric), money.exponent(alpha)) == (numeric, alpha, exponent)
+
+
+def test_the_table_is_list_one_and_nothing_withdrawn() -> None:
+    # ISO 4217 list one: 178 codes, of which 13 (funds, metals, testing, "no currency") have no minor unit.
+    assert len(money.ISO_4217) == 165 and len(money.NO_MINOR_UNIT) == 13
+    assert not set(money.ISO_4217) & set(money.NO_MINOR_UNIT)
+    for withdrawn in ("HRK", "BGN", "ANG", "CUC", "SLL", "ZWL", "VEF", "MRO", "STD", "BYR"):
+        assert money.alpha(withdrawn) is None, withdrawn
+
+
 def test_unknown_currency() -> None:
-    assert money.alpha("999") is None
-    with pytest.raises(money.CurrencyError):
+    assert money.alpha("999") is None  # XXX: "no currency", no minor unit
+    assert money.alpha("123") is None  # not assigned
+    with pytest.raises(money.CurrencyError, match="no minor unit"):
         money.numeric("XXX")
-    with pytest.raises(money.CurrencyError):
+    with pytest.raises(money.CurrencyError, match="no minor unit"):
+        money.exponent("XAU")
+    with pytest.raises(money.CurrencyError, match="unknown currency 'ABC'"):
         money.exponent("ABC")
 
 
 def test_numeric_codes_are_unique() -> None:
-    numerics = [numeric for numeric, _ in money.ISO_4217.values()]
+    numerics = [numeric for numeric, _ in money.ISO_4217.values()] + list(money.NO_MINOR_UNIT.values())
     assert len(numerics) == len(set(numerics))
+    assert all(len(code) == 3 and code.isdigit() for code in numerics)
 
 
 def test_de54_layout() -> None:
