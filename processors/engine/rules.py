@@ -94,32 +94,37 @@ def resolve_amount(eng: Parts, ctx: Ctx) -> None:
     currency = ctx.account.currency
     amount = ctx.request_amount = money.parse_amount(text(request, 4))
     code = text(request, 49)
-    given = ctx.request_currency = money.alpha(code) if code else ""
+    given = money.alpha(code) if code else ""
+    # Recorded with the transaction: a code outside the table as received, so that its DE 28 and a partial
+    # reversal's DE 95 (both in DE 49's currency) are never taken as the account's (steps.fee_field,
+    # reversals.in_account_currency).
+    ctx.request_currency = code if given is None else given
     advice = request.mti[2] == "2"
     if not code and ctx.txn_type != TxnType.BALANCE:
         raise Declined(RC.INVALID_AMOUNT, "no currency (DE 49)")
     rate: tuple[int, int | None] | None = None  # (DE 6, DE 4), or the cell's rate as such a pair
-    if code:
-        if given is None:
-            if advice:  # its exponent and rate are unknown here: cannot be posted now, sent again (96)
-                raise Declined(RC.SYSTEM_MALFUNCTION, f"currency {code} (DE 49) is not in the cell's ISO 4217 "
-                               "table: answered 96, the switch's store-and-forward sends the advice again")
-            raise Declined(RC.INVALID_AMOUNT, "unknown currency")
-        if given != currency:
-            billing = money.parse_amount(text(request, 6))
-            if money.alpha(text(request, 51)) == currency and billing is not None:
-                rate = (billing, amount)
-                amount = billing
-            elif not advice:
-                raise Declined(RC.INVALID_AMOUNT, "currency is not the account's")
-            elif amount is not None:  # (an advice of an inquiry without an amount needs no rate)
-                billed, requested = cell_rate(eng, given, currency)
-                rate, converted = (billed, requested), money.at_rate(amount, billed, requested)
-                ctx.flag(ExceptionKind.CELL_RATE, (
-                    f"{money.format_amount(amount, given)} without a cardholder billing amount (DE 6/DE 51): "
-                    f"{money.format_amount(converted, currency)} at the cell's rate {given}/{currency} "
-                    f"{eng.catalog.rate(given, currency)}"))
-                amount = converted
+    if code and given != currency:
+        billing = money.parse_amount(text(request, 6))
+        if billing is not None and money.alpha(text(request, 51)) == currency and (given is not None or advice):
+            # DE 6 is what the cardholder is billed, in the account's currency: neither DE 49's exponent nor a
+            # rate is needed, so an advice is posted from it even when DE 49 is not in the cell's table (a code
+            # withdrawn or without a minor unit); DE 28 follows at DE 6 / DE 4. A request must name a currency.
+            rate = (billing, amount)
+            amount = billing
+        elif not advice:
+            raise Declined(RC.INVALID_AMOUNT, "unknown currency" if given is None else "currency is not the account's")
+        elif amount:  # (an advice without an amount - a balance inquiry's - needs no rate)
+            if given is None:  # its exponent and any rate are unknown here: not posted now, sent again (96)
+                raise Declined(RC.SYSTEM_MALFUNCTION, (
+                    f"advice in currency {code} (DE 49), not a current ISO 4217 code with a minor unit, without "
+                    "DE 6/DE 51 in the account's currency: answered 96, the switch's store-and-forward tries again"))
+            billed_rate = cell_rate(eng, given, currency)
+            rate, converted = billed_rate, money.at_rate(amount, *billed_rate)
+            ctx.flag(ExceptionKind.CELL_RATE, (
+                f"{money.format_amount(amount, given)} without a cardholder billing amount (DE 6/DE 51): "
+                f"{money.format_amount(converted, currency)} at the cell's rate {given}/{currency} "
+                f"{eng.catalog.rate(given, currency)}"))
+            amount = converted
     if ctx.txn_type == TxnType.BALANCE:
         ctx.amount = amount or 0
         return
@@ -145,7 +150,8 @@ def cell_rate(eng: Parts, source: str, target: str) -> tuple[int, int]:
     if rate is None:
         raise Declined(RC.SYSTEM_MALFUNCTION, (
             f"advice in {source} without DE 6/DE 51 and no rate {source}/{target} in the catalogue's [rates]: "
-            "answered 96, the switch's store-and-forward sends it again; add the rate and restart the cell"))
+            "answered 96; add the rate, restart the cell, and resend the advice if the switch's store-and-forward "
+            "has given up on it (bulkhead saf show / saf resend)"))
     return money.rate_ratio(rate, source, target)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from processors.catalog import Catalog
-from processors.model import ExceptionItem, ExceptionKind, TxnStatus
+from processors.catalog_file import parse_catalog
+from processors.model import ExceptionItem, ExceptionKind, Txn, TxnStatus
 from switch.exchange.reversal import build_stand_in_advice
 from switch.model.message import Message
 from tests.processors.engine_kit import (
@@ -18,6 +20,7 @@ from tests.processors.engine_kit import (
     DEBIT_PAN,
     OTHER_PAN,
     World,
+    de54,
     de90,
     make_world,
     request,
@@ -26,6 +29,8 @@ from tests.processors.engine_kit import (
 
 CHECKING = "0100000011"
 OTHER = "0100000021"
+SAVINGS = "0100000012"
+PRODUCTS = Path(__file__).resolve().parents[2] / "conf" / "demo" / "products.toml"
 START = 100_000
 RATES: dict[tuple[str, str], Decimal] = {("EUR", "USD"): Decimal("1.0850"), ("JPY", "USD"): Decimal("0.0067")}
 WITH_RATES: Catalog = replace(CATALOG, rates=RATES)
@@ -53,6 +58,11 @@ def exceptions(world: World) -> list[ExceptionItem]:
 
 def stand_in(original: Message) -> Message:
     return build_stand_in_advice(original, "S12345", repeat=False)
+
+
+def txn_of(world: World, message: Message) -> Txn:
+    """The transaction the cell logged for ``message`` (by its STAN)."""
+    return next(t for t in world.state.txns.values() if (t.mti, t.stan) == (message.mti, message[11]))
 
 
 # -- a foreign amount without DE 6 / DE 51: the cell's own rate ------------------------------------------------
@@ -119,6 +129,64 @@ def test_a_request_in_a_foreign_currency_without_billing_amount_is_still_13(worl
     assert world.account(CHECKING).ledger_balance == START and exceptions(world) == []
 
 
+def test_an_advice_in_any_current_currency_is_posted_once_its_rate_is_added() -> None:
+    world = make_world(catalog=WITH_RATES)
+    advice = stand_in(request("0200", "000000", 1_000_000, f49="398"))  # KZT 10,000.00, no DE 6 / DE 51
+    decision = world.handle(advice.copy())
+    assert decision.response is not None and decision.response[39] == "96"
+    assert "no rate KZT/USD" in decision.note and world.account(CHECKING).ledger_balance == START
+    # The operator adds the rate to products.toml ([rates] takes any ISO 4217 currency) and restarts the cell; the
+    # advice, a store-and-forward exception by then, is resent (bulkhead saf resend) and posted at that rate.
+    text = PRODUCTS.read_text(encoding="utf-8").replace("[rates]\n", '[rates]\n"KZT/USD" = "0.0021"\n', 1)
+    fixed = make_world(catalog=replace(CATALOG, rates=parse_catalog(text).rates))
+    assert code(fixed, repeat(advice)) == "00"
+    assert fixed.account(CHECKING).ledger_balance == START - 2_100
+    [item] = exceptions(fixed)
+    assert (item.kind, item.amount, item.currency) == (ExceptionKind.CELL_RATE, 2_100, "USD")
+    assert item.detail == ("10,000.00 KZT without a cardholder billing amount (DE 6/DE 51): 21.00 USD at the cell's "
+                           "rate KZT/USD 0.0021")
+
+
+# -- DE 6 / DE 51 in the account's currency: posted from DE 6, whatever DE 49 is -------------------------------
+
+@pytest.mark.parametrize("currency", ["398", "123", "999"], ids=["KZT", "not-assigned", "XXX-no-minor-unit"])
+def test_an_advice_billed_in_the_accounts_currency_is_posted_from_de6_whatever_de49(currency: str) -> None:
+    """A scheme's stand-in advice for a cardholder abroad: DE 6 / DE 51 = USD 21.00, the account's currency. Neither
+    DE 49's exponent nor a rate is needed, so a DE 49 the cell's table lacks (a code not assigned, or withdrawn, or
+    without a minor unit) does not keep it from being posted; its DE 28 is converted by DE 6 / DE 4 like the amount."""
+    world = make_world()  # no [rates] at all
+    advice = request("0220", "000000", 1_000_000, f49=currency, f6="000000002100", f51="840", f28="D00005000")
+    decision = world.handle(advice.copy())
+    assert decision.response is not None and decision.response[39] == "00"
+    assert decision.response[28] == "D00005000"  # in DE 49's currency: the request's own, not the fee charged
+    # 5,000 of DE 49's minor units at 2,100 / 1,000,000 is 10.5 cents, rounded half up to 11
+    assert world.account(CHECKING).ledger_balance == START - 2_100 - 11 and exceptions(world) == []
+    txn = txn_of(world, advice)
+    assert (txn.amount, txn.fee, txn.currency, txn.request_amount) == (2_100, 11, "USD", 1_000_000)
+    assert txn.request_currency == ("KZT" if currency == "398" else currency)  # recorded, for DE 95 below
+    assert code(world, repeat(advice)) == "00" and world.account(CHECKING).ledger_balance == START - 2_111
+    # A partial reversal's DE 95 is in DE 49's currency too (400,000 kept): given back at the advice's own rate.
+    assert code(world, reversal_of(advice, replacement=400_000)) == "00"
+    assert world.account(CHECKING).ledger_balance == START - 840 - 11
+    assert code(world, reversal_of(advice)) == "00"
+    assert world.account(CHECKING).ledger_balance == START
+
+
+def test_a_request_in_a_currency_outside_the_table_is_still_13(world: World) -> None:
+    # Declining a request loses nothing: a DE 49 that is no current ISO 4217 code is a format error there.
+    assert code(world, request("0200", "000000", 10_000, f49="123", f6="000000002100", f51="840")) == "13"
+    assert world.account(CHECKING).ledger_balance == START
+
+
+@pytest.mark.parametrize("currency", ["826", "123"], ids=["no-rate", "not-assigned"])
+def test_a_balance_inquiry_advice_without_an_amount_needs_no_rate(world: World, currency: str) -> None:
+    advice = request("0220", "301000", 0, f49=currency)
+    decision = world.handle(advice.copy())
+    assert decision.response is not None and decision.response[39] == "00"
+    assert de54(decision.response) == [("10", "01", "USD", 50_000), ("10", "02", "USD", 50_000)]
+    assert world.account(SAVINGS).ledger_balance == 50_000 and exceptions(world) == []
+
+
 # -- a completion above the tolerance -------------------------------------------------------------------------
 
 def test_a_completion_above_the_tolerance_is_posted_as_sent_and_listed(world: World) -> None:
@@ -183,7 +251,10 @@ def test_an_advice_for_an_unknown_card_is_14_and_listed_without_card_data(world:
     assert code(world, repeat(advice)) == "14" and len(exceptions(world)) == 1  # the repeat: the first answer
 
 
-@pytest.mark.parametrize(("fields", "answer"), [({"f4": ""}, "13"), ({"f49": ""}, "13"), ({"f3": "990000"}, "12")])
+@pytest.mark.parametrize(("fields", "answer"), [
+    ({"f4": ""}, "13"), ({"f49": ""}, "13"), ({"f3": "990000"}, "12"),
+    ({"f4": "000000000000", "f49": "826"}, "13"),  # nothing to post: 13, not 96 for want of a GBP rate
+])
 def test_an_advice_missing_what_it_needs_is_declined_as_before(world: World, fields: dict[str, str],
                                                                  answer: str) -> None:
     advice = request("0220", "000000", 3_000, **fields)

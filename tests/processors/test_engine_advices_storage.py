@@ -1,6 +1,7 @@
 """Advices posted on an assumption (processors.engine), with the cell's database in the loop (SQLite, and PostgreSQL
 when configured): each one posts once, stays posted when its repeat (0121/0221) comes after a restart, is reversed
-by a reversal that comes after another restart, and its exception is listed from the database."""
+by a reversal that comes after another restart, and its exception is listed from the database. Likewise an advice
+posted from DE 6 whatever its DE 49."""
 
 from __future__ import annotations
 
@@ -110,3 +111,25 @@ def _original_of(advice: Message) -> Message:
     original = advice.copy()
     original.mti = "0200"
     return original
+
+
+def test_an_advice_posted_from_de6_is_reversed_at_its_own_rate_after_restarts(seeded: tuple[Engine, Clock]) -> None:
+    """DE 49 outside the cell's table, DE 6 / DE 51 = USD 21.00: posted from DE 6, and DE 49 is stored as received,
+    so a partial reversal's DE 95 (in DE 49's currency) is still scaled by DE 6 / DE 4 after a restart."""
+    db, clock = seeded
+    advice = request("0220", "000000", 1_000_000, f49="123", f6="000000002100", f51="840")
+    engine = restarted(db, clock)
+    assert answer(db, engine, advice) == "00"
+    engine = restarted(db, clock)
+    assert engine.state.accounts[CHECKING].ledger_balance == FUNDS - 2_100
+    assert answer(db, engine, repeat(advice)) == "00"
+    engine = restarted(db, clock)
+    assert answer(db, engine, reversal_of(advice, replacement=400_000)) == "00"  # 40% kept: USD 8.40
+    engine = restarted(db, clock)
+    assert engine.state.accounts[CHECKING].ledger_balance == FUNDS - 840
+    assert answer(db, engine, reversal_of(advice)) == "00"
+    state = restarted(db, clock).state
+    assert state.accounts[CHECKING].ledger_balance == FUNDS and not state.exceptions
+    report = ledger_check(db)
+    assert report.ok, report.problems
+
