@@ -25,8 +25,9 @@ def advice(eng: Parts, request: Message) -> Decision:
 
 
 def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
-    """A repeat gets its first answer; a completion closes its pre-authorization; the rest is approved and posted
-    (or held, 0120) as sent, with what had to be assumed flagged for the back office."""
+    """A repeat gets its first answer; a completion closes its pre-authorization, on the pre-authorization's
+    account; the rest is approved and posted (or held, 0120) as sent, with what had to be assumed flagged for the
+    back office."""
     request = ctx.request
     dup = eng.state.txns_by_dup_key.get(ctx.key)
     if dup is not None:
@@ -41,34 +42,35 @@ def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
         product = ctx.product = eng.catalog.products.get(card.product)
         if product is None:
             raise Declined(RC.SYSTEM_MALFUNCTION, "card's product is not in the catalogue")
-        try:
-            resolve_accounts(eng, ctx, card)
-        except Declined as declined:
-            default_account(eng, ctx, card, declined)
-        resolve_amount(eng, ctx)
     except Declined as declined:
-        if declined.code == RC.SYSTEM_MALFUNCTION:
-            # Not processed, so not delivered: the switch's store-and-forward sends it again (and the flags
-            # noted so far describe nothing that was posted).
-            ctx.note = declined.reason
-            return Decision(request.make_response(declined.code), ctx.changes.effects())
-        return decline(eng, ctx, declined.code, declined.reason)
-    original = None
-    for key in keys_from_de90(request):
-        original = eng.state.txns_by_original.get(key)
-        if original is not None:
-            break
-    if original is not None and same_card(eng, card, original) and original.response_code == RC.APPROVED:
+        return not_applied(eng, ctx, declined)
+    # The original (DE 90) first: what a completion is worth depends on the account it completes on.
+    original = approved_original(eng, request, card)
+    if original is not None:
         if original.mti[1] == "1" and request.mti[1] == "2":
             if original.status == TxnStatus.COMPLETED:
                 # A second completion of one pre-authorization: an advice is repeated until the
                 # acquirer sees its response (ISO 8583:1987 advice/repeat, xx20 then xx21 - some resend
                 # xx20 with a new STAN), so it is acknowledged and never posted twice.
                 return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
-            return complete(eng, ctx, original)
-        if original.mti[1] == request.mti[1]:
+        elif original.mti[1] == request.mti[1]:
             # The request this advice stands in for was already approved here: nothing more to apply.
             return Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
+        else:
+            original = None
+    try:
+        if original is not None:
+            completion_account(eng, ctx, original)
+        else:
+            try:
+                resolve_accounts(eng, ctx, card)
+            except Declined as declined:
+                default_account(eng, ctx, card, declined)
+        resolve_amount(eng, ctx)
+    except Declined as declined:
+        return not_applied(eng, ctx, declined)
+    if original is not None:
+        return complete(eng, ctx, original)
     if eng.state.early_by_original:
         # Its reversal came first (processors.early): the advice is accepted, and reversed in the same decision.
         remembered = early.reversals_of(eng.state, request, card.pan_hash, ctx.now)
@@ -77,6 +79,38 @@ def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
     ctx.fee = fee_for(product, ctx.account, ctx.txn_type, ctx.channel, foreign=ctx.foreign,
                       cross_border=ctx.cross_border, amount=ctx.amount, override=ctx.fee_override)
     return approve_request(eng, ctx)
+
+
+def not_applied(eng: Parts, ctx: Ctx, declined: Declined) -> Decision:
+    """The answer to an advice that cannot be applied: 96 (not processed, so not delivered: the switch's
+    store-and-forward sends it again, and the flags noted so far describe nothing that was posted), else the
+    decline, recorded as an exception."""
+    if declined.code == RC.SYSTEM_MALFUNCTION:
+        ctx.note = declined.reason
+        return Decision(ctx.request.make_response(declined.code), ctx.changes.effects())
+    return decline(eng, ctx, declined.code, declined.reason)
+
+
+def approved_original(eng: Parts, request: Message, card: Card) -> Txn | None:
+    """The approved transaction of ``card`` that DE 90 of ``request`` names, if any."""
+    for key in keys_from_de90(request):
+        original = eng.state.txns_by_original.get(key)
+        if original is not None:
+            if same_card(eng, card, original) and original.response_code == RC.APPROVED:
+                return original
+            return None
+    return None
+
+
+def completion_account(eng: Parts, ctx: Ctx, original: Txn) -> None:
+    """A completion is posted where its pre-authorization held the money, whatever account its own DE 3 or DE
+    102 names: that hold is what it closes, so its amount is resolved (DE 6 / DE 51, the cell's rate) against that
+    account's currency, and it is of the pre-authorization's transaction type."""
+    account = eng.state.accounts.get(original.account_id or "")
+    if account is None:  # accounts are never deleted: a cell whose rows are not all there must not guess
+        raise Declined(RC.SYSTEM_MALFUNCTION, f"the account of pre-authorization {original.id} is not in the cell")
+    ctx.account, ctx.to_account = account, None
+    ctx.txn_type = TxnType(original.txn_type)
 
 
 def default_account(eng: Parts, ctx: Ctx, card: Card, declined: Declined) -> None:
@@ -93,7 +127,8 @@ def default_account(eng: Parts, ctx: Ctx, card: Card, declined: Declined) -> Non
 
 
 def complete(eng: Parts, ctx: Ctx, original: Txn) -> Decision:
-    """0220 completion of a pre-authorization: close its hold and post the completed amount.
+    """0220 completion of a pre-authorization: close its hold and post the completed amount (``ctx.amount``, in
+    the currency of ``ctx.account``, the pre-authorization's account: :func:`completion_account`).
 
     A completion may exceed the authorized amount (tips, fuel) by the bank's tolerance
     (``completion_tolerance_bp``). Beyond it, it is still posted as sent - the sale happened, and a completion
@@ -102,7 +137,7 @@ def complete(eng: Parts, ctx: Ctx, original: Txn) -> Decision:
     state = eng.state
     cap = original.amount + original.amount * eng.bank.completion_tolerance_bp // 10_000
     if ctx.amount > cap:
-        currency = ctx.account.currency if ctx.account is not None else original.currency
+        currency = original.currency  # the account's (completion_account): both amounts are in it
         ctx.flag(ExceptionKind.COMPLETION_OVER_TOLERANCE, (
             f"completion of {money.format_amount(ctx.amount, currency)} above the authorization of "
             f"{money.format_amount(original.amount, currency)} + {eng.bank.completion_tolerance_bp / 100:g}% "
@@ -113,11 +148,7 @@ def complete(eng: Parts, ctx: Ctx, original: Txn) -> Decision:
         hold = None
     if hold is not None:
         release_hold(state, hold, HoldStatus.COMPLETED, ctx.changes)
-    account = state.accounts.get(original.account_id or "")
-    if account is not None:
-        ctx.account = account
     ctx.fee = original.fee
-    ctx.txn_type = TxnType(original.txn_type)
     n, txn = new_txn(eng, ctx, RC.APPROVED, TxnStatus.APPROVED)
     txn.original_id = original.id
     txn.hold_id = original.hold_id

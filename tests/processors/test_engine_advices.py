@@ -12,7 +12,7 @@ import pytest
 
 from processors.catalog import Catalog
 from processors.catalog_file import parse_catalog
-from processors.model import ExceptionItem, ExceptionKind, Txn, TxnStatus
+from processors.model import Account, ExceptionItem, ExceptionKind, Txn, TxnStatus
 from switch.exchange.reversal import build_stand_in_advice
 from switch.model.message import Message
 from tests.processors.engine_kit import (
@@ -30,6 +30,7 @@ from tests.processors.engine_kit import (
 CHECKING = "0100000011"
 OTHER = "0100000021"
 SAVINGS = "0100000012"
+EUR_SAVINGS = "0100000019"
 PRODUCTS = Path(__file__).resolve().parents[2] / "conf" / "demo" / "products.toml"
 START = 100_000
 RATES: dict[tuple[str, str], Decimal] = {("EUR", "USD"): Decimal("1.0850"), ("JPY", "USD"): Decimal("0.0067")}
@@ -214,6 +215,48 @@ def test_a_completion_within_the_tolerance_lists_nothing(world: World) -> None:
     assert code(world, auth) == "00"
     assert code(world, request("0220", "000000", 12_000, f90=de90(auth))) == "00"
     assert world.account(CHECKING).ledger_balance == START - 12_000 and exceptions(world) == []
+
+
+# -- a completion is posted to its pre-authorization's account, in that account's currency ---------------------
+
+def with_eur_savings(world: World) -> None:
+    """The cardholder's savings account (DE 3 account type 10) in EUR, beside the USD default (checking) one."""
+    card = world.card(DEBIT_PAN)
+    world.state.put(Account(EUR_SAVINGS, card.customer_id, "savings", "EUR", "debit", ledger_balance=100_000))
+    card.accounts["10"] = EUR_SAVINGS
+
+
+@pytest.mark.parametrize("pc", ["000000", "002000", "003000"], ids=["default", "checking", "not-linked"])
+def test_a_completion_is_posted_to_its_preauthorizations_account_in_its_currency(world: World, pc: str) -> None:
+    """The acquirer's completion names the default account, the checking one (both USD) or one the card does not
+    have; the pre-authorization held EUR 100.00 on the EUR account. That hold is what it completes: EUR 100.00 is
+    posted there, whatever the completion's DE 3 says (not 108.50: EUR 100.00 converted to USD for another account)."""
+    with_eur_savings(world)
+    preauth = request("0100", "001000", 10_000, f49="978")
+    assert code(world, preauth) == "00" and world.account(EUR_SAVINGS).held == 10_000
+    completion = request("0220", pc, 10_000, f49="978", f90=de90(preauth))
+    assert code(world, completion) == "00"
+    eur, usd = world.account(EUR_SAVINGS), world.account(CHECKING)
+    assert (eur.ledger_balance, eur.held) == (100_000 - 10_000, 0)
+    assert (usd.ledger_balance, usd.held) == (START, 0)
+    txn = txn_of(world, completion)
+    assert (txn.account_id, txn.amount, txn.currency) == (EUR_SAVINGS, 10_000, "EUR")
+    assert exceptions(world) == []  # nothing was assumed: no rate, no other account
+    assert code(world, repeat(completion)) == "00" and world.account(EUR_SAVINGS).ledger_balance == 90_000
+
+
+def test_a_completion_over_the_tolerance_is_listed_against_the_account_it_was_posted_to(world: World) -> None:
+    with_eur_savings(world)
+    preauth = request("0100", "001000", 10_000, f49="978")
+    assert code(world, preauth) == "00"
+    completion = request("0220", "002000", 15_000, f49="978", f90=de90(preauth))  # DE 3: checking (USD)
+    assert code(world, completion) == "00"
+    assert world.account(EUR_SAVINGS).ledger_balance == 100_000 - 15_000
+    [item] = exceptions(world)
+    assert (item.kind, item.account_id, item.amount, item.currency) == (
+        ExceptionKind.COMPLETION_OVER_TOLERANCE, EUR_SAVINGS, 15_000, "EUR")
+    assert item.detail == ("completion of 150.00 EUR above the authorization of 100.00 EUR + 20% tolerance "
+                           "(120.00 EUR): posted as sent")
 
 
 # -- an account type the card does not have --------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Advices posted on an assumption (processors.engine), with the cell's database in the loop (SQLite, and PostgreSQL
 when configured): each one posts once, stays posted when its repeat (0121/0221) comes after a restart, is reversed
 by a reversal that comes after another restart, and its exception is listed from the database. Likewise an advice
-posted from DE 6 whatever its DE 49."""
+posted from DE 6 whatever its DE 49, and a completion posted to its pre-authorization's account."""
 
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ import pytest
 from sqlalchemy import Engine
 
 from processors.engine import CellEngine
-from processors.model import Effects, ExceptionKind
+from processors.model import Account, Effects, ExceptionKind
 from processors.storage import ledger_check, load_state, write_batch
 from switch.exchange.reversal import build_stand_in_advice
 from switch.model.message import Message
-from tests.processors.engine_kit import OTHER_PAN, Clock, drive, make_world, pan_hash, request, reversal_of
-from tests.processors.test_engine_advices import WITH_RATES, de90, repeat
+from tests.processors.engine_kit import (
+    DEBIT_PAN,
+    OTHER_PAN,
+    Clock,
+    drive,
+    make_world,
+    pan_hash,
+    request,
+    reversal_of,
+)
+from tests.processors.test_engine_advices import EUR_SAVINGS, WITH_RATES, de90, repeat
 
 CHECKING = "0100000011"
 OTHER = "0100000021"
@@ -133,3 +142,27 @@ def test_an_advice_posted_from_de6_is_reversed_at_its_own_rate_after_restarts(se
     report = ledger_check(db)
     assert report.ok, report.problems
 
+
+def test_a_completion_is_posted_to_its_preauthorizations_account_across_restarts(seeded: tuple[Engine, Clock]) -> None:
+    db, clock = seeded
+    engine = restarted(db, clock)
+    card = engine.state.cards_by_hash[pan_hash(DEBIT_PAN)]
+    card.accounts["10"] = EUR_SAVINGS  # the cardholder's savings account, in EUR (the default one is USD)
+    rows = Effects()
+    rows.add(Account(EUR_SAVINGS, card.customer_id, "savings", "EUR", "debit"), card)
+    commit(db, rows)
+    engine = restarted(db, clock)
+    assert answer(db, engine, request("0200", "210010", 50_000, f49="978")) == "00"  # EUR 500.00 paid in
+    preauth = request("0100", "001000", 10_000, f49="978")
+    assert answer(db, engine, preauth) == "00"
+    engine = restarted(db, clock)
+    completion = request("0220", "000000", 10_000, f49="978", f90=de90(preauth))  # DE 3: the default account
+    assert answer(db, engine, completion) == "00"
+    engine = restarted(db, clock)
+    eur, usd = engine.state.accounts[EUR_SAVINGS], engine.state.accounts[CHECKING]
+    assert (eur.ledger_balance, eur.held, usd.ledger_balance, usd.held) == (40_000, 0, FUNDS, 0)
+    assert not engine.state.exceptions
+    assert answer(db, engine, repeat(completion)) == "00"
+    assert restarted(db, clock).state.accounts[EUR_SAVINGS].ledger_balance == 40_000
+    report = ledger_check(db)
+    assert report.ok, report.problems
