@@ -16,7 +16,8 @@ Messages (ISO 8583:1987, canonical form of :mod:`switch.model.message`):
 0100                  authorization / pre-authorization: purchases and withdrawals place a hold
 0120                  authorization advice (stand-in): applied without checks, 0130 "00"
 0200                  financial request: posted at once
-0220                  completion of a 0100 named by DE 90, else a forced-post advice; applied, 0230 "00"
+0220                  completion of a 0100 named by DE 90 (on the 0100's account), else a forced-post advice;
+                      applied, 0230 "00"
 0400/0420 (+ repeat)  reversal, full or partial (DE 95); idempotent; unknown original "25", and remembered
                       (:mod:`processors.early`): a later original is declined "05", a later advice is
                       applied and reversed at once (a partial one: reduced to DE 95's amount)
@@ -33,19 +34,27 @@ posts it, and where a rule of a request would have refused it, records an :class
 for the back office (``bulkhead exceptions list``):
 
 - a completion above its authorization + ``completion_tolerance_bp``: posted as sent;
-- an amount in a foreign currency without a cardholder billing amount (DE 6 / DE 51): converted by the cell's
-  own rate (``[rates]`` in ``products.toml``, the same conversion that then applies to its DE 28). With no rate
-  for that pair of currencies (or a DE 49 outside the cell's ISO 4217 table) the cell cannot know the amount to
-  charge, and guessing one (1:1, or a stale rate) would charge the cardholder a wrong sum that someone must then
-  find: the advice is answered **96**, which the switch's store-and-forward does not count as delivered, so it is
-  sent again (0121/0221) until the rate is configured and the cell restarted; past the queue's expiry it stays in
-  the queue as an exception of its own (``bulkhead saf show``), never dropped. The cell logs why at each try;
+- an amount in a foreign currency without a cardholder billing amount (DE 6 / DE 51 in the account's currency;
+  with them it is posted from DE 6, whatever DE 49 is, even a code outside the cell's table): converted by the
+  cell's own rate (``[rates]`` in ``products.toml``, which takes any current ISO 4217 code; the same conversion
+  then applies to its DE 28). With no rate for that pair of currencies (or a DE 49 that is no current ISO 4217
+  code with a minor unit) the cell cannot know the amount to charge, and guessing one (1:1, or a stale rate) would
+  charge the cardholder a wrong sum that someone must then find: the advice is answered **96**, which the
+  switch's store-and-forward does not count as delivered. It tries again (0121/0221) with backoff, and after
+  ``[saf] max_attempts`` tries (10 by default: minutes, long before ``expire_after_s``) holds it as an exception
+  (``bulkhead saf show``): never dropped, and never sent again by itself. Once the rate is added and the cell
+  restarted, an operator sends it again with ``bulkhead saf resend ID``. The cell logs why at each try. An advice
+  without an amount (a balance inquiry's DE 4 of zero) needs no rate;
 - an account type (DE 3, DE 102/103) the card does not have: posted to the card's default account (a transfer
   is not: it moves money between the cardholder's own accounts, nothing left the bank, and it stays 12);
 - an unusable DE 28: the account's or product's fee applies.
 
-Format errors - an unknown processing code, no DE 4 or DE 49, an unknown card - are still declined (12, 13, 14):
-there is nothing the cell could post; those advices are recorded as exceptions too.
+Format errors - an unknown processing code, no DE 4 (or zero, but for an inquiry) or DE 49, an unknown card - are
+still declined (12, 13, 14): there is nothing the cell could post; those advices are recorded as exceptions too.
+
+A completion is posted to its pre-authorization's account, whatever account its own DE 3 (or DE 102) names: the
+pre-authorization's hold is what it closes, so its amount (DE 6 / DE 51, the cell's rate) is resolved in that
+account's currency, compared with the authorization in it, and any exception names that account.
 
 The package, one module per concern: :mod:`~processors.engine.core` (:class:`CellEngine`, the entry points),
 :mod:`~processors.engine.context` (the decision, its context, the engine's parts), ``rules`` (what a request is
