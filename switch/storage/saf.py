@@ -9,8 +9,10 @@ a route reload moved the card range elsewhere. Unrelated entries are independent
 its own backoff, so one silent entry does not hold up its destination. An entry that runs out of attempts or
 time becomes an "exception" (:meth:`SafStore.escalate`) that only an operator's :meth:`SafStore.act` (resend,
 cancel, expire; audited in ``saf_actions``) moves on. :meth:`SafStore.take_due` claims several due entries of
-a destination at once (the forwarder's window), never two for one original, with their attempts recorded before
-they leave; :meth:`SafStore.settle` writes several answers in one transaction.
+a destination at once (the forwarder's window), never two for one original, nor one whose original has a message
+on the wire, entries never sent before retries, with their attempts recorded before they leave;
+:meth:`SafStore.settle` writes several answers in one transaction, and gives back the attempt of an entry the
+link refused before it left.
 Every change is one transaction, so two node threads (or the CLI) cannot interleave half an update.
 """
 
@@ -169,24 +171,32 @@ class SafStore:
         return None if row is None else _item(row)
 
     def take_due(self, destination: str, now: datetime, limit: int, next_attempt: Callable[[int], datetime], *,
-                 busy: Collection[int] = (), max_attempts: int | None = None) -> list[SafItem]:
-        """Claim up to ``limit`` entries of ``destination`` to send now, oldest first, and record their attempt
-        in the same transaction, before any is sent (a node that stops while they are in flight sends them as
-        repeats next time): each gets ``attempts + 1``, ``last_attempt_at = now`` and ``next_attempt_at =
-        next_attempt(attempts before this one)``, when it is offered again if still unanswered.
+                 busy: Collection[int] = (), busy_originals: Collection[str] = (),
+                 max_attempts: int | None = None) -> list[SafItem]:
+        """Claim up to ``limit`` entries of ``destination`` to send now and record their attempt in the same
+        transaction, before any is sent (a node that stops while they are in flight sends them as repeats next
+        time): each gets ``attempts + 1``, ``last_attempt_at = now`` and ``next_attempt_at = next_attempt(attempts
+        before this one)``, when it is offered again if still unanswered.
 
-        What is claimed is what :meth:`next_due` would offer one after the other, so never two entries for one
-        original (the later is blocked while the earlier is unfinished), except: entries in ``busy`` (in flight
-        already), and entries :meth:`escalate` is about to make exceptions (past ``expires_at``, or with
-        ``max_attempts`` attempts since the last resend), which are not sent once more before an operator
-        sees them. An entry an operator settled meanwhile is not claimed. Returned as they were read: their
-        ``attempts`` counts the sends before this one (the first send goes with the queued MTI, a later one with
-        the repeat MTI)."""
+        Entries never sent come first, then the retries, oldest first within each: a few entries the
+        destination keeps refusing cannot take the window from the rest. What is claimed is otherwise what
+        :meth:`next_due` offers, so never two entries for one original (the later is blocked while the earlier
+        is unfinished), except: entries in ``busy`` (in flight already); entries whose original is in
+        ``busy_originals`` (a message for it is on the wire, perhaps one an operator cancelled or expired
+        meanwhile, which no longer blocks in the queue: whatever follows it must not overtake it); and entries
+        :meth:`escalate` is about to make exceptions (past ``expires_at``, or with ``max_attempts`` attempts
+        since the last resend), which are not sent once more before an operator sees them. An entry an operator
+        settled meanwhile is not claimed. Returned as they were read: their ``attempts`` counts the sends before
+        this one (the first send goes with the queued MTI, a later one with the repeat MTI)."""
         if limit < 1:
             return []
-        query = _due(destination, now).where(SAF.c.expires_at.is_(None) | (SAF.c.expires_at > now))
+        query = (_due(destination, now).where(SAF.c.expires_at.is_(None) | (SAF.c.expires_at > now))
+                 .order_by(None).order_by(case((SAF.c.attempts == 0, 0), else_=1), SAF.c.id))
         if busy:
             query = query.where(SAF.c.id.not_in(list(busy)))
+        if busy_originals:
+            # NOT IN is never true for NULL: entries about no original are independent and stay offered.
+            query = query.where(SAF.c.original_key.is_(None) | SAF.c.original_key.not_in(list(busy_originals)))
         if max_attempts:
             query = query.where(SAF.c.attempts - SAF.c.attempts_at_resend < max_attempts)
         taken: list[SafItem] = []
@@ -200,12 +210,19 @@ class SafStore:
                     taken.append(item)
         return taken
 
-    def settle(self, now: datetime, acked: Sequence[tuple[int, str]] = (), failed: Sequence[int] = ()) -> None:
+    def settle(self, now: datetime, acked: Sequence[tuple[int, str]] = (), failed: Sequence[int] = (),
+               unsent: Sequence[SafItem] = ()) -> None:
         """Several entries' outcomes in one transaction: ``acked`` (id, response code) as :meth:`acknowledge`
         (a late answer to an entry an operator cancelled or expired still says the destination has it),
         ``failed`` ids as :meth:`fail` (only those still pending: an operator's decision stands). Unknown ids
-        change nothing."""
-        if not acked and not failed:
+        change nothing.
+
+        ``unsent``: entries :meth:`take_due` claimed (as it returned them) that never left, because the link
+        refused them before sending: each gets its attempt back, as it was before the claim (``attempts``,
+        ``last_attempt_at``, ``next_attempt_at``), so a refusal neither brings it nearer to an exception nor
+        makes its next send a repeat. Only an entry nothing else touched since the claim (still pending, with
+        that attempt and the same resend) is given back: after an operator's action it stays as they left it."""
+        if not acked and not failed and not unsent:
             return
         with storage_errors("SAF settle"), self._engine.begin() as connection:
             if acked:
@@ -216,6 +233,15 @@ class SafStore:
             if failed:
                 connection.execute(SAF.update().where(SAF.c.id.in_(list(failed)), _PENDING)
                                    .values(status="failed", last_response_code=None, completed_at=now))
+            if unsent:
+                connection.execute(
+                    SAF.update().where(SAF.c.id == bindparam("entry"), _PENDING,
+                                       SAF.c.attempts == bindparam("claimed"),
+                                       SAF.c.attempts_at_resend == bindparam("resend"))
+                    .values(attempts=bindparam("before"), last_attempt_at=bindparam("last"),
+                            next_attempt_at=bindparam("due")),
+                    [{"entry": i.id, "claimed": i.attempts + 1, "resend": i.attempts_at_resend, "before": i.attempts,
+                      "last": i.last_attempt_at, "due": i.next_attempt_at} for i in unsent])
 
     def holder(self, destinations: Sequence[str], original_key: str) -> str | None:
         """Which of ``destinations`` (the links of one routing destination) holds an unfinished entry for

@@ -355,3 +355,35 @@ def test_take_due_leaves_an_entry_an_operator_settled_and_settle_keeps_their_dec
     store.settle(T0 + SECOND, acked=[(first, "12")])  # a second answer changes nothing
     again = store.get(first)
     assert again is not None and (again.last_response_code, again.completed_at) == ("00", T0)
+
+
+def test_take_due_offers_entries_never_sent_first_and_none_whose_original_is_on_the_wire(store: SafStore) -> None:
+    retried = enqueue(store, "debit-1", 1, key="K1")
+    store.record_attempt(retried, T0, T0)  # sent once, due again
+    on_wire = enqueue(store, "debit-1", 2, key="K2")  # its advice was cancelled while still on the wire
+    independent = enqueue(store, "debit-1", 3)  # about no original
+    fresh = enqueue(store, "debit-1", 4, key="K4")
+    taken = store.take_due("debit-1", T0, 10, lambda attempts: T0 + 60 * SECOND, busy_originals={"K2", "K9"})
+    assert [i.id for i in taken] == [independent, fresh, retried]
+    # Its message answered: it is offered again.
+    assert [i.id for i in store.take_due("debit-1", T0 + SECOND, 10, lambda attempts: T0)] == [on_wire]
+
+
+def test_settle_gives_back_the_attempt_of_an_entry_that_never_left(store: SafStore) -> None:
+    tried = enqueue(store, "amex", 1, key="K1")
+    store.record_attempt(tried, T0, T0 + SECOND)
+    untried, cancelled, resent = (enqueue(store, "amex", n, key=f"K{n}") for n in (2, 3, 4))
+    before = {i.id: i for i in store.list_items("amex")}
+    claimed = store.take_due("amex", T0 + 2 * SECOND, 10, lambda attempts: T0 + 60 * SECOND)
+    assert [i.id for i in claimed] == [untried, cancelled, resent, tried]
+    # Meanwhile an operator settles one and resends another (a fresh budget): theirs is the last word.
+    store.act(cancelled, "cancel", actor="ops", reason="by hand", now=T0 + 3 * SECOND)
+    store.act(resent, "resend", actor="ops", reason="again", now=T0 + 3 * SECOND)
+    after_operator = {i: store.get(i) for i in (cancelled, resent)}
+
+    store.settle(T0 + 4 * SECOND, unsent=claimed)  # the link refused all four before anything left
+    # As before the claim: the same attempts, last attempt and due time (its next send is not a repeat).
+    assert store.get(untried) == before[untried] and store.get(tried) == before[tried]
+    assert {i: store.get(i) for i in (cancelled, resent)} == after_operator
+    again = store.take_due("amex", T0 + 4 * SECOND, 10, lambda attempts: T0 + 60 * SECOND)
+    assert [(i.id, i.attempts) for i in again] == [(untried, 0), (tried, 1), (resent, 1)]
