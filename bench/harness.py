@@ -70,8 +70,8 @@ NODE_TOML = NODE_HEAD_TOML + """
 [[connectors]]
 name = "issuer"
 hosts = ["127.0.0.1:{issuer_port}"]
-scheme = "generic"
-framing = {{ kind = "binary2" }}
+scheme = "{scheme}"
+framing = {framing}
 timeout_ms = 5000
 echo_interval_s = 30
 signon = true
@@ -271,10 +271,13 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 
 def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int) -> Path:
+    upstream = scenario.upstream
     text = NODE_TOML.format(name="bench", var=folder / "var", port=port, issuer_port=issuer_port,
                             max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
-                            processes=options.processes)
+                            processes=options.processes, scheme=upstream.scheme, framing=upstream.connector_framing)
     if options.issuer == "in-node":
+        if upstream.scheme != "generic":
+            raise BenchError(f"{scenario.name}: the in-node issuer speaks generic only; use --issuer process")
         text += IN_NODE_SIMULATOR_TOML.format(issuer_port=issuer_port)
     text += scenario.node_toml.replace("{var}", str(folder))
     (folder / "node.toml").write_text(text)
@@ -363,8 +366,12 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             conf = _write_config(folder, scenario, options, 0, issuer_port)
             setup = _Setup({} if scenario.through_node else {ACQUIRER: issuer_port})
             if options.issuer == "process":
+                upstream = scenario.upstream
+                network_args = ["--scheme", upstream.scheme, "--framing", upstream.sim_framing]
+                for option in upstream.sim_options:
+                    network_args += ["--framing-opt", option]
                 issuer = _start("issuer", ["sim", "issuer", "--port", str(issuer_port), "--rules",
-                                           str(folder / "issuer-rules.toml")], folder)
+                                           str(folder / "issuer-rules.toml"), *network_args], folder)
                 procs.append(issuer)
                 _wait_port(issuer, issuer_port)
                 pids["issuer"] = issuer.popen.pid

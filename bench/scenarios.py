@@ -89,6 +89,25 @@ class Flood:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """The network the issuer simulator speaks and the node's connector to it: its scheme, the connector's framing
+    (a TOML inline table) and the simulator's (``--framing`` and ``--framing-opt`` values)."""
+
+    scheme: str = "generic"
+    connector_framing: str = '{ kind = "binary2" }'
+    sim_framing: str = "binary2"
+    sim_options: tuple[str, ...] = ()
+
+
+GENERIC = Upstream()
+# The demo's identities (conf/demo/node.toml): the bank's station/id on one side, the network's on the other.
+VISA = Upstream("visa", '{ kind = "visa", source_station = "123456", destination_station = "400000" }', "visa",
+                ('source_station="400000"', 'destination_station="123456"'))
+UNIONPAY = Upstream("unionpay", '{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',
+                    "unionpay", ('source_id="00010000"', 'destination_id="04071234"'))
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -100,6 +119,7 @@ class Scenario:
     routes_toml: str | None = None  # None: everything to the issuer simulator (connector "issuer")
     cells: bool = False  # seed cards into processor cells and route to them (no issuer simulator)
     flood: Flood | None = None  # a hostile peer flooding the acquirer listener with malformed frames
+    upstream: Upstream = GENERIC  # the network between the node and the issuer simulator
 
     def sequence(self, listener: str | None = None) -> list[Mix]:
         """The mix (of one ``listener``, or all of it) expanded by weight and interleaved, so every connection
@@ -190,6 +210,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("mixed", "purchases, balance inquiries and echo tests 6:3:1 through the node",
              (Mix(PURCHASE.label, purchase, 6), Mix(BALANCE.label, balance_inquiry, 3), Mix(ECHO.label, echo_test, 1)),
              frozenset({"00"})),
+    Scenario("net-visa", "0200 purchases out over a VISA link (BASE I header, BCD/EBCDIC) to a VISA issuer "
+             "simulator and back", (PURCHASE,), frozenset({"00"}), upstream=VISA),
+    Scenario("net-unionpay", "0200 purchases out over a UnionPay link (46-byte CUPS header) to a UnionPay issuer "
+             "simulator and back", (PURCHASE,), frozenset({"00"}), upstream=UNIONPAY),
     Scenario("flood", "fin-sim's purchases while 3 connections send 2,300 malformed 0200s a second (each "
              "answered 30); compare its p99 with fin-sim at the same --rate", (PURCHASE,), frozenset({"00"}),
              flood=Flood()),
@@ -209,4 +233,5 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              frozenset({"00"}), cells=True),
 )}
 
-DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "mixed", "fin-cells", "atm-pin")
+DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "net-visa", "net-unionpay", "mixed",
+                 "fin-cells", "atm-pin")

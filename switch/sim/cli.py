@@ -24,8 +24,9 @@ from switch.sim.rules import IssuerRules, load_rules
 
 sim = click.Group("sim", help="Issuer and acquirer simulators for demos, tests and benchmarks.")
 
-_FRAMING_HELP = "a framing of the network (generic, atm: binary2 | bcd2 | ascii4)"
-_OPT_HELP = "framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096); repeatable"
+_FRAMING_HELP = "a framing of the network (generic, atm: binary2 | bcd2 | ascii4; visa; unionpay)"
+_OPT_HELP = ('framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096; digits that are ids in quotes: '
+             'source_station=\'"400000"\'); repeatable')
 
 
 def _framing(scheme: str, kind: str, options: tuple[str, ...]) -> LinkOptions:
@@ -47,9 +48,12 @@ def _framing(scheme: str, kind: str, options: tuple[str, ...]) -> LinkOptions:
 
 
 def _scalar(value: str) -> object:
-    """TOML-like reading of a command-line value: true/false, integers, else text."""
+    """TOML-like reading of a command-line value: true/false, integers, "quoted text" (digits that are ids, such as
+    a VISA station, stay text), else text."""
     if value in ("true", "false"):
         return value == "true"
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
     return int(value) if value.isdigit() else value
 
 

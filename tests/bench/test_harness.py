@@ -70,3 +70,16 @@ def test_short_nonfinancial_run_through_a_node(tmp_path: Path) -> None:
     # Durable journal: every request sent (and the readiness probe) left a row.
     assert entry["journal_rows"] >= entry["sent"]
     assert "nonfin-balance" in bench_report.format_table([result])
+
+
+def test_each_network_scenario_sends_purchases_over_its_network_and_back(tmp_path: Path) -> None:
+    """net-visa and net-unionpay: the node's connector and the issuer simulator speak the network (BASE I header and
+    BCD/EBCDIC; the 46-byte CUPS header), and every purchase comes back 00, journaled."""
+    for name in ("net-visa", "net-unionpay"):
+        folder = tmp_path / name
+        report = run_scenario(SCENARIOS[name], Options(duration=1.0, warmup=0.5, connections=2, inflight=4,
+                                                       folder=str(folder)))
+        assert report.answered > 0 and report.codes == {"00": report.codes["00"]} and not report.errors
+        node_toml = (folder / "node.toml").read_text()
+        assert f'scheme = "{name[4:]}"' in node_toml
+        assert report.journal_rows is not None and report.journal_rows >= report.answered

@@ -157,3 +157,14 @@ def test_ctrl_c_prints_the_summary_so_far() -> None:
 def test_count_and_duration_are_a_usage_error() -> None:
     result = CliRunner().invoke(sim, ["acquirer", "--port", "9", "--count", "2", "--duration", "1"])
     assert result.exit_code == 2 and "give --count or --duration, not both" in result.output
+
+
+def test_framing_options_read_numbers_as_numbers_and_quoted_digits_as_text() -> None:
+    from switch.sim.cli import _framing
+
+    from schemes.visa.link import VisaLink
+
+    visa = _framing("visa", "visa", ('source_station="400000"', 'destination_station="123456"', "max_frame=4096"))
+    assert isinstance(visa, VisaLink)
+    framing = visa.framing
+    assert (framing.source_station, framing.destination_station, framing.max_frame) == ("400000", "123456", 4096)
