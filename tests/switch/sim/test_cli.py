@@ -160,9 +160,8 @@ def test_count_and_duration_are_a_usage_error() -> None:
 
 
 def test_framing_options_read_numbers_as_numbers_and_quoted_digits_as_text() -> None:
-    from switch.sim.cli import _framing
-
     from schemes.visa.link import VisaLink
+    from switch.sim.cli import _framing
 
     visa = _framing("visa", "visa", ('source_station="400000"', 'destination_station="123456"', "max_frame=4096"))
     assert isinstance(visa, VisaLink)
