@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Protocol
 
 import iso8583
 
@@ -306,18 +307,35 @@ class Iso87Network:
 
     # -- network management ---------------------------------------------------------------------------
     def session(self, options: LinkOptions) -> NetworkSession:
-        return Iso87Session(self, options if isinstance(options, Iso87Link) else Iso87Link())
+        return Iso87Session(self.make_response, options if isinstance(options, Iso87Link) else Iso87Link())
 
 
 _GROUPED = frozenset({NetMgmt.SIGN_ON, NetMgmt.SIGN_OFF})
 
 
+class ManagedLink(Protocol):
+    """What network management reads of a link's options (Iso87Link, and the options of networks built on it)."""
+
+    @property
+    def netmgmt(self) -> Mapping[NetMgmt, str]: ...
+
+    @property
+    def institutions(self) -> tuple[str, ...]: ...
+
+    @property
+    def institution_field(self) -> int: ...
+
+
 class Iso87Session:
     """ISO 8583:1987 network management: 0800/0810 with the link's DE 70 codes; a request is accepted by 00. A
-    link with institution ids signs on and off once per institution (group sign-on)."""
+    link with institution ids signs on and off once per institution (group sign-on). A key change carries the new
+    zone PIN key in ``key_field`` (cryptogram + 6-digit check value). ``respond`` builds the network's response
+    to a request. Networks that manage links the 1987 way (VISA) use it with their own link options."""
 
-    def __init__(self, network: Iso87Network, link: Iso87Link) -> None:
-        self.network = network
+    def __init__(self, respond: Callable[[Message, ResponseCode], Message], link: ManagedLink,
+                 key_field: int = KEY_FIELD) -> None:
+        self.respond = respond
+        self.key_field = key_field
         self.link = link
         self.codes = dict(link.netmgmt)
         self._kinds = {code: kind for kind, code in self.codes.items()}
@@ -342,7 +360,7 @@ class Iso87Session:
         return response.response_code == ResponseCode.APPROVED
 
     def key_change(self, response: Message) -> KeyChange | None:
-        return _key_in(response)
+        return _key_in(response, self.key_field)
 
     def inbound(self, request: Message) -> NetworkEvent:
         code = request.text(70) or ""
@@ -351,7 +369,7 @@ class Iso87Session:
             return plain
         kind = self._kinds.get(code)
         if kind is _KEY_EXCHANGE:
-            return NetworkEvent(kind, key=_key_in(request))
+            return NetworkEvent(kind, key=_key_in(request, self.key_field))
         if kind is _CUTOVER:
             return NetworkEvent(kind, business_date=request.text(15))
         if kind is not None:  # a group sign-on or sign-off from the peer: which institution it is for
@@ -364,12 +382,13 @@ class Iso87Session:
                 self.link.institutions:
             # A group sign-on or sign-off for an institution this link does not serve: 15, no such issuer.
             code = ResponseCode.NO_SUCH_ISSUER
-        return self.network.make_response(request, code)
+        return self.respond(request, code)
 
 
-def _key_in(msg: Message) -> KeyChange | None:
-    """The new zone PIN key of a key change: DE 125 = cryptogram (Thales notation) + 6-digit check value."""
-    value = msg.get(KEY_FIELD)
+def _key_in(msg: Message, key_field: int) -> KeyChange | None:
+    """The new zone PIN key of a key change: ``key_field`` (DE 125 by default) = cryptogram (Thales notation) +
+    6-digit check value."""
+    value = msg.get(key_field)
     if not isinstance(value, str) or len(value) <= _KCV_LEN:
         return None
     return KeyChange("ZPK", value[:-_KCV_LEN], value[-_KCV_LEN:])

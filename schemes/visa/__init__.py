@@ -3,7 +3,8 @@
 Modules: ``framing`` (VMLH, session control, the BASE I header chain on the wire), ``header`` (the 22-byte header
 and the reject header field by field), ``spec`` (the body's field formats and the link dialects), ``dialect`` (a
 link's codec and the translation to the reference dialect), ``fields`` (DE 44, 60, 62, 63, 126 inside),
-``codes`` (DE 39), ``link`` (link options), ``session`` (network management), ``network`` (the contract).
+``codes`` (DE 39), ``link`` (link options), ``network`` (the contract; network management is ISO 8583:1987's,
+``schemes.iso87.Iso87Session``, with the link's DE 70 codes and key field).
 What stands in for facts the public sources do not confirm is listed in the README, "VISA (BASE I)".
 """
 

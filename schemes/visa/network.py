@@ -12,7 +12,8 @@
   track 2 carries "D" as its separator ("=" from other networks becomes "D").
 - Response codes: :mod:`schemes.visa.codes`. Secret fields: the defaults, plus the chip cryptograms of the third
   bitmap and the secondary PIN block, with DE 126 shown subfield by subfield and 126.10 (CVV2) hidden.
-- Network management: :mod:`schemes.visa.session` with the link's DE 70 codes (:mod:`schemes.visa.link`).
+- Network management: ISO 8583:1987's (:class:`schemes.iso87.Iso87Session`) with the link's DE 70 codes and key
+  field (:mod:`schemes.visa.link`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from schemes.iso87 import Iso87Network
+from schemes.iso87 import Iso87Network, Iso87Session
 from schemes.visa.fields import mask_de62, mask_de63, mask_de126
 from schemes.visa.framing import VisaFraming
 from schemes.visa.header import REJECT_HEADER_LEN, Base1Header, is_reject, original_header, reject_code
 from schemes.visa.link import VisaLink, read_link
-from schemes.visa.session import VisaSession
 from schemes.visa.spec import AMOUNT_DIGITS, amount_from_wire, amount_to_wire
 from switch.contracts.network import KEEPALIVE, SESSION_CONTROL, FrameKind, Inbound, LinkOptions, NetworkSession
 from switch.model.codes import ResponseCode
@@ -66,7 +66,8 @@ class VisaNetwork(Iso87Network):
         return read_link(framing, options, self.name)
 
     def session(self, options: LinkOptions) -> NetworkSession:
-        return VisaSession(options if isinstance(options, VisaLink) else VisaLink(), self.make_response)
+        link = options if isinstance(options, VisaLink) else VisaLink()
+        return Iso87Session(self.make_response, link, key_field=link.key_field)
 
     # -- frames ---------------------------------------------------------------------------------------------
     def classify(self, frame: Frame) -> Inbound:
