@@ -21,9 +21,7 @@ import iso8583
 import trio
 from sqlalchemy import select
 
-from hsm.lmk import Lmk
-from hsm.software import ExportedKey, SoftwareHsm
-from hsm.testing import TestPinPad
+from hsm.software import ExportedKey
 from schemes.unionpay import SCHEME, SPEC
 from schemes.unionpay.framing import UnionPayFramer, UnionPayFraming
 from schemes.unionpay.header import CupsHeader
@@ -33,14 +31,20 @@ from switch.model.message import Message
 from switch.storage.models import JOURNAL
 from switch.storage.saf import SafStore
 from tests.integration.harness import client, issuer, purchase, running_node, write_config
+from tests.integration.netkit import (
+    HSM,
+    ISSUER_CONNECTOR_TOML,
+    NETWORK_TOML_HEAD,
+    TPK,
+    network_routes,
+    pin_request,
+    pin_under,
+)
 
-HSM = SoftwareHsm(Lmk.thales_test())
-TPK = HSM.generate_key("002").under_lmk
 ZMK = HSM.generate_key("000").under_lmk
 ZPK1 = HSM.generate_key_exported("001", ZMK, zmk_scheme="X")  # the zone PIN key the link starts with
 ZPK2 = HSM.generate_key_exported("001", ZMK, zmk_scheme="X")  # UnionPay's key reset
 ZPK3 = HSM.generate_key_exported("001", ZMK, zmk_scheme="X")  # asked for by the node
-PVK = HSM.generate_key("002").under_lmk
 PAN = "6226010562885479"  # another bank's UnionPay card: out to UnionPay
 REJECTED_PAN = "6226019999999996"
 BANK_PAN = "6200000000000007"  # one of the bank's cards: UnionPay sends requests for it
@@ -123,17 +127,7 @@ async def host() -> AsyncIterator[Host]:
         nursery.cancel_scope.cancel()
 
 
-EXTRA = """
-[hsm]
-kind = "software"
-test_lmk = true
-
-[[listeners]]
-name = "pinpad"
-port = 0
-scheme = "generic"
-pin_key = {{ type = "TPK", key = "{tpk}" }}
-
+EXTRA = NETWORK_TOML_HEAD + """
 [[connectors]]
 name = "cups"
 hosts = ["127.0.0.1:{cups}"]
@@ -146,41 +140,12 @@ backoff_initial_ms = 50
 backoff_max_ms = 200
 zmk = "{zmk}"
 pin_key = {{ type = "ZPK", key = "{zpk}" }}
+""" + ISSUER_CONNECTOR_TOML
 
-[[connectors]]
-name = "issuer"
-hosts = ["127.0.0.1:{issuer}"]
-timeout_ms = 2000
-backoff_initial_ms = 50
-backoff_max_ms = 200
-"""
-
-ROUTES = """
-default = "cups"
-[destinations.cups]
-links = ["cups"]
-[destinations.issuer]
-links = ["issuer"]
-[[routes]]
-name = "bank-cards"
-bins = ["620000"]
-destination = "issuer"
-"""
+ROUTES = network_routes("cups", "bank-cards", "620000")
 
 
-def _pvv(zpk: str, block: bytes) -> str:
-    return HSM.generate_pvv("001", zpk, PVK, block.hex().upper(), "01", PAN[-13:-1], 1)
 
-
-def _pin_request(stan: int) -> Message:
-    request = purchase(PAN, stan=stan)
-    request[52] = TestPinPad().pin_block("TPK", TPK, "1234", PAN)
-    return request
-
-
-def _under(zpk: str, block_hex: str) -> bool:
-    """Whether the PIN block on the wire is PIN 1234 under zone key ``zpk``."""
-    return _pvv(zpk, bytes.fromhex(block_hex)) == _pvv(zpk, TestPinPad().pin_block("ZPK", zpk, "1234", PAN))
 
 
 async def test_unionpay_through_a_real_node_both_ways(tmp_path: Path, db_url: str) -> None:
@@ -204,11 +169,11 @@ async def test_unionpay_through_a_real_node_both_ways(tmp_path: Path, db_url: st
             assert pinpad is not None
             async with client(pinpad) as acquirer:
                 # A generic acquirer's purchase goes out to UnionPay, its PIN under the link's zone key.
-                approved = await acquirer.call(_pin_request(7001))
+                approved = await acquirer.call(pin_request(PAN, 7001))
                 assert (approved[39], approved[38]) == ("00", "A12345")
                 (sent,) = cups.wire(b"0200")
                 assert sent["2"] == PAN and "39" not in sent
-                assert _under(ZPK1.under_lmk, sent["52"])
+                assert pin_under(ZPK1.under_lmk, sent["52"], PAN)
                 declined = await acquirer.call(purchase(PAN, amount=150_000, stan=7002))
                 assert declined[39] == "51"
                 unknown = await acquirer.call(purchase(PAN, amount=250_000, stan=7003))
@@ -228,8 +193,8 @@ async def test_unionpay_through_a_real_node_both_ways(tmp_path: Path, db_url: st
                     await cups.got_answer.wait()
                 assert cups.answers["900001"].mti == "0810" and cups.answers["900001"][39] == "00"
                 assert node.link_keys["cups"].key != ZPK1.under_lmk
-                await acquirer.call(_pin_request(7005))
-                assert _under(ZPK2.under_lmk, cups.wire(b"0200")[-1]["52"])
+                await acquirer.call(pin_request(PAN, 7005))
+                assert pin_under(ZPK2.under_lmk, cups.wire(b"0200")[-1]["52"], PAN)
 
                 # The node asks for a new key itself; installed once its check value is confirmed.
                 assert await link.manage(NetMgmt.KEY_EXCHANGE) == (True, "00")

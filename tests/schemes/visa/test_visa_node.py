@@ -21,9 +21,6 @@ import pytest
 import trio
 from sqlalchemy import select
 
-from hsm.lmk import Lmk
-from hsm.software import SoftwareHsm
-from hsm.testing import TestPinPad
 from schemes.visa import NETWORK
 from schemes.visa.dialect import Transcoder, codec_for
 from schemes.visa.fields import build_de62, build_de126, parse_de62
@@ -38,14 +35,20 @@ from switch.model.message import Message
 from switch.storage.models import JOURNAL
 from switch.storage.saf import SafStore
 from tests.integration.harness import client, issuer, purchase, running_node, write_config
+from tests.integration.netkit import (
+    HSM,
+    ISSUER_CONNECTOR_TOML,
+    NETWORK_TOML_HEAD,
+    TPK,
+    network_routes,
+    pin_request,
+    pin_under,
+)
 
-HSM = SoftwareHsm(Lmk.thales_test())
-TPK = HSM.generate_key("002").under_lmk
 ZMK = HSM.generate_key("000").under_lmk
 ZPK1 = HSM.generate_key_exported("001", ZMK)  # the zone PIN key the link starts with
 ZPK2 = HSM.generate_key_exported("001", ZMK)  # sent by the network
 ZPK3 = HSM.generate_key_exported("001", ZMK)  # asked for by the node
-PVK = HSM.generate_key("002").under_lmk
 PAN = "4761739001010010"
 REJECTED_PAN = "4761739999999996"
 ISSUED_PAN = "5200000000000007"  # a card of the bank's: the VISA host sends requests for it
@@ -143,17 +146,7 @@ async def visa_host(dialect: Dialect) -> AsyncIterator[VisaHost]:
         nursery.cancel_scope.cancel()
 
 
-EXTRA = """
-[hsm]
-kind = "software"
-test_lmk = true
-
-[[listeners]]
-name = "pinpad"
-port = 0
-scheme = "generic"
-pin_key = {{ type = "TPK", key = "{tpk}" }}
-
+EXTRA = NETWORK_TOML_HEAD + """
 [[connectors]]
 name = "visa"
 hosts = ["127.0.0.1:{visa}"]
@@ -166,41 +159,12 @@ backoff_initial_ms = 50
 backoff_max_ms = 200
 zmk = "{zmk}"
 pin_key = {{ type = "ZPK", key = "{zpk}" }}
+""" + ISSUER_CONNECTOR_TOML
 
-[[connectors]]
-name = "issuer"
-hosts = ["127.0.0.1:{issuer}"]
-timeout_ms = 2000
-backoff_initial_ms = 50
-backoff_max_ms = 200
-"""
-
-ROUTES = """
-default = "visa"
-[destinations.visa]
-links = ["visa"]
-[destinations.issuer]
-links = ["issuer"]
-[[routes]]
-name = "on-us"
-bins = ["520000"]
-destination = "issuer"
-"""
+ROUTES = network_routes("visa", "on-us", "520000")
 
 
-def _pvv(zpk: str, block: bytes) -> str:
-    return HSM.generate_pvv("001", zpk, PVK, block.hex().upper(), "01", PAN[-13:-1], 1)
 
-
-def _pin_request(stan: int) -> Message:
-    request = purchase(PAN, stan=stan)
-    request[52] = TestPinPad().pin_block("TPK", TPK, "1234", PAN)
-    return request
-
-
-def _under(zpk: str, block_hex: str) -> bool:
-    """Whether the PIN block on the wire is PIN 1234 under zone PIN key ``zpk``."""
-    return _pvv(zpk, bytes.fromhex(block_hex)) == _pvv(zpk, TestPinPad().pin_block("ZPK", zpk, "1234", PAN))
 
 
 async def _answered(host: VisaHost, stan: str) -> Message:
@@ -235,12 +199,12 @@ async def test_visa_both_ways_through_a_real_node(tmp_path: Path, db_url: str, d
             async with client(pinpad) as acquirer:
                 # A generic acquirer's purchase goes out to VISA: BCD and EBCDIC on the wire, the PIN under the
                 # link's zone key; the acquirer gets VISA's approval and its transaction identifier.
-                approved = await acquirer.call(_pin_request(7001))
+                approved = await acquirer.call(pin_request(PAN, 7001))
                 assert (approved[39], approved[38]) == ("00", "A12345")
                 assert parse_de62(approved[62]).get(2) == TID
                 (out,) = visa.wire("0200")
                 assert out[2] == PAN and out[22] == "051" and out[41] == "TERM0001" and 39 not in out
-                assert _under(ZPK1.under_lmk, out[52])
+                assert pin_under(ZPK1.under_lmk, out[52], PAN)
                 assert visa.sent_by_node[-1][1][:2] == bytes.fromhex("0200")  # a BCD MTI
                 assert "TERM0001".encode(dialect.code_page) in visa.sent_by_node[-1][1]  # EBCDIC text
                 declined = await acquirer.call(purchase(PAN, amount=150_000, stan=7002))
@@ -260,8 +224,8 @@ async def test_visa_both_ways_through_a_real_node(tmp_path: Path, db_url: str, d
                 assert (await _answered(visa, "900001"))[39] == "00"
                 assert node.link_keys["visa"].key != ZPK1.under_lmk
                 # ...and the next PIN goes out under the new key.
-                await acquirer.call(_pin_request(7005))
-                assert _under(ZPK2.under_lmk, visa.wire("0200")[-1][52])
+                await acquirer.call(pin_request(PAN, 7005))
+                assert pin_under(ZPK2.under_lmk, visa.wire("0200")[-1][52], PAN)
 
                 # The node asks for a new key itself: installed once its check value is confirmed.
                 assert await link.manage(NetMgmt.KEY_EXCHANGE) == (True, "00")

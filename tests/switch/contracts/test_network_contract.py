@@ -19,9 +19,6 @@ import trio
 from sqlalchemy import select
 
 from bench.ports import free_port
-from hsm.lmk import Lmk
-from hsm.software import SoftwareHsm
-from hsm.testing import TestPinPad
 from switch.config import parse_config
 from switch.contracts import registry
 from switch.contracts.network import NetMgmt
@@ -31,15 +28,21 @@ from switch.model.message import Message
 from switch.storage.models import JOURNAL
 from switch.storage.saf import SafStore
 from tests.integration.harness import client, issuer, purchase, running_node, write_config
+from tests.integration.netkit import (
+    HSM,
+    ISSUER_CONNECTOR_TOML,
+    NETWORK_TOML_HEAD,
+    TPK,
+    network_routes,
+    pin_request,
+    pin_under,
+)
 from tests.switch.contracts.testnet import NETWORK, SPEC, TestnetFramer
 
-HSM = SoftwareHsm(Lmk.thales_test())
-TPK = HSM.generate_key("002").under_lmk
 ZMK = HSM.generate_key("000").under_lmk
 ZPK1 = HSM.generate_key_exported("001", ZMK)  # the zone PIN key the link starts with
 ZPK2 = HSM.generate_key_exported("001", ZMK)  # sent by the network (key exchange it starts)
 ZPK3 = HSM.generate_key_exported("001", ZMK)  # asked for by the node (key exchange the node starts)
-PVK = HSM.generate_key("002").under_lmk
 PAN = "4761739001010010"
 REJECTED_PAN = "4761739999999996"
 
@@ -130,17 +133,7 @@ async def peer() -> AsyncIterator[Peer]:
         nursery.cancel_scope.cancel()
 
 
-EXTRA = """
-[hsm]
-kind = "software"
-test_lmk = true
-
-[[listeners]]
-name = "pinpad"
-port = 0
-scheme = "generic"
-pin_key = {{ type = "TPK", key = "{tpk}" }}
-
+EXTRA = NETWORK_TOML_HEAD + """
 [[connectors]]
 name = "net"
 hosts = ["127.0.0.1:{net}"]
@@ -152,36 +145,11 @@ backoff_initial_ms = 50
 backoff_max_ms = 200
 zmk = "{zmk}"
 pin_key = {{ type = "ZPK", key = "{zpk}" }}
+""" + ISSUER_CONNECTOR_TOML
 
-[[connectors]]
-name = "issuer"
-hosts = ["127.0.0.1:{issuer}"]
-timeout_ms = 2000
-backoff_initial_ms = 50
-backoff_max_ms = 200
-"""
-
-ROUTES = """
-default = "net"
-[destinations.net]
-links = ["net"]
-[destinations.issuer]
-links = ["issuer"]
-[[routes]]
-name = "network-originated"
-bins = ["520000"]
-destination = "issuer"
-"""
+ROUTES = network_routes("net", "network-originated", "520000")
 
 
-def _pvv(zpk: str, block: bytes) -> str:
-    return HSM.generate_pvv("001", zpk, PVK, block.hex().upper(), "01", PAN[-13:-1], 1)
-
-
-def _pin_request(stan: int) -> Message:
-    request = purchase(PAN, stan=stan)
-    request[52] = TestPinPad().pin_block("TPK", TPK, "1234", PAN)
-    return request
 
 
 async def test_a_network_registered_by_entry_point_runs_through_a_real_node(
@@ -201,12 +169,11 @@ async def test_a_network_registered_by_entry_point_runs_through_a_real_node(
             assert pinpad is not None
             async with client(pinpad) as acquirer:
                 # A request: 1200 on the wire, its PIN under the link's zone key, action codes mapped back.
-                approved = await acquirer.call(_pin_request(7001))
+                approved = await acquirer.call(pin_request(PAN, 7001))
                 assert (approved[39], approved[38]) == ("00", "A12345")
                 (sent,) = net.wire(b"1200")
                 assert sent["2"] == PAN and "39" not in sent
-                assert _pvv(ZPK1.under_lmk, bytes.fromhex(sent["52"])) == _pvv(
-                    ZPK1.under_lmk, TestPinPad().pin_block("ZPK", ZPK1.under_lmk, "1234", PAN))
+                assert pin_under(ZPK1.under_lmk, sent["52"], PAN)
                 declined = await acquirer.call(purchase(PAN, amount=150_000, stan=7002))
                 assert declined[39] == "51"  # action code 116
                 unknown = await acquirer.call(purchase(PAN, amount=250_000, stan=7003))
@@ -227,10 +194,8 @@ async def test_a_network_registered_by_entry_point_runs_through_a_real_node(
                 assert [m["24"] for m in net.wire(b"1814")] == ["811"]
                 assert node.link_keys["net"].key != ZPK1.under_lmk
                 # ...and the next PIN goes out under the new key.
-                await acquirer.call(_pin_request(7005))
-                block = bytes.fromhex(net.wire(b"1200")[-1]["52"])
-                assert _pvv(ZPK2.under_lmk, block) == _pvv(
-                    ZPK2.under_lmk, TestPinPad().pin_block("ZPK", ZPK2.under_lmk, "1234", PAN))
+                await acquirer.call(pin_request(PAN, 7005))
+                assert pin_under(ZPK2.under_lmk, net.wire(b"1200")[-1]["52"], PAN)
 
                 # The node asks for a new key itself: installed once its check value is confirmed.
                 assert await link.manage(NetMgmt.KEY_EXCHANGE) == (True, "00")
