@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cellstore import purchase
-from bench.harness import _percentile, field_plan
+from bench.harness import field_plan
 from bench.loadgen import READ_SIZE, _Walker
+from bench.phases import percentile
 from schemes.generic import SCHEME
 from switch.wire.framing import LengthFraming
 
@@ -134,7 +135,7 @@ def run(port: int, requests: list[list[tuple[bytes, bytes]]], inflight: int, hos
     result.seconds = last - started
     ordered = sorted(latencies)
     result.latency_ms = {
-        "p50": _percentile(ordered, 50) * 1000, "p99": _percentile(ordered, 99) * 1000,
+        "p50": percentile(ordered, 50) * 1000, "p99": percentile(ordered, 99) * 1000,
         "max": (ordered[-1] if ordered else 0.0) * 1000,
         "mean": (sum(ordered) / len(ordered) if ordered else 0.0) * 1000,
     }

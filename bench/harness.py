@@ -25,7 +25,6 @@ CPU is reported as a percentage of one core over the measured window (utime + st
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import platform
@@ -46,7 +45,7 @@ from bench.codec import interpreter
 from bench.flood import FloodResult, FloodSpec, flood_main
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
 from bench.nodeconf import NODE_HEAD_TOML
-from bench.phases import Schedule, phase_stats
+from bench.phases import Schedule, percentile, phase_stats
 from bench.ports import free_port
 from bench.procs import (
     BenchError,
@@ -262,14 +261,6 @@ def _probe(port: int, template: Template, first_stan: int, timeout: float = 30.0
 
 
 # -- one run -----------------------------------------------------------------------------------------------
-def _percentile(ordered: list[float], p: float) -> float:
-    """Nearest-rank percentile of sorted values (0.0 when there are none)."""
-    if not ordered:
-        return 0.0
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int) -> Path:
     upstream = scenario.upstream
     text = NODE_TOML.format(name="bench", var=folder / "var", port=port, issuer_port=issuer_port,
@@ -530,9 +521,9 @@ def _merge(report: Report, results: list[WorkerResult], scenario: Scenario, opti
     ordered = sorted(latencies)
     ms = 1000.0
     report.latency_ms = {
-        "p50": round(_percentile(ordered, 50) * ms, 3),
-        "p95": round(_percentile(ordered, 95) * ms, 3),
-        "p99": round(_percentile(ordered, 99) * ms, 3),
+        "p50": round(percentile(ordered, 50) * ms, 3),
+        "p95": round(percentile(ordered, 95) * ms, 3),
+        "p99": round(percentile(ordered, 99) * ms, 3),
         "max": round((ordered[-1] if ordered else 0.0) * ms, 3),
         "mean": round(sum(ordered) / len(ordered) * ms if ordered else 0.0, 3),
     }

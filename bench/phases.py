@@ -121,14 +121,16 @@ def phase_stats(answered: array[float], unanswered: array[float], schedule: Sche
             p[f"{what}_pct"] = round(100 * p[what] / n, 1)
         for what in ("in_time", "shed"):
             ordered = sorted(p.pop(f"_{what}_ms"))
-            p[f"{what}_p50_ms"] = round(_percentile(ordered, 50), 1)
-            p[f"{what}_p99_ms"] = round(_percentile(ordered, 99), 1)
+            p[f"{what}_p50_ms"] = round(percentile(ordered, 50), 1)
+            p[f"{what}_p99_ms"] = round(percentile(ordered, 99), 1)
         in_time, total = p.pop("_first")
         p["first_second_in_time_pct"] = round(100 * in_time / total, 1) if total else 0.0
     return phases
 
 
-def _percentile(ordered: list[float], p: float) -> float:
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile of sorted values (0.0 when there are none)."""
     if not ordered:
         return 0.0
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from bench import report as bench_report
-from bench.harness import Options, _percentile, field_plan, run_scenario, templates_for
+from bench.harness import Options, field_plan, run_scenario, templates_for
 from bench.loadgen import _Walker
+from bench.phases import percentile
 from bench.scenarios import SCENARIOS
 from schemes.generic import SCHEME
 from switch.model.message import Message
@@ -47,8 +48,8 @@ def test_templates_patch_stan_and_rrn_in_place() -> None:
 
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert [_percentile(values, p) for p in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
-    assert _percentile([], 99) == 0.0
+    assert [percentile(values, p) for p in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
+    assert percentile([], 99) == 0.0
 
 
 def test_short_nonfinancial_run_through_a_node(tmp_path: Path) -> None:
