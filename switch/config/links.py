@@ -61,6 +61,12 @@ class ListenerConfig:
     pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
     # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
     zmk: str | None = field(default=None, repr=False)
+    # The switch's own identity on this link (switch.exchange.identity): its own STAN and DE 7 (default on), its
+    # own RRN (off: the acquirer's is kept), and DE 32 / DE 33 as given (None: the source's are kept).
+    own_stan: bool = True
+    own_rrn: bool = False
+    acquiring_institution: str | None = None
+    forwarding_institution: str | None = None
 
     @property
     def framing_kind(self) -> str:
@@ -89,6 +95,12 @@ class ConnectorConfig:
     pin_key: PinKey | None = None  # the zone key this destination expects DE 52 under
     # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
     zmk: str | None = field(default=None, repr=False)
+    # The switch's own identity on this link (switch.exchange.identity): its own STAN and DE 7 (default on), its
+    # own RRN (off: the acquirer's is kept), and DE 32 / DE 33 as given (None: the source's are kept).
+    own_stan: bool = True
+    own_rrn: bool = False
+    acquiring_institution: str | None = None
+    forwarding_institution: str | None = None
 
     @property
     def framing_kind(self) -> str:
@@ -203,11 +215,28 @@ def connector(t: TomlTable) -> ConnectorConfig:
         match_fields=_match_fields(t),
         pin_key=pin_key(t, ("ZPK",)),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
+        own_stan=t.get("own_stan", bool, True),
+        own_rrn=t.get("own_rrn", bool, False),
+        acquiring_institution=_institution(t, "acquiring_institution"),
+        forwarding_institution=_institution(t, "forwarding_institution"),
     )
+    if cfg.own_rrn and not cfg.own_stan:
+        raise t.error("own_rrn", "needs own_stan = true (the switch's RRN ends in its own STAN)")
     if cfg.backoff_initial_ms > cfg.backoff_max_ms:
         raise t.error("backoff_initial_ms", f"is larger than backoff_max_ms ({cfg.backoff_max_ms})")
     t.done()
     return cfg
+
+
+def _institution(t: TomlTable, key: str) -> str | None:
+    """An institution id (DE 32 / DE 33: n..11), as text so that leading zeros stay."""
+    value = t.get(key, str, None)
+    if value is None:
+        return None
+    text = str(value)
+    if not (text.isdigit() and 1 <= len(text) <= 11):
+        raise t.error(key, f"expected 1 to 11 digits in quotes, got {text!r}")
+    return text
 
 
 def requested_connector(request: LinkRequest, file: str, key: str) -> ConnectorConfig:
@@ -225,6 +254,9 @@ def requested_connector(request: LinkRequest, file: str, key: str) -> ConnectorC
         timeout_ms=request.timeout_ms, echo_interval_s=request.echo_interval_s, signon=request.signon,
         connect_timeout_s=request.connect_timeout_s, backoff_initial_ms=request.backoff_initial_ms,
         backoff_max_ms=request.backoff_max_ms, pin_key=pin_key(where, ("ZPK",)),
+        # A section's links are internal (the bank's own processor cells): they see the acquirer's STAN and ids,
+        # so that their records read like the acquirer's; the switch numbers its own only towards networks.
+        own_stan=False,
     )
 
 

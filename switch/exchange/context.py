@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from switch.contracts.network import Network
+from switch.exchange.identity import Lookup
 from switch.exchange.lifecycle import DELIVERED, REVERSAL_QUEUED, SEND, IllegalTransition, Lifecycle, Outcome
 from switch.exchange.ports import Source, Upstream
-from switch.model.message import Message
+from switch.model.message import FieldValue, Message
 from switch.routing import RouteDecision, RoutingTable
 from switch.wire.framing import Frame
 
@@ -39,6 +40,10 @@ class Exchange(Lifecycle):
     notes: list[str] = field(default_factory=list)
     owed_reversal: Message | None = None  # a reversal decided on and not queued yet (after an internal error)
     inflight_key: str | None = None  # its original's key while upstream and unsettled (switch.exchange.inflight)
+    # The source's values of the fields rewritten into the link's identity (switch.exchange.identity; None: not
+    # rewritten), and the journal lookups the rewrite waits for.
+    source_ids: dict[int, FieldValue | None] | None = None
+    identity_lookups: list[Lookup] | None = None
     _pan_hash: str | None = None
 
     @property

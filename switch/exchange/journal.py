@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from switch.exchange.context import Exchange
+from switch.exchange.identity import as_source_sent
 from switch.exchange.lifecycle import Outcome
 from switch.storage.records import JournalRecord
 
@@ -21,6 +22,12 @@ def now_utc() -> datetime:
 
 def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str]) -> JournalRecord:
     req, resp = x.request, x.response
+    sent = None
+    if x.source_ids is not None:  # sent under the link's identity: the row keeps the source's, and that one
+        sent = req
+        if x.source_ids:
+            req = as_source_sent(req, x.source_ids)
+    settlement = (resp.fields.get(15) if resp is not None else None) or req.fields.get(15)
     return JournalRecord(
         trace_id=req.meta.trace_id, node=node, source_link=x.source,
         destination=x.link.name if x.link else None,
@@ -32,4 +39,8 @@ def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str]) -> Jo
         outcome=_TEXT[x.outcome], received_at=x.received_at, responded_at=now_utc(),
         latency_us=int((time.perf_counter() - x.t0) * 1e6), upstream_us=x.upstream_us,
         request=req.masked(), response=resp.masked() if resp else None,
+        upstream_stan=sent.stan if sent is not None else None,
+        upstream_time=sent.text(7) if sent is not None else None,
+        upstream_rrn=sent.rrn if sent is not None else None,
+        settlement_date=settlement if isinstance(settlement, str) else None,
     )

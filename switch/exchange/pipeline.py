@@ -26,9 +26,10 @@ from typing import Union
 from hsm.api import PinKey, translate_pin
 from hsm.errors import HsmError
 from switch.contracts.network import NetMgmt, NetworkEvent, Rejected
-from switch.exchange import compensation
+from switch.exchange import compensation, identity
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
+from switch.exchange.identity import LinkIdentity
 from switch.exchange.journal import journal_record
 from switch.exchange.lifecycle import (
     ABANDON,
@@ -231,21 +232,71 @@ class Pipeline:
         if link is None:
             x.link = self.node.upstream(destination.links[0])
             x.advance(LINK_DOWN)
+            if x.link is not None and x.link.identity is not None:
+                self._identify(x, x.link.identity)  # held or stood in, it is sent later under the link's identity
             self._later(x, self._fallback)
             return None
         x.link = link
+        ident = link.identity
+        if ident is not None:
+            self._identify(x, ident)
         if must_accept:
             # It must not overtake an earlier advice or reversal for the same original still queued for this
             # destination: a database read, so in a task (advices and reversals are the rare messages).
             self._later(x, self._behind_queue)
             return None
+        if x.identity_lookups:
+            self._later(x, self._identified)
+            return None
         if 52 in msg.fields and self.node.source_key(x.source, msg) is not None:
             return self._pin
         return self._send
 
+    # -- the switch's own identity upstream (switch.exchange.identity) ---------------------------------------
+    def _identify(self, x: Exchange, link: LinkIdentity) -> None:
+        """Rewrite the request into the link's identity now, or note the journal lookups that must come first (a
+        repeat or reversal whose original the memory no longer holds: :meth:`_lookup_identity`, in a task)."""
+        msg = x.request
+        memory = self.node.upstream_identity
+        if link.own_stan and (msg.mti[3] in "13" or 90 in msg.fields):
+            lookups = identity.needs_lookup(msg, x.source, memory)
+            if lookups:
+                x.identity_lookups = lookups
+                return
+        x.source_ids = identity.rewrite(msg, x.source, link, memory)
+
+    async def _lookup_identity(self, x: Exchange) -> None:
+        """What the journal says the original was sent under, then the rewrite (:meth:`_identify`'s second half).
+        A journal that cannot be read leaves the original unknown: the message goes under a fresh identity (the
+        network then cannot match it, as it could not without the switch)."""
+        lookups, x.identity_lookups = x.identity_lookups, None
+        link = x.link.identity if x.link is not None else None
+        if not lookups or link is None:
+            return
+        memory = self.node.upstream_identity
+        for lookup in lookups:
+            try:
+                found = await self.node.find_upstream(x.source, lookup)
+            except Exception as exc:
+                log.warning("exchange %s: journal not read for the original's upstream identity (%s)", x.trace_id,
+                            type(exc).__name__)
+                found = None
+            if found is None:
+                log.info("exchange %s: %s names an original not sent upstream from here (stan %s)", x.trace_id,
+                         x.request.mti, lookup.stan)
+            identity.remember(x.request, x.source, memory, lookup, found)
+        x.source_ids = identity.rewrite(x.request, x.source, link, memory)
+
+    async def _identified(self, x: Exchange) -> Step | None:
+        await self._lookup_identity(x)
+        msg = x.request
+        return self._pin if 52 in msg.fields and self.node.source_key(x.source, msg) is not None else self._send
+
     async def _behind_queue(self, x: Exchange) -> Step | None:
         if self._waits(x, self._behind_queue):
             return None
+        if x.identity_lookups:
+            await self._lookup_identity(x)
         held = await compensation.held_back(self.node, x)
         if held is None:
             msg = x.request
@@ -419,6 +470,8 @@ class Pipeline:
         if compensation.is_must_accept(x.request) and self._waits(x, self._fallback):
             # Held now, it must not be queued ahead of what an earlier message for its original may yet queue.
             return None
+        if x.identity_lookups:
+            await self._lookup_identity(x)
         response, outcome = await compensation.fallback(self.node, x, self.card_status, self.pan_hash)
         x.decide(RESOLVED, response, outcome)
         if x.inflight_key is not None:  # its advice (or reversal) is durable now: what waited for it may go on
@@ -434,6 +487,8 @@ class Pipeline:
     # -- respond: journal first, then deliver ----------------------------------------------------------
     def _respond(self, x: Exchange) -> Step | None:
         assert x.response is not None
+        if x.source_ids:  # the answer goes back under the source's identity, not the one sent upstream
+            identity.restore(x.response, x.source_ids)
         try:
             x.body = x.network.encode(x.response)
         except Exception as exc:  # an answer the source's format cannot carry
@@ -469,6 +524,8 @@ class Pipeline:
         trying again would loop."""
         await compensation.reverse_if_approved(self.node, x)
         response = x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION)
+        if x.source_ids:
+            identity.restore(response, x.source_ids)
         x.decide(REDECIDE, response, Outcome.ERROR)
         try:
             x.body = x.network.encode(response)
@@ -490,6 +547,8 @@ class Pipeline:
         await compensation.reverse_if_approved(self.node, x)
         # The acquirer is told 96 and what was approved is reversed: the metrics count an error, not an approval.
         x.response, x.outcome = x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR
+        if x.source_ids:
+            identity.restore(x.response, x.source_ids)
         x.body = x.network.encode(x.response)
         return self._deliver
 

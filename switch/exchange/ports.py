@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from switch.contracts.network import Rejected
+from switch.exchange.identity import LinkIdentity
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.wire.framing import Frame
@@ -50,6 +51,11 @@ class Upstream(Protocol):
 
     @property
     def timeout_ms(self) -> int: ...
+
+    @property
+    def identity(self) -> LinkIdentity | None:
+        """The switch's own identity on this link (its STAN, RRN, DE 32/33), None when it keeps the source's."""
+        ...
 
     def send(self, msg: Message, timeout: float, on_answer: Callable[[Answer], None]) -> None:
         """Send without waiting; ``on_answer`` gets the answer (or None at ``timeout``) from the link's reader or

@@ -13,6 +13,7 @@ from typing import Protocol
 from hsm.api import Hsm, InlinePinTranslation, PinKey
 from switch.contracts.network import KeyChange, NetworkSession
 from switch.exchange.context import Exchange
+from switch.exchange.identity import IdentityMemory, Lookup, SentAs
 from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.ports import Upstream
 from switch.model.message import Message
@@ -85,6 +86,13 @@ class NodePorts(Protocol):
 
     awaiting_upstream: dict[int, Exchange]
     """Exchanges sent upstream that wait for their answer, by ``id()``: a node stopped hard reverses them."""
+
+    upstream_identity: IdentityMemory
+    """What recent originals were sent upstream under (switch.exchange.identity)."""
+
+    async def find_upstream(self, source: str, lookup: Lookup) -> SentAs | None:
+        """What the journal says ``lookup``'s original from ``source`` was sent upstream under, if anything."""
+        ...
 
     upstream_originals: InFlightOriginals
     """Exchanges upstream that may leave an advice behind, by original: a reversal or advice for the same original

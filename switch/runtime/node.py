@@ -16,6 +16,7 @@ approval that cannot be delivered is reversed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -39,6 +40,7 @@ from switch.contracts.section import Service
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.compensation import abandoned_reversal, lost_reversal, needs_reversal
 from switch.exchange.context import Exchange
+from switch.exchange.identity import IdentityMemory, Lookup, SentAs
 from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.journal import now_utc
 from switch.exchange.lifecycle import Outcome
@@ -66,7 +68,7 @@ from switch.runtime.tasks import ExchangeTasks
 from switch.runtime.workers import WorkerSupervisor
 from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
-from switch.storage.journal import JournalWriter
+from switch.storage.journal import JournalWriter, find_upstream
 from switch.storage.saf import DestinationSummary, SafStore
 from switch.wire.framing import Frame
 
@@ -102,7 +104,8 @@ class Node:
         hooks = LinkHooks(self.on_request, self.on_format_error, self.on_late_response, self.install_key,
                           self.on_shed)
         self.peer_log = hooks.log  # format errors: rate-limited per link and peer address (issue 11)
-        self.outbound = {c.name: OutboundLink(c, network(c.scheme), hooks, self.timer) for c in config.connectors}
+        self.outbound = {c.name: OutboundLink(c, network(c.scheme), hooks, self.timer, process=process,
+                                              processes=config.processes) for c in config.connectors}
         ports = listener_ports or {}
         self.listeners = {lc.name: Listener(lc, network(lc.scheme), hooks, reuse_port=config.processes > 1,
                                             port=ports.get(lc.name)) for lc in config.listeners}
@@ -147,6 +150,8 @@ class Node:
         self.awaiting_upstream: dict[int, Exchange] = {}
         # Of those, the ones that may leave an advice behind, by original: a reversal for the same original waits.
         self.upstream_originals = InFlightOriginals()
+        # What recent originals were sent upstream under, for their repeats and reversals (switch.exchange.identity).
+        self.upstream_identity = IdentityMemory()
         # What other packages' node.toml sections run beside the node (the cells' supervisor, demo simulators):
         # in the primary only.
         self.services: list[Service] = [s for section in config.sections.values() for s in section.services()] \
@@ -203,6 +208,12 @@ class Node:
         """A network's cutover: its settlement date moves on (kept per link for status; settlement reads it)."""
         self.business_dates[link] = business_date or ""
         log.info("link %s: cutover, business date now %s", link, business_date or "(not given)")
+
+    async def find_upstream(self, source: str, lookup: Lookup) -> SentAs | None:
+        found = await trio.to_thread.run_sync(functools.partial(
+            find_upstream, self.engine, source_link=source, mti_kind=lookup.kind, stan=lookup.stan,
+            terminal_id=lookup.terminal))
+        return SentAs(*found) if found is not None else None
 
     async def saf_enqueue(self, items: list[tuple[str, Message, str]]) -> None:
         await self.saf_queue.enqueue(items)

@@ -479,3 +479,28 @@ def find_exchanges(
     query = query.order_by(JOURNAL.c.received_at.desc(), JOURNAL.c.id.desc()).limit(limit)
     with storage_errors("find exchanges"), engine.connect() as connection:
         return [_record(row) for row in connection.execute(query)]
+
+
+# How far back a repeat's or reversal's original is looked for by what it was sent upstream under: ATM and POS
+# reversals come within minutes; a day covers a link down overnight.
+UPSTREAM_LOOKUP_WINDOW: Final = timedelta(days=2)
+
+
+def find_upstream(engine: Engine, *, source_link: str, mti_kind: str, stan: str, terminal_id: str | None,
+                  now: datetime | None = None) -> tuple[str, str, str | None] | None:
+    """(upstream STAN, DE 7, RRN) the newest request from ``source_link`` with the source's ``stan`` (and
+    ``terminal_id``), whose MTI starts with ``mti_kind`` (``020`` for 0200 and 0201), was sent upstream under;
+    None when the journal has none in :data:`UPSTREAM_LOOKUP_WINDOW` (through the ``stan`` index)."""
+    since = (now or datetime.now(UTC)) - UPSTREAM_LOOKUP_WINDOW
+    query = (select(JOURNAL.c.upstream_stan, JOURNAL.c.upstream_time, JOURNAL.c.upstream_rrn)
+             .where(JOURNAL.c.stan == stan, JOURNAL.c.source_link == source_link,
+                    JOURNAL.c.mti_in.startswith(mti_kind, autoescape=True),
+                    JOURNAL.c.upstream_stan.is_not(None), JOURNAL.c.received_at >= since))
+    if terminal_id is not None:
+        query = query.where(JOURNAL.c.terminal_id == terminal_id)
+    query = query.order_by(JOURNAL.c.received_at.desc(), JOURNAL.c.id.desc()).limit(1)
+    with storage_errors("find upstream identity"), engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None or row[1] is None:
+        return None
+    return str(row[0]), str(row[1]), row[2]

@@ -82,6 +82,12 @@ class JournalEntry(Base):
     request: Mapped[str] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)
     response_delta: Mapped[str | None] = mapped_column(Text)
+    # The switch's own identity upstream (switch.exchange.identity); found by (source_link, stan) for a repeat or
+    # reversal whose original the node no longer remembers.
+    upstream_stan: Mapped[str | None] = mapped_column(String(12))
+    upstream_time: Mapped[str | None] = mapped_column(String(10))
+    upstream_rrn: Mapped[str | None] = mapped_column(String(12))
+    settlement_date: Mapped[str | None] = mapped_column(String(4))
 
 
 class SafEntry(Base):

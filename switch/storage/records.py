@@ -44,6 +44,13 @@ class JournalRecord:
     upstream_us: int | None
     request: dict[str, str]  # switch.model.message.Message.masked()
     response: dict[str, str] | None
+    # What the request was sent upstream under when the link numbers requests itself (switch.exchange.identity):
+    # its STAN, DE 7 and RRN (None: the source's were kept, or it was not sent).
+    upstream_stan: str | None = None
+    upstream_time: str | None = None
+    upstream_rrn: str | None = None
+    # The settlement date (DE 15, MMDD) the exchange belongs to: the network's answer's, else the request's.
+    settlement_date: str | None = None
 
 
 def validate(record: JournalRecord) -> None:

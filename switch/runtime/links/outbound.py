@@ -28,6 +28,7 @@ import trio
 
 from switch.config import ConnectorConfig
 from switch.contracts.network import FrameKind, NetMgmt, Network, Rejected
+from switch.exchange.identity import LinkIdentity
 from switch.exchange.ports import Answer, ConnectionClosed, LinkDown
 from switch.model.errors import BulkheadError, RemoteProtocolError
 from switch.model.message import Message
@@ -49,7 +50,7 @@ def _iso(epoch: float) -> str:
 
 class OutboundLink:
     def __init__(self, config: ConnectorConfig, network: Network, hooks: LinkHooks,
-                 timer: Timer | None = None) -> None:
+                 timer: Timer | None = None, *, process: int = 0, processes: int = 1) -> None:
         self.config = config
         # Serves request(timeout=...); a link without one bounds such a request with a cancel scope instead.
         self.timer = timer
@@ -62,7 +63,14 @@ class OutboundLink:
         self.conn: Connection | None = None
         self.peer: str | None = None
         self.mux = Mux(self.name, network.matcher(config.match_fields), lambda m: hooks.on_late(self.name, m))
+        # The link's STANs (its requests under its own identity and its network management). A node of several
+        # processes gives each its own residue class, so that two never send the same STAN on one network.
         self._stan = itertools.count(1)
+        self._stan_stride, self._stan_offset = processes, process
+        self._stan_cycle = 1_000_000 // processes
+        identity = LinkIdentity(self.next_stan, own_stan=config.own_stan, own_rrn=config.own_rrn,
+                                acquirer=config.acquiring_institution, forwarder=config.forwarding_institution)
+        self.identity: LinkIdentity | None = identity if identity.rewrites else None
         self._wanted_signed_on = config.signon
         self.sent = 0
         self.received = 0
@@ -151,7 +159,10 @@ class OutboundLink:
         }
 
     def next_stan(self) -> str:
-        return f"{next(self._stan) % 1_000_000:06d}"
+        n = next(self._stan) % self._stan_cycle * self._stan_stride + self._stan_offset
+        if n == 0:  # 000000 is not a STAN some networks accept
+            n = next(self._stan) % self._stan_cycle * self._stan_stride + self._stan_offset
+        return f"{n:06d}"
 
     # -- requests -----------------------------------------------------------------------------------
     async def request(self, msg: Message, timeout: float | None = None) -> Answer:

@@ -21,6 +21,7 @@ from switch.contracts.network import KeyChange, NetworkSession, Rejected
 from switch.exchange import compensation, reversal
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
+from switch.exchange.identity import IdentityMemory, LinkIdentity, Lookup, SentAs
 from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.lifecycle import Event, IllegalTransition, Outcome, Phase
 from switch.exchange.pipeline import Pipeline
@@ -62,6 +63,7 @@ class FakeLink:
     down: bool = False
     sent: list[Message] = field(default_factory=list)
     waiting: list[Callable[[Answer], None]] = field(default_factory=list)
+    identity: LinkIdentity | None = None
 
     def send(self, msg: Message, timeout: float, on_answer: Callable[[Answer], None]) -> None:
         if self.down:
@@ -96,7 +98,13 @@ class FakeNode:
     finished_exchanges: list[Exchange] = field(default_factory=list)
     awaiting_upstream: dict[int, Exchange] = field(default_factory=dict)
     upstream_originals: InFlightOriginals = field(default_factory=InFlightOriginals)
+    upstream_identity: IdentityMemory = field(default_factory=IdentityMemory)
+    # What the journal says originals were sent under: (source, kind, source STAN) -> SentAs
+    journal_upstream: dict[tuple[str, str, str], SentAs] = field(default_factory=dict)
     keys: dict[str, PinKey] = field(default_factory=dict)
+
+    async def find_upstream(self, source: str, lookup: Lookup) -> SentAs | None:
+        return self.journal_upstream.get((source, lookup.kind, lookup.stan))
 
     def choose_link(self, destination: Destination) -> FakeLink | None:
         return None if self.link.down else self.link

@@ -34,7 +34,7 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         assert current_revision(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision() == "0005"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) >= TABLES
         journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
@@ -148,7 +148,8 @@ def _journal_indexes(engine: Engine) -> set[str]:
 
 def _insert_0001_row(engine: Engine, rec: JournalRecord) -> None:
     """A journal row as revision 0001 stored it: the whole response as JSON, no response_delta column."""
-    columns = [name for name in JournalRecord.__dataclass_fields__ if name not in ("request", "response")]
+    later = ("request", "response", "upstream_stan", "upstream_time", "upstream_rrn", "settlement_date")  # 0005
+    columns = [name for name in JournalRecord.__dataclass_fields__ if name not in later]
     values: dict[str, object] = {name: getattr(rec, name) for name in columns}
     for name in ("received_at", "responded_at"):  # SQLite DATETIME text, or timestamptz
         if engine.dialect.name == "sqlite":
@@ -173,6 +174,7 @@ def test_upgrade_from_0001_keeps_the_journal_and_downgrade_keeps_new_responses(d
         upgrade(db_url, "0002")
         assert current_revision(engine) == "0002"
         assert "ix_journal_pan_hash" not in _journal_indexes(engine)
+        upgrade(db_url)  # the live code reads and writes the newest schema (0005 added the upstream identity)
         assert find_exchanges(engine, rrn=before[0].rrn) == [before[0]]
         assert find_exchanges(engine, rrn=before[1].rrn) == [before[1]]
         after = record(3)
