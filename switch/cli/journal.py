@@ -54,6 +54,9 @@ def journal_show(conf: Path, rrn: str | None, stan: str | None, trace: str | Non
                    f"pan {r.pan_masked or '-'}  amount {r.amount if r.amount is not None else '-'} "
                    f"{r.currency or ''}  stan {r.stan or '-'}  rrn {r.rrn or '-'}  tid {r.terminal_id or '-'}")
         click.echo(f"  latency {r.latency_us} us" + (f" (upstream {r.upstream_us} us)" if r.upstream_us else ""))
+        if r.upstream_stan or r.settlement_date:
+            click.echo(f"  sent upstream as stan {r.upstream_stan or '-'}  time {r.upstream_time or '-'}  "
+                       f"rrn {r.upstream_rrn or '-'}  settlement date {r.settlement_date or '-'}")
         click.echo("  request:  " + " ".join(f"{k}={v}" for k, v in r.request.items()))
         if r.response:
             click.echo("  response: " + " ".join(f"{k}={v}" for k, v in r.response.items()))
