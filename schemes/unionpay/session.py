@@ -126,15 +126,21 @@ class UnionPaySession:
         self.link = link
         self._kinds = {code: kind for kind, code in link.netmgmt.items()}
 
+    def key_requests(self, which: str, stan: Callable[[], str], now: datetime) -> list[Message]:
+        """A key reset request for the PIN key (``"pin"``) or the MAC key (``"mac"``), whatever ``rekey_key`` says."""
+        return self._requests(NetMgmt.KEY_EXCHANGE, stan, now, which)
+
     def requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime) -> list[Message]:
+        return self._requests(kind, stan, now, self.link.rekey_key)
+
+    def _requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime, which: str) -> list[Message]:
         if kind is NetMgmt.CUTOVER:  # UnionPay notifies its members of a cutover; a member starts none
             return []
         fields: dict[int, str | bytes] = {7: now.strftime("%m%d%H%M%S"), 11: stan(), 70: self.link.netmgmt[kind]}
         if self.link.institution:
             fields[33] = self.link.institution
         if kind is NetMgmt.KEY_EXCHANGE:
-            which = PIN_KEY if self.link.rekey_key == "pin" else MAC_KEY
-            fields[53] = str(SecurityControl(which, DOUBLE_LENGTH))
+            fields[53] = str(SecurityControl(PIN_KEY if which == "pin" else MAC_KEY, DOUBLE_LENGTH))
         return [Message(self.link.request_mti, fields)]
 
     def accepted(self, kind: NetMgmt, response: Message) -> bool:

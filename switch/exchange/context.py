@@ -39,6 +39,8 @@ class Exchange(Lifecycle):
     notes: list[str] = field(default_factory=list)
     owed_reversal: Message | None = None  # a reversal decided on and not queued yet (after an internal error)
     inflight_key: str | None = None  # its original's key while upstream and unsettled (switch.exchange.inflight)
+    # The copy of the request as sent upstream (with the switch's own identity), when it differs from ``request``.
+    upstream_msg: Message | None = None
     _pan_hash: str | None = None
 
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from switch.contracts.network import Rejected
+from switch.contracts.network import Network, Rejected
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.wire.framing import Frame
@@ -50,6 +50,11 @@ class Upstream(Protocol):
 
     @property
     def timeout_ms(self) -> int: ...
+
+    @property
+    def network(self) -> Network:
+        """The link's network: what a MAC is computed over is the message as it encodes it."""
+        ...
 
     def send(self, msg: Message, timeout: float, on_answer: Callable[[Answer], None]) -> None:
         """Send without waiting; ``on_answer`` gets the answer (or None at ``timeout``) from the link's reader or

@@ -17,7 +17,8 @@ import pytest
 
 from hsm.api import PinKey, PinTranslation
 from schemes.generic import SCHEME
-from switch.contracts.network import KeyChange, NetworkSession, Rejected
+from switch.config.links import MacConfig
+from switch.contracts.network import KeyChange, Network, NetworkSession, Rejected
 from switch.exchange import compensation, reversal
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
@@ -59,6 +60,7 @@ class FakeSource:
 class FakeLink:
     name: str = "up"
     timeout_ms: int = 1000
+    network: Network = field(default_factory=lambda: SCHEME)
     down: bool = False
     sent: list[Message] = field(default_factory=list)
     waiting: list[Callable[[Answer], None]] = field(default_factory=list)
@@ -97,6 +99,8 @@ class FakeNode:
     awaiting_upstream: dict[int, Exchange] = field(default_factory=dict)
     upstream_originals: InFlightOriginals = field(default_factory=InFlightOriginals)
     keys: dict[str, PinKey] = field(default_factory=dict)
+    macs: dict[str, MacConfig] = field(default_factory=dict)  # no MAC links here (tests/switch/exchange/test_mac.py)
+    mac_failure_codes: dict[str, str] = field(default_factory=dict)
 
     def choose_link(self, destination: Destination) -> FakeLink | None:
         return None if self.link.down else self.link
@@ -113,8 +117,26 @@ class FakeNode:
     def link_key(self, link: str) -> PinKey | None:
         return self.keys.get(link)
 
-    async def install_key(self, link: str, change: KeyChange) -> bool:
+    async def install_key(self, link: str, change: KeyChange, carrier: Message | None = None) -> bool:
         return True
+
+    def key_changing(self, link: str, since_ns: int) -> None:
+        pass
+
+    def key_pending(self, link: str, received_ns: int) -> bool:
+        return False
+
+    async def key_settled(self, link: str) -> None:
+        pass
+
+    def mac_keys(self, link: str, received_ns: int) -> tuple[str, ...]:
+        raise AssertionError("no MAC link here")
+
+    def mac_key(self, link: str) -> str:
+        raise AssertionError("no MAC link here")
+
+    def mac_failed(self, link: str) -> None:
+        raise AssertionError("no MAC link here")
 
     def cutover(self, link: str, business_date: str | None) -> None:
         pass
