@@ -8,10 +8,11 @@ Public UnionPay member traffic (com.easy.iso8583's test vectors: ``tests/schemes
   for the PIN key, 2 for the MAC key; 53.2 = 0 for a single-length key, carried in DE 96 (8 bytes), 6 for a
   double-length key, carried in DE 48 usage ``NK`` (16 bytes); the key is encrypted under the zone master key
   with plain triple DES (ANSI X9.17, Thales notation ``X`` + 32 hex digits). No check value travels with it in
-  public samples: UnionPay's message MAC under the new key is the proof. The engine confirms a key by its check
-  value, so until the engine verifies that MAC a link sets ``nk_check_value_bytes`` (the NK content's last bytes
-  are the key's check value) where the member's agreement with UnionPay provides one; without it a key reset is
-  refused (answered 96) and the key in use stays.
+  public samples: UnionPay's message MAC under the new key is the proof. The engine accepts a new MAC key by that
+  proof (the key reset's DE 128 verified under the imported key: switch.runtime.node.Node.install_key); a new PIN
+  key needs its check value: a link sets ``nk_check_value_bytes`` (the NK content's last bytes are the key's check
+  value) where the member's agreement with UnionPay provides one; without it the PIN key reset is refused
+  (answered 96) and the key in use stays.
 
 What no public source confirms is a link option (the ``options`` table), with these defaults:
 
