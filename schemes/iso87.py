@@ -101,6 +101,9 @@ class Iso87Link:
     netmgmt: Mapping[NetMgmt, str] = field(default_factory=lambda: dict(DEFAULT_NETMGMT_CODES))
     institutions: tuple[str, ...] = ()
     institution_field: int = INSTITUTION_FIELD
+    # DE 70 of a key change that carries the zone MAC key (ZAK) instead of the PIN key: off unless given (160 is
+    # the "MAC working key" code of the reference's network-management table).
+    mac_key_code: str | None = None
 
     @property
     def framing_kind(self) -> str:
@@ -129,6 +132,11 @@ class Iso87Network:
     masking: Masking = DEFAULT_MASKING
     codes: CodeTable = ISO87_CODES
     framings: Sequence[str] = LENGTH_KINDS
+    # MAC on a link of this network (a link's ``mac = true``, switch.exchange.mac): DE 64 with a primary bitmap only,
+    # DE 128 with a secondary; a request whose MAC fails is answered 63 (security violation): ISO 8583:1987 has no
+    # code of its own for a MAC failure, and 63 is what ISO 87 hosts answer. Links may override both.
+    mac_field: str = "auto"
+    mac_failure_code: str = "63"
 
     # -- link options -------------------------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:
@@ -141,8 +149,11 @@ class Iso87Network:
             if not isinstance(institution, str) or not institution.isdigit() or not 1 <= len(institution) <= 11:
                 raise options.error(f"institutions[{i}]", "expected an institution id of 1 to 11 digits")
         field_number = options.integer("institution_field", INSTITUTION_FIELD, low=2, high=128)
+        mac_code = options.get("mac_key_exchange_code", str, None)
+        if mac_code is not None and (len(mac_code) != 3 or not mac_code.isdigit() or mac_code in codes.values()):
+            raise options.error("mac_key_exchange_code", "expected 3 digits (DE 70) not used by another code")
         options.done()
-        return Iso87Link(link_framing, codes, tuple(institutions), field_number)
+        return Iso87Link(link_framing, codes, tuple(institutions), field_number, mac_code)
 
     @staticmethod
     def _netmgmt_codes(options: TomlTable) -> dict[NetMgmt, str]:
@@ -345,6 +356,16 @@ class Iso87Session:
                        if kind is not _KEY_EXCHANGE and kind is not _CUTOVER
                        and not (kind in _GROUPED and link.institutions)}
         self._unknown = NetworkEvent(None)
+        self.mac_key_code: str | None = getattr(link, "mac_key_code", None)
+
+    def key_requests(self, which: str, stan: Callable[[], str], now: datetime) -> list[Message]:
+        """A key change for the zone PIN key (``"pin"``, the key-exchange code) or the zone MAC key (``"mac"``,
+        ``mac_key_exchange_code``); none when the link has no code for it."""
+        if which != "mac":
+            return self.requests(_KEY_EXCHANGE, stan, now)
+        if self.mac_key_code is None:
+            return []
+        return [Message("0800", {7: now.strftime("%m%d%H%M%S"), 11: stan(), 70: self.mac_key_code})]
 
     def requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime) -> list[Message]:
         code = self.codes.get(kind)
@@ -360,13 +381,16 @@ class Iso87Session:
         return response.response_code == ResponseCode.APPROVED
 
     def key_change(self, response: Message) -> KeyChange | None:
-        return _key_in(response, self.key_field)
+        mac = self.mac_key_code is not None and response.get(70) == self.mac_key_code
+        return _key_in(response, self.key_field, "ZAK" if mac else "ZPK")
 
     def inbound(self, request: Message) -> NetworkEvent:
         code = request.text(70) or ""
         plain = self._plain.get(code)
         if plain is not None:
             return plain
+        if code == self.mac_key_code:
+            return NetworkEvent(_KEY_EXCHANGE, key=_key_in(request, self.key_field, "ZAK"))
         kind = self._kinds.get(code)
         if kind is _KEY_EXCHANGE:
             return NetworkEvent(kind, key=_key_in(request, self.key_field))
@@ -385,10 +409,10 @@ class Iso87Session:
         return self.respond(request, code)
 
 
-def _key_in(msg: Message, key_field: int) -> KeyChange | None:
-    """The new zone PIN key of a key change: ``key_field`` (DE 125 by default) = cryptogram (Thales notation) +
+def _key_in(msg: Message, key_field: int, key_type: str = "ZPK") -> KeyChange | None:
+    """The new zone key of a key change: ``key_field`` (DE 125 by default) = cryptogram (Thales notation) +
     6-digit check value."""
     value = msg.get(key_field)
     if not isinstance(value, str) or len(value) <= _KCV_LEN:
         return None
-    return KeyChange("ZPK", value[:-_KCV_LEN], value[-_KCV_LEN:])
+    return KeyChange(key_type, value[:-_KCV_LEN], value[-_KCV_LEN:])

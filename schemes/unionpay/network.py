@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemes.iso87 import Iso87Network
+from schemes.unionpay.codes import MAC_ERROR
 from schemes.unionpay.fields import (
     de48_from_wire,
     de48_to_wire,
@@ -69,6 +70,10 @@ class UnionPayNetwork(Iso87Network):
     """UnionPay: see the module docstring. ``reject_code`` is what the acquirer of a rejected request gets."""
 
     reject_code: ResponseCode = ResponseCode.SYSTEM_MALFUNCTION
+    # MAC on a UnionPay link (a link's ``mac = true``): UnionPay carries the message MAC in DE 128 (reference
+    # section 7.2) and answers a request whose MAC fails A0 (schemes.unionpay.codes); links may override both.
+    mac_field: str = "128"
+    mac_failure_code: str = MAC_ERROR
 
     # -- link options ---------------------------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:

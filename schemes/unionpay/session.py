@@ -8,10 +8,11 @@ Public UnionPay member traffic (com.easy.iso8583's test vectors: ``tests/schemes
   for the PIN key, 2 for the MAC key; 53.2 = 0 for a single-length key, carried in DE 96 (8 bytes), 6 for a
   double-length key, carried in DE 48 usage ``NK`` (16 bytes); the key is encrypted under the zone master key
   with plain triple DES (ANSI X9.17, Thales notation ``X`` + 32 hex digits). No check value travels with it in
-  public samples: UnionPay's message MAC under the new key is the proof. The engine confirms a key by its check
-  value, so until the engine verifies that MAC a link sets ``nk_check_value_bytes`` (the NK content's last bytes
-  are the key's check value) where the member's agreement with UnionPay provides one; without it a key reset is
-  refused (answered 96) and the key in use stays.
+  public samples: UnionPay's message MAC under the new key is the proof. The engine accepts a new MAC key by that
+  proof (the key reset's DE 128 verified under the imported key: switch.runtime.node.Node.install_key); a new PIN
+  key needs its check value: a link sets ``nk_check_value_bytes`` (the NK content's last bytes are the key's check
+  value) where the member's agreement with UnionPay provides one; without it the PIN key reset is refused
+  (answered 96) and the key in use stays.
 
 What no public source confirms is a link option (the ``options`` table), with these defaults:
 
@@ -126,15 +127,21 @@ class UnionPaySession:
         self.link = link
         self._kinds = {code: kind for kind, code in link.netmgmt.items()}
 
+    def key_requests(self, which: str, stan: Callable[[], str], now: datetime) -> list[Message]:
+        """A key reset request for the PIN key (``"pin"``) or the MAC key (``"mac"``), whatever ``rekey_key`` says."""
+        return self._requests(NetMgmt.KEY_EXCHANGE, stan, now, which)
+
     def requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime) -> list[Message]:
+        return self._requests(kind, stan, now, self.link.rekey_key)
+
+    def _requests(self, kind: NetMgmt, stan: Callable[[], str], now: datetime, which: str) -> list[Message]:
         if kind is NetMgmt.CUTOVER:  # UnionPay notifies its members of a cutover; a member starts none
             return []
         fields: dict[int, str | bytes] = {7: now.strftime("%m%d%H%M%S"), 11: stan(), 70: self.link.netmgmt[kind]}
         if self.link.institution:
             fields[33] = self.link.institution
         if kind is NetMgmt.KEY_EXCHANGE:
-            which = PIN_KEY if self.link.rekey_key == "pin" else MAC_KEY
-            fields[53] = str(SecurityControl(which, DOUBLE_LENGTH))
+            fields[53] = str(SecurityControl(PIN_KEY if which == "pin" else MAC_KEY, DOUBLE_LENGTH))
         return [Message(self.link.request_mti, fields)]
 
     def accepted(self, kind: NetMgmt, response: Message) -> bool:

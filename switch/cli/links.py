@@ -59,10 +59,12 @@ for _cmd, _verb in (("links.signon", "signon"), ("links.signoff", "signoff"), ("
 
 @links.command("rekey")
 @click.argument("name")
+@click.option("--key", "key", type=click.Choice(["pin", "mac"]), default=None,
+              help="The key to change: the zone PIN key (ZPK) or the zone MAC key (ZAK); default the link's choice.")
 @conf_option
-def links_rekey(name: str, conf: Path) -> None:
-    """Ask connector NAME's network for a new zone PIN key (its key exchange; needs zmk on the link)."""
-    result = admin(load(conf), "links.rekey", {"name": name})
+def links_rekey(name: str, key: str | None, conf: Path) -> None:
+    """Ask connector NAME's network for a new zone PIN or MAC key (its key exchange; needs zmk on the link)."""
+    result = admin(load(conf), "links.rekey", {"name": name} if key is None else {"name": name, "key": key})
     click.echo(json.dumps(result))
     if not result.get("installed"):
         raise SystemExit(1)

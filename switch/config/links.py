@@ -20,6 +20,49 @@ from switch.contracts.registry import networks
 from switch.contracts.section import LinkRequest
 from switch.model.toml import TomlTable
 
+# How long a link's previous PIN and MAC keys stay valid after a key exchange (switch.exchange.keywindow).
+DEFAULT_WINDOW_S = 60.0
+# ISO 9797-1 MAC algorithms by their configuration names: algorithm 3 is the retail MAC of ANSI X9.19 (the usual
+# ISO 8583 message MAC, the public default), algorithm 1 the plain CBC-MAC.
+MAC_ALGORITHMS = {"x9.19": 3, "iso9797-1-alg3": 3, "iso9797-1-alg1": 1}
+
+
+@dataclass(frozen=True)
+class MacConfig:
+    """MAC on a link (``mac = true``): generated on what the node sends, verified on what it receives, through
+    the HSM under the link's zone MAC key (``mac_key``, a ZAK). See switch.exchange.mac."""
+
+    key: str  # the ZAK as an LMK cryptogram
+    algorithm: int = 3  # ISO 9797-1 algorithm (3: X9.19 retail MAC)
+    padding: int = 1  # ISO 9797-1 padding method (1: zeros)
+    field: str = "auto"  # "auto": DE 64 with a primary bitmap only, DE 128 with a secondary; or "64" / "128"
+    failure_code: str | None = None  # DE 39 answered to a request whose MAC fails; None: the network's default
+
+    def __repr__(self) -> str:
+        return f"MacConfig(alg {self.algorithm}, DE {self.field})"
+
+
+def mac_config(t: TomlTable, network: Network) -> tuple[MacConfig | None, str | None]:
+    """``mac = true`` with ``mac_key = { type = "ZAK", key = "U..." }`` and the optional ``mac_algorithm``,
+    ``mac_padding``, ``mac_field``, ``mac_failure_code``."""
+    enabled = t.get("mac", bool, False)
+    key = pin_key(t, ("ZAK",), "mac_key")
+    algorithm = t.get("mac_algorithm", str, "x9.19")
+    if algorithm not in MAC_ALGORITHMS:
+        raise t.error("mac_algorithm", f"expected one of {', '.join(MAC_ALGORITHMS)}")
+    padding = t.integer("mac_padding", 1, low=1, high=2)
+    where = str(t.get("mac_field", str, str(getattr(network, "mac_field", "auto"))))
+    if where not in ("auto", "64", "128"):
+        raise t.error("mac_field", "expected \"auto\", \"64\" or \"128\"")
+    failure = t.get("mac_failure_code", str, None)
+    if failure is not None and not (len(failure) == 2 and failure.isascii() and failure.isalnum()):
+        raise t.error("mac_failure_code", "expected a 2-character response code")
+    if not enabled:
+        return None, key.key if key is not None else None
+    if key is None:
+        raise t.error("mac", "a link with mac = true needs mac_key = { type = \"ZAK\", key = \"U...\" }")
+    return MacConfig(key.key, MAC_ALGORITHMS[algorithm], padding, where, failure), key.key
+
 
 @dataclass(frozen=True)
 class TlsConfig:
@@ -61,12 +104,11 @@ class ListenerConfig:
     pin_key: PinKey | None = None  # DE 52 arrives under this key; translated to the destination's key
     # Zone master key (an LMK cryptogram) of this link's dynamic key exchange; not repeated in reprs.
     zmk: str | None = field(default=None, repr=False)
-    # The switch's own identity on this link (switch.exchange.identity): its own STAN and DE 7 (default on), its
-    # own RRN (off: the acquirer's is kept), and DE 32 / DE 33 as given (None: the source's are kept).
-    own_stan: bool = True
-    own_rrn: bool = False
-    acquiring_institution: str | None = None
-    forwarding_institution: str | None = None
+    # The zone MAC key (ZAK) the link starts with, changed by its key exchange; MAC on the link when ``mac``.
+    mac_key: str | None = field(default=None, repr=False)
+    mac: MacConfig | None = None
+    # How long the previous PIN and MAC keys stay valid after a key exchange (switch.exchange.keywindow).
+    key_window_s: float = DEFAULT_WINDOW_S
 
     @property
     def framing_kind(self) -> str:
@@ -101,6 +143,11 @@ class ConnectorConfig:
     own_rrn: bool = False
     acquiring_institution: str | None = None
     forwarding_institution: str | None = None
+    # The zone MAC key (ZAK) the link starts with, changed by its key exchange; MAC on the link when ``mac``.
+    mac_key: str | None = field(default=None, repr=False)
+    mac: MacConfig | None = None
+    # How long the previous PIN and MAC keys stay valid after a key exchange (switch.exchange.keywindow).
+    key_window_s: float = DEFAULT_WINDOW_S
 
     @property
     def framing_kind(self) -> str:
@@ -178,9 +225,16 @@ def listener(t: TomlTable, base: Path) -> ListenerConfig:
         max_backlog=t.positive("max_backlog", 10_000),
         pin_key=pin_key(t, ("TPK", "ZPK")),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
+        **_keys(t, network),
     )
     t.done()
     return cfg
+
+
+def _keys(t: TomlTable, network: Network) -> dict[str, Any]:
+    mac, key = mac_config(t, network)
+    return {"mac_key": key, "mac": mac,
+            "key_window_s": float(t.positive("key_window_s", DEFAULT_WINDOW_S, integer=False))}
 
 
 def _hostport(t: TomlTable, i: int, value: Any) -> tuple[str, int]:
@@ -219,6 +273,7 @@ def connector(t: TomlTable) -> ConnectorConfig:
         own_rrn=t.get("own_rrn", bool, False),
         acquiring_institution=_institution(t, "acquiring_institution"),
         forwarding_institution=_institution(t, "forwarding_institution"),
+        **_keys(t, network),
     )
     if cfg.own_rrn and not cfg.own_stan:
         raise t.error("own_rrn", "needs own_stan = true (the switch's RRN ends in its own STAN)")

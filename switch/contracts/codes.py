@@ -60,9 +60,12 @@ class CodeTable:
         return found
 
     def wire(self, core: str) -> str:
-        """The network's code for a core code."""
+        """The network's code for a core code; a code that is already one of the network's own (UnionPay's A0,
+        answered to a request whose MAC fails) goes out as it is."""
         found = self._to_wire.get(core)
-        return found if found is not None else self.wire_default
+        if found is not None:
+            return found
+        return core if core in self._to_core else self.wire_default
 
     def knows(self, wire: str) -> bool:
         return wire in self._to_core

@@ -26,7 +26,7 @@ from typing import Union
 from hsm.api import PinKey, translate_pin
 from hsm.errors import HsmError
 from switch.contracts.network import NetMgmt, NetworkEvent, Rejected
-from switch.exchange import compensation, identity
+from switch.exchange import compensation, identity, mac
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
 from switch.exchange.identity import LinkIdentity
@@ -75,6 +75,8 @@ Action = Callable[[Exchange], Awaitable[Step | None]]
 # Fields of the upstream response that belong to the request's identity: the source gets its own values back,
 # whatever the destination echoed.
 _IDENTITY_FIELDS = frozenset({2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 90})
+# The MAC fields belong to the link a message travelled on: never copied from the destination's answer.
+_LINK_FIELDS = frozenset(mac.MAC_FIELDS)
 # HSM error codes that mean the PIN block itself is bad (the cardholder's or terminal's data, not the switch):
 # 20 PIN block does not contain valid values, 24 PIN length out of range (payShield host command manual).
 _PIN_DATA_ERRORS = frozenset({"20", "24"})
@@ -190,13 +192,51 @@ class Pipeline:
             return self._respond
         if msg.is_network:
             return self._network
+        macs = self.node.macs
+        if macs and x.source in macs:  # a MAC link: its requests are verified before anything else (an HSM call)
+            self._later(x, self._verify_request_mac)
+            return None
         return self._route
+
+    async def _verify_request_mac(self, x: Exchange) -> Step | None:
+        """A request from a MAC link: routed only when its MAC verifies (under the key of its receive time, then
+        the other one within the two-key window); otherwise answered with the link's MAC-failure code, counted,
+        and never routed."""
+        msg, source = x.request, x.source
+        if self.node.key_pending(source, msg.meta.received_ns):
+            await self.node.key_settled(source)
+        hsm = self.node.hsm
+        if hsm is None:
+            return self._mac_error(x, "no HSM")
+        try:
+            verified = await mac.verify(hsm, self.node.macs[source], self.node.mac_keys(source, msg.meta.received_ns),
+                                        msg, x.frame.body)
+        except HsmError as exc:
+            return self._mac_error(x, f"HSM error {exc.code}")
+        if not verified:
+            self.node.mac_failed(source)
+            log.warning("exchange %s from %s: %s stan %s: MAC does not verify; answering %s", x.trace_id, source,
+                        msg.mti, msg.stan, self.node.mac_failure_codes[source])
+            x.notes.append("MAC does not verify")
+            x.decide(DECIDE, x.network.make_response(msg, self.node.mac_failure_codes[source]), Outcome.DECLINED)
+            return self._respond
+        mac.strip(msg)  # its MAC belongs to the link it came on, not to where it goes
+        return self._route
+
+    def _mac_error(self, x: Exchange, why: str) -> Step:
+        log.error("exchange %s: MAC not checked or made (%s); answering 96", x.trace_id, why)
+        x.notes.append(f"MAC not checked or made: {why}")
+        x.decide(DECIDE, x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR)
+        return self._respond
 
     def _network(self, x: Exchange) -> Step | None:
         """Network management from a peer, answered by the switch itself as the link's network says."""
         session = self.node.session_of(x.source)
         event = session.inbound(x.request)
         if event.kind is _KEY_EXCHANGE:
+            if event.key is not None:
+                # From this request on, the link's requests wait for the new key (switch.exchange.keywindow).
+                self.node.key_changing(x.source, x.request.meta.received_ns)
             self._later(x, functools.partial(self._install_key, event=event))  # the key goes through the HSM
             return None
         if event.kind is _CUTOVER:
@@ -206,7 +246,8 @@ class Pipeline:
 
     async def _install_key(self, x: Exchange, event: NetworkEvent) -> Step | None:
         session = self.node.session_of(x.source)
-        installed = event.key is not None and await self.node.install_key(x.source, event.key)
+        x.request.meta.wire = x.frame.body  # a key proved by the message's own MAC (UnionPay) is checked over it
+        installed = event.key is not None and await self.node.install_key(x.source, event.key, x.request)
         code = ResponseCode.APPROVED if installed else ResponseCode.SYSTEM_MALFUNCTION
         x.decide(DECIDE, session.answer(x.request, event, code), Outcome.NETWORK)
         return self._respond
@@ -344,6 +385,9 @@ class Pipeline:
         """Translate DE 52 for the destination: inline with an in-process HSM (tens of microseconds of CPU, less
         than handing the exchange to a task), in a task with any other."""
         assert x.link is not None
+        if self.node.key_pending(x.source, x.request.meta.received_ns):  # its key is being changed: wait for it
+            self._later(x, self._translate_pin)
+            return None
         args = self._pin_args(x, x.link)
         if args is True:
             return self._send
@@ -363,6 +407,7 @@ class Pipeline:
 
     async def _translate_pin(self, x: Exchange) -> Step | None:
         assert x.link is not None and self.node.hsm is not None
+        await self.node.key_settled(x.source)
         args = self._pin_args(x, x.link)
         if isinstance(args, bool):
             return self._send if args else self._respond
@@ -385,6 +430,30 @@ class Pipeline:
 
     # -- upstream -------------------------------------------------------------------------------------
     def _send(self, x: Exchange) -> Step | None:
+        macs = self.node.macs
+        if macs and x.link is not None and x.link.name in macs:
+            self._later(x, self._sign_request)
+            return None
+        return self._send_now(x)
+
+    async def _sign_request(self, x: Exchange) -> Step | None:
+        """The request's MAC under the destination link's current MAC key, right before it is sent."""
+        link, hsm = x.link, self.node.hsm
+        assert link is not None
+        if hsm is None:
+            return self._mac_error(x, "no HSM")
+        msg = x.request  # already under the link's identity (switch.exchange.identity): what is sent is signed
+        try:
+            await mac.sign(hsm, self.node.macs[link.name], self.node.mac_key(link.name), link.network, msg)
+        except HsmError as exc:
+            return self._mac_error(x, f"HSM error {exc.code}")
+        except EncodeError as exc:
+            log.warning("exchange %s: cannot encode for %s: %s", x.trace_id, link.name, exc)
+            x.decide(DECIDE, x.network.make_response(x.request, ResponseCode.FORMAT_ERROR), Outcome.FORMAT_ERROR)
+            return self._respond
+        return self._send_now
+
+    def _send_now(self, x: Exchange) -> Step | None:
         link, msg = x.link, x.request
         assert link is not None
         destination = x.decision.destination if x.decision is not None else None
@@ -438,6 +507,36 @@ class Pipeline:
             x.advance(NO_ANSWER)
             self._later(x, self._fallback)  # settled once the fallback has queued what it queues
             return None
+        macs = self.node.macs
+        if macs and isinstance(answer, Message) and x.link is not None and x.link.name in macs:
+            self._later(x, functools.partial(self._verify_answer_mac, answer=answer))
+            return None
+        return self._take_answer(x, answer)
+
+    async def _verify_answer_mac(self, x: Exchange, answer: Message) -> Step | None:
+        """A response on a MAC link counts only when its MAC verifies (the current key, then the previous one
+        within the window: a response to a request sent under the old key). One that does not is no valid answer:
+        counted, and the exchange goes the way of an unanswered one (stand-in or 91, and a reversal)."""
+        link, hsm = x.link, self.node.hsm
+        assert link is not None
+        keys = self.node.mac_keys(link.name, answer.meta.received_ns)
+        try:
+            verified = hsm is not None and answer.meta.wire is not None and await mac.verify(
+                hsm, self.node.macs[link.name], keys, answer, answer.meta.wire)
+        except HsmError as exc:
+            log.error("exchange %s: response MAC not checked (HSM error %s)", x.trace_id, exc.code)
+            verified = False
+        if verified:
+            mac.strip(answer)
+            return functools.partial(self._take_answer, answer=answer)
+        self.node.mac_failed(link.name)
+        log.warning("exchange %s: the response from %s has a MAC that does not verify: taken as no answer",
+                    x.trace_id, link.name)
+        x.notes.append("response MAC does not verify")
+        x.advance(NO_ANSWER)
+        return await self._fallback(x)
+
+    def _take_answer(self, x: Exchange, answer: Message | Rejected) -> Step | None:
         if x.inflight_key is not None:
             self._settled(x)
         if isinstance(answer, Rejected):
@@ -461,6 +560,7 @@ class Pipeline:
         answer = x.network.make_response(x.request, code)
         # A partial approval (10) carries the approved amount in field 4 (and 6): the issuer's, not the request's.
         identity = _IDENTITY_FIELDS - {4, 6} if code == _APPROVED_PARTIAL else _IDENTITY_FIELDS
+        identity = identity | _LINK_FIELDS if 64 in upstream.fields or 128 in upstream.fields else identity
         for number, value in upstream.fields.items():
             if number not in identity:
                 answer.fields[number] = value
@@ -489,6 +589,10 @@ class Pipeline:
         assert x.response is not None
         if x.source_ids:  # the answer goes back under the source's identity, not the one sent upstream
             identity.restore(x.response, x.source_ids)
+        macs = self.node.macs
+        if macs and x.source in macs:  # a MAC link: the answer carries its MAC (an HSM call)
+            self._later(x, self._sign_response)
+            return None
         try:
             x.body = x.network.encode(x.response)
         except Exception as exc:  # an answer the source's format cannot carry
@@ -496,6 +600,26 @@ class Pipeline:
             self._later(x, self._unencodable)
             return None
         return self._journal
+
+    async def _sign_response(self, x: Exchange) -> Step | None:
+        assert x.response is not None
+        try:
+            x.body = await self._signed(x, x.response)
+        except HsmError as exc:  # sent without a MAC: the network answers or drops it as its rules say
+            log.error("exchange %s: response MAC not made (HSM error %s)", x.trace_id, exc.code)
+            x.body = x.network.encode(x.response)
+        except Exception as exc:
+            log.warning("exchange %s: response not encodable (%s); answering 96", x.trace_id, type(exc).__name__)
+            return await self._unencodable(x)
+        return self._journal
+
+    async def _signed(self, x: Exchange, response: Message) -> bytes:
+        """``response`` encoded, with its MAC when its source is a MAC link."""
+        hsm = self.node.hsm
+        cfg = self.node.macs.get(x.source)
+        if cfg is None or hsm is None:
+            return x.network.encode(response)
+        return await mac.sign(hsm, cfg, self.node.mac_key(x.source), x.network, response)
 
     def _journal(self, x: Exchange) -> Step | None:
         x.advance(JOURNAL)
@@ -528,7 +652,7 @@ class Pipeline:
             identity.restore(response, x.source_ids)
         x.decide(REDECIDE, response, Outcome.ERROR)
         try:
-            x.body = x.network.encode(response)
+            x.body = await self._signed(x, response)
         except Exception as exc:
             log.critical("exchange %s: unanswerable: not even a 96 encodes (%s)", x.trace_id, type(exc).__name__)
             x.advance(ABANDON)
@@ -549,7 +673,7 @@ class Pipeline:
         x.response, x.outcome = x.network.make_response(x.request, ResponseCode.SYSTEM_MALFUNCTION), Outcome.ERROR
         if x.source_ids:
             identity.restore(x.response, x.source_ids)
-        x.body = x.network.encode(x.response)
+        x.body = await self._signed(x, x.response)
         return self._deliver
 
     def _deliver(self, x: Exchange) -> Step | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from switch.contracts.network import Rejected
+from switch.contracts.network import Network, Rejected
 from switch.exchange.identity import LinkIdentity
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
@@ -55,6 +55,11 @@ class Upstream(Protocol):
     @property
     def identity(self) -> LinkIdentity | None:
         """The switch's own identity on this link (its STAN, RRN, DE 32/33), None when it keeps the source's."""
+        ...
+
+    @property
+    def network(self) -> Network:
+        """The link's network: what a MAC is computed over is the message as it encodes it."""
         ...
 
     def send(self, msg: Message, timeout: float, on_answer: Callable[[Answer], None]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hsm.api import Hsm, InlinePinTranslation, PinKey
+from switch.config.links import MacConfig
 from switch.contracts.network import KeyChange, NetworkSession
 from switch.exchange.context import Exchange
 from switch.exchange.identity import IdentityMemory, Lookup, SentAs
@@ -62,7 +63,40 @@ class NodePorts(Protocol):
         """The zone key link ``link`` expects DE 52 under, now (key exchange changes it)."""
         ...
 
-    async def install_key(self, link: str, change: KeyChange) -> bool: ...
+    async def install_key(self, link: str, change: KeyChange, carrier: Message | None = None) -> bool:
+        """Install a zone PIN or MAC key from ``link``'s key exchange (``carrier``: the message that carried it);
+        ends the key exchange under way on the link (:meth:`key_changing`)."""
+        ...
+
+    def key_changing(self, link: str, since_ns: int) -> None:
+        """A key exchange is under way on ``link``: requests received from ``since_ns`` on wait for its outcome."""
+        ...
+
+    def key_pending(self, link: str, received_ns: int) -> bool:
+        """Whether a request received on ``link`` at ``received_ns`` waits for the key exchange under way."""
+        ...
+
+    async def key_settled(self, link: str) -> None:
+        """Until the key exchange under way on ``link`` (if any) is over."""
+        ...
+
+    macs: dict[str, MacConfig]
+    """The links with MAC (switch.exchange.mac), by name; empty on most nodes (one truth test per message)."""
+
+    mac_failure_codes: dict[str, str]
+    """What a request whose MAC fails is answered, per MAC link (the link's or its network's code)."""
+
+    def mac_keys(self, link: str, received_ns: int) -> tuple[str, ...]:
+        """The MAC keys to try on a message received on ``link`` at ``received_ns`` (two-key window)."""
+        ...
+
+    def mac_key(self, link: str) -> str:
+        """The MAC key of what the node sends on ``link`` now."""
+        ...
+
+    def mac_failed(self, link: str) -> None:
+        """Count a MAC that did not verify on ``link``."""
+        ...
 
     def cutover(self, link: str, business_date: str | None) -> None: ...
 

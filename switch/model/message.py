@@ -43,6 +43,8 @@ class MessageMeta:
     extra: dict[str, str] = field(default_factory=dict)
     # What the network that decoded (or built) this message declares secret: logs and the journal follow it.
     masking: Masking = DEFAULT_MASKING
+    # The frame body as received, kept only where a MAC is checked over it (switch.exchange.mac); card data.
+    wire: bytes | None = field(default=None, repr=False)
 
 
 class Message:

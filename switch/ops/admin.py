@@ -47,8 +47,9 @@ class AdminLink(Protocol):
 
     async def echo(self) -> str | None: ...
 
-    async def rekey(self) -> tuple[bool, str | None]:
-        """Ask the network for a new zone PIN key: (installed, the answer's DE 39)."""
+    async def rekey(self, key: str | None = None) -> tuple[bool, str | None]:
+        """Ask the network for a new zone PIN key (``key="pin"``) or zone MAC key (``"mac"``; None: the link's
+        choice): (installed, the answer's DE 39)."""
         ...
 
 
@@ -166,9 +167,12 @@ async def _echo(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
 
 async def _rekey(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     link = _link(node, args)
-    log.info("admin: %s asked link %s for a new key", actor, link.name)
-    installed, code = await link.rekey()
-    return {"link": link.name, "response_code": code, "installed": installed}
+    key = args.get("key")
+    if key not in (None, "pin", "mac"):
+        raise BulkheadError(f"key must be pin or mac, not {key!r}")
+    log.info("admin: %s asked link %s for a new %s key", actor, link.name, key or "working")
+    installed, code = await link.rekey(key)
+    return {"link": link.name, "key": key, "response_code": code, "installed": installed}
 
 
 async def _routes_show(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:

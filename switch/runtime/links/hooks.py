@@ -21,8 +21,14 @@ FormatErrorHandler = Callable[[str, Network, Connection, Frame, Exception], None
 LateHandler = Callable[[str, Message], None]
 # A request the listener answered 91 at once without an exchange (admission control): counted, not journaled.
 ShedHandler = Callable[[str, Message], None]
-# A new working key a key-exchange response carried: True once installed (imported through the HSM, checked).
-KeyHandler = Callable[[str, KeyChange], Awaitable[bool]]
+# A new working key a key-exchange response carried (link, the key, the message that carried it): True once
+# installed (imported through the HSM, checked).
+KeyHandler = Callable[[str, KeyChange, Message], Awaitable[bool]]
+# A key exchange is under way on a link from this instant (perf_counter_ns: the answer that carries the key was
+# received): requests received from then on wait for its outcome (switch.exchange.keywindow).
+KeyChangingHandler = Callable[[str, int], None]
+# The key exchange on a link is over (installed, refused or unanswered).
+KeyDoneHandler = Callable[[str], None]
 
 
 def _drop(_source: str, _msg: Message) -> None:
@@ -33,8 +39,16 @@ def _uncounted(_source: str, _msg: Message) -> None:
     pass
 
 
-async def _refuse_key(_link: str, _change: KeyChange) -> bool:
+async def _refuse_key(_link: str, _change: KeyChange, _carrier: Message) -> bool:
     return False
+
+
+def _no_key_change(_link: str, _since_ns: int) -> None:
+    pass
+
+
+def _key_done(_link: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,8 @@ class LinkHooks:
     on_late: LateHandler = _drop
     on_key: KeyHandler = _refuse_key
     on_shed: ShedHandler = _uncounted
+    on_key_changing: KeyChangingHandler = _no_key_change
+    on_key_done: KeyDoneHandler = _key_done
     # Where what a peer sent wrong is logged (format errors, unsolicited frames): one line per link, peer address
     # and kind per interval, with counts, so a peer's flood of garbage is not also a flood of log lines. The
     # listeners flush it periodically.

@@ -71,6 +71,10 @@ class OutboundLink:
         identity = LinkIdentity(self.next_stan, own_stan=config.own_stan, own_rrn=config.own_rrn,
                                 acquirer=config.acquiring_institution, forwarder=config.forwarding_institution)
         self.identity: LinkIdentity | None = identity if identity.rewrites else None
+        # A response's frame body (and receive time) is kept on links that check MACs over it, and on any link
+        # while a key exchange the node started is under way (the answer's receive time activates the new key).
+        self.mac = config.mac
+        self._keying = False
         self._wanted_signed_on = config.signon
         self.sent = 0
         self.received = 0
@@ -252,14 +256,30 @@ class OutboundLink:
         return conn, self.network.encode(msg)
 
     # -- network management -------------------------------------------------------------------------
-    async def manage(self, kind: NetMgmt, timeout: float | None = None) -> tuple[bool, str | None]:
+    async def manage(self, kind: NetMgmt, timeout: float | None = None, *,
+                     key: str | None = None) -> tuple[bool, str | None]:
         """Perform network management ``kind`` by the network's rules: send the requests its session builds (a
         group sign-on is one per institution, all sent at once, each with its own ``timeout``, default the
         link's) and return whether every answer accepts it, with the DE 39 of the first request (in the
         session's order) that did not: its refusal, its reject code, or None when it went unanswered; or the last
         answer's DE 39 when all accepted. A key exchange is accepted only once the node has installed the key the
-        answer carries (``hooks.on_key``)."""
-        requests = self.session.requests(kind, self.next_stan, datetime.now(UTC))
+        answer carries (``hooks.on_key``); ``key`` (``"pin"`` or ``"mac"``) asks for that key where the network's
+        session can say which (``key_requests``), else the session's own choice."""
+        key_requests = getattr(self.session, "key_requests", None)
+        if kind is NetMgmt.KEY_EXCHANGE and key is not None and key_requests is not None:
+            requests: list[Message] = key_requests(key, self.next_stan, datetime.now(UTC))
+        else:
+            requests = self.session.requests(kind, self.next_stan, datetime.now(UTC))
+        if kind is NetMgmt.KEY_EXCHANGE:
+            self._keying = True
+            try:
+                return await self._manage(kind, requests, timeout)
+            finally:
+                self._keying = False
+                self.hooks.on_key_done(self.name)
+        return await self._manage(kind, requests, timeout)
+
+    async def _manage(self, kind: NetMgmt, requests: list[Message], timeout: float | None) -> tuple[bool, str | None]:
         wait = timeout if timeout is not None else self.config.timeout_ms / 1000
         answers: list[Answer] = [None] * len(requests)
 
@@ -284,7 +304,7 @@ class OutboundLink:
                 ok = self.session.accepted(kind, response)
                 if ok and kind is NetMgmt.KEY_EXCHANGE:
                     change = self.session.key_change(response)
-                    ok = change is not None and await self.hooks.on_key(self.name, change)
+                    ok = change is not None and await self.hooks.on_key(self.name, change, response)
             else:
                 code, ok = (response.code.value if isinstance(response, Rejected) else None), False
             if not ok and refusal is None:
@@ -314,12 +334,19 @@ class OutboundLink:
             self._fault(f"degraded: {self.health.reason}")
         return code
 
-    async def rekey(self) -> tuple[bool, str | None]:
-        """A key exchange the node starts, by the network's rules; :class:`BulkheadError` when the link does none
-        (its network has none, or the link's options do not enable it), which an unanswered one is not."""
-        if not self.session.requests(NetMgmt.KEY_EXCHANGE, lambda: "000000", datetime.now(UTC)):
-            raise BulkheadError(f"link {self.name} does no key exchange (its network's options do not enable it)")
-        return await self.manage(NetMgmt.KEY_EXCHANGE)
+    async def rekey(self, key: str | None = None) -> tuple[bool, str | None]:
+        """A key exchange the node starts, by the network's rules, for the zone PIN key (``key="pin"``) or the
+        zone MAC key (``"mac"``; None: the link's own choice); :class:`BulkheadError` when the link does none (its
+        network has none, or the link's options do not enable it), which an unanswered one is not."""
+        key_requests = getattr(self.session, "key_requests", None)
+        if key is not None and key_requests is not None:
+            probe: list[Message] = key_requests(key, lambda: "000000", datetime.now(UTC))
+        else:
+            probe = self.session.requests(NetMgmt.KEY_EXCHANGE, lambda: "000000", datetime.now(UTC))
+        if not probe:
+            what = f"a {key} key exchange" if key is not None else "key exchange"
+            raise BulkheadError(f"link {self.name} does no {what} (its network's options do not enable it)")
+        return await self.manage(NetMgmt.KEY_EXCHANGE, key=key)
 
     # -- the connection loop ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -404,7 +431,13 @@ class OutboundLink:
         kind, msg = inbound.kind, inbound.message
         if kind is _RESPONSE and msg is not None:
             self.received += 1
-            msg.meta.source_link = self.name
+            meta = msg.meta
+            meta.source_link = self.name
+            if self.mac is not None or self._keying:
+                meta.wire = frame.body
+                meta.received_ns = time.perf_counter_ns()
+                if self._keying and msg.mti[1] == "8":  # maybe the answer with the new key: requests wait for it
+                    self.hooks.on_key_changing(self.name, meta.received_ns)
             self.mux.deliver(msg)
         elif kind is _REQUEST and msg is not None:
             msg.meta.source_link = self.name

@@ -17,7 +17,8 @@ import pytest
 
 from hsm.api import PinKey, PinTranslation
 from schemes.generic import SCHEME
-from switch.contracts.network import KeyChange, NetworkSession, Rejected
+from switch.config.links import MacConfig
+from switch.contracts.network import KeyChange, Network, NetworkSession, Rejected
 from switch.exchange import compensation, reversal
 from switch.exchange.cardstatus import CardStatusCache
 from switch.exchange.context import Exchange
@@ -60,6 +61,7 @@ class FakeSource:
 class FakeLink:
     name: str = "up"
     timeout_ms: int = 1000
+    network: Network = field(default_factory=lambda: SCHEME)
     down: bool = False
     sent: list[Message] = field(default_factory=list)
     waiting: list[Callable[[Answer], None]] = field(default_factory=list)
@@ -102,6 +104,8 @@ class FakeNode:
     # What the journal says originals were sent under: (source, kind, source STAN) -> SentAs
     journal_upstream: dict[tuple[str, str, str], SentAs] = field(default_factory=dict)
     keys: dict[str, PinKey] = field(default_factory=dict)
+    macs: dict[str, MacConfig] = field(default_factory=dict)  # no MAC links here (tests/switch/exchange/test_mac.py)
+    mac_failure_codes: dict[str, str] = field(default_factory=dict)
 
     async def find_upstream(self, source: str, lookup: Lookup) -> SentAs | None:
         return self.journal_upstream.get((source, lookup.kind, lookup.stan))
@@ -121,8 +125,26 @@ class FakeNode:
     def link_key(self, link: str) -> PinKey | None:
         return self.keys.get(link)
 
-    async def install_key(self, link: str, change: KeyChange) -> bool:
+    async def install_key(self, link: str, change: KeyChange, carrier: Message | None = None) -> bool:
         return True
+
+    def key_changing(self, link: str, since_ns: int) -> None:
+        pass
+
+    def key_pending(self, link: str, received_ns: int) -> bool:
+        return False
+
+    async def key_settled(self, link: str) -> None:
+        pass
+
+    def mac_keys(self, link: str, received_ns: int) -> tuple[str, ...]:
+        raise AssertionError("no MAC link here")
+
+    def mac_key(self, link: str) -> str:
+        raise AssertionError("no MAC link here")
+
+    def mac_failed(self, link: str) -> None:
+        raise AssertionError("no MAC link here")
 
     def cutover(self, link: str, business_date: str | None) -> None:
         pass
