@@ -10,8 +10,9 @@ consistent numbering from the bank.
 What is rewritten, per message routed to a link with an identity (:class:`LinkIdentity`):
 
 - an original (0100, 0200, an acquirer's 0120/0220 advice, function 0): a new STAN from the link's sequence (even
-  when another acquirer, or the same one, used the same STAN and terminal id: they must not collide), DE 7 now, DE 32/33 the link's (when configured), DE 37 the switch's (when ``own_rrn``: ``YDDDhh`` + the STAN, the
-  form public VISA and UnionPay material shows: year digit, day of year, hour);
+  when another acquirer, or the same one, used the same STAN and terminal id: they must not collide), DE 7 now,
+  DE 32/33 the link's (when configured), DE 37 the switch's (when ``own_rrn``: ``YDDDhh`` + the STAN, the form
+  public VISA and UnionPay material shows: year digit, day of year, hour);
 - a repeat (origin digit 1: 0101, 0201, 0121, 0221, 0401, 0421): the STAN, DE 7 and RRN its first copy was sent
   under, so the network recognises the repeat;
 - a reversal or an advice naming its original in DE 90: a STAN of its own, and DE 90 rebuilt from what was sent
@@ -195,7 +196,7 @@ def rewrite(msg: Message, source: str, link: LinkIdentity, memory: IdentityMemor
             sent = link.fresh(when)
             if key is not None:
                 memory.put(key, kind, sent)
-        elif sent.reserved:  # the original a reversal overtook: it goes out under what that reversal named
+        elif sent.reserved and key is not None:  # the original a reversal overtook: sent as that reversal named
             sent = SentAs(sent.stan, sent.when, sent.rrn)
             memory.put(key, kind, sent)
         fields[11] = sent.stan

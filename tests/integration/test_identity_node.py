@@ -7,8 +7,8 @@ from pathlib import Path
 
 import trio
 
-from switch.storage.journal import find_exchanges
 from switch.infra.db.engine import make_engine
+from switch.storage.journal import find_exchanges
 from tests.integration.harness import (
     ROUTES_ONE,
     client,
