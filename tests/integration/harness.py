@@ -65,14 +65,16 @@ timeout_ms = {timeout_ms}
 echo_interval_s = {echo_interval_s}
 backoff_initial_ms = 50
 backoff_max_ms = 200
+own_stan = {own_stan}
 """
 
 
 def connector_toml(name: str, ports: int | list[int], *, timeout_ms: int = 2000,
-                   echo_interval_s: float = 30) -> str:
+                   echo_interval_s: float = 30, own_stan: bool = True) -> str:
     """A ``[[connectors]]`` section to 127.0.0.1 on ``ports`` (several: alternate hosts, tried in order)."""
     hosts = ", ".join(f'"127.0.0.1:{p}"' for p in ([ports] if isinstance(ports, int) else ports))
-    return CONNECTOR_TOML.format(name=name, hosts=hosts, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s)
+    return CONNECTOR_TOML.format(name=name, hosts=hosts, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s,
+                                 own_stan="true" if own_stan else "false")
 
 
 ROUTES_ONE = """
@@ -117,14 +119,14 @@ async def issuer(rules: dict[str, object] | None = None, port: int | None = None
 def write_config(tmp: Path, db_url: str, connectors: dict[str, int], routes: str, *, timeout_ms: int = 2000,
                  saf_delay_ms: int = 100, saf_send_timeout_ms: int = 2000, saf_retry_ms: int = 200,
                  echo_interval_s: float = 30, extra: str = "", saf_max_attempts: int = 10,
-                 saf_window: int = 32) -> Path:
+                 saf_window: int = 32, own_stan: bool = True) -> Path:
     """Write node.toml and routes.toml into ``tmp``; ``extra`` is TOML appended as is (more listeners or
     connectors, e.g. from :func:`connector_toml`)."""
     text = NODE_TOML.format(var=tmp / "var", db=db_url, saf_delay=saf_delay_ms, send_timeout=saf_send_timeout_ms,
                             saf_retry=saf_retry_ms, saf_max=max(1000, saf_retry_ms), saf_attempts=saf_max_attempts,
                             saf_window=saf_window)
     for name, port in connectors.items():
-        text += connector_toml(name, port, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s)
+        text += connector_toml(name, port, timeout_ms=timeout_ms, echo_interval_s=echo_interval_s, own_stan=own_stan)
     text += extra
     (tmp / "node.toml").write_text(text)
     (tmp / "routes.toml").write_text(routes)

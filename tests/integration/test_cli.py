@@ -19,6 +19,7 @@ from switch.infra.db.engine import make_engine
 from switch.runtime.node import Node
 from switch.storage.audit import list_route_reloads
 from switch.storage.db import current_revision, head_revision
+from switch.storage.journal import find_exchanges
 from switch.storage.saf import SafItem
 from tests.integration.harness import (
     PAN,
@@ -188,9 +189,11 @@ async def test_saf_show_lists_the_reversal_masked_and_retry_sends_it_now(
                 while not iss.stats.received["0401"]:
                     await trio.sleep(0.02)
             pending = await cli("saf", "show", "--status", "pending")
+            (original,) = await trio.to_thread.run_sync(lambda: find_exchanges(node.engine, stan=str(req[11])))
     assert shown.exit_code == 0, shown.output
     (row,) = [line for line in shown.output.splitlines() if " up " in line]
-    assert row.split()[1:5] == ["up", "0400", str(req[11]), "476173******0051"]
+    # The reversal carries the STAN its original was sent upstream with (switch.exchange.identity).
+    assert row.split()[1:5] == ["up", "0400", original.upstream_stan, "476173******0051"]
     assert row.split()[5:9] == ["4321", "840", "pending", "1"]
     assert retried.exit_code == 0 and retried.output.strip() == "1 entries due now"
     assert pending.exit_code == 0 and "476173******0051" in pending.output

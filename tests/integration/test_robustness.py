@@ -89,7 +89,9 @@ async def test_journal_that_hangs_answers_96_after_its_timeout_and_reverses_the_
     wait forever: after JOURNAL_TIMEOUT_S the acquirer gets 96, and the issuer's approval, which nothing can
     prove to the acquirer, is reversed through the store-and-forward queue."""
     async with issuer() as iss:
-        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000)
+        # The reversals are named by the acquirer's STANs: the link keeps them (switch.exchange.identity).
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000,
+                            own_stan=False)
         async with running_node(conf) as node, client(port_of(node)) as c:
             node.journal_port.timeout = 0.5
             held: list[object] = []
@@ -135,7 +137,9 @@ async def test_hard_stop_while_the_journal_hangs_reverses_the_approvals_waiting_
     not on the issuer or in a task. A hard stop before their journal timeout must still reverse them: the
     acquirer got nothing."""
     async with issuer() as iss:
-        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000)
+        # The reversals are named by the acquirer's STANs: the link keeps them (switch.exchange.identity).
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_ONE.format(link="up"), saf_delay_ms=60_000,
+                            own_stan=False)
         async with trio.open_nursery() as nursery:
             node = await _start_node(nursery, conf)
             node.journal_port.timeout = 60  # the stop comes first
@@ -178,7 +182,8 @@ async def test_hard_stop_while_a_task_is_busy_reverses_every_exchange_sent_upstr
 
     rules = {"rules": [{"action": "delay", "bin": b, "ms": 3000} for b in ("476173", "555555")]}
     async with issuer(rules) as iss:
-        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_QUICK, timeout_ms=5000, saf_delay_ms=60_000)
+        conf = write_config(tmp_path, db_url, {"up": iss.port}, ROUTES_QUICK, timeout_ms=5000, saf_delay_ms=60_000,
+                            own_stan=False)  # the reversals are named by the acquirer's STANs
         async with trio.open_nursery() as nursery:
             node = await _start_node(nursery, conf)
             real = node.saf.enqueue_many

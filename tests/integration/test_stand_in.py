@@ -78,13 +78,16 @@ async def test_link_down_covered_purchase_is_stood_in_and_the_advice_delivered_l
             assert len(code) == 6 and code.startswith("S")
             assert [m[39] for m in (over, pin_resp, euro_resp, inquiry_resp)] == ["91"] * 4
             # Only the stand-in advice is queued: a request that was never sent has nothing to reverse.
-            (item,) = await _items(node)
-            assert (item.mti, item.status, item.stan, item.amount) == ("0220", "pending", req[11], 5000)
-            advice = _opened(node, item)
-            assert (advice[38], advice[39], advice[2], advice[4], advice[11]) == (code, "00", PAN, req[4], req[11])
-            assert advice[90] == f"0200{req.text(11)}{req.text(7)}" + "0" * 22
             (row,) = await trio.to_thread.run_sync(lambda: find_exchanges(node.engine, stan=str(req[11])))
             assert (row.outcome, row.response_code, row.destination) == ("stand_in", "00", "up")
+            # The advice names the original as the switch numbered it for the link (switch.exchange.identity).
+            up_stan, up_time = row.upstream_stan, row.upstream_time
+            assert up_stan is not None and up_time is not None
+            (item,) = await _items(node)
+            assert (item.mti, item.status, item.stan, item.amount) == ("0220", "pending", up_stan, 5000)
+            advice = _opened(node, item)
+            assert (advice[38], advice[39], advice[2], advice[4], advice[11]) == (code, "00", PAN, req[4], up_stan)
+            assert advice[90] == f"0200{up_stan}{up_time}" + "0" * 22
             assert node.metrics.exchanges[("acquirer", "up", "0200", "stand_in", "00")] == 1
             assert node.metrics.exchanges[("acquirer", "up", "0200", "unavailable", "91")] == 4
             # The issuer comes back on the same port: the advice goes out as queued (0220) and is acknowledged.
@@ -126,10 +129,11 @@ async def test_timeout_over_the_policy_gets_91_and_a_reversal(tmp_path: Path, db
             assert resp[39] == "91" and 38 not in resp.fields
             await _drained(node)
             (item,) = await _items(node)
-            assert (item.mti, item.status, item.stan) == ("0400", "acked", req[11])
-            assert iss.stats.received["0220"] + iss.stats.received["0221"] == 0
             (row,) = await trio.to_thread.run_sync(lambda: find_exchanges(node.engine, stan=str(req[11])))
             assert row.outcome == "timeout"
+            # The reversal goes under the STAN the original was sent upstream with.
+            assert (item.mti, item.status, item.stan) == ("0400", "acked", row.upstream_stan)
+            assert iss.stats.received["0220"] + iss.stats.received["0221"] == 0
 
 
 def test_a_node_refuses_a_bad_stand_in_policy_with_file_line_key_and_reason(tmp_path: Path, db_url: str) -> None:
