@@ -36,7 +36,7 @@ from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.mux import Mux
 from switch.runtime.links.state import LinkEvent, LinkHealth, LinkState, next_state
 from switch.runtime.links.waiter import Continuation, Timer
-from switch.wire.framing import Frame
+from switch.wire.framing import Frame, MalformedFrame
 
 log = logging.getLogger("bulkhead.link")
 # Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
@@ -336,6 +336,7 @@ class OutboundLink:
 
     async def _session(self, stream: trio.SocketStream, peer: str) -> None:
         conn = Connection(stream, self.config.options.framer(), link=self.name, peer=peer)
+        conn.on_malformed = self._malformed
         self.conn, self.peer = conn, peer
         self.connects += 1
         self._event(LinkEvent.CONNECTED)
@@ -383,6 +384,10 @@ class OutboundLink:
                 conn.close()
                 return
             conn.last_activity = trio.current_time()
+
+    def _malformed(self, conn: Connection, exc: MalformedFrame) -> None:
+        """A frame the framer delimited but whose header it could not read: answered like any format error."""
+        self.hooks.on_format_error(self.name, self.network, conn, exc.frame, exc)
 
     def _on_frame(self, conn: Connection, frame: Frame) -> None:
         try:
