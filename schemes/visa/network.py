@@ -41,7 +41,7 @@ from switch.contracts.network import (
     RefusalForm,
 )
 from switch.model.codes import ResponseCode
-from switch.model.errors import DecodeError, FramingError, RemoteProtocolError
+from switch.model.errors import DecodeError, EncodeError, FramingError, RemoteProtocolError
 from switch.model.masking import PAN_FIELDS, SECRET_FIELDS, Masking
 from switch.model.message import DEFAULT_ECHO_FIELDS, Message
 from switch.model.toml import TomlTable
@@ -51,6 +51,7 @@ from switch.wire.framing.base import Frame, FrameEncodeError, Framer, MalformedF
 _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
 _AMOUNTS = frozenset(AMOUNT_DIGITS)
 _TRACK2 = 35
+_DE48 = 48
 
 # DE 126 is shown subfield by subfield (126.10 hidden) instead of whole; the third bitmap's cryptogram (136), ARPC
 # (139), issuer authentication data (140) and the secondary PIN block (152) are hidden like DE 55 and 52.
@@ -165,6 +166,10 @@ class VisaNetwork(Iso87Network):
         return super().to_canonical(mti, fields)
 
     def from_canonical(self, msg: Message) -> tuple[str, WireFields]:
+        if _DE48 in msg.fields and msg.meta.scheme not in ("", self.name):
+            # DE 48 is private use: its layout is each network's (VISA's is bytes, carried as their hex). Another
+            # network's DE 48 means nothing here, and may be taken for hex: refused (the sender is answered 30).
+            raise EncodeError(f"DE 48 from {msg.meta.scheme} is not in VISA's format", str(_DE48))
         mti, out = super().from_canonical(msg)
         track2 = out.get(_TRACK2)
         if track2 is not None and ("=" in track2 or "d" in track2):

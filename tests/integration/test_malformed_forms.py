@@ -38,13 +38,21 @@ LISTENERS = """
 name = "cups"
 port = 0
 scheme = "unionpay"
-framing = {{ kind = "unionpay", source_id = "{bank}", destination_id = "{cups}", reject_codes = {{ mti = "00077", field = "00088" }} }}
+[listeners.framing]
+kind = "unionpay"
+source_id = "{bank}"
+destination_id = "{cups}"
+reject_codes = {{ mti = "00077", field = "00088" }}
 
 [[listeners]]
 name = "visa"
 port = 0
 scheme = "visa"
-framing = {{ kind = "visa", source_station = "{node}", destination_station = "{visa}", reject_codes = {{ header = "0701", mti = "0702", field = "0703" }} }}
+[listeners.framing]
+kind = "visa"
+source_station = "{node}"
+destination_station = "{visa}"
+reject_codes = {{ header = "0701", mti = "0702", field = "0703" }}
 
 [[listeners]]
 name = "visa-cp037"

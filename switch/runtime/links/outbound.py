@@ -29,14 +29,14 @@ import trio
 from switch.config import ConnectorConfig
 from switch.contracts.network import FrameKind, NetMgmt, Network, Rejected
 from switch.exchange.ports import Answer, ConnectionClosed, LinkDown
-from switch.model.errors import BulkheadError, RemoteProtocolError
+from switch.model.errors import BulkheadError, EncodeError, RemoteProtocolError
 from switch.model.message import Message
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.mux import Mux
 from switch.runtime.links.state import LinkEvent, LinkHealth, LinkState, next_state
 from switch.runtime.links.waiter import Continuation, Timer
-from switch.wire.framing import Frame, MalformedFrame
+from switch.wire.framing import Frame, FrameEncodeError, MalformedFrame
 
 log = logging.getLogger("bulkhead.link")
 # Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
@@ -167,12 +167,12 @@ class OutboundLink:
                 return await self.request(msg)
             self._timed_out()
             return None
-        conn, body = self._ready(msg)
+        conn, wire = self._ready(msg)
         pending = self.mux.register(msg)
         response: Answer = None
         try:
             try:
-                conn.send_frame(body)
+                conn.send_nowait(wire)
             except ConnectionClosed:
                 raise LinkDown(f"link {self.name}: connection closed") from None
             self.sent += 1
@@ -202,7 +202,7 @@ class OutboundLink:
         """
         timer = self.timer
         assert timer is not None, "send() needs the node's timer"
-        conn, body = self._ready(msg)
+        conn, wire = self._ready(msg)
 
         def answered(response: Answer) -> None:
             if response is None:  # the connection dropped (Mux.fail_all)
@@ -221,7 +221,7 @@ class OutboundLink:
         pending = self.mux.register(msg, slot)
         sent_at = trio.current_time()
         try:
-            conn.send_frame(body)
+            conn.send_nowait(wire)
         except ConnectionClosed:
             slot.close()
             self.mux.forget(pending)
@@ -230,7 +230,9 @@ class OutboundLink:
         timer.add(sent_at + timeout, slot)
 
     def _ready(self, msg: Message) -> tuple[Connection, bytes]:
-        """The connection to send ``msg`` on and its encoded body, or LinkDown / EncodeError."""
+        """The connection to send ``msg`` on and its bytes for the wire, or LinkDown / EncodeError (the network's
+        format, or the link's framing and dialect, cannot carry it: raised before anything is registered or sent,
+        so its sender answers 30 and the SAF marks its entry failed, never a pending entry left behind)."""
         conn = self.conn
         if conn is None or (not self.is_up() and not msg.is_network):
             raise LinkDown(f"link {self.name} is {self.state.value}")
@@ -238,7 +240,11 @@ class OutboundLink:
             # Back-pressure: a destination that stopped answering must not collect unbounded work. Network
             # management (echo, sign-on) is exempt: it is how the link finds out the destination is gone.
             raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
-        return conn, self.network.encode(msg)
+        body = self.network.encode(msg)
+        try:
+            return conn, conn.framer.encode(body)
+        except FrameEncodeError as exc:  # too long for the framing, or not expressible in the link's dialect
+            raise EncodeError(str(exc), "-") from None
 
     # -- network management -------------------------------------------------------------------------
     async def manage(self, kind: NetMgmt, timeout: float | None = None) -> tuple[bool, str | None]:
