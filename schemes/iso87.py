@@ -27,9 +27,18 @@ from switch.contracts.network import (
     NetMgmt,
     NetworkEvent,
     NetworkSession,
+    Refusal,
+    RefusalForm,
 )
 from switch.model.codes import ResponseCode
-from switch.model.errors import DecodeError, EncodeError, FieldError, RemoteProtocolError, UnknownMtiError
+from switch.model.errors import (
+    DecodeError,
+    EncodeError,
+    FieldError,
+    ProtocolError,
+    RemoteProtocolError,
+    UnknownMtiError,
+)
 from switch.model.masking import DEFAULT_MASKING, Masking
 from switch.model.message import DEFAULT_ECHO_FIELDS, FieldValue, Message, match_mti
 from switch.model.toml import TomlTable
@@ -264,6 +273,20 @@ class Iso87Network:
         msg.meta.scheme = self.name
         msg.meta.masking = self.masking
         return msg
+
+    def refuse(self, frame: Frame, error: Exception, framer: Framer) -> Refusal:
+        """ISO 8583:1987 has no reject form: a request whose MTI and identifying fields can be read back
+        (:meth:`salvage`) is answered 30 under the reply framing; anything else (an answer, an MTI the network
+        does not define, a body too broken to read) gets nothing and is only logged."""
+        salvaged = self.salvage(frame.body)
+        if salvaged is None or not salvaged.is_request:
+            return Refusal(RefusalForm.NONE, what=salvaged.mti if salvaged is not None else "")
+        try:
+            wire = framer.encode(self.encode(self.make_response(salvaged, ResponseCode.FORMAT_ERROR)),
+                                 reply_to=frame)
+        except (ProtocolError, ValueError):  # what was salvaged may itself not re-encode: nothing is sent
+            return Refusal(RefusalForm.NONE, what=salvaged.mti)
+        return Refusal(RefusalForm.FORMAT_ERROR, wire, ResponseCode.FORMAT_ERROR.value, salvaged.mti)
 
     def defines(self, mti: str) -> bool:
         """Whether ``mti`` is one this network defines: version 0 (ISO 8583:1987), one of its message classes,

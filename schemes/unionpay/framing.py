@@ -18,37 +18,74 @@ case in which a member sets one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 from schemes.unionpay.header import (
     HEADER_LEN,
     MAX_TOTAL,
     NO_REJECT,
+    REJECT_DESTINATION,
     REJECT_HEADER_LENGTH,
     REJECT_MESSAGE_LENGTH,
+    REJECT_SOURCE,
     CupsHeader,
     HeaderError,
     pad_id,
 )
-from switch.model.errors import FramingError
+from switch.model.errors import FramingError, UnknownMtiError
 from switch.model.toml import TomlTable
-from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
+from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, MalformedFrame, check_body
 from switch.wire.framing.length import read_ascii_digits
 from switch.wire.framing.options import framing_kind
 
 _PREFIX = 4
 _HEARTBEAT = b"0000"
+# F10 of a malformed message whose header is sound but whose body is not: no public source gives one (CUPS-MH lists
+# header codes only), so it is a link option; 00030 echoes DE 39 30, format error.
+BODY_REJECT = "00030"
+
+
+@dataclass(frozen=True)
+class RejectCodes:
+    """The F10 reject code a malformed inbound message is sent back with, by what is wrong with it (framing table
+    ``reject_codes``). The header codes are the ones CUPS itself sends (com.easy.iso8583 ``MsgHead``); ``mti`` (an
+    MTI UnionPay does not define) and ``field`` (a field that does not decode) are not public."""
+
+    header_length: str = REJECT_HEADER_LENGTH
+    message_length: str = REJECT_MESSAGE_LENGTH
+    destination: str = REJECT_DESTINATION
+    source: str = REJECT_SOURCE
+    mti: str = BODY_REJECT
+    field: str = BODY_REJECT
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            code = getattr(self, item.name)
+            if len(code) != 5 or not code.isascii() or not code.isdigit() or code == NO_REJECT:
+                raise ValueError(f"reject code {item.name} must be 5 digits, not 00000")
+
+    def for_error(self, error: Exception) -> str:
+        """The code for ``error`` (a :class:`HeaderError` by the header field it names; an unknown MTI; anything
+        else is a field that does not decode)."""
+        if isinstance(error, MalformedFrame):
+            error = error.error
+        if isinstance(error, HeaderError):
+            return {REJECT_MESSAGE_LENGTH: self.message_length, REJECT_DESTINATION: self.destination,
+                    REJECT_SOURCE: self.source}.get(error.reject_code, self.header_length)
+        return self.mti if isinstance(error, UnknownMtiError) else self.field
 
 
 class UnionPayFramer(BufferedFramer):
     """Frames of one connection (sans-I/O: bytes in, :class:`Frame` out; ``header`` is the 46 bytes)."""
 
-    __slots__ = ("_adjust", "_origin", "_origin_head", "_origin_tail", "length_prefix")
+    __slots__ = ("_adjust", "_origin", "_origin_head", "_origin_tail", "length_prefix", "reject_codes")
 
     def __init__(self, *, length_prefix: bool = True, length_includes_prefix: bool = False,
-                 origin: CupsHeader | None = None, max_frame: int = 8192, keepalive_echo: bool = False) -> None:
+                 origin: CupsHeader | None = None, max_frame: int = 8192, keepalive_echo: bool = False,
+                 reject_codes: RejectCodes | None = None) -> None:
         super().__init__(max_frame, keepalive_echo)
         self.length_prefix = length_prefix
+        self.reject_codes = reject_codes if reject_codes is not None else RejectCodes()
         self._adjust = _PREFIX if length_prefix and length_includes_prefix else 0
         self._origin = origin if origin is not None else CupsHeader.originated("", "")
         # The header of what we originate, but for F3: built once, joined around F3 per message.
@@ -73,11 +110,17 @@ class UnionPayFramer(BufferedFramer):
         end = self._claim(start, length)
         if end is None:
             return None
-        total = self._check_start(buf, start)
+        frame = Frame(bytes(buf[start + HEADER_LEN:end]), bytes(buf[start:start + HEADER_LEN]))
+        # The prefix delimits the frame: a header that breaks its layout leaves the stream in step, and the
+        # message is sent back rejected (the network's refuse) rather than the connection closed.
+        try:
+            total = self._check_start(buf, start)
+        except HeaderError as exc:
+            raise MalformedFrame(frame, exc) from None
         if total != length:
-            raise HeaderError(f"total length {total} disagrees with the length prefix ({length})",
-                              REJECT_MESSAGE_LENGTH)
-        return Frame(bytes(buf[start + HEADER_LEN:end]), bytes(buf[start:start + HEADER_LEN]))
+            raise MalformedFrame(frame, HeaderError(
+                f"total length {total} disagrees with the length prefix ({length})", REJECT_MESSAGE_LENGTH))
+        return frame
 
     def _parse_bare(self) -> Frame | None:
         buf, pos = self._buf, self._pos
@@ -165,6 +208,7 @@ class UnionPayFraming:
     user_info: int = 0  # F9 on what we originate
     max_frame: int = 8192
     keepalive_echo: bool = False  # answer a 0000 heartbeat with one
+    reject_codes: RejectCodes = field(default_factory=RejectCodes)  # F10 of a malformed message sent back
 
     def __post_init__(self) -> None:
         self.origin()  # every value is checked once, here
@@ -183,14 +227,16 @@ class UnionPayFraming:
 
     def framer(self) -> UnionPayFramer:
         return UnionPayFramer(length_prefix=self.length_prefix, length_includes_prefix=self.length_includes_prefix,
-                              origin=self.origin(), max_frame=self.max_frame, keepalive_echo=self.keepalive_echo)
+                              origin=self.origin(), max_frame=self.max_frame, keepalive_echo=self.keepalive_echo,
+                              reject_codes=self.reject_codes)
 
 
 def unionpay_framing(t: TomlTable, network: str = "unionpay") -> UnionPayFraming:
     """Read a ``framing = { kind = "unionpay", ... }`` table: ``length_prefix`` (default true),
     ``length_includes_prefix``, ``source_id``, ``destination_id`` (up to 11 printable ASCII characters), ``test``,
     ``batch`` and ``user_info`` (0-255), ``transaction_info`` (8 ASCII characters), ``max_frame``,
-    ``keepalive_echo`` (default false). ``done()`` is called."""
+    ``keepalive_echo`` (default false), ``reject_codes`` (a table of :class:`RejectCodes`' keys, 5 digits each).
+    ``done()`` is called."""
     framing_kind(t, ("unionpay",), network)
     # A CUPS frame is at most 9999 bytes (F3), plus the prefix when it counts itself.
     max_frame = t.integer("max_frame", 8192, low=1, high=MAX_TOTAL + _PREFIX)
@@ -213,7 +259,20 @@ def unionpay_framing(t: TomlTable, network: str = "unionpay") -> UnionPayFraming
     cfg = UnionPayFraming(length_prefix=prefix, length_includes_prefix=counts, test=bool(t.get("test", bool, False)),
                           batch=t.integer("batch", 1, high=255), transaction_info=info,
                           user_info=t.integer("user_info", 0, high=255), max_frame=max_frame, keepalive_echo=echo,
-                          **ids)
+                          reject_codes=_reject_codes(t), **ids)
     t.done()
     return cfg
 
+
+
+def _reject_codes(t: TomlTable) -> RejectCodes:
+    table = t.get("reject_codes", dict, {})
+    known = {item.name for item in fields(RejectCodes)}
+    codes: dict[str, str] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise t.error(f"reject_codes.{key}", f"unknown failure (one of {', '.join(sorted(known))})")
+        if not isinstance(value, str) or len(value) != 5 or not value.isdigit() or value == NO_REJECT:
+            raise t.error(f"reject_codes.{key}", "expected 5 digits, not 00000 (header F10)")
+        codes[key] = value
+    return RejectCodes(**codes)

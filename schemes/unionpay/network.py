@@ -3,6 +3,10 @@
 - Framing: the 46-byte header (:mod:`schemes.unionpay.framing`); a frame whose header carries a reject code is
   UnionPay sending one of our messages back unprocessed: a REJECT of that original (told by the header before the
   body is decoded, so it is never taken for a new request), its acquirer answered 96.
+- A malformed message from UnionPay (a header that breaks its layout in a frame the length prefix delimits, an MTI
+  UnionPay does not define, a field that does not decode) is sent back the way CUPS itself refuses one: under its
+  own header, ids swapped, with a reject code in F10 (the link's ``reject_codes``). Not an answer we cannot read
+  (its request times out), and never a message that is itself a reject (two switches would bounce it for ever).
 - Body: :data:`schemes.unionpay.spec.SPEC` on the compiled codec; DE 48 and DE 63 between their wire bytes and
   canonical text (:mod:`schemes.unionpay.fields`); GBK text fields decoded and encoded back byte for byte.
 - Requests UnionPay sends: balance inquiries carry no amount (DE 4), as public samples show.
@@ -28,20 +32,29 @@ from schemes.unionpay.fields import (
     mask_de61,
     mask_de63,
 )
-from schemes.unionpay.framing import UnionPayFramer, UnionPayFraming, unionpay_framing
+from schemes.unionpay.framing import RejectCodes, UnionPayFramer, UnionPayFraming, unionpay_framing
 from schemes.unionpay.header import HEADER_LEN, NO_REJECT, CupsHeader, HeaderError, describe_reject
 from schemes.unionpay.session import UnionPayLink, UnionPaySession, read_options
-from switch.contracts.network import KEEPALIVE, FrameKind, Inbound, LinkOptions, NetworkSession
+from switch.contracts.network import (
+    KEEPALIVE,
+    FrameKind,
+    Inbound,
+    LinkOptions,
+    NetworkSession,
+    Refusal,
+    RefusalForm,
+)
 from switch.model.codes import ResponseCode
 from switch.model.errors import DecodeError, EncodeError, FieldError, FramingError, RemoteProtocolError
 from switch.model.masking import SECRET_FIELDS, Masking
 from switch.model.message import DEFAULT_ECHO_FIELDS, Message
 from switch.model.toml import TomlTable
 from switch.wire.codec import WireFields
-from switch.wire.framing.base import Frame
+from switch.wire.framing.base import Frame, FrameEncodeError, Framer
 
 _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
 _NO_REJECT = NO_REJECT.encode("ascii")
+_ANSWER_FUNCTIONS = b"13579"  # MTI function digits of what answers something: never rejected back
 
 # Canonical text of the fields the codec carries as bytes (schemes.unionpay.spec.RAW_FIELDS).
 _FROM_WIRE: dict[int, Callable[[bytes], str]] = {48: de48_from_wire, 63: de63_from_wire}
@@ -120,6 +133,25 @@ class UnionPayNetwork(Iso87Network):
         if parsed.rejected:
             out.append(("reject", describe_reject(parsed.reject_code)))
         return out
+
+    def refuse(self, frame: Frame, error: Exception, framer: Framer) -> Refusal:
+        """A malformed message back under its own header with the link's reject code for what is wrong (see the
+        module docstring); nothing for a reject or an answer."""
+        header, body = frame.header, frame.body
+        mti = body[:4].decode("ascii", "replace") if body[:4].isascii() else ""
+        if len(header) == HEADER_LEN and header[41:46] != _NO_REJECT:
+            return Refusal(RefusalForm.NONE, what="reject")
+        if len(mti) == 4 and mti.isdigit() and body[2:3] in _ANSWER_FUNCTIONS:
+            return Refusal(RefusalForm.NONE, what=mti)
+        codes = framer.reject_codes if isinstance(framer, UnionPayFramer) else RejectCodes()
+        code = codes.for_error(error)
+        if not isinstance(framer, UnionPayFramer):
+            return Refusal(RefusalForm.NONE, code=code, what=mti)
+        try:
+            wire = framer.reject(frame, code)
+        except (FrameEncodeError, ValueError):  # nothing to send back (a header and no message)
+            return Refusal(RefusalForm.NONE, code=code, what=mti)
+        return Refusal(RefusalForm.REJECT, wire, code, mti)
 
     def _rejected(self, frame: Frame) -> Inbound:
         """UnionPay sent one of our messages back with a reject code: a reject of that message, whether or not

@@ -14,7 +14,8 @@ reject (a 26-byte reject header, then the original 22-byte header, jPOS ``VAPCha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from schemes.visa.header import (
@@ -24,9 +25,9 @@ from schemes.visa.header import (
     reply_base1_header,
     station_bcd,
 )
-from switch.model.errors import FramingError
+from switch.model.errors import FramingError, UnknownMtiError
 from switch.model.toml import TomlTable
-from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, check_body
+from switch.wire.framing.base import KEEPALIVE, BufferedFramer, Frame, FrameEncodeError, MalformedFrame, check_body
 from switch.wire.framing.options import framing_kind, limits
 
 VMLH_LEN = 4
@@ -38,6 +39,31 @@ _MAX_CHAINED_HEADERS = 3
 HEARTBEAT = bytes.fromhex("C8C2")
 SHUTDOWN = bytes.fromhex("E2C4")
 HEARTBEAT_REPLIES = ("echo", "none")
+# H14 of a malformed message sent back under a reject header. VISA's reject codes are not public: one value per
+# failure, each a link option (framing table ``reject_codes``); 0030 echoes DE 39 30, format error.
+DEFAULT_REJECT = "0030"
+
+
+@dataclass(frozen=True)
+class RejectCodes:
+    """The reject code (H14, 4 digits) a malformed inbound message is sent back with, by what is wrong with it:
+    ``header`` (the BASE I header chain breaks its layout), ``mti`` (an MTI the network does not define), ``field``
+    (a field that does not decode). None is public."""
+
+    header: str = DEFAULT_REJECT
+    mti: str = DEFAULT_REJECT
+    field: str = DEFAULT_REJECT
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            code = getattr(self, item.name)
+            if len(code) != 4 or not code.isascii() or not code.isdigit():
+                raise ValueError(f"reject code {item.name} must be 4 digits")
+
+    def for_error(self, error: Exception) -> str:
+        if isinstance(error, MalformedFrame):
+            return self.header
+        return self.mti if isinstance(error, UnknownMtiError) else self.field
 
 
 class BodyTranscoder(Protocol):
@@ -53,7 +79,7 @@ class VisaFramer(BufferedFramer):
     reference one) translates every body read and written; ``heartbeat_reply`` says how a session-control
     heartbeat is answered ("echo": sent back as it came; "none")."""
 
-    __slots__ = ("destination", "heartbeat_reply", "source", "transcoder")
+    __slots__ = ("destination", "heartbeat_reply", "reject_codes", "source", "transcoder")
 
     MAX_LENGTH = 0xFFFF
 
@@ -66,6 +92,7 @@ class VisaFramer(BufferedFramer):
         keepalive_echo: bool = True,
         heartbeat_reply: str = "echo",
         transcoder: BodyTranscoder | None = None,
+        reject_codes: RejectCodes | None = None,
     ) -> None:
         super().__init__(max_frame, keepalive_echo)
         self.source = station_bcd(source_station)
@@ -74,6 +101,7 @@ class VisaFramer(BufferedFramer):
             raise ValueError(f"heartbeat_reply is one of {', '.join(HEARTBEAT_REPLIES)}")
         self.heartbeat_reply = heartbeat_reply
         self.transcoder = transcoder
+        self.reject_codes = reject_codes if reject_codes is not None else RejectCodes()
 
     # -- reading --------------------------------------------------------------------------------------
     def _parse(self) -> Frame | None:
@@ -95,9 +123,15 @@ class VisaFramer(BufferedFramer):
             # Session control (heartbeat, shutdown): the VMLH is kept as the frame's header, so that a heartbeat
             # can be answered with the indicator it came with.
             return Frame(bytes(buf[start:end]), bytes(buf[pos:start]), True)
-        split = self._header_end(buf, start, end)
+        # The VMLH delimits the frame: a header chain that breaks its layout leaves the stream in step, and the
+        # frame is sent back rejected (the network's refuse) with what came after the VMLH as its message.
+        try:
+            split = self._header_end(buf, start, end)
+        except FramingError as exc:
+            raise MalformedFrame(Frame(bytes(buf[start:end])), exc) from None
         if split == end:
-            raise FramingError("BASE I frame carries a header but no message")
+            raise MalformedFrame(Frame(b"", bytes(buf[start:end])),
+                                 FramingError("BASE I frame carries a header but no message"))
         body = bytes(buf[split:end])
         if self.transcoder is not None:
             body = self.transcoder.inbound(body)
@@ -135,13 +169,19 @@ class VisaFramer(BufferedFramer):
     def reject(self, rejected: Frame, code: str) -> bytes:
         """The frame that sends ``rejected`` back unprocessed with reject code ``code`` (4 digits): a reject
         header, the message's own header and the message as they came (what the network does with a message it
-        cannot process; offered to simulators and tests)."""
-        # A frame without a header of its own gets the one it would have had coming from the peer to us
-        # (destination: our station), so that the reject goes back to the peer.
+        cannot process, and what the switch does with a malformed one)."""
+        # A frame without a header of its own (its header chain was what could not be read: the frame's bytes are
+        # then its body) gets the one it would have had coming from the peer to us (destination: our station),
+        # so that the reject goes back to the peer.
         header = rejected.header if len(rejected.header) >= BASE1_HEADER_LEN else build_base1_header(
             self.source, self.destination, len(rejected.body))
-        body = rejected.body if self.transcoder is None else self.transcoder.outbound(rejected.body)
-        check_body(body, self.MAX_LENGTH - 2 * BASE1_HEADER_LEN - 4)
+        body = rejected.body
+        if self.transcoder is not None and body:
+            # back in the link's dialect; a body that is not readable in the reference goes back as it came
+            with contextlib.suppress(FrameEncodeError):
+                body = self.transcoder.outbound(body)
+        if len(body) > self.MAX_LENGTH - 2 * BASE1_HEADER_LEN - 4:
+            check_body(body, self.MAX_LENGTH - 2 * BASE1_HEADER_LEN - 4)
         return self._vmlh(build_reject(header, code, len(body)), body)
 
     @staticmethod
@@ -174,6 +214,7 @@ class VisaFraming:
     max_frame: int = 8192
     keepalive_echo: bool = True  # echo VAP polls (zero-length VMLH)
     heartbeat_reply: str = "echo"  # "echo" | "none": session-control heartbeats
+    reject_codes: RejectCodes = field(default_factory=RejectCodes)  # H14 of a malformed message sent back
 
     def __post_init__(self) -> None:
         station_bcd(self.source_station)
@@ -188,12 +229,14 @@ class VisaFraming:
     def framer(self, transcoder: BodyTranscoder | None = None) -> VisaFramer:
         return VisaFramer(source_station=self.source_station, destination_station=self.destination_station,
                           max_frame=self.max_frame, keepalive_echo=self.keepalive_echo,
-                          heartbeat_reply=self.heartbeat_reply, transcoder=transcoder)
+                          heartbeat_reply=self.heartbeat_reply, transcoder=transcoder,
+                          reject_codes=self.reject_codes)
 
 
 def visa_framing(t: TomlTable, network: str = "visa") -> VisaFraming:
     """Read a ``framing = { kind = "visa", ... }`` table: ``source_station``, ``destination_station`` (6 digits),
-    ``max_frame``, ``keepalive_echo``, ``heartbeat_reply``."""
+    ``max_frame``, ``keepalive_echo``, ``heartbeat_reply``, ``reject_codes`` (a table of :class:`RejectCodes`' keys,
+    4 digits each)."""
     framing_kind(t, ("visa",), network)
     max_frame, echo = limits(t)
     stations = {}
@@ -207,5 +250,20 @@ def visa_framing(t: TomlTable, network: str = "visa") -> VisaFraming:
     heartbeat = t.get("heartbeat_reply", str, "echo")
     if heartbeat not in HEARTBEAT_REPLIES:
         raise t.error("heartbeat_reply", f"expected one of {', '.join(HEARTBEAT_REPLIES)}")
+    codes = _reject_codes(t)
     t.done()
-    return VisaFraming(max_frame=max_frame, keepalive_echo=echo, heartbeat_reply=heartbeat, **stations)
+    return VisaFraming(max_frame=max_frame, keepalive_echo=echo, heartbeat_reply=heartbeat, reject_codes=codes,
+                       **stations)
+
+
+def _reject_codes(t: TomlTable) -> RejectCodes:
+    table = t.get("reject_codes", dict, {})
+    known = {item.name for item in fields(RejectCodes)}
+    codes: dict[str, str] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise t.error(f"reject_codes.{key}", f"unknown failure (one of {', '.join(sorted(known))})")
+        if not isinstance(value, str) or len(value) != 4 or not value.isascii() or not value.isdigit():
+            raise t.error(f"reject_codes.{key}", "expected 4 digits (reject header H14)")
+        codes[key] = value
+    return RejectCodes(**codes)

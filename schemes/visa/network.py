@@ -2,7 +2,10 @@
 
 - Framing: VMLH and the BASE I header (:mod:`schemes.visa.framing`); a frame under a reject header is the network
   sending one of our messages back unprocessed, classified as a REJECT of that message (never routed);
-  session-control heartbeats are answered by the framing and never routed.
+  session-control heartbeats are answered by the framing and never routed. A malformed message from the network
+  (a header chain that breaks its layout in a frame the VMLH delimits, an MTI the network does not define, a field
+  that does not decode) is sent back under a reject header with the link's reject code (``reject_codes``): not an
+  answer we cannot read (its request times out), and never a frame that is itself a reject.
 - Body: BCD numerics, EBCDIC text, binary lengths (:mod:`schemes.visa.spec`), on the compiled codec. A link whose
   dialect differs from the reference has its framer translate (:mod:`schemes.visa.dialect`).
 - Canonical form: ISO 8583:1987 numbering and values. DE 52, 55, 64, 96 and 128 are bytes; every other field the
@@ -23,22 +26,32 @@ from dataclasses import dataclass
 
 from schemes.iso87 import Iso87Network, Iso87Session
 from schemes.visa.fields import mask_de62, mask_de63, mask_de126
-from schemes.visa.framing import VisaFraming
+from schemes.visa.framing import RejectCodes, VisaFramer, VisaFraming
 from schemes.visa.header import REJECT_HEADER_LEN, Base1Header, is_reject, original_header, reject_code
 from schemes.visa.link import VisaLink, read_link
 from schemes.visa.spec import AMOUNT_DIGITS, amount_from_wire, amount_to_wire
-from switch.contracts.network import KEEPALIVE, SESSION_CONTROL, FrameKind, Inbound, LinkOptions, NetworkSession
+from switch.contracts.network import (
+    KEEPALIVE,
+    SESSION_CONTROL,
+    FrameKind,
+    Inbound,
+    LinkOptions,
+    NetworkSession,
+    Refusal,
+    RefusalForm,
+)
 from switch.model.codes import ResponseCode
-from switch.model.errors import DecodeError, FramingError, RemoteProtocolError
+from switch.model.errors import DecodeError, EncodeError, FramingError, RemoteProtocolError
 from switch.model.masking import PAN_FIELDS, SECRET_FIELDS, Masking
 from switch.model.message import DEFAULT_ECHO_FIELDS, Message
 from switch.model.toml import TomlTable
 from switch.wire.codec import WireFields
-from switch.wire.framing.base import Frame
+from switch.wire.framing.base import Frame, FrameEncodeError, Framer, MalformedFrame
 
 _REQUEST, _RESPONSE, _REJECT = FrameKind.REQUEST, FrameKind.RESPONSE, FrameKind.REJECT
 _AMOUNTS = frozenset(AMOUNT_DIGITS)
 _TRACK2 = 35
+_DE48 = 48
 
 # DE 126 is shown subfield by subfield (126.10 hidden) instead of whole; the third bitmap's cryptogram (136), ARPC
 # (139), issuer authentication data (140) and the secondary PIN block (152) are hidden like DE 55 and 52.
@@ -101,6 +114,27 @@ class VisaNetwork(Iso87Network):
                     for name, value in dataclasses.asdict(parsed).items()]
         return out
 
+    def refuse(self, frame: Frame, error: Exception, framer: Framer) -> Refusal:
+        """A malformed message back under a reject header with the link's code for what is wrong (see the module
+        docstring); nothing for a reject or an answer."""
+        header, body = frame.header, frame.body
+        if is_reject(header):
+            return Refusal(RefusalForm.NONE, what="reject")
+        mti = ""
+        if not isinstance(error, MalformedFrame):  # else the "body" starts with the header that did not parse
+            mti = body[:2].hex()
+            if len(mti) == 4 and mti.isdigit() and mti[2] in "13579":
+                return Refusal(RefusalForm.NONE, what=mti)
+        codes = framer.reject_codes if isinstance(framer, VisaFramer) else RejectCodes()
+        code = codes.for_error(error)
+        if not isinstance(framer, VisaFramer):
+            return Refusal(RefusalForm.NONE, code=code, what=mti)
+        try:
+            wire = framer.reject(frame, code)
+        except (FrameEncodeError, ValueError):
+            return Refusal(RefusalForm.NONE, code=code, what=mti)
+        return Refusal(RefusalForm.REJECT, wire, code, mti)
+
     def _rejected(self, frame: Frame) -> Inbound:
         """A message the network sent back under a reject header. Told by the header, so a body that does not decode
         is still a reject (with no message), never a request to answer."""
@@ -132,6 +166,10 @@ class VisaNetwork(Iso87Network):
         return super().to_canonical(mti, fields)
 
     def from_canonical(self, msg: Message) -> tuple[str, WireFields]:
+        if _DE48 in msg.fields and msg.meta.scheme not in ("", self.name):
+            # DE 48 is private use: its layout is each network's (VISA's is bytes, carried as their hex). Another
+            # network's DE 48 means nothing here, and may be taken for hex: refused (the sender is answered 30).
+            raise EncodeError(f"DE 48 from {msg.meta.scheme} is not in VISA's format", str(_DE48))
         mti, out = super().from_canonical(msg)
         track2 = out.get(_TRACK2)
         if track2 is not None and ("=" in track2 or "d" in track2):

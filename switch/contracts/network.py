@@ -17,6 +17,9 @@ back classifications, messages and bytes. It provides
 - network management built and accepted by its rules with the link's parameters (:class:`NetworkSession`:
   sign-on and off, group sign-on, echo, dynamic key exchange, cutover), so the engine's links only schedule
   them;
+- how a malformed inbound frame is answered (:meth:`Network.refuse`): the network's reject form (UnionPay: the
+  message back under its header with a reject code; VISA: a reject header before the original's), a format-error
+  (30) response, or nothing; the switch sends a reject nowhere else;
 - the fields and sub-fields it declares secret (:class:`~switch.model.masking.Masking`), which every message it
   decodes carries, so logs and the journal follow the network.
 
@@ -80,6 +83,25 @@ class Rejected:
 
     code: ResponseCode
     reason: str
+
+
+class RefusalForm(enum.StrEnum):
+    """How a malformed inbound frame was answered (:class:`Refusal`; counted per link by the node)."""
+
+    REJECT = "reject"  # the network's reject form: the message sent back unprocessed with a reject code
+    FORMAT_ERROR = "format_error"  # a response with DE 39 30
+    NONE = "none"  # nothing: nothing readable to answer, an answer to nobody's request, or a reject itself
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What :meth:`Network.refuse` made of a malformed frame: ``wire`` the whole frame to send (None: nothing),
+    ``code`` the reject code or DE 39 it carries, ``what`` the frame's MTI where it could be read (for the log)."""
+
+    form: RefusalForm
+    wire: bytes | None = None
+    code: str = ""
+    what: str = ""
 
 
 class NetMgmt(enum.StrEnum):
@@ -196,6 +218,13 @@ class Network(Protocol):
 
     def salvage(self, body: bytes) -> Message | None:
         """What can be read of a body that failed to decode, to answer it with a format error."""
+        ...
+
+    def refuse(self, frame: Frame, error: Exception, framer: Framer) -> Refusal:
+        """How ``frame``, which did not decode (``error``: the :class:`~switch.model.errors.RemoteProtocolError`
+        :meth:`classify` raised, or the :class:`~switch.wire.framing.base.MalformedFrame` its framer raised), is
+        answered on the connection whose framer is ``framer``: the bytes to send in the network's form, or
+        nothing. Never raises for what the peer sent."""
         ...
 
     def validate(self, msg: Message) -> None:

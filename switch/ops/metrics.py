@@ -162,6 +162,11 @@ class NodeStats(Protocol):
         """(network, code, count) of response codes a network's table did not know."""
         ...
 
+    def malformed_frames(self) -> list[tuple[str, str, int]]:
+        """(link, answer, count) of frames that did not decode, by how they were answered (reject, format_error,
+        none)."""
+        ...
+
 
 class NodeCollector(Collector):
     def __init__(self, node: NodeStats) -> None:
@@ -232,6 +237,13 @@ class NodeCollector(Collector):
         for network, code, count in node.unknown_codes():
             unknown.add_metric([network, code], count)
         yield unknown
+        malformed = CounterMetricFamily("bulkhead_malformed_frames",
+                                        "Frames that did not decode, by link and how they were answered (the "
+                                        "network's reject form, a format-error response, or nothing)",
+                                        labels=["link", "answer"])
+        for link, form, count in node.malformed_frames():
+            malformed.add_metric([link, form], count)
+        yield malformed
         for what, children in node.children():
             if children:
                 yield from _child_metrics(what, children)

@@ -23,7 +23,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from hsm.errors import HsmError
 from hsm.open import open_hsm
 from switch.config import NodeConfig
 from switch.config.links import ConnectorConfig, ListenerConfig, MacConfig
-from switch.contracts.network import KeyChange, Network, NetworkSession
+from switch.contracts.network import KeyChange, Network, NetworkSession, Refusal, RefusalForm
 from switch.contracts.registry import network
 from switch.contracts.section import Service
 from switch.exchange.cardstatus import CardStatusCache
@@ -127,6 +127,7 @@ class Node:
         self.late_responses = 0
         self.lost_reversals = 0
         self.exchanges = 0
+        self.malformed: Counter[tuple[str, str]] = Counter()  # (link, RefusalForm value): malformed frames
         self._trace = itertools.count(1)
         self._trace_prefix = f"{int(self.started_at):x}{os.getpid() % 0x10000:04x}"
         self._stop = trio.Event()
@@ -367,22 +368,23 @@ class Node:
 
     def on_format_error(self, source: str, network: Network, conn: Connection, frame: Frame,
                         exc: Exception) -> None:
-        """A frame that does not decode: answer 30 when enough of it is readable to build a response."""
-        salvaged = network.salvage(frame.body)
+        """A frame that does not decode: answered as its network says (:meth:`Network.refuse`: its reject form, a
+        30, or nothing), and counted per link and form."""
         key = (source, conn.peer.rsplit(":", 1)[0])
-        if salvaged is None or not salvaged.is_request:
-            self.peer_log.note(key, "link %s peer %s: undecodable frame of %d bytes dropped: %s", source, conn.peer,
-                               len(frame.body), exc)
-            return
-        self.peer_log.note(key, "link %s peer %s: format error in %s: %s; answering 30", source, conn.peer,
-                           salvaged.mti, exc)
         try:
-            conn.send_frame(network.encode(network.make_response(salvaged, ResponseCode.FORMAT_ERROR)),
-                            reply_to=frame)
-        except ConnectionClosed:
-            pass
-        except Exception as exc2:  # what we salvaged may itself not re-encode; then the frame is dropped
+            refusal = network.refuse(frame, exc, conn.framer)
+        except Exception as exc2:  # a network's bug must not end the link's reader: the frame is dropped
             log.warning("link %s: cannot answer the malformed frame (%s)", source, type(exc2).__name__)
+            refusal = Refusal(RefusalForm.NONE)
+        self.malformed[(source, refusal.form.value)] += 1
+        if refusal.wire is None:
+            self.peer_log.note(key, "link %s peer %s: undecodable frame of %d bytes (%s) dropped: %s", source,
+                               conn.peer, len(frame.body), refusal.what or "-", exc)
+            return
+        self.peer_log.note(key, "link %s peer %s: format error in %s: %s; answering %s %s", source, conn.peer,
+                           refusal.what or "-", exc, refusal.form.value, refusal.code)
+        with suppress(ConnectionClosed):
+            conn.send_nowait(refusal.wire)
 
     def on_late_response(self, link: str, msg: Message) -> None:
         """A response nobody waits for: its request timed out (and was reversed) or was never sent."""
@@ -652,6 +654,9 @@ class Node:
         return [(name, code, count) for name, net in sorted(networks.items())
                 for code, count in sorted(net.codes.unknown.items())]
 
+    def malformed_frames(self) -> list[tuple[str, str, int]]:
+        return [(link, form, count) for (link, form), count in sorted(self.malformed.items())]
+
     def status(self) -> dict[str, Any]:
         links = [link.status() for link in self.outbound.values()]
         # A link served by a child process (a cell) also says how the process is doing (pid, restarts, exit code).
@@ -675,6 +680,10 @@ class Node:
             "exchanges": self.exchanges,
             "late_responses": self.late_responses,
             "lost_reversals": self.lost_reversals,
+            "malformed": [{"link": link, "answer": form, "count": count}
+                          for link, form, count in self.malformed_frames()],
+            "unknown_response_codes": [{"network": net, "code": code, "count": count}
+                                       for net, code, count in self.unknown_codes()],
             "routes": {"source": self.table.source, "digest": self.table.digest},
             "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),

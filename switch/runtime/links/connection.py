@@ -16,7 +16,7 @@ import trio
 
 from switch.exchange.ports import ConnectionClosed
 from switch.model.errors import FramingError
-from switch.wire.framing import Frame, Framer
+from switch.wire.framing import Frame, Framer, MalformedFrame
 
 log = logging.getLogger("bulkhead.link")
 
@@ -86,6 +86,9 @@ class Connection:
         self.read_blocked = 0.0  # the blocked time (as blocked_at says) when the last read returned
         self.backlog_share: int | None = None
         self.on_slot: Callable[[Connection], None] | None = None
+        # Where a frame the framer delimited but could not read goes (MalformedFrame: answered in the network's form
+        # and the stream read on); None: it ends the connection like any other framing error.
+        self.on_malformed: Callable[[Connection, MalformedFrame], None] | None = None
         # Set by run_connection: close() from another task (an unanswered echo, an overfull queue) must
         # also end a reader blocked on a peer that sends nothing, or the connection is never given up.
         self._read_scope: trio.CancelScope | None = None
@@ -189,7 +192,18 @@ class Connection:
             framer.receive_data(bytes(data))
             found = 0
             while not self.closed:  # a frame handler may close (format-error policy): stop there
-                frame = framer.next_frame()
+                try:
+                    frame = framer.next_frame()
+                except MalformedFrame as exc:
+                    if self.on_malformed is None:
+                        raise
+                    found += 1
+                    self.frames_in += 1
+                    self.last_activity = now
+                    self.on_malformed(self, exc)
+                    if found % FRAMES_PER_TURN == 0:
+                        await trio.lowlevel.checkpoint()
+                    continue
                 if frame is None:
                     break
                 found += 1

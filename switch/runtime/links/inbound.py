@@ -29,7 +29,7 @@ from switch.model.message import Message
 from switch.runtime.links.admission import WAITED, Backlog, sheddable
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
-from switch.wire.framing import Frame
+from switch.wire.framing import Frame, MalformedFrame
 
 log = logging.getLogger("bulkhead.link")
 
@@ -172,6 +172,7 @@ class Listener:
             conn = Connection(stream, cfg.options.framer(), link=self.name, peer=peer,
                               idle_timeout=cfg.idle_timeout_s, first_frame_timeout=cfg.first_frame_timeout_ms / 1000,
                               frame_timeout=cfg.frame_timeout_ms / 1000, max_inflight=cfg.max_inflight_per_connection)
+            conn.on_malformed = self._malformed
             self.backlog.attach(conn)
             self.active.add(conn)
             log.debug("listener %s: connection from %s (%d open)", self.name, peer, len(self.active))
@@ -256,15 +257,7 @@ class Listener:
         try:
             inbound = self.network.classify(frame)
         except RemoteProtocolError as exc:
-            if conn.closed:
-                return  # read before the connection was given up (say for this very budget): nobody to answer
-            self.received += 1
-            self.format_errors += 1
-            self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
-            if self.config.on_format_error == "close":
-                conn.close()
-            else:
-                self._budget(conn)
+            self._format_error(conn, frame, exc)
             return
         kind, msg = inbound.kind, inbound.message
         if kind is _REQUEST and msg is not None:
@@ -286,6 +279,23 @@ class Listener:
             self.hooks.log.note((self.name, _address(conn.peer), "unsolicited"),
                                 "listener %s: unsolicited %s %s from %s dropped", self.name, kind.value,
                                 msg.mti if msg is not None else "-", conn.peer)
+
+    def _malformed(self, conn: Connection, exc: MalformedFrame) -> None:
+        """A frame the framer delimited but whose header it could not read: a format error like one whose body
+        does not decode (answered in the network's form, counted against the peer's budget), handled at once: it
+        cannot be classified, so it has no place in the backlog."""
+        self._format_error(conn, exc.frame, exc)
+
+    def _format_error(self, conn: Connection, frame: Frame, exc: Exception) -> None:
+        if conn.closed:
+            return  # read before the connection was given up (say for this very budget): nobody to answer
+        self.received += 1
+        self.format_errors += 1
+        self.hooks.on_format_error(self.name, self.network, conn, frame, exc)
+        if self.config.on_format_error == "close":
+            conn.close()
+        else:
+            self._budget(conn)
 
     def _shed(self, conn: Connection, frame: Frame, msg: Message, reason: str) -> None:
         """Answer ``msg`` 91 at once without an exchange: it cannot be answered in time (admission)."""

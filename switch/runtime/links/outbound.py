@@ -30,14 +30,14 @@ from switch.config import ConnectorConfig
 from switch.contracts.network import FrameKind, NetMgmt, Network, Rejected
 from switch.exchange.identity import LinkIdentity
 from switch.exchange.ports import Answer, ConnectionClosed, LinkDown
-from switch.model.errors import BulkheadError, RemoteProtocolError
+from switch.model.errors import BulkheadError, EncodeError, RemoteProtocolError
 from switch.model.message import Message
 from switch.runtime.links.connection import Connection, run_connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.mux import Mux
 from switch.runtime.links.state import LinkEvent, LinkHealth, LinkState, next_state
 from switch.runtime.links.waiter import Continuation, Timer
-from switch.wire.framing import Frame
+from switch.wire.framing import Frame, FrameEncodeError, MalformedFrame
 
 log = logging.getLogger("bulkhead.link")
 # Frame kinds as module names (the frame path compares every frame's kind; an Enum attribute costs about 0.25 us).
@@ -182,12 +182,12 @@ class OutboundLink:
                 return await self.request(msg)
             self._timed_out()
             return None
-        conn, body = self._ready(msg)
+        conn, wire = self._ready(msg)
         pending = self.mux.register(msg)
         response: Answer = None
         try:
             try:
-                conn.send_frame(body)
+                conn.send_nowait(wire)
             except ConnectionClosed:
                 raise LinkDown(f"link {self.name}: connection closed") from None
             self.sent += 1
@@ -217,7 +217,7 @@ class OutboundLink:
         """
         timer = self.timer
         assert timer is not None, "send() needs the node's timer"
-        conn, body = self._ready(msg)
+        conn, wire = self._ready(msg)
 
         def answered(response: Answer) -> None:
             if response is None:  # the connection dropped (Mux.fail_all)
@@ -236,7 +236,7 @@ class OutboundLink:
         pending = self.mux.register(msg, slot)
         sent_at = trio.current_time()
         try:
-            conn.send_frame(body)
+            conn.send_nowait(wire)
         except ConnectionClosed:
             slot.close()
             self.mux.forget(pending)
@@ -245,7 +245,9 @@ class OutboundLink:
         timer.add(sent_at + timeout, slot)
 
     def _ready(self, msg: Message) -> tuple[Connection, bytes]:
-        """The connection to send ``msg`` on and its encoded body, or LinkDown / EncodeError."""
+        """The connection to send ``msg`` on and its bytes for the wire, or LinkDown / EncodeError (the network's
+        format, or the link's framing and dialect, cannot carry it: raised before anything is registered or sent,
+        so its sender answers 30 and the SAF marks its entry failed, never a pending entry left behind)."""
         conn = self.conn
         if conn is None or (not self.is_up() and not msg.is_network):
             raise LinkDown(f"link {self.name} is {self.state.value}")
@@ -253,7 +255,11 @@ class OutboundLink:
             # Back-pressure: a destination that stopped answering must not collect unbounded work. Network
             # management (echo, sign-on) is exempt: it is how the link finds out the destination is gone.
             raise LinkDown(f"{self.name}: {len(self.mux)} requests in flight (max_inflight)")
-        return conn, self.network.encode(msg)
+        body = self.network.encode(msg)
+        try:
+            return conn, conn.framer.encode(body)
+        except FrameEncodeError as exc:  # too long for the framing, or not expressible in the link's dialect
+            raise EncodeError(str(exc), "-") from None
 
     # -- network management -------------------------------------------------------------------------
     async def manage(self, kind: NetMgmt, timeout: float | None = None, *,
@@ -374,6 +380,7 @@ class OutboundLink:
 
     async def _session(self, stream: trio.SocketStream, peer: str) -> None:
         conn = Connection(stream, self.config.options.framer(), link=self.name, peer=peer)
+        conn.on_malformed = self._malformed
         self.conn, self.peer = conn, peer
         self.connects += 1
         self._event(LinkEvent.CONNECTED)
@@ -421,6 +428,10 @@ class OutboundLink:
                 conn.close()
                 return
             conn.last_activity = trio.current_time()
+
+    def _malformed(self, conn: Connection, exc: MalformedFrame) -> None:
+        """A frame the framer delimited but whose header it could not read: answered like any format error."""
+        self.hooks.on_format_error(self.name, self.network, conn, exc.frame, exc)
 
     def _on_frame(self, conn: Connection, frame: Frame) -> None:
         try:

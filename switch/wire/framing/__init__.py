@@ -6,7 +6,7 @@ Framings that belong to one network live with it (VISA's VMLH and BASE I header 
 46-byte header in ``schemes.unionpay``).
 """
 
-from switch.wire.framing.base import Frame, FrameEncodeError, Framer
+from switch.wire.framing.base import Frame, FrameEncodeError, Framer, MalformedFrame
 from switch.wire.framing.length import Ascii4Framer, Bcd2Framer, Binary2Framer, swap_tpdu
 from switch.wire.framing.options import LENGTH_KINDS, LengthFraming, length_framing
 
@@ -19,6 +19,7 @@ __all__ = [
     "FrameEncodeError",
     "Framer",
     "LengthFraming",
+    "MalformedFrame",
     "length_framing",
     "swap_tpdu",
 ]

@@ -42,7 +42,8 @@ class Framer(Protocol):
         """The next complete frame, or None when more bytes are needed.
 
         Raises :class:`switch.model.errors.FramingError` on a bad length, bad header or oversized frame. The
-        stream cannot be resynchronised after that: every later call raises the same error.
+        stream cannot be resynchronised after that: every later call raises the same error. The exception is
+        :class:`MalformedFrame`: a frame delimited but unreadable, skipped; the next call reads on.
         """
         ...
 
@@ -56,6 +57,18 @@ class Framer(Protocol):
 
     @property
     def buffered(self) -> int: ...
+
+
+class MalformedFrame(FramingError):
+    """A frame its framing could delimit (a length prefix says where it ends) but whose header breaks the layout.
+    Unlike other framing errors the stream is still in step: the framer goes on with the next frame, and the frame
+    (``frame``: its body, and the header bytes as received) is answered in its network's form for a malformed
+    message (:meth:`switch.contracts.network.Network.refuse`). ``error`` says what is wrong with it."""
+
+    def __init__(self, frame: Frame, error: FramingError) -> None:
+        self.frame = frame
+        self.error = error
+        super().__init__(str(error))
 
 
 class FrameEncodeError(LocalProtocolError):
@@ -102,6 +115,8 @@ class BufferedFramer:
             raise self._error
         try:
             return self._parse()
+        except MalformedFrame:
+            raise  # the frame is skipped, the stream still in step: not sticky
         except FramingError as exc:
             self._error = exc
             raise

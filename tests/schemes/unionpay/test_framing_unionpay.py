@@ -17,8 +17,16 @@ from schemes.unionpay.framing import UnionPayFraming
 from schemes.unionpay.header import HeaderError
 from switch.contracts.network import LinkOptions
 from switch.model.errors import FramingError, LocalProtocolError
-from switch.wire.framing import Frame, Framer
-from tests.switch.wire.helpers import drain, feed_bytewise, feed_chunks, feed_whole, split_at
+from switch.wire.framing import Frame, Framer, MalformedFrame
+from tests.switch.wire.helpers import (
+    drain,
+    feed_bytewise,
+    feed_chunks,
+    feed_tolerant,
+    feed_whole,
+    split_at,
+    tolerant_ways,
+)
 
 from . import vectors as v
 
@@ -163,9 +171,13 @@ MALFORMED: list[tuple[str, LinkOptions, bytes]] = [
     ("prefix-oversized", UnionPayFraming(max_frame=100), b"0101"),
     ("prefix-shorter-than-header", PREFIXED, b"0010" + HDR[:10]),
     ("prefix-incl-below-itself", UnionPayFraming(length_includes_prefix=True), b"0003"),
-    ("prefixed-f1-bad", PREFIXED, b"%04d" % (46 + len(BODY)) + b"\x00" + HDR[1:] + BODY),
-    ("prefix-disagrees-with-f3", PREFIXED, b"%04d" % (47 + len(BODY)) + HDR + BODY + b"X"),
-    ("prefixed-f3-not-digits", PREFIXED, b"%04d" % (46 + len(BODY)) + _with(HDR, 2, b"0 70") + BODY),
+]
+# With the length prefix, a frame whose header breaks its layout is still delimited by the prefix: it is handed
+# over as a MalformedFrame (to be sent back rejected) and the next frame is read as usual.
+IN_STEP: list[tuple[str, bytes, str]] = [
+    ("prefixed-f1-bad", b"\x00" + HDR[1:] + BODY, "00015"),
+    ("prefix-disagrees-with-f3", HDR + BODY + b"X", "00035"),
+    ("prefixed-f3-not-digits", _with(HDR, 2, b"0 70") + BODY, "00035"),
 ]
 
 
@@ -179,12 +191,17 @@ def test_malformed_raises_framing_error(config: LinkOptions, wire: bytes) -> Non
         framer.next_frame()
 
 
-def test_header_errors_carry_the_reject_code() -> None:
-    framer = PREFIXED.framer()
-    framer.receive_data(b"%04d" % (47 + len(BODY)) + HDR + BODY + b"X")
-    with pytest.raises(HeaderError) as info:
-        framer.next_frame()
-    assert info.value.reject_code == "00035"
+@pytest.mark.parametrize("way", ["whole", "bytewise", "threes"])
+@pytest.mark.parametrize(("frame", "code"), [m[1:] for m in IN_STEP], ids=[m[0] for m in IN_STEP])
+def test_a_malformed_header_in_a_prefixed_frame_leaves_the_stream_in_step(frame: bytes, code: str, way: str) -> None:
+    good = b"%04d" % (46 + len(BODY)) + HDR + BODY
+    wire = good + b"%04d" % len(frame) + frame + good
+    got = feed_tolerant(PREFIXED.framer(), tolerant_ways(wire)[way])
+    assert len(got) == 3 and got[0] == got[2] == Frame(BODY, HDR)
+    bad = got[1]
+    assert isinstance(bad, MalformedFrame) and isinstance(bad.error, HeaderError)
+    assert bad.error.reject_code == code
+    assert bad.frame == Frame(frame[46:], frame[:46])  # its header as received, to reply under
 
 
 def test_encode_limits() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from schemes.visa.framing import VisaFramer, VisaFraming
 from switch.model.errors import FramingError
-from switch.wire.framing import Frame, Framer
-from tests.switch.wire.helpers import drain, feed_bytewise, feed_whole
+from switch.wire.framing import Frame, Framer, MalformedFrame
+from tests.switch.wire.helpers import drain, feed_bytewise, feed_tolerant, feed_whole, tolerant_ways
 
 
 def base1_header(
@@ -169,18 +169,29 @@ MALFORMED: list[tuple[str, bytes]] = [
         (22 * 4 + 2).to_bytes(2, "big") + b"\x00\x00"
         + base1_header(total=0, dst="000000", src="000000", h2=0x81) * 4 + b"\x01\x00",
     ),
-    ("oversized", bytes.fromhex("20010000")),
 ]
 
 
+@pytest.mark.parametrize("way", ["whole", "bytewise", "threes"])
 @pytest.mark.parametrize("wire", [m[1] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
-def test_malformed_raises_framing_error(wire: bytes) -> None:
+def test_a_malformed_header_chain_leaves_the_stream_in_step(wire: bytes, way: str) -> None:
+    # The VMLH delimits every frame: one whose header chain breaks its layout is handed over as a MalformedFrame
+    # (to be sent back under a reject header) and the frames around it are read as usual.
+    got = feed_tolerant(VisaFraming().framer(), tolerant_ways(EXAMPLE + wire + EXAMPLE)[way])
+    assert len(got) == 3 and got[0] == got[2] == Frame(EXAMPLE_BODY, EXAMPLE_HEADER)
+    bad = got[1]
+    assert isinstance(bad, MalformedFrame) and not isinstance(bad.error, MalformedFrame)
+    # What came after the VMLH travels with it (as the body; as the header when it is a header alone).
+    assert bad.frame.body + bad.frame.header == wire[4:]
+
+
+def test_an_oversized_frame_cannot_be_delimited() -> None:
     framer = (VisaFraming()).framer()
-    framer.receive_data(wire)
+    framer.receive_data(bytes.fromhex("20010000"))
     with pytest.raises(FramingError):
         framer.next_frame()
     framer.receive_data(EXAMPLE)
-    with pytest.raises(FramingError):
+    with pytest.raises(FramingError):  # sticky: the stream cannot be resynchronised
         framer.next_frame()
 
 

@@ -14,6 +14,7 @@ from switch.config import SafConfig
 from switch.exchange.ports import Answer, LinkDown
 from switch.exchange.reversal import build_reversal, build_stand_in_advice
 from switch.infra.datakey import DataKeys
+from switch.model.errors import EncodeError
 from switch.model.message import Message
 from switch.runtime.safd import SafForwarder, SafLink, SafQueue
 from switch.storage.saf import SafItem, SafStore
@@ -62,6 +63,7 @@ class Destination:
     latency: float = 0.01
     capacity: int | None = None
     refused: int = 0
+    unencodable: set[str] = field(default_factory=set)  # tags the link's format cannot carry (EncodeError)
     _gates: dict[str, trio.Event] = field(default_factory=dict)
 
     def hold(self, *tags: str) -> None:
@@ -86,6 +88,8 @@ class Destination:
 
     async def request(self, msg: Message, timeout: float | None = None) -> Answer:
         t = tag(msg)
+        if t in self.unencodable:  # as a connector raises it: before anything is registered or sent
+            raise EncodeError("the destination's format cannot carry it", "43")
         if self.capacity is not None and self.in_flight >= self.capacity:
             self.refused += 1
             raise LinkDown(f"{self.in_flight} requests in flight (max_inflight)")

@@ -206,3 +206,22 @@ def test_the_window_opens_on_any_answer_and_closes_on_silence() -> None:
     # not the destination; a network reject is an answer too); a send that never left, or an entry that could
     # not be opened (answered None), leaves it as it was.
     assert sizes == [1, 2, 4, 8, 16, 16, 16, 32, 32, 1, 2]
+
+
+async def test_an_entry_the_destination_can_never_encode_is_marked_failed_once_and_blocks_nothing(
+        engine: Engine) -> None:
+    # A reversal carrying a field the destination's format cannot carry (say UnionPay's GBK DE 43 towards a cell):
+    # it never will, so it is marked failed for the operator after one attempt instead of being sent again and
+    # again, and the entries behind it (its original's and others') go on.
+    r = rig(engine, retry_interval_ms=20, max_interval_ms=20)
+    dest = r.links["cell-01"] = Destination()
+    dest.unencodable.add("R1")
+    await r.enqueue(("cell-01", advice(1)), ("cell-01", reversal(1)), ("cell-01", advice(2)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(r.forwarder.run)
+        await until(lambda: {i.status for i in r.store.list_items()} == {"acked", "failed"})
+        await trio.sleep(0.3)  # many retry intervals: it is not tried again
+        nursery.cancel_scope.cancel()
+    items = {i.original_trace_id: (i.status, i.attempts) for i in await r.items()}
+    assert items == {"A1": ("acked", 1), "R1": ("failed", 1), "A2": ("acked", 1)}
+    assert sorted(dest.tags()) == ["A1", "A2"]

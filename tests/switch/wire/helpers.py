@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import pairwise
 
-from switch.wire.framing import Frame, Framer
+from switch.wire.framing import Frame, Framer, MalformedFrame
 
 
 def drain(framer: Framer) -> list[Frame]:
@@ -36,3 +36,27 @@ def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     points = sorted({c for c in cuts if 0 < c < len(data)})
     bounds = [0, *points, len(data)]
     return [data[a:b] for a, b in pairwise(bounds)]
+
+
+def feed_tolerant(framer: Framer, chunks: Iterable[bytes]) -> list[Frame | MalformedFrame]:
+    """Like :func:`feed_chunks`, but a frame the framer delimits and cannot read (MalformedFrame, which leaves the
+    stream in step) is collected in order with the frames, as a connection hands it to its link."""
+    out: list[Frame | MalformedFrame] = []
+    for chunk in chunks:
+        framer.receive_data(chunk)
+        while True:
+            try:
+                frame = framer.next_frame()
+            except MalformedFrame as exc:
+                out.append(exc)
+                continue
+            if frame is None:
+                break
+            out.append(frame)
+    return out
+
+
+def tolerant_ways(data: bytes) -> dict[str, list[bytes]]:
+    """``data`` whole, byte by byte, and in three-byte pieces (frames across reads, several in one read)."""
+    return {"whole": [data], "bytewise": [data[i:i + 1] for i in range(len(data))],
+            "threes": [data[i:i + 3] for i in range(0, len(data), 3)]}
