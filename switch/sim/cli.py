@@ -1,4 +1,5 @@
-"""``bulkhead sim issuer`` and ``bulkhead sim acquirer``: thin commands over :mod:`switch.sim`.
+"""``bulkhead sim issuer``, ``bulkhead sim acquirer`` and ``bulkhead sim network`` (:mod:`switch.sim.netcli`): thin
+commands over :mod:`switch.sim`.
 
 Output is masked like everything else: PANs as first six and last four, secret fields as their length.
 """
@@ -19,10 +20,12 @@ from switch.model.message import Message
 from switch.model.toml import TomlTable
 from switch.sim.acquirer import AcquirerConfig, AcquirerReport, ResponseHook, run_acquirer
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
+from switch.sim.netcli import network as network_command
 from switch.sim.requests import RequestTemplate
 from switch.sim.rules import IssuerRules, load_rules
 
-sim = click.Group("sim", help="Issuer and acquirer simulators for demos, tests and benchmarks.")
+sim = click.Group("sim", help="Issuer, acquirer and card network simulators for demos, tests and benchmarks.")
+sim.add_command(network_command)
 
 _FRAMING_HELP = "a framing of the network (generic, atm: binary2 | bcd2 | ascii4; visa; unionpay)"
 _OPT_HELP = ('framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096; digits that are ids in quotes: '
