@@ -104,6 +104,7 @@ class _Conn:
     nursery: trio.Nursery
     originator: Originator | None = None
     signed_on: trio.Event = field(default_factory=trio.Event)
+    finished: bool = False
 
 
 class _Issuer:
@@ -131,6 +132,8 @@ class _Issuer:
                             stan_start=(self.stats.connections - 1) * 100_000)
                         nursery.start_soon(self._originate, conn)
                     await self._read(stream, conn)
+                    if conn.originator is not None and conn.originator.exhausted:
+                        self._finished(conn)  # the bank closed after answering: what is unanswered timed out
                     nursery.cancel_scope.cancel()
             except Exception as exc:  # one peer must never take the server down
                 log.warning("issuer simulator: connection ended by %s", type(exc).__name__)
@@ -159,7 +162,14 @@ class _Issuer:
         with trio.move_on_after(config.timeout_s + 0.1):
             while originator.pending:
                 await trio.sleep(0.01)
-        originator.expire()
+        self._finished(conn)
+
+    def _finished(self, conn: _Conn) -> None:
+        """A connection's originator has sent its count: count what is still unanswered, say so once."""
+        if conn.finished or conn.originator is None:
+            return
+        conn.finished = True
+        conn.originator.expire(everything=True)
         if self.on_done is not None:
             self.on_done()
 

@@ -262,9 +262,9 @@ class Originator:
         if msg is not None and self.pending.pop(self._key(msg), None) is not None:
             self.idle = not self.pending
 
-    def expire(self) -> None:
-        """Count and forget what has waited longer than the timeout."""
-        limit = self._clock() - self.config.timeout_s
+    def expire(self, *, everything: bool = False) -> None:
+        """Count and forget what has waited longer than the timeout (``everything``: all that is pending)."""
+        limit = float("inf") if everything else self._clock() - self.config.timeout_s
         for key in [k for k, p in self.pending.items() if p.sent_at < limit]:
             del self.pending[key]
             self.stats.timeouts += 1
