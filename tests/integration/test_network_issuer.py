@@ -29,6 +29,7 @@ from processors.storage import ledger_check, load_rows, make_engine
 from schemes.unionpay.framing import UnionPayFraming
 from schemes.visa.framing import VisaFraming
 from switch.config import parse_config
+from switch.contracts.network import LinkOptions
 from switch.runtime.node import Node
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import OriginateConfig
@@ -42,7 +43,7 @@ CELLS_ZPK = "U51D62F096A9511A3D11B86968C8C1BA9"  # the cells' (cells_harness PRO
 DEPOSIT = 100_000
 AMOUNT = 1_000
 
-NETWORKS = {
+NETWORKS: dict[str, tuple[str, LinkOptions]] = {
     "visa": ('{ kind = "visa", source_station = "123456", destination_station = "400000" }',
              VisaFraming(source_station="400000", destination_station="123456")),
     "unionpay": ('{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',

@@ -87,15 +87,15 @@ async def test_originated_requests_in_the_networks_dialect_and_their_reversal_an
     stans = [m[11] for _, m in frames]
     assert len(set(stans[:4])) == 4 and stans[4] == stans[3]  # the network's own STANs; a repeat keeps its own
     first, reversal = frames[0][1], frames[1][1]
-    assert reversal[90] == "0200" + first[11] + first[7] + first[32].zfill(11) + first[33].zfill(11)
+    assert reversal[90] == "0200" + "".join(str(first[n]).zfill(w) for n, w in ((11, 6), (7, 10), (32, 11), (33, 11)))
     advice = frames[3][1]
     if scheme == "visa":
         assert (first[32], first[33], first[19]) == ("432109", "400000", "840")
         assert parse_de62(first[62]).get(1) == "Y" and len(parse_de62(first[62]).get(2) or "") == 15
         assert parse_de63(first[63]).get(1) == "0002"
         assert parse_de63(advice[63]).get(4) == "9020" and (advice[38], advice[39]) == ("S00003", "00")
-        header = Base1Header.parse(frames[0][0].header)
-        assert (header.destination, header.source) == ("123456", "400000")  # the network's header towards the bank
+        visa_header = Base1Header.parse(frames[0][0].header)
+        assert (visa_header.destination, visa_header.source) == ("123456", "400000")  # towards the bank
     else:
         assert (first[32], first[33], first[60]) == ("92010000", "00010000", "000006000300000000000012000")
         header = CupsHeader.parse(frames[0][0].header)
