@@ -153,12 +153,17 @@ class _Issuer:
         config = originator.config
         with trio.move_on_after(self.config.start_after_s):
             await conn.signed_on.wait()
+        # At a rate, the first request waits one interval after the sign-on: a node signs on to the network
+        # before its own processors are up (the demo's cells start beside it).
         interval = 1 / config.rate if config.rate > 0 else 0.01
         while not originator.exhausted:
+            if config.rate > 0:
+                await trio.sleep(interval)
             originator.expire()
             if config.rate > 0 or originator.idle:
                 originator.originate()
-            await trio.sleep(interval)
+            if config.rate == 0:
+                await trio.sleep(interval)
         with trio.move_on_after(config.timeout_s + 0.1):
             while originator.pending:
                 await trio.sleep(0.01)
