@@ -14,6 +14,7 @@ import click
 import trio
 
 from switch.model.errors import BulkheadError
+from switch.sim.framingopts import framing_options
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import IDENTITIES, KINDS, Identity, OriginateConfig
 from switch.sim.rules import IssuerRules, load_rules
@@ -86,7 +87,6 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
     """A card network's endpoint: answers the bank's sign-on, echo and requests (by rules), originates requests
     for the bank's cards (with --card/--cards), rejects malformed messages in the network's reject form."""
     from switch.infra import logs
-    from switch.sim.cli import _framing
 
     logs.setup("info", json_lines=False)
     all_cards = _cards(cards, cards_file)
@@ -105,7 +105,7 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
                 stip_reason=stip_reason, pin=pin, zpk=zpk, timeout_s=timeout_s)
         config = IssuerConfig(
             host=host, port=port, scheme=scheme,
-            framing=_framing(scheme, scheme if scheme != "generic" else "binary2",
+            framing=framing_options(scheme, scheme if scheme != "generic" else "binary2",
                              framing_opts or DEFAULT_FRAMING.get(scheme, ())),
             rules=load_rules(rules) if rules is not None else IssuerRules(), approve_all=approve_all,
             originate=originate, reject_code=reject_code or REJECT_CODES.get(scheme))

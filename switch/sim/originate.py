@@ -27,7 +27,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from hsm.testing import TestPinPad
-from schemes.visa.fields import build_de62, build_de63
 from switch.exchange.reversal import build_reversal
 from switch.model.message import FieldValue, Message
 
@@ -38,6 +37,23 @@ _VISA_DE60 = "050000000700"  # DE 60 as the VISA node test sends it (terminal ty
 MERCHANT_NAME = "BULKHEAD NETWORK SIM".ljust(25) + "SHANGHAI".ljust(13) + "CN"  # DE 43: 25 + 13 + 2 (ASCII)
 REVERSAL_REASON = "17"  # DE 39 of a reversal: customer cancellation (ISO 8583:1987)
 KINDS = ("0100", "0200")
+
+
+# VISA's bitmap-structured private fields in canonical form (the hex of their bytes), built here because nothing in
+# switch imports a network (.importlinter "networks"); the layouts are schemes.visa.fields.DE62/DE63's and the tests
+# read what is built here with schemes.visa.fields.parse_de62/parse_de63.
+def _visa_de62(aci: str, transaction_id: str) -> str:
+    """DE 62: an 8-byte bitmap naming 62.1 and 62.2, 62.1 (1 EBCDIC character), 62.2 (15 digits, packed BCD with a
+    0 pad nibble first)."""
+    return ("C0" + "00" * 7) + aci.encode("cp500").hex().upper() + transaction_id.rjust(16, "0")
+
+
+def _visa_de63(subfields: dict[int, str]) -> str:
+    """DE 63: a 3-byte bitmap, then 63.1-63.4 (each 4 digits: 2 bytes of packed BCD) in order."""
+    bitmap = 0
+    for sub in subfields:
+        bitmap |= 0x800000 >> (sub - 1)
+    return f"{bitmap:06X}" + "".join(subfields[sub] for sub in sorted(subfields))
 
 
 @dataclass(frozen=True)
@@ -192,11 +208,11 @@ class Originator:
         if self.scheme == "visa":
             fields[19] = cfg.country
             fields[60] = _VISA_DE60
-            fields[62] = build_de62({1: "Y", 2: f"{int(time.time()) % 10**9:09d}{self._seq % 10**6:06d}"})
+            fields[62] = _visa_de62("Y", f"{int(time.time()) % 10**9:09d}{self._seq % 10**6:06d}")
             de63 = {1: _VISA_NETWORK_ID}
             if mti == "0120":
                 de63[4] = cfg.stip_reason
-            fields[63] = build_de63(de63)
+            fields[63] = _visa_de63(de63)
         elif self.scheme == "unionpay":
             fields[60] = _UNIONPAY_DE60
         return Message(mti, fields)
