@@ -15,7 +15,8 @@ from pathlib import Path
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from hsm.testing import TestPinPad
-from switch.model.errors import ConfigError
+
+FOREIGN_SERVICE_CODE = "201"  # international, IC card, normal authorization (the demo products' own)
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,15 @@ def test_card(products: Path, pan: str, expiry: str, *, pin: str | None = None, 
     catalog = load_catalog(products)
     product = catalog.product_for_bin(pan[:6])
     if product is None:
-        raise ConfigError(str(products), "products", f"no product has BIN {pan[:6]}")
-    keys = catalog.keys[product.keys]
-    code = service_code or product.service_code
-    cvv = SoftwareHsm(Lmk.thales_test()).generate_cvv(keys.cvk, pan, expiry, code)
-    track2 = f"{pan}={expiry}{code}{'1'}{'0000'}{cvv}00000"
+        # Another bank's card (the demo's VISA and UnionPay cards): its issuer's keys are not ours, so its track
+        # carries CVV 000, which the demo networks' simulators do not check; its PIN block is real (under the ATM's
+        # TPK, translated by the node to the network's zone key), with the PIN the README documents (1234).
+        code = service_code or FOREIGN_SERVICE_CODE
+        track2 = f"{pan}={expiry}{code}{'0'}{'0000'}00000000"
+    else:
+        keys = catalog.keys[product.keys]
+        code = service_code or product.service_code
+        cvv = SoftwareHsm(Lmk.thales_test()).generate_cvv(keys.cvk, pan, expiry, code)
+        track2 = f"{pan}={expiry}{code}{'1'}{'0000'}{cvv}00000"
     block = TestPinPad().pin_block("TPK", tpk, pin, pan) if pin is not None and tpk is not None else None
     return TestCard(track2, block)

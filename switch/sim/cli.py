@@ -1,4 +1,5 @@
-"""``bulkhead sim issuer`` and ``bulkhead sim acquirer``: thin commands over :mod:`switch.sim`.
+"""``bulkhead sim issuer``, ``bulkhead sim acquirer`` and ``bulkhead sim network`` (:mod:`switch.sim.netcli`): thin
+commands over :mod:`switch.sim`.
 
 Output is masked like everything else: PANs as first six and last four, secret fields as their length.
 """
@@ -12,49 +13,21 @@ from pathlib import Path
 import click
 import trio
 
-from switch.contracts.network import LinkOptions
-from switch.contracts.registry import network
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
-from switch.model.toml import TomlTable
 from switch.sim.acquirer import AcquirerConfig, AcquirerReport, ResponseHook, run_acquirer
+from switch.sim.framingopts import framing_options as _framing
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
+from switch.sim.netcli import network as network_command
 from switch.sim.requests import RequestTemplate
 from switch.sim.rules import IssuerRules, load_rules
 
-sim = click.Group("sim", help="Issuer and acquirer simulators for demos, tests and benchmarks.")
+sim = click.Group("sim", help="Issuer, acquirer and card network simulators for demos, tests and benchmarks.")
+sim.add_command(network_command)
 
 _FRAMING_HELP = "a framing of the network (generic, atm: binary2 | bcd2 | ascii4; visa; unionpay)"
 _OPT_HELP = ('framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096; digits that are ids in quotes: '
              'source_station=\'"400000"\'); repeatable')
-
-
-def _framing(scheme: str, kind: str, options: tuple[str, ...]) -> LinkOptions:
-    """The network's reading of ``--framing`` and ``--framing-opt``, checked as node.toml would be."""
-    table: dict[str, object] = {"kind": kind}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--framing-opt")
-        table[key.strip()] = _scalar(value.strip())
-    try:
-        adapter = network(scheme)
-    except BulkheadError as exc:
-        raise click.BadParameter(str(exc), param_hint="--scheme") from None
-    try:
-        return adapter.link_options(TomlTable(table, "command line", "framing"), None)
-    except BulkheadError as exc:
-        raise click.BadParameter(str(exc), param_hint="--framing-opt") from None
-
-
-def _scalar(value: str) -> object:
-    """TOML-like reading of a command-line value: true/false, integers, "quoted text" (digits that are ids, such as
-    a VISA station, stay text), else text."""
-    if value in ("true", "false"):
-        return value == "true"
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return int(value) if value.isdigit() else value
 
 
 def _common(func: click.decorators.FC) -> click.decorators.FC:

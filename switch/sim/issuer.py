@@ -1,25 +1,32 @@
-"""The issuer simulator: an ISO 8583 host that answers requests by rules (:mod:`switch.sim.rules`).
+"""The issuer simulator: an ISO 8583 host that answers requests by rules (:mod:`switch.sim.rules`), and the
+network simulator built on it (``bulkhead sim network``): the same server, which also originates requests towards
+the bank down the connection the bank opened (:mod:`switch.sim.originate`) and rejects a malformed message in the
+network's reject form.
 
 One reader per connection handles each received batch inline and queues the answers on the connection's
-:class:`~switch.infra.outbox.Outbox`; only delayed answers get a task of their own. Nothing a peer sends can
-stop the server: undecodable messages are counted and skipped, a framing error closes that one connection.
+:class:`~switch.infra.outbox.Outbox`; only delayed answers and the originator get a task of their own. Nothing a
+peer sends can stop the server: undecodable messages are counted and skipped (or, with ``reject``, sent back in
+the network's reject form), a framing error closes that one connection.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import trio
 
-from switch.contracts.network import LinkOptions, Network
+from switch.contracts.network import FrameKind, LinkOptions, Network
 from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
 from switch.infra.reader import read_frames
 from switch.model.codes import ResponseCode
 from switch.model.errors import FieldError, FramingError, LocalProtocolError, RemoteProtocolError
 from switch.model.message import Message
+from switch.sim.originate import OriginateConfig, OriginateStats, Originator
 from switch.sim.rules import Approver, Decision, IssuerRules
 from switch.wire.framing import Frame, Framer
 
@@ -34,6 +41,24 @@ class IssuerConfig:
     framing: LinkOptions | None = None  # None: the network's default framing
     rules: IssuerRules = field(default_factory=IssuerRules)
     approve_all: bool = False
+    originate: OriginateConfig | None = None  # None: answer only (the issuer simulator)
+    # Send a message that does not decode back in the network's reject form (a framer with ``reject``): with this
+    # code, or the one the error names (a CUPS header's); None: skip it, as the issuer simulator does.
+    reject_code: str | None = None
+    start_after_s: float = 1.0  # originate once the bank has signed on, or after this long without a sign-on
+
+
+# The reject code of a message whose body does not decode. Neither network publishes one for it: VISA's reject
+# codes (BASE I header H14) are not public, and the public CUPS codes only name header faults (00015-00055, the
+# closest being 00035 message length). Each is a `--reject-code` of `bulkhead sim network`, listed in the README.
+REJECT_CODES = {"visa": "0001", "unionpay": "00035"}
+
+
+@runtime_checkable
+class RejectingFramer(Protocol):
+    """A framer that can send a frame back in its network's reject form (VISA's, UnionPay's)."""
+
+    def reject(self, frame: Frame, code: str, /) -> bytes: ...
 
 
 @dataclass
@@ -46,18 +71,22 @@ class IssuerStats:
     malformed: int = 0  # undecodable messages and framing errors
     connections: int = 0
     keepalives: int = 0
+    rejected: int = 0  # malformed messages sent back in the network's reject form
+    originated: OriginateStats = field(default_factory=OriginateStats)
 
 
 async def serve_issuer(
     config: IssuerConfig,
     *,
     stats: IssuerStats | None = None,
+    on_done: Callable[[], None] | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen and answer until cancelled. ``task_status.started(port)`` once listening."""
+    """Listen and answer (and originate) until cancelled. ``task_status.started(port)`` once listening; ``on_done``
+    is called when a connection's originator has sent its ``count`` and has its answers or timeouts."""
     adapter = network(config.scheme)
     link = config.framing if config.framing is not None else adapter.link_options(None, None)
-    issuer = _Issuer(config, adapter, link, stats if stats is not None else IssuerStats())
+    issuer = _Issuer(config, adapter, link, stats if stats is not None else IssuerStats(), on_done)
     listeners = await trio.open_tcp_listeners(config.port, host=config.host)
     port: int = listeners[0].socket.getsockname()[1]
     log.info("issuer simulator listening on %s:%d (%s, %s)", config.host, port, config.scheme,
@@ -66,8 +95,22 @@ async def serve_issuer(
     await trio.serve_listeners(issuer.handle, listeners)
 
 
+@dataclass(eq=False)
+class _Conn:
+    """One connection of the server: its framer, writer, nursery and (network simulators) originator."""
+
+    framer: Framer
+    outbox: Outbox
+    nursery: trio.Nursery
+    originator: Originator | None = None
+    signed_on: trio.Event = field(default_factory=trio.Event)
+    finished: bool = False
+
+
 class _Issuer:
-    def __init__(self, config: IssuerConfig, adapter: Network, link: LinkOptions, stats: IssuerStats) -> None:
+    def __init__(self, config: IssuerConfig, adapter: Network, link: LinkOptions, stats: IssuerStats,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.on_done = on_done  # an originator has sent its count and has its answers (or timeouts)
         self.link = link
         self.config = config
         self.adapter = adapter
@@ -81,40 +124,92 @@ class _Issuer:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(outbox.run, stream, nursery.cancel_scope)
-                    await self._read(stream, self.link.framer(), outbox, nursery)
+                    conn = _Conn(self.link.framer(), outbox, nursery)
+                    if self.config.originate is not None:
+                        conn.originator = Originator(
+                            self.config.scheme, self.config.originate, self.stats.originated,
+                            self.adapter.matcher(None), lambda msg: self._send(msg, None, conn, count=False),
+                            stan_start=(self.stats.connections - 1) * 100_000)
+                        nursery.start_soon(self._originate, conn)
+                    await self._read(stream, conn)
+                    if conn.originator is not None and conn.originator.exhausted:
+                        self._finished(conn)  # the bank closed after answering: what is unanswered timed out
                     nursery.cancel_scope.cancel()
             except Exception as exc:  # one peer must never take the server down
                 log.warning("issuer simulator: connection ended by %s", type(exc).__name__)
 
-    async def _read(self, stream: trio.SocketStream, framer: Framer, outbox: Outbox,
-                    nursery: trio.Nursery) -> None:
+    async def _read(self, stream: trio.SocketStream, conn: _Conn) -> None:
         try:
-            await read_frames(stream, framer, lambda frame: self._on_frame(frame, framer, outbox, nursery))
+            await read_frames(stream, conn.framer, lambda frame: self._on_frame(frame, conn))
         except FramingError as exc:
             self.stats.malformed += 1
             log.warning("issuer simulator: closing connection: %s", exc)
 
-    def _on_frame(self, frame: Frame, framer: Framer, outbox: Outbox, nursery: trio.Nursery) -> None:
+    async def _originate(self, conn: _Conn) -> None:
+        """Originate at the configured rate (or one at a time) once the bank has signed on, until the count is
+        reached; count what was not answered in time."""
+        originator = conn.originator
+        assert originator is not None
+        config = originator.config
+        with trio.move_on_after(self.config.start_after_s):
+            await conn.signed_on.wait()
+        # At a rate, the first request waits one interval after the sign-on: a node signs on to the network
+        # before its own processors are up (the demo's cells start beside it).
+        interval = 1 / config.rate if config.rate > 0 else 0.01
+        while not originator.exhausted:
+            if config.rate > 0:
+                await trio.sleep(interval)
+            originator.expire()
+            if config.rate > 0 or originator.idle:
+                originator.originate()
+            if config.rate == 0:
+                await trio.sleep(interval)
+        with trio.move_on_after(config.timeout_s + 0.1):
+            while originator.pending:
+                await trio.sleep(0.01)
+        self._finished(conn)
+
+    def _finished(self, conn: _Conn) -> None:
+        """A connection's originator has sent its count: count what is still unanswered, say so once."""
+        if conn.finished or conn.originator is None:
+            return
+        conn.finished = True
+        conn.originator.expire(everything=True)
+        if self.on_done is not None:
+            self.on_done()
+
+    def _on_frame(self, frame: Frame, conn: _Conn) -> None:
         if frame.keepalive:
             self.stats.keepalives += 1
-            reply = framer.keepalive_reply(frame)
+            reply = conn.framer.keepalive_reply(frame)
             if reply is not None:
-                outbox.put(reply)
+                conn.outbox.put(reply)
             return
         try:
-            request = self.adapter.decode(frame.body)
+            inbound = self.adapter.classify(frame)
         except RemoteProtocolError as exc:
             self.stats.malformed += 1
-            log.warning("issuer simulator: undecodable message skipped: %s", exc)
+            self._reject(frame, conn, exc)
+            return
+        request = inbound.message
+        if inbound.kind is FrameKind.REJECT:
+            if conn.originator is not None:
+                conn.originator.on_rejected(request)
+            return
+        if request is None:
             return
         self.stats.received[request.mti] += 1
         if not request.is_request:
-            return  # a stray response: nothing to answer
+            if conn.originator is not None:
+                conn.originator.on_answer(request)
+            return
+        if request.is_network:
+            conn.signed_on.set()
         try:
             self.adapter.validate(request)
         except FieldError as exc:
             log.info("issuer simulator: %s %s: answering format error", request.mti, exc)
-            self._send(self.adapter.make_response(request, ResponseCode.FORMAT_ERROR), frame, framer, outbox)
+            self._send(self.adapter.make_response(request, ResponseCode.FORMAT_ERROR), frame, conn)
             return
         decision = self.approver.decide(request)
         if decision.code is None:
@@ -122,9 +217,24 @@ class _Issuer:
             return
         response = self._response(request, decision)
         if decision.delay_ms > 0:
-            nursery.start_soon(self._send_later, decision.delay_ms, response, frame, framer, outbox)
+            conn.nursery.start_soon(self._send_later, decision.delay_ms, response, frame, conn)
         else:
-            self._send(response, frame, framer, outbox)
+            self._send(response, frame, conn)
+
+    def _reject(self, frame: Frame, conn: _Conn, exc: RemoteProtocolError) -> None:
+        """A message that does not decode: sent back in the network's reject form, or skipped."""
+        framer = conn.framer
+        code = getattr(exc, "reject_code", "") or self.config.reject_code
+        if not code or not isinstance(framer, RejectingFramer):
+            log.warning("issuer simulator: undecodable message skipped: %s", exc)
+            return
+        try:
+            conn.outbox.put(framer.reject(frame, code))
+        except (ValueError, LocalProtocolError) as exc2:
+            log.warning("issuer simulator: cannot reject the malformed message (%s)", exc2)
+            return
+        self.stats.rejected += 1
+        log.info("issuer simulator: malformed message rejected with code %s: %s", code, exc)
 
     def _response(self, request: Message, decision: Decision) -> Message:
         assert decision.code is not None
@@ -135,16 +245,17 @@ class _Issuer:
                 response[54] = self.approver.balance_field(request)
         return response
 
-    async def _send_later(self, delay_ms: float, response: Message, frame: Frame, framer: Framer,
-                          outbox: Outbox) -> None:
+    async def _send_later(self, delay_ms: float, response: Message, frame: Frame, conn: _Conn) -> None:
         await trio.sleep(delay_ms / 1000)
-        self._send(response, frame, framer, outbox)
+        self._send(response, frame, conn)
 
-    def _send(self, response: Message, frame: Frame, framer: Framer, outbox: Outbox) -> None:
+    def _send(self, msg: Message, frame: Frame | None, conn: _Conn, *, count: bool = True) -> None:
+        """Encode and queue ``msg``: a reply on ``frame``'s header, or (``frame`` None) under our own."""
         try:
-            data = framer.encode(self.adapter.encode(response), reply_to=frame)
+            data = conn.framer.encode(self.adapter.encode(msg), reply_to=frame)
         except LocalProtocolError as exc:
-            log.warning("issuer simulator: cannot encode %s: %s", response.mti, exc)
+            log.warning("issuer simulator: cannot encode %s: %s", msg.mti, exc)
             return
-        self.stats.answered[response.response_code or ""] += 1
-        outbox.put(data)
+        if count:
+            self.stats.answered[msg.response_code or ""] += 1
+        conn.outbox.put(data)

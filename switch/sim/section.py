@@ -11,6 +11,11 @@ has the table).
     port = 9583              # 0: any free port
     scheme = "generic"       # the network it speaks, with its framing and options tables
     rules = "issuer-rules.toml"
+    # A card network's simulator can also originate towards the bank down the connection the bank's connector
+    # opened (switch.sim.originate; every key optional but cards; rate = 0 or no table: it only answers):
+    originate = { rate = 0.2, cards = ["4761730010000019"], amount = 100, mti = "0200", reversal_every = 3,
+                  repeat_every = 0, stip_every = 5, stip_reason = "9020", pin = "1234", zpk = "U..." }
+    reject_code = "0001"     # a malformed message goes back in the network's reject form (default: per network)
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from switch.contracts.network import LinkOptions
 from switch.contracts.section import LinkRequest, NodeContext, Service, TaskStatus
 from switch.model.errors import ConfigError
 from switch.model.toml import TomlTable
-from switch.sim.issuer import IssuerConfig, serve_issuer
+from switch.sim.issuer import REJECT_CODES, IssuerConfig, serve_issuer
+from switch.sim.originate import OriginateConfig
 from switch.sim.rules import IssuerRules, load_rules
 
 
@@ -39,6 +45,8 @@ class SimulatorConfig:
     scheme: str
     framing: LinkOptions
     rules: Path | None = None
+    originate: OriginateConfig | None = None
+    reject_code: str | None = None
 
 
 class IssuerSimulators:
@@ -49,8 +57,10 @@ class IssuerSimulators:
     def __init__(self, simulators: Sequence[SimulatorConfig]) -> None:
         # Rules files are read now, so a broken one stops the node at start with its file, key and reason.
         self._configs = [IssuerConfig(host=sim.host, port=sim.port, scheme=sim.scheme, framing=sim.framing,
-                                      rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules())
+                                      rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules(),
+                                      originate=sim.originate, reject_code=sim.reject_code)
                          for sim in simulators]
+        self._originating = {sim.name: sim.originate for sim in simulators if sim.originate is not None}
         self._names = [sim.name for sim in simulators]
         self.ports: dict[str, int] = {}
 
@@ -64,7 +74,12 @@ class IssuerSimulators:
         return []  # simulators run inside the node: no process of their own
 
     def describe(self) -> list[str]:
-        return [f"  simulator {name:<12} 127.0.0.1:{port}  (demo issuer)" for name, port in self.ports.items()]
+        return [f"  simulator {name:<12} 127.0.0.1:{port}  (demo issuer{self._originates(name)})"
+                for name, port in self.ports.items()]
+
+    def _originates(self, name: str) -> str:
+        cfg = self._originating.get(name)
+        return "" if cfg is None else f"; originates {cfg.mti} at {cfg.rate:g}/s for {len(cfg.cards)} card(s)"
 
     def terminate(self) -> None:
         pass  # cancelled with the node's services
@@ -121,7 +136,35 @@ def _simulator(t: TomlTable, base: Path) -> SimulatorConfig:
     link = network.link_options(framing, None)
     if framing is not None:
         framing.done()
+    reject = t.get("reject_code", str, REJECT_CODES.get(scheme))
     cfg = SimulatorConfig(name=name, host=host, port=port, scheme=scheme, framing=link,
-                          rules=t.path(rules, base) if rules else None)
+                          rules=t.path(rules, base) if rules else None, originate=_originate(t), reject_code=reject)
     t.done()
     return cfg
+
+
+_ORIGINATE_INTS = ("amount", "reversal_every", "repeat_every", "stip_every")
+
+
+def _originate(t: TomlTable) -> OriginateConfig | None:
+    """The ``originate`` table: None when absent or its rate is 0."""
+    table = t.table("originate")
+    if table is None:
+        return None
+    rate = table.non_negative_number("rate", 0.0)
+    cards = table.get("cards", list, required=True)
+    if not cards or not all(isinstance(c, str) for c in cards):
+        raise table.error("cards", "expected a list of card numbers (text)")
+    every = {name: table.integer(name, 0, high=10**6) for name in _ORIGINATE_INTS[1:]}
+    try:
+        cfg = OriginateConfig(
+            cards=tuple(cards), rate=rate, mti=table.get("mti", str, "0200"),
+            currency=table.get("currency", str, "840"), stip_reason=table.get("stip_reason", str, "9020"),
+            stip_repeat=table.get("stip_repeat", bool, False), pin=table.get("pin", str, None),
+            zpk=table.get("zpk", str, None), amount=table.integer("amount", 1000, high=10**12 - 1),
+            reversal_every=every["reversal_every"], repeat_every=every["repeat_every"],
+            stip_every=every["stip_every"])
+    except ValueError as exc:
+        raise t.error("originate", str(exc).removeprefix("originate: ")) from None
+    table.done()
+    return cfg if rate > 0 else None

@@ -167,3 +167,19 @@ def test_framing_options_read_numbers_as_numbers_and_quoted_digits_as_text() -> 
     assert isinstance(visa, VisaLink)
     framing = visa.framing
     assert (framing.source_station, framing.destination_station, framing.max_frame) == ("400000", "123456", 4096)
+
+
+def test_test_card_of_another_bank_has_a_pin_block_under_the_atm_key() -> None:
+    """A foreign demo card (VISA 4000000000000002, UnionPay 6250946000000016) has no product in the catalogue: its
+    track 2 carries CVV 000 and its PIN block is the documented demo PIN under the ATM listener's TPK."""
+    from pathlib import Path
+
+    from hsm.testing import TestPinPad
+    from switch.sim.cli import _test_card
+
+    demo = Path(__file__).resolve().parents[3] / "conf" / "demo"
+    tpk = "U368B05F7FA768FA59B4B236B955BDBE2"  # the demo ATM listener's (conf/demo/node.toml)
+    for pan in ("4000000000000002", "6250946000000016"):
+        track2, block = _test_card(demo, 8584, pan, "3012", "1234")
+        assert track2 == f"{pan}=3012201" + "0" * 13  # PVKI 0, PVV 0000, CVV 000, padding
+        assert block == TestPinPad().pin_block("TPK", tpk, "1234", pan)  # ISO format 0: one block per PIN and PAN

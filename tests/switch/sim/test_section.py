@@ -64,3 +64,42 @@ def test_bad_simulator_tables_name_file_key_and_reason(tmp_path: Path, snippet: 
         parse_config(snippet, tmp_path / "node.toml")
     assert info.value.key == key
     assert reason in str(info.value)
+
+
+NETWORK_SIM = """
+[node]
+name = "n1"
+
+[[simulators]]
+name = "visa-network"
+port = 0
+scheme = "visa"
+framing = { kind = "visa", source_station = "400000", destination_station = "123456" }
+originate = { rate = 0.2, cards = ["4761730010000019"], amount = 100, reversal_every = 3, stip_every = 5 }
+"""
+
+
+def test_a_network_simulator_originates_as_its_table_says(tmp_path: Path) -> None:
+    section = parse_config(NETWORK_SIM, tmp_path / "node.toml").sections["simulators"]
+    assert isinstance(section, Simulators)
+    (sim,) = section.items
+    assert sim.originate is not None
+    assert (sim.originate.rate, sim.originate.cards, sim.originate.amount) == (0.2, ("4761730010000019",), 100)
+    assert (sim.originate.reversal_every, sim.originate.stip_every, sim.originate.mti) == (3, 5, "0200")
+    assert sim.reject_code == "0001"  # VISA's default reject code (README "Networks")
+    off = parse_config(NETWORK_SIM.replace("rate = 0.2", "rate = 0"), tmp_path / "node.toml").sections["simulators"]
+    assert isinstance(off, Simulators) and off.items[0].originate is None
+
+
+@pytest.mark.parametrize(("old", "new", "key", "reason"), [
+    ('cards = ["4761730010000019"]', "cards = []", "simulators[0].originate.cards", "list of card numbers"),
+    ('cards = ["4761730010000019"]', 'cards = ["12"]', "simulators[0].originate", "12 to 19 digits"),
+    ("stip_every = 5", 'stip_every = 5, mti = "0400"', "simulators[0].originate", "mti is one of"),
+    ("stip_every = 5", "stip_every = 5, speed = 1", "simulators[0].originate.speed", "unknown key"),
+])
+def test_bad_originate_tables_name_the_key(tmp_path: Path, old: str, new: str, key: str, reason: str) -> None:
+    assert old in NETWORK_SIM
+    with pytest.raises(ConfigError) as info:
+        parse_config(NETWORK_SIM.replace(old, new), tmp_path / "node.toml")
+    assert info.value.key == key
+    assert reason in str(info.value)

@@ -1,0 +1,142 @@
+"""``bulkhead sim network visa|unionpay``: a card network's endpoint for the bank to connect to (the issuer simulator's
+server with the network's framing), which also originates requests for the bank's cards (:mod:`switch.sim.originate`)
+and rejects malformed messages in the network's reject form.
+
+Output is masked: the summary counts, it names no card.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+import trio
+
+from switch.model.errors import BulkheadError
+from switch.sim.framingopts import framing_options
+from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
+from switch.sim.originate import IDENTITIES, KINDS, Identity, OriginateConfig
+from switch.sim.rules import IssuerRules, load_rules
+
+# The network's side of the demo's identities (conf/demo/node.toml): its station/id first, the bank's second.
+DEFAULT_FRAMING: dict[str, tuple[str, ...]] = {
+    "visa": ('source_station="400000"', 'destination_station="123456"'),
+    "unionpay": ('source_id="00010000"', 'destination_id="04071234"'),
+}
+
+
+def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
+    found = list(cards)
+    if cards_file is not None:
+        try:
+            lines = cards_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read: {exc.strerror}", param_hint="--cards") from None
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            if not (text.isdigit() and 12 <= len(text) <= 19):
+                raise click.BadParameter(f"line {number}: expected a card number (12 to 19 digits)",
+                                         param_hint="--cards")
+            found.append(text)
+    return tuple(found)
+
+
+@click.command()
+@click.argument("scheme", metavar="NETWORK", type=click.Choice(["visa", "unionpay", "generic"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), required=True, help="where the bank connects; 0 picks one")
+@click.option("--framing-opt", "framing_opts", multiple=True, metavar="KEY=VALUE",
+              help="framing setting of the network's framing, as for `sim issuer` [default: the demo's network "
+                   "identities: VISA station 400000 to 123456, UnionPay 00010000 to 04071234]")
+@click.option("--rules", type=click.Path(path_type=Path, dir_okay=False), help="rules TOML file (the bank's requests)")
+@click.option("--approve-all", is_flag=True, help="approve every request of the bank, ignoring the rules")
+@click.option("--card", "cards", multiple=True, metavar="PAN", help="a bank card to originate for; repeatable")
+@click.option("--cards", "cards_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="a file of bank cards, one PAN a line (# comments)")
+@click.option("--originate-rate", "rate", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="requests a second towards the bank; 0: one at a time, each after the last answer")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="stop after this many originations")
+@click.option("--once", is_flag=True, help="originate one request, print its answer's summary and stop")
+@click.option("--mti", type=click.Choice(KINDS), default="0200", show_default=True,
+              help="0200 purchase or 0100 authorization")
+@click.option("--amount", type=click.IntRange(0, 10**12 - 1), default=1000, show_default=True, help="minor units")
+@click.option("--currency", default="840", show_default=True)
+@click.option("--reversal-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="reverse (0400) every Nth approved request; 0: never")
+@click.option("--repeat-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="send every Nth approved request again as a repeat (0101/0201); 0: never")
+@click.option("--stip-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="make every Nth origination a STIP advice (0120: the network stood in and approved); 0: never")
+@click.option("--stip-reason", default="9020", show_default=True, help="VISA DE 63.4 of a STIP advice (4 digits)")
+@click.option("--pin", default=None, help="with --zpk: the PIN requests carry (test cards only)")
+@click.option("--zpk", default=None, help="the link's zone PIN key (a cryptogram under the public test LMK)")
+@click.option("--acquirer-id", default=None, help="DE 32 of what the network originates [default: per network]")
+@click.option("--forwarder-id", default=None, help="DE 33 [default: per network]")
+@click.option("--reject-code", default=None,
+              help="reject code of a malformed message [default: VISA 0001, UnionPay 00035 or the header fault's]")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="seconds before an originated request counts as timed out")
+def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], rules: Path | None, approve_all: bool,
+            cards: tuple[str, ...], cards_file: Path | None, rate: float, count: int | None, once: bool, mti: str,
+            amount: int, currency: str, reversal_every: int, repeat_every: int, stip_every: int, stip_reason: str,
+            pin: str | None, zpk: str | None, acquirer_id: str | None, forwarder_id: str | None,
+            reject_code: str | None, timeout_s: float) -> None:
+    """A card network's endpoint: answers the bank's sign-on, echo and requests (by rules), originates requests
+    for the bank's cards (with --card/--cards), rejects malformed messages in the network's reject form."""
+    from switch.infra import logs
+
+    logs.setup("info", json_lines=False)
+    all_cards = _cards(cards, cards_file)
+    if once:
+        count = 1
+    if (count is not None or rate > 0) and not all_cards:
+        raise click.UsageError("originating needs --card or --cards")
+    default_id = IDENTITIES.get(scheme, Identity("00000000002", "00000000002"))
+    originate = None
+    try:
+        if all_cards and (count is not None or rate > 0 or reversal_every or stip_every or repeat_every):
+            originate = OriginateConfig(
+                cards=all_cards, rate=rate, count=count, mti=mti, amount=amount, currency=currency,
+                identity=Identity(acquirer_id or default_id.acquirer, forwarder_id or default_id.forwarder),
+                reversal_every=reversal_every, repeat_every=repeat_every, stip_every=stip_every,
+                stip_reason=stip_reason, pin=pin, zpk=zpk, timeout_s=timeout_s)
+        config = IssuerConfig(
+            host=host, port=port, scheme=scheme,
+            framing=framing_options(scheme, scheme if scheme != "generic" else "binary2",
+                             framing_opts or DEFAULT_FRAMING.get(scheme, ())),
+            rules=load_rules(rules) if rules is not None else IssuerRules(), approve_all=approve_all,
+            originate=originate, reject_code=reject_code or REJECT_CODES.get(scheme))
+        stats = IssuerStats()
+        trio.run(_serve, config, stats)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except BulkheadError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    received = ", ".join(f"{m}: {n}" for m, n in sorted(stats.received.items())) or "-"
+    answered = ", ".join(f"{code}: {n}" for code, n in sorted(stats.answered.items())) or "-"
+    click.echo(f"{stats.originated.summary()}; malformed rejected {stats.rejected}")
+    click.echo(f"from the bank: received {received}; answered {answered}; malformed {stats.malformed}; "
+               f"connections {stats.connections}")
+
+
+async def _serve(config: IssuerConfig, stats: IssuerStats) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            once = config.originate is not None and config.originate.count is not None
+
+            def done() -> None:
+                if once:
+                    nursery.cancel_scope.cancel()
+
+            port = await nursery.start(lambda task_status: serve_issuer(config, stats=stats, on_done=done,
+                                                                        task_status=task_status))
+            click.echo(f"{config.scheme} network simulator listening on {config.host}:{port}; waiting for the bank "
+                       "to connect; Ctrl-C to stop", err=True)
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
