@@ -733,7 +733,7 @@ def _debug_line(x: Exchange) -> None:
     # The source's STAN (the one its acquirer knows), then the one sent upstream when the link numbers its own.
     stan = msg.stan
     if x.source_ids and 11 in x.source_ids:
-        stan = f"{x.source_ids[11]} (upstream {msg.stan})"
+        stan = f"{x.source_ids[11]!s} (upstream {msg.stan})"
     log.debug("exchange %s: %s stan %s card %s from %s via %s to %s: %s %s, %s in %d us", x.trace_id, msg.mti,
               stan, mask_pan(pan) if pan else "-", x.source, x.decision.route if x.decision else "-",
               x.link.name if x.link else "-", resp.mti if resp else "-", (resp.response_code if resp else None) or "-",
