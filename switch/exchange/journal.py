@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from switch.exchange.context import Exchange
@@ -20,7 +20,10 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str]) -> JournalRecord:
+def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str],
+                   business_dates: Mapping[str, str] | None = None) -> JournalRecord:
+    """The row of ``x``. Its settlement date is DE 15 of the answer, else of the request, else the business date
+    of the network on its way (its destination link's, then its source's, as their last cutover set it)."""
     req, resp = x.request, x.response
     sent = None
     if x.source_ids is not None:  # sent under the link's identity: the row keeps the source's, and that one
@@ -28,6 +31,9 @@ def journal_record(x: Exchange, node: str, pan_hash: Callable[[str], str]) -> Jo
         if x.source_ids:
             req = as_source_sent(req, x.source_ids)
     settlement = (resp.fields.get(15) if resp is not None else None) or req.fields.get(15)
+    if not settlement and business_dates:
+        settlement = (business_dates.get(x.link.name) if x.link is not None else None) or \
+            business_dates.get(x.source)
     return JournalRecord(
         trace_id=req.meta.trace_id, node=node, source_link=x.source,
         destination=x.link.name if x.link else None,

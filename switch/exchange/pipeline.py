@@ -500,7 +500,7 @@ class Pipeline(LinkSteps):
                 self._failed(x, exc)
 
         try:
-            record = journal_record(x, self.node.name, self.pan_hash)
+            record = journal_record(x, self.node.name, self.pan_hash, self.node.business_dates)
             self.node.journal(record, committed)
         except Exception as exc:
             committed(exc)

@@ -121,6 +121,10 @@ class NodePorts(Protocol):
     awaiting_upstream: dict[int, Exchange]
     """Exchanges sent upstream that wait for their answer, by ``id()``: a node stopped hard reverses them."""
 
+    business_dates: dict[str, str]
+    """Per link, the settlement date (MMDD) its network's last cutover set (the journal's settlement date when the
+    messages carry no DE 15)."""
+
     upstream_identity: IdentityMemory
     """What recent originals were sent upstream under (switch.exchange.identity)."""
 

@@ -163,3 +163,12 @@ def test_the_same_stan_and_terminal_again_on_one_link_is_numbered_afresh() -> No
     reversal = _reversal_of(_purchase())
     identity.rewrite(reversal, "atm", link, memory, NOW)
     assert reversal[90][4:10] == "000502"  # type: ignore[index]  # the latest of the two
+
+
+def test_without_de_15_the_settlement_date_is_the_networks_business_date_since_its_last_cutover() -> None:
+    node, source = FakeNode(), FakeSource()
+    node.business_dates["up"] = "1208"  # the network cut over: its settlement day is the 8th
+    x = _exchange(_purchase(), source)
+    Pipeline(node, CardStatusCache(), str.upper).start(x)
+    node.link.waiting[0](_answer(node.link.sent[0], "00"))
+    assert [r.settlement_date for r in node.records] == ["1208"]

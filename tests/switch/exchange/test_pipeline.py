@@ -101,6 +101,7 @@ class FakeNode:
     awaiting_upstream: dict[int, Exchange] = field(default_factory=dict)
     upstream_originals: InFlightOriginals = field(default_factory=InFlightOriginals)
     upstream_identity: IdentityMemory = field(default_factory=IdentityMemory)
+    business_dates: dict[str, str] = field(default_factory=dict)
     # What the journal says originals were sent under: (source, kind, source STAN) -> SentAs
     journal_upstream: dict[tuple[str, str, str], SentAs] = field(default_factory=dict)
     keys: dict[str, PinKey] = field(default_factory=dict)
