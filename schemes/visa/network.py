@@ -118,7 +118,9 @@ class VisaNetwork(Iso87Network):
         """A malformed message back under a reject header with the link's code for what is wrong (see the module
         docstring); nothing for a reject or an answer."""
         header, body = frame.header, frame.body
-        if is_reject(header):
+        # A reject (whose header chain may be what did not parse: the "body" then starts with it) is never
+        # rejected back.
+        if is_reject(header) or (isinstance(error, MalformedFrame) and is_reject(body)):
             return Refusal(RefusalForm.NONE, what="reject")
         mti = ""
         if not isinstance(error, MalformedFrame):  # else the "body" starts with the header that did not parse

@@ -261,8 +261,11 @@ def _check_hsm(cfg: NodeConfig) -> None:
     keyed += [f"listeners[{i}].zmk" for i, x in enumerate(cfg.listeners) if x.zmk is not None]
     keyed += [f"connectors[{i}].pin_key" for i, c in enumerate(cfg.connectors) if c.pin_key is not None]
     keyed += [f"connectors[{i}].zmk" for i, c in enumerate(cfg.connectors) if c.zmk is not None]
+    keyed += [f"listeners[{i}].mac" for i, x in enumerate(cfg.listeners) if x.mac is not None]
+    keyed += [f"connectors[{i}].mac" for i, c in enumerate(cfg.connectors) if c.mac is not None]
     if keyed:
-        raise ConfigError(str(cfg.file), keyed[0], "needs an HSM (PIN translation, key exchange): add an [hsm] table")
+        raise ConfigError(str(cfg.file), keyed[0],
+                          "needs an HSM (PIN translation, key exchange, MAC): add an [hsm] table")
 
 
 def _check_ports(bound: list[tuple[str, int, str]], file: str) -> None:

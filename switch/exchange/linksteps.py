@@ -124,6 +124,10 @@ class LinkSteps:
         counted, and the exchange goes the way of an unanswered one (stand-in or 91, and a reversal)."""
         link, hsm = x.link, self.node.hsm
         assert link is not None
+        if self.node.key_pending(link.name, answer.meta.received_ns):
+            # Received after the answer that carried a new MAC key (a key exchange the node asked for, or the
+            # network's): it may be MACed under that key, which the HSM is still importing.
+            await self.node.key_settled(link.name)
         keys = self.node.mac_keys(link.name, answer.meta.received_ns)
         try:
             verified = hsm is not None and answer.meta.wire is not None and await mac.verify(
@@ -174,6 +178,6 @@ class LinkSteps:
         """``response`` encoded, with its MAC when its source is a MAC link."""
         hsm = self.node.hsm
         cfg = self.node.macs.get(x.source)
-        if cfg is None or hsm is None:
+        if cfg is None or hsm is None or x.request.is_network:
             return x.network.encode(response)
         return await mac.sign(hsm, cfg, self.node.mac_key(x.source), x.network, response)

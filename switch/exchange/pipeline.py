@@ -200,7 +200,7 @@ class Pipeline(LinkSteps):
         if event.kind is _KEY_EXCHANGE:
             if event.key is not None:
                 # From this request on, the link's requests wait for the new key (switch.exchange.keywindow).
-                self.node.key_changing(x.source, x.request.meta.received_ns)
+                self.node.key_changing(x.source, x.request.meta.received_ns, event.key.key_type)
             self._later(x, functools.partial(self._install_key, event=event))  # the key goes through the HSM
             return None
         if event.kind is _CUTOVER:
@@ -474,7 +474,8 @@ class Pipeline(LinkSteps):
         if x.source_ids:  # the answer goes back under the source's identity, not the one sent upstream
             identity.restore(x.response, x.source_ids)
         macs = self.node.macs
-        if macs and x.source in macs:  # a MAC link: the answer carries its MAC (an HSM call)
+        if macs and x.source in macs and not x.request.is_network:
+            # A MAC link: the answer carries its MAC (an HSM call); network management is neither MACed nor checked.
             self._later(x, self._sign_response)
             return None
         try:

@@ -68,8 +68,9 @@ class NodePorts(Protocol):
         ends the key exchange under way on the link (:meth:`key_changing`)."""
         ...
 
-    def key_changing(self, link: str, since_ns: int) -> None:
-        """A key exchange is under way on ``link``: requests received from ``since_ns`` on wait for its outcome."""
+    def key_changing(self, link: str, since_ns: int, key_type: str | None = None) -> None:
+        """A key exchange (of ``key_type``, "ZPK" or "ZAK"; None: either) is under way on ``link``: requests received
+        from ``since_ns`` on wait for its outcome."""
         ...
 
     def key_pending(self, link: str, received_ns: int) -> bool:

@@ -22,9 +22,13 @@ from switch.config import NodeConfig
 from switch.config.links import ConnectorConfig, ListenerConfig, MacConfig
 from switch.contracts.network import KeyChange
 from switch.contracts.registry import network
+from switch.exchange import mac
 from switch.exchange.keywindow import KeyWindow
 from switch.exchange.mac import ZAK_TYPE, mac_input, mac_of
+from switch.exchange.ports import Answer
+from switch.model.errors import BulkheadError
 from switch.model.message import Message
+from switch.runtime.links.outbound import OutboundLink
 
 log = logging.getLogger("bulkhead.node")
 
@@ -76,21 +80,31 @@ class Keyring:
         if event is not None:
             await event.wait()
 
-    def key_changing(self, link: str, since_ns: int) -> None:
-        """A key exchange is under way on ``link``: requests received from ``since_ns`` on wait for its outcome."""
-        for windows in (self.pin_windows, self.mac_windows):
-            window = windows.get(link)
-            if window is not None and window.changing_since_ns is None:
+    def _windows(self, link: str, key_type: str | None) -> list[KeyWindow]:
+        """The link's windows of ``key_type`` ("ZPK" or "ZAK"; None: both)."""
+        kinds = (self.pin_windows, self.mac_windows) if key_type is None else \
+            (self.pin_windows,) if key_type == "ZPK" else (self.mac_windows,)
+        return [w for w in (windows.get(link) for windows in kinds) if w is not None]
+
+    def key_changing(self, link: str, since_ns: int, key_type: str | None = None) -> None:
+        """A key exchange of ``key_type`` (None: not known yet, say an answer not read yet) is under way on
+        ``link``: requests received from ``since_ns`` on wait for its outcome."""
+        for window in self._windows(link, key_type):
+            if window.changing_since_ns is None:
                 window.changing_since_ns = since_ns
         self._key_settled.setdefault(link, trio.Event())
 
-    def key_done(self, link: str) -> None:
-        for windows in (self.pin_windows, self.mac_windows):
-            window = windows.get(link)
-            if window is not None:
-                window.changing_since_ns = None
-                if window.expired(time.perf_counter_ns()):
-                    window.forget_previous()
+    def key_done(self, link: str, key_type: str | None = None) -> None:
+        """The key exchange of ``key_type`` (None: every one the node started) on ``link`` is over, installed or
+        not. Its waiters go on once no exchange of the other key is still under way (a PIN key reset followed by
+        a MAC key reset: the requests MACed under the new ZAK still wait for it)."""
+        now = time.perf_counter_ns()
+        for window in self._windows(link, key_type):
+            window.changing_since_ns = None
+            if window.expired(now):
+                window.forget_previous()
+        if any(w.changing_since_ns is not None for w in self._windows(link, None)):
+            return
         event = self._key_settled.pop(link, None)
         if event is not None:
             event.set()
@@ -118,7 +132,7 @@ class Keyring:
         try:
             return await self._install_key(hsm, link, change, carrier)
         finally:
-            self.key_done(link)
+            self.key_done(link, change.key_type)
 
     async def _install_key(self, hsm: Hsm | None, link: str, change: KeyChange, carrier: Message | None) -> bool:
         zmk = self.zmks.get(link)
@@ -170,3 +184,40 @@ class Keyring:
         cfg = self.macs.get(link) or MacConfig(key)
         return await hsm.verify_mac(ZAK_TYPE, key, data, mac.hex().upper(), algorithm=cfg.algorithm,
                                          padding=cfg.padding)
+
+
+class MacSafLink:
+    """A MAC link as the store-and-forward forwarder sees it: what it sends is MACed under the link's current MAC
+    key, an answer counts only when its MAC verifies (then it is taken as no answer: sent again later), and the
+    link's MAC-failure code is not an acknowledgement (the network refused the MAC, not the reversal): without
+    this a reversal refused for its missing MAC would be recorded as delivered and never applied."""
+
+    def __init__(self, link: OutboundLink, keyring: Keyring, hsm: Hsm | None) -> None:
+        self.link = link
+        self.keyring = keyring
+        self.hsm = hsm
+
+    async def request(self, msg: Message, timeout: float | None = None) -> Answer:
+        name, ring, hsm = self.link.name, self.keyring, self.hsm
+        if hsm is None:
+            raise BulkheadError(f"link {name}: no HSM to MAC with")
+        cfg = ring.macs[name]
+        await mac.sign(hsm, cfg, ring.mac_key(name), self.link.network, msg)
+        answer = await self.link.request(msg, timeout)
+        if not isinstance(answer, Message):
+            return answer
+        received = answer.meta.received_ns
+        if ring.key_pending(name, received):
+            await ring.key_settled(name)
+        wire = answer.meta.wire
+        if wire is None or not await mac.verify(hsm, cfg, ring.mac_keys(name, received), answer, wire):
+            ring.mac_failed(name)
+            log.warning("link %s: the answer to %s stan %s has a MAC that does not verify: not acknowledged", name,
+                        msg.mti, msg.stan)
+            return None
+        mac.strip(answer)
+        if answer.response_code == ring.mac_failure_codes.get(name):
+            log.warning("link %s: %s stan %s refused for its MAC (%s): not acknowledged", name, msg.mti, msg.stan,
+                        answer.response_code)
+            return None
+        return answer

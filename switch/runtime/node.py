@@ -57,18 +57,19 @@ from switch.ops.metrics import ListenerEvents, Metrics, registry_for
 from switch.ops.status import config_digest, overview
 from switch.routing import Destination, PoolSelector, RoutingTable, load_routes
 from switch.runtime.journaling import JournalPort
-from switch.runtime.keyring import Keyring
+from switch.runtime.keyring import Keyring, MacSafLink
 from switch.runtime.links.connection import Connection
 from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.inbound import Listener
 from switch.runtime.links.outbound import OutboundLink
 from switch.runtime.links.waiter import Timer
-from switch.runtime.safd import SafForwarder, SafQueue
+from switch.runtime.safd import SafForwarder, SafLink, SafQueue
 from switch.runtime.tasks import ExchangeTasks
 from switch.runtime.workers import WorkerSupervisor
 from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
-from switch.storage.journal import JournalWriter, find_upstream
+from switch.storage.errors import StorageError
+from switch.storage.journal import JournalWriter, find_upstream, last_upstream_stan
 from switch.storage.saf import DestinationSummary, SafStore
 from switch.wire.framing import Frame
 
@@ -186,11 +187,11 @@ class Node:
     async def key_settled(self, link: str) -> None:
         await self.keyring.key_settled(link)
 
-    def key_changing(self, link: str, since_ns: int) -> None:
-        self.keyring.key_changing(link, since_ns)
+    def key_changing(self, link: str, since_ns: int, key_type: str | None = None) -> None:
+        self.keyring.key_changing(link, since_ns, key_type)
 
-    def key_done(self, link: str) -> None:
-        self.keyring.key_done(link)
+    def key_done(self, link: str, key_type: str | None = None) -> None:
+        self.keyring.key_done(link, key_type)
 
     def mac_keys(self, link: str, received_ns: int) -> tuple[str, ...]:
         return self.keyring.mac_keys(link, received_ns)
@@ -309,6 +310,7 @@ class Node:
     async def _run(self, task_status: trio.TaskStatus[Node]) -> None:
         if self.process == 0:  # the others start after the primary has migrated and is listening
             await trio.to_thread.run_sync(upgrade, self.config.database_url)
+        await self._continue_stans()
         self.journal_port.start()
         httpd = self._start_metrics()
         try:
@@ -334,6 +336,20 @@ class Node:
                     self.timer.expire_all()
                     await self._reverse_abandoned()
             self.engine.dispose()
+
+    async def _continue_stans(self) -> None:
+        """Each link that numbers its own requests goes on after the last STAN it sent (switch.exchange.identity):
+        a restart does not start the day's STANs again at 000001. A journal that cannot be read leaves it at 1."""
+        for link in self.outbound.values():
+            if link.identity is None or not link.identity.own_stan:
+                continue
+            try:
+                last = await trio.to_thread.run_sync(last_upstream_stan, self.engine, link.name)
+            except StorageError as exc:
+                log.warning("link %s: last STAN not read (%s); numbering from 000001", link.name, exc)
+                continue
+            if last is not None:
+                link.continue_after(last)
 
     async def _serve(self, task_status: trio.TaskStatus[Node]) -> None:
         async with trio.open_nursery() as timers:
@@ -446,9 +462,11 @@ class Node:
                 nursery.start_soon(link.shutdown)
 
     # -- store and forward ----------------------------------------------------------------------------------
-    def _saf_link(self, name: str) -> OutboundLink | None:
+    def _saf_link(self, name: str) -> SafLink | None:
         link = self.outbound.get(name)
-        return link if link is not None and link.is_up() else None
+        if link is None or not link.is_up():
+            return None
+        return MacSafLink(link, self.keyring, self.hsm) if name in self.keyring.macs else link
 
     def _saf_depth(self, summary: list[DestinationSummary]) -> None:
         # Every link the routing table sends to is reported, at 0 when nothing waits for it.

@@ -488,19 +488,36 @@ UPSTREAM_LOOKUP_WINDOW: Final = timedelta(days=2)
 
 def find_upstream(engine: Engine, *, source_link: str, mti_kind: str, stan: str, terminal_id: str | None,
                   now: datetime | None = None) -> tuple[str, str, str | None] | None:
-    """(upstream STAN, DE 7, RRN) the newest request from ``source_link`` with the source's ``stan`` (and
-    ``terminal_id``), whose MTI starts with ``mti_kind`` (``020`` for 0200 and 0201), was sent upstream under;
-    None when the journal has none in :data:`UPSTREAM_LOOKUP_WINDOW` (through the ``stan`` index)."""
+    """(STAN, DE 7, RRN) the newest request from ``source_link`` with the source's ``stan`` (and ``terminal_id``),
+    whose MTI starts with ``mti_kind`` (``020`` for 0200 and 0201), was sent upstream under: its upstream columns,
+    or, for a row without them (written before revision 0005, or by a link keeping the source's numbering), the
+    source's own STAN and DE 7, which is then what went upstream; RRN None: the source's was kept. None when the
+    journal has no such row in :data:`UPSTREAM_LOOKUP_WINDOW` (through the ``stan`` index)."""
     since = (now or datetime.now(UTC)) - UPSTREAM_LOOKUP_WINDOW
-    query = (select(JOURNAL.c.upstream_stan, JOURNAL.c.upstream_time, JOURNAL.c.upstream_rrn)
+    query = (select(JOURNAL.c.upstream_stan, JOURNAL.c.upstream_time, JOURNAL.c.upstream_rrn, JOURNAL.c.request)
              .where(JOURNAL.c.stan == stan, JOURNAL.c.source_link == source_link,
-                    JOURNAL.c.mti_in.startswith(mti_kind, autoescape=True),
-                    JOURNAL.c.upstream_stan.is_not(None), JOURNAL.c.received_at >= since))
+                    JOURNAL.c.mti_in.startswith(mti_kind, autoescape=True), JOURNAL.c.received_at >= since))
     if terminal_id is not None:
         query = query.where(JOURNAL.c.terminal_id == terminal_id)
     query = query.order_by(JOURNAL.c.received_at.desc(), JOURNAL.c.id.desc()).limit(1)
     with storage_errors("find upstream identity"), engine.connect() as connection:
         row = connection.execute(query).first()
-    if row is None or row[1] is None:
+    if row is None:
         return None
-    return str(row[0]), str(row[1]), row[2]
+    if row[0] is not None and row[1] is not None:
+        return str(row[0]), str(row[1]), row[2]
+    sent_time = json.loads(row[3]).get("7")  # DE 7 is never masked
+    return stan, str(sent_time) if sent_time else "", None
+
+
+def last_upstream_stan(engine: Engine, destination: str, now: datetime | None = None) -> str | None:
+    """The STAN the newest request sent to ``destination`` under the switch's own numbering went under (the last
+    day, through the ``received_at`` index), for the link's sequence to go on from after a restart."""
+    since = (now or datetime.now(UTC)) - timedelta(days=1)
+    query = (select(JOURNAL.c.upstream_stan)
+             .where(JOURNAL.c.destination == destination, JOURNAL.c.received_at >= since,
+                    JOURNAL.c.upstream_stan.is_not(None))
+             .order_by(JOURNAL.c.received_at.desc(), JOURNAL.c.id.desc()).limit(1))
+    with storage_errors("find the last upstream STAN"), engine.connect() as connection:
+        found = connection.execute(query).scalar()
+    return str(found) if found is not None else None

@@ -74,6 +74,7 @@ async def test_a_reversal_after_a_restart_names_what_the_destination_received(tm
     upstream = next(m for m in rec.received if m.mti == "0200")
     sent = next(m for m in rec.received if m.mti == "0400")
     assert sent[90] == "0200" + str(upstream[11]) + str(upstream[7]) + "00004071234" + "00000010000"
+    assert int(str(sent[11])) > int(str(upstream[11]))  # the restarted node went on numbering after its last STAN
     engine = make_engine(db_url)
     try:
         rows = find_exchanges(engine, stan="000815")

@@ -6,7 +6,9 @@ the link's zone key to the cells'), and the cell's answer goes back in the netwo
 One run per network: a purchase approved and then reversed (the balance restored), a purchase declined for
 insufficient funds (51 through the network's table), a purchase approved and repeated (0201: the same answer,
 posted once), an advice (VISA: the STIP advice 0120 with 63.4, VISA having stood in for the bank) posted once and
-its repeat 0121 not posted again, and a malformed message from the bank answered in the network's reject form.
+its repeat 0121 not posted again; and nothing the bank sends is rejected by the simulated network (the reject
+form of a malformed message is tested in tests/switch/sim/test_network_sim.py and the node's own in
+tests/integration/test_malformed_forms.py).
 """
 
 from __future__ import annotations

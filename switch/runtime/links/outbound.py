@@ -162,6 +162,12 @@ class OutboundLink:
             {"at": _iso(self.last_error[0]), "error": self.last_error[1]},
         }
 
+    def continue_after(self, stan: str) -> None:
+        """Go on numbering after ``stan`` (the last one this link sent before a restart, from the journal), so a
+        restarted node does not send the day's first STANs again."""
+        if stan.isdigit():
+            self._stan = itertools.count(int(stan) // self._stan_stride + 1)
+
     def next_stan(self) -> str:
         n = next(self._stan) % self._stan_cycle * self._stan_stride + self._stan_offset
         if n == 0:  # 000000 is not a STAN some networks accept

@@ -93,19 +93,19 @@ def test_a_link_keeping_the_sources_numbering_only_sets_its_institution() -> Non
 
 
 def test_the_memory_forgets_the_least_recently_used_first_and_then_asks_the_journal() -> None:
-    link, memory = _link(), IdentityMemory(capacity=2)
-    purchases = [_purchase({11: f"00000{i}"}) for i in range(1, 4)]
+    link, memory = _link(), IdentityMemory(capacity=3)
+    purchases = [_purchase({11: f"00000{i}"}) for i in range(1, 5)]
     reversals = [_reversal_of(p) for p in purchases]
     for p in purchases:
         identity.rewrite(p, "atm", link, memory, NOW)
-    assert len(memory) == 2
+    assert len(memory) == 3
     forgotten = reversals[0]
     (lookup,) = identity.needs_lookup(forgotten, "atm", memory)
     assert (lookup.kind, lookup.stan, lookup.terminal) == ("020", "000001", "TERM0001")
     identity.remember(forgotten, "atm", memory, lookup, SentAs("000501", "1207101112", None))
     identity.rewrite(forgotten, "atm", link, memory, NOW)
     assert forgotten[90][4:20] == "000501" + "1207101112"  # type: ignore[index]
-    assert identity.needs_lookup(reversals[2], "atm", memory) == []
+    assert identity.needs_lookup(reversals[3], "atm", memory) == []
 
 
 # -- through the pipeline --------------------------------------------------------------------------------------
@@ -172,3 +172,17 @@ def test_without_de_15_the_settlement_date_is_the_networks_business_date_since_i
     Pipeline(node, CardStatusCache(), str.upper).start(x)
     node.link.waiting[0](_answer(node.link.sent[0], "00"))
     assert [r.settlement_date for r in node.records] == ["1208"]
+
+
+def test_the_reversal_of_a_completion_names_the_completion_as_it_was_sent() -> None:
+    link, memory = _link(), IdentityMemory()
+    preauth = Message("0100", {2: "4761739001010010", 4: "000000005000", 7: "1207101010", 11: "000010", 41: "T1"})
+    completion = Message("0220", {2: "4761739001010010", 4: "000000004000", 7: "1207111010", 11: "000011", 41: "T1",
+                                  90: "0100000010" + "1207101010" + "0" * 22})
+    reversal = Message("0420", {2: "4761739001010010", 4: "000000004000", 7: "1207121010", 11: "000012", 41: "T1",
+                                90: "0220000011" + "1207111010" + "0" * 22})
+    for msg in (preauth, completion):
+        identity.rewrite(msg, "pos", link, memory, NOW)
+    assert identity.needs_lookup(reversal, "pos", memory) == []
+    identity.rewrite(reversal, "pos", link, memory, NOW)
+    assert reversal[90][:20] == "0220" + completion[11] + completion[7]  # type: ignore[index,operator]

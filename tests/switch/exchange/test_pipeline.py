@@ -129,7 +129,7 @@ class FakeNode:
     async def install_key(self, link: str, change: KeyChange, carrier: Message | None = None) -> bool:
         return True
 
-    def key_changing(self, link: str, since_ns: int) -> None:
+    def key_changing(self, link: str, since_ns: int, key_type: str | None = None) -> None:
         pass
 
     def key_pending(self, link: str, received_ns: int) -> bool:
