@@ -38,8 +38,8 @@ class FakeLink:
         self.calls.append("echo")
         return None  # unanswered
 
-    async def rekey(self) -> tuple[bool, str | None]:
-        self.calls.append("rekey")
+    async def rekey(self, key: str | None = None) -> tuple[bool, str | None]:
+        self.calls.append("rekey" if key is None else f"rekey {key}")
         return False, "96"
 
 
@@ -88,8 +88,10 @@ async def test_link_commands_reach_the_named_connector() -> None:
     assert (await _call(node, "links.signon", name="up"))["result"]["state"] == "signed_on"
     assert (await _call(node, "links.echo", name="up"))["result"]["response_code"] is None
     assert (await _call(node, "links.rekey", name="up"))["result"] == {
-        "link": "up", "response_code": "96", "installed": False}
-    assert node.link.calls == ["signoff", "signon", "echo", "rekey"]
+        "link": "up", "key": None, "response_code": "96", "installed": False}
+    assert (await _call(node, "links.rekey", name="up", key="mac"))["result"]["key"] == "mac"
+    assert not (await dispatch(node, b'{"cmd": "links.rekey", "args": {"name": "up", "key": "zmk"}}', "op"))["ok"]
+    assert node.link.calls == ["signoff", "signon", "echo", "rekey", "rekey mac"]
 
 
 async def test_an_unknown_link_or_command_is_a_clear_error_and_nothing_happens() -> None:
