@@ -2,10 +2,13 @@
 
 Commands::
 
-    python -m bench [all]              codec figures, the default scenarios, then ``cell`` (2.5 minutes on 2 cores)
+    python -m bench [all]              codec figures, the default scenarios, then ``cell`` (2.5 minutes on 2 cores
+                                       before the issuer direction's two scenarios, which add about 70 s)
     python -m bench scenario NAME ...  one scenario (``--list`` shows them); --duration, --rate (0 = open
                                        throttle), --connections, --inflight, --generators, --warmup, --issuer,
-                                       --cells and --cards (processor-cell scenarios)
+                                       --cells and --cards (processor-cell scenarios); in the issuer
+                                       direction (net-*-issuer) the network simulator keeps generators x
+                                       connections x inflight outstanding over the node's processes' connections
     python -m bench cell               one processor cell in this process under a pipelined client
                                        (bench/cell.py): approvals/s, latency, CPU per decision of the cell
                                        and of its writer thread, batches; every approval checked against the
@@ -36,7 +39,8 @@ from bench.procs import BenchError
 from bench.report import format_table, save
 from bench.scenarios import DEFAULT_ORDER, SCENARIOS
 
-# `bench all`: long enough for a steady state, short enough that the whole run stays under four minutes.
+# `bench all`: long enough for a steady state, short enough that the whole run stays around four minutes
+# (a cells scenario, the issuer direction's included, takes about 35 s with its start and checks: 30 s at 10 s).
 ALL_DURATION = 15.0
 
 

@@ -16,6 +16,8 @@ For a scenario (:mod:`bench.scenarios`) the harness
 3. starts the generator processes (:mod:`bench.loadgen`), gives them one common start time, and samples the
    CPU time of every process (node and its child processes -- each cell reported as ``cell-NN`` --, simulator,
    generators) from /proc at the start and at the end of the measured window;
+   In the issuer direction (a scenario's ``origin``) the network's simulator is the load generator instead, started
+   once the cells answer (:mod:`bench.origin`);
 4. stops everything (SIGTERM: the node drains and flushes its journal, the cells flush their writers), counts
    the journal rows, for cells scenarios checks every cell's ledger and counts its approved Txn rows, and
    returns a :class:`Report`.
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cells as bench_cells
+from bench import origin as bench_origin
 from bench.codec import interpreter
 from bench.flood import FloodResult, FloodSpec, flood_main
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
@@ -156,6 +159,8 @@ class Report:
     node_log_bytes: int | None = None  # what the node logged (at --log-level warning) over the whole run
     flood: dict[str, Any] = field(default_factory=dict)  # the hostile peer's figures (flood scenarios)
     phases: list[dict[str, Any]] = field(default_factory=list)  # open loop in phases: bench.phases.phase_stats
+    # Issuer direction: the network simulator's own report (its connections, everything it sent and got back).
+    network: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -339,6 +344,8 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
     if not scenario.cells:
         for name in ("cells", "cards", "credit_share"):
             parameters.pop(name)
+    if scenario.origin is not None:  # no generator: the simulator keeps this many in flight per connection
+        parameters["network_inflight"] = _network_inflight(options)
     report = Report(
         scenario=scenario.name, description=scenario.description, interpreter=interpreter(),
         machine={"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
@@ -348,8 +355,13 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
     results: list[WorkerResult] = []
     try:
         pids: dict[str, int] = {}
+        network_port = 0
         if scenario.cells:
             conf, setup = _setup_cells(folder, options)
+            if scenario.origin is not None:
+                network_port = free_port()
+                with conf.open("a") as out:
+                    out.write(bench_origin.connector_toml(scenario.origin, network_port))
         else:
             # The connector needs the issuer's port before anything listens: one the kernel never lends to a
             # connection. The node's listeners bind port 0 and report their ports once they listen.
@@ -377,7 +389,17 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             else:
                 _probe(setup.ports[ACQUIRER], templates_for(scenario, "BENCHPRB", time.gmtime())[0], 900_000)
             pids["node"] = node.popen.pid
-        results = _drive(scenario, options, setup, pids, report)
+        if scenario.origin is not None:
+            network = bench_origin.start_network(
+                scenario.origin, folder, network_port, setup.cards, warmup=options.warmup, duration=options.duration,
+                inflight=_network_inflight(options))
+            procs.append(network)
+            pids["network"] = network.popen.pid
+            document, report.cpu_percent = bench_origin.drive_network(network, pids, warmup=options.warmup,
+                                                                      duration=options.duration)
+            _merge_network(report, document, scenario)
+        else:
+            results = _drive(scenario, options, setup, pids, report)
     finally:
         for proc in reversed(procs):  # the node first: it drains against a live issuer
             proc.stop()
@@ -388,14 +410,34 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
                 report.journal_rows = None
             if (folder / "node.log").exists():
                 report.node_log_bytes = (folder / "node.log").stat().st_size
-        if setup is not None and setup.cells is not None and results:
+        if setup is not None and setup.cells is not None and (results or report.cell_approvals is not None):
             report.cells = bench_cells.check_cells(setup.cells)
         if options.keep:
             print(f"kept {folder}", file=sys.stderr)
         elif options.folder is None:
             shutil.rmtree(folder, ignore_errors=True)
-    _merge(report, results, scenario, options)
+    if scenario.origin is None:
+        _merge(report, results, scenario, options)
     return report
+
+
+def _network_inflight(options: Options) -> int:
+    return bench_origin.inflight_per_connection(options.generators, options.connections, options.inflight,
+                                                options.processes)
+
+
+def _merge_network(report: Report, document: dict[str, Any], scenario: Scenario) -> None:
+    """The network simulator's report (switch.sim.netcli.load_report) as a scenario's figures: the measured window's
+    answers, codes and latencies; timeouts, unmatched answers and the bank's rejects over the whole run; every 00
+    (warm-up and drain included) as the approvals the cells' Txn rows must cover."""
+    measured = document["measured"]
+    report.network = document
+    report.sent, report.answered, report.tps = measured["sent"], measured["answered"], measured["tps"]
+    report.codes, report.latency_ms = measured["codes"], measured["latency_ms"]
+    report.timeouts, report.unmatched = document["timeouts"], document["unmatched"]
+    report.errors = document["rejected"]
+    report.cell_approvals = document["answered"].get("00", 0)
+    report.unexpected_codes = {c: n for c, n in report.codes.items() if c not in scenario.expected_codes}
 
 
 def _drive(scenario: Scenario, options: Options, setup: _Setup, pids: dict[str, int],

@@ -70,11 +70,18 @@ class _Proc:
                 self.popen.wait()
 
 
-def _start(label: str, args: list[str], folder: Path) -> _Proc:
+def _start(label: str, args: list[str], folder: Path, stdin: bytes | None = None) -> _Proc:
+    """The CLI with ``args``, its output in ``<label>.log``; ``stdin`` written to its standard input and closed
+    (what must not be on a command line nor in a file: the network simulator's cards)."""
     log = folder / f"{label}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen([sys.executable, "-c", CLI, *args], cwd=REPO, stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                 stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE)
+    if stdin is not None:
+        assert popen.stdin is not None
+        with popen.stdin:
+            popen.stdin.write(stdin)
     return _Proc(label, popen, log)
 
 

@@ -40,32 +40,36 @@ def problems(report: Report) -> list[str]:
 
 def format_table(reports: list[Report]) -> str:
     """One line per scenario: TPS, latency percentiles, codes and CPU per process (% of one core)."""
-    head = (f"{'scenario':<15} {'TPS':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    w = max([15, *(len(r.scenario) for r in reports)])  # net-unionpay-issuer is 19 characters
+    head = (f"{'scenario':<{w}} {'TPS':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
             f"{'answered':>9}  codes / CPU % of one core per process")
     lines = [head, "-" * len(head)]
     for r in reports:
         lat = r.latency_ms
         codes = " ".join(f"{c}:{n}" for c, n in r.codes.items()) or "-"
         cpu = " ".join(f"{label}={value:.0f}" for label, value in r.cpu_percent.items())
-        lines.append(f"{r.scenario:<15} {r.tps:>9,.0f} {lat['p50']:>8.2f} {lat['p95']:>8.2f} {lat['p99']:>8.2f} "
+        lines.append(f"{r.scenario:<{w}} {r.tps:>9,.0f} {lat['p50']:>8.2f} {lat['p95']:>8.2f} {lat['p99']:>8.2f} "
                      f"{lat['max']:>8.2f} {r.answered:>9}  {codes} | {cpu}")
         rate = r.parameters["rate"]
-        lines.append(f"{'':<15} {'':>9} rate {'open' if not rate else f'{rate:g}/s'}, "
-                     f"{r.parameters['generators']}x{r.parameters['connections']} connections x "
-                     f"{r.parameters['inflight']} in flight, {r.parameters['duration']:g} s"
+        load = (f"rate {'open' if not rate else f'{rate:g}/s'}, {r.parameters['generators']}x"
+                f"{r.parameters['connections']} connections x {r.parameters['inflight']} in flight")
+        if r.network:  # the issuer direction: the network simulator is the load, over the node's connections
+            load = (f"{r.network['network']} originates over {r.network['connections']} connection(s) x "
+                    f"{r.parameters['network_inflight']} in flight")
+        lines.append(f"{'':<{w}} {'':>9} {load}, {r.parameters['duration']:g} s"
                      + (f", journal rows {r.journal_rows}" if r.journal_rows is not None else ""))
         if r.flood:
-            lines.append(f"{'':<15} flood: {r.flood['frames']} malformed frames ({r.flood['per_second']}/s) over "
+            lines.append(f"{'':<{w}} flood: {r.flood['frames']} malformed frames ({r.flood['per_second']}/s) over "
                          f"{r.flood['connects']} connections; node log {r.node_log_bytes or 0:,} bytes")
         for label, counts in r.codes_by_mix.items():
-            lines.append(f"{'':<15} {label}: " + " ".join(f"{c}:{n}" for c, n in counts.items()))
+            lines.append(f"{'':<{w}} {label}: " + " ".join(f"{c}:{n}" for c, n in counts.items()))
         if r.cells:
             rows = sum(cell["approved_txns"] for cell in r.cells.values())
             ledgers = "ok" if all(cell["ledger_ok"] for cell in r.cells.values()) else "FAILED"
-            lines.append(f"{'':<15} {len(r.cells)} cells, {r.parameters['cards']} cards: approved Txn rows {rows} "
+            lines.append(f"{'':<{w}} {len(r.cells)} cells, {r.parameters['cards']} cards: approved Txn rows {rows} "
                          f"for {r.cell_approvals} approvals received, ledger check {ledgers}")
         for problem in problems(r):
-            lines.append(f"{'':<15} !! {problem}")
+            lines.append(f"{'':<{w}} !! {problem}")
     return "\n".join(lines)
 
 

@@ -27,6 +27,14 @@ and approved by the card's cell, which posts it durably before answering:
 - balance inquiries are 0200 with processing code 300000 (30 balance inquiry, default account: the bench
   cards have one account each, and ISO 8583:1987 account type 10 would name a savings account they do not
   have), answered by the cell with DE 54.
+
+The issuer direction (``origin``: ``net-visa-issuer``, ``net-unionpay-issuer``) turns this around: the network is
+the server the node's connector connects to, so the load comes from the network's simulator (``bulkhead sim
+network``), which originates purchases on the seeded cards down that connection in its dialect, through the
+compiled codec (BCD/EBCDIC and the BASE I header; the 46-byte CUPS header). They are fin-cells' purchases: 0200,
+processing code 000000, 10.00 USD (``PURCHASE_AMOUNT``, the simulator's ``--amount``), keyed PAN (DE 22 012), no PIN;
+DE 32/33 and the network's own fields are the simulator's (:mod:`switch.sim.originate`). The scenario's ``mix`` is
+then only the purchase each cell is probed with before the network starts (:mod:`bench.origin`).
 """
 
 from __future__ import annotations
@@ -120,6 +128,7 @@ class Scenario:
     cells: bool = False  # seed cards into processor cells and route to them (no issuer simulator)
     flood: Flood | None = None  # a hostile peer flooding the acquirer listener with malformed frames
     upstream: Upstream = GENERIC  # the network between the node and the issuer simulator
+    origin: Upstream | None = None  # issuer direction: this network's simulator originates the load (bench.origin)
 
     def sequence(self, listener: str | None = None) -> list[Mix]:
         """The mix (of one ``listener``, or all of it) expanded by weight and interleaved, so every connection
@@ -221,6 +230,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "(about 190 frames per write)", (PURCHASE,), frozenset({"00"}), flood=Flood(step=0.25)),
     Scenario("fin-cells", "0200 purchases (generic listener) approved and posted by the debit/credit cells",
              (CELL_PURCHASE,), frozenset({"00"}), cells=True),
+    Scenario("net-visa-issuer", "0200 purchases VISA originates (BASE I header, BCD/EBCDIC) down the node's "
+             "connector, approved and posted by the cells (keyed, no PIN, as fin-cells)", (CELL_PURCHASE,),
+             frozenset({"00"}), cells=True, origin=VISA),
+    Scenario("net-unionpay-issuer", "0200 purchases UnionPay originates (46-byte CUPS header) down the node's "
+             "connector, approved and posted by the cells (keyed, no PIN, as fin-cells)", (CELL_PURCHASE,),
+             frozenset({"00"}), cells=True, origin=UNIONPAY),
     Scenario("atm-pin", "ATM 0200 withdrawals, track 2 CVV + PIN: node translates TPK->ZPK, cell verifies",
              (CELL_WITHDRAWAL,), frozenset({"00"}), cells=True),
     Scenario("balance-cells", "0200 balance inquiries (30) answered by the cells (non-financial, DE 54)",
@@ -233,5 +248,5 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              frozenset({"00"}), cells=True),
 )}
 
-DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "net-visa", "net-unionpay", "mixed",
-                 "fin-cells", "atm-pin")
+DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "net-visa", "net-unionpay",
+                 "net-visa-issuer", "net-unionpay-issuer", "mixed", "fin-cells", "atm-pin")

@@ -63,6 +63,16 @@ class AcquirerConfig:
     late_wait_s: float = 5.0  # after the last answer or timeout, how long to wait for answers owed late
 
 
+def percentile(ordered: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of sorted values (0.0 when there are none); also the network simulator's
+    (switch.sim.netcli). bench.phases.percentile is the same rule for the benchmark, which must not import switch
+    into its generator processes."""
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
 @dataclass
 class AcquirerReport:
     sent: int = 0
@@ -83,11 +93,7 @@ class AcquirerReport:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile of the latencies in seconds (0.0 when nothing was answered)."""
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        rank = max(1, math.ceil(p / 100 * len(ordered)))
-        return ordered[min(rank, len(ordered)) - 1]
+        return percentile(sorted(self.latencies), p)
 
     def summary(self) -> str:
         ms = 1000.0

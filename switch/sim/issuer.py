@@ -26,7 +26,7 @@ from switch.infra.reader import read_frames
 from switch.model.codes import ResponseCode
 from switch.model.errors import FieldError, FramingError, LocalProtocolError, RemoteProtocolError
 from switch.model.message import Message
-from switch.sim.originate import OriginateConfig, OriginateStats, Originator
+from switch.sim.originate import LoadWindow, OriginateConfig, OriginateStats, Originator
 from switch.sim.rules import Approver, Decision, IssuerRules
 from switch.wire.framing import Frame, Framer
 
@@ -83,10 +83,15 @@ async def serve_issuer(
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen and answer (and originate) until cancelled. ``task_status.started(port)`` once listening; ``on_done``
-    is called when a connection's originator has sent its ``count`` and has its answers or timeouts."""
+    is called when the originating connections have sent their ``count`` (or a timed run's window is over) and
+    have their answers or timeouts."""
     adapter = network(config.scheme)
+    stats = stats if stats is not None else IssuerStats()
+    originate = config.originate
+    if originate is not None and originate.duration_s is not None and stats.originated.window is None:
+        stats.originated.window = LoadWindow(originate.warmup_s, originate.duration_s)
     link = config.framing if config.framing is not None else adapter.link_options(None, None)
-    issuer = _Issuer(config, adapter, link, stats if stats is not None else IssuerStats(), on_done)
+    issuer = _Issuer(config, adapter, link, stats, on_done)
     listeners = await trio.open_tcp_listeners(config.port, host=config.host)
     port: int = listeners[0].socket.getsockname()[1]
     log.info("issuer simulator listening on %s:%d (%s, %s)", config.host, port, config.scheme,
@@ -110,7 +115,8 @@ class _Conn:
 class _Issuer:
     def __init__(self, config: IssuerConfig, adapter: Network, link: LinkOptions, stats: IssuerStats,
                  on_done: Callable[[], None] | None = None) -> None:
-        self.on_done = on_done  # an originator has sent its count and has its answers (or timeouts)
+        self.on_done = on_done  # the originators have sent their count and have their answers (or timeouts)
+        self._originating: set[_Conn] = set()  # connections whose originator has not finished
         self.link = link
         self.config = config
         self.adapter = adapter
@@ -130,10 +136,14 @@ class _Issuer:
                             self.config.scheme, self.config.originate, self.stats.originated,
                             self.adapter.matcher(None), lambda msg: self._send(msg, None, conn, count=False),
                             stan_start=(self.stats.connections - 1) * 100_000)
+                        self._originating.add(conn)
                         nursery.start_soon(self._originate, conn)
                     await self._read(stream, conn)
-                    if conn.originator is not None and conn.originator.exhausted:
-                        self._finished(conn)  # the bank closed after answering: what is unanswered timed out
+                    if conn.originator is not None and (conn.originator.exhausted
+                                                        or self.stats.originated.window is not None):
+                        # The bank closed after answering (or during a timed run, which goes on with the other
+                        # connections): what is unanswered timed out.
+                        self._finished(conn)
                     nursery.cancel_scope.cancel()
             except Exception as exc:  # one peer must never take the server down
                 log.warning("issuer simulator: connection ended by %s", type(exc).__name__)
@@ -153,6 +163,12 @@ class _Issuer:
         config = originator.config
         with trio.move_on_after(self.config.start_after_s):
             await conn.signed_on.wait()
+        window = self.stats.originated.window
+        if window is not None and originator.start_clock():  # a timed run: its clock starts with the first one
+            conn.nursery.start_soon(self._announce, window)
+        if config.inflight:
+            await self._closed_loop(conn)
+            return
         # At a rate, the first request waits one interval after the sign-on: a node signs on to the network
         # before its own processors are up (the demo's cells start beside it).
         interval = 1 / config.rate if config.rate > 0 else 0.01
@@ -164,18 +180,45 @@ class _Issuer:
                 originator.originate()
             if config.rate == 0:
                 await trio.sleep(interval)
-        with trio.move_on_after(config.timeout_s + 0.1):
+        await self._drain(conn)
+
+    async def _closed_loop(self, conn: _Conn) -> None:
+        """``inflight`` requests outstanding, each answer sending the next (Originator.on_answer), until the count
+        or the timed run's window is over; every 50 ms what waited past the timeout is counted and its slot refilled."""
+        originator = conn.originator
+        assert originator is not None
+        while True:
+            originator.expire()
+            originator.fill()
+            if originator.exhausted:
+                break
+            await trio.sleep(0.05)
+        await self._drain(conn)
+
+    @staticmethod
+    async def _announce(window: LoadWindow) -> None:
+        await trio.sleep(window.warmup)
+        # bench/harness.py samples the processes' CPU from this line to the window's end.
+        log.info("network simulator: measuring for %g s", window.duration)
+
+    async def _drain(self, conn: _Conn) -> None:
+        """Wait up to the timeout for the answers still owed, then count the rest as timed out."""
+        originator = conn.originator
+        assert originator is not None
+        with trio.move_on_after(originator.config.timeout_s + 0.1):
             while originator.pending:
                 await trio.sleep(0.01)
         self._finished(conn)
 
     def _finished(self, conn: _Conn) -> None:
-        """A connection's originator has sent its count: count what is still unanswered, say so once."""
+        """A connection's originator has sent its count: count what is still unanswered, say so once, and call
+        ``on_done`` when no other connection is still originating."""
         if conn.finished or conn.originator is None:
             return
         conn.finished = True
         conn.originator.expire(everything=True)
-        if self.on_done is not None:
+        self._originating.discard(conn)
+        if self.on_done is not None and not self._originating:
             self.on_done()
 
     def _on_frame(self, frame: Frame, conn: _Conn) -> None:

@@ -2,18 +2,28 @@
 server with the network's framing), which also originates requests for the bank's cards (:mod:`switch.sim.originate`)
 and rejects malformed messages in the network's reject form.
 
-Output is masked: the summary counts, it names no card.
+Output is masked: the summary counts, it names no card (``--cards -`` reads them from standard input, so that a
+load run's cards are neither on a command line nor in a file).
+
+As the benchmark's load generator in the issuer direction (bench/scenarios.py ``net-*-issuer``): ``--inflight N``
+requests outstanding per connection (closed loop), for ``--warmup`` + ``--duration`` seconds, then ``--report
+FILE``: JSON with what was sent, the answers by code, timeouts, and the measured window's figures (answers, TPS,
+codes, latency percentiles by nearest rank).
 """
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import trio
 
 from switch.model.errors import BulkheadError
+from switch.sim.acquirer import percentile
 from switch.sim.framingopts import framing_options
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import IDENTITIES, KINDS, Identity, OriginateConfig
@@ -30,7 +40,8 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
     found = list(cards)
     if cards_file is not None:
         try:
-            lines = cards_file.read_text(encoding="utf-8").splitlines()
+            text = sys.stdin.read() if str(cards_file) == "-" else cards_file.read_text(encoding="utf-8")
+            lines = text.splitlines()
         except OSError as exc:
             raise click.BadParameter(f"cannot read: {exc.strerror}", param_hint="--cards") from None
         for number, line in enumerate(lines, 1):
@@ -54,8 +65,8 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
 @click.option("--rules", type=click.Path(path_type=Path, dir_okay=False), help="rules TOML file (the bank's requests)")
 @click.option("--approve-all", is_flag=True, help="approve every request of the bank, ignoring the rules")
 @click.option("--card", "cards", multiple=True, metavar="PAN", help="a bank card to originate for; repeatable")
-@click.option("--cards", "cards_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="a file of bank cards, one PAN a line (# comments)")
+@click.option("--cards", "cards_file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              help="a file of bank cards, one PAN a line (# comments); - reads them from standard input")
 @click.option("--originate-rate", "rate", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="requests a second towards the bank; 0: one at a time, each after the last answer")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="stop after this many originations")
@@ -77,13 +88,23 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
 @click.option("--forwarder-id", default=None, help="DE 33 [default: per network]")
 @click.option("--reject-code", default=None,
               help="reject code of a malformed message [default: VISA 0001, UnionPay 00035 or the header fault's]")
+@click.option("--inflight", type=click.IntRange(min=0), default=0, show_default=True,
+              help="closed loop: requests outstanding per connection, each answer sending the next (not with "
+                   "--originate-rate); 0: off")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="originate for --warmup + this many seconds from the first connection's start, then stop")
+@click.option("--warmup", "warmup_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="seconds at the start of a --duration run that are not measured")
+@click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write what was originated and the measured window's figures here as JSON at the end")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="seconds before an originated request counts as timed out")
 def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], rules: Path | None, approve_all: bool,
             cards: tuple[str, ...], cards_file: Path | None, rate: float, count: int | None, once: bool, mti: str,
             amount: int, currency: str, reversal_every: int, repeat_every: int, stip_every: int, stip_reason: str,
             pin: str | None, zpk: str | None, acquirer_id: str | None, forwarder_id: str | None,
-            reject_code: str | None, timeout_s: float) -> None:
+            reject_code: str | None, inflight: int, duration_s: float | None, warmup_s: float,
+            report_file: Path | None, timeout_s: float) -> None:
     """A card network's endpoint: answers the bank's sign-on, echo and requests (by rules), originates requests
     for the bank's cards (with --card/--cards), rejects malformed messages in the network's reject form."""
     from switch.infra import logs
@@ -92,17 +113,19 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
     all_cards = _cards(cards, cards_file)
     if once:
         count = 1
-    if (count is not None or rate > 0) and not all_cards:
+    timed = duration_s is not None or inflight > 0
+    if (count is not None or rate > 0 or timed) and not all_cards:
         raise click.UsageError("originating needs --card or --cards")
     default_id = IDENTITIES.get(scheme, Identity("00000000002", "00000000002"))
     originate = None
     try:
-        if all_cards and (count is not None or rate > 0 or reversal_every or stip_every or repeat_every):
+        if all_cards and (count is not None or rate > 0 or timed or reversal_every or stip_every or repeat_every):
             originate = OriginateConfig(
                 cards=all_cards, rate=rate, count=count, mti=mti, amount=amount, currency=currency,
                 identity=Identity(acquirer_id or default_id.acquirer, forwarder_id or default_id.forwarder),
                 reversal_every=reversal_every, repeat_every=repeat_every, stip_every=stip_every,
-                stip_reason=stip_reason, pin=pin, zpk=zpk, timeout_s=timeout_s)
+                stip_reason=stip_reason, pin=pin, zpk=zpk, timeout_s=timeout_s, inflight=inflight,
+                duration_s=duration_s, warmup_s=warmup_s)
         config = IssuerConfig(
             host=host, port=port, scheme=scheme,
             framing=framing_options(scheme, scheme if scheme != "generic" else "binary2",
@@ -119,15 +142,49 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     received = ", ".join(f"{m}: {n}" for m, n in sorted(stats.received.items())) or "-"
     answered = ", ".join(f"{code}: {n}" for code, n in sorted(stats.answered.items())) or "-"
+    if report_file is not None:
+        try:
+            report_file.write_text(json.dumps(load_report(scheme, stats), indent=2) + "\n")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {report_file}: {exc.strerror or exc}") from None
     click.echo(f"{stats.originated.summary()}; malformed rejected {stats.rejected}")
     click.echo(f"from the bank: received {received}; answered {answered}; malformed {stats.malformed}; "
                f"connections {stats.connections}")
 
 
+def load_report(scheme: str, stats: IssuerStats) -> dict[str, Any]:
+    """``--report``'s JSON: everything originated (warm-up and drain included) and how the bank answered, and the
+    measured window of a timed run (``measured``: None without ``--duration``). Counts only, never a card."""
+    originated = stats.originated
+    out: dict[str, Any] = {
+        "network": scheme, "sent": dict(sorted(originated.sent.items())),
+        "answered": dict(sorted(originated.answered.items())), "rejected": originated.rejected,
+        "timeouts": originated.timeouts, "unmatched": originated.unmatched,
+        "repeats_differing": originated.repeats_differing, "connections": stats.connections, "measured": None,
+    }
+    window = originated.window
+    if window is not None:
+        m = originated.measured
+        ordered = sorted(m.latencies)
+        ms = 1000.0
+        out["measured"] = {
+            "warmup_s": window.warmup, "duration_s": window.duration, "started": window.started is not None,
+            "sent": m.sent, "answered": m.answered, "tps": round(m.answered / window.duration, 1),
+            "codes": dict(sorted(m.codes.items())), "timeouts": m.timeouts,
+            "latency_ms": {
+                "p50": round(percentile(ordered, 50) * ms, 3), "p95": round(percentile(ordered, 95) * ms, 3),
+                "p99": round(percentile(ordered, 99) * ms, 3), "max": round((ordered[-1] if ordered else 0.0) * ms, 3),
+                "mean": round(sum(ordered) / len(ordered) * ms if ordered else 0.0, 3),
+            },
+        }
+    return out
+
+
 async def _serve(config: IssuerConfig, stats: IssuerStats) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            once = config.originate is not None and config.originate.count is not None
+            once = config.originate is not None and (config.originate.count is not None
+                                                     or config.originate.duration_s is not None)
 
             def done() -> None:
                 if once:

@@ -16,6 +16,11 @@ connection), transmission time (DE 7), acquiring and forwarding institution (DE 
 Merchant name and location (DE 43) is ASCII: the bank's cells are reached over generic links, which carry DE 43 as
 ASCII (a GBK name would be answered 30 there, README "UnionPay").
 
+As a load generator (the benchmark's issuer direction, ``bench/scenarios.py`` ``net-*-issuer``): ``inflight``
+requests outstanding per connection, each answer sending the next (closed loop), for ``warmup_s`` + ``duration_s``
+seconds from the first connection's start; what was sent inside the measured window is counted apart
+(:class:`Measured`) with its latencies, as the benchmark's own generator counts it (bench/loadgen.py).
+
 Sans-I/O but for time: :class:`Originator` builds and matches; :mod:`switch.sim.issuer` puts it on a connection.
 """
 
@@ -79,9 +84,12 @@ class OriginateConfig:
     stops after that many requests (None: until cancelled). Every ``reversal_every``-th approved request is
     reversed (0400), every ``repeat_every``-th is sent again as a repeat (0101/0201) once answered, and every
     ``stip_every``-th origination is an 0120 STIP advice instead of a request (0: never), sent again as a repeat
-(0121) with ``stip_repeat``. With ``pin`` and ``zpk``
-    (a ZPK cryptogram under the public test LMK: the link's zone PIN key) requests carry the PIN as an ISO format 0
-    block under the zone key."""
+    (0121) with ``stip_repeat``. With ``pin`` and ``zpk`` (a ZPK cryptogram under the public test LMK: the link's
+    zone PIN key) requests carry the PIN as an ISO format 0 block under the zone key.
+
+    As a load generator: ``inflight`` > 0 keeps that many requests outstanding per connection (closed loop: each
+    answer or timeout frees a slot that is refilled at once; instead of ``rate``), and ``duration_s`` stops
+    originating ``warmup_s`` + ``duration_s`` seconds after the first connection started (:class:`LoadWindow`)."""
 
     cards: tuple[str, ...]
     rate: float = 0.0
@@ -99,6 +107,9 @@ class OriginateConfig:
     pin: str | None = field(default=None, repr=False)
     zpk: str | None = None
     timeout_s: float = 10.0
+    inflight: int = 0
+    duration_s: float | None = None
+    warmup_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.cards:
@@ -114,11 +125,53 @@ class OriginateConfig:
             raise ValueError("originate: stip_reason is 4 digits")
         if (self.pin is None) != (self.zpk is None):
             raise ValueError("originate: a PIN needs the zone PIN key (zpk) and the other way round")
+        if self.inflight < 0 or (self.inflight and self.rate):
+            raise ValueError("originate: inflight (closed loop) is a non-negative count, and excludes a rate")
+        if (self.duration_s is not None and self.duration_s <= 0) or self.warmup_s < 0:
+            raise ValueError("originate: duration must be positive and warmup not negative")
+
+
+@dataclass
+class LoadWindow:
+    """A timed run's clock, shared by the server's connections: it starts when the first connection starts
+    originating; the ``warmup`` seconds after are not measured, the ``duration`` seconds after them are, and then
+    nothing more is originated."""
+
+    warmup: float
+    duration: float
+    started: float | None = None
+
+    def start(self, now: float) -> bool:
+        """Start the clock unless it runs; True for the caller that started it."""
+        if self.started is not None:
+            return False
+        self.started = now
+        return True
+
+    def measured(self, t: float) -> bool:
+        """``t`` lies in the measured window."""
+        return self.started is not None and 0 <= t - self.started - self.warmup < self.duration
+
+    def over(self, now: float) -> bool:
+        return self.started is not None and now - self.started >= self.warmup + self.duration
+
+
+@dataclass
+class Measured:
+    """What the measured window saw, as bench/loadgen.py counts it: ``answered`` the answers received in the
+    window (what TPS counts); ``codes``, ``latencies`` (seconds) and ``timeouts`` those of requests sent in it."""
+
+    sent: int = 0
+    answered: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    timeouts: int = 0
 
 
 @dataclass
 class OriginateStats:
-    """What the simulator originated and how the bank answered (the CLI's summary, tests)."""
+    """What the simulator originated and how the bank answered (the CLI's summary, tests); with a
+    :class:`LoadWindow`, the measured window's figures apart."""
 
     sent: Counter[str] = field(default_factory=Counter)  # per MTI
     answered: Counter[str] = field(default_factory=Counter)  # per DE 39 of the bank's answers
@@ -126,6 +179,8 @@ class OriginateStats:
     timeouts: int = 0
     unmatched: int = 0  # answers to nothing pending (late, or never sent)
     repeats_differing: int = 0  # a repeat answered with another code than its original
+    window: LoadWindow | None = None
+    measured: Measured = field(default_factory=Measured)
 
     def summary(self) -> str:
         sent = ", ".join(f"{mti}: {n}" for mti, n in sorted(self.sent.items())) or "-"
@@ -170,7 +225,21 @@ class Originator:
 
     @property
     def exhausted(self) -> bool:
-        return self.config.count is not None and self._seq >= self.config.count
+        """Nothing more to originate: the count is reached, or the timed run's window is over."""
+        if self.config.count is not None and self._seq >= self.config.count:
+            return True
+        window = self.stats.window
+        return window is not None and window.over(self._clock())
+
+    def start_clock(self) -> bool:
+        """Start the timed run's shared clock unless it runs; True for the connection that started it."""
+        window = self.stats.window
+        return window is not None and window.start(self._clock())
+
+    def fill(self) -> None:
+        """Closed loop: originate until ``inflight`` requests are outstanding (or nothing more is to be sent)."""
+        while len(self.pending) < self.config.inflight and not self.exhausted:
+            self.originate()
 
     # -- building -------------------------------------------------------------------------------------------
     def next_stan(self) -> str:
@@ -218,8 +287,12 @@ class Originator:
         return Message(mti, fields)
 
     def _put(self, msg: Message, repeat_of: str | None = None) -> None:
-        self.pending[self._key(msg)] = _Pending(msg, self._clock(), repeat_of)
+        now = self._clock()
+        self.pending[self._key(msg)] = _Pending(msg, now, repeat_of)
         self.stats.sent[msg.mti] += 1
+        window = self.stats.window
+        if window is not None and window.measured(now):
+            self.stats.measured.sent += 1
         self.idle = False
         self._send(msg)
 
@@ -233,6 +306,21 @@ class Originator:
         self.idle = not self.pending
         code = msg.response_code or ""
         self.stats.answered[code] += 1
+        window = self.stats.window
+        if window is not None:
+            now = self._clock()
+            measured = self.stats.measured
+            if window.measured(now):
+                measured.answered += 1
+            if window.measured(pending.sent_at):
+                measured.codes[code] += 1
+                measured.latencies.append(now - pending.sent_at)
+        self._follow_up(pending, msg, code)
+        if self.config.inflight:
+            self.fill()  # closed loop: the answer's slot goes to the next request at once
+
+    def _follow_up(self, pending: _Pending, msg: Message, code: str) -> None:
+        """The reversal or repeat of an answered request, when its turn comes."""
         request = pending.request
         if pending.repeat_of is not None:
             if code != pending.repeat_of:
@@ -281,7 +369,10 @@ class Originator:
     def expire(self, *, everything: bool = False) -> None:
         """Count and forget what has waited longer than the timeout (``everything``: all that is pending)."""
         limit = float("inf") if everything else self._clock() - self.config.timeout_s
+        window = self.stats.window
         for key in [k for k, p in self.pending.items() if p.sent_at < limit]:
-            del self.pending[key]
+            pending = self.pending.pop(key)
             self.stats.timeouts += 1
+            if window is not None and window.measured(pending.sent_at):
+                self.stats.measured.timeouts += 1
         self.idle = not self.pending
