@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -73,3 +74,31 @@ mac_key = { type = "ZAK", key = "U06B495AAAD084746B5D75349D9077F48" }
                         extra=extra)
     with pytest.raises(BulkheadError, match=r"(?i)hsm"):
         parse_config(conf.read_text(), conf)
+
+
+class ImportingHsm:
+    """An HSM whose import returns the key it was given as the LMK cryptogram, with the check value asked for."""
+
+    async def import_key(self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U") -> ImportedKey:
+        return ImportedKey("U" + key_under_zmk[1:], "ABCDEF", False)
+
+
+async def test_a_request_received_before_the_new_key_arrived_is_read_under_the_old_one() -> None:
+    # The two-key window as the pipeline uses it (Keyring.source_key, by the request's receive time): a request the
+    # network sent before its key-exchange 0800 is translated under the old key even when its translation runs
+    # after the new key is installed (a remote HSM, a busy node); one sent after, under the new key.
+    ring = _ring()
+    old = ring.link_keys["net"].key
+    at = time.perf_counter_ns()  # the clock of meta.received_ns
+    carrier = Message("0800", {70: "161"})
+    carrier.meta.received_ns = at
+    before, after = Message("0200", {11: "000001"}), Message("0200", {11: "000002"})
+    before.meta.received_ns, after.meta.received_ns = at - 1_000, at + 1_000
+    ring.key_changing("net", at, "ZPK")
+    assert ring.key_pending("net", at + 1_000) and not ring.key_pending("net", at - 1_000)
+    assert await ring.install_key(cast(Any, ImportingHsm()), "net", KeyChange("ZPK", "X" + "3" * 32, "ABCDEF"),
+                                  carrier)
+    new = "U" + "3" * 32
+    assert not ring.key_pending("net", at + 1_000)
+    assert ring.source_key("net", before) == PinKey("ZPK", old)
+    assert ring.source_key("net", after) == PinKey("ZPK", new) == ring.link_key("net")
