@@ -1,4 +1,4 @@
-"""Review of the issue 12 wave (merge12): the switch's own identity upstream across an upgrade, through a node."""
+"""The switch's own identity upstream across an upgrade, through a node."""
 
 from __future__ import annotations
 
@@ -35,9 +35,8 @@ def _conf(tmp_path: Path, db_url: str, port: int, own_stan: bool) -> Path:
 async def test_a_reversal_of_an_original_sent_before_the_upgrade_still_names_it(tmp_path: Path, db_url: str) -> None:
     # The node ran the previous release (the source's numbering upstream: here own_stan = false, which is what a
     # journal row without upstream_stan means). After the upgrade (own_stan defaults to true) the acquirer reverses
-    # that purchase. find_upstream skips rows whose upstream_stan is NULL, so the original is "not seen yet" and
-    # identity.rewrite reserves a fresh STAN for it: DE 90 names a message the network never received, and the
-    # network cannot match the reversal (the cardholder stays charged).
+    # that purchase: its original's row says it went upstream under the acquirer's own STAN and DE 7, so DE 90
+    # names those (a fresh, reserved identity would name a message the network never received).
     original = purchase(stan=815)
     async with recording_issuer() as rec:
         async with running_node(_conf(tmp_path, db_url, rec.port, own_stan=False)) as node, \

@@ -1,4 +1,4 @@
-"""Review of the issue 12 wave (merge12): MAC links through a real node, against a network host written here that
+"""MAC links through a real node, against a network host written here that
 verifies the MAC of everything the node sends it (as a MAC-checking network does) and follows the node's documented
 key convention (switch.exchange.keywindow: a key the network sends applies to what it sends after the message that
 carried it)."""
@@ -109,8 +109,8 @@ def _conf(tmp_path: Path, db_url: str, host: MacNetwork, issuer_port: int, timeo
 
 async def test_the_reversal_the_saf_sends_to_a_mac_link_carries_a_mac(tmp_path: Path, db_url: str) -> None:
     # A purchase to a MAC link times out: the node answers 91 and queues a reversal (money may have moved). The SAF
-    # forwarder sends it with OutboundLink.request, which never signs (only the pipeline's _sign_request does): a
-    # network that checks MACs declines or rejects it, and a decline that is not a retry code is recorded "acked".
+    # forwarder sends it MACed (switch.runtime.keyring.MacSafLink), and a decline for its MAC is not an
+    # acknowledgement.
     host, listeners = await _network()
     host.hold_purchases = True  # never answered
     async with trio.open_nursery() as nursery, issuer() as iss:
@@ -124,17 +124,17 @@ async def test_the_reversal_the_saf_sends_to_a_mac_link_carries_a_mac(tmp_path: 
             entries = [(i.mti, i.status, i.last_response_code) for i in node.saf.list_items()]
         nursery.cancel_scope.cancel()
     assert ("0200", True) in host.received
-    # The network declined the reversal 63 for its missing MAC; the queue took the 63 as an acknowledgement (only
-    # 91 and 96 are retried): the reversal is recorded as delivered, and the cardholder stays charged.
+    # Were it sent without a MAC, the network would decline it 63 and a queue taking that as delivered would leave
+    # the cardholder charged.
     assert ("0400", True) in host.received, f"the network got {host.received}; the queue says {entries}"
 
 
 async def test_an_answer_macd_under_the_key_the_node_just_asked_for_is_not_thrown_away(tmp_path: Path,
                                                                                         db_url: str) -> None:
     # The node asks for a new MAC key (links rekey net --key mac). The network answers with the key and uses it for
-    # what it sends after that answer, here the answer to a purchase right behind it. Keyring.key_pending makes
-    # *requests* received after the key's carrier wait for the import, but _verify_answer_mac does not wait: the
-    # answer is checked under the old keys only, fails, and the approved purchase becomes a 91 and a reversal.
+    # what it sends after that answer, here the answer to a purchase right behind it: that answer waits for the
+    # key's import (as requests do) and verifies under the new key, rather than failing under the old ones and
+    # turning an approval into a 91 and a reversal.
     host, listeners = await _network()
     host.hold_purchases = True
     async with trio.open_nursery() as nursery, issuer() as iss:
@@ -157,8 +157,8 @@ async def test_an_answer_macd_under_the_key_the_node_just_asked_for_is_not_throw
 
 
 async def test_network_management_answers_are_not_macd(tmp_path: Path, db_url: str) -> None:
-    # README: "Network management (08xx) is neither MACed nor verified, except UnionPay's key reset". The node's
-    # answer to the network's echo goes through Pipeline._respond, which MACs whatever it answers on a MAC link.
+    # README: "Network management (08xx) is neither MACed nor verified, except UnionPay's key reset": the node's
+    # answer to the network's echo carries no MAC.
     host, listeners = await _network()
     async with trio.open_nursery() as nursery, issuer() as iss:
         nursery.start_soon(trio.serve_listeners, host.handle, listeners)

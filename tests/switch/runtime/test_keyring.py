@@ -1,4 +1,5 @@
-"""Review of the issue 12 wave (merge12): failing tests that prove findings in the key window and the config."""
+"""The links' keys (switch.runtime.keyring): the two-key window as the pipeline reads it, back-to-back key exchanges,
+UnionPay's MAC key proved by the reset's own MAC, and a MAC link's need of an HSM."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import pytest
 import trio
 
 from hsm.api import ImportedKey, PinKey
+from hsm.inprocess import SoftwareBackend
+from schemes.unionpay import SCHEME as UNIONPAY
 from switch.config.links import MacConfig
 from switch.config.node import parse_config
 from switch.contracts.network import KeyChange
+from switch.exchange import mac
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.runtime.keyring import Keyring
 from tests.integration.harness import ROUTES_ONE, write_config
+from tests.integration.netkit import HSM
 
 
 class SlowImportHsm:
@@ -61,8 +66,8 @@ async def test_a_second_key_exchange_still_under_way_keeps_its_requests_waiting(
 
 
 def test_mac_true_without_an_hsm_is_a_config_error(tmp_path: Path) -> None:
-    # README: "mac = true (default false; needs mac_key and [hsm])". _check_hsm lists pin_key and zmk only: a MAC
-    # link without an [hsm] table loads, and at run time every request on it is answered 96 ("no HSM").
+    # README: "mac = true (default false; needs mac_key and [hsm])": refused when the file is loaded, rather than
+    # every request on the link answered 96 ("no HSM") at run time.
     extra = """
 [[connectors]]
 name = "net"
@@ -102,3 +107,29 @@ async def test_a_request_received_before_the_new_key_arrived_is_read_under_the_o
     assert not ring.key_pending("net", at + 1_000)
     assert ring.source_key("net", before) == PinKey("ZPK", old)
     assert ring.source_key("net", after) == PinKey("ZPK", new) == ring.link_key("net")
+
+
+async def test_a_unionpay_mac_key_reset_without_a_check_value_is_accepted_only_when_its_own_mac_verifies() -> None:
+    # UnionPay proves a new MAC key by the key reset's own MAC (DE 128) under that key (schemes.unionpay.session):
+    # the reset's MAC made with the new key installs it; the same reset MACed under another key does not.
+    backend = SoftwareBackend(HSM)
+    zmk = HSM.generate_key("000").under_lmk
+    old, new = (HSM.generate_key_exported("008", zmk, zmk_scheme="X") for _ in range(2))
+    link = SimpleNamespace(name="cups", scheme="unionpay", pin_key=None, zmk=zmk, mac_key=old.under_lmk,
+                           mac=MacConfig(old.under_lmk, field="128"), key_window_s=60.0)
+    change = KeyChange("ZAK", new.under_zmk, "")  # no check value travels with it
+
+    async def reset_macd_under(key: str) -> Message:
+        reset = Message("0800", {7: "0517094653", 11: "900001", 48: "NK" + new.under_zmk[1:],
+                                 53: "2600000000000000", 70: "101", 100: "48020000"})
+        wire = await mac.sign(backend, MacConfig(key, field="128"), key, UNIONPAY, reset)
+        carrier = UNIONPAY.decode(wire)
+        carrier.meta.wire, carrier.meta.received_ns = wire, time.perf_counter_ns()
+        return carrier
+
+    refused = Keyring(SimpleNamespace(listeners=[], connectors=[link]))  # type: ignore[arg-type]
+    assert not await refused.install_key(backend, "cups", change, await reset_macd_under(old.under_lmk))
+    assert refused.mac_key("cups") == old.under_lmk
+    ring = Keyring(SimpleNamespace(listeners=[], connectors=[link]))  # type: ignore[arg-type]
+    assert await ring.install_key(backend, "cups", change, await reset_macd_under(new.under_lmk))
+    assert HSM.key_check_value("008", ring.mac_key("cups"))[:6] == new.kcv[:6]
