@@ -167,6 +167,10 @@ class NodeStats(Protocol):
         none)."""
         ...
 
+    def mac_failure_counts(self) -> list[tuple[str, int]]:
+        """(link, count) of messages whose MAC did not verify, on the links that MAC."""
+        ...
+
 
 class NodeCollector(Collector):
     def __init__(self, node: NodeStats) -> None:
@@ -244,6 +248,12 @@ class NodeCollector(Collector):
         for link, form, count in node.malformed_frames():
             malformed.add_metric([link, form], count)
         yield malformed
+        macs = CounterMetricFamily("bulkhead_mac_failures",
+                                   "Messages whose MAC did not verify, per MAC link (requests answered the link's "
+                                   "MAC-failure code, answers taken as none)", labels=["link"])
+        for link, count in node.mac_failure_counts():
+            macs.add_metric([link], count)
+        yield macs
         for what, children in node.children():
             if children:
                 yield from _child_metrics(what, children)

@@ -572,6 +572,9 @@ class Node:
     def malformed_frames(self) -> list[tuple[str, str, int]]:
         return [(link, form, count) for (link, form), count in sorted(self.malformed.items())]
 
+    def mac_failure_counts(self) -> list[tuple[str, int]]:
+        return [(link, self.mac_failures[link]) for link in sorted(self.macs)]
+
     def status(self) -> dict[str, Any]:
         links = [link.status() for link in self.outbound.values()]
         # A link served by a child process (a cell) also says how the process is doing (pid, restarts, exit code).
@@ -599,6 +602,7 @@ class Node:
                           for link, form, count in self.malformed_frames()],
             "unknown_response_codes": [{"network": net, "code": code, "count": count}
                                        for net, code, count in self.unknown_codes()],
+            "mac_failures": [{"link": link, "count": count} for link, count in self.mac_failure_counts()],
             "routes": {"source": self.table.source, "digest": self.table.digest},
             "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),

@@ -24,6 +24,7 @@ from schemes.generic import SCHEME
 from switch.config.links import MacConfig
 from switch.exchange import mac
 from switch.model.message import Message
+from switch.ops.metrics import registry_for
 from switch.wire.framing import LengthFraming
 from tests.integration.harness import client, issuer, purchase, running_node, write_config
 from tests.integration.netkit import (
@@ -225,4 +226,6 @@ async def test_key_exchanges_under_load_fail_no_transaction_and_a_bad_mac_is_ans
             assert node.mac_failures["net"] == 1
             assert iss.stats.received.get("0200", 0) == routed
             assert next(e for e in node.status()["links"] if e["name"] == "net")["mac_failures"] == 1
+            assert node.status()["mac_failures"] == [{"link": "net", "count": 1}]
+            assert registry_for(node).get_sample_value("bulkhead_mac_failures_total", {"link": "net"}) == 1
         nursery.cancel_scope.cancel()
