@@ -41,6 +41,9 @@ class VisaLink:
     key_field: int = KEY_FIELD
     dialect: Dialect = DEFAULT_DIALECT
     transcoder: Transcoder | None = field(default=None, compare=False, repr=False)
+    # DE 70 of a key exchange that carries the zone MAC key (in ``key_field`` like the PIN key); None: VISA links
+    # exchange only the PIN key. VISA's code is not public.
+    mac_key_code: str | None = None
 
     @property
     def framing_kind(self) -> str:
@@ -65,10 +68,13 @@ def read_link(framing: TomlTable | None, options: TomlTable | None, network: str
     if key_field not in KEY_FIELDS:
         raise options.error("key_field", f"a key travels in a text field hidden in logs: one of "
                                          f"{', '.join(map(str, KEY_FIELDS))}")
+    mac_code = options.get("mac_key_exchange_code", str, None)
+    if mac_code is not None and (len(mac_code) != 3 or not mac_code.isdigit() or mac_code in codes.values()):
+        raise options.error("mac_key_exchange_code", "expected 3 digits (DE 70) not used by another code")
     dialect = _dialect(options)
     options.done()
     return VisaLink(link_framing, codes, tuple(institutions), institution_field, key_field, dialect,
-                    None if dialect == DEFAULT_DIALECT else Transcoder(dialect))
+                    None if dialect == DEFAULT_DIALECT else Transcoder(dialect), mac_code)
 
 
 def _netmgmt_codes(options: TomlTable) -> dict[NetMgmt, str]:

@@ -294,3 +294,16 @@ def test_any_bytes_classify_or_fail_typed(body: bytes, header_tail: bytes) -> No
             NETWORK.classify(Frame(body, header))
     salvaged = NETWORK.salvage(body)
     assert salvaged is None or isinstance(salvaged, Message)
+
+
+def test_a_visa_link_with_a_mac_key_exchange_code_asks_for_and_takes_a_zone_mac_key() -> None:
+    where = "connectors[0].options"
+    options = NETWORK.link_options(None, TomlTable({"mac_key_exchange_code": "160"}, "node.toml", where))
+    session = NETWORK.session(options)
+    (ask,) = session.key_requests("mac", lambda: "000042", datetime(2026, 12, 7, 10, 0))  # type: ignore[attr-defined]
+    assert (ask.mti, ask[70]) == ("0800", "160")
+    carried = "U" + "A" * 32 + "ABCDEF"  # the key under the ZMK (Thales notation), then its check value
+    event = session.inbound(Message("0800", {7: "1207100000", 11: "000043", 70: "160", 125: carried}))
+    assert event.kind is NetMgmt.KEY_EXCHANGE and event.key == KeyChange("ZAK", "U" + "A" * 32, "ABCDEF")
+    with pytest.raises(ConfigError, match="mac_key_exchange_code"):
+        NETWORK.link_options(None, TomlTable({"mac_key_exchange_code": "163"}, "node.toml", where))
