@@ -146,6 +146,9 @@ class Iso87Network:
     # code of its own for a MAC failure, and 63 is what ISO 87 hosts answer. Links may override both.
     mac_field: str = "auto"
     mac_failure_code: str = "63"
+    # A link to an ISO 8583:1987 host keeps the acquirer's STAN by default (a link's own_stan turns the switch's
+    # own numbering on); the card networks' links number their own (switch.exchange.identity).
+    own_identity: bool = False
 
     # -- link options -------------------------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:

@@ -87,6 +87,8 @@ class UnionPayNetwork(Iso87Network):
     # section 7.2) and answers a request whose MAC fails A0 (schemes.unionpay.codes); links may override both.
     mac_field: str = "128"
     mac_failure_code: str = MAC_ERROR
+    # The switch numbers what it sends to the network itself (its own STAN, DE 7; switch.exchange.identity).
+    own_identity: bool = True
 
     # -- link options ---------------------------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:

@@ -73,6 +73,8 @@ class VisaNetwork(Iso87Network):
     codes to response codes)."""
 
     reject_answer: ResponseCode = ResponseCode.SYSTEM_MALFUNCTION
+    # The switch numbers what it sends to the network itself (its own STAN, DE 7; switch.exchange.identity).
+    own_identity: bool = True
 
     # -- link options and network management -------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:

@@ -51,7 +51,7 @@ def mac_config(t: TomlTable, network: Network) -> tuple[MacConfig | None, str | 
     if algorithm not in MAC_ALGORITHMS:
         raise t.error("mac_algorithm", f"expected one of {', '.join(MAC_ALGORITHMS)}")
     padding = t.integer("mac_padding", 1, low=1, high=2)
-    where = str(t.get("mac_field", str, str(getattr(network, "mac_field", "auto"))))
+    where = str(t.get("mac_field", str, network.mac_field))
     if where not in ("auto", "64", "128"):
         raise t.error("mac_field", "expected \"auto\", \"64\" or \"128\"")
     failure = t.get("mac_failure_code", str, None)
@@ -269,7 +269,7 @@ def connector(t: TomlTable) -> ConnectorConfig:
         match_fields=_match_fields(t),
         pin_key=pin_key(t, ("ZPK",)),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
-        own_stan=t.get("own_stan", bool, True),
+        own_stan=t.get("own_stan", bool, network.own_identity),
         own_rrn=t.get("own_rrn", bool, False),
         acquiring_institution=_institution(t, "acquiring_institution"),
         forwarding_institution=_institution(t, "forwarding_institution"),

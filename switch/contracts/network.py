@@ -186,6 +186,11 @@ class Network(Protocol):
     masking: Masking
     codes: CodeTable
     binary_fields: frozenset[int]  # canonical fields carried as bytes (PIN block, ICC data, MACs)
+    # Whether a link to this network numbers the requests it sends itself by default (the switch's own STAN, DE 7
+    # and RRN: switch.exchange.identity): the card networks do; a host of the bank's own keeps the acquirer's.
+    own_identity: bool
+    mac_field: str  # where a MAC goes on a MAC link by default: "64", "128" or "auto" (64 without a secondary bitmap)
+    mac_failure_code: str  # what a request whose MAC fails is answered by default
 
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:
         """Validate a link's framing table (None: the network's default framing) and options table; raise

@@ -57,7 +57,7 @@ class Keyring:
         self.macs: dict[str, MacConfig] = {x.name: x.mac for x in links if x.mac is not None}
         # A request whose MAC fails is answered the link's code, else its network's (UnionPay A0, ISO 87 63).
         self.mac_failure_codes: dict[str, str] = {
-            x.name: x.mac.failure_code or str(getattr(network(x.scheme), "mac_failure_code", "63"))
+            x.name: x.mac.failure_code or network(x.scheme).mac_failure_code
             for x in links if x.mac is not None}
         self.mac_failures: Counter[str] = Counter()  # per link: requests answered for a bad MAC, responses dropped
         self._key_settled: dict[str, trio.Event] = {}  # links with a key exchange under way

@@ -30,6 +30,7 @@ backoff_initial_ms = 50
 backoff_max_ms = 200
 acquiring_institution = "4071234"
 forwarding_institution = "00010000"
+own_stan = true
 own_rrn = true
 """
 
