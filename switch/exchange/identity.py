@@ -95,28 +95,23 @@ class LinkIdentity:
 class IdentityMemory:
     """What recent messages were sent upstream under, by the source's identity of their original (source link,
     the original's key, terminal id) and kind (the MTI's first three digits: ``020`` the original purchase,
-    ``040`` its reversal): least recently used dropped first."""
+    ``040`` its reversal): the oldest dropped first."""
 
     __slots__ = ("_entries", "capacity")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[str, dict[str, SentAs]] = OrderedDict()
+        # One level, "key|kind" -> what it was sent under: one dict operation a request (the oldest first out).
+        self._entries: OrderedDict[str, SentAs] = OrderedDict()
 
     def get(self, key: str, kind: str) -> SentAs | None:
-        found = self._entries.get(key)
-        return found.get(kind) if found is not None else None
+        return self._entries.get(f"{key}|{kind}")
 
     def put(self, key: str, kind: str, sent: SentAs) -> None:
         entries = self._entries
-        found = entries.get(key)
-        if found is None:
-            entries[key] = {kind: sent}
-            if len(entries) > self.capacity:
-                entries.popitem(last=False)
-        else:
-            found[kind] = sent
-            entries.move_to_end(key)
+        entries[f"{key}|{kind}"] = sent
+        if len(entries) > self.capacity:
+            entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)

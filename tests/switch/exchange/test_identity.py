@@ -92,20 +92,20 @@ def test_a_link_keeping_the_sources_numbering_only_sets_its_institution() -> Non
     assert (msg[11], msg[7], msg[32]) == ("000001", "1207101010", "99") and len(memory) == 0
 
 
-def test_the_memory_forgets_the_least_recently_used_first_and_then_asks_the_journal() -> None:
-    link, memory = _link(), IdentityMemory(capacity=3)
-    purchases = [_purchase({11: f"00000{i}"}) for i in range(1, 5)]
+def test_the_memory_forgets_the_oldest_first_and_then_asks_the_journal() -> None:
+    link, memory = _link(), IdentityMemory(capacity=4)
+    purchases = [_purchase({11: f"00000{i}"}) for i in range(1, 6)]
     reversals = [_reversal_of(p) for p in purchases]
     for p in purchases:
         identity.rewrite(p, "atm", link, memory, NOW)
-    assert len(memory) == 3
+    assert len(memory) == 4
     forgotten = reversals[0]
     (lookup,) = identity.needs_lookup(forgotten, "atm", memory)
     assert (lookup.kind, lookup.stan, lookup.terminal) == ("020", "000001", "TERM0001")
     identity.remember(forgotten, "atm", memory, lookup, SentAs("000501", "1207101112", None))
     identity.rewrite(forgotten, "atm", link, memory, NOW)
     assert forgotten[90][4:20] == "000501" + "1207101112"  # type: ignore[index]
-    assert identity.needs_lookup(reversals[3], "atm", memory) == []
+    assert identity.needs_lookup(reversals[4], "atm", memory) == []
 
 
 # -- through the pipeline --------------------------------------------------------------------------------------
