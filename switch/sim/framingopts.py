@@ -10,22 +10,31 @@ from switch.model.errors import BulkheadError
 from switch.model.toml import TomlTable
 
 
-def framing_options(scheme: str, kind: str, options: tuple[str, ...]) -> LinkOptions:
-    """The network's reading of ``--framing`` and ``--framing-opt``, checked as node.toml would be."""
-    table: dict[str, object] = {"kind": kind}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--framing-opt")
-        table[key.strip()] = scalar(value.strip())
+def framing_options(scheme: str, kind: str, options: tuple[str, ...],
+                    link_options: tuple[str, ...] = ()) -> LinkOptions:
+    """The network's reading of ``--framing`` and ``--framing-opt`` (and ``--option``: the link's ``options``
+    table), checked as node.toml would be."""
+    table: dict[str, object] = {"kind": kind, **_table(options, "--framing-opt")}
+    opts = TomlTable(_table(link_options, "--option"), "command line", "options") if link_options else None
     try:
         adapter = network(scheme)
     except BulkheadError as exc:
         raise click.BadParameter(str(exc), param_hint="--scheme") from None
     try:
-        return adapter.link_options(TomlTable(table, "command line", "framing"), None)
+        return adapter.link_options(TomlTable(table, "command line", "framing"), opts)
     except BulkheadError as exc:
-        raise click.BadParameter(str(exc), param_hint="--framing-opt") from None
+        raise click.BadParameter(str(exc), param_hint="--option" if "options" in str(exc) else "--framing-opt") \
+            from None
+
+
+def _table(options: tuple[str, ...], hint: str) -> dict[str, object]:
+    table: dict[str, object] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint=hint)
+        table[key.strip()] = scalar(value.strip())
+    return table
 
 
 def scalar(value: str) -> object:

@@ -15,7 +15,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from itertools import count
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import trio
 
@@ -28,7 +29,11 @@ from switch.model.errors import FieldError, FramingError, LocalProtocolError, Re
 from switch.model.message import Message
 from switch.sim.originate import LoadWindow, OriginateConfig, OriginateStats, Originator
 from switch.sim.rules import Approver, Decision, IssuerRules
+from switch.sim.simkeys import SimKeys
 from switch.wire.framing import Frame, Framer
+
+if TYPE_CHECKING:
+    from hsm.software import ExportedKey
 
 log = logging.getLogger("bulkhead.sim.issuer")
 
@@ -46,6 +51,15 @@ class IssuerConfig:
     # code, or the one the error names (a CUPS header's); None: skip it, as the issuer simulator does.
     reject_code: str | None = None
     start_after_s: float = 1.0  # originate once the bank has signed on, or after this long without a sign-on
+    # The zone master key shared with the bank (a cryptogram under the public test LMK, switch.sim.simkeys): a key
+    # exchange is answered with a new key under it (None: answered 96); every ``key_every_s`` seconds (0: never)
+    # the simulator starts a key change itself.
+    zmk: str | None = None
+    key_every_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.key_every_s < 0 or (self.key_every_s and self.zmk is None):
+            raise ValueError("key_every: a positive number of seconds, and it needs the zmk")
 
 
 # The reject code of a message whose body does not decode. Neither network publishes one for it: VISA's reject
@@ -72,6 +86,8 @@ class IssuerStats:
     connections: int = 0
     keepalives: int = 0
     rejected: int = 0  # malformed messages sent back in the network's reject form
+    keys_given: int = 0  # zone keys the bank has (its key exchanges answered 00, our key changes answered 00)
+    key_kcvs: list[str] = field(default_factory=list)  # their check values, in order (6 hex: never a key)
     originated: OriginateStats = field(default_factory=OriginateStats)
 
 
@@ -110,6 +126,7 @@ class _Conn:
     originator: Originator | None = None
     signed_on: trio.Event = field(default_factory=trio.Event)
     finished: bool = False
+    key_change: tuple[str, ExportedKey] | None = None  # our key change awaiting the bank's answer: STAN, key
 
 
 class _Issuer:
@@ -122,6 +139,9 @@ class _Issuer:
         self.adapter = adapter
         self.stats = stats
         self.approver = Approver(config.rules, config.approve_all)
+        self.keys = SimKeys(config.scheme, adapter.session(link), adapter.make_response, zmk=config.zmk,
+                            zpk=config.originate.zpk if config.originate is not None else None)
+        self._stans = count(900_001)  # our key changes' STANs when we originate nothing else
 
     async def handle(self, stream: trio.SocketStream) -> None:
         self.stats.connections += 1
@@ -135,9 +155,11 @@ class _Issuer:
                         conn.originator = Originator(
                             self.config.scheme, self.config.originate, self.stats.originated,
                             self.adapter.matcher(None), lambda msg: self._send(msg, None, conn, count=False),
-                            stan_start=(self.stats.connections - 1) * 100_000)
+                            stan_start=(self.stats.connections - 1) * 100_000, zpk=lambda: self.keys.zpk)
                         self._originating.add(conn)
                         nursery.start_soon(self._originate, conn)
+                    if self.config.key_every_s:
+                        nursery.start_soon(self._change_keys, conn)
                     await self._read(stream, conn)
                     if conn.originator is not None and (conn.originator.exhausted
                                                         or self.stats.originated.window is not None):
@@ -195,6 +217,41 @@ class _Issuer:
             await trio.sleep(0.05)
         await self._drain(conn)
 
+    async def _change_keys(self, conn: _Conn) -> None:
+        """Every ``key_every_s`` seconds once the bank has signed on: a key change of our own (a new ZPK), used
+        once the bank answers it 00 (:meth:`_key_answer`); one at a time."""
+        await conn.signed_on.wait()
+        while True:
+            await trio.sleep(self.config.key_every_s)
+            if conn.key_change is not None:  # the last one is still unanswered: it is forgotten, a new one goes
+                log.warning("network simulator: key change stan %s unanswered", conn.key_change[0])
+            stan = conn.originator.next_stan() if conn.originator is not None else f"{next(self._stans) % 10**6:06d}"
+            change = self.keys.change(stan)
+            if change is None:
+                log.warning("network simulator: its options give no key exchange: key_every does nothing")
+                return
+            request, key = change
+            conn.key_change = (stan, key)
+            self._send(request, None, conn, count=False)
+
+    def _key_answer(self, answer: Message, conn: _Conn) -> bool:
+        """The bank's answer to our key change (True), or not ours (False)."""
+        pending = conn.key_change
+        if pending is None or answer.stan != pending[0]:
+            return False
+        conn.key_change = None
+        if answer.response_code == ResponseCode.APPROVED.value:
+            self.keys.accepted(pending[1])
+            self._count_key()
+        else:
+            log.warning("network simulator: the bank refused our key change (%s): the key in use stays",
+                        answer.response_code)
+        return True
+
+    def _count_key(self) -> None:
+        self.stats.keys_given += 1
+        self.stats.key_kcvs.append(self.keys.last_kcv)
+
     @staticmethod
     async def _announce(window: LoadWindow) -> None:
         await trio.sleep(window.warmup)
@@ -243,11 +300,19 @@ class _Issuer:
             return
         self.stats.received[request.mti] += 1
         if not request.is_request:
+            if request.is_network and self._key_answer(request, conn):
+                return
             if conn.originator is not None:
                 conn.originator.on_answer(request)
             return
         if request.is_network:
             conn.signed_on.set()
+            if self.keys.is_key_exchange(request):
+                response = self.keys.answer(request)
+                if response.response_code == ResponseCode.APPROVED.value:
+                    self._count_key()
+                self._send(response, frame, conn)
+                return
         try:
             self.adapter.validate(request)
         except FieldError as exc:

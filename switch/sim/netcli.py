@@ -1,6 +1,8 @@
 """``bulkhead sim network visa|unionpay``: a card network's endpoint for the bank to connect to (the issuer simulator's
 server with the network's framing), which also originates requests for the bank's cards (:mod:`switch.sim.originate`)
-and rejects malformed messages in the network's reject form.
+and rejects malformed messages in the network's reject form. With ``--zmk`` it exchanges zone keys with the bank
+(:mod:`switch.sim.simkeys`; demo only: the software HSM under the public test LMK): the bank's key exchange is
+answered with a new key, ``--key-every S`` starts one of its own, and what it originates is under the new key.
 
 Output is masked: the summary counts, it names no card (``--cards -`` reads them from standard input, so that a
 load run's cards are neither on a command line nor in a file).
@@ -28,6 +30,7 @@ from switch.sim.framingopts import framing_options
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import IDENTITIES, KINDS, Identity, OriginateConfig
 from switch.sim.rules import IssuerRules, load_rules
+from switch.sim.simkeys import zmk_problem
 
 # The network's side of the demo's identities (conf/demo/node.toml): its station/id first, the bank's second.
 DEFAULT_FRAMING: dict[str, tuple[str, ...]] = {
@@ -84,6 +87,14 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
 @click.option("--stip-reason", default="9020", show_default=True, help="VISA DE 63.4 of a STIP advice (4 digits)")
 @click.option("--pin", default=None, help="with --zpk: the PIN requests carry (test cards only)")
 @click.option("--zpk", default=None, help="the link's zone PIN key (a cryptogram under the public test LMK)")
+@click.option("--zmk", default=None,
+              help="the zone master key shared with the bank (a cryptogram under the public test LMK): a key exchange "
+                   "is answered with a new key under it [default: none, answered 96]")
+@click.option("--key-every", "key_every_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="seconds between key changes the network starts itself (needs --zmk); 0: never")
+@click.option("--option", "link_opts", multiple=True, metavar="KEY=VALUE",
+              help="the network's link option, as the bank's connector's options table (key-exchange codes, "
+                   "UnionPay's nk_check_value_bytes); repeatable")
 @click.option("--acquirer-id", default=None, help="DE 32 of what the network originates [default: per network]")
 @click.option("--forwarder-id", default=None, help="DE 33 [default: per network]")
 @click.option("--reject-code", default=None,
@@ -102,7 +113,8 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
 def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], rules: Path | None, approve_all: bool,
             cards: tuple[str, ...], cards_file: Path | None, rate: float, count: int | None, once: bool, mti: str,
             amount: int, currency: str, reversal_every: int, repeat_every: int, stip_every: int, stip_reason: str,
-            pin: str | None, zpk: str | None, acquirer_id: str | None, forwarder_id: str | None,
+            pin: str | None, zpk: str | None, zmk: str | None, key_every_s: float, link_opts: tuple[str, ...],
+            acquirer_id: str | None, forwarder_id: str | None,
             reject_code: str | None, inflight: int, duration_s: float | None, warmup_s: float,
             report_file: Path | None, timeout_s: float) -> None:
     """A card network's endpoint: answers the bank's sign-on, echo and requests (by rules), originates requests
@@ -116,6 +128,9 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
     timed = duration_s is not None or inflight > 0
     if (count is not None or rate > 0 or timed) and not all_cards:
         raise click.UsageError("originating needs --card or --cards")
+    problem = zmk_problem(zmk) if zmk is not None else None
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--zmk")
     default_id = IDENTITIES.get(scheme, Identity("00000000002", "00000000002"))
     originate = None
     try:
@@ -129,9 +144,10 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
         config = IssuerConfig(
             host=host, port=port, scheme=scheme,
             framing=framing_options(scheme, scheme if scheme != "generic" else "binary2",
-                             framing_opts or DEFAULT_FRAMING.get(scheme, ())),
+                             framing_opts or DEFAULT_FRAMING.get(scheme, ()), link_opts),
             rules=load_rules(rules) if rules is not None else IssuerRules(), approve_all=approve_all,
-            originate=originate, reject_code=reject_code or REJECT_CODES.get(scheme))
+            originate=originate, reject_code=reject_code or REJECT_CODES.get(scheme), zmk=zmk,
+            key_every_s=key_every_s)
         stats = IssuerStats()
         trio.run(_serve, config, stats)
     except ValueError as exc:
@@ -149,7 +165,7 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
             raise click.ClickException(f"cannot write {report_file}: {exc.strerror or exc}") from None
     click.echo(f"{stats.originated.summary()}; malformed rejected {stats.rejected}")
     click.echo(f"from the bank: received {received}; answered {answered}; malformed {stats.malformed}; "
-               f"connections {stats.connections}")
+               f"connections {stats.connections}; keys given {stats.keys_given}")
 
 
 def load_report(scheme: str, stats: IssuerStats) -> dict[str, Any]:

@@ -204,7 +204,8 @@ class Originator:
     the connection; ``key`` is the network's match key (request and answer)."""
 
     def __init__(self, scheme: str, config: OriginateConfig, stats: OriginateStats, key: Callable[[Message], Hashable],
-                 send: Send, *, clock: Callable[[], float] = time.monotonic, stan_start: int = 0) -> None:
+                 send: Send, *, clock: Callable[[], float] = time.monotonic, stan_start: int = 0,
+                 zpk: Callable[[], str | None] | None = None) -> None:
         self.scheme = scheme
         self.config = config
         self.stats = stats
@@ -212,6 +213,8 @@ class Originator:
         self._key = key
         self._send = send
         self._clock = clock
+        # The zone PIN key now (the simulator's, which a key exchange changes: switch.sim.simkeys); None: config's.
+        self._zpk = zpk
         self._stan = stan_start
         self._seq = 0  # originations (requests and advices): picks the card and the STIP turn
         self._approved = 0  # approved requests: picks the reversal and repeat turns
@@ -268,9 +271,10 @@ class Originator:
             37: f"{time.strftime('%y%j', now)[1:]}{now.tm_hour:02d}{stan}",  # YDDDhh + STAN, as acquirers number
             41: "NETSIM01", 42: "BULKHEADNETSIM1", 43: MERCHANT_NAME, 49: cfg.currency,
         }
-        if cfg.pin is not None and cfg.zpk is not None and mti != "0120":
+        zpk = self._zpk() if self._zpk is not None else cfg.zpk
+        if cfg.pin is not None and zpk is not None and mti != "0120":
             fields[22] = "011"  # keyed, PIN entry capability
-            fields[52] = TestPinPad().pin_block("ZPK", cfg.zpk, cfg.pin, pan)
+            fields[52] = TestPinPad().pin_block("ZPK", zpk, cfg.pin, pan)
         if mti == "0120":
             fields[38] = f"S{self._seq % 100_000:05d}"  # the network's stand-in approval
             fields[39] = "00"

@@ -16,6 +16,13 @@ has the table).
     originate = { rate = 0.2, cards = ["4761730010000019"], amount = 100, mti = "0200", reversal_every = 3,
                   repeat_every = 0, stip_every = 5, stip_reason = "9020", pin = "1234", zpk = "U..." }
     reject_code = "0001"     # a malformed message goes back in the network's reject form (default: per network)
+    # A card network's simulator can exchange zone keys with the bank (switch.sim.simkeys; demo only: the software
+    # HSM under the public test LMK): the zone master key it shares with the bank's connector, a key change of its
+    # own every key_every seconds, and the network's link options as on the bank's connector (its key-exchange
+    # codes, UnionPay's nk_check_value_bytes):
+    zmk = "U..."
+    key_every = 600
+    options = { nk_check_value_bytes = 3 }
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from switch.model.toml import TomlTable
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, serve_issuer
 from switch.sim.originate import OriginateConfig
 from switch.sim.rules import IssuerRules, load_rules
+from switch.sim.simkeys import zmk_problem
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class SimulatorConfig:
     rules: Path | None = None
     originate: OriginateConfig | None = None
     reject_code: str | None = None
+    zmk: str | None = None
+    key_every_s: float = 0.0
 
 
 class IssuerSimulators:
@@ -58,7 +68,8 @@ class IssuerSimulators:
         # Rules files are read now, so a broken one stops the node at start with its file, key and reason.
         self._configs = [IssuerConfig(host=sim.host, port=sim.port, scheme=sim.scheme, framing=sim.framing,
                                       rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules(),
-                                      originate=sim.originate, reject_code=sim.reject_code)
+                                      originate=sim.originate, reject_code=sim.reject_code, zmk=sim.zmk,
+                                      key_every_s=sim.key_every_s)
                          for sim in simulators]
         self._originating = {sim.name: sim.originate for sim in simulators if sim.originate is not None}
         self._names = [sim.name for sim in simulators]
@@ -132,13 +143,22 @@ def _simulator(t: TomlTable, base: Path) -> SimulatorConfig:
         if raw is not None else None
     if raw is not None and not isinstance(raw, (str, dict)):
         raise t.error("framing", "expected a table or a framing name")
-    # A simulator answers by its rules; it has no network management of its own, so no `options` table.
-    link = network.link_options(framing, None)
+    # The network's link options, as on the bank's connector: the codes and key form of its key exchanges.
+    options = t.table("options")
+    link = network.link_options(framing, options)
     if framing is not None:
         framing.done()
+    zmk = t.get("zmk", str, None)
+    problem = zmk_problem(zmk) if zmk is not None else None
+    if problem is not None:
+        raise t.error("zmk", problem)
+    key_every = t.non_negative_number("key_every", 0.0)
+    if key_every and zmk is None:
+        raise t.error("key_every", "a key change of the simulator's own needs its zmk")
     reject = t.get("reject_code", str, REJECT_CODES.get(scheme))
     cfg = SimulatorConfig(name=name, host=host, port=port, scheme=scheme, framing=link,
-                          rules=t.path(rules, base) if rules else None, originate=_originate(t), reject_code=reject)
+                          rules=t.path(rules, base) if rules else None, originate=_originate(t), reject_code=reject,
+                          zmk=zmk, key_every_s=key_every)
     t.done()
     return cfg
 
