@@ -183,3 +183,14 @@ def test_test_card_of_another_bank_has_a_pin_block_under_the_atm_key() -> None:
         track2, block = _test_card(demo, 8584, pan, "3012", "1234")
         assert track2 == f"{pan}=3012201" + "0" * 13  # PVKI 0, PVV 0000, CVV 000, padding
         assert block == TestPinPad().pin_block("TPK", tpk, "1234", pan)  # ISO format 0: one block per PIN and PAN
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["--zmk", "U00"], "not a zone master key under the test LMK"),
+    (["--key-every", "60"], "needs the zmk"),
+    (["--option", "nk_check_value_bytes=2"], "nk_check_value_bytes"),
+])
+def test_sim_network_refuses_bad_key_settings_before_listening(args: list[str], reason: str) -> None:
+    result = CliRunner().invoke(sim, ["network", "unionpay", "--port", "0", *args])
+    assert result.exit_code == 2
+    assert reason in result.output

@@ -103,3 +103,32 @@ def test_bad_originate_tables_name_the_key(tmp_path: Path, old: str, new: str, k
         parse_config(NETWORK_SIM.replace(old, new), tmp_path / "node.toml")
     assert info.value.key == key
     assert reason in str(info.value)
+
+
+DEMO_ZMK = "UB7B305F59EDC7BCC208FD5799D635BC3"  # conf/demo/node.toml's (test LMK, KCV 292518)
+
+
+def test_a_network_simulator_reads_its_keys_and_options(tmp_path: Path) -> None:
+    text = NETWORK_SIM.replace('scheme = "visa"', f'scheme = "visa"\nzmk = "{DEMO_ZMK}"\nkey_every = 600\n'
+                                                  'options = { mac_key_exchange_code = "164" }')
+    section = parse_config(text, tmp_path / "node.toml").sections["simulators"]
+    assert isinstance(section, Simulators)
+    (sim,) = section.items
+    assert (sim.zmk, sim.key_every_s) == (DEMO_ZMK, 600.0)
+    (service,) = section.services()
+    assert isinstance(service, IssuerSimulators)
+    (config,) = service._configs
+    assert (config.zmk, config.key_every_s) == (DEMO_ZMK, 600.0)
+
+
+@pytest.mark.parametrize(("extra", "key", "reason"), [
+    ('zmk = "U00"', "simulators[0].zmk", "not a zone master key under the test LMK"),
+    ("key_every = 60", "simulators[0].key_every", "needs its zmk"),
+    (f'zmk = "{DEMO_ZMK}"\nkey_every = -1', "simulators[0].key_every", "must not be negative"),
+    ('options = { mac_key_exchange_code = "1" }', "simulators[0].options.mac_key_exchange_code", "3 digits"),
+])
+def test_bad_key_settings_name_the_key(tmp_path: Path, extra: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(NETWORK_SIM.replace('scheme = "visa"', f'scheme = "visa"\n{extra}'), tmp_path / "node.toml")
+    assert info.value.key == key
+    assert reason in str(info.value)
