@@ -33,7 +33,7 @@ from switch.sim.simkeys import SimKeys
 from switch.wire.framing import Frame, Framer
 
 if TYPE_CHECKING:
-    from hsm.software import ExportedKey
+    pass
 
 log = logging.getLogger("bulkhead.sim.issuer")
 
@@ -126,7 +126,7 @@ class _Conn:
     originator: Originator | None = None
     signed_on: trio.Event = field(default_factory=trio.Event)
     finished: bool = False
-    key_change: tuple[str, ExportedKey] | None = None  # our key change awaiting the bank's answer: STAN, key
+    key_change: tuple[str, str | None] | None = None  # our key change awaiting the answer: STAN, the key before it
 
 
 class _Issuer:
@@ -218,8 +218,9 @@ class _Issuer:
         await self._drain(conn)
 
     async def _change_keys(self, conn: _Conn) -> None:
-        """Every ``key_every_s`` seconds once the bank has signed on: a key change of our own (a new ZPK), used
-        once the bank answers it 00 (:meth:`_key_answer`); one at a time."""
+        """Every ``key_every_s`` seconds once the bank has signed on: a key change of our own (a new ZPK), used for
+        what we send after it (the bank's node reads keys by receive time), given up if the bank refuses it
+        (:meth:`_key_answer`); one at a time."""
         await conn.signed_on.wait()
         while True:
             await trio.sleep(self.config.key_every_s)
@@ -231,8 +232,8 @@ class _Issuer:
                 log.warning("network simulator: its options give no key exchange: key_every does nothing")
                 return
             request, key = change
-            conn.key_change = (stan, key)
             self._send(request, None, conn, count=False)
+            conn.key_change = (stan, self.keys.sent(key))
 
     def _key_answer(self, answer: Message, conn: _Conn) -> bool:
         """The bank's answer to our key change (True), or not ours (False)."""
@@ -241,10 +242,10 @@ class _Issuer:
             return False
         conn.key_change = None
         if answer.response_code == ResponseCode.APPROVED.value:
-            self.keys.accepted(pending[1])
             self._count_key()
         else:
-            log.warning("network simulator: the bank refused our key change (%s): the key in use stays",
+            self.keys.refused(pending[1])
+            log.warning("network simulator: the bank refused our key change (%s): back to the key it has",
                         answer.response_code)
         return True
 

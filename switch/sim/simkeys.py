@@ -123,9 +123,17 @@ class SimKeys:
             return None
         return request, key
 
-    def accepted(self, key: ExportedKey) -> None:
-        """The bank answered our key change 00: originate under the new key."""
+    def sent(self, key: ExportedKey) -> str | None:
+        """Our key change has left: what we originate after it is under the new key (the convention the bank's node
+        reads keys by: a network uses a new key for what it sends after the message that carried it,
+        switch.exchange.keywindow). The key in use before, to go back to if the bank refuses it."""
+        previous = self.zpk
         self._given("ZPK", key)
+        return previous
+
+    def refused(self, previous: str | None) -> None:
+        """The bank refused our key change: back to the key it still has."""
+        self.zpk = previous
 
     def _generate(self, key_type: str) -> ExportedKey:
         # UnionPay carries the key X9.17-encrypted ("X"); ISO 8583:1987 and VISA as a Thales variant cryptogram.
