@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.nodeconf import NODE_HEAD_TOML
+from bench.nodeconf import ATM_TOML, NODE_HEAD_TOML
 from bench.ports import free_port_block
 from bench.scenarios import BenchCard
 from processors.cell.config import CellsConfig
@@ -71,23 +71,7 @@ credit_limit = {credit_limit}
 cash_limit = {credit_limit}
 """
 
-NODE_TOML = NODE_HEAD_TOML + """
-[[listeners]]
-name = "atm"
-host = "127.0.0.1"
-port = {atm_port}
-scheme = "atm"
-framing = {{ kind = "binary2" }}
-max_connections = 1000
-max_connections_per_peer = 1000
-allow = ["127.0.0.0/8"]
-idle_timeout_s = 600
-pin_key = {{ type = "TPK", key = "{tpk}" }}
-
-[hsm]
-kind = "software"
-test_lmk = true
-
+NODE_TOML = NODE_HEAD_TOML + ATM_TOML + """
 [cells]
 count = {count}
 host = "127.0.0.1"

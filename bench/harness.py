@@ -6,6 +6,9 @@ For a scenario (:mod:`bench.scenarios`) the harness
    issuer simulator and the cells on ports reserved below the kernel's ephemeral range (:mod:`bench.ports`),
    and the node's SQLite journal in that folder (a durable journal: every exchange is committed before its
    answer leaves, by group commit);
+   A network scenario with foreign cards (``net-visa``, ``net-unionpay``) adds the ATM listener with a fresh
+   TPK, the ``[hsm]`` that translates its PIN blocks and the connector's ``pin_key`` (a fresh ZPK), and builds
+   its cards' track 2 and PIN blocks (:func:`_setup_foreign`);
    A scenario through the processor cells gets its own configuration instead (:mod:`bench.cells`: generic and
    ATM listeners, ``[hsm]``, ``[cells]`` supervised by the node, a catalogue without limits) and its cards
    are seeded into the cells' databases before anything starts;
@@ -47,7 +50,7 @@ from bench import origin as bench_origin
 from bench.codec import interpreter
 from bench.flood import FloodResult, FloodSpec, flood_main
 from bench.loadgen import FieldPlan, Template, WorkerResult, WorkerSpec, _Walker, worker_main
-from bench.nodeconf import NODE_HEAD_TOML
+from bench.nodeconf import ATM_TOML, NODE_HEAD_TOML
 from bench.phases import Schedule, percentile, phase_stats
 from bench.ports import free_port
 from bench.procs import (
@@ -77,7 +80,7 @@ framing = {framing}
 timeout_ms = 5000
 echo_interval_s = 30
 signon = true
-"""
+{pin_key}"""
 
 IN_NODE_SIMULATOR_TOML = """
 [[simulators]]
@@ -266,11 +269,16 @@ def _probe(port: int, template: Template, first_stan: int, timeout: float = 30.0
 
 
 # -- one run -----------------------------------------------------------------------------------------------
-def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int) -> Path:
+def _write_config(folder: Path, scenario: Scenario, options: Options, port: int, issuer_port: int,
+                  keys: _PinKeys | None = None) -> Path:
     upstream = scenario.upstream
+    pin_key = f'pin_key = {{ type = "ZPK", key = "{keys.zpk}" }}\n' if keys is not None else ""
     text = NODE_TOML.format(name="bench", var=folder / "var", port=port, issuer_port=issuer_port,
                             max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
-                            processes=options.processes, scheme=upstream.scheme, framing=upstream.connector_framing)
+                            processes=options.processes, scheme=upstream.scheme, framing=upstream.connector_framing,
+                            pin_key=pin_key)
+    if keys is not None:  # the ATM listener (port 0: the node binds it) and the HSM that translates its PIN blocks
+        text += ATM_TOML.format(atm_port=0, tpk=keys.tpk)
     if options.issuer == "in-node":
         if upstream.scheme != "generic":
             raise BenchError(f"{scenario.name}: the in-node issuer speaks generic only; use --issuer process")
@@ -298,6 +306,31 @@ class _Setup:
     ports: dict[str, int]
     cards: list[BenchCard] = field(default_factory=list)
     cells: CellsConfig | None = None  # cells scenarios
+
+
+@dataclass(frozen=True)
+class _PinKeys:
+    """A network scenario's keys (LMK cryptograms under the test LMK): the ATM listener's TPK, the link's ZPK."""
+
+    tpk: str
+    zpk: str
+
+
+def _setup_foreign(scenario: Scenario) -> tuple[_PinKeys, list[BenchCard]]:
+    """Fresh keys and the scenario's foreign cards: track 2 and PIN block (the demo PIN under the TPK) as ``bulkhead
+    sim acquirer --atm --test-card`` builds them for another bank's card."""
+    from hsm.lmk import Lmk
+    from hsm.software import SoftwareHsm
+    from switch.sim.cards import test_card
+
+    hsm = SoftwareHsm(Lmk.thales_test())
+    keys = _PinKeys(tpk=hsm.generate_key("002").under_lmk, zpk=hsm.generate_key("001").under_lmk)
+    cards = []
+    for pan in scenario.foreign_cards:
+        card = test_card(None, pan, bench_cells.EXPIRY, pin=bench_cells.PIN, tpk=keys.tpk)
+        assert card.pin_block is not None
+        cards.append(BenchCard(-1, "foreign", pan, card.track2, card.pin_block))
+    return keys, cards
 
 
 def _setup_cells(folder: Path, options: Options) -> tuple[Path, _Setup]:
@@ -366,8 +399,9 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             # The connector needs the issuer's port before anything listens: one the kernel never lends to a
             # connection. The node's listeners bind port 0 and report their ports once they listen.
             issuer_port = free_port()
-            conf = _write_config(folder, scenario, options, 0, issuer_port)
-            setup = _Setup({} if scenario.through_node else {ACQUIRER: issuer_port})
+            keys, cards = _setup_foreign(scenario) if scenario.foreign_cards else (None, [])
+            conf = _write_config(folder, scenario, options, 0, issuer_port, keys)
+            setup = _Setup({} if scenario.through_node else {ACQUIRER: issuer_port}, cards)
             if options.issuer == "process":
                 upstream = scenario.upstream
                 network_args = ["--scheme", upstream.scheme, "--framing", upstream.sim_framing]
@@ -387,7 +421,8 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             if scenario.cells:
                 _probe_cells(scenario, setup)
             else:
-                _probe(setup.ports[ACQUIRER], templates_for(scenario, "BENCHPRB", time.gmtime())[0], 900_000)
+                _probe(setup.ports[scenario.mix[0].listener],
+                       templates_for(scenario, "BENCHPRB", time.gmtime(), cards=setup.cards)[0], 900_000)
             pids["node"] = node.popen.pid
         if scenario.origin is not None:
             network = bench_origin.start_network(

@@ -28,6 +28,14 @@ and approved by the card's cell, which posts it durably before answering:
   cards have one account each, and ISO 8583:1987 account type 10 would name a savings account they do not
   have), answered by the cell with DE 54.
 
+The network scenarios in the acquirer direction (``net-visa``, ``net-unionpay``) send those ATM withdrawals on
+other banks' cards of the network (``foreign_cards``: VISA BIN 400000, UnionPay BIN 625094, as the demo's
+4000000000000002 and 6250946000000016) to the node's ATM listener: track 2 and PIN block as ``bulkhead sim acquirer
+--atm --test-card`` builds them for such a card (:func:`switch.sim.cards.test_card`: CVV 000, since the card's
+issuer keys are not ours, and the demo PIN under the listener's TPK). The node routes them to its connector to the
+network's issuer simulator, translates the PIN block TPK -> the link's ZPK (HSM), and sends them in the network's
+dialect (:class:`Upstream`); the simulator approves them.
+
 The issuer direction (``origin``: ``net-visa-issuer``, ``net-unionpay-issuer``) turns this around: the network is
 the server the node's connector connects to, so the load comes from the network's simulator (``bulkhead sim
 network``), which originates purchases on the seeded cards down that connection in its dialect, through the
@@ -43,6 +51,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from processors.cardnumber import luhn_check_digit
 from switch.model.message import Message
 
 PAN = "4761739001010010"  # a demo card (routes to the issuer; the simulator approves it)
@@ -56,13 +65,14 @@ WITHDRAWAL_AMOUNT = 2000  # 20.00 USD
 
 @dataclass(frozen=True)
 class BenchCard:
-    """A card seeded into a cell for the benchmark. ``track2`` and ``pin_block`` are test data under the
-    public test LMK (kept in memory only; never printed or written)."""
+    """A card seeded into a cell for the benchmark, or another bank's card of a network (``kind`` "foreign",
+    ``cell`` -1). ``track2`` and ``pin_block`` are test data under the public test LMK (kept in memory only;
+    never printed or written)."""
 
     cell: int
-    kind: str  # "debit" or "credit"
+    kind: str  # "debit", "credit" or "foreign"
     pan: str
-    track2: str  # ISO 7813 track 2 with the CVV computed from the catalogue's CVK
+    track2: str  # ISO 7813 track 2 with the CVV computed from the catalogue's CVK (CVV 000: a foreign card)
     pin_block: bytes  # DE 52: the card's PIN, ISO format 0 under the ATM listener's TPK
 
     def __repr__(self) -> str:  # never a clear PAN, track or PIN block in a traceback or log
@@ -129,6 +139,8 @@ class Scenario:
     flood: Flood | None = None  # a hostile peer flooding the acquirer listener with malformed frames
     upstream: Upstream = GENERIC  # the network between the node and the issuer simulator
     origin: Upstream | None = None  # issuer direction: this network's simulator originates the load (bench.origin)
+    # Other banks' cards the mix's ATM withdrawals are built for (no cells): out over ``upstream``, PIN translated.
+    foreign_cards: tuple[str, ...] = ()
 
     def sequence(self, listener: str | None = None) -> list[Mix]:
         """The mix (of one ``listener``, or all of it) expanded by weight and interleaved, so every connection
@@ -146,6 +158,19 @@ class Scenario:
     def listeners(self) -> list[str]:
         """The node listeners this scenario sends to, in the order of first use."""
         return list(dict.fromkeys(m.listener for m in self.mix))
+
+
+def foreign_pans(bin_: str, first: str, count: int) -> tuple[str, ...]:
+    """``count`` 16-digit PANs of another bank's BIN: ``bin_``, then 9 digits counting up from ``first``, then the
+    Luhn check digit (ISO/IEC 7812-1 annex B)."""
+    payloads = [f"{bin_}{int(first) + i:09d}" for i in range(count)]
+    return tuple(p + luhn_check_digit(p) for p in payloads)
+
+
+# Other banks' cards the demo routes to its networks (conf/demo/routes.toml); the first of each is the demo's own
+# (README "Networks": 4000000000000002, 6250946000000016). Eight each: enough that the PAN is not one constant.
+VISA_CARDS = foreign_pans("400000", "000000000", 8)
+UNIONPAY_CARDS = foreign_pans("625094", "600000001", 8)
 
 
 def _times(now: time.struct_time) -> dict[int, str]:
@@ -205,6 +230,7 @@ BALANCE = Mix("balance 0200/31", balance_inquiry)
 ECHO = Mix("echo 0800", echo_test)
 CELL_PURCHASE = Mix("purchase 0200", purchase, needs_card=True, at_cell=True)
 CELL_WITHDRAWAL = Mix("ATM withdrawal 0200/01+PIN", atm_withdrawal, listener=ATM, needs_card=True, at_cell=True)
+FOREIGN_WITHDRAWAL = Mix("ATM withdrawal 0200/01+PIN", atm_withdrawal, listener=ATM, needs_card=True)
 CELL_BALANCE = Mix("balance 0200/30", cell_balance_inquiry, needs_card=True, at_cell=True)
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
@@ -219,10 +245,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("mixed", "purchases, balance inquiries and echo tests 6:3:1 through the node",
              (Mix(PURCHASE.label, purchase, 6), Mix(BALANCE.label, balance_inquiry, 3), Mix(ECHO.label, echo_test, 1)),
              frozenset({"00"})),
-    Scenario("net-visa", "0200 purchases out over a VISA link (BASE I header, BCD/EBCDIC) to a VISA issuer "
-             "simulator and back", (PURCHASE,), frozenset({"00"}), upstream=VISA),
-    Scenario("net-unionpay", "0200 purchases out over a UnionPay link (46-byte CUPS header) to a UnionPay issuer "
-             "simulator and back", (PURCHASE,), frozenset({"00"}), upstream=UNIONPAY),
+    Scenario("net-visa", "ATM withdrawals on VISA cards (track 2, PIN): PIN TPK->ZPK, out over a VISA link (BASE I "
+             "header, BCD/EBCDIC) to a VISA issuer simulator and back", (FOREIGN_WITHDRAWAL,), frozenset({"00"}),
+             upstream=VISA, foreign_cards=VISA_CARDS),
+    Scenario("net-unionpay", "ATM withdrawals on UnionPay cards (track 2, PIN): PIN TPK->ZPK, out over a UnionPay "
+             "link (46-byte CUPS header) to a UnionPay issuer simulator and back", (FOREIGN_WITHDRAWAL,),
+             frozenset({"00"}), upstream=UNIONPAY, foreign_cards=UNIONPAY_CARDS),
     Scenario("flood", "fin-sim's purchases while 3 connections send 2,300 malformed 0200s a second (each "
              "answered 30); compare its p99 with fin-sim at the same --rate", (PURCHASE,), frozenset({"00"}),
              flood=Flood()),

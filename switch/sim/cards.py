@@ -27,15 +27,16 @@ class TestCard:
     pin_block: bytes | None = field(repr=False)
 
 
-def test_card(products: Path, pan: str, expiry: str, *, pin: str | None = None, tpk: str | None = None,
+def test_card(products: Path | None, pan: str, expiry: str, *, pin: str | None = None, tpk: str | None = None,
               service_code: str | None = None) -> TestCard:
-    """The track 2 of ``pan`` (expiry YYMM) with a CVV from its product's CVK in ``products`` (the catalogue),
-    and, with ``pin`` and ``tpk`` (a TPK cryptogram), the PIN block under that TPK."""
+    """The track 2 of ``pan`` (expiry YYMM) with a CVV from its product's CVK in ``products`` (the catalogue;
+    None: no catalogue, every card is another bank's, as the benchmark's network scenarios send), and, with
+    ``pin`` and ``tpk`` (a TPK cryptogram), the PIN block under that TPK."""
     from processors.catalog_file import load_catalog
 
-    catalog = load_catalog(products)
-    product = catalog.product_for_bin(pan[:6])
-    if product is None:
+    catalog = load_catalog(products) if products is not None else None
+    product = catalog.product_for_bin(pan[:6]) if catalog is not None else None
+    if catalog is None or product is None:
         # Another bank's card (the demo's VISA and UnionPay cards): its issuer's keys are not ours, so its track
         # carries CVV 000, which the demo networks' simulators do not check; its PIN block is real (under the ATM's
         # TPK, translated by the node to the network's zone key), with the PIN the README documents (1234).
