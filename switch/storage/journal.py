@@ -510,14 +510,26 @@ def find_upstream(engine: Engine, *, source_link: str, mti_kind: str, stan: str,
     return stan, str(sent_time) if sent_time else "", None
 
 
+# How many of a link's newest rows say where its numbering stood: more than a reversal's reserved STAN or a repeat's
+# old one can hide among (a repeat goes under its original's STAN; an original whose reversal came first goes under
+# a STAN reserved before the reversal's own).
+_LAST_STANS: Final = 1000
+
+
 def last_upstream_stan(engine: Engine, destination: str, now: datetime | None = None) -> str | None:
-    """The STAN the newest request sent to ``destination`` under the switch's own numbering went under (the last
-    day, through the ``received_at`` index), for the link's sequence to go on from after a restart."""
+    """The highest STAN a link sent lately under the switch's own numbering (its newest rows of the last day, through
+    the ``received_at`` index; repeats left out), for the link's sequence to go on after it when the node restarts.
+    When those rows span a wrap of the sequence (999999 then 000001), the highest below the middle."""
     since = (now or datetime.now(UTC)) - timedelta(days=1)
-    query = (select(JOURNAL.c.upstream_stan)
+    query = (select(JOURNAL.c.upstream_stan, JOURNAL.c.mti_in)
              .where(JOURNAL.c.destination == destination, JOURNAL.c.received_at >= since,
                     JOURNAL.c.upstream_stan.is_not(None))
-             .order_by(JOURNAL.c.received_at.desc(), JOURNAL.c.id.desc()).limit(1))
+             .order_by(JOURNAL.c.received_at.desc(), JOURNAL.c.id.desc()).limit(_LAST_STANS))
     with storage_errors("find the last upstream STAN"), engine.connect() as connection:
-        found = connection.execute(query).scalar()
-    return str(found) if found is not None else None
+        rows = connection.execute(query).all()
+    stans = [int(stan) for stan, mti in rows if str(stan).isdigit() and not str(mti).endswith(("1", "3"))]
+    if not stans:
+        return None
+    if max(stans) - min(stans) > 500_000:  # the sequence wrapped among them: the numbers after the wrap are newest
+        stans = [n for n in stans if n < 500_000]
+    return f"{max(stans):06d}"
