@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import trio
 
+from hsm.software import ExportedKey
 from switch.contracts.network import FrameKind, LinkOptions, Network
 from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
@@ -126,7 +127,8 @@ class _Conn:
     originator: Originator | None = None
     signed_on: trio.Event = field(default_factory=trio.Event)
     finished: bool = False
-    key_change: tuple[str, str | None] | None = None  # our key change awaiting the answer: STAN, the key before it
+    # Our key change awaiting the bank's answer: its STAN, the key, and the key in use before it.
+    key_change: tuple[str, ExportedKey, str | None] | None = None
 
 
 class _Issuer:
@@ -233,7 +235,7 @@ class _Issuer:
                 return
             request, key = change
             self._send(request, None, conn, count=False)
-            conn.key_change = (stan, self.keys.sent(key))
+            conn.key_change = (stan, key, self.keys.sent(key))
 
     def _key_answer(self, answer: Message, conn: _Conn) -> bool:
         """The bank's answer to our key change (True), or not ours (False)."""
@@ -244,7 +246,7 @@ class _Issuer:
         if answer.response_code == ResponseCode.APPROVED.value:
             self._count_key()
         else:
-            self.keys.refused(pending[1])
+            self.keys.refused(pending[1], pending[2])
             log.warning("network simulator: the bank refused our key change (%s): back to the key it has",
                         answer.response_code)
         return True

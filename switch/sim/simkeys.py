@@ -38,7 +38,7 @@ from switch.model.message import Message
 log = logging.getLogger("bulkhead.sim.keys")
 
 _TYPE_CODES = {"ZPK": "001", "ZAK": "008"}  # Thales key type codes (hsm.keys)
-_ISO_KEY_FIELD = 125  # ISO 8583:1987 and VISA: the key field's default (schemes.iso87.KEY_FIELD)
+_ISO_KEY_FIELDS = (125, 45)  # ISO 8583:1987 and VISA: the key field's default (125), and VISA's other choice
 _UNIONPAY_CHECK_BYTES = (3, 4, 5, 6, 7, 8, 0)  # nk_check_value_bytes the link may have (3 first: the demo's)
 _DE53 = {"ZPK": "1600000000000000", "ZAK": "2600000000000000"}  # UnionPay DE 53: key type, double length
 
@@ -131,9 +131,11 @@ class SimKeys:
         self._given("ZPK", key)
         return previous
 
-    def refused(self, previous: str | None) -> None:
-        """The bank refused our key change: back to the key it still has."""
-        self.zpk = previous
+    def refused(self, key: ExportedKey, previous: str | None) -> None:
+        """The bank refused our key change (``key``): back to the key it still has, unless a key exchange since
+        (the bank's own) gave it another, which stays."""
+        if self.zpk == key.under_lmk:
+            self.zpk = previous
 
     def _generate(self, key_type: str) -> ExportedKey:
         # UnionPay carries the key X9.17-encrypted ("X"); ISO 8583:1987 and VISA as a Thales variant cryptogram.
@@ -160,8 +162,12 @@ class SimKeys:
                     return True
             del msg[48]
             return False
-        msg[_ISO_KEY_FIELD] = key.under_zmk + key.kcv[:6]
-        return self._reads(read(msg), key)
+        for field in _ISO_KEY_FIELDS:  # where the link's options put it (VISA allows DE 45 or 125)
+            msg[field] = key.under_zmk + key.kcv[:6]
+            if self._reads(read(msg), key):
+                return True
+            del msg[field]
+        return False
 
     @staticmethod
     def _reads(change: KeyChange | None, key: ExportedKey) -> bool:
