@@ -1,5 +1,5 @@
 """The switch's own identity upstream, through a node on loopback: the bytes the destination receives, what each
-acquirer gets back, and a reversal after a restart (issue 12)."""
+acquirer gets back, a reversal after a restart, and one after an upgrade (issue 12)."""
 
 from __future__ import annotations
 
@@ -28,15 +28,17 @@ framing = {{ kind = "binary2" }}
 timeout_ms = 2000
 backoff_initial_ms = 50
 backoff_max_ms = 200
-acquiring_institution = "4071234"
+{identity}
+"""
+OWN = """acquiring_institution = "4071234"
 forwarding_institution = "00010000"
 own_stan = true
-own_rrn = true
-"""
+own_rrn = true"""
 
 
-def _conf(tmp_path: Path, db_url: str, port: int) -> Path:
-    return write_config(tmp_path, db_url, {}, ROUTES_ONE.format(link="up"), extra=UPSTREAM.format(port=port))
+def _conf(tmp_path: Path, db_url: str, port: int, identity: str = OWN) -> Path:
+    return write_config(tmp_path, db_url, {}, ROUTES_ONE.format(link="up"),
+                        extra=UPSTREAM.format(port=port, identity=identity))
 
 
 async def test_two_acquirers_with_the_same_stan_and_terminal_are_both_answered_under_their_own(
@@ -82,3 +84,25 @@ async def test_a_reversal_after_a_restart_names_what_the_destination_received(tm
     finally:
         engine.dispose()
     assert [(r.mti_in, r.upstream_stan, r.upstream_time) for r in rows] == [("0200", upstream[11], upstream[7])]
+
+
+async def test_a_reversal_of_an_original_sent_before_the_upgrade_still_names_it(tmp_path: Path, db_url: str) -> None:
+    # The node ran the previous release (the source's numbering upstream: here own_stan = false, which is what a
+    # journal row without upstream_stan means). After the upgrade (own_stan defaults to true) the acquirer reverses
+    # that purchase: its original's row says it went upstream under the acquirer's own STAN and DE 7, so DE 90
+    # names those (a fresh, reserved identity would name a message the network never received).
+    original = purchase(stan=815)
+    async with recording_issuer() as rec:
+        async with running_node(_conf(tmp_path, db_url, rec.port, "own_stan = false")) as node, \
+                client(port_of(node)) as c:
+            assert (await c.call(original))[39] == "00"
+        async with running_node(_conf(tmp_path, db_url, rec.port, "own_stan = true")) as node, \
+                client(port_of(node)) as c:
+            reversal = purchase(stan=816, mti="0400")
+            reversal[90] = "0200" + "000815" + str(original[7]) + "0" * 22
+            assert (await c.call(reversal))[39] == "00"
+    upstream = next(m for m in rec.received if m.mti == "0200")
+    sent = next(m for m in rec.received if m.mti == "0400")
+    assert str(sent[90])[4:20] == str(upstream[11]) + str(upstream[7]), (
+        f"the network got the 0200 as STAN {upstream.text(11)} DE 7 {upstream.text(7)}, the 0400's DE 90 names "
+        f"{sent.text(90)}")
