@@ -34,10 +34,14 @@ from hsm.errors import InvalidInputError
 
 @dataclass(frozen=True)
 class PinKey:
-    """The key PIN blocks travel under on a link: a TPK (terminals) or a ZPK (zone), as an LMK cryptogram."""
+    """The key PIN blocks travel under: a TPK (terminals) or a ZPK (zone), as an LMK cryptogram; or, for a DUKPT
+    terminal, the base derivation key ("BDK") with the request's key serial number (``ksn``). ``format`` is the
+    PIN block's payShield format code at the source (01: ISO 9564 format 0; older ATM fleets send 03 and others)."""
 
-    type: str  # "TPK" | "ZPK"
+    type: str  # "TPK" | "ZPK" | "BDK"
     key: str
+    ksn: str | None = None
+    format: str = "01"
 
     def __repr__(self) -> str:
         return f"PinKey({self.type}, {self.key[:5]}...)"  # a cryptogram, but no need to print it whole
@@ -238,8 +242,15 @@ class InlinePinTranslation(Protocol):
 
 async def translate_pin(hsm: Hsm, source: PinKey, destination: PinKey, pin_block: str,
                         account: str) -> PinTranslation:
-    """A PIN block from ``source`` (a terminal's TPK: CA; a zone's ZPK: CC) to the ``destination`` zone key, ISO
-    format 0 both sides."""
+    """A PIN block from ``source`` (a terminal's TPK: CA; a zone's ZPK: CC; a DUKPT terminal's BDK and KSN: CI/G0)
+    to the ``destination`` zone key, in ISO format 0 there, from the source's format."""
     if source.type == "TPK":
-        return await hsm.translate_pin_tpk_to_zpk(source.key, destination.key, pin_block, account)
-    return await hsm.translate_pin_zpk_to_zpk(source.key, destination.key, pin_block, account)
+        return await hsm.translate_pin_tpk_to_zpk(source.key, destination.key, pin_block, account,
+                                                  source_format=source.format)
+    if source.type == "BDK":
+        if source.ksn is None:
+            raise InvalidInputError("a DUKPT PIN block needs its KSN")
+        return await hsm.translate_pin_dukpt_to_zpk(source.key, destination.key, source.ksn, pin_block, account,
+                                                    source_format=source.format)
+    return await hsm.translate_pin_zpk_to_zpk(source.key, destination.key, pin_block, account,
+                                              source_format=source.format)

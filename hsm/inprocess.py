@@ -187,10 +187,19 @@ class SoftwareBackend:
 
     def translate_pin_now(self, source: PinKey, destination: PinKey, pin_block: str,
                           account: str) -> PinTranslation:
-        """:func:`hsm.api.translate_pin` without awaiting: CA from a TPK, CC from a ZPK, ISO format 0."""
+        """:func:`hsm.api.translate_pin` without awaiting: CA from a TPK, CC from a ZPK, CI/G0 from a DUKPT BDK, to
+        ISO format 0."""
         if source.type == "TPK":
-            return self.hsm.translate_pin_tpk_to_zpk(source.key, destination.key, pin_block, "01", "01", account)
-        return self.hsm.translate_pin_zpk_to_zpk(source.key, destination.key, pin_block, "01", "01", account)
+            return self.hsm.translate_pin_tpk_to_zpk(source.key, destination.key, pin_block, source.format, "01",
+                                                     account)
+        if source.type == "BDK":
+            if source.ksn is None:
+                raise InvalidInputError("a DUKPT PIN block needs its KSN")
+            return self.hsm.translate_pin_dukpt_to_zpk(source.key, destination.key, default_ksn_descriptor(source.ksn),
+                                                       source.ksn, pin_block, "01", account,
+                                                       source_format=source.format)
+        return self.hsm.translate_pin_zpk_to_zpk(source.key, destination.key, pin_block, source.format, "01",
+                                                 account)
 
     async def echo(self, data: bytes) -> bytes:
         await trio.lowlevel.checkpoint()

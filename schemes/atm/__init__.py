@@ -38,6 +38,6 @@ class AtmNetwork(Iso87Network):
 SCHEME = AtmNetwork(
     name="atm",
     codec=compile_codec("atm", SPEC),
-    mti_classes=frozenset({"2", "4", "8"}),
+    mti_classes=frozenset({"2", "4", "5", "8"}),
     description="bank ATM host interface, ISO 8583:1987 generic layout",
 )

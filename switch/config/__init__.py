@@ -3,7 +3,16 @@ error naming the file, the key and the reason. Tables owned by other packages ar
 (switch.contracts.section)."""
 
 from switch.config.links import ConnectorConfig, ListenerConfig, TlsConfig
-from switch.config.node import JournalConfig, MetricsConfig, NodeConfig, SafConfig, load_config, parse_config
+from switch.config.node import (
+    AtmpConfig,
+    JournalConfig,
+    MetricsConfig,
+    NodeConfig,
+    SafConfig,
+    load_config,
+    parse_config,
+)
 
-__all__ = ["ConnectorConfig", "JournalConfig", "ListenerConfig", "MetricsConfig", "NodeConfig", "SafConfig",
+__all__ = ["AtmpConfig", "ConnectorConfig", "JournalConfig", "ListenerConfig", "MetricsConfig", "NodeConfig",
+           "SafConfig",
            "TlsConfig", "load_config", "parse_config"]

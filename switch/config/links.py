@@ -109,6 +109,9 @@ class ListenerConfig:
     mac: MacConfig | None = None
     # How long the previous PIN and MAC keys stay valid after a key exchange (switch.exchange.keywindow).
     key_window_s: float = DEFAULT_WINDOW_S
+    # The bank's own terminals connect here: the ATM processor admits each by DE 41 from the terminal registry, reads
+    # its PIN blocks under the terminal's own key and tracks its cash (switch.runtime.atmhost, [atmp] of node.toml).
+    atmp: bool = False
 
     @property
     def framing_kind(self) -> str:
@@ -225,6 +228,7 @@ def listener(t: TomlTable, base: Path) -> ListenerConfig:
         max_backlog=t.positive("max_backlog", 10_000),
         pin_key=pin_key(t, ("TPK", "ZPK")),
         zmk=key_cryptogram(t, "zmk") if "zmk" in t.data else None,
+        atmp=t.get("atmp", bool, False),
         **_keys(t, network),
     )
     t.done()

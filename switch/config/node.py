@@ -11,6 +11,8 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
     [journal]     max_batch, max_wait_ms
     [saf]         initial_delay_ms, retry_interval_ms, max_interval_ms, expire_after_s, send_timeout_ms,
                   poll_interval_ms, max_attempts, window (1..1000)
+    [atmp]        confirm_timeout_s, sweep_interval_s, key_window_s (the ATM processor, for listeners with
+                  atmp = true: switch.runtime.atmhost)
     [metrics]     host, port (Prometheus text format on http://host:port/metrics; absent: no endpoint)
     [hsm]         kind = "software" (lmk = FILE | test_lmk = true) | "thales" (host, port, header_length,
                   pool_size, timeout_ms); needed when a link has a pin_key (hsm.settings)
@@ -18,7 +20,7 @@ Layout (see ``conf/demo/node.toml`` for a commented example)::
                   on_format_error, tls{cert, key}, pin_key{type = TPK|ZPK, key = LMK cryptogram}, zmk,
                   max_inflight_per_connection, first_frame_timeout_ms, frame_timeout_ms,
                   max_connections_per_peer, format_error_budget, format_error_window_s, format_error_ban_after,
-                  max_wait_ms, max_backlog
+                  max_wait_ms, max_backlog, atmp
     [[connectors]] name, hosts, scheme, framing{...}, options{...}, timeout_ms, echo_interval_s, signon,
                   connect_timeout_s, backoff_initial_ms, backoff_max_ms, max_inflight, degrade_after_timeouts,
                   match_fields, pin_key{type = ZPK, key}, zmk
@@ -74,6 +76,20 @@ MAX_SAF_WINDOW = 1000
 
 
 @dataclass(frozen=True)
+class AtmpConfig:
+    """The ATM processor (README "ATM processing (ATMP)")."""
+
+    # An approved withdrawal the terminal has neither confirmed (0220) nor reversed (0420) this long after its
+    # approval is taken as dispensed in full (the terminal reports a failure by 0420 and sends it until answered;
+    # its silence after an approval means the cash went out), counted by the host's own note mix, and listed as
+    # "assumed" in `bulkhead atm show` for the terminal's balancing to confirm.
+    confirm_timeout_s: int = 300
+    sweep_interval_s: int = 30  # how often the node looks for such withdrawals
+    # How long a terminal's previous PIN and MAC keys stay valid after it confirmed new ones (161/162).
+    key_window_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     host: str = "127.0.0.1"
     port: int | None = None  # None: no metrics endpoint
@@ -93,9 +109,12 @@ class NodeConfig:
     journal: JournalConfig = field(default_factory=JournalConfig)
     saf: SafConfig = field(default_factory=SafConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    atmp: AtmpConfig = field(default_factory=AtmpConfig)
     hsm: HsmSettings | None = None
     processes: int = 1  # [node] processes: node processes sharing the listeners (switch.runtime.workers)
     sections: Mapping[str, SectionConfig] = field(default_factory=dict)  # other packages' tables, by name
+    # The connectors those sections asked for (the processor cells: the bank's own cards' destinations).
+    section_links: frozenset[str] = frozenset()
 
     @property
     def link_names(self) -> frozenset[str]:
@@ -160,6 +179,7 @@ def _parse(data: dict[str, Any], file: Path) -> NodeConfig:
     journal_t = root.table("journal")
     saf_t = root.table("saf")
     metrics_t = root.table("metrics")
+    atmp_t = root.table("atmp")
     hsm_t = root.table("hsm")
     hash_key_file = TomlTable.path(node.get("hash_key_file", str, str(var_dir / "data.key")), base)
     name = node.get("name", str, "bulkhead")
@@ -173,6 +193,7 @@ def _parse(data: dict[str, Any], file: Path) -> NodeConfig:
                           listener_ports=tuple(bound),
                           link_names=frozenset([x.name for x in listeners] + [c.name for c in connectors]))
     parsed = _sections(root, context)
+    configured = len(connectors)
     for table, value in parsed.items():
         connectors += tuple(requested_connector(request, str(file), table) for request in value.links())
     cfg = NodeConfig(
@@ -188,9 +209,11 @@ def _parse(data: dict[str, Any], file: Path) -> NodeConfig:
         journal=_journal(journal_t) if journal_t else JournalConfig(),
         saf=_saf(saf_t) if saf_t else SafConfig(),
         metrics=metrics,
+        atmp=_atmp(atmp_t) if atmp_t else AtmpConfig(),
         hsm=hsm_settings(hsm_t, base) if hsm_t else None,
         processes=_processes(node),
         sections=parsed,
+        section_links=frozenset(c.name for c in connectors[configured:]),
     )
     node.done()
     root.done()
@@ -223,6 +246,14 @@ def _sections(root: TomlTable, context: NodeContext) -> dict[str, SectionConfig]
 
 def _journal(t: TomlTable) -> JournalConfig:
     cfg = JournalConfig(t.positive("max_batch", 500), float(t.non_negative_number("max_wait_ms", 0.5)))
+    t.done()
+    return cfg
+
+
+def _atmp(t: TomlTable) -> AtmpConfig:
+    cfg = AtmpConfig(confirm_timeout_s=t.positive("confirm_timeout_s", 300),
+                     sweep_interval_s=t.positive("sweep_interval_s", 30),
+                     key_window_s=float(t.non_negative_number("key_window_s", 60.0)))
     t.done()
     return cfg
 
@@ -263,6 +294,7 @@ def _check_hsm(cfg: NodeConfig) -> None:
     keyed += [f"connectors[{i}].zmk" for i, c in enumerate(cfg.connectors) if c.zmk is not None]
     keyed += [f"listeners[{i}].mac" for i, x in enumerate(cfg.listeners) if x.mac is not None]
     keyed += [f"connectors[{i}].mac" for i, c in enumerate(cfg.connectors) if c.mac is not None]
+    keyed += [f"listeners[{i}].atmp" for i, x in enumerate(cfg.listeners) if x.atmp]
     if keyed:
         raise ConfigError(str(cfg.file), keyed[0],
                           "needs an HSM (PIN translation, key exchange, MAC): add an [hsm] table")

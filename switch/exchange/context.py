@@ -10,7 +10,7 @@ from datetime import datetime
 from switch.contracts.network import Network
 from switch.exchange.identity import Lookup
 from switch.exchange.lifecycle import DELIVERED, REVERSAL_QUEUED, SEND, IllegalTransition, Lifecycle, Outcome
-from switch.exchange.ports import Source, Upstream
+from switch.exchange.ports import Source, TerminalGate, Upstream
 from switch.model.message import FieldValue, Message
 from switch.routing import RouteDecision, RoutingTable
 from switch.wire.framing import Frame
@@ -44,6 +44,7 @@ class Exchange(Lifecycle):
     # rewritten), and the journal lookups the rewrite waits for.
     source_ids: dict[int, FieldValue | None] | None = None
     identity_lookups: list[Lookup] | None = None
+    gate: TerminalGate | None = None  # the ATMP, for a request from one of the bank's terminals (atmp = true)
     _pan_hash: str | None = None
 
     @property

@@ -22,6 +22,7 @@ from switch.contracts.network import Network
 from switch.model.message import Message
 
 ZAK_TYPE = "008"  # payShield key type code of a zone MAC key (variant LMK pair 26-27; hsm.md section 3)
+TAK_TYPE = "003"  # and of a terminal authentication key (the bank's own ATMs: switch.runtime.atmhost)
 MAC_FIELDS = (64, 128)
 _MAC_BYTES = 8
 _PLACEHOLDER = bytes(_MAC_BYTES)
@@ -55,7 +56,8 @@ def mac_input(body: bytes, mac: bytes) -> bytes | None:
     return None
 
 
-async def sign(hsm: Hsm, cfg: MacConfig, key: str, network: Network, msg: Message) -> bytes:
+async def sign(hsm: Hsm, cfg: MacConfig, key: str, network: Network, msg: Message, *,
+               key_type: str = ZAK_TYPE) -> bytes:
     """Put the MAC of ``msg`` under ``key`` in its MAC field and return the message encoded: one encode, with a
     placeholder MAC whose bytes are then replaced (the MAC field is the last, fixed-length)."""
     fields = msg.fields
@@ -67,13 +69,14 @@ async def sign(hsm: Hsm, cfg: MacConfig, key: str, network: Network, msg: Messag
     data = mac_input(body, _PLACEHOLDER)
     if data is None:  # a network whose MAC field is not the last: not one this engine can MAC
         raise ValueError(f"{network.name}: DE {number} does not end the encoded message")
-    mac = bytes.fromhex(await hsm.generate_mac(ZAK_TYPE, key, data, algorithm=cfg.algorithm, padding=cfg.padding))
+    mac = bytes.fromhex(await hsm.generate_mac(key_type, key, data, algorithm=cfg.algorithm, padding=cfg.padding))
     fields[number] = mac
     tail = mac if len(body) - len(data) == _MAC_BYTES else mac.hex().upper().encode("ascii")
     return data + tail
 
 
-async def verify(hsm: Hsm, cfg: MacConfig, keys: tuple[str, ...], msg: Message, body: bytes) -> bool:
+async def verify(hsm: Hsm, cfg: MacConfig, keys: tuple[str, ...], msg: Message, body: bytes, *,
+                 key_type: str = ZAK_TYPE) -> bool:
     """Whether ``msg`` (decoded from ``body``) carries a MAC that verifies under one of ``keys``, tried in order.
     No MAC, or one that does not end the message, is a MAC that does not verify."""
     mac = mac_of(msg)
@@ -84,7 +87,7 @@ async def verify(hsm: Hsm, cfg: MacConfig, keys: tuple[str, ...], msg: Message, 
         return False
     text = mac.hex().upper()
     for key in keys:
-        if await hsm.verify_mac(ZAK_TYPE, key, data, text, algorithm=cfg.algorithm, padding=cfg.padding):
+        if await hsm.verify_mac(key_type, key, data, text, algorithm=cfg.algorithm, padding=cfg.padding):
             return True
     return False
 

@@ -22,8 +22,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from hsm.api import PinKey, translate_pin
-from hsm.errors import HsmError
 from switch.contracts.network import NetMgmt, NetworkEvent, Rejected
 from switch.exchange import compensation, identity, mac
 from switch.exchange.cardstatus import CardStatusCache
@@ -55,9 +53,11 @@ from switch.exchange.lifecycle import (
     Outcome,
 )
 from switch.exchange.linksteps import Action, LinkSteps, Step
-from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, LinkDown, Upstream
+from switch.exchange.pinsteps import PinSteps
+from switch.exchange.ports import Answer, ConnectionClosed, DuplicateKeyError, LinkDown
 from switch.exchange.reversal import original_key
 from switch.exchange.services import NodePorts
+from switch.exchange.terminals import TerminalSteps
 from switch.model.codes import ResponseCode, is_approval
 from switch.model.errors import EncodeError, FieldError
 from switch.model.masking import mask_pan
@@ -72,9 +72,6 @@ log = logging.getLogger("bulkhead.pipeline")
 _IDENTITY_FIELDS = frozenset({2, 3, 4, 7, 11, 12, 13, 32, 33, 37, 41, 42, 49, 90})
 # The MAC fields belong to the link a message travelled on: never copied from the destination's answer.
 _LINK_FIELDS = frozenset(mac.MAC_FIELDS)
-# HSM error codes that mean the PIN block itself is bad (the cardholder's or terminal's data, not the switch):
-# 20 PIN block does not contain valid values, 24 PIN length out of range (payShield host command manual).
-_PIN_DATA_ERRORS = frozenset({"20", "24"})
 # Outcomes named on the hot path, as module names (an Enum attribute costs about 0.25 us on CPython 3.11).
 _APPROVED, _DECLINED, _NETWORK = Outcome.APPROVED, Outcome.DECLINED, Outcome.NETWORK
 _OK, _APPROVED_PARTIAL = ResponseCode.APPROVED, ResponseCode.APPROVED_PARTIAL
@@ -84,7 +81,7 @@ _ERROR_EVENT = {RECEIVED: DECIDE, ROUTED: DECIDE, SENT: ANSWERED,
                 FALLBACK: RESOLVED, DECIDED: REDECIDE}
 
 
-class Pipeline(LinkSteps):
+class Pipeline(LinkSteps, PinSteps, TerminalSteps):
     def __init__(self, node: NodePorts, card_status: CardStatusCache, pan_hash: Callable[[str], str]) -> None:
         self.node = node
         self.card_status = card_status  # card-level declines seen from stand-in destinations
@@ -185,6 +182,10 @@ class Pipeline(LinkSteps):
             x.decide(DECIDE, x.network.make_response(msg, ResponseCode.ISSUER_INOPERATIVE),
                      Outcome.UNAVAILABLE)
             return self._respond
+        gate = self.node.terminal_gate(x.source)
+        if gate is not None:  # one of the bank's terminals: the ATMP admits it first (switch.exchange.terminals)
+            x.gate = gate
+            return self._terminal
         if msg.is_network:
             return self._network
         macs = self.node.macs
@@ -242,6 +243,8 @@ class Pipeline(LinkSteps):
             self._later(x, self._fallback)
             return None
         x.link = link
+        if x.gate is not None:
+            x.gate.prepare(msg, link.name)
         ident = link.identity
         if ident is not None:
             self._identify(x, ident)
@@ -281,76 +284,6 @@ class Pipeline(LinkSteps):
         x.notes.append("waited for a message upstream for the same original")
         log.info("exchange %s: %s waits for a message upstream for the same original", x.trace_id, x.request.mti)
         return True
-
-    # -- security -------------------------------------------------------------------------------------
-    def _pin_args(self, x: Exchange, link: Upstream) -> bool | tuple[PinKey, PinKey, str, str]:
-        """What translating DE 52 from the source's key (a terminal's TPK: CA; a zone's ZPK: CC) to the
-        destination's ZPK takes; True when there is nothing to translate (a source without a key forwards DE 52
-        as it came: source and destination share the zone key), False with the response decided when it cannot
-        be done."""
-        msg = x.request
-        source_key = self.node.source_key(x.source, msg)
-        if source_key is None:
-            return True
-        destination_key = self.node.link_key(link.name)
-        block = msg.fields[52]
-        pan = msg.pan
-        if destination_key is None or self.node.hsm is None or not isinstance(block, bytes) or not pan \
-                or len(pan) < 13:
-            why = ("no pin_key on " + link.name) if destination_key is None else "no PAN or PIN block to translate"
-            log.warning("exchange %s: PIN cannot be translated (%s)", x.trace_id, why)
-            code = ResponseCode.SYSTEM_MALFUNCTION if destination_key is None else ResponseCode.FORMAT_ERROR
-            x.decide(DECIDE, x.network.make_response(msg, code), Outcome.ERROR)
-            return False
-        account = pan[-13:-1]  # 12 right-most digits without the check digit (ISO 9564-1 format 0)
-        return source_key, destination_key, block.hex().upper(), account
-
-    def _pin(self, x: Exchange) -> Step | None:
-        """Translate DE 52 for the destination: inline with an in-process HSM (tens of microseconds of CPU, less
-        than handing the exchange to a task), in a task with any other."""
-        assert x.link is not None
-        if self.node.key_pending(x.source, x.request.meta.received_ns):  # its key is being changed: wait for it
-            self._later(x, self._translate_pin)
-            return None
-        args = self._pin_args(x, x.link)
-        if args is True:
-            return self._send
-        if args is False:
-            return self._respond
-        inline = self.node.inline_hsm
-        if inline is None:
-            self._later(x, self._translate_pin)
-            return None
-        source, destination, block, account = args
-        try:
-            result = inline.translate_pin_now(source, destination, block, account)
-        except HsmError as exc:
-            return self._pin_failed(x, exc)
-        x.request.fields[52] = bytes.fromhex(result.pin_block)
-        return self._send
-
-    async def _translate_pin(self, x: Exchange) -> Step | None:
-        assert x.link is not None and self.node.hsm is not None
-        await self.node.key_settled(x.source)
-        args = self._pin_args(x, x.link)
-        if isinstance(args, bool):
-            return self._send if args else self._respond
-        source, destination, block, account = args
-        try:
-            result = await translate_pin(self.node.hsm, source, destination, block, account)
-        except HsmError as exc:
-            return self._pin_failed(x, exc)
-        x.request.fields[52] = bytes.fromhex(result.pin_block)
-        return self._send
-
-    def _pin_failed(self, x: Exchange, exc: HsmError) -> Step:
-        bad_block = exc.code in _PIN_DATA_ERRORS
-        log.info("exchange %s: PIN translation failed (HSM error %s)", x.trace_id, exc.code)
-        code = ResponseCode.INCORRECT_PIN if bad_block else ResponseCode.SYSTEM_MALFUNCTION
-        x.decide(DECIDE, x.network.make_response(x.request, code),
-                 Outcome.DECLINED if bad_block else Outcome.ERROR)
-        x.notes.append(f"PIN translation failed: HSM error {exc.code}")
-        return self._respond
 
     # -- upstream -------------------------------------------------------------------------------------
     def _send(self, x: Exchange) -> Step | None:
@@ -473,6 +406,10 @@ class Pipeline(LinkSteps):
         assert x.response is not None
         if x.source_ids:  # the answer goes back under the source's identity, not the one sent upstream
             identity.restore(x.response, x.source_ids)
+        gate = x.gate
+        if gate is not None and (gate.signs(x.request) or gate.follows(x.request, x.response)):
+            self._later(x, self._terminal_respond)  # the ATMP's record, the terminal's MAC (switch.exchange.terminals)
+            return None
         macs = self.node.macs
         if macs and x.source in macs and not x.request.is_network:
             # A MAC link: the answer carries its MAC (an HSM call); network management is neither MACed nor checked.

@@ -67,3 +67,59 @@ class Upstream(Protocol):
         the node's timer. Raises :class:`LinkDown`, :class:`DuplicateKeyError` or
         :class:`~switch.model.errors.EncodeError` before anything is sent (``on_answer`` is then never called)."""
         ...
+
+
+class Refusal(Protocol):
+    """Why a terminal's request is refused before anything else is done with it."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class TerminalGate(Protocol):
+    """The ATMP as the pipeline sees it, for the requests of one listener of terminals."""
+
+    def admit(self, request: Message) -> Refusal | None:
+        """None: the terminal (DE 41) may send this request; else the code to answer and why (unknown terminal,
+        out of service, closed, supervisor mode). Synchronous: from the node's copy of the registry."""
+        ...
+
+    def checks_mac(self, request: Message) -> bool:
+        """Whether ``request`` must carry a MAC under its terminal's TAK (a terminal configured for MAC)."""
+        ...
+
+    async def verify_mac(self, request: Message, body: bytes) -> bool:
+        """Whether the MAC of ``request`` (decoded from ``body``) verifies under its terminal's TAK."""
+        ...
+
+    def local(self, request: Message) -> bool:
+        """Whether the ATMP answers ``request`` itself (never routed): confirmations, network management, totals."""
+        ...
+
+    async def answer(self, request: Message) -> Message:
+        """The ATMP's answer to a :meth:`local` request (its effects are durable when it returns)."""
+        ...
+
+    def prepare(self, request: Message, destination: str) -> None:
+        """A routed request before it goes to ``destination``: the terminal's surcharge (DE 28) on a foreign card."""
+        ...
+
+    def follows(self, request: Message, response: Message) -> bool:
+        """Whether :meth:`after` must see this exchange before the terminal is answered."""
+        ...
+
+    async def after(self, request: Message, response: Message) -> None:
+        """Record what the answered exchange means for the terminal (a reversal advice's dispense outcome and cash),
+        durably, before the answer leaves: the terminal sends it again until it is answered."""
+        ...
+
+    def signs(self, request: Message) -> bool:
+        """Whether the answer to ``request`` carries a MAC under the terminal's TAK."""
+        ...
+
+    async def sign(self, response: Message, request: Message) -> bytes:
+        """``response`` encoded with its MAC under the TAK of the terminal that sent ``request``."""
+        ...

@@ -16,7 +16,7 @@ from switch.contracts.network import KeyChange, NetworkSession
 from switch.exchange.context import Exchange
 from switch.exchange.identity import IdentityMemory, Lookup, SentAs
 from switch.exchange.inflight import InFlightOriginals
-from switch.exchange.ports import Upstream
+from switch.exchange.ports import TerminalGate, Upstream
 from switch.model.message import Message
 from switch.routing import Destination
 from switch.storage.records import JournalRecord
@@ -54,6 +54,10 @@ class NodePorts(Protocol):
     def upstream(self, name: str) -> Upstream | None: ...
 
     def session_of(self, link: str) -> NetworkSession: ...
+
+    def terminal_gate(self, source: str) -> TerminalGate | None:
+        """The ATMP's gate for a listener of the bank's terminals (``atmp = true``); None for any other link."""
+        ...
 
     def source_key(self, source: str, request: Message) -> PinKey | None:
         """The key DE 52 of ``request`` arrives under on link ``source`` (a terminal's or the link's)."""

@@ -79,6 +79,10 @@ class AdminTarget(Protocol):
 
     async def saf_retry(self, destination: str | None) -> int: ...
 
+    async def atm_reload(self) -> dict[str, Any]:
+        """Read the ATM terminal registry again (after `bulkhead atm ...` changed the database)."""
+        ...
+
 
 Command = Callable[[AdminTarget, dict[str, Any], str], Awaitable[Any]]
 
@@ -188,6 +192,10 @@ async def _routes_diff(node: AdminTarget, args: dict[str, Any], actor: str) -> A
     return await node.preview_routes(Path(args["path"]) if args.get("path") else None)
 
 
+async def _atm_reload(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
+    return await node.atm_reload()
+
+
 async def _saf_retry(node: AdminTarget, args: dict[str, Any], actor: str) -> Any:
     return {"made_due": await node.saf_retry(args.get("destination"))}
 
@@ -201,6 +209,7 @@ COMMANDS: dict[str, Command] = {
     "links.rekey": _rekey,
     "routes.show": _routes_show,
     "routes.reload": _routes_reload,
+    "atm.reload": _atm_reload,
     "routes.diff": _routes_diff,
     "saf.retry": _saf_retry,
 }

@@ -44,7 +44,7 @@ from switch.exchange.inflight import InFlightOriginals
 from switch.exchange.journal import now_utc
 from switch.exchange.lifecycle import Outcome
 from switch.exchange.pipeline import Pipeline
-from switch.exchange.ports import ConnectionClosed, Upstream
+from switch.exchange.ports import ConnectionClosed, TerminalGate, Upstream
 from switch.exchange.services import JournalSubmit, Spawn
 from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
@@ -55,7 +55,8 @@ from switch.model.message import Message
 from switch.ops.admin import serve_admin
 from switch.ops.metrics import ListenerEvents, Metrics, registry_for
 from switch.ops.status import config_digest, overview
-from switch.routing import Destination, PoolSelector, RoutingTable, load_routes
+from switch.routing import Destination, PoolSelector, RouteQuery, RoutingTable, load_routes
+from switch.runtime.atmhost import AtmHost
 from switch.runtime.journaling import JournalPort
 from switch.runtime.keyring import Keyring, MacSafLink
 from switch.runtime.links.connection import Connection
@@ -162,6 +163,9 @@ class Node:
         # The link predicates the pool selector takes, bound once (not a new bound method per routed request).
         self._is_up, self._is_degraded = self.link_is_up, self.link_is_degraded
         self._forwarder: SafForwarder | None = None  # the primary's store-and-forward forwarder
+        # The ATM processor's gates, by listener (atmp = true), once run() has opened the HSM (switch.runtime.atmhost).
+        self.gates: dict[str, TerminalGate] = {}
+        self.atmp: AtmHost | None = None
 
     # -- what the pipeline uses (switch.exchange.ports.NodePorts) -------------------------------------------
     def choose_link(self, destination: Destination) -> Upstream | None:
@@ -177,8 +181,13 @@ class Node:
         found = self.listeners.get(link) or self.outbound[link]
         return found.session
 
+    def terminal_gate(self, source: str) -> TerminalGate | None:
+        return self.gates.get(source)
+
     # The keys (switch.runtime.keyring): the node's ports delegate.
     def source_key(self, source: str, request: Message) -> PinKey | None:
+        if source in self.gates and self.atmp is not None:  # a terminal's own key (switch.runtime.atmhost)
+            return self.atmp.pin_key(request)
         return self.keyring.source_key(source, request)
 
     def key_pending(self, link: str, received_ns: int) -> bool:
@@ -366,6 +375,7 @@ class Node:
                 await services.start(service.run)
             for link in self.outbound.values():
                 await services.start(link.run)
+            await self._start_atmp(services)
             if not primary:
                 await self._links_up(self.LINKS_UP_WAIT_S)
             for listener in self.listeners.values():
@@ -386,6 +396,33 @@ class Node:
             await self._drain()
             services.cancel_scope.cancel()
             self.tasks.close()
+
+    async def _start_atmp(self, services: trio.Nursery) -> None:
+        """The ATM processor, for listeners of the bank's terminals (atmp = true): its registry read before they
+        listen, refreshed (and, in the primary, swept) in the background."""
+        listeners = {x.name: self.listeners[x.name].network for x in self.config.listeners if x.atmp}
+        if not listeners:
+            return
+        self.atmp = AtmHost(self.config.atmp, self.engine, self.hsm, listeners=listeners,
+                            own_destinations=self.config.section_links, primary=self.process == 0,
+                            route_of=self._route_of, saf_enqueue=self.saf_enqueue)
+        await self.atmp.load()
+        self.gates = dict(self.atmp.gates)
+        services.start_soon(self.atmp.run)
+
+    def _route_of(self, msg: Message) -> str | None:
+        """The link the routing table sends ``msg`` to (the ATMP's notices to a card's issuer)."""
+        destination = self.table.route(RouteQuery(
+            pan=msg.pan, processing_code=msg.processing_code, mti=msg.mti, source_link="",
+            currency=msg.currency, amount=msg.amount)).destination
+        return destination.links[0] if destination is not None and destination.links else None
+
+    async def atm_reload(self) -> dict[str, Any]:
+        """Read the terminal registry again (after `bulkhead atm ...` changed it)."""
+        if self.atmp is None:
+            return {"terminals": 0, "atmp": False}
+        await self.atmp.load()
+        return {"terminals": len(self.atmp.terminals), "atmp": True}
 
     async def _links_up(self, seconds: float) -> None:
         """Give the connectors up to ``seconds`` to connect before listening: a process that joins a running

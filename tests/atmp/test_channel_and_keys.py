@@ -41,8 +41,25 @@ def test_track_2_is_mandatory() -> None:
     assert info.value.field == 35
 
 
-def test_other_mtis_are_not_the_channels_business() -> None:
-    check_atm_request(Message("0420", {3: "001000"}))
+def test_other_mtis_need_only_the_terminal() -> None:
+    check_atm_request(Message("0420", {3: "001000", 41: "ATM00001"}))
+    with pytest.raises(FieldError) as caught:
+        check_atm_request(Message("0800", {70: "301"}))
+    assert caught.value.field == 41
+
+
+@pytest.mark.parametrize("new_pin", [None, "12AB", "Z" * 16, b"\x00" * 8])
+def test_a_pin_change_carries_the_new_pin_block_as_16_hex_characters(new_pin: object) -> None:
+    fields = {**WITHDRAWAL, 3: "920000", 52: bytes(8)}
+    if new_pin is not None:
+        fields[125] = new_pin
+    with pytest.raises(FieldError) as caught:
+        check_atm_request(Message("0200", fields))
+    assert caught.value.field == 125
+    check_atm_request(Message("0200", {**WITHDRAWAL, 3: "920000", 52: bytes(8), 125: "0123456789ABCDEF"}))
+    with pytest.raises(FieldError) as caught:
+        check_atm_request(Message("0200", {**WITHDRAWAL, 3: "700000", 125: "0123456789ABCDEF"}))
+    assert caught.value.field == 52
 
 
 def test_terminal_keys_follow_the_links_current_key() -> None:

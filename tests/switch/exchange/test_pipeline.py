@@ -120,6 +120,9 @@ class FakeNode:
     def session_of(self, link: str) -> NetworkSession:
         return SCHEME.session(SCHEME.link_options(None, None))
 
+    def terminal_gate(self, source: str) -> None:
+        return None
+
     def source_key(self, source: str, request: Message) -> PinKey | None:
         return self.keys.get(source)
 

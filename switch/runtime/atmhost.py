@@ -1,0 +1,280 @@
+"""The ATM processor (ATMP) on a node: the bank's own terminals, from the registry in the node's database.
+
+For each listener with ``atmp = true`` the node's pipeline asks an :class:`AtmGate` (the
+:class:`~switch.exchange.ports.TerminalGate` protocol, steps in :mod:`switch.exchange.terminals`):
+
+- **admission**: a request from a terminal the registry does not know, or that is out of service, closed or in
+  supervisor mode, is answered 58 and never routed (:func:`atmp.admission.admit`);
+- **keys**: the terminal's own TPK (or DUKPT BDK with the request's KSN, DE 53) for its PIN blocks, and its TAK
+  for MACs, each with a two-key window across the terminal's key exchange (:mod:`switch.exchange.keywindow`);
+- **its own messages** (:mod:`switch.runtime.atmlocal`): dispense confirmations (0220), key exchange, device
+  status and echo (0800), terminal totals (0500);
+- **dispense outcomes**: a terminal's reversal advice (0420) goes to the card's issuer like any reversal, and its
+  meaning for the cash (notes dispensed, retracted, none) is recorded before the terminal is answered;
+- **surcharge**: a withdrawal on a card that is not the bank's own (its route leaves the cells) carries the
+  terminal's surcharge in DE 28.
+
+The node keeps a copy of the registry in memory (refreshed every ``[atmp] sweep_interval_s``, and at once by
+``bulkhead atm ...`` through the admin channel); every write goes to the database first, in a worker thread. The
+primary process also sweeps: an approved withdrawal the terminal has said nothing about for ``confirm_timeout_s``
+is taken as dispensed (``[atmp]``, switch.config.node.AtmpConfig).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import trio
+from sqlalchemy import Engine
+
+from atmp.admission import admit
+from atmp.model import Terminal
+from atmp.storage import AtmStore
+from hsm.api import Hsm, PinKey
+from switch.config import AtmpConfig, MacConfig
+from switch.contracts.network import Network
+from switch.exchange import mac
+from switch.exchange.keywindow import KeyWindow
+from switch.exchange.mac import TAK_TYPE
+from switch.model.message import Message
+from switch.runtime import atmlocal
+from switch.storage.atmjournal import LOOKUP_WINDOW, approved_withdrawals
+
+log = logging.getLogger("bulkhead.atmp")
+
+# The terminals' MAC: ANSI X9.19 (ISO 9797-1 algorithm 3, padding 1) under the TAK, in DE 64 (DE 128 with a
+# secondary bitmap), over the message up to the MAC field: the engine's MAC rule (switch.exchange.mac).
+TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
+_CASH_TYPES = frozenset({"01"})
+_KEY_EXCHANGE_CODES = frozenset({atmlocal.KEY_REQUEST, atmlocal.KEY_CONFIRM})
+
+
+@dataclass(frozen=True)
+class TerminalRefusal:
+    code: str
+    reason: str
+
+
+@dataclass
+class TerminalKeys:
+    """A terminal's working keys in the node: PIN and MAC key windows (current and previous)."""
+
+    tpk: KeyWindow | None
+    tak: KeyWindow | None
+
+
+class AtmHost:
+    """The ATMP of one node process; see the module docstring."""
+
+    def __init__(self, config: AtmpConfig, engine: Engine, hsm: Hsm | None, *, listeners: Mapping[str, Network],
+                 own_destinations: frozenset[str], primary: bool,
+                 route_of: Callable[[Message], str | None],
+                 saf_enqueue: Callable[[list[tuple[str, Message, str]]], Awaitable[None]]) -> None:
+        self.config = config
+        self.store = AtmStore(engine)
+        self.engine = engine
+        self.hsm = hsm
+        self.listeners = dict(listeners)
+        self.own_destinations = own_destinations  # the bank's cells: a card routed there is not foreign
+        self.primary = primary
+        self.route_of = route_of  # the destination the routing table gives a message (a captured card's notice)
+        self.saf_enqueue = saf_enqueue  # the node's store-and-forward queue (that notice waits there until taken)
+        self.terminals: dict[str, Terminal] = {}
+        self.keys: dict[str, TerminalKeys] = {}
+        self.contacts: dict[str, datetime] = {}  # last contact per terminal, written with the next refresh
+        self.outcomes: dict[str, int] = {}  # dispense outcomes recorded by this process, by kind (metrics)
+        self.assumed = 0
+        self.gates = {name: AtmGate(self, name, net) for name, net in self.listeners.items()}
+        self._window_ns = int(config.key_window_s * 1e9)
+
+    # -- the registry copy ------------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Read the registry into memory (at start, on ``atm.reload``, every sweep interval)."""
+        contacts, self.contacts = self.contacts, {}
+        if contacts:
+            await trio.to_thread.run_sync(self.store.touch, contacts)
+        terminals = await trio.to_thread.run_sync(self.store.terminals)
+        self.terminals = {t.id: t for t in terminals}
+        for t in terminals:
+            self._sync_keys(t)
+        for gone in set(self.keys) - set(self.terminals):
+            del self.keys[gone]
+
+    def _sync_keys(self, t: Terminal) -> None:
+        """The terminal's key windows follow the registry: a key changed there (a key exchange in another node
+        process, a TMK reload by the operator) becomes current, the old one previous for the window."""
+        now = time.perf_counter_ns()
+        keys = self.keys.get(t.id)
+        if keys is None:
+            self.keys[t.id] = TerminalKeys(
+                KeyWindow(t.keys.tpk, self._window_ns) if t.keys.tpk else None,
+                KeyWindow(t.keys.tak, self._window_ns) if t.keys.tak else None)
+            return
+        for attr, value in (("tpk", t.keys.tpk), ("tak", t.keys.tak)):
+            window: KeyWindow | None = getattr(keys, attr)
+            if not value:
+                setattr(keys, attr, None)
+            elif window is None:
+                setattr(keys, attr, KeyWindow(value, self._window_ns))
+            else:
+                window.install(value, now)
+
+    def terminal(self, request: Message) -> Terminal | None:
+        tid = request.text(41)
+        return self.terminals.get(tid.strip()) if tid else None
+
+    def touch(self, terminal: Terminal, at: datetime) -> None:
+        self.contacts[terminal.id] = at
+
+    # -- keys ---------------------------------------------------------------------------------------------
+    def pin_key(self, request: Message) -> PinKey | None:
+        """The key of the request's PIN blocks: its terminal's TPK at the request's receive time, or, for a DUKPT
+        terminal, its BDK with the KSN of DE 53."""
+        terminal = self.terminal(request)
+        if terminal is None:
+            return None
+        if terminal.keys.dukpt_bdk:
+            ksn = request.text(53)
+            return PinKey("BDK", terminal.keys.dukpt_bdk, ksn=ksn, format=terminal.keys.pin_format)
+        keys = self.keys.get(terminal.id)
+        if keys is None or keys.tpk is None:
+            return None
+        return PinKey("TPK", keys.tpk.at(request.meta.received_ns), format=terminal.keys.pin_format)
+
+    def mac_keys(self, terminal: Terminal, received_ns: int) -> tuple[str, ...]:
+        keys = self.keys.get(terminal.id)
+        if keys is None or keys.tak is None:
+            return ()
+        return keys.tak.candidates(received_ns, time.perf_counter_ns())
+
+    def keys_confirmed(self, terminal: Terminal, tpk: str, tak: str, activated_ns: int) -> None:
+        """The terminal confirmed its new keys (0800/162): current from that message on."""
+        keys = self.keys.setdefault(terminal.id, TerminalKeys(None, None))
+        if keys.tpk is None:
+            keys.tpk = KeyWindow(tpk, self._window_ns)
+        else:
+            keys.tpk.install(tpk, activated_ns)
+        if keys.tak is None:
+            keys.tak = KeyWindow(tak, self._window_ns)
+        else:
+            keys.tak.install(tak, activated_ns)
+
+    # -- the sweep ----------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Refresh the registry copy and, in the primary, give silent withdrawals their assumed outcome."""
+        while True:
+            await trio.sleep(self.config.sweep_interval_s)
+            try:
+                await self.load()
+                if self.primary:
+                    await self.sweep()
+            except Exception as exc:  # a database hiccup: the next round tries again
+                log.error("ATMP refresh failed (%s): %s", type(exc).__name__, exc)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Withdrawals approved more than ``confirm_timeout_s`` ago with no word from their terminal: recorded as
+        dispensed in full by the host's note mix ("assumed"). Returns how many."""
+        now = now or datetime.now(UTC)
+        until = now - timedelta(seconds=self.config.confirm_timeout_s)
+        since = now - LOOKUP_WINDOW
+        withdrawals = await trio.to_thread.run_sync(
+            lambda: approved_withdrawals(self.engine, list(self.listeners), since, until))
+        if not withdrawals:
+            return 0
+        known = await trio.to_thread.run_sync(self.store.known_outcomes, [w.key for w in withdrawals])
+        count = 0
+        for w in withdrawals:
+            if w.key in known or w.terminal_id not in self.terminals:
+                continue
+            recorded = await trio.to_thread.run_sync(
+                lambda w=w: self.store.record_outcome(
+                    terminal_id=w.terminal_id, key=w.key, kind="assumed", approved=w.amount, dispensed=w.amount,
+                    currency=w.currency, notes=None, rejected=None, reason="no word from the terminal",
+                    at=now, approved_at=w.received_at))
+            if recorded.new:
+                count += 1
+                self.counted("assumed")
+                log.warning("terminal %s: withdrawal STAN %s approved at %s unconfirmed after %d s: taken as "
+                            "dispensed (%s)", w.terminal_id, w.stan, w.received_at.isoformat(timespec="seconds"),
+                            self.config.confirm_timeout_s, recorded.describe())
+        if count:
+            await self.load()
+        return count
+
+    def counted(self, kind: str) -> None:
+        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
+
+
+class AtmGate:
+    """The ATMP's gate for one listener of terminals (switch.exchange.ports.TerminalGate)."""
+
+    def __init__(self, host: AtmHost, listener: str, network: Network) -> None:
+        self.host = host
+        self.listener = listener
+        self.network = network
+
+    def admit(self, request: Message) -> TerminalRefusal | None:
+        terminal = self.host.terminal(request)
+        refusal = admit(terminal, request.mti, request.processing_code)
+        if refusal is not None:
+            return TerminalRefusal(refusal.code, refusal.reason)
+        assert terminal is not None
+        self.host.touch(terminal, datetime.now(UTC))
+        return None
+
+    def checks_mac(self, request: Message) -> bool:
+        terminal = self.host.terminal(request)
+        return terminal is not None and terminal.keys.mac and not _key_exchange(request)
+
+    async def verify_mac(self, request: Message, body: bytes) -> bool:
+        terminal, hsm = self.host.terminal(request), self.host.hsm
+        if terminal is None or hsm is None:
+            return False
+        keys = self.host.mac_keys(terminal, request.meta.received_ns)
+        if not keys:
+            return False
+        good = await mac.verify(hsm, TERMINAL_MAC, keys, request, body, key_type=TAK_TYPE)
+        if good:
+            mac.strip(request)  # its MAC belongs to the terminal's line, not to where the request goes next
+        return good
+
+    def local(self, request: Message) -> bool:
+        return request.is_network or request.mti in atmlocal.LOCAL_MTIS
+
+    async def answer(self, request: Message) -> Message:
+        return await atmlocal.answer(self, request)
+
+    def prepare(self, request: Message, destination: str) -> None:
+        terminal = self.host.terminal(request)
+        if terminal is None or not terminal.surcharge or destination in self.host.own_destinations:
+            return
+        if request.transaction_type in _CASH_TYPES and 28 not in request.fields:
+            # The fee the terminal disclosed to the holder of a card that is not the bank's own (README "ATM
+            # processing (ATMP)"): x+n 8, D = a debit to the cardholder, in DE 49's currency.
+            request.fields[28] = f"D{terminal.surcharge:08d}"
+
+    def follows(self, request: Message, response: Message) -> bool:
+        return request.is_reversal and request.transaction_type in _CASH_TYPES
+
+    async def after(self, request: Message, response: Message) -> None:
+        await atmlocal.reversal_outcome(self, request, response)
+
+    def signs(self, request: Message) -> bool:
+        terminal = self.host.terminal(request)
+        return terminal is not None and terminal.keys.mac and not _key_exchange(request)
+
+    async def sign(self, response: Message, request: Message) -> bytes:
+        terminal, hsm = self.host.terminal(request), self.host.hsm
+        keys = self.host.keys.get(terminal.id) if terminal is not None else None
+        if hsm is None or keys is None or keys.tak is None:
+            return self.network.encode(response)
+        return await mac.sign(hsm, TERMINAL_MAC, keys.tak.current, self.network, response, key_type=TAK_TYPE)
+
+
+def _key_exchange(request: Message) -> bool:
+    """A key exchange travels without a MAC: the terminal has no TAK yet, or is getting a new one."""
+    return request.is_network and request.network_code in _KEY_EXCHANGE_CODES
