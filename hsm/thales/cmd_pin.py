@@ -7,7 +7,13 @@ Layouts from the payShield host command reference as publicly quoted (manual pag
 - CI: BDK, ZPK, KSN descriptor 3H, KSN, PIN block, destination format 2N, account 12N.
   G0: as CI with the source format 2N before the destination format. CJ / G1: as CB.
   The KSN is as long as the descriptor says: BDK-ID + sub-key-ID + device-ID lengths (the three hex digits)
-  plus 5 counter digits, so ``605`` -> 16H and ``A05`` -> 20H (the HSM left-pads it to 20H with F).
+  plus 5 counter digits, so ``605`` -> 16H and ``A05`` -> 20H (the HSM left-pads it to 20H with F); the
+  payShield manual gives the field as "12 - 20 H". Public host-command builders and open-source payShield
+  simulators send it padded to 20H whatever the descriptor: the Thales simulator (nickntg/thalessimulatorlibrary,
+  ``ThalesCore/XMLDefs/HostCommands/TranslatePINFromDUKPTToZPK_CI.xml`` and ``..._G0.xml``: "Key Serial Number",
+  length 20) and ut-codec-payshield (``messages.json``, GO: ``ksnDescriptor:3/string, ksn:20/string``). So both
+  lengths are read: the exact one when the fields after it then end the message, else 20H (see
+  :func:`hsm.dukpt.expand_ksn` for how a padded KSN is used).
 - DA (TPK) / EA (ZPK): PIN key, PVK, max PIN length 2N, PIN block, format 2N, check length 2N, account 12N,
   decimalisation table 16H, PIN validation data 12A, offset 12H. DB / EB: error code only (01 = mismatch).
 - DC (TPK) / EC (ZPK): PIN key, PVK pair, PIN block, format 2N, account 12N, PVKI 1N, PVV 4N.
@@ -33,7 +39,20 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hsm.thales.base import Command, NoFields, Response
-from hsm.thales.fields import DIGITS, Ctx, Key, Layout, LengthPrefixed, Number, Tail, digits, hexchars, text
+from hsm.thales.fields import (
+    DIGITS,
+    Ctx,
+    HexChoice,
+    Key,
+    Layout,
+    LengthPrefixed,
+    Number,
+    Spec,
+    Tail,
+    digits,
+    hexchars,
+    text,
+)
 
 FORMAT_4 = "48"
 
@@ -110,9 +129,18 @@ class TranslatePinZpkToZpk(Command[PinTranslated]):
     pan: str | None = None
 
 
-def _ksn_length(c: Ctx) -> int:
+KSN_PADDED = 20
+
+
+def _ksn_lengths(c: Ctx) -> tuple[int, ...]:
+    """The KSN's length by its descriptor, then the 20H padded form (see the module docstring)."""
     descriptor = str(c.values["ksn_descriptor"])
-    return sum(int(ch, 16) for ch in descriptor) + 5
+    return sum(int(ch, 16) for ch in descriptor) + 5, KSN_PADDED
+
+
+def _ksn_and(*tail: Spec) -> tuple[Spec, ...]:
+    """The KSN field (exact or padded length, decided by the fields after it), then those fields."""
+    return (HexChoice("ksn", _ksn_lengths, tail), *tail)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -125,11 +153,12 @@ class TranslatePinDukpt(Command[PinTranslated]):
         Key("bdk"),
         Key("zpk"),
         hexchars("ksn_descriptor", 3, public=True),
-        hexchars("ksn", _ksn_length),
-        hexchars("pin_block", 16),
-        digits("destination_format", 2, public=True),
-        digits("account", 12),
-        _pan("destination_format"),
+        *_ksn_and(
+            hexchars("pin_block", 16),
+            digits("destination_format", 2, public=True),
+            digits("account", 12),
+            _pan("destination_format"),
+        ),
     )
     bdk: str
     zpk: str
@@ -151,12 +180,13 @@ class TranslatePinDukptFormat(Command[PinTranslated]):
         Key("bdk"),
         Key("zpk"),
         hexchars("ksn_descriptor", 3, public=True),
-        hexchars("ksn", _ksn_length),
-        hexchars("pin_block", _block_length("bdk")),
-        digits("source_format", 2, public=True),
-        digits("destination_format", 2, public=True),
-        digits("account", 12),
-        _pan("source_format", "destination_format"),
+        *_ksn_and(
+            hexchars("pin_block", _block_length("bdk")),
+            digits("source_format", 2, public=True),
+            digits("destination_format", 2, public=True),
+            digits("account", 12),
+            _pan("source_format", "destination_format"),
+        ),
     )
     bdk: str
     zpk: str

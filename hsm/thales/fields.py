@@ -329,6 +329,39 @@ class Rest(Spec):
         return value
 
 
+class HexChoice(Spec):
+    """A hex field whose length is one of several (``lengths``, in order of preference): the first length with
+    which the fields after it (``tail``) read exactly to the end of the command's fields is taken. A request that
+    fits none is read with the first length, so its error names the field that does not fit. Written as given,
+    when its length is one of the allowed ones."""
+
+    def __init__(self, name: str, lengths: Callable[[Ctx], Sequence[int]], tail: Sequence[Spec], *,
+                 public: bool = False) -> None:
+        self.name, self.lengths, self.tail, self.public = name, lengths, tuple(tail), public
+
+    def read(self, r: Reader, ctx: Ctx) -> str:
+        candidates = list(dict.fromkeys(self.lengths(ctx)))
+        end = _fields_end(r)
+        chosen = candidates[0]
+        for n in candidates:
+            trial = Reader(r.command, r.data, r.pos + n)
+            trial.end = end
+            try:
+                _read_into(self.tail, trial, Ctx(ctx.command, ctx.profile, dict(ctx.values), ctx.request),
+                           dict(ctx.values))
+            except MalformedCommandError:
+                continue
+            if trial.pos == end:
+                chosen = n
+                break
+        return Chars(self.name, chosen, HEX).read(r, ctx)
+
+    def write(self, value: Any, ctx: Ctx) -> bytes:
+        if not isinstance(value, str) or len(value) not in self.lengths(ctx):
+            raise self.local_error(ctx, f"must be {' or '.join(map(str, self.lengths(ctx)))} hex characters")
+        return Chars(self.name, len(value), HEX).write(value, ctx)
+
+
 class Tail(Spec):
     """All but the last ``keep`` characters before the end of the fields (e.g. a PIN under the LMK whose
     length is the PIN length plus one); value ``str`` of ``allowed`` characters."""
