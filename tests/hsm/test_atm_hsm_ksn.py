@@ -9,6 +9,8 @@ encrypted PIN block 1B9C1845EB993A7A). Under descriptor 605 the KSN proper is it
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
@@ -38,8 +40,8 @@ def test_codec_reads_the_ksn_at_its_exact_length_and_padded(descriptor: str, ksn
     for message in (ci(descriptor, ksn), g0(descriptor, ksn), ci(descriptor, ksn) + b"%00\x19trailer"):
         decoded = decode_request(message, 4, DEFAULT_PROFILE)
         assert isinstance(decoded, Inbound)
-        assert decoded.command.ksn == ksn and decoded.command.pin_block == BLOCK
-        assert decoded.command.account == ACCOUNT
+        command: Any = decoded.command
+        assert command.ksn == ksn and command.pin_block == BLOCK and command.account == ACCOUNT
 
 
 def test_codec_refuses_a_ksn_of_neither_length() -> None:
