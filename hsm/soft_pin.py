@@ -18,6 +18,8 @@ from hsm.errors import (
 from hsm.keys import ClearKey
 from hsm.soft_base import SoftwareCore, hex_field
 
+FORMAT_4 = "48"
+
 
 class PinFunctions(SoftwareCore):
     """PIN blocks: translated between keys and formats, verified, and turned into verification values."""
@@ -87,8 +89,12 @@ class PinFunctions(SoftwareCore):
 
         ``ksn_descriptor`` is the Thales 3H descriptor (BDK ID length, sub-key ID length, device ID length,
         e.g. ``"605"``); ``ksn`` the KSN in hex, left-padded with F to 20H if shorter. CI always has source
-        format 01; G0 passes ``source_format``.
+        format 01; G0 passes ``source_format`` (the legacy 02 and 03 included). Format 04 is refused (23): its
+        18-digit account field is defined for BC, BE, CA, CC, CG, DA, DC, EA, EC, EG, JC and JE only (payShield
+        manual, "Format 04"), not for CI / G0.
         """
+        if pinblock.PLUS in (source_format, destination_format):
+            raise PinBlockFormatError("format 04 is not accepted by the DUKPT translations")
         base = self._key("009", bdk)
         if base.aes or len(base.value) != 16:
             raise KeyLengthError("TDES DUKPT needs a double-length TDES BDK")
@@ -267,10 +273,10 @@ def _decrypt_pin(
     key: ClearKey, pin_block: str, fmt_code: str, account: str, pan: str | None, max_pin_length: int
 ) -> str:
     """The clear PIN inside an encrypted PIN block (stays inside the HSM)."""
-    fmt = pinblock.iso_format(fmt_code)
+    pinblock.check_code(fmt_code)
     if not 4 <= max_pin_length <= pinblock.MAX_PIN:
         raise PinLengthError("maximum PIN length must be 4 to 12")
-    if fmt == 4:
+    if fmt_code == FORMAT_4:
         if not key.aes:
             raise PinBlockFormatError("format 48 needs an AES key")
         raw = hex_field("PIN block", pin_block, 16)
@@ -278,16 +284,21 @@ def _decrypt_pin(
     if key.aes:
         raise PinBlockFormatError("an AES key encrypts format 48 PIN blocks only")
     clear = tdes_decrypt(key.value, hex_field("PIN block", pin_block, 8))
-    return pinblock.decode(fmt, clear, account, max_pin_length)
+    return pinblock.decode_code(fmt_code, clear, _account_for(fmt_code, account, pan), max_pin_length)
 
 
 def _encrypt_pin(key: ClearKey, pin: str, fmt_code: str, account: str, pan: str | None) -> str:
-    fmt = pinblock.iso_format(fmt_code)
-    if fmt == 4:
+    pinblock.check_code(fmt_code)
+    if fmt_code == FORMAT_4:
         if not key.aes:
             raise PinBlockFormatError("format 48 needs an AES key")
         return pinblock.encrypt_format4(key.value, pin, _format4_pan(account, pan)).hex().upper()
     if key.aes:
         raise PinBlockFormatError("an AES key encrypts format 48 PIN blocks only")
-    return tdes_encrypt(key.value, pinblock.encode(fmt, pin, account)).hex().upper()
+    clear = pinblock.encode_code(fmt_code, pin, _account_for(fmt_code, account, pan))
+    return tdes_encrypt(key.value, clear).hex().upper()
 
+
+def _account_for(fmt_code: str, account: str, pan: str | None) -> str:
+    """Format 04 binds the account number's left-most digits, so it needs the full number: ``pan`` if given."""
+    return pan if fmt_code == pinblock.PLUS and pan is not None else account

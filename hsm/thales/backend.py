@@ -22,7 +22,7 @@ from hsm import emv
 from hsm.api import Diagnostics, ImportedKey, KeyUnderZmk, NewKey, PinTranslation, default_ksn_descriptor
 from hsm.errors import InvalidInputError, KeyTypeError
 from hsm.mac import pad
-from hsm.pinblock import account_field
+from hsm.pinblock import PLUS, account_field, plus_account_field
 from hsm.thales import cmd_card as card
 from hsm.thales import cmd_emv as kemv
 from hsm.thales import cmd_keys as keys
@@ -79,7 +79,8 @@ class ThalesBackend:
         destination_format: str = "01", max_pin_length: int = 12, pan: str | None = None,
     ) -> PinTranslation:
         return _translation(await self._result(pin.TranslatePinTpkToZpk(
-            tpk, zpk, max_pin_length, pin_block, source_format, destination_format, account_field(account),
+            tpk, zpk, max_pin_length, pin_block, source_format, destination_format,
+            _wire_account(account, pan, source_format, destination_format),
             pan)))
 
     async def translate_pin_zpk_to_zpk(
@@ -89,7 +90,7 @@ class ThalesBackend:
     ) -> PinTranslation:
         return _translation(await self._result(pin.TranslatePinZpkToZpk(
             source_zpk, destination_zpk, max_pin_length, pin_block, source_format, destination_format,
-            account_field(account), pan)))
+            _wire_account(account, pan, source_format, destination_format), pan)))
 
     async def translate_pin_dukpt_to_zpk(
         self, bdk: str, zpk: str, ksn: str, pin_block: str, account: str, *, source_format: str = "01",
@@ -112,7 +113,7 @@ class ThalesBackend:
     ) -> bool:
         cls = pin.VerifyPinIbmTpk if _pin_key(pin_key_type) == "002" else pin.VerifyPinIbmZpk
         return await self._verify(cls(
-            pin_key, pvk, max_pin_length, pin_block, pin_format, check_length, account_field(account),
+            pin_key, pvk, max_pin_length, pin_block, pin_format, check_length, _wire_account(account, pan, pin_format),
             decimalisation_table, _validation_data(validation_data), _f_padded("offset", offset), pan))
 
     async def verify_pin_pvv(
@@ -121,14 +122,14 @@ class ThalesBackend:
     ) -> bool:
         cls = pin.VerifyPinPvvTpk if _pin_key(pin_key_type) == "002" else pin.VerifyPinPvvZpk
         return await self._verify(cls(
-            pin_key, pvk, pin_block, pin_format, account_field(account), pvki, pvv, pan))
+            pin_key, pvk, pin_block, pin_format, _wire_account(account, pan, pin_format), pvki, pvv, pan))
 
     async def generate_pvv(
         self, pin_key_type: str, pin_key: str, pvk: str, pin_block: str, pin_format: str, account: str,
         pvki: int, *, pan: str | None = None,
     ) -> str:
         return (await self._result(pin.GeneratePvv(
-            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, account_field(account), pvki,
+            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, _wire_account(account, pan, pin_format), pvki,
             pan))).pvv
 
     async def generate_ibm_offset(
@@ -136,7 +137,8 @@ class ThalesBackend:
         check_length: int, decimalisation_table: str, validation_data: str, *, pan: str | None = None,
     ) -> str:
         return (await self._result(pin.GenerateIbmOffset(
-            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, check_length, account_field(account),
+            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, check_length,
+            _wire_account(account, pan, pin_format),
             decimalisation_table, _validation_data(validation_data), pan))).offset
 
     # ------------------------------------------------------------------------------------------ CVV, MAC
@@ -296,6 +298,16 @@ def _validation_data(value: str) -> str:
     """PIN validation data 12A; the software HSM F-pads shorter data after inserting the account digits,
     which gives the same validation block as F-padding it here."""
     return _f_padded("PIN validation data", value)
+
+
+def _wire_account(account: str, pan: str | None, *formats: str) -> str:
+    """The account field to send: the 12 digits, or for a format 04 (PLUS) the full account number, which the
+    codec writes in 18 characters (the format binds the number's left-most digits)."""
+    if PLUS not in formats:
+        return account_field(account)
+    number = pan if pan is not None else account
+    plus_account_field(number)  # 22 unless it is a full account number of 13 to 18 digits
+    return number
 
 
 def _pin_key(code: str) -> str:

@@ -26,6 +26,10 @@ Layouts from the payShield host command reference as publicly quoted (manual pag
 
 A PVK or CVK pair written without scheme letter is 32H (key A then key B); other bare keys are 16H.
 
+PIN block format 04 (PLUS) binds the account number's left-most digits: when a format field of CA, CC, DA, EA,
+DC, EC, FW or BK is 04 the account field is the full account number in 18 characters, right-justified and padded
+with F (payShield manual, "Format 04": "the account number field becomes 18 digits in length").
+
 Bulkhead extension for ISO format 4 (code 48, AES), which a variant-LMK payShield cannot do: a PIN block under
 an AES key (scheme ``R``, see :mod:`hsm.software`) is 32H, and when a source or destination format is 48 the
 12N account field is followed by the full PAN (length 2N, then the digits), because format 4 binds the whole
@@ -36,17 +40,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from hsm.pinblock import PLUS, PLUS_ACCOUNT_WIDTH
 from hsm.thales.base import Command, NoFields, Response
 from hsm.thales.fields import (
     DIGITS,
+    Chars,
     Ctx,
     HexChoice,
     Key,
     Layout,
     LengthPrefixed,
     Number,
+    Reader,
     Spec,
     Tail,
     digits,
@@ -68,6 +75,38 @@ def _with_pan(*format_fields: str) -> Callable[[Ctx], bool]:
 
 def _pan(*format_fields: str) -> LengthPrefixed:
     return LengthPrefixed("pan", 2, radix=10, allowed=DIGITS, when=_with_pan(*format_fields))
+
+
+class _Account(Spec):
+    """The account field: 12N, or, when one of ``formats`` is 04 (PLUS), the full account number in 18
+    characters, right-justified and padded with F (payShield manual, "Format 04"). The value is the 12 digits,
+    or the full account number without its padding."""
+
+    def __init__(self, *formats: str) -> None:
+        self.name, self.formats = "account", formats
+
+    def _plus(self, ctx: Ctx) -> bool:
+        return any(ctx.values.get(f) == PLUS for f in self.formats)
+
+    def read(self, r: Reader, ctx: Ctx) -> str:
+        if not self._plus(ctx):
+            return str(digits("account", 12).read(r, ctx))
+        start = r.pos
+        number = str(Chars("account", PLUS_ACCOUNT_WIDTH, _DIGITS_F).read(r, ctx)).lstrip("F")
+        if not number.isdigit():
+            r.pos = start
+            raise r.fail("account", "not digits right-justified and padded with F")
+        return number
+
+    def write(self, value: Any, ctx: Ctx) -> bytes:
+        if not self._plus(ctx):
+            return digits("account", 12).write(value, ctx)
+        if not isinstance(value, str) or not value.isdigit() or len(value) > PLUS_ACCOUNT_WIDTH:
+            raise self.local_error(ctx, f"format 04 needs the account number, at most {PLUS_ACCOUNT_WIDTH} digits")
+        return value.rjust(PLUS_ACCOUNT_WIDTH, "F").encode("ascii")
+
+
+_DIGITS_F = DIGITS | frozenset(b"F")
 
 
 def _result_block(c: Ctx) -> int:
@@ -94,7 +133,7 @@ def _translate_layout(source: str, destination: str) -> Layout:
         hexchars("pin_block", _block_length(source)),
         digits("source_format", 2, public=True),
         digits("destination_format", 2, public=True),
-        digits("account", 12),
+        _Account("source_format", "destination_format"),
         _pan("source_format", "destination_format"),
     )
 
@@ -207,7 +246,7 @@ def _ibm_layout(pin_key: str) -> Layout:
         hexchars("pin_block", _block_length(pin_key)),
         digits("pin_format", 2, public=True),
         Number("check_length", 2),
-        digits("account", 12),
+        _Account("pin_format"),
         hexchars("decimalisation_table", 16),
         text("validation_data", 12),
         hexchars("offset", 12),
@@ -257,7 +296,7 @@ def _pvv_layout(pin_key: str) -> Layout:
         Key("pvk", plain=32),
         hexchars("pin_block", _block_length(pin_key)),
         digits("pin_format", 2, public=True),
-        digits("account", 12),
+        _Account("pin_format"),
         Number("pvki", 1),
         digits("pvv", 4),
         _pan("pin_format"),
@@ -319,7 +358,7 @@ class GeneratePvv(Command[PvvGenerated]):
         Key("pvk", plain=32),
         hexchars("pin_block", _block_length("pin_key")),
         digits("pin_format", 2, public=True),
-        digits("account", 12),
+        _Account("pin_format"),
         Number("pvki", 1),
         _pan("pin_format"),
     )
@@ -351,7 +390,7 @@ class GenerateIbmOffset(Command[OffsetGenerated]):
         hexchars("pin_block", _block_length("pin_key")),
         digits("pin_format", 2, public=True),
         Number("check_length", 2),
-        digits("account", 12),
+        _Account("pin_format"),
         hexchars("decimalisation_table", 16),
         text("validation_data", 12),
         _pan("pin_format"),
