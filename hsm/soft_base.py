@@ -25,6 +25,7 @@ class SoftwareCore:
         self._codec = KeyCodec(lmk)
         self._firmware = firmware
         self._tr31_legacy_versions = tr31_legacy_versions
+        self._test_lmk = lmk.is_thales_test()
 
     def _key(self, code: str, cryptogram: str, *, destination: bool = False) -> ClearKey:
         return self._codec.from_lmk(code, cryptogram, destination=destination)

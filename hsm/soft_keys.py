@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import reduce
 from typing import NamedTuple
 
 from hsm import tr31
 from hsm.api import Diagnostics, ImportedKey, KeyUnderZmk
-from hsm.cipher import force_odd_parity
-from hsm.errors import KeyBlockError, KeyFunctionError, KeyLengthError, KeySchemeError
+from hsm.cipher import force_odd_parity, has_odd_parity, xor
+from hsm.errors import (
+    InvalidInputError,
+    KeyBlockError,
+    KeyComponentError,
+    KeyFunctionError,
+    KeyLengthError,
+    KeyParityError,
+    KeySchemeError,
+)
 from hsm.keys import (
     TR31_EXPORTABILITY,
     TR31_IMPORT_MODES,
@@ -24,6 +34,8 @@ from hsm.lmk import key_type as lookup_key_type
 from hsm.soft_base import SoftwareCore
 
 _TDES_LENGTH = {"Z": 8, "U": 16, "X": 16, "T": 24, "Y": 24}
+MIN_COMPONENTS, MAX_COMPONENTS = 2, 9
+"""A4 forms a key from 2 to 9 components (payShield host command manual, A4 "number of components")."""
 
 
 class GeneratedKey(NamedTuple):
@@ -86,6 +98,42 @@ class KeyFunctions(SoftwareCore):
         key = self._key(key_type, generated.under_lmk)
         under_zmk = KeyCodec.to_kek(kek, key, zmk_scheme)
         return ExportedKey(generated.under_lmk, under_zmk, generated.kcv)
+
+    def form_key_from_components(self, key_type: str, components: Sequence[str], scheme: str = "U") -> GeneratedKey:
+        """A key from clear components, as custodians type them from their mailers (the payShield does this at
+        its console, FK): each component hex of the scheme's length with odd parity (error 10 otherwise, which
+        catches most typing errors); the key is their XOR with odd parity forced, under the LMK as ``key_type``
+        in ``scheme``; its KCV (6H) is what the custodians check. Nothing here keeps or logs a component."""
+        return self._form_key(key_type, [_clear_component(c) for c in components], scheme)
+
+    def form_key_from_encrypted_components(
+        self, key_type: str, components: Sequence[str], scheme: str = "U"
+    ) -> GeneratedKey:
+        """A4: a key from components encrypted under the LMK as ``key_type`` (error 10 if one fails its parity
+        check, which is also what a component of another key type looks like)."""
+        parts = []
+        for component in components:
+            clear = self._key(key_type, component)
+            if clear.aes:
+                raise KeySchemeError("key components are TDES keys")
+            parts.append(clear.value)
+        return self._form_key(key_type, parts, scheme)
+
+    def _form_key(self, key_type: str, parts: list[bytes], scheme: str) -> GeneratedKey:
+        lookup_key_type(key_type)
+        if not MIN_COMPONENTS <= len(parts) <= MAX_COMPONENTS:
+            raise KeyComponentError(f"a key is formed from {MIN_COMPONENTS} to {MAX_COMPONENTS} components")
+        scheme = scheme.upper()
+        length = _TDES_LENGTH.get(scheme)
+        if length is None:
+            raise KeySchemeError(f"key scheme {scheme!r} cannot hold a key formed from components")
+        if any(len(part) != length for part in parts):
+            raise InvalidInputError(f"every component must be {2 * length} hex digits for key scheme {scheme}")
+        if len({bytes(part) for part in parts}) != len(parts):
+            # Two equal components cancel out in the XOR: the key would not depend on them (a copying error).
+            raise InvalidInputError("two components are the same")
+        key = ClearKey(force_odd_parity(reduce(xor, parts)))
+        return GeneratedKey(self._codec.to_lmk(key_type, key, scheme), key.check_value())
 
     def key_check_value(self, key_type: str, key: str, *, full: bool = False) -> str:
         """BU: check value of a key under the LMK: TDES-encrypt 8 zero bytes (AES: CMAC of a zero block).
@@ -243,3 +291,12 @@ def _check_export_header(key_type: str, header: tr31.Header) -> None:
     if header.exportability not in TR31_EXPORTABILITY:
         raise KeyBlockError(f"exportability {header.exportability!r} is not E, N or S", "AA")
 
+
+
+def _clear_component(component: str) -> bytes:
+    if len(component) not in (16, 32, 48) or any(c not in "0123456789ABCDEFabcdef" for c in component):
+        raise InvalidInputError("a clear key component is 16, 32 or 48 hex digits")
+    value = bytes.fromhex(component)
+    if not has_odd_parity(value):
+        raise KeyParityError("a key component fails its parity check (odd parity)")
+    return value

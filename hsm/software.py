@@ -30,12 +30,12 @@ from hsm.soft_base import FIRMWARE
 from hsm.soft_card import CardFunctions
 from hsm.soft_keys import ExportedKey, GeneratedKey, KeyFunctions, Tr31Imported
 from hsm.soft_mac import MacFunctions
-from hsm.soft_pin import PinFunctions
+from hsm.soft_pinlmk import PinLmkFunctions
 
 __all__ = ["FIRMWARE", "ExportedKey", "GeneratedKey", "SoftwareHsm", "Tr31Imported"]
 
 
-class SoftwareHsm(KeyFunctions, PinFunctions, CardFunctions, MacFunctions):
+class SoftwareHsm(KeyFunctions, PinLmkFunctions, CardFunctions, MacFunctions):
     """A payShield-compatible HSM in software. Holds one :class:`~hsm.lmk.Lmk` and the working keys it has
     decrypted under it (:class:`~hsm.keys.KeyCodec`'s bounded cache); no other state.
 

@@ -77,7 +77,7 @@ def _pan(*format_fields: str) -> LengthPrefixed:
     return LengthPrefixed("pan", 2, radix=10, allowed=DIGITS, when=_with_pan(*format_fields))
 
 
-class _Account(Spec):
+class AccountField(Spec):
     """The account field: 12N, or, when one of ``formats`` is 04 (PLUS), the full account number in 18
     characters, right-justified and padded with F (payShield manual, "Format 04"). The value is the 12 digits,
     or the full account number without its padding."""
@@ -92,7 +92,7 @@ class _Account(Spec):
         if not self._plus(ctx):
             return str(digits("account", 12).read(r, ctx))
         start = r.pos
-        number = str(Chars("account", PLUS_ACCOUNT_WIDTH, _DIGITS_F).read(r, ctx)).lstrip("F")
+        number = str(Chars("account", PLUS_ACCOUNT_WIDTH, DIGITS_F).read(r, ctx)).lstrip("F")
         if not number.isdigit():
             r.pos = start
             raise r.fail("account", "not digits right-justified and padded with F")
@@ -106,7 +106,7 @@ class _Account(Spec):
         return value.rjust(PLUS_ACCOUNT_WIDTH, "F").encode("ascii")
 
 
-_DIGITS_F = DIGITS | frozenset(b"F")
+DIGITS_F = DIGITS | frozenset(b"F")
 
 
 def _result_block(c: Ctx) -> int:
@@ -133,7 +133,7 @@ def _translate_layout(source: str, destination: str) -> Layout:
         hexchars("pin_block", _block_length(source)),
         digits("source_format", 2, public=True),
         digits("destination_format", 2, public=True),
-        _Account("source_format", "destination_format"),
+        AccountField("source_format", "destination_format"),
         _pan("source_format", "destination_format"),
     )
 
@@ -246,7 +246,7 @@ def _ibm_layout(pin_key: str) -> Layout:
         hexchars("pin_block", _block_length(pin_key)),
         digits("pin_format", 2, public=True),
         Number("check_length", 2),
-        _Account("pin_format"),
+        AccountField("pin_format"),
         hexchars("decimalisation_table", 16),
         text("validation_data", 12),
         hexchars("offset", 12),
@@ -296,7 +296,7 @@ def _pvv_layout(pin_key: str) -> Layout:
         Key("pvk", plain=32),
         hexchars("pin_block", _block_length(pin_key)),
         digits("pin_format", 2, public=True),
-        _Account("pin_format"),
+        AccountField("pin_format"),
         Number("pvki", 1),
         digits("pvv", 4),
         _pan("pin_format"),
@@ -358,7 +358,7 @@ class GeneratePvv(Command[PvvGenerated]):
         Key("pvk", plain=32),
         hexchars("pin_block", _block_length("pin_key")),
         digits("pin_format", 2, public=True),
-        _Account("pin_format"),
+        AccountField("pin_format"),
         Number("pvki", 1),
         _pan("pin_format"),
     )
@@ -390,7 +390,7 @@ class GenerateIbmOffset(Command[OffsetGenerated]):
         hexchars("pin_block", _block_length("pin_key")),
         digits("pin_format", 2, public=True),
         Number("check_length", 2),
-        _Account("pin_format"),
+        AccountField("pin_format"),
         hexchars("decimalisation_table", 16),
         text("validation_data", 12),
         _pan("pin_format"),

@@ -254,6 +254,23 @@ def _is_hex(value: str) -> bool:
     return all(c in "0123456789ABCDEFabcdef" for c in value)
 
 
+class Keys(Spec):
+    """As many keys in a row as an earlier numeric field (``count``) says; the value is a tuple of ``str``."""
+
+    def __init__(self, name: str, count: str, *, plain: Length = 32) -> None:
+        self.name, self.count, self.plain = name, count, plain
+
+    def read(self, r: Reader, ctx: Ctx) -> tuple[str, ...]:
+        key = Key(self.name, plain=self.plain)
+        return tuple(key.read(r, ctx) for _ in range(int(ctx.values[self.count])))
+
+    def write(self, value: Any, ctx: Ctx) -> bytes:
+        if not isinstance(value, (tuple, list)) or len(value) != ctx.values.get(self.count):
+            raise self.local_error(ctx, f"must be as many keys as {self.count}")
+        key = Key(self.name, plain=self.plain)
+        return b"".join(key.write(v, ctx) for v in value)
+
+
 class LengthPrefixed(Spec):
     """Data preceded by its length in bytes (``width`` digits, hex by default). Value ``bytes``; or ``str``
     when ``allowed`` restricts the characters (e.g. a PAN with a 2N length)."""
