@@ -18,7 +18,9 @@ Conventions shared by both backends:
 
 - ``account`` is the payShield 12-digit account field, or a full 13-19 digit PAN from which it is taken
   (the 12 right-most digits without the check digit). Format 48 (ISO 9564 format 4, AES) also needs ``pan``.
-- PIN block formats are the Thales codes: 01 ISO 0, 05 ISO 1, 34 ISO 2, 47 ISO 3, 48 ISO 4.
+- PIN block formats are the Thales codes: 01 ISO 0, 05 ISO 1, 34 ISO 2, 47 ISO 3, 48 ISO 4, and the legacy ATM
+  formats 02 Docutel, 03 Diebold / IBM 3624, 04 PLUS (which needs the full PAN as ``account`` or ``pan``).
+- A PIN under the LMK (JC, JE, DG) is L+1 digits, bound to the account (:mod:`hsm.pinlmk`).
 - ``pin_key_type`` is ``"002"`` for a TPK, ``"001"`` for a ZPK.
 - EMV ``data`` is the transaction data as the card MACed it, without padding: each backend applies the CVN's
   padding (the Thales backend before sending KQ/KW, which expect padded data).
@@ -26,10 +28,11 @@ Conventions shared by both backends:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from hsm.errors import InvalidInputError
+from hsm.errors import InvalidInputError, KeyComponentError
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,18 @@ class Hsm(Protocol):
         """FW: VISA PVV of the PIN in a PIN block (issuance, PIN change)."""
         ...
 
+    async def translate_pin_to_lmk(
+        self, pin_key_type: str, pin_key: str, pin_block: str, pin_format: str, account: str,
+    ) -> str:
+        """JC (TPK, ``pin_key_type="002"``) / JE (ZPK, ``"001"``): the PIN of a PIN block, encrypted under the
+        LMK (LMK pair 02-03, bound to ``account``; L+1 digits, see :mod:`hsm.pinlmk`), e.g. for DG."""
+        ...
+
+    async def generate_pvv_from_lmk_pin(self, pvk: str, pin_under_lmk: str, account: str, pvki: int) -> str:
+        """DG: VISA PVV (4N) of a PIN under the LMK (from :meth:`translate_pin_to_lmk` for the same account);
+        ``pvk`` the PVK pair (``"002"``, double length)."""
+        ...
+
     async def generate_ibm_offset(
         self, pin_key_type: str, pin_key: str, pvk: str, pin_block: str, pin_format: str, account: str,
         check_length: int, decimalisation_table: str, validation_data: str, *, pan: str | None = None,
@@ -192,8 +207,25 @@ class Hsm(Protocol):
         """A0: a new key under the LMK, and under ``zmk`` (a ZMK, or a TMK with ``zmk_type="002"``)."""
         ...
 
-    async def import_key(self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U") -> ImportedKey:
-        """A6: a key from under a ZMK (variant, X9.17, or ``R`` + TR-31 key block) to under the LMK."""
+    async def import_key(
+        self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U", *, zmk_type: str = "000",
+    ) -> ImportedKey:
+        """A6: a key from under a ZMK (variant, X9.17, or ``R`` + TR-31 key block) to under the LMK. With
+        ``zmk_type="002"`` the key-encrypting key is a TMK (a terminal installing the TPK / TAK its host sent
+        under its TMK); the Thales backend refuses that (29): a payShield's A6 imports under a ZMK only."""
+        ...
+
+    async def form_key_from_components(
+        self, key_type: str, components: Sequence[str], scheme: str = "U",
+    ) -> NewKey:
+        """A key (e.g. a TMK, ``"002"``) formed from 2 or 3 components under dual control: their XOR, odd parity
+        forced, under the LMK in ``scheme``, with its KCV. Components are never stored or logged.
+
+        The software backend takes clear components (hex, odd parity, as custodians type them from their
+        mailers); both backends take components encrypted under the LMK as key type ``key_type`` (``U`` + 32H,
+        ...), which the Thales backend sends as A4 (a payShield forms keys from clear components only at its
+        console, never from the host). Errors: 03 not 2 or 3 components, 10 a component's parity, 15 lengths
+        that differ or do not suit ``scheme``, or a clear component given to the Thales backend."""
         ...
 
     async def export_key(
@@ -215,6 +247,17 @@ class Hsm(Protocol):
     async def echo(self, data: bytes) -> bytes:
         """B2: the same bytes back (a liveness check)."""
         ...
+
+
+DUAL_CONTROL = (2, 3)
+"""How many components :meth:`Hsm.form_key_from_components` takes: two or three custodians, each with one
+(issue 13, "Keys per terminal"); the payShield's A4 itself takes 2 to 9."""
+
+
+def check_dual_control(components: Sequence[str]) -> None:
+    """Error 03 unless there are 2 or 3 components."""
+    if len(components) not in DUAL_CONTROL:
+        raise KeyComponentError("a key is formed from 2 or 3 components (one per custodian)")
 
 
 def default_ksn_descriptor(ksn: str) -> str:

@@ -75,14 +75,19 @@ def expand_ksn(descriptor: str, ksn: str) -> bytes:
 
     The 3H descriptor gives the base derivation key ID length, sub-key ID length and device ID length (hex
     digits); the KSN field holds those plus the 5-digit counter part and is left-padded with F to 20 digits.
+    A KSN given already padded to 20 digits (as host-command builders send it, see
+    :mod:`hsm.thales.cmd_pin`) is used by its right-most descriptor-length digits, padded again with F the
+    way the HSM pads: whatever the sender padded with cannot change the derived keys.
     """
     if len(descriptor) != 3 or not all(c in "0123456789ABCDEF" for c in descriptor.upper()):
         raise InvalidInputError("KSN descriptor must be 3 hex digits")
     expected = sum(int(c, 16) for c in descriptor) + 5
+    if expected > 20:
+        raise InvalidInputError("KSN descriptor describes a KSN longer than 20 hex digits")
     text = ksn.upper()
     if len(text) not in (expected, 20) or not all(c in "0123456789ABCDEF" for c in text):
         raise InvalidInputError("KSN does not match its descriptor")
-    return bytes.fromhex(text.rjust(20, "F"))
+    return bytes.fromhex(text[-expected:].rjust(20, "F"))
 
 
 # ---------------------------------------------------------------------------------------------- AES

@@ -45,6 +45,13 @@ class VerificationFailure(HsmError):
     code = "01"
 
 
+class KeyComponentError(HsmError):
+    """03: the number of key components is not one this function accepts (A4: 2 to 9; the interface's dual
+    control: 2 or 3)."""
+
+    code = "03"
+
+
 class KeyLengthError(HsmError):
     """27: key length not allowed for the key type, scheme or operation (or 02 / 05 on BU)."""
 

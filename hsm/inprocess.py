@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import trio
@@ -14,6 +14,7 @@ from hsm.api import (
     NewKey,
     PinKey,
     PinTranslation,
+    check_dual_control,
     default_ksn_descriptor,
 )
 from hsm.errors import InvalidInputError
@@ -100,6 +101,15 @@ class SoftwareBackend:
         return await self._run(lambda: self.hsm.generate_pvv(
             pin_key_type, pin_key, pvk, pin_block, pin_format, account, pvki, pan=pan))
 
+    async def translate_pin_to_lmk(
+        self, pin_key_type: str, pin_key: str, pin_block: str, pin_format: str, account: str,
+    ) -> str:
+        return await self._run(lambda: self.hsm.translate_pin_to_lmk(
+            pin_key_type, pin_key, pin_block, pin_format, account))
+
+    async def generate_pvv_from_lmk_pin(self, pvk: str, pin_under_lmk: str, account: str, pvki: int) -> str:
+        return await self._run(lambda: self.hsm.generate_pvv_from_lmk_pin(pvk, pin_under_lmk, account, pvki))
+
     async def generate_ibm_offset(
         self, pin_key_type: str, pin_key: str, pvk: str, pin_block: str, pin_format: str, account: str,
         check_length: int, decimalisation_table: str, validation_data: str, *, pan: str | None = None,
@@ -154,12 +164,29 @@ class SoftwareBackend:
             key_type, kek, scheme, zmk_scheme, zmk_type=zmk_type))
         return NewKey(both.under_lmk, both.kcv, both.under_zmk)
 
-    async def import_key(self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U") -> ImportedKey:
+    async def import_key(
+        self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U", *, zmk_type: str = "000",
+    ) -> ImportedKey:
         if key_under_zmk.startswith("R"):
             done = await self._run(lambda: self.hsm.tr31_import(
-                zmk, key_under_zmk[1:], scheme, key_type=key_type))
+                zmk, key_under_zmk[1:], scheme, kbpk_type=zmk_type, key_type=key_type))
             return ImportedKey(done.under_lmk, done.kcv, False)
-        return await self._run(lambda: self.hsm.import_key(key_type, zmk, key_under_zmk, scheme))
+        return await self._run(lambda: self.hsm.import_key(key_type, zmk, key_under_zmk, scheme, zmk_type=zmk_type))
+
+    async def form_key_from_components(
+        self, key_type: str, components: Sequence[str], scheme: str = "U",
+    ) -> NewKey:
+        """Clear components (hex), or components under the LMK (scheme-tagged cryptograms, as A4 takes them):
+        all of one kind. See :meth:`hsm.api.Hsm.form_key_from_components`."""
+        parts = list(components)
+        check_dual_control(parts)
+        if all(_is_clear(c) for c in parts):
+            made = await self._run(lambda: self.hsm.form_key_from_components(key_type, parts, scheme))
+        elif not any(_is_clear(c) for c in parts):
+            made = await self._run(lambda: self.hsm.form_key_from_encrypted_components(key_type, parts, scheme))
+        else:
+            raise InvalidInputError("components are all clear or all under the LMK")
+        return NewKey(made.under_lmk, made.kcv)
 
     async def export_key(
         self, key_type: str, zmk: str, key: str, scheme: str = "U", *, tr31_version: str = "D",
@@ -206,3 +233,9 @@ class SoftwareBackend:
         return data
 
 
+
+
+
+def _is_clear(component: str) -> bool:
+    """A clear component is bare hex; a component under the LMK starts with its key scheme letter."""
+    return bool(component) and all(c in "0123456789ABCDEFabcdef" for c in component)

@@ -143,6 +143,14 @@ class Lmk:
         self._type_keys[code] = pair
         return pair
 
+    def pin_pair(self) -> bytes:
+        """LMK pair 02-03, under which payShield commands encrypt PINs (see :mod:`hsm.pinlmk`); stays inside."""
+        return self._pairs[1]
+
+    def is_thales_test(self) -> bool:
+        """Whether this is the public Thales test LMK (nothing under it is secret)."""
+        return self.check_value() == Lmk.thales_test().check_value()
+
     @property
     def aes_storage_key(self) -> bytes:
         """AES-256 key protecting Bulkhead's ``R``-scheme AES keys (see class comment)."""

@@ -15,6 +15,7 @@ from hsm.keys import KeyCodec
 from hsm.lmk import Lmk
 
 _PIN_KEY_TYPES = {"TPK": "002", "ZPK": "001", "002": "002", "001": "001"}
+_ISO_CODES = {0: "01", 1: "05", 2: "34", 3: "47"}
 
 
 class NotTestLmkError(HsmError):
@@ -36,12 +37,18 @@ class TestPinPad:
     def __repr__(self) -> str:
         return "TestPinPad(test LMK)"
 
-    def pin_block(self, key_type: str, key: str, pin: str, pan: str, fmt: int = 0) -> bytes:
-        """The encrypted ISO format ``fmt`` (0, 1 or 3) PIN block of ``pin`` for card ``pan``, under ``key``
-        (a ``key_type`` "TPK"/"002" or "ZPK"/"001" cryptogram), as the 8 bytes that go in DE 52."""
+    def pin_block(self, key_type: str, key: str, pin: str, pan: str, fmt: int | str = 0) -> bytes:
+        """The encrypted PIN block of ``pin`` for card ``pan`` under ``key`` (a ``key_type`` "TPK"/"002" or
+        "ZPK"/"001" cryptogram), as the 8 bytes that go in DE 52.
+
+        ``fmt``: an ISO 9564 format number (0, 1, 2 or 3), or a payShield format code: ``"01"``, ``"05"``, ``"34"``,
+        ``"47"``, and the legacy ATM formats ``"02"`` (Docutel), ``"03"`` (Diebold / IBM 3624) and ``"04"`` (PLUS,
+        which needs the full PAN) that older ATM fleets send (see :mod:`hsm.pinblock`)."""
         code = _PIN_KEY_TYPES.get(key_type)
         if code is None:
             raise HsmError(f"PIN blocks are encrypted under a TPK or ZPK, not {key_type!r}")
         clear = self._codec.from_lmk(code, key)
-        account = pinblock.account_field(pan)
-        return tdes_encrypt(clear.value, pinblock.encode(fmt, pin, account))
+        fmt_code = _ISO_CODES.get(fmt) if isinstance(fmt, int) else fmt
+        if fmt_code is None:
+            raise HsmError(f"no 64-bit PIN block format {fmt!r}")
+        return tdes_encrypt(clear.value, pinblock.encode_code(fmt_code, pin, pan))

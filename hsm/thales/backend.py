@@ -14,19 +14,29 @@ code), so that both backends fail the same way with the same error code.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 import trio
 
 from hsm import emv
-from hsm.api import Diagnostics, ImportedKey, KeyUnderZmk, NewKey, PinTranslation, default_ksn_descriptor
-from hsm.errors import InvalidInputError, KeyTypeError
+from hsm.api import (
+    Diagnostics,
+    ImportedKey,
+    KeyUnderZmk,
+    NewKey,
+    PinTranslation,
+    check_dual_control,
+    default_ksn_descriptor,
+)
+from hsm.errors import InvalidInputError, KeyFunctionError, KeyTypeError
 from hsm.mac import pad
-from hsm.pinblock import account_field
+from hsm.pinblock import PLUS, account_field, plus_account_field
 from hsm.thales import cmd_card as card
 from hsm.thales import cmd_emv as kemv
 from hsm.thales import cmd_keys as keys
 from hsm.thales import cmd_pin as pin
+from hsm.thales import cmd_pinlmk as pin_lmk
 from hsm.thales.base import Command, Reply, Response
 from hsm.thales.errors import CommandFailedError, HsmTimeoutError
 from hsm.thales.profile import Profile
@@ -79,7 +89,8 @@ class ThalesBackend:
         destination_format: str = "01", max_pin_length: int = 12, pan: str | None = None,
     ) -> PinTranslation:
         return _translation(await self._result(pin.TranslatePinTpkToZpk(
-            tpk, zpk, max_pin_length, pin_block, source_format, destination_format, account_field(account),
+            tpk, zpk, max_pin_length, pin_block, source_format, destination_format,
+            _wire_account(account, pan, source_format, destination_format),
             pan)))
 
     async def translate_pin_zpk_to_zpk(
@@ -89,7 +100,7 @@ class ThalesBackend:
     ) -> PinTranslation:
         return _translation(await self._result(pin.TranslatePinZpkToZpk(
             source_zpk, destination_zpk, max_pin_length, pin_block, source_format, destination_format,
-            account_field(account), pan)))
+            _wire_account(account, pan, source_format, destination_format), pan)))
 
     async def translate_pin_dukpt_to_zpk(
         self, bdk: str, zpk: str, ksn: str, pin_block: str, account: str, *, source_format: str = "01",
@@ -112,7 +123,7 @@ class ThalesBackend:
     ) -> bool:
         cls = pin.VerifyPinIbmTpk if _pin_key(pin_key_type) == "002" else pin.VerifyPinIbmZpk
         return await self._verify(cls(
-            pin_key, pvk, max_pin_length, pin_block, pin_format, check_length, account_field(account),
+            pin_key, pvk, max_pin_length, pin_block, pin_format, check_length, _wire_account(account, pan, pin_format),
             decimalisation_table, _validation_data(validation_data), _f_padded("offset", offset), pan))
 
     async def verify_pin_pvv(
@@ -121,22 +132,32 @@ class ThalesBackend:
     ) -> bool:
         cls = pin.VerifyPinPvvTpk if _pin_key(pin_key_type) == "002" else pin.VerifyPinPvvZpk
         return await self._verify(cls(
-            pin_key, pvk, pin_block, pin_format, account_field(account), pvki, pvv, pan))
+            pin_key, pvk, pin_block, pin_format, _wire_account(account, pan, pin_format), pvki, pvv, pan))
 
     async def generate_pvv(
         self, pin_key_type: str, pin_key: str, pvk: str, pin_block: str, pin_format: str, account: str,
         pvki: int, *, pan: str | None = None,
     ) -> str:
         return (await self._result(pin.GeneratePvv(
-            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, account_field(account), pvki,
+            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, _wire_account(account, pan, pin_format), pvki,
             pan))).pvv
+
+    async def translate_pin_to_lmk(
+        self, pin_key_type: str, pin_key: str, pin_block: str, pin_format: str, account: str,
+    ) -> str:
+        cls = pin_lmk.TranslatePinTpkToLmk if _pin_key(pin_key_type) == "002" else pin_lmk.TranslatePinZpkToLmk
+        return (await self._result(cls(pin_key, pin_block, pin_format, _wire_account(account, None, pin_format)))).pin
+
+    async def generate_pvv_from_lmk_pin(self, pvk: str, pin_under_lmk: str, account: str, pvki: int) -> str:
+        return (await self._result(pin.GeneratePvvFromLmkPin(pvk, pin_under_lmk, account_field(account), pvki))).pvv
 
     async def generate_ibm_offset(
         self, pin_key_type: str, pin_key: str, pvk: str, pin_block: str, pin_format: str, account: str,
         check_length: int, decimalisation_table: str, validation_data: str, *, pan: str | None = None,
     ) -> str:
         return (await self._result(pin.GenerateIbmOffset(
-            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, check_length, account_field(account),
+            _pin_key(pin_key_type), pin_key, pvk, pin_block, pin_format, check_length,
+            _wire_account(account, pan, pin_format),
             decimalisation_table, _validation_data(validation_data), pan))).offset
 
     # ------------------------------------------------------------------------------------------ CVV, MAC
@@ -240,7 +261,13 @@ class ThalesBackend:
             made = await self._result(keys.GenerateKey(1, key_type, scheme, flag, zmk, zmk_scheme))
         return NewKey(made.key, made.kcv, made.key_under_zmk)
 
-    async def import_key(self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U") -> ImportedKey:
+    async def import_key(
+        self, key_type: str, zmk: str, key_under_zmk: str, scheme: str = "U", *, zmk_type: str = "000",
+    ) -> ImportedKey:
+        if zmk_type != "000":
+            # A6 carries a ZMK only (A0 has a ZMK/TMK flag, A6 has none): under a TMK, the terminal imports.
+            raise KeyFunctionError("a payShield imports keys under a ZMK only (A6); keys under a TMK are the "
+                                   "terminal's to import")
         reply = await self._call(keys.ImportKey(key_type, zmk, key_under_zmk, scheme))
         done = reply.result()
         return ImportedKey(done.key, done.kcv, reply.error_code == "01")
@@ -257,6 +284,19 @@ class ThalesBackend:
             command = keys.ExportKey(key_type, zmk, key, scheme)
         done = await self._result(command)
         return KeyUnderZmk(done.key_under_zmk, done.kcv)
+
+    async def form_key_from_components(
+        self, key_type: str, components: Sequence[str], scheme: str = "U",
+    ) -> NewKey:
+        """A4: components encrypted under the LMK (scheme-tagged cryptograms of ``key_type``). Clear components
+        are refused (15): a payShield forms keys from clear components only at its console."""
+        parts = tuple(components)
+        check_dual_control(parts)
+        if any(not c or c[0] not in "ZUXTY" for c in parts):
+            raise InvalidInputError("the payShield forms keys from components under the LMK (A4), not from clear "
+                                    "components")
+        done = await self._result(keys.FormKeyFromComponents(len(parts), key_type, scheme, parts))
+        return NewKey(done.key, done.kcv)
 
     async def key_check_value(self, key_type: str, key: str, *, full: bool = False) -> str:
         return (await self._result(keys.KeyCheckValue(
@@ -296,6 +336,16 @@ def _validation_data(value: str) -> str:
     """PIN validation data 12A; the software HSM F-pads shorter data after inserting the account digits,
     which gives the same validation block as F-padding it here."""
     return _f_padded("PIN validation data", value)
+
+
+def _wire_account(account: str, pan: str | None, *formats: str) -> str:
+    """The account field to send: the 12 digits, or for a format 04 (PLUS) the full account number, which the
+    codec writes in 18 characters (the format binds the number's left-most digits)."""
+    if PLUS not in formats:
+        return account_field(account)
+    number = pan if pan is not None else account
+    plus_account_field(number)  # 22 unless it is a full account number of 13 to 18 digits
+    return number
 
 
 def _pin_key(code: str) -> str:

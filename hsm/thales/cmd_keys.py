@@ -1,4 +1,4 @@
-"""Key management host commands: A0, BU, A6, A8, NC, B2.
+"""Key management host commands: A0, A4, BU, A6, A8, NC, B2.
 
 Layouts (request fields after the command code; response fields after the error code), from the payShield
 host command reference as publicly quoted (Thales manual pages cited by open-source clients):
@@ -15,6 +15,10 @@ host command reference as publicly quoted (Thales manual pages cited by open-sou
   exports a TR-31 key block; it is followed by ``#``, TR-31 version 1A (B or D), key usage 2A, mode of use
   1A, key version 2A, exportability 1A (Bulkhead's layout, modelled on the ``#`` key-block attribute group of
   key-block payShields; ``**`` / ``*`` for usage / mode mean "derive from the key type").
+- A4 form a key from encrypted components: number of components 1N (2-9), key type 3H, key scheme (LMK) 1A,
+  the components, each encrypted under the LMK as that key type (ut-codec-payshield ``messages.json``
+  ``formKeyFromComponents``: ``numberOfComponents:1, keyType:3, keySchemeLmk:1, keyComponents``; error 03 "invalid
+  number of components", 10 "component parity error"). A5: key under LMK, KCV 6H.
 - NC diagnostics: no fields. ND: LMK check value 16H, firmware number 9A.
 - B2 echo: length 4H, data. B3: data.
 """
@@ -29,6 +33,7 @@ from hsm.thales.fields import (
     Ctx,
     IfNext,
     Key,
+    Keys,
     LengthPrefixed,
     Literal,
     Number,
@@ -69,6 +74,32 @@ class GenerateKey(Command[KeyGenerated]):
     zmk_flag: int | None = None
     zmk: str | None = None
     zmk_scheme: str | None = None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class KeyFormed(Response):
+    LAYOUT = (Key("key"), hexchars("kcv", 6, public=True))
+    key: str
+    kcv: str
+
+
+_COMPONENT_PLAIN = {"Z": 16, "U": 32, "X": 32, "T": 48, "Y": 48}
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class FormKeyFromComponents(Command[KeyFormed]):
+    CODE = "A4"
+    RESPONSE = KeyFormed
+    LAYOUT = (
+        Number("count", 1),
+        hexchars("key_type", 3, public=True),
+        text("lmk_scheme", 1, public=True),
+        Keys("components", "count", plain=lambda c: _COMPONENT_PLAIN.get(str(c.values["lmk_scheme"]), 32)),
+    )
+    count: int
+    key_type: str
+    lmk_scheme: str
+    components: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -7,7 +7,13 @@ Layouts from the payShield host command reference as publicly quoted (manual pag
 - CI: BDK, ZPK, KSN descriptor 3H, KSN, PIN block, destination format 2N, account 12N.
   G0: as CI with the source format 2N before the destination format. CJ / G1: as CB.
   The KSN is as long as the descriptor says: BDK-ID + sub-key-ID + device-ID lengths (the three hex digits)
-  plus 5 counter digits, so ``605`` -> 16H and ``A05`` -> 20H (the HSM left-pads it to 20H with F).
+  plus 5 counter digits, so ``605`` -> 16H and ``A05`` -> 20H (the HSM left-pads it to 20H with F); the
+  payShield manual gives the field as "12 - 20 H". Public host-command builders and open-source payShield
+  simulators send it padded to 20H whatever the descriptor: the Thales simulator (nickntg/thalessimulatorlibrary,
+  ``ThalesCore/XMLDefs/HostCommands/TranslatePINFromDUKPTToZPK_CI.xml`` and ``..._G0.xml``: "Key Serial Number",
+  length 20) and ut-codec-payshield (``messages.json``, GO: ``ksnDescriptor:3/string, ksn:20/string``). So both
+  lengths are read: the exact one when the fields after it then end the message, else 20H (see
+  :func:`hsm.dukpt.expand_ksn` for how a padded KSN is used).
 - DA (TPK) / EA (ZPK): PIN key, PVK, max PIN length 2N, PIN block, format 2N, check length 2N, account 12N,
   decimalisation table 16H, PIN validation data 12A, offset 12H. DB / EB: error code only (01 = mismatch).
 - DC (TPK) / EC (ZPK): PIN key, PVK pair, PIN block, format 2N, account 12N, PVKI 1N, PVV 4N.
@@ -20,6 +26,10 @@ Layouts from the payShield host command reference as publicly quoted (manual pag
 
 A PVK or CVK pair written without scheme letter is 32H (key A then key B); other bare keys are 16H.
 
+PIN block format 04 (PLUS) binds the account number's left-most digits: when a format field of CA, CC, DA, EA,
+DC, EC, FW or BK is 04 the account field is the full account number in 18 characters, right-justified and padded
+with F (payShield manual, "Format 04": "the account number field becomes 18 digits in length").
+
 Bulkhead extension for ISO format 4 (code 48, AES), which a variant-LMK payShield cannot do: a PIN block under
 an AES key (scheme ``R``, see :mod:`hsm.software`) is 32H, and when a source or destination format is 48 the
 12N account field is followed by the full PAN (length 2N, then the digits), because format 4 binds the whole
@@ -30,10 +40,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from hsm.pinblock import PLUS, PLUS_ACCOUNT_WIDTH
 from hsm.thales.base import Command, NoFields, Response
-from hsm.thales.fields import DIGITS, Ctx, Key, Layout, LengthPrefixed, Number, Tail, digits, hexchars, text
+from hsm.thales.fields import (
+    DIGITS,
+    Chars,
+    Ctx,
+    HexChoice,
+    Key,
+    Layout,
+    LengthPrefixed,
+    Number,
+    Reader,
+    Spec,
+    Tail,
+    digits,
+    hexchars,
+    text,
+)
 
 FORMAT_4 = "48"
 
@@ -49,6 +75,38 @@ def _with_pan(*format_fields: str) -> Callable[[Ctx], bool]:
 
 def _pan(*format_fields: str) -> LengthPrefixed:
     return LengthPrefixed("pan", 2, radix=10, allowed=DIGITS, when=_with_pan(*format_fields))
+
+
+class AccountField(Spec):
+    """The account field: 12N, or, when one of ``formats`` is 04 (PLUS), the full account number in 18
+    characters, right-justified and padded with F (payShield manual, "Format 04"). The value is the 12 digits,
+    or the full account number without its padding."""
+
+    def __init__(self, *formats: str) -> None:
+        self.name, self.formats = "account", formats
+
+    def _plus(self, ctx: Ctx) -> bool:
+        return any(ctx.values.get(f) == PLUS for f in self.formats)
+
+    def read(self, r: Reader, ctx: Ctx) -> str:
+        if not self._plus(ctx):
+            return str(digits("account", 12).read(r, ctx))
+        start = r.pos
+        number = str(Chars("account", PLUS_ACCOUNT_WIDTH, DIGITS_F).read(r, ctx)).lstrip("F")
+        if not number.isdigit():
+            r.pos = start
+            raise r.fail("account", "not digits right-justified and padded with F")
+        return number
+
+    def write(self, value: Any, ctx: Ctx) -> bytes:
+        if not self._plus(ctx):
+            return digits("account", 12).write(value, ctx)
+        if not isinstance(value, str) or not value.isdigit() or len(value) > PLUS_ACCOUNT_WIDTH:
+            raise self.local_error(ctx, f"format 04 needs the account number, at most {PLUS_ACCOUNT_WIDTH} digits")
+        return value.rjust(PLUS_ACCOUNT_WIDTH, "F").encode("ascii")
+
+
+DIGITS_F = DIGITS | frozenset(b"F")
 
 
 def _result_block(c: Ctx) -> int:
@@ -75,7 +133,7 @@ def _translate_layout(source: str, destination: str) -> Layout:
         hexchars("pin_block", _block_length(source)),
         digits("source_format", 2, public=True),
         digits("destination_format", 2, public=True),
-        digits("account", 12),
+        AccountField("source_format", "destination_format"),
         _pan("source_format", "destination_format"),
     )
 
@@ -110,9 +168,18 @@ class TranslatePinZpkToZpk(Command[PinTranslated]):
     pan: str | None = None
 
 
-def _ksn_length(c: Ctx) -> int:
+KSN_PADDED = 20
+
+
+def _ksn_lengths(c: Ctx) -> tuple[int, ...]:
+    """The KSN's length by its descriptor, then the 20H padded form (see the module docstring)."""
     descriptor = str(c.values["ksn_descriptor"])
-    return sum(int(ch, 16) for ch in descriptor) + 5
+    return sum(int(ch, 16) for ch in descriptor) + 5, KSN_PADDED
+
+
+def _ksn_and(*tail: Spec) -> tuple[Spec, ...]:
+    """The KSN field (exact or padded length, decided by the fields after it), then those fields."""
+    return (HexChoice("ksn", _ksn_lengths, tail), *tail)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -125,11 +192,12 @@ class TranslatePinDukpt(Command[PinTranslated]):
         Key("bdk"),
         Key("zpk"),
         hexchars("ksn_descriptor", 3, public=True),
-        hexchars("ksn", _ksn_length),
-        hexchars("pin_block", 16),
-        digits("destination_format", 2, public=True),
-        digits("account", 12),
-        _pan("destination_format"),
+        *_ksn_and(
+            hexchars("pin_block", 16),
+            digits("destination_format", 2, public=True),
+            digits("account", 12),
+            _pan("destination_format"),
+        ),
     )
     bdk: str
     zpk: str
@@ -151,12 +219,13 @@ class TranslatePinDukptFormat(Command[PinTranslated]):
         Key("bdk"),
         Key("zpk"),
         hexchars("ksn_descriptor", 3, public=True),
-        hexchars("ksn", _ksn_length),
-        hexchars("pin_block", _block_length("bdk")),
-        digits("source_format", 2, public=True),
-        digits("destination_format", 2, public=True),
-        digits("account", 12),
-        _pan("source_format", "destination_format"),
+        *_ksn_and(
+            hexchars("pin_block", _block_length("bdk")),
+            digits("source_format", 2, public=True),
+            digits("destination_format", 2, public=True),
+            digits("account", 12),
+            _pan("source_format", "destination_format"),
+        ),
     )
     bdk: str
     zpk: str
@@ -177,7 +246,7 @@ def _ibm_layout(pin_key: str) -> Layout:
         hexchars("pin_block", _block_length(pin_key)),
         digits("pin_format", 2, public=True),
         Number("check_length", 2),
-        digits("account", 12),
+        AccountField("pin_format"),
         hexchars("decimalisation_table", 16),
         text("validation_data", 12),
         hexchars("offset", 12),
@@ -227,7 +296,7 @@ def _pvv_layout(pin_key: str) -> Layout:
         Key("pvk", plain=32),
         hexchars("pin_block", _block_length(pin_key)),
         digits("pin_format", 2, public=True),
-        digits("account", 12),
+        AccountField("pin_format"),
         Number("pvki", 1),
         digits("pvv", 4),
         _pan("pin_format"),
@@ -289,7 +358,7 @@ class GeneratePvv(Command[PvvGenerated]):
         Key("pvk", plain=32),
         hexchars("pin_block", _block_length("pin_key")),
         digits("pin_format", 2, public=True),
-        digits("account", 12),
+        AccountField("pin_format"),
         Number("pvki", 1),
         _pan("pin_format"),
     )
@@ -321,7 +390,7 @@ class GenerateIbmOffset(Command[OffsetGenerated]):
         hexchars("pin_block", _block_length("pin_key")),
         digits("pin_format", 2, public=True),
         Number("check_length", 2),
-        digits("account", 12),
+        AccountField("pin_format"),
         hexchars("decimalisation_table", 16),
         text("validation_data", 12),
         _pan("pin_format"),

@@ -7,8 +7,8 @@ Message layout (the 2-byte length is added by :mod:`hsm.thales.framing`)::
 
 The response code is the command code with its second character incremented (A0 -> A1). Field layouts are
 in the command modules (:mod:`~hsm.thales.cmd_keys`, :mod:`~hsm.thales.cmd_pin`, :mod:`~hsm.thales.cmd_card`,
-:mod:`~hsm.thales.cmd_emv`), each citing its source. Commands: A0 BU A6 A8 NC B2 CA CC CI G0 DA EA DC EC
-DG FW BK CW CY M6 M8 MA MC KQ KW.
+:mod:`~hsm.thales.cmd_emv`, :mod:`~hsm.thales.cmd_pinlmk`), each citing its source. Commands: A0 A4 BU A6 A8
+NC B2 CA CC CI G0 DA EA DC EC DG FW BK BA NG JC JE CW CY M6 M8 MA MC KQ KW.
 
 Firmware-dependent layouts go through :class:`~hsm.thales.profile.Profile`: M6 / M8 (MAC size field,
 1- or 2-digit MAC algorithm), KW (IV-AC field), and the error for an unknown command (68 by default).
@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hsm.thales import cmd_card, cmd_emv, cmd_keys, cmd_pin
+from hsm.thales import cmd_card, cmd_emv, cmd_keys, cmd_pin, cmd_pinlmk
 from hsm.thales.base import Command, NoFields, Reply, Response, response_code
 from hsm.thales.errors import (
     HeaderError,
@@ -51,12 +51,14 @@ R = TypeVar("R", bound=Response)
 COMMANDS: dict[str, type[Command[Any]]] = {
     cls.CODE: cls
     for cls in (
-        cmd_keys.GenerateKey, cmd_keys.KeyCheckValue, cmd_keys.ImportKey, cmd_keys.ExportKey,
+        cmd_keys.GenerateKey, cmd_keys.FormKeyFromComponents, cmd_keys.KeyCheckValue, cmd_keys.ImportKey,
+        cmd_keys.ExportKey,
         cmd_keys.Diagnostics, cmd_keys.Echo,
         cmd_pin.TranslatePinTpkToZpk, cmd_pin.TranslatePinZpkToZpk, cmd_pin.TranslatePinDukpt,
         cmd_pin.TranslatePinDukptFormat, cmd_pin.VerifyPinIbmTpk, cmd_pin.VerifyPinIbmZpk,
         cmd_pin.VerifyPinPvvTpk, cmd_pin.VerifyPinPvvZpk, cmd_pin.GeneratePvvFromLmkPin, cmd_pin.GeneratePvv,
         cmd_pin.GenerateIbmOffset,
+        cmd_pinlmk.EncryptPin, cmd_pinlmk.DecryptPin, cmd_pinlmk.TranslatePinTpkToLmk, cmd_pinlmk.TranslatePinZpkToLmk,
         cmd_card.GenerateCvv, cmd_card.VerifyCvv, cmd_card.GenerateMac, cmd_card.VerifyMac,
         cmd_card.GenerateMacLegacy, cmd_card.VerifyMacLegacy,
         cmd_emv.VerifyArqcKq, cmd_emv.VerifyArqcKw,

@@ -3,8 +3,9 @@
 Sans-I/O: :func:`execute` takes a message body and returns the response body. Every outcome is an answer:
 a malformed request gets 15, an unknown command the profile's 67/68, an :class:`~hsm.errors.HsmError` its own
 code, a verification mismatch 01, and anything unexpected 41 (logged with its type only, never its text,
-which could quote input). A command the codec knows but the software HSM has no function for (DG: Bulkhead
-keeps no PINs under the LMK) answers like an unknown command. The server holds one LMK, identifier 00: a
+which could quote input). NG (a PIN under the LMK back to the clear PIN, out of the HSM) is executed only by an
+HSM holding the public Thales test LMK, and answers like a command not enabled (the profile's 68) otherwise, as a
+payShield answers a command its security settings leave disabled. The server holds one LMK, identifier 00: a
 request that names another LMK (``%`` + 2N) gets 13 (LMK error).
 """
 
@@ -20,6 +21,7 @@ from hsm.thales import cmd_card as card
 from hsm.thales import cmd_emv as emv
 from hsm.thales import cmd_keys as keys
 from hsm.thales import cmd_pin as pin
+from hsm.thales import cmd_pinlmk as pinlmk
 from hsm.thales.base import Command, NoFields, Response
 from hsm.thales.commands import Inbound, Rejected, decode_request, encode_rejection, encode_response
 from hsm.thales.errors import UnsupportedCommandError
@@ -84,6 +86,11 @@ def _generate_key(hsm: SoftwareHsm, c: keys.GenerateKey, p: Profile) -> Outcome:
         both = hsm.generate_key_exported(c.key_type, c.zmk, c.lmk_scheme, c.zmk_scheme, zmk_type=zmk_type)
         return OK, keys.KeyGenerated(both.under_lmk, both.under_zmk, both.kcv)
     raise InvalidInputError("A0 mode must be 0 or 1")
+
+
+def _form_key(hsm: SoftwareHsm, c: keys.FormKeyFromComponents, p: Profile) -> Outcome:
+    made = hsm.form_key_from_encrypted_components(c.key_type, c.components, c.lmk_scheme)
+    return OK, keys.KeyFormed(made.under_lmk, made.kcv)
 
 
 # Key length flag (BU) -> the scheme letters whose keys have that length.
@@ -195,6 +202,31 @@ def _generate_offset(hsm: SoftwareHsm, c: pin.GenerateIbmOffset, p: Profile) -> 
     return OK, pin.OffsetGenerated(hsm.generate_ibm_offset(
         c.key_type, c.pin_key, c.pvk, c.pin_block, c.pin_format, c.account, c.check_length,
         c.decimalisation_table, c.validation_data, pan=c.pan))
+
+
+def _pvv_from_lmk_pin(hsm: SoftwareHsm, c: pin.GeneratePvvFromLmkPin, p: Profile) -> Outcome:
+    return OK, pin.PvvGenerated(hsm.generate_pvv_from_lmk_pin(c.pvk, c.pin, c.account, c.pvki))
+
+
+def _encrypt_pin(hsm: SoftwareHsm, c: pinlmk.EncryptPin, p: Profile) -> Outcome:
+    clear = c.pin.rstrip("F")
+    if len(c.pin) != len(clear) + 1:
+        raise InvalidInputError("BA: the clear PIN is padded with one F to its length plus one")
+    return OK, pinlmk.PinUnderLmk(hsm.encrypt_pin(clear, c.account))
+
+
+def _decrypt_pin(hsm: SoftwareHsm, c: pinlmk.DecryptPin, p: Profile) -> Outcome:
+    if not hsm.test_lmk:
+        raise UnsupportedCommandError(c.CODE, p.unsupported_error)
+    clear = hsm.decrypt_pin_under_lmk(c.pin, c.account)
+    return OK, pinlmk.ClearPin(clear.ljust(len(c.pin), "F"), hsm.pin_reference(clear, c.account))
+
+
+def _to_lmk(key_type: str) -> Handler:
+    def handle(hsm: SoftwareHsm, c: Any, p: Profile) -> Outcome:
+        key = c.tpk if key_type == "002" else c.zpk
+        return OK, pinlmk.PinUnderLmk(hsm.translate_pin_to_lmk(key_type, key, c.pin_block, c.pin_format, c.account))
+    return handle
 
 
 # ------------------------------------------------------------------------------------------ CVV and MAC
@@ -310,6 +342,7 @@ def _kw(hsm: SoftwareHsm, c: emv.VerifyArqcKw, p: Profile) -> Outcome:
 
 HANDLERS: dict[type[Command[Any]], Handler] = {
     keys.GenerateKey: _generate_key,
+    keys.FormKeyFromComponents: _form_key,
     keys.KeyCheckValue: _key_check_value,
     keys.ImportKey: _import_key,
     keys.ExportKey: _export_key,
@@ -325,6 +358,11 @@ HANDLERS: dict[type[Command[Any]], Handler] = {
     pin.VerifyPinPvvZpk: _verify_pvv("001"),
     pin.GeneratePvv: _generate_pvv,
     pin.GenerateIbmOffset: _generate_offset,
+    pin.GeneratePvvFromLmkPin: _pvv_from_lmk_pin,
+    pinlmk.EncryptPin: _encrypt_pin,
+    pinlmk.DecryptPin: _decrypt_pin,
+    pinlmk.TranslatePinTpkToLmk: _to_lmk("002"),
+    pinlmk.TranslatePinZpkToLmk: _to_lmk("001"),
     card.GenerateCvv: _generate_cvv,
     card.VerifyCvv: _verify_cvv,
     card.GenerateMac: _generate_mac,
@@ -334,4 +372,4 @@ HANDLERS: dict[type[Command[Any]], Handler] = {
     emv.VerifyArqcKq: _kq,
     emv.VerifyArqcKw: _kw,
 }
-"""Command class -> handler. DG (PIN under the LMK) has none: see the module docstring."""
+"""Command class -> handler."""

@@ -254,6 +254,23 @@ def _is_hex(value: str) -> bool:
     return all(c in "0123456789ABCDEFabcdef" for c in value)
 
 
+class Keys(Spec):
+    """As many keys in a row as an earlier numeric field (``count``) says; the value is a tuple of ``str``."""
+
+    def __init__(self, name: str, count: str, *, plain: Length = 32) -> None:
+        self.name, self.count, self.plain = name, count, plain
+
+    def read(self, r: Reader, ctx: Ctx) -> tuple[str, ...]:
+        key = Key(self.name, plain=self.plain)
+        return tuple(key.read(r, ctx) for _ in range(int(ctx.values[self.count])))
+
+    def write(self, value: Any, ctx: Ctx) -> bytes:
+        if not isinstance(value, (tuple, list)) or len(value) != ctx.values.get(self.count):
+            raise self.local_error(ctx, f"must be as many keys as {self.count}")
+        key = Key(self.name, plain=self.plain)
+        return b"".join(key.write(v, ctx) for v in value)
+
+
 class LengthPrefixed(Spec):
     """Data preceded by its length in bytes (``width`` digits, hex by default). Value ``bytes``; or ``str``
     when ``allowed`` restricts the characters (e.g. a PAN with a 2N length)."""
@@ -327,6 +344,39 @@ class Rest(Spec):
         if not isinstance(value, bytes) or (self.stop_at_trailer and TRAILER_MARK in value):
             raise self.local_error(ctx, "must be bytes without X'19'")
         return value
+
+
+class HexChoice(Spec):
+    """A hex field whose length is one of several (``lengths``, in order of preference): the first length with
+    which the fields after it (``tail``) read exactly to the end of the command's fields is taken. A request that
+    fits none is read with the first length, so its error names the field that does not fit. Written as given,
+    when its length is one of the allowed ones."""
+
+    def __init__(self, name: str, lengths: Callable[[Ctx], Sequence[int]], tail: Sequence[Spec], *,
+                 public: bool = False) -> None:
+        self.name, self.lengths, self.tail, self.public = name, lengths, tuple(tail), public
+
+    def read(self, r: Reader, ctx: Ctx) -> str:
+        candidates = list(dict.fromkeys(self.lengths(ctx)))
+        end = _fields_end(r)
+        chosen = candidates[0]
+        for n in candidates:
+            trial = Reader(r.command, r.data, r.pos + n)
+            trial.end = end
+            try:
+                _read_into(self.tail, trial, Ctx(ctx.command, ctx.profile, dict(ctx.values), ctx.request),
+                           dict(ctx.values))
+            except MalformedCommandError:
+                continue
+            if trial.pos == end:
+                chosen = n
+                break
+        return Chars(self.name, chosen, HEX).read(r, ctx)
+
+    def write(self, value: Any, ctx: Ctx) -> bytes:
+        if not isinstance(value, str) or len(value) not in self.lengths(ctx):
+            raise self.local_error(ctx, f"must be {' or '.join(map(str, self.lengths(ctx)))} hex characters")
+        return Chars(self.name, len(value), HEX).write(value, ctx)
 
 
 class Tail(Spec):

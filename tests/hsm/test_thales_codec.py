@@ -20,6 +20,7 @@ from hsm.thales import cmd_card as card
 from hsm.thales import cmd_emv as emv
 from hsm.thales import cmd_keys as keys
 from hsm.thales import cmd_pin as pin
+from hsm.thales import cmd_pinlmk as pinlmk
 from hsm.thales.base import Command, NoFields, Response
 from hsm.thales.commands import (
     COMMANDS,
@@ -156,6 +157,27 @@ VECTORS = [
                                        "4321987654N1"),
            b("0001BK002" + KEY_A + SINGLE + BLOCK + "01" + "04" + ACCOUNT + "0123456789012345" + "4321987654N1"),
            "00", pin.OffsetGenerated("1234FFFFFFFF"), b"0001BL001234FFFFFFFF"),
+    # ------------------------------------------------------------------ PINs under the LMK, key forming
+    Vector("BA", pinlmk.EncryptPin("1234F", ACCOUNT), b("0001BA1234F" + ACCOUNT),
+           "00", pinlmk.PinUnderLmk("18274"), b"0001BB0018274"),
+    Vector("NG", pinlmk.DecryptPin(ACCOUNT, "18274"), b("0001NG" + ACCOUNT + "18274"),
+           "00", pinlmk.ClearPin("1234F", "012345678901"), b"0001NH001234F012345678901"),
+    Vector("JC", pinlmk.TranslatePinTpkToLmk(KEY_A, BLOCK, "01", ACCOUNT), b("0001JC" + KEY_A + BLOCK + "01" + ACCOUNT),
+           "00", pinlmk.PinUnderLmk("1123456789012"), b"0001JD001123456789012"),
+    Vector("JE format 04", pinlmk.TranslatePinZpkToLmk(KEY_B, BLOCK, "04", "2283400000123456"),
+           b("0001JE" + KEY_B + BLOCK + "04" + "FF2283400000123456"), "15", None, b"0001JF15"),
+    Vector("CA format 04", pin.TranslatePinTpkToZpk(KEY_A, KEY_B, 12, BLOCK, "04", "01", "2283400000123456"),
+           b("0001CA" + KEY_A + KEY_B + "12" + BLOCK + "0401" + "FF2283400000123456"),
+           "00", pin.PinTranslated(5, BLOCK, "01"), b("0001CB0005" + BLOCK + "01")),
+    Vector("CI padded KSN", pin.TranslatePinDukpt(KEY_A, KEY_B, "605", "FFFF9876543210E00001", "1B9C1845EB993A7A",
+                                                  "01", "401234567890"),
+           b("0001CI" + KEY_A + KEY_B + "605" + "FFFF9876543210E00001" + "1B9C1845EB993A7A" + "01" + "401234567890"),
+           "00", pin.PinTranslated(4, BLOCK, "01"), b("0001CJ0004" + BLOCK + "01")),
+    Vector("A4", keys.FormKeyFromComponents(2, "002", "U", (KEY_A, "U" + "1" * 32)),
+           b("0001A42002U" + KEY_A + "U" + "1" * 32), "00", keys.KeyFormed(KEY_A, "5475A4"),
+           b("0001A500" + KEY_A + "5475A4")),
+    Vector("A4 three, error 03", keys.FormKeyFromComponents(3, "000", "X", (KEY_B, KEY_B, KEY_B)),
+           b("0001A43000X" + KEY_B * 3), "03", None, b"0001A503"),
     # ------------------------------------------------------------------ CVV
     Vector("CW", card.GenerateCvv(PAIR, "4123456789012345", "8701", "101"),
            b("0001CW" + PAIR + "4123456789012345;8701101"), "00", card.CvvGenerated("561"), b"0001CX00561"),

@@ -37,13 +37,13 @@ async def test_bad_and_unsupported_commands_get_codes_and_the_connection_keeps_s
         answers = await exchange(stream, [
             b"0001CC123",  # malformed: 15
             b"0002ZZ",  # unknown command: 68
-            b"0003DG" + b"U" + b"1" * 32 + b"01234" + b"123456789012" + b"1",  # no PIN-under-LMK store: 68
+            b"0003DG" + b"U" + b"1" * 32 + b"01234" + b"123456789012" + b"1",  # not a PVK under this LMK: 10
             b"0004\x00\x01garbage",  # no command code: 51
             b"0005BU" + b"001" + ZMK.encode(),  # still serving: KCV of the reference ZMK
             b"000",  # shorter than the header: 51
             b"0006NC",
         ])
-        assert answers[:5] == [b"0001CD15", b"0002ZA68", b"0003DH68", b"0004ZZ51",
+        assert answers[:5] == [b"0001CD15", b"0002ZA68", b"0003DH10", b"0004ZZ51",
                                b"0005BV00" + KCV_ZMK_FULL.encode()]
         assert answers[5] == b"000 ZZ51"
         assert answers[6].startswith(b"0006ND00")
