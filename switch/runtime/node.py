@@ -50,7 +50,7 @@ from switch.infra.datakey import DataKeys, load_or_create
 from switch.infra.db.engine import make_engine
 from switch.infra.lockfile import LockHeldError, ProcessLock
 from switch.model.codes import ResponseCode
-from switch.model.errors import BulkheadError, ConfigError
+from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.ops.admin import serve_admin
 from switch.ops.metrics import ListenerEvents, Metrics, registry_for
@@ -64,10 +64,10 @@ from switch.runtime.links.hooks import LinkHooks
 from switch.runtime.links.inbound import Listener
 from switch.runtime.links.outbound import OutboundLink
 from switch.runtime.links.waiter import Timer
+from switch.runtime.routereload import RouteReloads
 from switch.runtime.safd import SafForwarder, SafLink, SafQueue
 from switch.runtime.tasks import ExchangeTasks
 from switch.runtime.workers import WorkerSupervisor
-from switch.storage.audit import record_route_reload
 from switch.storage.db import upgrade
 from switch.storage.errors import StorageError
 from switch.storage.journal import JournalWriter, find_upstream, last_upstream_stan
@@ -85,7 +85,7 @@ class NodeRunningError(BulkheadError):
 
 
 
-class Node:
+class Node(RouteReloads):
     JOURNAL_TIMEOUT_S = 5.0
     LINKS_UP_WAIT_S = 10.0  # see _links_up
 
@@ -510,60 +510,6 @@ class Node:
         known = {link for destination in self.table.destinations.values() for link in destination.links}
         self.metrics.saf_state({s.destination: (s.pending, s.exceptions, s.oldest_created_at.timestamp())
                                 for s in summary}, known)
-
-    # -- routing tables ----------------------------------------------------------------------------------------
-    async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:
-        """Validate a new table off to the side, then swap the reference: in-flight exchanges keep the table they
-        captured when they started. A broken table is refused with its reason and the old one stays; every
-        attempt is audited (who, when, the diff)."""
-        source = path or self.config.routes
-        async with self.reload_lock:  # one reload at a time: each is validated against the table it replaces
-            old = self.table
-            known = frozenset(self.outbound)
-            try:
-                new = await trio.to_thread.run_sync(lambda: load_routes(source, known_links=known))
-            except ConfigError as exc:
-                reason = str(exc)
-                await trio.to_thread.run_sync(lambda: record_route_reload(
-                    self.engine, actor=actor, source=str(source), old_digest=old.digest, new_digest=None, diff="",
-                    outcome="rejected", reason=reason, at=now_utc()))
-                log.warning("admin: %s: routing table %s rejected: %s", actor, source, exc)
-                raise
-            diff = old.diff(new)
-            # Audit first, swap second: if the audit cannot be written the reload fails and the old table stays,
-            # so the live table is never one that nobody can account for.
-            await trio.to_thread.run_sync(lambda: record_route_reload(
-                self.engine, actor=actor, source=str(source), old_digest=old.digest, new_digest=new.digest,
-                diff="\n".join(diff), outcome="applied", reason=None, at=now_utc()))
-            self.table = new
-            # The node's other processes switch to the same table before the command returns.
-            processes = await self.workers.reload(source) if self.workers is not None else []
-        log.info("admin: %s reloaded routes from %s (%s -> %s, %d changes)", actor, source, old.digest[:12],
-                 new.digest[:12], len(diff))
-        return {"source": str(source), "old_digest": old.digest, "new_digest": new.digest, "diff": diff,
-                "processes": processes}
-
-    async def preview_routes(self, path: Path | None) -> dict[str, Any]:
-        """What :meth:`reload_routes` would change, changing nothing: the new table is read and validated off to
-        the side and compared with the live one; nothing is swapped and no audit row is written (a dry run is a
-        question, not an attempt). A broken table raises its ConfigError, every problem listed."""
-        source = path or self.config.routes
-        live = self.table
-        known = frozenset(self.outbound)
-        new = await trio.to_thread.run_sync(lambda: load_routes(source, known_links=known))
-        return {"source": str(source), "old_digest": live.digest, "new_digest": new.digest, "diff": live.diff(new),
-                "dry_run": True}
-
-    async def apply_routes(self, path: Path, digest: str) -> str:
-        """An extra process follows the primary's reload: ``path`` as the primary validated and applied it."""
-        async with self.reload_lock:
-            table = await trio.to_thread.run_sync(lambda: load_routes(path, known_links=frozenset(self.outbound)))
-            # A different digest means the file changed since the primary read it: this process must not run
-            # another table than the primary's.
-            if table.digest != digest:
-                raise ValueError(f"{path} changed since the primary read it ({table.digest[:12]})")
-            self.table = table
-        return table.digest
 
     # -- what the admin channel and metrics read ------------------------------------------------------------
     def connector(self, name: str) -> OutboundLink | None:
