@@ -53,7 +53,9 @@ class PinSteps:
             code = ResponseCode.SYSTEM_MALFUNCTION if destination_key is None else ResponseCode.FORMAT_ERROR
             x.decide(DECIDE, x.network.make_response(msg, code), Outcome.ERROR)
             return False
-        account = pan[-13:-1]  # 12 right-most digits without the check digit (ISO 9564-1 format 0)
+        # 12 right-most digits without the check digit (ISO 9564-1 format 0); the PLUS format (04) of older ATM
+        # fleets binds the PIN to the whole PAN, which the HSM takes in that field (payShield format 04).
+        account = pan if source_key.format == "04" else pan[-13:-1]
         return source_key, destination_key, block.hex().upper(), account
 
     def _pin(self, x: Exchange) -> Step | None:
