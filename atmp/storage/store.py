@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from atmp.errors import TerminalExistsError, TerminalNotFoundError
-from atmp.model import DEVICES, DeviceStatus, Terminal, check_cryptogram, check_kcv, next_status
+from atmp.errors import TerminalExistsError, TerminalNotFoundError, TerminalStateError
+from atmp.model import DEVICES, DeviceStatus, Terminal, TerminalStatus, check_cryptogram, check_kcv, next_status
 from atmp.records import Event, StatusChange
 from atmp.storage.base import Conflict, insert_event, load_terminal, need_terminal, now
 from atmp.storage.cashbook import CashBook
@@ -43,9 +43,13 @@ class AtmStore(CashBook):
             if terminal.cassettes:
                 connection.execute(CASSETTES.insert(), [cassette_row(terminal.id, c) for c in terminal.cassettes])
             connection.execute(KEYS.insert().values(keys_row(terminal.id, terminal.keys, at)))
-            cash = ", ".join(f"{c.position}: {c.loaded} x {c.denomination}" for c in terminal.cassettes) or "none"
+            cash = ", ".join(f"{c.position}: {c.loaded} notes of {c.denomination} (minor units)"
+                             for c in terminal.cassettes) or "none"
             insert_event(connection, terminal.id, "added", f"status {terminal.status.value}; cassettes {cash}", at,
                          actor)
+            if terminal.keys.tmk_kcv:
+                insert_event(connection, terminal.id, "tmk", f"TMK registered with the terminal, KCV "
+                             f"{terminal.keys.tmk_kcv}", at, actor)
 
         try:
             with storage_errors("add terminal"), self._engine.begin() as connection:
@@ -77,6 +81,9 @@ class AtmStore(CashBook):
         def body(connection: Connection) -> StatusChange:
             terminal = need_terminal(connection, terminal_id)
             after = next_status(terminal.status, action)
+            if after is TerminalStatus.IN_SERVICE and terminal.keys.tmk is None:
+                raise TerminalStateError(f"{terminal_id} has no TMK: a terminal goes in service once its master "
+                                         f"key is loaded (bulkhead atm load-tmk {terminal_id})")
             if after is not terminal.status:
                 self._guarded_terminal_update(connection, terminal_id, {"status": terminal.status.value},
                                               {"status": after.value, "updated_at": at})

@@ -92,6 +92,14 @@ def test_status_changes_follow_the_table_and_are_audited(store: AtmStore) -> Non
         store.set_status("ATM00009", "enable", at=T0, actor="bob")
 
 
+def test_a_terminal_goes_in_service_only_with_a_tmk(store: AtmStore) -> None:
+    store.add_terminal(atm("ATM00002", status=TerminalStatus.OUT_OF_SERVICE), at=T0, actor="alice")
+    with pytest.raises(TerminalStateError, match="no TMK"):
+        store.set_status("ATM00002", "enable", at=T0, actor="bob")
+    store.load_tmk("ATM00002", TMK, "ABCDEF", at=T0, actor="alice", how="test")
+    assert store.set_status("ATM00002", "enable", at=T0, actor="bob").after is TerminalStatus.IN_SERVICE
+
+
 def test_device_status_is_kept_and_a_fault_audited(store: AtmStore) -> None:
     before = store.set_device_status("ATM00001", DeviceStatus.from_code("0200"), T0)
     assert before == DeviceStatus()
