@@ -92,8 +92,9 @@ def currency_alpha(numeric: str, argument: str = "--currency") -> str:
     return code
 
 
-def money(text: str, currency: str, argument: str) -> int:
-    """``"20.00"`` or ``"20"`` in ``currency`` (numeric) -> minor units by its ISO 4217 exponent."""
+def parse_money(text: str, currency: str) -> int:
+    """``"20.00"`` or ``"20"`` in ``currency`` (numeric) -> minor units by its ISO 4217 exponent; ValueError with
+    the reason otherwise."""
     from processors.money import exponent
 
     alpha = currency_alpha(currency)
@@ -103,11 +104,19 @@ def money(text: str, currency: str, argument: str) -> int:
         if not value.is_finite() or value < 0:
             raise InvalidOperation
     except InvalidOperation:
-        raise click.ClickException(f"{argument} {text!r}: not an amount") from None
+        raise ValueError("not an amount") from None
     scaled = value.scaleb(places)
     if scaled != scaled.to_integral_value():
-        raise click.ClickException(f"{argument} {text!r}: {alpha} has {places} decimal place(s)")
+        raise ValueError(f"{alpha} has {places} decimal place(s)")
     return int(scaled)
+
+
+def money(text: str, currency: str, argument: str) -> int:
+    """:func:`parse_money`, a bad amount being one line naming ``argument``."""
+    try:
+        return parse_money(text, currency)
+    except ValueError as exc:
+        raise click.ClickException(f"{argument} {text!r}: {exc}") from None
 
 
 def show_money(value: int, currency: str) -> str:
@@ -128,9 +137,11 @@ def cassettes(specs: tuple[str, ...], currency: str) -> tuple[Cassette, ...]:
         if found is None:
             raise click.ClickException(f"--cassette {spec!r}: expected POSITION:DENOMINATION:COUNT, position 1-4, "
                                        "e.g. 1:20.00:2000")
-        denomination = money(found.group(2), currency, "--cassette")
         try:
+            denomination = parse_money(found.group(2), currency)
             out.append(Cassette(int(found.group(1)), currency, denomination, int(found.group(3))))
+        except ValueError as exc:
+            raise click.ClickException(f"--cassette {spec!r}: {exc}") from None
         except TerminalSpecError as exc:
             raise click.ClickException(f"--cassette {spec!r}: {exc.reason}") from None
     if len({c.position for c in out}) != len(out):
@@ -159,4 +170,7 @@ def figures(spec: str | None, currency: str, argument: str) -> tuple[int, int]:
     found = _FIGURES.fullmatch(spec)
     if found is None:
         raise click.ClickException(f"{argument} {spec!r}: expected COUNT:AMOUNT, e.g. 12:1800.00")
-    return int(found.group(1)), money(found.group(2), currency, argument)
+    try:
+        return int(found.group(1)), parse_money(found.group(2), currency)
+    except ValueError as exc:
+        raise click.ClickException(f"{argument} {spec!r}: {exc}") from None
