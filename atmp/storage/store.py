@@ -51,11 +51,14 @@ class AtmStore(CashBook):
                 insert_event(connection, terminal.id, "tmk", f"TMK registered with the terminal, KCV "
                              f"{terminal.keys.tmk_kcv}", at, actor)
 
-        try:
-            with storage_errors("add terminal"), self._engine.begin() as connection:
-                body(connection)
-        except IntegrityError:  # added by someone else between our check and our insert
-            raise TerminalExistsError(terminal.id) from None
+        with storage_errors("add terminal"):
+            try:
+                with self._engine.begin() as connection:
+                    body(connection)
+            except IntegrityError:
+                if self.terminal(terminal.id) is None:
+                    raise
+                raise TerminalExistsError(terminal.id) from None  # added by another between our check and insert
 
     def terminals(self) -> list[Terminal]:
         """Every terminal, by id (the engine's terminal cache is built from this)."""

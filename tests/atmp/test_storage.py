@@ -287,6 +287,15 @@ def test_racing_words_about_one_withdrawal_never_count_twice(store: AtmStore) ->
         assert cassette.rejected == sum(m.rejected[i] for m in movements if m is not None)
 
 
+def test_two_operators_adding_one_id_at_once_get_one_terminal_and_one_clear_refusal(store: AtmStore) -> None:
+    for n in range(2, 6):
+        terminal = atm(f"ATM0000{n}")
+        results = _race(*(lambda t=terminal: store.add_terminal(t, at=T0, actor="alice") for _ in range(3)))
+        assert sorted(type(r).__name__ for r in results) == ["NoneType", "TerminalExistsError",
+                                                             "TerminalExistsError"], results
+    assert [t.id for t in store.terminals()] == [f"ATM0000{n}" for n in range(1, 6)]
+
+
 def test_an_unknown_terminal_records_nothing(store: AtmStore) -> None:
     with pytest.raises(TerminalNotFoundError):
         store.record_outcome("ATM00009", "ATM00009:000001:1208100000", confirmation(2000, None),
