@@ -20,6 +20,7 @@ $(BIN)/.installed-test: $(BIN)/.installed
 run: $(BIN)/.installed
 	$(BIN)/bulkhead db upgrade --conf $(CONF)
 	$(BIN)/bulkhead cell seed --conf $(CONF)
+	$(BIN)/bulkhead atm seed --conf $(CONF)
 	$(BIN)/bulkhead run --conf $(CONF)
 
 test: $(BIN)/.installed-test

@@ -26,6 +26,7 @@ COMMANDS = {
     "ledger": "switch.cli.ledger:ledger",
     "exceptions": "switch.cli.exceptions:exceptions",
     "wire": "switch.cli.wire:wire",
+    "atm": "switch.cli.atm:atm",
     "sim": "switch.sim.cli:sim",
     "keys": "hsm.cli:keys_group",
     "hsm": "hsm.cli:hsm_group",

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from atmp.storage.tables import METADATA as ATMP_METADATA
 from switch.infra.db.types import NAMING_CONVENTION, UtcDateTime
 
 # 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" aliases the rowid and autoincrements.
@@ -175,6 +176,11 @@ def table_of(model: type[Base]) -> Table:
     assert isinstance(table, Table)
     return table
 
+
+# The ATMP's tables (atmp.storage.tables) are in the node's database too, created by its migration 0006: copied
+# into this metadata so that the migrations' target and the test comparing models with migrations cover them.
+for _atmp_table in ATMP_METADATA.sorted_tables:
+    _atmp_table.to_metadata(Base.metadata)
 
 JOURNAL = table_of(JournalEntry)
 SAF = table_of(SafEntry)

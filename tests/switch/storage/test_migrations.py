@@ -34,7 +34,7 @@ def test_upgrade_from_empty_creates_every_table_with_named_indexes(db_url: str) 
         assert current_revision(engine) is None
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0005"
+        assert current_revision(engine) == head_revision() == "0006"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) >= TABLES
         journal_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("journal")}
