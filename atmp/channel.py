@@ -21,6 +21,12 @@ ATM_TRANSACTION_TYPES = frozenset({"01", "21", "30", "31", "38", "40", "70", "92
 PIN_CHANGE_TYPES = frozenset({"70", "92"})
 
 
+def carries_no_card(msg: Message) -> bool:
+    """A withdrawal's dispense confirmation (0220/0221, DE 3 01xxxx) is between the terminal and its host: it names
+    its withdrawal in DE 90 and needs no card (unless it reports a capture: then DE 2 says which)."""
+    return msg.mti in ("0220", "0221") and msg.transaction_type == "01"
+
+
 def check_atm_request(msg: Message) -> None:
     """Raise :class:`FieldError` when an ATM request breaks the channel's rules."""
     if msg.mti not in ("0200", "0201"):

@@ -84,6 +84,12 @@ class CashBook(StoreBase):
             raise ValueError("a deposit amount cannot be negative")
         return self._transact("record deposit", body)
 
+    def deposit_amount(self, terminal_id: str, original_key: str) -> int | None:
+        """The amount a recorded deposit stands at (None: no such deposit of the terminal)."""
+        query = select(DEPOSITS.c.amount).where(DEPOSITS.c.terminal_id == terminal_id,
+                                                DEPOSITS.c.original_key == original_key)
+        return self._read("read a deposit", lambda connection: connection.execute(query).scalar_one_or_none())
+
     # -- replenishment ------------------------------------------------------------------------------------------
 
     def replenish(self, terminal_id: str, removed: Mapping[int, int], loaded: Mapping[int, int], *, at: datetime,

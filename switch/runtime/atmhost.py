@@ -27,36 +27,32 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import trio
-from sqlalchemy import Engine
 
-from atmp.admission import admit
+from atmp import dispense, interface
+from atmp.admission import Refusal, admit
+from atmp.dispense import Action
 from atmp.model import Terminal
 from atmp.storage import AtmStore
 from hsm.api import Hsm, PinKey
-from switch.config import AtmpConfig, MacConfig
+from switch.config import AtmpConfig
+from switch.config.links import MacConfig
 from switch.contracts.network import Network
 from switch.exchange import mac
 from switch.exchange.keywindow import KeyWindow
 from switch.exchange.mac import TAK_TYPE
 from switch.model.message import Message
 from switch.runtime import atmlocal
-from switch.storage.atmjournal import LOOKUP_WINDOW, approved_withdrawals
+from switch.storage.atmjournal import LOOKUP_WINDOW, Withdrawal, approved_withdrawals, find_withdrawal
 
 log = logging.getLogger("bulkhead.atmp")
 
 # The terminals' MAC: ANSI X9.19 (ISO 9797-1 algorithm 3, padding 1) under the TAK, in DE 64 (DE 128 with a
 # secondary bitmap), over the message up to the MAC field: the engine's MAC rule (switch.exchange.mac).
 TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
-_CASH_TYPES = frozenset({"01"})
-_KEY_EXCHANGE_CODES = frozenset({atmlocal.KEY_REQUEST, atmlocal.KEY_CONFIRM})
-
-
-@dataclass(frozen=True)
-class TerminalRefusal:
-    code: str
-    reason: str
+_KEY_EXCHANGE_CODES = frozenset({interface.KEY_EXCHANGE, interface.KEY_CONFIRMATION})
 
 
 @dataclass
@@ -70,13 +66,13 @@ class TerminalKeys:
 class AtmHost:
     """The ATMP of one node process; see the module docstring."""
 
-    def __init__(self, config: AtmpConfig, engine: Engine, hsm: Hsm | None, *, listeners: Mapping[str, Network],
+    def __init__(self, config: AtmpConfig, engine: Any, hsm: Hsm | None, *, listeners: Mapping[str, Network],
                  own_destinations: frozenset[str], primary: bool,
                  route_of: Callable[[Message], str | None],
                  saf_enqueue: Callable[[list[tuple[str, Message, str]]], Awaitable[None]]) -> None:
         self.config = config
         self.store = AtmStore(engine)
-        self.engine = engine
+        self.engine = engine  # the node's SQLAlchemy engine (named in storage modules only)
         self.hsm = hsm
         self.listeners = dict(listeners)
         self.own_destinations = own_destinations  # the bank's cells: a card routed there is not foreign
@@ -86,42 +82,46 @@ class AtmHost:
         self.terminals: dict[str, Terminal] = {}
         self.keys: dict[str, TerminalKeys] = {}
         self.contacts: dict[str, datetime] = {}  # last contact per terminal, written with the next refresh
-        self.outcomes: dict[str, int] = {}  # dispense outcomes recorded by this process, by kind (metrics)
-        self.assumed = 0
+        # What this process recorded per terminal, by outcome (dispensed, partial, none, retracted, assumed,
+        # duplicate, ignored, captured): the metrics' counters.
+        self.outcomes: dict[tuple[str, str], int] = {}
         self.gates = {name: AtmGate(self, name, net) for name, net in self.listeners.items()}
         self._window_ns = int(config.key_window_s * 1e9)
 
     # -- the registry copy ------------------------------------------------------------------------------
-    async def load(self) -> None:
-        """Read the registry into memory (at start, on ``atm.reload``, every sweep interval)."""
+    async def load(self, *, activated_ns: int | None = None) -> None:
+        """Read the registry into memory (at start, on ``atm.reload``, every sweep interval, after a write).
+        ``activated_ns``: the receive time of the message that made new keys current (a terminal's 162)."""
         contacts, self.contacts = self.contacts, {}
         if contacts:
-            await trio.to_thread.run_sync(self.store.touch, contacts)
+            await trio.to_thread.run_sync(self.store.touch_many, contacts)
         terminals = await trio.to_thread.run_sync(self.store.terminals)
         self.terminals = {t.id: t for t in terminals}
+        activated = time.perf_counter_ns() if activated_ns is None else activated_ns
         for t in terminals:
-            self._sync_keys(t)
+            self._sync_keys(t, activated)
         for gone in set(self.keys) - set(self.terminals):
             del self.keys[gone]
 
-    def _sync_keys(self, t: Terminal) -> None:
-        """The terminal's key windows follow the registry: a key changed there (a key exchange in another node
-        process, a TMK reload by the operator) becomes current, the old one previous for the window."""
-        now = time.perf_counter_ns()
+    def _sync_keys(self, t: Terminal, activated_ns: int) -> None:
+        """The terminal's key windows follow the registry: a key changed there (its key exchange, in this or
+        another node process; a TMK reload by the operator) becomes current, the old one previous for the window."""
+        current = t.keys.current
+        tpk, tak = (current.tpk, current.tak) if current is not None else (None, None)
         keys = self.keys.get(t.id)
         if keys is None:
             self.keys[t.id] = TerminalKeys(
-                KeyWindow(t.keys.tpk, self._window_ns) if t.keys.tpk else None,
-                KeyWindow(t.keys.tak, self._window_ns) if t.keys.tak else None)
+                KeyWindow(tpk, self._window_ns) if tpk else None,
+                KeyWindow(tak, self._window_ns) if tak else None)
             return
-        for attr, value in (("tpk", t.keys.tpk), ("tak", t.keys.tak)):
+        for attr, value in (("tpk", tpk), ("tak", tak)):
             window: KeyWindow | None = getattr(keys, attr)
             if not value:
                 setattr(keys, attr, None)
             elif window is None:
                 setattr(keys, attr, KeyWindow(value, self._window_ns))
             else:
-                window.install(value, now)
+                window.install(value, activated_ns)
 
     def terminal(self, request: Message) -> Terminal | None:
         tid = request.text(41)
@@ -151,18 +151,6 @@ class AtmHost:
             return ()
         return keys.tak.candidates(received_ns, time.perf_counter_ns())
 
-    def keys_confirmed(self, terminal: Terminal, tpk: str, tak: str, activated_ns: int) -> None:
-        """The terminal confirmed its new keys (0800/162): current from that message on."""
-        keys = self.keys.setdefault(terminal.id, TerminalKeys(None, None))
-        if keys.tpk is None:
-            keys.tpk = KeyWindow(tpk, self._window_ns)
-        else:
-            keys.tpk.install(tpk, activated_ns)
-        if keys.tak is None:
-            keys.tak = KeyWindow(tak, self._window_ns)
-        else:
-            keys.tak.install(tak, activated_ns)
-
     # -- the sweep ----------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Refresh the registry copy and, in the primary, give silent withdrawals their assumed outcome."""
@@ -177,36 +165,43 @@ class AtmHost:
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Withdrawals approved more than ``confirm_timeout_s`` ago with no word from their terminal: recorded as
-        dispensed in full by the host's note mix ("assumed"). Returns how many."""
+        dispensed in full by the host's note mix ("assumed"; a later word from the terminal replaces it). Returns
+        how many."""
         now = now or datetime.now(UTC)
         until = now - timedelta(seconds=self.config.confirm_timeout_s)
-        since = now - LOOKUP_WINDOW
         withdrawals = await trio.to_thread.run_sync(
-            lambda: approved_withdrawals(self.engine, list(self.listeners), since, until))
-        if not withdrawals:
-            return 0
-        known = await trio.to_thread.run_sync(self.store.known_outcomes, [w.key for w in withdrawals])
-        count = 0
+            lambda: approved_withdrawals(self.engine, list(self.listeners), now - LOOKUP_WINDOW, until))
+        by_terminal: dict[str, list[Withdrawal]] = {}
         for w in withdrawals:
-            if w.key in known or w.terminal_id not in self.terminals:
-                continue
-            recorded = await trio.to_thread.run_sync(
-                lambda w=w: self.store.record_outcome(
-                    terminal_id=w.terminal_id, key=w.key, kind="assumed", approved=w.amount, dispensed=w.amount,
-                    currency=w.currency, notes=None, rejected=None, reason="no word from the terminal",
-                    at=now, approved_at=w.received_at))
-            if recorded.new:
-                count += 1
-                self.counted("assumed")
-                log.warning("terminal %s: withdrawal STAN %s approved at %s unconfirmed after %d s: taken as "
-                            "dispensed (%s)", w.terminal_id, w.stan, w.received_at.isoformat(timespec="seconds"),
-                            self.config.confirm_timeout_s, recorded.describe())
-        if count:
-            await self.load()
+            if w.terminal_id in self.terminals:
+                by_terminal.setdefault(w.terminal_id, []).append(w)
+        count = 0
+        for terminal_id, silent in by_terminal.items():
+            keys = [w.key for w in silent]
+            known = await trio.to_thread.run_sync(self.store.outcomes_for, terminal_id, keys)
+            for w in silent:
+                if w.key in known:
+                    continue
+                recorded = await atmlocal.record(self.gate_of(w.source_link), self.terminals[terminal_id], w,
+                                                 dispense.assumed(w.amount), now=now)
+                if recorded.action is Action.NEW:
+                    count += 1
+                    log.warning("terminal %s: withdrawal STAN %s approved at %s: no word from the terminal after "
+                                "%d s, taken as dispensed", terminal_id, w.stan,
+                                w.received_at.isoformat(timespec="seconds"), self.config.confirm_timeout_s)
         return count
 
-    def counted(self, kind: str) -> None:
-        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
+    async def withdrawal(self, listener: str, terminal_id: str, stan: str, transmitted: str) -> Withdrawal | None:
+        """The approved withdrawal a terminal's confirmation or reversal names (the journal's record of it)."""
+        return await trio.to_thread.run_sync(lambda: find_withdrawal(
+            self.engine, source_link=listener, terminal_id=terminal_id, stan=stan, transmitted=transmitted))
+
+    def gate_of(self, listener: str) -> AtmGate:
+        return self.gates.get(listener) or next(iter(self.gates.values()))
+
+    def counted(self, terminal_id: str, kind: str) -> None:
+        key = (terminal_id, kind)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
 
 class AtmGate:
@@ -217,14 +212,12 @@ class AtmGate:
         self.listener = listener
         self.network = network
 
-    def admit(self, request: Message) -> TerminalRefusal | None:
+    def admit(self, request: Message) -> Refusal | None:
         terminal = self.host.terminal(request)
         refusal = admit(terminal, request.mti, request.processing_code)
-        if refusal is not None:
-            return TerminalRefusal(refusal.code, refusal.reason)
-        assert terminal is not None
-        self.host.touch(terminal, datetime.now(UTC))
-        return None
+        if refusal is None and terminal is not None:
+            self.host.touch(terminal, datetime.now(UTC))
+        return refusal
 
     def checks_mac(self, request: Message) -> bool:
         terminal = self.host.terminal(request)
@@ -243,7 +236,7 @@ class AtmGate:
         return good
 
     def local(self, request: Message) -> bool:
-        return request.is_network or request.mti in atmlocal.LOCAL_MTIS
+        return atmlocal.is_local(request)
 
     async def answer(self, request: Message) -> Message:
         return await atmlocal.answer(self, request)
@@ -252,16 +245,17 @@ class AtmGate:
         terminal = self.host.terminal(request)
         if terminal is None or not terminal.surcharge or destination in self.host.own_destinations:
             return
-        if request.transaction_type in _CASH_TYPES and 28 not in request.fields:
+        if request.mti in ("0200", "0201") and request.transaction_type == atmlocal.WITHDRAWAL \
+                and 28 not in request.fields:
             # The fee the terminal disclosed to the holder of a card that is not the bank's own (README "ATM
             # processing (ATMP)"): x+n 8, D = a debit to the cardholder, in DE 49's currency.
-            request.fields[28] = f"D{terminal.surcharge:08d}"
+            request.fields[28] = interface.build_surcharge(terminal.surcharge)
 
     def follows(self, request: Message, response: Message) -> bool:
-        return request.is_reversal and request.transaction_type in _CASH_TYPES
+        return atmlocal.follows(request, response)
 
     async def after(self, request: Message, response: Message) -> None:
-        await atmlocal.reversal_outcome(self, request, response)
+        await atmlocal.routed(self, request, response)
 
     def signs(self, request: Message) -> bool:
         terminal = self.host.terminal(request)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
-from sqlalchemy import Engine
 
 from switch.config import NodeConfig
 from switch.exchange.journal import now_utc
@@ -32,7 +31,7 @@ class RouteReloads:
         table: RoutingTable
         reload_lock: trio.Lock
         outbound: dict[str, OutboundLink]
-        engine: Engine
+        engine: Any  # a SQLAlchemy engine (the node's database; SQLAlchemy is named in storage modules only)
         workers: WorkerSupervisor | None
 
     async def reload_routes(self, path: Path | None, actor: str) -> dict[str, Any]:

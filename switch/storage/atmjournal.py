@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine, select
 
+from atmp.errors import AtmFieldError
+from atmp.interface import withdrawal_key
 from switch.infra.db.errors import storage_errors
 from switch.storage.journal import _record
 from switch.storage.models import JOURNAL
@@ -48,7 +50,7 @@ class Withdrawal:
     @property
     def key(self) -> str:
         """The ATMP's key of the withdrawal: terminal, STAN and DE 7, as the terminal's DE 90 names it."""
-        return f"{self.terminal_id}|{self.stan}|{self.transmitted}"
+        return withdrawal_key(self.terminal_id, self.stan, self.transmitted)
 
 
 def _withdrawal(row: object) -> Withdrawal | None:
@@ -57,6 +59,10 @@ def _withdrawal(row: object) -> Withdrawal | None:
     amount = response.get("4") if record.response_code == "10" else None
     amount = amount or record.request.get("4")
     if not record.terminal_id or not record.stan or amount is None or not str(amount).isdigit():
+        return None
+    try:  # a row the ATMP could never be told about (a malformed terminal id, STAN or DE 7) is not its business
+        withdrawal_key(record.terminal_id, record.stan, str(record.request.get("7") or ""))
+    except AtmFieldError:
         return None
     return Withdrawal(
         source_link=record.source_link, terminal_id=record.terminal_id, stan=record.stan,
@@ -108,26 +114,3 @@ def approved_withdrawals(engine: Engine, sources: Sequence[str], since: datetime
             found.setdefault(withdrawal.key, withdrawal)
     return list(found.values())
 
-
-_DEPOSIT: Final = "21"
-
-
-def host_deposits(engine: Engine, source_link: str, terminal_id: str, day: date) -> tuple[int, int]:
-    """(count, amount) of the deposits the host approved for ``terminal_id`` on ``day`` (UTC, by receive time): the
-    credits side of the terminal's totals. A repeat (0201) of a deposit counts once."""
-    since = datetime.combine(day, time(), UTC)
-    query = (select(JOURNAL)
-             .where(JOURNAL.c.source_link == source_link, JOURNAL.c.terminal_id == terminal_id,
-                    JOURNAL.c.received_at >= since, JOURNAL.c.received_at < since + timedelta(days=1),
-                    JOURNAL.c.mti_in.startswith("020", autoescape=True),
-                    JOURNAL.c.processing_code.startswith(_DEPOSIT, autoescape=True),
-                    JOURNAL.c.response_code.in_(_APPROVED)))
-    with storage_errors("sum a terminal's deposits"), engine.connect() as connection:
-        rows = connection.execute(query).all()
-    seen: dict[str, int] = {}
-    for row in rows:
-        record = _record(row)
-        amount = record.request.get("4")
-        if record.stan and amount and str(amount).isdigit():
-            seen.setdefault(f"{record.stan}|{record.request.get('7')}", int(str(amount)))
-    return len(seen), sum(seen.values())

@@ -17,6 +17,7 @@ from bench.ports import free_port
 from schemes.generic import SCHEME
 from switch.cli.main import main as bulkhead
 from switch.config import parse_config
+from switch.contracts.network import Network
 from switch.model.message import Message
 from switch.runtime.node import Node
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
@@ -187,6 +188,8 @@ class Client:
 
     stream: trio.SocketStream
     framer_kind: str = "binary2"
+    # The network the client speaks: the generic layout, or the ATM interface for terminals.
+    scheme: Network = field(default_factory=lambda: SCHEME)
     responses: dict[tuple[str, str], list[Message]] = field(default_factory=dict)
     waiting: dict[tuple[str, str], trio.Event] = field(default_factory=dict)
     unmatched: list[Message] = field(default_factory=list)
@@ -203,7 +206,7 @@ class Client:
 
     async def send(self, msg: Message) -> None:
         self.waiting.setdefault(self.key(msg), trio.Event())
-        await self.stream.send_all(self.framer.encode(SCHEME.encode(msg)))
+        await self.stream.send_all(self.framer.encode(self.scheme.encode(msg)))
 
     async def reader(self) -> None:
         while True:
@@ -214,7 +217,7 @@ class Client:
             while (frame := self.framer.next_frame()) is not None:
                 if frame.keepalive:
                     continue
-                msg = SCHEME.decode(frame.body)
+                msg = self.scheme.decode(frame.body)
                 key = self.key(msg)
                 self.responses.setdefault(key, []).append(msg)
                 event = self.waiting.get(key)
@@ -235,9 +238,9 @@ class Client:
 
 
 @asynccontextmanager
-async def client(port: int) -> AsyncIterator[Client]:
+async def client(port: int, scheme: Network = SCHEME) -> AsyncIterator[Client]:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
-    c = Client(stream)
+    c = Client(stream, scheme=scheme)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(c.reader)
         yield c

@@ -1,5 +1,5 @@
 """The journal as the ATMP reads it (switch.storage.atmjournal): the approved withdrawal a terminal's confirmation
-names, the withdrawals no terminal has spoken of, a terminal's approved deposits of a day."""
+names, and the withdrawals no terminal has spoken of."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from switch.storage.atmjournal import approved_withdrawals, find_withdrawal, host_deposits
+from switch.storage.atmjournal import approved_withdrawals, find_withdrawal
 from switch.storage.records import JournalRecord
 from tests.switch.storage.factories import record
 from tests.switch.storage.test_journal import _store
@@ -31,7 +31,7 @@ def test_a_confirmation_finds_its_approved_withdrawal_by_terminal_stan_and_time(
                             transmitted="0314092653", now=now)
     assert found is not None
     assert (found.amount, found.currency, found.terminal_id, found.key) == (
-        12345, "840", "ATM00001", "ATM00001|000007|0314092653")
+        12345, "840", "ATM00001", "ATM00001:000007:0314092653")
     # another DE 7 (an older withdrawal under the same STAN), a declined one, another terminal's: none
     assert find_withdrawal(db_engine, source_link="atm", terminal_id="ATM00001", stan="000007",
                            transmitted="0101000000", now=now) is None
@@ -61,16 +61,3 @@ def test_approved_withdrawals_leave_out_repeats_inquiries_declines_and_other_lis
     found = approved_withdrawals(db_engine, ["atm"], now - timedelta(hours=1), now - timedelta(minutes=5))
     assert [w.stan for w in found] == ["000001"]
 
-
-def test_a_terminals_deposits_of_a_day(db_engine: Engine) -> None:
-    day = datetime(2026, 12, 7, 12, tzinfo=UTC)
-    _store(db_engine, [
-        _row(1, day, processing="210010", amount="000000010000"),
-        replace(_row(1, day + timedelta(seconds=3), processing="210010", amount="000000010000", mti="0201"),
-                trace_id="trace-again"),
-        _row(2, day, processing="210010", amount="000000002500"),
-        _row(3, day, processing="210010", code="05"),
-        _row(4, day + timedelta(days=1), processing="210010"),
-        _row(5, day, processing="011000"),
-    ])
-    assert host_deposits(db_engine, "atm", "ATM00001", day.date()) == (2, 12500)
