@@ -55,7 +55,8 @@ def card_legs(
     A purchase or withdrawal takes amount + fee from the cardholder: the amount is owed to the acquirer side
     (GL:SETTLEMENT), the fee is income. A refund or deposit is the same the other way (the fee, if any, is still
     charged). A transfer moves the amount between two of the cardholder's accounts. A balance inquiry, a mini
-    statement or a PIN change could only move a fee (the engine charges none for a PIN change). Reversals post the same legs negated.
+    statement or a PIN change could only move a fee (the engine charges none for a PIN change). Reversals post
+    the same legs negated.
     """
     if txn_type in (TxnType.PURCHASE, TxnType.WITHDRAWAL):
         return [(account, -amount - fee), (GL_SETTLEMENT, amount), (GL_FEES, fee)]

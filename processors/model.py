@@ -394,6 +394,9 @@ class ExceptionItem(Row):
     resolution: str = ""  # the operator's note when resolving it
 
 
+CARD_EVENT_SEQUENCE = "card_event"  # the Sequence numbering card events: A01-1, A01-2, ...
+
+
 class CardEventKind(StrEnum):
     """What happened to a card outside the ledger (:class:`CardEvent`)."""
 

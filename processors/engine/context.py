@@ -18,6 +18,7 @@ from processors import early, security
 from processors.booking import Changes, HoldExpiry
 from processors.catalog import Catalog, Product
 from processors.model import (
+    CARD_EVENT_SEQUENCE,
     Account,
     Card,
     EarlyReversal,
@@ -36,7 +37,7 @@ APPROVED = RC.APPROVED.value  # DE 39 of an approval, as make_response takes it 
 # postings P01-<n> from the "posting" sequence, so the engine's carry the T).
 TXN_SEQUENCE = "txn"
 EXCEPTION_SEQUENCE = "exception"  # numbers the exception items E01-1, E01-2, ...
-EVENT_SEQUENCE = "card_event"  # numbers the cards' audit events A01-1, A01-2, ...
+EVENT_SEQUENCE = CARD_EVENT_SEQUENCE  # numbers the cards' audit events A01-1, A01-2, ...
 
 # Transaction types each product kind supports when the product does not list ``allowed``.
 KIND_TYPES: dict[ProductKind, frozenset[str]] = {

@@ -147,8 +147,8 @@ def exception_item(n: int = 1, created_at: datetime = T0, status: str = "open") 
 
 def card_event(n: int = 1, created_at: datetime = T0) -> CardEvent:
     return CardEvent(f"A01-{n}", f"020|{n:06d}|0615120000|ATM00001|", "K0100000001", CardEventKind.PIN_CHANGED,
-                     created_at.astimezone(CEST), "ATM00001", txn_id=f"T01-{n}", detail="PIN changed at terminal ATM00001",
-                     previous_pvv="4321")
+                     created_at.astimezone(CEST), "ATM00001", txn_id=f"T01-{n}",
+                     detail="PIN changed at terminal ATM00001", previous_pvv="4321")
 
 
 def early_reversal(n: int = 1, received_at: datetime = T0, replacement: int | None = 500) -> EarlyReversal:
@@ -410,7 +410,8 @@ def test_revision_0002_adds_the_card_and_txn_fields_and_keeps_old_rows(db_url: s
     engine = make_engine(db_url)
     try:
         with engine.begin() as connection:
-            old_card = {c: v for c, v in card().snapshot().items() if c not in ("last_atc", "status_before_block", "pin_set_by")}
+            old_card = {c: v for c, v in card().snapshot().items()
+                        if c not in ("last_atc", "status_before_block", "pin_set_by")}
             old_txn = {c: v for c, v in txn().snapshot().items()
                        if c not in ("to_account_id", "request_amount", "request_currency", "cash_part")}
             connection.execute(TABLES[Card].insert().values(**old_card))
