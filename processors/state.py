@@ -170,15 +170,19 @@ class CellState:
     def note_posting(self, posting: Posting) -> None:
         """Keep ``posting``'s lines for the mini statements of the customer accounts it moved (its entries on one
         account summed: one line per posting and account). Call once per posting applied."""
+        # On every posting of the decision path: about 1 us of the ~60 us a cell spends on an 0200.
+        accounts = self.accounts
         sums: dict[str, int] = {}
         for entry in posting.entries:
-            if entry.account in self.accounts:  # customer accounts only: not GL:, not INST: sub-ledgers
-                sums[entry.account] = sums.get(entry.account, 0) + entry.amount
-        currency = posting.entries[0].currency if posting.entries else ""
+            account = entry.account
+            if account in accounts:  # customer accounts only: not GL:, not INST: sub-ledgers
+                sums[account] = sums.get(account, 0) + entry.amount
+        if not sums:
+            return
+        currency, when, description = posting.entries[0].currency, posting.created_at, posting.description
         for account_id, amount in sums.items():
             if amount:
-                self.add_statement_line(account_id, StatementLine(posting.created_at, posting.description, amount,
-                                                                  currency))
+                self.add_statement_line(account_id, StatementLine(when, description, amount, currency))
 
     def add_statement_line(self, account_id: str, line: StatementLine) -> None:
         lines = self.statements.get(account_id)

@@ -1,5 +1,5 @@
 """What a request (0100, 0200) is checked against before the HSM and the funds, and what an advice shares with it:
-the card (14, 41, 43, 62, 54), the product (57), the accounts DE 3 and DE 102/103 name (52, 53, 39, 12), the amount
+the card (14, 04, 41, 43, 62, 54), the product (57), the accounts DE 3 and DE 102/103 name (52, 53, 39, 12), the amount
 and its currency (13, DE 6 / DE 51, the cell's own rates for an advice), the PIN a channel requires (55), and the
 limits and funds (61, 65, 51)."""
 
@@ -33,7 +33,8 @@ NO_ACCOUNT: dict[str, RC] = {"20": RC.NO_CHEQUE_ACCOUNT, "10": RC.NO_SAVINGS_ACC
 
 
 def validate(eng: Parts, ctx: Ctx, hashed: str) -> None:
-    """12, 14, 41, 43, 62, 54, 57, 13: everything decided without the HSM and without the funds."""
+    """12, 14, 04, 41, 43, 62, 54, 57, 13, 30 (a PIN change's fields): everything decided without the HSM and
+    without the funds."""
     request = ctx.request
     if ctx.txn_type is None:
         raise Declined(RC.INVALID_TRANSACTION, "unknown processing code")
