@@ -127,7 +127,8 @@ class CellEngine(Parts):
             return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects()), ctx
         if self.state.early_by_original:
             remembered = early.reversals_of(self.state, request, hashed, ctx.now)
-            if remembered and early.is_full(remembered):
+            # A PIN change has no amount to reduce: any reversal of it is a whole one.
+            if remembered and (early.is_full(remembered) or ctx.txn_type == TxnType.PIN_CHANGE):
                 return self._reversed_before(ctx, hashed), ctx
             ctx.early = [row for row in remembered if row.applied_to is None]
         stood_in = advised(self, request, hashed)

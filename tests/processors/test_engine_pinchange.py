@@ -251,9 +251,10 @@ async def test_reversal_after_an_operator_set_the_pin_leaves_it(world: World) ->
     assert code(await world.ahandle(withdrawal("7777"))) == "00"
 
 
-async def test_reversal_before_the_change_declines_it_when_it_arrives(world: World) -> None:
+@pytest.mark.parametrize("replacement", [None, 0, 500])  # DE 95 means nothing to a PIN change: any reversal is whole
+async def test_reversal_before_the_change_declines_it_when_it_arrives(world: World, replacement: int | None) -> None:
     change = pin_change()
-    early = reversal_of(change, "0420")
+    early = reversal_of(change, "0420", replacement=replacement)
     assert code(await world.ahandle(early)) == "25"
     card = world.card(DEBIT_PAN)
     before = card.pvv
