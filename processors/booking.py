@@ -133,6 +133,7 @@ def post(
             change += payee_cash
         changes.add(*funds_for(changed).posted(state, changed, old_balance, change))
     changes.add(posting)
+    state.note_posting(posting)
     return posting
 
 

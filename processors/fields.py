@@ -14,13 +14,20 @@ TXN_TYPES: dict[str, TxnType] = {
     "01": TxnType.WITHDRAWAL,
     "20": TxnType.REFUND,
     "21": TxnType.DEPOSIT,
-    "30": TxnType.BALANCE,
+    "30": TxnType.BALANCE,  # available funds inquiry
+    "31": TxnType.BALANCE,  # balance inquiry
+    "38": TxnType.STATEMENT,  # mini statement (the ATM interface's code; DE 48 carries the receipt lines)
     "40": TxnType.TRANSFER,
+    # PIN change: 92 is Mastercard's code, 70 VISA's (the ATM interface accepts both); the new PIN block is DE 125.
+    "70": TxnType.PIN_CHANGE,
+    "92": TxnType.PIN_CHANGE,
 }
 # Transaction types that put money into the card account (their account is DE 3 positions 5-6, "to").
 CREDITING = frozenset({TxnType.REFUND, TxnType.DEPOSIT})
 # Transaction types that count against the card's spending limits.
 SPENDING = frozenset({TxnType.PURCHASE, TxnType.WITHDRAWAL})
+# Transaction types that move no money of their own (DE 4 zero or absent); only a fee, where the product sets one.
+NO_AMOUNT = frozenset({TxnType.BALANCE, TxnType.STATEMENT, TxnType.PIN_CHANGE})
 
 ATM_MCC = "6011"  # DE 18 merchant type of an automated cash disbursement (ISO 18245)
 ECOMMERCE_CONDITION = "59"  # DE 25 POS condition code: electronic commerce

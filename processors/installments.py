@@ -116,6 +116,7 @@ def new_posting(state: CellState, effects: Effects, txn_id: str | None, now: dat
         credit.line_posted(line, change)  # the one owed rule (processors.credit)
         lines.append(line)
     effects.add(seq, posting, *changed, *lines)
+    state.note_posting(posting)
     return posting
 
 

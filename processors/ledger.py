@@ -54,8 +54,9 @@ def card_legs(
 
     A purchase or withdrawal takes amount + fee from the cardholder: the amount is owed to the acquirer side
     (GL:SETTLEMENT), the fee is income. A refund or deposit is the same the other way (the fee, if any, is still
-    charged). A transfer moves the amount between two of the cardholder's accounts. A balance inquiry only
-    moves a fee. Reversals post the same legs negated.
+    charged). A transfer moves the amount between two of the cardholder's accounts. A balance inquiry, a mini
+    statement or a PIN change could only move a fee (the engine charges none for a PIN change). Reversals post
+    the same legs negated.
     """
     if txn_type in (TxnType.PURCHASE, TxnType.WITHDRAWAL):
         return [(account, -amount - fee), (GL_SETTLEMENT, amount), (GL_FEES, fee)]
@@ -65,7 +66,7 @@ def card_legs(
         if to_account is None:
             raise LedgerError("a transfer needs a destination account")
         return [(account, -amount - fee), (to_account, amount), (GL_FEES, fee)]
-    if txn_type == TxnType.BALANCE:
+    if txn_type in (TxnType.BALANCE, TxnType.STATEMENT, TxnType.PIN_CHANGE):
         return [(account, -fee), (GL_FEES, fee)]
     raise LedgerError(f"no posting rule for transaction type {txn_type!r}")
 

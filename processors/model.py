@@ -38,6 +38,7 @@ class CardStatus(StrEnum):
     BLOCKED = "blocked"
     EXPIRED = "expired"
     REPLACED = "replaced"  # superseded by a replacement card with a new number (answers 14 like a closed card)
+    CAPTURED = "captured"  # retained by an ATM (0620 administrative advice): 04 pick up until card.unblock
 
 
 class ProductKind(StrEnum):
@@ -61,6 +62,8 @@ class TxnType(StrEnum):
     DEPOSIT = "deposit"  # 21
     BALANCE = "balance"  # 30
     TRANSFER = "transfer"  # 40
+    STATEMENT = "statement"  # 38 mini statement (ATM receipt lines in DE 48)
+    PIN_CHANGE = "pin_change"  # 92 (Mastercard), 70 (VISA): the new PIN block in DE 125
 
 
 class HoldStatus(StrEnum):
@@ -230,6 +233,9 @@ class Card(Row):
     issued_at: datetime | None = None
     last_atc: int = 0  # highest EMV application transaction counter (9F36) seen in a verified ARQC
     status_before_block: str = ""  # the status card.unblock restores (a blocked card that was never activated)
+    # The PIN change (its Txn id) that set ``pvv``; "" when a command set it (issuance, card.set_pin). A reversal
+    # of that PIN change restores the PVV before it only while this still names it (processors.engine.pinchange).
+    pin_set_by: str = ""
 
 
 @dataclass(slots=True)
@@ -388,6 +394,48 @@ class ExceptionItem(Row):
     resolution: str = ""  # the operator's note when resolving it
 
 
+CARD_EVENT_SEQUENCE = "card_event"  # the Sequence numbering card events: A01-1, A01-2, ...
+
+
+class CardEventKind(StrEnum):
+    """What happened to a card outside the ledger (:class:`CardEvent`)."""
+
+    PIN_CHANGED = "pin_changed"  # a PIN change at an ATM (0200, DE 3 92/70)
+    PIN_CHANGE_REVERSED = "pin_change_reversed"  # its reversal: the PVV before it restored (or not: see detail)
+    CAPTURED = "captured"  # retained by an ATM (0620, DE 60 CAPTURED)
+    RELEASED = "released"  # a captured card unblocked by an operator (card.unblock)
+
+
+@dataclass(slots=True)
+class CardEvent(Row):
+    """The audit trail of a card's PIN and status changes made by messages (and a captured card's release): one row
+    per event, no money and no ledger. No card data: the card is its id; no PIN block is kept. ``previous_pvv`` is
+    the PIN verification value a PIN change replaced (PIN verification data like ``Card.pvv``, which the cell keeps
+    anyway), so that the change's reversal can put it back; it is loaded, like the transactions, for
+    ``txn_retention_days``."""
+
+    id: str  # "A" + cell + "-" + sequence
+    key: str  # the duplicate key (processors.fields.dup_key) of the message that made it: its repeats find it
+    card_id: str
+    kind: CardEventKind
+    created_at: datetime
+    terminal: str = ""  # DE 41
+    txn_id: str | None = None  # the PIN change's transaction (or its reversal's)
+    detail: str = ""
+    previous_pvv: str = ""
+
+
+@dataclass(slots=True)
+class StatementLine:
+    """One line of a mini statement: a posting's effect on one customer account (:mod:`processors.engine.statement`).
+    Not a row of its own: made from the postings as they are applied, and loaded from them at a cell's start."""
+
+    posted_at: datetime
+    description: str  # the posting's description
+    amount: int  # signed (the entry's sign: negative takes money from the cardholder)
+    currency: str
+
+
 @dataclass(slots=True)
 class Sequence(Row):
     """Counters for identifiers (customer/account/card sequence numbers per cell, per BIN)."""
@@ -400,7 +448,7 @@ class Sequence(Row):
 # Every persisted row type, in an order that respects references (for loading and for the writer).
 ROW_TYPES: tuple[type[Row], ...] = (
     Sequence, Customer, CreditLine, Account, Card, Hold, Usage, Txn, Posting, Entry, InstallmentPlan, EarlyReversal,
-    ExceptionItem,
+    ExceptionItem, CardEvent,
 )
 for _rank, _row_type in enumerate(ROW_TYPES):
     _row_type.WRITE_RANK = _rank

@@ -77,6 +77,21 @@ async def verify_pin(hsm: Hsm, keys: KeySet, pan: str, pin_block: bytes, pvki: i
         raise HsmUnavailable("PIN verification: HSM connection failed") from None
 
 
+async def new_pin_pvv(hsm: Hsm, keys: KeySet, pan: str, pin_block: str, pvki: int) -> str | None:
+    """The VISA PVV of the PIN in ``pin_block`` (16H, ISO format 0 under the key set's ZPK: a PIN change's new
+    PIN, DE 125), from the HSM (Thales FW). None when the block holds no PIN under that key and PAN (payShield
+    20/23/24: a garbled block, another PAN, a PIN of the wrong length): the cardholder's new PIN cannot be read.
+    The PIN never leaves the HSM; only its PVV does."""
+    try:
+        return await hsm.generate_pvv(ZPK_TYPE, keys.zpk, keys.pvk, pin_block.upper(), ISO_FORMAT_0, pan, pvki)
+    except HsmError as exc:
+        if exc.code in _BAD_PIN_CODES and not _unavailable(exc):
+            return None
+        raise HsmUnavailable(f"PVV generation: HSM error {exc.code}") from None
+    except OSError:
+        raise HsmUnavailable("PVV generation: HSM connection failed") from None
+
+
 async def verify_track_cvv(hsm: Hsm, keys: KeySet, pan: str, track: Track2, *, chip: bool) -> bool:
     """CVV (magnetic stripe) or iCVV (chip track 2 equivalent, service code 999) from track 2 (Thales CY)."""
     cvv = track.cvv

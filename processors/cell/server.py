@@ -45,6 +45,7 @@ from processors.storage.writer import (
     WriteBatch,
     default_write_batch,
 )
+from switch.contracts.network import Network
 from switch.contracts.registry import network
 from switch.infra.outbox import Outbox
 from switch.infra.reader import READ_SIZE
@@ -137,7 +138,7 @@ class CellHost:
     def __init__(self, cell: int, engine: EngineLike, db: Engine, *, commands: CommandsLike | None = None,
                  host: str = "127.0.0.1", port: int = 0, admin_socket: Path | None = None,
                  max_batch: int = 500, max_wait: float = 0.0005, write: WriteBatch = default_write_batch,
-                 describe_state: Callable[[], dict[str, int]] | None = None) -> None:
+                 describe_state: Callable[[], dict[str, int]] | None = None, adapter: Network | None = None) -> None:
         self.cell = cell
         self.engine = engine
         self._decide_now: SyncDecide | None = getattr(engine, "decide", None)
@@ -148,8 +149,9 @@ class CellHost:
         self.admin_socket = admin_socket
         self.writer = EffectsWriter(db, self._on_batch_done, max_batch=max_batch, max_wait=max_wait, write=write)
         self.describe_state = describe_state
-        # The internal link's network, the one the node's cell connectors speak (processors.cell.config).
-        self.adapter = network(CELL_NETWORK)
+        # The internal link's network, the one the node's cell connectors speak (processors.cell.config). Whatever
+        # MTI class it decodes reaches the engine (card capture advices are class 6, processors.engine.admin).
+        self.adapter = adapter if adapter is not None else network(CELL_NETWORK)
         self._link = self.adapter.link_options(None, None)
         self.failure: BaseException | None = None
         self.started_at = time.time()

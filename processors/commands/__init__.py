@@ -44,11 +44,13 @@ Commands (arguments; ``?`` optional):
 ``card.show``               card
 ``card.activate``           card
 ``card.block``              card, status (blocked|lost|stolen), reason
-``card.unblock``            card (blocked only: lost and stolen cards are replaced)
+``card.unblock``            card (blocked or captured by an ATM: lost and stolen cards are replaced)
 ``card.replace``            card, new_number, reason, expiry?, activate? (same number: new expiry; not lost|stolen)
 ``card.set_pin``            card, pin_block (16H, ISO 9564 format 0 under the key set's ZPK)
 ``card.reset_pin``          card
 ``card.set_limits``         card, channel, per_txn?, daily_amount?, daily_count? (null removes)
+``card.events``             card: its audit events (PIN changes and their reversals, ATM captures, releases),
+                            newest first (processors.model.CardEvent)
 ``credit.set_limit``        customer | line, limit?, cash_limit?
 ``credit.show``             customer | line
 ``credit.payment``          account, amount, reference (the cardholder pays: GL:PAYMENTS)

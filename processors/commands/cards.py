@@ -1,5 +1,5 @@
 """A card's life after issuance: ``card.show``, ``card.activate``, ``card.block``, ``card.unblock``, ``card.set_pin``,
-``card.reset_pin``, ``card.set_limits``; and the checks issuance shares with them."""
+``card.reset_pin``, ``card.set_limits``, ``card.events``; and the checks issuance shares with them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from hsm.errors import HsmError, HsmUnavailableError
 from processors.commands.args import BLOCK_STATUSES, DEAD, HEX16, ISO_FORMAT_0, ZPK, Args, CommandError, command
 from processors.commands.base import CommandsBase
-from processors.model import Card, CardStatus, Channel, Effects
+from processors.model import CARD_EVENT_SEQUENCE, Card, CardEvent, CardEventKind, CardStatus, Channel, Effects
 
 
 class CardCommands(CommandsBase):
@@ -67,23 +67,47 @@ class CardCommands(CommandsBase):
             raise a.error("status", f"must be one of {', '.join(s.value for s in BLOCK_STATUSES)}")
         if card.status in (*DEAD, CardStatus.LOST, CardStatus.STOLEN):
             raise a.error("card", f"card {card.id} is already {card.status.value}")
-        # Remember what unblocking returns to (a card blocked before activation stays inactive); a blocked
-        # card reported lost or stolen keeps the status from before the first block.
-        before = card.status_before_block if card.status == CardStatus.BLOCKED else card.status.value
+        # Remember what unblocking returns to (a card blocked before activation stays inactive); a blocked (or
+        # captured) card reported lost or stolen keeps the status from before the first block.
+        held = (CardStatus.BLOCKED, CardStatus.CAPTURED)
+        before = card.status_before_block if card.status in held else card.status.value
         return self._update(card, effects, status=CardStatus(status), status_reason=reason,
                             status_before_block=before)
 
     @command("card.unblock")
     async def _card_unblock(self, a: Args, effects: Effects) -> dict[str, Any]:
+        """A blocked card, or one an ATM captured (the cardholder has it back), returns to what it was."""
         card, _ = self._card(a)
         a.done()
-        if card.status != CardStatus.BLOCKED:
+        if card.status not in (CardStatus.BLOCKED, CardStatus.CAPTURED):
             hint = " (lost and stolen cards are replaced)" if card.status in BLOCK_STATUSES else ""
-            raise a.error("card", f"card {card.id} is {card.status.value}, not blocked{hint}")
+            raise a.error("card", f"card {card.id} is {card.status.value}, not blocked or captured{hint}")
         self._check_not_closed(a, card)
+        if card.status == CardStatus.CAPTURED:
+            self._event(card, CardEventKind.RELEASED, "captured card unblocked by an operator", effects)
         # Rows blocked before the field existed have no recorded status: they were active (the old rule).
         restored = CardStatus(card.status_before_block) if card.status_before_block else CardStatus.ACTIVE
         return self._update(card, effects, status=restored, status_reason="", status_before_block="")
+
+    def _event(self, card: Card, kind: CardEventKind, detail: str, effects: Effects) -> None:
+        """An audit event of ``card`` made by a command (no message: no duplicate key, no terminal)."""
+        seq = self.state.next_value(CARD_EVENT_SEQUENCE)
+        event = CardEvent(id=f"A{self.state.cell:02d}-{seq.value}", key="", card_id=card.id, kind=kind,
+                          created_at=self._now(), detail=detail)
+        self.state.put(event)
+        effects.add(seq, event)
+
+    @command("card.events")
+    async def _card_events(self, a: Args, effects: Effects) -> dict[str, Any]:
+        """The card's audit events of the retention window (PIN changes, their reversals, captures, releases),
+        newest first. Never the PIN verification values they keep."""
+        card, _ = self._card(a)
+        a.done()
+        events = sorted((e for e in self.state.card_events.values() if e.card_id == card.id),
+                        key=lambda e: (e.created_at, e.id), reverse=True)
+        return {"card": card.id, "masked_pan": self.masked(card), "status": card.status.value,
+                "events": [{"event": e.id, "kind": e.kind.value, "at": e.created_at.isoformat(),
+                            "terminal": e.terminal, "txn": e.txn_id, "detail": e.detail} for e in events]}
 
     @command("card.set_pin")
     async def _card_set_pin(self, a: Args, effects: Effects) -> dict[str, Any]:
@@ -110,7 +134,7 @@ class CardCommands(CommandsBase):
         # The engine may have run during the HSM call: look again before changing anything.
         card = self.state.cards.get(card.id, card)
         self._check_pin_card(a, card)
-        return self._update(card, effects, pvv=pvv, pin_tries=0)
+        return self._update(card, effects, pvv=pvv, pin_tries=0, pin_set_by="")
 
     def _check_pin_card(self, a: Args, card: Card) -> None:
         if card.status in (*DEAD, CardStatus.LOST, CardStatus.STOLEN):
@@ -121,7 +145,7 @@ class CardCommands(CommandsBase):
         card, _ = self._card(a)
         a.done()
         self._check_pin_card(a, card)
-        return self._update(card, effects, pvv="", pin_tries=0)
+        return self._update(card, effects, pvv="", pin_tries=0, pin_set_by="")
 
     @command("card.set_limits")
     async def _card_set_limits(self, a: Args, effects: Effects) -> dict[str, Any]:

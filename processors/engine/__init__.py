@@ -15,12 +15,19 @@ Messages (ISO 8583:1987, canonical form of :mod:`switch.model.message`):
 ====================  ==============================================================================
 0100                  authorization / pre-authorization: purchases and withdrawals place a hold
 0120                  authorization advice (stand-in): applied without checks, 0130 "00"
-0200                  financial request: posted at once
-0220                  completion of a 0100 named by DE 90 (on the 0100's account), else a forced-post advice;
-                      applied, 0230 "00"
+0200                  financial request: posted at once. DE 3 00 purchase, 01 withdrawal, 20 refund, 21 deposit,
+                      30/31 balance inquiry, 38 mini statement (DE 48 receipt lines,
+                      :mod:`~processors.engine.statement`), 40 transfer, 92/70 PIN change (DE 125 the new PIN
+                      block, :mod:`~processors.engine.pinchange`)
+0220                  completion of a 0100 named by DE 90 (on the 0100's account); a cash deposit's recount
+                      (DE 3 21, DE 90 naming the 0200 deposit, an identity of its own: DE 4 credited to the
+                      deposit's account); else a forced-post advice; applied, 0230 "00"
 0400/0420 (+ repeat)  reversal, full or partial (DE 95); idempotent; unknown original "25", and remembered
                       (:mod:`processors.early`): a later original is declined "05", a later advice is
-                      applied and reversed at once (a partial one: reduced to DE 95's amount)
+                      applied and reversed at once (a partial one: reduced to DE 95's amount). A PIN change's
+                      reversal restores the PIN before it
+0620 (+ repeat)       administrative advice: DE 60 CAPTURED, a card retained by an ATM (0630 "00"; the card
+                      answers "04" until unblocked, :mod:`~processors.engine.admin`)
 0800                  network management: 0810 "00"
 ====================  ==============================================================================
 
@@ -59,7 +66,7 @@ account's currency, compared with the authorization in it, and any exception nam
 The package, one module per concern: :mod:`~processors.engine.core` (:class:`CellEngine`, the entry points),
 :mod:`~processors.engine.context` (the decision, its context, the engine's parts), ``rules`` (what a request is
 checked against), ``checks`` (the HSM), ``approval`` (holds, postings, usage), ``advices``, ``reversals``, and
-``steps`` (what they share).
+``steps`` (what they share), and the ATM's own: ``pinchange``, ``statement``, ``admin``.
 """
 
 from processors.engine.context import (

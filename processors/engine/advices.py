@@ -7,7 +7,7 @@ from __future__ import annotations
 from processors import early, money
 from processors.booking import release_hold
 from processors.engine.approval import approve_request, post_txn
-from processors.engine.context import RC, Ctx, Decision, Declined, Parts
+from processors.engine.context import RC, Ctx, Decision, Declined, Parts, text
 from processors.engine.rules import resolve_accounts, resolve_amount
 from processors.engine.steps import approved, begin, decline, find_card, new_txn, replay, same_card
 from processors.fees import fee_for
@@ -38,6 +38,10 @@ def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
     try:
         if ctx.txn_type is None:
             raise Declined(RC.INVALID_TRANSACTION, "unknown processing code")
+        if ctx.txn_type == TxnType.PIN_CHANGE:
+            # Nothing to apply: an advice carries no PIN block (the switch never keeps one), so no new PIN. The
+            # switch must not stand in for a PIN change (it cannot verify the current PIN either).
+            raise Declined(RC.INVALID_TRANSACTION, "a PIN change cannot be applied from an advice (no new PIN)")
         card = find_card(eng, ctx, eng.pan_hash(pan) if pan else "")
         product = ctx.product = eng.catalog.products.get(card.product)
         if product is None:
@@ -46,7 +50,8 @@ def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
         return not_applied(eng, ctx, declined)
     # The original (DE 90) first: what a completion is worth depends on the account it completes on.
     original = approved_original(eng, request, card)
-    if original is not None:
+    adjusting = original is not None and is_count_adjustment(request, original)
+    if original is not None and not adjusting:
         if original.mti[1] == "1" and request.mti[1] == "2":
             if original.status == TxnStatus.COMPLETED:
                 # A second completion of one pre-authorization: an advice is repeated until the
@@ -70,7 +75,7 @@ def apply_advice(eng: Parts, ctx: Ctx) -> Decision:
     except Declined as declined:
         return not_applied(eng, ctx, declined)
     if original is not None:
-        return complete(eng, ctx, original)
+        return count_adjustment(eng, ctx, original) if adjusting else complete(eng, ctx, original)
     if eng.state.early_by_original:
         # Its reversal came first (processors.early): the advice is accepted, and reversed in the same decision.
         remembered = early.reversals_of(eng.state, request, card.pan_hash, ctx.now)
@@ -100,6 +105,29 @@ def approved_original(eng: Parts, request: Message, card: Card) -> Txn | None:
                 return original
             return None
     return None
+
+
+def is_count_adjustment(request: Message, original: Txn) -> bool:
+    """Whether advice ``request`` adds to the cash deposit ``original`` (an 0200, DE 3 ``21``) that its DE 90 names:
+    a deposit advice (DE 3 ``21``) under an identity of its own. A cash-recycling ATM counts a deposit again after
+    the 0200 (a note first read as suspect is accepted); when it finds more, the ATM host sends such an 0220 for the
+    difference. Its own DE 11 / DE 7 are not the ones DE 90 names: that is what tells it from the switch's stand-in
+    advice of the deposit itself, which carries the deposit's own identity (switch.exchange.reversal)."""
+    if original.txn_type != TxnType.DEPOSIT or original.mti[1] != "2" or text(request, 3)[:2] != "21":
+        return False
+    de90 = text(request, 90)
+    return len(de90) >= 20 and (text(request, 11), text(request, 7)) != (de90[4:10], de90[10:20])
+
+
+def count_adjustment(eng: Parts, ctx: Ctx, original: Txn) -> Decision:
+    """Credit the difference a later count found over cash deposit ``original`` (DE 4, in the deposit's account:
+    :func:`completion_account`), as a deposit of its own that names the original; no second fee (the deposit paid
+    any). A repeat (0221) is replayed by its duplicate key; its reversal (0420 naming this 0220) takes it back."""
+    ctx.fee = 0
+    n, txn = new_txn(eng, ctx, RC.APPROVED, TxnStatus.APPROVED)
+    txn.original_id = original.id
+    post_txn(eng, ctx, n, txn)
+    return approved(eng, ctx, txn)
 
 
 def completion_account(eng: Parts, ctx: Ctx, original: Txn) -> None:

@@ -18,8 +18,8 @@ from processors.model import Account, Hold, Txn, TxnStatus, TxnType
 def approve_request(eng: Parts, ctx: Ctx) -> Decision:
     """Apply an approved 0100 / 0200: a hold for a pre-authorization of spending, a posting otherwise."""
     n, txn = new_txn(eng, ctx, RC.APPROVED, TxnStatus.APPROVED)
-    if ctx.txn_type == TxnType.BALANCE:
-        if ctx.fee:  # an inquiry moves no money but may pay a fee
+    if ctx.txn_type in (TxnType.BALANCE, TxnType.STATEMENT):
+        if ctx.fee:  # an inquiry or a mini statement moves no money but may pay a fee
             post_txn(eng, ctx, n, txn)
     elif ctx.request.mti[1] == "1":
         if ctx.txn_type in SPENDING:

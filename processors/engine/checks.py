@@ -4,13 +4,27 @@ whether a verified cryptogram is fresh and for this very request."""
 
 from __future__ import annotations
 
+import re
+
 from processors import money, security
 from processors.catalog import Product
 from processors.emvtlv import TlvError
 from processors.engine.context import RC, Checks, Ctx, Declined, Parts, text
-from processors.fields import dup_key, is_chip
-from processors.model import Card, CardStatus
+from processors.fields import TXN_TYPES, dup_key, is_chip
+from processors.model import Card, CardStatus, TxnType
 from switch.model.message import Message
+
+HEX16 = re.compile(r"[0-9A-Fa-f]{16}")  # a PIN block (ISO 9564, 8 bytes) as hex text
+
+
+def new_pin_block(request: Message) -> str | None:
+    """DE 125 of a PIN change request (0200, DE 3 92xxxx or 70xxxx): the new PIN block, 16 hex characters under
+    the cell's ZPK (ISO 9564 format 0, the switch translated it like DE 52); None when the request is no PIN change
+    or DE 125 is not 16 hex characters (:func:`processors.engine.pinchange.check_request` answers that 30)."""
+    if request.mti[1:3] != "20" or TXN_TYPES.get(text(request, 3)[:2]) != TxnType.PIN_CHANGE:
+        return None
+    block = text(request, 125)
+    return block if HEX16.fullmatch(block) else None
 
 
 def card_needing_checks(eng: Parts, request: Message, hashed: str) -> Card | None:
@@ -45,6 +59,11 @@ async def run_checks(eng: Parts, request: Message, card: Card, pan: str) -> Chec
         if isinstance(pin_block, bytes) and card.pvv and card.pin_tries < eng.bank.pin_tries:
             checks.pin = len(pin_block) == 8 and await security.verify_pin(
                 hsm, keys, pan, pin_block, card.pvki, card.pvv)
+            new_pin = new_pin_block(request)
+            if checks.pin and new_pin is not None:
+                # A PIN change whose current PIN verified: the new PIN's PVV (no HSM call for a wrong current PIN).
+                checks.new_pvv = await security.new_pin_pvv(hsm, keys, pan, new_pin, card.pvki)
+                checks.new_pin_unreadable = checks.new_pvv is None
         track_text = text(request, 35)
         if track_text:
             track = security.parse_track2(track_text)

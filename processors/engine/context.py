@@ -18,6 +18,7 @@ from processors import early, security
 from processors.booking import Changes, HoldExpiry
 from processors.catalog import Catalog, Product
 from processors.model import (
+    CARD_EVENT_SEQUENCE,
     Account,
     Card,
     EarlyReversal,
@@ -36,12 +37,13 @@ APPROVED = RC.APPROVED.value  # DE 39 of an approval, as make_response takes it 
 # postings P01-<n> from the "posting" sequence, so the engine's carry the T).
 TXN_SEQUENCE = "txn"
 EXCEPTION_SEQUENCE = "exception"  # numbers the exception items E01-1, E01-2, ...
+EVENT_SEQUENCE = CARD_EVENT_SEQUENCE  # numbers the cards' audit events A01-1, A01-2, ...
 
 # Transaction types each product kind supports when the product does not list ``allowed``.
 KIND_TYPES: dict[ProductKind, frozenset[str]] = {
     ProductKind.DEBIT: frozenset(TxnType),
     ProductKind.CREDIT: frozenset({TxnType.PURCHASE, TxnType.WITHDRAWAL, TxnType.REFUND, TxnType.DEPOSIT,
-                                   TxnType.BALANCE}),
+                                   TxnType.BALANCE, TxnType.STATEMENT, TxnType.PIN_CHANGE}),
 }
 # DE 3 / DE 54 account type (ISO 8583:1987: 10 savings, 20 checking, 30 credit) of each account kind.
 ACCOUNT_TYPES = {"savings": "10", "checking": "20", "credit": "30"}
@@ -100,6 +102,10 @@ class Checks:
     arqc: bool | None = None
     arqc_request: security.ArqcRequest | None = None
     unavailable: str = ""  # why the HSM could not answer (the request gets 96)
+    # A PIN change (processors.engine.pinchange) whose current PIN verified: the PVV of the new PIN (DE 125), or
+    # ``new_pin_unreadable`` when the HSM found no PIN in that block
+    new_pvv: str | None = None
+    new_pin_unreadable: bool = False
 
 
 class Declined(Exception):

@@ -8,14 +8,16 @@ from datetime import timedelta
 
 from processors import early
 from processors.booking import Changes
+from processors.engine.admin import administrative
 from processors.engine.advices import advice
 from processors.engine.approval import approve_request
 from processors.engine.checks import add_arpc, card_needing_checks, run_checks, verify
 from processors.engine.context import RC, Checks, Ctx, Decision, Declined, Parts
+from processors.engine.pinchange import change_pin
 from processors.engine.reversals import in_account_currency, reversal
 from processors.engine.rules import limits_and_funds, pin_required, validate
 from processors.engine.steps import advised, begin, decline, replay
-from processors.model import Card, Effects, TxnStatus
+from processors.model import Card, Effects, TxnStatus, TxnType
 from switch.model.message import Message
 
 
@@ -64,6 +66,8 @@ class CellEngine(Parts):
             return Decision(request.make_response(RC.APPROVED), Effects())
         if cls == "4" and function in "02":
             return reversal(self, request)
+        if cls == "6":
+            return administrative(self, request)
         if cls not in "12" or function not in "02":
             return Decision(request.make_response(RC.INVALID_TRANSACTION), Effects())
         if function == "2":
@@ -95,6 +99,9 @@ class CellEngine(Parts):
                 del state.txns_by_dup_key[txn.dup_key]
         for key in [k for k, t in state.txns_by_original.items() if t.id in drop]:
             del state.txns_by_original[key]
+        # Cards' audit events go with the transactions they belong to (a PIN change's reversal needs its event).
+        for event in [e for e in state.card_events.values() if e.created_at < cutoff]:
+            state.forget_card_event(event)
         return len(old)
 
     def forget_expired_reversals(self) -> int:
@@ -120,7 +127,8 @@ class CellEngine(Parts):
             return Decision(request.make_response(RC.DUPLICATE), ctx.changes.effects()), ctx
         if self.state.early_by_original:
             remembered = early.reversals_of(self.state, request, hashed, ctx.now)
-            if remembered and early.is_full(remembered):
+            # A PIN change has no amount to reduce: any reversal of it is a whole one.
+            if remembered and (early.is_full(remembered) or ctx.txn_type == TxnType.PIN_CHANGE):
                 return self._reversed_before(ctx, hashed), ctx
             ctx.early = [row for row in remembered if row.applied_to is None]
         stood_in = advised(self, request, hashed)
@@ -137,6 +145,8 @@ class CellEngine(Parts):
             pin_required(self, ctx)
             if checks is not None:
                 verify(self, ctx, checks)
+            if ctx.txn_type == TxnType.PIN_CHANGE:
+                return change_pin(self, ctx, checks), ctx
             limits_and_funds(self, ctx)
         except Declined as declined:
             if declined.code == RC.SYSTEM_MALFUNCTION:

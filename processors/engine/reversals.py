@@ -6,6 +6,7 @@ from __future__ import annotations
 from processors import early, money
 from processors.booking import add_usage, post, reduce_hold
 from processors.engine.context import RC, Ctx, Decision, Parts
+from processors.engine.pinchange import reverse_change
 from processors.engine.steps import approved, begin, card_account, cash_of, new_txn, replay, same_card
 from processors.fields import SPENDING, keys_from_de90, replacement_amount
 from processors.model import Hold, Txn, TxnStatus, TxnType
@@ -61,6 +62,8 @@ def reverse(eng: Parts, ctx: Ctx, original: Txn, replacement: int | None) -> Dec
     request = ctx.request
     ctx.card = state.cards.get(original.card_id or "")
     ctx.account = state.accounts.get(original.account_id or "")
+    if original.txn_type == TxnType.PIN_CHANGE:  # no money: the PIN before it comes back
+        return reverse_change(eng, ctx, original)
     acknowledge = Decision(request.make_response(RC.APPROVED), ctx.changes.effects())
     if original.response_code != RC.APPROVED or ctx.account is None or ctx.card is None:
         return acknowledge  # nothing was approved, so nothing to give back

@@ -1,5 +1,5 @@
 """What a request (0100, 0200) is checked against before the HSM and the funds, and what an advice shares with it:
-the card (14, 41, 43, 62, 54), the product (57), the accounts DE 3 and DE 102/103 name (52, 53, 39, 12), the amount
+the card (14, 04, 41, 43, 62, 54), the product (57), the accounts DE 3 and DE 102/103 name (52, 53, 39, 12), the amount
 and its currency (13, DE 6 / DE 51, the cell's own rates for an advice), the PIN a channel requires (55), and the
 limits and funds (61, 65, 51)."""
 
@@ -9,9 +9,10 @@ from processors import money, security
 from processors.booking import limit_code
 from processors.credit import funds_for
 from processors.engine.context import KIND_TYPES, RC, Ctx, Declined, Parts, text
+from processors.engine.pinchange import check_request
 from processors.engine.steps import card_account, cash_amount, find_card
 from processors.fees import fee_for, stated_fee
-from processors.fields import CREDITING, SPENDING, FeeFieldError
+from processors.fields import CREDITING, NO_AMOUNT, SPENDING, FeeFieldError
 from processors.model import Card, CardStatus, ExceptionKind, TxnType
 from switch.model.codes import ResponseCode
 
@@ -22,6 +23,9 @@ STATUS_CODES: dict[CardStatus, tuple[ResponseCode, str]] = {
     CardStatus.INACTIVE: (RC.RESTRICTED_CARD, "card not activated"),
     CardStatus.EXPIRED: (RC.EXPIRED_CARD, "card expired"),
     CardStatus.REPLACED: (RC.INVALID_CARD_NUMBER, "card replaced"),
+    # Retained by an ATM (processors.engine.admin): the plastic is the bank's, so whoever presents it now must not
+    # keep it - 04 pick up card.
+    CardStatus.CAPTURED: (RC.PICK_UP, "card captured at an ATM"),
 }
 # ISO 8583:1987 DE 39 for a DE 3 account type the card has no account of: 52 no cheque (checking, "20"),
 # 53 no savings ("10"), 39 no credit account ("30"); any other type is an invalid transaction (12).
@@ -29,7 +33,8 @@ NO_ACCOUNT: dict[str, RC] = {"20": RC.NO_CHEQUE_ACCOUNT, "10": RC.NO_SAVINGS_ACC
 
 
 def validate(eng: Parts, ctx: Ctx, hashed: str) -> None:
-    """12, 14, 41, 43, 62, 54, 57, 13: everything decided without the HSM and without the funds."""
+    """12, 14, 04, 41, 43, 62, 54, 57, 13, 30 (a PIN change's fields): everything decided without the HSM and
+    without the funds."""
     request = ctx.request
     if ctx.txn_type is None:
         raise Declined(RC.INVALID_TRANSACTION, "unknown processing code")
@@ -59,6 +64,9 @@ def validate(eng: Parts, ctx: Ctx, hashed: str) -> None:
         raise Declined(RC.NOT_PERMITTED_CARDHOLDER, f"{ctx.txn_type} not permitted by product {product.code}")
     if request.mti[1] == "1" and ctx.txn_type == TxnType.TRANSFER:
         raise Declined(RC.INVALID_TRANSACTION, "transfers are financial requests (0200)")
+    if ctx.txn_type == TxnType.PIN_CHANGE:
+        check_request(eng, ctx)  # no amount, the card's default account
+        return
     resolve_accounts(eng, ctx, card)
     resolve_amount(eng, ctx)
 
@@ -100,7 +108,7 @@ def resolve_amount(eng: Parts, ctx: Ctx) -> None:
     # reversals.in_account_currency).
     ctx.request_currency = code if given is None else given
     advice = request.mti[2] == "2"
-    if not code and ctx.txn_type != TxnType.BALANCE:
+    if not code and ctx.txn_type not in NO_AMOUNT:
         raise Declined(RC.INVALID_AMOUNT, "no currency (DE 49)")
     rate: tuple[int, int | None] | None = None  # (DE 6, DE 4), or the cell's rate as such a pair
     if code and given != currency:
@@ -125,7 +133,7 @@ def resolve_amount(eng: Parts, ctx: Ctx) -> None:
                 f"{money.format_amount(converted, currency)} at the cell's rate {given}/{currency} "
                 f"{eng.catalog.rate(given, currency)}"))
             amount = converted
-    if ctx.txn_type == TxnType.BALANCE:
+    if ctx.txn_type in NO_AMOUNT:  # an inquiry or a mini statement: no amount of its own, maybe a fee
         ctx.amount = amount or 0
         return
     if amount is None or amount <= 0:
@@ -157,10 +165,11 @@ def cell_rate(eng: Parts, source: str, target: str) -> tuple[int, int]:
 
 def pin_required(eng: Parts, ctx: Ctx) -> None:
     """55 for a request without a PIN block on a channel where the product requires one (``pin_required``,
-    typically ATM cash). Advices and reversals carry no PIN and are not subject to it."""
+    typically ATM cash), but for an inquiry or a mini statement (and a PIN change, which always needs DE 52:
+    :mod:`processors.engine.pinchange`). Advices and reversals carry no PIN and are not subject to it."""
     product = ctx.product
     if (product is not None and ctx.channel in product.pin_required and 52 not in ctx.request.fields
-            and ctx.request.mti[2] == "0" and ctx.txn_type != TxnType.BALANCE):
+            and ctx.request.mti[2] == "0" and ctx.txn_type not in NO_AMOUNT):
         raise Declined(RC.INCORRECT_PIN, f"PIN required on the {ctx.channel} channel")
 
 

@@ -3,12 +3,15 @@ transaction row, the approval and decline answers (DE 38, 28, 54), exceptions fo
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from processors import money
 from processors.booking import Changes
 from processors.credit import funds_for
 from processors.engine.context import (
     ACCOUNT_TYPES,
     APPROVED,
+    EVENT_SEQUENCE,
     EXCEPTION_SEQUENCE,
     RC,
     TXN_SEQUENCE,
@@ -18,8 +21,19 @@ from processors.engine.context import (
     Parts,
     text,
 )
+from processors.engine.statement import statement_field
 from processors.fields import TXN_TYPES, channel_of, dup_key, match_key, txn_channel
-from processors.model import Account, Card, ExceptionItem, ExceptionKind, Txn, TxnStatus, TxnType
+from processors.model import (
+    Account,
+    Card,
+    CardEvent,
+    CardEventKind,
+    ExceptionItem,
+    ExceptionKind,
+    Txn,
+    TxnStatus,
+    TxnType,
+)
 from switch.model.codes import APPROVAL_CODES, ResponseCode
 from switch.model.message import Message
 
@@ -134,7 +148,16 @@ def approved(eng: Parts, ctx: Ctx, txn: Txn) -> Decision:
     response[38] = txn.approval_code
     fee_field(response, txn)
     balances(eng, response, ctx.account, ctx.to_account)
+    if ctx.txn_type == TxnType.STATEMENT and ctx.account is not None and txn.original_id is None:
+        statement(eng, response, ctx.account, ctx.now)
     return Decision(response, ctx.changes.effects())
+
+
+def statement(eng: Parts, response: Message, account: Account, now: datetime) -> None:
+    """DE 48 of a mini statement: the account's receipt lines (processors.engine.statement); none without postings."""
+    lines = statement_field(eng.state, account.id, now, eng.bank.txn_retention_days)
+    if lines:
+        response[48] = lines
 
 
 def balances(eng: Parts, response: Message, account: Account | None, to_account: Account | None) -> None:
@@ -192,10 +215,27 @@ def advised(eng: Parts, request: Message, hashed: str) -> Txn | None:
 
 
 def replay(eng: Parts, ctx: Ctx, txn: Txn) -> Decision:
-    """The first answer again, for a repeat of a request already decided (nothing is applied twice)."""
+    """The first answer again, for a repeat of a request already decided (nothing is applied twice). Balances
+    (and a mini statement's lines) are today's: the repeat is answered with what the account shows now."""
     response = ctx.request.make_response(txn.response_code)
     if txn.response_code == RC.APPROVED:
         response[38] = txn.approval_code
+        if txn.txn_type == TxnType.PIN_CHANGE:  # its answer carries no balances
+            return Decision(response, ctx.changes.effects())
         fee_field(response, txn)
-        balances(eng, response, eng.state.accounts.get(txn.account_id or ""), None)
+        account = eng.state.accounts.get(txn.account_id or "")
+        balances(eng, response, account, None)
+        if txn.txn_type == TxnType.STATEMENT and account is not None and txn.original_id is None:
+            statement(eng, response, account, ctx.now)
     return Decision(response, ctx.changes.effects())
+
+
+def record_event(eng: Parts, ctx: Ctx, card: Card, kind: CardEventKind, *, txn_id: str | None = None,
+                 detail: str = "", previous_pvv: str = "") -> CardEvent:
+    """An audit event of ``card`` (processors.model.CardEvent) made by the request of ``ctx``, in its changes."""
+    seq = eng.state.next_value(EVENT_SEQUENCE)
+    event = CardEvent(id=f"A{eng.prefix}{seq.value}", key=ctx.key, card_id=card.id, kind=kind, created_at=ctx.now,
+                      terminal=text(ctx.request, 41), txn_id=txn_id, detail=detail, previous_pvv=previous_pvv)
+    eng.state.put(event)
+    ctx.changes.add(seq, event)
+    return event

@@ -18,13 +18,17 @@ from sqlalchemy import Connection, Engine, Select, delete, or_, select
 
 from processors.model import (
     ROW_TYPES,
+    CardEvent,
     Customer,
     EarlyReversal,
     Effects,
+    Entry,
     ExceptionItem,
     Hold,
     HoldStatus,
+    Posting,
     Row,
+    StatementLine,
     Txn,
     Usage,
 )
@@ -52,8 +56,9 @@ def _select(row_type: type[Row], now: datetime, retention_days: int) -> Select[A
                                 table.c.created_at >= now - timedelta(days=retention_days)))
     elif row_type is Usage:
         query = query.where(table.c.day > now.date() - timedelta(days=USAGE_DAYS))
-    elif row_type is Txn:
-        # In creation order, so that of two transactions with one duplicate key the later one is indexed.
+    elif row_type is Txn or row_type is CardEvent:
+        # In creation order, so that of two transactions with one duplicate key the later one is indexed (a card's
+        # audit events, kept as long as the transactions they belong to, likewise).
         return query.where(table.c.created_at >= now - timedelta(days=retention_days)).order_by(
             table.c.created_at, table.c.id
         )
@@ -105,8 +110,47 @@ def _gc_paused() -> Iterator[None]:
 
 
 def load_state(engine: Engine, cell: int, now: datetime, retention_days: int) -> CellState:
-    """The cell's working state (:func:`load_rows` indexed by :meth:`CellState.from_rows`)."""
-    return CellState.from_rows(cell, load_rows(engine, cell, now, retention_days))
+    """The cell's working state (:func:`load_rows` indexed by :meth:`CellState.from_rows`), with the mini statement
+    lines of its accounts (:func:`load_statement_lines`)."""
+    state = CellState.from_rows(cell, load_rows(engine, cell, now, retention_days))
+    load_statement_lines(engine, state, now, retention_days)
+    return state
+
+
+def load_statement_lines(engine: Engine, state: CellState, now: datetime, retention_days: int) -> None:
+    """Each customer account's newest postings of the last ``retention_days`` into ``state.statements`` (at most
+    :data:`~processors.state.STATEMENT_LINES` each), as :meth:`CellState.note_posting` keeps them while the cell
+    runs: one line per posting and account, its entries on the account summed. Postings are read in time order
+    through their ``created_at`` index, with their entries on customer accounts (GL and sub-ledger entries left
+    out in SQL); a statement therefore shows the same lines before and after a restart."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    postings, entries = TABLES[Posting], TABLES[Entry]
+    query = (
+        select(postings.c.id, postings.c.created_at, postings.c.description, entries.c.account, entries.c.amount,
+               entries.c.currency)
+        .join(entries, entries.c.posting_id == postings.c.id)
+        .where(postings.c.created_at >= now - timedelta(days=retention_days), ~entries.c.account.like("GL:%"))
+        .order_by(postings.c.created_at, postings.c.id, entries.c.id)
+    )
+    accounts = state.accounts
+    with storage_errors("load mini statement lines"), engine.connect() as connection, _gc_paused():
+        current = ""
+        sums: dict[str, tuple[datetime, str, int, str]] = {}
+        for posting_id, created_at, description, account, amount, currency in connection.execute(query):
+            if posting_id != current:
+                _add_lines(state, sums)
+                current, sums = posting_id, {}
+            if account in accounts:
+                known = sums.get(account)
+                sums[account] = (created_at, description, amount + (known[2] if known else 0), currency)
+        _add_lines(state, sums)
+
+
+def _add_lines(state: CellState, sums: dict[str, tuple[datetime, str, int, str]]) -> None:
+    for account, (created_at, description, amount, currency) in sums.items():
+        if amount:
+            state.add_statement_line(account, StatementLine(created_at, description, amount, currency))
 
 
 def purge_early_reversals(engine: Engine, now: datetime) -> int:

@@ -48,6 +48,7 @@ from processors.model import (
     ROW_TYPES,
     Account,
     Card,
+    CardEvent,
     CreditLine,
     Customer,
     EarlyReversal,
@@ -79,6 +80,7 @@ TABLE_NAMES: Final[dict[type[Row], str]] = {
     InstallmentPlan: "cell_installment_plans",
     EarlyReversal: "cell_early_reversals",
     ExceptionItem: "cell_exceptions",
+    CardEvent: "cell_card_events",
 }
 
 # Fields that are not columns: a posting's entries are rows of their own (Effects.add writes them).
@@ -95,6 +97,10 @@ _INDEXES: Final[dict[type[Row], tuple[str, ...]]] = {
     Entry: ("posting_id",),  # entries of one posting
     EarlyReversal: ("expires_at",),  # load the unexpired ones, purge the rest (keys arrive in time order)
     ExceptionItem: ("status",),  # load the open ones (and the recent resolved ones)
+    # The mini statements' lines of the retention window are loaded from the postings by their time (migration
+    # 0007); postings are written in time order, so the index takes its keys at its end.
+    Posting: ("created_at",),
+    CardEvent: ("created_at",),  # load the retention window (written in time order too)
 }
 
 

@@ -150,7 +150,7 @@ async def test_unknown_commands_and_arguments_get_suggestions() -> None:
         await commands.run("account.deposit", {"account": "0000000001", "amount": "10", "reference": "r"})
     with pytest.raises(CommandError, match="arguments must be an object"):
         await commands.run("cell.stats", [])  # type: ignore[arg-type]
-    assert "credit.installments" in command_names() and len(command_names()) == 27  # + exception.list, .resolve
+    assert "credit.installments" in command_names() and len(command_names()) == 28  # + card.events
     assert {"credit.payment", "account.close", "customer.close"} <= set(command_names())
 
 

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, inspect, select
 from processors.model import (
     Account,
     Card,
+    CardEvent,
+    CardEventKind,
     CardStatus,
     CreditLine,
     Customer,
@@ -143,6 +145,12 @@ def exception_item(n: int = 1, created_at: datetime = T0, status: str = "open") 
     )
 
 
+def card_event(n: int = 1, created_at: datetime = T0) -> CardEvent:
+    return CardEvent(f"A01-{n}", f"020|{n:06d}|0615120000|ATM00001|", "K0100000001", CardEventKind.PIN_CHANGED,
+                     created_at.astimezone(CEST), "ATM00001", txn_id=f"T01-{n}",
+                     detail="PIN changed at terminal ATM00001", previous_pvv="4321")
+
+
 def early_reversal(n: int = 1, received_at: datetime = T0, replacement: int | None = 500) -> EarlyReversal:
     return EarlyReversal(
         f"040|{n:06d}|0520103016|ATM00001|00000000001", f"2|{n:06d}|0520103015|00000000001", "", "c" * 64, "0400",
@@ -155,7 +163,7 @@ def every_row() -> list[Row]:
     return [
         Sequence("customer", 1), Sequence("card:476173", 7), customer(), credit_line(), debit_account(),
         credit_account(), card(), hold(), Usage("K0100000001", T0.date(), "atm", 1500, 1), txn(), posting(),
-        plan(), early_reversal(), exception_item(),
+        plan(), early_reversal(), exception_item(), card_event(),
     ]
 
 
@@ -166,7 +174,7 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
     try:
         assert current_revision(engine) is None
         upgrade(db_url)
-        assert current_revision(engine) == head_revision() == "0006"
+        assert current_revision(engine) == head_revision() == "0007"
         inspector = inspect(engine)
         assert set(inspector.get_table_names()) == CELL_TABLES | {"cell_alembic_version"}
         indexes = {
@@ -180,6 +188,8 @@ def test_upgrade_creates_every_cell_table_with_named_indexes(db_url: str) -> Non
             ("ix_cell_entries_posting_id", "cell_entries", ("posting_id",)),
             ("ix_cell_early_reversals_expires_at", "cell_early_reversals", ("expires_at",)),
             ("ix_cell_exceptions_status", "cell_exceptions", ("status",)),
+            ("ix_cell_postings_created_at", "cell_postings", ("created_at",)),
+            ("ix_cell_card_events_created_at", "cell_card_events", ("created_at",)),
         }
         assert inspector.get_pk_constraint("cell_usage")["constrained_columns"] == ["card_id", "day", "channel"]
     finally:
@@ -215,7 +225,7 @@ def test_a_cell_database_can_share_a_database_with_the_switch(db_url: str) -> No
     upgrade(db_url)
     engine = make_engine(db_url)
     try:
-        assert current_revision(engine) == "0006"
+        assert current_revision(engine) == "0007"
         downgrade(db_url, "base")
         names = set(inspect(engine).get_table_names())
         assert {"journal", "saf_entries", "alembic_version"} <= names
@@ -252,6 +262,9 @@ def test_every_row_type_round_trips_with_aware_times_json_bytes_and_enums(cell_e
     assert loaded_txn.created_at.tzinfo == UTC and loaded_txn.created_at == T0
     loaded_usage = by_type[Usage]
     assert isinstance(loaded_usage, Usage) and type(loaded_usage.day) is date
+    loaded_event = by_type[CardEvent]
+    assert isinstance(loaded_event, CardEvent) and type(loaded_event.kind) is CardEventKind
+    assert loaded_event.created_at.tzinfo == UTC and loaded_event == card_event()
     with cell_engine.connect() as connection:
         entries = connection.execute(select(TABLES[Entry]).order_by(TABLES[Entry].c.id)).all()
         postings = connection.execute(select(TABLES[Posting])).all()
@@ -397,7 +410,8 @@ def test_revision_0002_adds_the_card_and_txn_fields_and_keeps_old_rows(db_url: s
     engine = make_engine(db_url)
     try:
         with engine.begin() as connection:
-            old_card = {c: v for c, v in card().snapshot().items() if c not in ("last_atc", "status_before_block")}
+            old_card = {c: v for c, v in card().snapshot().items()
+                        if c not in ("last_atc", "status_before_block", "pin_set_by")}
             old_txn = {c: v for c, v in txn().snapshot().items()
                        if c not in ("to_account_id", "request_amount", "request_currency", "cash_part")}
             connection.execute(TABLES[Card].insert().values(**old_card))
@@ -536,6 +550,52 @@ def test_revision_0006_adds_the_exceptions_table_and_its_downgrade_drops_it(db_u
             assert connection.execute(select(TABLES[Txn].c.id)).scalars().all() == [txn().id]
     finally:
         engine.dispose()
+
+
+def test_revision_0007_adds_card_events_the_pin_change_column_and_the_postings_index(db_url: str) -> None:
+    """A 0006 database with a card and a posting upgrades to 0007: the card loads with pin_set_by "", the posting
+    becomes a mini statement line, events are stored and load back; a downgrade to 0006 drops only what 0007
+    added."""
+    upgrade(db_url, "0006")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(TABLES[Card].insert().values(
+                **{c: v for c, v in card().snapshot().items() if c != "pin_set_by"}))
+        write(engine, effects(debit_account(), posting()))
+        upgrade(db_url)
+        state = load_state(engine, 1, T0, RETENTION)
+        assert state.cards[card().id] == card() and state.cards[card().id].pin_set_by == ""
+        lines = state.statements[debit_account().id]
+        assert [(line.posted_at, line.amount) for line in lines] == [(T0, posting().entries[0].amount)]
+        changed = card()
+        changed.pin_set_by = "T01-9"
+        write(engine, effects(changed, card_event()))
+        state = load_state(engine, 1, T0, RETENTION)
+        assert state.cards[changed.id].pin_set_by == "T01-9"
+        assert state.card_events == {"A01-1": card_event()}
+        assert state.card_events_by_txn["T01-1"] == card_event()
+        downgrade(db_url, "0006")
+        assert "cell_card_events" not in inspect(engine).get_table_names()
+        assert "ix_cell_postings_created_at" not in {ix["name"] for ix in inspect(engine).get_indexes("cell_postings")}
+        with engine.connect() as connection:
+            assert connection.execute(select(TABLES[Card].c.id)).scalars().all() == [card().id]
+    finally:
+        engine.dispose()
+
+
+def test_card_events_and_statement_lines_load_for_the_retention_only(cell_engine: Engine) -> None:
+    """Events and mini statement lines older than the retention stay in the database but are not loaded."""
+    old = T0 - timedelta(days=RETENTION + 1)
+    account = debit_account()
+    recent, stale = posting(), posting()
+    stale.id, stale.created_at = "P01-0", old
+    stale.entries = [Entry(f"P01-0-{k}", "P01-0", e.account, e.amount, e.currency) for k, e in
+                     enumerate(recent.entries, 1)]
+    write(cell_engine, effects(account, stale, recent, card_event(1, created_at=old), card_event(2)))
+    state = load_state(cell_engine, 1, T0, RETENTION)
+    assert set(state.card_events) == {"A01-2"}
+    assert [line.posted_at for line in state.statements[account.id]] == [T0]
 
 
 def test_open_exceptions_load_whatever_their_age_and_resolved_ones_within_the_retention(cell_engine: Engine) -> None:
