@@ -25,6 +25,9 @@ SPEC_ASCII = copy.deepcopy(specs.default_ascii)
 SCHEME = Iso87Network(
     name="generic",
     codec=compile_codec("generic", SPEC),
+    # Administrative advices (0620) too: a card retained at a terminal is told to its issuer that way (the ATMP's
+    # capture notice to the cells, README "ATM processing (ATMP)"; an acquirer may send one as well).
+    mti_classes=frozenset({"1", "2", "4", "6", "8"}),
     description="ISO 8583:1987, ASCII fields, binary bitmap, binary 52/55/64/128",
 )
 SCHEME_ASCII = Iso87Network(

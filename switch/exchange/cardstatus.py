@@ -1,7 +1,7 @@
 """The stand-in card status cache (DESIGN §5): what the switch learned about cards from their issuers' answers.
 
-When a destination with a stand-in policy answers a card-level decline (14 no such card, 41 lost, 43 stolen,
-54 expired, 57 not permitted, 62 restricted, 75 PIN tries exceeded), the switch remembers it for that card, by
+When a destination with a stand-in policy answers a card-level decline (04 pick up: a card retained by an ATM,
+14 no such card, 41 lost, 43 stolen, 54 expired, 57 not permitted, 62 restricted, 75 PIN tries exceeded), the switch remembers it for that card, by
 keyed PAN hash only; an approval for the card forgets it. While the destination is away, the switch does not
 stand in for a card it knows is declined there: without this, a lost card would be approved in stand-in up to
 the policy's limit as soon as its issuer is down.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 # ISO 8583:1987 field 39 answers that are about the card itself, not this transaction's amount or PIN.
-CARD_LEVEL_DECLINES = frozenset({"14", "41", "43", "54", "57", "62", "75"})
+CARD_LEVEL_DECLINES = frozenset({"04", "14", "41", "43", "54", "57", "62", "75"})
 APPROVALS = frozenset({"00", "08", "10", "11", "16"})
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import trio
 
 from atmp.interface import (
     KeyExchangeAnswer,
@@ -260,3 +261,22 @@ async def test_a_withdrawal_the_terminal_never_speaks_of_is_taken_as_dispensed_a
         [outcome] = store.dispenses("ATM00006")
         assert outcome.outcome.kind.value == ("partial" if confirmed else "assumed")
 
+
+
+async def test_a_card_captured_at_the_terminal_is_told_to_its_issuer(tmp_path: Path, db_url: str) -> None:
+    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00007")]) as (node, rec, store), \
+            _atm(node, "ATM00007") as atm:
+        await atm.key_exchange()
+        request = atm.withdrawal(2000)
+        assert (await atm.call("0200", request))[39] == "00"
+        original = build_original("0200", f"{atm.stan:06d}", str(request[7]))
+        confirm = {2: PAN, 3: "011000", 4: "000000002000", 7: _now(), 60: "C", 90: original,
+                   63: build_note_counts(NoteCounts((1, 0, 0, 0)))}
+        assert (await atm.call("0220", confirm))[39] == "00"
+        assert (await atm.call("0221", confirm))[39] == "00"
+        with trio.fail_after(10):  # the notice waits in the store-and-forward queue until the issuer takes it
+            while not [m for m in rec.received if m.mti == "0620"]:
+                await trio.sleep(0.05)
+        [notice] = [m for m in rec.received if m.mti == "0620"]
+        assert (notice[2], notice[41], notice[60]) == (PAN, "ATM00007", "CAPTURED")
+        assert [e.kind for e in store.events("ATM00007", kinds=("card_captured",))] == ["card_captured"]
