@@ -45,7 +45,7 @@ def test_demo_catalogue_loads() -> None:
     assert credit.pricing["installment.fee_rate_bp"] == 150
     assert credit.credit_limit == 500_000 and credit.cash_limit == 100_000
     assert credit.payment_allocation == "cash_first"
-    assert credit.allowed == frozenset({"purchase", "withdrawal", "refund", "balance"})
+    assert credit.allowed == frozenset({"purchase", "withdrawal", "refund", "balance", "pin_change", "statement"})
     assert catalog.bank.own_acquirers == frozenset({"00000000001"})
     assert catalog.bank.reversal_retention_days == 35
 

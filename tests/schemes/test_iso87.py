@@ -140,7 +140,7 @@ def test_on_a_network_with_its_own_codes_advices_and_reversals_are_translated_wh
     assert decoded[39] == "51"
 
 
-@pytest.mark.parametrize("mti", ["0000", "0600", "0900", "1200", "9200", "0300", "0260"])
+@pytest.mark.parametrize("mti", ["0000", "0500", "0900", "1200", "9200", "0300", "0260"])
 def test_an_mti_the_network_does_not_define_is_not_salvaged_for_an_answer(mti: str) -> None:
     """Issue 11 item 9: salvage checked only the message function, so these were answered 30."""
     body = SCHEME.encode(Message("0200", {3: "000000", 4: "000000001000", 11: "000001", 41: "TERM0001"}))
@@ -152,5 +152,9 @@ def test_an_mti_the_network_does_not_define_is_not_salvaged_for_an_answer(mti: s
 def test_the_atm_network_defines_only_its_own_classes() -> None:
     from schemes.atm import SCHEME as ATM
 
-    assert ATM.defines("0200") and ATM.defines("0420") and ATM.defines("0800")
-    assert not ATM.defines("0100")
+    assert ATM.defines("0200") and ATM.defines("0420") and ATM.defines("0800") and ATM.defines("0500")
+    assert not ATM.defines("0100") and not ATM.defines("0600")
+
+
+def test_the_generic_network_carries_administrative_advices() -> None:
+    assert SCHEME.defines("0620") and SCHEME.defines("0630")
