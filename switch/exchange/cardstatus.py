@@ -1,10 +1,10 @@
 """The stand-in card status cache (DESIGN §5): what the switch learned about cards from their issuers' answers.
 
 When a destination with a stand-in policy answers a card-level decline (04 pick up: a card retained by an ATM,
-14 no such card, 41 lost, 43 stolen, 54 expired, 57 not permitted, 62 restricted, 75 PIN tries exceeded), the switch remembers it for that card, by
-keyed PAN hash only; an approval for the card forgets it. While the destination is away, the switch does not
-stand in for a card it knows is declined there: without this, a lost card would be approved in stand-in up to
-the policy's limit as soon as its issuer is down.
+14 no such card, 41 lost, 43 stolen, 54 expired, 57 not permitted, 62 restricted, 75 PIN tries exceeded), the
+switch remembers it for that card, by keyed PAN hash only; an approval for the card forgets it. While the
+destination is away, the switch does not stand in for a card it knows is declined there: without this, a lost
+card would be approved in stand-in up to the policy's limit as soon as its issuer is down.
 
 Memory only and bounded (least recently updated cards leave first): after a restart the cache is empty, and a
 card blocked at the issuer but not used since is not known. A production switch would also take the issuers'

@@ -33,6 +33,18 @@ class ListenerEvents(NamedTuple):
     backlog: int  # frames waiting in its backlog now
 
 
+class TerminalStats(NamedTuple):
+    """One of the bank's ATMs as the ATMP's copy of the registry has it (switch.runtime.atmhost)."""
+
+    terminal: str
+    in_service: bool
+    cassettes: list[tuple[int, int, str, int]]  # (position, denomination, currency, notes left)
+    low_cash: bool
+    faults: tuple[str, ...]  # devices reporting a fault (card_reader, dispenser, depository, printer)
+    last_contact: float | None  # epoch seconds
+    outcomes: dict[str, int]  # what this process recorded: dispense outcomes, duplicates, captures
+
+
 class _Histogram:
     __slots__ = ("counts", "total")
 
@@ -171,6 +183,10 @@ class NodeStats(Protocol):
         """(link, count) of messages whose MAC did not verify, on the links that MAC."""
         ...
 
+    def atm_terminals(self) -> list[TerminalStats]:
+        """The bank's ATMs (empty without an ATMP)."""
+        ...
+
 
 class NodeCollector(Collector):
     def __init__(self, node: NodeStats) -> None:
@@ -257,6 +273,40 @@ class NodeCollector(Collector):
         for what, children in node.children():
             if children:
                 yield from _child_metrics(what, children)
+        terminals = node.atm_terminals()
+        if terminals:
+            yield from _atm_metrics(terminals, time.time())
+
+
+_DEVICES = ("card_reader", "dispenser", "depository", "printer")
+
+
+def _atm_metrics(terminals: list[TerminalStats], now: float) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """Per terminal: cash left per cassette, low cash, device faults, in service, last contact, outcomes."""
+    notes = GaugeMetricFamily("bulkhead_atm_cash_notes", "Notes left in an ATM cassette (the host's count)",
+                              labels=["terminal", "cassette", "denomination", "currency"])
+    low = GaugeMetricFamily("bulkhead_atm_low_cash", "1 when a cassette of the ATM is under its low-cash threshold",
+                            labels=["terminal"])
+    fault = GaugeMetricFamily("bulkhead_atm_device_fault", "1 while the ATM reports the device faulty",
+                              labels=["terminal", "device"])
+    serving = GaugeMetricFamily("bulkhead_atm_in_service", "1 when the ATM is in service", labels=["terminal"])
+    contact = GaugeMetricFamily("bulkhead_atm_last_contact_age_seconds", "Seconds since the ATM's last message",
+                                labels=["terminal"])
+    outcomes = CounterMetricFamily("bulkhead_atm_outcomes", "Withdrawal outcomes the host recorded for the ATM "
+                                   "(dispensed, partial, none, retracted, assumed; duplicate, ignored; captured)",
+                                   labels=["terminal", "outcome"])
+    for t in terminals:
+        for position, denomination, currency, left in t.cassettes:
+            notes.add_metric([t.terminal, str(position), str(denomination), currency], left)
+        low.add_metric([t.terminal], 1.0 if t.low_cash else 0.0)
+        for device in _DEVICES:
+            fault.add_metric([t.terminal, device], 1.0 if device in t.faults else 0.0)
+        serving.add_metric([t.terminal], 1.0 if t.in_service else 0.0)
+        if t.last_contact is not None:
+            contact.add_metric([t.terminal], max(0.0, now - t.last_contact))
+        for outcome, count in sorted(t.outcomes.items()):
+            outcomes.add_metric([t.terminal, outcome], count)
+    yield from (notes, low, fault, serving, contact, outcomes)
 
 
 def _saf_metrics(destinations: dict[str, tuple[int, int, float | None]], now: float

@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol
 
-from switch.ops.metrics import RateWindow
+from switch.ops.metrics import RateWindow, TerminalStats
 from switch.storage.saf import DestinationSummary
 
 # Link states in which a child's link carries requests (see switch.runtime.links.state).
@@ -104,3 +104,13 @@ def saf_status(summary: list[DestinationSummary], now: float | None = None) -> l
     return [{"destination": s.destination, "pending": s.pending, "exceptions": s.exceptions,
              "oldest_age_s": round(max(0.0, at - s.oldest_created_at.timestamp()), 1)}
             for s in sorted(summary, key=lambda s: s.destination)]
+
+
+def atm_overview(terminals: list[TerminalStats]) -> dict[str, Any]:
+    """The ATM fleet in `bulkhead status`: how many terminals, how many in service, and those needing a visit."""
+    return {
+        "terminals": len(terminals),
+        "in_service": sum(1 for t in terminals if t.in_service),
+        "low_cash": sorted(t.terminal for t in terminals if t.low_cash),
+        "faults": {t.terminal: list(t.faults) for t in sorted(terminals) if t.faults},
+    }

@@ -34,7 +34,7 @@ import trio
 from atmp import dispense, interface
 from atmp.admission import Refusal, admit
 from atmp.dispense import Action
-from atmp.model import Terminal
+from atmp.model import Terminal, TerminalStatus
 from atmp.storage import AtmStore
 from hsm.api import Hsm, PinKey
 from switch.config import AtmpConfig
@@ -44,6 +44,7 @@ from switch.exchange import mac
 from switch.exchange.keywindow import KeyWindow
 from switch.exchange.mac import TAK_TYPE
 from switch.model.message import Message
+from switch.ops.metrics import TerminalStats
 from switch.runtime import atmlocal
 from switch.storage.atmjournal import LOOKUP_WINDOW, Withdrawal, approved_withdrawals, find_withdrawal
 
@@ -198,6 +199,22 @@ class AtmHost:
 
     def gate_of(self, listener: str) -> AtmGate:
         return self.gates.get(listener) or next(iter(self.gates.values()))
+
+    def stats(self) -> list[TerminalStats]:
+        """Each terminal for the metrics and `bulkhead status` (read on the metrics thread: copies only)."""
+        outcomes: dict[str, dict[str, int]] = {}
+        for (terminal_id, kind), count in list(self.outcomes.items()):
+            outcomes.setdefault(terminal_id, {})[kind] = count
+        out = []
+        for t in list(self.terminals.values()):
+            contact = self.contacts.get(t.id) or t.last_contact
+            out.append(TerminalStats(
+                terminal=t.id, in_service=t.status is TerminalStatus.IN_SERVICE,
+                cassettes=[(c.position, c.denomination, c.currency, c.remaining) for c in t.cassettes],
+                low_cash=bool(t.low_cash), faults=t.device.faults,
+                last_contact=contact.timestamp() if contact is not None else None,
+                outcomes=outcomes.get(t.id, {})))
+        return out
 
     def counted(self, terminal_id: str, kind: str) -> None:
         key = (terminal_id, kind)

@@ -53,8 +53,8 @@ from switch.model.codes import ResponseCode
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.ops.admin import serve_admin
-from switch.ops.metrics import ListenerEvents, Metrics, registry_for
-from switch.ops.status import config_digest, overview
+from switch.ops.metrics import ListenerEvents, Metrics, TerminalStats, registry_for
+from switch.ops.status import atm_overview, config_digest, overview
 from switch.routing import Destination, PoolSelector, RouteQuery, RoutingTable, load_routes
 from switch.runtime.atmhost import AtmHost
 from switch.runtime.journaling import JournalPort
@@ -558,6 +558,9 @@ class Node(RouteReloads):
     def mac_failure_counts(self) -> list[tuple[str, int]]:
         return [(link, self.mac_failures[link]) for link in sorted(self.macs)]
 
+    def atm_terminals(self) -> list[TerminalStats]:
+        return self.atmp.stats() if self.atmp is not None else []
+
     def status(self) -> dict[str, Any]:
         links = [link.status() for link in self.outbound.values()]
         # A link served by a child process (a cell) also says how the process is doing (pid, restarts, exit code).
@@ -586,6 +589,7 @@ class Node(RouteReloads):
             "unknown_response_codes": [{"network": net, "code": code, "count": count}
                                        for net, code, count in self.unknown_codes()],
             "mac_failures": [{"link": link, "count": count} for link, count in self.mac_failure_counts()],
+            "atm": atm_overview(self.atm_terminals()),
             "routes": {"source": self.table.source, "digest": self.table.digest},
             "links": links + [lst.status() for lst in self.listeners.values()],
             "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),

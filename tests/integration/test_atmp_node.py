@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from prometheus_client import generate_latest
 
 from atmp.interface import (
     KeyExchangeAnswer,
@@ -28,6 +29,7 @@ from hsm.software import SoftwareHsm
 from hsm.testing import TestPinPad
 from schemes.atm import SCHEME as ATM
 from switch.model.message import Message
+from switch.ops.metrics import registry_for
 from switch.runtime.node import Node
 from switch.storage.db import make_engine, upgrade
 from tests.integration.harness import Client, Recorder, client, recording_issuer, running_node, write_config
@@ -173,6 +175,13 @@ async def test_a_terminal_gets_its_keys_then_withdraws_and_confirms_and_the_cass
         assert not [m for m in rec.received if m.mti.startswith("022")]
         outcomes = store.dispenses("ATM00001")
         assert [(o.outcome.kind.value, o.outcome.dispensed_amount) for o in outcomes] == [("dispensed", 6000)]
+        # what monitoring sees: cash per cassette, outcomes, the fleet in `bulkhead status`
+        text = generate_latest(registry_for(node)).decode()
+        assert ('bulkhead_atm_cash_notes{cassette="1",currency="840",denomination="2000",terminal="ATM00001"} 497.0'
+                in text)
+        assert 'bulkhead_atm_outcomes_total{outcome="dispensed",terminal="ATM00001"} 1.0' in text
+        assert 'bulkhead_atm_outcomes_total{outcome="duplicate",terminal="ATM00001"} 1.0' in text
+        assert node.status()["atm"] == {"terminals": 1, "in_service": 1, "low_cash": [], "faults": {}}
 
 
 async def test_a_partial_dispense_reverses_the_rest_and_counts_only_the_notes_that_went_out(
@@ -211,7 +220,7 @@ async def test_an_unknown_or_disabled_terminal_is_answered_58_and_nothing_reache
 
 async def test_a_mac_terminal_is_refused_63_without_its_mac_and_answered_with_one(
         tmp_path: Path, db_url: str) -> None:
-    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00004", mac=True)]) as (node, rec, store), \
+    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00004", mac=True)]) as (node, rec, _store), \
             _atm(node, "ATM00004") as atm:
         await atm.key_exchange()
         fields = {**atm.withdrawal(1000), 64: bytes(8)}
@@ -230,7 +239,7 @@ async def test_a_mac_terminal_is_refused_63_without_its_mac_and_answered_with_on
 
 
 async def test_a_withdrawal_on_a_foreign_card_carries_the_terminals_surcharge(tmp_path: Path, db_url: str) -> None:
-    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00005", surcharge=250)]) as (node, rec, store), \
+    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00005", surcharge=250)]) as (node, rec, _store), \
             _atm(node, "ATM00005") as atm:
         await atm.key_exchange()
         assert (await atm.call("0200", atm.withdrawal(2000)))[39] == "00"
@@ -241,7 +250,7 @@ async def test_a_withdrawal_on_a_foreign_card_carries_the_terminals_surcharge(tm
 @pytest.mark.parametrize("confirmed", [True, False], ids=["confirmed-late", "silent"])
 async def test_a_withdrawal_the_terminal_never_speaks_of_is_taken_as_dispensed_and_a_late_word_corrects_it(
         tmp_path: Path, db_url: str, confirmed: bool) -> None:
-    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00006")]) as (node, rec, store), \
+    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00006")]) as (node, _rec, store), \
             _atm(node, "ATM00006") as atm:
         await atm.key_exchange()
         request = atm.withdrawal(5000)
