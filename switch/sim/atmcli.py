@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -17,10 +18,11 @@ import trio
 
 from switch.model.errors import BulkheadError
 from switch.sim.atmcash import DEFAULT_AMOUNTS, DEFAULT_CASSETTES, Cassettes
-from switch.sim.atmfields import DEFAULT_MIX, parse_mix
-from switch.sim.atmfleet import Fleet, FleetConfig, FleetError
+from switch.sim.atmfields import DEFAULT_MIX, Kind, parse_mix
+from switch.sim.atmfleet import Fleet, FleetConfig, FleetError, terminal_ids
 from switch.sim.atmkeys import load_tmk_file
 from switch.sim.atmmsgs import Card, Rates
+from switch.sim.atmregistry import HostTerminal, check, read_registry
 from switch.sim.atmreport import FleetReport
 from switch.sim.atmterminal import SimCard, TerminalSettings
 from switch.sim.framingopts import framing_options
@@ -121,6 +123,13 @@ def _pin(value: str | None, hint: str) -> None:
 @click.option("--tmk-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="ID CRYPTOGRAM a line: each terminal's TMK under the test LMK (--tmk for the others)")
 @click.option("--mac", is_flag=True, help="the terminals MAC their messages (X9.19 under their TAK)")
+@click.option("--conf", "host_conf", type=click.Path(path_type=Path), default=None,
+              help="the host's node configuration (e.g. conf/demo): each terminal's TMK, MAC setting and cassettes "
+                   "come from its ATM registry (as `bulkhead atm show` has them) unless given here; DUKPT terminals "
+                   "are left out")
+@click.option("--check-host", is_flag=True,
+              help="with --conf: at the end, compare each terminal's cash with the host's cassette counts (exit 1 on "
+                   "a mismatch)")
 @click.option("--cassettes", default=DEFAULT_CASSETTES, show_default=True,
               help="each terminal's cassettes: POSITION:DENOMINATION:COUNT,... (minor units)")
 @click.option("--amounts", default=",".join(map(str, DEFAULT_AMOUNTS)), show_default=True,
@@ -141,6 +150,8 @@ def _pin(value: str | None, hint: str) -> None:
               show_default=True, help="seconds a terminal waits for a 0230/0430 before it repeats the advice")
 @click.option("--drain", "drain_s", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="after the last customer, seconds to forward the advices still owed")
+@click.option("--start-timeout", "start_timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="seconds for the terminals to connect, exchange keys and sign on")
 @click.option("--echo-every", "echo_every_s", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="seconds between a terminal's echo tests (the host asks for new keys on their answers); 0: none")
 @click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -149,10 +160,10 @@ def _pin(value: str | None, hint: str) -> None:
 def atm(host: str, port: int, framing_kind: str, framing_opts: tuple[str, ...], terminals: int, prefix: str,
         first: int, rate: float, duration_s: float | None, count: int | None, warmup_s: float, cards: tuple[str, ...],
         cards_file: Path | None, pin: str, new_pin: str | None, expiry: str, test_card_conf: Path | None,
-        tmk: str | None, tmk_file: Path | None, mac: bool, cassettes: str, amounts: str, currency: str,
-        mix_text: str, partial_rate: float, no_take_rate: float, capture_rate: float, lost_confirm_rate: float,
-        timeout_s: float, advice_timeout_s: float, drain_s: float, echo_every_s: float, report_file: Path | None,
-        seed: int | None) -> None:
+        tmk: str | None, tmk_file: Path | None, mac: bool, host_conf: Path | None, check_host: bool,
+        cassettes: str, amounts: str, currency: str, mix_text: str, partial_rate: float, no_take_rate: float,
+        capture_rate: float, lost_confirm_rate: float, timeout_s: float, advice_timeout_s: float, drain_s: float,
+        start_timeout_s: float, echo_every_s: float, report_file: Path | None, seed: int | None) -> None:
     """A fleet of simulated ATMs: key exchange, sign-on, customers (withdrawals, inquiries, transfers, deposits, PIN
     changes, mini statements), dispense confirmations and reversals through a store-and-forward queue; a summary."""
     from switch.infra import logs
@@ -165,46 +176,100 @@ def atm(host: str, port: int, framing_kind: str, framing_opts: tuple[str, ...], 
     if not (currency.isdigit() and len(currency) == 3):
         raise click.BadParameter("expected a 3-digit ISO 4217 code", param_hint="--currency")
     try:
-        mix = parse_mix(mix_text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--mix") from None
-    try:
-        Cassettes.parse(cassettes)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--cassettes") from None
-    try:
         rates = Rates(partial=partial_rate, no_take=no_take_rate, capture=capture_rate, lost_confirm=lost_confirm_rate)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    tmks: dict[str, str] = {}
-    if tmk_file is not None:
-        try:
-            tmks = load_tmk_file(tmk_file)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--tmk-file") from None
-    if tmk is None and not tmks:
-        raise click.UsageError("the terminals need their TMK: --tmk CRYPTOGRAM or --tmk-file FILE")
     settings = TerminalSettings(
         currency=currency, timeout_s=timeout_s, advice_timeout_s=advice_timeout_s, echo_every_s=echo_every_s,
-        rates=rates, mix=mix, amounts=_amounts(amounts), new_pin=new_pin)
+        rates=rates, mix=_mix(mix_text), amounts=_amounts(amounts), new_pin=new_pin)
+    if check_host and host_conf is None:
+        raise click.UsageError("--check-host reads the host's counts: it needs --conf")
+    side = _HostSide.read(host_conf, prefix, first, terminals, tmk_file, _cassettes(cassettes))
+    if tmk is None and not side.tmks:
+        raise click.UsageError("the terminals need their TMK: --tmk CRYPTOGRAM, --tmk-file FILE or --conf")
     try:
-        config = FleetConfig(
+        fleet = Fleet(FleetConfig(
             port=port, host=host, cards=_cards(_pans(cards, cards_file), test_card_conf, expiry, pin),
             terminals=terminals, prefix=prefix, first=first, rate=rate, duration_s=duration_s, count=count,
-            warmup_s=warmup_s, drain_s=drain_s, tmk=tmk, tmks=tmks, mac=mac, cassettes=cassettes,
-            settings=settings, seed=seed, framing=framing_options("atm", framing_kind, framing_opts))
-        fleet = Fleet(config)
+            warmup_s=warmup_s, drain_s=drain_s, start_timeout_s=start_timeout_s, tmk=tmk, tmks=side.tmks, mac=mac,
+            mac_terminals=side.mac_terminals, cassettes=cassettes, cassettes_by_terminal=side.cassettes, skip=side.skip,
+            settings=settings, seed=seed, framing=framing_options("atm", framing_kind, framing_opts)))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except BulkheadError as exc:
         raise click.ClickException(str(exc)) from None
     failure = trio.run(_run_until_signals, fleet)
+    if failure is None and check_host and host_conf is not None:
+        simulated = [t.id for t in fleet.terminals]
+        fleet.report.host_check = check({tid: side.registry[tid] for tid in simulated},
+                                        _registry(host_conf, simulated), fleet.report.cash)
     _write(report_file, fleet.report)
     if failure is not None:
         raise click.ClickException(str(failure))
     click.echo(fleet.report.summary())
     if fleet.report.interrupted:
         sys.exit(130)  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+    if fleet.report.host_check is not None and not fleet.report.host_check["agree"]:
+        sys.exit(1)
+
+
+def _mix(text: str) -> dict[Kind, int]:
+    try:
+        return parse_mix(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mix") from None
+
+
+def _cassettes(spec: str) -> bool:
+    """Whether ``--cassettes`` was given on the command line (it then wins over the host's registry)."""
+    try:
+        Cassettes.parse(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cassettes") from None
+    source = click.get_current_context().get_parameter_source("cassettes")
+    return source is click.core.ParameterSource.COMMANDLINE
+
+
+@dataclass(frozen=True)
+class _HostSide:
+    """What the fleet takes from the host's registry (``--conf``) and the TMK file."""
+
+    registry: dict[str, HostTerminal]
+    tmks: dict[str, str]
+    mac_terminals: frozenset[str]
+    cassettes: dict[str, str]
+    skip: frozenset[str]
+
+    @classmethod
+    def read(cls, conf: Path | None, prefix: str, first: int, count: int, tmk_file: Path | None,
+             explicit_cassettes: bool) -> _HostSide:
+        tmks: dict[str, str] = {}
+        if tmk_file is not None:
+            try:
+                tmks = load_tmk_file(tmk_file)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--tmk-file") from None
+        try:
+            ids = terminal_ids(prefix, first, count)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--terminal-prefix") from None
+        registry = _registry(conf, ids) if conf is not None else {}
+        skip = frozenset(tid for tid, found in registry.items() if found.dukpt)
+        for tid in sorted(skip):
+            click.echo(f"{tid}: a DUKPT terminal in the host's registry, left out (the simulated PIN pad uses a TPK)",
+                       err=True)
+        for tid, found in registry.items():
+            if found.tmk is not None:
+                tmks.setdefault(tid, found.tmk)  # the TMK file wins: it names a key on purpose
+        return cls(registry, tmks, frozenset(tid for tid, found in registry.items() if found.mac),
+                   {} if explicit_cassettes else {tid: found.cassette_spec() for tid, found in registry.items()}, skip)
+
+
+def _registry(conf: Path, ids: list[str]) -> dict[str, HostTerminal]:
+    try:
+        return read_registry(conf, ids)
+    except BulkheadError as exc:  # RegistryError, or the configuration itself
+        raise click.ClickException(str(exc)) from None
 
 
 def _write(path: Path | None, report: FleetReport) -> None:

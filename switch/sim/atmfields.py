@@ -15,7 +15,8 @@ so that the two meet on the wire and a disagreement shows up as a wrong answer, 
 - DE 48 ``ST`` + 4 characters: device status (card reader, dispenser, depository, printer: 0 ok, 1 warning,
   2 fault), on 0800/281. DE 48 ``RK`` on any 0810: the host asks for a key exchange.
 - DE 48 of a mini statement's 0210: up to 10 receipt lines of 40 characters, no separator, newest first:
-  ``DDMM`` space description (20) space amount (13, sign last: ``-`` for debits).
+  ``DDMM`` space description (20) space amount (13, right-justified major.minor) and its sign (``-`` for a debit,
+  a space for a credit): 4 + 1 + 20 + 1 + 13 + 1 = 40, the layout the cells print (processors.engine.statement).
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def asks_rekey(answer: Message) -> bool:
 class StatementLine:
     day: str  # DDMM
     description: str
-    amount: int  # minor units, negative for a debit
+    amount: int | None  # minor units, negative for a debit; None: too long for the receipt (13 stars)
 
 
 def parse_statement(value: str | None) -> list[StatementLine]:
@@ -225,13 +226,16 @@ def parse_statement(value: str | None) -> list[StatementLine]:
 
 
 def _statement_line(line: str) -> StatementLine:
-    day, description, amount = line[:4], line[5:25], line[26:]
-    if not day.isdigit() or line[4] != " " or line[25] != " " or len(amount) != 13:
-        raise AtmAnswerError(48, "a line is DDMM, a space, 20 characters, a space and 13 characters")
-    sign, number = amount[-1], amount[:-1].strip()
+    day, description, number, sign = line[:4], line[5:25], line[26:39].strip(), line[39]
+    if not day.isdigit() or line[4] != " " or line[25] != " ":
+        raise AtmAnswerError(48, "a line is DDMM, a space, 20 characters, a space and the amount (13 + sign)")
+    if sign not in "- ":
+        raise AtmAnswerError(48, "an amount's sign is '-' (a debit) or a space (a credit)")
+    if number == "*" * 13:  # too long for the receipt: printed as stars, as cheque writers do
+        return StatementLine(day, description.rstrip(), None)
     whole, dot, minor = number.partition(".")
-    if sign not in "- " or not whole.isdigit() or (dot and not minor.isdigit()):
-        raise AtmAnswerError(48, "an amount is major.minor, sign last ('-' for a debit)")
+    if not whole.isdigit() or (dot and not minor.isdigit()):
+        raise AtmAnswerError(48, "an amount is major.minor in the currency's minor unit")
     value = int(whole + minor)
     return StatementLine(day, description.rstrip(), -value if sign == "-" else value)
 

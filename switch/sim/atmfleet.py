@@ -66,8 +66,11 @@ class FleetConfig:
     start_timeout_s: float = 30.0
     tmk: str | None = field(default=None, repr=False)  # every terminal's TMK (test LMK), unless in ``tmks``
     tmks: Mapping[str, str] = field(default_factory=dict, repr=False)
-    mac: bool = False
-    cassettes: str = DEFAULT_CASSETTES
+    mac: bool = False  # every terminal MACs; or those in ``mac_terminals``
+    mac_terminals: frozenset[str] = frozenset()
+    cassettes: str = DEFAULT_CASSETTES  # every terminal's, unless in ``cassettes_by_terminal``
+    cassettes_by_terminal: Mapping[str, str] = field(default_factory=dict)
+    skip: frozenset[str] = frozenset()  # terminal ids of the range not simulated
     settings: TerminalSettings = field(default_factory=TerminalSettings)
     seed: int | None = None
     scheme: str = "atm"
@@ -80,7 +83,8 @@ class FleetConfig:
             raise ValueError("rate, warm-up and drain are not negative")
         if (self.duration_s is not None and self.duration_s <= 0) or (self.count is not None and self.count < 0):
             raise ValueError("duration is positive and count not negative")
-        Cassettes.parse(self.cassettes)
+        for spec in (self.cassettes, *self.cassettes_by_terminal.values()):
+            Cassettes.parse(spec)
 
 
 class _Customers:
@@ -121,10 +125,12 @@ class Fleet:
     def __init__(self, config: FleetConfig, report: FleetReport | None = None, connect: Connect | None = None) -> None:
         self.config = config
         self.report = report if report is not None else FleetReport()
-        self.report.terminals = config.terminals
         self.customers = _Customers(config.rate, config.count)
         self.window = Window()
-        ids = terminal_ids(config.prefix, config.first, config.terminals)
+        ids = [tid for tid in terminal_ids(config.prefix, config.first, config.terminals) if tid not in config.skip]
+        if not ids:
+            raise FleetError("no terminal left to simulate")
+        self.report.terminals = len(ids)
         hsm = sim_hsm()
         tmks: dict[str, str] = {}
         for tid in ids:
@@ -142,10 +148,11 @@ class Fleet:
         self.cards = CardPool(list(config.cards), random.Random(rng.random()))
         dial = connect if connect is not None else self._tcp
         self.terminals = [
-            Terminal(tid, config.first + i, TerminalKeys(tmks[tid], hsm, pad, mac=config.mac),
-                     Cassettes.parse(config.cassettes), config.settings, adapter, link.framer, dial, self.report,
-                     self.cards, self.window, random.Random(rng.random()))
-            for i, tid in enumerate(ids)
+            Terminal(tid, int(tid[len(config.prefix):]),
+                     TerminalKeys(tmks[tid], hsm, pad, mac=config.mac or tid in config.mac_terminals),
+                     Cassettes.parse(config.cassettes_by_terminal.get(tid, config.cassettes)), config.settings,
+                     adapter, link.framer, dial, self.report, self.cards, self.window, random.Random(rng.random()))
+            for tid in ids
         ]
 
     async def _tcp(self) -> trio.abc.Stream:

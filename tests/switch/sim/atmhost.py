@@ -31,8 +31,8 @@ from switch.wire.framing import LengthFraming
 ATM = network("atm")
 LMK = Lmk.thales_test()
 HSM = SoftwareHsm(LMK)
-STATEMENT = ("0312 ATM WITHDRAWAL          " + "20.00-".rjust(13)
-             + "0112 SALARY                " + "1500.00 ".rjust(13))
+STATEMENT = ("0312 " + "CASH WITHDRAWAL".ljust(20) + " " + "20.00".rjust(13) + "-"
+             + "0112 " + "SALARY".ljust(20) + " " + "1500.00".rjust(13) + " ")  # 2 receipt lines of 40
 
 
 def new_tmk() -> str:
