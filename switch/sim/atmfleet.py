@@ -131,6 +131,7 @@ class Fleet:
         if not ids:
             raise FleetError("no terminal left to simulate")
         self.report.terminals = len(ids)
+        self.report.currency = config.settings.currency
         hsm = sim_hsm()
         tmks: dict[str, str] = {}
         for tid in ids:

@@ -37,9 +37,23 @@ class TerminalCash:
         }
 
 
+def money(amount: int, currency: str) -> str:
+    """Minor units as major.minor of ``currency`` (ISO 4217 numeric), with its code; bare minor units when the code is
+    not one the bank knows."""
+    from processors import money as iso4217
+
+    alpha = iso4217.alpha(currency)
+    if alpha is None:
+        return f"{amount} (minor units of {currency})"
+    exponent = iso4217.exponent(alpha)
+    major, minor = divmod(amount, 10**exponent)
+    return f"{major}.{minor:0{exponent}d} {alpha}" if exponent else f"{major} {alpha}"
+
+
 @dataclass
 class FleetReport:
     terminals: int = 0
+    currency: str = "840"
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, answer code)
     timeouts: Counter[str] = field(default_factory=Counter)  # by kind: no answer in time
     dropped: Counter[str] = field(default_factory=Counter)  # by kind: the connection went down before the answer
@@ -99,7 +113,7 @@ class FleetReport:
         for (kind, code), n in sorted(self.requests.items()):
             by_kind.setdefault(kind, {})[code] = n
         return {
-            "terminals": self.terminals, "requests": by_kind, "timeouts": dict(self.timeouts),
+            "terminals": self.terminals, "currency": self.currency, "requests": by_kind, "timeouts": dict(self.timeouts),
             "dropped": dict(self.dropped), "late": self.late, "unmatched": self.unmatched,
             "undecodable": self.undecodable, "dispense": dict(self.dispense), "captured": self.captured,
             "out_of_cash": self.out_of_cash,
@@ -152,8 +166,8 @@ class FleetReport:
         for tid, cash in sorted(self.cash.items()):
             cells = " ".join(f"{c.position}:{c.out}" + (f"({c.retracted})" if c.retracted else "")
                              for c in cash.cassettes.cassettes)
-            lines.append(f"  {tid} {cells}; dispensed {cash.dispensed_amount / 100:.2f}, deposits {cash.deposits} "
-                         f"({cash.deposited_amount / 100:.2f})")
+            lines.append(f"  {tid} {cells}; dispensed {money(cash.dispensed_amount, self.currency)}, deposits "
+                         f"{cash.deposits} ({money(cash.deposited_amount, self.currency)})")
         if self.host_check is not None:
             lines.append(f"host check: {self.host_check['summary']}")
             lines += [f"  {line}" for line in self.host_check.get("mismatches", [])]
