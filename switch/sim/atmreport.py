@@ -113,10 +113,10 @@ class FleetReport:
         for (kind, code), n in sorted(self.requests.items()):
             by_kind.setdefault(kind, {})[code] = n
         return {
-            "terminals": self.terminals, "currency": self.currency, "requests": by_kind, "timeouts": dict(self.timeouts),
-            "dropped": dict(self.dropped), "late": self.late, "unmatched": self.unmatched,
-            "undecodable": self.undecodable, "dispense": dict(self.dispense), "captured": self.captured,
-            "out_of_cash": self.out_of_cash,
+            "terminals": self.terminals, "currency": self.currency, "requests": by_kind,
+            "timeouts": dict(self.timeouts), "dropped": dict(self.dropped), "late": self.late,
+            "unmatched": self.unmatched, "undecodable": self.undecodable, "dispense": dict(self.dispense),
+            "captured": self.captured, "out_of_cash": self.out_of_cash,
             "advices": {"sent": dict(sorted(self.advices_sent.items())), "lost_first": self.advices_lost,
                         "answers": {f"{mti} {code}": n for (mti, code), n in sorted(self.advice_answers.items())},
                         "timeouts": self.advice_timeouts, "left": self.saf_left},

@@ -253,13 +253,20 @@ class Terminal:
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_s)
                 continue
+            if self.state == "stopped":  # the run ended while the terminal was connecting
+                await stream.aclose()
+                return
             self.report.connects += 1
             conn = Connection(stream, self.framer(), self.network, self.keys, self.report, self._answered)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(conn.run)
                 self._move("connected")
                 try:
-                    if await self._bring_up(conn):
+                    up = await self._bring_up(conn)
+                    if self.state == "stopped":  # the run ended while the terminal was signing on
+                        nursery.cancel_scope.cancel()
+                        return
+                    if up:
                         backoff = 0.05
                         self.conn = conn
                         self._move("in_service")

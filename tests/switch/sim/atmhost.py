@@ -26,7 +26,7 @@ from hsm.software import SoftwareHsm
 from switch.contracts.registry import network
 from switch.exchange.mac import mac_field_for, mac_input, mac_of
 from switch.model.message import Message
-from switch.wire.framing import LengthFraming
+from switch.wire.framing import Framer, LengthFraming
 
 ATM = network("atm")
 LMK = Lmk.thales_test()
@@ -58,6 +58,7 @@ class FakeHost:
     silent_requests: int = 0  # leave this many 0200s unanswered
     silent_advices: int = 0  # leave this many advices (0220/0221/0420/0421) unanswered
     drop_after: int | None = None  # close the connection once this many frames came in (counted over the run)
+    down_for: float = 0.0  # after that drop, refuse connections for this many seconds (a host being restarted)
     rekey: set[str] = field(default_factory=set)  # terminals whose next 0800 answer carries RK
     bad_mac: bool = False  # MAC answers with a wrong key
     keys: dict[str, Keys] = field(default_factory=dict)
@@ -66,9 +67,12 @@ class FakeHost:
     advices: dict[tuple[str, str, str], list[Message]] = field(default_factory=dict)
     answered: Counter[str] = field(default_factory=Counter)  # MTI + code
     connections: int = 0
+    refused: int = 0  # connection attempts while down
+    down_until: float = 0.0
     frames: int = 0
 
     def __post_init__(self) -> None:
+        self._scopes: list[trio.CancelScope] = []
         for tid, tmk in self.tmks.items():
             self.keys.setdefault(tid, Keys(tmk))
 
@@ -81,7 +85,11 @@ class FakeHost:
             nursery.cancel_scope.cancel()
 
     async def connect(self) -> trio.abc.Stream:
-        """A terminal's end of a fresh in-memory connection, the host's end served in the background."""
+        """A terminal's end of a fresh in-memory connection, the host's end served in the background; refused (as a
+        TCP connect to a port nothing listens on) while the host is down."""
+        if trio.current_time() < self.down_until:
+            self.refused += 1
+            raise ConnectionRefusedError(111, "Connection refused")
         client, server = trio.testing.memory_stream_pair()
         self.connections += 1
         self._nursery.start_soon(self.handle, server)
@@ -89,6 +97,16 @@ class FakeHost:
 
     async def handle(self, stream: trio.abc.Stream) -> None:
         framer = LengthFraming("binary2").framer()
+        scope = trio.CancelScope()
+        self._scopes.append(scope)
+        try:
+            with scope:
+                await self._serve(stream, framer)
+        finally:
+            self._scopes.remove(scope)
+            await stream.aclose()
+
+    async def _serve(self, stream: trio.abc.Stream, framer: Framer) -> None:
         try:
             while True:
                 data = await stream.receive_some(65536)
@@ -100,7 +118,11 @@ class FakeHost:
                     msg = ATM.decode(frame.body)
                     self.received.append((frame.body, msg))
                     if self.drop_after is not None and self.frames >= self.drop_after:
+                        # The host goes: every connection drops at once (down_for: and stays down a while).
                         self.drop_after = None
+                        self.down_until = trio.current_time() + self.down_for
+                        for other in self._scopes:
+                            other.cancel()
                         return
                     answer = self.answer(frame.body, msg)
                     if answer is not None:
@@ -108,8 +130,6 @@ class FakeHost:
                         await stream.send_all(framer.encode(self.encode(msg, answer)))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-        finally:
-            await stream.aclose()
 
     # -- answers ---------------------------------------------------------------------------------------------------
     def answer(self, body: bytes, msg: Message) -> Message | None:

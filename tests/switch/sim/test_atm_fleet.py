@@ -174,6 +174,41 @@ async def test_a_dropped_connection_is_reopened_and_owed_advices_go_again(
     assert report.saf_left == 0
 
 
+async def test_a_host_killed_between_approval_and_confirmation_gets_every_advice_after_its_restart(
+        autojump_clock: trio.testing.MockClock) -> None:
+    tmks = fleet_tmks(2)
+    # The host goes away on the first advice it receives (its answer never leaves) and refuses connections for 20 s,
+    # as a node killed with kill -9 and restarted; what it recorded (its database) stays.
+    host = FakeHost(tmks, down_for=20.0)
+    settings = TerminalSettings(echo_every_s=0, mix=ONLY_WITHDRAWALS, rates=Rates(partial=0.3, no_take=0.2),
+                                reconnect_max_s=2.0)
+    cfg = config(tmks, count=30, settings=settings)
+    async with host.serving():
+        fleet = Fleet(cfg, connect=host.connect)
+        host.drop_after = 10  # both terminals' 161, 162, 001, 281 (8 frames), then the first 0200s and advices
+        await fleet.run()
+    report = fleet.report
+    assert host.refused > 2 and report.drops == 2 and report.connects == 4  # each terminal: backoff, then back
+    # Every customer's withdrawal ended one way: approved and its cash reported (0220, or 0420 22/RT), or reversed
+    # for want of an answer (0420 68), which the host may have approved and answered into the void when it went.
+    no_answer = {(str(m[41]), str(m[90])[4:10], str(m[90])[10:20])
+                 for m in host.of("0420") + host.of("0421") if m[39] == "68"}
+    assert len(set(host.approved) | no_answer) == 30
+    for key in set(host.approved) - no_answer:
+        assert len({(m.mti[:3], m.get(39)) for m in host.advices[key]}) == 1
+    for key in no_answer:
+        assert all(m.mti[:3] == "042" and m[39] == "68" for m in host.advices[key])
+    assert report.saf_left == 0 and report.advice_answers[("0230", "25")] == 0
+    # The terminals' notes are exactly what the host was told (a partial dispense's and a retract's too).
+    for tid, cash in report.cash.items():
+        told = [0, 0, 0, 0]
+        for (owner, _, _), advices in host.advices.items():
+            if owner == tid and 63 in advices[0]:
+                for i in range(4):
+                    told[i] += int(str(advices[0][63])[1 + 4 * i:5 + 4 * i])
+        assert [c.out for c in cash.cassettes.cassettes] == told
+
+
 async def test_the_host_asks_for_new_keys_and_the_terminal_exchanges_them(
         autojump_clock: trio.testing.MockClock) -> None:
     tmks = fleet_tmks(1)
