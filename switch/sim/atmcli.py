@@ -24,7 +24,7 @@ from switch.sim.atmkeys import load_tmk_file
 from switch.sim.atmmsgs import Card, Rates
 from switch.sim.atmregistry import HostTerminal, check, read_registry
 from switch.sim.atmreport import FleetReport
-from switch.sim.atmterminal import SimCard, TerminalSettings
+from switch.sim.atmshared import SimCard, TerminalSettings
 from switch.sim.framingopts import framing_options
 
 _MIX = ",".join(f"{kind.value}={weight}" for kind, weight in DEFAULT_MIX.items())

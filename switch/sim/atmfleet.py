@@ -29,7 +29,8 @@ from switch.model.errors import BulkheadError
 from switch.sim.atmcash import DEFAULT_CASSETTES, Cassettes
 from switch.sim.atmkeys import TerminalKeys, sim_hsm, tmk_problem
 from switch.sim.atmreport import FleetReport
-from switch.sim.atmterminal import CardPool, Connect, SimCard, Terminal, TerminalSettings, Window
+from switch.sim.atmshared import CardPool, SimCard, TerminalSettings, Window
+from switch.sim.atmterminal import Connect, Terminal
 
 log = logging.getLogger("bulkhead.sim.atm")
 MEASURING = "measuring for"  # the log line a benchmark waits for (bench.origin does the same for the networks)

@@ -14,7 +14,8 @@ import trio.testing
 from switch.sim.atmfields import Kind
 from switch.sim.atmfleet import Fleet, FleetConfig, FleetError, terminal_ids
 from switch.sim.atmmsgs import Card, Rates
-from switch.sim.atmterminal import TRANSITIONS, SimCard, TerminalSettings
+from switch.sim.atmshared import SimCard, TerminalSettings
+from switch.sim.atmterminal import TRANSITIONS
 from tests.switch.sim.atmhost import FakeHost, new_tmk
 
 PAN = "4761730010000019"

@@ -20,7 +20,7 @@ from hsm.pinblock import account_field, decode
 from switch.sim.atmfields import Kind
 from switch.sim.atmfleet import Fleet
 from switch.sim.atmmsgs import Rates
-from switch.sim.atmterminal import TerminalSettings
+from switch.sim.atmshared import TerminalSettings
 from tests.switch.sim.atmhost import HSM, LMK, FakeHost
 from tests.switch.sim.test_atm_fleet import PAN, cards, config, fleet_tmks
 
