@@ -35,8 +35,8 @@ import sys
 from bench import codec, hsm_ops
 from bench.cell import CellBenchError, CellOptions, CellReport, format_row, run_cell_bench
 from bench.harness import Options, Report, run_scenario
-from bench.procs import BenchError
-from bench.report import format_table, save
+from bench.procs import BenchError, BenchSkipped
+from bench.report import Saved, format_table, save
 from bench.scenarios import DEFAULT_ORDER, SCENARIOS
 
 # `bench all`: long enough for a steady state, short enough that the whole run stays around four minutes
@@ -111,17 +111,21 @@ def _run(names: list[str], options: Options, save_json: bool, extra: dict[str, o
         print(f"-- {name}: {SCENARIOS[name].description}", flush=True)
         try:
             reports.append(run_scenario(SCENARIOS[name], options))
+        except BenchSkipped as exc:
+            print(f"   skipped: {exc}", flush=True)
         except BenchError as exc:
             print(f"   failed: {exc}", file=sys.stderr)
             return 1
     cell_report = _cell(cell) if cell is not None else None
     print()
     print(codec.interpreter())
-    print(format_table(reports))
+    if reports:
+        print(format_table(reports))
     if cell_report is not None:
         print(format_row(cell_report))
-    if save_json:
-        print(f"saved {save([*reports, *([cell_report] if cell_report else [])], extra)}")
+    saved: list[Saved] = [*reports, *([cell_report] if cell_report else [])]
+    if save_json and saved:
+        print(f"saved {save(saved, extra)}")
     return 1 if cell is not None and cell_report is None else 0
 
 

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import atmfleet as bench_fleet
 from bench import cells as bench_cells
 from bench import origin as bench_origin
 from bench.codec import interpreter
@@ -164,6 +165,8 @@ class Report:
     phases: list[dict[str, Any]] = field(default_factory=list)  # open loop in phases: bench.phases.phase_stats
     # Issuer direction: the network simulator's own report (its connections, everything it sent and got back).
     network: dict[str, Any] = field(default_factory=dict)
+    # ATM fleet: the fleet simulator's own report (requests by kind, dispense outcomes, advices, keys, host check).
+    fleet: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -367,6 +370,8 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
         raise BenchError(f"issuer: expected 'process' or 'in-node', not {options.issuer!r}")
     if options.issuer == "in-node" and not scenario.through_node:
         raise BenchError(f"{scenario.name} drives the issuer simulator directly: it needs issuer='process'")
+    if scenario.fleet is not None:
+        bench_fleet.require_atmp()  # before anything starts: skipped on a node without an ATMP
     if options.folder is not None:
         folder = Path(options.folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -379,6 +384,9 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             parameters.pop(name)
     if scenario.origin is not None:  # no generator: the simulator keeps this many in flight per connection
         parameters["network_inflight"] = _network_inflight(options)
+    terminals = bench_fleet.fleet_terminals(options.generators, options.connections)
+    if scenario.fleet is not None:  # no generator: the fleet's terminals, one customer at a time each
+        parameters["terminals"] = terminals
     report = Report(
         scenario=scenario.name, description=scenario.description, interpreter=interpreter(),
         machine={"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine()},
@@ -395,6 +403,8 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
                 network_port = free_port()
                 with conf.open("a") as out:
                     out.write(bench_origin.connector_toml(scenario.origin, network_port))
+            if scenario.fleet is not None:  # skipped here when the node has no ATMP
+                bench_fleet.register(folder, conf, terminals, scenario.fleet)
         else:
             # The connector needs the issuer's port before anything listens: one the kernel never lends to a
             # connection. The node's listeners bind port 0 and report their ports once they listen.
@@ -415,11 +425,14 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
         if scenario.through_node:
             node = _start("node", ["run", "--conf", str(conf), "--log-level", "warning"], folder)
             procs.append(node)
-            setup.ports.update(_listener_ports(node, folder / "var" / "admin.sock", scenario.listeners()))
+            listeners = scenario.listeners() + ([ATM] if scenario.fleet is not None else [])
+            setup.ports.update(_listener_ports(node, folder / "var" / "admin.sock", listeners))
             if options.processes > 1:
                 _wait_processes(node, folder / "var" / "admin.sock")
             if scenario.cells:
                 _probe_cells(scenario, setup)
+            if scenario.fleet is not None:  # skipped here when the node's ATM port has no ATMP host side
+                bench_fleet.probe_host(setup.ports[ATM])
             else:
                 _probe(setup.ports[scenario.mix[0].listener],
                        templates_for(scenario, "BENCHPRB", time.gmtime(), cards=setup.cards)[0], 900_000)
@@ -433,6 +446,15 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             document, report.cpu_percent = bench_origin.drive_network(network, pids, warmup=options.warmup,
                                                                       duration=options.duration)
             _merge_network(report, document, scenario)
+        elif scenario.fleet is not None:
+            fleet = bench_fleet.start_fleet(folder, conf, setup.ports[ATM], setup.cards, scenario.fleet,
+                                            terminals=terminals, rate=options.rate, warmup=options.warmup,
+                                            duration=options.duration)
+            procs.append(fleet)
+            pids["fleet"] = fleet.popen.pid
+            document, report.cpu_percent = bench_fleet.drive_fleet(fleet, pids, warmup=options.warmup,
+                                                                   duration=options.duration)
+            _merge_fleet(report, document, scenario)
         else:
             results = _drive(scenario, options, setup, pids, report)
     finally:
@@ -451,7 +473,7 @@ def run_scenario(scenario: Scenario, options: Options) -> Report:
             print(f"kept {folder}", file=sys.stderr)
         elif options.folder is None:
             shutil.rmtree(folder, ignore_errors=True)
-    if scenario.origin is None:
+    if scenario.origin is None and scenario.fleet is None:
         _merge(report, results, scenario, options)
     return report
 
@@ -472,6 +494,23 @@ def _merge_network(report: Report, document: dict[str, Any], scenario: Scenario)
     report.timeouts, report.unmatched = document["timeouts"], document["unmatched"]
     report.errors = document["rejected"]
     report.cell_approvals = document["answered"].get("00", 0)
+    report.unexpected_codes = {c: n for c, n in report.codes.items() if c not in scenario.expected_codes}
+
+
+def _merge_fleet(report: Report, document: dict[str, Any], scenario: Scenario) -> None:
+    """The fleet simulator's report (switch.sim.atmreport) as a scenario's figures: the measured window's answers,
+    codes and latencies; timeouts, dropped requests and undecodable answers over the whole run; the withdrawals
+    confirmed as fully dispensed (never reversed) as the approvals the cells' approved Txn rows must cover."""
+    measured = document["measured"]
+    report.fleet = document
+    report.sent = sum(n for codes in document["requests"].values() for n in codes.values())
+    report.answered, report.tps = measured["answered"], measured["tps"]
+    report.codes, report.latency_ms = measured["codes"], measured["latency_ms"]
+    report.codes_by_mix = document["requests"]
+    report.timeouts = sum(document["timeouts"].values())
+    report.unmatched = document["unmatched"]
+    report.errors = document["undecodable"] + sum(document["dropped"].values())
+    report.cell_approvals = document["dispense"].get("dispensed", 0)
     report.unexpected_codes = {c: n for c, n in report.codes.items() if c not in scenario.expected_codes}
 
 

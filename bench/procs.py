@@ -21,6 +21,10 @@ class BenchError(Exception):
     """The benchmark could not run (a process did not start, the node never became ready)."""
 
 
+class BenchSkipped(BenchError):
+    """The scenario cannot run on this node: a capability it needs is missing (the reason says which)."""
+
+
 def cpu_seconds(pid: int, thread: int | None = None) -> float | None:
     """utime + stime of ``pid`` in seconds (proc(5) fields 14 and 15), or of its one ``thread`` (a native
     thread id: /proc/<pid>/task/<tid>/stat), None once it is gone."""

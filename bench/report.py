@@ -35,6 +35,30 @@ def problems(report: Report) -> list[str]:
         rows = sum(cell["approved_txns"] for cell in report.cells.values())
         if rows < report.cell_approvals:
             out.append(f"cells hold {rows} approved Txn rows for {report.cell_approvals} approvals received")
+    return out + fleet_problems(report.fleet)
+
+
+def fleet_problems(fleet: dict[str, Any]) -> list[str]:
+    """What an ATM fleet run leaves wrong: the host's cassette counts against the terminals', advices still owed or
+    not recorded, answers whose MAC failed, terminals the host would not let in."""
+    if not fleet:
+        return []
+    out = []
+    check = fleet.get("host_check")
+    if check is None:
+        out.append("no host check (the fleet did not finish its run)")
+    elif not check["agree"]:
+        out.append(f"host check: {check['summary']}: " + "; ".join(check["mismatches"][:5]))
+    advices = fleet["advices"]
+    if advices["left"]:
+        out.append(f"{advices['left']} advice(s) still owed to the host after the drain")
+    refused = {answer: n for answer, n in advices["answers"].items() if not answer.endswith(" 00")}
+    if refused:
+        out.append("advices not recorded: " + ", ".join(f"{a}: {n}" for a, n in refused.items()))
+    if fleet["mac"].get("bad") or fleet["mac"].get("missing"):
+        out.append(f"answers with a bad or missing MAC: {fleet['mac']}")
+    if fleet["refused_terminals"]:
+        out.append(f"{fleet['refused_terminals']} terminal(s) refused by the host")
     return out
 
 
@@ -56,6 +80,8 @@ def format_table(reports: list[Report]) -> str:
         if r.network:  # the issuer direction: the network simulator is the load, over the node's connections
             load = (f"{r.network['network']} originates over {r.network['connections']} connection(s) x "
                     f"{r.parameters['network_inflight']} in flight")
+        if r.fleet:  # the ATM fleet: one customer at a time per terminal, each its own connection
+            load = f"{r.fleet['terminals']} ATMs, rate {'open' if not rate else f'{rate:g}/s'}"
         lines.append(f"{'':<{w}} {'':>9} {load}, {r.parameters['duration']:g} s"
                      + (f", journal rows {r.journal_rows}" if r.journal_rows is not None else ""))
         if r.flood:
@@ -68,6 +94,14 @@ def format_table(reports: list[Report]) -> str:
             ledgers = "ok" if all(cell["ledger_ok"] for cell in r.cells.values()) else "FAILED"
             lines.append(f"{'':<{w}} {len(r.cells)} cells, {r.parameters['cards']} cards: approved Txn rows {rows} "
                          f"for {r.cell_approvals} approvals received, ledger check {ledgers}")
+        if r.fleet:
+            dispense = " ".join(f"{k}:{n}" for k, n in sorted(r.fleet["dispense"].items())) or "-"
+            advices = " ".join(f"{k}:{n}" for k, n in sorted(r.fleet["advices"]["sent"].items())) or "-"
+            check = r.fleet.get("host_check")
+            lost = r.fleet["advices"]["lost_first"]
+            lines.append(f"{'':<{w}} dispense {dispense}; advices {advices} (lost first {lost}); key exchanges "
+                         f"{r.fleet['key_exchanges']}; host check "
+                         f"{'-' if check is None else 'agrees' if check['agree'] else 'MISMATCH'}")
         for problem in problems(r):
             lines.append(f"{'':<{w}} !! {problem}")
     return "\n".join(lines)

@@ -36,6 +36,12 @@ issuer keys are not ours, and the demo PIN under the listener's TPK). The node r
 network's issuer simulator, translates the PIN block TPK -> the link's ZPK (HSM), and sends them in the network's
 dialect (:class:`Upstream`); the simulator approves them.
 
+The ATM fleet (``atm-fleet``, :mod:`bench.atmfleet`) is the bank's own ATMs through the node's ATMP: the load is
+``bulkhead sim atm``, a fleet of terminals each with its own connection, TMK and key exchange, sending the ATM
+interface's withdrawals, inquiries, mini statements and PIN changes on the seeded cards and confirming or reversing
+every withdrawal's cash (0220/0420) through its own store and forward; it runs only on a node with an ATMP (the
+scenario checks and is skipped otherwise).
+
 The issuer direction (``origin``: ``net-visa-issuer``, ``net-unionpay-issuer``) turns this around: the network is
 the server the node's connector connects to, so the load comes from the network's simulator (``bulkhead sim
 network``), which originates purchases on the seeded cards down that connection in its dialect, through the
@@ -117,6 +123,22 @@ class Upstream:
     sim_options: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class FleetLoad:
+    """The ATM fleet simulator as the load (bench.atmfleet): its transaction mix (``--mix``), how often a withdrawal's
+    cash does not go out as planned, how often a confirmation's first transmission is lost (sent again as 0221), and
+    every how many terminals one MACs. The mix leaves out transfers and deposits: the bench cards have one account
+    each (transfers between two accounts would be declined 53) and credit cards take no deposits. No card capture:
+    a captured card is blocked and would turn the rest of the run into declines."""
+
+    mix: str = "withdrawal=75,inquiry=15,statement=5,pinchange=5"
+    partial_rate: float = 0.02
+    no_take_rate: float = 0.01
+    lost_confirm_rate: float = 0.02
+    advice_timeout_s: float = 2.0
+    mac_every: int = 4
+
+
 GENERIC = Upstream()
 # The demo's identities (conf/demo/node.toml): the bank's station/id on one side, the network's on the other.
 VISA = Upstream("visa", '{ kind = "visa", source_station = "123456", destination_station = "400000" }', "visa",
@@ -141,6 +163,8 @@ class Scenario:
     origin: Upstream | None = None  # issuer direction: this network's simulator originates the load (bench.origin)
     # Other banks' cards the mix's ATM withdrawals are built for (no cells): out over ``upstream``, PIN translated.
     foreign_cards: tuple[str, ...] = ()
+    # The ATM fleet simulator is the load (bench.atmfleet); the mix is then only the purchase each cell is probed with.
+    fleet: FleetLoad | None = None
 
     def sequence(self, listener: str | None = None) -> list[Mix]:
         """The mix (of one ``listener``, or all of it) expanded by weight and interleaved, so every connection
@@ -264,6 +288,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("net-unionpay-issuer", "0200 purchases UnionPay originates (46-byte CUPS header) down the node's "
              "connector, approved and posted by the cells (keyed, no PIN, as fin-cells)", (CELL_PURCHASE,),
              frozenset({"00"}), cells=True, origin=UNIONPAY),
+    Scenario("atm-fleet", "a fleet of simulated ATMs, each with its own keys (key exchange, MAC on every 4th): "
+             "withdrawals, inquiries, statements, PIN changes through the ATMP to the cells; dispense confirmations, "
+             "partial dispenses, retracts and lost confirmations through the terminals' store and forward; the "
+             "host's cassette counts checked against the terminals'", (CELL_PURCHASE,), frozenset({"00"}), cells=True,
+             fleet=FleetLoad()),
     Scenario("atm-pin", "ATM 0200 withdrawals, track 2 CVV + PIN: node translates TPK->ZPK, cell verifies",
              (CELL_WITHDRAWAL,), frozenset({"00"}), cells=True),
     Scenario("balance-cells", "0200 balance inquiries (30) answered by the cells (non-financial, DE 54)",
@@ -277,4 +306,4 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "net-visa", "net-unionpay",
-                 "net-visa-issuer", "net-unionpay-issuer", "mixed", "fin-cells", "atm-pin")
+                 "net-visa-issuer", "net-unionpay-issuer", "mixed", "fin-cells", "atm-pin", "atm-fleet")

@@ -1,5 +1,5 @@
-"""``bulkhead sim issuer``, ``bulkhead sim acquirer`` and ``bulkhead sim network`` (:mod:`switch.sim.netcli`): thin
-commands over :mod:`switch.sim`.
+"""``bulkhead sim issuer``, ``bulkhead sim acquirer``, ``bulkhead sim network`` (:mod:`switch.sim.netcli`) and
+``bulkhead sim atm`` (:mod:`switch.sim.atmcli`): thin commands over :mod:`switch.sim`.
 
 Output is masked like everything else: PANs as first six and last four, secret fields as their length.
 """
@@ -16,14 +16,17 @@ import trio
 from switch.model.errors import BulkheadError
 from switch.model.message import Message
 from switch.sim.acquirer import AcquirerConfig, AcquirerReport, ResponseHook, run_acquirer
+from switch.sim.atmcli import atm as atm_command
 from switch.sim.framingopts import framing_options as _framing
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.netcli import network as network_command
 from switch.sim.requests import RequestTemplate
 from switch.sim.rules import IssuerRules, load_rules
 
-sim = click.Group("sim", help="Issuer, acquirer and card network simulators for demos, tests and benchmarks.")
+sim = click.Group("sim", help="Issuer, acquirer, card network and ATM fleet simulators for demos, tests and "
+                              "benchmarks.")
 sim.add_command(network_command)
+sim.add_command(atm_command)
 
 _FRAMING_HELP = "a framing of the network (generic, atm: binary2 | bcd2 | ascii4; visa; unionpay)"
 _OPT_HELP = ('framing setting KEY=VALUE (e.g. tpdu=true, max_frame=4096; digits that are ids in quotes: '
