@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ import trio
 from atmp import dispense, interface
 from atmp.admission import Refusal, admit
 from atmp.dispense import Action
-from atmp.model import Terminal, TerminalStatus
+from atmp.model import Cassette, DeviceStatus, Terminal, TerminalStatus
 from atmp.storage import AtmStore
 from hsm.api import Hsm, PinKey
 from switch.config import AtmpConfig
@@ -123,6 +123,17 @@ class AtmHost:
                 setattr(keys, attr, KeyWindow(value, self._window_ns))
             else:
                 window.install(value, activated_ns)
+
+    def cash_changed(self, terminal_id: str, cassettes: tuple[Cassette, ...]) -> None:
+        """A recorded outcome moved the terminal's cassettes (as written): the copy follows without a read."""
+        terminal = self.terminals.get(terminal_id)
+        if terminal is not None:
+            self.terminals[terminal_id] = replace(terminal, cassettes=cassettes)
+
+    def device_changed(self, terminal_id: str, device: DeviceStatus) -> None:
+        terminal = self.terminals.get(terminal_id)
+        if terminal is not None:
+            self.terminals[terminal_id] = replace(terminal, device=device)
 
     def terminal(self, request: Message) -> Terminal | None:
         tid = request.text(41)

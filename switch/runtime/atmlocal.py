@@ -21,7 +21,7 @@ from atmp import dispense, interface
 from atmp.dispense import Action, DispenseOutcome
 from atmp.errors import AtmFieldError, AtmpError
 from atmp.interface import KeyExchangeAnswer, NoteCounts
-from atmp.model import Terminal
+from atmp.model import Cassette, DeviceStatus, Terminal
 from atmp.records import Recorded
 from atmp.storage import AtmStore
 from hsm.api import Hsm
@@ -60,6 +60,10 @@ class Host(Protocol):
     def counted(self, terminal_id: str, kind: str) -> None: ...
 
     async def load(self, *, activated_ns: int | None = None) -> None: ...
+
+    def cash_changed(self, terminal_id: str, cassettes: tuple[Cassette, ...]) -> None: ...
+
+    def device_changed(self, terminal_id: str, device: DeviceStatus) -> None: ...
 
     async def withdrawal(self, listener: str, terminal_id: str, stan: str, transmitted: str) -> Withdrawal | None:
         ...
@@ -211,7 +215,7 @@ async def record(gate: AtmGate, terminal: Terminal, withdrawal: Withdrawal, outc
     if recorded.became_low:
         log.warning("ALERT terminal %s: low cash in cassette %s", terminal.id,
                     ", ".join(str(p) for p in recorded.became_low))
-    await host.load()  # the cassettes changed: status, metrics and admission read the copy
+    host.cash_changed(terminal.id, recorded.cassettes)  # status, metrics and admission read the copy
     return recorded
 
 
@@ -251,7 +255,7 @@ async def _network(gate: AtmGate, terminal: Terminal, request: Message) -> Messa
         await trio.to_thread.run_sync(lambda: host.store.set_device_status(terminal.id, status, datetime.now(UTC)))
         if status.faults:
             log.warning("ALERT terminal %s: device fault: %s", terminal.id, ", ".join(status.faults))
-        await host.load()
+        host.device_changed(terminal.id, status)
         response = respond(request, ResponseCode.APPROVED)
     elif code in (interface.SIGN_ON, interface.SIGN_OFF, interface.ECHO):
         response = respond(request, ResponseCode.APPROVED)
