@@ -45,6 +45,7 @@ class Exchange(Lifecycle):
     source_ids: dict[int, FieldValue | None] | None = None
     identity_lookups: list[Lookup] | None = None
     gate: TerminalGate | None = None  # the ATMP, for a request from one of the bank's terminals (atmp = true)
+    terminal_fields: dict[int, FieldValue] | None = None  # what the gate took off before routing (put back after)
     _pan_hash: str | None = None
 
     @property

@@ -10,7 +10,7 @@ from typing import Protocol
 from switch.contracts.network import Network, Rejected
 from switch.exchange.identity import LinkIdentity
 from switch.model.errors import BulkheadError
-from switch.model.message import Message
+from switch.model.message import FieldValue, Message
 from switch.wire.framing import Frame
 
 # What a request's waiter is given: the response, the network's rejection of the request, or None (no answer in
@@ -103,8 +103,10 @@ class TerminalGate(Protocol):
         """The ATMP's answer to a :meth:`local` request (its effects are durable when it returns)."""
         ...
 
-    def prepare(self, request: Message, destination: str) -> None:
-        """A routed request before it goes to ``destination``: the terminal's surcharge (DE 28) on a foreign card."""
+    def prepare(self, request: Message, destination: str) -> dict[int, FieldValue]:
+        """A routed request before it goes to ``destination``: the terminal's surcharge (DE 28) on a foreign card;
+        the fields that are the terminal's business only (its note counts, its device events) taken off and
+        returned, so that the issuer never sees them and the ATMP reads them back when the answer comes."""
         ...
 
     def follows(self, request: Message, response: Message) -> bool:

@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from hsm.errors import HsmError
+from switch.exchange import identity
 from switch.exchange.context import Exchange
 from switch.exchange.lifecycle import DECIDE, Outcome
 from switch.exchange.linksteps import Action, Step
@@ -79,8 +80,15 @@ class TerminalSteps:
         """The ATMP's record of the exchange, then the answer under the terminal's MAC where it has one."""
         gate, response = x.gate, x.response
         assert gate is not None and response is not None
+        if x.terminal_fields:  # the terminal's own fields, back for the ATMP's record and the journal row
+            x.request.fields.update(x.terminal_fields)
+            x.terminal_fields = None
         if gate.follows(x.request, response):
-            await gate.after(x.request, response)
+            sent = x.request
+            if x.source_ids:  # as the terminal sent it: its DE 90 names its own 0200, not what went upstream
+                sent = sent.copy()
+                identity.restore(sent, x.source_ids)
+            await gate.after(sent, response)
         if not gate.signs(x.request):
             try:
                 x.body = x.network.encode(response)

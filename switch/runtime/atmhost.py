@@ -43,7 +43,7 @@ from switch.contracts.network import Network
 from switch.exchange import mac
 from switch.exchange.keywindow import KeyWindow
 from switch.exchange.mac import TAK_TYPE
-from switch.model.message import Message
+from switch.model.message import FieldValue, Message
 from switch.ops.metrics import TerminalStats
 from switch.runtime import atmlocal
 from switch.storage.atmjournal import LOOKUP_WINDOW, Withdrawal, approved_withdrawals, find_withdrawal
@@ -54,6 +54,10 @@ log = logging.getLogger("bulkhead.atmp")
 # secondary bitmap), over the message up to the MAC field: the engine's MAC rule (switch.exchange.mac).
 TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
 _KEY_EXCHANGE_CODES = frozenset({interface.KEY_EXCHANGE, interface.KEY_CONFIRMATION})
+# The terminal's own fields on a routed message (README "ATM interface"): its device events (DE 60: a capture) and
+# its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean something else (VISA's
+# DE 63 is its network data), and the issuer has no use for them.
+_TERMINAL_FIELDS = (60, 63)
 
 
 @dataclass
@@ -269,15 +273,18 @@ class AtmGate:
     async def answer(self, request: Message) -> Message:
         return await atmlocal.answer(self, request)
 
-    def prepare(self, request: Message, destination: str) -> None:
+    def prepare(self, request: Message, destination: str) -> dict[int, FieldValue]:
+        fields = request.fields
+        own = {number: fields.pop(number) for number in _TERMINAL_FIELDS if number in fields}
         terminal = self.host.terminal(request)
         if terminal is None or not terminal.surcharge or destination in self.host.own_destinations:
-            return
+            return own
         if request.mti in ("0200", "0201") and request.transaction_type == atmlocal.WITHDRAWAL \
                 and 28 not in request.fields:
             # The fee the terminal disclosed to the holder of a card that is not the bank's own (README "ATM
             # processing (ATMP)"): x+n 8, D = a debit to the cardholder, in DE 49's currency.
             request.fields[28] = interface.build_surcharge(terminal.surcharge)
+        return own
 
     def follows(self, request: Message, response: Message) -> bool:
         return atmlocal.follows(request, response)

@@ -62,7 +62,7 @@ hosts = ["127.0.0.1:{port}"]
 scheme = "generic"
 framing = {{ kind = "binary2" }}
 timeout_ms = 2000
-own_stan = false
+own_stan = true
 pin_key = {{ type = "ZPK", key = "{zpk}" }}
 """
 ROUTES = """
@@ -198,6 +198,10 @@ async def test_a_partial_dispense_reverses_the_rest_and_counts_only_the_notes_th
         assert (await atm.call("0421", reversal))[39] == "00"
         upstream = [m for m in rec.received if m.mti.startswith("042")]
         assert upstream and str(upstream[0][95])[:12] == "000000004000"  # the issuer reverses the other 60.00
+        # the note counts are the terminal's business: not sent on; its DE 90 named its own 0200, and went upstream
+        # naming the 0200 as the issuer got it (the switch's own STAN on this link)
+        assert 63 not in upstream[0].fields
+        assert str(upstream[0][90])[4:10] == str([m for m in rec.received if m.mti == "0200"][0][11])
         terminal = store.terminal("ATM00002")
         assert terminal is not None
         assert [(c.remaining, c.rejected) for c in terminal.cassettes] == [(498, 0), (499, 1), (500, 0), (500, 0)]
