@@ -54,10 +54,13 @@ log = logging.getLogger("bulkhead.atmp")
 # secondary bitmap), over the message up to the MAC field: the engine's MAC rule (switch.exchange.mac).
 TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
 _KEY_EXCHANGE_CODES = frozenset({interface.KEY_EXCHANGE, interface.KEY_CONFIRMATION})
-# The terminal's own fields on a routed message (README "ATM interface"): its device events (DE 60: a capture) and
-# its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean something else (VISA's
+# The terminal's own fields on a routed message (README "ATM interface"): its KSN (DE 53), its device events (DE 60:
+# a capture) and its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean something else (VISA's
 # DE 63 is its network data), and the issuer has no use for them.
-_TERMINAL_FIELDS = (60, 63)
+_TERMINAL_FIELDS = (53, 60, 63)
+# DE 53 of a DUKPT terminal is its key serial number: it says which key its PIN block is under, and goes no further
+# than the PIN translation (kept in the message's metadata under this name until then).
+KSN = "atm.ksn"
 
 
 @dataclass
@@ -154,7 +157,7 @@ class AtmHost:
         if terminal is None:
             return None
         if terminal.keys.dukpt_bdk:
-            ksn = request.text(53)
+            ksn = request.text(53) or request.meta.extra.get(KSN)
             return PinKey("BDK", terminal.keys.dukpt_bdk, ksn=ksn, format=terminal.keys.pin_format)
         keys = self.keys.get(terminal.id)
         if keys is None or keys.tpk is None:
@@ -276,6 +279,9 @@ class AtmGate:
     def prepare(self, request: Message, destination: str) -> dict[int, FieldValue]:
         fields = request.fields
         own = {number: fields.pop(number) for number in _TERMINAL_FIELDS if number in fields}
+        ksn = own.get(53)
+        if isinstance(ksn, str):
+            request.meta.extra[KSN] = ksn
         terminal = self.host.terminal(request)
         if terminal is None or not terminal.surcharge or destination in self.host.own_destinations:
             return own

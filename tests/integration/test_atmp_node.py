@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from atmp.interface import (
 )
 from atmp.model import Cassette, KeySet, Owner, Terminal
 from atmp.storage import AtmStore
+from hsm import dukpt, pinblock
+from hsm.cipher import tdes_encrypt
 from hsm.lmk import Lmk
 from hsm.software import SoftwareHsm
 from hsm.testing import TestPinPad
@@ -108,8 +110,12 @@ class Atm:
         return await self.call("0800", {7: _now(), 70: "162", 48: build_key_confirmation(tpk.kcv, tak.kcv)})
 
     def withdrawal(self, amount: int, pin: str = "1234") -> dict[int, str | bytes]:
-        return {3: "011000", 4: f"{amount:012d}", 7: _now(), 12: "101010", 13: "1207", 22: "051", 35: TRACK2,
-                37: f"{self.stan + 1:012d}", 49: "840", 52: TestPinPad().pin_block("TPK", self.tpk, pin, PAN)}
+        fields: dict[int, str | bytes] = {
+            3: "011000", 4: f"{amount:012d}", 7: _now(), 12: "101010", 13: "1207", 22: "051", 35: TRACK2,
+            37: f"{self.stan + 1:012d}", 49: "840"}
+        if self.tpk:  # a DUKPT terminal forms its PIN block itself
+            fields[52] = TestPinPad().pin_block("TPK", self.tpk, pin, PAN)
+        return fields
 
 
 def _now() -> str:
@@ -201,7 +207,7 @@ async def test_a_partial_dispense_reverses_the_rest_and_counts_only_the_notes_th
         # the note counts are the terminal's business: not sent on; its DE 90 named its own 0200, and went upstream
         # naming the 0200 as the issuer got it (the switch's own STAN on this link)
         assert 63 not in upstream[0].fields
-        assert str(upstream[0][90])[4:10] == str([m for m in rec.received if m.mti == "0200"][0][11])
+        assert str(upstream[0][90])[4:10] == str(next(m for m in rec.received if m.mti == "0200")[11])
         terminal = store.terminal("ATM00002")
         assert terminal is not None
         assert [(c.remaining, c.rejected) for c in terminal.cassettes] == [(498, 0), (499, 1), (500, 0), (500, 0)]
@@ -293,3 +299,42 @@ async def test_a_card_captured_at_the_terminal_is_told_to_its_issuer(tmp_path: P
         [notice] = [m for m in rec.received if m.mti == "0620"]
         assert (notice[2], notice[41], notice[60]) == (PAN, "ATM00007", "CAPTURED")
         assert [e.kind for e in store.events("ATM00007", kinds=("card_captured",))] == ["card_captured"]
+
+
+async def test_a_dukpt_terminals_pin_block_is_read_under_its_key_sets_bdk_and_the_ksn_of_de_53(
+        tmp_path: Path, db_url: str) -> None:
+    bdk = HSM.generate_key("009")
+    terminal = _terminal("ATM00008")
+    terminal = replace(terminal, keys=replace(terminal.keys, dukpt_bdk=bdk.under_lmk))
+    ksn = "FFFF9876543210E00008"  # 20 hex characters, as terminals send it
+    pin_key = dukpt.tdes_pin_key(HSM._key("009", bdk.under_lmk).value, dukpt.expand_ksn("A05", ksn))
+    block = tdes_encrypt(pin_key, pinblock.encode(0, "1234", PAN[-13:-1]))
+    async with _atmp_node(tmp_path, db_url, [terminal]) as (node, rec, _store), _atm(node, "ATM00008") as atm:
+        fields = {**atm.withdrawal(2000), 52: block, 53: ksn}
+        assert (await atm.call("0200", fields))[39] == "00"
+        [forwarded] = [m for m in rec.received if m.mti == "0200"]
+        assert 53 not in forwarded.fields  # the KSN is the terminal's: it went no further than the translation
+        assert _pvv(forwarded[52]) == _pvv(
+            TestPinPad().pin_block("ZPK", ISSUER_ZPK, "1234", PAN))
+        # under another KSN the same block is read under another key: not 1234 at the issuer (or not a PIN at all)
+        other = {**atm.withdrawal(2000), 52: block, 53: "FFFF9876543210E00009"}
+        answer = await atm.call("0200", other)
+        later = [m for m in rec.received if m.mti == "0200"][1:]
+        assert answer[39] == "55" or _pvv(later[0][52]) != _pvv(TestPinPad().pin_block("ZPK", ISSUER_ZPK, "1234", PAN))
+
+
+async def test_terminal_totals_agree_or_are_answered_95(tmp_path: Path, db_url: str) -> None:
+    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00009")]) as (node, _rec, store), \
+            _atm(node, "ATM00009") as atm:
+        await atm.key_exchange()
+        request = atm.withdrawal(6000)
+        assert (await atm.call("0200", request))[39] == "00"
+        original = build_original("0200", f"{atm.stan:06d}", str(request[7]))
+        assert (await atm.call("0220", {3: "011000", 4: "000000006000", 7: _now(), 90: original}))[39] == "00"
+        today = datetime.now(UTC).strftime("%m%d")
+        totals = {15: today, 49: "840", 74: "0" * 10, 76: "0000000001", 86: "0" * 16, 88: f"{6000:016d}"}
+        assert (await atm.call("0500", totals))[39] == "00"
+        assert (await atm.call("0500", {**totals, 88: f"{8000:016d}"}))[39] == "95"
+        record = store.totals_for("ATM00009", datetime.now(UTC).date())
+        assert record is not None and not record.comparison.agree
+        assert record.comparison.difference.withdrawal_amount == 2000
