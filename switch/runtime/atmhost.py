@@ -55,8 +55,8 @@ log = logging.getLogger("bulkhead.atmp")
 TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
 _KEY_EXCHANGE_CODES = frozenset({interface.KEY_EXCHANGE, interface.KEY_CONFIRMATION})
 # The terminal's own fields on a routed message (README "ATM interface"): its KSN (DE 53), its device events (DE 60:
-# a capture) and its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean something else (VISA's
-# DE 63 is its network data), and the issuer has no use for them.
+# a capture) and its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean
+# something else (VISA's DE 63 is its network data), and the issuer has no use for them.
 _TERMINAL_FIELDS = (53, 60, 63)
 # DE 53 of a DUKPT terminal is its key serial number: it says which key its PIN block is under, and goes no further
 # than the PIN translation (kept in the message's metadata under this name until then).
