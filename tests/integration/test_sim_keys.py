@@ -1,4 +1,4 @@
-"""The network simulators exchange zone keys with a real node (issue 12), for VISA and UnionPay.
+"""The network simulators exchange zone keys with a real node (issue 12), for VISA, UnionPay and Mastercard.
 
 The simulator (``bulkhead sim network``'s server) shares the zone master key with the node's connector. The node
 asks for a new key (``bulkhead links rekey``): the simulator answers with a key it has just generated, the node
@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from bench.ports import free_port
-from switch.sim.framingopts import framing_options
+from switch.sim.framingopts import default_framing_kind, framing_options
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import OriginateConfig
 from tests.integration.harness import Cli, Recorder, recording_issuer, running_node, write_config
@@ -42,6 +42,8 @@ NETWORKS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
     "unionpay": ('{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',
                  '{ nk_check_value_bytes = 3 }',
                  ('source_id="00010000"', 'destination_id="04071234"'), ("nk_check_value_bytes=3",)),
+    # Mastercard: the key in DE 48 sub-element 11; the MAC key by a DE 70 code of the link's (not public).
+    "mastercard": ('{ kind = "binary2" }', '{ mac_key_exchange_code = "162" }', (), ('mac_key_exchange_code="162"',)),
 }
 
 CONNECTORS = NETWORK_TOML_HEAD + """
@@ -86,7 +88,8 @@ async def network(tmp_path: Path, db_url: str, scheme: str, *, zmk: str | None,
     connector_framing, connector_options, sim_framing, sim_options = NETWORKS[scheme]
     stats = IssuerStats()
     config = IssuerConfig(
-        port=free_port(), scheme=scheme, framing=framing_options(scheme, scheme, sim_framing, sim_options),
+        port=free_port(), scheme=scheme,
+        framing=framing_options(scheme, default_framing_kind(scheme), sim_framing, sim_options),
         originate=OriginateConfig(cards=(BANK_PAN,), rate=5, pin=PIN, zpk=LINK_ZPK, timeout_s=5),
         start_after_s=30, zmk=zmk, key_every_s=key_every_s)
     async with recording_issuer() as bank, trio.open_nursery() as nursery:
