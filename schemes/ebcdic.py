@@ -11,6 +11,8 @@ translation costs a decode and an encode per message on such a link only.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Mapping
+from typing import Any
 
 from switch.model.errors import DecodeError, EncodeError
 from switch.wire.codec import Codec
@@ -18,6 +20,43 @@ from switch.wire.framing.base import Frame, FrameEncodeError, Framer
 
 DEFAULT_CODE_PAGE = "cp500"
 CODE_PAGES = ("cp500", "cp037")  # the two the public implementations use (reference section 2.4)
+
+
+# A field of an all-EBCDIC layout: (kind, size), kind "n"/"a" fixed text of size characters, "ll"/"lll" text after
+# 2/3 EBCDIC length digits, "b" fixed bytes, "lllb" bytes after 3 EBCDIC length digits.
+Layout = tuple[str, int]
+
+
+def _field(layout: Layout, code_page: str) -> dict[str, Any]:
+    kind, size = layout
+    if kind in ("n", "a"):
+        return {"data_enc": code_page, "len_enc": code_page, "len_type": 0, "max_len": size}
+    if kind == "b":
+        return {"data_enc": "b", "len_enc": code_page, "len_type": 0, "max_len": size}
+    if kind == "lllb":
+        return {"data_enc": "b", "len_enc": code_page, "len_type": 3, "max_len": size}
+    if kind in ("ll", "lll"):
+        return {"data_enc": code_page, "len_enc": code_page, "len_type": len(kind), "max_len": size}
+    raise ValueError(f"unknown layout kind {kind!r}")
+
+
+def ebcdic_spec(layout: Mapping[int, Layout], code_page: str = DEFAULT_CODE_PAGE) -> dict[str, dict[str, Any]]:
+    """The pyiso8583 spec dict of bodies whose MTI and text are in ``code_page`` (EBCDIC), with binary primary and
+    secondary bitmaps, and whose fields are laid out as ``layout`` says."""
+    spec: dict[str, dict[str, Any]] = {
+        "h": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 0},
+        "t": {"data_enc": code_page, "len_enc": code_page, "len_type": 0, "max_len": 4},
+        "p": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8},
+        "1": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8},
+    }
+    for number, entry in layout.items():
+        spec[str(number)] = _field(entry, code_page)
+    return spec
+
+
+def binary_fields(layout: Mapping[int, Layout]) -> frozenset[int]:
+    """The fields of ``layout`` that carry bytes (bytes in the canonical message too)."""
+    return frozenset(number for number, (kind, _) in layout.items() if kind in ("b", "lllb"))
 
 
 def code_page_problem(name: str) -> str | None:

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemes.ebcdic import DEFAULT_CODE_PAGE
-
-# (kind, size): "n"/"a" fixed text of size characters, "ll"/"lll" text after a 2/3-digit length, "b" fixed bytes,
-# "lllb" bytes after a 3-digit length.
-Layout = tuple[str, int]
+from schemes.ebcdic import DEFAULT_CODE_PAGE, Layout, binary_fields, ebcdic_spec
 
 LAYOUT: dict[int, Layout] = {
     2: ("ll", 19), 3: ("n", 6), 4: ("n", 12), 5: ("n", 12), 6: ("n", 12), 7: ("n", 10), 8: ("n", 8), 9: ("n", 8),
@@ -41,31 +37,12 @@ LAYOUT: dict[int, Layout] = {
     **{n: ("lll", 999) for n in range(113, 121)}, 121: ("lll", 6), 122: ("lll", 999), 123: ("lll", 512),
     124: ("lll", 299), 125: ("b", 8), 126: ("lll", 999), 127: ("lll", 100), 128: ("b", 8),
 }
-BINARY_FIELDS = frozenset(n for n, (kind, _) in LAYOUT.items() if kind in ("b", "lllb"))
-
-
-def _field(layout: Layout, code_page: str) -> dict[str, Any]:
-    kind, size = layout
-    if kind in ("n", "a"):
-        return {"data_enc": code_page, "len_enc": code_page, "len_type": 0, "max_len": size}
-    if kind == "b":
-        return {"data_enc": "b", "len_enc": code_page, "len_type": 0, "max_len": size}
-    if kind == "lllb":
-        return {"data_enc": "b", "len_enc": code_page, "len_type": 3, "max_len": size}
-    return {"data_enc": code_page, "len_enc": code_page, "len_type": 2 if kind == "ll" else 3, "max_len": size}
+BINARY_FIELDS = binary_fields(LAYOUT)
 
 
 def mastercard_spec(code_page: str = DEFAULT_CODE_PAGE) -> dict[str, dict[str, Any]]:
-    """The pyiso8583 spec dict of Mastercard bodies whose text is in ``code_page``."""
-    spec: dict[str, dict[str, Any]] = {
-        "h": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 0},
-        "t": {"data_enc": code_page, "len_enc": code_page, "len_type": 0, "max_len": 4},
-        "p": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8},
-        "1": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8},
-    }
-    for number, layout in LAYOUT.items():
-        spec[str(number)] = _field(layout, code_page)
-    return spec
+    """The pyiso8583 spec dict of these bodies with their text in ``code_page``."""
+    return ebcdic_spec(LAYOUT, code_page)
 
 
 SPEC = mastercard_spec()

@@ -53,9 +53,10 @@ NETWORKS: dict[str, tuple[str, LinkOptions]] = {
     "unionpay": ('{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',
                  UnionPayFraming(source_id="00010000", destination_id="04071234")),
     "mastercard": ('{ kind = "binary2" }', network("mastercard").link_options(None, None)),
+    "amex": ('{ kind = "binary2" }', network("amex").link_options(None, None)),
 }
-PARTIAL = {"mastercard": 400}  # the networks whose run reverses in part: the amount left in place (DE 95)
-SIGNON_MTI = {"unionpay": "0820"}
+PARTIAL = {"mastercard": 400, "amex": 300}  # the networks whose run reverses in part: the amount left in place (DE 95)
+SIGNON_MTI = {"unionpay": "0820"}  # the others sign on with an 0800 (American Express: 1804, read as one)
 
 CONNECTOR = """
 [hsm]
@@ -149,6 +150,7 @@ async def test_network_originated_requests_reach_the_cell_and_answer_in_the_netw
     assert (accounts[poor.account].ledger_balance, accounts[poor.account].held) == (500, 0)
     txns = sorted((row.mti, row.status) for row in rows if isinstance(row, Txn) and row.mti)  # not the deposits
     reversed_status = TxnStatus.REVERSED if partial is None else TxnStatus.PARTIALLY_REVERSED
+    reversal_mti = "0420" if scheme == "amex" else "0400"  # American Express reverses by advice (1420)
     assert sorted(txns) == sorted([("0120", TxnStatus.APPROVED), ("0200", TxnStatus.APPROVED),
                                    ("0200", TxnStatus.DECLINED), ("0200", reversed_status),
-                                   ("0400", TxnStatus.APPROVED)])  # no row of the repeats
+                                   (reversal_mti, TxnStatus.APPROVED)])  # no row of the repeats
