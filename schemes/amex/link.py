@@ -7,7 +7,9 @@ That is the shared ``binary2`` framing with ``length_includes_prefix`` true by d
 1804/1814 with the function code in DE 24 (the canonical DE 70): sign-on 801, sign-off 802, echo 831 (ISO
 8583:1993, jPOS CMF, and a public American Express interface, Hypercom ATP ``ncamx_constants.h``); key change and
 cutover are off unless given (that interface's key change is ``101`` and its cutoff ``201``; ISO 8583:1993's are
-811 and 821). Every default is listed in the README ("American Express").
+811 and 821); a key change carries the new key in DE 96 (key management data: the key under the zone master key in
+Thales notation and its 6-character check value, this project's layout). Every default is listed in the README
+("American Express").
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class AmexLink:
     institutions: tuple[str, ...] = ()
     institution_field: int = INSTITUTION_FIELD
     code_page: str = DEFAULT_CODE_PAGE
+    # DE 24 of a key change carrying the zone MAC key (in DE 96 like the PIN key); off unless given.
+    mac_key_code: str | None = None
     recoder: Recoder | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -81,6 +85,9 @@ def read_link(framing: TomlTable | None, options: TomlTable | None, network: str
             raise options.error(key, f"{value} is already the {seen[value]}")
         seen[value] = key
         codes[kind] = value
+    mac_code: str | None = options.get("mac_key_exchange_code", str, None)
+    if mac_code is not None and (len(mac_code) != 3 or not mac_code.isdigit() or mac_code in seen):
+        raise options.error("mac_key_exchange_code", "expected 3 digits (DE 24) not used by another code")
     institutions = options.get("institutions", list, [])
     for i, institution in enumerate(institutions):
         if not isinstance(institution, str) or not institution.isdigit() or not 1 <= len(institution) <= 11:
@@ -94,4 +101,4 @@ def read_link(framing: TomlTable | None, options: TomlTable | None, network: str
         raise options.error("code_page", problem)
     options.done()
     recoder = None if code_page == DEFAULT_CODE_PAGE else Recoder(codec_for(code_page), codec_for(DEFAULT_CODE_PAGE))
-    return AmexLink(link_framing, codes, tuple(institutions), institution_field, code_page, recoder)
+    return AmexLink(link_framing, codes, tuple(institutions), institution_field, code_page, mac_code, recoder)

@@ -3,10 +3,11 @@
 UnionPay and VISA send a malformed message back the way the network itself refuses one (UnionPay: under the
 message's own header, ids swapped, a reject code in F10; VISA: a reject header with the reject code, then the
 message's header and the message), with the link's configured code for what is wrong: a header that breaks its
-layout, an MTI the network does not define, a field that does not decode. The generic acquirer, and Mastercard (no
-reject form in the public sources), get a 30 for a request whose identity can be read, and nothing for an MTI the
-network does not define or an answer. The connection stays up and in
-step: the next request on it is answered as usual; each malformed frame is counted per link and answer.
+layout, an MTI the network does not define, a field that does not decode. The generic acquirer, Mastercard and
+American Express (no reject form in the public sources) answer a request whose identity can be read with a format
+error (30; American Express's action code 904), and nothing for an MTI the network does not define or an answer. The
+connection stays up and in step: the next request on it is answered as usual; each malformed frame is counted per
+link and answer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import trio
 
+from schemes.amex import NETWORK as AMEX
 from schemes.generic import SCHEME as GENERIC
 from schemes.mastercard import NETWORK as MASTERCARD
 from schemes.unionpay import SCHEME as UNIONPAY
@@ -63,6 +65,12 @@ port = 0
 scheme = "mastercard"
 framing = {{ kind = "binary2" }}
 options = {{ code_page = "cp037" }}
+
+[[listeners]]
+name = "amex"
+port = 0
+scheme = "amex"
+framing = {{ kind = "binary2" }}
 
 [[listeners]]
 name = "visa-cp037"
@@ -276,3 +284,20 @@ async def test_mastercard_answers_a_malformed_request_30_in_its_code_page(tmp_pa
 
 def _options(**values: str) -> TomlTable:
     return TomlTable(dict(values), "test", "options")
+
+
+async def test_american_express_answers_a_malformed_request_904(tmp_path: Path, db_url: str) -> None:
+    link = AMEX.link_options(None, None)
+    request = purchase(stan=9)
+    async with node_with_network_listeners(tmp_path, db_url) as node, \
+            peer(node, "amex", link.framer()) as amex:
+        sender = link.framer()
+        good = AMEX.encode(request)
+        await amex.send(sender.encode(good[:-3]))  # cut inside DE 49
+        mti, fields = AMEX.codec.decode((await amex.frame()).body)
+        assert (mti, fields[39], fields[11]) == ("1210", "904", "000009")
+        await amex.send(sender.encode(b"\xf0\xf2" + good[2:]))  # a 1987 MTI (0200): not American Express's
+        await amex.nothing()
+        await amex.send(sender.encode(good))
+        assert AMEX.decode((await amex.frame()).body)[39] == "00"
+    assert node.malformed[("amex", "format_error")] == 1 and node.malformed[("amex", "none")] == 1

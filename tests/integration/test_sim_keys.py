@@ -1,4 +1,5 @@
-"""The network simulators exchange zone keys with a real node (issue 12), for VISA, UnionPay and Mastercard.
+"""The network simulators exchange zone keys with a real node (issue 12), for VISA, UnionPay, Mastercard and
+American Express.
 
 The simulator (``bulkhead sim network``'s server) shares the zone master key with the node's connector. The node
 asks for a new key (``bulkhead links rekey``): the simulator answers with a key it has just generated, the node
@@ -44,6 +45,9 @@ NETWORKS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
                  ('source_id="00010000"', 'destination_id="04071234"'), ("nk_check_value_bytes=3",)),
     # Mastercard: the key in DE 48 sub-element 11; the MAC key by a DE 70 code of the link's (not public).
     "mastercard": ('{ kind = "binary2" }', '{ mac_key_exchange_code = "162" }', (), ('mac_key_exchange_code="162"',)),
+    # American Express: off unless configured; ISO 8583:1993's key change 811 (DE 24), the key in DE 96.
+    "amex": ('{ kind = "binary2" }', '{ key_exchange_code = "811", mac_key_exchange_code = "812" }', (),
+             ('key_exchange_code="811"', 'mac_key_exchange_code="812"')),
 }
 
 CONNECTORS = NETWORK_TOML_HEAD + """

@@ -38,6 +38,7 @@ SIDES: dict[str, tuple[LinkOptions, LinkOptions]] = {
     "unionpay": (UnionPayFraming(source_id="04071234", destination_id="00010000"),
                  UnionPayFraming(source_id="00010000", destination_id="04071234")),
     "mastercard": (network("mastercard").link_options(None, None), network("mastercard").link_options(None, None)),
+    "amex": (network("amex").link_options(None, None), network("amex").link_options(None, None)),
 }
 SIGNON_MTI = {"unionpay": "0820"}
 
@@ -70,7 +71,7 @@ async def bank(scheme: str, port: int, answer: Callable[[Message], str], frames:
             await stream.send_all(framer.encode(adapter.encode(response), reply_to=frame))
 
 
-@pytest.mark.parametrize("scheme", ["visa", "unionpay", "mastercard"])
+@pytest.mark.parametrize("scheme", ["visa", "unionpay", "mastercard", "amex"])
 async def test_originated_requests_in_the_networks_dialect_and_their_reversal_and_repeat(scheme: str) -> None:
     partial = 400 if scheme == "mastercard" else None
     originate = OriginateConfig(cards=(PAN, "4761730010000027"), count=3, reversal_every=1, repeat_every=2,
@@ -87,13 +88,16 @@ async def test_originated_requests_in_the_networks_dialect_and_their_reversal_an
             await done.wait()
             nursery.cancel_scope.cancel()
     mtis = [m.mti for _, m in frames]
-    # 1: approved, reversed (every approval); 2: 51; 3: a STIP advice, repeated.
-    assert mtis == ["0200", "0400", "0200", "0120", "0121"]
+    # 1: approved, reversed (every approval; American Express reverses by advice, 1420); 2: 51; 3: a STIP advice,
+    # repeated.
+    assert mtis == ["0200", "0420" if scheme == "amex" else "0400", "0200", "0120", "0121"]
     assert dict(stats.originated.answered) == {"00": 4, "51": 1}
     stans = [m[11] for _, m in frames]
     assert len(set(stans[:4])) == 4 and stans[4] == stans[3]  # the network's own STANs; a repeat keeps its own
     first, reversal = frames[0][1], frames[1][1]
-    assert reversal[90] == "0200" + "".join(str(first[n]).zfill(w) for n, w in ((11, 6), (7, 10), (32, 11), (33, 11)))
+    de90 = "0200" + "".join(str(first[n]).zfill(w) for n, w in ((11, 6), (7, 10), (32, 11), (33, 11)))
+    # American Express's DE 56 names no forwarding institution: its DE 90 ends in zeros.
+    assert reversal[90] == (de90[:31] + "0" * 11 if scheme == "amex" else de90)
     advice = frames[3][1]
     if scheme == "visa":
         assert (first[32], first[33], first[19]) == ("432109", "400000", "840")
@@ -110,6 +114,10 @@ async def test_originated_requests_in_the_networks_dialect_and_their_reversal_an
         assert (reversal[39], reversal[95]) == ("32", "000000000400" * 2 + "0" * 18)  # a partial reversal
         assert (advice[60], advice[121], advice[38], advice[39]) == ("1410000", "200154", "S00003", "00")
         assert frames[0][0].header == b""  # no header: the 2-byte length alone
+    elif scheme == "amex":
+        assert (first[32], first[19]) == ("06370100", "840")
+        assert (advice[38], advice[39]) == ("S00003", "00")
+        assert frames[0][0].header == b""
     else:
         assert (first[32], first[33], first[60]) == ("92010000", "00010000", "000006000300000000000012000")
         header = CupsHeader.parse(frames[0][0].header)
