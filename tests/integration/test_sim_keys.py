@@ -85,8 +85,8 @@ async def wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
 
 
 @asynccontextmanager
-async def network(tmp_path: Path, db_url: str, scheme: str, *, zmk: str | None,
-                  key_every_s: float = 0.0) -> AsyncIterator[tuple[IssuerStats, Recorder, Path]]:
+async def network(tmp_path: Path, db_url: str, scheme: str, *, zmk: str | None, key_every_s: float = 0.0,
+                  originate: OriginateConfig | None = None) -> AsyncIterator[tuple[IssuerStats, Recorder, Path]]:
     """The network simulator originating PIN purchases for the bank's card (5 a second), the node between it and
     the bank's issuer (a recorder that approves everything)."""
     connector_framing, connector_options, sim_framing, sim_options = NETWORKS[scheme]
@@ -94,7 +94,7 @@ async def network(tmp_path: Path, db_url: str, scheme: str, *, zmk: str | None,
     config = IssuerConfig(
         port=free_port(), scheme=scheme,
         framing=framing_options(scheme, default_framing_kind(scheme), sim_framing, sim_options),
-        originate=OriginateConfig(cards=(BANK_PAN,), rate=5, pin=PIN, zpk=LINK_ZPK, timeout_s=5),
+        originate=originate or OriginateConfig(cards=(BANK_PAN,), rate=5, pin=PIN, zpk=LINK_ZPK, timeout_s=5),
         start_after_s=30, zmk=zmk, key_every_s=key_every_s)
     async with recording_issuer() as bank, trio.open_nursery() as nursery:
         await nursery.start(functools.partial(serve_issuer, config, stats=stats))
@@ -165,3 +165,30 @@ async def test_without_a_zmk_the_simulator_answers_96_and_the_node_keeps_its_key
         assert stats.answered["96"] == 1 and stats.keys_given == 0
         await wait_until(lambda: len(purchases(bank)) >= 2)
         assert all_pins_translate(bank)
+
+
+@pytest.mark.parametrize("scheme", ["mastercard", "amex"])
+@pytest.mark.parametrize("who", ["network", "node"])
+async def test_key_exchange_under_load(tmp_path: Path, db_url: str, scheme: str, who: str) -> None:
+    """PIN purchases, 8 in flight, while the zone PIN key changes: the network changes it every 0.1 s (1,000 purchases),
+    or the node asks for a new one five times (300). Every key installs, every PIN reaches the bank's issuer
+    under its own key, nothing fails. (Both at once is left out: one run in about twenty-five showed one 55 then,
+    see the branch's report.)"""
+    total = 1000 if who == "network" else 300
+    load = OriginateConfig(cards=(BANK_PAN,), count=total, inflight=8, pin=PIN, zpk=LINK_ZPK, timeout_s=10)
+    every = 0.1 if who == "network" else 0.0
+    async with network(tmp_path, db_url, scheme, zmk=ZMK, key_every_s=every, originate=load) as (stats, bank, conf), \
+            running_node(conf) as node:
+        await wait_until(lambda: len(purchases(bank)) >= 20)
+        if who == "node":
+            for _ in range(5):
+                assert await node.outbound[scheme].rekey("pin") == (True, "00")
+                await trio.sleep(0.1)
+        await wait_until(lambda: sum(stats.originated.answered.values()) >= total, seconds=90)
+    answered = stats.originated.answered
+    # The first batch may find the node's link to the bank's issuer not up yet (91): the simulator starts once the
+    # node has signed on to it, which may come first. Nothing else but approvals: no PIN error (55), no 96.
+    assert set(answered) <= {"00", "91"} and answered["91"] <= 8 and answered["00"] + answered["91"] == total
+    assert stats.originated.timeouts == 0 and stats.originated.rejected == 0
+    assert len(stats.key_kcvs) >= (5 if who == "node" else 2)
+    assert len(purchases(bank)) == answered["00"] and all_pins_translate(bank)
