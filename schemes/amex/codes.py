@@ -10,20 +10,12 @@ and counted (``bulkhead_unknown_response_codes``).
 
 from __future__ import annotations
 
-from switch.contracts.codes import ISO93_ACTION_CODES, CodeTable
+from switch.contracts.codes import ISO93_ACTION_CODES
 from switch.model.codes import ResponseCode as RC
 
 NETMGMT_ACCEPTED = "800"
 REVERSAL_ACCEPTED = "400"
 FIELD_EDIT_ERROR = "304"
 
-_TO_CORE: dict[str, RC] = {wire: RC(core) for wire, core in ISO93_ACTION_CODES._to_core.items()}
-_TO_WIRE: dict[RC, str] = {RC(core): wire for core, wire in ISO93_ACTION_CODES._to_wire.items()}
-
-AMEX_CODES = CodeTable(
-    "American Express (ISO 8583:1993 action codes)",
-    {**_TO_CORE, FIELD_EDIT_ERROR: RC.FORMAT_ERROR},
-    unknown_default=RC.DO_NOT_HONOUR,
-    to_wire=_TO_WIRE,
-    wire_default=ISO93_ACTION_CODES.wire_default,
-)
+AMEX_CODES = ISO93_ACTION_CODES.extended("American Express (ISO 8583:1993 action codes)",
+                                         {FIELD_EDIT_ERROR: RC.FORMAT_ERROR})
