@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from schemes.mastercard import NETWORK
 from schemes.mastercard.fields import AdditionalData, build_de48
+from switch.model.codes import ResponseCode
 from switch.model.errors import RemoteProtocolError
 from switch.model.message import FieldValue, Message
 from switch.model.toml import TomlTable
@@ -37,7 +38,8 @@ de48 = st.builds(lambda tcc, items: build_de48(AdditionalData(tcc, tuple(items))
 
 optional: dict[int, st.SearchStrategy[FieldValue]] = {
     4: digits(12), 7: digits(10), 12: digits(6), 13: digits(4), 14: digits(4), 15: digits(4), 18: digits(4),
-    22: digits(3), 32: digits(1, 6), 33: digits(1, 6), 35: text(1, 37), 37: text(12), 38: text(6), 39: text(2),
+    22: digits(3), 32: digits(1, 6), 33: digits(1, 6), 35: text(1, 37), 37: text(12), 38: text(6),
+    39: st.sampled_from([code.value for code in ResponseCode]),
     41: text(8), 42: text(15), 43: text(40), 48: de48, 49: digits(3), 52: st.binary(min_size=8, max_size=8),
     55: st.binary(max_size=255), 61: text(14, 26), 63: text(9, 50), 90: digits(42), 95: digits(42),
     100: digits(1, 11), 112: text(0, 200), 124: text(0, 299), 128: st.binary(min_size=8, max_size=8),
@@ -51,8 +53,6 @@ def messages(draw: Any) -> Message:
     for number, strategy in optional.items():
         if draw(st.booleans()):
             fields[number] = draw(strategy)
-    if 39 in fields and fields[39] not in NETWORK.codes._to_core:  # an unknown code is read as 05: not a round trip
-        fields[39] = "05"
     if 95 in fields:
         fields[95] = str(fields[95])[:36] + "000000"
     if mti[2] in "02":  # what the network adds to a request that lacks it
