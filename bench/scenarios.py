@@ -28,13 +28,14 @@ and approved by the card's cell, which posts it durably before answering:
   cards have one account each, and ISO 8583:1987 account type 10 would name a savings account they do not
   have), answered by the cell with DE 54.
 
-The network scenarios in the acquirer direction (``net-visa``, ``net-unionpay``) send those ATM withdrawals on
-other banks' cards of the network (``foreign_cards``: VISA BIN 400000, UnionPay BIN 625094, as the demo's
-4000000000000002 and 6250946000000016) to the node's ATM listener: track 2 and PIN block as ``bulkhead sim acquirer
---atm --test-card`` builds them for such a card (:func:`switch.sim.cards.test_card`: CVV 000, since the card's
-issuer keys are not ours, and the demo PIN under the listener's TPK). The node routes them to its connector to the
-network's issuer simulator, translates the PIN block TPK -> the link's ZPK (HSM), and sends them in the network's
-dialect (:class:`Upstream`); the simulator approves them.
+The network scenarios in the acquirer direction (``net-visa``, ``net-unionpay``, ``net-mastercard``, ``net-amex``)
+send those ATM withdrawals on other banks' cards of the network (``foreign_cards``: VISA BIN 400000, UnionPay BIN
+625094, Mastercard BIN 541333, American Express BIN 371449 (15 digits), as the demo's 4000000000000002,
+6250946000000016, 5413330000000019 and 371449635398431) to the node's ATM listener: track 2 and PIN block as
+``bulkhead sim acquirer --atm --test-card`` builds them for such a card (:func:`switch.sim.cards.test_card`: CVV
+000, since the card's issuer keys are not ours, and the demo PIN under the listener's TPK). The node routes them to
+its connector to the network's issuer simulator, translates the PIN block TPK -> the link's ZPK (HSM), and sends
+them in the network's dialect (:class:`Upstream`); the simulator approves them.
 
 The ATM fleet (``atm-fleet``, :mod:`bench.atmfleet`) is the bank's own ATMs through the node's ATMP: the load is
 ``bulkhead sim atm``, a fleet of terminals each with its own connection, TMK and key exchange, sending the ATM
@@ -42,13 +43,15 @@ interface's withdrawals, inquiries, mini statements and PIN changes on the seede
 every withdrawal's cash (0220/0420) through its own store and forward; it runs only on a node with an ATMP (the
 scenario checks and is skipped otherwise).
 
-The issuer direction (``origin``: ``net-visa-issuer``, ``net-unionpay-issuer``) turns this around: the network is
-the server the node's connector connects to, so the load comes from the network's simulator (``bulkhead sim
-network``), which originates purchases on the seeded cards down that connection in its dialect, through the
-compiled codec (BCD/EBCDIC and the BASE I header; the 46-byte CUPS header). They are fin-cells' purchases: 0200,
-processing code 000000, 10.00 USD (``PURCHASE_AMOUNT``, the simulator's ``--amount``), keyed PAN (DE 22 012), no PIN;
-DE 32/33 and the network's own fields are the simulator's (:mod:`switch.sim.originate`). The scenario's ``mix`` is
-then only the purchase each cell is probed with before the network starts (:mod:`bench.origin`).
+The issuer direction (``origin``: ``net-visa-issuer``, ``net-unionpay-issuer``, ``net-mastercard-issuer``,
+``net-amex-issuer``) turns this around: the network is the server the node's connector connects to, so the load
+comes from the network's simulator (``bulkhead sim network``), which originates purchases on the seeded cards down
+that connection in its dialect, through the compiled codec (BCD/EBCDIC and the BASE I header; the 46-byte CUPS
+header; Mastercard's EBCDIC with DE 48, 61 and 63; American Express's ISO 8583:1993 in EBCDIC, translated to and
+from ISO 8583:1987). They are fin-cells' purchases: 0200, processing code 000000, 10.00 USD (``PURCHASE_AMOUNT``,
+the simulator's ``--amount``), keyed PAN (DE 22 012), no PIN; DE 32/33 and the network's own fields are the
+simulator's (:mod:`switch.sim.originate`). The scenario's ``mix`` is then only the purchase each cell is probed with
+before the network starts (:mod:`bench.origin`).
 """
 
 from __future__ import annotations
@@ -145,6 +148,8 @@ VISA = Upstream("visa", '{ kind = "visa", source_station = "123456", destination
                 ('source_station="400000"', 'destination_station="123456"'))
 UNIONPAY = Upstream("unionpay", '{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',
                     "unionpay", ('source_id="00010000"', 'destination_id="04071234"'))
+MASTERCARD = Upstream("mastercard", '{ kind = "binary2" }', "binary2")
+AMEX = Upstream("amex", '{ kind = "binary2" }', "binary2", ("length_includes_prefix=true",))
 
 
 @dataclass(frozen=True)
@@ -184,10 +189,11 @@ class Scenario:
         return list(dict.fromkeys(m.listener for m in self.mix))
 
 
-def foreign_pans(bin_: str, first: str, count: int) -> tuple[str, ...]:
-    """``count`` 16-digit PANs of another bank's BIN: ``bin_``, then 9 digits counting up from ``first``, then the
-    Luhn check digit (ISO/IEC 7812-1 annex B)."""
-    payloads = [f"{bin_}{int(first) + i:09d}" for i in range(count)]
+def foreign_pans(bin_: str, first: str, count: int, length: int = 16) -> tuple[str, ...]:
+    """``count`` PANs of ``length`` digits of another bank's BIN: ``bin_``, then digits counting up from ``first``,
+    then the Luhn check digit (ISO/IEC 7812-1 annex B)."""
+    width = length - len(bin_) - 1
+    payloads = [f"{bin_}{int(first) + i:0{width}d}" for i in range(count)]
     return tuple(p + luhn_check_digit(p) for p in payloads)
 
 
@@ -195,6 +201,8 @@ def foreign_pans(bin_: str, first: str, count: int) -> tuple[str, ...]:
 # (README "Networks": 4000000000000002, 6250946000000016). Eight each: enough that the PAN is not one constant.
 VISA_CARDS = foreign_pans("400000", "000000000", 8)
 UNIONPAY_CARDS = foreign_pans("625094", "600000001", 8)
+MASTERCARD_CARDS = foreign_pans("541333", "000000001", 8)
+AMEX_CARDS = foreign_pans("371449", "63539843", 8, length=15)
 
 
 def _times(now: time.struct_time) -> dict[int, str]:
@@ -275,6 +283,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("net-unionpay", "ATM withdrawals on UnionPay cards (track 2, PIN): PIN TPK->ZPK, out over a UnionPay "
              "link (46-byte CUPS header) to a UnionPay issuer simulator and back", (FOREIGN_WITHDRAWAL,),
              frozenset({"00"}), upstream=UNIONPAY, foreign_cards=UNIONPAY_CARDS),
+    Scenario("net-mastercard", "ATM withdrawals on Mastercard cards (track 2, PIN): PIN TPK->ZPK, out over a "
+             "Mastercard link (EBCDIC, DE 48 TCC and DE 61 added) to a Mastercard issuer simulator and back",
+             (FOREIGN_WITHDRAWAL,), frozenset({"00"}), upstream=MASTERCARD, foreign_cards=MASTERCARD_CARDS),
+    Scenario("net-amex", "ATM withdrawals on American Express cards (track 2, PIN): PIN TPK->ZPK, out over an "
+             "American Express link (ISO 8583:1993 in EBCDIC) to an American Express issuer simulator and back",
+             (FOREIGN_WITHDRAWAL,), frozenset({"00"}), upstream=AMEX, foreign_cards=AMEX_CARDS),
     Scenario("flood", "fin-sim's purchases while 3 connections send 2,300 malformed 0200s a second (each "
              "answered 30); compare its p99 with fin-sim at the same --rate", (PURCHASE,), frozenset({"00"}),
              flood=Flood()),
@@ -288,6 +302,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("net-unionpay-issuer", "0200 purchases UnionPay originates (46-byte CUPS header) down the node's "
              "connector, approved and posted by the cells (keyed, no PIN, as fin-cells)", (CELL_PURCHASE,),
              frozenset({"00"}), cells=True, origin=UNIONPAY),
+    Scenario("net-mastercard-issuer", "0200 purchases Mastercard originates (EBCDIC, DE 48/61/63) down the node's "
+             "connector, approved and posted by the cells (keyed, no PIN, as fin-cells)", (CELL_PURCHASE,),
+             frozenset({"00"}), cells=True, origin=MASTERCARD),
+    Scenario("net-amex-issuer", "1200 purchases American Express originates (ISO 8583:1993, EBCDIC) down the node's "
+             "connector, approved and posted by the cells (keyed, no PIN, as fin-cells)", (CELL_PURCHASE,),
+             frozenset({"00"}), cells=True, origin=AMEX),
     Scenario("atm-fleet", "a fleet of simulated ATMs, each with its own keys (key exchange, MAC on every 4th): "
              "withdrawals, inquiries, statements, PIN changes through the ATMP to the cells; dispense confirmations, "
              "partial dispenses, retracts and lost confirmations through the terminals' store and forward; the "
@@ -306,4 +326,5 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 DEFAULT_ORDER = ("echo-path", "nonfin-echo", "nonfin-balance", "fin-sim", "net-visa", "net-unionpay",
-                 "net-visa-issuer", "net-unionpay-issuer", "mixed", "fin-cells", "atm-pin", "atm-fleet")
+                 "net-mastercard", "net-amex", "net-visa-issuer", "net-unionpay-issuer", "net-mastercard-issuer",
+                 "net-amex-issuer", "mixed", "fin-cells", "atm-pin", "atm-fleet")

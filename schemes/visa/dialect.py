@@ -11,7 +11,6 @@ costs a decode and an encode per message on such a link only; the default dialec
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import cache, partial
@@ -30,21 +29,6 @@ from switch.wire.compiled import CompiledCodec, compile_codec
 from switch.wire.framing.base import FrameEncodeError
 
 Convert = Callable[[str], str]
-
-
-def code_page_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a link's code page (None: it can). Text fields are cut by byte counts and the
-    translation must lose nothing, so it must be a single-byte code page that maps all 256 bytes one to one."""
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        return f"unknown code page {name!r}"
-    every = bytes(range(256))
-    try:
-        single = len(text := every.decode(name)) == 256 and text.encode(name) == every
-    except (UnicodeError, ValueError):
-        single = False
-    return None if single else f"{name!r} is not a single-byte code page mapping all 256 bytes one to one"
 
 
 @cache

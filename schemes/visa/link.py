@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from schemes.visa.dialect import Transcoder, code_page_problem
+from schemes.ebcdic import code_page_problem
+from schemes.visa.dialect import Transcoder
 from schemes.visa.framing import VisaFramer, VisaFraming, visa_framing
 from schemes.visa.spec import CHOICES, DEFAULT_DIALECT, Dialect
 from switch.contracts.network import NetMgmt

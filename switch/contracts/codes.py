@@ -76,6 +76,14 @@ class CodeTable:
         found = self._to_core.get(wire)
         return found if found is not None else wire
 
+    def extended(self, name: str, to_core: Mapping[str, ResponseCode]) -> CodeTable:
+        """This table with more wire codes read (``to_core``; a network's own codes beside a standard table's); the
+        core's codes still go out as this table sends them."""
+        known = {wire: ResponseCode(core) for wire, core in self._to_core.items()}
+        return CodeTable(name, {**known, **to_core}, unknown_default=self.unknown_default,
+                         to_wire={ResponseCode(core): wire for core, wire in self._to_wire.items()},
+                         wire_default=self.wire_default)
+
     def wire_or_same(self, core: str) -> str:
         """The network's code for a core code the table knows, else the code as it is (see :meth:`core_or_same`)."""
         found = self._to_wire.get(core)

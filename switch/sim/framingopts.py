@@ -27,6 +27,15 @@ def framing_options(scheme: str, kind: str, options: tuple[str, ...],
             from None
 
 
+def default_framing_kind(scheme: str) -> str:
+    """The framing a link of ``scheme`` has when its ``framing`` table names none (VISA's ``visa``, Mastercard's
+    ``binary2``, ...)."""
+    try:
+        return network(scheme).link_options(None, None).framing_kind
+    except BulkheadError as exc:
+        raise click.BadParameter(str(exc), param_hint="NETWORK") from None
+
+
 def _table(options: tuple[str, ...], hint: str) -> dict[str, object]:
     table: dict[str, object] = {}
     for option in options:

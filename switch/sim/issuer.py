@@ -51,6 +51,9 @@ class IssuerConfig:
     # Send a message that does not decode back in the network's reject form (a framer with ``reject``): with this
     # code, or the one the error names (a CUPS header's); None: skip it, as the issuer simulator does.
     reject_code: str | None = None
+    # A network simulator whose network has no reject form answers a malformed request as its network refuses one
+    # (Network.refuse: Mastercard and American Express answer 30); the issuer simulator skips it.
+    refuse: bool = False
     start_after_s: float = 1.0  # originate once the bank has signed on, or after this long without a sign-on
     # The zone master key shared with the bank (a cryptogram under the public test LMK, switch.sim.simkeys): a key
     # exchange is answered with a new key under it (None: answered 96); every ``key_every_s`` seconds (0: never)
@@ -333,10 +336,17 @@ class _Issuer:
             self._send(response, frame, conn)
 
     def _reject(self, frame: Frame, conn: _Conn, exc: RemoteProtocolError) -> None:
-        """A message that does not decode: sent back in the network's reject form, or skipped."""
+        """A message that does not decode: sent back in the network's reject form, or answered as the network
+        refuses one (Mastercard, American Express: a request answered 30), or skipped."""
         framer = conn.framer
         code = getattr(exc, "reject_code", "") or self.config.reject_code
         if not code or not isinstance(framer, RejectingFramer):
+            refusal = self.adapter.refuse(frame, exc, framer) if self.config.refuse else None
+            if refusal is not None and refusal.wire is not None:
+                conn.outbox.put(refusal.wire)
+                self.stats.rejected += 1
+                log.info("issuer simulator: malformed message answered %s: %s", refusal.code, exc)
+                return
             log.warning("issuer simulator: undecodable message skipped: %s", exc)
             return
         try:

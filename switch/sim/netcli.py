@@ -1,8 +1,10 @@
-"""``bulkhead sim network visa|unionpay``: a card network's endpoint for the bank to connect to (the issuer simulator's
-server with the network's framing), which also originates requests for the bank's cards (:mod:`switch.sim.originate`)
-and rejects malformed messages in the network's reject form. With ``--zmk`` it exchanges zone keys with the bank
-(:mod:`switch.sim.simkeys`; demo only: the software HSM under the public test LMK): the bank's key exchange is
-answered with a new key, ``--key-every S`` starts one of its own, and what it originates is under the new key.
+"""``bulkhead sim network visa|unionpay|mastercard|amex``: a card network's endpoint for the bank to connect to (the
+issuer simulator's server with the network's framing), which also originates requests for the bank's cards
+(:mod:`switch.sim.originate`) and rejects malformed messages in the network's reject form (a network without one,
+Mastercard or American Express, answers a malformed request 30, as its links do). With ``--zmk`` it exchanges zone
+keys with the bank (:mod:`switch.sim.simkeys`; demo only: the software HSM under the public test LMK): the bank's key
+exchange is answered with a new key, ``--key-every S`` starts one of its own, and what it originates is under the new
+key.
 
 Output is masked: the summary counts, it names no card (``--cards -`` reads them from standard input, so that a
 load run's cards are neither on a command line nor in a file).
@@ -26,7 +28,7 @@ import trio
 
 from switch.model.errors import BulkheadError
 from switch.sim.acquirer import percentile
-from switch.sim.framingopts import framing_options
+from switch.sim.framingopts import default_framing_kind, framing_options
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import IDENTITIES, KINDS, Identity, OriginateConfig
 from switch.sim.rules import IssuerRules, load_rules
@@ -59,7 +61,7 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
 
 
 @click.command()
-@click.argument("scheme", metavar="NETWORK", type=click.Choice(["visa", "unionpay", "generic"]))
+@click.argument("scheme", metavar="NETWORK", type=click.Choice(["visa", "unionpay", "mastercard", "amex", "generic"]))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), required=True, help="where the bank connects; 0 picks one")
 @click.option("--framing-opt", "framing_opts", multiple=True, metavar="KEY=VALUE",
@@ -80,6 +82,8 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
 @click.option("--currency", default="840", show_default=True)
 @click.option("--reversal-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="reverse (0400) every Nth approved request; 0: never")
+@click.option("--partial-amount", type=click.IntRange(min=1), default=None,
+              help="make the reversals partial: DE 95 with this actual amount (minor units, below --amount)")
 @click.option("--repeat-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="send every Nth approved request again as a repeat (0101/0201); 0: never")
 @click.option("--stip-every", type=click.IntRange(min=0), default=0, show_default=True,
@@ -112,7 +116,8 @@ def _cards(cards: tuple[str, ...], cards_file: Path | None) -> tuple[str, ...]:
               help="seconds before an originated request counts as timed out")
 def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], rules: Path | None, approve_all: bool,
             cards: tuple[str, ...], cards_file: Path | None, rate: float, count: int | None, once: bool, mti: str,
-            amount: int, currency: str, reversal_every: int, repeat_every: int, stip_every: int, stip_reason: str,
+            amount: int, currency: str, reversal_every: int, partial_amount: int | None, repeat_every: int,
+            stip_every: int, stip_reason: str,
             pin: str | None, zpk: str | None, zmk: str | None, key_every_s: float, link_opts: tuple[str, ...],
             acquirer_id: str | None, forwarder_id: str | None,
             reject_code: str | None, inflight: int, duration_s: float | None, warmup_s: float,
@@ -138,15 +143,16 @@ def network(scheme: str, host: str, port: int, framing_opts: tuple[str, ...], ru
             originate = OriginateConfig(
                 cards=all_cards, rate=rate, count=count, mti=mti, amount=amount, currency=currency,
                 identity=Identity(acquirer_id or default_id.acquirer, forwarder_id or default_id.forwarder),
-                reversal_every=reversal_every, repeat_every=repeat_every, stip_every=stip_every,
+                reversal_every=reversal_every, partial_amount=partial_amount, repeat_every=repeat_every,
+                stip_every=stip_every,
                 stip_reason=stip_reason, pin=pin, zpk=zpk, timeout_s=timeout_s, inflight=inflight,
                 duration_s=duration_s, warmup_s=warmup_s)
         config = IssuerConfig(
             host=host, port=port, scheme=scheme,
-            framing=framing_options(scheme, scheme if scheme != "generic" else "binary2",
-                             framing_opts or DEFAULT_FRAMING.get(scheme, ()), link_opts),
+            framing=framing_options(scheme, default_framing_kind(scheme),
+                                    framing_opts or DEFAULT_FRAMING.get(scheme, ()), link_opts),
             rules=load_rules(rules) if rules is not None else IssuerRules(), approve_all=approve_all,
-            originate=originate, reject_code=reject_code or REJECT_CODES.get(scheme), zmk=zmk,
+            originate=originate, reject_code=reject_code or REJECT_CODES.get(scheme), refuse=True, zmk=zmk,
             key_every_s=key_every_s)
         stats = IssuerStats()
         trio.run(_serve, config, stats)

@@ -11,6 +11,14 @@ connection), transmission time (DE 7), acquiring and forwarding institution (DE 
   stood in for the bank and approved) carries 63.4, the STIP/switch reason code (reference section 10.3; the
   codes are not public: the simulator sends ``stip_reason``, default ``9020``, this project's choice).
 - UnionPay: DE 60 (reserved: the public 0200 purchase sample's ``000006000300000000000012000``).
+- Mastercard: DE 15 (the settlement date, today UTC), DE 48 with its transaction category code (``R`` retail, as
+  the public samples), DE 61 POS data (the public 0100 samples' layout: attended, card and cardholder present,
+  terminal input capability 3, the acquirer's country) and DE 63 (network data: the financial network code ``MCC``
+  and a 6-character Banknet reference). A STIP advice (0120: the Authorization Platform stood in for the bank)
+  carries DE 60, the advice reason code and detail (``141`` and ``0000``: this project's stand-in, the codes are
+  not public), and DE 121, the authorizing agent (the simulator's forwarding institution id).
+- American Express: DE 19 (acquiring country); the network builds its ISO 8583:1993 fields (POS data code,
+  function and reason codes, DE 56) from the canonical message as it would for any request.
 - Other networks (generic): the ISO 8583:1987 fields alone.
 
 Merchant name and location (DE 43) is ASCII: the bank's cells are reached over generic links, which carry DE 43 as
@@ -39,8 +47,12 @@ STAN_MODULO = 999_999
 _VISA_NETWORK_ID = "0002"  # 63.1 of the public base1 samples (VisaNet)
 _UNIONPAY_DE60 = "000006000300000000000012000"  # DE 60 of the public UnionPay 0200 purchase sample (ALATKA_0200_GBK)
 _VISA_DE60 = "050000000700"  # DE 60 as the VISA node test sends it (terminal type, entry capability, ...)
+_MASTERCARD_TCC = "R"  # DE 48 position 1: retail (the public 0100 samples)
+_MASTERCARD_NETWORK = "MCC"  # DE 63.1: the financial network code (Mastercard's own)
+_MASTERCARD_STIP = "141" + "0000"  # DE 60 of a STIP advice: advice reason and detail codes (not public)
 MERCHANT_NAME = "BULKHEAD NETWORK SIM".ljust(25) + "SHANGHAI".ljust(13) + "CN"  # DE 43: 25 + 13 + 2 (ASCII)
 REVERSAL_REASON = "17"  # DE 39 of a reversal: customer cancellation (ISO 8583:1987)
+PARTIAL_REASON = "32"  # DE 39 of a partial reversal: completed partially
 KINDS = ("0100", "0200")
 
 
@@ -74,6 +86,10 @@ class Identity:
 IDENTITIES: dict[str, Identity] = {
     "visa": Identity("432109", "400000"),
     "unionpay": Identity("92010000", "00010000"),
+    # Mastercard: DE 32/33 of the public 0100 sample (danil/iso8583: 005037 and 200154; at most 6 digits there).
+    "mastercard": Identity("005037", "200154"),
+    # American Express: the acquiring institution id a public AmEx interface sends (Hypercom ATP ``ACQ_INSTN_ID``).
+    "amex": Identity("06370100", "06370100"),
 }
 GENERIC_IDENTITY = Identity("00000000002", "00000000002")
 
@@ -82,7 +98,8 @@ GENERIC_IDENTITY = Identity("00000000002", "00000000002")
 class OriginateConfig:
     """What to originate. ``rate`` requests a second (0: one at a time, each after the previous answer); ``count``
     stops after that many requests (None: until cancelled). Every ``reversal_every``-th approved request is
-    reversed (0400), every ``repeat_every``-th is sent again as a repeat (0101/0201) once answered, and every
+    reversed (0400; in part, leaving ``partial_amount`` in place, when that is set: DE 95), every ``repeat_every``-th
+    is sent again as a repeat (0101/0201) once answered, and every
     ``stip_every``-th origination is an 0120 STIP advice instead of a request (0: never), sent again as a repeat
     (0121) with ``stip_repeat``. With ``pin`` and ``zpk`` (a ZPK cryptogram under the public test LMK: the link's
     zone PIN key) requests carry the PIN as an ISO format 0 block under the zone key.
@@ -100,6 +117,7 @@ class OriginateConfig:
     country: str = "840"  # DE 19 acquiring institution country (VISA)
     identity: Identity | None = None  # None: the network's default (IDENTITIES)
     reversal_every: int = 0
+    partial_amount: int | None = None  # reversals are partial: DE 95 with this actual amount
     repeat_every: int = 0
     stip_every: int = 0
     stip_reason: str = "9020"
@@ -121,6 +139,8 @@ class OriginateConfig:
             raise ValueError(f"originate: mti is one of {', '.join(KINDS)}")
         if self.rate < 0 or self.amount < 0 or self.amount >= 10**12:
             raise ValueError("originate: rate and amount must be non-negative (amount up to 12 digits)")
+        if self.partial_amount is not None and not 0 < self.partial_amount < self.amount:
+            raise ValueError("originate: partial_amount is more than 0 and less than the amount")
         if len(self.stip_reason) != 4 or not self.stip_reason.isdigit():
             raise ValueError("originate: stip_reason is 4 digits")
         if (self.pin is None) != (self.zpk is None):
@@ -288,6 +308,16 @@ class Originator:
             fields[63] = _visa_de63(de63)
         elif self.scheme == "unionpay":
             fields[60] = _UNIONPAY_DE60
+        elif self.scheme == "mastercard":
+            fields[15] = time.strftime("%m%d", now)
+            fields[48] = _MASTERCARD_TCC
+            fields[61] = "00000000003" + "00" + cfg.country  # 61.1-61.11, authorization life cycle, country
+            fields[63] = _MASTERCARD_NETWORK + f"S{self._seq % 100_000:05d}"
+            if mti == "0120":
+                fields[60] = _MASTERCARD_STIP
+                fields[121] = ident.forwarder
+        elif self.scheme == "amex":
+            fields[19] = cfg.country
         return Message(mti, fields)
 
     def _put(self, msg: Message, repeat_of: str | None = None) -> None:
@@ -353,15 +383,20 @@ class Originator:
         return repeat
 
     def reversal(self, original: Message, answer: Message) -> Message:
-        """The 0400 reversing ``original`` in full: its identity in DE 90, a STAN and DE 7 of its own."""
+        """The 0400 reversing ``original`` (in full, or but for ``partial_amount``): its identity in DE 90, a STAN and
+        DE 7 of its own."""
         approval = answer.get(38)
-        rev = build_reversal(original, REVERSAL_REASON, approval if isinstance(approval, str) else None,
+        reason = REVERSAL_REASON if self.config.partial_amount is None else PARTIAL_REASON
+        rev = build_reversal(original, reason, approval if isinstance(approval, str) else None,
                              time.strftime("%m%d%H%M%S", time.gmtime()))
         rev[11] = self.next_stan()
-        for number in (60, 62, 63):  # the dialect's own fields travel with the reversal as with its original
+        for number in (15, 19, 48, 60, 61, 62, 63):  # the dialect's own fields travel with the reversal too
             value = original.get(number)
             if value is not None:
                 rev[number] = value
+        partial = self.config.partial_amount
+        if partial is not None:  # the actual amount (and its settlement amount: same currency), no fees
+            rev[95] = f"{partial:012d}" * 2 + "0" * 18
         return rev
 
     def on_rejected(self, msg: Message | None) -> None:

@@ -14,8 +14,10 @@ has the table).
     # A card network's simulator can also originate towards the bank down the connection the bank's connector
     # opened (switch.sim.originate; every key optional but cards; rate = 0 or no table: it only answers):
     originate = { rate = 0.2, cards = ["4761730010000019"], amount = 100, mti = "0200", reversal_every = 3,
-                  repeat_every = 0, stip_every = 5, stip_reason = "9020", pin = "1234", zpk = "U..." }
-    reject_code = "0001"     # a malformed message goes back in the network's reject form (default: per network)
+                  partial_amount = 40, repeat_every = 0, stip_every = 5, stip_reason = "9020", pin = "1234",
+                  zpk = "U..." }
+    reject_code = "0001"     # a malformed message goes back in the network's reject form (default: per network;
+                             # a network without one, Mastercard or American Express, answers a request 30)
     # A card network's simulator can exchange zone keys with the bank (switch.sim.simkeys; demo only: the software
     # HSM under the public test LMK): the zone master key it shares with the bank's connector, a key change of its
     # own every key_every seconds, and the network's link options as on the bank's connector (its key-exchange
@@ -44,6 +46,10 @@ from switch.sim.originate import OriginateConfig
 from switch.sim.rules import IssuerRules, load_rules
 from switch.sim.simkeys import zmk_problem
 
+# The ISO 8583:1987 hosts of the bank's own: a simulated one skips a malformed message (the issuer simulator's way); a
+# card network's simulator answers it as its network refuses one.
+_HOSTS = frozenset({"generic", "generic-ascii", "atm"})
+
 
 @dataclass(frozen=True)
 class SimulatorConfig:
@@ -68,7 +74,8 @@ class IssuerSimulators:
         # Rules files are read now, so a broken one stops the node at start with its file, key and reason.
         self._configs = [IssuerConfig(host=sim.host, port=sim.port, scheme=sim.scheme, framing=sim.framing,
                                       rules=load_rules(sim.rules) if sim.rules is not None else IssuerRules(),
-                                      originate=sim.originate, reject_code=sim.reject_code, zmk=sim.zmk,
+                                      originate=sim.originate, reject_code=sim.reject_code,
+                                      refuse=sim.scheme not in _HOSTS, zmk=sim.zmk,
                                       key_every_s=sim.key_every_s)
                          for sim in simulators]
         self._originating = {sim.name: sim.originate for sim in simulators if sim.originate is not None}
@@ -176,13 +183,14 @@ def _originate(t: TomlTable) -> OriginateConfig | None:
     if not cards or not all(isinstance(c, str) for c in cards):
         raise table.error("cards", "expected a list of card numbers (text)")
     every = {name: table.integer(name, 0, high=10**6) for name in _ORIGINATE_INTS[1:]}
+    partial = table.optional_integer("partial_amount", None, low=1, high=10**12 - 1)
     try:
         cfg = OriginateConfig(
             cards=tuple(cards), rate=rate, mti=table.get("mti", str, "0200"),
             currency=table.get("currency", str, "840"), stip_reason=table.get("stip_reason", str, "9020"),
             stip_repeat=table.get("stip_repeat", bool, False), pin=table.get("pin", str, None),
             zpk=table.get("zpk", str, None), amount=table.integer("amount", 1000, high=10**12 - 1),
-            reversal_every=every["reversal_every"], repeat_every=every["repeat_every"],
+            reversal_every=every["reversal_every"], partial_amount=partial, repeat_every=every["repeat_every"],
             stip_every=every["stip_every"])
     except ValueError as exc:
         raise t.error("originate", str(exc).removeprefix("originate: ")) from None

@@ -16,6 +16,8 @@ Where the key travels (what the bank's link reads, switch.contracts.network.Netw
   6-hex check value.
 - UnionPay: DE 70 101, DE 53 = 53.1 (1 PIN key, 2 MAC key) + 53.2 6 (double length), DE 48 usage ``NK``: the key's
   16 bytes under the ZMK (ANSI X9.17, Thales ``X``) followed by ``nk_check_value_bytes`` bytes of check value.
+- A network whose session can put a key where its links read one (``put_key``: Mastercard's DE 48 sub-element)
+  carries it that way.
 
 The simulator's ``options`` (the network's link options, as on the bank's connector) say which codes it knows and
 how many check-value bytes follow a UnionPay key: the key is put in the first form its own session reads back, so
@@ -154,6 +156,10 @@ class SimKeys:
                read: Callable[[Message], KeyChange | None]) -> bool:
         """Put ``key`` in ``msg`` in the first of the network's forms that ``read`` (the simulator's session)
         reads back as this key; False when none is."""
+        put_key = getattr(self.session, "put_key", None)
+        if put_key is not None:  # the network's own form (Mastercard: a DE 48 sub-element)
+            put_key(msg, KeyChange(key_type, key.under_zmk, key.kcv[:6]))
+            return self._reads(read(msg), key)
         if self.scheme == "unionpay":
             msg[53] = _DE53[key_type]
             for count in _UNIONPAY_CHECK_BYTES:

@@ -83,7 +83,8 @@ def test_network_scenarios_send_foreign_cards_as_the_acquirer_simulator_builds_t
     from switch.sim.cards import test_card
 
     demo_products = Path(__file__).resolve().parents[2] / "conf" / "demo" / "products.toml"
-    for name, first in (("net-visa", "4000000000000002"), ("net-unionpay", "6250946000000016")):
+    for name, first in (("net-visa", "4000000000000002"), ("net-unionpay", "6250946000000016"),
+                        ("net-mastercard", "5413330000000019"), ("net-amex", "371449635398431")):
         scenario = SCENARIOS[name]
         keys, cards = _setup_foreign(scenario)
         assert cards[0].pan == first and len({c.pan for c in cards}) == len(cards) > 1
@@ -102,7 +103,8 @@ def test_each_network_scenario_sends_foreign_atm_withdrawals_over_its_network_an
     ATM listener, and the node's connector and the issuer simulator speak the network (BASE I header and BCD/EBCDIC;
     the 46-byte CUPS header). Every withdrawal comes back 00, journaled as a withdrawal from the ATM listener to the
     network link; the PIN block went out translated to the link's zone key (without it the node answers 96)."""
-    for name, bin_ in (("net-visa", "400000"), ("net-unionpay", "625094")):
+    for name, bin_ in (("net-visa", "400000"), ("net-unionpay", "625094"), ("net-mastercard", "541333"),
+                       ("net-amex", "371449")):
         folder = tmp_path / name
         report = run_scenario(SCENARIOS[name], Options(duration=1.0, warmup=0.5, connections=2, inflight=4,
                                                        folder=str(folder)))

@@ -21,9 +21,11 @@ from processors.storage import ledger_check, make_engine
 def test_the_issuer_scenarios_run_in_make_bench_after_the_acquirer_direction() -> None:
     order = list(DEFAULT_ORDER)
     assert order.index("net-unionpay") < order.index("net-visa-issuer") < order.index("net-unionpay-issuer")
+    assert order.index("net-mastercard") < order.index("net-visa-issuer") < order.index("net-mastercard-issuer")
+    assert order.index("net-amex") < order.index("net-visa-issuer") < order.index("net-amex-issuer")
 
 
-@pytest.mark.parametrize("network", ["visa", "unionpay"])
+@pytest.mark.parametrize("network", ["visa", "unionpay", "mastercard", "amex"])
 def test_a_short_network_originated_run_is_approved_and_posted_by_the_cells(tmp_path: Path, network: str) -> None:
     folder = tmp_path / "run"
     options = Options(duration=2.0, warmup=0.5, connections=2, inflight=4, cells=2, cards=20, folder=str(folder))

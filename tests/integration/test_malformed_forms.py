@@ -3,9 +3,11 @@
 UnionPay and VISA send a malformed message back the way the network itself refuses one (UnionPay: under the
 message's own header, ids swapped, a reject code in F10; VISA: a reject header with the reject code, then the
 message's header and the message), with the link's configured code for what is wrong: a header that breaks its
-layout, an MTI the network does not define, a field that does not decode. The generic acquirer gets a 30 for a
-request it can read the identity of, and nothing for an MTI it does not define. The connection stays up and in
-step: the next request on it is answered as usual; each malformed frame is counted per link and answer.
+layout, an MTI the network does not define, a field that does not decode. The generic acquirer, Mastercard and
+American Express (no reject form in the public sources) answer a request whose identity can be read with a format
+error (30; American Express's action code 904), and nothing for an MTI the network does not define or an answer. The
+connection stays up and in step: the next request on it is answered as usual; each malformed frame is counted per
+link and answer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 
 import trio
 
+from schemes.amex import NETWORK as AMEX
 from schemes.generic import SCHEME as GENERIC
+from schemes.mastercard import NETWORK as MASTERCARD
 from schemes.unionpay import SCHEME as UNIONPAY
 from schemes.unionpay.framing import UnionPayFraming
 from schemes.unionpay.header import CupsHeader
@@ -25,6 +29,7 @@ from schemes.visa.dialect import Transcoder
 from schemes.visa.framing import VisaFramer
 from schemes.visa.header import BASE1_HEADER_LEN, build_base1_header, is_reject, original_header, reject_code
 from schemes.visa.spec import Dialect
+from switch.model.toml import TomlTable
 from switch.runtime.node import Node
 from switch.wire.framing import Frame, Framer, LengthFraming
 from tests.integration.harness import ROUTES_ONE, issuer, purchase, running_node, write_config
@@ -53,6 +58,19 @@ kind = "visa"
 source_station = "{node}"
 destination_station = "{visa}"
 reject_codes = {{ header = "0701", mti = "0702", field = "0703" }}
+
+[[listeners]]
+name = "mastercard"
+port = 0
+scheme = "mastercard"
+framing = {{ kind = "binary2" }}
+options = {{ code_page = "cp037" }}
+
+[[listeners]]
+name = "amex"
+port = 0
+scheme = "amex"
+framing = {{ kind = "binary2" }}
 
 [[listeners]]
 name = "visa-cp037"
@@ -239,3 +257,47 @@ async def test_the_generic_acquirer_gets_a_30_or_nothing(tmp_path: Path, db_url:
         await acquirer.send(sender.encode(GENERIC.encode(purchase(stan=7))))
         assert GENERIC.decode((await acquirer.frame()).body)[39] == "00"
     assert node.malformed[("acquirer", "format_error")] == 1 and node.malformed[("acquirer", "none")] == 1
+
+
+async def test_mastercard_answers_a_malformed_request_30_in_its_code_page(tmp_path: Path, db_url: str) -> None:
+    link = MASTERCARD.link_options(None, None)
+    request = purchase(stan=8)
+    request[43] = "SHOP [ONE] ^ LONDON GB".ljust(40)  # characters cp037 and cp500 place differently
+    cp037 = MASTERCARD.link_options(None, _options(code_page="cp037")).framer()
+    async with node_with_network_listeners(tmp_path, db_url) as node, \
+            peer(node, "mastercard", cp037) as mc:
+        good = MASTERCARD.encode(request)
+        sender = link.framer()
+        await mc.send(sender.encode(good[:-5]))  # cut inside DE 49: the identity before it is read back
+        back = MASTERCARD.decode((await mc.frame()).body)
+        assert (back.mti, back[39], back[11]) == ("0210", "30", "000008")
+        await mc.send(sender.encode("0900".encode("cp500") + good[4:]))  # no 0910 exists for it: nothing
+        await mc.nothing()
+        answer = MASTERCARD.encode(MASTERCARD.make_response(request, "00"))
+        await mc.send(sender.encode(answer[:-2]))  # an answer to nobody, cut short: never answered
+        await mc.nothing()
+        await mc.send(cp037.encode(good))  # the same purchase, whole, in the link's code page
+        ok = MASTERCARD.decode((await mc.frame()).body)
+        assert ok[39] == "00" and ok[43] == request[43]
+    assert node.malformed[("mastercard", "format_error")] == 1 and node.malformed[("mastercard", "none")] == 2
+
+
+def _options(**values: str) -> TomlTable:
+    return TomlTable(dict(values), "test", "options")
+
+
+async def test_american_express_answers_a_malformed_request_904(tmp_path: Path, db_url: str) -> None:
+    link = AMEX.link_options(None, None)
+    request = purchase(stan=9)
+    async with node_with_network_listeners(tmp_path, db_url) as node, \
+            peer(node, "amex", link.framer()) as amex:
+        sender = link.framer()
+        good = AMEX.encode(request)
+        await amex.send(sender.encode(good[:-3]))  # cut inside DE 49
+        mti, fields = AMEX.codec.decode((await amex.frame()).body)
+        assert (mti, fields[39], fields[11]) == ("1210", "904", "000009")
+        await amex.send(sender.encode(b"\xf0\xf2" + good[2:]))  # a 1987 MTI (0200): not American Express's
+        await amex.nothing()
+        await amex.send(sender.encode(good))
+        assert AMEX.decode((await amex.frame()).body)[39] == "00"
+    assert node.malformed[("amex", "format_error")] == 1 and node.malformed[("amex", "none")] == 1

@@ -3,7 +3,8 @@
 dialect, for the bank's cards; the node routes each request by the card to the owning cell (the PIN translated from
 the link's zone key to the cells'), and the cell's answer goes back in the network's dialect.
 
-One run per network: a purchase approved and then reversed (the balance restored), a purchase declined for
+One run per network: a purchase approved and then reversed (the balance restored; on Mastercard and American Express
+a partial reversal, DE 95, leaves part of it posted), a purchase declined for
 insufficient funds (51 through the network's table), a purchase approved and repeated (0201: the same answer,
 posted once), an advice (VISA: the STIP advice 0120 with 63.4, VISA having stood in for the bank) posted once and
 its repeat 0121 not posted again; and nothing the bank sends is rejected by the simulated network (the reject
@@ -32,6 +33,7 @@ from schemes.unionpay.framing import UnionPayFraming
 from schemes.visa.framing import VisaFraming
 from switch.config import parse_config
 from switch.contracts.network import LinkOptions
+from switch.contracts.registry import network
 from switch.runtime.node import Node
 from switch.sim.issuer import REJECT_CODES, IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import OriginateConfig
@@ -50,7 +52,11 @@ NETWORKS: dict[str, tuple[str, LinkOptions]] = {
              VisaFraming(source_station="400000", destination_station="123456")),
     "unionpay": ('{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',
                  UnionPayFraming(source_id="00010000", destination_id="04071234")),
+    "mastercard": ('{ kind = "binary2" }', network("mastercard").link_options(None, None)),
+    "amex": ('{ kind = "binary2" }', network("amex").link_options(None, None)),
 }
+PARTIAL = {"mastercard": 400, "amex": 300}  # the networks whose run reverses in part: the amount left in place (DE 95)
+SIGNON_MTI = {"unionpay": "0820"}  # the others sign on with an 0800 (American Express: 1804, read as one)
 
 CONNECTOR = """
 [hsm]
@@ -102,13 +108,14 @@ async def test_network_originated_requests_reach_the_cell_and_answer_in_the_netw
 
     # seq 1 rich: approved, reversed (reversal_every = 1); seq 2 poor: 51; seq 3 rich: approved, repeated
     # (repeat_every = 2: the second approval); seq 4 rich: a STIP advice (stip_every = 4) and its repeat 0121.
+    partial = PARTIAL.get(scheme)
     originate = OriginateConfig(cards=(rich.pan, poor.pan, rich.pan, rich.pan), count=4, amount=AMOUNT,
-                                reversal_every=1, repeat_every=2, stip_every=4, stip_repeat=True, pin=PIN,
-                                zpk=LINK_ZPK, timeout_s=10)
+                                reversal_every=1, partial_amount=partial, repeat_every=2, stip_every=4,
+                                stip_repeat=True, pin=PIN, zpk=LINK_ZPK, timeout_s=10)
     stats = IssuerStats()
     done = trio.Event()
     config = IssuerConfig(port=free_port(), scheme=scheme, framing=sim_framing, originate=originate,
-                          reject_code=REJECT_CODES[scheme], start_after_s=30)
+                          reject_code=REJECT_CODES.get(scheme), refuse=True, start_after_s=30)
     conf = tmp_path / "node.toml"
     text = conf.read_text().replace('hsm = { kind = "software", test_lmk = true }',
                                     f'hsm = {{ kind = "software", test_lmk = true }}\n'
@@ -126,7 +133,7 @@ async def test_network_originated_requests_reach_the_cell_and_answer_in_the_netw
     assert dict(stats.originated.answered) == {"00": 6, "51": 1}
     assert stats.originated.timeouts == 0 and stats.originated.rejected == 0
     assert stats.originated.repeats_differing == 0
-    assert stats.received["0800" if scheme == "visa" else "0820"] >= 1  # the node signed on by the network's rules
+    assert stats.received[SIGNON_MTI.get(scheme, "0800")] >= 1  # the node signed on by the network's rules
 
     engine = make_engine(cells.url(0))
     try:
@@ -135,10 +142,15 @@ async def test_network_originated_requests_reach_the_cell_and_answer_in_the_netw
     finally:
         engine.dispose()
     accounts = {row.id: row for row in rows if isinstance(row, Account)}
-    # The reversed purchase is restored; the repeated one is posted once; the STIP advice (an authorization advice:
-    # VISA approved an 0100 for the bank) holds its amount once, its repeat nothing more.
-    assert (accounts[rich.account].ledger_balance, accounts[rich.account].held) == (DEPOSIT - AMOUNT, AMOUNT)
+    # The reversed purchase is restored (but for what a partial reversal left); the repeated one is posted once; the
+    # STIP advice (an authorization advice: the network approved an 0100 for the bank) holds its amount once, its
+    # repeat nothing more.
+    left = partial or 0
+    assert (accounts[rich.account].ledger_balance, accounts[rich.account].held) == (DEPOSIT - AMOUNT - left, AMOUNT)
     assert (accounts[poor.account].ledger_balance, accounts[poor.account].held) == (500, 0)
     txns = sorted((row.mti, row.status) for row in rows if isinstance(row, Txn) and row.mti)  # not the deposits
-    assert txns == [("0120", TxnStatus.APPROVED), ("0200", TxnStatus.APPROVED), ("0200", TxnStatus.DECLINED),
-                    ("0200", TxnStatus.REVERSED), ("0400", TxnStatus.APPROVED)]  # no row of the repeats
+    reversed_status = TxnStatus.REVERSED if partial is None else TxnStatus.PARTIALLY_REVERSED
+    reversal_mti = "0420" if scheme == "amex" else "0400"  # American Express reverses by advice (1420)
+    assert sorted(txns) == sorted([("0120", TxnStatus.APPROVED), ("0200", TxnStatus.APPROVED),
+                                   ("0200", TxnStatus.DECLINED), ("0200", reversed_status),
+                                   (reversal_mti, TxnStatus.APPROVED)])  # no row of the repeats

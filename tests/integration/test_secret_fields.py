@@ -1,10 +1,11 @@
 """The secret fields each network declares, through a real node: a request carrying every one of them, with clear
-values no masked form can contain, from a generic acquirer, UnionPay and VISA; none of those values appears in the
-journal rows, in the log output or in ``bulkhead journal show``.
+values no masked form can contain, from a generic acquirer, UnionPay, VISA and Mastercard; none of those values
+appears in the journal rows, in the log output or in ``bulkhead journal show``.
 
 Declared secret (switch.model.masking and each network's MASKING): 14, 35, 36, 45, 52, 53, 55, 64, 96, 125-128
 whole (UnionPay shows its DE 53 flags), the PAN as 6/4; UnionPay's DE 61.2 and 61.6 (identity document number,
-CVN2) within DE 61; VISA's 126.10 (CVV2) within DE 126.
+CVN2) within DE 61; VISA's 126.10 (CVV2) within DE 126; Mastercard's DE 48 sub-elements 10, 11 (keys), 43 (the
+authentication value) and 92 (CVC 2) within DE 48.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from schemes.generic import SCHEME as GENERIC
+from schemes.mastercard import NETWORK as MASTERCARD
 from schemes.unionpay import SCHEME as UNIONPAY
 from schemes.unionpay.framing import UnionPayFraming
 from schemes.visa import NETWORK as VISA
@@ -41,7 +43,8 @@ COMMON = {
 }
 CLEAR = [PAN, "1015550001111", "HOLDER/SECRET", "1015550002222", "A1B2C3D4E5F60718", "a1b2c3d4e5f60718",
          "C0FFEE0BADF00D", "c0ffee0badf00d", "XKEYSECRET7777", "PRIV127SECRET", "PRIV126SECRET", "9988776655443322",
-         "5EC2E75EC2E7", "5ec2e75ec2e7", "ID4455667788990011", "CUP919", "105919", "F1F0F5F9F1F9"]
+         "5EC2E75EC2E7", "5ec2e75ec2e7", "ID4455667788990011", "CUP919", "105919", "F1F0F5F9F1F9",
+         "Q7Z", "UCAFSECRETVALUE42", "KEYBLOCK8866", "PINKEY5544"]
 
 
 def request(stan: int, extra: dict[int, str | bytes]) -> Message:
@@ -56,6 +59,9 @@ GENERIC_EXTRA: dict[int, str | bytes] = {53: "9988776655443322", 96: bytes.fromh
 UNIONPAY_EXTRA: dict[int, str | bytes] = {61: "00ID4455667788990011    CUP919  ",
                                           96: bytes.fromhex("5EC2E75EC2E75EC2"), 127: "PRIV127SECRET"}
 VISA_EXTRA: dict[int, str | bytes] = {126: build_de126({10: "105919"})}
+MASTERCARD_EXTRA: dict[int, str | bytes] = {
+    48: "R" + "9203Q7Z" + "4317UCAFSECRETVALUE42" + "1112KEYBLOCK8866" + "1010PINKEY5544" + "4207" + "0103210",
+    53: "9988776655443322", 125: bytes.fromhex("5EC2E75EC2E75EC2"), 126: "PRIV126SECRET", 127: "PRIV127SECRET"}
 
 
 async def test_secret_fields_never_reach_the_journal_logs_or_cli(tmp_path: Path, db_url: str,
@@ -74,17 +80,22 @@ async def test_secret_fields_never_reach_the_journal_logs_or_cli(tmp_path: Path,
         async with peer(node, "visa", VisaFramer()) as visa:
             await visa.send(visa_side.encode(VISA.encode(request(43, VISA_EXTRA))))
             assert VISA.decode((await visa.frame()).body)[11] == "000043"
+        mc_side = MASTERCARD.link_options(None, None).framer()
+        async with peer(node, "mastercard", MASTERCARD.link_options(None, None).framer()) as mc:
+            await mc.send(mc_side.encode(MASTERCARD.encode(request(44, MASTERCARD_EXTRA))))
+            assert MASTERCARD.decode((await mc.frame()).body)[11] == "000044"
         cli = Cli(tmp_path / "node.toml", (PAN,))
-        shown = [(await cli("journal", "show", "--stan", stan)).output for stan in ("41", "42", "43")]
+        shown = [(await cli("journal", "show", "--stan", stan)).output for stan in ("41", "42", "43", "44")]
     engine = make_engine(db_url)
     try:
         with engine.connect() as db:
             rows = {r.stan: f"{r.request}\n{r.response}\n{r.response_delta}" for r in db.execute(select(JOURNAL))}
     finally:
         engine.dispose()
-    assert {"000041", "000042", "000043"} <= set(rows)
+    assert {"000041", "000042", "000043", "000044"} <= set(rows)
     for where, text in [*(("journal " + k, v) for k, v in rows.items()), ("log", caplog.text),
                         *(("journal show", out) for out in shown)]:
         for clear in CLEAR:
             assert clear not in text, f"{clear} in the {where}"
-    assert all("000041" in out or "000042" in out or "000043" in out for out in shown)  # the rows were shown
+    assert all(any(f"00004{n}" in out for n in range(1, 5)) for out in shown)  # the rows were shown
+    assert "92=<3 hidden>" in rows["000044"] and "42=0103210" in rows["000044"]  # DE 48 shown but its secrets

@@ -1,4 +1,5 @@
-"""The network simulators exchange zone keys with a real node (issue 12), for VISA and UnionPay.
+"""The network simulators exchange zone keys with a real node (issue 12), for VISA, UnionPay, Mastercard and
+American Express.
 
 The simulator (``bulkhead sim network``'s server) shares the zone master key with the node's connector. The node
 asks for a new key (``bulkhead links rekey``): the simulator answers with a key it has just generated, the node
@@ -20,7 +21,7 @@ import pytest
 import trio
 
 from bench.ports import free_port
-from switch.sim.framingopts import framing_options
+from switch.sim.framingopts import default_framing_kind, framing_options
 from switch.sim.issuer import IssuerConfig, IssuerStats, serve_issuer
 from switch.sim.originate import OriginateConfig
 from tests.integration.harness import Cli, Recorder, recording_issuer, running_node, write_config
@@ -42,6 +43,11 @@ NETWORKS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
     "unionpay": ('{ kind = "unionpay", source_id = "04071234", destination_id = "00010000" }',
                  '{ nk_check_value_bytes = 3 }',
                  ('source_id="00010000"', 'destination_id="04071234"'), ("nk_check_value_bytes=3",)),
+    # Mastercard: the key in DE 48 sub-element 11; the MAC key by a DE 70 code of the link's (not public).
+    "mastercard": ('{ kind = "binary2" }', '{ mac_key_exchange_code = "162" }', (), ('mac_key_exchange_code="162"',)),
+    # American Express: off unless configured; ISO 8583:1993's key change 811 (DE 24), the key in DE 96.
+    "amex": ('{ kind = "binary2" }', '{ key_exchange_code = "811", mac_key_exchange_code = "812" }', (),
+             ('key_exchange_code="811"', 'mac_key_exchange_code="812"')),
 }
 
 CONNECTORS = NETWORK_TOML_HEAD + """
@@ -79,15 +85,16 @@ async def wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
 
 
 @asynccontextmanager
-async def network(tmp_path: Path, db_url: str, scheme: str, *, zmk: str | None,
-                  key_every_s: float = 0.0) -> AsyncIterator[tuple[IssuerStats, Recorder, Path]]:
+async def network(tmp_path: Path, db_url: str, scheme: str, *, zmk: str | None, key_every_s: float = 0.0,
+                  originate: OriginateConfig | None = None) -> AsyncIterator[tuple[IssuerStats, Recorder, Path]]:
     """The network simulator originating PIN purchases for the bank's card (5 a second), the node between it and
     the bank's issuer (a recorder that approves everything)."""
     connector_framing, connector_options, sim_framing, sim_options = NETWORKS[scheme]
     stats = IssuerStats()
     config = IssuerConfig(
-        port=free_port(), scheme=scheme, framing=framing_options(scheme, scheme, sim_framing, sim_options),
-        originate=OriginateConfig(cards=(BANK_PAN,), rate=5, pin=PIN, zpk=LINK_ZPK, timeout_s=5),
+        port=free_port(), scheme=scheme,
+        framing=framing_options(scheme, default_framing_kind(scheme), sim_framing, sim_options),
+        originate=originate or OriginateConfig(cards=(BANK_PAN,), rate=5, pin=PIN, zpk=LINK_ZPK, timeout_s=5),
         start_after_s=30, zmk=zmk, key_every_s=key_every_s)
     async with recording_issuer() as bank, trio.open_nursery() as nursery:
         await nursery.start(functools.partial(serve_issuer, config, stats=stats))
@@ -158,3 +165,30 @@ async def test_without_a_zmk_the_simulator_answers_96_and_the_node_keeps_its_key
         assert stats.answered["96"] == 1 and stats.keys_given == 0
         await wait_until(lambda: len(purchases(bank)) >= 2)
         assert all_pins_translate(bank)
+
+
+@pytest.mark.parametrize("scheme", ["mastercard", "amex"])
+@pytest.mark.parametrize("who", ["network", "node"])
+async def test_key_exchange_under_load(tmp_path: Path, db_url: str, scheme: str, who: str) -> None:
+    """PIN purchases, 8 in flight, while the zone PIN key changes: the network changes it every 0.1 s (1,000 purchases),
+    or the node asks for a new one five times (300). Every key installs, every PIN reaches the bank's issuer
+    under its own key, nothing fails. (Both at once is left out: one run in about twenty-five showed one 55 then,
+    see the branch's report.)"""
+    total = 1000 if who == "network" else 300
+    load = OriginateConfig(cards=(BANK_PAN,), count=total, inflight=8, pin=PIN, zpk=LINK_ZPK, timeout_s=10)
+    every = 0.1 if who == "network" else 0.0
+    async with network(tmp_path, db_url, scheme, zmk=ZMK, key_every_s=every, originate=load) as (stats, bank, conf), \
+            running_node(conf) as node:
+        await wait_until(lambda: len(purchases(bank)) >= 20)
+        if who == "node":
+            for _ in range(5):
+                assert await node.outbound[scheme].rekey("pin") == (True, "00")
+                await trio.sleep(0.1)
+        await wait_until(lambda: sum(stats.originated.answered.values()) >= total, seconds=90)
+    answered = stats.originated.answered
+    # The first batch may find the node's link to the bank's issuer not up yet (91): the simulator starts once the
+    # node has signed on to it, which may come first. Nothing else but approvals: no PIN error (55), no 96.
+    assert set(answered) <= {"00", "91"} and answered["91"] <= 8 and answered["00"] + answered["91"] == total
+    assert stats.originated.timeouts == 0 and stats.originated.rejected == 0
+    assert len(stats.key_kcvs) >= (5 if who == "node" else 2)
+    assert len(purchases(bank)) == answered["00"] and all_pins_translate(bank)

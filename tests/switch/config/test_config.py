@@ -145,14 +145,15 @@ def test_demo_configuration_loads() -> None:
     root = Path(__file__).resolve().parents[3]
     cfg = load_config(root / "conf" / "demo")
     assert {lst.name: lst.port for lst in cfg.listeners} == {"acquirer": 8583, "atm": 8584}
-    assert [c.name for c in cfg.connectors] == ["issuer-sim", "visa", "unionpay", "cell-00", "cell-01"]
-    assert [c.scheme for c in cfg.connectors][:3] == ["generic", "visa", "unionpay"]
+    networks = ["visa", "unionpay", "mastercard", "amex"]
+    assert [c.name for c in cfg.connectors] == ["issuer-sim", *networks, "cell-00", "cell-01"]
+    assert [c.scheme for c in cfg.connectors][:5] == ["generic", *networks]
     assert cfg.routes.name == "routes.toml"
-    assert [c.degrade_after_timeouts for c in cfg.connectors] == [3] * 5  # the default, and the demo's
+    assert [c.degrade_after_timeouts for c in cfg.connectors] == [3] * 7  # the default, and the demo's
     # The ATM port's PIN blocks go to the cells under the zone key their catalogue verifies with.
     assert cells_of(cfg.sections) is not None and cfg.hsm is not None and cfg.hsm.test_lmk
     assert {c.name: c.pin_key.type for c in cfg.connectors if c.pin_key} == {
-        "issuer-sim": "ZPK", "visa": "ZPK", "unionpay": "ZPK", "cell-00": "ZPK", "cell-01": "ZPK"}
+        "issuer-sim": "ZPK", "cell-00": "ZPK", "cell-01": "ZPK", **{network: "ZPK" for network in networks}}
     from processors.catalog_file import load_catalog
 
     catalog = load_catalog(cells_of(cfg.sections).products)

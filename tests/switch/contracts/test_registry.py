@@ -41,7 +41,7 @@ def test_built_in_networks_and_sections_come_from_entry_points() -> None:
 
 
 def test_an_unknown_network_names_the_known_ones() -> None:
-    with pytest.raises(registry.RegistryError, match=r"unknown network 'nope' \(known: atm, generic"):
+    with pytest.raises(registry.RegistryError, match=r"unknown network 'nope' \(known: amex, atm, generic"):
         registry.network("nope")
 
 

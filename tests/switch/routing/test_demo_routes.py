@@ -52,10 +52,11 @@ def test_other_banks_demo_cards_never_reach_a_cell(pan: str) -> None:
 @pytest.mark.parametrize("pan", NETWORK)
 def test_other_banks_network_cards_go_to_the_network_of_their_bin(pan: str) -> None:
     decision = TABLE.route(RouteQuery(pan=pan, processing_code="000000", mti="0200", source_link="acquirer"))
-    network = {"4": "visa", "62": "unionpay"}[pan[:2] if pan.startswith("62") else pan[0]]
+    network = {"4": "visa", "62": "unionpay", "5": "mastercard", "3": "amex"}[
+        pan[:2] if pan.startswith("62") else pan[0]]
     assert decision.destination is not None and decision.destination.name == network
     assert decision.route == f"{network}-cards"
 
 
 def test_the_readme_lists_a_card_of_each_network() -> None:
-    assert {pan[0] for pan in NETWORK} == {"4", "6"}
+    assert {pan[0] for pan in NETWORK} >= {"4", "6", "5"}

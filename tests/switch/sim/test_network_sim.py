@@ -1,7 +1,8 @@
 """The network simulator over loopback, with a tiny bank written here: what it originates in each network's
-dialect (its own STAN, DE 32/33, VISA DE 62/63 and the STIP reason in 63.4, UnionPay DE 60) under its own header,
-how it matches the bank's answers (a reversal of an approved request, a repeat), how it answers a malformed message
-in the network's reject form, and the CLI's ``--once`` against a bank that connects to it."""
+dialect (its own STAN, DE 32/33, VISA DE 62/63 and the STIP reason in 63.4, UnionPay DE 60, Mastercard DE 48, 61,
+63 and its STIP advice's DE 60/121) under its own header, how it matches the bank's answers (a reversal of an
+approved request, a partial one, a repeat), how it answers a malformed message in the network's reject form (or, on
+Mastercard, with a 30), and the CLI's ``--once`` against a bank that connects to it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 import trio
 
 from bench.ports import free_port
+from schemes.mastercard.fields import parse_de48, parse_de61
+from schemes.mastercard.fields import parse_de63 as parse_mc63
 from schemes.unionpay.framing import UnionPayFraming
 from schemes.unionpay.header import CupsHeader
 from schemes.visa.fields import parse_de62, parse_de63
@@ -34,7 +37,10 @@ SIDES: dict[str, tuple[LinkOptions, LinkOptions]] = {
              VisaFraming(source_station="400000", destination_station="123456")),
     "unionpay": (UnionPayFraming(source_id="04071234", destination_id="00010000"),
                  UnionPayFraming(source_id="00010000", destination_id="04071234")),
+    "mastercard": (network("mastercard").link_options(None, None), network("mastercard").link_options(None, None)),
+    "amex": (network("amex").link_options(None, None), network("amex").link_options(None, None)),
 }
+SIGNON_MTI = {"unionpay": "0820"}
 
 
 async def next_frame(stream: trio.SocketStream, framer: Framer) -> Frame:
@@ -53,7 +59,7 @@ async def bank(scheme: str, port: int, answer: Callable[[Message], str], frames:
     framer = SIDES[scheme][0].framer()
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     async with stream:
-        signon = Message("0800" if scheme == "visa" else "0820", {7: "0101000000", 11: "000001", 70: "001"})
+        signon = Message(SIGNON_MTI.get(scheme, "0800"), {7: "0101000000", 11: "000001", 70: "001"})
         await stream.send_all(framer.encode(adapter.encode(signon)))
         while len(frames) < until:
             frame = await next_frame(stream, framer)
@@ -65,10 +71,11 @@ async def bank(scheme: str, port: int, answer: Callable[[Message], str], frames:
             await stream.send_all(framer.encode(adapter.encode(response), reply_to=frame))
 
 
-@pytest.mark.parametrize("scheme", ["visa", "unionpay"])
+@pytest.mark.parametrize("scheme", ["visa", "unionpay", "mastercard", "amex"])
 async def test_originated_requests_in_the_networks_dialect_and_their_reversal_and_repeat(scheme: str) -> None:
+    partial = 400 if scheme == "mastercard" else None
     originate = OriginateConfig(cards=(PAN, "4761730010000027"), count=3, reversal_every=1, repeat_every=2,
-                                stip_every=3, stip_repeat=True)
+                                stip_every=3, stip_repeat=True, partial_amount=partial)
     stats = IssuerStats()
     frames: list[tuple[Frame, Message]] = []
     done = trio.Event()
@@ -81,13 +88,16 @@ async def test_originated_requests_in_the_networks_dialect_and_their_reversal_an
             await done.wait()
             nursery.cancel_scope.cancel()
     mtis = [m.mti for _, m in frames]
-    # 1: approved, reversed (every approval); 2: 51; 3: a STIP advice, repeated.
-    assert mtis == ["0200", "0400", "0200", "0120", "0121"]
+    # 1: approved, reversed (every approval; American Express reverses by advice, 1420); 2: 51; 3: a STIP advice,
+    # repeated.
+    assert mtis == ["0200", "0420" if scheme == "amex" else "0400", "0200", "0120", "0121"]
     assert dict(stats.originated.answered) == {"00": 4, "51": 1}
     stans = [m[11] for _, m in frames]
     assert len(set(stans[:4])) == 4 and stans[4] == stans[3]  # the network's own STANs; a repeat keeps its own
     first, reversal = frames[0][1], frames[1][1]
-    assert reversal[90] == "0200" + "".join(str(first[n]).zfill(w) for n, w in ((11, 6), (7, 10), (32, 11), (33, 11)))
+    de90 = "0200" + "".join(str(first[n]).zfill(w) for n, w in ((11, 6), (7, 10), (32, 11), (33, 11)))
+    # American Express's DE 56 names no forwarding institution: its DE 90 ends in zeros.
+    assert reversal[90] == (de90[:31] + "0" * 11 if scheme == "amex" else de90)
     advice = frames[3][1]
     if scheme == "visa":
         assert (first[32], first[33], first[19]) == ("432109", "400000", "840")
@@ -96,6 +106,18 @@ async def test_originated_requests_in_the_networks_dialect_and_their_reversal_an
         assert parse_de63(advice[63]).get(4) == "9020" and (advice[38], advice[39]) == ("S00003", "00")
         visa_header = Base1Header.parse(frames[0][0].header)
         assert (visa_header.destination, visa_header.source) == ("123456", "400000")  # towards the bank
+    elif scheme == "mastercard":
+        assert (first[32], first[33]) == ("005037", "200154")
+        assert parse_de48(str(first[48])).tcc == "R" and parse_de61(str(first[61])).country == "840"
+        assert parse_mc63(str(first[63])).network_code == "MCC" and len(str(first[15])) == 4
+        assert reversal[63] == first[63] and reversal[48] == first[48]  # the reversal names the network data
+        assert (reversal[39], reversal[95]) == ("32", "000000000400" * 2 + "0" * 18)  # a partial reversal
+        assert (advice[60], advice[121], advice[38], advice[39]) == ("1410000", "200154", "S00003", "00")
+        assert frames[0][0].header == b""  # no header: the 2-byte length alone
+    elif scheme == "amex":
+        assert (first[32], first[19]) == ("06370100", "840")
+        assert (advice[38], advice[39]) == ("S00003", "00")
+        assert frames[0][0].header == b""
     else:
         assert (first[32], first[33], first[60]) == ("92010000", "00010000", "000006000300000000000012000")
         header = CupsHeader.parse(frames[0][0].header)
@@ -125,6 +147,25 @@ async def test_a_malformed_message_is_sent_back_in_the_networks_reject_form(sche
         header = CupsHeader.parse(frame.header)
         assert header.reject_code == "00035" and (header.destination_id, header.source_id) == ("04071234", "00010000")
         assert frame.body == garbage
+
+
+async def test_mastercard_answers_a_malformed_request_30_as_its_links_do() -> None:
+    adapter = network("mastercard")
+    config = IssuerConfig(scheme="mastercard", framing=SIDES["mastercard"][1], refuse=True)
+    stats = IssuerStats()
+    framer = SIDES["mastercard"][0].framer()
+    request = adapter.encode(Message("0100", {2: PAN, 3: "000000", 4: "000000001000", 11: "000042", 63: "MCC1234567"}))
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(lambda task_status: serve_issuer(config, stats=stats, task_status=task_status))
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                await stream.send_all(framer.encode(request[:-3]))  # DE 63 cut short
+                frame = await next_frame(stream, framer)
+            nursery.cancel_scope.cancel()
+    answer = adapter.decode(frame.body)
+    assert (answer.mti, answer.stan, answer.response_code) == ("0110", "000042", "30")
+    assert stats.rejected == 1 and stats.malformed == 1
 
 
 def test_cli_once_originates_one_purchase_and_prints_the_answer_summary() -> None:
