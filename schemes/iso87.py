@@ -149,6 +149,7 @@ class Iso87Network:
     # A link to an ISO 8583:1987 host keeps the acquirer's STAN by default (a link's own_stan turns the switch's
     # own numbering on); the card networks' links number their own (switch.exchange.identity).
     own_identity: bool = False
+    acquirer_fee: bool = True  # DE 28, amount transaction fee (x+n 8)
 
     # -- link options -------------------------------------------------------------------------------
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:

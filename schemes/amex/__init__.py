@@ -21,6 +21,9 @@ NETWORK = AmexNetwork(
     description="American Express: 2-byte length counting itself, ISO 8583:1993 MTIs and action codes, EBCDIC",
     codes=AMEX_CODES,
     framings=("binary2",),
+    # No counterpart of ISO 8583:1987's DE 28 in the public American Express layout (README "American Express"):
+    # an ATM of the bank sends no surcharge on an American Express card.
+    acquirer_fee=False,
 )
 
 __all__ = ["NETWORK"]

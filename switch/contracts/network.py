@@ -191,6 +191,9 @@ class Network(Protocol):
     own_identity: bool
     mac_field: str  # where a MAC goes on a MAC link by default: "64", "128" or "auto" (64 without a secondary bitmap)
     mac_failure_code: str  # what a request whose MAC fails is answered by default
+    # Whether the network carries an acquirer's fee to the issuer in DE 28 (an ATM's surcharge on a card of another
+    # bank, added by the ATMP: switch.runtime.atmhost); a network without a counterpart gets no surcharge.
+    acquirer_fee: bool
 
     def link_options(self, framing: TomlTable | None, options: TomlTable | None) -> LinkOptions:
         """Validate a link's framing table (None: the network's default framing) and options table; raise

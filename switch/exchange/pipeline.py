@@ -244,7 +244,7 @@ class Pipeline(LinkSteps, PinSteps, TerminalSteps):
             return None
         x.link = link
         if x.gate is not None:
-            x.terminal_fields = x.gate.prepare(msg, link.name)
+            x.terminal_fields = x.gate.prepare(msg, link)
         ident = link.identity
         if ident is not None:
             self._identify(x, ident)

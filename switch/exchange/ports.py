@@ -103,7 +103,7 @@ class TerminalGate(Protocol):
         """The ATMP's answer to a :meth:`local` request (its effects are durable when it returns)."""
         ...
 
-    def prepare(self, request: Message, destination: str) -> dict[int, FieldValue]:
+    def prepare(self, request: Message, destination: Upstream) -> dict[int, FieldValue]:
         """A routed request before it goes to ``destination``: the terminal's surcharge (DE 28) on a foreign card;
         the fields that are the terminal's business only (its note counts, its device events) taken off and
         returned, so that the issuer never sees them and the ATMP reads them back when the answer comes."""

@@ -43,6 +43,7 @@ from switch.contracts.network import Network
 from switch.exchange import mac
 from switch.exchange.keywindow import KeyWindow
 from switch.exchange.mac import TAK_TYPE
+from switch.exchange.ports import Upstream
 from switch.model.message import FieldValue, Message
 from switch.ops.metrics import TerminalStats
 from switch.runtime import atmlocal
@@ -276,14 +277,15 @@ class AtmGate:
     async def answer(self, request: Message) -> Message:
         return await atmlocal.answer(self, request)
 
-    def prepare(self, request: Message, destination: str) -> dict[int, FieldValue]:
+    def prepare(self, request: Message, destination: Upstream) -> dict[int, FieldValue]:
         fields = request.fields
         own = {number: fields.pop(number) for number in _TERMINAL_FIELDS if number in fields}
         ksn = own.get(53)
         if isinstance(ksn, str):
             request.meta.extra[KSN] = ksn
         terminal = self.host.terminal(request)
-        if terminal is None or not terminal.surcharge or destination in self.host.own_destinations:
+        if terminal is None or not terminal.surcharge or destination.name in self.host.own_destinations \
+                or not destination.network.acquirer_fee:
             return own
         if request.mti in ("0200", "0201") and request.transaction_type == atmlocal.WITHDRAWAL \
                 and 28 not in request.fields:
