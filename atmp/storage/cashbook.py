@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
@@ -35,14 +35,17 @@ class CashBook(StoreBase):
     # -- withdrawal outcomes ------------------------------------------------------------------------------------
 
     def record_outcome(self, terminal_id: str, original_key: str, outcome: DispenseOutcome, *,
-                       business_date: date, at: datetime, currency: str | None = None) -> Recorded:
+                       business_date: date, at: datetime, currency: str | None = None,
+                       approved_at: datetime | None = None) -> Recorded:
         """Record what a terminal said (or the host assumed) about the withdrawal ``original_key`` and move the
         cassettes accordingly, in one transaction; judged against the outcome that stands (:func:`atmp.dispense.
         judge`): new, duplicate, replaced or ignored. Without note counts the notes come from the host's mix over
         the cassettes as they are. ``currency`` defaults to the terminal's; ``business_date`` is kept from the
-        first word."""
+        first word. A withdrawal ``approved_at`` before the terminal's last replenishment moves no cassette: its
+        notes were already missing from that replenishment's count (the discrepancy it showed), and the new load
+        never held them."""
         return self._transact("record dispense outcome", lambda connection: _record(
-            connection, terminal_id, original_key, outcome, business_date, at, currency))
+            connection, terminal_id, original_key, outcome, business_date, at, currency, approved_at))
 
     def outcomes_for(self, terminal_id: str, original_keys: Collection[str]) -> dict[str, StoredOutcome]:
         """The recorded outcomes of those withdrawals of the terminal, by key (absent: nothing recorded)."""
@@ -189,7 +192,7 @@ def _totals_dict(totals: Totals) -> dict[str, int]:
 
 
 def _record(connection: Connection, terminal_id: str, original_key: str, outcome: DispenseOutcome,
-            business_date: date, at: datetime, currency: str | None) -> Recorded:
+            business_date: date, at: datetime, currency: str | None, approved_at: datetime | None) -> Recorded:
     terminal = need_terminal(connection, terminal_id)
     cur = currency or terminal.currency
     row = connection.execute(select(DISPENSES).where(DISPENSES.c.original_key == original_key)).mappings().first()
@@ -214,7 +217,16 @@ def _record(connection: Connection, terminal_id: str, original_key: str, outcome
         guarded = DISPENSES.update().where(DISPENSES.c.id == row["id"], DISPENSES.c.version == row["version"])
         if connection.execute(guarded.values(changes)).rowcount == 0:
             raise Conflict
-    _move(connection, terminal_id, verdict.delta)
+    delta = verdict.delta
+    if approved_at is not None and delta != Movement():
+        replenished = connection.execute(select(func.max(REPLENISHMENTS.c.at)).where(
+            REPLENISHMENTS.c.terminal_id == terminal_id)).scalar()
+        if replenished is not None and _aware(replenished) > approved_at:
+            insert_event(connection, terminal_id, "dispense", f"{original_key}: approved before the replenishment of "
+                         f"{_aware(replenished).isoformat(timespec='seconds')}: its notes are in that count, the new "
+                         "load is not touched", at, NODE)
+            delta = Movement()
+    _move(connection, terminal_id, delta)
     after = tuple(cassette_of(r) for r in connection.execute(
         select(CASSETTES).where(CASSETTES.c.terminal_id == terminal_id).order_by(CASSETTES.c.position)).mappings())
     before_low = set(low_cash(terminal.cassettes, terminal.low_cash_notes))
@@ -224,9 +236,14 @@ def _record(connection: Connection, terminal_id: str, original_key: str, outcome
            mismatch, dropped, at)
     stored = stored_of(connection.execute(select(DISPENSES).where(DISPENSES.c.original_key == original_key))
                        .mappings().one())
-    return Recorded(action=verdict.action, why=verdict.why, stored=stored, previous=existing, delta=verdict.delta,
+    return Recorded(action=verdict.action, why=verdict.why, stored=stored, previous=existing, delta=delta,
                     cassettes=after, low_cash=now_low, became_low=tuple(p for p in now_low if p not in before_low),
                     newly_captured=verdict.newly_captured, mix_found=mix_found, notes_mismatch=mismatch)
+
+
+def _aware(value: datetime) -> datetime:
+    """A time read back from the database as UTC (SQLite returns it without its zone)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _present_only(outcome: DispenseOutcome, cassettes: tuple[Cassette, ...]) -> tuple[DispenseOutcome, tuple[int, ...]]:

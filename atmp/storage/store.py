@@ -182,6 +182,12 @@ class AtmStore(CashBook):
         def body(connection: Connection) -> bool:
             need_terminal(connection, terminal_id)
             if connection.execute(promote).rowcount == 0:
+                # A repeat of a confirmation already applied (the terminal did not get our answer): its keys are
+                # the current ones and nothing is pending. Answered as the first one was, nothing changes.
+                current = connection.execute(select(KEYS.c.tpk_kcv, KEYS.c.tak_kcv, KEYS.c.pending_tpk).where(
+                    KEYS.c.terminal_id == terminal_id)).first()
+                if current is not None and current[2] is None and (current[0], current[1]) == (tpk_kcv, tak_kcv):
+                    return True
                 insert_event(connection, terminal_id, "keys", f"key confirmation refused: TPK KCV {tpk_kcv}, TAK KCV "
                              f"{tak_kcv} match no pending keys", at, NODE)
                 return False

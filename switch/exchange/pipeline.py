@@ -235,6 +235,11 @@ class Pipeline(LinkSteps, PinSteps, TerminalSteps):
             # (switch.exchange.inflight): a purchase to a destination without stand-in does not come here.
             self._enter(x, must_accept)
         link = self.node.choose_link(destination)
+        if x.gate is not None and x.terminal_fields is None:
+            # Before anything is sent or held for later: a terminal's own fields never go upstream.
+            planned = link or self.node.upstream(destination.links[0])
+            if planned is not None:
+                x.terminal_fields = x.gate.prepare(msg, planned)
         if link is None:
             x.link = self.node.upstream(destination.links[0])
             x.advance(LINK_DOWN)
@@ -243,8 +248,6 @@ class Pipeline(LinkSteps, PinSteps, TerminalSteps):
             self._later(x, self._fallback)
             return None
         x.link = link
-        if x.gate is not None:
-            x.terminal_fields = x.gate.prepare(msg, link)
         ident = link.identity
         if ident is not None:
             self._identify(x, ident)

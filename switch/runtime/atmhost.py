@@ -22,6 +22,7 @@ is taken as dispensed (``[atmp]``, switch.config.node.AtmpConfig).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,10 +45,11 @@ from switch.exchange import mac
 from switch.exchange.keywindow import KeyWindow
 from switch.exchange.mac import TAK_TYPE
 from switch.exchange.ports import Upstream
+from switch.model.codes import ResponseCode
 from switch.model.message import FieldValue, Message
 from switch.ops.metrics import TerminalStats
 from switch.runtime import atmlocal
-from switch.storage.atmjournal import LOOKUP_WINDOW, Withdrawal, approved_withdrawals, find_withdrawal
+from switch.storage.atmjournal import LOOKUP_WINDOW, Position, Withdrawal, approved_withdrawals, find_withdrawal
 
 log = logging.getLogger("bulkhead.atmp")
 
@@ -57,8 +59,10 @@ TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
 _KEY_EXCHANGE_CODES = frozenset({interface.KEY_EXCHANGE, interface.KEY_CONFIRMATION})
 # The terminal's own fields on a routed message (README "ATM interface"): its KSN (DE 53), its device events (DE 60:
 # a capture) and its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean
-# something else (VISA's DE 63 is its network data), and the issuer has no use for them.
-_TERMINAL_FIELDS = (53, 60, 63)
+# something else (VISA's DE 63 is its network data), and the issuer has no use for them. DE 28 is the host's to set
+# (the terminal's configured surcharge, on a card of another bank only): whatever a terminal put there is dropped,
+# or it could waive the bank's own ATM fee at a cell (C00000000) or charge any fee it liked.
+_TERMINAL_FIELDS = (28, 53, 60, 63)
 # DE 53 of a DUKPT terminal is its key serial number: it says which key its PIN block is under, and goes no further
 # than the PIN translation (kept in the message's metadata under this name until then).
 KSN = "atm.ksn"
@@ -95,6 +99,7 @@ class AtmHost:
         # duplicate, ignored, captured): the metrics' counters.
         self.outcomes: dict[tuple[str, str], int] = {}
         self.gates = {name: AtmGate(self, name, net) for name, net in self.listeners.items()}
+        self._swept: Position | None = None  # where the last sweep's window ended (the journal's order)
         self._window_ns = int(config.key_window_s * 1e9)
 
     # -- the registry copy ------------------------------------------------------------------------------
@@ -189,8 +194,23 @@ class AtmHost:
         how many."""
         now = now or datetime.now(UTC)
         until = now - timedelta(seconds=self.config.confirm_timeout_s)
-        withdrawals = await trio.to_thread.run_sync(
-            lambda: approved_withdrawals(self.engine, list(self.listeners), now - LOOKUP_WINDOW, until))
+        since = now - LOOKUP_WINDOW
+        count = 0
+        # Page by page through the window, from where the last sweep left off: every withdrawal before that point
+        # has an outcome (the terminal's, or the one this sweep assumed), so a busy day never hides a silent one.
+        after = self._swept if self._swept is not None and self._swept[0] >= since else None
+        while True:
+            page, end = await trio.to_thread.run_sync(functools.partial(
+                approved_withdrawals, self.engine, list(self.listeners), since, until, after=after))
+            count += await self._assume(page, now)
+            if page:
+                last = max(page, key=lambda w: (w.received_at, w.row_id))
+                self._swept = (last.received_at, last.row_id)
+            if end is None:
+                return count
+            after = end
+
+    async def _assume(self, withdrawals: list[Withdrawal], now: datetime) -> int:
         by_terminal: dict[str, list[Withdrawal]] = {}
         for w in withdrawals:
             if w.terminal_id in self.terminals:
@@ -253,6 +273,11 @@ class AtmGate:
         refusal = admit(terminal, request.mti, request.processing_code)
         if refusal is None and terminal is not None:
             self.host.touch(terminal, datetime.now(UTC))
+            if 52 in request.fields and self.host.pin_key(request) is None:
+                # A terminal's PIN block is under its own key, never a zone key shared with the issuer: with no key
+                # to read it under (no key exchange yet, a DUKPT request without its KSN) it goes nowhere.
+                return Refusal(ResponseCode.SYSTEM_MALFUNCTION.value,
+                               "a PIN block but no PIN key for the terminal (no key exchange yet, or no KSN)")
         return refusal
 
     def checks_mac(self, request: Message) -> bool:
@@ -287,8 +312,7 @@ class AtmGate:
         if terminal is None or not terminal.surcharge or destination.name in self.host.own_destinations \
                 or not destination.network.acquirer_fee:
             return own
-        if request.mti in ("0200", "0201") and request.transaction_type == atmlocal.WITHDRAWAL \
-                and 28 not in request.fields:
+        if request.mti in ("0200", "0201") and request.transaction_type == atmlocal.WITHDRAWAL:
             # The fee the terminal disclosed to the holder of a card that is not the bank's own (README "ATM
             # processing (ATMP)"): x+n 8, D = a debit to the cardholder, in DE 49's currency.
             request.fields[28] = interface.build_surcharge(terminal.surcharge)

@@ -204,7 +204,7 @@ async def record(gate: AtmGate, terminal: Terminal, withdrawal: Withdrawal, outc
     at = now or datetime.now(UTC)
     recorded = await trio.to_thread.run_sync(lambda: host.store.record_outcome(
         terminal.id, withdrawal.key, outcome, business_date=withdrawal.received_at.date(), at=at,
-        currency=withdrawal.currency))
+        currency=withdrawal.currency, approved_at=withdrawal.received_at))
     host.counted(terminal.id, recorded.stored.outcome.kind.value if recorded.action in (
         Action.NEW, Action.REPLACED) else recorded.action.value)
     log.info("terminal %s: withdrawal STAN %s: %s %s (%s)", terminal.id, withdrawal.stan, recorded.action.value,

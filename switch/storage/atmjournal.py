@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from atmp.errors import AtmFieldError
 from atmp.interface import withdrawal_key
@@ -46,6 +46,7 @@ class Withdrawal:
     destination: str | None
     received_at: datetime
     trace_id: str
+    row_id: int = 0  # the journal row's id: with received_at, where a page of the window ends
 
     @property
     def key(self) -> str:
@@ -53,8 +54,8 @@ class Withdrawal:
         return withdrawal_key(self.terminal_id, self.stan, self.transmitted)
 
 
-def _withdrawal(row: object) -> Withdrawal | None:
-    record = _record(row)  # type: ignore[arg-type]
+def _withdrawal(row: Any) -> Withdrawal | None:
+    record = _record(row)
     response = record.response or {}
     amount = response.get("4") if record.response_code == "10" else None
     amount = amount or record.request.get("4")
@@ -69,7 +70,7 @@ def _withdrawal(row: object) -> Withdrawal | None:
         transmitted=str(record.request.get("7") or ""), amount=int(str(amount)),
         currency=record.currency or str(record.request.get("49") or ""),
         processing_code=record.processing_code or "", destination=record.destination,
-        received_at=record.received_at, trace_id=record.trace_id)
+        received_at=record.received_at, trace_id=record.trace_id, row_id=int(row._mapping["id"]))
 
 
 def find_withdrawal(engine: Engine, *, source_link: str, terminal_id: str, stan: str, transmitted: str | None,
@@ -94,17 +95,25 @@ def find_withdrawal(engine: Engine, *, source_link: str, terminal_id: str, stan:
     return None
 
 
+# Where a page of approved withdrawals ended: (received_at, journal row id) of its last row.
+Position = tuple[datetime, int]
+
+
 def approved_withdrawals(engine: Engine, sources: Sequence[str], since: datetime, until: datetime,
-                         limit: int = 1000) -> list[Withdrawal]:
-    """Approved withdrawals from the terminals of listeners ``sources`` received in [since, until), oldest first,
-    at most ``limit`` (through the ``received_at`` index). A repeat (0201) of an original in the list is left out:
-    it is the same withdrawal."""
+                         limit: int = 1000, after: Position | None = None) -> tuple[list[Withdrawal], Position | None]:
+    """One page of the approved withdrawals from the terminals of listeners ``sources`` received in [since, until),
+    oldest first, at most ``limit`` rows (through the ``received_at`` index), from ``after`` (the position the
+    previous page ended at; None: the start); and the position this page ends at (None: the window is exhausted).
+    A repeat (0201) of an original in the page is left out: it is the same withdrawal."""
     query = (select(JOURNAL)
              .where(JOURNAL.c.source_link.in_(list(sources)), JOURNAL.c.received_at >= since,
                     JOURNAL.c.received_at < until, JOURNAL.c.mti_in.startswith("020", autoescape=True),
                     JOURNAL.c.processing_code.startswith(_CASH, autoescape=True),
-                    JOURNAL.c.response_code.in_(_APPROVED))
-             .order_by(JOURNAL.c.received_at, JOURNAL.c.id).limit(limit))
+                    JOURNAL.c.response_code.in_(_APPROVED)))
+    if after is not None:
+        at, row_id = after
+        query = query.where(or_(JOURNAL.c.received_at > at, and_(JOURNAL.c.received_at == at, JOURNAL.c.id > row_id)))
+    query = query.order_by(JOURNAL.c.received_at, JOURNAL.c.id).limit(limit)
     with storage_errors("find approved withdrawals"), engine.connect() as connection:
         rows = connection.execute(query).all()
     found: dict[str, Withdrawal] = {}
@@ -112,5 +121,6 @@ def approved_withdrawals(engine: Engine, sources: Sequence[str], since: datetime
         withdrawal = _withdrawal(row)
         if withdrawal is not None:
             found.setdefault(withdrawal.key, withdrawal)
-    return list(found.values())
+    end = (_record(rows[-1]).received_at, int(rows[-1]._mapping["id"])) if len(rows) == limit else None
+    return list(found.values()), end
 

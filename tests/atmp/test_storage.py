@@ -145,7 +145,11 @@ def test_a_key_exchange_is_used_only_once_confirmed_and_the_old_keys_stay_for_th
     assert keys.current is not None and (keys.current.tpk, keys.current.tak) == (TPK2, TAK2)
     assert keys.previous is not None and (keys.previous.tpk, keys.previous.tak_kcv) == (TPK1, "222222")
     assert keys.replaced_at == changed and keys.pending is None
-    assert not store.confirm_keys("ATM00001", "333333", "444444", changed)  # nothing pending any more
+    # a repeat of the confirmation just applied (its answer lost): 00 again, and nothing moves
+    assert store.confirm_keys("ATM00001", "333333", "444444", changed + timedelta(seconds=5))
+    again = store.terminal("ATM00001")
+    assert again is not None and again.keys.replaced_at == changed and again.keys.previous == keys.previous
+    assert not store.confirm_keys("ATM00001", "111111", "222222", changed)  # the old keys are not confirmed again
     with pytest.raises(TerminalNotFoundError):
         store.set_pending_keys("ATM00009", TPK1, TAK1, ("111111", "222222"))
 

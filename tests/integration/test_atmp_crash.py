@@ -74,8 +74,8 @@ def _every_withdrawal_has_one_outcome_and_the_cells_charged_what_went_out(conf: 
     try:
         store = AtmStore(engine)
         now = datetime.now(UTC)
-        approved = approved_withdrawals(engine, ["atm"], now - timedelta(hours=1), now + timedelta(minutes=1),
-                                        limit=100_000)
+        approved, _ = approved_withdrawals(engine, ["atm"], now - timedelta(hours=1), now + timedelta(minutes=1),
+                                           limit=100_000)
         assert approved, "the fleet withdrew nothing"
         dispensed: dict[tuple[str, str], int] = {}
         by_terminal: dict[str, list[str]] = {}

@@ -58,6 +58,18 @@ def test_approved_withdrawals_leave_out_repeats_inquiries_declines_and_other_lis
     repeat = replace(_row(1, t + timedelta(seconds=5), mti="0201"), trace_id="trace-repeat")
     _store(db_engine, [original, repeat, _row(2, t, processing="301000"), _row(3, t, code="55"),
                        _row(4, t, source="acquirer"), _row(5, now)])
-    found = approved_withdrawals(db_engine, ["atm"], now - timedelta(hours=1), now - timedelta(minutes=5))
-    assert [w.stan for w in found] == ["000001"]
+    found, end = approved_withdrawals(db_engine, ["atm"], now - timedelta(hours=1), now - timedelta(minutes=5))
+    assert [w.stan for w in found] == ["000001"] and end is None
+
+
+def test_approved_withdrawals_come_a_page_at_a_time(db_engine: Engine) -> None:
+    now = datetime.now(UTC)
+    _store(db_engine, [_row(n, now - timedelta(minutes=30) + timedelta(seconds=n)) for n in range(1, 8)])
+    stans, after = [], None
+    for _ in range(10):
+        page, after = approved_withdrawals(db_engine, ["atm"], now - timedelta(hours=1), now, limit=3, after=after)
+        stans += [w.stan for w in page]
+        if after is None:
+            break
+    assert stans == [f"{n:06d}" for n in range(1, 8)]
 
