@@ -87,6 +87,49 @@ class CashBook(StoreBase):
             raise ValueError("a deposit amount cannot be negative")
         return self._transact("record deposit", body)
 
+    def adjust_deposit(self, terminal_id: str, original_key: str, advice_key: str, delta: int, *,
+                       at: datetime) -> bool:
+        """A later, higher count of the deposit ``original_key`` (the terminal's 0220 advice ``advice_key``, DE 4
+        ``delta``): added once; True when it was (False: a repeat of that advice, or no such deposit)."""
+
+        def body(connection: Connection) -> bool:
+            row = connection.execute(select(DEPOSITS).where(
+                DEPOSITS.c.terminal_id == terminal_id, DEPOSITS.c.original_key == original_key)).mappings().first()
+            if row is None:
+                return False
+            adjustments = json.loads(row["adjustments"] or "{}")
+            if advice_key in adjustments:
+                return False
+            adjustments[advice_key] = delta
+            connection.execute(DEPOSITS.update().where(DEPOSITS.c.id == row["id"]).values(
+                amount=row["amount"] + delta, adjustments=json.dumps(adjustments, sort_keys=True), updated_at=at))
+            return True
+
+        if delta < 0:
+            raise ValueError("a higher count adds a positive amount")
+        return self._transact("adjust deposit", body)
+
+    def unadjust_deposit(self, terminal_id: str, advice_key: str, *, at: datetime) -> bool:
+        """The terminal reversed its higher-count advice ``advice_key`` (0420 naming the 0220): what it added is
+        taken off again, once; True when it was."""
+
+        def body(connection: Connection) -> bool:
+            rows = connection.execute(select(DEPOSITS).where(
+                DEPOSITS.c.terminal_id == terminal_id,
+                DEPOSITS.c.adjustments.contains(json.dumps(advice_key)))).mappings().all()
+            for row in rows:
+                adjustments = json.loads(row["adjustments"] or "{}")
+                delta = adjustments.pop(advice_key, None)
+                if delta is None:
+                    continue
+                connection.execute(DEPOSITS.update().where(DEPOSITS.c.id == row["id"]).values(
+                    amount=max(0, row["amount"] - delta), adjustments=json.dumps(adjustments, sort_keys=True),
+                    updated_at=at))
+                return True
+            return False
+
+        return self._transact("reverse a deposit adjustment", body)
+
     def deposit_amount(self, terminal_id: str, original_key: str) -> int | None:
         """The amount a recorded deposit stands at (None: no such deposit of the terminal)."""
         query = select(DEPOSITS.c.amount).where(DEPOSITS.c.terminal_id == terminal_id,

@@ -137,6 +137,9 @@ DEPOSITS = Table(
     Column("business_date", Date, nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # The later counts that added to it (a terminal's 0220 advices of a higher count): JSON, the advice's own key
+    # (terminal + STAN + DE 7) -> the amount it added, so that a repeat of an advice adds nothing.
+    Column("adjustments", Text, nullable=False, server_default="{}"),
     CheckConstraint("amount >= 0", name="amount"),
     Index("ix_atm_deposits_terminal_id_business_date", "terminal_id", "business_date"),
 )

@@ -56,7 +56,6 @@ log = logging.getLogger("bulkhead.atmp")
 # The terminals' MAC: ANSI X9.19 (ISO 9797-1 algorithm 3, padding 1) under the TAK, in DE 64 (DE 128 with a
 # secondary bitmap), over the message up to the MAC field: the engine's MAC rule (switch.exchange.mac).
 TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
-_KEY_EXCHANGE_CODES = frozenset({interface.KEY_EXCHANGE, interface.KEY_CONFIRMATION})
 # The terminal's own fields on a routed message (README "ATM interface"): its KSN (DE 53), its device events (DE 60:
 # a capture) and its note counts (DE 63). They are the ATMP's business: another network's DE 60 and 63 mean
 # something else (VISA's DE 63 is its network data), and the issuer has no use for them. DE 28 is the host's to set
@@ -281,14 +280,25 @@ class AtmGate:
         return refusal
 
     def checks_mac(self, request: Message) -> bool:
+        """A MAC terminal MACs everything (README "ATM interface", MAC) but its very first key exchange request (161
+        while it has no TAK yet); its key confirmation (162) under the new TAK it confirms: only the holder of its
+        TMK can take its keys, not anyone who can reach the port and knows its id."""
         terminal = self.host.terminal(request)
-        return terminal is not None and terminal.keys.mac and not _key_exchange(request)
+        if terminal is None or not terminal.keys.mac:
+            return False
+        if request.is_network and request.network_code == interface.KEY_EXCHANGE:
+            return terminal.keys.current is not None
+        return True
 
     async def verify_mac(self, request: Message, body: bytes) -> bool:
         terminal, hsm = self.host.terminal(request), self.host.hsm
         if terminal is None or hsm is None:
             return False
-        keys = self.host.mac_keys(terminal, request.meta.received_ns)
+        pending = terminal.keys.pending
+        if request.is_network and request.network_code == interface.KEY_CONFIRMATION and pending is not None:
+            keys: tuple[str, ...] = (pending.tak,)
+        else:
+            keys = self.host.mac_keys(terminal, request.meta.received_ns)
         if not keys:
             return False
         good = await mac.verify(hsm, TERMINAL_MAC, keys, request, body, key_type=TAK_TYPE)
@@ -325,8 +335,10 @@ class AtmGate:
         await atmlocal.routed(self, request, response)
 
     def signs(self, request: Message) -> bool:
+        """Every answer to a MAC terminal is MACed under its current TAK (to a 162: the TAK just confirmed); one to
+        its very first key exchange goes without (there is no TAK yet: :meth:`sign` encodes it as it is)."""
         terminal = self.host.terminal(request)
-        return terminal is not None and terminal.keys.mac and not _key_exchange(request)
+        return terminal is not None and terminal.keys.mac
 
     async def sign(self, response: Message, request: Message) -> bytes:
         terminal, hsm = self.host.terminal(request), self.host.hsm
@@ -334,8 +346,3 @@ class AtmGate:
         if hsm is None or keys is None or keys.tak is None:
             return self.network.encode(response)
         return await mac.sign(hsm, TERMINAL_MAC, keys.tak.current, self.network, response, key_type=TAK_TYPE)
-
-
-def _key_exchange(request: Message) -> bool:
-    """A key exchange travels without a MAC: the terminal has no TAK yet, or is getting a new one."""
-    return request.is_network and request.network_code in _KEY_EXCHANGE_CODES

@@ -181,20 +181,34 @@ async def _deposit(gate: AtmGate, terminal: Terminal, request: Message, response
     difference): the host's side of the terminal's deposit totals, at the amount counted last."""
     host = gate.host
     now = datetime.now(UTC)
+    store = host.store
     if request.mti in ("0200", "0201"):
         if not is_approval(response.response_code or ""):
             return
         key, amount = interface.request_key(request), request.amount or 0
-    else:
-        key = interface.advice_key(request)
-        stored = await trio.to_thread.run_sync(lambda: host.store.deposit_amount(terminal.id, key))
-        if stored is None:
-            log.warning("terminal %s: %s names no recorded deposit", terminal.id, request.mti)
-            return
-        # A lower count: DE 95 is the final amount; a higher one: DE 4 is what the first count missed.
-        amount = interface.dispensed_amount(request.text(95)) if request.is_reversal else stored + (request.amount or 0)
-    await trio.to_thread.run_sync(lambda: host.store.record_deposit(
-        terminal.id, key, amount, business_date=now.date(), at=now, currency=request.currency))
+        await trio.to_thread.run_sync(lambda: store.record_deposit(
+            terminal.id, key, amount, business_date=now.date(), at=now, currency=request.currency))
+        return
+    named = interface.advice_key(request)  # the message DE 90 names
+    if not request.is_reversal:  # a higher count: DE 4 is what the first count missed, added once per advice
+        advice = interface.request_key(request)
+        added = await trio.to_thread.run_sync(lambda: store.adjust_deposit(
+            terminal.id, named, advice, request.amount or 0, at=now))
+        if not added:
+            log.info("terminal %s: deposit count advice %s: a repeat, or no such deposit", terminal.id, advice)
+        return
+    text = request.text(90) or ""
+    if interface.parse_original(text).mti.startswith("022"):  # the terminal takes back its higher-count advice
+        await trio.to_thread.run_sync(lambda: store.unadjust_deposit(terminal.id, named, at=now))
+        return
+    # A lower count: DE 95 is the deposit's final amount.
+    final = interface.dispensed_amount(request.text(95))
+    stored = await trio.to_thread.run_sync(lambda: store.deposit_amount(terminal.id, named))
+    if stored is None:
+        log.warning("terminal %s: %s names no recorded deposit", terminal.id, request.mti)
+        return
+    await trio.to_thread.run_sync(lambda: store.record_deposit(
+        terminal.id, named, final, business_date=now.date(), at=now, currency=request.currency))
 
 
 async def record(gate: AtmGate, terminal: Terminal, withdrawal: Withdrawal, outcome: DispenseOutcome, *,
@@ -285,6 +299,7 @@ async def _new_keys(gate: AtmGate, terminal: Terminal, request: Message) -> Mess
         return respond(request, ResponseCode.SYSTEM_MALFUNCTION)
     await trio.to_thread.run_sync(lambda: host.store.set_pending_keys(
         terminal.id, tpk.under_lmk, tak.under_lmk, (tpk.kcv, tak.kcv)))
+    await host.load()  # the pending TAK: the terminal MACs its confirmation (162) under it
     log.info("terminal %s: new keys sent (TPK kcv %s, TAK kcv %s), pending its confirmation", terminal.id,
              tpk.kcv, tak.kcv)
     response = respond(request, ResponseCode.APPROVED)

@@ -27,7 +27,7 @@ from hsm.testing import TestPinPad
 from switch.contracts.network import Network
 from switch.exchange.mac import MAC_FIELDS, mac_field_for, mac_input, mac_of
 from switch.model.message import Message
-from switch.sim.atmfields import KEY_CONFIRMATION, KEY_EXCHANGE, KeyOffer
+from switch.sim.atmfields import KEY_CONFIRMATION, KeyOffer
 
 TMK_TYPE, TPK_TYPE, TAK_TYPE = "002", "002", "003"  # payShield key type codes (hsm.keys)
 _PLACEHOLDER = bytes(8)
@@ -136,11 +136,13 @@ class TerminalKeys:
         return self._pad.pin_block("TPK", self.tpk, pin, pan)
 
     # -- MAC ---------------------------------------------------------------------------------------------------------
-    @staticmethod
-    def exempt(msg: Message) -> bool:
-        """The messages a MAC terminal sends without a MAC: the key exchange and its confirmation (atm-interface.md
-        "MAC"), which travel before the terminal has the TAK they agree on."""
-        return msg.mti[:2] == "08" and msg.get(70) in (KEY_EXCHANGE, KEY_CONFIRMATION)
+    def _mac_key(self, msg: Message) -> str | None:
+        """The TAK a MAC terminal MACs ``msg`` under (README "ATM interface", MAC): the key confirmation (162) under
+        the new TAK it confirms, which proves it holds the TMK; everything else under its current TAK; the very
+        first key exchange request (161, no TAK yet) goes without a MAC."""
+        if msg.mti[:2] == "08" and msg.get(70) == KEY_CONFIRMATION and self._pending is not None:
+            return self._pending.tak
+        return self.tak
 
     def encode(self, network: Network, msg: Message) -> bytes:
         """``msg`` encoded, with its MAC when the terminal MACs (and has a TAK): the MAC field is set in the bitmap
@@ -148,7 +150,8 @@ class TerminalKeys:
         fields = msg.fields
         for number in MAC_FIELDS:
             fields.pop(number, None)
-        if not self.mac or self.tak is None or self.exempt(msg):
+        key = self._mac_key(msg) if self.mac else None
+        if key is None:
             return network.encode(msg)
         number = mac_field_for(msg, "auto")
         fields[number] = _PLACEHOLDER
@@ -156,7 +159,7 @@ class TerminalKeys:
         data = mac_input(body, _PLACEHOLDER)
         if data is None:  # the generic layout always ends with the MAC field
             raise ValueError(f"DE {number} does not end the encoded message")
-        mac = bytes.fromhex(self._hsm.generate_mac(TAK_TYPE, self.tak, data))
+        mac = bytes.fromhex(self._hsm.generate_mac(TAK_TYPE, key, data))
         fields[number] = mac
         return data + mac
 
@@ -169,7 +172,8 @@ class TerminalKeys:
         data = mac_input(body, mac)
         if data is None:
             return False
-        for key in (self.tak, self.previous_tak):
+        pending = self._pending.tak if self._pending is not None else None  # the answer to a 162: under the new TAK
+        for key in (self.tak, pending, self.previous_tak):
             if key is not None and self._hsm.verify_mac(TAK_TYPE, key, data, mac.hex().upper()):
                 return True
         return False

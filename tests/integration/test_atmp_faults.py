@@ -68,9 +68,8 @@ async def _node(tmp_path: Path, db_url: str, terminals: list[Terminal], port: in
 # -- 1. a reversal held while the issuer's link is down keeps the terminal's own fields -----------------------
 async def test_a_reversal_held_while_the_issuer_is_down_reaches_it_without_the_terminals_note_counts(
         tmp_path: Path, db_url: str) -> None:
-    async with recording_issuer() as rec:
-        async with _node(tmp_path, db_url, [_terminal("ATM00011")], rec.port) as (node, _store_), \
-                _atm(node, "ATM00011") as atm:
+    async with recording_issuer() as rec, \
+            _node(tmp_path, db_url, [_terminal("ATM00011")], rec.port) as (node, _), _atm(node, "ATM00011") as atm:
             await atm.key_exchange()
             request = atm.withdrawal(10000)
             assert (await atm.call("0200", request))[39] == "00"
@@ -165,15 +164,17 @@ async def test_a_repeated_key_confirmation_is_answered_00_when_its_keys_are_the_
 # -- 5. anyone on the ATM listener can change a MAC terminal's keys (161/162 carry no MAC) --------------------
 async def test_a_key_exchange_from_another_connection_cannot_take_a_mac_terminal_off_its_keys(
         tmp_path: Path, db_url: str) -> None:
-    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00014", mac=True)]) as (node, rec, _store), \
-            _atm(node, "ATM00014") as atm:
-        await atm.key_exchange()
-        # a device that knows only the terminal id: the 0810 to its 161 hands it the check values to confirm
+    async with _atmp_node(tmp_path, db_url, [_terminal("ATM00014", mac=True)]) as (node, _rec, _store), \
+            _atm(node, "ATM00014", mac=True) as atm:
+        assert (await atm.key_exchange())[39] == "00"
+        # a device that knows only the terminal id: its key exchange request and any confirmation are refused 63
+        # (no MAC under the terminal's TAK), and the answer carries no keys
         async with _atm(node, "ATM00014") as rogue:
             rogue.stan = 500
-            offer = parse_key_exchange_answer(str((await rogue.call("0800", {7: _now(), 70: "161"}))[48]))
-            await rogue.call("0800", {7: _now(), 70: "162", 48: build_key_confirmation(offer.tpk_kcv,
-                                                                                      offer.tak_kcv)})
+            refused = await rogue.call("0800", {7: _now(), 70: "161"})
+            assert refused[39] == "63" and 48 not in refused.fields
+            confirm = await rogue.call("0800", {7: _now(), 70: "162", 48: build_key_confirmation("000000", "000000")})
+            assert confirm[39] == "63"
         # the real terminal, a moment later, with its keys and a correct MAC
         await trio.sleep(0.05)
         from tests.integration.test_atmp_node import HSM

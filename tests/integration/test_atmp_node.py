@@ -91,6 +91,7 @@ class Atm:
     stan: int = 0
     tpk: str = ""
     tak: str = ""
+    mac: bool = False  # a MAC terminal MACs its key exchange too (but its very first 161)
 
     def next_stan(self) -> str:
         self.stan += 1
@@ -99,15 +100,25 @@ class Atm:
     async def call(self, mti: str, fields: dict[int, str | bytes]) -> Message:
         return await self.conn.call(Message(mti, {**fields, 11: self.next_stan(), 41: self.id}))
 
+    async def maced(self, mti: str, fields: dict[int, str | bytes], tak: str) -> Message:
+        """``mti`` with ``fields``, MACed under ``tak`` (X9.19, DE 128: DE 70 needs the secondary bitmap)."""
+        msg = Message(mti, {**fields, 11: self.next_stan(), 41: self.id, 128: bytes(8)})
+        msg[128] = bytes.fromhex(HSM.generate_mac("003", tak, ATM.encode(msg)[:-8], algorithm=3, padding=1))
+        return await self.conn.call(msg)
+
     async def key_exchange(self) -> Message:
-        answer = await self.call("0800", {7: _now(), 70: "161"})
+        request = {7: _now(), 70: "161"}
+        answer = await (self.maced("0800", request, self.tak) if self.mac and self.tak else self.call("0800", request))
         assert answer[39] == "00", answer
         keys: KeyExchangeAnswer = parse_key_exchange_answer(str(answer[48]))
         tpk = HSM.import_key("002", TMK.under_lmk, keys.tpk_under_tmk, zmk_type="002")
         tak = HSM.import_key("003", TMK.under_lmk, keys.tak_under_tmk, zmk_type="002")
         assert (tpk.kcv, tak.kcv) == (keys.tpk_kcv, keys.tak_kcv)
-        self.tpk, self.tak = tpk.under_lmk, tak.under_lmk
-        return await self.call("0800", {7: _now(), 70: "162", 48: build_key_confirmation(tpk.kcv, tak.kcv)})
+        confirm = {7: _now(), 70: "162", 48: build_key_confirmation(tpk.kcv, tak.kcv)}
+        confirmed = await (self.maced("0800", confirm, tak.under_lmk) if self.mac else self.call("0800", confirm))
+        if confirmed[39] == "00":
+            self.tpk, self.tak = tpk.under_lmk, tak.under_lmk
+        return confirmed
 
     def withdrawal(self, amount: int, pin: str = "1234") -> dict[int, str | bytes]:
         fields: dict[int, str | bytes] = {
@@ -142,11 +153,11 @@ async def _atmp_node(tmp_path: Path, db_url: str, terminals: list[Terminal],
 
 
 @asynccontextmanager
-async def _atm(node: Node, terminal_id: str) -> AsyncIterator[Atm]:
+async def _atm(node: Node, terminal_id: str, *, mac: bool = False) -> AsyncIterator[Atm]:
     port = node.listeners["terminals"].port
     assert port is not None
     async with client(port, ATM) as conn:
-        yield Atm(terminal_id, conn)
+        yield Atm(terminal_id, conn, mac=mac)
 
 
 def _pvv(block: bytes) -> str:
@@ -231,8 +242,9 @@ async def test_an_unknown_or_disabled_terminal_is_answered_58_and_nothing_reache
 async def test_a_mac_terminal_is_refused_63_without_its_mac_and_answered_with_one(
         tmp_path: Path, db_url: str) -> None:
     async with _atmp_node(tmp_path, db_url, [_terminal("ATM00004", mac=True)]) as (node, rec, _store), \
-            _atm(node, "ATM00004") as atm:
-        await atm.key_exchange()
+            _atm(node, "ATM00004", mac=True) as atm:
+        assert (await atm.key_exchange())[39] == "00"
+        assert (await atm.key_exchange())[39] == "00"  # again, now under the TAK it has
         fields = {**atm.withdrawal(1000), 64: bytes(8)}
         assert (await atm.call("0200", fields))[39] == "63"
         assert not [m for m in rec.received if m.mti == "0200"]

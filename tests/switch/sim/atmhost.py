@@ -224,10 +224,11 @@ class FakeHost:
                    for tak in (keys.tak, keys.previous[1] if keys.previous else None) if tak is not None)
 
     def encode(self, request: Message, answer: Message) -> bytes:
-        """The answer's bytes, MACed for a MAC terminal (but the key exchange's answers)."""
+        """The answer's bytes, MACed for a MAC terminal under its current TAK (the answer to a 162: the new one; to its
+        very first 161: none yet), as the node's ATMP does."""
         tid = str(request[41])
         keys = self.keys.get(tid)
-        if tid not in self.mac or keys is None or keys.tak is None or str(request.get(70)) in ("161", "162"):
+        if tid not in self.mac or keys is None or keys.tak is None:
             return ATM.encode(answer)
         number = mac_field_for(answer, "auto")
         answer[number] = bytes(8)

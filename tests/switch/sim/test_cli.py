@@ -115,14 +115,27 @@ def test_issuer_command_rejects_a_bad_rules_file(tmp_path: Path) -> None:
     assert "rules[0].action" in result.output
 
 
-def test_test_card_comes_from_the_demo_configuration() -> None:
+SHARED_TPK = "U368B05F7FA768FA59B4B236B955BDBE2"  # a listener's terminal key under the test LMK (KCV CC2471)
+
+
+def _shared_key_demo(tmp_path: Path) -> Path:
+    """The demo configuration with its ATM listener on a shared terminal key (``pin_key``) instead of the ATM
+    processor: the listeners ``sim acquirer --atm --test-card`` forms PIN blocks for (the benchmark's nodes)."""
+    import shutil
+
+    demo = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "conf" / "demo", demo)
+    node = demo / "node.toml"
+    node.write_text(node.read_text().replace("atmp = true", f'pin_key = {{ type = "TPK", key = "{SHARED_TPK}" }}'))
+    return demo
+
+
+def test_test_card_comes_from_the_demo_configuration(tmp_path: Path) -> None:
     """``--test-card conf/demo``: the card's track 2 (CVV from its product's CVK) and its PIN block under the ATM
     listener's terminal key, both read through the node's configuration (its [cells] catalogue)."""
-    from pathlib import Path
-
     from switch.sim.cli import _test_card
 
-    demo = Path(__file__).resolve().parents[3] / "conf" / "demo"
+    demo = _shared_key_demo(tmp_path)
     track2, block = _test_card(demo, 8584, "4761730010000019", "3012", "1234")
     assert track2.startswith("4761730010000019=3012") and isinstance(block, bytes) and len(block) == 8
     _, no_pin = _test_card(demo, 8584, "4761730010000019", "3012", None)
@@ -169,16 +182,14 @@ def test_framing_options_read_numbers_as_numbers_and_quoted_digits_as_text() -> 
     assert (framing.source_station, framing.destination_station, framing.max_frame) == ("400000", "123456", 4096)
 
 
-def test_test_card_of_another_bank_has_a_pin_block_under_the_atm_key() -> None:
+def test_test_card_of_another_bank_has_a_pin_block_under_the_atm_key(tmp_path: Path) -> None:
     """A foreign demo card (VISA 4000000000000002, UnionPay 6250946000000016) has no product in the catalogue: its
     track 2 carries CVV 000 and its PIN block is the documented demo PIN under the ATM listener's TPK."""
-    from pathlib import Path
-
     from hsm.testing import TestPinPad
     from switch.sim.cli import _test_card
 
-    demo = Path(__file__).resolve().parents[3] / "conf" / "demo"
-    tpk = "U368B05F7FA768FA59B4B236B955BDBE2"  # the demo ATM listener's (conf/demo/node.toml)
+    demo = _shared_key_demo(tmp_path)
+    tpk = SHARED_TPK
     for pan in ("4000000000000002", "6250946000000016"):
         track2, block = _test_card(demo, 8584, pan, "3012", "1234")
         assert track2 == f"{pan}=3012201" + "0" * 13  # PVKI 0, PVV 0000, CVV 000, padding

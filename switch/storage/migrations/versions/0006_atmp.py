@@ -134,6 +134,7 @@ def upgrade() -> None:
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("recorded_at", INSTANT, nullable=False),
         sa.Column("updated_at", INSTANT, nullable=False),
+        sa.Column("adjustments", sa.Text(), server_default="{}", nullable=False),
         _check("atm_deposits", "amount", "amount >= 0"),
         _fk("atm_deposits"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_atm_deposits")),
