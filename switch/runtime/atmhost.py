@@ -53,6 +53,10 @@ from switch.storage.atmjournal import LOOKUP_WINDOW, Position, Withdrawal, appro
 
 log = logging.getLogger("bulkhead.atmp")
 
+# How far before the last sweep's end the next one reads again: far beyond the longest exchange (a destination's
+# timeout, an HSM call, the journal's commit timeout) so that a row committed late is never passed over.
+SWEEP_MARGIN = timedelta(minutes=10)
+
 # The terminals' MAC: ANSI X9.19 (ISO 9797-1 algorithm 3, padding 1) under the TAK, in DE 64 (DE 128 with a
 # secondary bitmap), over the message up to the MAC field: the engine's MAC rule (switch.exchange.mac).
 TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
@@ -61,7 +65,7 @@ TERMINAL_MAC = MacConfig(key="", algorithm=3, padding=1, field="auto")
 # something else (VISA's DE 63 is its network data), and the issuer has no use for them. DE 28 is the host's to set
 # (the terminal's configured surcharge, on a card of another bank only): whatever a terminal put there is dropped,
 # or it could waive the bank's own ATM fee at a cell (C00000000) or charge any fee it liked.
-_TERMINAL_FIELDS = (28, 53, 60, 63)
+_TERMINAL_FIELDS = (53, 60, 63)
 # DE 53 of a DUKPT terminal is its key serial number: it says which key its PIN block is under, and goes no further
 # than the PIN translation (kept in the message's metadata under this name until then).
 KSN = "atm.ksn"
@@ -197,7 +201,11 @@ class AtmHost:
         count = 0
         # Page by page through the window, from where the last sweep left off: every withdrawal before that point
         # has an outcome (the terminal's, or the one this sweep assumed), so a busy day never hides a silent one.
-        after = self._swept if self._swept is not None and self._swept[0] >= since else None
+        # The journal's rows commit in the order their exchanges are answered, not received: a sweep starts again a
+        # margin before where the last one ended, longer than any exchange (the outcomes read filter out the rest).
+        after = None
+        if self._swept is not None:
+            since = max(since, self._swept[0] - SWEEP_MARGIN)
         while True:
             page, end = await trio.to_thread.run_sync(functools.partial(
                 approved_withdrawals, self.engine, list(self.listeners), since, until, after=after))
@@ -280,23 +288,21 @@ class AtmGate:
         return refusal
 
     def checks_mac(self, request: Message) -> bool:
-        """A MAC terminal MACs everything (README "ATM interface", MAC) but its very first key exchange request (161
-        while it has no TAK yet); its key confirmation (162) under the new TAK it confirms: only the holder of its
-        TMK can take its keys, not anyone who can reach the port and knows its id."""
+        """A MAC terminal MACs everything (README "ATM interface", MAC) but its key exchange request (161): a terminal
+        whose working keys were lost or whose TMK was reloaded has no TAK to MAC it with, and what the answer gives
+        away (keys under the TMK, their check values) takes nothing from anyone. Its key confirmation (162) is MACed
+        under the new TAK it confirms: only the holder of its TMK can make new keys current."""
         terminal = self.host.terminal(request)
         if terminal is None or not terminal.keys.mac:
             return False
-        if request.is_network and request.network_code == interface.KEY_EXCHANGE:
-            return terminal.keys.current is not None
-        return True
+        return not (request.is_network and request.network_code == interface.KEY_EXCHANGE)
 
     async def verify_mac(self, request: Message, body: bytes) -> bool:
         terminal, hsm = self.host.terminal(request), self.host.hsm
         if terminal is None or hsm is None:
             return False
-        pending = terminal.keys.pending
-        if request.is_network and request.network_code == interface.KEY_CONFIRMATION and pending is not None:
-            keys: tuple[str, ...] = (pending.tak,)
+        if request.is_network and request.network_code == interface.KEY_CONFIRMATION:
+            keys = await self._confirmation_keys(terminal, request)
         else:
             keys = self.host.mac_keys(terminal, request.meta.received_ns)
         if not keys:
@@ -306,6 +312,18 @@ class AtmGate:
             mac.strip(request)  # its MAC belongs to the terminal's line, not to where the request goes next
         return good
 
+    async def _confirmation_keys(self, terminal: Terminal, request: Message) -> tuple[str, ...]:
+        """The TAK a key confirmation (162) is MACed under: the pending one, read from the registry when this
+        process's copy has none (the 161 was answered by another node process, or before a reconnection); the
+        current one for a repeat of a confirmation already applied."""
+        pending = terminal.keys.pending
+        if pending is None:
+            fresh = await trio.to_thread.run_sync(self.host.store.terminal, terminal.id)
+            pending = fresh.keys.pending if fresh is not None else None
+        if pending is not None:
+            return (pending.tak,)
+        return self.host.mac_keys(terminal, request.meta.received_ns)
+
     def local(self, request: Message) -> bool:
         return atmlocal.is_local(request)
 
@@ -314,6 +332,7 @@ class AtmGate:
 
     def prepare(self, request: Message, destination: Upstream) -> dict[int, FieldValue]:
         fields = request.fields
+        fields.pop(28, None)  # the host's to set (below): a terminal's own is dropped, in the journal too
         own = {number: fields.pop(number) for number in _TERMINAL_FIELDS if number in fields}
         ksn = own.get(53)
         if isinstance(ksn, str):
@@ -335,10 +354,11 @@ class AtmGate:
         await atmlocal.routed(self, request, response)
 
     def signs(self, request: Message) -> bool:
-        """Every answer to a MAC terminal is MACed under its current TAK (to a 162: the TAK just confirmed); one to
-        its very first key exchange goes without (there is no TAK yet: :meth:`sign` encodes it as it is)."""
+        """Every answer to a MAC terminal is MACed under its current TAK (to a 162: the TAK just confirmed) but the
+        answer to a key exchange request (161), which it may have no TAK to check."""
         terminal = self.host.terminal(request)
-        return terminal is not None and terminal.keys.mac
+        return terminal is not None and terminal.keys.mac and not (
+            request.is_network and request.network_code == interface.KEY_EXCHANGE)
 
     async def sign(self, response: Message, request: Message) -> bytes:
         terminal, hsm = self.host.terminal(request), self.host.hsm

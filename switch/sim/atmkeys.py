@@ -27,7 +27,7 @@ from hsm.testing import TestPinPad
 from switch.contracts.network import Network
 from switch.exchange.mac import MAC_FIELDS, mac_field_for, mac_input, mac_of
 from switch.model.message import Message
-from switch.sim.atmfields import KEY_CONFIRMATION, KeyOffer
+from switch.sim.atmfields import KEY_CONFIRMATION, KEY_EXCHANGE, KeyOffer
 
 TMK_TYPE, TPK_TYPE, TAK_TYPE = "002", "002", "003"  # payShield key type codes (hsm.keys)
 _PLACEHOLDER = bytes(8)
@@ -136,10 +136,17 @@ class TerminalKeys:
         return self._pad.pin_block("TPK", self.tpk, pin, pan)
 
     # -- MAC ---------------------------------------------------------------------------------------------------------
+    @staticmethod
+    def exempt(msg: Message) -> bool:
+        """A key exchange request (161) and its answer travel without a MAC (README "ATM interface", MAC): the
+        terminal may have no TAK left to make or check one with."""
+        return msg.mti[:2] == "08" and msg.get(70) == KEY_EXCHANGE
+
     def _mac_key(self, msg: Message) -> str | None:
-        """The TAK a MAC terminal MACs ``msg`` under (README "ATM interface", MAC): the key confirmation (162) under
-        the new TAK it confirms, which proves it holds the TMK; everything else under its current TAK; the very
-        first key exchange request (161, no TAK yet) goes without a MAC."""
+        """The TAK a MAC terminal MACs ``msg`` under: the key confirmation (162) under the new TAK it confirms,
+        which proves it holds the TMK; the key exchange request (161) none; everything else its current TAK."""
+        if self.exempt(msg):
+            return None
         if msg.mti[:2] == "08" and msg.get(70) == KEY_CONFIRMATION and self._pending is not None:
             return self._pending.tak
         return self.tak

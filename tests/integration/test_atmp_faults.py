@@ -167,13 +167,13 @@ async def test_a_key_exchange_from_another_connection_cannot_take_a_mac_terminal
     async with _atmp_node(tmp_path, db_url, [_terminal("ATM00014", mac=True)]) as (node, _rec, _store), \
             _atm(node, "ATM00014", mac=True) as atm:
         assert (await atm.key_exchange())[39] == "00"
-        # a device that knows only the terminal id: its key exchange request and any confirmation are refused 63
-        # (no MAC under the terminal's TAK), and the answer carries no keys
+        # a device that knows only the terminal id: its key exchange request gets keys under the TMK it does not
+        # have (pending only), and its confirmation of them, with no MAC under the new TAK, is refused 63
         async with _atm(node, "ATM00014") as rogue:
             rogue.stan = 500
-            refused = await rogue.call("0800", {7: _now(), 70: "161"})
-            assert refused[39] == "63" and 48 not in refused.fields
-            confirm = await rogue.call("0800", {7: _now(), 70: "162", 48: build_key_confirmation("000000", "000000")})
+            offer = parse_key_exchange_answer(str((await rogue.call("0800", {7: _now(), 70: "161"}))[48]))
+            confirm = await rogue.call("0800", {7: _now(), 70: "162", 48: build_key_confirmation(offer.tpk_kcv,
+                                                                                                  offer.tak_kcv)})
             assert confirm[39] == "63"
         # the real terminal, a moment later, with its keys and a correct MAC
         await trio.sleep(0.05)

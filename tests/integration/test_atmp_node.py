@@ -107,8 +107,7 @@ class Atm:
         return await self.conn.call(msg)
 
     async def key_exchange(self) -> Message:
-        request = {7: _now(), 70: "161"}
-        answer = await (self.maced("0800", request, self.tak) if self.mac and self.tak else self.call("0800", request))
+        answer = await self.call("0800", {7: _now(), 70: "161"})  # bare: the terminal may have no TAK left
         assert answer[39] == "00", answer
         keys: KeyExchangeAnswer = parse_key_exchange_answer(str(answer[48]))
         tpk = HSM.import_key("002", TMK.under_lmk, keys.tpk_under_tmk, zmk_type="002")

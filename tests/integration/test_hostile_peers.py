@@ -168,7 +168,7 @@ async def test_unsolicited_responses_count_against_the_budget(tmp_path: Path) ->
             assert SCHEME.decode((await read_frame(again)).body)[39] == "00"
 
 
-@pytest.mark.parametrize("mti", ["0000", "0600", "0900", "1200", "9200", "0300"])
+@pytest.mark.parametrize("mti", ["0000", "0500", "0900", "1200", "9200", "0300"])
 async def test_an_mti_the_network_does_not_define_is_dropped_not_answered(tmp_path: Path, mti: str) -> None:
     async with issuer() as iss, running_node(conf_for(tmp_path, iss.port, extra=listener_toml("acq"))) as node:
         port = port_of(node, "acq")

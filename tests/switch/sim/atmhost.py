@@ -228,7 +228,7 @@ class FakeHost:
         very first 161: none yet), as the node's ATMP does."""
         tid = str(request[41])
         keys = self.keys.get(tid)
-        if tid not in self.mac or keys is None or keys.tak is None:
+        if tid not in self.mac or keys is None or keys.tak is None or str(request.get(70)) == "161":
             return ATM.encode(answer)
         number = mac_field_for(answer, "auto")
         answer[number] = bytes(8)
