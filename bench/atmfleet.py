@@ -34,10 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import CLI, REPO, BenchError, BenchSkipped, _cpu_sample, _Proc, _start
+from bench.procs import CLI, REPO, BenchError, BenchSkipped, _Proc, _start, measured_window
 from bench.scenarios import BenchCard, FleetLoad
 
-MEASURING = "measuring for"  # the fleet's log line when its measured window opens (switch.sim.atmfleet)
 FLEET_FILE = "atm-fleet.toml"
 NOTES = 9999  # per cassette: DE 63 counts four digits (atm-interface.md), and a run must not empty them
 CASSETTES = ("1:20.00", "2:50.00", "3:10.00", "4:100.00")
@@ -166,30 +165,12 @@ def start_fleet(folder: Path, conf: Path, port: int, cards: list[BenchCard], loa
     return _start("fleet", args, folder, stdin=pans)
 
 
-def _wait_measuring(proc: _Proc, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.log.exists() and MEASURING in proc.log.read_text(errors="replace"):
-            return
-        proc.check_alive()
-        time.sleep(0.01)
-    raise BenchError(f"the ATM fleet did not start measuring within {timeout:.0f} s (did its terminals get keys and "
-                     "sign on?)")
-
-
 def drive_fleet(proc: _Proc, pids: dict[str, int], *, warmup: float, duration: float,
                 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The fleet's report and the CPU per process (% of one core) over its measured window."""
-    _wait_measuring(proc, 90.0 + warmup)
-    before = _cpu_sample(pids)
-    time.sleep(duration)
-    after = _cpu_sample(pids)
-    cpu = {label: round((after[label][1] - before[label][1]) / duration * 100, 1)
-           for label in after if label in before and before[label][0] == after[label][0]}
-    try:
-        proc.popen.wait(FLEET_TIMEOUT_S + DRAIN_S + 30)
-    except subprocess.TimeoutExpired as exc:  # the caller stops it
-        raise BenchError("the ATM fleet did not finish after its window") from exc
+    cpu = measured_window(proc, pids, start_timeout=90.0 + warmup, duration=duration,
+                          finish_timeout=FLEET_TIMEOUT_S + DRAIN_S + 30, what="the ATM fleet",
+                          hint="did its terminals get keys and sign on?")
     report = proc.log.parent / "fleet-report.json"
     try:
         document: dict[str, Any] = json.loads(report.read_text())

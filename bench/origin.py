@@ -19,15 +19,12 @@ For such a scenario the harness (:func:`bench.harness.run_scenario`)
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import BenchError, _cpu_sample, _Proc, _start
+from bench.procs import BenchError, _Proc, _start, measured_window
 from bench.scenarios import PURCHASE_AMOUNT, BenchCard, Upstream
 
-MEASURING = "measuring for"  # the simulator's log line when its measured window opens (switch.sim.issuer)
 # The node answers each request within its cells connector's timeout (bench.cells: 10 s); the simulator waits
 # longer, so an answer the node owes is never counted as a timeout and then as unmatched.
 NETWORK_TIMEOUT_S = 15.0
@@ -73,32 +70,12 @@ def start_network(upstream: Upstream, folder: Path, port: int, cards: list[Bench
     return _start("network", args, folder, stdin=pans)
 
 
-def _wait_measuring(proc: _Proc, timeout: float) -> None:
-    """Until the simulator logs that its measured window opened (its clock starts with the first connection's
-    sign-on, so the node's connection and sign-on are inside ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.log.exists() and MEASURING in proc.log.read_text(errors="replace"):
-            return
-        proc.check_alive()
-        time.sleep(0.01)
-    raise BenchError(f"the {proc.label} simulator did not start measuring within {timeout:.0f} s (did the node's "
-                     "connector connect and sign on?)")
-
-
 def drive_network(proc: _Proc, pids: dict[str, int], *, warmup: float, duration: float,
                   ) -> tuple[dict[str, Any], dict[str, float]]:
     """The simulator's report and the CPU per process (% of one core) over its measured window."""
-    _wait_measuring(proc, 60.0 + warmup)
-    before = _cpu_sample(pids)
-    time.sleep(duration)
-    after = _cpu_sample(pids)
-    cpu = {label: round((after[label][1] - before[label][1]) / duration * 100, 1)
-           for label in after if label in before and before[label][0] == after[label][0]}
-    try:
-        proc.popen.wait(NETWORK_TIMEOUT_S + 30)
-    except subprocess.TimeoutExpired as exc:  # the caller stops it
-        raise BenchError(f"the {proc.label} simulator did not finish after its window") from exc
+    cpu = measured_window(proc, pids, start_timeout=60.0 + warmup, duration=duration,
+                          finish_timeout=NETWORK_TIMEOUT_S + 30, what=f"the {proc.label} simulator",
+                          hint="did the node's connector connect and sign on?")
     if proc.popen.returncode:
         proc.check_alive()  # raises with the log's tail
     report = proc.log.parent / "network-report.json"

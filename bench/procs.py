@@ -168,3 +168,31 @@ def _cpu_sample(procs: dict[str, int]) -> dict[str, tuple[int, float]]:
             if value is not None:
                 out[_child_label(label, child)] = (child, value)
     return out
+
+
+# The log line a simulator (switch.sim.issuer's network simulator, switch.sim.atmfleet) writes when its measured
+# window opens.
+MEASURING = "measuring for"
+
+
+def measured_window(proc: _Proc, pids: dict[str, int], *, start_timeout: float, duration: float,
+                    finish_timeout: float, what: str, hint: str) -> dict[str, float]:
+    """Wait for ``proc`` (a simulator driving the node) to open its measured window, sample every process's CPU over
+    ``duration`` seconds of it (% of one core), then wait for ``proc`` to end. ``what`` names it in errors, ``hint``
+    says what to look at when it never starts measuring."""
+    deadline = time.monotonic() + start_timeout
+    while MEASURING not in (proc.log.read_text(errors="replace") if proc.log.exists() else ""):
+        if time.monotonic() >= deadline:
+            raise BenchError(f"{what} did not start measuring within {start_timeout:.0f} s ({hint})")
+        proc.check_alive()
+        time.sleep(0.01)
+    before = _cpu_sample(pids)
+    time.sleep(duration)
+    after = _cpu_sample(pids)
+    cpu = {label: round((after[label][1] - before[label][1]) / duration * 100, 1)
+           for label in after if label in before and before[label][0] == after[label][0]}
+    try:
+        proc.popen.wait(finish_timeout)
+    except subprocess.TimeoutExpired as exc:  # the caller stops it
+        raise BenchError(f"{what} did not finish after its window") from exc
+    return cpu
