@@ -410,6 +410,9 @@ class Pipeline(LinkSteps, PinSteps, TerminalSteps):
         if x.source_ids:  # the answer goes back under the source's identity, not the one sent upstream
             identity.restore(x.response, x.source_ids)
         gate = x.gate
+        if x.terminal_fields:  # the terminal's own fields, back for the ATMP's record and the journal row
+            x.request.fields.update(x.terminal_fields)
+            x.terminal_fields = {}
         if gate is not None and (gate.signs(x.request) or gate.follows(x.request, x.response)):
             self._later(x, self._terminal_respond)  # the ATMP's record, the terminal's MAC (switch.exchange.terminals)
             return None

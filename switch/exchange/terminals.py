@@ -80,9 +80,6 @@ class TerminalSteps:
         """The ATMP's record of the exchange, then the answer under the terminal's MAC where it has one."""
         gate, response = x.gate, x.response
         assert gate is not None and response is not None
-        if x.terminal_fields:  # the terminal's own fields, back for the ATMP's record and the journal row
-            x.request.fields.update(x.terminal_fields)
-            x.terminal_fields = None
         if gate.follows(x.request, response):
             sent = x.request
             if x.source_ids:  # as the terminal sent it: its DE 90 names its own 0200, not what went upstream

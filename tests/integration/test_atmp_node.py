@@ -34,6 +34,7 @@ from switch.model.message import Message
 from switch.ops.metrics import registry_for
 from switch.runtime.node import Node
 from switch.storage.db import make_engine, upgrade
+from switch.storage.journal import find_exchanges
 from tests.integration.harness import Client, Recorder, client, recording_issuer, running_node, write_config
 
 HSM = SoftwareHsm(Lmk.thales_test())
@@ -325,6 +326,11 @@ async def test_a_dukpt_terminals_pin_block_is_read_under_its_key_sets_bdk_and_th
         assert (await atm.call("0200", fields))[39] == "00"
         [forwarded] = [m for m in rec.received if m.mti == "0200"]
         assert 53 not in forwarded.fields  # the KSN is the terminal's: it went no further than the translation
+        # the journal keeps what the terminal sent, its KSN hidden like any security field
+        with trio.fail_after(5):
+            while not (rows := find_exchanges(node.engine, terminal_id="ATM00008")):
+                await trio.sleep(0.05)
+        assert rows[0].request["53"] == "<20 chars hidden>"
         assert _pvv(forwarded[52]) == _pvv(
             TestPinPad().pin_block("ZPK", ISSUER_ZPK, "1234", PAN))
         # under another KSN the same block is read under another key: not 1234 at the issuer (or not a PIN at all)
